@@ -1,0 +1,430 @@
+//! The games. Each is a small struct; [`game_by_name`] builds one from its name and options.
+
+use crate::{Critic, Error, LoopPlan, OptimizerChoice, PlayerLoss, StepContext};
+use tch::{Kind, Tensor};
+
+/// The names [`game_by_name`] accepts.
+pub const GAME_NAMES: &[&str] = &["nonsaturating", "minimax", "wgan", "wgan-gp", "lsgan", "hinge"];
+
+/// A game between generator and discriminator.
+pub trait Game: Send {
+    /// The game's name (as given to `--game`).
+    fn name(&self) -> &'static str;
+    /// What the loop must do around this game.
+    fn plan(&self) -> LoopPlan;
+    /// The discriminator's loss (with any penalty) on a real and a fake batch. `fake` must be
+    /// detached from the generator's graph.
+    fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss;
+    /// The generator's loss from D's logits on the fake batch.
+    fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss;
+}
+
+/// Stabilising options that apply to any game.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GameOptions {
+    /// One-sided label smoothing (Salimans et al. 2016, §3.4): real target 1 − s. Logistic games only.
+    pub label_smoothing: f64,
+    /// Instance noise: N(0, σ²) added to D's inputs, σ falling linearly from this value to 0
+    /// over `instance_noise_kimg` (Sønderby et al. 2017; Arjovsky & Bottou 2017).
+    pub instance_noise: f64,
+    pub instance_noise_kimg: f64,
+    /// Critic steps per generator step; `None` keeps the game's own default.
+    pub critic_steps: Option<usize>,
+    /// R1 penalty weight γ (Mescheder et al. 2018), 0 = off. Logistic games only.
+    pub r1_gamma: f64,
+    /// Apply R1 every this many critic steps, scaled up by the interval (lazy regularisation).
+    pub r1_interval: usize,
+    /// WGAN clip constant c (Arjovsky et al. 2017, Algorithm 1: 0.01).
+    pub wgan_clip: f64,
+    /// WGAN-GP penalty weight λ (Gulrajani et al. 2017, Algorithm 1: 10).
+    pub gp_lambda: f64,
+    /// WGAN-GP drift term ε_drift·E[D(x)²] (Karras et al. 2018, §A.1: 0.001); 0 = off.
+    pub gp_drift: f64,
+}
+
+impl Default for GameOptions {
+    fn default() -> Self {
+        GameOptions {
+            label_smoothing: 0.0,
+            instance_noise: 0.0,
+            instance_noise_kimg: 0.0,
+            critic_steps: None,
+            r1_gamma: 0.0,
+            r1_interval: 1,
+            wgan_clip: 0.01,
+            gp_lambda: 10.0,
+            gp_drift: 0.0,
+        }
+    }
+}
+
+impl GameOptions {
+    fn validate(&self) -> Result<(), Error> {
+        let check = |ok: bool, what, expected, got| {
+            if ok { Ok(()) } else { Err(Error::InvalidOption { what, expected, got }) }
+        };
+        check((0.0..0.5).contains(&self.label_smoothing), "label_smoothing", "0 <= s < 0.5", self.label_smoothing)?;
+        check(self.instance_noise >= 0.0, "instance_noise", "sigma >= 0", self.instance_noise)?;
+        check(self.instance_noise_kimg >= 0.0, "instance_noise_kimg", ">= 0", self.instance_noise_kimg)?;
+        check(self.critic_steps != Some(0), "critic_steps", ">= 1", 0.0)?;
+        check(self.r1_gamma >= 0.0, "r1_gamma", "gamma >= 0", self.r1_gamma)?;
+        check(self.r1_interval >= 1, "r1_interval", ">= 1", self.r1_interval as f64)?;
+        check(self.wgan_clip > 0.0, "wgan_clip", "c > 0", self.wgan_clip)?;
+        check(self.gp_lambda >= 0.0, "gp_lambda", "lambda >= 0", self.gp_lambda)?;
+        check(self.gp_drift >= 0.0, "gp_drift", "drift >= 0", self.gp_drift)
+    }
+
+    /// Instance noise σ at `kimg`.
+    pub fn noise_sigma(&self, kimg: f64) -> f64 {
+        if self.instance_noise == 0.0 {
+            return 0.0;
+        }
+        if self.instance_noise_kimg <= 0.0 {
+            return self.instance_noise;
+        }
+        self.instance_noise * (1.0 - kimg / self.instance_noise_kimg).max(0.0)
+    }
+
+    fn add_noise(&self, xs: &Tensor, ctx: StepContext) -> Tensor {
+        let sigma = self.noise_sigma(ctx.kimg);
+        if sigma == 0.0 { xs.shallow_clone() } else { xs + xs.randn_like() * sigma }
+    }
+}
+
+/// Builds a game from its name and options.
+pub fn game_by_name(name: &str, options: GameOptions) -> Result<Box<dyn Game>, Error> {
+    options.validate()?;
+    let r1 = R1Penalty { gamma: options.r1_gamma, interval: options.r1_interval };
+    Ok(match name {
+        "nonsaturating" | "ns" => Box::new(NonSaturating { options, r1 }),
+        "minimax" | "mm" => Box::new(Minimax { options, r1 }),
+        "wgan" => Box::new(Wgan { options }),
+        "wgan-gp" => Box::new(WganGp { options }),
+        "lsgan" => Box::new(LeastSquares { options }),
+        "hinge" => Box::new(Hinge { options }),
+        other => return Err(Error::UnknownGame { name: other.to_string() }),
+    })
+}
+
+fn scalar(t: &Tensor) -> Tensor {
+    t.detach().to_kind(Kind::Float)
+}
+
+/// Binary cross-entropy with logits against a constant target t:
+/// t·softplus(−l) + (1 − t)·softplus(l), the stable form of −t log σ(l) − (1 − t) log(1 − σ(l)).
+fn bce_with_logits(logits: &Tensor, target: f64) -> Tensor {
+    let pos = (-logits).softplus();
+    if target == 1.0 {
+        return pos.mean(Kind::Float);
+    }
+    let neg = logits.softplus();
+    if target == 0.0 {
+        return neg.mean(Kind::Float);
+    }
+    (pos * target + neg * (1.0 - target)).mean(Kind::Float)
+}
+
+/// R1 gradient penalty on real data (Mescheder et al. 2018, Eq. 9): γ/2 · E‖∇ₓD(x)‖².
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct R1Penalty {
+    pub gamma: f64,
+    /// Lazy regularisation: applied every `interval` steps, multiplied by `interval`
+    /// (Karras et al. 2020, §3.1).
+    pub interval: usize,
+}
+
+impl R1Penalty {
+    /// The penalty and ‖∇ₓD(x)‖ (mean over the batch), or `None` on a step where it is skipped.
+    pub fn penalty(&self, d: &mut Critic, real: &Tensor, ctx: StepContext) -> Option<(Tensor, Tensor)> {
+        if self.gamma == 0.0 || ctx.critic_step % self.interval as u64 != 0 {
+            return None;
+        }
+        let real = real.detach().set_requires_grad(true);
+        let logits = d(&real);
+        let grads = Tensor::run_backward(&[logits.sum(Kind::Float)], &[&real], true, true);
+        let sq_norm = grads[0].square().flatten(1, -1).sum_dim_intlist(1, false, Kind::Float);
+        let penalty = sq_norm.mean(Kind::Float) * (self.gamma / 2.0 * self.interval as f64);
+        Some((penalty, sq_norm.sqrt().mean(Kind::Float)))
+    }
+}
+
+fn logistic_d_loss(
+    options: &GameOptions,
+    r1: &R1Penalty,
+    d: &mut Critic,
+    real: &Tensor,
+    fake: &Tensor,
+    ctx: StepContext,
+) -> PlayerLoss {
+    let real_logits = d(&options.add_noise(real, ctx));
+    let fake_logits = d(&options.add_noise(fake, ctx));
+    let loss_real = bce_with_logits(&real_logits, 1.0 - options.label_smoothing);
+    let loss_fake = bce_with_logits(&fake_logits, 0.0);
+    let mut loss = &loss_real + &loss_fake;
+    let mut scalars = vec![
+        ("loss_d_real", scalar(&loss_real)),
+        ("loss_d_fake", scalar(&loss_fake)),
+        ("d_real", scalar(&real_logits.sigmoid().mean(Kind::Float))),
+        ("d_fake", scalar(&fake_logits.sigmoid().mean(Kind::Float))),
+    ];
+    if let Some((penalty, grad_norm)) = r1.penalty(d, real, ctx) {
+        loss = loss + &penalty;
+        scalars.push(("r1_penalty", scalar(&penalty)));
+        scalars.push(("r1_grad_norm", scalar(&grad_norm)));
+    }
+    scalars.push(("loss_d", scalar(&loss)));
+    PlayerLoss { loss, scalars }
+}
+
+fn adam_dcgan() -> OptimizerChoice {
+    // Radford et al. 2016, §4: Adam, lr 0.0002, β1 = 0.5.
+    OptimizerChoice::Adam { lr: 2e-4, beta1: 0.5, beta2: 0.999 }
+}
+
+/// The non-saturating game (Goodfellow et al. 2014, §3): D as in minimax, G maximises log D(G(z)),
+/// i.e. minimises softplus(−l) on fake logits.
+#[derive(Debug, Clone, Copy)]
+pub struct NonSaturating {
+    pub options: GameOptions,
+    pub r1: R1Penalty,
+}
+
+impl Game for NonSaturating {
+    fn name(&self) -> &'static str {
+        "nonsaturating"
+    }
+    fn plan(&self) -> LoopPlan {
+        LoopPlan {
+            critic_steps: self.options.critic_steps.unwrap_or(1),
+            clip_weights: None,
+            regularization_interval: self.r1.interval,
+            optimizer: adam_dcgan(),
+        }
+    }
+    fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss {
+        logistic_d_loss(&self.options, &self.r1, d, real, fake, ctx)
+    }
+    fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
+        let loss = bce_with_logits(fake_logits, 1.0);
+        PlayerLoss { scalars: vec![("loss_g", scalar(&loss))], loss }
+    }
+}
+
+/// The original minimax game (Goodfellow et al. 2014, Eq. 1): G minimises log(1 − D(G(z))) =
+/// −softplus(l), which saturates (vanishing gradient) when D rejects the fakes confidently.
+#[derive(Debug, Clone, Copy)]
+pub struct Minimax {
+    pub options: GameOptions,
+    pub r1: R1Penalty,
+}
+
+impl Game for Minimax {
+    fn name(&self) -> &'static str {
+        "minimax"
+    }
+    fn plan(&self) -> LoopPlan {
+        LoopPlan {
+            critic_steps: self.options.critic_steps.unwrap_or(1),
+            clip_weights: None,
+            regularization_interval: self.r1.interval,
+            optimizer: adam_dcgan(),
+        }
+    }
+    fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss {
+        logistic_d_loss(&self.options, &self.r1, d, real, fake, ctx)
+    }
+    fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
+        let loss = -fake_logits.softplus().mean(Kind::Float);
+        PlayerLoss { scalars: vec![("loss_g", scalar(&loss))], loss }
+    }
+}
+
+fn wasserstein_terms(options: &GameOptions, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext)
+    -> (Tensor, Tensor, Tensor) {
+    let real_out = d(&options.add_noise(real, ctx));
+    let fake_out = d(&options.add_noise(fake, ctx));
+    let loss = fake_out.mean(Kind::Float) - real_out.mean(Kind::Float);
+    (loss, real_out, fake_out)
+}
+
+/// WGAN with weight clipping (Arjovsky et al. 2017, Algorithm 1): critic loss
+/// E[D(fake)] − E[D(real)], every critic parameter clipped to [−c, c] after each critic step,
+/// n_critic = 5, RMSProp with lr 5e-5.
+#[derive(Debug, Clone, Copy)]
+pub struct Wgan {
+    pub options: GameOptions,
+}
+
+impl Game for Wgan {
+    fn name(&self) -> &'static str {
+        "wgan"
+    }
+    fn plan(&self) -> LoopPlan {
+        LoopPlan {
+            critic_steps: self.options.critic_steps.unwrap_or(5),
+            clip_weights: Some(self.options.wgan_clip),
+            regularization_interval: 1,
+            optimizer: OptimizerChoice::RmsProp { lr: 5e-5 },
+        }
+    }
+    fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss {
+        let (loss, real_out, fake_out) = wasserstein_terms(&self.options, d, real, fake, ctx);
+        let scalars = vec![
+            ("d_real", scalar(&real_out.mean(Kind::Float))),
+            ("d_fake", scalar(&fake_out.mean(Kind::Float))),
+            ("wasserstein_estimate", scalar(&-&loss)),
+            ("loss_d", scalar(&loss)),
+        ];
+        PlayerLoss { loss, scalars }
+    }
+    fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
+        let loss = -fake_logits.mean(Kind::Float);
+        PlayerLoss { scalars: vec![("loss_g", scalar(&loss))], loss }
+    }
+}
+
+/// WGAN-GP (Gulrajani et al. 2017, Algorithm 1): the WGAN critic loss plus
+/// λ·E[(‖∇D(x̂)‖₂ − 1)²] at x̂ = εx + (1 − ε)x̃ with ε ~ U[0, 1] drawn per sample, λ = 10,
+/// n_critic = 5, Adam (lr 1e-4, β = (0, 0.9)); optional drift ε_drift·E[D(x)²] (ProGAN).
+#[derive(Debug, Clone, Copy)]
+pub struct WganGp {
+    pub options: GameOptions,
+}
+
+impl WganGp {
+    /// The gradient penalty λ·E[(‖∇D(x̂)‖₂ − 1)²] and the mean gradient norm, built with
+    /// `create_graph` so that the penalty itself can be differentiated (double backward).
+    pub fn gradient_penalty(&self, d: &mut Critic, real: &Tensor, fake: &Tensor) -> (Tensor, Tensor) {
+        let n = real.size()[0];
+        let mut eps_shape = vec![n];
+        eps_shape.extend(std::iter::repeat_n(1, real.dim() - 1));
+        let eps = Tensor::rand(eps_shape.as_slice(), (real.kind(), real.device()));
+        let one_minus_eps: Tensor = 1.0 - &eps;
+        let mixed: Tensor = real.detach() * &eps + fake.detach() * one_minus_eps;
+        let mixed = mixed.set_requires_grad(true);
+        let out = d(&mixed);
+        let grads = Tensor::run_backward(&[out.sum(Kind::Float)], &[&mixed], true, true);
+        let norms = grads[0].flatten(1, -1).square().sum_dim_intlist(1, false, Kind::Float).sqrt();
+        let penalty = (&norms - 1.0).square().mean(Kind::Float) * self.options.gp_lambda;
+        (penalty, norms.mean(Kind::Float))
+    }
+}
+
+impl Game for WganGp {
+    fn name(&self) -> &'static str {
+        "wgan-gp"
+    }
+    fn plan(&self) -> LoopPlan {
+        LoopPlan {
+            critic_steps: self.options.critic_steps.unwrap_or(5),
+            clip_weights: None,
+            regularization_interval: 1,
+            optimizer: OptimizerChoice::Adam { lr: 1e-4, beta1: 0.0, beta2: 0.9 },
+        }
+    }
+    fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss {
+        let (wloss, real_out, fake_out) = wasserstein_terms(&self.options, d, real, fake, ctx);
+        let (penalty, grad_norm) = self.gradient_penalty(d, real, fake);
+        let mut loss = &wloss + &penalty;
+        let mut scalars = vec![
+            ("d_real", scalar(&real_out.mean(Kind::Float))),
+            ("d_fake", scalar(&fake_out.mean(Kind::Float))),
+            ("wasserstein_estimate", scalar(&-&wloss)),
+            ("gp_penalty", scalar(&penalty)),
+            ("gp_grad_norm", scalar(&grad_norm)),
+        ];
+        if self.options.gp_drift > 0.0 {
+            let drift = real_out.square().mean(Kind::Float) * self.options.gp_drift;
+            scalars.push(("drift", scalar(&drift)));
+            loss = loss + drift;
+        }
+        scalars.push(("loss_d", scalar(&loss)));
+        PlayerLoss { loss, scalars }
+    }
+    fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
+        let loss = -fake_logits.mean(Kind::Float);
+        PlayerLoss { scalars: vec![("loss_g", scalar(&loss))], loss }
+    }
+}
+
+/// Least-squares GAN (Mao et al. 2017, Eq. 2 with a = 0, b = c = 1):
+/// D: ½E[(D(x) − 1)²] + ½E[D(G(z))²], G: ½E[(D(G(z)) − 1)²].
+#[derive(Debug, Clone, Copy)]
+pub struct LeastSquares {
+    pub options: GameOptions,
+}
+
+impl Game for LeastSquares {
+    fn name(&self) -> &'static str {
+        "lsgan"
+    }
+    fn plan(&self) -> LoopPlan {
+        LoopPlan {
+            critic_steps: self.options.critic_steps.unwrap_or(1),
+            clip_weights: None,
+            regularization_interval: 1,
+            optimizer: adam_dcgan(),
+        }
+    }
+    fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss {
+        let real_out = d(&self.options.add_noise(real, ctx));
+        let fake_out = d(&self.options.add_noise(fake, ctx));
+        let loss_real = (&real_out - 1.0).square().mean(Kind::Float) * 0.5;
+        let loss_fake = fake_out.square().mean(Kind::Float) * 0.5;
+        let loss = &loss_real + &loss_fake;
+        let scalars = vec![
+            ("loss_d_real", scalar(&loss_real)),
+            ("loss_d_fake", scalar(&loss_fake)),
+            ("d_real", scalar(&real_out.mean(Kind::Float))),
+            ("d_fake", scalar(&fake_out.mean(Kind::Float))),
+            ("loss_d", scalar(&loss)),
+        ];
+        PlayerLoss { loss, scalars }
+    }
+    fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
+        let loss = (fake_logits - 1.0).square().mean(Kind::Float) * 0.5;
+        PlayerLoss { scalars: vec![("loss_g", scalar(&loss))], loss }
+    }
+}
+
+/// Hinge game (Lim & Ye 2017; Miyato et al. 2018, Eq. 16–17):
+/// D: E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))], G: −E[D(G(z))].
+#[derive(Debug, Clone, Copy)]
+pub struct Hinge {
+    pub options: GameOptions,
+}
+
+impl Game for Hinge {
+    fn name(&self) -> &'static str {
+        "hinge"
+    }
+    fn plan(&self) -> LoopPlan {
+        LoopPlan {
+            critic_steps: self.options.critic_steps.unwrap_or(1),
+            clip_weights: None,
+            regularization_interval: 1,
+            optimizer: adam_dcgan(),
+        }
+    }
+    fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss {
+        let real_out = d(&self.options.add_noise(real, ctx));
+        let fake_out = d(&self.options.add_noise(fake, ctx));
+        let margin_real: Tensor = 1.0 - &real_out;
+        let loss_real = margin_real.relu().mean(Kind::Float);
+        let margin_fake: Tensor = 1.0 + &fake_out;
+        let loss_fake = margin_fake.relu().mean(Kind::Float);
+        let loss = &loss_real + &loss_fake;
+        let scalars = vec![
+            ("loss_d_real", scalar(&loss_real)),
+            ("loss_d_fake", scalar(&loss_fake)),
+            ("d_real", scalar(&real_out.mean(Kind::Float))),
+            ("d_fake", scalar(&fake_out.mean(Kind::Float))),
+            ("loss_d", scalar(&loss)),
+        ];
+        PlayerLoss { loss, scalars }
+    }
+    fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
+        let loss = -fake_logits.mean(Kind::Float);
+        PlayerLoss { scalars: vec![("loss_g", scalar(&loss))], loss }
+    }
+}

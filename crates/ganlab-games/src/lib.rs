@@ -1,0 +1,68 @@
+//! The games between generator and discriminator.
+//!
+//! A game turns discriminator outputs (and, for penalties, the discriminator and its inputs)
+//! into the two players' losses. It never sees the training loop; the loop never sees a loss
+//! formula. What the loop must do around a game (critic steps per generator step, weight clipping
+//! after each critic step, the lazy regularisation interval) is in the game's [`LoopPlan`].
+//!
+//! Every loss works on logits (the discriminator's raw output) in a numerically stable form:
+//! log σ(l) = −softplus(−l) and log(1 − σ(l)) = −softplus(l).
+
+mod games;
+
+pub use games::{
+    game_by_name, Game, GameOptions, Hinge, LeastSquares, Minimax, NonSaturating, R1Penalty, Wgan,
+    WganGp, GAME_NAMES,
+};
+
+use tch::Tensor;
+
+/// Errors from choosing or configuring a game.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unknown game `{name}`; expected one of: {}", GAME_NAMES.join(", "))]
+    UnknownGame { name: String },
+    #[error("invalid game option {what}: expected {expected}, got {got}")]
+    InvalidOption { what: &'static str, expected: &'static str, got: f64 },
+}
+
+/// What the training loop must do around a game.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoopPlan {
+    /// Discriminator (critic) updates per generator update.
+    pub critic_steps: usize,
+    /// Clip every critic parameter to [−c, c] after each critic update (WGAN).
+    pub clip_weights: Option<f64>,
+    /// Apply the regulariser only every this many critic steps (lazy regularisation,
+    /// Karras et al. 2020); 1 means every step.
+    pub regularization_interval: usize,
+    /// The optimiser the paper of this game prescribes.
+    pub optimizer: OptimizerChoice,
+}
+
+/// An optimiser and its settings, as prescribed by a game's paper.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OptimizerChoice {
+    Adam { lr: f64, beta1: f64, beta2: f64 },
+    RmsProp { lr: f64 },
+}
+
+/// Where training is, for options that change with time (annealed instance noise, lazy R1).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct StepContext {
+    /// Thousands of real images shown to D so far.
+    pub kimg: f64,
+    /// Number of critic steps taken so far (counts from 0).
+    pub critic_step: u64,
+}
+
+/// One player's loss and the named scalars to log with it (detached 0-d tensors, so that the
+/// loop can average them over a tick without a device sync per step).
+#[derive(Debug)]
+pub struct PlayerLoss {
+    pub loss: Tensor,
+    pub scalars: Vec<(&'static str, Tensor)>,
+}
+
+/// The discriminator as a game sees it: images in, logits [N] out (training mode).
+pub type Critic<'a> = dyn FnMut(&Tensor) -> Tensor + 'a;

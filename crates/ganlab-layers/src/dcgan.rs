@@ -1,0 +1,226 @@
+//! DCGAN blocks and the DCGAN-32 networks (Radford, Metz & Chintala 2016, "Unsupervised
+//! Representation Learning with Deep Convolutional GANs"), in the form of PyTorch's
+//! `examples/dcgan`, scaled to 32x32:
+//!
+//! - G: z ∈ R^100 → ConvT(100→256, k4 s1 p0) → BN → ReLU → ConvT(256→128, k4 s2 p1) → BN → ReLU
+//!   → ConvT(128→64, k4 s2 p1) → BN → ReLU → ConvT(64→C, k4 s2 p1) → tanh.
+//! - D: Conv(C→64, k4 s2 p1) → LeakyReLU(0.2) → Conv(64→128, k4 s2 p1) → BN → LeakyReLU →
+//!   Conv(128→256, k4 s2 p1) → BN → LeakyReLU → Conv(256→1, k4 s1 p0) → logit.
+//!
+//! Convolutions have no bias. Initialisation as in the paper (§4: "All weights were initialized
+//! from a zero-centered Normal distribution with standard deviation 0.02") and PyTorch's
+//! `weights_init`: conv weights N(0, 0.02), BN scale N(1, 0.02), BN shift 0.
+
+use tch::nn::{self, Init, ModuleT};
+use tch::Tensor;
+
+/// Standard deviation of the DCGAN weight initialisation (Radford et al. 2016, §4).
+pub const DCGAN_INIT_STD: f64 = 0.02;
+/// Negative slope of the discriminator's leaky ReLU (Radford et al. 2016, §3).
+pub const DCGAN_LEAKY_SLOPE: f64 = 0.2;
+
+/// Geometry and options of one DCGAN block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BlockConfig {
+    pub kernel: i64,
+    pub stride: i64,
+    pub padding: i64,
+    /// Batch normalisation after the convolution (DCGAN leaves it out of D's first block).
+    pub batch_norm: bool,
+    /// Standard deviation of the N(0, std) weight initialisation.
+    pub init_std: f64,
+}
+
+impl Default for BlockConfig {
+    /// The doubling (or halving) block: k4 s2 p1 with batch norm.
+    fn default() -> Self {
+        BlockConfig { kernel: 4, stride: 2, padding: 1, batch_norm: true, init_std: DCGAN_INIT_STD }
+    }
+}
+
+fn batch_norm(p: &nn::Path, channels: i64, init_std: f64) -> nn::BatchNorm {
+    nn::batch_norm2d(
+        p,
+        channels,
+        nn::BatchNormConfig {
+            ws_init: Init::Randn { mean: 1.0, stdev: init_std },
+            bs_init: Init::Const(0.0),
+            ..Default::default()
+        },
+    )
+}
+
+/// Generator block: transposed convolution → batch norm → ReLU (Radford et al. 2016, Fig. 1).
+#[derive(Debug)]
+pub struct UpBlock {
+    pub conv: nn::ConvTranspose2D,
+    pub bn: Option<nn::BatchNorm>,
+}
+
+/// Builds an [`UpBlock`] with parameters `conv.weight` and `bn.{weight,bias,running_*}`.
+pub fn up_block(p: &nn::Path, c_in: i64, c_out: i64, cfg: BlockConfig) -> UpBlock {
+    let conv = nn::conv_transpose2d(
+        p / "conv",
+        c_in,
+        c_out,
+        cfg.kernel,
+        nn::ConvTransposeConfig {
+            stride: cfg.stride,
+            padding: cfg.padding,
+            bias: false,
+            ws_init: Init::Randn { mean: 0.0, stdev: cfg.init_std },
+            ..Default::default()
+        },
+    );
+    let bn = cfg.batch_norm.then(|| batch_norm(&(p / "bn"), c_out, cfg.init_std));
+    UpBlock { conv, bn }
+}
+
+impl UpBlock {
+    /// The block without its activation (used for the output layer, followed by tanh).
+    pub fn forward_linear(&self, xs: &Tensor, train: bool) -> Tensor {
+        let ys = xs.apply(&self.conv);
+        match &self.bn {
+            Some(bn) => ys.apply_t(bn, train),
+            None => ys,
+        }
+    }
+}
+
+impl ModuleT for UpBlock {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.forward_linear(xs, train).relu()
+    }
+}
+
+/// Discriminator block: convolution → (batch norm) → LeakyReLU(0.2).
+#[derive(Debug)]
+pub struct DownBlock {
+    pub conv: nn::Conv2D,
+    pub bn: Option<nn::BatchNorm>,
+}
+
+/// Builds a [`DownBlock`] with parameters `conv.weight` and `bn.{weight,bias,running_*}`.
+pub fn down_block(p: &nn::Path, c_in: i64, c_out: i64, cfg: BlockConfig) -> DownBlock {
+    let conv = nn::conv2d(
+        p / "conv",
+        c_in,
+        c_out,
+        cfg.kernel,
+        nn::ConvConfig {
+            stride: cfg.stride,
+            padding: cfg.padding,
+            bias: false,
+            ws_init: Init::Randn { mean: 0.0, stdev: cfg.init_std },
+            ..Default::default()
+        },
+    );
+    let bn = cfg.batch_norm.then(|| batch_norm(&(p / "bn"), c_out, cfg.init_std));
+    DownBlock { conv, bn }
+}
+
+impl DownBlock {
+    /// The block without its activation (used for the logit layer).
+    pub fn forward_linear(&self, xs: &Tensor, train: bool) -> Tensor {
+        let ys = xs.apply(&self.conv);
+        match &self.bn {
+            Some(bn) => ys.apply_t(bn, train),
+            None => ys,
+        }
+    }
+}
+
+impl ModuleT for DownBlock {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        leaky_relu(&self.forward_linear(xs, train), DCGAN_LEAKY_SLOPE)
+    }
+}
+
+/// Leaky ReLU with an explicit negative slope: max(x, slope·x) for 0 < slope < 1.
+///
+/// tch exposes `leaky_relu` only with PyTorch's default slope 0.01, so this goes through
+/// `prelu` with a one-element weight, a single fused kernel like `F.leaky_relu(x, slope)`.
+pub fn leaky_relu(xs: &Tensor, slope: f64) -> Tensor {
+    xs.prelu(&Tensor::full([1], slope, (xs.kind(), xs.device())))
+}
+
+/// Sizes of DCGAN-32.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dcgan32Config {
+    /// Latent dimension (100 in the paper).
+    pub z_dim: i64,
+    /// Image channels: 1 for grayscale, 3 for RGB.
+    pub channels: i64,
+    /// Width of G's last hidden block and D's first block (`ngf` = `ndf` = 64).
+    pub width: i64,
+}
+
+impl Default for Dcgan32Config {
+    fn default() -> Self {
+        Dcgan32Config { z_dim: 100, channels: 1, width: 64 }
+    }
+}
+
+/// The DCGAN-32 generator: z [N, z_dim] → images [N, C, 32, 32] in [-1, 1].
+#[derive(Debug)]
+pub struct Dcgan32Generator {
+    pub blocks: Vec<UpBlock>,
+    pub to_image: UpBlock,
+    pub config: Dcgan32Config,
+}
+
+/// Builds the DCGAN-32 generator under `p` (`block1` … `block3`, `to_image`).
+pub fn dcgan32_generator(p: &nn::Path, cfg: Dcgan32Config) -> Dcgan32Generator {
+    let w = cfg.width;
+    let first = BlockConfig { stride: 1, padding: 0, ..Default::default() };
+    let blocks = vec![
+        up_block(&(p / "block1"), cfg.z_dim, 4 * w, first),
+        up_block(&(p / "block2"), 4 * w, 2 * w, BlockConfig::default()),
+        up_block(&(p / "block3"), 2 * w, w, BlockConfig::default()),
+    ];
+    let last = BlockConfig { batch_norm: false, ..Default::default() };
+    let to_image = up_block(&(p / "to_image"), w, cfg.channels, last);
+    Dcgan32Generator { blocks, to_image, config: cfg }
+}
+
+impl ModuleT for Dcgan32Generator {
+    fn forward_t(&self, z: &Tensor, train: bool) -> Tensor {
+        let n = z.size()[0];
+        let mut xs = z.view([n, self.config.z_dim, 1, 1]);
+        for block in &self.blocks {
+            xs = block.forward_t(&xs, train);
+        }
+        self.to_image.forward_linear(&xs, train).tanh()
+    }
+}
+
+/// The DCGAN-32 discriminator: images [N, C, 32, 32] → logits [N].
+#[derive(Debug)]
+pub struct Dcgan32Discriminator {
+    pub blocks: Vec<DownBlock>,
+    pub to_logit: DownBlock,
+}
+
+/// Builds the DCGAN-32 discriminator under `p` (`block1` … `block3`, `to_logit`).
+pub fn dcgan32_discriminator(p: &nn::Path, cfg: Dcgan32Config) -> Dcgan32Discriminator {
+    let w = cfg.width;
+    let first = BlockConfig { batch_norm: false, ..Default::default() };
+    let blocks = vec![
+        down_block(&(p / "block1"), cfg.channels, w, first),
+        down_block(&(p / "block2"), w, 2 * w, BlockConfig::default()),
+        down_block(&(p / "block3"), 2 * w, 4 * w, BlockConfig::default()),
+    ];
+    let last = BlockConfig { stride: 1, padding: 0, batch_norm: false, ..Default::default() };
+    let to_logit = down_block(&(p / "to_logit"), 4 * w, 1, last);
+    Dcgan32Discriminator { blocks, to_logit }
+}
+
+impl ModuleT for Dcgan32Discriminator {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let mut ys = xs.shallow_clone();
+        for block in &self.blocks {
+            ys = block.forward_t(&ys, train);
+        }
+        self.to_logit.forward_linear(&ys, train).flatten(1, -1).squeeze_dim(1)
+    }
+}

@@ -1,0 +1,35 @@
+//! The tasks that run the workspace: train, test, and the driver itself.
+
+use crate::setup;
+use crate::util::{project_root, run_status};
+use anyhow::Result;
+use std::process::Command;
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(project_root());
+    cmd
+}
+
+/// `cargo xtask gan ARGS`: the release driver binary with ARGS.
+pub fn gan(args: &[String]) -> Result<()> {
+    setup::ensure()?;
+    run_status(
+        cargo()
+            .args(["run", "--release", "--quiet", "--package", "ganlab-driver", "--bin", "gan", "--"])
+            .args(args),
+    )
+}
+
+/// `cargo xtask train ARGS` = `gan train ARGS` (the default job when ARGS is empty).
+pub fn train(args: &[String]) -> Result<()> {
+    let mut full = vec!["train".to_string()];
+    full.extend_from_slice(args);
+    gan(&full)
+}
+
+/// `cargo xtask test ARGS`: every test of the workspace, after setup.
+pub fn test(args: &[String]) -> Result<()> {
+    setup::ensure()?;
+    run_status(cargo().args(["test", "--workspace", "--all-targets"]).args(args))
+}
