@@ -1,1 +1,20 @@
-//! placeholder
+//! The training driver: config, run directory, the training loop, snapshots, sample grids.
+//! The `gan` binary (`src/bin/gan.rs`) is a thin command line over this crate.
+//!
+//! Only this crate knows file formats and the command line; the layers, games, optimisers and
+//! datasets it drives know nothing of runs or files.
+
+pub mod config;
+pub mod device;
+pub mod files;
+pub mod grid;
+pub mod logging;
+pub mod run_dir;
+pub mod snapshot;
+pub mod train;
+
+pub use config::TrainConfig;
+pub use train::{train, RunSummary};
+
+/// The toolkit's version, recorded in every run's config.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,109 @@
+//! `gan`: the toolkit's command line. A thin layer over `ganlab_driver`.
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use ganlab_driver::train::Reporting;
+use ganlab_driver::{run_dir, TrainConfig};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "gan", version, about = "Train and evaluate GANs (ganlab toolkit)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a GAN; with no options, DCGAN-32 with the non-saturating game on MNIST.
+    Train(TrainArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// A JSON config file; options given on the command line override its values.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Dataset name (mnist).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Game: nonsaturating, minimax, wgan, wgan-gp, lsgan, hinge.
+    #[arg(long)]
+    game: Option<String>,
+    /// Architecture (dcgan32).
+    #[arg(long)]
+    arch: Option<String>,
+    /// Training length in thousands of real images shown (a fraction is allowed).
+    #[arg(long)]
+    kimg: Option<f64>,
+    /// Statistics and a sample grid every this many kimg.
+    #[arg(long)]
+    tick_kimg: Option<f64>,
+    /// Snapshot every this many ticks (0: final snapshot only).
+    #[arg(long)]
+    snapshot_ticks: Option<u64>,
+    /// Images per batch.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Learning rate of G (default: the game's paper value).
+    #[arg(long)]
+    lr_g: Option<f64>,
+    /// Learning rate of D (default: the game's paper value).
+    #[arg(long)]
+    lr_d: Option<f64>,
+    /// Seed of every random number generator.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// auto (CUDA when present), cpu, cuda or cuda:N.
+    #[arg(long)]
+    device: Option<String>,
+    /// Use this folder as the run directory instead of runs/<id>-<name>/.
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// Parent folder of new run directories.
+    #[arg(long, default_value = "runs")]
+    runs_root: PathBuf,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => train(args),
+    };
+    if let Err(err) = result {
+        eprintln!("gan: error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+            TrainConfig::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?
+        }
+        None => TrainConfig::default(),
+    };
+    macro_rules! apply {
+        ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { config.$field = v; } )* };
+    }
+    apply!(dataset, game, arch, kimg, tick_kimg, snapshot_ticks, batch_size, seed, device);
+    if args.lr_g.is_some() {
+        config.lr_g = args.lr_g;
+    }
+    if args.lr_d.is_some() {
+        config.lr_d = args.lr_d;
+    }
+    config.validate()?;
+    let dir = match &args.run_dir {
+        Some(dir) => run_dir::use_run_dir(dir)?,
+        None => run_dir::next_run_dir(&args.runs_root, &config.run_name())?,
+    };
+    eprintln!("gan: run directory {}", dir.display());
+    let summary = ganlab_driver::train(config, &dir, Reporting { interactive: true })?;
+    println!("run directory: {}", summary.run_dir.display());
+    println!("last grid:     {}", summary.last_grid.display());
+    println!("snapshot:      {}", summary.snapshot.display());
+    Ok(())
+}

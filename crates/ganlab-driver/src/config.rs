@@ -1,0 +1,169 @@
+//! The training configuration: one JSON object, defaults for the main job (DCGAN-32,
+//! non-saturating game, MNIST), every value range-checked, unknown keys rejected.
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+/// Everything that defines a training run. The resolved form (with the dataset's source, image
+/// count and channels filled in) is saved as `config.json` in the run directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Network architecture: `dcgan32`.
+    pub arch: String,
+    /// Dataset name (see `ganlab_data::DATASET_NAMES`).
+    pub dataset: String,
+    /// Game between G and D (see `ganlab_games::GAME_NAMES`).
+    pub game: String,
+    /// Training length in thousands of real images shown to D (a fraction is allowed).
+    pub kimg: f64,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Learning rates of G and D; unset: the game's paper value (non-saturating: Radford et al.
+    /// 2016, §4: 0.0002), filled in when the run starts.
+    pub lr_g: Option<f64>,
+    pub lr_d: Option<f64>,
+    /// Adam's β1, β2; unset: the game's paper value (non-saturating: β1 = 0.5 from Radford et al.
+    /// 2016, §4, β2 = PyTorch's default 0.999). Ignored by RMSProp (WGAN).
+    pub beta1: Option<f64>,
+    pub beta2: Option<f64>,
+    /// Latent dimension.
+    pub z_dim: i64,
+    /// Width of the networks (DCGAN's `ngf` = `ndf`).
+    pub width: i64,
+    /// Seed of every random number generator (weights, latents, shuffling).
+    pub seed: u64,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// Statistics, log line and sample grid every this many kimg.
+    pub tick_kimg: f64,
+    /// Snapshot every this many ticks (0: only the final snapshot).
+    pub snapshot_ticks: u64,
+    /// Number of images in the sample grid (from a fixed latent batch).
+    pub grid_images: i64,
+    /// Image resolution (DCGAN-32: 32).
+    pub resolution: i64,
+    /// Filled in when the run starts: image channels of the dataset.
+    pub channels: Option<i64>,
+    /// Filled in when the run starts: where the data came from and how many images it has.
+    pub dataset_source: Option<String>,
+    pub dataset_images: Option<i64>,
+    /// Filled in when the run starts: the device actually used and the toolkit's version.
+    pub resolved_device: Option<String>,
+    pub toolkit_version: Option<String>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            arch: "dcgan32".into(),
+            dataset: "mnist".into(),
+            game: "nonsaturating".into(),
+            kimg: 200.0,
+            batch_size: 64,
+            lr_g: None,
+            lr_d: None,
+            beta1: None,
+            beta2: None,
+            z_dim: 100,
+            width: 64,
+            seed: 0,
+            device: "auto".into(),
+            tick_kimg: 10.0,
+            snapshot_ticks: 0,
+            grid_images: 64,
+            resolution: 32,
+            channels: None,
+            dataset_source: None,
+            dataset_images: None,
+            resolved_device: None,
+            toolkit_version: None,
+        }
+    }
+}
+
+/// The architectures `arch` accepts.
+pub const ARCH_NAMES: &[&str] = &["dcgan32"];
+
+impl TrainConfig {
+    /// Parses a config from JSON text; unknown keys and bad values are errors naming the key.
+    pub fn from_json(text: &str) -> Result<TrainConfig> {
+        let config: TrainConfig = serde_json::from_str(text)
+            .map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value's range; the message names the key, the expected range and the value.
+    pub fn validate(&self) -> Result<()> {
+        fn check(ok: bool, key: &str, expected: &str, got: impl std::fmt::Display) -> Result<()> {
+            if !ok {
+                bail!("config: `{key}` must be {expected}, got {got}");
+            }
+            Ok(())
+        }
+        check(ARCH_NAMES.contains(&self.arch.as_str()), "arch", &format!("one of {}", ARCH_NAMES.join(", ")), &self.arch)?;
+        check(
+            ganlab_games::GAME_NAMES.contains(&self.game.as_str()),
+            "game",
+            &format!("one of {}", ganlab_games::GAME_NAMES.join(", ")),
+            &self.game,
+        )?;
+        check(
+            ganlab_data::DATASET_NAMES.contains(&self.dataset.as_str()),
+            "dataset",
+            &format!("one of {}", ganlab_data::DATASET_NAMES.join(", ")),
+            &self.dataset,
+        )?;
+        check(self.kimg.is_finite() && self.kimg > 0.0, "kimg", "a number > 0", self.kimg)?;
+        check((1..=65536).contains(&self.batch_size), "batch_size", "in 1..=65536", self.batch_size)?;
+        for (key, lr) in [("lr_g", self.lr_g), ("lr_d", self.lr_d)] {
+            if let Some(lr) = lr {
+                check(lr.is_finite() && lr > 0.0 && lr < 1.0, key, "in (0, 1)", lr)?;
+            }
+        }
+        for (key, beta) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if let Some(beta) = beta {
+                check((0.0..1.0).contains(&beta), key, "in [0, 1)", beta)?;
+            }
+        }
+        check((1..=4096).contains(&self.z_dim), "z_dim", "in 1..=4096", self.z_dim)?;
+        check((1..=1024).contains(&self.width), "width", "in 1..=1024", self.width)?;
+        check(self.tick_kimg.is_finite() && self.tick_kimg > 0.0, "tick_kimg", "a number > 0", self.tick_kimg)?;
+        check((1..=1024).contains(&self.grid_images), "grid_images", "in 1..=1024", self.grid_images)?;
+        if self.arch == "dcgan32" {
+            check(self.resolution == 32, "resolution", "32 for arch dcgan32", self.resolution)?;
+        }
+        Ok(())
+    }
+
+    /// A short name for the run directory: `<arch>-<dataset>-<game>`.
+    pub fn run_name(&self) -> String {
+        format!("{}-{}-{}", self.arch, self.dataset, self.game)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_the_main_job_and_round_trips() {
+        let config = TrainConfig::default();
+        config.validate().expect("default config is valid");
+        let text = serde_json::to_string(&config).expect("serialise");
+        assert_eq!(TrainConfig::from_json(&text).expect("parse"), config);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let err = TrainConfig::from_json(r#"{"kimg": 1, "learning_rate": 3}"#).unwrap_err();
+        assert!(err.to_string().contains("learning_rate"), "{err}");
+        let err = TrainConfig::from_json(r#"{"batch_size": 0}"#).unwrap_err();
+        assert!(err.to_string().contains("`batch_size` must be in 1..=65536, got 0"), "{err}");
+        let err = TrainConfig::from_json(r#"{"game": "wgan-qp"}"#).unwrap_err();
+        assert!(err.to_string().contains("`game` must be one of"), "{err}");
+        let err = TrainConfig::from_json(r#"{"kimg": -2}"#).unwrap_err();
+        assert!(err.to_string().contains("`kimg` must be a number > 0, got -2"), "{err}");
+    }
+}

@@ -1,0 +1,67 @@
+//! The run's log: tracing events go to `<run_dir>/log.txt` and to stderr, without tearing the
+//! progress bar. Only the driver installs subscribers; the libraries just emit events.
+
+use anyhow::{Context, Result};
+use indicatif::ProgressBar;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::EnvFilter;
+
+/// Writes whole lines to stderr while the progress bar is hidden.
+#[derive(Clone)]
+struct StderrAboveBar(ProgressBar);
+
+struct LineWriter {
+    bar: ProgressBar,
+    buffer: Vec<u8>,
+}
+
+impl Write for LineWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        let buffer = std::mem::take(&mut self.buffer);
+        self.bar.suspend(|| {
+            let _ = std::io::stderr().write_all(&buffer);
+        });
+    }
+}
+
+impl<'a> MakeWriter<'a> for StderrAboveBar {
+    type Writer = LineWriter;
+    fn make_writer(&'a self) -> LineWriter {
+        LineWriter { bar: self.0.clone(), buffer: Vec::new() }
+    }
+}
+
+/// Sends this thread's tracing events to `<run_dir>/log.txt` (and to stderr when `echo` is set)
+/// until the returned guard is dropped. The level follows `RUST_LOG` (default `info`).
+pub fn log_to_run_dir(run_dir: &Path, bar: &ProgressBar, echo: bool) -> Result<tracing::subscriber::DefaultGuard> {
+    let path = run_dir.join("log.txt");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the run log {}", path.display()))?;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let file_layer = tracing_subscriber::fmt::layer().with_writer(Mutex::new(file)).with_ansi(false);
+    let stderr_layer = echo.then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(StderrAboveBar(bar.clone()))
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    });
+    let subscriber = tracing_subscriber::registry().with(filter).with(file_layer).with(stderr_layer);
+    Ok(tracing::subscriber::set_default(subscriber))
+}

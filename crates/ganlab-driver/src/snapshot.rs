@@ -1,0 +1,126 @@
+//! Snapshots: G, D, both optimisers' states and the training position in one safetensors file,
+//! written atomically.
+
+use crate::files::write_atomically;
+use anyhow::{bail, Context, Result};
+use ganlab_data::BatchPosition;
+use ganlab_optim::Optimizer;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tch::{nn::VarStore, Tensor};
+
+/// Where training stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    /// Real images shown to D so far.
+    pub images_shown: u64,
+    /// Ticks completed.
+    pub ticks: u64,
+    /// Critic steps taken.
+    pub critic_steps: u64,
+    /// Position in the stream of real batches.
+    pub batches: BatchPosition,
+}
+
+/// The file name of the snapshot taken after `images_shown` images.
+pub fn snapshot_name(images_shown: u64) -> String {
+    format!("snapshot-kimg{:07.2}.safetensors", images_shown as f64 / 1000.0)
+}
+
+fn with_prefix(prefix: &str, named: Vec<(String, Tensor)>) -> impl Iterator<Item = (String, Tensor)> + '_ {
+    named.into_iter().map(move |(k, t)| (format!("{prefix}.{k}"), t))
+}
+
+/// Writes G, D, the optimisers and the progress to `<run_dir>/snapshot-kimgXXXX.XX.safetensors`.
+pub fn save(
+    run_dir: &Path,
+    g: &VarStore,
+    d: &VarStore,
+    opt_g: &dyn Optimizer,
+    opt_d: &dyn Optimizer,
+    progress: Progress,
+) -> Result<PathBuf> {
+    let mut named: Vec<(String, Tensor)> = Vec::new();
+    named.extend(with_prefix("G", g.variables().into_iter().collect()));
+    named.extend(with_prefix("D", d.variables().into_iter().collect()));
+    named.extend(with_prefix("opt_g", opt_g.state()));
+    named.extend(with_prefix("opt_d", opt_d.state()));
+    let counters = [
+        ("progress.images_shown", progress.images_shown as i64),
+        ("progress.ticks", progress.ticks as i64),
+        ("progress.critic_steps", progress.critic_steps as i64),
+        ("progress.batch_epoch", progress.batches.epoch as i64),
+        ("progress.batch_index", progress.batches.index as i64),
+    ];
+    named.extend(counters.iter().map(|(k, v)| (k.to_string(), Tensor::from(*v))));
+    // safetensors wants contiguous CPU tensors.
+    let named: Vec<(String, Tensor)> =
+        named.into_iter().map(|(k, t)| (k, t.detach().to_device(tch::Device::Cpu).contiguous())).collect();
+    let path = run_dir.join(snapshot_name(progress.images_shown));
+    write_atomically(&path, |tmp| {
+        Tensor::write_safetensors(&named, tmp).with_context(|| format!("cannot write snapshot {}", tmp.display()))
+    })?;
+    Ok(path)
+}
+
+/// A snapshot read back: tensors by name.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub tensors: BTreeMap<String, Tensor>,
+    pub path: PathBuf,
+}
+
+impl Snapshot {
+    /// Reads a snapshot file.
+    pub fn read(path: &Path) -> Result<Snapshot> {
+        let tensors = Tensor::read_safetensors(path)
+            .with_context(|| format!("{}: not a readable snapshot", path.display()))?;
+        Ok(Snapshot { tensors: tensors.into_iter().collect(), path: path.to_path_buf() })
+    }
+
+    /// The tensors under `prefix.` with the prefix removed.
+    pub fn section(&self, prefix: &str) -> BTreeMap<String, Tensor> {
+        let p = format!("{prefix}.");
+        self.tensors
+            .iter()
+            .filter_map(|(k, t)| k.strip_prefix(&p).map(|rest| (rest.to_string(), t.shallow_clone())))
+            .collect()
+    }
+
+    /// Copies the `prefix` section into a var store; every variable must be present with its shape.
+    pub fn load_into(&self, prefix: &str, vs: &mut VarStore) -> Result<()> {
+        let section = self.section(prefix);
+        for (name, mut var) in vs.variables() {
+            let saved = section.get(&name).with_context(|| {
+                format!("{}: snapshot has no `{prefix}.{name}`", self.path.display())
+            })?;
+            if saved.size() != var.size() {
+                bail!(
+                    "{}: `{prefix}.{name}` has shape {:?}, the network expects {:?}",
+                    self.path.display(),
+                    saved.size(),
+                    var.size()
+                );
+            }
+            tch::no_grad(|| var.copy_(saved));
+        }
+        Ok(())
+    }
+
+    /// The training position stored in the snapshot.
+    pub fn progress(&self) -> Result<Progress> {
+        let get = |k: &str| -> Result<i64> {
+            let t = self.tensors.get(k).with_context(|| format!("{}: snapshot has no `{k}`", self.path.display()))?;
+            Ok(t.int64_value(&[]))
+        };
+        Ok(Progress {
+            images_shown: get("progress.images_shown")? as u64,
+            ticks: get("progress.ticks")? as u64,
+            critic_steps: get("progress.critic_steps")? as u64,
+            batches: BatchPosition {
+                epoch: get("progress.batch_epoch")? as u64,
+                index: get("progress.batch_index")? as usize,
+            },
+        })
+    }
+}

@@ -1,0 +1,318 @@
+//! The training loop. It drives a game (from `ganlab-games`) without knowing its formulas: the
+//! game returns losses and scalars, and its `LoopPlan` says how many critic steps to take and
+//! whether to clip weights. Progress is counted in images shown (kimg), not epochs.
+
+use crate::config::TrainConfig;
+use crate::files::write_json_atomically;
+use crate::snapshot::{self, Progress};
+use crate::{device, grid, logging};
+use anyhow::{Context, Result};
+use ganlab_games::{game_by_name, GameOptions, OptimizerChoice, StepContext};
+use ganlab_layers::{dcgan32_discriminator, dcgan32_generator, Dcgan32Config};
+use ganlab_optim::{Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::nn::{ModuleT, VarStore};
+use tch::{Kind, Tensor};
+
+/// What a finished run left behind.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub run_dir: PathBuf,
+    pub images_shown: u64,
+    pub ticks: u64,
+    /// The last tick's statistics.
+    pub last_stats: Value,
+    /// The final snapshot.
+    pub snapshot: PathBuf,
+    /// The last sample grid.
+    pub last_grid: PathBuf,
+}
+
+/// How a run reports itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reporting {
+    /// Show a progress bar and echo the log to stderr.
+    pub interactive: bool,
+}
+
+/// The two networks of a run, built into their var stores.
+pub struct Networks {
+    pub g: Box<dyn ModuleT>,
+    pub d: Box<dyn ModuleT>,
+}
+
+/// Builds G and D for `config.arch` under the roots of `g_vs` and `d_vs`.
+pub fn build_networks(config: &TrainConfig, channels: i64, g_vs: &VarStore, d_vs: &VarStore) -> Result<Networks> {
+    match config.arch.as_str() {
+        "dcgan32" => {
+            let cfg = Dcgan32Config { z_dim: config.z_dim, channels, width: config.width };
+            Ok(Networks {
+                g: Box::new(dcgan32_generator(&g_vs.root(), cfg)),
+                d: Box::new(dcgan32_discriminator(&d_vs.root(), cfg)),
+            })
+        }
+        other => anyhow::bail!("unknown arch `{other}`"),
+    }
+}
+
+fn make_optimizer(choice: OptimizerChoice, lr: Option<f64>, beta1: Option<f64>, beta2: Option<f64>, vs: &VarStore)
+    -> Result<(Box<dyn Optimizer>, Value)> {
+    Ok(match choice {
+        OptimizerChoice::Adam { lr: lr0, beta1: b1, beta2: b2 } => {
+            let cfg = AdamConfig {
+                lr: lr.unwrap_or(lr0),
+                beta1: beta1.unwrap_or(b1),
+                beta2: beta2.unwrap_or(b2),
+                ..Default::default()
+            };
+            let described = json!({"kind": "adam", "lr": cfg.lr, "beta1": cfg.beta1, "beta2": cfg.beta2, "eps": cfg.eps});
+            (Box::new(Adam::new(vs, cfg)?), described)
+        }
+        OptimizerChoice::RmsProp { lr: lr0 } => {
+            let cfg = RmsPropConfig { lr: lr.unwrap_or(lr0), ..Default::default() };
+            let described = json!({"kind": "rmsprop", "lr": cfg.lr, "alpha": cfg.alpha, "eps": cfg.eps});
+            (Box::new(RmsProp::new(vs, cfg)?), described)
+        }
+    })
+}
+
+/// Running sums of the per-step scalars over a tick.
+#[derive(Default)]
+struct TickAccumulator {
+    sums: BTreeMap<&'static str, (Tensor, u64)>,
+}
+
+impl TickAccumulator {
+    fn add(&mut self, scalars: &[(&'static str, Tensor)]) {
+        for (name, value) in scalars {
+            match self.sums.get_mut(name) {
+                Some((sum, count)) => {
+                    *sum += value;
+                    *count += 1;
+                }
+                None => {
+                    self.sums.insert(name, (value.copy(), 1));
+                }
+            }
+        }
+    }
+
+    fn take_means(&mut self) -> Map<String, Value> {
+        let mut out = Map::new();
+        for (name, (sum, count)) in std::mem::take(&mut self.sums) {
+            out.insert(name.to_string(), json!(sum.double_value(&[]) / count as f64));
+        }
+        out
+    }
+}
+
+fn set_requires_grad(vs: &VarStore, on: bool) {
+    for (_, t) in vs.trainable_variables().into_iter().enumerate() {
+        let _ = t.set_requires_grad(on);
+    }
+}
+
+fn progress_bar(total_images: u64, interactive: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(total_images),
+        if interactive { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+    );
+    let style = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {msg} | {per_sec} | ETA {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
+    bar
+}
+
+/// Trains according to `config`, writing everything into `run_dir` (which must exist):
+/// `config.json`, `log.txt`, `stats.jsonl`, `reals.png`, a grid per tick and the final snapshot.
+pub fn train(mut config: TrainConfig, run_dir: &Path, reporting: Reporting) -> Result<RunSummary> {
+    config.validate()?;
+    let bar = progress_bar((config.kimg * 1000.0).round() as u64, reporting.interactive);
+    let _log_guard = logging::log_to_run_dir(run_dir, &bar, reporting.interactive)?;
+    let result = train_logged(&mut config, run_dir, &bar);
+    bar.finish_and_clear();
+    if let Err(err) = &result {
+        tracing::error!("training stopped: {err:#}");
+    }
+    result
+}
+
+fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> Result<RunSummary> {
+    let device = device::resolve(&config.device)?;
+    tch::manual_seed(config.seed as i64);
+    tracing::info!(run_dir = %run_dir.display(), device = %device::describe(device), "starting run");
+
+    let request = ganlab_data::DatasetRequest::new(&config.dataset, config.resolution);
+    let dataset = ganlab_data::load(&request).with_context(|| format!("loading dataset `{}`", config.dataset))?;
+    let channels = dataset.channels();
+    config.channels = Some(channels);
+    config.dataset_source = Some(dataset.source.clone());
+    config.dataset_images = Some(dataset.len());
+    config.resolved_device = Some(device::describe(device));
+    config.toolkit_version = Some(crate::VERSION.to_string());
+    tracing::info!(dataset = %config.dataset, source = %dataset.source, images = dataset.len(), "dataset ready");
+
+    let game = game_by_name(&config.game, GameOptions::default())?;
+    let plan = game.plan();
+
+    let g_vs = VarStore::new(device);
+    let d_vs = VarStore::new(device);
+    let nets = build_networks(config, channels, &g_vs, &d_vs)?;
+    let (mut opt_g, opt_g_desc) = make_optimizer(plan.optimizer, config.lr_g, config.beta1, config.beta2, &g_vs)?;
+    let (mut opt_d, opt_d_desc) = make_optimizer(plan.optimizer, config.lr_d, config.beta1, config.beta2, &d_vs)?;
+    config.lr_g = Some(opt_g.lr());
+    config.lr_d = Some(opt_d.lr());
+    if let Some(b1) = opt_g_desc.get("beta1").and_then(Value::as_f64) {
+        config.beta1 = Some(b1);
+    }
+    if let Some(b2) = opt_g_desc.get("beta2").and_then(Value::as_f64) {
+        config.beta2 = Some(b2);
+    }
+    let fixed_z = Tensor::randn([config.grid_images, config.z_dim], (Kind::Float, device));
+
+    tracing::info!(
+        critic_steps = plan.critic_steps,
+        clip_weights = ?plan.clip_weights,
+        optimizer_g = %opt_g_desc,
+        optimizer_d = %opt_d_desc,
+        "game `{}` loop plan",
+        game.name()
+    );
+    let resolved = serde_json::to_value(&*config)?;
+    write_json_atomically(&run_dir.join("config.json"), &resolved)?;
+
+    let mut batches = ganlab_data::Batches::new(&dataset.images.to_device(device), config.batch_size, config.seed, device);
+    grid::save_grid(&dataset.images.narrow(0, 0, config.grid_images.min(dataset.len())), 8, &run_dir.join("reals.png"))?;
+
+    let stats_path = run_dir.join("stats.jsonl");
+    let mut stats_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&stats_path)
+        .with_context(|| format!("cannot open {}", stats_path.display()))?;
+
+    let total_images = (config.kimg * 1000.0).round() as u64;
+    let tick_images = ((config.tick_kimg * 1000.0).round() as u64).max(1);
+    let mut progress = Progress::default();
+    let mut next_tick_at = tick_images;
+    let mut acc = TickAccumulator::default();
+    let start = Instant::now();
+    let mut tick_start = Instant::now();
+    let mut tick_start_images = 0u64;
+    let mut last_stats = Value::Null;
+    let mut last_grid = run_dir.join("reals.png");
+    let batch = config.batch_size as i64;
+    let (g, d) = (&nets.g, &nets.d);
+
+    while progress.images_shown < total_images {
+        for critic_step in 0..plan.critic_steps {
+            let last = critic_step + 1 == plan.critic_steps;
+            let real = batches.next_batch();
+            let z = Tensor::randn([batch, config.z_dim], (Kind::Float, device));
+            // The last critic step's fakes are kept with their graph and reused for G's update,
+            // as in PyTorch's DCGAN example.
+            let fake = if last { g.forward_t(&z, true) } else { tch::no_grad(|| g.forward_t(&z, true)) };
+            let ctx = StepContext { kimg: progress.images_shown as f64 / 1000.0, critic_step: progress.critic_steps };
+            let fake_detached = fake.detach();
+            let d_out = game.d_loss(&mut |x: &Tensor| d.forward_t(x, true), &real, &fake_detached, ctx);
+            opt_d.zero_grad();
+            d_out.loss.backward();
+            opt_d.step();
+            if let Some(c) = plan.clip_weights {
+                tch::no_grad(|| {
+                    for mut p in d_vs.trainable_variables() {
+                        let _ = p.clamp_(-c, c);
+                    }
+                });
+            }
+            acc.add(&d_out.scalars);
+            progress.images_shown += batch as u64;
+            progress.critic_steps += 1;
+            if last {
+                // D's weights get no gradient during G's update: that part of the backward
+                // pass is skipped, and D's optimiser state is untouched.
+                set_requires_grad(&d_vs, false);
+                let g_out = game.g_loss(&d.forward_t(&fake, true));
+                opt_g.zero_grad();
+                g_out.loss.backward();
+                opt_g.step();
+                set_requires_grad(&d_vs, true);
+                acc.add(&g_out.scalars);
+            }
+        }
+        progress.batches = batches.position();
+        bar.set_position(progress.images_shown.min(total_images));
+        bar.set_message(format!(
+            "kimg {:.1}/{:.1}",
+            progress.images_shown as f64 / 1000.0,
+            total_images as f64 / 1000.0
+        ));
+
+        let done = progress.images_shown >= total_images;
+        if progress.images_shown >= next_tick_at || done {
+            progress.ticks += 1;
+            while next_tick_at <= progress.images_shown {
+                next_tick_at += tick_images;
+            }
+            let tick_seconds = tick_start.elapsed().as_secs_f64();
+            let tick_images_shown = progress.images_shown - tick_start_images;
+            let mut stats = Map::new();
+            stats.insert("tick".into(), json!(progress.ticks));
+            stats.insert("kimg".into(), json!(progress.images_shown as f64 / 1000.0));
+            stats.insert("wall_s".into(), json!(start.elapsed().as_secs_f64()));
+            stats.insert("images_per_s".into(), json!(tick_images_shown as f64 / tick_seconds.max(1e-9)));
+            stats.insert("lr_g".into(), json!(opt_g.lr()));
+            stats.insert("lr_d".into(), json!(opt_d.lr()));
+            stats.extend(acc.take_means());
+            let stats = Value::Object(stats);
+            let mut line = serde_json::to_string(&stats)?;
+            line.push('\n');
+            stats_file.write_all(line.as_bytes()).with_context(|| format!("cannot append to {}", stats_path.display()))?;
+            stats_file.flush()?;
+
+            let grid_path = run_dir.join(format!("fakes-kimg{:07.2}.png", progress.images_shown as f64 / 1000.0));
+            let samples = tch::no_grad(|| g.forward_t(&fixed_z, false));
+            grid::save_grid(&samples, 8, &grid_path)?;
+            last_grid = grid_path;
+            tracing::info!(
+                "tick {} kimg {:.1} loss_d {:.4} loss_g {:.4} d_real {:.3} d_fake {:.3} {:.1} img/s",
+                progress.ticks,
+                progress.images_shown as f64 / 1000.0,
+                stats["loss_d"].as_f64().unwrap_or(f64::NAN),
+                stats["loss_g"].as_f64().unwrap_or(f64::NAN),
+                stats["d_real"].as_f64().unwrap_or(f64::NAN),
+                stats["d_fake"].as_f64().unwrap_or(f64::NAN),
+                stats["images_per_s"].as_f64().unwrap_or(f64::NAN),
+            );
+            last_stats = stats;
+            if !done && config.snapshot_ticks > 0 && progress.ticks % config.snapshot_ticks == 0 {
+                let path = snapshot::save(run_dir, &g_vs, &d_vs, opt_g.as_ref(), opt_d.as_ref(), progress)?;
+                tracing::info!(snapshot = %path.display(), "snapshot written");
+            }
+            tick_start = Instant::now();
+            tick_start_images = progress.images_shown;
+        }
+    }
+    let snapshot = snapshot::save(run_dir, &g_vs, &d_vs, opt_g.as_ref(), opt_d.as_ref(), progress)?;
+    tracing::info!(
+        snapshot = %snapshot.display(),
+        "finished: {:.1} kimg in {:.0}s",
+        progress.images_shown as f64 / 1000.0,
+        start.elapsed().as_secs_f64()
+    );
+    Ok(RunSummary {
+        run_dir: run_dir.to_path_buf(),
+        images_shown: progress.images_shown,
+        ticks: progress.ticks,
+        last_stats,
+        snapshot,
+        last_grid,
+    })
+}
