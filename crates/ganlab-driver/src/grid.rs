@@ -5,6 +5,11 @@ use anyhow::{bail, Context, Result};
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
+/// The number of columns of a near-square grid of `n` images: ⌈√n⌉.
+pub fn square_columns(n: i64) -> i64 {
+    (1..=n.max(1)).find(|c| c * c >= n).unwrap_or(1)
+}
+
 /// Tiles `images` [N, C, H, W] (C = 1 or 3, values in [-1, 1]) into a grid of `columns` columns
 /// with a 2-pixel border and writes it as a PNG, atomically.
 pub fn save_grid(images: &Tensor, columns: i64, path: &Path) -> Result<()> {

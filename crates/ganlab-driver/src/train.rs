@@ -132,7 +132,13 @@ fn progress_bar(total_images: u64, interactive: bool) -> ProgressBar {
 
 /// Trains according to `config`, writing everything into `run_dir` (which must exist):
 /// `config.json`, `log.txt`, `stats.jsonl`, `reals.png`, a grid per tick and the final snapshot.
+///
+/// Randomness comes from libtorch's global generator (seeded with `config.seed`) and from the
+/// seeded batch order, so a run is reproducible on the CPU. Because that generator is global to
+/// the process, runs in one process take turns: a second `train` call waits for the first.
 pub fn train(mut config: TrainConfig, run_dir: &Path, reporting: Reporting) -> Result<RunSummary> {
+    static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     config.validate()?;
     let bar = progress_bar((config.kimg * 1000.0).round() as u64, reporting.interactive);
     let _log_guard = logging::log_to_run_dir(run_dir, &bar, reporting.interactive)?;
@@ -189,7 +195,8 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
     write_json_atomically(&run_dir.join("config.json"), &resolved)?;
 
     let mut batches = ganlab_data::Batches::new(&dataset.images.to_device(device), config.batch_size, config.seed, device);
-    grid::save_grid(&dataset.images.narrow(0, 0, config.grid_images.min(dataset.len())), 8, &run_dir.join("reals.png"))?;
+    let n_reals = config.grid_images.min(dataset.len());
+    grid::save_grid(&dataset.images.narrow(0, 0, n_reals), grid::square_columns(n_reals), &run_dir.join("reals.png"))?;
 
     let stats_path = run_dir.join("stats.jsonl");
     let mut stats_file = std::fs::OpenOptions::new()
@@ -279,7 +286,7 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
 
             let grid_path = run_dir.join(format!("fakes-kimg{:07.2}.png", progress.images_shown as f64 / 1000.0));
             let samples = tch::no_grad(|| g.forward_t(&fixed_z, false));
-            grid::save_grid(&samples, 8, &grid_path)?;
+            grid::save_grid(&samples, grid::square_columns(config.grid_images), &grid_path)?;
             last_grid = grid_path;
             tracing::info!(
                 "tick {} kimg {:.1} loss_d {:.4} loss_g {:.4} d_real {:.3} d_fake {:.3} {:.1} img/s",
