@@ -9,7 +9,7 @@ fn short_config(seed: u64) -> TrainConfig {
     TrainConfig {
         kimg: 0.256,
         tick_kimg: 0.128,
-        batch_size: 32,
+        batch_size: Some(32),
         width: 16,
         seed,
         device: "cpu".into(),

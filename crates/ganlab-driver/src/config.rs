@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// Network architecture: `dcgan32`.
+    /// Network architecture: `auto` (DCGAN-32 for images, the toy MLP pair for 2-D data),
+    /// `dcgan32` or `toy-mlp`.
     pub arch: String,
     /// Dataset name (see `ganlab_data::DATASET_NAMES`).
     pub dataset: String,
@@ -17,8 +18,8 @@ pub struct TrainConfig {
     pub game: String,
     /// Training length in thousands of real images shown to D (a fraction is allowed).
     pub kimg: f64,
-    /// Images per batch.
-    pub batch_size: usize,
+    /// Samples per batch; unset: 64 for images (DCGAN), 256 for 2-D data (Gulrajani et al. 2017).
+    pub batch_size: Option<usize>,
     /// Learning rates of G and D; unset: the game's paper value (non-saturating: Radford et al.
     /// 2016, §4: 0.0002), filled in when the run starts.
     pub lr_g: Option<f64>,
@@ -27,8 +28,8 @@ pub struct TrainConfig {
     /// 2016, §4, β2 = PyTorch's default 0.999). Ignored by RMSProp (WGAN).
     pub beta1: Option<f64>,
     pub beta2: Option<f64>,
-    /// Latent dimension.
-    pub z_dim: i64,
+    /// Latent dimension; unset: 100 for DCGAN-32, 2 for the toy MLP.
+    pub z_dim: Option<i64>,
     /// Width of the networks (DCGAN's `ngf` = `ndf`).
     pub width: i64,
     /// Seed of every random number generator (weights, latents, shuffling).
@@ -56,16 +57,16 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
-            arch: "dcgan32".into(),
+            arch: "auto".into(),
             dataset: "mnist".into(),
             game: "nonsaturating".into(),
             kimg: 200.0,
-            batch_size: 64,
+            batch_size: None,
             lr_g: None,
             lr_d: None,
             beta1: None,
             beta2: None,
-            z_dim: 100,
+            z_dim: None,
             width: 64,
             seed: 0,
             device: "auto".into(),
@@ -83,7 +84,7 @@ impl Default for TrainConfig {
 }
 
 /// The architectures `arch` accepts.
-pub const ARCH_NAMES: &[&str] = &["dcgan32"];
+pub const ARCH_NAMES: &[&str] = &["auto", "dcgan32", "toy-mlp"];
 
 impl TrainConfig {
     /// Parses a config from JSON text; unknown keys and bad values are errors naming the key.
@@ -116,7 +117,9 @@ impl TrainConfig {
             &self.dataset,
         )?;
         check(self.kimg.is_finite() && self.kimg > 0.0, "kimg", "a number > 0", self.kimg)?;
-        check((1..=65536).contains(&self.batch_size), "batch_size", "in 1..=65536", self.batch_size)?;
+        if let Some(batch_size) = self.batch_size {
+            check((1..=65536).contains(&batch_size), "batch_size", "in 1..=65536", batch_size)?;
+        }
         for (key, lr) in [("lr_g", self.lr_g), ("lr_d", self.lr_d)] {
             if let Some(lr) = lr {
                 check(lr.is_finite() && lr > 0.0 && lr < 1.0, key, "in (0, 1)", lr)?;
@@ -127,19 +130,60 @@ impl TrainConfig {
                 check((0.0..1.0).contains(&beta), key, "in [0, 1)", beta)?;
             }
         }
-        check((1..=4096).contains(&self.z_dim), "z_dim", "in 1..=4096", self.z_dim)?;
+        if let Some(z_dim) = self.z_dim {
+            check((1..=4096).contains(&z_dim), "z_dim", "in 1..=4096", z_dim)?;
+        }
         check((1..=1024).contains(&self.width), "width", "in 1..=1024", self.width)?;
         check(self.tick_kimg.is_finite() && self.tick_kimg > 0.0, "tick_kimg", "a number > 0", self.tick_kimg)?;
         check((1..=1024).contains(&self.grid_images), "grid_images", "in 1..=1024", self.grid_images)?;
-        if self.arch == "dcgan32" {
+        let toy = self.is_toy();
+        let arch = self.resolved_arch();
+        check(
+            (arch == "toy-mlp") == toy,
+            "arch",
+            if toy { "toy-mlp (or auto) for a 2-D dataset" } else { "an image architecture for an image dataset" },
+            arch,
+        )?;
+        if arch == "dcgan32" {
             check(self.resolution == 32, "resolution", "32 for arch dcgan32", self.resolution)?;
         }
         Ok(())
     }
 
+    /// Whether the dataset is one of the 2-D toy mixtures.
+    pub fn is_toy(&self) -> bool {
+        ganlab_data::TOY_NAMES.contains(&self.dataset.as_str())
+    }
+
+    /// The architecture `auto` stands for.
+    pub fn resolved_arch(&self) -> &str {
+        match self.arch.as_str() {
+            "auto" if self.is_toy() => "toy-mlp",
+            "auto" => "dcgan32",
+            other => other,
+        }
+    }
+
+    /// Batch size, with the default of the data kind.
+    pub fn resolved_batch_size(&self) -> usize {
+        self.batch_size.unwrap_or(if self.is_toy() { 256 } else { 64 })
+    }
+
+    /// Latent dimension, with the default of the architecture.
+    pub fn resolved_z_dim(&self) -> i64 {
+        self.z_dim.unwrap_or(if self.resolved_arch() == "toy-mlp" { 2 } else { 100 })
+    }
+
+    /// Fills every `auto` / unset size with the value it stands for.
+    pub fn resolve_defaults(&mut self) {
+        self.arch = self.resolved_arch().to_string();
+        self.batch_size = Some(self.resolved_batch_size());
+        self.z_dim = Some(self.resolved_z_dim());
+    }
+
     /// A short name for the run directory: `<arch>-<dataset>-<game>`.
     pub fn run_name(&self) -> String {
-        format!("{}-{}-{}", self.arch, self.dataset, self.game)
+        format!("{}-{}-{}", self.resolved_arch(), self.dataset, self.game)
     }
 }
 
@@ -159,6 +203,8 @@ mod tests {
     fn unknown_keys_and_bad_values_are_named() {
         let err = TrainConfig::from_json(r#"{"kimg": 1, "learning_rate": 3}"#).unwrap_err();
         assert!(err.to_string().contains("learning_rate"), "{err}");
+        let err = TrainConfig::from_json(r#"{"dataset": "ring8", "arch": "dcgan32"}"#).unwrap_err();
+        assert!(err.to_string().contains("`arch` must be toy-mlp"), "{err}");
         let err = TrainConfig::from_json(r#"{"batch_size": 0}"#).unwrap_err();
         assert!(err.to_string().contains("`batch_size` must be in 1..=65536, got 0"), "{err}");
         let err = TrainConfig::from_json(r#"{"game": "wgan-qp"}"#).unwrap_err();

@@ -10,6 +10,7 @@ pub mod files;
 pub mod grid;
 pub mod logging;
 pub mod run_dir;
+pub mod scatter;
 pub mod snapshot;
 pub mod train;
 

@@ -5,10 +5,11 @@
 use crate::config::TrainConfig;
 use crate::files::write_json_atomically;
 use crate::snapshot::{self, Progress};
-use crate::{device, grid, logging};
+use crate::{device, grid, logging, scatter};
 use anyhow::{Context, Result};
 use ganlab_games::{game_by_name, GameOptions, OptimizerChoice, StepContext};
-use ganlab_layers::{dcgan32_discriminator, dcgan32_generator, Dcgan32Config};
+use ganlab_data::{ImageDataset, ToyDataset};
+use ganlab_layers::{dcgan32_discriminator, dcgan32_generator, toy_discriminator, toy_generator, Dcgan32Config, ToyMlpConfig};
 use ganlab_optim::{Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Map, Value};
@@ -48,12 +49,19 @@ pub struct Networks {
 
 /// Builds G and D for `config.arch` under the roots of `g_vs` and `d_vs`.
 pub fn build_networks(config: &TrainConfig, channels: i64, g_vs: &VarStore, d_vs: &VarStore) -> Result<Networks> {
-    match config.arch.as_str() {
+    match config.resolved_arch() {
         "dcgan32" => {
-            let cfg = Dcgan32Config { z_dim: config.z_dim, channels, width: config.width };
+            let cfg = Dcgan32Config { z_dim: config.resolved_z_dim(), channels, width: config.width };
             Ok(Networks {
                 g: Box::new(dcgan32_generator(&g_vs.root(), cfg)),
                 d: Box::new(dcgan32_discriminator(&d_vs.root(), cfg)),
+            })
+        }
+        "toy-mlp" => {
+            let cfg = ToyMlpConfig { z_dim: config.resolved_z_dim(), ..Default::default() };
+            Ok(Networks {
+                g: Box::new(toy_generator(&g_vs.root(), cfg)),
+                d: Box::new(toy_discriminator(&d_vs.root(), cfg)),
             })
         }
         other => anyhow::bail!("unknown arch `{other}`"),
@@ -155,22 +163,21 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
     tch::manual_seed(config.seed as i64);
     tracing::info!(run_dir = %run_dir.display(), device = %device::describe(device), "starting run");
 
-    let request = ganlab_data::DatasetRequest::new(&config.dataset, config.resolution);
-    let dataset = ganlab_data::load(&request).with_context(|| format!("loading dataset `{}`", config.dataset))?;
-    let channels = dataset.channels();
-    config.channels = Some(channels);
-    config.dataset_source = Some(dataset.source.clone());
-    config.dataset_images = Some(dataset.len());
+    let data = TrainingData::load(config)?;
+    config.resolve_defaults();
+    config.channels = data.channels();
+    config.dataset_source = Some(data.source());
+    config.dataset_images = Some(data.len());
     config.resolved_device = Some(device::describe(device));
     config.toolkit_version = Some(crate::VERSION.to_string());
-    tracing::info!(dataset = %config.dataset, source = %dataset.source, images = dataset.len(), "dataset ready");
+    tracing::info!(dataset = %config.dataset, source = %data.source(), samples = data.len(), "dataset ready");
 
     let game = game_by_name(&config.game, GameOptions::default())?;
     let plan = game.plan();
 
     let g_vs = VarStore::new(device);
     let d_vs = VarStore::new(device);
-    let nets = build_networks(config, channels, &g_vs, &d_vs)?;
+    let nets = build_networks(config, data.channels().unwrap_or(0), &g_vs, &d_vs)?;
     let (mut opt_g, opt_g_desc) = make_optimizer(plan.optimizer, config.lr_g, config.beta1, config.beta2, &g_vs)?;
     let (mut opt_d, opt_d_desc) = make_optimizer(plan.optimizer, config.lr_d, config.beta1, config.beta2, &d_vs)?;
     config.lr_g = Some(opt_g.lr());
@@ -181,7 +188,8 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
     if let Some(b2) = opt_g_desc.get("beta2").and_then(Value::as_f64) {
         config.beta2 = Some(b2);
     }
-    let fixed_z = Tensor::randn([config.grid_images, config.z_dim], (Kind::Float, device));
+    let z_dim = config.resolved_z_dim();
+    let fixed_z = Tensor::randn([data.fixed_batch_size(config), z_dim], (Kind::Float, device));
 
     tracing::info!(
         critic_steps = plan.critic_steps,
@@ -194,9 +202,9 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
     let resolved = serde_json::to_value(&*config)?;
     write_json_atomically(&run_dir.join("config.json"), &resolved)?;
 
-    let mut batches = ganlab_data::Batches::new(&dataset.images.to_device(device), config.batch_size, config.seed, device);
-    let n_reals = config.grid_images.min(dataset.len());
-    grid::save_grid(&dataset.images.narrow(0, 0, n_reals), grid::square_columns(n_reals), &run_dir.join("reals.png"))?;
+    let batch = config.resolved_batch_size();
+    let mut batches = ganlab_data::Batches::new(&data.samples().to_device(device), batch, config.seed, device);
+    data.save_reals(config, run_dir)?;
 
     let stats_path = run_dir.join("stats.jsonl");
     let mut stats_file = std::fs::OpenOptions::new()
@@ -215,14 +223,14 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
     let mut tick_start_images = 0u64;
     let mut last_stats = Value::Null;
     let mut last_grid = run_dir.join("reals.png");
-    let batch = config.batch_size as i64;
+    let batch = batch as i64;
     let (g, d) = (&nets.g, &nets.d);
 
     while progress.images_shown < total_images {
         for critic_step in 0..plan.critic_steps {
             let last = critic_step + 1 == plan.critic_steps;
             let real = batches.next_batch();
-            let z = Tensor::randn([batch, config.z_dim], (Kind::Float, device));
+            let z = Tensor::randn([batch, z_dim], (Kind::Float, device));
             // The last critic step's fakes are kept with their graph and reused for G's update,
             // as in PyTorch's DCGAN example.
             let fake = if last { g.forward_t(&z, true) } else { tch::no_grad(|| g.forward_t(&z, true)) };
@@ -233,11 +241,7 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
             d_out.loss.backward();
             opt_d.step();
             if let Some(c) = plan.clip_weights {
-                tch::no_grad(|| {
-                    for mut p in d_vs.trainable_variables() {
-                        let _ = p.clamp_(-c, c);
-                    }
-                });
+                ganlab_games::clip_parameters(&d_vs.trainable_variables(), c);
             }
             acc.add(&d_out.scalars);
             progress.images_shown += batch as u64;
@@ -278,15 +282,15 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
             stats.insert("lr_g".into(), json!(opt_g.lr()));
             stats.insert("lr_d".into(), json!(opt_d.lr()));
             stats.extend(acc.take_means());
+            let samples = tch::no_grad(|| g.forward_t(&fixed_z, false));
+            let (grid_path, sample_stats) = data.save_samples(&samples, config, run_dir, progress.images_shown)?;
+            stats.extend(sample_stats);
             let stats = Value::Object(stats);
             let mut line = serde_json::to_string(&stats)?;
             line.push('\n');
             stats_file.write_all(line.as_bytes()).with_context(|| format!("cannot append to {}", stats_path.display()))?;
             stats_file.flush()?;
 
-            let grid_path = run_dir.join(format!("fakes-kimg{:07.2}.png", progress.images_shown as f64 / 1000.0));
-            let samples = tch::no_grad(|| g.forward_t(&fixed_z, false));
-            grid::save_grid(&samples, grid::square_columns(config.grid_images), &grid_path)?;
             last_grid = grid_path;
             tracing::info!(
                 "tick {} kimg {:.1} loss_d {:.4} loss_g {:.4} d_real {:.3} d_fake {:.3} {:.1} img/s",
@@ -298,6 +302,16 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
                 stats["d_fake"].as_f64().unwrap_or(f64::NAN),
                 stats["images_per_s"].as_f64().unwrap_or(f64::NAN),
             );
+            if let Some(covered) = stats.get("modes_covered") {
+                tracing::info!(
+                    "tick {}: {} of {} modes covered, {:.1}% high-quality samples, JSD {:.4}",
+                    progress.ticks,
+                    covered,
+                    stats["modes"],
+                    100.0 * stats["high_quality_share"].as_f64().unwrap_or(f64::NAN),
+                    stats["jsd_to_uniform"].as_f64().unwrap_or(f64::NAN)
+                );
+            }
             last_stats = stats;
             if !done && config.snapshot_ticks > 0 && progress.ticks % config.snapshot_ticks == 0 {
                 let path = snapshot::save(run_dir, &g_vs, &d_vs, opt_g.as_ref(), opt_d.as_ref(), progress)?;
@@ -322,4 +336,111 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
         snapshot,
         last_grid,
     })
+}
+
+/// The data of a run: images (grids per tick) or 2-D points (scatter plots and mode metrics).
+pub enum TrainingData {
+    Images(ImageDataset),
+    Points(ToyDataset),
+}
+
+/// Points of a toy dataset (Gulrajani et al. 2017 sample 100,000 for the 25-Gaussian grid).
+const TOY_POINTS: usize = 100_000;
+/// Generated points per tick for the scatter plot and the mode metrics (PacGAN: 2,500).
+const TOY_EVAL_POINTS: i64 = 2_500;
+
+impl TrainingData {
+    /// Loads the dataset of `config`.
+    pub fn load(config: &TrainConfig) -> Result<TrainingData> {
+        let context = || format!("loading dataset `{}`", config.dataset);
+        if config.is_toy() {
+            let data = ganlab_data::toy_dataset(&config.dataset, TOY_POINTS, config.seed).with_context(context)?;
+            return Ok(TrainingData::Points(data));
+        }
+        let request = ganlab_data::DatasetRequest::new(&config.dataset, config.resolution);
+        Ok(TrainingData::Images(ganlab_data::load(&request).with_context(context)?))
+    }
+
+    /// Every sample, [N, ...].
+    pub fn samples(&self) -> &Tensor {
+        match self {
+            TrainingData::Images(d) => &d.images,
+            TrainingData::Points(d) => &d.points,
+        }
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> i64 {
+        self.samples().size()[0]
+    }
+
+    /// Whether there is no sample.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Image channels (None for points).
+    pub fn channels(&self) -> Option<i64> {
+        match self {
+            TrainingData::Images(d) => Some(d.channels()),
+            TrainingData::Points(_) => None,
+        }
+    }
+
+    /// Where the data came from.
+    pub fn source(&self) -> String {
+        match self {
+            TrainingData::Images(d) => d.source.clone(),
+            TrainingData::Points(d) => format!("generated:{} (Gulrajani et al. 2017 toy code)", d.name),
+        }
+    }
+
+    /// Size of the fixed latent batch that is drawn at every tick.
+    pub fn fixed_batch_size(&self, config: &TrainConfig) -> i64 {
+        match self {
+            TrainingData::Images(_) => config.grid_images,
+            TrainingData::Points(_) => TOY_EVAL_POINTS,
+        }
+    }
+
+    /// Writes `reals.png`: a grid of training images, or the data's scatter plot.
+    pub fn save_reals(&self, config: &TrainConfig, run_dir: &Path) -> Result<()> {
+        let path = run_dir.join("reals.png");
+        match self {
+            TrainingData::Images(d) => {
+                let n = config.grid_images.min(d.len());
+                grid::save_grid(&d.images.narrow(0, 0, n), grid::square_columns(n), &path)
+            }
+            TrainingData::Points(d) => {
+                let empty = Tensor::zeros([0, 2], (Kind::Float, tch::Device::Cpu));
+                scatter::save_scatter(&d.points.narrow(0, 0, TOY_EVAL_POINTS.min(d.points.size()[0])), &empty, &d.centers, &path)
+            }
+        }
+    }
+
+    /// Writes the tick's picture of generated samples and returns its path and any statistics
+    /// computed from the samples (the toy mode metrics).
+    pub fn save_samples(&self, samples: &Tensor, config: &TrainConfig, run_dir: &Path, images_shown: u64)
+        -> Result<(PathBuf, Map<String, Value>)> {
+        let kimg = images_shown as f64 / 1000.0;
+        match self {
+            TrainingData::Images(_) => {
+                let path = run_dir.join(format!("fakes-kimg{kimg:07.2}.png"));
+                grid::save_grid(samples, grid::square_columns(config.grid_images), &path)?;
+                Ok((path, Map::new()))
+            }
+            TrainingData::Points(d) => {
+                let path = run_dir.join(format!("scatter-kimg{kimg:07.2}.png"));
+                let reals = d.points.narrow(0, 0, TOY_EVAL_POINTS.min(d.points.size()[0]));
+                scatter::save_scatter(&reals, samples, &d.centers, &path)?;
+                let metrics = ganlab_metrics::toy_mode_metrics(samples, &d.centers, d.std)?;
+                let mut stats = Map::new();
+                stats.insert("modes".into(), json!(metrics.modes));
+                stats.insert("modes_covered".into(), json!(metrics.modes_covered));
+                stats.insert("high_quality_share".into(), json!(metrics.high_quality_share));
+                stats.insert("jsd_to_uniform".into(), json!(metrics.jsd_to_uniform));
+                Ok((path, stats))
+            }
+        }
+    }
 }

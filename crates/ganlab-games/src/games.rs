@@ -106,6 +106,16 @@ pub fn game_by_name(name: &str, options: GameOptions) -> Result<Box<dyn Game>, E
     })
 }
 
+/// Clips every parameter to [−c, c] in place (WGAN, Arjovsky et al. 2017, Algorithm 1, line 7).
+/// The loop calls this after each critic step when the game's plan asks for it.
+pub fn clip_parameters<'a>(params: impl IntoIterator<Item = &'a Tensor>, c: f64) {
+    tch::no_grad(|| {
+        for p in params {
+            let _ = p.shallow_clone().clamp_(-c, c);
+        }
+    });
+}
+
 fn scalar(t: &Tensor) -> Tensor {
     t.detach().to_kind(Kind::Float)
 }
@@ -115,13 +125,13 @@ fn scalar(t: &Tensor) -> Tensor {
 fn bce_with_logits(logits: &Tensor, target: f64) -> Tensor {
     let pos = (-logits).softplus();
     if target == 1.0 {
-        return pos.mean(Kind::Float);
+        return pos.mean(None::<Kind>);
     }
     let neg = logits.softplus();
     if target == 0.0 {
-        return neg.mean(Kind::Float);
+        return neg.mean(None::<Kind>);
     }
-    (pos * target + neg * (1.0 - target)).mean(Kind::Float)
+    (pos * target + neg * (1.0 - target)).mean(None::<Kind>)
 }
 
 /// R1 gradient penalty on real data (Mescheder et al. 2018, Eq. 9): γ/2 · E‖∇ₓD(x)‖².
@@ -141,10 +151,10 @@ impl R1Penalty {
         }
         let real = real.detach().set_requires_grad(true);
         let logits = d(&real);
-        let grads = Tensor::run_backward(&[logits.sum(Kind::Float)], &[&real], true, true);
-        let sq_norm = grads[0].square().flatten(1, -1).sum_dim_intlist(1, false, Kind::Float);
-        let penalty = sq_norm.mean(Kind::Float) * (self.gamma / 2.0 * self.interval as f64);
-        Some((penalty, sq_norm.sqrt().mean(Kind::Float)))
+        let grads = Tensor::run_backward(&[logits.sum(None::<Kind>)], &[&real], true, true);
+        let sq_norm = grads[0].square().flatten(1, -1).sum_dim_intlist(1, false, None::<Kind>);
+        let penalty = sq_norm.mean(None::<Kind>) * (self.gamma / 2.0 * self.interval as f64);
+        Some((penalty, sq_norm.sqrt().mean(None::<Kind>)))
     }
 }
 
@@ -164,8 +174,8 @@ fn logistic_d_loss(
     let mut scalars = vec![
         ("loss_d_real", scalar(&loss_real)),
         ("loss_d_fake", scalar(&loss_fake)),
-        ("d_real", scalar(&real_logits.sigmoid().mean(Kind::Float))),
-        ("d_fake", scalar(&fake_logits.sigmoid().mean(Kind::Float))),
+        ("d_real", scalar(&real_logits.sigmoid().mean(None::<Kind>))),
+        ("d_fake", scalar(&fake_logits.sigmoid().mean(None::<Kind>))),
     ];
     if let Some((penalty, grad_norm)) = r1.penalty(d, real, ctx) {
         loss = loss + &penalty;
@@ -234,7 +244,7 @@ impl Game for Minimax {
         logistic_d_loss(&self.options, &self.r1, d, real, fake, ctx)
     }
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
-        let loss = -fake_logits.softplus().mean(Kind::Float);
+        let loss = -fake_logits.softplus().mean(None::<Kind>);
         PlayerLoss { scalars: vec![("loss_g", scalar(&loss))], loss }
     }
 }
@@ -243,7 +253,7 @@ fn wasserstein_terms(options: &GameOptions, d: &mut Critic, real: &Tensor, fake:
     -> (Tensor, Tensor, Tensor) {
     let real_out = d(&options.add_noise(real, ctx));
     let fake_out = d(&options.add_noise(fake, ctx));
-    let loss = fake_out.mean(Kind::Float) - real_out.mean(Kind::Float);
+    let loss = fake_out.mean(None::<Kind>) - real_out.mean(None::<Kind>);
     (loss, real_out, fake_out)
 }
 
@@ -270,15 +280,15 @@ impl Game for Wgan {
     fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss {
         let (loss, real_out, fake_out) = wasserstein_terms(&self.options, d, real, fake, ctx);
         let scalars = vec![
-            ("d_real", scalar(&real_out.mean(Kind::Float))),
-            ("d_fake", scalar(&fake_out.mean(Kind::Float))),
+            ("d_real", scalar(&real_out.mean(None::<Kind>))),
+            ("d_fake", scalar(&fake_out.mean(None::<Kind>))),
             ("wasserstein_estimate", scalar(&-&loss)),
             ("loss_d", scalar(&loss)),
         ];
         PlayerLoss { loss, scalars }
     }
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
-        let loss = -fake_logits.mean(Kind::Float);
+        let loss = -fake_logits.mean(None::<Kind>);
         PlayerLoss { scalars: vec![("loss_g", scalar(&loss))], loss }
     }
 }
@@ -303,10 +313,10 @@ impl WganGp {
         let mixed: Tensor = real.detach() * &eps + fake.detach() * one_minus_eps;
         let mixed = mixed.set_requires_grad(true);
         let out = d(&mixed);
-        let grads = Tensor::run_backward(&[out.sum(Kind::Float)], &[&mixed], true, true);
-        let norms = grads[0].flatten(1, -1).square().sum_dim_intlist(1, false, Kind::Float).sqrt();
-        let penalty = (&norms - 1.0).square().mean(Kind::Float) * self.options.gp_lambda;
-        (penalty, norms.mean(Kind::Float))
+        let grads = Tensor::run_backward(&[out.sum(None::<Kind>)], &[&mixed], true, true);
+        let norms = grads[0].flatten(1, -1).square().sum_dim_intlist(1, false, None::<Kind>).sqrt();
+        let penalty = (&norms - 1.0).square().mean(None::<Kind>) * self.options.gp_lambda;
+        (penalty, norms.mean(None::<Kind>))
     }
 }
 
@@ -327,14 +337,14 @@ impl Game for WganGp {
         let (penalty, grad_norm) = self.gradient_penalty(d, real, fake);
         let mut loss = &wloss + &penalty;
         let mut scalars = vec![
-            ("d_real", scalar(&real_out.mean(Kind::Float))),
-            ("d_fake", scalar(&fake_out.mean(Kind::Float))),
+            ("d_real", scalar(&real_out.mean(None::<Kind>))),
+            ("d_fake", scalar(&fake_out.mean(None::<Kind>))),
             ("wasserstein_estimate", scalar(&-&wloss)),
             ("gp_penalty", scalar(&penalty)),
             ("gp_grad_norm", scalar(&grad_norm)),
         ];
         if self.options.gp_drift > 0.0 {
-            let drift = real_out.square().mean(Kind::Float) * self.options.gp_drift;
+            let drift = real_out.square().mean(None::<Kind>) * self.options.gp_drift;
             scalars.push(("drift", scalar(&drift)));
             loss = loss + drift;
         }
@@ -342,7 +352,7 @@ impl Game for WganGp {
         PlayerLoss { loss, scalars }
     }
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
-        let loss = -fake_logits.mean(Kind::Float);
+        let loss = -fake_logits.mean(None::<Kind>);
         PlayerLoss { scalars: vec![("loss_g", scalar(&loss))], loss }
     }
 }
@@ -369,20 +379,20 @@ impl Game for LeastSquares {
     fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss {
         let real_out = d(&self.options.add_noise(real, ctx));
         let fake_out = d(&self.options.add_noise(fake, ctx));
-        let loss_real = (&real_out - 1.0).square().mean(Kind::Float) * 0.5;
-        let loss_fake = fake_out.square().mean(Kind::Float) * 0.5;
+        let loss_real = (&real_out - 1.0).square().mean(None::<Kind>) * 0.5;
+        let loss_fake = fake_out.square().mean(None::<Kind>) * 0.5;
         let loss = &loss_real + &loss_fake;
         let scalars = vec![
             ("loss_d_real", scalar(&loss_real)),
             ("loss_d_fake", scalar(&loss_fake)),
-            ("d_real", scalar(&real_out.mean(Kind::Float))),
-            ("d_fake", scalar(&fake_out.mean(Kind::Float))),
+            ("d_real", scalar(&real_out.mean(None::<Kind>))),
+            ("d_fake", scalar(&fake_out.mean(None::<Kind>))),
             ("loss_d", scalar(&loss)),
         ];
         PlayerLoss { loss, scalars }
     }
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
-        let loss = (fake_logits - 1.0).square().mean(Kind::Float) * 0.5;
+        let loss = (fake_logits - 1.0).square().mean(None::<Kind>) * 0.5;
         PlayerLoss { scalars: vec![("loss_g", scalar(&loss))], loss }
     }
 }
@@ -410,21 +420,21 @@ impl Game for Hinge {
         let real_out = d(&self.options.add_noise(real, ctx));
         let fake_out = d(&self.options.add_noise(fake, ctx));
         let margin_real: Tensor = 1.0 - &real_out;
-        let loss_real = margin_real.relu().mean(Kind::Float);
+        let loss_real = margin_real.relu().mean(None::<Kind>);
         let margin_fake: Tensor = 1.0 + &fake_out;
-        let loss_fake = margin_fake.relu().mean(Kind::Float);
+        let loss_fake = margin_fake.relu().mean(None::<Kind>);
         let loss = &loss_real + &loss_fake;
         let scalars = vec![
             ("loss_d_real", scalar(&loss_real)),
             ("loss_d_fake", scalar(&loss_fake)),
-            ("d_real", scalar(&real_out.mean(Kind::Float))),
-            ("d_fake", scalar(&fake_out.mean(Kind::Float))),
+            ("d_real", scalar(&real_out.mean(None::<Kind>))),
+            ("d_fake", scalar(&fake_out.mean(None::<Kind>))),
             ("loss_d", scalar(&loss)),
         ];
         PlayerLoss { loss, scalars }
     }
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
-        let loss = -fake_logits.mean(Kind::Float);
+        let loss = -fake_logits.mean(None::<Kind>);
         PlayerLoss { scalars: vec![("loss_g", scalar(&loss))], loss }
     }
 }

@@ -11,7 +11,7 @@
 mod games;
 
 pub use games::{
-    game_by_name, Game, GameOptions, Hinge, LeastSquares, Minimax, NonSaturating, R1Penalty, Wgan,
+    clip_parameters, game_by_name, Game, GameOptions, Hinge, LeastSquares, Minimax, NonSaturating, R1Penalty, Wgan,
     WganGp, GAME_NAMES,
 };
 

@@ -224,3 +224,55 @@ impl ModuleT for Dcgan32Discriminator {
         self.to_logit.forward_linear(&ys, train).flatten(1, -1).squeeze_dim(1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{nn::VarStore, Device, Kind};
+
+    #[test]
+    fn blocks_double_and_halve_the_resolution() {
+        let vs = VarStore::new(Device::Cpu);
+        let up = up_block(&(vs.root() / "up"), 8, 4, BlockConfig::default());
+        let down = down_block(&(vs.root() / "down"), 4, 8, BlockConfig::default());
+        let x = Tensor::randn([2, 8, 5, 5], (Kind::Float, Device::Cpu));
+        let y = up.forward_t(&x, true);
+        assert_eq!(y.size(), [2, 4, 10, 10]);
+        assert!(y.min().double_value(&[]) >= 0.0, "ReLU output");
+        assert_eq!(down.forward_t(&y, true).size(), [2, 8, 5, 5]);
+    }
+
+    #[test]
+    fn dcgan32_shapes_for_gray_and_rgb() {
+        for channels in [1, 3] {
+            let vs = VarStore::new(Device::Cpu);
+            let cfg = Dcgan32Config { channels, ..Default::default() };
+            let g = dcgan32_generator(&(vs.root() / "g"), cfg);
+            let d = dcgan32_discriminator(&(vs.root() / "d"), cfg);
+            let z = Tensor::randn([3, 100], (Kind::Float, Device::Cpu));
+            let images = g.forward_t(&z, true);
+            assert_eq!(images.size(), [3, channels, 32, 32]);
+            assert!(images.abs().max().double_value(&[]) <= 1.0, "tanh output in [-1, 1]");
+            assert_eq!(d.forward_t(&images, true).size(), [3]);
+        }
+    }
+
+    #[test]
+    fn leaky_relu_keeps_positives_and_scales_negatives() {
+        let x = Tensor::from_slice(&[-2.0f32, -0.5, 0.0, 1.5]);
+        let y = leaky_relu(&x, 0.2);
+        assert_eq!(Vec::<f32>::try_from(y).expect("floats"), vec![-0.4, -0.1, 0.0, 1.5]);
+    }
+
+    #[test]
+    fn parameters_are_named_like_pytorch_state_dicts() {
+        let vs = VarStore::new(Device::Cpu);
+        let _g = dcgan32_generator(&vs.root(), Dcgan32Config::default());
+        let mut names: Vec<String> = vs.variables().into_keys().collect();
+        names.sort();
+        assert!(names.contains(&"block1.conv.weight".to_string()));
+        assert!(names.contains(&"block1.bn.running_var".to_string()));
+        assert!(names.contains(&"to_image.conv.weight".to_string()));
+        assert!(!names.iter().any(|n| n.starts_with("to_image.bn")), "no BN on G's output");
+    }
+}

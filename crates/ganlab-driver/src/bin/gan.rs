@@ -24,13 +24,13 @@ struct TrainArgs {
     /// A JSON config file; options given on the command line override its values.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Dataset name (mnist).
+    /// Dataset name: mnist, or a 2-D toy mixture (ring8, grid25).
     #[arg(long)]
     dataset: Option<String>,
     /// Game: nonsaturating, minimax, wgan, wgan-gp, lsgan, hinge.
     #[arg(long)]
     game: Option<String>,
-    /// Architecture (dcgan32).
+    /// Architecture: auto (dcgan32 for images, toy-mlp for 2-D data), dcgan32, toy-mlp.
     #[arg(long)]
     arch: Option<String>,
     /// Training length in thousands of real images shown (a fraction is allowed).
@@ -42,7 +42,7 @@ struct TrainArgs {
     /// Snapshot every this many ticks (0: final snapshot only).
     #[arg(long)]
     snapshot_ticks: Option<u64>,
-    /// Images per batch.
+    /// Samples per batch (default: 64 for images, 256 for 2-D data).
     #[arg(long)]
     batch_size: Option<usize>,
     /// Learning rate of G (default: the game's paper value).
@@ -88,7 +88,10 @@ fn train(args: TrainArgs) -> Result<()> {
     macro_rules! apply {
         ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { config.$field = v; } )* };
     }
-    apply!(dataset, game, arch, kimg, tick_kimg, snapshot_ticks, batch_size, seed, device);
+    apply!(dataset, game, arch, kimg, tick_kimg, snapshot_ticks, seed, device);
+    if args.batch_size.is_some() {
+        config.batch_size = args.batch_size;
+    }
     if args.lr_g.is_some() {
         config.lr_g = args.lr_g;
     }

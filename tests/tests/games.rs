@@ -1,0 +1,193 @@
+//! The games against closed forms and PyTorch (`tests/reference/games_reference.py` wrote
+//! `tests/fixtures/games_reference.json` in float64). Tolerance for float64 against PyTorch:
+//! |x − y| ≤ 1e-12 + 1e-10·|y|.
+
+use ganlab_games::{clip_parameters, game_by_name, Game, GameOptions, StepContext, WganGp};
+use ganlab_tests::{assert_close, read_fixture};
+use serde_json::Value;
+use tch::{Device, Kind, Tensor};
+
+fn f64s(v: &Value) -> Tensor {
+    let values: Vec<f64> = v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect();
+    Tensor::from_slice(&values)
+}
+
+/// The logits act as the critic's output: D is the identity on them.
+fn d_loss_and_grads(game: &dyn Game, real: &Tensor, fake: &Tensor) -> (f64, Tensor, Tensor) {
+    let real = real.detach().set_requires_grad(true);
+    let fake = fake.detach().set_requires_grad(true);
+    let out = game.d_loss(&mut |x: &Tensor| x.shallow_clone(), &real, &fake, StepContext::default());
+    let grads = Tensor::run_backward(&[&out.loss], &[&real, &fake], false, false);
+    (out.loss.double_value(&[]), grads[0].shallow_clone(), grads[1].shallow_clone())
+}
+
+fn g_loss_and_grad(game: &dyn Game, fake: &Tensor) -> (f64, Tensor) {
+    let fake = fake.detach().set_requires_grad(true);
+    let out = game.g_loss(&fake);
+    let grads = Tensor::run_backward(&[&out.loss], &[&fake], false, false);
+    (out.loss.double_value(&[]), grads[0].shallow_clone())
+}
+
+#[test]
+fn every_loss_and_its_gradient_equal_pytorch() {
+    let fx = read_fixture("games_reference.json");
+    let real = f64s(&fx["real_logits"]);
+    let fake = f64s(&fx["fake_logits"]);
+    let (atol, rtol) = (1e-12, 1e-10);
+    for name in ["nonsaturating", "minimax", "wgan", "lsgan", "hinge"] {
+        for smoothing in [0.0, 0.1] {
+            let key = format!("d_smoothing_{smoothing:?}");
+            let expected = &fx["cases"][name][&key];
+            let logistic = matches!(name, "nonsaturating" | "minimax");
+            if !logistic && smoothing > 0.0 {
+                continue;
+            }
+            let game = game_by_name(name, GameOptions { label_smoothing: smoothing, ..Default::default() })
+                .expect("game");
+            let (loss, grad_real, grad_fake) = d_loss_and_grads(game.as_ref(), &real, &fake);
+            let what = format!("{name} D loss ({key})");
+            assert!((loss - expected["loss"].as_f64().expect("f64")).abs() <= atol + rtol * loss.abs(), "{what}: {loss} vs {}", expected["loss"]);
+            assert_close(&grad_real, &f64s(&expected["grad_real"]), atol, rtol, &format!("{what}: d/d real"));
+            assert_close(&grad_fake, &f64s(&expected["grad_fake"]), atol, rtol, &format!("{what}: d/d fake"));
+        }
+        let game = game_by_name(name, GameOptions::default()).expect("game");
+        let expected = &fx["cases"][name]["g"];
+        let (loss, grad) = g_loss_and_grad(game.as_ref(), &fake);
+        assert!((loss - expected["loss"].as_f64().expect("f64")).abs() <= atol + rtol * loss.abs(), "{name} G loss");
+        assert_close(&grad, &f64s(&expected["grad_fake"]), atol, rtol, &format!("{name} G grad"));
+    }
+}
+
+#[test]
+fn losses_stay_finite_for_extreme_logits() {
+    // The softplus forms never take log(0): logits of ±1000 give finite losses and gradients.
+    let real = Tensor::from_slice(&[1000.0f32, -1000.0]);
+    let fake = Tensor::from_slice(&[-1000.0f32, 1000.0]);
+    for name in ["nonsaturating", "minimax"] {
+        let game = game_by_name(name, GameOptions::default()).expect("game");
+        let (loss, gr, gf) = d_loss_and_grads(game.as_ref(), &real, &fake);
+        // Each half: mean(softplus(0 or 1000)) = 500.
+        assert!(loss.is_finite() && (loss - 1000.0).abs() < 1e-3, "{name}: {loss}");
+        assert!(bool::try_from(gr.isfinite().all()).expect("bool") && bool::try_from(gf.isfinite().all()).expect("bool"));
+        let (g_loss, g_grad) = g_loss_and_grad(game.as_ref(), &fake);
+        assert!(g_loss.is_finite() && bool::try_from(g_grad.isfinite().all()).expect("bool"), "{name} G");
+    }
+}
+
+/// |∂L_G/∂l| for a single fake logit l = logit(p), i.e. D(G(z)) = p.
+fn generator_gradient_at(name: &str, p: f64) -> f64 {
+    let logit = (p / (1.0 - p)).ln();
+    let game = game_by_name(name, GameOptions::default()).expect("game");
+    let (_, grad) = g_loss_and_grad(game.as_ref(), &Tensor::from_slice(&[logit]));
+    grad.abs().double_value(&[0])
+}
+
+#[test]
+fn minimax_saturates_when_d_rejects_the_fakes_and_nonsaturating_does_not() {
+    // Goodfellow et al. 2014, §3: "Early in learning, when G is poor, D can reject samples with
+    // high confidence ... log(1 − D(G(z))) saturates." ∂/∂l log(1 − σ(l)) = −σ(l) → 0 while
+    // ∂/∂l −log σ(l) = σ(l) − 1 → −1.
+    let mm_half = generator_gradient_at("minimax", 0.5);
+    let ns_half = generator_gradient_at("nonsaturating", 0.5);
+    for p in [1e-4, 1e-6, 1e-9] {
+        let mm = generator_gradient_at("minimax", p);
+        let ns = generator_gradient_at("nonsaturating", p);
+        assert!(mm <= 1e-3 * mm_half, "minimax at D = {p}: {mm} vs {mm_half} at D = 0.5");
+        assert!(ns >= ns_half, "nonsaturating at D = {p}: {ns} vs {ns_half} at D = 0.5");
+    }
+}
+
+#[test]
+fn gradient_penalty_of_a_linear_critic_is_the_closed_form() {
+    // D(x) = w·x has ∇ₓD = w everywhere, so the penalty is λ(‖w‖ − 1)² whatever ε is, and its
+    // gradient with respect to w (through double backward) is 2λ(‖w‖ − 1)·w/‖w‖.
+    let w = Tensor::from_slice(&[0.3f64, -1.2, 2.0, 0.5]).set_requires_grad(true);
+    let gp = WganGp { options: GameOptions::default() };
+    let real = Tensor::randn([6, 4], (Kind::Double, Device::Cpu));
+    let fake = Tensor::randn([6, 4], (Kind::Double, Device::Cpu));
+    let (penalty, grad_norm) = gp.gradient_penalty(&mut |x: &Tensor| x.matmul(&w), &real, &fake);
+    let norm = w.norm().double_value(&[]);
+    let expected = 10.0 * (norm - 1.0).powi(2);
+    assert!((penalty.double_value(&[]) - expected).abs() <= 1e-12 * expected, "penalty {penalty} vs {expected}");
+    assert!((grad_norm.double_value(&[]) - norm).abs() <= 1e-12);
+    let dw = Tensor::run_backward(&[&penalty], &[&w], false, false);
+    let expected_dw = &w.detach() * (2.0 * 10.0 * (norm - 1.0) / norm);
+    assert_close(&dw[0], &expected_dw, 1e-12, 1e-10, "d penalty / d w");
+}
+
+#[test]
+fn gradient_penalty_gradient_matches_finite_differences_for_an_mlp() {
+    // A 4→5→1 tanh MLP critic in float64. The penalty's gradient with respect to the first-layer
+    // weights via double backward equals the central difference (h = 1e-6) to 1e-6 relative.
+    tch::manual_seed(3);
+    let w1 = (Tensor::randn([4, 5], (Kind::Double, Device::Cpu)) * 0.7).set_requires_grad(true);
+    let w2 = Tensor::randn([5], (Kind::Double, Device::Cpu)) * 0.7;
+    let real = Tensor::randn([8, 4], (Kind::Double, Device::Cpu));
+    let fake = Tensor::randn([8, 4], (Kind::Double, Device::Cpu));
+    let gp = WganGp { options: GameOptions::default() };
+    // The same ε for every evaluation: reseed before drawing.
+    let penalty_at = |w: &Tensor| -> Tensor {
+        tch::manual_seed(99);
+        gp.gradient_penalty(&mut |x: &Tensor| x.matmul(w).tanh().matmul(&w2), &real, &fake).0
+    };
+    let analytic = Tensor::run_backward(&[&penalty_at(&w1)], &[&w1], false, false)[0].shallow_clone();
+    let h = 1e-6;
+    for (i, j) in [(0, 0), (1, 3), (3, 4), (2, 1)] {
+        let bump = |delta: f64| -> f64 {
+            let w = w1.detach().copy();
+            let _ = w.get(i).get(j).g_add_scalar_(delta);
+            penalty_at(&w.set_requires_grad(true)).double_value(&[])
+        };
+        let numeric = (bump(h) - bump(-h)) / (2.0 * h);
+        let exact = analytic.double_value(&[i, j]);
+        assert!((exact - numeric).abs() <= 1e-7 + 1e-6 * numeric.abs(), "w1[{i},{j}]: {exact} vs {numeric}");
+    }
+}
+
+#[test]
+fn wgan_gp_draws_one_epsilon_per_sample() {
+    // real = 0 and fake = 1 per sample, so the critic sees x̂ = 1 − ε per sample; with one ε per
+    // batch every row would be equal.
+    let gp = WganGp { options: GameOptions::default() };
+    let real = Tensor::zeros([16, 3], (Kind::Double, Device::Cpu));
+    let fake = Tensor::ones([16, 3], (Kind::Double, Device::Cpu));
+    let mut seen = Vec::new();
+    let _ = gp.gradient_penalty(
+        &mut |x: &Tensor| {
+            seen.push(x.detach().copy());
+            x.sum_dim_intlist(1, false, None::<Kind>)
+        },
+        &real,
+        &fake,
+    );
+    let mixed = &seen[0];
+    // Within a sample, the same ε for every coordinate.
+    assert!(bool::try_from(mixed.eq_tensor(&mixed.select(1, 0).unsqueeze(1)).all()).expect("bool"));
+    let first_column = mixed.select(1, 0);
+    let distinct = Vec::<f64>::try_from(first_column.unique_dim(0, true, false, false).0).expect("f64").len();
+    assert_eq!(distinct, 16, "16 samples, 16 different ε");
+}
+
+#[test]
+fn clipping_puts_every_critic_parameter_in_the_box() {
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let _d = ganlab_layers::dcgan32_discriminator(&vs.root(), ganlab_layers::Dcgan32Config { width: 8, ..Default::default() });
+    let params = vs.trainable_variables();
+    assert!(params.iter().any(|p| p.abs().max().double_value(&[]) > 0.01), "init exceeds the box");
+    clip_parameters(&params, 0.01);
+    for p in &params {
+        assert!(p.abs().max().double_value(&[]) <= 0.01);
+    }
+}
+
+#[test]
+fn unknown_game_names_and_bad_options_are_errors() {
+    let err = game_by_name("wgan-qp", GameOptions::default()).err().expect("error");
+    assert!(err.to_string().contains("unknown game `wgan-qp`") && err.to_string().contains("wgan-gp"), "{err}");
+    let err = game_by_name("nonsaturating", GameOptions { label_smoothing: 0.7, ..Default::default() }).err().expect("error");
+    assert!(err.to_string().contains("label_smoothing"), "{err}");
+    let plan = game_by_name("wgan", GameOptions::default()).expect("wgan").plan();
+    assert_eq!((plan.critic_steps, plan.clip_weights), (5, Some(0.01)));
+    let plan = game_by_name("wgan-gp", GameOptions { critic_steps: Some(2), ..Default::default() }).expect("wgan-gp").plan();
+    assert_eq!(plan.critic_steps, 2);
+}
