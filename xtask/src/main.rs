@@ -16,6 +16,8 @@ tasks:
   setup            create .venv with torch 2.11.0, link libtorch, fetch the datasets (idempotent)
   train [ARGS]     set up if needed, build the release driver and run `gan train ARGS`
                    (no ARGS: DCGAN-32, non-saturating game, MNIST, about 10 minutes on 2 cores)
+  games [ARGS]     set up if needed, then compare every game on the 2-D toy mixtures
+                   (`gan games ARGS`: --kimg, --seeds, --datasets, --games, --out)
   test  [ARGS]     set up if needed, then run every test of the workspace (ARGS go to cargo test)
   gan   [ARGS]     set up if needed, then run the release driver with ARGS (e.g. `gan --help`)
 ";
@@ -35,6 +37,7 @@ fn run() -> Result<()> {
         Some("setup") => setup::run(&rest),
         Some("train") => tasks::train(&rest),
         Some("test") => tasks::test(&rest),
+        Some("games") => tasks::games(&rest),
         Some("gan") => tasks::gan(&rest),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");

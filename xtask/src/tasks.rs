@@ -28,6 +28,13 @@ pub fn train(args: &[String]) -> Result<()> {
     gan(&full)
 }
 
+/// `cargo xtask games ARGS` = `gan games ARGS` (the game comparison on the toy mixtures).
+pub fn games(args: &[String]) -> Result<()> {
+    let mut full = vec!["games".to_string()];
+    full.extend_from_slice(args);
+    gan(&full)
+}
+
 /// `cargo xtask test ARGS`: every test of the workspace, after setup.
 pub fn test(args: &[String]) -> Result<()> {
     setup::ensure()?;

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod device;
 pub mod files;
+pub mod games_comparison;
 pub mod grid;
 pub mod logging;
 pub mod run_dir;

@@ -338,6 +338,11 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
     })
 }
 
+/// Critic steps per generator step of a game with its default options.
+pub fn critic_steps_of(game: &str) -> Result<usize> {
+    Ok(game_by_name(game, GameOptions::default())?.plan().critic_steps)
+}
+
 /// The data of a run: images (grids per tick) or 2-D points (scatter plots and mode metrics).
 pub enum TrainingData {
     Images(ImageDataset),

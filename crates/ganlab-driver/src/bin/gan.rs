@@ -17,6 +17,31 @@ struct Cli {
 enum Command {
     /// Train a GAN; with no options, DCGAN-32 with the non-saturating game on MNIST.
     Train(TrainArgs),
+    /// Train every game on the 2-D toy mixtures with the same budget and tabulate mode
+    /// coverage, high-quality share and JSD (Markdown + JSON + scatter plots).
+    Games(GamesArgs),
+}
+
+#[derive(Args)]
+struct GamesArgs {
+    /// Comma-separated games (default: all).
+    #[arg(long, value_delimiter = ',')]
+    games: Option<Vec<String>>,
+    /// Comma-separated toy datasets.
+    #[arg(long, value_delimiter = ',', default_value = "ring8,grid25")]
+    datasets: Vec<String>,
+    /// Comma-separated seeds.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    seeds: Vec<u64>,
+    /// Budget per run in kimg of real samples shown to D.
+    #[arg(long, default_value_t = 500.0)]
+    kimg: f64,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Output folder (default: runs/games-<unix time>).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -69,6 +94,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train(args),
+        Command::Games(args) => games(args),
     };
     if let Err(err) = result {
         eprintln!("gan: error: {err:#}");
@@ -108,5 +134,36 @@ fn train(args: TrainArgs) -> Result<()> {
     println!("run directory: {}", summary.run_dir.display());
     println!("last grid:     {}", summary.last_grid.display());
     println!("snapshot:      {}", summary.snapshot.display());
+    Ok(())
+}
+
+fn games(args: GamesArgs) -> Result<()> {
+    let games = args.games.unwrap_or_else(|| ganlab_games::GAME_NAMES.iter().map(|s| s.to_string()).collect());
+    for game in &games {
+        if !ganlab_games::GAME_NAMES.contains(&game.as_str()) {
+            anyhow::bail!("--games: unknown game `{game}`; expected any of {}", ganlab_games::GAME_NAMES.join(", "));
+        }
+    }
+    for dataset in &args.datasets {
+        if !ganlab_data::TOY_NAMES.contains(&dataset.as_str()) {
+            anyhow::bail!("--datasets: `{dataset}` is not a toy dataset; expected any of {}", ganlab_data::TOY_NAMES.join(", "));
+        }
+    }
+    if !(args.kimg.is_finite() && args.kimg > 0.0) {
+        anyhow::bail!("--kimg must be a number > 0, got {}", args.kimg);
+    }
+    let out_dir = args.out.unwrap_or_else(|| ganlab_driver::games_comparison::default_out_dir(std::path::Path::new("runs")));
+    let cfg = ganlab_driver::games_comparison::ComparisonConfig {
+        games,
+        datasets: args.datasets,
+        seeds: args.seeds,
+        kimg: args.kimg,
+        device: args.device,
+        out_dir: out_dir.clone(),
+    };
+    eprintln!("gan games: writing to {}", out_dir.display());
+    ganlab_driver::games_comparison::run(&cfg, true)?;
+    print!("{}", std::fs::read_to_string(out_dir.join("games.md"))?);
+    println!("\ntable: {}\njson:  {}", out_dir.join("games.md").display(), out_dir.join("games.json").display());
     Ok(())
 }
