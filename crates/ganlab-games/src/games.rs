@@ -309,8 +309,13 @@ impl WganGp {
         let mut eps_shape = vec![n];
         eps_shape.extend(std::iter::repeat_n(1, real.dim() - 1));
         let eps = Tensor::rand(eps_shape.as_slice(), (real.kind(), real.device()));
-        let one_minus_eps: Tensor = 1.0 - &eps;
-        let mixed: Tensor = real.detach() * &eps + fake.detach() * one_minus_eps;
+        self.gradient_penalty_at(d, real, fake, &eps)
+    }
+
+    /// The gradient penalty with given interpolation weights `eps` [N, 1, ...] (one per sample).
+    pub fn gradient_penalty_at(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, eps: &Tensor) -> (Tensor, Tensor) {
+        let one_minus_eps: Tensor = 1.0 - eps;
+        let mixed: Tensor = real.detach() * eps + fake.detach() * one_minus_eps;
         let mixed = mixed.set_requires_grad(true);
         let out = d(&mixed);
         let grads = Tensor::run_backward(&[out.sum(None::<Kind>)], &[&mixed], true, true);
