@@ -190,3 +190,44 @@ fn unknown_game_names_and_bad_options_are_errors() {
     let plan = game_by_name("wgan-gp", GameOptions { critic_steps: Some(2), ..Default::default() }).expect("wgan-gp").plan();
     assert_eq!(plan.critic_steps, 2);
 }
+
+#[test]
+fn r1_of_a_linear_critic_is_half_gamma_times_the_squared_norm_and_can_be_lazy() {
+    // D(x) = w·x: ∇ₓD = w, so R1 = γ/2·‖w‖² (Mescheder et al. 2018, Eq. 9). Lazy with interval
+    // k: applied on every k-th critic step, multiplied by k (Karras et al. 2020, §3.1).
+    let w = Tensor::from_slice(&[0.5f64, -1.0, 2.0]);
+    let real = Tensor::randn([5, 3], (Kind::Double, Device::Cpu));
+    let r1 = ganlab_games::R1Penalty { gamma: 10.0, interval: 4 };
+    let expected = 4.0 * 10.0 / 2.0 * 5.25;
+    let ctx = |critic_step| StepContext { kimg: 0.0, critic_step };
+    let (penalty, grad_norm) = r1.penalty(&mut |x: &Tensor| x.matmul(&w), &real, ctx(8)).expect("applied on step 8");
+    assert!((penalty.double_value(&[]) - expected).abs() < 1e-12, "{penalty}");
+    assert!((grad_norm.double_value(&[]) - 5.25f64.sqrt()).abs() < 1e-12);
+    assert!(r1.penalty(&mut |x: &Tensor| x.matmul(&w), &real, ctx(9)).is_none(), "skipped on step 9");
+    // Through a game: the penalty is part of D's loss and logged.
+    let game = game_by_name("nonsaturating", GameOptions { r1_gamma: 10.0, ..Default::default() }).expect("game");
+    let fake = Tensor::randn([5, 3], (Kind::Double, Device::Cpu));
+    let out = game.d_loss(&mut |x: &Tensor| x.matmul(&w), &real, &fake, ctx(0));
+    let names: Vec<&str> = out.scalars.iter().map(|(n, _)| *n).collect();
+    assert!(names.contains(&"r1_penalty") && names.contains(&"r1_grad_norm"), "{names:?}");
+}
+
+#[test]
+fn instance_noise_is_added_to_d_inputs_and_annealed_to_zero() {
+    let options = GameOptions { instance_noise: 0.4, instance_noise_kimg: 10.0, ..Default::default() };
+    assert_eq!(options.noise_sigma(0.0), 0.4);
+    assert!((options.noise_sigma(5.0) - 0.2).abs() < 1e-12);
+    assert_eq!(options.noise_sigma(10.0), 0.0);
+    assert_eq!(options.noise_sigma(50.0), 0.0);
+    let game = game_by_name("nonsaturating", options).expect("game");
+    let real = Tensor::zeros([4000], (Kind::Double, Device::Cpu));
+    let fake = Tensor::zeros([4000], (Kind::Double, Device::Cpu));
+    let mut seen = Vec::new();
+    let ctx = StepContext { kimg: 5.0, critic_step: 0 };
+    let _ = game.d_loss(&mut |x: &Tensor| { seen.push(x.copy()); x.shallow_clone() }, &real, &fake, ctx);
+    // D saw zeros plus N(0, 0.2²) noise: the sample std is 0.2 within 5%.
+    for input in &seen {
+        let std = input.std(true).double_value(&[]);
+        assert!((std - 0.2).abs() < 0.01, "std of D's input {std}");
+    }
+}

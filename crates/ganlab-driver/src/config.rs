@@ -16,6 +16,9 @@ pub struct TrainConfig {
     pub dataset: String,
     /// Game between G and D (see `ganlab_games::GAME_NAMES`).
     pub game: String,
+    /// Options of the game: label smoothing, instance noise, critic steps, R1, WGAN clip,
+    /// WGAN-GP λ and drift (see `ganlab_games::GameOptions`).
+    pub game_options: ganlab_games::GameOptions,
     /// Training length in thousands of real images shown to D (a fraction is allowed).
     pub kimg: f64,
     /// Samples per batch; unset: 64 for images (DCGAN), 256 for 2-D data (Gulrajani et al. 2017).
@@ -60,6 +63,7 @@ impl Default for TrainConfig {
             arch: "auto".into(),
             dataset: "mnist".into(),
             game: "nonsaturating".into(),
+            game_options: ganlab_games::GameOptions::default(),
             kimg: 200.0,
             batch_size: None,
             lr_g: None,
@@ -110,6 +114,7 @@ impl TrainConfig {
             &format!("one of {}", ganlab_games::GAME_NAMES.join(", ")),
             &self.game,
         )?;
+        self.game_options.validate().map_err(|e| anyhow::anyhow!("config: game_options: {e}"))?;
         check(
             ganlab_data::DATASET_NAMES.contains(&self.dataset.as_str()),
             "dataset",
@@ -209,6 +214,10 @@ mod tests {
         assert!(err.to_string().contains("`batch_size` must be in 1..=65536, got 0"), "{err}");
         let err = TrainConfig::from_json(r#"{"game": "wgan-qp"}"#).unwrap_err();
         assert!(err.to_string().contains("`game` must be one of"), "{err}");
+        let err = TrainConfig::from_json(r#"{"game_options": {"r1_gamma": -1}}"#).unwrap_err();
+        assert!(err.to_string().contains("r1_gamma"), "{err}");
+        let err = TrainConfig::from_json(r#"{"game_options": {"gamma": 1}}"#).unwrap_err();
+        assert!(err.to_string().contains("gamma"), "{err}");
         let err = TrainConfig::from_json(r#"{"kimg": -2}"#).unwrap_err();
         assert!(err.to_string().contains("`kimg` must be a number > 0, got -2"), "{err}");
     }

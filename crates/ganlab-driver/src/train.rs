@@ -172,7 +172,7 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
     config.toolkit_version = Some(crate::VERSION.to_string());
     tracing::info!(dataset = %config.dataset, source = %data.source(), samples = data.len(), "dataset ready");
 
-    let game = game_by_name(&config.game, GameOptions::default())?;
+    let game = game_by_name(&config.game, config.game_options)?;
     let plan = game.plan();
 
     let g_vs = VarStore::new(device);

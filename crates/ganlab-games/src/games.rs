@@ -19,8 +19,9 @@ pub trait Game: Send {
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss;
 }
 
-/// Stabilising options that apply to any game.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Stabilising options that apply to any game (and each game's own constants).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct GameOptions {
     /// One-sided label smoothing (Salimans et al. 2016, §3.4): real target 1 − s. Logistic games only.
     pub label_smoothing: f64,
@@ -59,7 +60,8 @@ impl Default for GameOptions {
 }
 
 impl GameOptions {
-    fn validate(&self) -> Result<(), Error> {
+    /// Checks every option's range; the error names the option.
+    pub fn validate(&self) -> Result<(), Error> {
         let check = |ok: bool, what, expected, got| {
             if ok { Ok(()) } else { Err(Error::InvalidOption { what, expected, got }) }
         };

@@ -82,6 +82,33 @@ struct TrainArgs {
     /// auto (CUDA when present), cpu, cuda or cuda:N.
     #[arg(long)]
     device: Option<String>,
+    /// One-sided label smoothing s (real target 1 − s; logistic games).
+    #[arg(long)]
+    label_smoothing: Option<f64>,
+    /// Instance noise σ added to D's inputs, annealed linearly to 0 over --instance-noise-kimg.
+    #[arg(long)]
+    instance_noise: Option<f64>,
+    /// kimg over which the instance noise falls to 0 (0: constant).
+    #[arg(long)]
+    instance_noise_kimg: Option<f64>,
+    /// Critic steps per generator step (default: the game's: 5 for wgan and wgan-gp, else 1).
+    #[arg(long)]
+    critic_steps: Option<usize>,
+    /// R1 penalty weight γ on real data (logistic games; 0 = off).
+    #[arg(long)]
+    r1_gamma: Option<f64>,
+    /// Apply R1 every N critic steps (lazy regularisation).
+    #[arg(long)]
+    r1_interval: Option<usize>,
+    /// WGAN weight-clipping constant c.
+    #[arg(long)]
+    wgan_clip: Option<f64>,
+    /// WGAN-GP penalty weight λ.
+    #[arg(long)]
+    gp_lambda: Option<f64>,
+    /// WGAN-GP drift weight ε_drift (ProGAN: 0.001).
+    #[arg(long)]
+    gp_drift: Option<f64>,
     /// Use this folder as the run directory instead of runs/<id>-<name>/.
     #[arg(long)]
     run_dir: Option<PathBuf>,
@@ -117,6 +144,13 @@ fn train(args: TrainArgs) -> Result<()> {
     apply!(dataset, game, arch, kimg, tick_kimg, snapshot_ticks, seed, device);
     if args.batch_size.is_some() {
         config.batch_size = args.batch_size;
+    }
+    macro_rules! apply_game {
+        ($($field:ident),*) => { $( if let Some(v) = args.$field { config.game_options.$field = v; } )* };
+    }
+    apply_game!(label_smoothing, instance_noise, instance_noise_kimg, r1_gamma, r1_interval, wgan_clip, gp_lambda, gp_drift);
+    if args.critic_steps.is_some() {
+        config.game_options.critic_steps = args.critic_steps;
     }
     if args.lr_g.is_some() {
         config.lr_g = args.lr_g;
