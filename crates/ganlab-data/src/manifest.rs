@@ -11,6 +11,9 @@ pub struct Manifest {
     pub name: String,
     pub description: String,
     pub licence: String,
+    /// Class names, indexed by label.
+    #[serde(default)]
+    pub classes: Vec<String>,
     pub sources: Vec<Source>,
 }
 
@@ -31,12 +34,27 @@ pub struct Source {
     pub files: BTreeMap<String, String>,
     /// Folder under the data root that holds this source's files.
     pub cache_dir: String,
+    /// Base URLs the files can be downloaded from (file name appended).
+    #[serde(default)]
+    pub urls: Vec<String>,
+    /// Folders where a system package installs the files.
+    #[serde(default)]
+    pub system_dirs: Vec<String>,
 }
 
 impl Manifest {
     /// The manifest of `mnist`, embedded from `datasets/mnist.json`.
     pub fn mnist() -> Result<Manifest, Error> {
         Self::parse("mnist", include_str!("../../../datasets/mnist.json"))
+    }
+
+    /// The manifest of a file-backed dataset by name.
+    pub fn by_name(name: &str) -> Result<Manifest, Error> {
+        match name {
+            "mnist" => Self::mnist(),
+            "fashion-mnist" => Self::parse("fashion-mnist", include_str!("../../../datasets/fashion-mnist.json")),
+            other => Err(Error::UnknownDataset { name: other.to_string() }),
+        }
     }
 
     fn parse(name: &str, text: &str) -> Result<Manifest, Error> {
