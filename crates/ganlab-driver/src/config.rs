@@ -12,8 +12,10 @@ pub struct TrainConfig {
     /// Network architecture: `auto` (DCGAN-32 for images, the toy MLP pair for 2-D data),
     /// `dcgan32` or `toy-mlp`.
     pub arch: String,
-    /// Dataset name (see `ganlab_data::DATASET_NAMES`).
+    /// Dataset name (see `ganlab_data::DATASET_NAMES`) or `folder:PATH`.
     pub dataset: String,
+    /// A folder holding the dataset's files (`--data-dir`); never replaced by another source.
+    pub data_dir: Option<std::path::PathBuf>,
     /// Game between G and D (see `ganlab_games::GAME_NAMES`).
     pub game: String,
     /// Options of the game: label smoothing, instance noise, critic steps, R1, WGAN clip,
@@ -47,7 +49,8 @@ pub struct TrainConfig {
     pub grid_images: i64,
     /// Image resolution (DCGAN-32: 32).
     pub resolution: i64,
-    /// Filled in when the run starts: image channels of the dataset.
+    /// Image channels: for `folder:` datasets 1 (grayscale) or 3 (RGB, the default); filled in
+    /// from the data when the run starts.
     pub channels: Option<i64>,
     /// Filled in when the run starts: where the data came from and how many images it has.
     pub dataset_source: Option<String>,
@@ -62,6 +65,7 @@ impl Default for TrainConfig {
         TrainConfig {
             arch: "auto".into(),
             dataset: "mnist".into(),
+            data_dir: None,
             game: "nonsaturating".into(),
             game_options: ganlab_games::GameOptions::default(),
             kimg: 200.0,
@@ -116,11 +120,14 @@ impl TrainConfig {
         )?;
         self.game_options.validate().map_err(|e| anyhow::anyhow!("config: game_options: {e}"))?;
         check(
-            ganlab_data::DATASET_NAMES.contains(&self.dataset.as_str()),
+            ganlab_data::is_dataset_name(&self.dataset),
             "dataset",
-            &format!("one of {}", ganlab_data::DATASET_NAMES.join(", ")),
+            &format!("one of {} or folder:PATH", ganlab_data::DATASET_NAMES.join(", ")),
             &self.dataset,
         )?;
+        if let Some(channels) = self.channels {
+            check(channels == 1 || channels == 3, "channels", "1 or 3", channels)?;
+        }
         check(self.kimg.is_finite() && self.kimg > 0.0, "kimg", "a number > 0", self.kimg)?;
         if let Some(batch_size) = self.batch_size {
             check((1..=65536).contains(&batch_size), "batch_size", "in 1..=65536", batch_size)?;

@@ -362,7 +362,11 @@ impl TrainingData {
             let data = ganlab_data::toy_dataset(&config.dataset, TOY_POINTS, config.seed).with_context(context)?;
             return Ok(TrainingData::Points(data));
         }
-        let request = ganlab_data::DatasetRequest::new(&config.dataset, config.resolution);
+        let request = ganlab_data::DatasetRequest {
+            data_dir: config.data_dir.clone(),
+            channels: config.channels.unwrap_or(3),
+            ..ganlab_data::DatasetRequest::new(&config.dataset, config.resolution)
+        };
         Ok(TrainingData::Images(ganlab_data::load(&request).with_context(context)?))
     }
 

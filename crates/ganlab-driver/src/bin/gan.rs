@@ -20,6 +20,8 @@ enum Command {
     /// Train every game on the 2-D toy mixtures with the same budget and tabulate mode
     /// coverage, high-quality share and JSD (Markdown + JSON + scatter plots).
     Games(GamesArgs),
+    /// List the datasets, their sources and licences.
+    Datasets,
 }
 
 #[derive(Args)]
@@ -49,9 +51,16 @@ struct TrainArgs {
     /// A JSON config file; options given on the command line override its values.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Dataset name: mnist, or a 2-D toy mixture (ring8, grid25).
+    /// Dataset: mnist, fashion-mnist, folder:PATH, or a 2-D toy mixture (ring8, grid25).
     #[arg(long)]
     dataset: Option<String>,
+    /// A folder holding the dataset's files (e.g. the four IDX .gz files); used as given,
+    /// never replaced by another source.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Channels of a folder: dataset: 1 (grayscale) or 3 (RGB).
+    #[arg(long)]
+    channels: Option<i64>,
     /// Game: nonsaturating, minimax, wgan, wgan-gp, lsgan, hinge.
     #[arg(long)]
     game: Option<String>,
@@ -122,6 +131,7 @@ fn main() {
     let result = match cli.command {
         Command::Train(args) => train(args),
         Command::Games(args) => games(args),
+        Command::Datasets => datasets(),
     };
     if let Err(err) = result {
         eprintln!("gan: error: {err:#}");
@@ -142,6 +152,12 @@ fn train(args: TrainArgs) -> Result<()> {
         ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { config.$field = v; } )* };
     }
     apply!(dataset, game, arch, kimg, tick_kimg, snapshot_ticks, seed, device);
+    if args.data_dir.is_some() {
+        config.data_dir = args.data_dir.clone();
+    }
+    if args.channels.is_some() {
+        config.channels = args.channels;
+    }
     if args.batch_size.is_some() {
         config.batch_size = args.batch_size;
     }
@@ -199,5 +215,31 @@ fn games(args: GamesArgs) -> Result<()> {
     ganlab_driver::games_comparison::run(&cfg, true)?;
     print!("{}", std::fs::read_to_string(out_dir.join("games.md"))?);
     println!("\ntable: {}\njson:  {}", out_dir.join("games.md").display(), out_dir.join("games.json").display());
+    Ok(())
+}
+
+fn datasets() -> Result<()> {
+    for name in ganlab_data::DATASET_NAMES {
+        match ganlab_data::Manifest::by_name(name) {
+            Ok(manifest) => {
+                println!("{name}: {}", manifest.description);
+                println!("  licence: {}", manifest.licence);
+                for source in &manifest.sources {
+                    let place = match source.kind.as_str() {
+                        "npm" => format!("npm package {}", source.package.as_deref().unwrap_or("?")),
+                        _ => {
+                            let mut places: Vec<String> = source.system_dirs.clone();
+                            places.extend(source.urls.iter().cloned());
+                            format!("{} files from --data-dir, {}", source.kind, places.join(", "))
+                        }
+                    };
+                    println!("  source: {place} ({} files with sha256 in datasets/{name}.json)", source.files.len());
+                }
+            }
+            Err(_) => println!("{name}: 2-D Gaussian mixture of Gulrajani et al. 2017 (generated, seeded; mode centres included)"),
+        }
+    }
+    println!("folder:PATH: every PNG/JPEG under PATH, centre-cropped and resized; classes from sub-folders");
+    println!("data root (downloads and npm digits): {}", ganlab_data::data_root().display());
     Ok(())
 }
