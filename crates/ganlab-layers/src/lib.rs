@@ -7,15 +7,19 @@
 //!
 //! - [`dcgan`]: the DCGAN blocks of Radford et al. 2016 and the DCGAN-32 generator and
 //!   discriminator built from them.
+//! - [`equalized`]: ProGAN's equalized-learning-rate conv/linear, pixelwise feature
+//!   normalization and minibatch standard deviation (Karras et al. 2018).
 //! - [`mlp`]: the MLP pair of the 2-D toy experiments (Gulrajani et al. 2017).
 
 pub mod dcgan;
+pub mod equalized;
 pub mod mlp;
 
 pub use dcgan::{
     dcgan32_discriminator, dcgan32_generator, down_block, leaky_relu, up_block, BlockConfig, Dcgan32Config,
     Dcgan32Discriminator, Dcgan32Generator, DownBlock, UpBlock,
 };
+pub use equalized::{eq_conv2d, eq_linear, minibatch_stddev, pixel_norm, EqConfig, EqConv2d, EqLinear};
 pub use mlp::{toy_discriminator, toy_generator, Mlp, ToyDiscriminator, ToyMlpConfig};
 
 /// Errors from building layers with invalid arguments.
