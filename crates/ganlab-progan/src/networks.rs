@@ -1,0 +1,358 @@
+//! ProGAN's generator and discriminator (official `G_paper` / `D_paper`), built block by block.
+//!
+//! G, block of 4x4: pixel-normalised z → dense (gain √2/4, as the official code "to match the
+//! original Theano implementation") → reshape [nf(1), 4, 4] → lrelu → PN → conv3x3 → lrelu → PN.
+//! G, block of 2^r ≥ 8: nearest upsample → conv3x3 → lrelu → PN → conv3x3 → lrelu → PN.
+//! toRGB per resolution: 1x1 conv, gain 1, linear.
+//! D, fromRGB per resolution: 1x1 conv → lrelu. D, block of 2^r ≥ 8: conv3x3 → lrelu → conv3x3
+//! (to nf(r−2)) → lrelu → 2x2 average pool. D, block of 4x4: minibatch stddev → conv3x3 → lrelu →
+//! dense nf(0) → lrelu → dense 1 (gain 1).
+//! Feature maps nf(stage) = min(fmap_base / 2^stage, fmap_max); leaky ReLU slope 0.2; every layer
+//! uses the equalized learning rate.
+//!
+//! Both networks read the current [`Stage`] (resolution level and fade-in α) from a shared
+//! [`StageHandle`], which the training loop sets from the schedule; they only run the blocks up to
+//! the current resolution.
+
+use ganlab_layers::{eq_conv2d, eq_linear, leaky_relu, minibatch_stddev, pixel_norm, EqConfig, EqConv2d, EqLinear};
+use std::sync::{Arc, Mutex};
+use tch::nn::{self, Module, ModuleT};
+use tch::Tensor;
+
+/// Leaky ReLU slope of ProGAN (Karras et al. 2018, §A.1: 0.2).
+pub const PROGAN_LEAKY_SLOPE: f64 = 0.2;
+
+/// Sizes of the ProGAN pair.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProganConfig {
+    /// Final resolution R (a power of two, 8 … 1024).
+    pub resolution: i64,
+    /// Image channels.
+    pub channels: i64,
+    /// nf(stage) = min(fmap_base / 2^stage, fmap_max) (paper: 8192 and 512).
+    pub fmap_base: i64,
+    pub fmap_max: i64,
+    /// Latent size; 0 means nf(0) as in the official code.
+    pub latent_size: i64,
+    /// Minibatch-stddev group size (paper: 4).
+    pub mbstd_group_size: i64,
+}
+
+impl Default for ProganConfig {
+    fn default() -> Self {
+        ProganConfig { resolution: 1024, channels: 3, fmap_base: 8192, fmap_max: 512, latent_size: 0, mbstd_group_size: 4 }
+    }
+}
+
+impl ProganConfig {
+    /// Feature maps at a stage: min(fmap_base / 2^stage, fmap_max), at least 1.
+    pub fn nf(&self, stage: i64) -> i64 {
+        (self.fmap_base >> stage).clamp(1, self.fmap_max)
+    }
+
+    /// The latent size (nf(0) unless set).
+    pub fn latent(&self) -> i64 {
+        if self.latent_size > 0 { self.latent_size } else { self.nf(0) }
+    }
+
+    /// log2 of the final resolution.
+    pub fn max_level(&self) -> i64 {
+        self.resolution.trailing_zeros() as i64
+    }
+}
+
+/// The part of the network in use: output resolution 2^level and the fade-in α of its newest block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stage {
+    pub level: i64,
+    pub alpha: f64,
+}
+
+/// A stage shared between the networks and the training loop.
+#[derive(Debug, Clone)]
+pub struct StageHandle(Arc<Mutex<Stage>>);
+
+impl StageHandle {
+    /// A handle at `level` with α = 1.
+    pub fn new(level: i64) -> Self {
+        StageHandle(Arc::new(Mutex::new(Stage { level, alpha: 1.0 })))
+    }
+    /// The current stage.
+    pub fn get(&self) -> Stage {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    /// Sets the stage (α is clamped to [0, 1]).
+    pub fn set(&self, level: i64, alpha: f64) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Stage { level, alpha: alpha.clamp(0.0, 1.0) };
+    }
+}
+
+fn act(x: &Tensor) -> Tensor {
+    leaky_relu(x, PROGAN_LEAKY_SLOPE)
+}
+
+fn upscale2d(x: &Tensor) -> Tensor {
+    let s = x.size();
+    x.upsample_nearest2d([s[2] * 2, s[3] * 2], None, None)
+}
+
+fn downscale2d(x: &Tensor) -> Tensor {
+    x.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None)
+}
+
+enum GBlock {
+    First { dense: EqLinear, conv: EqConv2d, channels: i64 },
+    Up { conv0: EqConv2d, conv1: EqConv2d },
+}
+
+impl std::fmt::Debug for GBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self { GBlock::First { .. } => "GBlock::First", GBlock::Up { .. } => "GBlock::Up" })
+    }
+}
+
+/// The ProGAN generator.
+#[derive(Debug)]
+pub struct Generator {
+    blocks: Vec<GBlock>,
+    to_rgb: Vec<EqConv2d>,
+    pub config: ProganConfig,
+    pub stage: StageHandle,
+}
+
+/// Builds G under `p`: `b4.dense`, `b4.conv`, `b8.conv0`, `b8.conv1`, …, `to_rgb4`, `to_rgb8`, ….
+pub fn progan_generator(p: &nn::Path, cfg: ProganConfig, stage: StageHandle) -> Generator {
+    let mut blocks = Vec::new();
+    let mut to_rgb = Vec::new();
+    let rgb = EqConfig { gain: 1.0, ..Default::default() };
+    for level in 2..=cfg.max_level() {
+        let res = 1i64 << level;
+        let bp = p / format!("b{res}");
+        let c = cfg.nf(level - 1);
+        if level == 2 {
+            let dense_cfg = EqConfig { gain: std::f64::consts::SQRT_2 / 4.0, ..Default::default() };
+            blocks.push(GBlock::First {
+                dense: eq_linear(&(&bp / "dense"), cfg.latent(), c * 16, dense_cfg),
+                conv: eq_conv2d(&(&bp / "conv"), c, c, 3, EqConfig::default()),
+                channels: c,
+            });
+        } else {
+            blocks.push(GBlock::Up {
+                conv0: eq_conv2d(&(&bp / "conv0"), cfg.nf(level - 2), c, 3, EqConfig::default()),
+                conv1: eq_conv2d(&(&bp / "conv1"), c, c, 3, EqConfig::default()),
+            });
+        }
+        to_rgb.push(eq_conv2d(&(p / format!("to_rgb{res}")), c, cfg.channels, 1, rgb));
+    }
+    Generator { blocks, to_rgb, config: cfg, stage }
+}
+
+impl Generator {
+    fn block(&self, index: usize, x: &Tensor) -> Tensor {
+        match &self.blocks[index] {
+            GBlock::First { dense, conv, channels } => {
+                let x = pixel_norm(x); // normalize_latents
+                let n = x.size()[0];
+                let x = pixel_norm(&act(&dense.forward(&x).view([n, *channels, 4, 4])));
+                pixel_norm(&act(&conv.forward(&x)))
+            }
+            GBlock::Up { conv0, conv1 } => {
+                let x = pixel_norm(&act(&conv0.forward(&upscale2d(x))));
+                pixel_norm(&act(&conv1.forward(&x)))
+            }
+        }
+    }
+
+    /// Images at the given stage: [N, C, 2^level, 2^level].
+    pub fn forward_at(&self, z: &Tensor, stage: Stage) -> Tensor {
+        let last = (stage.level - 2) as usize;
+        let mut x = self.block(0, z);
+        for i in 1..=last {
+            if i == last && stage.alpha < 1.0 {
+                // Fade-in: lerp(upsampled old toRGB, new toRGB, α).
+                let old = upscale2d(&self.to_rgb[i - 1].forward(&x));
+                let new = self.to_rgb[i].forward(&self.block(i, &x));
+                return &old + (new - &old) * stage.alpha;
+            }
+            x = self.block(i, &x);
+        }
+        self.to_rgb[last].forward(&x)
+    }
+}
+
+impl ModuleT for Generator {
+    fn forward_t(&self, z: &Tensor, _train: bool) -> Tensor {
+        self.forward_at(z, self.stage.get())
+    }
+}
+
+enum DBlock {
+    Last { conv: EqConv2d, dense0: EqLinear, dense1: EqLinear },
+    Down { conv0: EqConv2d, conv1: EqConv2d },
+}
+
+impl std::fmt::Debug for DBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self { DBlock::Last { .. } => "DBlock::Last", DBlock::Down { .. } => "DBlock::Down" })
+    }
+}
+
+/// The ProGAN discriminator.
+#[derive(Debug)]
+pub struct Discriminator {
+    blocks: Vec<DBlock>,
+    from_rgb: Vec<EqConv2d>,
+    pub config: ProganConfig,
+    pub stage: StageHandle,
+}
+
+/// Builds D under `p`: `from_rgb4`, …, `b4.conv`, `b4.dense0`, `b4.dense1`, `b8.conv0`, ….
+pub fn progan_discriminator(p: &nn::Path, cfg: ProganConfig, stage: StageHandle) -> Discriminator {
+    let mut blocks = Vec::new();
+    let mut from_rgb = Vec::new();
+    for level in 2..=cfg.max_level() {
+        let res = 1i64 << level;
+        let bp = p / format!("b{res}");
+        from_rgb.push(eq_conv2d(&(p / format!("from_rgb{res}")), cfg.channels, cfg.nf(level - 1), 1, EqConfig::default()));
+        if level == 2 {
+            let c = cfg.nf(1);
+            let extra = if cfg.mbstd_group_size > 1 { 1 } else { 0 };
+            blocks.push(DBlock::Last {
+                conv: eq_conv2d(&(&bp / "conv"), c + extra, c, 3, EqConfig::default()),
+                dense0: eq_linear(&(&bp / "dense0"), c * 16, cfg.nf(0), EqConfig::default()),
+                dense1: eq_linear(&(&bp / "dense1"), cfg.nf(0), 1, EqConfig { gain: 1.0, ..Default::default() }),
+            });
+        } else {
+            blocks.push(DBlock::Down {
+                conv0: eq_conv2d(&(&bp / "conv0"), cfg.nf(level - 1), cfg.nf(level - 1), 3, EqConfig::default()),
+                conv1: eq_conv2d(&(&bp / "conv1"), cfg.nf(level - 1), cfg.nf(level - 2), 3, EqConfig::default()),
+            });
+        }
+    }
+    Discriminator { blocks, from_rgb, config: cfg, stage }
+}
+
+impl Discriminator {
+    fn block(&self, index: usize, x: &Tensor) -> Tensor {
+        match &self.blocks[index] {
+            DBlock::Last { conv, dense0, dense1 } => {
+                let x = if self.config.mbstd_group_size > 1 { minibatch_stddev(x, self.config.mbstd_group_size) } else { x.shallow_clone() };
+                let x = act(&conv.forward(&x));
+                let n = x.size()[0];
+                let x = act(&dense0.forward(&x.view([n, -1])));
+                dense1.forward(&x).view([n])
+            }
+            DBlock::Down { conv0, conv1 } => {
+                let x = act(&conv0.forward(x));
+                downscale2d(&act(&conv1.forward(&x)))
+            }
+        }
+    }
+
+    fn from_rgb(&self, index: usize, images: &Tensor) -> Tensor {
+        act(&self.from_rgb[index].forward(images))
+    }
+
+    /// Logits [N] of images [N, C, 2^level, 2^level] at the given stage.
+    pub fn forward_at(&self, images: &Tensor, stage: Stage) -> Tensor {
+        let top = (stage.level - 2) as usize;
+        let mut x = self.from_rgb(top, images);
+        if top > 0 {
+            x = self.block(top, &x);
+            if stage.alpha < 1.0 {
+                // Fade-in, mirroring G: lerp(fromRGB of the downscaled image, new block, α).
+                let old = self.from_rgb(top - 1, &downscale2d(images));
+                x = &old + (x - &old) * stage.alpha;
+            }
+            for i in (1..top).rev() {
+                x = self.block(i, &x);
+            }
+        }
+        self.block(0, &x)
+    }
+}
+
+impl ModuleT for Discriminator {
+    fn forward_t(&self, images: &Tensor, _train: bool) -> Tensor {
+        self.forward_at(images, self.stage.get())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{nn::VarStore, Device, Kind};
+
+    fn small(resolution: i64) -> ProganConfig {
+        ProganConfig { resolution, channels: 3, fmap_base: 64, fmap_max: 16, latent_size: 0, mbstd_group_size: 4 }
+    }
+
+    #[test]
+    fn nf_follows_the_paper() {
+        let paper = ProganConfig::default();
+        let nfs: Vec<i64> = (0..10).map(|s| paper.nf(s)).collect();
+        assert_eq!(nfs, vec![512, 512, 512, 512, 512, 256, 128, 64, 32, 16]);
+        assert_eq!(paper.latent(), 512);
+    }
+
+    #[test]
+    fn shapes_at_every_resolution_and_during_fades() {
+        let cfg = small(64);
+        let vs = VarStore::new(Device::Cpu);
+        let stage = StageHandle::new(2);
+        let g = progan_generator(&(vs.root() / "g"), cfg, stage.clone());
+        let d = progan_discriminator(&(vs.root() / "d"), cfg, stage.clone());
+        let z = Tensor::randn([4, cfg.latent()], (Kind::Float, Device::Cpu));
+        for level in 2..=6 {
+            for alpha in [0.0, 0.3, 1.0] {
+                if level == 2 && alpha < 1.0 {
+                    continue;
+                }
+                stage.set(level, alpha);
+                let images = g.forward_t(&z, true);
+                assert_eq!(images.size(), [4, 3, 1 << level, 1 << level], "level {level} α {alpha}");
+                assert_eq!(d.forward_t(&images, true).size(), [4]);
+            }
+        }
+    }
+
+    #[test]
+    fn alpha_one_at_the_end_of_a_fade_equals_the_stable_network() {
+        let cfg = small(32);
+        let vs = VarStore::new(Device::Cpu);
+        let stage = StageHandle::new(4);
+        let g = progan_generator(&(vs.root() / "g"), cfg, stage.clone());
+        let d = progan_discriminator(&(vs.root() / "d"), cfg, stage.clone());
+        let z = Tensor::randn([4, cfg.latent()], (Kind::Float, Device::Cpu));
+        let nearly_done = g.forward_at(&z, Stage { level: 4, alpha: 1.0 - 1e-9 });
+        let stable = g.forward_at(&z, Stage { level: 4, alpha: 1.0 });
+        assert!(nearly_done.allclose(&stable, 1e-5, 1e-6, false));
+        let faded = g.forward_at(&z, Stage { level: 4, alpha: 0.0 });
+        let old = g.forward_at(&z, Stage { level: 3, alpha: 1.0 }).upsample_nearest2d([16, 16], None, None);
+        assert!(faded.allclose(&old, 1e-5, 1e-6, false), "α = 0 is the upsampled old output");
+        let x = Tensor::randn([4, 3, 16, 16], (Kind::Float, Device::Cpu));
+        let d_end = d.forward_at(&x, Stage { level: 4, alpha: 1.0 - 1e-9 });
+        assert!(d_end.allclose(&d.forward_at(&x, Stage { level: 4, alpha: 1.0 }), 1e-5, 1e-6, false));
+    }
+
+    #[test]
+    fn forward_and_backward_at_1024_with_small_feature_maps() {
+        let cfg = ProganConfig { resolution: 1024, channels: 3, fmap_base: 64, fmap_max: 8, latent_size: 0, mbstd_group_size: 4 };
+        let vs = VarStore::new(Device::Cpu);
+        let stage = StageHandle::new(10);
+        let g = progan_generator(&(vs.root() / "g"), cfg, stage.clone());
+        let d = progan_discriminator(&(vs.root() / "d"), cfg, stage.clone());
+        stage.set(10, 0.5);
+        let images = g.forward_t(&Tensor::randn([1, cfg.latent()], (Kind::Float, Device::Cpu)), true);
+        assert_eq!(images.size(), [1, 3, 1024, 1024]);
+        let logits = d.forward_t(&images, true);
+        logits.sum(None::<Kind>).backward();
+        // Every block is used; of the toRGB / fromRGB layers, only those of 512 and 1024 (fade-in).
+        for (name, t) in vs.variables() {
+            let rgb = name.contains("to_rgb") || name.contains("from_rgb");
+            let in_use = !rgb || name.contains("rgb512.") || name.contains("rgb1024.");
+            assert_eq!(t.grad().defined(), in_use, "{name}");
+        }
+    }
+}
