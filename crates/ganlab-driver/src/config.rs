@@ -49,6 +49,8 @@ pub struct TrainConfig {
     pub grid_images: i64,
     /// Image resolution (DCGAN-32: 32).
     pub resolution: i64,
+    /// ProGAN's settings (used when `arch` is `progan`).
+    pub progan: ProganSettings,
     /// Image channels: for `folder:` datasets 1 (grayscale) or 3 (RGB, the default); filled in
     /// from the data when the run starts.
     pub channels: Option<i64>,
@@ -82,6 +84,7 @@ impl Default for TrainConfig {
             snapshot_ticks: 0,
             grid_images: 64,
             resolution: 32,
+            progan: ProganSettings::default(),
             channels: None,
             dataset_source: None,
             dataset_images: None,
@@ -92,7 +95,108 @@ impl Default for TrainConfig {
 }
 
 /// The architectures `arch` accepts.
-pub const ARCH_NAMES: &[&str] = &["auto", "dcgan32", "toy-mlp"];
+pub const ARCH_NAMES: &[&str] = &["auto", "dcgan32", "toy-mlp", "progan"];
+
+/// ProGAN's settings beyond the shared ones (Karras et al. 2018; official `config.py`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProganSettings {
+    /// nf(stage) = min(fmap_base / 2^stage, fmap_max) (paper: 8192 and 512).
+    pub fmap_base: i64,
+    pub fmap_max: i64,
+    /// Minibatch-stddev group size (paper: 4).
+    pub mbstd_group_size: i64,
+    /// The schedule (its `final_resolution` is the config's `resolution`).
+    pub schedule: ganlab_progan::Schedule,
+    /// β of G's exponential moving average used for samples and metrics (official
+    /// `G_smoothing`: 0.999).
+    pub ema_beta: f64,
+    /// Reset both Adam states when the level of detail crosses an integer (official
+    /// `reset_opt_for_new_lod`: true).
+    pub reset_optimizer: bool,
+}
+
+impl Default for ProganSettings {
+    fn default() -> Self {
+        ProganSettings {
+            fmap_base: 8192,
+            fmap_max: 512,
+            mbstd_group_size: 4,
+            schedule: ganlab_progan::Schedule::default(),
+            ema_beta: 0.999,
+            reset_optimizer: true,
+        }
+    }
+}
+
+/// The names `--preset` accepts.
+pub const PRESET_NAMES: &[&str] = &["dcgan32-mnist", "progan-fashion32", "progan-paper", "toy-ring8", "toy-grid25"];
+
+impl TrainConfig {
+    /// A named starting point; options given afterwards override it.
+    pub fn preset(name: &str) -> Result<TrainConfig> {
+        let base = TrainConfig::default();
+        Ok(match name {
+            "dcgan32-mnist" => base,
+            "toy-ring8" => TrainConfig { dataset: "ring8".into(), kimg: 500.0, tick_kimg: 50.0, ..base },
+            "toy-grid25" => TrainConfig { dataset: "grid25".into(), kimg: 500.0, tick_kimg: 50.0, ..base },
+            "progan-fashion32" | "progan-paper" => {
+                let paper = name == "progan-paper";
+                // ProGAN's loss: WGAN-GP (λ = 10) with drift 0.001 and one D step per G step
+                // (official `D_repeats = 1`); Adam lr 0.001, β = (0, 0.99), ε = 1e-8.
+                let game_options = ganlab_games::GameOptions { gp_drift: 0.001, critic_steps: Some(1), ..Default::default() };
+                let progan = if paper {
+                    // The paper's networks and its single-GPU v1 schedule (800 + 800 kimg).
+                    ProganSettings {
+                        schedule: ganlab_progan::Schedule {
+                            final_resolution: 1024,
+                            lod_training_kimg: 800.0,
+                            lod_transition_kimg: 800.0,
+                            minibatch_base: 16,
+                            minibatch: [(256, 14), (512, 6), (1024, 3)].into_iter().collect(),
+                            ..Default::default()
+                        },
+                        mbstd_group_size: 16,
+                        ..Default::default()
+                    }
+                } else {
+                    // Small enough for 2 CPU cores: narrow networks, short phases.
+                    ProganSettings {
+                        fmap_base: 256,
+                        fmap_max: 64,
+                        schedule: ganlab_progan::Schedule {
+                            final_resolution: 32,
+                            lod_training_kimg: 30.0,
+                            lod_transition_kimg: 30.0,
+                            minibatch_base: 32,
+                            minibatch: [(4, 64), (8, 64), (16, 32), (32, 32)].into_iter().collect(),
+                            ..Default::default()
+                        },
+                        ..Default::default()
+                    }
+                };
+                let kimg = if paper { 19_000.0 } else { progan.schedule.kimg_to_final_resolution() + 60.0 };
+                TrainConfig {
+                    arch: "progan".into(),
+                    dataset: if paper { "folder:data/celeba-hq-1024".into() } else { "fashion-mnist".into() },
+                    game: "wgan-gp".into(),
+                    game_options,
+                    kimg,
+                    tick_kimg: if paper { 100.0 } else { 10.0 },
+                    resolution: progan.schedule.final_resolution,
+                    lr_g: Some(0.001),
+                    lr_d: Some(0.001),
+                    beta1: Some(0.0),
+                    beta2: Some(0.99),
+                    progan,
+                    ..base
+                }
+            }
+            other => bail!("unknown preset `{other}`; expected one of {}", PRESET_NAMES.join(", ")),
+        })
+    }
+}
+
 
 impl TrainConfig {
     /// Parses a config from JSON text; unknown keys and bad values are errors naming the key.
@@ -159,12 +263,35 @@ impl TrainConfig {
         if arch == "dcgan32" {
             check(self.resolution == 32, "resolution", "32 for arch dcgan32", self.resolution)?;
         }
+        if arch == "progan" {
+            let p = &self.progan;
+            check(
+                (8..=1024).contains(&self.resolution) && self.resolution.count_ones() == 1,
+                "resolution",
+                "a power of two from 8 to 1024 for arch progan",
+                self.resolution,
+            )?;
+            check(p.fmap_base >= 1 && p.fmap_max >= 1, "progan.fmap_base / fmap_max", ">= 1", format!("{} / {}", p.fmap_base, p.fmap_max))?;
+            check((1..=64).contains(&p.mbstd_group_size), "progan.mbstd_group_size", "in 1..=64", p.mbstd_group_size)?;
+            check((0.0..1.0).contains(&p.ema_beta), "progan.ema_beta", "in [0, 1)", p.ema_beta)?;
+            let schedule = ganlab_progan::Schedule { final_resolution: self.resolution, ..p.schedule.clone() };
+            schedule.validate().map_err(|e| anyhow::anyhow!("config: progan.schedule: {e}"))?;
+            for (res, batch) in schedule.minibatch.iter().map(|(r, b)| (*r, *b)).chain([(0, schedule.minibatch_base)]) {
+                let group = p.mbstd_group_size.min(batch as i64);
+                check(batch as i64 % group == 0, "progan.schedule.minibatch", "divisible by the minibatch-stddev group size", format!("{batch} at resolution {res}"))?;
+            }
+        }
         Ok(())
     }
 
     /// Whether the dataset is one of the 2-D toy mixtures.
     pub fn is_toy(&self) -> bool {
         ganlab_data::TOY_NAMES.contains(&self.dataset.as_str())
+    }
+
+    /// The ProGAN schedule with the config's resolution as its final resolution.
+    pub fn progan_schedule(&self) -> ganlab_progan::Schedule {
+        ganlab_progan::Schedule { final_resolution: self.resolution, ..self.progan.schedule.clone() }
     }
 
     /// The architecture `auto` stands for.
@@ -178,12 +305,16 @@ impl TrainConfig {
 
     /// Batch size, with the default of the data kind.
     pub fn resolved_batch_size(&self) -> usize {
-        self.batch_size.unwrap_or(if self.is_toy() { 256 } else { 64 })
+        self.batch_size.unwrap_or(if self.is_toy() { 256 } else if self.resolved_arch() == "progan" { self.progan_schedule().at(0).batch_size } else { 64 })
     }
 
     /// Latent dimension, with the default of the architecture.
     pub fn resolved_z_dim(&self) -> i64 {
-        self.z_dim.unwrap_or(if self.resolved_arch() == "toy-mlp" { 2 } else { 100 })
+        self.z_dim.unwrap_or(match self.resolved_arch() {
+            "toy-mlp" => 2,
+            "progan" => ganlab_progan::ProganConfig { fmap_base: self.progan.fmap_base, fmap_max: self.progan.fmap_max, ..Default::default() }.latent(),
+            _ => 100,
+        })
     }
 
     /// Fills every `auto` / unset size with the value it stands for.
@@ -191,6 +322,9 @@ impl TrainConfig {
         self.arch = self.resolved_arch().to_string();
         self.batch_size = Some(self.resolved_batch_size());
         self.z_dim = Some(self.resolved_z_dim());
+        if self.arch == "progan" {
+            self.progan.schedule.final_resolution = self.resolution;
+        }
     }
 
     /// A short name for the run directory: `<arch>-<dataset>-<game>`.
@@ -209,6 +343,15 @@ mod tests {
         config.validate().expect("default config is valid");
         let text = serde_json::to_string(&config).expect("serialise");
         assert_eq!(TrainConfig::from_json(&text).expect("parse"), config);
+    }
+
+    #[test]
+    fn presets_are_valid_and_unknown_ones_are_named() {
+        for name in PRESET_NAMES {
+            TrainConfig::preset(name).expect("preset").validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        let err = TrainConfig::preset("progan-mnist64").unwrap_err();
+        assert!(err.to_string().contains("unknown preset `progan-mnist64`"), "{err}");
     }
 
     #[test]

@@ -31,18 +31,19 @@ fn with_prefix(prefix: &str, named: Vec<(String, Tensor)>) -> impl Iterator<Item
     named.into_iter().map(move |(k, t)| (format!("{prefix}.{k}"), t))
 }
 
-/// Writes G, D, the optimisers and the progress to `<run_dir>/snapshot-kimgXXXX.XX.safetensors`.
+/// Writes the networks (`("G", &g_vs)`, `("D", &d_vs)`, `("G_ema", ..)`), the optimisers and the
+/// progress to `<run_dir>/snapshot-kimgXXXX.XX.safetensors`.
 pub fn save(
     run_dir: &Path,
-    g: &VarStore,
-    d: &VarStore,
+    networks: &[(&str, &VarStore)],
     opt_g: &dyn Optimizer,
     opt_d: &dyn Optimizer,
     progress: Progress,
 ) -> Result<PathBuf> {
     let mut named: Vec<(String, Tensor)> = Vec::new();
-    named.extend(with_prefix("G", g.variables().into_iter().collect()));
-    named.extend(with_prefix("D", d.variables().into_iter().collect()));
+    for (prefix, vs) in networks {
+        named.extend(with_prefix(prefix, vs.variables().into_iter().collect()));
+    }
     named.extend(with_prefix("opt_g", opt_g.state()));
     named.extend(with_prefix("opt_d", opt_d.state()));
     let counters = [

@@ -41,20 +41,42 @@ pub struct Reporting {
     pub interactive: bool,
 }
 
-/// The two networks of a run, built into their var stores.
+/// The networks of a run, built into their var stores.
 pub struct Networks {
     pub g: Box<dyn ModuleT>,
     pub d: Box<dyn ModuleT>,
+    /// G's exponential moving average (ProGAN), used for samples.
+    pub g_ema: Option<Box<dyn ModuleT>>,
+    /// The resolution / fade-in stage shared by progressive networks.
+    pub stage: Option<ganlab_progan::StageHandle>,
 }
 
-/// Builds G and D for `config.arch` under the roots of `g_vs` and `d_vs`.
-pub fn build_networks(config: &TrainConfig, channels: i64, g_vs: &VarStore, d_vs: &VarStore) -> Result<Networks> {
+/// Builds G and D for `config.arch` under the roots of `g_vs` and `d_vs` (and G's moving average
+/// under `g_ema_vs` for architectures that keep one).
+pub fn build_networks(config: &TrainConfig, channels: i64, g_vs: &VarStore, d_vs: &VarStore, g_ema_vs: &VarStore) -> Result<Networks> {
     match config.resolved_arch() {
+        "progan" => {
+            let cfg = ganlab_progan::ProganConfig {
+                resolution: config.resolution,
+                channels,
+                fmap_base: config.progan.fmap_base,
+                fmap_max: config.progan.fmap_max,
+                latent_size: config.resolved_z_dim(),
+                mbstd_group_size: config.progan.mbstd_group_size,
+            };
+            let stage = ganlab_progan::StageHandle::new(2);
+            let g = ganlab_progan::progan_generator(&g_vs.root(), cfg, stage.clone());
+            let g_ema = ganlab_progan::progan_generator(&g_ema_vs.root(), cfg, stage.clone());
+            let d = ganlab_progan::progan_discriminator(&d_vs.root(), cfg, stage.clone());
+            Ok(Networks { g: Box::new(g), d: Box::new(d), g_ema: Some(Box::new(g_ema)), stage: Some(stage) })
+        }
         "dcgan32" => {
             let cfg = Dcgan32Config { z_dim: config.resolved_z_dim(), channels, width: config.width };
             Ok(Networks {
                 g: Box::new(dcgan32_generator(&g_vs.root(), cfg)),
                 d: Box::new(dcgan32_discriminator(&d_vs.root(), cfg)),
+                g_ema: None,
+                stage: None,
             })
         }
         "toy-mlp" => {
@@ -62,6 +84,8 @@ pub fn build_networks(config: &TrainConfig, channels: i64, g_vs: &VarStore, d_vs
             Ok(Networks {
                 g: Box::new(toy_generator(&g_vs.root(), cfg)),
                 d: Box::new(toy_discriminator(&d_vs.root(), cfg)),
+                g_ema: None,
+                stage: None,
             })
         }
         other => anyhow::bail!("unknown arch `{other}`"),
@@ -117,6 +141,28 @@ impl TickAccumulator {
         }
         out
     }
+}
+
+/// (G variable, EMA variable) pairs, matched by name.
+fn ema_pairs(g_vs: &VarStore, ema_vs: &VarStore) -> Vec<(Tensor, Tensor)> {
+    let ema = ema_vs.variables();
+    let mut pairs: Vec<(String, Tensor, Tensor)> = g_vs
+        .variables()
+        .into_iter()
+        .filter_map(|(name, t)| ema.get(&name).map(|e| (name, t, e.shallow_clone())))
+        .collect();
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    pairs.into_iter().map(|(_, g, e)| (g, e)).collect()
+}
+
+/// ema ← β·ema + (1 − β)·θ for every variable (official ProGAN `Gs.setup_as_moving_average_of(G,
+/// beta=G_smoothing)`).
+fn update_ema(pairs: &[(Tensor, Tensor)], beta: f64) {
+    tch::no_grad(|| {
+        for (g, ema) in pairs {
+            let _ = ema.shallow_clone().lerp_(g, 1.0 - beta);
+        }
+    });
 }
 
 fn set_requires_grad(vs: &VarStore, on: bool) {
@@ -177,7 +223,17 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
 
     let g_vs = VarStore::new(device);
     let d_vs = VarStore::new(device);
-    let nets = build_networks(config, data.channels().unwrap_or(0), &g_vs, &d_vs)?;
+    let mut g_ema_vs = VarStore::new(device);
+    let nets = build_networks(config, data.channels().unwrap_or(0), &g_vs, &d_vs, &g_ema_vs)?;
+    if nets.g_ema.is_some() {
+        g_ema_vs.copy(&g_vs)?;
+    }
+    let ema_vars = ema_pairs(&g_vs, &g_ema_vs);
+    let mut networks_to_save: Vec<(&str, &VarStore)> = vec![("G", &g_vs), ("D", &d_vs)];
+    if nets.g_ema.is_some() {
+        networks_to_save.push(("G_ema", &g_ema_vs));
+    }
+    let schedule = nets.stage.as_ref().map(|_| config.progan_schedule());
     let (mut opt_g, opt_g_desc) = make_optimizer(plan.optimizer, config.lr_g, config.beta1, config.beta2, &g_vs)?;
     let (mut opt_d, opt_d_desc) = make_optimizer(plan.optimizer, config.lr_d, config.beta1, config.beta2, &d_vs)?;
     config.lr_g = Some(opt_g.lr());
@@ -202,6 +258,9 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
     let resolved = serde_json::to_value(&*config)?;
     write_json_atomically(&run_dir.join("config.json"), &resolved)?;
 
+    if let Some(schedule) = &schedule {
+        tracing::info!("progressive schedule:\n{}", schedule.table());
+    }
     let batch = config.resolved_batch_size();
     let mut batches = ganlab_data::Batches::new(&data.samples().to_device(device), batch, config.seed, device);
     data.save_reals(config, run_dir)?;
@@ -223,13 +282,44 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
     let mut tick_start_images = 0u64;
     let mut last_stats = Value::Null;
     let mut last_grid = run_dir.join("reals.png");
-    let batch = batch as i64;
+    let mut batch = batch as i64;
     let (g, d) = (&nets.g, &nets.d);
+    let sampler: &dyn ModuleT = nets.g_ema.as_deref().unwrap_or(g.as_ref());
+    let mut last_lod: Option<f64> = None;
+    let mut phase: Option<ganlab_progan::Phase> = None;
 
     while progress.images_shown < total_images {
+        if let (Some(schedule), Some(stage)) = (&schedule, &nets.stage) {
+            // The schedule is a pure function of images shown: set resolution, α, batch size
+            // and learning rate from it before every generator step.
+            let now = schedule.at(progress.images_shown);
+            if let Some(previous) = last_lod {
+                if now.lod.floor() != previous.floor() || now.lod.ceil() != previous.ceil() {
+                    if now.alpha < 1.0 {
+                        tracing::info!("kimg {:.1}: fading in {}x{} (lod {:.3})", now.kimg, now.resolution, now.resolution, now.lod);
+                    } else {
+                        tracing::info!("kimg {:.1}: {}x{} stable (lod {:.3})", now.kimg, now.resolution, now.resolution, now.lod);
+                    }
+                    if config.progan.reset_optimizer {
+                        opt_g.reset();
+                        opt_d.reset();
+                    }
+                }
+            }
+            last_lod = Some(now.lod);
+            stage.set(now.resolution.trailing_zeros() as i64, now.alpha);
+            batch = now.batch_size as i64;
+            batches.set_batch_size(now.batch_size);
+            opt_g.set_lr(now.lr);
+            opt_d.set_lr(now.lr);
+            phase = Some(now);
+        }
         for critic_step in 0..plan.critic_steps {
             let last = critic_step + 1 == plan.critic_steps;
-            let real = batches.next_batch();
+            let real = match &phase {
+                Some(p) => ganlab_progan::fade_reals(&batches.next_batch(), p.resolution, p.alpha),
+                None => batches.next_batch(),
+            };
             let z = Tensor::randn([batch, z_dim], (Kind::Float, device));
             // The last critic step's fakes are kept with their graph and reused for G's update,
             // as in PyTorch's DCGAN example.
@@ -256,6 +346,9 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
                 opt_g.step();
                 set_requires_grad(&d_vs, true);
                 acc.add(&g_out.scalars);
+                if nets.g_ema.is_some() {
+                    update_ema(&ema_vars, config.progan.ema_beta);
+                }
             }
         }
         progress.batches = batches.position();
@@ -281,8 +374,23 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
             stats.insert("images_per_s".into(), json!(tick_images_shown as f64 / tick_seconds.max(1e-9)));
             stats.insert("lr_g".into(), json!(opt_g.lr()));
             stats.insert("lr_d".into(), json!(opt_d.lr()));
+            if let Some(p) = &phase {
+                stats.insert("resolution".into(), json!(p.resolution));
+                stats.insert("alpha".into(), json!(p.alpha));
+                stats.insert("lod".into(), json!(p.lod));
+                stats.insert("batch_size".into(), json!(p.batch_size));
+            }
             stats.extend(acc.take_means());
-            let samples = tch::no_grad(|| g.forward_t(&fixed_z, false));
+            let samples = tch::no_grad(|| {
+                let samples = sampler.forward_t(&fixed_z, false);
+                // Progressive runs: show low resolutions at the final size (nearest neighbour).
+                let side = samples.size().get(2).copied().unwrap_or(0);
+                if samples.dim() == 4 && side < config.resolution {
+                    samples.upsample_nearest2d([config.resolution, config.resolution], None, None)
+                } else {
+                    samples
+                }
+            });
             let (grid_path, sample_stats) = data.save_samples(&samples, config, run_dir, progress.images_shown)?;
             stats.extend(sample_stats);
             let stats = Value::Object(stats);
@@ -314,14 +422,14 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
             }
             last_stats = stats;
             if !done && config.snapshot_ticks > 0 && progress.ticks % config.snapshot_ticks == 0 {
-                let path = snapshot::save(run_dir, &g_vs, &d_vs, opt_g.as_ref(), opt_d.as_ref(), progress)?;
+                let path = snapshot::save(run_dir, &networks_to_save, opt_g.as_ref(), opt_d.as_ref(), progress)?;
                 tracing::info!(snapshot = %path.display(), "snapshot written");
             }
             tick_start = Instant::now();
             tick_start_images = progress.images_shown;
         }
     }
-    let snapshot = snapshot::save(run_dir, &g_vs, &d_vs, opt_g.as_ref(), opt_d.as_ref(), progress)?;
+    let snapshot = snapshot::save(run_dir, &networks_to_save, opt_g.as_ref(), opt_d.as_ref(), progress)?;
     tracing::info!(
         snapshot = %snapshot.display(),
         "finished: {:.1} kimg in {:.0}s",

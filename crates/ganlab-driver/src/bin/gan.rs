@@ -49,8 +49,18 @@ struct GamesArgs {
 #[derive(Args)]
 struct TrainArgs {
     /// A JSON config file; options given on the command line override its values.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "preset")]
     config: Option<PathBuf>,
+    /// Start from a named setup: dcgan32-mnist (default), progan-fashion32, progan-paper,
+    /// toy-ring8, toy-grid25.
+    #[arg(long)]
+    preset: Option<String>,
+    /// Print the progressive-growing phase table of the resolved config and exit.
+    #[arg(long)]
+    print_schedule: bool,
+    /// Final image resolution (dcgan32: 32; progan: a power of two from 8 to 1024).
+    #[arg(long)]
+    resolution: Option<i64>,
     /// Dataset: mnist, fashion-mnist, folder:PATH, or a 2-D toy mixture (ring8, grid25).
     #[arg(long)]
     dataset: Option<String>,
@@ -64,7 +74,7 @@ struct TrainArgs {
     /// Game: nonsaturating, minimax, wgan, wgan-gp, lsgan, hinge.
     #[arg(long)]
     game: Option<String>,
-    /// Architecture: auto (dcgan32 for images, toy-mlp for 2-D data), dcgan32, toy-mlp.
+    /// Architecture: auto (dcgan32 for images, toy-mlp for 2-D data), dcgan32, toy-mlp, progan.
     #[arg(long)]
     arch: Option<String>,
     /// Training length in thousands of real images shown (a fraction is allowed).
@@ -146,12 +156,17 @@ fn train(args: TrainArgs) -> Result<()> {
                 .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
             TrainConfig::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?
         }
-        None => TrainConfig::default(),
+        None => match (&args.preset, args.arch.as_deref()) {
+            (Some(name), _) => TrainConfig::preset(name)?,
+            // ProGAN's own game, optimiser and schedule unless a config says otherwise.
+            (None, Some("progan")) => TrainConfig::preset("progan-fashion32")?,
+            (None, _) => TrainConfig::default(),
+        },
     };
     macro_rules! apply {
         ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { config.$field = v; } )* };
     }
-    apply!(dataset, game, arch, kimg, tick_kimg, snapshot_ticks, seed, device);
+    apply!(dataset, game, arch, kimg, tick_kimg, snapshot_ticks, seed, device, resolution);
     if args.data_dir.is_some() {
         config.data_dir = args.data_dir.clone();
     }
@@ -175,6 +190,15 @@ fn train(args: TrainArgs) -> Result<()> {
         config.lr_d = args.lr_d;
     }
     config.validate()?;
+    if args.print_schedule {
+        if config.resolved_arch() != "progan" {
+            anyhow::bail!("--print-schedule: arch `{}` has no progressive schedule (use --arch progan or --preset progan-fashion32)", config.resolved_arch());
+        }
+        let schedule = config.progan_schedule();
+        println!("ProGAN schedule to {}x{} ({} + {} kimg per phase; {} kimg in total):", config.resolution, config.resolution, schedule.lod_training_kimg, schedule.lod_transition_kimg, config.kimg);
+        print!("{}", schedule.table());
+        return Ok(());
+    }
     let dir = match &args.run_dir {
         Some(dir) => run_dir::use_run_dir(dir)?,
         None => run_dir::next_run_dir(&args.runs_root, &config.run_name())?,
