@@ -1,11 +1,21 @@
-//! Evaluation metrics. Metrics see batches of samples, never networks.
+//! Evaluation metrics. Metrics see batches of samples (images or features), never networks.
 //!
+//! - [`frechet`]: float64 feature statistics and the Fréchet distance (FID's core);
+//! - [`kid`]: Kernel Inception Distance;
+//! - [`inception_score`]: IS from any classifier's logits;
+//! - [`swd`]: ProGAN's sliced Wasserstein distance on Laplacian pyramids;
 //! - [`toy`]: mode coverage, high-quality share and the mode-histogram JSD for the 2-D mixtures.
-//!
-//! FID, IS, SWD, KID and domain-classifier coverage come with the metrics issue.
 
+pub mod frechet;
+pub mod inception_score;
+pub mod kid;
+pub mod swd;
 pub mod toy;
 
+pub use frechet::{frechet_distance, FeatureStats};
+pub use inception_score::{inception_score, InceptionScore};
+pub use kid::{kid, Kid};
+pub use swd::{swd, Swd};
 pub use toy::{toy_mode_metrics, ToyModeMetrics};
 
 /// Errors from computing metrics on inputs of the wrong shape or size.
