@@ -19,6 +19,7 @@ tasks:
   games [ARGS]     set up if needed, then compare every game on the 2-D toy mixtures
                    (`gan games ARGS`: --kimg, --seeds, --datasets, --games, --out)
   test  [ARGS]     set up if needed, then run every test of the workspace (ARGS go to cargo test)
+  eval  [ARGS]     set up if needed, then `gan eval ARGS` (--real, --fake, --metrics, --n, --json)
   datasets         list the datasets, their sources and licences (`gan datasets`)
   gan   [ARGS]     set up if needed, then run the release driver with ARGS (e.g. `gan --help`)
 ";
@@ -40,6 +41,11 @@ fn run() -> Result<()> {
         Some("test") => tasks::test(&rest),
         Some("games") => tasks::games(&rest),
         Some("gan") => tasks::gan(&rest),
+        Some("eval") => {
+            let mut full = vec!["eval".to_string()];
+            full.extend_from_slice(&rest);
+            tasks::gan(&full)
+        }
         Some("datasets") => tasks::gan(&["datasets".to_string()]),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");

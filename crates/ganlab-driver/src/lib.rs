@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod device;
+pub mod eval;
 pub mod files;
 pub mod games_comparison;
 pub mod grid;

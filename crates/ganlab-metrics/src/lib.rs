@@ -1,5 +1,7 @@
 //! Evaluation metrics. Metrics see batches of samples (images or features), never networks.
 //!
+//! - [`classifier`]: domain classifiers (MNIST, Fashion-MNIST), class histograms and mode
+//!   coverage;
 //! - [`frechet`]: float64 feature statistics and the Fréchet distance (FID's core);
 //! - [`inception`]: the TorchScript FID detector and its exact preprocessing;
 //! - [`kid`]: Kernel Inception Distance;
@@ -7,6 +9,7 @@
 //! - [`swd`]: ProGAN's sliced Wasserstein distance on Laplacian pyramids;
 //! - [`toy`]: mode coverage, high-quality share and the mode-histogram JSD for the 2-D mixtures.
 
+pub mod classifier;
 pub mod frechet;
 pub mod inception;
 pub mod inception_score;

@@ -22,6 +22,43 @@ enum Command {
     Games(GamesArgs),
     /// List the datasets, their sources and licences.
     Datasets,
+    /// Compute metrics between a real and a fake image set (folders, datasets, run directories
+    /// or snapshots).
+    Eval(EvalArgs),
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Real images: a dataset name (mnist, fashion-mnist), a folder of images, a run directory
+    /// or a snapshot.
+    #[arg(long)]
+    real: String,
+    /// Fake images: a run directory (its newest snapshot's generator is sampled), a snapshot, a
+    /// folder of images or a dataset name.
+    #[arg(long)]
+    fake: String,
+    /// Comma-separated metrics: fid, kid, swd, is, coverage, domain-fid.
+    #[arg(long, value_delimiter = ',', default_value = "fid,kid,swd")]
+    metrics: Vec<String>,
+    /// Samples per side.
+    #[arg(long, default_value_t = 10_000)]
+    n: i64,
+    /// Domain classifier for is / coverage / domain-fid: mnist or fashion-mnist (default: the
+    /// real dataset's).
+    #[arg(long)]
+    classifier: Option<String>,
+    /// Another TorchScript feature detector for fid / kid (default: Inception 2015-12-05).
+    #[arg(long)]
+    detector: Option<PathBuf>,
+    /// Seed of sampling and of the metrics' random draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -142,6 +179,7 @@ fn main() {
         Command::Train(args) => train(args),
         Command::Games(args) => games(args),
         Command::Datasets => datasets(),
+        Command::Eval(args) => eval(args),
     };
     if let Err(err) = result {
         eprintln!("gan: error: {err:#}");
@@ -265,5 +303,29 @@ fn datasets() -> Result<()> {
     }
     println!("folder:PATH: every PNG/JPEG under PATH, centre-cropped and resized; classes from sub-folders");
     println!("data root (downloads and npm digits): {}", ganlab_data::data_root().display());
+    Ok(())
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let subscriber = tracing_subscriber::registry().with(filter).with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let cfg = ganlab_driver::eval::EvalConfig {
+        real: args.real,
+        fake: args.fake,
+        metrics: args.metrics,
+        n: args.n,
+        classifier: args.classifier,
+        detector: args.detector,
+        seed: args.seed,
+        device: args.device,
+        json: args.json.clone(),
+    };
+    let value = ganlab_driver::eval::evaluate(&cfg)?;
+    print!("{}", ganlab_driver::eval::table(&value));
+    if let Some(path) = args.json {
+        println!("json: {}", path.display());
+    }
     Ok(())
 }

