@@ -193,7 +193,7 @@ pub fn domain_classifier(name: &str, device: Device) -> Result<(DomainClassifier
     let (train, test, epochs) = match name {
         "fashion-mnist" => {
             let load = |split| ganlab_data::load(&ganlab_data::DatasetRequest { split, ..ganlab_data::DatasetRequest::new("fashion-mnist", 32) });
-            (load(ganlab_data::Split::Train)?, load(ganlab_data::Split::Test)?, 4)
+            (load(ganlab_data::Split::Train)?, load(ganlab_data::Split::Test)?, 8)
         }
         "mnist" => {
             let all = ganlab_data::load(&ganlab_data::DatasetRequest::new("mnist", 32))?;

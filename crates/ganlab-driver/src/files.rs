@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 fn temp_path(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    // The extension stays last: writers such as `VarStore::save` pick the format from it.
+    path.with_file_name(format!(".tmp-{}-{name}", std::process::id()))
 }
 
 /// Writes `path` atomically by letting `write` fill a temporary file first.

