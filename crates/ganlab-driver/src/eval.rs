@@ -110,7 +110,16 @@ fn sample_snapshot(snapshot_path: &Path, n: i64, seed: u64, device: Device) -> R
     })
 }
 
+/// The shorter side of the first image of a folder.
+fn native_side(folder: &Path) -> Result<i64> {
+    let files = ganlab_data::folder::image_files(folder)?;
+    let (w, h) = image::image_dimensions(&files[0]).with_context(|| format!("{}: cannot read the image size", files[0].display()))?;
+    Ok(w.min(h) as i64)
+}
+
 /// Resolves `--real` / `--fake`: a run directory, a snapshot, a folder of images or a dataset.
+/// `resolution_hint` is the size datasets and folders are brought to (0: datasets at 32, folders
+/// at their own size).
 pub fn load_image_set(spec: &str, n: i64, seed: u64, device: Device, resolution_hint: i64) -> Result<ImageSet> {
     let path = Path::new(spec);
     if path.is_dir() && path.join("config.json").exists() {
@@ -120,11 +129,14 @@ pub fn load_image_set(spec: &str, n: i64, seed: u64, device: Device, resolution_
         return sample_snapshot(path, n, seed, device);
     }
     let (dataset_name, images) = if path.is_dir() {
-        let data = ganlab_data::folder::load_folder(path, resolution_hint, 3)
+        // Without a hint (the real set), a folder keeps its images' own size: FID's detector does
+        // its own resize, and a second one would change the features.
+        let side = if resolution_hint > 0 { resolution_hint } else { native_side(path)? };
+        let data = ganlab_data::folder::load_folder(path, side, 3)
             .with_context(|| format!("loading image folder {}", path.display()))?;
         (None, data.images)
     } else if ganlab_data::is_dataset_name(spec) && !ganlab_data::TOY_NAMES.contains(&spec) {
-        let config = TrainConfig { dataset: spec.to_string(), resolution: resolution_hint, ..Default::default() };
+        let config = TrainConfig { dataset: spec.to_string(), resolution: if resolution_hint > 0 { resolution_hint } else { 32 }, ..Default::default() };
         match TrainingData::load(&config)? {
             TrainingData::Images(d) => (Some(spec.to_string()), d.images),
             TrainingData::Points(_) => bail!("`{spec}` is a 2-D dataset"),
@@ -248,7 +260,7 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
         bail!("--n must be at least 2, got {}", cfg.n);
     }
     let device = crate::device::resolve(&cfg.device)?;
-    let real = load_image_set(&cfg.real, cfg.n, cfg.seed, device, 32)?;
+    let real = load_image_set(&cfg.real, cfg.n, cfg.seed, device, 0)?;
     let resolution = real.images.size()[2];
     let fake = load_image_set(&cfg.fake, cfg.n, cfg.seed + 1, device, resolution)?;
     if real.images.size()[1..] != fake.images.size()[1..] {
