@@ -115,3 +115,28 @@ fn a_run_dir_that_already_holds_a_run_is_refused() {
     let err = ganlab_driver::run_dir::use_run_dir(dir.path()).unwrap_err();
     assert!(err.to_string().contains("already holds a run"), "{err}");
 }
+
+#[test]
+fn the_loop_clips_every_wgan_critic_parameter_after_each_critic_step() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = TrainConfig {
+        dataset: "ring8".into(),
+        game: "wgan".into(),
+        kimg: 2.56,
+        tick_kimg: 2.56,
+        device: "cpu".into(),
+        ..Default::default()
+    };
+    let summary = ganlab_driver::train(config, dir.path(), Reporting { interactive: false }).expect("wgan run");
+    let snapshot = ganlab_driver::snapshot::Snapshot::read(&summary.snapshot).expect("snapshot");
+    let critic = snapshot.section("D");
+    assert!(!critic.is_empty());
+    for (name, t) in critic {
+        let max = t.abs().max().double_value(&[]);
+        assert!(max <= 0.01 + 1e-9, "D.{name}: max |w| = {max} > c = 0.01");
+    }
+    // The scatter plot of every tick and the mode metrics are there for 2-D data.
+    assert!(dir.path().join("scatter-kimg0002.56.png").exists());
+    let stats = std::fs::read_to_string(dir.path().join("stats.jsonl")).expect("stats");
+    assert!(stats.contains("\"modes_covered\""), "{stats}");
+}
