@@ -102,3 +102,18 @@ fn the_fashion_mnist_classifier_reaches_90_percent() {
     assert!(accuracy >= 0.90, "test-split accuracy {accuracy}");
     assert_eq!(meta["test_images"], 10_000);
 }
+
+#[test]
+fn real_dataset_features_are_cached_under_a_key_of_everything_that_changes_them() {
+    let first = evaluate(&config("mnist", "mnist", &["fid"], 4)).expect("eval");
+    let cache = first["provenance"]["real_features_cache"].as_str().expect("cache path").to_string();
+    assert!(std::path::Path::new(&cache).exists(), "{cache}");
+    let key: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(std::path::Path::new(&cache).with_extension("json")).expect("key")).expect("json");
+    assert_eq!(key["detector_sha256"], ganlab_metrics::inception::DEFAULT_DETECTOR_SHA256);
+    let second = evaluate(&config("mnist", "mnist", &["fid"], 4)).expect("eval");
+    assert_eq!(second["provenance"]["real_features_cache"].as_str(), Some(cache.as_str()));
+    assert_eq!(first["fid"], second["fid"], "the cached features give the same FID");
+    let other = evaluate(&config("mnist", "mnist", &["fid"], 5)).expect("eval");
+    assert_ne!(other["provenance"]["real_features_cache"].as_str(), Some(cache.as_str()), "another n, another key");
+}

@@ -177,6 +177,42 @@ fn detector_features(detector: &Detector, set: &ImageSet, what: &str) -> Result<
     Ok(Tensor::cat(&parts, 0))
 }
 
+/// Detector features of the real set, cached when the set is a dataset: the key holds everything
+/// that changes them (dataset, its source and size, split, sample count, seed, resolution,
+/// detector sha256, preprocessing version).
+fn real_features_cached(detector: &Detector, set: &ImageSet, spec: &str, n: i64, seed: u64) -> Result<(Tensor, Option<PathBuf>)> {
+    if set.dataset.as_deref() != Some(spec) {
+        return Ok((detector_features(detector, set, "features (real)")?, None));
+    }
+    let key = json!({
+        "dataset": spec,
+        "source": set.description,
+        "samples": set.images.size()[0],
+        "requested": n,
+        "seed": seed,
+        "shape": set.images.size(),
+        "detector_sha256": detector.sha256,
+        "preprocessing": "nv_bilinear-299 float, (x-128)/128 clamp [-1, 0.9921875], v1",
+    });
+    let digest = {
+        use sha2::Digest;
+        format!("{:x}", sha2::Sha256::digest(key.to_string().as_bytes()))
+    };
+    let dir = ganlab_data::data_root().join("fid-features");
+    let path = dir.join(format!("{}-{}.safetensors", spec.replace(['/', ':'], "_"), &digest[..16]));
+    if let Ok(mut tensors) = Tensor::read_safetensors(&path) {
+        if let Some((_, features)) = tensors.drain(..).find(|(name, _)| name == "features") {
+            tracing::info!(cache = %path.display(), "real features from the cache");
+            return Ok((features, Some(path)));
+        }
+    }
+    let features = detector_features(detector, set, "features (real)")?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    write_atomically(&path, |tmp| Ok(Tensor::write_safetensors(&[("features", &features)], tmp)?))?;
+    write_json_atomically(&path.with_extension("json"), &key)?;
+    Ok((features, Some(path)))
+}
+
 fn stats_of(features: &Tensor) -> Result<FeatureStats> {
     let mut stats = FeatureStats::new(features.size()[1]);
     stats.feed(features)?;
@@ -280,7 +316,10 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
         let path = cfg.detector.clone().unwrap_or_else(|| ganlab_data::data_root().join("detectors").join("inception-2015-12-05.pt"));
         let expected = if cfg.detector.is_none() { Some(DEFAULT_DETECTOR_SHA256) } else { None };
         let detector = Detector::load(&path, expected, device)?;
-        let real_features = detector_features(&detector, &real, "features (real)")?;
+        let (real_features, cache) = real_features_cached(&detector, &real, &cfg.real, cfg.n, cfg.seed)?;
+        if let Some(cache) = cache {
+            provenance["real_features_cache"] = json!(cache.display().to_string());
+        }
         let fake_features = detector_features(&detector, &fake, "features (fake)")?;
         let dim = real_features.size()[1];
         if real_features.size()[0] <= dim {
