@@ -16,7 +16,7 @@ fn a_short_progan_run_grows_to_32_and_writes_a_grid_per_resolution() {
     config.progan.schedule.lod_transition_kimg = 0.064;
     config.progan.schedule.minibatch = [(4, 16), (8, 16), (16, 8), (32, 8)].into_iter().collect();
     config.kimg = config.progan.schedule.kimg_to_final_resolution() + 0.064;
-    config.tick_kimg = 0.064;
+    config.tick_kimg = 0.032;
     config.grid_images = 16;
     let dir = tempfile::tempdir().expect("tmp");
     let summary = ganlab_driver::train(config, dir.path(), Reporting { interactive: false }).expect("progan run");

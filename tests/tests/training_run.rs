@@ -78,9 +78,9 @@ fn a_short_run_writes_every_file_of_the_run_directory() {
     let snapshot = ganlab_driver::snapshot::Snapshot::read(&summary.snapshot).expect("snapshot");
     assert_eq!(snapshot.progress().expect("progress").images_shown, 256);
     let cfg = Dcgan32Config { width: 16, ..Default::default() };
-    let mut g_vs = VarStore::new(Device::Cpu);
+    let g_vs = VarStore::new(Device::Cpu);
     let _g = dcgan32_generator(&g_vs.root(), cfg);
-    snapshot.load_into("G", &mut g_vs).expect("G loads from the snapshot");
+    snapshot.load_into("G", &g_vs).expect("G loads from the snapshot");
     assert!(snapshot.tensors.keys().any(|k| k.starts_with("opt_d.exp_avg_sq.")));
     // No temporary file is left behind.
     assert!(std::fs::read_dir(dir).expect("list").all(|e| !e.expect("entry").file_name().to_string_lossy().contains(".tmp")));

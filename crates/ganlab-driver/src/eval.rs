@@ -50,13 +50,8 @@ fn to_pixels(images: &Tensor) -> Tensor {
 }
 
 fn newest_snapshot(run_dir: &Path) -> Result<PathBuf> {
-    let mut snapshots: Vec<PathBuf> = std::fs::read_dir(run_dir)
-        .with_context(|| format!("cannot list {}", run_dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("snapshot-") && n.to_string_lossy().ends_with(".safetensors")))
-        .collect();
-    snapshots.sort();
-    snapshots.pop().with_context(|| format!("{}: no snapshot-*.safetensors in this run directory", run_dir.display()))
+    crate::train::newest_snapshot(run_dir)?
+        .with_context(|| format!("{}: no snapshot-*.safetensors in this run directory", run_dir.display()))
 }
 
 /// Samples `n` images from the generator of a snapshot (G's moving average when it has one).
@@ -70,16 +65,15 @@ fn sample_snapshot(snapshot_path: &Path, n: i64, seed: u64, device: Device) -> R
         bail!("{}: a 2-D toy run has no images to evaluate; its mode metrics are in stats.jsonl", run_dir.display());
     }
     let snapshot = Snapshot::read(snapshot_path)?;
-    let (g_vs, d_vs, mut ema_vs) = (VarStore::new(device), VarStore::new(device), VarStore::new(device));
+    let (g_vs, d_vs, ema_vs) = (VarStore::new(device), VarStore::new(device), VarStore::new(device));
     let nets = build_networks(&config, config.channels.unwrap_or(1), &g_vs, &d_vs, &ema_vs)?;
     let (generator, prefix) = match (nets.g_ema, snapshot.tensors.keys().any(|k| k.starts_with("G_ema."))) {
         (Some(ema), true) => {
-            snapshot.load_into("G_ema", &mut ema_vs)?;
+            snapshot.load_into("G_ema", &ema_vs)?;
             (ema, "G_ema")
         }
         _ => {
-            let mut g_vs = g_vs;
-            snapshot.load_into("G", &mut g_vs)?;
+            snapshot.load_into("G", &g_vs)?;
             (nets.g, "G")
         }
     };

@@ -39,6 +39,7 @@ pub fn save(
     opt_g: &dyn Optimizer,
     opt_d: &dyn Optimizer,
     progress: Progress,
+    last_lod: Option<f64>,
 ) -> Result<PathBuf> {
     let mut named: Vec<(String, Tensor)> = Vec::new();
     for (prefix, vs) in networks {
@@ -54,6 +55,9 @@ pub fn save(
         ("progress.batch_index", progress.batches.index as i64),
     ];
     named.extend(counters.iter().map(|(k, v)| (k.to_string(), Tensor::from(*v))));
+    if let Some(lod) = last_lod {
+        named.push(("progress.last_lod".to_string(), Tensor::from(lod)));
+    }
     // safetensors wants contiguous CPU tensors.
     let named: Vec<(String, Tensor)> =
         named.into_iter().map(|(k, t)| (k, t.detach().to_device(tch::Device::Cpu).contiguous())).collect();
@@ -89,7 +93,7 @@ impl Snapshot {
     }
 
     /// Copies the `prefix` section into a var store; every variable must be present with its shape.
-    pub fn load_into(&self, prefix: &str, vs: &mut VarStore) -> Result<()> {
+    pub fn load_into(&self, prefix: &str, vs: &VarStore) -> Result<()> {
         let section = self.section(prefix);
         for (name, mut var) in vs.variables() {
             let saved = section.get(&name).with_context(|| {

@@ -190,13 +190,52 @@ fn progress_bar(total_images: u64, interactive: bool) -> ProgressBar {
 /// Randomness comes from libtorch's global generator (seeded with `config.seed`) and from the
 /// seeded batch order, so a run is reproducible on the CPU. Because that generator is global to
 /// the process, runs in one process take turns: a second `train` call waits for the first.
-pub fn train(mut config: TrainConfig, run_dir: &Path, reporting: Reporting) -> Result<RunSummary> {
+pub fn train(config: TrainConfig, run_dir: &Path, reporting: Reporting) -> Result<RunSummary> {
+    train_from(config, run_dir, reporting, None)
+}
+
+/// The newest snapshot of a run directory (snapshots are written atomically, so every
+/// `snapshot-*.safetensors` present is complete).
+pub fn newest_snapshot(run_dir: &Path) -> Result<Option<PathBuf>> {
+    let mut snapshots: Vec<PathBuf> = std::fs::read_dir(run_dir)
+        .with_context(|| format!("cannot list {}", run_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with("snapshot-kimg") && n.ends_with(".safetensors")
+            })
+        })
+        .collect();
+    snapshots.sort();
+    Ok(snapshots.pop())
+}
+
+/// Continues the run in `run_dir` from its newest snapshot with `config` (the caller checks
+/// that it matches the saved one). The result equals an uninterrupted run of the same seed.
+pub fn resume(config: TrainConfig, run_dir: &Path, reporting: Reporting) -> Result<RunSummary> {
+    let snapshot = newest_snapshot(run_dir)?
+        .with_context(|| format!("--resume {}: no snapshot to resume from", run_dir.display()))?;
+    train_from(config, run_dir, reporting, Some(snapshot))
+}
+
+/// The seed of libtorch's generator from `images_shown` on: reseeding at every snapshot makes
+/// the random stream after a snapshot a function of (seed, images shown), so a resumed run draws
+/// exactly what the uninterrupted run drew.
+fn stream_seed(seed: u64, images_shown: u64) -> i64 {
+    let mut x = seed ^ images_shown.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    (x ^ (x >> 29)) as i64 & i64::MAX
+}
+
+fn train_from(mut config: TrainConfig, run_dir: &Path, reporting: Reporting, snapshot: Option<PathBuf>) -> Result<RunSummary> {
     static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     config.validate()?;
     let bar = progress_bar((config.kimg * 1000.0).round() as u64, reporting.interactive);
     let _log_guard = logging::log_to_run_dir(run_dir, &bar, reporting.interactive)?;
-    let result = train_logged(&mut config, run_dir, &bar);
+    let result = train_logged(&mut config, run_dir, &bar, snapshot.as_deref());
     bar.finish_and_clear();
     if let Err(err) = &result {
         tracing::error!("training stopped: {err:#}");
@@ -204,7 +243,7 @@ pub fn train(mut config: TrainConfig, run_dir: &Path, reporting: Reporting) -> R
     result
 }
 
-fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> Result<RunSummary> {
+fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, resume_from: Option<&Path>) -> Result<RunSummary> {
     let device = device::resolve(&config.device)?;
     tch::manual_seed(config.seed as i64);
     tracing::info!(run_dir = %run_dir.display(), device = %device::describe(device), "starting run");
@@ -275,17 +314,45 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
     let total_images = (config.kimg * 1000.0).round() as u64;
     let tick_images = ((config.tick_kimg * 1000.0).round() as u64).max(1);
     let mut progress = Progress::default();
-    let mut next_tick_at = tick_images;
+    let mut last_lod: Option<f64> = None;
+    if let Some(path) = resume_from {
+        let snap = snapshot::Snapshot::read(path)?;
+        snap.load_into("G", &g_vs)?;
+        snap.load_into("D", &d_vs)?;
+        if nets.g_ema.is_some() {
+            snap.load_into("G_ema", &g_ema_vs)?;
+        }
+        opt_g.load_state(&snap.section("opt_g")).with_context(|| format!("{}: G's optimiser", path.display()))?;
+        opt_d.load_state(&snap.section("opt_d")).with_context(|| format!("{}: D's optimiser", path.display()))?;
+        progress = snap.progress()?;
+        batches.seek(progress.batches);
+        last_lod = snap.tensors.get("progress.last_lod").map(|t| t.double_value(&[]));
+        // Ticks after the snapshot (written before an interruption) are dropped: they are redone.
+        let kept: Vec<String> = std::fs::read_to_string(&stats_path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| serde_json::from_str::<Value>(l).ok().and_then(|v| v["tick"].as_u64()).is_some_and(|t| t <= progress.ticks))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        crate::files::write_bytes_atomically(&stats_path, kept.concat().as_bytes())?;
+        // The rename replaced the file: append to the new one.
+        stats_file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&stats_path)
+            .with_context(|| format!("cannot open {}", stats_path.display()))?;
+        tracing::info!(snapshot = %path.display(), "resumed at {:.3} kimg (tick {})", progress.images_shown as f64 / 1000.0, progress.ticks);
+    }
+    tch::manual_seed(stream_seed(config.seed, progress.images_shown));
+    let mut next_tick_at = tick_images * (progress.images_shown / tick_images + 1);
     let mut acc = TickAccumulator::default();
     let start = Instant::now();
     let mut tick_start = Instant::now();
-    let mut tick_start_images = 0u64;
+    let mut tick_start_images = progress.images_shown;
     let mut last_stats = Value::Null;
     let mut last_grid = run_dir.join("reals.png");
     let mut batch = batch as i64;
     let (g, d) = (&nets.g, &nets.d);
     let sampler: &dyn ModuleT = nets.g_ema.as_deref().unwrap_or(g.as_ref());
-    let mut last_lod: Option<f64> = None;
     let mut phase: Option<ganlab_progan::Phase> = None;
 
     while progress.images_shown < total_images {
@@ -374,7 +441,9 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
             stats.insert("images_per_s".into(), json!(tick_images_shown as f64 / tick_seconds.max(1e-9)));
             stats.insert("lr_g".into(), json!(opt_g.lr()));
             stats.insert("lr_d".into(), json!(opt_d.lr()));
-            if let Some(p) = &phase {
+            if let (Some(schedule), Some(_)) = (&schedule, &phase) {
+                // Where the schedule stands at this tick's image count.
+                let p = schedule.at(progress.images_shown);
                 stats.insert("resolution".into(), json!(p.resolution));
                 stats.insert("alpha".into(), json!(p.alpha));
                 stats.insert("lod".into(), json!(p.lod));
@@ -422,14 +491,15 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar) -> 
             }
             last_stats = stats;
             if !done && config.snapshot_ticks > 0 && progress.ticks % config.snapshot_ticks == 0 {
-                let path = snapshot::save(run_dir, &networks_to_save, opt_g.as_ref(), opt_d.as_ref(), progress)?;
+                let path = snapshot::save(run_dir, &networks_to_save, opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
                 tracing::info!(snapshot = %path.display(), "snapshot written");
+                tch::manual_seed(stream_seed(config.seed, progress.images_shown));
             }
             tick_start = Instant::now();
             tick_start_images = progress.images_shown;
         }
     }
-    let snapshot = snapshot::save(run_dir, &networks_to_save, opt_g.as_ref(), opt_d.as_ref(), progress)?;
+    let snapshot = snapshot::save(run_dir, &networks_to_save, opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
     tracing::info!(
         snapshot = %snapshot.display(),
         "finished: {:.1} kimg in {:.0}s",

@@ -165,6 +165,13 @@ struct TrainArgs {
     /// WGAN-GP drift weight ε_drift (ProGAN: 0.001).
     #[arg(long)]
     gp_drift: Option<f64>,
+    /// Continue the run in this directory from its newest snapshot (its config.json is the
+    /// config; options given here must not change it unless --allow-config-change).
+    #[arg(long, conflicts_with_all = ["config", "preset", "run_dir"])]
+    resume: Option<PathBuf>,
+    /// With --resume: accept options that change the saved config (the change is logged).
+    #[arg(long, requires = "resume")]
+    allow_config_change: bool,
     /// Use this folder as the run directory instead of runs/<id>-<name>/.
     #[arg(long)]
     run_dir: Option<PathBuf>,
@@ -188,12 +195,21 @@ fn main() {
 }
 
 fn train(args: TrainArgs) -> Result<()> {
+    let saved = match &args.resume {
+        Some(dir) => {
+            let path = dir.join("config.json");
+            let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("--resume: cannot read {}: {e}", path.display()))?;
+            Some(TrainConfig::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?)
+        }
+        None => None,
+    };
     let mut config = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
             TrainConfig::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?
         }
+        None if saved.is_some() => saved.clone().unwrap_or_default(),
         None => match (&args.preset, args.arch.as_deref()) {
             (Some(name), _) => TrainConfig::preset(name)?,
             // ProGAN's own game, optimiser and schedule unless a config says otherwise.
@@ -228,6 +244,31 @@ fn train(args: TrainArgs) -> Result<()> {
         config.lr_d = args.lr_d;
     }
     config.validate()?;
+    if let (Some(dir), Some(saved)) = (&args.resume, &saved) {
+        if &config != saved {
+            let before = serde_json::to_value(saved)?;
+            let after = serde_json::to_value(&config)?;
+            let changed: Vec<String> = before
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, v)| after.get(k.as_str()) != Some(v))
+                .map(|(k, v)| format!("{k}: {v} -> {}", after[k.as_str()]))
+                .collect();
+            if !args.allow_config_change {
+                anyhow::bail!(
+                    "--resume {}: the options change the saved config ({}); pass --allow-config-change to accept",
+                    dir.display(),
+                    changed.join(", ")
+                );
+            }
+            eprintln!("gan: resuming with a changed config: {}", changed.join(", "));
+        }
+        let summary = ganlab_driver::train::resume(config, dir, Reporting { interactive: true })?;
+        println!("run directory: {}", summary.run_dir.display());
+        println!("snapshot:      {}", summary.snapshot.display());
+        return Ok(());
+    }
     if args.print_schedule {
         if config.resolved_arch() != "progan" {
             anyhow::bail!("--print-schedule: arch `{}` has no progressive schedule (use --arch progan or --preset progan-fashion32)", config.resolved_arch());
