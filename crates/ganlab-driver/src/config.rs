@@ -238,7 +238,7 @@ impl TrainConfig {
         }
         for (key, lr) in [("lr_g", self.lr_g), ("lr_d", self.lr_d)] {
             if let Some(lr) = lr {
-                check(lr.is_finite() && lr > 0.0 && lr < 1.0, key, "in (0, 1)", lr)?;
+                check(lr.is_finite() && lr > 0.0 && lr <= 10.0, key, "in (0, 10]", lr)?;
             }
         }
         for (key, beta) in [("beta1", self.beta1), ("beta2", self.beta2)] {

@@ -20,6 +20,23 @@ use std::time::Instant;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Kind, Tensor};
 
+static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks a running `train` to write a snapshot and return at the end of the current step (the
+/// `gan` binary calls this on SIGINT / SIGTERM).
+pub fn request_stop() {
+    STOP_REQUESTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The configured number of images was shown.
+    Finished,
+    /// A stop was requested (Ctrl-C / SIGTERM); a snapshot was written.
+    Interrupted,
+}
+
 /// What a finished run left behind.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
@@ -32,6 +49,8 @@ pub struct RunSummary {
     pub snapshot: PathBuf,
     /// The last sample grid.
     pub last_grid: PathBuf,
+    /// Why it ended.
+    pub stop: StopReason,
 }
 
 /// How a run reports itself.
@@ -140,6 +159,53 @@ impl TickAccumulator {
             out.insert(name.to_string(), json!(sum.double_value(&[]) / count as f64));
         }
         out
+    }
+}
+
+/// Mean L2 distance between all pairs of a batch (the sample diversity of the fixed latents).
+fn mean_pairwise_distance(batch: &Tensor) -> f64 {
+    let x = batch.to_device(tch::Device::Cpu).to_kind(Kind::Float).flatten(1, -1);
+    let n = x.size()[0];
+    if n < 2 {
+        return 0.0;
+    }
+    let d = Tensor::cdist(&x, &x, 2.0, None::<i64>);
+    d.sum(Kind::Float).double_value(&[]) / (n * (n - 1)) as f64
+}
+
+/// Failure diagnostics of a tick, added to its statistics with a one-line warning each:
+/// collapse of the sample diversity and a discriminator that has won.
+fn diagnose(stats: &mut Map<String, Value>, samples: &Tensor, real_diversity: &Option<f64>, game: &str) {
+    let mut warnings: Vec<String> = Vec::new();
+    if let Some(real) = real_diversity {
+        let diversity = mean_pairwise_distance(samples);
+        stats.insert("sample_diversity".into(), json!(diversity / real.max(1e-12)));
+        if diversity < 0.2 * real {
+            warnings.push(format!(
+                "mode collapse: the fixed-latent samples are {:.0}% as diverse as real images (mean pairwise distance)",
+                100.0 * diversity / real.max(1e-12)
+            ));
+        }
+    }
+    let logistic = matches!(game, "nonsaturating" | "minimax");
+    if let (true, Some(d_real), Some(d_fake), Some(grad)) = (
+        logistic,
+        stats.get("d_real").and_then(Value::as_f64),
+        stats.get("d_fake").and_then(Value::as_f64),
+        stats.get("grad_norm_g").and_then(Value::as_f64),
+    ) {
+        if d_real - d_fake > 0.98 && grad < 1e-2 {
+            warnings.push(format!(
+                "discriminator winning: D(real) − D(fake) = {:.3} and G's gradient norm is {grad:.2e}",
+                d_real - d_fake
+            ));
+        }
+    }
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    if !warnings.is_empty() {
+        stats.insert("warnings".into(), json!(warnings));
     }
 }
 
@@ -348,6 +414,11 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
     let start = Instant::now();
     let mut tick_start = Instant::now();
     let mut tick_start_images = progress.images_shown;
+    // The diversity of real images, the yardstick of the collapse diagnostic.
+    let real_diversity = match &data {
+        TrainingData::Images(d) => Some(mean_pairwise_distance(&d.images.narrow(0, 0, fixed_z.size()[0].min(d.len())))),
+        TrainingData::Points(_) => None,
+    };
     let mut last_stats = Value::Null;
     let mut last_grid = run_dir.join("reals.png");
     let mut batch = batch as i64;
@@ -410,9 +481,31 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
                 let g_out = game.g_loss(&d.forward_t(&fake, true));
                 opt_g.zero_grad();
                 g_out.loss.backward();
+                let grad_norm_g = tch::no_grad(|| {
+                    let squares: Vec<Tensor> = opt_g
+                        .parameters()
+                        .iter()
+                        .map(|(_, p)| p.grad())
+                        .filter(Tensor::defined)
+                        .map(|g| g.square().sum(Kind::Float))
+                        .collect();
+                    Tensor::stack(&squares, 0).sum(Kind::Float).sqrt()
+                });
                 opt_g.step();
                 set_requires_grad(&d_vs, true);
                 acc.add(&g_out.scalars);
+                acc.add(&[("grad_norm_g", grad_norm_g)]);
+                // Divergence: a non-finite loss stops the run before anything is saved from it.
+                let (loss_d, loss_g) = (d_out.loss.double_value(&[]), g_out.loss.double_value(&[]));
+                if !loss_d.is_finite() || !loss_g.is_finite() {
+                    let last_good = newest_snapshot(run_dir)?.map(|p| p.display().to_string()).unwrap_or_else(|| "none".into());
+                    anyhow::bail!(
+                        "diverged at generator step {} ({:.3} kimg): loss_d = {loss_d}, loss_g = {loss_g}; \
+                         nothing was saved from this point; last good snapshot: {last_good}",
+                        progress.critic_steps / plan.critic_steps as u64,
+                        progress.images_shown as f64 / 1000.0
+                    );
+                }
                 if nets.g_ema.is_some() {
                     update_ema(&ema_vars, config.progan.ema_beta);
                 }
@@ -426,6 +519,25 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
             total_images as f64 / 1000.0
         ));
 
+        let interrupted = STOP_REQUESTED.swap(false, std::sync::atomic::Ordering::SeqCst);
+        if interrupted {
+            let path = snapshot::save(run_dir, &networks_to_save, opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
+            tracing::warn!(
+                snapshot = %path.display(),
+                "interrupted at {:.3} kimg: snapshot written; continue with --resume {}",
+                progress.images_shown as f64 / 1000.0,
+                run_dir.display()
+            );
+            return Ok(RunSummary {
+                run_dir: run_dir.to_path_buf(),
+                images_shown: progress.images_shown,
+                ticks: progress.ticks,
+                last_stats,
+                snapshot: path,
+                last_grid,
+                stop: StopReason::Interrupted,
+            });
+        }
         let done = progress.images_shown >= total_images;
         if progress.images_shown >= next_tick_at || done {
             progress.ticks += 1;
@@ -462,6 +574,7 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
             });
             let (grid_path, sample_stats) = data.save_samples(&samples, config, run_dir, progress.images_shown)?;
             stats.extend(sample_stats);
+            diagnose(&mut stats, &samples, &real_diversity, &config.game);
             let stats = Value::Object(stats);
             let mut line = serde_json::to_string(&stats)?;
             line.push('\n');
@@ -490,6 +603,18 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
                 );
             }
             last_stats = stats;
+            // Divergence in the weights: never save a snapshot with a non-finite number.
+            for (prefix, vs) in &networks_to_save {
+                for (name, t) in vs.variables() {
+                    if !bool::try_from(t.isfinite().all()).unwrap_or(false) {
+                        let last_good = newest_snapshot(run_dir)?.map(|p| p.display().to_string()).unwrap_or_else(|| "none".into());
+                        anyhow::bail!(
+                            "diverged by {:.3} kimg: {prefix}.{name} holds a NaN or infinite value; last good snapshot: {last_good}",
+                            progress.images_shown as f64 / 1000.0
+                        );
+                    }
+                }
+            }
             if !done && config.snapshot_ticks > 0 && progress.ticks % config.snapshot_ticks == 0 {
                 let path = snapshot::save(run_dir, &networks_to_save, opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
                 tracing::info!(snapshot = %path.display(), "snapshot written");
@@ -513,6 +638,7 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
         last_stats,
         snapshot,
         last_grid,
+        stop: StopReason::Finished,
     })
 }
 

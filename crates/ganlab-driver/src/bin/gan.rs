@@ -195,6 +195,10 @@ fn main() {
 }
 
 fn train(args: TrainArgs) -> Result<()> {
+    // Ctrl-C / SIGTERM: the running training writes a snapshot and returns cleanly.
+    if let Err(err) = ctrlc::set_handler(ganlab_driver::train::request_stop) {
+        eprintln!("gan: warning: cannot install the Ctrl-C handler: {err}");
+    }
     let saved = match &args.resume {
         Some(dir) => {
             let path = dir.join("config.json");
