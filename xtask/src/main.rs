@@ -3,6 +3,7 @@
 //! It stays light (no `tch`) so that it builds in seconds on a fresh machine and can install
 //! libtorch before anything that needs it is compiled. Each task is a module with one `run`.
 
+mod bench;
 mod setup;
 mod tasks;
 mod util;
@@ -20,6 +21,7 @@ tasks:
                    (`gan games ARGS`: --kimg, --seeds, --datasets, --games, --out)
   test  [ARGS]     set up if needed, then run every test of the workspace (ARGS go to cargo test)
   eval  [ARGS]     set up if needed, then `gan eval ARGS` (--real, --fake, --metrics, --n, --json)
+  bench [ARGS]     toolkit vs PyTorch training steps/s, alternating runs (--rounds N, --steps N)
   datasets         list the datasets, their sources and licences (`gan datasets`)
   gan   [ARGS]     set up if needed, then run the release driver with ARGS (e.g. `gan --help`)
 ";
@@ -46,6 +48,7 @@ fn run() -> Result<()> {
             full.extend_from_slice(&rest);
             tasks::gan(&full)
         }
+        Some("bench") => bench::run(&rest),
         Some("datasets") => tasks::gan(&["datasets".to_string()]),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");

@@ -22,9 +22,31 @@ enum Command {
     Games(GamesArgs),
     /// List the datasets, their sources and licences.
     Datasets,
+    /// Benchmarks: `gan bench train-step --arch dcgan32 --channels 1 --steps 50`.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
     /// Compute metrics between a real and a fake image set (folders, datasets, run directories
     /// or snapshots).
     Eval(EvalArgs),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Training steps per second on random real batches; prints `steps_per_s <value>`.
+    TrainStep {
+        #[arg(long, default_value = "dcgan32")]
+        arch: String,
+        #[arg(long, default_value_t = 1)]
+        channels: i64,
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        #[arg(long, default_value = "auto")]
+        device: String,
+    },
 }
 
 #[derive(Args)]
@@ -187,6 +209,15 @@ fn main() {
         Command::Games(args) => games(args),
         Command::Datasets => datasets(),
         Command::Eval(args) => eval(args),
+        Command::Bench { what: BenchCommand::TrainStep { arch, channels, steps, warmup, device } } => (|| {
+            if arch != "dcgan32" {
+                anyhow::bail!("bench train-step: arch `{arch}` is not benchmarked yet; expected dcgan32");
+            }
+            let device = ganlab_driver::device::resolve(&device)?;
+            let rate = ganlab_driver::bench::dcgan32_steps_per_s(channels, steps, warmup, device)?;
+            println!("steps_per_s {rate:.4}");
+            Ok(())
+        })(),
     };
     if let Err(err) = result {
         eprintln!("gan: error: {err:#}");

@@ -1,0 +1,91 @@
+"""PyTorch side of the DCGAN-32 training-step benchmark: exactly the computation of
+`gan bench train-step --arch dcgan32` (non-saturating game, batch 64, Adam 2e-4 (0.5, 0.999),
+one D update on a real and a fake batch, then one G update with D's weights frozen).
+
+    python bench/dcgan32_step.py --channels 1 --steps 50 [--channels-last]
+
+Prints one line `steps_per_s <value>` (the same contract as the Rust side).
+"""
+import argparse
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def generator(c):
+    return nn.Sequential(
+        nn.ConvTranspose2d(100, 256, 4, 1, 0, bias=False), nn.BatchNorm2d(256), nn.ReLU(True),
+        nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(True),
+        nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(True),
+        nn.ConvTranspose2d(64, c, 4, 2, 1, bias=False), nn.Tanh())
+
+
+def discriminator(c):
+    return nn.Sequential(
+        nn.Conv2d(c, 64, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True),
+        nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.2, True),
+        nn.Conv2d(128, 256, 4, 2, 1, bias=False), nn.BatchNorm2d(256), nn.LeakyReLU(0.2, True),
+        nn.Conv2d(256, 1, 4, 1, 0, bias=False))
+
+
+def init(m):
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--channels", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    dev = torch.device(args.device)
+    g, d = generator(args.channels).to(dev), discriminator(args.channels).to(dev)
+    g.apply(init)
+    d.apply(init)
+    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+    g, d = g.to(memory_format=fmt), d.to(memory_format=fmt)
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    reals = [(torch.rand(64, args.channels, 32, 32, device=dev) * 2 - 1).to(memory_format=fmt) for _ in range(4)]
+
+    def step(i):
+        real = reals[i % len(reals)]
+        z = torch.randn(64, 100, 1, 1, device=dev)
+        fake = g(z)
+        lr_, lf = d(real).flatten(), d(fake.detach()).flatten()
+        loss_d = F.softplus(-lr_).mean() + F.softplus(lf).mean()
+        opt_d.zero_grad()
+        loss_d.backward()
+        opt_d.step()
+        for p in d.parameters():
+            p.requires_grad_(False)
+        loss_g = F.softplus(-d(fake).flatten()).mean()
+        opt_g.zero_grad()
+        loss_g.backward()
+        opt_g.step()
+        for p in d.parameters():
+            p.requires_grad_(True)
+
+    for i in range(args.warmup):
+        step(i)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for i in range(args.steps):
+        step(i)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    print(f"steps_per_s {args.steps / (time.perf_counter() - start):.4f}")
+
+
+if __name__ == "__main__":
+    main()
