@@ -51,3 +51,29 @@ pub fn assert_close(actual: &Tensor, expected: &Tensor, atol: f64, rtol: f64, wh
         diff.max().double_value(&[])
     );
 }
+
+/// A DCGAN-32 run small enough for a test: 0.256 kimg in two ticks, width 16, batch 32, CPU.
+pub fn short_dcgan_config(seed: u64) -> ganlab_driver::TrainConfig {
+    ganlab_driver::TrainConfig {
+        kimg: 0.256,
+        tick_kimg: 0.128,
+        batch_size: Some(32),
+        width: 16,
+        seed,
+        device: "cpu".into(),
+        grid_images: 16,
+        ..Default::default()
+    }
+}
+
+/// The `progan-fashion32` preset shrunk for a test: narrow networks, phases of `phase_kimg`
+/// stable + `fade_kimg` fade-in, small batches, CPU.
+pub fn tiny_progan_config(fmap_base: i64, fmap_max: i64, phase_kimg: f64, fade_kimg: f64) -> ganlab_driver::TrainConfig {
+    let mut config = ganlab_driver::TrainConfig::preset("progan-fashion32").expect("preset");
+    config.device = "cpu".into();
+    config.progan.fmap_base = fmap_base;
+    config.progan.fmap_max = fmap_max;
+    config.progan.schedule.lod_training_kimg = phase_kimg;
+    config.progan.schedule.lod_transition_kimg = fade_kimg;
+    config
+}

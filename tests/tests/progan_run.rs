@@ -3,17 +3,11 @@
 //! resets Adam when the level of detail crosses an integer.
 
 use ganlab_driver::train::Reporting;
-use ganlab_driver::TrainConfig;
 use serde_json::Value;
 
 #[test]
 fn a_short_progan_run_grows_to_32_and_writes_a_grid_per_resolution() {
-    let mut config = TrainConfig::preset("progan-fashion32").expect("preset");
-    config.device = "cpu".into();
-    config.progan.fmap_base = 32;
-    config.progan.fmap_max = 8;
-    config.progan.schedule.lod_training_kimg = 0.064;
-    config.progan.schedule.lod_transition_kimg = 0.064;
+    let mut config = ganlab_tests::tiny_progan_config(32, 8, 0.064, 0.064);
     config.progan.schedule.minibatch = [(4, 16), (8, 16), (16, 8), (32, 8)].into_iter().collect();
     config.kimg = config.progan.schedule.kimg_to_final_resolution() + 0.064;
     config.tick_kimg = 0.032;

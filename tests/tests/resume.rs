@@ -59,12 +59,7 @@ fn resumed_runs_end_with_identical_parameters() {
     assert!(log.contains("resumed at 0.128 kimg (tick 2)"), "{log}");
 
     // ProGAN: a snapshot in the middle of the 4 → 8 fade resumes with the same resolution and α.
-    let mut progan = TrainConfig::preset("progan-fashion32").expect("preset");
-    progan.device = "cpu".into();
-    progan.progan.fmap_base = 16;
-    progan.progan.fmap_max = 8;
-    progan.progan.schedule.lod_training_kimg = 0.064;
-    progan.progan.schedule.lod_transition_kimg = 0.128;
+    let mut progan = ganlab_tests::tiny_progan_config(16, 8, 0.064, 0.128);
     progan.progan.schedule.minibatch = [(4, 16), (8, 16), (16, 16), (32, 16)].into_iter().collect();
     progan.kimg = 0.256;
     progan.tick_kimg = 0.032;

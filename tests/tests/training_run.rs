@@ -10,16 +10,7 @@ use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
 fn short_config(seed: u64) -> TrainConfig {
-    TrainConfig {
-        kimg: 0.256,
-        tick_kimg: 0.128,
-        batch_size: Some(32),
-        width: 16,
-        seed,
-        device: "cpu".into(),
-        grid_images: 16,
-        ..Default::default()
-    }
+    ganlab_tests::short_dcgan_config(seed)
 }
 
 fn run(config: TrainConfig) -> (tempfile::TempDir, ganlab_driver::RunSummary) {
