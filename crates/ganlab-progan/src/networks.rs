@@ -101,15 +101,10 @@ fn downscale2d(x: &Tensor) -> Tensor {
     x.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None)
 }
 
+#[derive(Debug)]
 enum GBlock {
     First { dense: EqLinear, conv: EqConv2d, channels: i64 },
     Up { conv0: EqConv2d, conv1: EqConv2d },
-}
-
-impl std::fmt::Debug for GBlock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self { GBlock::First { .. } => "GBlock::First", GBlock::Up { .. } => "GBlock::Up" })
-    }
 }
 
 /// The ProGAN generator.
@@ -187,15 +182,10 @@ impl ModuleT for Generator {
     }
 }
 
+#[derive(Debug)]
 enum DBlock {
     Last { conv: EqConv2d, dense0: EqLinear, dense1: EqLinear },
     Down { conv0: EqConv2d, conv1: EqConv2d },
-}
-
-impl std::fmt::Debug for DBlock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self { DBlock::Last { .. } => "DBlock::Last", DBlock::Down { .. } => "DBlock::Down" })
-    }
 }
 
 /// The ProGAN discriminator.
