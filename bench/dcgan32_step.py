@@ -4,7 +4,7 @@ one D update on a real and a fake batch, then one G update with D's weights froz
 
     python bench/dcgan32_step.py --channels 1 --steps 50 [--channels-last]
 
-Prints one line `steps_per_s <value>` (the same contract as the Rust side).
+Prints `steps_per_s <value>` and `peak_rss_mb <value>` (the same contract as the Rust side).
 """
 import argparse
 import time
@@ -12,6 +12,8 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from benchlib import report
 
 
 def generator(c):
@@ -84,7 +86,7 @@ def main():
         step(i)
     if dev.type == "cuda":
         torch.cuda.synchronize()
-    print(f"steps_per_s {args.steps / (time.perf_counter() - start):.4f}")
+    report(steps_per_s=f"{args.steps / (time.perf_counter() - start):.4f}")
 
 
 if __name__ == "__main__":

@@ -1,73 +1,21 @@
 """numpy / scipy references for SWD, KID, IS and the Fréchet distance.
 
 Run with the set-up venv:  .venv/bin/python tests/reference/metrics_reference.py
-Writes tests/fixtures/metrics_reference.json. The SWD code follows ProGAN's
-metrics/sliced_wasserstein.py step for step (pyramid with scipy.ndimage.convolve in mirror mode,
-7x7 neighbourhoods, per-set per-channel normalisation, sorted projections); its random draws
-(neighbourhood positions, directions) are saved so that the Rust side can use the same ones.
+Writes tests/fixtures/metrics_reference.json. The SWD code (progan_swd.py)
+follows ProGAN's metrics/sliced_wasserstein.py step for step (pyramid with scipy.ndimage.convolve
+in mirror mode, 7x7 neighbourhoods, per-set per-channel normalisation, sorted projections); its
+random draws (neighbourhood positions, directions) are saved so that the Rust side can use the
+same ones.
 """
 import json
 import os
 
 import numpy as np
 import scipy.linalg
-import scipy.ndimage
+
+from progan_swd import descriptors as progan_descriptors, finalize, laplacian_pyramid, sliced_wasserstein
 
 rng = np.random.RandomState(1234)
-
-gaussian_filter = np.float32([[1, 4, 6, 4, 1], [4, 16, 24, 16, 4], [6, 24, 36, 24, 6],
-                              [4, 16, 24, 16, 4], [1, 4, 6, 4, 1]]) / 256.0
-
-
-def pyr_down(x):
-    return scipy.ndimage.convolve(x, gaussian_filter[np.newaxis, np.newaxis, :, :], mode='mirror')[:, :, ::2, ::2]
-
-
-def pyr_up(x):
-    s = x.shape
-    res = np.zeros((s[0], s[1], s[2] * 2, s[3] * 2), x.dtype)
-    res[:, :, ::2, ::2] = x
-    return scipy.ndimage.convolve(res, gaussian_filter[np.newaxis, np.newaxis, :, :] * 4.0, mode='mirror')
-
-
-def laplacian_pyramid(x, levels):
-    pyramid = [np.float32(x)]
-    for _ in range(1, levels):
-        pyramid.append(pyr_down(pyramid[-1]))
-        pyramid[-2] -= pyr_up(pyramid[-1])
-    return pyramid
-
-
-def descriptors(level, nhoods_per_image, nhood_size=7):
-    s = level.shape
-    n = nhoods_per_image * s[0]
-    h = nhood_size // 2
-    nhood, chan, x, y = np.ogrid[0:n, 0:3, -h:h + 1, -h:h + 1]
-    img = nhood // nhoods_per_image
-    cx = rng.randint(h, s[3] - h, size=(n, 1, 1, 1))
-    cy = rng.randint(h, s[2] - h, size=(n, 1, 1, 1))
-    x = x + cx
-    y = y + cy
-    idx = ((img * s[1] + chan) * s[2] + y) * s[3] + x
-    # Corners (centre - h) for the Rust side. Note np.ogrid's x runs along axis 2 and y along
-    # axis 3, so "x" offsets index rows of the neighbourhood: desc[n, c, i, j] = level[y0 + j, x0 + i].
-    return level.flat[idx], (cy.reshape(-1) - h).tolist(), (cx.reshape(-1) - h).tolist()
-
-
-def finalize(desc):
-    desc = desc - np.mean(desc, axis=(0, 2, 3), keepdims=True)
-    desc /= np.std(desc, axis=(0, 2, 3), keepdims=True)
-    return desc.reshape(desc.shape[0], -1)
-
-
-def sliced_wasserstein(a, b, dirs_list):
-    results = []
-    for dirs in dirs_list:
-        pa = np.sort(np.matmul(a, dirs), axis=0)
-        pb = np.sort(np.matmul(b, dirs), axis=0)
-        results.append(np.mean(np.abs(pa - pb)))
-    return float(np.mean(results))
-
 
 out = {}
 N, NHOODS = 6, 128
@@ -76,8 +24,8 @@ B = np.clip(A.astype(np.int32) + rng.randint(-40, 41, size=A.shape), 0, 255).ast
 swd = {"a": A.reshape(-1).tolist(), "b": B.reshape(-1).tolist(), "shape": list(A.shape), "levels": []}
 pa, pb = laplacian_pyramid(A, 2), laplacian_pyramid(B, 2)
 for lvl in range(2):
-    da, ya, xa = descriptors(pa[lvl], NHOODS)
-    db, yb, xb = descriptors(pb[lvl], NHOODS)
+    da, ya, xa = progan_descriptors(pa[lvl], NHOODS, rng)
+    db, yb, xb = progan_descriptors(pb[lvl], NHOODS, rng)
     fa, fb = finalize(da), finalize(db)
     dirs_list = []
     for _ in range(4):

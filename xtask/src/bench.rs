@@ -1,39 +1,225 @@
-//! `cargo xtask bench`: the toolkit and PyTorch scripts of exactly the same computation
-//! (`bench/*.py`, run with the set-up venv's torch), alternating runs in one command, with a
-//! table of medians and ratios and a JSON record.
+//! `cargo xtask bench`: the toolkit and reference scripts of exactly the same computation
+//! (`bench/*.py`, run with the set-up venv's torch / numpy / scipy), alternating runs in one
+//! command, with a table of medians, ratios and peak memory, and a JSON record
+//! (`bench/results.json`).
+//!
+//! Every program prints `key value` lines: its rate (`steps_per_s`, `images_per_s` or
+//! `calls_per_s`), `value` for metrics, and `peak_rss_mb`.
 
 use crate::setup;
 use crate::util::{project_root, run_status};
 use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn steps_per_s(cmd: &mut Command) -> Result<f64> {
+/// One program's output: its `key value` lines.
+type Report = BTreeMap<String, String>;
+
+fn run_report(cmd: &mut Command) -> Result<Report> {
     let out = cmd.output().with_context(|| format!("cannot start {cmd:?}"))?;
     if !out.status.success() {
         bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| l.strip_prefix("steps_per_s ").and_then(|v| v.trim().parse().ok()))
-        .with_context(|| format!("{cmd:?} printed no `steps_per_s` line: {text}"))
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect())
+}
+
+fn number(report: &Report, key: &str, what: &str) -> Result<f64> {
+    report
+        .get(key)
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("{what} printed no `{key} <number>` line: {report:?}"))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
 }
 
-/// `cargo xtask bench [--rounds N] [--steps N]`.
-pub fn run(args: &[String]) -> Result<()> {
-    let mut rounds = 3usize;
-    let mut steps = 30usize;
+/// One side of a row: a label and the command line that runs it.
+struct Variant {
+    label: &'static str,
+    program: PathBuf,
+    args: Vec<String>,
+}
+
+/// A benchmark row: the toolkit first, then one or more references; the ratio is the toolkit's
+/// rate over the fastest reference's.
+struct Row {
+    name: String,
+    /// The rate key every variant prints.
+    rate: &'static str,
+    variants: Vec<Variant>,
+    /// Whether the variants' `value` lines must agree (relative tolerance).
+    same_value: Option<f64>,
+    /// The target ratio of the issue, shown beside the measurement.
+    target: f64,
+}
+
+/// Options of `cargo xtask bench`.
+struct Options {
+    rounds: usize,
+    steps: usize,
+    only: Option<Vec<String>>,
+    quick: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut o = Options { rounds: 3, steps: 30, only: None, quick: false };
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        if a == "--quick" {
+            o.quick = true;
+            continue;
+        }
         let value = it.next().with_context(|| format!("{a} needs a value"))?;
         match a.as_str() {
-            "--rounds" => rounds = value.parse().with_context(|| format!("--rounds {value}"))?,
-            "--steps" => steps = value.parse().with_context(|| format!("--steps {value}"))?,
-            other => bail!("unknown bench option `{other}`; expected --rounds N, --steps N"),
+            "--rounds" => o.rounds = value.parse().with_context(|| format!("--rounds {value}: expected a positive integer"))?,
+            "--steps" => o.steps = value.parse().with_context(|| format!("--steps {value}: expected a positive integer"))?,
+            "--only" => o.only = Some(value.split(',').map(str::to_string).collect()),
+            other => bail!("unknown bench option `{other}`; expected --rounds N, --steps N, --only GROUPS, --quick"),
+        }
+    }
+    if o.rounds == 0 || o.steps == 0 {
+        bail!("--rounds and --steps must be at least 1");
+    }
+    Ok(o)
+}
+
+const GROUPS: &[&str] = &["dcgan", "progan", "frechet", "swd", "features"];
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// Writes the inputs shared by the metric rows once (numpy draws, seeded).
+fn make_inputs(python: &Path, root: &Path, script: &str, dir: &Path, args: &[&str]) -> Result<()> {
+    let stamp = dir.join("args.txt");
+    let wanted = args.join(" ");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(());
+    }
+    eprintln!("[bench] writing inputs into {}", dir.display());
+    run_status(Command::new(python).arg(root.join("bench").join(script)).arg("--make-inputs").arg(dir).args(args))?;
+    std::fs::write(&stamp, wanted).with_context(|| format!("cannot write {}", stamp.display()))
+}
+
+fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>> {
+    let wants = |g: &str| o.only.as_ref().is_none_or(|only| only.iter().any(|x| x == g));
+    let script = |name: &str| root.join("bench").join(name).display().to_string();
+    let steps = o.steps.to_string();
+    let mut rows = Vec::new();
+    if wants("dcgan") {
+        for c in ["1", "3"] {
+            let py = |extra: &[&str]| -> Vec<String> {
+                let mut v = vec![script("dcgan32_step.py"), "--channels".into(), c.into(), "--steps".into(), steps.clone()];
+                v.extend(strings(extra));
+                v
+            };
+            rows.push(Row {
+                name: format!("DCGAN-32 NS step, C={c}, batch 64"),
+                rate: "steps_per_s",
+                variants: vec![
+                    Variant { label: "toolkit", program: gan.into(), args: strings(&["bench", "train-step", "--arch", "dcgan32", "--device", "cpu", "--channels", c, "--steps", &steps]) },
+                    Variant { label: "PyTorch", program: python.into(), args: py(&[]) },
+                    Variant { label: "PyTorch channels-last", program: python.into(), args: py(&["--channels-last"]) },
+                ],
+                same_value: None,
+                target: 1.1,
+            });
+        }
+    }
+    if wants("progan") {
+        let progan_steps = (o.steps * 2 / 3).max(1).to_string();
+        for phase in ["stable", "fade"] {
+            let py = |extra: &[&str]| -> Vec<String> {
+                let mut v = vec![script("progan_step.py"), "--phase".into(), phase.into(), "--steps".into(), progan_steps.clone()];
+                v.extend(strings(extra));
+                v
+            };
+            rows.push(Row {
+                name: format!("ProGAN-32 WGAN-GP step, {phase}, batch 32, fmaps 256/64"),
+                rate: "steps_per_s",
+                variants: vec![
+                    Variant { label: "toolkit", program: gan.into(), args: strings(&["bench", "train-step", "--arch", "progan", "--device", "cpu", "--phase", phase, "--steps", &progan_steps]) },
+                    Variant { label: "PyTorch", program: python.into(), args: py(&[]) },
+                    Variant { label: "PyTorch channels-last", program: python.into(), args: py(&["--channels-last"]) },
+                ],
+                same_value: None,
+                target: 1.0,
+            });
+        }
+    }
+    let inputs = root.join("target").join("bench-inputs");
+    if wants("frechet") {
+        let dir = inputs.join("frechet");
+        let (dim, n) = if o.quick { ("256", "512") } else { ("2048", "4096") };
+        make_inputs(python, root, "frechet_scipy.py", &dir, &["--dim", dim, "--n", n])?;
+        let d = dir.display().to_string();
+        rows.push(Row {
+            name: format!("Fréchet distance, {dim}-d"),
+            rate: "calls_per_s",
+            variants: vec![
+                Variant { label: "toolkit", program: gan.into(), args: strings(&["bench", "frechet", "--inputs", &d]) },
+                Variant { label: "scipy sqrtm", program: python.into(), args: vec![script("frechet_scipy.py"), "--inputs".into(), d.clone()] },
+            ],
+            same_value: Some(1e-9),
+            target: 5.0,
+        });
+    }
+    if wants("swd") {
+        let dir = inputs.join("swd");
+        let (n, res) = if o.quick { ("64", "32") } else { ("1024", "64") };
+        make_inputs(python, root, "swd_numpy.py", &dir, &["--n", n, "--resolution", res])?;
+        let d = dir.display().to_string();
+        rows.push(Row {
+            name: format!("SWD, {n} images 3x{res}x{res} per set"),
+            rate: "calls_per_s",
+            variants: vec![
+                Variant { label: "toolkit", program: gan.into(), args: strings(&["bench", "swd", "--inputs", &d]) },
+                Variant { label: "numpy", program: python.into(), args: vec![script("swd_numpy.py"), "--inputs".into(), d.clone()] },
+            ],
+            same_value: None,
+            target: 10.0,
+        });
+    }
+    if wants("features") {
+        let (n, batch) = if o.quick { ("8", "4") } else { ("64", "32") };
+        let py = |extra: &[&str]| -> Vec<String> {
+            let mut v = vec![script("features_torchscript.py"), "--n".into(), n.into(), "--batch".into(), batch.into()];
+            v.extend(strings(extra));
+            v
+        };
+        rows.push(Row {
+            name: format!("FID features (resize + Inception), 3x32x32, batch {batch}"),
+            rate: "images_per_s",
+            variants: vec![
+                Variant { label: "toolkit", program: gan.into(), args: strings(&["bench", "features", "--device", "cpu", "--n", n, "--batch", batch]) },
+                Variant { label: "PyTorch (fid-helper pipeline)", program: python.into(), args: py(&[]) },
+                Variant { label: "PyTorch channels-last", program: python.into(), args: py(&["--channels-last"]) },
+            ],
+            same_value: None,
+            target: 1.15,
+        });
+    }
+    Ok(rows)
+}
+
+/// `cargo xtask bench [--rounds N] [--steps N] [--only dcgan,progan,frechet,swd,features] [--quick]`.
+pub fn run(args: &[String]) -> Result<()> {
+    let o = parse(args)?;
+    if let Some(only) = &o.only {
+        if let Some(bad) = only.iter().find(|g| !GROUPS.contains(&g.as_str())) {
+            bail!("--only: unknown benchmark group `{bad}`; expected some of {}", GROUPS.join(","));
         }
     }
     setup::ensure()?;
@@ -45,32 +231,79 @@ pub fn run(args: &[String]) -> Result<()> {
     )?;
     let gan = root.join("target").join("release").join("gan");
     let python = root.join(".venv").join("bin").join("python");
-    let script = root.join("bench").join("dcgan32_step.py");
-    let mut rows = Vec::new();
-    let mut table = String::from("| benchmark | toolkit steps/s | PyTorch steps/s | PyTorch channels-last steps/s | ratio vs faster PyTorch |\n|---|---|---|---|---|\n");
-    for channels in [1, 3] {
-        let (mut ours, mut torch_default, mut torch_cl) = (Vec::new(), Vec::new(), Vec::new());
-        for round in 0..rounds {
-            eprintln!("[bench] DCGAN-32 C={channels}: round {}/{rounds}", round + 1);
-            let c = channels.to_string();
-            let s = steps.to_string();
-            ours.push(steps_per_s(Command::new(&gan).args(["bench", "train-step", "--arch", "dcgan32", "--channels", &c, "--steps", &s, "--device", "cpu"]))?);
-            torch_default.push(steps_per_s(Command::new(&python).arg(&script).args(["--channels", &c, "--steps", &s]))?);
-            torch_cl.push(steps_per_s(Command::new(&python).arg(&script).args(["--channels", &c, "--steps", &s, "--channels-last"]))?);
+    let rows = rows(&o, &root, &gan, &python)?;
+
+    let mut table = String::from(
+        "| benchmark | unit | toolkit | reference | other reference | ratio vs fastest reference (target) | peak RSS MB toolkit / reference |\n|---|---|---|---|---|---|---|\n",
+    );
+    let mut records = Vec::new();
+    for row in &rows {
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); row.variants.len()];
+        let mut rss: Vec<Vec<f64>> = vec![Vec::new(); row.variants.len()];
+        let mut values: Vec<Option<String>> = vec![None; row.variants.len()];
+        for round in 0..o.rounds {
+            eprintln!("[bench] {}: round {}/{}", row.name, round + 1, o.rounds);
+            for (i, v) in row.variants.iter().enumerate() {
+                let what = format!("{} ({})", row.name, v.label);
+                let report = run_report(Command::new(&v.program).args(&v.args)).with_context(|| what.clone())?;
+                rates[i].push(number(&report, row.rate, &what)?);
+                rss[i].push(number(&report, "peak_rss_mb", &what)?);
+                values[i] = report.get("value").cloned();
+            }
         }
-        let (o, t, cl) = (median(ours), median(torch_default), median(torch_cl));
-        let ratio = o / t.max(cl);
-        table.push_str(&format!("| DCGAN-32 NS step, C={channels}, batch 64 | {o:.2} | {t:.2} | {cl:.2} | {ratio:.2}x |\n"));
-        rows.push(serde_json::json!({
-            "benchmark": format!("dcgan32-ns-step-c{channels}"),
-            "toolkit_steps_per_s": o, "pytorch_steps_per_s": t, "pytorch_channels_last_steps_per_s": cl,
-            "ratio_vs_faster_pytorch": ratio, "rounds": rounds, "steps": steps,
+        let medians: Vec<f64> = rates.into_iter().map(median).collect();
+        let peak: Vec<f64> = rss.iter().map(|r| r.iter().copied().fold(f64::NAN, f64::max)).collect();
+        let fastest_ref = medians[1..].iter().copied().fold(f64::NAN, f64::max);
+        let ratio = medians[0] / fastest_ref;
+        let mut agreement = serde_json::Value::Null;
+        if let Some(tol) = row.same_value {
+            let parsed: Vec<f64> = values.iter().map(|v| v.as_deref().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN)).collect();
+            let rel = (parsed[0] - parsed[1]).abs() / parsed[1].abs();
+            if !(rel <= tol) {
+                bail!("{}: the toolkit's value {} and the reference's {} differ by {rel:e} relative (tolerance {tol:e})", row.name, parsed[0], parsed[1]);
+            }
+            agreement = serde_json::json!({"toolkit": parsed[0], "reference": parsed[1], "relative_difference": rel, "tolerance": tol});
+        }
+        let fmt = |x: f64| if x >= 100.0 { format!("{x:.0}") } else if x >= 1.0 { format!("{x:.2}") } else { format!("{x:.3}") };
+        let other = if row.variants.len() > 2 { format!("{} ({})", fmt(medians[2]), row.variants[2].label) } else { "-".into() };
+        table.push_str(&format!(
+            "| {} | {} | {} | {} ({}) | {} | {:.2}x ({:.2}x) | {:.0} / {:.0} |\n",
+            row.name,
+            row.rate.replace('_', " ").replace("per s", "/s"),
+            fmt(medians[0]),
+            fmt(medians[1]),
+            row.variants[1].label,
+            other,
+            ratio,
+            row.target,
+            peak[0],
+            peak[1..].iter().copied().fold(f64::NAN, f64::max)
+        ));
+        records.push(serde_json::json!({
+            "benchmark": row.name,
+            "unit": row.rate,
+            "variants": row.variants.iter().zip(&medians).zip(&peak).zip(&values).map(|(((v, m), p), val)| serde_json::json!({
+                "label": v.label, "median": m, "peak_rss_mb": p, "value": val,
+                "command": format!("{} {}", v.program.display(), v.args.join(" ")),
+            })).collect::<Vec<_>>(),
+            "ratio_vs_fastest_reference": ratio,
+            "target_ratio": row.target,
+            "value_agreement": agreement,
+            "rounds": o.rounds,
         }));
     }
     print!("{table}");
-    let record = serde_json::json!({"machine": machine(), "rows": rows});
-    let path = root.join("bench").join("results.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&record)? + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+    let record = serde_json::json!({
+        "machine": machine(),
+        "date": crate::util::output_of(Command::new("date").arg("-u").arg("+%Y-%m-%d")).unwrap_or_default(),
+        "command": format!("cargo xtask bench {}", args.join(" ")),
+        "rows": records,
+    });
+    // --quick (tiny inputs, for checking the plumbing) never overwrites the measured record.
+    let path = if o.quick { root.join("target").join("bench-results-quick.json") } else { root.join("bench").join("results.json") };
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&record)? + "\n").with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
     println!("json: {}", path.display());
     Ok(())
 }

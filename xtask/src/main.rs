@@ -21,7 +21,8 @@ tasks:
                    (`gan games ARGS`: --kimg, --seeds, --datasets, --games, --out)
   test  [ARGS]     set up if needed, then run every test of the workspace (ARGS go to cargo test)
   eval  [ARGS]     set up if needed, then `gan eval ARGS` (--real, --fake, --metrics, --n, --json)
-  bench [ARGS]     toolkit vs PyTorch training steps/s, alternating runs (--rounds N, --steps N)
+  bench [ARGS]     toolkit vs PyTorch / numpy / scipy, alternating runs: training steps, Fréchet,
+                   SWD, FID features, peak RSS (--rounds N, --steps N, --only GROUPS, --quick)
   datasets         list the datasets, their sources and licences (`gan datasets`)
   gan   [ARGS]     set up if needed, then run the release driver with ARGS (e.g. `gan --help`)
 ";

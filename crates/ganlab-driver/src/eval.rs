@@ -156,6 +156,11 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
+/// Where `cargo xtask setup` installs the default detector (Inception 2015-12-05).
+pub fn default_detector_path() -> PathBuf {
+    ganlab_data::data_root().join("detectors").join("inception-2015-12-05.pt")
+}
+
 fn detector_features(detector: &Detector, set: &ImageSet, what: &str) -> Result<Tensor> {
     let n = set.images.size()[0];
     let progress = bar(n as u64, what);
@@ -307,7 +312,7 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
         "covariance_estimator": "unbiased (N-1), float64 accumulation",
     });
     if wants("fid") || wants("kid") {
-        let path = cfg.detector.clone().unwrap_or_else(|| ganlab_data::data_root().join("detectors").join("inception-2015-12-05.pt"));
+        let path = cfg.detector.clone().unwrap_or_else(default_detector_path);
         let expected = if cfg.detector.is_none() { Some(DEFAULT_DETECTOR_SHA256) } else { None };
         let detector = Detector::load(&path, expected, device)?;
         let (real_features, cache) = real_features_cached(&detector, &real, &cfg.real, cfg.n, cfg.seed)?;

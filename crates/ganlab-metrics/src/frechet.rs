@@ -3,9 +3,11 @@
 //!
 //! The mean and covariance are accumulated in float64 (sum and sum of outer products; the
 //! covariance is unbiased, N − 1, like `np.cov`). The trace of the matrix square root is computed
-//! through symmetric eigendecompositions, never an iterative `sqrtm`: with Σ₁ = V Λ Vᵀ,
-//! S = V Λ^½ Vᵀ is symmetric, M = S Σ₂ S is symmetric positive semi-definite and has the same
-//! eigenvalues as Σ₁Σ₂, so tr(Σ₁Σ₂)^½ = Σᵢ √λᵢ(M) (negative round-off eigenvalues clipped to 0).
+//! through a symmetric eigenvalue problem, never an iterative `sqrtm`: for any factor Σ₁ = F Fᵀ,
+//! M = Fᵀ Σ₂ F is symmetric positive semi-definite and has the same eigenvalues as Σ₁Σ₂, so
+//! tr(Σ₁Σ₂)^½ = Σᵢ √λᵢ(M) (negative round-off eigenvalues clipped to 0). F is the Cholesky factor
+//! when Σ₁ is positive definite (the usual case, N > d: a tenth of the cost of an
+//! eigendecomposition) and F = V Λ^½ from Σ₁ = V Λ Vᵀ otherwise (a singular Σ₁, N ≤ d).
 
 use crate::Error;
 use tch::{Device, Kind, Tensor};
@@ -74,12 +76,18 @@ impl FeatureStats {
     }
 }
 
-/// tr((Σ₁Σ₂)^½) through two symmetric eigendecompositions (see the module documentation).
+/// tr((Σ₁Σ₂)^½) as Σᵢ √λᵢ(Fᵀ Σ₂ F) with Σ₁ = F Fᵀ (see the module documentation).
 pub fn trace_sqrt_product(sigma1: &Tensor, sigma2: &Tensor) -> Tensor {
     let sym = |m: &Tensor| (m + m.transpose(0, 1)) * 0.5;
-    let (eigenvalues, eigenvectors) = sym(sigma1).linalg_eigh("L");
-    let sqrt_sigma1 = (&eigenvectors * eigenvalues.clamp_min(0.0).sqrt().unsqueeze(0)).matmul(&eigenvectors.transpose(0, 1));
-    let m = sym(&sqrt_sigma1.matmul(sigma2).matmul(&sqrt_sigma1));
+    let sigma1 = sym(sigma1);
+    let (cholesky, info) = sigma1.linalg_cholesky_ex(false, false);
+    let factor = if info.int64_value(&[]) == 0 {
+        cholesky
+    } else {
+        let (eigenvalues, eigenvectors) = sigma1.linalg_eigh("L");
+        eigenvectors * eigenvalues.clamp_min(0.0).sqrt().unsqueeze(0)
+    };
+    let m = sym(&factor.transpose(0, 1).matmul(sigma2).matmul(&factor));
     m.linalg_eigvalsh("L").clamp_min(0.0).sqrt().sum(None::<Kind>)
 }
 
@@ -130,5 +138,28 @@ mod tests {
         let d = frechet_distance(&mu1, &s1, &mu2, &s2).expect("fd");
         assert!((d - expected).abs() < 1e-12, "{d} vs {expected}");
         assert!(frechet_distance(&mu1, &s1, &mu1, &s1).expect("fd").abs() < 1e-12);
+    }
+
+    #[test]
+    fn singular_and_definite_covariances_take_matching_routes() {
+        // A rank-deficient Σ₁ (fewer samples than dimensions) has no Cholesky factor: the
+        // eigendecomposition route gives the closed form Σ √(aᵢbᵢ) of diagonal matrices.
+        let s1 = Tensor::from_slice(&[2.0f64, 0.0, 3.0, 0.0]).diag(0);
+        let s2 = Tensor::from_slice(&[8.0f64, 5.0, 3.0, 1.0]).diag(0);
+        let t = trace_sqrt_product(&s1, &s2).double_value(&[]);
+        assert!((t - (4.0 + 3.0)).abs() < 1e-12, "{t}");
+        // On a full-rank pair, both factors give the same trace.
+        let x = Tensor::randn([40, 8], (Kind::Double, Device::Cpu));
+        let y = Tensor::randn([40, 8], (Kind::Double, Device::Cpu)) * 1.5 + 0.2;
+        let cov = |v: &Tensor| {
+            let c = v - v.mean_dim(0, true, None::<Kind>);
+            c.transpose(0, 1).matmul(&c) / (v.size()[0] - 1) as f64
+        };
+        let (a, b) = (cov(&x), cov(&y));
+        let (values, vectors) = a.linalg_eigh("L");
+        let f = vectors * values.sqrt().unsqueeze(0);
+        let by_eigh = f.transpose(0, 1).matmul(&b).matmul(&f).linalg_eigvalsh("L").clamp_min(0.0).sqrt().sum(Kind::Double).double_value(&[]);
+        let by_cholesky = trace_sqrt_product(&a, &b).double_value(&[]);
+        assert!((by_eigh - by_cholesky).abs() < 1e-10 * by_eigh.abs(), "{by_eigh} vs {by_cholesky}");
     }
 }

@@ -35,18 +35,86 @@ enum Command {
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Training steps per second on random real batches; prints `steps_per_s <value>`.
-    TrainStep {
-        #[arg(long, default_value = "dcgan32")]
-        arch: String,
+    TrainStep(TrainStepArgs),
+    /// The Fréchet distance from float64 statistics (mu1/sigma1/mu2/sigma2 .npy in --inputs, as
+    /// written by `bench/frechet_scipy.py --make-inputs`); prints `value` and `calls_per_s`.
+    Frechet {
+        #[arg(long)]
+        inputs: PathBuf,
         #[arg(long, default_value_t = 1)]
+        repeats: usize,
+    },
+    /// SWD between uint8 image sets (a.npy, b.npy in --inputs, as written by
+    /// `bench/swd_numpy.py --make-inputs`); prints `value` and `calls_per_s`.
+    Swd {
+        #[arg(long)]
+        inputs: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        repeats: usize,
+    },
+    /// FID feature extraction (resize to 299 + detector) of random images; prints `images_per_s`.
+    Features {
+        #[arg(long, default_value_t = 64)]
+        n: i64,
+        #[arg(long, default_value_t = 32)]
+        batch: i64,
+        #[arg(long, default_value_t = 3)]
         channels: i64,
-        #[arg(long, default_value_t = 50)]
-        steps: usize,
-        #[arg(long, default_value_t = 5)]
-        warmup: usize,
+        /// Side of the input images (resized to 299 like every FID input).
+        #[arg(long, default_value_t = 32)]
+        side: i64,
+        /// TorchScript detector (default: the installed Inception 2015-12-05, checksum-verified).
+        #[arg(long)]
+        detector: Option<PathBuf>,
+        /// Load --detector without checking its sha256 (e.g. a half-precision copy).
+        #[arg(long)]
+        no_checksum: bool,
         #[arg(long, default_value = "auto")]
         device: String,
     },
+    /// Losses of the first DCGAN-32 steps from a seed with CPU-drawn weights and batches, one
+    /// `step i loss_d loss_g` line each (the CPU-vs-GPU check of bench/gpu-check.sh).
+    Losses {
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: i64,
+        #[arg(long, default_value_t = 1)]
+        channels: i64,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// Whether CUDA is usable by this binary: prints `cuda_available`, `cuda_devices`, `cudnn`.
+    CudaInfo,
+}
+
+#[derive(Args)]
+struct TrainStepArgs {
+    /// dcgan32 or progan.
+    #[arg(long, default_value = "dcgan32")]
+    arch: String,
+    #[arg(long, default_value_t = 1)]
+    channels: i64,
+    #[arg(long, default_value_t = 50)]
+    steps: usize,
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// ProGAN: final resolution (the benchmark runs at it).
+    #[arg(long, default_value_t = 32)]
+    resolution: i64,
+    /// ProGAN: `stable` (α = 1) or `fade` (α = 0.5, both toRGB/fromRGB paths live).
+    #[arg(long, default_value = "stable")]
+    phase: String,
+    /// ProGAN: feature maps (defaults: the progan-fashion32 preset).
+    #[arg(long, default_value_t = 256)]
+    fmap_base: i64,
+    #[arg(long, default_value_t = 64)]
+    fmap_max: i64,
+    /// ProGAN: minibatch.
+    #[arg(long, default_value_t = 32)]
+    batch: i64,
 }
 
 #[derive(Args)]
@@ -209,20 +277,68 @@ fn main() {
         Command::Games(args) => games(args),
         Command::Datasets => datasets(),
         Command::Eval(args) => eval(args),
-        Command::Bench { what: BenchCommand::TrainStep { arch, channels, steps, warmup, device } } => (|| {
-            if arch != "dcgan32" {
-                anyhow::bail!("bench train-step: arch `{arch}` is not benchmarked yet; expected dcgan32");
-            }
-            let device = ganlab_driver::device::resolve(&device)?;
-            let rate = ganlab_driver::bench::dcgan32_steps_per_s(channels, steps, warmup, device)?;
-            println!("steps_per_s {rate:.4}");
-            Ok(())
-        })(),
+        Command::Bench { what } => bench(what),
     };
     if let Err(err) = result {
         eprintln!("gan: error: {err:#}");
         std::process::exit(1);
     }
+}
+
+fn bench(what: BenchCommand) -> Result<()> {
+    use ganlab_driver::bench;
+    match what {
+        BenchCommand::TrainStep(a) => {
+            let device = ganlab_driver::device::resolve(&a.device)?;
+            let rate = match a.arch.as_str() {
+                "dcgan32" => bench::dcgan32_steps_per_s(a.channels, a.steps, a.warmup, device)?,
+                "progan" => {
+                    let alpha = match a.phase.as_str() {
+                        "stable" => 1.0,
+                        "fade" => 0.5,
+                        other => anyhow::bail!("bench train-step: unknown --phase `{other}`; expected stable or fade"),
+                    };
+                    let b = bench::ProganBench { resolution: a.resolution, channels: a.channels, fmap_base: a.fmap_base, fmap_max: a.fmap_max, batch: a.batch, alpha };
+                    bench::progan_steps_per_s(b, a.steps, a.warmup, device)?
+                }
+                other => anyhow::bail!("bench train-step: unknown --arch `{other}`; expected dcgan32 or progan"),
+            };
+            println!("steps_per_s {rate:.4}");
+        }
+        BenchCommand::Frechet { inputs, repeats } => {
+            let (value, rate) = bench::frechet_bench(&inputs, repeats)?;
+            println!("value {value:.17e}");
+            println!("calls_per_s {rate:.6}");
+        }
+        BenchCommand::Swd { inputs, repeats } => {
+            let (value, rate) = bench::swd_bench(&inputs, repeats)?;
+            println!("value {value:.6}");
+            println!("calls_per_s {rate:.6}");
+        }
+        BenchCommand::Features { n, batch, channels, side, detector, no_checksum, device } => {
+            let device = ganlab_driver::device::resolve(&device)?;
+            let path = detector.unwrap_or_else(ganlab_driver::eval::default_detector_path);
+            let expected = (!no_checksum).then_some(ganlab_metrics::inception::DEFAULT_DETECTOR_SHA256);
+            let detector = ganlab_metrics::Detector::load(&path, expected, device)?;
+            let rate = bench::features_images_per_s(&detector, n, batch, channels, side)?;
+            println!("images_per_s {rate:.4}");
+        }
+        BenchCommand::Losses { steps, seed, channels, device } => {
+            let device = ganlab_driver::device::resolve(&device)?;
+            for (i, (d, g)) in bench::dcgan32_losses(channels, steps, seed, device)?.iter().enumerate() {
+                println!("step {i} {d:.9} {g:.9}");
+            }
+        }
+        BenchCommand::CudaInfo => {
+            println!("cuda_available {}", tch::Cuda::is_available());
+            println!("cuda_devices {}", tch::Cuda::device_count());
+            println!("cudnn {}", tch::Cuda::cudnn_is_available());
+        }
+    }
+    if let Some(mb) = bench::peak_rss_mb() {
+        println!("peak_rss_mb {mb:.1}");
+    }
+    Ok(())
 }
 
 fn train(args: TrainArgs) -> Result<()> {

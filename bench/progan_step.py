@@ -1,0 +1,192 @@
+"""PyTorch side of the ProGAN training-step benchmark: exactly the computation of
+`gan bench train-step --arch progan` (crates/ganlab-progan, a translation of the official
+networks.py of Karras et al. 2018): equalized-lr convs and dense layers, pixel norm, minibatch
+stddev (group 4), nearest upsampling / average-pool downsampling, toRGB/fromRGB fade-in at α;
+one WGAN-GP D update (λ 10, per-sample ε, drift 0.001) on faded reals, one G update with D's
+weights frozen, G's moving average (β 0.999); Adam (0.001, (0, 0.99), 1e-8).
+
+    python bench/progan_step.py --resolution 32 --phase fade --steps 20 [--channels-last]
+
+Prints `steps_per_s <value>` and `peak_rss_mb <value>`.
+"""
+import argparse
+import math
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from benchlib import report
+
+
+class EqConv(nn.Module):
+    def __init__(self, cin, cout, k, gain=math.sqrt(2)):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin, k, k))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        self.scale, self.pad = gain / math.sqrt(cin * k * k), k // 2
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.pad)
+
+
+class EqLinear(nn.Module):
+    def __init__(self, cin, cout, gain=math.sqrt(2)):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        self.scale = gain / math.sqrt(cin)
+
+    def forward(self, x):
+        return F.linear(x, self.weight * self.scale, self.bias)
+
+
+def act(x):
+    return F.leaky_relu(x, 0.2)
+
+
+def pixel_norm(x):
+    return x * (x.square().mean(1, keepdim=True) + 1e-8).rsqrt()
+
+
+def mbstd(x, group=4):
+    n, c, h, w = x.shape
+    g = min(group, n)
+    y = x.reshape(g, -1, c, h, w)
+    y = ((y - y.mean(0, keepdim=True)).square().mean(0) + 1e-8).sqrt().mean((1, 2, 3), keepdim=True)
+    return torch.cat([x, y.repeat(g, 1, h, w)], 1)
+
+
+def up(x):
+    return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+def down(x):
+    return F.avg_pool2d(x, 2)
+
+
+class G(nn.Module):
+    def __init__(self, levels, nf, channels):
+        super().__init__()
+        self.c0 = nf(1)
+        self.dense = EqLinear(nf(0), nf(1) * 16, gain=math.sqrt(2) / 4)
+        self.conv = EqConv(nf(1), nf(1), 3)
+        self.blocks = nn.ModuleList([nn.ModuleList([EqConv(nf(l - 2), nf(l - 1), 3), EqConv(nf(l - 1), nf(l - 1), 3)])
+                                     for l in range(3, levels + 1)])
+        self.to_rgb = nn.ModuleList([EqConv(nf(l - 1), channels, 1, gain=1.0) for l in range(2, levels + 1)])
+
+    def forward(self, z, alpha):
+        x = pixel_norm(z)
+        x = pixel_norm(act(self.dense(x).view(z.shape[0], self.c0, 4, 4)))
+        x = pixel_norm(act(self.conv(x)))
+        for i, (c0, c1) in enumerate(self.blocks, start=1):
+            prev = x
+            x = pixel_norm(act(c1(pixel_norm(act(c0(up(x)))))))
+            if i == len(self.blocks) and alpha < 1:
+                old = up(self.to_rgb[i - 1](prev))
+                return old + (self.to_rgb[i](x) - old) * alpha
+        return self.to_rgb[-1](x)
+
+
+class D(nn.Module):
+    def __init__(self, levels, nf, channels):
+        super().__init__()
+        self.from_rgb = nn.ModuleList([EqConv(channels, nf(l - 1), 1) for l in range(2, levels + 1)])
+        self.conv = EqConv(nf(1) + 1, nf(1), 3)
+        self.dense0 = EqLinear(nf(1) * 16, nf(0))
+        self.dense1 = EqLinear(nf(0), 1, gain=1.0)
+        self.blocks = nn.ModuleList([nn.ModuleList([EqConv(nf(l - 1), nf(l - 1), 3), EqConv(nf(l - 1), nf(l - 2), 3)])
+                                     for l in range(3, levels + 1)])
+
+    def forward(self, img, alpha):
+        top = len(self.blocks)
+        x = act(self.from_rgb[top](img))
+        for i in range(top, 0, -1):
+            c0, c1 = self.blocks[i - 1]
+            x = down(act(c1(act(c0(x)))))
+            if i == top and alpha < 1:
+                old = act(self.from_rgb[top - 1](down(img)))
+                x = old + (x - old) * alpha
+        x = act(self.conv(mbstd(x)))
+        x = act(self.dense0(x.flatten(1)))
+        return self.dense1(x).view(-1)
+
+
+def fade_reals(x, alpha):
+    if alpha >= 1:
+        return x
+    coarse = up(down(x))
+    return coarse + (x - coarse) * alpha
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--resolution", type=int, default=32)
+    ap.add_argument("--channels", type=int, default=1)
+    ap.add_argument("--fmap-base", type=int, default=256)
+    ap.add_argument("--fmap-max", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--phase", choices=["stable", "fade"], default="stable")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    dev = torch.device(args.device)
+    levels = int(math.log2(args.resolution))
+    alpha = 1.0 if args.phase == "stable" else 0.5
+
+    def nf(stage):
+        return max(1, min(args.fmap_base >> stage, args.fmap_max))
+
+    g, d, g_ema = G(levels, nf, args.channels).to(dev), D(levels, nf, args.channels).to(dev), G(levels, nf, args.channels).to(dev)
+    g_ema.load_state_dict(g.state_dict())
+    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+    g, d = g.to(memory_format=fmt), d.to(memory_format=fmt)
+    opt_g = torch.optim.Adam(g.parameters(), lr=1e-3, betas=(0.0, 0.99), eps=1e-8)
+    opt_d = torch.optim.Adam(d.parameters(), lr=1e-3, betas=(0.0, 0.99), eps=1e-8)
+    shape = (args.batch, args.channels, args.resolution, args.resolution)
+    reals = [fade_reals(torch.rand(shape, device=dev) * 2 - 1, alpha).contiguous(memory_format=fmt) for _ in range(4)]
+    latent = nf(0)
+
+    def step(i):
+        real = reals[i % len(reals)]
+        z = torch.randn(args.batch, latent, device=dev)
+        fake = g(z, alpha)
+        out_real, out_fake = d(real, alpha), d(fake.detach(), alpha)
+        eps = torch.rand(args.batch, 1, 1, 1, device=dev)
+        mixed = (real * eps + fake.detach() * (1 - eps)).requires_grad_(True)
+        grad, = torch.autograd.grad(d(mixed, alpha).sum(), mixed, create_graph=True)
+        penalty = (grad.flatten(1).square().sum(1).sqrt() - 1).square().mean() * 10.0
+        loss_d = out_fake.mean() - out_real.mean() + penalty + out_real.square().mean() * 0.001
+        opt_d.zero_grad()
+        loss_d.backward()
+        opt_d.step()
+        for p in d.parameters():
+            p.requires_grad_(False)
+        loss_g = -d(fake, alpha).mean()
+        opt_g.zero_grad()
+        loss_g.backward()
+        opt_g.step()
+        for p in d.parameters():
+            p.requires_grad_(True)
+        with torch.no_grad():
+            for p, e in zip(g.parameters(), g_ema.parameters()):
+                e.lerp_(p, 1 - 0.999)
+
+    for i in range(args.warmup):
+        step(i)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for i in range(args.steps):
+        step(i)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    report(steps_per_s=f"{args.steps / (time.perf_counter() - start):.4f}")
+
+
+if __name__ == "__main__":
+    main()
