@@ -7,7 +7,9 @@ use tch::{nn::VarStore, Tensor};
 
 /// `tests/fixtures/<name>`.
 pub fn fixture_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 /// Reads a JSON fixture.
@@ -19,7 +21,12 @@ pub fn read_fixture(name: &str) -> Value {
 
 /// A flat JSON array of numbers as f32.
 pub fn floats(value: &Value) -> Vec<f32> {
-    value.as_array().expect("array of numbers").iter().map(|v| v.as_f64().expect("number") as f32).collect()
+    value
+        .as_array()
+        .expect("array of numbers")
+        .iter()
+        .map(|v| v.as_f64().expect("number") as f32)
+        .collect()
 }
 
 /// A tensor from a flat JSON array and a shape.
@@ -31,9 +38,15 @@ pub fn tensor(value: &Value, shape: &[i64]) -> Tensor {
 /// variable of the store must be in the fixture with the same shape.
 pub fn load_state(vs: &VarStore, state: &Value) {
     for (name, mut var) in vs.variables() {
-        let entry = state.get(&name).unwrap_or_else(|| panic!("fixture has no `{name}`"));
-        let shape: Vec<i64> =
-            entry["shape"].as_array().expect("shape").iter().map(|v| v.as_i64().expect("int")).collect();
+        let entry = state
+            .get(&name)
+            .unwrap_or_else(|| panic!("fixture has no `{name}`"));
+        let shape: Vec<i64> = entry["shape"]
+            .as_array()
+            .expect("shape")
+            .iter()
+            .map(|v| v.as_i64().expect("int"))
+            .collect();
         assert_eq!(var.size(), shape, "shape of `{name}`");
         tch::no_grad(|| var.copy_(&tensor(&entry["values"], &shape)));
     }
@@ -68,7 +81,12 @@ pub fn short_dcgan_config(seed: u64) -> ganlab_driver::TrainConfig {
 
 /// The `progan-fashion32` preset shrunk for a test: narrow networks, phases of `phase_kimg`
 /// stable + `fade_kimg` fade-in, small batches, CPU.
-pub fn tiny_progan_config(fmap_base: i64, fmap_max: i64, phase_kimg: f64, fade_kimg: f64) -> ganlab_driver::TrainConfig {
+pub fn tiny_progan_config(
+    fmap_base: i64,
+    fmap_max: i64,
+    phase_kimg: f64,
+    fade_kimg: f64,
+) -> ganlab_driver::TrainConfig {
     let mut config = ganlab_driver::TrainConfig::preset("progan-fashion32").expect("preset");
     config.device = "cpu".into();
     config.progan.fmap_base = fmap_base;

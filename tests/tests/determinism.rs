@@ -11,13 +11,16 @@ fn short_config(seed: u64) -> TrainConfig {
 
 fn run(config: TrainConfig) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    ganlab_driver::train(config, dir.path(), Reporting { interactive: false }).expect("training run");
+    ganlab_driver::train(config, dir.path(), Reporting { interactive: false })
+        .expect("training run");
     dir
 }
 
 fn stats_lines(dir: &std::path::Path) -> Vec<Value> {
     let text = std::fs::read_to_string(dir.join("stats.jsonl")).expect("stats.jsonl");
-    text.lines().map(|l| serde_json::from_str(l).expect("each stats line is JSON")).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("each stats line is JSON"))
+        .collect()
 }
 
 #[test]
@@ -35,6 +38,9 @@ fn two_runs_with_the_same_seed_log_identical_losses() {
     let b = run(short_config(11));
     let c = run(short_config(12));
     assert_eq!(losses(a.path()), losses(b.path()));
-    assert_ne!(losses(a.path()), losses(c.path()), "another seed gives another run");
+    assert_ne!(
+        losses(a.path()),
+        losses(c.path()),
+        "another seed gives another run"
+    );
 }
-

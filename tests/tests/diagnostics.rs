@@ -20,23 +20,43 @@ fn divergence_stops_cleanly_and_an_interrupted_run_resumes() {
     let dir = tempfile::tempdir().expect("tmp");
     let _ = ganlab_driver::train(base.clone(), dir.path(), quiet).expect("a healthy run");
     // Continue it with an absurd learning rate: the losses overflow within a few steps.
-    let absurd = TrainConfig { kimg: 2.0, lr_g: Some(10.0), lr_d: Some(10.0), ..base.clone() };
+    let absurd = TrainConfig {
+        kimg: 2.0,
+        lr_g: Some(10.0),
+        lr_d: Some(10.0),
+        ..base.clone()
+    };
     let err = resume(absurd, dir.path(), quiet).unwrap_err().to_string();
     assert!(err.contains("diverged at generator step"), "{err}");
     // The message names the newest snapshot, which exists and holds only finite numbers.
-    let named = err.rsplit("last good snapshot: ").next().expect("path").trim().to_string();
-    let newest = ganlab_driver::train::newest_snapshot(dir.path()).expect("list").expect("a snapshot");
+    let named = err
+        .rsplit("last good snapshot: ")
+        .next()
+        .expect("path")
+        .trim()
+        .to_string();
+    let newest = ganlab_driver::train::newest_snapshot(dir.path())
+        .expect("list")
+        .expect("a snapshot");
     assert_eq!(named, newest.display().to_string());
     let snapshot = ganlab_driver::snapshot::Snapshot::read(&newest).expect("readable");
     for (name, t) in &snapshot.tensors {
-        assert!(bool::try_from(t.to_kind(tch::Kind::Double).isfinite().all()).expect("bool"), "{name} is not finite");
+        assert!(
+            bool::try_from(t.to_kind(tch::Kind::Double).isfinite().all()).expect("bool"),
+            "{name} is not finite"
+        );
     }
     let log = std::fs::read_to_string(dir.path().join("log.txt")).expect("log");
     assert!(log.contains("training stopped: diverged"), "{log}");
 
     // A stop request mid-run: snapshot, clean return, then resume to the end.
     let dir = tempfile::tempdir().expect("tmp");
-    let long = TrainConfig { kimg: 50.0, tick_kimg: 10.0, snapshot_ticks: 0, ..base };
+    let long = TrainConfig {
+        kimg: 50.0,
+        tick_kimg: 10.0,
+        snapshot_ticks: 0,
+        ..base
+    };
     let stopper = std::thread::spawn(|| {
         std::thread::sleep(std::time::Duration::from_millis(1500));
         request_stop();
@@ -45,7 +65,14 @@ fn divergence_stops_cleanly_and_an_interrupted_run_resumes() {
     stopper.join().expect("join");
     assert_eq!(stopped.stop, StopReason::Interrupted);
     assert!(stopped.images_shown < 50_000 && stopped.snapshot.exists());
-    let finished = resume(TrainConfig { kimg: stopped.images_shown as f64 / 1000.0 + 0.512, ..long }, dir.path(), quiet);
+    let finished = resume(
+        TrainConfig {
+            kimg: stopped.images_shown as f64 / 1000.0 + 0.512,
+            ..long
+        },
+        dir.path(),
+        quiet,
+    );
     // The saved config has kimg 50; resuming with another kimg is a config change the CLI would
     // refuse without --allow-config-change; the library takes the config it is given.
     let finished = finished.expect("resumed");

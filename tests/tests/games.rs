@@ -8,7 +8,12 @@ use serde_json::Value;
 use tch::{Device, Kind, Tensor};
 
 fn f64s(v: &Value) -> Tensor {
-    let values: Vec<f64> = v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number")).collect();
+    let values: Vec<f64> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect();
     Tensor::from_slice(&values)
 }
 
@@ -16,9 +21,18 @@ fn f64s(v: &Value) -> Tensor {
 fn d_loss_and_grads(game: &dyn Game, real: &Tensor, fake: &Tensor) -> (f64, Tensor, Tensor) {
     let real = real.detach().set_requires_grad(true);
     let fake = fake.detach().set_requires_grad(true);
-    let out = game.d_loss(&mut |x: &Tensor| x.shallow_clone(), &real, &fake, StepContext::default());
+    let out = game.d_loss(
+        &mut |x: &Tensor| x.shallow_clone(),
+        &real,
+        &fake,
+        StepContext::default(),
+    );
     let grads = Tensor::run_backward(&[&out.loss], &[&real, &fake], false, false);
-    (out.loss.double_value(&[]), grads[0].shallow_clone(), grads[1].shallow_clone())
+    (
+        out.loss.double_value(&[]),
+        grads[0].shallow_clone(),
+        grads[1].shallow_clone(),
+    )
 }
 
 fn g_loss_and_grad(game: &dyn Game, fake: &Tensor) -> (f64, Tensor) {
@@ -42,19 +56,50 @@ fn every_loss_and_its_gradient_equal_pytorch() {
             if !logistic && smoothing > 0.0 {
                 continue;
             }
-            let game = game_by_name(name, GameOptions { label_smoothing: smoothing, ..Default::default() })
-                .expect("game");
+            let game = game_by_name(
+                name,
+                GameOptions {
+                    label_smoothing: smoothing,
+                    ..Default::default()
+                },
+            )
+            .expect("game");
             let (loss, grad_real, grad_fake) = d_loss_and_grads(game.as_ref(), &real, &fake);
             let what = format!("{name} D loss ({key})");
-            assert!((loss - expected["loss"].as_f64().expect("f64")).abs() <= atol + rtol * loss.abs(), "{what}: {loss} vs {}", expected["loss"]);
-            assert_close(&grad_real, &f64s(&expected["grad_real"]), atol, rtol, &format!("{what}: d/d real"));
-            assert_close(&grad_fake, &f64s(&expected["grad_fake"]), atol, rtol, &format!("{what}: d/d fake"));
+            assert!(
+                (loss - expected["loss"].as_f64().expect("f64")).abs() <= atol + rtol * loss.abs(),
+                "{what}: {loss} vs {}",
+                expected["loss"]
+            );
+            assert_close(
+                &grad_real,
+                &f64s(&expected["grad_real"]),
+                atol,
+                rtol,
+                &format!("{what}: d/d real"),
+            );
+            assert_close(
+                &grad_fake,
+                &f64s(&expected["grad_fake"]),
+                atol,
+                rtol,
+                &format!("{what}: d/d fake"),
+            );
         }
         let game = game_by_name(name, GameOptions::default()).expect("game");
         let expected = &fx["cases"][name]["g"];
         let (loss, grad) = g_loss_and_grad(game.as_ref(), &fake);
-        assert!((loss - expected["loss"].as_f64().expect("f64")).abs() <= atol + rtol * loss.abs(), "{name} G loss");
-        assert_close(&grad, &f64s(&expected["grad_fake"]), atol, rtol, &format!("{name} G grad"));
+        assert!(
+            (loss - expected["loss"].as_f64().expect("f64")).abs() <= atol + rtol * loss.abs(),
+            "{name} G loss"
+        );
+        assert_close(
+            &grad,
+            &f64s(&expected["grad_fake"]),
+            atol,
+            rtol,
+            &format!("{name} G grad"),
+        );
     }
 }
 
@@ -67,10 +112,19 @@ fn losses_stay_finite_for_extreme_logits() {
         let game = game_by_name(name, GameOptions::default()).expect("game");
         let (loss, gr, gf) = d_loss_and_grads(game.as_ref(), &real, &fake);
         // Each half: mean(softplus(0 or 1000)) = 500.
-        assert!(loss.is_finite() && (loss - 1000.0).abs() < 1e-3, "{name}: {loss}");
-        assert!(bool::try_from(gr.isfinite().all()).expect("bool") && bool::try_from(gf.isfinite().all()).expect("bool"));
+        assert!(
+            loss.is_finite() && (loss - 1000.0).abs() < 1e-3,
+            "{name}: {loss}"
+        );
+        assert!(
+            bool::try_from(gr.isfinite().all()).expect("bool")
+                && bool::try_from(gf.isfinite().all()).expect("bool")
+        );
         let (g_loss, g_grad) = g_loss_and_grad(game.as_ref(), &fake);
-        assert!(g_loss.is_finite() && bool::try_from(g_grad.isfinite().all()).expect("bool"), "{name} G");
+        assert!(
+            g_loss.is_finite() && bool::try_from(g_grad.isfinite().all()).expect("bool"),
+            "{name} G"
+        );
     }
 }
 
@@ -92,8 +146,14 @@ fn minimax_saturates_when_d_rejects_the_fakes_and_nonsaturating_does_not() {
     for p in [1e-4, 1e-6, 1e-9] {
         let mm = generator_gradient_at("minimax", p);
         let ns = generator_gradient_at("nonsaturating", p);
-        assert!(mm <= 1e-3 * mm_half, "minimax at D = {p}: {mm} vs {mm_half} at D = 0.5");
-        assert!(ns >= ns_half, "nonsaturating at D = {p}: {ns} vs {ns_half} at D = 0.5");
+        assert!(
+            mm <= 1e-3 * mm_half,
+            "minimax at D = {p}: {mm} vs {mm_half} at D = 0.5"
+        );
+        assert!(
+            ns >= ns_half,
+            "nonsaturating at D = {p}: {ns} vs {ns_half} at D = 0.5"
+        );
     }
 }
 
@@ -102,13 +162,18 @@ fn gradient_penalty_of_a_linear_critic_is_the_closed_form() {
     // D(x) = w·x has ∇ₓD = w everywhere, so the penalty is λ(‖w‖ − 1)² whatever ε is, and its
     // gradient with respect to w (through double backward) is 2λ(‖w‖ − 1)·w/‖w‖.
     let w = Tensor::from_slice(&[0.3f64, -1.2, 2.0, 0.5]).set_requires_grad(true);
-    let gp = WganGp { options: GameOptions::default() };
+    let gp = WganGp {
+        options: GameOptions::default(),
+    };
     let real = Tensor::randn([6, 4], (Kind::Double, Device::Cpu));
     let fake = Tensor::randn([6, 4], (Kind::Double, Device::Cpu));
     let (penalty, grad_norm) = gp.gradient_penalty(&mut |x: &Tensor| x.matmul(&w), &real, &fake);
     let norm = w.norm().double_value(&[]);
     let expected = 10.0 * (norm - 1.0).powi(2);
-    assert!((penalty.double_value(&[]) - expected).abs() <= 1e-12 * expected, "penalty {penalty} vs {expected}");
+    assert!(
+        (penalty.double_value(&[]) - expected).abs() <= 1e-12 * expected,
+        "penalty {penalty} vs {expected}"
+    );
     assert!((grad_norm.double_value(&[]) - norm).abs() <= 1e-12);
     let dw = Tensor::run_backward(&[&penalty], &[&w], false, false);
     let expected_dw = &w.detach() * (2.0 * 10.0 * (norm - 1.0) / norm);
@@ -123,13 +188,22 @@ fn gradient_penalty_gradient_matches_finite_differences_for_an_mlp() {
     let w2 = Tensor::randn([5], (Kind::Double, Device::Cpu)) * 0.7;
     let real = Tensor::randn([8, 4], (Kind::Double, Device::Cpu));
     let fake = Tensor::randn([8, 4], (Kind::Double, Device::Cpu));
-    let gp = WganGp { options: GameOptions::default() };
+    let gp = WganGp {
+        options: GameOptions::default(),
+    };
     // The same per-sample ε for every evaluation.
     let eps = Tensor::rand([8, 1], (Kind::Double, Device::Cpu));
     let penalty_at = |w: &Tensor| -> Tensor {
-        gp.gradient_penalty_at(&mut |x: &Tensor| x.matmul(w).tanh().matmul(&w2), &real, &fake, &eps).0
+        gp.gradient_penalty_at(
+            &mut |x: &Tensor| x.matmul(w).tanh().matmul(&w2),
+            &real,
+            &fake,
+            &eps,
+        )
+        .0
     };
-    let analytic = Tensor::run_backward(&[&penalty_at(&w1)], &[&w1], false, false)[0].shallow_clone();
+    let analytic =
+        Tensor::run_backward(&[&penalty_at(&w1)], &[&w1], false, false)[0].shallow_clone();
     let h = 1e-6;
     for (i, j) in [(0, 0), (1, 3), (3, 4), (2, 1)] {
         let bump = |delta: f64| -> f64 {
@@ -139,7 +213,10 @@ fn gradient_penalty_gradient_matches_finite_differences_for_an_mlp() {
         };
         let numeric = (bump(h) - bump(-h)) / (2.0 * h);
         let exact = analytic.double_value(&[i, j]);
-        assert!((exact - numeric).abs() <= 1e-7 + 1e-6 * numeric.abs(), "w1[{i},{j}]: {exact} vs {numeric}");
+        assert!(
+            (exact - numeric).abs() <= 1e-7 + 1e-6 * numeric.abs(),
+            "w1[{i},{j}]: {exact} vs {numeric}"
+        );
     }
 }
 
@@ -147,7 +224,9 @@ fn gradient_penalty_gradient_matches_finite_differences_for_an_mlp() {
 fn wgan_gp_draws_one_epsilon_per_sample() {
     // real = 0 and fake = 1 per sample, so the critic sees x̂ = 1 − ε per sample; with one ε per
     // batch every row would be equal.
-    let gp = WganGp { options: GameOptions::default() };
+    let gp = WganGp {
+        options: GameOptions::default(),
+    };
     let real = Tensor::zeros([16, 3], (Kind::Double, Device::Cpu));
     let fake = Tensor::ones([16, 3], (Kind::Double, Device::Cpu));
     let mut seen = Vec::new();
@@ -163,16 +242,29 @@ fn wgan_gp_draws_one_epsilon_per_sample() {
     // Within a sample, the same ε for every coordinate.
     assert!(bool::try_from(mixed.eq_tensor(&mixed.select(1, 0).unsqueeze(1)).all()).expect("bool"));
     let first_column = mixed.select(1, 0);
-    let distinct = Vec::<f64>::try_from(first_column.unique_dim(0, true, false, false).0).expect("f64").len();
+    let distinct = Vec::<f64>::try_from(first_column.unique_dim(0, true, false, false).0)
+        .expect("f64")
+        .len();
     assert_eq!(distinct, 16, "16 samples, 16 different ε");
 }
 
 #[test]
 fn clipping_puts_every_critic_parameter_in_the_box() {
     let vs = tch::nn::VarStore::new(Device::Cpu);
-    let _d = ganlab_layers::dcgan32_discriminator(&vs.root(), ganlab_layers::Dcgan32Config { width: 8, ..Default::default() });
+    let _d = ganlab_layers::dcgan32_discriminator(
+        &vs.root(),
+        ganlab_layers::Dcgan32Config {
+            width: 8,
+            ..Default::default()
+        },
+    );
     let params = vs.trainable_variables();
-    assert!(params.iter().any(|p| p.abs().max().double_value(&[]) > 0.01), "init exceeds the box");
+    assert!(
+        params
+            .iter()
+            .any(|p| p.abs().max().double_value(&[]) > 0.01),
+        "init exceeds the box"
+    );
     clip_parameters(&params, 0.01);
     for p in &params {
         assert!(p.abs().max().double_value(&[]) <= 0.01);
@@ -181,13 +273,36 @@ fn clipping_puts_every_critic_parameter_in_the_box() {
 
 #[test]
 fn unknown_game_names_and_bad_options_are_errors() {
-    let err = game_by_name("wgan-qp", GameOptions::default()).err().expect("error");
-    assert!(err.to_string().contains("unknown game `wgan-qp`") && err.to_string().contains("wgan-gp"), "{err}");
-    let err = game_by_name("nonsaturating", GameOptions { label_smoothing: 0.7, ..Default::default() }).err().expect("error");
+    let err = game_by_name("wgan-qp", GameOptions::default())
+        .err()
+        .expect("error");
+    assert!(
+        err.to_string().contains("unknown game `wgan-qp`") && err.to_string().contains("wgan-gp"),
+        "{err}"
+    );
+    let err = game_by_name(
+        "nonsaturating",
+        GameOptions {
+            label_smoothing: 0.7,
+            ..Default::default()
+        },
+    )
+    .err()
+    .expect("error");
     assert!(err.to_string().contains("label_smoothing"), "{err}");
-    let plan = game_by_name("wgan", GameOptions::default()).expect("wgan").plan();
+    let plan = game_by_name("wgan", GameOptions::default())
+        .expect("wgan")
+        .plan();
     assert_eq!((plan.critic_steps, plan.clip_weights), (5, Some(0.01)));
-    let plan = game_by_name("wgan-gp", GameOptions { critic_steps: Some(2), ..Default::default() }).expect("wgan-gp").plan();
+    let plan = game_by_name(
+        "wgan-gp",
+        GameOptions {
+            critic_steps: Some(2),
+            ..Default::default()
+        },
+    )
+    .expect("wgan-gp")
+    .plan();
     assert_eq!(plan.critic_steps, 2);
 }
 
@@ -197,24 +312,53 @@ fn r1_of_a_linear_critic_is_half_gamma_times_the_squared_norm_and_can_be_lazy() 
     // k: applied on every k-th critic step, multiplied by k (Karras et al. 2020, §3.1).
     let w = Tensor::from_slice(&[0.5f64, -1.0, 2.0]);
     let real = Tensor::randn([5, 3], (Kind::Double, Device::Cpu));
-    let r1 = ganlab_games::R1Penalty { gamma: 10.0, interval: 4 };
+    let r1 = ganlab_games::R1Penalty {
+        gamma: 10.0,
+        interval: 4,
+    };
     let expected = 4.0 * 10.0 / 2.0 * 5.25;
-    let ctx = |critic_step| StepContext { kimg: 0.0, critic_step };
-    let (penalty, grad_norm) = r1.penalty(&mut |x: &Tensor| x.matmul(&w), &real, ctx(8)).expect("applied on step 8");
-    assert!((penalty.double_value(&[]) - expected).abs() < 1e-12, "{penalty}");
+    let ctx = |critic_step| StepContext {
+        kimg: 0.0,
+        critic_step,
+    };
+    let (penalty, grad_norm) = r1
+        .penalty(&mut |x: &Tensor| x.matmul(&w), &real, ctx(8))
+        .expect("applied on step 8");
+    assert!(
+        (penalty.double_value(&[]) - expected).abs() < 1e-12,
+        "{penalty}"
+    );
     assert!((grad_norm.double_value(&[]) - 5.25f64.sqrt()).abs() < 1e-12);
-    assert!(r1.penalty(&mut |x: &Tensor| x.matmul(&w), &real, ctx(9)).is_none(), "skipped on step 9");
+    assert!(
+        r1.penalty(&mut |x: &Tensor| x.matmul(&w), &real, ctx(9))
+            .is_none(),
+        "skipped on step 9"
+    );
     // Through a game: the penalty is part of D's loss and logged.
-    let game = game_by_name("nonsaturating", GameOptions { r1_gamma: 10.0, ..Default::default() }).expect("game");
+    let game = game_by_name(
+        "nonsaturating",
+        GameOptions {
+            r1_gamma: 10.0,
+            ..Default::default()
+        },
+    )
+    .expect("game");
     let fake = Tensor::randn([5, 3], (Kind::Double, Device::Cpu));
     let out = game.d_loss(&mut |x: &Tensor| x.matmul(&w), &real, &fake, ctx(0));
     let names: Vec<&str> = out.scalars.iter().map(|(n, _)| *n).collect();
-    assert!(names.contains(&"r1_penalty") && names.contains(&"r1_grad_norm"), "{names:?}");
+    assert!(
+        names.contains(&"r1_penalty") && names.contains(&"r1_grad_norm"),
+        "{names:?}"
+    );
 }
 
 #[test]
 fn instance_noise_is_added_to_d_inputs_and_annealed_to_zero() {
-    let options = GameOptions { instance_noise: 0.4, instance_noise_kimg: 10.0, ..Default::default() };
+    let options = GameOptions {
+        instance_noise: 0.4,
+        instance_noise_kimg: 10.0,
+        ..Default::default()
+    };
     assert_eq!(options.noise_sigma(0.0), 0.4);
     assert!((options.noise_sigma(5.0) - 0.2).abs() < 1e-12);
     assert_eq!(options.noise_sigma(10.0), 0.0);
@@ -223,8 +367,19 @@ fn instance_noise_is_added_to_d_inputs_and_annealed_to_zero() {
     let real = Tensor::zeros([4000], (Kind::Double, Device::Cpu));
     let fake = Tensor::zeros([4000], (Kind::Double, Device::Cpu));
     let mut seen = Vec::new();
-    let ctx = StepContext { kimg: 5.0, critic_step: 0 };
-    let _ = game.d_loss(&mut |x: &Tensor| { seen.push(x.copy()); x.shallow_clone() }, &real, &fake, ctx);
+    let ctx = StepContext {
+        kimg: 5.0,
+        critic_step: 0,
+    };
+    let _ = game.d_loss(
+        &mut |x: &Tensor| {
+            seen.push(x.copy());
+            x.shallow_clone()
+        },
+        &real,
+        &fake,
+        ctx,
+    );
     // D saw zeros plus N(0, 0.2²) noise: the sample std is 0.2 within 5%.
     for input in &seen {
         let std = input.std(true).double_value(&[]);

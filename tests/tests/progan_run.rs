@@ -13,20 +13,37 @@ fn a_short_progan_run_grows_to_32_and_writes_a_grid_per_resolution() {
     config.tick_kimg = 0.032;
     config.grid_images = 16;
     let dir = tempfile::tempdir().expect("tmp");
-    let summary = ganlab_driver::train(config, dir.path(), Reporting { interactive: false }).expect("progan run");
+    let summary = ganlab_driver::train(config, dir.path(), Reporting { interactive: false })
+        .expect("progan run");
 
     let stats: Vec<Value> = std::fs::read_to_string(dir.path().join("stats.jsonl"))
         .expect("stats")
         .lines()
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
-    let resolutions: Vec<i64> = stats.iter().map(|s| s["resolution"].as_i64().expect("resolution")).collect();
+    let resolutions: Vec<i64> = stats
+        .iter()
+        .map(|s| s["resolution"].as_i64().expect("resolution"))
+        .collect();
     for r in [4, 8, 16, 32] {
-        assert!(resolutions.contains(&r), "resolution {r} in {resolutions:?}");
+        assert!(
+            resolutions.contains(&r),
+            "resolution {r} in {resolutions:?}"
+        );
     }
-    assert!(resolutions.windows(2).all(|w| w[0] <= w[1]), "grows monotonically: {resolutions:?}");
-    assert!(stats.iter().any(|s| s["alpha"].as_f64().expect("alpha") < 1.0), "some tick falls inside a fade");
-    assert!(stats.iter().all(|s| s["loss_d"].as_f64().is_some_and(f64::is_finite)));
+    assert!(
+        resolutions.windows(2).all(|w| w[0] <= w[1]),
+        "grows monotonically: {resolutions:?}"
+    );
+    assert!(
+        stats
+            .iter()
+            .any(|s| s["alpha"].as_f64().expect("alpha") < 1.0),
+        "some tick falls inside a fade"
+    );
+    assert!(stats
+        .iter()
+        .all(|s| s["loss_d"].as_f64().is_some_and(f64::is_finite)));
     // One grid per tick, all shown at the final size.
     for s in &stats {
         let name = format!("fakes-kimg{:07.2}.png", s["kimg"].as_f64().expect("kimg"));
@@ -34,11 +51,23 @@ fn a_short_progan_run_grows_to_32_and_writes_a_grid_per_resolution() {
         assert_eq!(img.width(), 4 * (32 + 2) + 2, "{name}");
     }
     let snapshot = ganlab_driver::snapshot::Snapshot::read(&summary.snapshot).expect("snapshot");
-    assert!(snapshot.tensors.keys().any(|k| k.starts_with("G_ema.b32.conv1")), "G's moving average is saved");
+    assert!(
+        snapshot
+            .tensors
+            .keys()
+            .any(|k| k.starts_with("G_ema.b32.conv1")),
+        "G's moving average is saved"
+    );
     // The final optimiser state started at the last reset (end of the 16 → 32 fade), so it has
     // taken fewer steps than the run.
     let steps = snapshot.tensors["opt_g.step"].int64_value(&[]);
-    assert!(steps > 0 && (steps as u64) < summary.images_shown / 8, "Adam step count {steps}");
+    assert!(
+        steps > 0 && (steps as u64) < summary.images_shown / 8,
+        "Adam step count {steps}"
+    );
     let log = std::fs::read_to_string(dir.path().join("log.txt")).expect("log");
-    assert!(log.contains("fading in 8x8") && log.contains("32x32 stable"), "{log}");
+    assert!(
+        log.contains("fading in 8x8") && log.contains("32x32 stable"),
+        "{log}"
+    );
 }

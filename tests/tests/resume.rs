@@ -14,9 +14,15 @@ fn quiet() -> Reporting {
 fn copy_run(from: &Path, to: &Path, keep_until_kimg: &str) {
     for entry in std::fs::read_dir(from).expect("list") {
         let path = entry.expect("entry").path();
-        let name = path.file_name().expect("name").to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         // Drop the snapshots after the one we resume from, as if the run had been killed there.
-        if name.starts_with("snapshot-kimg") && name.as_str() > format!("snapshot-kimg{keep_until_kimg}.safetensors").as_str() {
+        if name.starts_with("snapshot-kimg")
+            && name.as_str() > format!("snapshot-kimg{keep_until_kimg}.safetensors").as_str()
+        {
             continue;
         }
         std::fs::copy(&path, to.join(&name)).expect("copy");
@@ -25,7 +31,10 @@ fn copy_run(from: &Path, to: &Path, keep_until_kimg: &str) {
 
 fn assert_same_parameters(a: &Path, b: &Path) {
     let (a, b) = (Snapshot::read(a).expect("a"), Snapshot::read(b).expect("b"));
-    assert_eq!(a.tensors.keys().collect::<Vec<_>>(), b.tensors.keys().collect::<Vec<_>>());
+    assert_eq!(
+        a.tensors.keys().collect::<Vec<_>>(),
+        b.tensors.keys().collect::<Vec<_>>()
+    );
     for (name, t) in &a.tensors {
         assert!(t.equal(&b.tensors[name]), "{name} differs after resuming");
     }
@@ -49,12 +58,24 @@ fn resumed_runs_end_with_identical_parameters() {
     let a = ganlab_driver::train(config.clone(), full.path(), quiet()).expect("uninterrupted");
     let cut = tempfile::tempdir().expect("tmp");
     copy_run(full.path(), cut.path(), "0000.13");
-    let saved = TrainConfig::from_json(&std::fs::read_to_string(cut.path().join("config.json")).expect("config")).expect("parse");
+    let saved = TrainConfig::from_json(
+        &std::fs::read_to_string(cut.path().join("config.json")).expect("config"),
+    )
+    .expect("parse");
     let b = resume(saved, cut.path(), quiet()).expect("resumed");
     assert_eq!(a.images_shown, b.images_shown);
     assert_same_parameters(&a.snapshot, &b.snapshot);
-    let stats = |dir: &Path| std::fs::read_to_string(dir.join("stats.jsonl")).expect("stats").lines().count();
-    assert_eq!(stats(cut.path()), 4, "ticks after the snapshot are redone, not duplicated");
+    let stats = |dir: &Path| {
+        std::fs::read_to_string(dir.join("stats.jsonl"))
+            .expect("stats")
+            .lines()
+            .count()
+    };
+    assert_eq!(
+        stats(cut.path()),
+        4,
+        "ticks after the snapshot are redone, not duplicated"
+    );
     let log = std::fs::read_to_string(cut.path().join("log.txt")).expect("log");
     assert!(log.contains("resumed at 0.128 kimg (tick 2)"), "{log}");
 
@@ -69,7 +90,10 @@ fn resumed_runs_end_with_identical_parameters() {
     let a = ganlab_driver::train(progan, full.path(), quiet()).expect("uninterrupted progan");
     let cut = tempfile::tempdir().expect("tmp");
     copy_run(full.path(), cut.path(), "0000.13"); // 128 images: half-way through the fade
-    let saved = TrainConfig::from_json(&std::fs::read_to_string(cut.path().join("config.json")).expect("config")).expect("parse");
+    let saved = TrainConfig::from_json(
+        &std::fs::read_to_string(cut.path().join("config.json")).expect("config"),
+    )
+    .expect("parse");
     let b = resume(saved, cut.path(), quiet()).expect("resumed progan");
     assert_same_parameters(&a.snapshot, &b.snapshot);
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(cut.path().join("stats.jsonl"))
@@ -77,7 +101,13 @@ fn resumed_runs_end_with_identical_parameters() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
-    let at_snapshot = lines.iter().find(|s| s["kimg"] == 0.128).expect("the tick of the snapshot");
+    let at_snapshot = lines
+        .iter()
+        .find(|s| s["kimg"] == 0.128)
+        .expect("the tick of the snapshot");
     assert_eq!(at_snapshot["resolution"], 8);
-    assert!((at_snapshot["alpha"].as_f64().expect("alpha") - 0.5).abs() < 1e-9, "{at_snapshot}");
+    assert!(
+        (at_snapshot["alpha"].as_f64().expect("alpha") - 0.5).abs() < 1e-9,
+        "{at_snapshot}"
+    );
 }

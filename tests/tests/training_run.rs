@@ -15,13 +15,16 @@ fn short_config(seed: u64) -> TrainConfig {
 
 fn run(config: TrainConfig) -> (tempfile::TempDir, ganlab_driver::RunSummary) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let summary = ganlab_driver::train(config, dir.path(), Reporting { interactive: false }).expect("training run");
+    let summary = ganlab_driver::train(config, dir.path(), Reporting { interactive: false })
+        .expect("training run");
     (dir, summary)
 }
 
 fn stats_lines(dir: &std::path::Path) -> Vec<Value> {
     let text = std::fs::read_to_string(dir.join("stats.jsonl")).expect("stats.jsonl");
-    text.lines().map(|l| serde_json::from_str(l).expect("each stats line is JSON")).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("each stats line is JSON"))
+        .collect()
 }
 
 #[test]
@@ -42,13 +45,28 @@ fn a_short_run_writes_every_file_of_the_run_directory() {
     assert_eq!(config.lr_g, Some(2e-4));
     // log.txt mentions the run's start and end.
     let log = std::fs::read_to_string(dir.join("log.txt")).expect("log.txt");
-    assert!(log.contains("starting run") && log.contains("finished"), "{log}");
+    assert!(
+        log.contains("starting run") && log.contains("finished"),
+        "{log}"
+    );
     // stats.jsonl: one object per tick with the documented keys.
     let stats = stats_lines(dir);
     assert_eq!(stats.len(), 2, "two ticks of 0.128 kimg in 0.256 kimg");
     for (i, s) in stats.iter().enumerate() {
-        for key in ["tick", "kimg", "wall_s", "images_per_s", "loss_d", "loss_g", "d_real", "d_fake"] {
-            assert!(s[key].as_f64().is_some_and(f64::is_finite), "tick {i}: `{key}` missing or not finite: {s}");
+        for key in [
+            "tick",
+            "kimg",
+            "wall_s",
+            "images_per_s",
+            "loss_d",
+            "loss_g",
+            "d_real",
+            "d_fake",
+        ] {
+            assert!(
+                s[key].as_f64().is_some_and(f64::is_finite),
+                "tick {i}: `{key}` missing or not finite: {s}"
+            );
         }
     }
     assert_eq!(stats[1]["kimg"], 0.256);
@@ -68,13 +86,25 @@ fn a_short_run_writes_every_file_of_the_run_directory() {
     // The final snapshot holds G, D, both optimisers and the image count.
     let snapshot = ganlab_driver::snapshot::Snapshot::read(&summary.snapshot).expect("snapshot");
     assert_eq!(snapshot.progress().expect("progress").images_shown, 256);
-    let cfg = Dcgan32Config { width: 16, ..Default::default() };
+    let cfg = Dcgan32Config {
+        width: 16,
+        ..Default::default()
+    };
     let g_vs = VarStore::new(Device::Cpu);
     let _g = dcgan32_generator(&g_vs.root(), cfg);
-    snapshot.load_into("G", &g_vs).expect("G loads from the snapshot");
-    assert!(snapshot.tensors.keys().any(|k| k.starts_with("opt_d.exp_avg_sq.")));
+    snapshot
+        .load_into("G", &g_vs)
+        .expect("G loads from the snapshot");
+    assert!(snapshot
+        .tensors
+        .keys()
+        .any(|k| k.starts_with("opt_d.exp_avg_sq.")));
     // No temporary file is left behind.
-    assert!(std::fs::read_dir(dir).expect("list").all(|e| !e.expect("entry").file_name().to_string_lossy().contains(".tmp")));
+    assert!(std::fs::read_dir(dir).expect("list").all(|e| !e
+        .expect("entry")
+        .file_name()
+        .to_string_lossy()
+        .contains(".tmp")));
 }
 
 #[test]
@@ -82,27 +112,53 @@ fn a_few_discriminator_steps_on_a_fixed_batch_lower_its_loss() {
     tch::manual_seed(5);
     let dataset = ganlab_data::load(&ganlab_data::DatasetRequest::new("mnist", 32)).expect("mnist");
     let real = dataset.images.narrow(0, 0, 32);
-    let cfg = Dcgan32Config { width: 16, ..Default::default() };
+    let cfg = Dcgan32Config {
+        width: 16,
+        ..Default::default()
+    };
     let (g_vs, d_vs) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
     let g = dcgan32_generator(&g_vs.root(), cfg);
     let d = dcgan32_discriminator(&d_vs.root(), cfg);
-    let fake = tch::no_grad(|| g.forward_t(&Tensor::randn([32, 100], (Kind::Float, Device::Cpu)), true));
+    let fake =
+        tch::no_grad(|| g.forward_t(&Tensor::randn([32, 100], (Kind::Float, Device::Cpu)), true));
     let game = game_by_name("nonsaturating", GameOptions::default()).expect("game");
-    let mut opt = Adam::new(&d_vs, AdamConfig { lr: 2e-4, beta1: 0.5, ..Default::default() }).expect("adam");
+    let mut opt = Adam::new(
+        &d_vs,
+        AdamConfig {
+            lr: 2e-4,
+            beta1: 0.5,
+            ..Default::default()
+        },
+    )
+    .expect("adam");
     let mut losses = Vec::new();
     for _ in 0..10 {
-        let out = game.d_loss(&mut |x: &Tensor| d.forward_t(x, true), &real, &fake, StepContext::default());
+        let out = game.d_loss(
+            &mut |x: &Tensor| d.forward_t(x, true),
+            &real,
+            &fake,
+            StepContext::default(),
+        );
         losses.push(out.loss.double_value(&[]));
         opt.zero_grad();
         out.loss.backward();
         opt.step();
     }
-    assert!(losses[9] < 0.5 * losses[0], "D loss went from {} to {}: {losses:?}", losses[0], losses[9]);
+    assert!(
+        losses[9] < 0.5 * losses[0],
+        "D loss went from {} to {}: {losses:?}",
+        losses[0],
+        losses[9]
+    );
 }
 
 #[test]
 fn a_run_dir_that_already_holds_a_run_is_refused() {
-    let (dir, _) = run(TrainConfig { kimg: 0.032, tick_kimg: 0.032, ..short_config(1) });
+    let (dir, _) = run(TrainConfig {
+        kimg: 0.032,
+        tick_kimg: 0.032,
+        ..short_config(1)
+    });
     let err = ganlab_driver::run_dir::use_run_dir(dir.path()).unwrap_err();
     assert!(err.to_string().contains("already holds a run"), "{err}");
 }
@@ -118,7 +174,8 @@ fn the_loop_clips_every_wgan_critic_parameter_after_each_critic_step() {
         device: "cpu".into(),
         ..Default::default()
     };
-    let summary = ganlab_driver::train(config, dir.path(), Reporting { interactive: false }).expect("wgan run");
+    let summary = ganlab_driver::train(config, dir.path(), Reporting { interactive: false })
+        .expect("wgan run");
     let snapshot = ganlab_driver::snapshot::Snapshot::read(&summary.snapshot).expect("snapshot");
     let critic = snapshot.section("D");
     assert!(!critic.is_empty());

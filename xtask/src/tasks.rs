@@ -16,7 +16,16 @@ pub fn gan(args: &[String]) -> Result<()> {
     setup::ensure()?;
     run_status(
         cargo()
-            .args(["run", "--release", "--quiet", "--package", "ganlab-driver", "--bin", "gan", "--"])
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "--package",
+                "ganlab-driver",
+                "--bin",
+                "gan",
+                "--",
+            ])
             .args(args),
     )
 }
@@ -38,5 +47,9 @@ pub fn games(args: &[String]) -> Result<()> {
 /// `cargo xtask test ARGS`: every test of the workspace, after setup.
 pub fn test(args: &[String]) -> Result<()> {
     setup::ensure()?;
-    run_status(cargo().args(["test", "--workspace", "--all-targets"]).args(args))
+    run_status(
+        cargo()
+            .args(["test", "--workspace", "--all-targets"])
+            .args(args),
+    )
 }

@@ -8,7 +8,10 @@ use std::time::Instant;
 /// The workspace root (the folder above `xtask/`).
 pub fn project_root() -> PathBuf {
     let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().map(Path::to_path_buf).unwrap_or(manifest_dir)
+    manifest_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or(manifest_dir)
 }
 
 /// Runs `f` as a named step and prints its outcome and duration.
@@ -16,13 +19,18 @@ pub fn step<T>(name: &str, f: impl FnOnce() -> Result<(T, String)>) -> Result<T>
     let start = Instant::now();
     eprintln!("[setup] {name} ...");
     let (value, outcome) = f().with_context(|| format!("setup step `{name}` failed"))?;
-    eprintln!("[setup] {name}: {outcome} ({:.1}s)", start.elapsed().as_secs_f64());
+    eprintln!(
+        "[setup] {name}: {outcome} ({:.1}s)",
+        start.elapsed().as_secs_f64()
+    );
     Ok(value)
 }
 
 /// Runs a command with inherited stdio; fails with the command line if it exits non-zero.
 pub fn run_status(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("could not start {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }

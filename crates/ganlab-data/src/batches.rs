@@ -64,14 +64,21 @@ impl Batches {
         let mut indices = Vec::with_capacity(self.batch_size);
         while indices.len() < self.batch_size {
             if self.position.index >= n {
-                self.position = BatchPosition { epoch: self.position.epoch + 1, index: 0 };
+                self.position = BatchPosition {
+                    epoch: self.position.epoch + 1,
+                    index: 0,
+                };
                 self.permutation = permutation(n, self.seed, self.position.epoch);
             }
             let take = (self.batch_size - indices.len()).min(n - self.position.index);
-            indices.extend_from_slice(&self.permutation[self.position.index..self.position.index + take]);
+            indices.extend_from_slice(
+                &self.permutation[self.position.index..self.position.index + take],
+            );
             self.position.index += take;
         }
-        self.images.index_select(0, &Tensor::from_slice(&indices)).to_device(self.device)
+        self.images
+            .index_select(0, &Tensor::from_slice(&indices))
+            .to_device(self.device)
     }
 }
 
@@ -103,7 +110,11 @@ mod tests {
         assert_eq!(first_b, seen[..5].to_vec());
         let mut c = Batches::new(&images, 5, 8, Device::Cpu);
         let first_c = Vec::<i64>::try_from(c.next_batch()).expect("int64 batch");
-        assert_ne!(first_c, seen[..5].to_vec(), "another seed gives another order");
+        assert_ne!(
+            first_c,
+            seen[..5].to_vec(),
+            "another seed gives another order"
+        );
     }
 
     #[test]
@@ -113,12 +124,14 @@ mod tests {
         let _ = a.next_batch();
         let _ = a.next_batch();
         let pos = a.position();
-        let rest_a: Vec<Vec<i64>> =
-            (0..4).map(|_| Vec::<i64>::try_from(a.next_batch()).expect("int64")).collect();
+        let rest_a: Vec<Vec<i64>> = (0..4)
+            .map(|_| Vec::<i64>::try_from(a.next_batch()).expect("int64"))
+            .collect();
         let mut b = Batches::new(&images, 3, 1, Device::Cpu);
         b.seek(pos);
-        let rest_b: Vec<Vec<i64>> =
-            (0..4).map(|_| Vec::<i64>::try_from(b.next_batch()).expect("int64")).collect();
+        let rest_b: Vec<Vec<i64>> = (0..4)
+            .map(|_| Vec::<i64>::try_from(b.next_batch()).expect("int64"))
+            .collect();
         assert_eq!(rest_a, rest_b);
     }
 }

@@ -19,36 +19,61 @@ fn is_image_path(path: &Path) -> bool {
 /// The image files under `root`, sorted.
 pub fn image_files(root: &Path) -> Result<Vec<PathBuf>, Error> {
     if !root.is_dir() {
-        return Err(Error::Missing { path: root.to_path_buf(), hint: "expected a folder of PNG/JPEG images".into() });
+        return Err(Error::Missing {
+            path: root.to_path_buf(),
+            hint: "expected a folder of PNG/JPEG images".into(),
+        });
     }
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
         let entry = entry.map_err(|e| Error::Io {
-            path: e.path().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf()),
-            source: e.into_io_error().unwrap_or_else(|| std::io::Error::other("walk error")),
+            path: e
+                .path()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| root.to_path_buf()),
+            source: e
+                .into_io_error()
+                .unwrap_or_else(|| std::io::Error::other("walk error")),
         })?;
         if entry.file_type().is_file() && is_image_path(entry.path()) {
             files.push(entry.into_path());
         }
     }
     if files.is_empty() {
-        return Err(Error::Corrupt { path: root.to_path_buf(), what: "no PNG or JPEG image under this folder".into() });
+        return Err(Error::Corrupt {
+            path: root.to_path_buf(),
+            what: "no PNG or JPEG image under this folder".into(),
+        });
     }
     Ok(files)
 }
 
 /// Decodes one image file and brings it to `resolution` x `resolution` with `channels` (1 or 3),
 /// as bytes in HWC order.
-pub fn decode_square(bytes: &[u8], path: &Path, resolution: u32, channels: i64) -> Result<Vec<u8>, Error> {
-    let img = image::load_from_memory(bytes)
-        .map_err(|e| Error::Corrupt { path: path.to_path_buf(), what: format!("cannot decode as PNG/JPEG: {e}") })?;
+pub fn decode_square(
+    bytes: &[u8],
+    path: &Path,
+    resolution: u32,
+    channels: i64,
+) -> Result<Vec<u8>, Error> {
+    let img = image::load_from_memory(bytes).map_err(|e| Error::Corrupt {
+        path: path.to_path_buf(),
+        what: format!("cannot decode as PNG/JPEG: {e}"),
+    })?;
     let (w, h) = (img.width(), img.height());
     if w == 0 || h == 0 {
-        return Err(Error::Corrupt { path: path.to_path_buf(), what: "image has no pixels".into() });
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            what: "image has no pixels".into(),
+        });
     }
     let side = w.min(h);
     let square = img.crop_imm((w - side) / 2, (h - side) / 2, side, side);
-    let resized = if side == resolution { square } else { square.resize_exact(resolution, resolution, FilterType::Lanczos3) };
+    let resized = if side == resolution {
+        square
+    } else {
+        square.resize_exact(resolution, resolution, FilterType::Lanczos3)
+    };
     Ok(match channels {
         1 => DynamicImage::ImageLuma8(resized.to_luma8()).into_bytes(),
         _ => DynamicImage::ImageRgb8(resized.to_rgb8()).into_bytes(),
@@ -58,30 +83,44 @@ pub fn decode_square(bytes: &[u8], path: &Path, resolution: u32, channels: i64) 
 /// Loads `folder:PATH` at `resolution` with `channels` (1 = grayscale, 3 = RGB).
 pub fn load_folder(root: &Path, resolution: i64, channels: i64) -> Result<ImageDataset, Error> {
     if channels != 1 && channels != 3 {
-        return Err(Error::InvalidRequest(format!("folder:{}: channels must be 1 or 3, got {channels}", root.display())));
+        return Err(Error::InvalidRequest(format!(
+            "folder:{}: channels must be 1 or 3, got {channels}",
+            root.display()
+        )));
     }
     let files = image_files(root)?;
     let class_of = |path: &Path| -> Option<String> {
         let rel = path.strip_prefix(root).ok()?;
         let mut parts = rel.components();
         let first = parts.next()?;
-        parts.next().map(|_| first.as_os_str().to_string_lossy().into_owned())
+        parts
+            .next()
+            .map(|_| first.as_os_str().to_string_lossy().into_owned())
     };
     let labelled = files.iter().all(|f| class_of(f).is_some());
     let mut classes: BTreeMap<String, i64> = BTreeMap::new();
     if labelled {
         for f in &files {
             let next = classes.len() as i64;
-            classes.entry(class_of(f).unwrap_or_default()).or_insert(next);
+            classes
+                .entry(class_of(f).unwrap_or_default())
+                .or_insert(next);
         }
     }
     let side = resolution as usize;
     let mut pixels = Vec::with_capacity(files.len() * side * side * channels as usize);
     let mut labels = Vec::with_capacity(files.len());
     for f in &files {
-        let bytes = std::fs::read(f).map_err(|source| Error::Io { path: f.clone(), source })?;
+        let bytes = std::fs::read(f).map_err(|source| Error::Io {
+            path: f.clone(),
+            source,
+        })?;
         pixels.extend(decode_square(&bytes, f, resolution as u32, channels)?);
-        labels.push(if labelled { classes[&class_of(f).unwrap_or_default()] } else { 0 });
+        labels.push(if labelled {
+            classes[&class_of(f).unwrap_or_default()]
+        } else {
+            0
+        });
     }
     let n = files.len() as i64;
     let images = Tensor::from_slice(&pixels)
@@ -99,7 +138,11 @@ pub fn load_folder(root: &Path, resolution: i64, channels: i64) -> Result<ImageD
         source: format!("folder:{} ({n} images)", root.display()),
         images,
         labels: Tensor::from_slice(&labels),
-        class_names: if labelled { class_names.into_iter().map(|(_, k)| k).collect() } else { vec!["all".into()] },
+        class_names: if labelled {
+            class_names.into_iter().map(|(_, k)| k).collect()
+        } else {
+            vec!["all".into()]
+        },
     })
 }
 
@@ -110,7 +153,9 @@ mod tests {
 
     fn write_png(path: &Path, w: u32, h: u32, value: u8) {
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        image::RgbImage::from_pixel(w, h, image::Rgb([value, value / 2, 255 - value])).save(path).expect("png");
+        image::RgbImage::from_pixel(w, h, image::Rgb([value, value / 2, 255 - value]))
+            .save(path)
+            .expect("png");
     }
 
     #[test]
@@ -122,10 +167,21 @@ mod tests {
         std::fs::write(dir.path().join("dogs/notes.txt"), "not an image").expect("txt");
         let data = load_folder(dir.path(), 16, 3).expect("folder");
         assert_eq!(data.images.size(), [3, 3, 16, 16]);
-        assert_eq!(Vec::<i64>::try_from(&data.labels).expect("labels"), vec![0, 0, 1]);
-        assert_eq!(data.class_names, vec!["cats".to_string(), "dogs".to_string()]);
+        assert_eq!(
+            Vec::<i64>::try_from(&data.labels).expect("labels"),
+            vec![0, 0, 1]
+        );
+        assert_eq!(
+            data.class_names,
+            vec!["cats".to_string(), "dogs".to_string()]
+        );
         // A uniform image stays uniform: red channel 200 → 200/127.5 − 1.
-        let red = data.images.get(0).get(0).mean(None::<Kind>).double_value(&[]);
+        let red = data
+            .images
+            .get(0)
+            .get(0)
+            .mean(None::<Kind>)
+            .double_value(&[]);
         assert!((red - (200.0 / 127.5 - 1.0)).abs() < 1e-3, "{red}");
         let gray = load_folder(dir.path(), 8, 1).expect("gray");
         assert_eq!(gray.images.size(), [3, 1, 8, 8]);
@@ -135,18 +191,32 @@ mod tests {
     fn empty_folders_corrupt_images_and_fake_extensions_are_named() {
         let dir = tempfile::tempdir().expect("tmp");
         let err = load_folder(dir.path(), 8, 3).unwrap_err().to_string();
-        assert!(err.contains("no PNG or JPEG image under this folder"), "{err}");
+        assert!(
+            err.contains("no PNG or JPEG image under this folder"),
+            "{err}"
+        );
         std::fs::write(dir.path().join("fake.jpg"), "plain text with a jpg name").expect("write");
         let err = load_folder(dir.path(), 8, 3).unwrap_err().to_string();
-        assert!(err.contains("fake.jpg") && err.contains("cannot decode"), "{err}");
+        assert!(
+            err.contains("fake.jpg") && err.contains("cannot decode"),
+            "{err}"
+        );
         std::fs::remove_file(dir.path().join("fake.jpg")).expect("rm");
         write_png(&dir.path().join("ok.png"), 8, 8, 1);
         let bytes = std::fs::read(dir.path().join("ok.png")).expect("read");
         std::fs::write(dir.path().join("cut.png"), &bytes[..bytes.len() / 2]).expect("write");
         let err = load_folder(dir.path(), 8, 3).unwrap_err().to_string();
-        assert!(err.contains("cut.png") && err.contains("cannot decode"), "{err}");
-        let err = load_folder(&dir.path().join("nope"), 8, 3).unwrap_err().to_string();
-        assert!(err.contains("nope") && err.contains("file not found"), "{err}");
+        assert!(
+            err.contains("cut.png") && err.contains("cannot decode"),
+            "{err}"
+        );
+        let err = load_folder(&dir.path().join("nope"), 8, 3)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("nope") && err.contains("file not found"),
+            "{err}"
+        );
     }
 
     proptest! {

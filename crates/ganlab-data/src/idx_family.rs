@@ -24,7 +24,12 @@ fn split_files(split: Split) -> (&'static str, &'static str) {
 }
 
 /// Reads the split's image and label files from `dir`, verified against `source`.
-pub fn load_idx_dir(manifest: &Manifest, source: &Source, dir: &Path, split: Split) -> Result<ImageDataset, Error> {
+pub fn load_idx_dir(
+    manifest: &Manifest,
+    source: &Source,
+    dir: &Path,
+    split: Split,
+) -> Result<ImageDataset, Error> {
     let (images_name, labels_name) = split_files(split);
     let read = |name: &str| -> Result<Vec<u8>, Error> {
         let expected = source.files.get(name).ok_or_else(|| Error::Manifest {
@@ -32,7 +37,10 @@ pub fn load_idx_dir(manifest: &Manifest, source: &Source, dir: &Path, split: Spl
             what: format!("idx source lists no checksum for {name}"),
         })?;
         let path = dir.join(name);
-        read_maybe_gz(read_verified(&path, expected, "expected the official IDX .gz file")?, &path)
+        read_maybe_gz(
+            read_verified(&path, expected, "expected the official IDX .gz file")?,
+            &path,
+        )
     };
     let images_path = dir.join(images_name);
     let labels_path = dir.join(labels_name);
@@ -41,15 +49,27 @@ pub fn load_idx_dir(manifest: &Manifest, source: &Source, dir: &Path, split: Spl
     if images.n != labels.len() {
         return Err(Error::Corrupt {
             path: labels_path,
-            what: format!("{} labels for {} images in {}", labels.len(), images.n, images_path.display()),
+            what: format!(
+                "{} labels for {} images in {}",
+                labels.len(),
+                images.n,
+                images_path.display()
+            ),
         });
     }
     let classes = manifest.classes.len().max(1);
     if let Some(bad) = labels.iter().find(|&&l| l as usize >= classes) {
-        return Err(Error::Corrupt { path: labels_path, what: format!("label {bad} outside 0..{classes}") });
+        return Err(Error::Corrupt {
+            path: labels_path,
+            what: format!("label {bad} outside 0..{classes}"),
+        });
     }
     let (n, rows, cols) = (images.n as i64, images.rows as i64, images.cols as i64);
-    let pixels = Tensor::from_slice(&images.pixels).view([n, 1, rows, cols]).to_kind(Kind::Float) / 127.5 - 1.0;
+    let pixels = Tensor::from_slice(&images.pixels)
+        .view([n, 1, rows, cols])
+        .to_kind(Kind::Float)
+        / 127.5
+        - 1.0;
     let labels: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
     Ok(ImageDataset {
         name: manifest.name.clone(),
@@ -68,12 +88,19 @@ fn all_present(source: &Source, dir: &Path, split: Split) -> bool {
 /// Downloads the split's files into the cache from the first URL that serves them.
 fn download_split(source: &Source, request: &DatasetRequest, dir: &Path) -> Result<(), Error> {
     let (a, b) = split_files(request.split);
-    let urls = request.mirrors.clone().unwrap_or_else(|| source.urls.clone());
+    let urls = request
+        .mirrors
+        .clone()
+        .unwrap_or_else(|| source.urls.clone());
     let mut failures = Vec::new();
     for base in &urls {
         let attempt = [a, b].iter().try_for_each(|name| {
             let url = format!("{}/{name}", base.trim_end_matches('/'));
-            let expected = source.files.get(*name).map(String::as_str).unwrap_or_default();
+            let expected = source
+                .files
+                .get(*name)
+                .map(String::as_str)
+                .unwrap_or_default();
             fetch_verified(&url, &dir.join(name), expected, request.download).map(|_| ())
         });
         match attempt {
@@ -83,7 +110,10 @@ fn download_split(source: &Source, request: &DatasetRequest, dir: &Path) -> Resu
             Err(err) => failures.push(err.to_string()),
         }
     }
-    Err(Error::Download { url: urls.join(", "), what: failures.join("; ") })
+    Err(Error::Download {
+        url: urls.join(", "),
+        what: failures.join("; "),
+    })
 }
 
 /// Loads MNIST or Fashion-MNIST (see the module documentation for the order of sources).
@@ -95,7 +125,12 @@ pub fn load_idx_family(request: &DatasetRequest) -> Result<ImageDataset, Error> 
         return load_idx_dir(&manifest, source, dir, request.split);
     }
     let mut tried: Vec<String> = Vec::new();
-    for dir in source.system_dirs.iter().filter(|_| request.system_dirs).map(PathBuf::from) {
+    for dir in source
+        .system_dirs
+        .iter()
+        .filter(|_| request.system_dirs)
+        .map(PathBuf::from)
+    {
         if all_present(source, &dir, request.split) {
             return load_idx_dir(&manifest, source, &dir, request.split);
         }
@@ -103,7 +138,9 @@ pub fn load_idx_family(request: &DatasetRequest) -> Result<ImageDataset, Error> 
     }
     let cache = request.data_root.join(&source.cache_dir);
     let (a, b) = split_files(request.split);
-    let cached_ok = |name: &str| sha256_of_file(&cache.join(name)).as_deref() == source.files.get(name).map(String::as_str);
+    let cached_ok = |name: &str| {
+        sha256_of_file(&cache.join(name)).as_deref() == source.files.get(name).map(String::as_str)
+    };
     if cached_ok(a) && cached_ok(b) {
         return load_idx_dir(&manifest, source, &cache, request.split);
     }
@@ -136,5 +173,8 @@ pub fn load_idx_family(request: &DatasetRequest) -> Result<ImageDataset, Error> 
             }
         }
     }
-    Err(Error::NoSource { name: manifest.name.clone(), tried })
+    Err(Error::NoSource {
+        name: manifest.name.clone(),
+        tried,
+    })
 }

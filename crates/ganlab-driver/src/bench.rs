@@ -16,7 +16,14 @@ use tch::{Device, Kind, Tensor};
 /// The process's peak resident set size in MiB (Linux `VmHWM`), if known.
 pub fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
     Some(kb / 1024.0)
 }
 
@@ -60,7 +67,12 @@ fn adversarial_step(
     z: &Tensor,
 ) -> (Tensor, Tensor) {
     let fake = g.forward_t(z, true);
-    let out = game.d_loss(&mut |x: &Tensor| d.forward_t(x, true), real, &fake.detach(), StepContext::default());
+    let out = game.d_loss(
+        &mut |x: &Tensor| d.forward_t(x, true),
+        real,
+        &fake.detach(),
+        StepContext::default(),
+    );
     opt_d.zero_grad();
     out.loss.backward();
     opt_d.step();
@@ -75,46 +87,93 @@ fn adversarial_step(
 
 /// Steps per second of the DCGAN-32 non-saturating training step (batch 64, Adam 2e-4
 /// (0.5, 0.999), one D update then one G update with D frozen), after `warmup` steps.
-pub fn dcgan32_steps_per_s(channels: i64, steps: usize, warmup: usize, device: Device) -> Result<f64> {
+pub fn dcgan32_steps_per_s(
+    channels: i64,
+    steps: usize,
+    warmup: usize,
+    device: Device,
+) -> Result<f64> {
     if !(channels == 1 || channels == 3) || steps == 0 {
         bail!("bench: channels must be 1 or 3 and steps > 0 (got {channels}, {steps})");
     }
     tch::manual_seed(0);
-    let cfg = Dcgan32Config { channels, ..Default::default() };
+    let cfg = Dcgan32Config {
+        channels,
+        ..Default::default()
+    };
     let (g_vs, d_vs) = (VarStore::new(device), VarStore::new(device));
     let g = dcgan32_generator(&g_vs.root(), cfg);
     let d = dcgan32_discriminator(&d_vs.root(), cfg);
-    let adam = AdamConfig { lr: 2e-4, beta1: 0.5, beta2: 0.999, ..Default::default() };
+    let adam = AdamConfig {
+        lr: 2e-4,
+        beta1: 0.5,
+        beta2: 0.999,
+        ..Default::default()
+    };
     let (mut opt_g, mut opt_d) = (Adam::new(&g_vs, adam)?, Adam::new(&d_vs, adam)?);
     let game = game_by_name("nonsaturating", GameOptions::default())?;
-    let reals: Vec<Tensor> = (0..4).map(|_| Tensor::rand([64, channels, 32, 32], (Kind::Float, device)) * 2.0 - 1.0).collect();
+    let reals: Vec<Tensor> = (0..4)
+        .map(|_| Tensor::rand([64, channels, 32, 32], (Kind::Float, device)) * 2.0 - 1.0)
+        .collect();
     let d_params = d_vs.trainable_variables();
     Ok(time_steps(device, steps, warmup, |i| {
         let z = Tensor::randn([64, 100], (Kind::Float, device));
-        let _ = adversarial_step(&g, &d, game.as_ref(), &mut opt_g, &mut opt_d, &d_params, &reals[i % reals.len()], &z);
+        let _ = adversarial_step(
+            &g,
+            &d,
+            game.as_ref(),
+            &mut opt_g,
+            &mut opt_d,
+            &d_params,
+            &reals[i % reals.len()],
+            &z,
+        );
     }))
 }
 
 /// The losses of the first `steps` DCGAN-32 steps from seed `seed` (the CPU-vs-GPU correctness
 /// check of `bench/gpu-check.sh`): the weights and the batches are drawn on the CPU and moved
 /// to `device`, so that both devices start from the same numbers.
-pub fn dcgan32_losses(channels: i64, steps: usize, seed: i64, device: Device) -> Result<Vec<(f64, f64)>> {
+pub fn dcgan32_losses(
+    channels: i64,
+    steps: usize,
+    seed: i64,
+    device: Device,
+) -> Result<Vec<(f64, f64)>> {
     tch::manual_seed(seed);
-    let cfg = Dcgan32Config { channels, ..Default::default() };
+    let cfg = Dcgan32Config {
+        channels,
+        ..Default::default()
+    };
     let (mut g_vs, mut d_vs) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
     let g = dcgan32_generator(&g_vs.root(), cfg);
     let d = dcgan32_discriminator(&d_vs.root(), cfg);
     g_vs.set_device(device);
     d_vs.set_device(device);
-    let adam = AdamConfig { lr: 2e-4, beta1: 0.5, beta2: 0.999, ..Default::default() };
+    let adam = AdamConfig {
+        lr: 2e-4,
+        beta1: 0.5,
+        beta2: 0.999,
+        ..Default::default()
+    };
     let (mut opt_g, mut opt_d) = (Adam::new(&g_vs, adam)?, Adam::new(&d_vs, adam)?);
     let game = game_by_name("nonsaturating", GameOptions::default())?;
     let d_params = d_vs.trainable_variables();
     let mut losses = Vec::new();
     for _ in 0..steps {
-        let real = (Tensor::rand([64, channels, 32, 32], (Kind::Float, Device::Cpu)) * 2.0 - 1.0).to_device(device);
+        let real = (Tensor::rand([64, channels, 32, 32], (Kind::Float, Device::Cpu)) * 2.0 - 1.0)
+            .to_device(device);
         let z = Tensor::randn([64, 100], (Kind::Float, Device::Cpu)).to_device(device);
-        let (ld, lg) = adversarial_step(&g, &d, game.as_ref(), &mut opt_g, &mut opt_d, &d_params, &real, &z);
+        let (ld, lg) = adversarial_step(
+            &g,
+            &d,
+            game.as_ref(),
+            &mut opt_g,
+            &mut opt_d,
+            &d_params,
+            &real,
+            &z,
+        );
         losses.push((ld.double_value(&[]), lg.double_value(&[])));
     }
     Ok(losses)
@@ -134,25 +193,62 @@ pub struct ProganBench {
 
 /// Steps per second of ProGAN's training step at `resolution`: WGAN-GP (λ 10, drift 0.001) D
 /// update on faded reals, G update, G's moving average (β 0.999); Adam (0.001, (0, 0.99), 1e-8).
-pub fn progan_steps_per_s(b: ProganBench, steps: usize, warmup: usize, device: Device) -> Result<f64> {
-    if !(b.resolution >= 8 && b.resolution.count_ones() == 1) || !(b.channels == 1 || b.channels == 3) || b.batch < 1 || steps == 0 {
+pub fn progan_steps_per_s(
+    b: ProganBench,
+    steps: usize,
+    warmup: usize,
+    device: Device,
+) -> Result<f64> {
+    if !(b.resolution >= 8 && b.resolution.count_ones() == 1)
+        || !(b.channels == 1 || b.channels == 3)
+        || b.batch < 1
+        || steps == 0
+    {
         bail!("bench: ProGAN needs a power-of-two resolution >= 8, channels 1 or 3, batch >= 1 and steps > 0 (got {b:?}, steps {steps})");
     }
     tch::manual_seed(0);
-    let cfg = ProganConfig { resolution: b.resolution, channels: b.channels, fmap_base: b.fmap_base, fmap_max: b.fmap_max, latent_size: 0, mbstd_group_size: 4 };
+    let cfg = ProganConfig {
+        resolution: b.resolution,
+        channels: b.channels,
+        fmap_base: b.fmap_base,
+        fmap_max: b.fmap_max,
+        latent_size: 0,
+        mbstd_group_size: 4,
+    };
     let stage = StageHandle::new(cfg.max_level());
     stage.set(cfg.max_level(), b.alpha);
-    let (g_vs, d_vs, mut ema_vs) = (VarStore::new(device), VarStore::new(device), VarStore::new(device));
+    let (g_vs, d_vs, mut ema_vs) = (
+        VarStore::new(device),
+        VarStore::new(device),
+        VarStore::new(device),
+    );
     let g = progan_generator(&g_vs.root(), cfg, stage.clone());
     let d = progan_discriminator(&d_vs.root(), cfg, stage.clone());
     let _g_ema = progan_generator(&ema_vs.root(), cfg, stage.clone());
     ema_vs.copy(&g_vs)?;
-    let adam = AdamConfig { lr: 1e-3, beta1: 0.0, beta2: 0.99, eps: 1e-8, ..Default::default() };
+    let adam = AdamConfig {
+        lr: 1e-3,
+        beta1: 0.0,
+        beta2: 0.99,
+        eps: 1e-8,
+        ..Default::default()
+    };
     let (mut opt_g, mut opt_d) = (Adam::new(&g_vs, adam)?, Adam::new(&d_vs, adam)?);
-    let game = game_by_name("wgan-gp", GameOptions { gp_drift: 0.001, critic_steps: Some(1), ..Default::default() })?;
+    let game = game_by_name(
+        "wgan-gp",
+        GameOptions {
+            gp_drift: 0.001,
+            critic_steps: Some(1),
+            ..Default::default()
+        },
+    )?;
     let reals: Vec<Tensor> = (0..4)
         .map(|_| {
-            let r = Tensor::rand([b.batch, b.channels, b.resolution, b.resolution], (Kind::Float, device)) * 2.0 - 1.0;
+            let r = Tensor::rand(
+                [b.batch, b.channels, b.resolution, b.resolution],
+                (Kind::Float, device),
+            ) * 2.0
+                - 1.0;
             ganlab_progan::fade_reals(&r, b.resolution, b.alpha)
         })
         .collect();
@@ -166,7 +262,16 @@ pub fn progan_steps_per_s(b: ProganBench, steps: usize, warmup: usize, device: D
     let latent = cfg.latent();
     Ok(time_steps(device, steps, warmup, |i| {
         let z = Tensor::randn([b.batch, latent], (Kind::Float, device));
-        let _ = adversarial_step(&g, &d, game.as_ref(), &mut opt_g, &mut opt_d, &d_params, &reals[i % reals.len()], &z);
+        let _ = adversarial_step(
+            &g,
+            &d,
+            game.as_ref(),
+            &mut opt_g,
+            &mut opt_d,
+            &d_params,
+            &reals[i % reals.len()],
+            &z,
+        );
         tch::no_grad(|| {
             for ((_, p), (_, e)) in g_vars.iter().zip(&ema_vars) {
                 let _ = e.shallow_clone().lerp_(p, 1.0 - 0.999);
@@ -177,20 +282,29 @@ pub fn progan_steps_per_s(b: ProganBench, steps: usize, warmup: usize, device: D
 
 fn read_npy(dir: &Path, name: &str) -> Result<Tensor> {
     let path = dir.join(name);
-    Tensor::read_npy(&path).with_context(|| format!("cannot read {} (write the inputs with the bench/*.py script's --make-inputs)", path.display()))
+    Tensor::read_npy(&path).with_context(|| {
+        format!(
+            "cannot read {} (write the inputs with the bench/*.py script's --make-inputs)",
+            path.display()
+        )
+    })
 }
 
 /// The Fréchet distance from the float64 statistics `mu1.npy`, `sigma1.npy`, `mu2.npy`,
 /// `sigma2.npy` in `dir`: (value, calls per second over `repeats` calls).
 pub fn frechet_bench(dir: &Path, repeats: usize) -> Result<(f64, f64)> {
-    let [mu1, s1, mu2, s2] = ["mu1.npy", "sigma1.npy", "mu2.npy", "sigma2.npy"].map(|n| read_npy(dir, n));
+    let [mu1, s1, mu2, s2] =
+        ["mu1.npy", "sigma1.npy", "mu2.npy", "sigma2.npy"].map(|n| read_npy(dir, n));
     let (mu1, s1, mu2, s2) = (mu1?, s1?, mu2?, s2?);
     let mut value = f64::NAN;
     let rate = time_steps(Device::Cpu, repeats.max(1), 0, |_| {
         value = ganlab_metrics::frechet_distance(&mu1, &s1, &mu2, &s2).unwrap_or(f64::NAN);
     });
     if !value.is_finite() {
-        bail!("the Fréchet distance of the inputs in {} is not finite", dir.display());
+        bail!(
+            "the Fréchet distance of the inputs in {} is not finite",
+            dir.display()
+        );
     }
     Ok((value, rate))
 }
@@ -209,12 +323,22 @@ pub fn swd_bench(dir: &Path, repeats: usize) -> Result<(f64, f64)> {
 
 /// FID feature extraction (resize to 299, detector forward) of `n` random uint8 images
 /// [C, side, side], `batch` at a time: images per second (after one untimed batch).
-pub fn features_images_per_s(detector: &ganlab_metrics::Detector, n: i64, batch: i64, channels: i64, side: i64) -> Result<f64> {
+pub fn features_images_per_s(
+    detector: &ganlab_metrics::Detector,
+    n: i64,
+    batch: i64,
+    channels: i64,
+    side: i64,
+) -> Result<f64> {
     if n < 1 || batch < 1 {
         bail!("bench features: --n and --batch must be >= 1 (got {n}, {batch})");
     }
     tch::manual_seed(0);
-    let images = Tensor::randint(256, [batch, channels, side, side], (Kind::Uint8, Device::Cpu));
+    let images = Tensor::randint(
+        256,
+        [batch, channels, side, side],
+        (Kind::Uint8, Device::Cpu),
+    );
     let batches = (n + batch - 1) / batch;
     let mut failure = None;
     let rate = time_steps(detector.device, batches as usize, 1, |_| {

@@ -130,7 +130,13 @@ impl Default for ProganSettings {
 }
 
 /// The names `--preset` accepts.
-pub const PRESET_NAMES: &[&str] = &["dcgan32-mnist", "progan-fashion32", "progan-paper", "toy-ring8", "toy-grid25"];
+pub const PRESET_NAMES: &[&str] = &[
+    "dcgan32-mnist",
+    "progan-fashion32",
+    "progan-paper",
+    "toy-ring8",
+    "toy-grid25",
+];
 
 impl TrainConfig {
     /// A named starting point; options given afterwards override it.
@@ -138,13 +144,27 @@ impl TrainConfig {
         let base = TrainConfig::default();
         Ok(match name {
             "dcgan32-mnist" => base,
-            "toy-ring8" => TrainConfig { dataset: "ring8".into(), kimg: 500.0, tick_kimg: 50.0, ..base },
-            "toy-grid25" => TrainConfig { dataset: "grid25".into(), kimg: 500.0, tick_kimg: 50.0, ..base },
+            "toy-ring8" => TrainConfig {
+                dataset: "ring8".into(),
+                kimg: 500.0,
+                tick_kimg: 50.0,
+                ..base
+            },
+            "toy-grid25" => TrainConfig {
+                dataset: "grid25".into(),
+                kimg: 500.0,
+                tick_kimg: 50.0,
+                ..base
+            },
             "progan-fashion32" | "progan-paper" => {
                 let paper = name == "progan-paper";
                 // ProGAN's loss: WGAN-GP (λ = 10) with drift 0.001 and one D step per G step
                 // (official `D_repeats = 1`); Adam lr 0.001, β = (0, 0.99), ε = 1e-8.
-                let game_options = ganlab_games::GameOptions { gp_drift: 0.001, critic_steps: Some(1), ..Default::default() };
+                let game_options = ganlab_games::GameOptions {
+                    gp_drift: 0.001,
+                    critic_steps: Some(1),
+                    ..Default::default()
+                };
                 let progan = if paper {
                     // The paper's networks and its single-GPU v1 schedule (800 + 800 kimg).
                     ProganSettings {
@@ -175,10 +195,18 @@ impl TrainConfig {
                         ..Default::default()
                     }
                 };
-                let kimg = if paper { 19_000.0 } else { progan.schedule.kimg_to_final_resolution() + 60.0 };
+                let kimg = if paper {
+                    19_000.0
+                } else {
+                    progan.schedule.kimg_to_final_resolution() + 60.0
+                };
                 TrainConfig {
                     arch: "progan".into(),
-                    dataset: if paper { "folder:data/celeba-hq-1024".into() } else { "fashion-mnist".into() },
+                    dataset: if paper {
+                        "folder:data/celeba-hq-1024".into()
+                    } else {
+                        "fashion-mnist".into()
+                    },
                     game: "wgan-gp".into(),
                     game_options,
                     kimg,
@@ -192,17 +220,19 @@ impl TrainConfig {
                     ..base
                 }
             }
-            other => bail!("unknown preset `{other}`; expected one of {}", PRESET_NAMES.join(", ")),
+            other => bail!(
+                "unknown preset `{other}`; expected one of {}",
+                PRESET_NAMES.join(", ")
+            ),
         })
     }
 }
 
-
 impl TrainConfig {
     /// Parses a config from JSON text; unknown keys and bad values are errors naming the key.
     pub fn from_json(text: &str) -> Result<TrainConfig> {
-        let config: TrainConfig = serde_json::from_str(text)
-            .map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        let config: TrainConfig =
+            serde_json::from_str(text).map_err(|e| anyhow::anyhow!("config: {e}"))?;
         config.validate()?;
         Ok(config)
     }
@@ -215,30 +245,60 @@ impl TrainConfig {
             }
             Ok(())
         }
-        check(ARCH_NAMES.contains(&self.arch.as_str()), "arch", &format!("one of {}", ARCH_NAMES.join(", ")), &self.arch)?;
+        check(
+            ARCH_NAMES.contains(&self.arch.as_str()),
+            "arch",
+            &format!("one of {}", ARCH_NAMES.join(", ")),
+            &self.arch,
+        )?;
         check(
             ganlab_games::GAME_NAMES.contains(&self.game.as_str()),
             "game",
             &format!("one of {}", ganlab_games::GAME_NAMES.join(", ")),
             &self.game,
         )?;
-        self.game_options.validate().map_err(|e| anyhow::anyhow!("config: game_options: {e}"))?;
+        self.game_options
+            .validate()
+            .map_err(|e| anyhow::anyhow!("config: game_options: {e}"))?;
         check(
             ganlab_data::is_dataset_name(&self.dataset),
             "dataset",
-            &format!("one of {} or folder:PATH", ganlab_data::DATASET_NAMES.join(", ")),
+            &format!(
+                "one of {} or folder:PATH",
+                ganlab_data::DATASET_NAMES.join(", ")
+            ),
             &self.dataset,
         )?;
         if let Some(channels) = self.channels {
-            check(channels == 1 || channels == 3, "channels", "1 or 3", channels)?;
+            check(
+                channels == 1 || channels == 3,
+                "channels",
+                "1 or 3",
+                channels,
+            )?;
         }
-        check(self.kimg.is_finite() && self.kimg > 0.0, "kimg", "a number > 0", self.kimg)?;
+        check(
+            self.kimg.is_finite() && self.kimg > 0.0,
+            "kimg",
+            "a number > 0",
+            self.kimg,
+        )?;
         if let Some(batch_size) = self.batch_size {
-            check((1..=65536).contains(&batch_size), "batch_size", "in 1..=65536", batch_size)?;
+            check(
+                (1..=65536).contains(&batch_size),
+                "batch_size",
+                "in 1..=65536",
+                batch_size,
+            )?;
         }
         for (key, lr) in [("lr_g", self.lr_g), ("lr_d", self.lr_d)] {
             if let Some(lr) = lr {
-                check(lr.is_finite() && lr > 0.0 && lr <= 10.0, key, "in (0, 10]", lr)?;
+                check(
+                    lr.is_finite() && lr > 0.0 && lr <= 10.0,
+                    key,
+                    "in (0, 10]",
+                    lr,
+                )?;
             }
         }
         for (key, beta) in [("beta1", self.beta1), ("beta2", self.beta2)] {
@@ -249,19 +309,43 @@ impl TrainConfig {
         if let Some(z_dim) = self.z_dim {
             check((1..=4096).contains(&z_dim), "z_dim", "in 1..=4096", z_dim)?;
         }
-        check((1..=1024).contains(&self.width), "width", "in 1..=1024", self.width)?;
-        check(self.tick_kimg.is_finite() && self.tick_kimg > 0.0, "tick_kimg", "a number > 0", self.tick_kimg)?;
-        check((1..=1024).contains(&self.grid_images), "grid_images", "in 1..=1024", self.grid_images)?;
+        check(
+            (1..=1024).contains(&self.width),
+            "width",
+            "in 1..=1024",
+            self.width,
+        )?;
+        check(
+            self.tick_kimg.is_finite() && self.tick_kimg > 0.0,
+            "tick_kimg",
+            "a number > 0",
+            self.tick_kimg,
+        )?;
+        check(
+            (1..=1024).contains(&self.grid_images),
+            "grid_images",
+            "in 1..=1024",
+            self.grid_images,
+        )?;
         let toy = self.is_toy();
         let arch = self.resolved_arch();
         check(
             (arch == "toy-mlp") == toy,
             "arch",
-            if toy { "toy-mlp (or auto) for a 2-D dataset" } else { "an image architecture for an image dataset" },
+            if toy {
+                "toy-mlp (or auto) for a 2-D dataset"
+            } else {
+                "an image architecture for an image dataset"
+            },
             arch,
         )?;
         if arch == "dcgan32" {
-            check(self.resolution == 32, "resolution", "32 for arch dcgan32", self.resolution)?;
+            check(
+                self.resolution == 32,
+                "resolution",
+                "32 for arch dcgan32",
+                self.resolution,
+            )?;
         }
         if arch == "progan" {
             let p = &self.progan;
@@ -271,14 +355,44 @@ impl TrainConfig {
                 "a power of two from 8 to 1024 for arch progan",
                 self.resolution,
             )?;
-            check(p.fmap_base >= 1 && p.fmap_max >= 1, "progan.fmap_base / fmap_max", ">= 1", format!("{} / {}", p.fmap_base, p.fmap_max))?;
-            check((1..=64).contains(&p.mbstd_group_size), "progan.mbstd_group_size", "in 1..=64", p.mbstd_group_size)?;
-            check((0.0..1.0).contains(&p.ema_beta), "progan.ema_beta", "in [0, 1)", p.ema_beta)?;
-            let schedule = ganlab_progan::Schedule { final_resolution: self.resolution, ..p.schedule.clone() };
-            schedule.validate().map_err(|e| anyhow::anyhow!("config: progan.schedule: {e}"))?;
-            for (res, batch) in schedule.minibatch.iter().map(|(r, b)| (*r, *b)).chain([(0, schedule.minibatch_base)]) {
+            check(
+                p.fmap_base >= 1 && p.fmap_max >= 1,
+                "progan.fmap_base / fmap_max",
+                ">= 1",
+                format!("{} / {}", p.fmap_base, p.fmap_max),
+            )?;
+            check(
+                (1..=64).contains(&p.mbstd_group_size),
+                "progan.mbstd_group_size",
+                "in 1..=64",
+                p.mbstd_group_size,
+            )?;
+            check(
+                (0.0..1.0).contains(&p.ema_beta),
+                "progan.ema_beta",
+                "in [0, 1)",
+                p.ema_beta,
+            )?;
+            let schedule = ganlab_progan::Schedule {
+                final_resolution: self.resolution,
+                ..p.schedule.clone()
+            };
+            schedule
+                .validate()
+                .map_err(|e| anyhow::anyhow!("config: progan.schedule: {e}"))?;
+            for (res, batch) in schedule
+                .minibatch
+                .iter()
+                .map(|(r, b)| (*r, *b))
+                .chain([(0, schedule.minibatch_base)])
+            {
                 let group = p.mbstd_group_size.min(batch as i64);
-                check(batch as i64 % group == 0, "progan.schedule.minibatch", "divisible by the minibatch-stddev group size", format!("{batch} at resolution {res}"))?;
+                check(
+                    batch as i64 % group == 0,
+                    "progan.schedule.minibatch",
+                    "divisible by the minibatch-stddev group size",
+                    format!("{batch} at resolution {res}"),
+                )?;
             }
         }
         Ok(())
@@ -291,7 +405,10 @@ impl TrainConfig {
 
     /// The ProGAN schedule with the config's resolution as its final resolution.
     pub fn progan_schedule(&self) -> ganlab_progan::Schedule {
-        ganlab_progan::Schedule { final_resolution: self.resolution, ..self.progan.schedule.clone() }
+        ganlab_progan::Schedule {
+            final_resolution: self.resolution,
+            ..self.progan.schedule.clone()
+        }
     }
 
     /// The architecture `auto` stands for.
@@ -305,14 +422,25 @@ impl TrainConfig {
 
     /// Batch size, with the default of the data kind.
     pub fn resolved_batch_size(&self) -> usize {
-        self.batch_size.unwrap_or(if self.is_toy() { 256 } else if self.resolved_arch() == "progan" { self.progan_schedule().at(0).batch_size } else { 64 })
+        self.batch_size.unwrap_or(if self.is_toy() {
+            256
+        } else if self.resolved_arch() == "progan" {
+            self.progan_schedule().at(0).batch_size
+        } else {
+            64
+        })
     }
 
     /// Latent dimension, with the default of the architecture.
     pub fn resolved_z_dim(&self) -> i64 {
         self.z_dim.unwrap_or(match self.resolved_arch() {
             "toy-mlp" => 2,
-            "progan" => ganlab_progan::ProganConfig { fmap_base: self.progan.fmap_base, fmap_max: self.progan.fmap_max, ..Default::default() }.latent(),
+            "progan" => ganlab_progan::ProganConfig {
+                fmap_base: self.progan.fmap_base,
+                fmap_max: self.progan.fmap_max,
+                ..Default::default()
+            }
+            .latent(),
             _ => 100,
         })
     }
@@ -348,10 +476,16 @@ mod tests {
     #[test]
     fn presets_are_valid_and_unknown_ones_are_named() {
         for name in PRESET_NAMES {
-            TrainConfig::preset(name).expect("preset").validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+            TrainConfig::preset(name)
+                .expect("preset")
+                .validate()
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
         let err = TrainConfig::preset("progan-mnist64").unwrap_err();
-        assert!(err.to_string().contains("unknown preset `progan-mnist64`"), "{err}");
+        assert!(
+            err.to_string().contains("unknown preset `progan-mnist64`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -361,7 +495,11 @@ mod tests {
         let err = TrainConfig::from_json(r#"{"dataset": "ring8", "arch": "dcgan32"}"#).unwrap_err();
         assert!(err.to_string().contains("`arch` must be toy-mlp"), "{err}");
         let err = TrainConfig::from_json(r#"{"batch_size": 0}"#).unwrap_err();
-        assert!(err.to_string().contains("`batch_size` must be in 1..=65536, got 0"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("`batch_size` must be in 1..=65536, got 0"),
+            "{err}"
+        );
         let err = TrainConfig::from_json(r#"{"game": "wgan-qp"}"#).unwrap_err();
         assert!(err.to_string().contains("`game` must be one of"), "{err}");
         let err = TrainConfig::from_json(r#"{"game_options": {"r1_gamma": -1}}"#).unwrap_err();
@@ -369,6 +507,10 @@ mod tests {
         let err = TrainConfig::from_json(r#"{"game_options": {"gamma": 1}}"#).unwrap_err();
         assert!(err.to_string().contains("gamma"), "{err}");
         let err = TrainConfig::from_json(r#"{"kimg": -2}"#).unwrap_err();
-        assert!(err.to_string().contains("`kimg` must be a number > 0, got -2"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("`kimg` must be a number > 0, got -2"),
+            "{err}"
+        );
     }
 }

@@ -6,7 +6,11 @@ use tch::Device;
 /// Resolves a device name: `auto` picks CUDA when libtorch sees a GPU, else the CPU.
 pub fn resolve(name: &str) -> Result<Device> {
     match name {
-        "auto" => Ok(if tch::Cuda::is_available() { Device::Cuda(0) } else { Device::Cpu }),
+        "auto" => Ok(if tch::Cuda::is_available() {
+            Device::Cuda(0)
+        } else {
+            Device::Cpu
+        }),
         "cpu" => Ok(Device::Cpu),
         "cuda" => {
             if !tch::Cuda::is_available() {
@@ -18,7 +22,9 @@ pub fn resolve(name: &str) -> Result<Device> {
             Ok(Device::Cuda(0))
         }
         other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(index)) if (index as i64) < tch::Cuda::device_count() => Ok(Device::Cuda(index)),
+            Some(Ok(index)) if (index as i64) < tch::Cuda::device_count() => {
+                Ok(Device::Cuda(index))
+            }
             Some(Ok(index)) => bail!(
                 "--device {other}: there are {} CUDA devices, index {index} does not exist",
                 tch::Cuda::device_count()

@@ -46,28 +46,49 @@ pub struct ImageSet {
 }
 
 fn to_pixels(images: &Tensor) -> Tensor {
-    ((images.to_device(Device::Cpu).to_kind(Kind::Float) + 1.0) * 127.5).round().clamp(0.0, 255.0)
+    ((images.to_device(Device::Cpu).to_kind(Kind::Float) + 1.0) * 127.5)
+        .round()
+        .clamp(0.0, 255.0)
 }
 
 fn newest_snapshot(run_dir: &Path) -> Result<PathBuf> {
-    crate::train::newest_snapshot(run_dir)?
-        .with_context(|| format!("{}: no snapshot-*.safetensors in this run directory", run_dir.display()))
+    crate::train::newest_snapshot(run_dir)?.with_context(|| {
+        format!(
+            "{}: no snapshot-*.safetensors in this run directory",
+            run_dir.display()
+        )
+    })
 }
 
 /// Samples `n` images from the generator of a snapshot (G's moving average when it has one).
 fn sample_snapshot(snapshot_path: &Path, n: i64, seed: u64, device: Device) -> Result<ImageSet> {
     let run_dir = snapshot_path.parent().unwrap_or(Path::new("."));
     let config_path = run_dir.join("config.json");
-    let text = std::fs::read_to_string(&config_path)
-        .with_context(|| format!("{}: a snapshot needs the run's config.json beside it", config_path.display()))?;
-    let config = TrainConfig::from_json(&text).with_context(|| format!("{}", config_path.display()))?;
+    let text = std::fs::read_to_string(&config_path).with_context(|| {
+        format!(
+            "{}: a snapshot needs the run's config.json beside it",
+            config_path.display()
+        )
+    })?;
+    let config =
+        TrainConfig::from_json(&text).with_context(|| format!("{}", config_path.display()))?;
     if config.is_toy() {
-        bail!("{}: a 2-D toy run has no images to evaluate; its mode metrics are in stats.jsonl", run_dir.display());
+        bail!(
+            "{}: a 2-D toy run has no images to evaluate; its mode metrics are in stats.jsonl",
+            run_dir.display()
+        );
     }
     let snapshot = Snapshot::read(snapshot_path)?;
-    let (g_vs, d_vs, ema_vs) = (VarStore::new(device), VarStore::new(device), VarStore::new(device));
+    let (g_vs, d_vs, ema_vs) = (
+        VarStore::new(device),
+        VarStore::new(device),
+        VarStore::new(device),
+    );
     let nets = build_networks(&config, config.channels.unwrap_or(1), &g_vs, &d_vs, &ema_vs)?;
-    let (generator, prefix) = match (nets.g_ema, snapshot.tensors.keys().any(|k| k.starts_with("G_ema."))) {
+    let (generator, prefix) = match (
+        nets.g_ema,
+        snapshot.tensors.keys().any(|k| k.starts_with("G_ema.")),
+    ) {
         (Some(ema), true) => {
             snapshot.load_into("G_ema", &ema_vs)?;
             (ema, "G_ema")
@@ -99,7 +120,11 @@ fn sample_snapshot(snapshot_path: &Path, n: i64, seed: u64, device: Device) -> R
     }
     Ok(ImageSet {
         images: Tensor::cat(&parts, 0),
-        description: format!("generator {prefix} of {} at {:.1} kimg, seed {seed}", snapshot_path.display(), progress.images_shown as f64 / 1000.0),
+        description: format!(
+            "generator {prefix} of {} at {:.1} kimg, seed {seed}",
+            snapshot_path.display(),
+            progress.images_shown as f64 / 1000.0
+        ),
         dataset: Some(config.dataset.clone()),
     })
 }
@@ -107,14 +132,21 @@ fn sample_snapshot(snapshot_path: &Path, n: i64, seed: u64, device: Device) -> R
 /// The shorter side of the first image of a folder.
 fn native_side(folder: &Path) -> Result<i64> {
     let files = ganlab_data::folder::image_files(folder)?;
-    let (w, h) = image::image_dimensions(&files[0]).with_context(|| format!("{}: cannot read the image size", files[0].display()))?;
+    let (w, h) = image::image_dimensions(&files[0])
+        .with_context(|| format!("{}: cannot read the image size", files[0].display()))?;
     Ok(w.min(h) as i64)
 }
 
 /// Resolves `--real` / `--fake`: a run directory, a snapshot, a folder of images or a dataset.
 /// `resolution_hint` is the size datasets and folders are brought to (0: datasets at 32, folders
 /// at their own size).
-pub fn load_image_set(spec: &str, n: i64, seed: u64, device: Device, resolution_hint: i64) -> Result<ImageSet> {
+pub fn load_image_set(
+    spec: &str,
+    n: i64,
+    seed: u64,
+    device: Device,
+    resolution_hint: i64,
+) -> Result<ImageSet> {
     let path = Path::new(spec);
     if path.is_dir() && path.join("config.json").exists() {
         return sample_snapshot(&newest_snapshot(path)?, n, seed, device);
@@ -125,12 +157,24 @@ pub fn load_image_set(spec: &str, n: i64, seed: u64, device: Device, resolution_
     let (dataset_name, images) = if path.is_dir() {
         // Without a hint (the real set), a folder keeps its images' own size: FID's detector does
         // its own resize, and a second one would change the features.
-        let side = if resolution_hint > 0 { resolution_hint } else { native_side(path)? };
+        let side = if resolution_hint > 0 {
+            resolution_hint
+        } else {
+            native_side(path)?
+        };
         let data = ganlab_data::folder::load_folder(path, side, 3)
             .with_context(|| format!("loading image folder {}", path.display()))?;
         (None, data.images)
     } else if ganlab_data::is_dataset_name(spec) && !ganlab_data::TOY_NAMES.contains(&spec) {
-        let config = TrainConfig { dataset: spec.to_string(), resolution: if resolution_hint > 0 { resolution_hint } else { 32 }, ..Default::default() };
+        let config = TrainConfig {
+            dataset: spec.to_string(),
+            resolution: if resolution_hint > 0 {
+                resolution_hint
+            } else {
+                32
+            },
+            ..Default::default()
+        };
         match TrainingData::load(&config)? {
             TrainingData::Images(d) => (Some(spec.to_string()), d.images),
             TrainingData::Points(_) => bail!("`{spec}` is a 2-D dataset"),
@@ -144,13 +188,18 @@ pub fn load_image_set(spec: &str, n: i64, seed: u64, device: Device, resolution_
     tch::manual_seed(seed as i64);
     let take = n.min(total);
     let idx = Tensor::randperm(total, (Kind::Int64, Device::Cpu)).narrow(0, 0, take);
-    Ok(ImageSet { images: to_pixels(&images.index_select(0, &idx)), description: format!("{spec} ({take} of {total} images)"), dataset: dataset_name })
+    Ok(ImageSet {
+        images: to_pixels(&images.index_select(0, &idx)),
+        description: format!("{spec} ({take} of {total} images)"),
+        dataset: dataset_name,
+    })
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} images | {per_sec} | ETA {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} images | {per_sec} | ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message(what.to_string());
     bar
@@ -158,7 +207,9 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 
 /// Where `cargo xtask setup` installs the default detector (Inception 2015-12-05).
 pub fn default_detector_path() -> PathBuf {
-    ganlab_data::data_root().join("detectors").join("inception-2015-12-05.pt")
+    ganlab_data::data_root()
+        .join("detectors")
+        .join("inception-2015-12-05.pt")
 }
 
 fn detector_features(detector: &Detector, set: &ImageSet, what: &str) -> Result<Tensor> {
@@ -179,7 +230,13 @@ fn detector_features(detector: &Detector, set: &ImageSet, what: &str) -> Result<
 /// Detector features of the real set, cached when the set is a dataset: the key holds everything
 /// that changes them (dataset, its source and size, split, sample count, seed, resolution,
 /// detector sha256, preprocessing version).
-fn real_features_cached(detector: &Detector, set: &ImageSet, spec: &str, n: i64, seed: u64) -> Result<(Tensor, Option<PathBuf>)> {
+fn real_features_cached(
+    detector: &Detector,
+    set: &ImageSet,
+    spec: &str,
+    n: i64,
+    seed: u64,
+) -> Result<(Tensor, Option<PathBuf>)> {
     if set.dataset.as_deref() != Some(spec) {
         return Ok((detector_features(detector, set, "features (real)")?, None));
     }
@@ -198,7 +255,11 @@ fn real_features_cached(detector: &Detector, set: &ImageSet, spec: &str, n: i64,
         format!("{:x}", sha2::Sha256::digest(key.to_string().as_bytes()))
     };
     let dir = ganlab_data::data_root().join("fid-features");
-    let path = dir.join(format!("{}-{}.safetensors", spec.replace(['/', ':'], "_"), &digest[..16]));
+    let path = dir.join(format!(
+        "{}-{}.safetensors",
+        spec.replace(['/', ':'], "_"),
+        &digest[..16]
+    ));
     if let Ok(mut tensors) = Tensor::read_safetensors(&path) {
         if let Some((_, features)) = tensors.drain(..).find(|(name, _)| name == "features") {
             tracing::info!(cache = %path.display(), "real features from the cache");
@@ -207,7 +268,9 @@ fn real_features_cached(detector: &Detector, set: &ImageSet, spec: &str, n: i64,
     }
     let features = detector_features(detector, set, "features (real)")?;
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    write_atomically(&path, |tmp| Ok(Tensor::write_safetensors(&[("features", &features)], tmp)?))?;
+    write_atomically(&path, |tmp| {
+        Ok(Tensor::write_safetensors(&[("features", &features)], tmp)?)
+    })?;
     write_json_atomically(&path.with_extension("json"), &key)?;
     Ok((features, Some(path)))
 }
@@ -219,7 +282,12 @@ fn stats_of(features: &Tensor) -> Result<FeatureStats> {
 }
 
 fn fid_of(real: &FeatureStats, fake: &FeatureStats) -> Result<f64> {
-    Ok(frechet_distance(&real.mean(), &real.covariance()?, &fake.mean(), &fake.covariance()?)?)
+    Ok(frechet_distance(
+        &real.mean(),
+        &real.covariance()?,
+        &fake.mean(),
+        &fake.covariance()?,
+    )?)
 }
 
 /// The cached domain classifier for `name`, trained on first use.
@@ -229,22 +297,39 @@ pub fn domain_classifier(name: &str, device: Device) -> Result<(DomainClassifier
     let meta_path = dir.join(format!("{name}-v2.json"));
     let mut classifier = DomainClassifier::new(1, 10, device);
     if let (Ok(meta_text), true) = (std::fs::read_to_string(&meta_path), weights.exists()) {
-        let meta: Value = serde_json::from_str(&meta_text).with_context(|| format!("{}", meta_path.display()))?;
+        let meta: Value =
+            serde_json::from_str(&meta_text).with_context(|| format!("{}", meta_path.display()))?;
         let sha = ganlab_data::download::sha256_of_file(&weights).unwrap_or_default();
         if meta["sha256"].as_str() == Some(sha.as_str()) {
             classifier.load(&weights)?;
             return Ok((classifier, meta));
         }
-        tracing::warn!("{}: checksum differs from {}; training the classifier again", weights.display(), meta_path.display());
+        tracing::warn!(
+            "{}: checksum differs from {}; training the classifier again",
+            weights.display(),
+            meta_path.display()
+        );
     }
     let (train, test, epochs) = match name {
         "fashion-mnist" => {
-            let load = |split| ganlab_data::load(&ganlab_data::DatasetRequest { split, ..ganlab_data::DatasetRequest::new("fashion-mnist", 32) });
-            (load(ganlab_data::Split::Train)?, load(ganlab_data::Split::Test)?, 8)
+            let load = |split| {
+                ganlab_data::load(&ganlab_data::DatasetRequest {
+                    split,
+                    ..ganlab_data::DatasetRequest::new("fashion-mnist", 32)
+                })
+            };
+            (
+                load(ganlab_data::Split::Train)?,
+                load(ganlab_data::Split::Test)?,
+                8,
+            )
         }
         "mnist" => {
             let all = ganlab_data::load(&ganlab_data::DatasetRequest::new("mnist", 32))?;
-            match ganlab_data::load(&ganlab_data::DatasetRequest { split: ganlab_data::Split::Test, ..ganlab_data::DatasetRequest::new("mnist", 32) }) {
+            match ganlab_data::load(&ganlab_data::DatasetRequest {
+                split: ganlab_data::Split::Test,
+                ..ganlab_data::DatasetRequest::new("mnist", 32)
+            }) {
                 Ok(test) => (all, test, 4),
                 Err(_) => {
                     // Only the 10,000 npm digits: hold out a seeded 15% as the test split.
@@ -280,7 +365,10 @@ pub fn domain_classifier(name: &str, device: Device) -> Result<(DomainClassifier
         "seed": 0,
     });
     write_json_atomically(&meta_path, &meta)?;
-    tracing::info!("{name} domain classifier: test accuracy {:.2}%", 100.0 * accuracy);
+    tracing::info!(
+        "{name} domain classifier: test accuracy {:.2}%",
+        100.0 * accuracy
+    );
     Ok((classifier, meta))
 }
 
@@ -288,7 +376,10 @@ pub fn domain_classifier(name: &str, device: Device) -> Result<(DomainClassifier
 pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
     for m in &cfg.metrics {
         if !METRIC_NAMES.contains(&m.as_str()) {
-            bail!("unknown metric `{m}`; expected any of {}", METRIC_NAMES.join(", "));
+            bail!(
+                "unknown metric `{m}`; expected any of {}",
+                METRIC_NAMES.join(", ")
+            );
         }
     }
     if cfg.n < 2 {
@@ -299,7 +390,11 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
     let resolution = real.images.size()[2];
     let fake = load_image_set(&cfg.fake, cfg.n, cfg.seed + 1, device, resolution)?;
     if real.images.size()[1..] != fake.images.size()[1..] {
-        bail!("--real and --fake differ in shape: {:?} vs {:?} (channels or resolution)", &real.images.size()[1..], &fake.images.size()[1..]);
+        bail!(
+            "--real and --fake differ in shape: {:?} vs {:?} (channels or resolution)",
+            &real.images.size()[1..],
+            &fake.images.size()[1..]
+        );
     }
     let mut out = Map::new();
     let mut warnings: Vec<String> = Vec::new();
@@ -313,9 +408,14 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
     });
     if wants("fid") || wants("kid") {
         let path = cfg.detector.clone().unwrap_or_else(default_detector_path);
-        let expected = if cfg.detector.is_none() { Some(DEFAULT_DETECTOR_SHA256) } else { None };
+        let expected = if cfg.detector.is_none() {
+            Some(DEFAULT_DETECTOR_SHA256)
+        } else {
+            None
+        };
         let detector = Detector::load(&path, expected, device)?;
-        let (real_features, cache) = real_features_cached(&detector, &real, &cfg.real, cfg.n, cfg.seed)?;
+        let (real_features, cache) =
+            real_features_cached(&detector, &real, &cfg.real, cfg.n, cfg.seed)?;
         if let Some(cache) = cache {
             provenance["real_features_cache"] = json!(cache.display().to_string());
         }
@@ -328,15 +428,25 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
             ));
         }
         if wants("fid") {
-            out.insert("fid".into(), json!(fid_of(&stats_of(&real_features)?, &stats_of(&fake_features)?)?));
+            out.insert(
+                "fid".into(),
+                json!(fid_of(
+                    &stats_of(&real_features)?,
+                    &stats_of(&fake_features)?
+                )?),
+            );
         }
         if wants("kid") {
             let k = kid(&real_features, &fake_features, 100, 1000, cfg.seed)?;
             out.insert("kid".into(), json!({"mean": k.mean, "std": k.std, "subsets": k.subsets, "subset_size": k.subset_size}));
         }
-        provenance["detector"] = json!({"file": path.display().to_string(), "sha256": detector.sha256});
-        provenance["resize_filter"] = json!("nv_bilinear (affine_grid + grid_sample, border, half-pixel shift) to 299x299, float");
-        provenance["input_range"] = json!("(x - 128) / 128 for x in [0, 255], clamped to [-1, 0.9921875]");
+        provenance["detector"] =
+            json!({"file": path.display().to_string(), "sha256": detector.sha256});
+        provenance["resize_filter"] = json!(
+            "nv_bilinear (affine_grid + grid_sample, border, half-pixel shift) to 299x299, float"
+        );
+        provenance["input_range"] =
+            json!("(x - 128) / 128 for x in [0, 255], clamped to [-1, 0.9921875]");
     }
     if wants("swd") {
         let s = swd(&real.images, &fake.images, cfg.seed)?;
@@ -347,7 +457,10 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
             "is / coverage / domain-fid need a domain classifier: pass --classifier mnist or fashion-mnist",
         )?;
         if real.images.size()[1] != 1 || resolution != 32 {
-            bail!("the {name} domain classifier takes 1-channel 32x32 images, the sets are {:?}", &real.images.size()[1..]);
+            bail!(
+                "the {name} domain classifier takes 1-channel 32x32 images, the sets are {:?}",
+                &real.images.size()[1..]
+            );
         }
         let (classifier, meta) = domain_classifier(&name, device)?;
         let to_input = |t: &Tensor| t / 127.5 - 1.0;
@@ -355,15 +468,27 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
         let fake_logits = classifier.logits(&to_input(&fake.images))?;
         if wants("is") {
             let score = inception_score(&fake_logits, 10)?;
-            out.insert("is".into(), json!({"mean": score.mean, "std": score.std, "classifier": name}));
+            out.insert(
+                "is".into(),
+                json!({"mean": score.mean, "std": score.std, "classifier": name}),
+            );
         }
         if wants("coverage") {
-            let c = coverage(&class_histogram(&fake_logits, 10), &class_histogram(&real_logits, 10));
+            let c = coverage(
+                &class_histogram(&fake_logits, 10),
+                &class_histogram(&real_logits, 10),
+            );
             out.insert("coverage".into(), json!({"classifier": name, "histogram": c.histogram, "real_histogram": c.real_histogram, "covered": c.covered, "missing": c.missing}));
         }
         if wants("domain-fid") {
-            let (rf, ff) = (classifier.features(&to_input(&real.images))?, classifier.features(&to_input(&fake.images))?);
-            out.insert("domain_fid".into(), json!(fid_of(&stats_of(&rf)?, &stats_of(&ff)?)?));
+            let (rf, ff) = (
+                classifier.features(&to_input(&real.images))?,
+                classifier.features(&to_input(&fake.images))?,
+            );
+            out.insert(
+                "domain_fid".into(),
+                json!(fid_of(&stats_of(&rf)?, &stats_of(&ff)?)?),
+            );
         }
         provenance["classifier"] = meta;
     }
@@ -384,17 +509,42 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
 /// A plain-text table of the results.
 pub fn table(value: &Value) -> String {
     let mut rows: Vec<(String, String)> = Vec::new();
-    let num = |v: &Value| v.as_f64().map(|x| format!("{x:.4}")).unwrap_or_else(|| v.to_string());
-    if let Some(v) = value.get("fid") { rows.push(("FID".into(), num(v))); }
-    if let Some(v) = value.get("kid") { rows.push(("KID".into(), format!("{} ± {}", num(&v["mean"]), num(&v["std"])))); }
+    let num = |v: &Value| {
+        v.as_f64()
+            .map(|x| format!("{x:.4}"))
+            .unwrap_or_else(|| v.to_string())
+    };
+    if let Some(v) = value.get("fid") {
+        rows.push(("FID".into(), num(v)));
+    }
+    if let Some(v) = value.get("kid") {
+        rows.push((
+            "KID".into(),
+            format!("{} ± {}", num(&v["mean"]), num(&v["std"])),
+        ));
+    }
     if let Some(v) = value.get("swd") {
         rows.push(("SWD x1e3 (avg)".into(), num(&v["avg"])));
         if let Some(levels) = v["per_level"].as_object() {
-            for (res, d) in levels { rows.push((format!("SWD x1e3 @{res}"), num(d))); }
+            for (res, d) in levels {
+                rows.push((format!("SWD x1e3 @{res}"), num(d)));
+            }
         }
     }
-    if let Some(v) = value.get("is") { rows.push((format!("IS ({})", v["classifier"].as_str().unwrap_or("?")), format!("{} ± {}", num(&v["mean"]), num(&v["std"])))); }
-    if let Some(v) = value.get("domain_fid") { rows.push(("domain FID".into(), num(v))); }
-    if let Some(v) = value.get("coverage") { rows.push(("classes covered".into(), format!("{} (missing: {})", v["covered"], v["missing"]))); }
+    if let Some(v) = value.get("is") {
+        rows.push((
+            format!("IS ({})", v["classifier"].as_str().unwrap_or("?")),
+            format!("{} ± {}", num(&v["mean"]), num(&v["std"])),
+        ));
+    }
+    if let Some(v) = value.get("domain_fid") {
+        rows.push(("domain FID".into(), num(v)));
+    }
+    if let Some(v) = value.get("coverage") {
+        rows.push((
+            "classes covered".into(),
+            format!("{} (missing: {})", v["covered"], v["missing"]),
+        ));
+    }
     rows.iter().map(|(k, v)| format!("{k:<18} {v}\n")).collect()
 }

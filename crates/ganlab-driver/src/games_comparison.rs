@@ -40,7 +40,8 @@ pub struct Row {
 
 /// Runs the comparison and writes `games.md`, `games.json` and `scatter-<dataset>-<game>-s<seed>.png`.
 pub fn run(cfg: &ComparisonConfig, interactive: bool) -> Result<Vec<Row>> {
-    std::fs::create_dir_all(&cfg.out_dir).with_context(|| format!("cannot create {}", cfg.out_dir.display()))?;
+    std::fs::create_dir_all(&cfg.out_dir)
+        .with_context(|| format!("cannot create {}", cfg.out_dir.display()))?;
     let mut rows = Vec::new();
     for dataset in &cfg.datasets {
         for game in &cfg.games {
@@ -50,14 +51,24 @@ pub fn run(cfg: &ComparisonConfig, interactive: bool) -> Result<Vec<Row>> {
         }
     }
     write_json_atomically(&cfg.out_dir.join("games.json"), &to_json(cfg, &rows))?;
-    write_bytes_atomically(&cfg.out_dir.join("games.md"), to_markdown(cfg, &rows).as_bytes())?;
+    write_bytes_atomically(
+        &cfg.out_dir.join("games.md"),
+        to_markdown(cfg, &rows).as_bytes(),
+    )?;
     Ok(rows)
 }
 
-fn run_one(cfg: &ComparisonConfig, dataset: &str, game: &str, seed: u64, interactive: bool) -> Result<Row> {
+fn run_one(
+    cfg: &ComparisonConfig,
+    dataset: &str,
+    game: &str,
+    seed: u64,
+    interactive: bool,
+) -> Result<Row> {
     let run_dir = cfg.out_dir.join(format!("{dataset}-{game}-s{seed}"));
     if run_dir.exists() {
-        std::fs::remove_dir_all(&run_dir).with_context(|| format!("cannot clear {}", run_dir.display()))?;
+        std::fs::remove_dir_all(&run_dir)
+            .with_context(|| format!("cannot clear {}", run_dir.display()))?;
     }
     std::fs::create_dir_all(&run_dir)?;
     let config = TrainConfig {
@@ -73,13 +84,25 @@ fn run_one(cfg: &ComparisonConfig, dataset: &str, game: &str, seed: u64, interac
     let summary = crate::train(config, &run_dir, Reporting { interactive })
         .with_context(|| format!("{dataset} / {game} / seed {seed}"))?;
     let stats = &summary.last_stats;
-    let num = |k: &str| stats[k].as_f64().with_context(|| format!("stats of {} lack `{k}`", run_dir.display()));
-    let resolved: Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("config.json"))?)?;
+    let num = |k: &str| {
+        stats[k]
+            .as_f64()
+            .with_context(|| format!("stats of {} lack `{k}`", run_dir.display()))
+    };
+    let resolved: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("config.json"))?)?;
     let batch = resolved["batch_size"].as_u64().unwrap_or(256);
     let critic_steps = crate::train::critic_steps_of(game)?;
-    let scatter = cfg.out_dir.join(format!("scatter-{dataset}-{game}-s{seed}.png"));
-    std::fs::copy(&summary.last_grid, &scatter)
-        .with_context(|| format!("cannot copy {} to {}", summary.last_grid.display(), scatter.display()))?;
+    let scatter = cfg
+        .out_dir
+        .join(format!("scatter-{dataset}-{game}-s{seed}.png"));
+    std::fs::copy(&summary.last_grid, &scatter).with_context(|| {
+        format!(
+            "cannot copy {} to {}",
+            summary.last_grid.display(),
+            scatter.display()
+        )
+    })?;
     Ok(Row {
         dataset: dataset.into(),
         game: game.into(),
@@ -119,8 +142,15 @@ fn to_markdown(cfg: &ComparisonConfig, rows: &[Row]) -> String {
     for r in rows {
         out.push_str(&format!(
             "| {} | {} | {} | {} / {} | {:.1}% | {:.4} | {} | {:.0} |\n",
-            r.dataset, r.game, r.seed, r.modes_covered, r.modes, 100.0 * r.high_quality_share, r.jsd_to_uniform,
-            r.generator_steps, r.wall_s
+            r.dataset,
+            r.game,
+            r.seed,
+            r.modes_covered,
+            r.modes,
+            100.0 * r.high_quality_share,
+            r.jsd_to_uniform,
+            r.generator_steps,
+            r.wall_s
         ));
     }
     out
@@ -128,6 +158,9 @@ fn to_markdown(cfg: &ComparisonConfig, rows: &[Row]) -> String {
 
 /// The default output folder: `runs/games-<unix seconds>`.
 pub fn default_out_dir(runs_root: &Path) -> PathBuf {
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     runs_root.join(format!("games-{stamp}"))
 }

@@ -38,7 +38,11 @@ pub fn save_grid(images: &Tensor, columns: i64, path: &Path) -> Result<()> {
     let bytes = Vec::<u8>::try_from(hwc.view([-1])).context("grid pixels to bytes")?;
     let (width, height) = (grid_w as u32, grid_h as u32);
     write_atomically(path, |tmp| {
-        let color = if c == 1 { image::ExtendedColorType::L8 } else { image::ExtendedColorType::Rgb8 };
+        let color = if c == 1 {
+            image::ExtendedColorType::L8
+        } else {
+            image::ExtendedColorType::Rgb8
+        };
         image::save_buffer_with_format(tmp, &bytes, width, height, color, image::ImageFormat::Png)
             .with_context(|| format!("cannot write PNG {}", tmp.display()))
     })

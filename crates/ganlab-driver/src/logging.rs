@@ -41,13 +41,20 @@ impl Drop for LineWriter {
 impl<'a> MakeWriter<'a> for StderrAboveBar {
     type Writer = LineWriter;
     fn make_writer(&'a self) -> LineWriter {
-        LineWriter { bar: self.0.clone(), buffer: Vec::new() }
+        LineWriter {
+            bar: self.0.clone(),
+            buffer: Vec::new(),
+        }
     }
 }
 
 /// Sends this thread's tracing events to `<run_dir>/log.txt` (and to stderr when `echo` is set)
 /// until the returned guard is dropped. The level follows `RUST_LOG` (default `info`).
-pub fn log_to_run_dir(run_dir: &Path, bar: &ProgressBar, echo: bool) -> Result<tracing::subscriber::DefaultGuard> {
+pub fn log_to_run_dir(
+    run_dir: &Path,
+    bar: &ProgressBar,
+    echo: bool,
+) -> Result<tracing::subscriber::DefaultGuard> {
     let path = run_dir.join("log.txt");
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -55,13 +62,18 @@ pub fn log_to_run_dir(run_dir: &Path, bar: &ProgressBar, echo: bool) -> Result<t
         .open(&path)
         .with_context(|| format!("cannot open the run log {}", path.display()))?;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let file_layer = tracing_subscriber::fmt::layer().with_writer(Mutex::new(file)).with_ansi(false);
+    let file_layer = tracing_subscriber::fmt::layer()
+        .with_writer(Mutex::new(file))
+        .with_ansi(false);
     let stderr_layer = echo.then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(StderrAboveBar(bar.clone()))
             .with_target(false)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
     });
-    let subscriber = tracing_subscriber::registry().with(filter).with(file_layer).with(stderr_layer);
+    let subscriber = tracing_subscriber::registry()
+        .with(filter)
+        .with(file_layer)
+        .with(stderr_layer);
     Ok(tracing::subscriber::set_default(subscriber))
 }

@@ -7,10 +7,16 @@ use std::path::{Path, PathBuf};
 pub fn next_run_dir(root: &Path, name: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
     let mut next_id = 0u64;
-    for entry in std::fs::read_dir(root).with_context(|| format!("cannot list {}", root.display()))? {
+    for entry in
+        std::fs::read_dir(root).with_context(|| format!("cannot list {}", root.display()))?
+    {
         let entry = entry?;
         let file_name = entry.file_name();
-        let id = file_name.to_string_lossy().split('-').next().and_then(|s| s.parse::<u64>().ok());
+        let id = file_name
+            .to_string_lossy()
+            .split('-')
+            .next()
+            .and_then(|s| s.parse::<u64>().ok());
         if let Some(id) = id {
             next_id = next_id.max(id + 1);
         }

@@ -20,13 +20,20 @@ fn points(t: &Tensor, what: &str) -> Result<Vec<(f64, f64)>> {
     if size.len() != 2 || size[1] != 2 {
         bail!("scatter: {what} must be [N, 2], got {size:?}");
     }
-    let flat = Vec::<f64>::try_from(t.detach().to_device(Device::Cpu).to_kind(Kind::Double).reshape([-1]))
-        .context("scatter points")?;
+    let flat = Vec::<f64>::try_from(
+        t.detach()
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Double)
+            .reshape([-1]),
+    )
+    .context("scatter points")?;
     Ok(flat.chunks(2).map(|c| (c[0], c[1])).collect())
 }
 
 fn dot(img: &mut RgbImage, (x, y): (f64, f64), radius: i64, color: Rgb<u8>) {
-    let (Some(px), Some(py)) = (to_pixel(x), to_pixel(-y)) else { return };
+    let (Some(px), Some(py)) = (to_pixel(x), to_pixel(-y)) else {
+        return;
+    };
     for dy in -radius..=radius {
         for dx in -radius..=radius {
             let (qx, qy) = (px as i64 + dx, py as i64 + dy);
@@ -56,6 +63,7 @@ pub fn save_scatter(real: &Tensor, fake: &Tensor, centers: &Tensor, path: &Path)
         dot(&mut img, p, 3, Rgb([220, 30, 30]));
     }
     write_atomically(path, |tmp| {
-        img.save_with_format(tmp, image::ImageFormat::Png).with_context(|| format!("cannot write PNG {}", tmp.display()))
+        img.save_with_format(tmp, image::ImageFormat::Png)
+            .with_context(|| format!("cannot write PNG {}", tmp.display()))
     })
 }

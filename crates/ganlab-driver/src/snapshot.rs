@@ -24,11 +24,19 @@ pub struct Progress {
 
 /// The file name of the snapshot taken after `images_shown` images.
 pub fn snapshot_name(images_shown: u64) -> String {
-    format!("snapshot-kimg{:07.2}.safetensors", images_shown as f64 / 1000.0)
+    format!(
+        "snapshot-kimg{:07.2}.safetensors",
+        images_shown as f64 / 1000.0
+    )
 }
 
-fn with_prefix(prefix: &str, named: Vec<(String, Tensor)>) -> impl Iterator<Item = (String, Tensor)> + '_ {
-    named.into_iter().map(move |(k, t)| (format!("{prefix}.{k}"), t))
+fn with_prefix(
+    prefix: &str,
+    named: Vec<(String, Tensor)>,
+) -> impl Iterator<Item = (String, Tensor)> + '_ {
+    named
+        .into_iter()
+        .map(move |(k, t)| (format!("{prefix}.{k}"), t))
 }
 
 /// Writes the networks (`("G", &g_vs)`, `("D", &d_vs)`, `("G_ema", ..)`), the optimisers and the
@@ -54,16 +62,23 @@ pub fn save(
         ("progress.batch_epoch", progress.batches.epoch as i64),
         ("progress.batch_index", progress.batches.index as i64),
     ];
-    named.extend(counters.iter().map(|(k, v)| (k.to_string(), Tensor::from(*v))));
+    named.extend(
+        counters
+            .iter()
+            .map(|(k, v)| (k.to_string(), Tensor::from(*v))),
+    );
     if let Some(lod) = last_lod {
         named.push(("progress.last_lod".to_string(), Tensor::from(lod)));
     }
     // safetensors wants contiguous CPU tensors.
-    let named: Vec<(String, Tensor)> =
-        named.into_iter().map(|(k, t)| (k, t.detach().to_device(tch::Device::Cpu).contiguous())).collect();
+    let named: Vec<(String, Tensor)> = named
+        .into_iter()
+        .map(|(k, t)| (k, t.detach().to_device(tch::Device::Cpu).contiguous()))
+        .collect();
     let path = run_dir.join(snapshot_name(progress.images_shown));
     write_atomically(&path, |tmp| {
-        Tensor::write_safetensors(&named, tmp).with_context(|| format!("cannot write snapshot {}", tmp.display()))
+        Tensor::write_safetensors(&named, tmp)
+            .with_context(|| format!("cannot write snapshot {}", tmp.display()))
     })?;
     Ok(path)
 }
@@ -80,7 +95,10 @@ impl Snapshot {
     pub fn read(path: &Path) -> Result<Snapshot> {
         let tensors = Tensor::read_safetensors(path)
             .with_context(|| format!("{}: not a readable snapshot", path.display()))?;
-        Ok(Snapshot { tensors: tensors.into_iter().collect(), path: path.to_path_buf() })
+        Ok(Snapshot {
+            tensors: tensors.into_iter().collect(),
+            path: path.to_path_buf(),
+        })
     }
 
     /// The tensors under `prefix.` with the prefix removed.
@@ -88,7 +106,10 @@ impl Snapshot {
         let p = format!("{prefix}.");
         self.tensors
             .iter()
-            .filter_map(|(k, t)| k.strip_prefix(&p).map(|rest| (rest.to_string(), t.shallow_clone())))
+            .filter_map(|(k, t)| {
+                k.strip_prefix(&p)
+                    .map(|rest| (rest.to_string(), t.shallow_clone()))
+            })
             .collect()
     }
 
@@ -115,7 +136,10 @@ impl Snapshot {
     /// The training position stored in the snapshot.
     pub fn progress(&self) -> Result<Progress> {
         let get = |k: &str| -> Result<i64> {
-            let t = self.tensors.get(k).with_context(|| format!("{}: snapshot has no `{k}`", self.path.display()))?;
+            let t = self
+                .tensors
+                .get(k)
+                .with_context(|| format!("{}: snapshot has no `{k}`", self.path.display()))?;
             Ok(t.int64_value(&[]))
         };
         Ok(Progress {

@@ -7,9 +7,12 @@ use crate::files::write_json_atomically;
 use crate::snapshot::{self, Progress};
 use crate::{device, grid, logging, scatter};
 use anyhow::{Context, Result};
-use ganlab_games::{game_by_name, GameOptions, OptimizerChoice, StepContext};
 use ganlab_data::{ImageDataset, ToyDataset};
-use ganlab_layers::{dcgan32_discriminator, dcgan32_generator, toy_discriminator, toy_generator, Dcgan32Config, ToyMlpConfig};
+use ganlab_games::{game_by_name, GameOptions, OptimizerChoice, StepContext};
+use ganlab_layers::{
+    dcgan32_discriminator, dcgan32_generator, toy_discriminator, toy_generator, Dcgan32Config,
+    ToyMlpConfig,
+};
 use ganlab_optim::{Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Map, Value};
@@ -72,7 +75,13 @@ pub struct Networks {
 
 /// Builds G and D for `config.arch` under the roots of `g_vs` and `d_vs` (and G's moving average
 /// under `g_ema_vs` for architectures that keep one).
-pub fn build_networks(config: &TrainConfig, channels: i64, g_vs: &VarStore, d_vs: &VarStore, g_ema_vs: &VarStore) -> Result<Networks> {
+pub fn build_networks(
+    config: &TrainConfig,
+    channels: i64,
+    g_vs: &VarStore,
+    d_vs: &VarStore,
+    g_ema_vs: &VarStore,
+) -> Result<Networks> {
     match config.resolved_arch() {
         "progan" => {
             let cfg = ganlab_progan::ProganConfig {
@@ -87,10 +96,19 @@ pub fn build_networks(config: &TrainConfig, channels: i64, g_vs: &VarStore, d_vs
             let g = ganlab_progan::progan_generator(&g_vs.root(), cfg, stage.clone());
             let g_ema = ganlab_progan::progan_generator(&g_ema_vs.root(), cfg, stage.clone());
             let d = ganlab_progan::progan_discriminator(&d_vs.root(), cfg, stage.clone());
-            Ok(Networks { g: Box::new(g), d: Box::new(d), g_ema: Some(Box::new(g_ema)), stage: Some(stage) })
+            Ok(Networks {
+                g: Box::new(g),
+                d: Box::new(d),
+                g_ema: Some(Box::new(g_ema)),
+                stage: Some(stage),
+            })
         }
         "dcgan32" => {
-            let cfg = Dcgan32Config { z_dim: config.resolved_z_dim(), channels, width: config.width };
+            let cfg = Dcgan32Config {
+                z_dim: config.resolved_z_dim(),
+                channels,
+                width: config.width,
+            };
             Ok(Networks {
                 g: Box::new(dcgan32_generator(&g_vs.root(), cfg)),
                 d: Box::new(dcgan32_discriminator(&d_vs.root(), cfg)),
@@ -99,7 +117,10 @@ pub fn build_networks(config: &TrainConfig, channels: i64, g_vs: &VarStore, d_vs
             })
         }
         "toy-mlp" => {
-            let cfg = ToyMlpConfig { z_dim: config.resolved_z_dim(), ..Default::default() };
+            let cfg = ToyMlpConfig {
+                z_dim: config.resolved_z_dim(),
+                ..Default::default()
+            };
             Ok(Networks {
                 g: Box::new(toy_generator(&g_vs.root(), cfg)),
                 d: Box::new(toy_discriminator(&d_vs.root(), cfg)),
@@ -111,10 +132,19 @@ pub fn build_networks(config: &TrainConfig, channels: i64, g_vs: &VarStore, d_vs
     }
 }
 
-fn make_optimizer(choice: OptimizerChoice, lr: Option<f64>, beta1: Option<f64>, beta2: Option<f64>, vs: &VarStore)
-    -> Result<(Box<dyn Optimizer>, Value)> {
+fn make_optimizer(
+    choice: OptimizerChoice,
+    lr: Option<f64>,
+    beta1: Option<f64>,
+    beta2: Option<f64>,
+    vs: &VarStore,
+) -> Result<(Box<dyn Optimizer>, Value)> {
     Ok(match choice {
-        OptimizerChoice::Adam { lr: lr0, beta1: b1, beta2: b2 } => {
+        OptimizerChoice::Adam {
+            lr: lr0,
+            beta1: b1,
+            beta2: b2,
+        } => {
             let cfg = AdamConfig {
                 lr: lr.unwrap_or(lr0),
                 beta1: beta1.unwrap_or(b1),
@@ -125,8 +155,12 @@ fn make_optimizer(choice: OptimizerChoice, lr: Option<f64>, beta1: Option<f64>, 
             (Box::new(Adam::new(vs, cfg)?), described)
         }
         OptimizerChoice::RmsProp { lr: lr0 } => {
-            let cfg = RmsPropConfig { lr: lr.unwrap_or(lr0), ..Default::default() };
-            let described = json!({"kind": "rmsprop", "lr": cfg.lr, "alpha": cfg.alpha, "eps": cfg.eps});
+            let cfg = RmsPropConfig {
+                lr: lr.unwrap_or(lr0),
+                ..Default::default()
+            };
+            let described =
+                json!({"kind": "rmsprop", "lr": cfg.lr, "alpha": cfg.alpha, "eps": cfg.eps});
             (Box::new(RmsProp::new(vs, cfg)?), described)
         }
     })
@@ -156,7 +190,10 @@ impl TickAccumulator {
     fn take_means(&mut self) -> Map<String, Value> {
         let mut out = Map::new();
         for (name, (sum, count)) in std::mem::take(&mut self.sums) {
-            out.insert(name.to_string(), json!(sum.double_value(&[]) / count as f64));
+            out.insert(
+                name.to_string(),
+                json!(sum.double_value(&[]) / count as f64),
+            );
         }
         out
     }
@@ -164,7 +201,10 @@ impl TickAccumulator {
 
 /// Mean L2 distance between all pairs of a batch (the sample diversity of the fixed latents).
 fn mean_pairwise_distance(batch: &Tensor) -> f64 {
-    let x = batch.to_device(tch::Device::Cpu).to_kind(Kind::Float).flatten(1, -1);
+    let x = batch
+        .to_device(tch::Device::Cpu)
+        .to_kind(Kind::Float)
+        .flatten(1, -1);
     let n = x.size()[0];
     if n < 2 {
         return 0.0;
@@ -175,11 +215,19 @@ fn mean_pairwise_distance(batch: &Tensor) -> f64 {
 
 /// Failure diagnostics of a tick, added to its statistics with a one-line warning each:
 /// collapse of the sample diversity and a discriminator that has won.
-fn diagnose(stats: &mut Map<String, Value>, samples: &Tensor, real_diversity: &Option<f64>, game: &str) {
+fn diagnose(
+    stats: &mut Map<String, Value>,
+    samples: &Tensor,
+    real_diversity: &Option<f64>,
+    game: &str,
+) {
     let mut warnings: Vec<String> = Vec::new();
     if let Some(real) = real_diversity {
         let diversity = mean_pairwise_distance(samples);
-        stats.insert("sample_diversity".into(), json!(diversity / real.max(1e-12)));
+        stats.insert(
+            "sample_diversity".into(),
+            json!(diversity / real.max(1e-12)),
+        );
         if diversity < 0.2 * real {
             warnings.push(format!(
                 "mode collapse: the fixed-latent samples are {:.0}% as diverse as real images (mean pairwise distance)",
@@ -240,7 +288,11 @@ fn set_requires_grad(vs: &VarStore, on: bool) {
 fn progress_bar(total_images: u64, interactive: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(
         Some(total_images),
-        if interactive { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+        if interactive {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
     );
     let style = ProgressStyle::with_template(
         "{spinner} [{elapsed_precise}] {wide_bar} {msg} | {per_sec} | ETA {eta}",
@@ -295,9 +347,16 @@ fn stream_seed(seed: u64, images_shown: u64) -> i64 {
     (x ^ (x >> 29)) as i64 & i64::MAX
 }
 
-fn train_from(mut config: TrainConfig, run_dir: &Path, reporting: Reporting, snapshot: Option<PathBuf>) -> Result<RunSummary> {
+fn train_from(
+    mut config: TrainConfig,
+    run_dir: &Path,
+    reporting: Reporting,
+    snapshot: Option<PathBuf>,
+) -> Result<RunSummary> {
     static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = ONE_RUN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     config.validate()?;
     let bar = progress_bar((config.kimg * 1000.0).round() as u64, reporting.interactive);
     let _log_guard = logging::log_to_run_dir(run_dir, &bar, reporting.interactive)?;
@@ -309,7 +368,12 @@ fn train_from(mut config: TrainConfig, run_dir: &Path, reporting: Reporting, sna
     result
 }
 
-fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, resume_from: Option<&Path>) -> Result<RunSummary> {
+fn train_logged(
+    config: &mut TrainConfig,
+    run_dir: &Path,
+    bar: &ProgressBar,
+    resume_from: Option<&Path>,
+) -> Result<RunSummary> {
     let device = device::resolve(&config.device)?;
     tch::manual_seed(config.seed as i64);
     tracing::info!(run_dir = %run_dir.display(), device = %device::describe(device), "starting run");
@@ -329,7 +393,13 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
     let g_vs = VarStore::new(device);
     let d_vs = VarStore::new(device);
     let mut g_ema_vs = VarStore::new(device);
-    let nets = build_networks(config, data.channels().unwrap_or(0), &g_vs, &d_vs, &g_ema_vs)?;
+    let nets = build_networks(
+        config,
+        data.channels().unwrap_or(0),
+        &g_vs,
+        &d_vs,
+        &g_ema_vs,
+    )?;
     if nets.g_ema.is_some() {
         g_ema_vs.copy(&g_vs)?;
     }
@@ -339,8 +409,20 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
         networks_to_save.push(("G_ema", &g_ema_vs));
     }
     let schedule = nets.stage.as_ref().map(|_| config.progan_schedule());
-    let (mut opt_g, opt_g_desc) = make_optimizer(plan.optimizer, config.lr_g, config.beta1, config.beta2, &g_vs)?;
-    let (mut opt_d, opt_d_desc) = make_optimizer(plan.optimizer, config.lr_d, config.beta1, config.beta2, &d_vs)?;
+    let (mut opt_g, opt_g_desc) = make_optimizer(
+        plan.optimizer,
+        config.lr_g,
+        config.beta1,
+        config.beta2,
+        &g_vs,
+    )?;
+    let (mut opt_d, opt_d_desc) = make_optimizer(
+        plan.optimizer,
+        config.lr_d,
+        config.beta1,
+        config.beta2,
+        &d_vs,
+    )?;
     config.lr_g = Some(opt_g.lr());
     config.lr_d = Some(opt_d.lr());
     if let Some(b1) = opt_g_desc.get("beta1").and_then(Value::as_f64) {
@@ -350,7 +432,10 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
         config.beta2 = Some(b2);
     }
     let z_dim = config.resolved_z_dim();
-    let fixed_z = Tensor::randn([data.fixed_batch_size(config), z_dim], (Kind::Float, device));
+    let fixed_z = Tensor::randn(
+        [data.fixed_batch_size(config), z_dim],
+        (Kind::Float, device),
+    );
 
     tracing::info!(
         critic_steps = plan.critic_steps,
@@ -367,7 +452,12 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
         tracing::info!("progressive schedule:\n{}", schedule.table());
     }
     let batch = config.resolved_batch_size();
-    let mut batches = ganlab_data::Batches::new(&data.samples().to_device(device), batch, config.seed, device);
+    let mut batches = ganlab_data::Batches::new(
+        &data.samples().to_device(device),
+        batch,
+        config.seed,
+        device,
+    );
     data.save_reals(config, run_dir)?;
 
     let stats_path = run_dir.join("stats.jsonl");
@@ -388,16 +478,28 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
         if nets.g_ema.is_some() {
             snap.load_into("G_ema", &g_ema_vs)?;
         }
-        opt_g.load_state(&snap.section("opt_g")).with_context(|| format!("{}: G's optimiser", path.display()))?;
-        opt_d.load_state(&snap.section("opt_d")).with_context(|| format!("{}: D's optimiser", path.display()))?;
+        opt_g
+            .load_state(&snap.section("opt_g"))
+            .with_context(|| format!("{}: G's optimiser", path.display()))?;
+        opt_d
+            .load_state(&snap.section("opt_d"))
+            .with_context(|| format!("{}: D's optimiser", path.display()))?;
         progress = snap.progress()?;
         batches.seek(progress.batches);
-        last_lod = snap.tensors.get("progress.last_lod").map(|t| t.double_value(&[]));
+        last_lod = snap
+            .tensors
+            .get("progress.last_lod")
+            .map(|t| t.double_value(&[]));
         // Ticks after the snapshot (written before an interruption) are dropped: they are redone.
         let kept: Vec<String> = std::fs::read_to_string(&stats_path)
             .unwrap_or_default()
             .lines()
-            .filter(|l| serde_json::from_str::<Value>(l).ok().and_then(|v| v["tick"].as_u64()).is_some_and(|t| t <= progress.ticks))
+            .filter(|l| {
+                serde_json::from_str::<Value>(l)
+                    .ok()
+                    .and_then(|v| v["tick"].as_u64())
+                    .is_some_and(|t| t <= progress.ticks)
+            })
             .map(|l| format!("{l}\n"))
             .collect();
         crate::files::write_bytes_atomically(&stats_path, kept.concat().as_bytes())?;
@@ -416,7 +518,11 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
     let mut tick_start_images = progress.images_shown;
     // The diversity of real images, the yardstick of the collapse diagnostic.
     let real_diversity = match &data {
-        TrainingData::Images(d) => Some(mean_pairwise_distance(&d.images.narrow(0, 0, fixed_z.size()[0].min(d.len())))),
+        TrainingData::Images(d) => Some(mean_pairwise_distance(&d.images.narrow(
+            0,
+            0,
+            fixed_z.size()[0].min(d.len()),
+        ))),
         TrainingData::Points(_) => None,
     };
     let mut last_stats = Value::Null;
@@ -434,9 +540,21 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
             if let Some(previous) = last_lod {
                 if now.lod.floor() != previous.floor() || now.lod.ceil() != previous.ceil() {
                     if now.alpha < 1.0 {
-                        tracing::info!("kimg {:.1}: fading in {}x{} (lod {:.3})", now.kimg, now.resolution, now.resolution, now.lod);
+                        tracing::info!(
+                            "kimg {:.1}: fading in {}x{} (lod {:.3})",
+                            now.kimg,
+                            now.resolution,
+                            now.resolution,
+                            now.lod
+                        );
                     } else {
-                        tracing::info!("kimg {:.1}: {}x{} stable (lod {:.3})", now.kimg, now.resolution, now.resolution, now.lod);
+                        tracing::info!(
+                            "kimg {:.1}: {}x{} stable (lod {:.3})",
+                            now.kimg,
+                            now.resolution,
+                            now.resolution,
+                            now.lod
+                        );
                     }
                     if config.progan.reset_optimizer {
                         opt_g.reset();
@@ -461,10 +579,22 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
             let z = Tensor::randn([batch, z_dim], (Kind::Float, device));
             // The last critic step's fakes are kept with their graph and reused for G's update,
             // as in PyTorch's DCGAN example.
-            let fake = if last { g.forward_t(&z, true) } else { tch::no_grad(|| g.forward_t(&z, true)) };
-            let ctx = StepContext { kimg: progress.images_shown as f64 / 1000.0, critic_step: progress.critic_steps };
+            let fake = if last {
+                g.forward_t(&z, true)
+            } else {
+                tch::no_grad(|| g.forward_t(&z, true))
+            };
+            let ctx = StepContext {
+                kimg: progress.images_shown as f64 / 1000.0,
+                critic_step: progress.critic_steps,
+            };
             let fake_detached = fake.detach();
-            let d_out = game.d_loss(&mut |x: &Tensor| d.forward_t(x, true), &real, &fake_detached, ctx);
+            let d_out = game.d_loss(
+                &mut |x: &Tensor| d.forward_t(x, true),
+                &real,
+                &fake_detached,
+                ctx,
+            );
             opt_d.zero_grad();
             d_out.loss.backward();
             opt_d.step();
@@ -498,7 +628,9 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
                 // Divergence: a non-finite loss stops the run before anything is saved from it.
                 let (loss_d, loss_g) = (d_out.loss.double_value(&[]), g_out.loss.double_value(&[]));
                 if !loss_d.is_finite() || !loss_g.is_finite() {
-                    let last_good = newest_snapshot(run_dir)?.map(|p| p.display().to_string()).unwrap_or_else(|| "none".into());
+                    let last_good = newest_snapshot(run_dir)?
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "none".into());
                     anyhow::bail!(
                         "diverged at generator step {} ({:.3} kimg): loss_d = {loss_d}, loss_g = {loss_g}; \
                          nothing was saved from this point; last good snapshot: {last_good}",
@@ -521,7 +653,14 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
 
         let interrupted = STOP_REQUESTED.swap(false, std::sync::atomic::Ordering::SeqCst);
         if interrupted {
-            let path = snapshot::save(run_dir, &networks_to_save, opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
+            let path = snapshot::save(
+                run_dir,
+                &networks_to_save,
+                opt_g.as_ref(),
+                opt_d.as_ref(),
+                progress,
+                last_lod,
+            )?;
             tracing::warn!(
                 snapshot = %path.display(),
                 "interrupted at {:.3} kimg: snapshot written; continue with --resume {}",
@@ -550,7 +689,10 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
             stats.insert("tick".into(), json!(progress.ticks));
             stats.insert("kimg".into(), json!(progress.images_shown as f64 / 1000.0));
             stats.insert("wall_s".into(), json!(start.elapsed().as_secs_f64()));
-            stats.insert("images_per_s".into(), json!(tick_images_shown as f64 / tick_seconds.max(1e-9)));
+            stats.insert(
+                "images_per_s".into(),
+                json!(tick_images_shown as f64 / tick_seconds.max(1e-9)),
+            );
             stats.insert("lr_g".into(), json!(opt_g.lr()));
             stats.insert("lr_d".into(), json!(opt_d.lr()));
             if let (Some(schedule), Some(_)) = (&schedule, &phase) {
@@ -572,13 +714,16 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
                     samples
                 }
             });
-            let (grid_path, sample_stats) = data.save_samples(&samples, config, run_dir, progress.images_shown)?;
+            let (grid_path, sample_stats) =
+                data.save_samples(&samples, config, run_dir, progress.images_shown)?;
             stats.extend(sample_stats);
             diagnose(&mut stats, &samples, &real_diversity, &config.game);
             let stats = Value::Object(stats);
             let mut line = serde_json::to_string(&stats)?;
             line.push('\n');
-            stats_file.write_all(line.as_bytes()).with_context(|| format!("cannot append to {}", stats_path.display()))?;
+            stats_file
+                .write_all(line.as_bytes())
+                .with_context(|| format!("cannot append to {}", stats_path.display()))?;
             stats_file.flush()?;
 
             last_grid = grid_path;
@@ -607,7 +752,9 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
             for (prefix, vs) in &networks_to_save {
                 for (name, t) in vs.variables() {
                     if !bool::try_from(t.isfinite().all()).unwrap_or(false) {
-                        let last_good = newest_snapshot(run_dir)?.map(|p| p.display().to_string()).unwrap_or_else(|| "none".into());
+                        let last_good = newest_snapshot(run_dir)?
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_else(|| "none".into());
                         anyhow::bail!(
                             "diverged by {:.3} kimg: {prefix}.{name} holds a NaN or infinite value; last good snapshot: {last_good}",
                             progress.images_shown as f64 / 1000.0
@@ -616,7 +763,14 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
                 }
             }
             if !done && config.snapshot_ticks > 0 && progress.ticks % config.snapshot_ticks == 0 {
-                let path = snapshot::save(run_dir, &networks_to_save, opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
+                let path = snapshot::save(
+                    run_dir,
+                    &networks_to_save,
+                    opt_g.as_ref(),
+                    opt_d.as_ref(),
+                    progress,
+                    last_lod,
+                )?;
                 tracing::info!(snapshot = %path.display(), "snapshot written");
                 tch::manual_seed(stream_seed(config.seed, progress.images_shown));
             }
@@ -624,7 +778,14 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
             tick_start_images = progress.images_shown;
         }
     }
-    let snapshot = snapshot::save(run_dir, &networks_to_save, opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
+    let snapshot = snapshot::save(
+        run_dir,
+        &networks_to_save,
+        opt_g.as_ref(),
+        opt_d.as_ref(),
+        progress,
+        last_lod,
+    )?;
     tracing::info!(
         snapshot = %snapshot.display(),
         "finished: {:.1} kimg in {:.0}s",
@@ -644,7 +805,9 @@ fn train_logged(config: &mut TrainConfig, run_dir: &Path, bar: &ProgressBar, res
 
 /// Critic steps per generator step of a game with its default options.
 pub fn critic_steps_of(game: &str) -> Result<usize> {
-    Ok(game_by_name(game, GameOptions::default())?.plan().critic_steps)
+    Ok(game_by_name(game, GameOptions::default())?
+        .plan()
+        .critic_steps)
 }
 
 /// The data of a run: images (grids per tick) or 2-D points (scatter plots and mode metrics).
@@ -663,7 +826,8 @@ impl TrainingData {
     pub fn load(config: &TrainConfig) -> Result<TrainingData> {
         let context = || format!("loading dataset `{}`", config.dataset);
         if config.is_toy() {
-            let data = ganlab_data::toy_dataset(&config.dataset, TOY_POINTS, config.seed).with_context(context)?;
+            let data = ganlab_data::toy_dataset(&config.dataset, TOY_POINTS, config.seed)
+                .with_context(context)?;
             return Ok(TrainingData::Points(data));
         }
         let request = ganlab_data::DatasetRequest {
@@ -671,7 +835,9 @@ impl TrainingData {
             channels: config.channels.unwrap_or(3),
             ..ganlab_data::DatasetRequest::new(&config.dataset, config.resolution)
         };
-        Ok(TrainingData::Images(ganlab_data::load(&request).with_context(context)?))
+        Ok(TrainingData::Images(
+            ganlab_data::load(&request).with_context(context)?,
+        ))
     }
 
     /// Every sample, [N, ...].
@@ -704,7 +870,9 @@ impl TrainingData {
     pub fn source(&self) -> String {
         match self {
             TrainingData::Images(d) => d.source.clone(),
-            TrainingData::Points(d) => format!("generated:{} (Gulrajani et al. 2017 toy code)", d.name),
+            TrainingData::Points(d) => {
+                format!("generated:{} (Gulrajani et al. 2017 toy code)", d.name)
+            }
         }
     }
 
@@ -726,15 +894,26 @@ impl TrainingData {
             }
             TrainingData::Points(d) => {
                 let empty = Tensor::zeros([0, 2], (Kind::Float, tch::Device::Cpu));
-                scatter::save_scatter(&d.points.narrow(0, 0, TOY_EVAL_POINTS.min(d.points.size()[0])), &empty, &d.centers, &path)
+                scatter::save_scatter(
+                    &d.points
+                        .narrow(0, 0, TOY_EVAL_POINTS.min(d.points.size()[0])),
+                    &empty,
+                    &d.centers,
+                    &path,
+                )
             }
         }
     }
 
     /// Writes the tick's picture of generated samples and returns its path and any statistics
     /// computed from the samples (the toy mode metrics).
-    pub fn save_samples(&self, samples: &Tensor, config: &TrainConfig, run_dir: &Path, images_shown: u64)
-        -> Result<(PathBuf, Map<String, Value>)> {
+    pub fn save_samples(
+        &self,
+        samples: &Tensor,
+        config: &TrainConfig,
+        run_dir: &Path,
+        images_shown: u64,
+    ) -> Result<(PathBuf, Map<String, Value>)> {
         let kimg = images_shown as f64 / 1000.0;
         match self {
             TrainingData::Images(_) => {
@@ -744,13 +923,18 @@ impl TrainingData {
             }
             TrainingData::Points(d) => {
                 let path = run_dir.join(format!("scatter-kimg{kimg:07.2}.png"));
-                let reals = d.points.narrow(0, 0, TOY_EVAL_POINTS.min(d.points.size()[0]));
+                let reals = d
+                    .points
+                    .narrow(0, 0, TOY_EVAL_POINTS.min(d.points.size()[0]));
                 scatter::save_scatter(&reals, samples, &d.centers, &path)?;
                 let metrics = ganlab_metrics::toy_mode_metrics(samples, &d.centers, d.std)?;
                 let mut stats = Map::new();
                 stats.insert("modes".into(), json!(metrics.modes));
                 stats.insert("modes_covered".into(), json!(metrics.modes_covered));
-                stats.insert("high_quality_share".into(), json!(metrics.high_quality_share));
+                stats.insert(
+                    "high_quality_share".into(),
+                    json!(metrics.high_quality_share),
+                );
                 stats.insert("jsd_to_uniform".into(), json!(metrics.jsd_to_uniform));
                 Ok((path, stats))
             }

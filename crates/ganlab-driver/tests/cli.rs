@@ -3,16 +3,40 @@
 use std::process::Command;
 
 fn gan(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gan")).args(args).output().expect("run gan");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_gan"))
+        .args(args)
+        .output()
+        .expect("run gan");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn bench_train_step_ends_with_one_steps_per_s_line() {
-    let (ok, stdout, stderr) = gan(&["bench", "train-step", "--arch", "dcgan32", "--channels", "1", "--steps", "2", "--warmup", "1", "--device", "cpu"]);
+    let (ok, stdout, stderr) = gan(&[
+        "bench",
+        "train-step",
+        "--arch",
+        "dcgan32",
+        "--channels",
+        "1",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--device",
+        "cpu",
+    ]);
     assert!(ok, "{stderr}");
     let last = stdout.lines().last().expect("a line");
-    let value: f64 = last.strip_prefix("steps_per_s ").expect("steps_per_s line").parse().expect("number");
+    let value: f64 = last
+        .strip_prefix("steps_per_s ")
+        .expect("steps_per_s line")
+        .parse()
+        .expect("number");
     assert!(value > 0.0);
 }
 
@@ -20,22 +44,34 @@ fn bench_train_step_ends_with_one_steps_per_s_line() {
 fn print_schedule_shows_the_phase_table() {
     let (ok, stdout, stderr) = gan(&["train", "--arch", "progan", "--print-schedule"]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("4x4") && stdout.contains("32x32") && stdout.contains("0 → 1 fade"), "{stdout}");
+    assert!(
+        stdout.contains("4x4") && stdout.contains("32x32") && stdout.contains("0 → 1 fade"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn bad_values_and_names_are_clear_errors() {
     let (ok, _, stderr) = gan(&["train", "--batch-size", "0", "--kimg", "1"]);
-    assert!(!ok && stderr.contains("`batch_size` must be in 1..=65536, got 0"), "{stderr}");
+    assert!(
+        !ok && stderr.contains("`batch_size` must be in 1..=65536, got 0"),
+        "{stderr}"
+    );
     let (ok, _, stderr) = gan(&["train", "--game", "wgan-qp"]);
     assert!(!ok && stderr.contains("`game` must be one of"), "{stderr}");
     let (ok, _, stderr) = gan(&["train", "--preset", "stylegan9"]);
-    assert!(!ok && stderr.contains("unknown preset `stylegan9`"), "{stderr}");
+    assert!(
+        !ok && stderr.contains("unknown preset `stylegan9`"),
+        "{stderr}"
+    );
     let dir = tempfile::tempdir().expect("tmp");
     let config = dir.path().join("bad.json");
     std::fs::write(&config, r#"{"kimg": 1, "learning_rate": 0.1}"#).expect("write");
     let (ok, _, stderr) = gan(&["train", "--config", config.to_str().expect("utf8")]);
-    assert!(!ok && stderr.contains("bad.json") && stderr.contains("learning_rate"), "{stderr}");
+    assert!(
+        !ok && stderr.contains("bad.json") && stderr.contains("learning_rate"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -43,12 +79,38 @@ fn resuming_with_a_changed_config_is_refused_unless_allowed() {
     let dir = tempfile::tempdir().expect("tmp");
     let run = dir.path().join("run");
     let run_s = run.to_str().expect("utf8");
-    let (ok, _, stderr) = gan(&["train", "--dataset", "ring8", "--kimg", "0.256", "--tick-kimg", "0.256", "--device", "cpu", "--run-dir", run_s]);
+    let (ok, _, stderr) = gan(&[
+        "train",
+        "--dataset",
+        "ring8",
+        "--kimg",
+        "0.256",
+        "--tick-kimg",
+        "0.256",
+        "--device",
+        "cpu",
+        "--run-dir",
+        run_s,
+    ]);
     assert!(ok, "{stderr}");
     let (ok, _, stderr) = gan(&["train", "--resume", run_s, "--kimg", "0.512"]);
-    assert!(!ok && stderr.contains("change the saved config") && stderr.contains("kimg: 0.256 -> 0.512"), "{stderr}");
-    let (ok, stdout, stderr) = gan(&["train", "--resume", run_s, "--kimg", "0.512", "--allow-config-change"]);
+    assert!(
+        !ok && stderr.contains("change the saved config")
+            && stderr.contains("kimg: 0.256 -> 0.512"),
+        "{stderr}"
+    );
+    let (ok, stdout, stderr) = gan(&[
+        "train",
+        "--resume",
+        run_s,
+        "--kimg",
+        "0.512",
+        "--allow-config-change",
+    ]);
     assert!(ok, "{stderr}");
-    assert!(stderr.contains("resuming with a changed config: kimg: 0.256 -> 0.512"), "{stderr}");
+    assert!(
+        stderr.contains("resuming with a changed config: kimg: 0.256 -> 0.512"),
+        "{stderr}"
+    );
     assert!(stdout.contains("snapshot-kimg0000.51"), "{stdout}");
 }

@@ -16,25 +16,48 @@ fn ring8_batch(n: i64) -> Tensor {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let game = game_by_name(args.get(1).map_or("nonsaturating", String::as_str), GameOptions::default())?;
+    let game = game_by_name(
+        args.get(1).map_or("nonsaturating", String::as_str),
+        GameOptions::default(),
+    )?;
     let steps: usize = args.get(2).map_or(Ok(300), |s| s.parse())?;
     tch::manual_seed(0);
-    let (g_vs, d_vs) = (nn::VarStore::new(Device::Cpu), nn::VarStore::new(Device::Cpu));
+    let (g_vs, d_vs) = (
+        nn::VarStore::new(Device::Cpu),
+        nn::VarStore::new(Device::Cpu),
+    );
     let g = toy_generator(&g_vs.root(), ToyMlpConfig::default());
     let d = toy_discriminator(&d_vs.root(), ToyMlpConfig::default());
     let plan = game.plan();
     let make = |vs: &nn::VarStore| -> Result<nn::Optimizer, tch::TchError> {
         match plan.optimizer {
-            OptimizerChoice::Adam { lr, beta1, beta2 } => nn::Adam { beta1, beta2, wd: 0.0, eps: 1e-8, amsgrad: false }.build(vs, lr),
+            OptimizerChoice::Adam { lr, beta1, beta2 } => nn::Adam {
+                beta1,
+                beta2,
+                wd: 0.0,
+                eps: 1e-8,
+                amsgrad: false,
+            }
+            .build(vs, lr),
             OptimizerChoice::RmsProp { lr } => nn::RmsProp::default().build(vs, lr),
         }
     };
     let (mut opt_g, mut opt_d) = (make(&g_vs)?, make(&d_vs)?);
     for step in 0..steps {
         for critic_step in 0..plan.critic_steps {
-            let fake = tch::no_grad(|| g.forward_t(&Tensor::randn([256, 2], (Kind::Float, Device::Cpu)), true));
-            let ctx = StepContext { kimg: 0.0, critic_step: (step * plan.critic_steps + critic_step) as u64 };
-            let out = game.d_loss(&mut |x: &Tensor| d.forward_t(x, true), &ring8_batch(256), &fake, ctx);
+            let fake = tch::no_grad(|| {
+                g.forward_t(&Tensor::randn([256, 2], (Kind::Float, Device::Cpu)), true)
+            });
+            let ctx = StepContext {
+                kimg: 0.0,
+                critic_step: (step * plan.critic_steps + critic_step) as u64,
+            };
+            let out = game.d_loss(
+                &mut |x: &Tensor| d.forward_t(x, true),
+                &ring8_batch(256),
+                &fake,
+                ctx,
+            );
             opt_d.backward_step(&out.loss);
             if let Some(c) = plan.clip_weights {
                 clip_parameters(&d_vs.trainable_variables(), c);
@@ -44,8 +67,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let out = game.g_loss(&d.forward_t(&fake, true));
         opt_g.backward_step(&out.loss);
         if step % 100 == 0 || step + 1 == steps {
-            let radius = tch::no_grad(|| fake.norm_scalaropt_dim(2, [1], false).mean(Kind::Float)).double_value(&[]);
-            println!("{} step {step}: loss_g {:.4}, mean radius of fakes {radius:.3} (data: 1.414)", game.name(), out.loss.double_value(&[]));
+            let radius = tch::no_grad(|| fake.norm_scalaropt_dim(2, [1], false).mean(Kind::Float))
+                .double_value(&[]);
+            println!(
+                "{} step {step}: loss_g {:.4}, mean radius of fakes {radius:.3} (data: 1.414)",
+                game.name(),
+                out.loss.double_value(&[])
+            );
         }
     }
     Ok(())

@@ -4,7 +4,14 @@ use crate::{Critic, Error, LoopPlan, OptimizerChoice, PlayerLoss, StepContext};
 use tch::{Kind, Tensor};
 
 /// The names [`game_by_name`] accepts.
-pub const GAME_NAMES: &[&str] = &["nonsaturating", "minimax", "wgan", "wgan-gp", "lsgan", "hinge"];
+pub const GAME_NAMES: &[&str] = &[
+    "nonsaturating",
+    "minimax",
+    "wgan",
+    "wgan-gp",
+    "lsgan",
+    "hinge",
+];
 
 /// A game between generator and discriminator.
 pub trait Game: Send {
@@ -63,17 +70,60 @@ impl GameOptions {
     /// Checks every option's range; the error names the option.
     pub fn validate(&self) -> Result<(), Error> {
         let check = |ok: bool, what, expected, got| {
-            if ok { Ok(()) } else { Err(Error::InvalidOption { what, expected, got }) }
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::InvalidOption {
+                    what,
+                    expected,
+                    got,
+                })
+            }
         };
-        check((0.0..0.5).contains(&self.label_smoothing), "label_smoothing", "0 <= s < 0.5", self.label_smoothing)?;
-        check(self.instance_noise >= 0.0, "instance_noise", "sigma >= 0", self.instance_noise)?;
-        check(self.instance_noise_kimg >= 0.0, "instance_noise_kimg", ">= 0", self.instance_noise_kimg)?;
+        check(
+            (0.0..0.5).contains(&self.label_smoothing),
+            "label_smoothing",
+            "0 <= s < 0.5",
+            self.label_smoothing,
+        )?;
+        check(
+            self.instance_noise >= 0.0,
+            "instance_noise",
+            "sigma >= 0",
+            self.instance_noise,
+        )?;
+        check(
+            self.instance_noise_kimg >= 0.0,
+            "instance_noise_kimg",
+            ">= 0",
+            self.instance_noise_kimg,
+        )?;
         check(self.critic_steps != Some(0), "critic_steps", ">= 1", 0.0)?;
-        check(self.r1_gamma >= 0.0, "r1_gamma", "gamma >= 0", self.r1_gamma)?;
-        check(self.r1_interval >= 1, "r1_interval", ">= 1", self.r1_interval as f64)?;
+        check(
+            self.r1_gamma >= 0.0,
+            "r1_gamma",
+            "gamma >= 0",
+            self.r1_gamma,
+        )?;
+        check(
+            self.r1_interval >= 1,
+            "r1_interval",
+            ">= 1",
+            self.r1_interval as f64,
+        )?;
         check(self.wgan_clip > 0.0, "wgan_clip", "c > 0", self.wgan_clip)?;
-        check(self.gp_lambda >= 0.0, "gp_lambda", "lambda >= 0", self.gp_lambda)?;
-        check(self.gp_drift >= 0.0, "gp_drift", "drift >= 0", self.gp_drift)
+        check(
+            self.gp_lambda >= 0.0,
+            "gp_lambda",
+            "lambda >= 0",
+            self.gp_lambda,
+        )?;
+        check(
+            self.gp_drift >= 0.0,
+            "gp_drift",
+            "drift >= 0",
+            self.gp_drift,
+        )
     }
 
     /// Instance noise σ at `kimg`.
@@ -89,14 +139,21 @@ impl GameOptions {
 
     fn add_noise(&self, xs: &Tensor, ctx: StepContext) -> Tensor {
         let sigma = self.noise_sigma(ctx.kimg);
-        if sigma == 0.0 { xs.shallow_clone() } else { xs + xs.randn_like() * sigma }
+        if sigma == 0.0 {
+            xs.shallow_clone()
+        } else {
+            xs + xs.randn_like() * sigma
+        }
     }
 }
 
 /// Builds a game from its name and options.
 pub fn game_by_name(name: &str, options: GameOptions) -> Result<Box<dyn Game>, Error> {
     options.validate()?;
-    let r1 = R1Penalty { gamma: options.r1_gamma, interval: options.r1_interval };
+    let r1 = R1Penalty {
+        gamma: options.r1_gamma,
+        interval: options.r1_interval,
+    };
     Ok(match name {
         "nonsaturating" | "ns" => Box::new(NonSaturating { options, r1 }),
         "minimax" | "mm" => Box::new(Minimax { options, r1 }),
@@ -104,7 +161,11 @@ pub fn game_by_name(name: &str, options: GameOptions) -> Result<Box<dyn Game>, E
         "wgan-gp" => Box::new(WganGp { options }),
         "lsgan" => Box::new(LeastSquares { options }),
         "hinge" => Box::new(Hinge { options }),
-        other => return Err(Error::UnknownGame { name: other.to_string() }),
+        other => {
+            return Err(Error::UnknownGame {
+                name: other.to_string(),
+            })
+        }
     })
 }
 
@@ -147,14 +208,22 @@ pub struct R1Penalty {
 
 impl R1Penalty {
     /// The penalty and ‖∇ₓD(x)‖ (mean over the batch), or `None` on a step where it is skipped.
-    pub fn penalty(&self, d: &mut Critic, real: &Tensor, ctx: StepContext) -> Option<(Tensor, Tensor)> {
+    pub fn penalty(
+        &self,
+        d: &mut Critic,
+        real: &Tensor,
+        ctx: StepContext,
+    ) -> Option<(Tensor, Tensor)> {
         if self.gamma == 0.0 || ctx.critic_step % self.interval as u64 != 0 {
             return None;
         }
         let real = real.detach().set_requires_grad(true);
         let logits = d(&real);
         let grads = Tensor::run_backward(&[logits.sum(None::<Kind>)], &[&real], true, true);
-        let sq_norm = grads[0].square().flatten(1, -1).sum_dim_intlist(1, false, None::<Kind>);
+        let sq_norm = grads[0]
+            .square()
+            .flatten(1, -1)
+            .sum_dim_intlist(1, false, None::<Kind>);
         let penalty = sq_norm.mean(None::<Kind>) * (self.gamma / 2.0 * self.interval as f64);
         Some((penalty, sq_norm.sqrt().mean(None::<Kind>)))
     }
@@ -190,7 +259,11 @@ fn logistic_d_loss(
 
 fn adam_dcgan() -> OptimizerChoice {
     // Radford et al. 2016, §4: Adam, lr 0.0002, β1 = 0.5.
-    OptimizerChoice::Adam { lr: 2e-4, beta1: 0.5, beta2: 0.999 }
+    OptimizerChoice::Adam {
+        lr: 2e-4,
+        beta1: 0.5,
+        beta2: 0.999,
+    }
 }
 
 /// The non-saturating game (Goodfellow et al. 2014, §3): D as in minimax, G maximises log D(G(z)),
@@ -218,7 +291,10 @@ impl Game for NonSaturating {
     }
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
         let loss = bce_with_logits(fake_logits, 1.0);
-        PlayerLoss { scalars: vec![("loss_g", scalar(&loss))], loss }
+        PlayerLoss {
+            scalars: vec![("loss_g", scalar(&loss))],
+            loss,
+        }
     }
 }
 
@@ -247,12 +323,20 @@ impl Game for Minimax {
     }
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
         let loss = -fake_logits.softplus().mean(None::<Kind>);
-        PlayerLoss { scalars: vec![("loss_g", scalar(&loss))], loss }
+        PlayerLoss {
+            scalars: vec![("loss_g", scalar(&loss))],
+            loss,
+        }
     }
 }
 
-fn wasserstein_terms(options: &GameOptions, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext)
-    -> (Tensor, Tensor, Tensor) {
+fn wasserstein_terms(
+    options: &GameOptions,
+    d: &mut Critic,
+    real: &Tensor,
+    fake: &Tensor,
+    ctx: StepContext,
+) -> (Tensor, Tensor, Tensor) {
     let real_out = d(&options.add_noise(real, ctx));
     let fake_out = d(&options.add_noise(fake, ctx));
     let loss = fake_out.mean(None::<Kind>) - real_out.mean(None::<Kind>);
@@ -291,7 +375,10 @@ impl Game for Wgan {
     }
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
         let loss = -fake_logits.mean(None::<Kind>);
-        PlayerLoss { scalars: vec![("loss_g", scalar(&loss))], loss }
+        PlayerLoss {
+            scalars: vec![("loss_g", scalar(&loss))],
+            loss,
+        }
     }
 }
 
@@ -306,7 +393,12 @@ pub struct WganGp {
 impl WganGp {
     /// The gradient penalty λ·E[(‖∇D(x̂)‖₂ − 1)²] and the mean gradient norm, built with
     /// `create_graph` so that the penalty itself can be differentiated (double backward).
-    pub fn gradient_penalty(&self, d: &mut Critic, real: &Tensor, fake: &Tensor) -> (Tensor, Tensor) {
+    pub fn gradient_penalty(
+        &self,
+        d: &mut Critic,
+        real: &Tensor,
+        fake: &Tensor,
+    ) -> (Tensor, Tensor) {
         let n = real.size()[0];
         let mut eps_shape = vec![n];
         eps_shape.extend(std::iter::repeat_n(1, real.dim() - 1));
@@ -315,13 +407,23 @@ impl WganGp {
     }
 
     /// The gradient penalty with given interpolation weights `eps` [N, 1, ...] (one per sample).
-    pub fn gradient_penalty_at(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, eps: &Tensor) -> (Tensor, Tensor) {
+    pub fn gradient_penalty_at(
+        &self,
+        d: &mut Critic,
+        real: &Tensor,
+        fake: &Tensor,
+        eps: &Tensor,
+    ) -> (Tensor, Tensor) {
         let one_minus_eps: Tensor = 1.0 - eps;
         let mixed: Tensor = real.detach() * eps + fake.detach() * one_minus_eps;
         let mixed = mixed.set_requires_grad(true);
         let out = d(&mixed);
         let grads = Tensor::run_backward(&[out.sum(None::<Kind>)], &[&mixed], true, true);
-        let norms = grads[0].flatten(1, -1).square().sum_dim_intlist(1, false, None::<Kind>).sqrt();
+        let norms = grads[0]
+            .flatten(1, -1)
+            .square()
+            .sum_dim_intlist(1, false, None::<Kind>)
+            .sqrt();
         let penalty = (&norms - 1.0).square().mean(None::<Kind>) * self.options.gp_lambda;
         (penalty, norms.mean(None::<Kind>))
     }
@@ -336,7 +438,11 @@ impl Game for WganGp {
             critic_steps: self.options.critic_steps.unwrap_or(5),
             clip_weights: None,
             regularization_interval: 1,
-            optimizer: OptimizerChoice::Adam { lr: 1e-4, beta1: 0.0, beta2: 0.9 },
+            optimizer: OptimizerChoice::Adam {
+                lr: 1e-4,
+                beta1: 0.0,
+                beta2: 0.9,
+            },
         }
     }
     fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss {
@@ -360,7 +466,10 @@ impl Game for WganGp {
     }
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
         let loss = -fake_logits.mean(None::<Kind>);
-        PlayerLoss { scalars: vec![("loss_g", scalar(&loss))], loss }
+        PlayerLoss {
+            scalars: vec![("loss_g", scalar(&loss))],
+            loss,
+        }
     }
 }
 
@@ -400,7 +509,10 @@ impl Game for LeastSquares {
     }
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
         let loss = (fake_logits - 1.0).square().mean(None::<Kind>) * 0.5;
-        PlayerLoss { scalars: vec![("loss_g", scalar(&loss))], loss }
+        PlayerLoss {
+            scalars: vec![("loss_g", scalar(&loss))],
+            loss,
+        }
     }
 }
 
@@ -442,6 +554,9 @@ impl Game for Hinge {
     }
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
         let loss = -fake_logits.mean(None::<Kind>);
-        PlayerLoss { scalars: vec![("loss_g", scalar(&loss))], loss }
+        PlayerLoss {
+            scalars: vec![("loss_g", scalar(&loss))],
+            loss,
+        }
     }
 }

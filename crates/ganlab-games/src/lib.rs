@@ -11,8 +11,8 @@
 mod games;
 
 pub use games::{
-    clip_parameters, game_by_name, Game, GameOptions, Hinge, LeastSquares, Minimax, NonSaturating, R1Penalty, Wgan,
-    WganGp, GAME_NAMES,
+    clip_parameters, game_by_name, Game, GameOptions, Hinge, LeastSquares, Minimax, NonSaturating,
+    R1Penalty, Wgan, WganGp, GAME_NAMES,
 };
 
 use tch::Tensor;
@@ -23,7 +23,11 @@ pub enum Error {
     #[error("unknown game `{name}`; expected one of: {}", GAME_NAMES.join(", "))]
     UnknownGame { name: String },
     #[error("invalid game option {what}: expected {expected}, got {got}")]
-    InvalidOption { what: &'static str, expected: &'static str, got: f64 },
+    InvalidOption {
+        what: &'static str,
+        expected: &'static str,
+        got: f64,
+    },
 }
 
 /// What the training loop must do around a game.

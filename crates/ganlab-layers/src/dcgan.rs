@@ -34,7 +34,13 @@ pub struct BlockConfig {
 impl Default for BlockConfig {
     /// The doubling (or halving) block: k4 s2 p1 with batch norm.
     fn default() -> Self {
-        BlockConfig { kernel: 4, stride: 2, padding: 1, batch_norm: true, init_std: DCGAN_INIT_STD }
+        BlockConfig {
+            kernel: 4,
+            stride: 2,
+            padding: 1,
+            batch_norm: true,
+            init_std: DCGAN_INIT_STD,
+        }
     }
 }
 
@@ -43,7 +49,10 @@ fn batch_norm(p: &nn::Path, channels: i64, init_std: f64) -> nn::BatchNorm {
         p,
         channels,
         nn::BatchNormConfig {
-            ws_init: Init::Randn { mean: 1.0, stdev: init_std },
+            ws_init: Init::Randn {
+                mean: 1.0,
+                stdev: init_std,
+            },
             bs_init: Init::Const(0.0),
             ..Default::default()
         },
@@ -68,11 +77,16 @@ pub fn up_block(p: &nn::Path, c_in: i64, c_out: i64, cfg: BlockConfig) -> UpBloc
             stride: cfg.stride,
             padding: cfg.padding,
             bias: false,
-            ws_init: Init::Randn { mean: 0.0, stdev: cfg.init_std },
+            ws_init: Init::Randn {
+                mean: 0.0,
+                stdev: cfg.init_std,
+            },
             ..Default::default()
         },
     );
-    let bn = cfg.batch_norm.then(|| batch_norm(&(p / "bn"), c_out, cfg.init_std));
+    let bn = cfg
+        .batch_norm
+        .then(|| batch_norm(&(p / "bn"), c_out, cfg.init_std));
     UpBlock { conv, bn }
 }
 
@@ -111,11 +125,16 @@ pub fn down_block(p: &nn::Path, c_in: i64, c_out: i64, cfg: BlockConfig) -> Down
             stride: cfg.stride,
             padding: cfg.padding,
             bias: false,
-            ws_init: Init::Randn { mean: 0.0, stdev: cfg.init_std },
+            ws_init: Init::Randn {
+                mean: 0.0,
+                stdev: cfg.init_std,
+            },
             ..Default::default()
         },
     );
-    let bn = cfg.batch_norm.then(|| batch_norm(&(p / "bn"), c_out, cfg.init_std));
+    let bn = cfg
+        .batch_norm
+        .then(|| batch_norm(&(p / "bn"), c_out, cfg.init_std));
     DownBlock { conv, bn }
 }
 
@@ -162,7 +181,11 @@ pub struct Dcgan32Config {
 
 impl Default for Dcgan32Config {
     fn default() -> Self {
-        Dcgan32Config { z_dim: 100, channels: 1, width: 64 }
+        Dcgan32Config {
+            z_dim: 100,
+            channels: 1,
+            width: 64,
+        }
     }
 }
 
@@ -177,15 +200,26 @@ pub struct Dcgan32Generator {
 /// Builds the DCGAN-32 generator under `p` (`block1` … `block3`, `to_image`).
 pub fn dcgan32_generator(p: &nn::Path, cfg: Dcgan32Config) -> Dcgan32Generator {
     let w = cfg.width;
-    let first = BlockConfig { stride: 1, padding: 0, ..Default::default() };
+    let first = BlockConfig {
+        stride: 1,
+        padding: 0,
+        ..Default::default()
+    };
     let blocks = vec![
         up_block(&(p / "block1"), cfg.z_dim, 4 * w, first),
         up_block(&(p / "block2"), 4 * w, 2 * w, BlockConfig::default()),
         up_block(&(p / "block3"), 2 * w, w, BlockConfig::default()),
     ];
-    let last = BlockConfig { batch_norm: false, ..Default::default() };
+    let last = BlockConfig {
+        batch_norm: false,
+        ..Default::default()
+    };
     let to_image = up_block(&(p / "to_image"), w, cfg.channels, last);
-    Dcgan32Generator { blocks, to_image, config: cfg }
+    Dcgan32Generator {
+        blocks,
+        to_image,
+        config: cfg,
+    }
 }
 
 impl ModuleT for Dcgan32Generator {
@@ -209,13 +243,21 @@ pub struct Dcgan32Discriminator {
 /// Builds the DCGAN-32 discriminator under `p` (`block1` … `block3`, `to_logit`).
 pub fn dcgan32_discriminator(p: &nn::Path, cfg: Dcgan32Config) -> Dcgan32Discriminator {
     let w = cfg.width;
-    let first = BlockConfig { batch_norm: false, ..Default::default() };
+    let first = BlockConfig {
+        batch_norm: false,
+        ..Default::default()
+    };
     let blocks = vec![
         down_block(&(p / "block1"), cfg.channels, w, first),
         down_block(&(p / "block2"), w, 2 * w, BlockConfig::default()),
         down_block(&(p / "block3"), 2 * w, 4 * w, BlockConfig::default()),
     ];
-    let last = BlockConfig { stride: 1, padding: 0, batch_norm: false, ..Default::default() };
+    let last = BlockConfig {
+        stride: 1,
+        padding: 0,
+        batch_norm: false,
+        ..Default::default()
+    };
     let to_logit = down_block(&(p / "to_logit"), 4 * w, 1, last);
     Dcgan32Discriminator { blocks, to_logit }
 }
@@ -226,7 +268,10 @@ impl ModuleT for Dcgan32Discriminator {
         for block in &self.blocks {
             ys = block.forward_t(&ys, train);
         }
-        self.to_logit.forward_linear(&ys, train).flatten(1, -1).squeeze_dim(1)
+        self.to_logit
+            .forward_linear(&ys, train)
+            .flatten(1, -1)
+            .squeeze_dim(1)
     }
 }
 
@@ -251,13 +296,19 @@ mod tests {
     fn dcgan32_shapes_for_gray_and_rgb() {
         for channels in [1, 3] {
             let vs = VarStore::new(Device::Cpu);
-            let cfg = Dcgan32Config { channels, ..Default::default() };
+            let cfg = Dcgan32Config {
+                channels,
+                ..Default::default()
+            };
             let g = dcgan32_generator(&(vs.root() / "g"), cfg);
             let d = dcgan32_discriminator(&(vs.root() / "d"), cfg);
             let z = Tensor::randn([3, 100], (Kind::Float, Device::Cpu));
             let images = g.forward_t(&z, true);
             assert_eq!(images.size(), [3, channels, 32, 32]);
-            assert!(images.abs().max().double_value(&[]) <= 1.0, "tanh output in [-1, 1]");
+            assert!(
+                images.abs().max().double_value(&[]) <= 1.0,
+                "tanh output in [-1, 1]"
+            );
             assert_eq!(d.forward_t(&images, true).size(), [3]);
         }
     }
@@ -266,7 +317,10 @@ mod tests {
     fn leaky_relu_keeps_positives_and_scales_negatives() {
         let x = Tensor::from_slice(&[-2.0f32, -0.5, 0.0, 1.5]);
         let y = leaky_relu(&x, 0.2);
-        assert_eq!(Vec::<f32>::try_from(y).expect("floats"), vec![-0.4, -0.1, 0.0, 1.5]);
+        assert_eq!(
+            Vec::<f32>::try_from(y).expect("floats"),
+            vec![-0.4, -0.1, 0.0, 1.5]
+        );
     }
 
     #[test]
@@ -292,6 +346,9 @@ mod tests {
         assert!(names.contains(&"block1.conv.weight".to_string()));
         assert!(names.contains(&"block1.bn.running_var".to_string()));
         assert!(names.contains(&"to_image.conv.weight".to_string()));
-        assert!(!names.iter().any(|n| n.starts_with("to_image.bn")), "no BN on G's output");
+        assert!(
+            !names.iter().any(|n| n.starts_with("to_image.bn")),
+            "no BN on G's output"
+        );
     }
 }

@@ -29,7 +29,11 @@ pub struct EqConfig {
 
 impl Default for EqConfig {
     fn default() -> Self {
-        EqConfig { gain: HE_GAIN, bias: true, padding: None }
+        EqConfig {
+            gain: HE_GAIN,
+            bias: true,
+            padding: None,
+        }
     }
 }
 
@@ -46,15 +50,34 @@ pub struct EqConv2d {
 
 /// Builds an [`EqConv2d`] under `p`.
 pub fn eq_conv2d(p: &nn::Path, c_in: i64, c_out: i64, kernel: i64, cfg: EqConfig) -> EqConv2d {
-    let weight = p.var("weight", &[c_out, c_in, kernel, kernel], Init::Randn { mean: 0.0, stdev: 1.0 });
+    let weight = p.var(
+        "weight",
+        &[c_out, c_in, kernel, kernel],
+        Init::Randn {
+            mean: 0.0,
+            stdev: 1.0,
+        },
+    );
     let bias = cfg.bias.then(|| p.var("bias", &[c_out], Init::Const(0.0)));
     let fan_in = (c_in * kernel * kernel) as f64;
-    EqConv2d { weight, bias, scale: cfg.gain / fan_in.sqrt(), padding: cfg.padding.unwrap_or(kernel / 2) }
+    EqConv2d {
+        weight,
+        bias,
+        scale: cfg.gain / fan_in.sqrt(),
+        padding: cfg.padding.unwrap_or(kernel / 2),
+    }
 }
 
 impl Module for EqConv2d {
     fn forward(&self, xs: &Tensor) -> Tensor {
-        xs.conv2d(&(&self.weight * self.scale), self.bias.as_ref(), [1, 1], [self.padding, self.padding], [1, 1], 1)
+        xs.conv2d(
+            &(&self.weight * self.scale),
+            self.bias.as_ref(),
+            [1, 1],
+            [self.padding, self.padding],
+            [1, 1],
+            1,
+        )
     }
 }
 
@@ -69,9 +92,20 @@ pub struct EqLinear {
 
 /// Builds an [`EqLinear`] under `p`.
 pub fn eq_linear(p: &nn::Path, c_in: i64, c_out: i64, cfg: EqConfig) -> EqLinear {
-    let weight = p.var("weight", &[c_out, c_in], Init::Randn { mean: 0.0, stdev: 1.0 });
+    let weight = p.var(
+        "weight",
+        &[c_out, c_in],
+        Init::Randn {
+            mean: 0.0,
+            stdev: 1.0,
+        },
+    );
     let bias = cfg.bias.then(|| p.var("bias", &[c_out], Init::Const(0.0)));
-    EqLinear { weight, bias, scale: cfg.gain / (c_in as f64).sqrt() }
+    EqLinear {
+        weight,
+        bias,
+        scale: cfg.gain / (c_in as f64).sqrt(),
+    }
 }
 
 impl Module for EqLinear {
@@ -113,9 +147,21 @@ mod tests {
         tch::manual_seed(0);
         let vs = VarStore::new(Device::Cpu);
         // No padding, so that every output sees a full 3x3 window of the unit-variance input.
-        let conv = eq_conv2d(&(vs.root() / "conv"), 64, 32, 3, EqConfig { padding: Some(0), ..Default::default() });
+        let conv = eq_conv2d(
+            &(vs.root() / "conv"),
+            64,
+            32,
+            3,
+            EqConfig {
+                padding: Some(0),
+                ..Default::default()
+            },
+        );
         let std = conv.weight.std(true).double_value(&[]);
-        assert!((std - 1.0).abs() < 0.02, "stored weights ~ N(0, 1): std {std}");
+        assert!(
+            (std - 1.0).abs() < 0.02,
+            "stored weights ~ N(0, 1): std {std}"
+        );
         assert!((conv.scale - HE_GAIN / (64.0f64 * 9.0).sqrt()).abs() < 1e-15);
         let bias = conv.bias.as_ref().expect("bias");
         assert_eq!(bias.abs().sum(None::<Kind>).double_value(&[]), 0.0);
@@ -130,7 +176,10 @@ mod tests {
     #[test]
     fn pixel_norm_gives_unit_rms_features() {
         let x = Tensor::randn([2, 16, 4, 4], (Kind::Float, Device::Cpu)) * 7.0;
-        let rms = pixel_norm(&x).square().mean_dim(1, false, None::<Kind>).sqrt();
+        let rms = pixel_norm(&x)
+            .square()
+            .mean_dim(1, false, None::<Kind>)
+            .sqrt();
         assert!((rms - 1.0).abs().max().double_value(&[]) < 1e-5);
     }
 
@@ -145,6 +194,12 @@ mod tests {
         assert!(extra.get(0).equal(&extra.get(2)) && extra.get(1).equal(&extra.get(7)));
         // Identical samples have zero std (up to the 1e-8 inside the root).
         let same = Tensor::ones([4, 2, 2, 2], (Kind::Float, Device::Cpu));
-        assert!(minibatch_stddev(&same, 4).select(1, 2).max().double_value(&[]) < 1e-3);
+        assert!(
+            minibatch_stddev(&same, 4)
+                .select(1, 2)
+                .max()
+                .double_value(&[])
+                < 1e-3
+        );
     }
 }

@@ -16,10 +16,12 @@ pub mod equalized;
 pub mod mlp;
 
 pub use dcgan::{
-    dcgan32_discriminator, dcgan32_generator, down_block, leaky_relu, up_block, BlockConfig, Dcgan32Config,
-    Dcgan32Discriminator, Dcgan32Generator, DownBlock, UpBlock,
+    dcgan32_discriminator, dcgan32_generator, down_block, leaky_relu, up_block, BlockConfig,
+    Dcgan32Config, Dcgan32Discriminator, Dcgan32Generator, DownBlock, UpBlock,
 };
-pub use equalized::{eq_conv2d, eq_linear, minibatch_stddev, pixel_norm, EqConfig, EqConv2d, EqLinear};
+pub use equalized::{
+    eq_conv2d, eq_linear, minibatch_stddev, pixel_norm, EqConfig, EqConv2d, EqLinear,
+};
 pub use mlp::{toy_discriminator, toy_generator, Mlp, ToyDiscriminator, ToyMlpConfig};
 
 /// Errors from building layers with invalid arguments.
@@ -27,11 +29,18 @@ pub use mlp::{toy_discriminator, toy_generator, Mlp, ToyDiscriminator, ToyMlpCon
 pub enum Error {
     /// A layer argument was outside its valid range.
     #[error("invalid {what}: expected {expected}, got {got}")]
-    InvalidArgument { what: &'static str, expected: String, got: String },
+    InvalidArgument {
+        what: &'static str,
+        expected: String,
+        got: String,
+    },
 }
 
 /// Number of trainable scalars under a variable store (the figure PyTorch reports as
 /// `sum(p.numel() for p in model.parameters())`).
 pub fn count_parameters(vs: &tch::nn::VarStore) -> i64 {
-    vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+    vs.trainable_variables()
+        .iter()
+        .map(|t| t.numel() as i64)
+        .sum()
 }

@@ -20,7 +20,12 @@ pub struct ToyMlpConfig {
 
 impl Default for ToyMlpConfig {
     fn default() -> Self {
-        ToyMlpConfig { z_dim: 2, data_dim: 2, hidden: 512, hidden_layers: 3 }
+        ToyMlpConfig {
+            z_dim: 2,
+            data_dim: 2,
+            hidden: 512,
+            hidden_layers: 3,
+        }
     }
 }
 
@@ -40,7 +45,10 @@ fn mlp(p: &nn::Path, c_in: i64, hidden: i64, layers: usize, c_out: i64) -> Mlp {
             layer
         })
         .collect();
-    Mlp { hidden, out: nn::linear(p / "out", dims, c_out, Default::default()) }
+    Mlp {
+        hidden,
+        out: nn::linear(p / "out", dims, c_out, Default::default()),
+    }
 }
 
 impl ModuleT for Mlp {
@@ -60,7 +68,9 @@ pub fn toy_generator(p: &nn::Path, cfg: ToyMlpConfig) -> Mlp {
 
 /// The toy discriminator: points [N, data_dim] → logits [N].
 pub fn toy_discriminator(p: &nn::Path, cfg: ToyMlpConfig) -> ToyDiscriminator {
-    ToyDiscriminator { mlp: mlp(p, cfg.data_dim, cfg.hidden, cfg.hidden_layers, 1) }
+    ToyDiscriminator {
+        mlp: mlp(p, cfg.data_dim, cfg.hidden, cfg.hidden_layers, 1),
+    }
 }
 
 /// The toy discriminator (an [`Mlp`] whose single output is squeezed to logits [N]).

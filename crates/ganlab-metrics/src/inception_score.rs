@@ -17,7 +17,11 @@ pub struct InceptionScore {
 pub fn inception_score(logits: &Tensor, splits: i64) -> Result<InceptionScore, Error> {
     let size = logits.size();
     if size.len() != 2 || size[0] < splits || splits < 1 {
-        return Err(Error::BadInput { what: "IS logits", expected: format!("[N >= {splits}, classes]"), got: format!("{size:?}") });
+        return Err(Error::BadInput {
+            what: "IS logits",
+            expected: format!("[N >= {splits}, classes]"),
+            got: format!("{size:?}"),
+        });
     }
     let log_p = logits.to_kind(Kind::Double).log_softmax(1, None::<Kind>);
     let n = size[0];
@@ -27,7 +31,8 @@ pub fn inception_score(logits: &Tensor, splits: i64) -> Result<InceptionScore, E
         let part = log_p.narrow(0, start, end - start);
         // log p(y) = log mean_x p(y|x)
         let log_py = part.logsumexp(&[0i64][..], false) - ((end - start) as f64).ln();
-        let kl = (part.exp() * (&part - log_py.unsqueeze(0))).sum_dim_intlist(1, false, None::<Kind>);
+        let kl =
+            (part.exp() * (&part - log_py.unsqueeze(0))).sum_dim_intlist(1, false, None::<Kind>);
         scores.push(kl.mean(None::<Kind>).double_value(&[]).exp());
     }
     let mean = scores.iter().sum::<f64>() / scores.len() as f64;

@@ -28,7 +28,14 @@ pub use toy::{toy_mode_metrics, ToyModeMetrics};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{what}: expected {expected}, got {got}")]
-    BadInput { what: &'static str, expected: String, got: String },
+    BadInput {
+        what: &'static str,
+        expected: String,
+        got: String,
+    },
     #[error("detector {}: {what}", path.display())]
-    Detector { path: std::path::PathBuf, what: String },
+    Detector {
+        path: std::path::PathBuf,
+        what: String,
+    },
 }

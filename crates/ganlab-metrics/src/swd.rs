@@ -58,7 +58,9 @@ pub fn pyr_down(x: &Tensor) -> Tensor {
 pub fn pyr_up(x: &Tensor) -> Tensor {
     let s = x.size();
     let up = Tensor::zeros([s[0], s[1], s[2] * 2, s[3] * 2], (x.kind(), x.device()));
-    up.slice(2, 0, s[2] * 2, 2).slice(3, 0, s[3] * 2, 2).copy_(x);
+    up.slice(2, 0, s[2] * 2, 2)
+        .slice(3, 0, s[3] * 2, 2)
+        .copy_(x);
     blur(&up, 4.0)
 }
 
@@ -101,7 +103,10 @@ pub fn descriptors_at(level: &Tensor, ys: &[i64], xs: &[i64]) -> Tensor {
     // Every 7x7 window as a view [N, C, H-6, W-6, 7 (dy), 7 (dx)]; picking (image, y₀, x₀) per
     // neighbourhood gives [n, C, 7 (dy), 7 (dx)], stored transposed as in the official code.
     let windows = level.unfold(2, NHOOD_SIZE, 1).unfold(3, NHOOD_SIZE, 1);
-    windows.index(&[Some(img), None, Some(y), Some(x)]).transpose(2, 3).contiguous()
+    windows
+        .index(&[Some(img), None, Some(y), Some(x)])
+        .transpose(2, 3)
+        .contiguous()
 }
 
 /// Normalises descriptors per channel over the set (mean 0, population std 1) and flattens them.
@@ -111,9 +116,14 @@ pub fn finalize_descriptors(desc: &Tensor) -> Tensor {
     // (0, 2, 3) directly was several times slower.
     let per_channel = desc.transpose(0, 1).reshape([c, -1]);
     let mean = per_channel.mean_dim(1, true, None::<Kind>);
-    let std = (per_channel - &mean).square_().mean_dim(1, false, None::<Kind>).sqrt_();
+    let std = (per_channel - &mean)
+        .square_()
+        .mean_dim(1, false, None::<Kind>)
+        .sqrt_();
     let shape = [1, c, 1, 1];
-    (desc - mean.view(shape)).divide_(&std.view(shape)).reshape([desc.size()[0], -1])
+    (desc - mean.view(shape))
+        .divide_(&std.view(shape))
+        .reshape([desc.size()[0], -1])
 }
 
 /// The sliced Wasserstein distance of descriptor sets A, B [n, d] along the given unit
@@ -140,7 +150,6 @@ pub fn sliced_wasserstein(a: &Tensor, b: &Tensor, directions: &[Tensor]) -> f64 
     results.iter().sum::<f64>() / results.len() as f64
 }
 
-
 /// mean over j of mean |sort(A·dⱼ) − sort(B·dⱼ)| for CPU descriptor sets [n, d] and directions
 /// [d, k]: the projections are computed transposed ([k, n], one contiguous row per direction)
 /// and each row sorted by a radix sort (`radsort`) on rayon's pool.
@@ -165,7 +174,10 @@ fn mean_abs_sorted_difference(a: &Tensor, b: &Tensor, dirs: &Tensor) -> f64 {
         .map(|(x, y)| {
             radsort::sort(x);
             radsort::sort(y);
-            x.iter().zip(y.iter()).map(|(p, q)| (p - q).abs() as f64).sum::<f64>()
+            x.iter()
+                .zip(y.iter())
+                .map(|(p, q)| (p - q).abs() as f64)
+                .sum::<f64>()
         })
         .sum::<f64>();
     total / (n as f64 * k as f64)
@@ -181,9 +193,17 @@ pub struct Swd {
 fn check_images(images: &Tensor, what: &'static str) -> Result<Tensor, Error> {
     let s = images.size();
     if s.len() != 4 || !(s[1] == 1 || s[1] == 3) || s[2] != s[3] || s[2] < 16 {
-        return Err(Error::BadInput { what, expected: "[N, 1|3, R, R] with R >= 16".into(), got: format!("{s:?}") });
+        return Err(Error::BadInput {
+            what,
+            expected: "[N, 1|3, R, R] with R >= 16".into(),
+            got: format!("{s:?}"),
+        });
     }
-    Ok(if s[1] == 1 { images.repeat([1, 3, 1, 1]) } else { images.shallow_clone() })
+    Ok(if s[1] == 1 {
+        images.repeat([1, 3, 1, 1])
+    } else {
+        images.shallow_clone()
+    })
 }
 
 /// Random neighbourhood corners for `n` images at a level of side `side` (as the official
@@ -205,7 +225,9 @@ fn random_corners(rng: &mut ChaCha8Rng, n: i64, side: i64) -> (Vec<i64>, Vec<i64
 fn random_directions(rng: &mut ChaCha8Rng, d: i64) -> Vec<Tensor> {
     (0..DIR_REPEATS)
         .map(|_| {
-            let values: Vec<f64> = (0..d * DIRS_PER_REPEAT).map(|_| rng.sample(StandardNormal)).collect();
+            let values: Vec<f64> = (0..d * DIRS_PER_REPEAT)
+                .map(|_| rng.sample(StandardNormal))
+                .collect();
             let dirs = Tensor::from_slice(&values).view([d, DIRS_PER_REPEAT]);
             &dirs / dirs.square().sum_dim_intlist(0, true, None::<Kind>).sqrt()
         })
@@ -213,7 +235,11 @@ fn random_directions(rng: &mut ChaCha8Rng, d: i64) -> Vec<Tensor> {
 }
 
 /// Descriptors of a whole image set at every level, finalised.
-pub fn set_descriptors(images: &Tensor, rng: &mut ChaCha8Rng, batch: i64) -> Result<Vec<Tensor>, Error> {
+pub fn set_descriptors(
+    images: &Tensor,
+    rng: &mut ChaCha8Rng,
+    batch: i64,
+) -> Result<Vec<Tensor>, Error> {
     let images = check_images(images, "SWD images")?;
     let resolutions = swd_resolutions(images.size()[2]);
     let n = images.size()[0];
@@ -228,13 +254,20 @@ pub fn set_descriptors(images: &Tensor, rng: &mut ChaCha8Rng, batch: i64) -> Res
         }
         start += len;
     }
-    Ok(per_level.iter().map(|parts| finalize_descriptors(&Tensor::cat(parts, 0))).collect())
+    Ok(per_level
+        .iter()
+        .map(|parts| finalize_descriptors(&Tensor::cat(parts, 0)))
+        .collect())
 }
 
 /// SWD between two image sets (uint8 values as float, [N, 1|3, R, R], same shape), seeded.
 pub fn swd(real: &Tensor, fake: &Tensor, seed: u64) -> Result<Swd, Error> {
     if real.size()[1..] != fake.size()[1..] {
-        return Err(Error::BadInput { what: "SWD image sets", expected: "the same image shape".into(), got: format!("{:?} and {:?}", real.size(), fake.size()) });
+        return Err(Error::BadInput {
+            what: "SWD image sets",
+            expected: "the same image shape".into(),
+            got: format!("{:?} and {:?}", real.size(), fake.size()),
+        });
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let real_desc = set_descriptors(real, &mut rng, 256)?;
@@ -244,7 +277,10 @@ pub fn swd(real: &Tensor, fake: &Tensor, seed: u64) -> Result<Swd, Error> {
     for ((a, b), res) in real_desc.iter().zip(&fake_desc).zip(&resolutions) {
         let n = a.size()[0].min(b.size()[0]);
         let dirs = random_directions(&mut rng, a.size()[1]);
-        per_level.insert(*res, sliced_wasserstein(&a.narrow(0, 0, n), &b.narrow(0, 0, n), &dirs) * 1e3);
+        per_level.insert(
+            *res,
+            sliced_wasserstein(&a.narrow(0, 0, n), &b.narrow(0, 0, n), &dirs) * 1e3,
+        );
     }
     let avg = per_level.values().sum::<f64>() / per_level.len() as f64;
     Ok(Swd { per_level, avg })
@@ -274,7 +310,9 @@ mod tests {
         let k = Tensor::from_slice(&[1.0f32, 4.0, 6.0, 4.0, 1.0]);
         let kernel = (k.outer(&k) / 256.0 * 4.0).view([1, 1, 5, 5]);
         let flat = x.reshape([6, 1, 20, 20]).pad([2, 2, 2, 2], "reflect", None);
-        let direct = flat.conv2d(&kernel, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1).reshape([2, 3, 20, 20]);
+        let direct = flat
+            .conv2d(&kernel, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)
+            .reshape([2, 3, 20, 20]);
         let diff = (blur(&x, 4.0) - direct).abs().max().double_value(&[]);
         assert!(diff < 1e-5, "{diff}");
     }

@@ -27,7 +27,11 @@ pub struct ToyModeMetrics {
 }
 
 /// Computes [`ToyModeMetrics`] of `samples` [N, 2] against mode `centers` [K, 2] of std `std`.
-pub fn toy_mode_metrics(samples: &Tensor, centers: &Tensor, std: f64) -> Result<ToyModeMetrics, Error> {
+pub fn toy_mode_metrics(
+    samples: &Tensor,
+    centers: &Tensor,
+    std: f64,
+) -> Result<ToyModeMetrics, Error> {
     let (s, c) = (samples.size(), centers.size());
     if s.len() != 2 || s[0] == 0 || c.len() != 2 || c[0] == 0 || s[1] != c[1] {
         return Err(Error::BadInput {
@@ -42,17 +46,31 @@ pub fn toy_mode_metrics(samples: &Tensor, centers: &Tensor, std: f64) -> Result<
     let distances = Tensor::cdist(&samples, &centers, 2.0, None::<i64>); // [N, K]
     let (nearest_distance, nearest) = distances.min_dim(1, false);
     let high_quality = nearest_distance.le(3.0 * std);
-    let hq_per_mode = nearest.masked_select(&high_quality).bincount(None::<Tensor>, k);
+    let hq_per_mode = nearest
+        .masked_select(&high_quality)
+        .bincount(None::<Tensor>, k);
     let hq_per_mode: Vec<i64> = Vec::<i64>::try_from(&hq_per_mode).unwrap_or_default();
     let hq_total: i64 = hq_per_mode.iter().sum();
     let threshold = 0.2 * n as f64 / k as f64;
-    let modes_covered = hq_per_mode.iter().filter(|&&count| count as f64 >= threshold && count > 0).count();
+    let modes_covered = hq_per_mode
+        .iter()
+        .filter(|&&count| count as f64 >= threshold && count > 0)
+        .count();
 
     let histogram = nearest.bincount(None::<Tensor>, k).to_kind(Kind::Double) / n as f64;
     let p: Vec<f64> = Vec::<f64>::try_from(&histogram).unwrap_or_default();
     let q = 1.0 / k as f64;
-    let kl_to_mixture = |a: f64, b: f64| if a > 0.0 { a * (a / ((a + b) / 2.0)).log2() } else { 0.0 };
-    let jsd: f64 = 0.5 * p.iter().map(|&pi| kl_to_mixture(pi, q) + kl_to_mixture(q, pi)).sum::<f64>();
+    let kl_to_mixture = |a: f64, b: f64| {
+        if a > 0.0 {
+            a * (a / ((a + b) / 2.0)).log2()
+        } else {
+            0.0
+        }
+    };
+    let jsd: f64 = 0.5
+        * p.iter()
+            .map(|&pi| kl_to_mixture(pi, q) + kl_to_mixture(q, pi))
+            .sum::<f64>();
 
     Ok(ToyModeMetrics {
         modes: k as usize,
@@ -88,13 +106,19 @@ mod tests {
         let m = toy_mode_metrics(&points, &centers(), 0.01).expect("metrics");
         assert_eq!(m.modes_covered, 1);
         let expected = 0.5 * (1.6f64.log2() + 0.25 * 0.4f64.log2() + 0.75 * 2f64.log2());
-        assert!((m.jsd_to_uniform - expected).abs() < 1e-12, "{} vs {expected}", m.jsd_to_uniform);
+        assert!(
+            (m.jsd_to_uniform - expected).abs() < 1e-12,
+            "{} vs {expected}",
+            m.jsd_to_uniform
+        );
     }
 
     #[test]
     fn samples_between_modes_are_not_high_quality() {
         // Halfway between modes 0 and 1: far outside 3σ of both (over-generalisation).
-        let points = Tensor::from_slice(&[0.5f32, 0.0]).view([1, 2]).repeat([10, 1]);
+        let points = Tensor::from_slice(&[0.5f32, 0.0])
+            .view([1, 2])
+            .repeat([10, 1]);
         let m = toy_mode_metrics(&points, &centers(), 0.01).expect("metrics");
         assert_eq!(m.high_quality_share, 0.0);
         assert_eq!(m.modes_covered, 0);
@@ -102,7 +126,12 @@ mod tests {
 
     #[test]
     fn mismatched_shapes_are_errors() {
-        let err = toy_mode_metrics(&Tensor::zeros([3, 3], (Kind::Float, tch::Device::Cpu)), &centers(), 0.1).unwrap_err();
+        let err = toy_mode_metrics(
+            &Tensor::zeros([3, 3], (Kind::Float, tch::Device::Cpu)),
+            &centers(),
+            0.1,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("samples [3, 3]"), "{err}");
     }
 }

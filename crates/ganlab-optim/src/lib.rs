@@ -15,17 +15,28 @@ pub enum Error {
     #[error("optimiser state: missing tensor `{0}`")]
     MissingState(String),
     #[error("optimiser state: `{name}` has shape {found:?}, the parameter has {expected:?}")]
-    ShapeMismatch { name: String, expected: Vec<i64>, found: Vec<i64> },
+    ShapeMismatch {
+        name: String,
+        expected: Vec<i64>,
+        found: Vec<i64>,
+    },
     #[error("invalid optimiser setting {what}: expected {expected}, got {got}")]
-    InvalidConfig { what: &'static str, expected: &'static str, got: f64 },
+    InvalidConfig {
+        what: &'static str,
+        expected: &'static str,
+        got: f64,
+    },
     #[error(transparent)]
     Torch(#[from] tch::TchError),
 }
 
 /// The trainable parameters of a var store, sorted by name (a stable order for every run).
 pub fn trainable_parameters(vs: &VarStore) -> Vec<(String, Tensor)> {
-    let mut named: Vec<(String, Tensor)> =
-        vs.variables().into_iter().filter(|(_, t)| t.requires_grad()).collect();
+    let mut named: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     named
 }
@@ -53,7 +64,10 @@ pub trait Optimizer {
 }
 
 fn zeros_like_all(params: &[(String, Tensor)]) -> Vec<Tensor> {
-    params.iter().map(|(_, p)| p.zeros_like().detach()).collect()
+    params
+        .iter()
+        .map(|(_, p)| p.zeros_like().detach())
+        .collect()
 }
 
 fn load_slot(
@@ -64,9 +78,15 @@ fn load_slot(
 ) -> Result<(), Error> {
     for ((name, param), buf) in params.iter().zip(dest.iter_mut()) {
         let key = format!("{slot}.{name}");
-        let saved = state.get(&key).ok_or_else(|| Error::MissingState(key.clone()))?;
+        let saved = state
+            .get(&key)
+            .ok_or_else(|| Error::MissingState(key.clone()))?;
         if saved.size() != param.size() {
-            return Err(Error::ShapeMismatch { name: key, expected: param.size(), found: saved.size() });
+            return Err(Error::ShapeMismatch {
+                name: key,
+                expected: param.size(),
+                found: saved.size(),
+            });
         }
         tch::no_grad(|| buf.copy_(saved));
     }
@@ -74,7 +94,9 @@ fn load_slot(
 }
 
 fn load_step(state: &BTreeMap<String, Tensor>) -> Result<i64, Error> {
-    let t = state.get("step").ok_or_else(|| Error::MissingState("step".into()))?;
+    let t = state
+        .get("step")
+        .ok_or_else(|| Error::MissingState("step".into()))?;
     Ok(t.int64_value(&[]))
 }
 
@@ -91,20 +113,54 @@ pub struct AdamConfig {
 impl Default for AdamConfig {
     /// PyTorch's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8.
     fn default() -> Self {
-        AdamConfig { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
+        AdamConfig {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        }
     }
 }
 
 impl AdamConfig {
     fn validate(&self) -> Result<(), Error> {
         let check = |ok: bool, what, expected, got| {
-            if ok { Ok(()) } else { Err(Error::InvalidConfig { what, expected, got }) }
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::InvalidConfig {
+                    what,
+                    expected,
+                    got,
+                })
+            }
         };
-        check(self.lr.is_finite() && self.lr >= 0.0, "lr", "a finite value >= 0", self.lr)?;
-        check((0.0..1.0).contains(&self.beta1), "beta1", "0 <= beta1 < 1", self.beta1)?;
-        check((0.0..1.0).contains(&self.beta2), "beta2", "0 <= beta2 < 1", self.beta2)?;
+        check(
+            self.lr.is_finite() && self.lr >= 0.0,
+            "lr",
+            "a finite value >= 0",
+            self.lr,
+        )?;
+        check(
+            (0.0..1.0).contains(&self.beta1),
+            "beta1",
+            "0 <= beta1 < 1",
+            self.beta1,
+        )?;
+        check(
+            (0.0..1.0).contains(&self.beta2),
+            "beta2",
+            "0 <= beta2 < 1",
+            self.beta2,
+        )?;
         check(self.eps > 0.0, "eps", "eps > 0", self.eps)?;
-        check(self.weight_decay >= 0.0, "weight_decay", "weight_decay >= 0", self.weight_decay)
+        check(
+            self.weight_decay >= 0.0,
+            "weight_decay",
+            "weight_decay >= 0",
+            self.weight_decay,
+        )
     }
 }
 
@@ -125,9 +181,18 @@ impl Adam {
     }
 
     /// Adam over named parameters (the names key the saved state).
-    pub fn from_parameters(params: Vec<(String, Tensor)>, config: AdamConfig) -> Result<Adam, Error> {
+    pub fn from_parameters(
+        params: Vec<(String, Tensor)>,
+        config: AdamConfig,
+    ) -> Result<Adam, Error> {
         config.validate()?;
-        Ok(Adam { exp_avg: zeros_like_all(&params), exp_avg_sq: zeros_like_all(&params), params, step: 0, config })
+        Ok(Adam {
+            exp_avg: zeros_like_all(&params),
+            exp_avg_sq: zeros_like_all(&params),
+            params,
+            step: 0,
+            config,
+        })
     }
 }
 
@@ -140,21 +205,34 @@ impl Optimizer for Adam {
 
     fn step(&mut self) {
         self.step += 1;
-        let AdamConfig { lr, beta1, beta2, eps, weight_decay } = self.config;
+        let AdamConfig {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } = self.config;
         let step = self.step as f64;
         let bias_correction1 = 1.0 - beta1.powf(step);
         let bias_correction2 = 1.0 - beta2.powf(step);
         let step_size = lr / bias_correction1;
         let bias_correction2_sqrt = bias_correction2.sqrt();
         tch::no_grad(|| {
-            for (((_, param), exp_avg), exp_avg_sq) in
-                self.params.iter_mut().zip(&mut self.exp_avg).zip(&mut self.exp_avg_sq)
+            for (((_, param), exp_avg), exp_avg_sq) in self
+                .params
+                .iter_mut()
+                .zip(&mut self.exp_avg)
+                .zip(&mut self.exp_avg_sq)
             {
                 let grad = param.grad();
                 if !grad.defined() {
                     continue;
                 }
-                let grad = if weight_decay != 0.0 { &grad + &*param * weight_decay } else { grad };
+                let grad = if weight_decay != 0.0 {
+                    &grad + &*param * weight_decay
+                } else {
+                    grad
+                };
                 // exp_avg.lerp_(grad, 1 - beta1)
                 let _ = exp_avg.lerp_(&grad, 1.0 - beta1);
                 // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
@@ -183,7 +261,11 @@ impl Optimizer for Adam {
 
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut out = vec![("step".to_string(), Tensor::from(self.step))];
-        for ((name, _), (m, v)) in self.params.iter().zip(self.exp_avg.iter().zip(&self.exp_avg_sq)) {
+        for ((name, _), (m, v)) in self
+            .params
+            .iter()
+            .zip(self.exp_avg.iter().zip(&self.exp_avg_sq))
+        {
             out.push((format!("exp_avg.{name}"), m.shallow_clone()));
             out.push((format!("exp_avg_sq.{name}"), v.shallow_clone()));
         }
@@ -221,7 +303,11 @@ pub struct RmsPropConfig {
 impl Default for RmsPropConfig {
     /// WGAN's setting (Arjovsky et al. 2017, Algorithm 1: α = 5e-5) with PyTorch's alpha and eps.
     fn default() -> Self {
-        RmsPropConfig { lr: 5e-5, alpha: 0.99, eps: 1e-8 }
+        RmsPropConfig {
+            lr: 5e-5,
+            alpha: 0.99,
+            eps: 1e-8,
+        }
     }
 }
 
@@ -241,17 +327,37 @@ impl RmsProp {
     }
 
     /// RMSProp over named parameters.
-    pub fn from_parameters(params: Vec<(String, Tensor)>, config: RmsPropConfig) -> Result<RmsProp, Error> {
+    pub fn from_parameters(
+        params: Vec<(String, Tensor)>,
+        config: RmsPropConfig,
+    ) -> Result<RmsProp, Error> {
         if !(config.lr.is_finite() && config.lr >= 0.0) {
-            return Err(Error::InvalidConfig { what: "lr", expected: "a finite value >= 0", got: config.lr });
+            return Err(Error::InvalidConfig {
+                what: "lr",
+                expected: "a finite value >= 0",
+                got: config.lr,
+            });
         }
         if !(0.0..1.0).contains(&config.alpha) {
-            return Err(Error::InvalidConfig { what: "alpha", expected: "0 <= alpha < 1", got: config.alpha });
+            return Err(Error::InvalidConfig {
+                what: "alpha",
+                expected: "0 <= alpha < 1",
+                got: config.alpha,
+            });
         }
         if config.eps <= 0.0 {
-            return Err(Error::InvalidConfig { what: "eps", expected: "eps > 0", got: config.eps });
+            return Err(Error::InvalidConfig {
+                what: "eps",
+                expected: "eps > 0",
+                got: config.eps,
+            });
         }
-        Ok(RmsProp { square_avg: zeros_like_all(&params), params, step: 0, config })
+        Ok(RmsProp {
+            square_avg: zeros_like_all(&params),
+            params,
+            step: 0,
+            config,
+        })
     }
 }
 

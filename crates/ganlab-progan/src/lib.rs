@@ -12,7 +12,10 @@
 pub mod networks;
 pub mod schedule;
 
-pub use networks::{progan_discriminator, progan_generator, Discriminator, Generator, ProganConfig, Stage, StageHandle};
+pub use networks::{
+    progan_discriminator, progan_generator, Discriminator, Generator, ProganConfig, Stage,
+    StageHandle,
+};
 pub use schedule::{Phase, Schedule};
 
 use tch::Tensor;
@@ -21,7 +24,11 @@ use tch::Tensor;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("invalid ProGAN setting {what}: expected {expected}, got {got}")]
-    InvalidSetting { what: &'static str, expected: String, got: String },
+    InvalidSetting {
+        what: &'static str,
+        expected: String,
+        got: String,
+    },
 }
 
 /// Real images [N, C, R, R] brought to `resolution` by 2x2 average pooling, and faded during a
@@ -51,10 +58,17 @@ mod tests {
         let x = Tensor::randn([2, 1, 16, 16], (Kind::Float, Device::Cpu));
         let at8 = fade_reals(&x, 8, 1.0);
         assert_eq!(at8.size(), [2, 1, 8, 8]);
-        assert!(at8.allclose(&x.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None), 1e-6, 1e-6, false));
+        assert!(at8.allclose(
+            &x.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None),
+            1e-6,
+            1e-6,
+            false
+        ));
         let coarse = fade_reals(&x, 8, 0.0);
         // α = 0: every 2x2 block is constant (the 4x4 image seen at 8x8).
-        let blocks = coarse.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None).upsample_nearest2d([8, 8], None, None);
+        let blocks = coarse
+            .avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None)
+            .upsample_nearest2d([8, 8], None, None);
         assert!(coarse.allclose(&blocks, 1e-6, 1e-6, false));
         let half = fade_reals(&x, 8, 0.5);
         assert!(half.allclose(&((&at8 + &coarse) * 0.5), 1e-6, 1e-6, false));

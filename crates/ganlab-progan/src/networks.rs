@@ -14,7 +14,9 @@
 //! [`StageHandle`], which the training loop sets from the schedule; they only run the blocks up to
 //! the current resolution.
 
-use ganlab_layers::{eq_conv2d, eq_linear, leaky_relu, minibatch_stddev, pixel_norm, EqConfig, EqConv2d, EqLinear};
+use ganlab_layers::{
+    eq_conv2d, eq_linear, leaky_relu, minibatch_stddev, pixel_norm, EqConfig, EqConv2d, EqLinear,
+};
 use std::sync::{Arc, Mutex};
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
@@ -41,7 +43,14 @@ pub struct ProganConfig {
 
 impl Default for ProganConfig {
     fn default() -> Self {
-        ProganConfig { resolution: 1024, channels: 3, fmap_base: 8192, fmap_max: 512, latent_size: 0, mbstd_group_size: 4 }
+        ProganConfig {
+            resolution: 1024,
+            channels: 3,
+            fmap_base: 8192,
+            fmap_max: 512,
+            latent_size: 0,
+            mbstd_group_size: 4,
+        }
     }
 }
 
@@ -53,7 +62,11 @@ impl ProganConfig {
 
     /// The latent size (nf(0) unless set).
     pub fn latent(&self) -> i64 {
-        if self.latent_size > 0 { self.latent_size } else { self.nf(0) }
+        if self.latent_size > 0 {
+            self.latent_size
+        } else {
+            self.nf(0)
+        }
     }
 
     /// log2 of the final resolution.
@@ -80,11 +93,20 @@ impl StageHandle {
     }
     /// The current stage.
     pub fn get(&self) -> Stage {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
     /// Sets the stage (α is clamped to [0, 1]).
     pub fn set(&self, level: i64, alpha: f64) {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Stage { level, alpha: alpha.clamp(0.0, 1.0) };
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Stage {
+            level,
+            alpha: alpha.clamp(0.0, 1.0),
+        };
     }
 }
 
@@ -103,8 +125,15 @@ fn downscale2d(x: &Tensor) -> Tensor {
 
 #[derive(Debug)]
 enum GBlock {
-    First { dense: EqLinear, conv: EqConv2d, channels: i64 },
-    Up { conv0: EqConv2d, conv1: EqConv2d },
+    First {
+        dense: EqLinear,
+        conv: EqConv2d,
+        channels: i64,
+    },
+    Up {
+        conv0: EqConv2d,
+        conv1: EqConv2d,
+    },
 }
 
 /// The ProGAN generator.
@@ -120,13 +149,19 @@ pub struct Generator {
 pub fn progan_generator(p: &nn::Path, cfg: ProganConfig, stage: StageHandle) -> Generator {
     let mut blocks = Vec::new();
     let mut to_rgb = Vec::new();
-    let rgb = EqConfig { gain: 1.0, ..Default::default() };
+    let rgb = EqConfig {
+        gain: 1.0,
+        ..Default::default()
+    };
     for level in 2..=cfg.max_level() {
         let res = 1i64 << level;
         let bp = p / format!("b{res}");
         let c = cfg.nf(level - 1);
         if level == 2 {
-            let dense_cfg = EqConfig { gain: std::f64::consts::SQRT_2 / 4.0, ..Default::default() };
+            let dense_cfg = EqConfig {
+                gain: std::f64::consts::SQRT_2 / 4.0,
+                ..Default::default()
+            };
             blocks.push(GBlock::First {
                 dense: eq_linear(&(&bp / "dense"), cfg.latent(), c * 16, dense_cfg),
                 conv: eq_conv2d(&(&bp / "conv"), c, c, 3, EqConfig::default()),
@@ -134,19 +169,40 @@ pub fn progan_generator(p: &nn::Path, cfg: ProganConfig, stage: StageHandle) -> 
             });
         } else {
             blocks.push(GBlock::Up {
-                conv0: eq_conv2d(&(&bp / "conv0"), cfg.nf(level - 2), c, 3, EqConfig::default()),
+                conv0: eq_conv2d(
+                    &(&bp / "conv0"),
+                    cfg.nf(level - 2),
+                    c,
+                    3,
+                    EqConfig::default(),
+                ),
                 conv1: eq_conv2d(&(&bp / "conv1"), c, c, 3, EqConfig::default()),
             });
         }
-        to_rgb.push(eq_conv2d(&(p / format!("to_rgb{res}")), c, cfg.channels, 1, rgb));
+        to_rgb.push(eq_conv2d(
+            &(p / format!("to_rgb{res}")),
+            c,
+            cfg.channels,
+            1,
+            rgb,
+        ));
     }
-    Generator { blocks, to_rgb, config: cfg, stage }
+    Generator {
+        blocks,
+        to_rgb,
+        config: cfg,
+        stage,
+    }
 }
 
 impl Generator {
     fn block(&self, index: usize, x: &Tensor) -> Tensor {
         match &self.blocks[index] {
-            GBlock::First { dense, conv, channels } => {
+            GBlock::First {
+                dense,
+                conv,
+                channels,
+            } => {
                 let x = pixel_norm(x); // normalize_latents
                 let n = x.size()[0];
                 let x = pixel_norm(&act(&dense.forward(&x).view([n, *channels, 4, 4])));
@@ -184,8 +240,15 @@ impl ModuleT for Generator {
 
 #[derive(Debug)]
 enum DBlock {
-    Last { conv: EqConv2d, dense0: EqLinear, dense1: EqLinear },
-    Down { conv0: EqConv2d, conv1: EqConv2d },
+    Last {
+        conv: EqConv2d,
+        dense0: EqLinear,
+        dense1: EqLinear,
+    },
+    Down {
+        conv0: EqConv2d,
+        conv1: EqConv2d,
+    },
 }
 
 /// The ProGAN discriminator.
@@ -204,30 +267,69 @@ pub fn progan_discriminator(p: &nn::Path, cfg: ProganConfig, stage: StageHandle)
     for level in 2..=cfg.max_level() {
         let res = 1i64 << level;
         let bp = p / format!("b{res}");
-        from_rgb.push(eq_conv2d(&(p / format!("from_rgb{res}")), cfg.channels, cfg.nf(level - 1), 1, EqConfig::default()));
+        from_rgb.push(eq_conv2d(
+            &(p / format!("from_rgb{res}")),
+            cfg.channels,
+            cfg.nf(level - 1),
+            1,
+            EqConfig::default(),
+        ));
         if level == 2 {
             let c = cfg.nf(1);
             let extra = if cfg.mbstd_group_size > 1 { 1 } else { 0 };
             blocks.push(DBlock::Last {
                 conv: eq_conv2d(&(&bp / "conv"), c + extra, c, 3, EqConfig::default()),
                 dense0: eq_linear(&(&bp / "dense0"), c * 16, cfg.nf(0), EqConfig::default()),
-                dense1: eq_linear(&(&bp / "dense1"), cfg.nf(0), 1, EqConfig { gain: 1.0, ..Default::default() }),
+                dense1: eq_linear(
+                    &(&bp / "dense1"),
+                    cfg.nf(0),
+                    1,
+                    EqConfig {
+                        gain: 1.0,
+                        ..Default::default()
+                    },
+                ),
             });
         } else {
             blocks.push(DBlock::Down {
-                conv0: eq_conv2d(&(&bp / "conv0"), cfg.nf(level - 1), cfg.nf(level - 1), 3, EqConfig::default()),
-                conv1: eq_conv2d(&(&bp / "conv1"), cfg.nf(level - 1), cfg.nf(level - 2), 3, EqConfig::default()),
+                conv0: eq_conv2d(
+                    &(&bp / "conv0"),
+                    cfg.nf(level - 1),
+                    cfg.nf(level - 1),
+                    3,
+                    EqConfig::default(),
+                ),
+                conv1: eq_conv2d(
+                    &(&bp / "conv1"),
+                    cfg.nf(level - 1),
+                    cfg.nf(level - 2),
+                    3,
+                    EqConfig::default(),
+                ),
             });
         }
     }
-    Discriminator { blocks, from_rgb, config: cfg, stage }
+    Discriminator {
+        blocks,
+        from_rgb,
+        config: cfg,
+        stage,
+    }
 }
 
 impl Discriminator {
     fn block(&self, index: usize, x: &Tensor) -> Tensor {
         match &self.blocks[index] {
-            DBlock::Last { conv, dense0, dense1 } => {
-                let x = if self.config.mbstd_group_size > 1 { minibatch_stddev(x, self.config.mbstd_group_size) } else { x.shallow_clone() };
+            DBlock::Last {
+                conv,
+                dense0,
+                dense1,
+            } => {
+                let x = if self.config.mbstd_group_size > 1 {
+                    minibatch_stddev(x, self.config.mbstd_group_size)
+                } else {
+                    x.shallow_clone()
+                };
                 let x = act(&conv.forward(&x));
                 let n = x.size()[0];
                 let x = act(&dense0.forward(&x.view([n, -1])));
@@ -275,7 +377,14 @@ mod tests {
     use tch::{nn::VarStore, Device, Kind};
 
     fn small(resolution: i64) -> ProganConfig {
-        ProganConfig { resolution, channels: 3, fmap_base: 64, fmap_max: 16, latent_size: 0, mbstd_group_size: 4 }
+        ProganConfig {
+            resolution,
+            channels: 3,
+            fmap_base: 64,
+            fmap_max: 16,
+            latent_size: 0,
+            mbstd_group_size: 4,
+        }
     }
 
     #[test]
@@ -301,7 +410,11 @@ mod tests {
                 }
                 stage.set(level, alpha);
                 let images = g.forward_t(&z, true);
-                assert_eq!(images.size(), [4, 3, 1 << level, 1 << level], "level {level} α {alpha}");
+                assert_eq!(
+                    images.size(),
+                    [4, 3, 1 << level, 1 << level],
+                    "level {level} α {alpha}"
+                );
                 assert_eq!(d.forward_t(&images, true).size(), [4]);
             }
         }
@@ -315,26 +428,82 @@ mod tests {
         let g = progan_generator(&(vs.root() / "g"), cfg, stage.clone());
         let d = progan_discriminator(&(vs.root() / "d"), cfg, stage.clone());
         let z = Tensor::randn([4, cfg.latent()], (Kind::Float, Device::Cpu));
-        let nearly_done = g.forward_at(&z, Stage { level: 4, alpha: 1.0 - 1e-9 });
-        let stable = g.forward_at(&z, Stage { level: 4, alpha: 1.0 });
+        let nearly_done = g.forward_at(
+            &z,
+            Stage {
+                level: 4,
+                alpha: 1.0 - 1e-9,
+            },
+        );
+        let stable = g.forward_at(
+            &z,
+            Stage {
+                level: 4,
+                alpha: 1.0,
+            },
+        );
         assert!(nearly_done.allclose(&stable, 1e-5, 1e-6, false));
-        let faded = g.forward_at(&z, Stage { level: 4, alpha: 0.0 });
-        let old = g.forward_at(&z, Stage { level: 3, alpha: 1.0 }).upsample_nearest2d([16, 16], None, None);
-        assert!(faded.allclose(&old, 1e-5, 1e-6, false), "α = 0 is the upsampled old output");
+        let faded = g.forward_at(
+            &z,
+            Stage {
+                level: 4,
+                alpha: 0.0,
+            },
+        );
+        let old = g
+            .forward_at(
+                &z,
+                Stage {
+                    level: 3,
+                    alpha: 1.0,
+                },
+            )
+            .upsample_nearest2d([16, 16], None, None);
+        assert!(
+            faded.allclose(&old, 1e-5, 1e-6, false),
+            "α = 0 is the upsampled old output"
+        );
         let x = Tensor::randn([4, 3, 16, 16], (Kind::Float, Device::Cpu));
-        let d_end = d.forward_at(&x, Stage { level: 4, alpha: 1.0 - 1e-9 });
-        assert!(d_end.allclose(&d.forward_at(&x, Stage { level: 4, alpha: 1.0 }), 1e-5, 1e-6, false));
+        let d_end = d.forward_at(
+            &x,
+            Stage {
+                level: 4,
+                alpha: 1.0 - 1e-9,
+            },
+        );
+        assert!(d_end.allclose(
+            &d.forward_at(
+                &x,
+                Stage {
+                    level: 4,
+                    alpha: 1.0
+                }
+            ),
+            1e-5,
+            1e-6,
+            false
+        ));
     }
 
     #[test]
     fn forward_and_backward_at_1024_with_small_feature_maps() {
-        let cfg = ProganConfig { resolution: 1024, channels: 3, fmap_base: 64, fmap_max: 8, latent_size: 0, mbstd_group_size: 4 };
+        let cfg = ProganConfig {
+            resolution: 1024,
+            channels: 3,
+            fmap_base: 64,
+            fmap_max: 8,
+            latent_size: 0,
+            mbstd_group_size: 4,
+        };
         let vs = VarStore::new(Device::Cpu);
         let stage = StageHandle::new(10);
         let g = progan_generator(&(vs.root() / "g"), cfg, stage.clone());
         let d = progan_discriminator(&(vs.root() / "d"), cfg, stage.clone());
         stage.set(10, 0.5);
-        let images = g.forward_t(&Tensor::randn([1, cfg.latent()], (Kind::Float, Device::Cpu)), true);
+        let images = g.forward_t(
+            &Tensor::randn([1, cfg.latent()], (Kind::Float, Device::Cpu)),
+            true,
+        );
         assert_eq!(images.size(), [1, 3, 1024, 1024]);
         let logits = d.forward_t(&images, true);
         logits.sum(None::<Kind>).backward();

@@ -38,7 +38,16 @@ impl Default for Schedule {
             lod_training_kimg: 600.0,
             lod_transition_kimg: 600.0,
             minibatch_base: 16,
-            minibatch: BTreeMap::from([(4, 128), (8, 128), (16, 128), (32, 64), (64, 32), (128, 16), (256, 8), (512, 4)]),
+            minibatch: BTreeMap::from([
+                (4, 128),
+                (8, 128),
+                (16, 128),
+                (32, 64),
+                (64, 32),
+                (128, 16),
+                (256, 8),
+                (512, 4),
+            ]),
             lr_base: 0.001,
             lr: BTreeMap::new(),
         }
@@ -68,23 +77,56 @@ fn log2_exact(v: i64) -> Option<u32> {
 impl Schedule {
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), Error> {
-        let bad = |what, expected: &str, got: String| Err(Error::InvalidSetting { what, expected: expected.into(), got });
+        let bad = |what, expected: &str, got: String| {
+            Err(Error::InvalidSetting {
+                what,
+                expected: expected.into(),
+                got,
+            })
+        };
         match log2_exact(self.final_resolution) {
             Some(l) if (3..=10).contains(&l) => {}
-            _ => return bad("final_resolution", "a power of two from 8 to 1024", self.final_resolution.to_string()),
+            _ => {
+                return bad(
+                    "final_resolution",
+                    "a power of two from 8 to 1024",
+                    self.final_resolution.to_string(),
+                )
+            }
         }
         match log2_exact(self.initial_resolution) {
             Some(l) if l >= 2 && self.initial_resolution <= self.final_resolution => {}
-            _ => return bad("initial_resolution", "a power of two from 4 to final_resolution", self.initial_resolution.to_string()),
+            _ => {
+                return bad(
+                    "initial_resolution",
+                    "a power of two from 4 to final_resolution",
+                    self.initial_resolution.to_string(),
+                )
+            }
         }
-        if !(self.lod_training_kimg >= 0.0 && self.lod_transition_kimg >= 0.0 && self.lod_training_kimg + self.lod_transition_kimg > 0.0) {
-            return bad("lod_training_kimg / lod_transition_kimg", ">= 0 with a positive sum", format!("{} / {}", self.lod_training_kimg, self.lod_transition_kimg));
+        if !(self.lod_training_kimg >= 0.0
+            && self.lod_transition_kimg >= 0.0
+            && self.lod_training_kimg + self.lod_transition_kimg > 0.0)
+        {
+            return bad(
+                "lod_training_kimg / lod_transition_kimg",
+                ">= 0 with a positive sum",
+                format!("{} / {}", self.lod_training_kimg, self.lod_transition_kimg),
+            );
         }
         if self.minibatch_base == 0 || self.minibatch.values().any(|&b| b == 0) {
-            return bad("minibatch", "batch sizes >= 1", format!("{} / {:?}", self.minibatch_base, self.minibatch));
+            return bad(
+                "minibatch",
+                "batch sizes >= 1",
+                format!("{} / {:?}", self.minibatch_base, self.minibatch),
+            );
         }
         if !(self.lr_base > 0.0) || self.lr.values().any(|&l| !(l > 0.0)) {
-            return bad("lr", "learning rates > 0", format!("{} / {:?}", self.lr_base, self.lr));
+            return bad(
+                "lr",
+                "learning rates > 0",
+                format!("{} / {:?}", self.lr_base, self.lr),
+            );
         }
         Ok(())
     }
@@ -108,7 +150,10 @@ impl Schedule {
             lod,
             resolution,
             alpha,
-            batch_size: *self.minibatch.get(&resolution).unwrap_or(&self.minibatch_base),
+            batch_size: *self
+                .minibatch
+                .get(&resolution)
+                .unwrap_or(&self.minibatch_base),
             lr: *self.lr.get(&resolution).unwrap_or(&self.lr_base),
             phase_index: phase_index as u64,
         }
@@ -122,14 +167,23 @@ impl Schedule {
 
     /// The phase table: one row per stable stretch and per fade, for `--print-schedule`.
     pub fn table(&self) -> String {
-        let mut out = String::from("  kimg from → to      | resolution | α          | batch | lr\n");
+        let mut out =
+            String::from("  kimg from → to      | resolution | α          | batch | lr\n");
         let steps = (self.final_resolution / self.initial_resolution).trailing_zeros() as i64;
         let mut start = 0.0;
         let mut resolution = self.initial_resolution;
         for step in 0..=steps {
             let probe = self.at((start * 1000.0) as u64 + 1);
-            let stable_end = if step == steps { f64::INFINITY } else { start + self.lod_training_kimg };
-            let end = if stable_end.is_finite() { format!("{stable_end:>8.1}") } else { "     end".into() };
+            let stable_end = if step == steps {
+                f64::INFINITY
+            } else {
+                start + self.lod_training_kimg
+            };
+            let end = if stable_end.is_finite() {
+                format!("{stable_end:>8.1}")
+            } else {
+                "     end".into()
+            };
             out.push_str(&format!(
                 "  {start:>8.1} → {end} | {resolution:>4}x{resolution:<5} | 1 (stable) | {:>5} | {}\n",
                 probe.batch_size, probe.lr
@@ -157,7 +211,11 @@ mod tests {
     use super::*;
 
     fn paper(final_resolution: i64) -> Schedule {
-        Schedule { final_resolution, minibatch: BTreeMap::new(), ..Default::default() }
+        Schedule {
+            final_resolution,
+            minibatch: BTreeMap::new(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -186,16 +244,29 @@ mod tests {
         ];
         for (kimg, lod, resolution, alpha) in cases {
             let p = s.at((kimg * 1000.0) as u64);
-            assert!((p.lod - lod).abs() < 1e-12, "kimg {kimg}: lod {} vs {lod}", p.lod);
+            assert!(
+                (p.lod - lod).abs() < 1e-12,
+                "kimg {kimg}: lod {} vs {lod}",
+                p.lod
+            );
             assert_eq!(p.resolution, resolution, "kimg {kimg}");
-            assert!((p.alpha - alpha).abs() < 1e-12, "kimg {kimg}: α {} vs {alpha}", p.alpha);
+            assert!(
+                (p.alpha - alpha).abs() < 1e-12,
+                "kimg {kimg}: α {} vs {alpha}",
+                p.alpha
+            );
         }
         assert_eq!(s.kimg_to_final_resolution(), 3600.0);
     }
 
     #[test]
     fn the_1gpu_v1_config_reaches_1024_after_8_phases_of_1600_kimg() {
-        let s = Schedule { final_resolution: 1024, lod_training_kimg: 800.0, lod_transition_kimg: 800.0, ..Default::default() };
+        let s = Schedule {
+            final_resolution: 1024,
+            lod_training_kimg: 800.0,
+            lod_transition_kimg: 800.0,
+            ..Default::default()
+        };
         assert_eq!(s.at(0).lod, 8.0);
         assert_eq!(s.at(0).resolution, 4);
         let p = s.at(12_800_000 - 400_000); // half-way through the 512 → 1024 fade
@@ -206,7 +277,10 @@ mod tests {
 
     #[test]
     fn batch_size_and_lr_follow_the_tables() {
-        let s = Schedule { lr: BTreeMap::from([(32, 0.0015)]), ..Default::default() };
+        let s = Schedule {
+            lr: BTreeMap::from([(32, 0.0015)]),
+            ..Default::default()
+        };
         assert_eq!(s.at(0).batch_size, 128);
         assert_eq!(s.at(3_300_000).batch_size, 64);
         assert_eq!(s.at(0).lr, 0.001);
@@ -216,9 +290,20 @@ mod tests {
 
     #[test]
     fn bad_settings_are_named() {
-        let err = Schedule { final_resolution: 48, ..Default::default() }.validate().unwrap_err();
+        let err = Schedule {
+            final_resolution: 48,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
         assert!(err.to_string().contains("final_resolution"), "{err}");
-        let err = Schedule { lod_training_kimg: 0.0, lod_transition_kimg: 0.0, ..Default::default() }.validate().unwrap_err();
+        let err = Schedule {
+            lod_training_kimg: 0.0,
+            lod_transition_kimg: 0.0,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
         assert!(err.to_string().contains("lod_training_kimg"), "{err}");
     }
 }

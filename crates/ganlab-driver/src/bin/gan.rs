@@ -7,7 +7,11 @@ use ganlab_driver::{run_dir, TrainConfig};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "gan", version, about = "Train and evaluate GANs (ganlab toolkit)")]
+#[command(
+    name = "gan",
+    version,
+    about = "Train and evaluate GANs (ganlab toolkit)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -296,12 +300,23 @@ fn bench(what: BenchCommand) -> Result<()> {
                     let alpha = match a.phase.as_str() {
                         "stable" => 1.0,
                         "fade" => 0.5,
-                        other => anyhow::bail!("bench train-step: unknown --phase `{other}`; expected stable or fade"),
+                        other => anyhow::bail!(
+                            "bench train-step: unknown --phase `{other}`; expected stable or fade"
+                        ),
                     };
-                    let b = bench::ProganBench { resolution: a.resolution, channels: a.channels, fmap_base: a.fmap_base, fmap_max: a.fmap_max, batch: a.batch, alpha };
+                    let b = bench::ProganBench {
+                        resolution: a.resolution,
+                        channels: a.channels,
+                        fmap_base: a.fmap_base,
+                        fmap_max: a.fmap_max,
+                        batch: a.batch,
+                        alpha,
+                    };
                     bench::progan_steps_per_s(b, a.steps, a.warmup, device)?
                 }
-                other => anyhow::bail!("bench train-step: unknown --arch `{other}`; expected dcgan32 or progan"),
+                other => anyhow::bail!(
+                    "bench train-step: unknown --arch `{other}`; expected dcgan32 or progan"
+                ),
             };
             println!("steps_per_s {rate:.4}");
         }
@@ -315,17 +330,34 @@ fn bench(what: BenchCommand) -> Result<()> {
             println!("value {value:.6}");
             println!("calls_per_s {rate:.6}");
         }
-        BenchCommand::Features { n, batch, channels, side, detector, no_checksum, device } => {
+        BenchCommand::Features {
+            n,
+            batch,
+            channels,
+            side,
+            detector,
+            no_checksum,
+            device,
+        } => {
             let device = ganlab_driver::device::resolve(&device)?;
             let path = detector.unwrap_or_else(ganlab_driver::eval::default_detector_path);
-            let expected = (!no_checksum).then_some(ganlab_metrics::inception::DEFAULT_DETECTOR_SHA256);
+            let expected =
+                (!no_checksum).then_some(ganlab_metrics::inception::DEFAULT_DETECTOR_SHA256);
             let detector = ganlab_metrics::Detector::load(&path, expected, device)?;
             let rate = bench::features_images_per_s(&detector, n, batch, channels, side)?;
             println!("images_per_s {rate:.4}");
         }
-        BenchCommand::Losses { steps, seed, channels, device } => {
+        BenchCommand::Losses {
+            steps,
+            seed,
+            channels,
+            device,
+        } => {
             let device = ganlab_driver::device::resolve(&device)?;
-            for (i, (d, g)) in bench::dcgan32_losses(channels, steps, seed, device)?.iter().enumerate() {
+            for (i, (d, g)) in bench::dcgan32_losses(channels, steps, seed, device)?
+                .iter()
+                .enumerate()
+            {
                 println!("step {i} {d:.9} {g:.9}");
             }
         }
@@ -349,8 +381,12 @@ fn train(args: TrainArgs) -> Result<()> {
     let saved = match &args.resume {
         Some(dir) => {
             let path = dir.join("config.json");
-            let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("--resume: cannot read {}: {e}", path.display()))?;
-            Some(TrainConfig::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?)
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("--resume: cannot read {}: {e}", path.display()))?;
+            Some(
+                TrainConfig::from_json(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?,
+            )
         }
         None => None,
     };
@@ -358,7 +394,8 @@ fn train(args: TrainArgs) -> Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
-            TrainConfig::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?
+            TrainConfig::from_json(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?
         }
         None if saved.is_some() => saved.clone().unwrap_or_default(),
         None => match (&args.preset, args.arch.as_deref()) {
@@ -371,7 +408,17 @@ fn train(args: TrainArgs) -> Result<()> {
     macro_rules! apply {
         ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { config.$field = v; } )* };
     }
-    apply!(dataset, game, arch, kimg, tick_kimg, snapshot_ticks, seed, device, resolution);
+    apply!(
+        dataset,
+        game,
+        arch,
+        kimg,
+        tick_kimg,
+        snapshot_ticks,
+        seed,
+        device,
+        resolution
+    );
     if args.data_dir.is_some() {
         config.data_dir = args.data_dir.clone();
     }
@@ -384,7 +431,16 @@ fn train(args: TrainArgs) -> Result<()> {
     macro_rules! apply_game {
         ($($field:ident),*) => { $( if let Some(v) = args.$field { config.game_options.$field = v; } )* };
     }
-    apply_game!(label_smoothing, instance_noise, instance_noise_kimg, r1_gamma, r1_interval, wgan_clip, gp_lambda, gp_drift);
+    apply_game!(
+        label_smoothing,
+        instance_noise,
+        instance_noise_kimg,
+        r1_gamma,
+        r1_interval,
+        wgan_clip,
+        gp_lambda,
+        gp_drift
+    );
     if args.critic_steps.is_some() {
         config.game_options.critic_steps = args.critic_steps;
     }
@@ -413,7 +469,10 @@ fn train(args: TrainArgs) -> Result<()> {
                     changed.join(", ")
                 );
             }
-            eprintln!("gan: resuming with a changed config: {}", changed.join(", "));
+            eprintln!(
+                "gan: resuming with a changed config: {}",
+                changed.join(", ")
+            );
         }
         let summary = ganlab_driver::train::resume(config, dir, Reporting { interactive: true })?;
         println!("run directory: {}", summary.run_dir.display());
@@ -425,7 +484,14 @@ fn train(args: TrainArgs) -> Result<()> {
             anyhow::bail!("--print-schedule: arch `{}` has no progressive schedule (use --arch progan or --preset progan-fashion32)", config.resolved_arch());
         }
         let schedule = config.progan_schedule();
-        println!("ProGAN schedule to {}x{} ({} + {} kimg per phase; {} kimg in total):", config.resolution, config.resolution, schedule.lod_training_kimg, schedule.lod_transition_kimg, config.kimg);
+        println!(
+            "ProGAN schedule to {}x{} ({} + {} kimg per phase; {} kimg in total):",
+            config.resolution,
+            config.resolution,
+            schedule.lod_training_kimg,
+            schedule.lod_transition_kimg,
+            config.kimg
+        );
         print!("{}", schedule.table());
         return Ok(());
     }
@@ -442,21 +508,34 @@ fn train(args: TrainArgs) -> Result<()> {
 }
 
 fn games(args: GamesArgs) -> Result<()> {
-    let games = args.games.unwrap_or_else(|| ganlab_games::GAME_NAMES.iter().map(|s| s.to_string()).collect());
+    let games = args.games.unwrap_or_else(|| {
+        ganlab_games::GAME_NAMES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    });
     for game in &games {
         if !ganlab_games::GAME_NAMES.contains(&game.as_str()) {
-            anyhow::bail!("--games: unknown game `{game}`; expected any of {}", ganlab_games::GAME_NAMES.join(", "));
+            anyhow::bail!(
+                "--games: unknown game `{game}`; expected any of {}",
+                ganlab_games::GAME_NAMES.join(", ")
+            );
         }
     }
     for dataset in &args.datasets {
         if !ganlab_data::TOY_NAMES.contains(&dataset.as_str()) {
-            anyhow::bail!("--datasets: `{dataset}` is not a toy dataset; expected any of {}", ganlab_data::TOY_NAMES.join(", "));
+            anyhow::bail!(
+                "--datasets: `{dataset}` is not a toy dataset; expected any of {}",
+                ganlab_data::TOY_NAMES.join(", ")
+            );
         }
     }
     if !(args.kimg.is_finite() && args.kimg > 0.0) {
         anyhow::bail!("--kimg must be a number > 0, got {}", args.kimg);
     }
-    let out_dir = args.out.unwrap_or_else(|| ganlab_driver::games_comparison::default_out_dir(std::path::Path::new("runs")));
+    let out_dir = args.out.unwrap_or_else(|| {
+        ganlab_driver::games_comparison::default_out_dir(std::path::Path::new("runs"))
+    });
     let cfg = ganlab_driver::games_comparison::ComparisonConfig {
         games,
         datasets: args.datasets,
@@ -468,7 +547,11 @@ fn games(args: GamesArgs) -> Result<()> {
     eprintln!("gan games: writing to {}", out_dir.display());
     ganlab_driver::games_comparison::run(&cfg, true)?;
     print!("{}", std::fs::read_to_string(out_dir.join("games.md"))?);
-    println!("\ntable: {}\njson:  {}", out_dir.join("games.md").display(), out_dir.join("games.json").display());
+    println!(
+        "\ntable: {}\njson:  {}",
+        out_dir.join("games.md").display(),
+        out_dir.join("games.json").display()
+    );
     Ok(())
 }
 
@@ -494,14 +577,23 @@ fn datasets() -> Result<()> {
         }
     }
     println!("folder:PATH: every PNG/JPEG under PATH, centre-cropped and resized; classes from sub-folders");
-    println!("data root (downloads and npm digits): {}", ganlab_data::data_root().display());
+    println!(
+        "data root (downloads and npm digits): {}",
+        ganlab_data::data_root().display()
+    );
     Ok(())
 }
 
 fn eval(args: EvalArgs) -> Result<()> {
     use tracing_subscriber::layer::SubscriberExt;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let subscriber = tracing_subscriber::registry().with(filter).with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let subscriber = tracing_subscriber::registry().with(filter).with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+    );
     let _guard = tracing::subscriber::set_default(subscriber);
     let cfg = ganlab_driver::eval::EvalConfig {
         real: args.real,
