@@ -4,7 +4,11 @@ import resource
 
 
 def report(**values):
-    """Prints one `key value` line per item, then `peak_rss_mb` (ru_maxrss, KiB on Linux)."""
-    for key, value in values.items():
+    """Prints one `key value` line per item, `peak_rss_mb` (ru_maxrss, KiB on Linux) before the
+    last one: the rate comes last, as from `gan bench`."""
+    items = list(values.items())
+    for key, value in items[:-1]:
         print(f"{key} {value}")
     print(f"peak_rss_mb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
+    for key, value in items[-1:]:
+        print(f"{key} {value}")

@@ -65,9 +65,14 @@ pub fn assert_close(actual: &Tensor, expected: &Tensor, atol: f64, rtol: f64, wh
     );
 }
 
-/// A DCGAN-32 run small enough for a test: 0.256 kimg in two ticks, width 16, batch 32, CPU.
+/// A DCGAN-32 run small enough for a test: 0.256 kimg in two ticks, width 16, batch 32, CPU, no
+/// training-time evaluation (tests that want it turn it on).
 pub fn short_dcgan_config(seed: u64) -> ganlab_driver::TrainConfig {
     ganlab_driver::TrainConfig {
+        evaluation: ganlab_driver::monitor::EvaluationSettings {
+            every_kimg: 0.0,
+            ..Default::default()
+        },
         kimg: 0.256,
         tick_kimg: 0.128,
         batch_size: Some(32),
@@ -89,6 +94,7 @@ pub fn tiny_progan_config(
 ) -> ganlab_driver::TrainConfig {
     let mut config = ganlab_driver::TrainConfig::preset("progan-fashion32").expect("preset");
     config.device = "cpu".into();
+    config.evaluation.every_kimg = 0.0;
     config.progan.fmap_base = fmap_base;
     config.progan.fmap_max = fmap_max;
     config.progan.schedule.lod_training_kimg = phase_kimg;

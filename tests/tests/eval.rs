@@ -88,7 +88,7 @@ fn folders_give_the_documented_json_with_provenance_and_a_small_sample_warning()
 #[test]
 fn a_run_directory_is_evaluated_by_sampling_its_generator() {
     let run = tempfile::tempdir().expect("tmp");
-    let train = TrainConfig {
+    let mut train = TrainConfig {
         kimg: 0.064,
         tick_kimg: 0.064,
         width: 8,
@@ -96,6 +96,7 @@ fn a_run_directory_is_evaluated_by_sampling_its_generator() {
         grid_images: 4,
         ..Default::default()
     };
+    train.evaluation.every_kimg = 0.0;
     ganlab_driver::train(train, run.path(), Reporting { interactive: false }).expect("train");
     let value = evaluate(&config(
         "mnist",

@@ -52,6 +52,10 @@ fn resumed_runs_end_with_identical_parameters() {
         device: "cpu".into(),
         grid_images: 4,
         seed: 7,
+        evaluation: ganlab_driver::monitor::EvaluationSettings {
+            every_kimg: 0.0,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let full = tempfile::tempdir().expect("tmp");

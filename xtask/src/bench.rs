@@ -376,7 +376,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let rows = rows(&o, &root, &gan, &python)?;
 
     let mut table = String::from(
-        "| benchmark | unit | toolkit | reference | other reference | ratio vs fastest reference (target) | peak RSS MB toolkit / reference |\n|---|---|---|---|---|---|---|\n",
+        "| benchmark | unit | toolkit | reference | other reference | toolkit / reference | toolkit / fastest reference (target) | peak RSS MB toolkit / reference |\n|---|---|---|---|---|---|---|---|\n",
     );
     let mut records = Vec::new();
     for row in &rows {
@@ -432,13 +432,14 @@ pub fn run(args: &[String]) -> Result<()> {
             "-".into()
         };
         table.push_str(&format!(
-            "| {} | {} | {} | {} ({}) | {} | {:.2}x ({:.2}x) | {:.0} / {:.0} |\n",
+            "| {} | {} | {} | {} ({}) | {} | {:.2}x | {:.2}x ({:.2}x) | {:.0} / {:.0} |\n",
             row.name,
-            row.rate.replace('_', " ").replace("per s", "/s"),
+            row.rate.replace("_per_s", "/s"),
             fmt(medians[0]),
             fmt(medians[1]),
             row.variants[1].label,
             other,
+            medians[0] / medians[1],
             ratio,
             row.target,
             peak[0],
@@ -451,6 +452,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 "label": v.label, "median": m, "peak_rss_mb": p, "value": val,
                 "command": format!("{} {}", v.program.display(), v.args.join(" ")),
             })).collect::<Vec<_>>(),
+            "ratio_vs_reference": medians[0] / medians[1],
             "ratio_vs_fastest_reference": ratio,
             "target_ratio": row.target,
             "value_agreement": agreement,
@@ -492,4 +494,61 @@ fn machine() -> String {
         })
         .unwrap_or_default();
     format!("{cpus} cores, {model}")
+}
+
+/// `cargo xtask gpu-pack`: `target/gpu-pack/gan` (the release binary, stripped: 110 MB → 8 MB)
+/// and `target/gpu-pack/inception-fp16.pt` (the detector in half precision, 41 MiB), together
+/// under the 64 MiB a GPU session can carry. On the GPU machine:
+/// `bash bench/gpu-check.sh --gan target/gpu-pack/gan --half-detector target/gpu-pack/inception-fp16.pt --python /opt/torch/.venv/bin/python --out $OUT`.
+pub fn gpu_pack() -> Result<()> {
+    setup::ensure()?;
+    let root = project_root();
+    run_status(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(&root)
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "--package",
+                "ganlab-driver",
+                "--bin",
+                "gan",
+            ]),
+    )?;
+    let pack = root.join("target").join("gpu-pack");
+    std::fs::create_dir_all(&pack).with_context(|| format!("cannot create {}", pack.display()))?;
+    run_status(
+        Command::new("strip")
+            .arg("-o")
+            .arg(pack.join("gan"))
+            .arg(root.join("target").join("release").join("gan")),
+    )?;
+    run_status(
+        Command::new(root.join(".venv").join("bin").join("python"))
+            .arg(root.join("bench").join("make_half_detector.py"))
+            .arg(
+                root.join("datasets")
+                    .join("cache")
+                    .join("detectors")
+                    .join("inception-2015-12-05.pt"),
+            )
+            .arg(pack.join("inception-fp16.pt")),
+    )?;
+    let total: u64 = std::fs::read_dir(&pack)?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "{}: {:.1} MiB (carry limit 64 MiB)",
+        pack.display(),
+        total as f64 / (1 << 20) as f64
+    );
+    if total > 64 << 20 {
+        bail!(
+            "{} is over the 64 MiB a GPU session can carry",
+            pack.display()
+        );
+    }
+    Ok(())
 }

@@ -23,6 +23,8 @@ tasks:
   eval  [ARGS]     set up if needed, then `gan eval ARGS` (--real, --fake, --metrics, --n, --json)
   bench [ARGS]     toolkit vs PyTorch / numpy / scipy, alternating runs: training steps, Fréchet,
                    SWD, FID features, peak RSS (--rounds N, --steps N, --only GROUPS, --quick)
+  gpu-pack         what the GPU machine needs beside the tracked files: a stripped release `gan`
+                   and a half-precision detector in target/gpu-pack/ (see bench/gpu-check.sh)
   datasets         list the datasets, their sources and licences (`gan datasets`)
   gan   [ARGS]     set up if needed, then run the release driver with ARGS (e.g. `gan --help`)
 ";
@@ -50,6 +52,7 @@ fn run() -> Result<()> {
             tasks::gan(&full)
         }
         Some("bench") => bench::run(&rest),
+        Some("gpu-pack") => bench::gpu_pack(),
         Some("datasets") => tasks::gan(&["datasets".to_string()]),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");

@@ -45,6 +45,11 @@ pub struct TrainConfig {
     pub tick_kimg: f64,
     /// Snapshot every this many ticks (0: only the final snapshot).
     pub snapshot_ticks: u64,
+    /// Retention: keep the newest this many `snapshot-kimg*.safetensors` (0: keep all);
+    /// `best.safetensors` is kept apart.
+    pub keep_snapshots: usize,
+    /// Metrics during training, stopping criteria and the best snapshot.
+    pub evaluation: crate::monitor::EvaluationSettings,
     /// Number of images in the sample grid (from a fixed latent batch).
     pub grid_images: i64,
     /// Image resolution (DCGAN-32: 32).
@@ -82,6 +87,8 @@ impl Default for TrainConfig {
             device: "auto".into(),
             tick_kimg: 10.0,
             snapshot_ticks: 0,
+            keep_snapshots: 3,
+            evaluation: crate::monitor::EvaluationSettings::default(),
             grid_images: 64,
             resolution: 32,
             progan: ProganSettings::default(),
@@ -237,6 +244,39 @@ impl TrainConfig {
         Ok(config)
     }
 
+    /// Sets one key, given as a dotted path (`evaluation.patience`, `progan.schedule.minibatch_base`)
+    /// and a JSON value (`3`, `"cpu"`, `["swd","fid"]`; a bare word is taken as a string). The
+    /// result is checked like a config file: an unknown key or a bad value is an error naming it.
+    pub fn set(&mut self, assignment: &str) -> Result<()> {
+        let (key, raw) = assignment.split_once('=').ok_or_else(|| {
+            anyhow::anyhow!("--set `{assignment}`: expected KEY=VALUE, e.g. evaluation.patience=3")
+        })?;
+        let value: serde_json::Value = serde_json::from_str(raw)
+            .unwrap_or_else(|_| serde_json::Value::String(raw.to_string()));
+        let mut tree = serde_json::to_value(&*self)?;
+        let mut node = &mut tree;
+        let parts: Vec<&str> = key.split('.').collect();
+        for (i, part) in parts.iter().enumerate() {
+            let object = node.as_object_mut().ok_or_else(|| {
+                anyhow::anyhow!("--set {key}: `{}` is not a section", parts[..i].join("."))
+            })?;
+            if !object.contains_key(*part) && i + 1 < parts.len() {
+                bail!("--set {key}: unknown key `{}`", parts[..=i].join("."));
+            }
+            if i + 1 == parts.len() {
+                object.insert(part.to_string(), value.clone());
+                break;
+            }
+            node = object
+                .get_mut(*part)
+                .ok_or_else(|| anyhow::anyhow!("--set {key}: unknown key"))?;
+        }
+        let updated: TrainConfig =
+            serde_json::from_value(tree).map_err(|e| anyhow::anyhow!("--set {key}={raw}: {e}"))?;
+        *self = updated;
+        Ok(())
+    }
+
     /// Checks every value's range; the message names the key, the expected range and the value.
     pub fn validate(&self) -> Result<()> {
         fn check(ok: bool, key: &str, expected: &str, got: impl std::fmt::Display) -> Result<()> {
@@ -327,6 +367,7 @@ impl TrainConfig {
             "in 1..=1024",
             self.grid_images,
         )?;
+        self.evaluation.validate(self)?;
         let toy = self.is_toy();
         let arch = self.resolved_arch();
         check(
@@ -512,5 +553,40 @@ mod tests {
                 .contains("`kimg` must be a number > 0, got -2"),
             "{err}"
         );
+        let err = TrainConfig::from_json(r#"{"evaluation": {"n": 1}}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`evaluation.n` must be in 2..=200000, got 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn set_reaches_every_key_and_names_unknown_ones() {
+        let mut c = TrainConfig::default();
+        c.set("evaluation.patience=3").expect("nested");
+        c.set("evaluation.metrics=[\"swd\",\"fid\"]").expect("list");
+        c.set("device=cpu").expect("bare string");
+        c.set("beta2=0.9").expect("optional number");
+        assert_eq!(
+            (
+                c.evaluation.patience,
+                c.evaluation.metrics.len(),
+                c.device.as_str(),
+                c.beta2
+            ),
+            (3, 2, "cpu", Some(0.9))
+        );
+        let err = c.set("evaluation.patiense=3").unwrap_err();
+        assert!(format!("{err:#}").contains("patiense"), "{err:#}");
+        let err = c.set("progan.nope.x=1").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown key `progan.nope`"),
+            "{err:#}"
+        );
+        let err = c.set("kimg").unwrap_err();
+        assert!(format!("{err:#}").contains("expected KEY=VALUE"), "{err:#}");
+        let err = c.set("seed=-1").unwrap_err();
+        assert!(format!("{err:#}").contains("seed"), "{err:#}");
     }
 }

@@ -45,7 +45,8 @@ pub struct ImageSet {
     pub dataset: Option<String>,
 }
 
-fn to_pixels(images: &Tensor) -> Tensor {
+/// Images in [-1, 1] as uint8 values 0…255 in float on the CPU (what every metric takes).
+pub fn to_pixels(images: &Tensor) -> Tensor {
     ((images.to_device(Device::Cpu).to_kind(Kind::Float) + 1.0) * 127.5)
         .round()
         .clamp(0.0, 255.0)
@@ -396,6 +397,22 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
             &fake.images.size()[1..]
         );
     }
+    let value = evaluate_sets(cfg, &real, &fake, device)?;
+    if let Some(path) = &cfg.json {
+        write_json_atomically(path, &value)?;
+    }
+    Ok(value)
+}
+
+/// The metrics of `cfg` between two loaded image sets of the same shape (uint8 values as float);
+/// `cfg.real` names the real set for the feature cache. Used by `gan eval` and by training.
+pub fn evaluate_sets(
+    cfg: &EvalConfig,
+    real: &ImageSet,
+    fake: &ImageSet,
+    device: Device,
+) -> Result<Value> {
+    let resolution = real.images.size()[2];
     let mut out = Map::new();
     let mut warnings: Vec<String> = Vec::new();
     let wants = |m: &str| cfg.metrics.iter().any(|x| x == m);
@@ -415,11 +432,11 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
         };
         let detector = Detector::load(&path, expected, device)?;
         let (real_features, cache) =
-            real_features_cached(&detector, &real, &cfg.real, cfg.n, cfg.seed)?;
+            real_features_cached(&detector, real, &cfg.real, cfg.n, cfg.seed)?;
         if let Some(cache) = cache {
             provenance["real_features_cache"] = json!(cache.display().to_string());
         }
-        let fake_features = detector_features(&detector, &fake, "features (fake)")?;
+        let fake_features = detector_features(&detector, fake, "features (fake)")?;
         let dim = real_features.size()[1];
         if real_features.size()[0] <= dim {
             warnings.push(format!(
@@ -499,11 +516,7 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
         out.insert("warnings".into(), json!(warnings));
     }
     out.insert("provenance".into(), provenance);
-    let value = Value::Object(out);
-    if let Some(path) = &cfg.json {
-        write_json_atomically(path, &value)?;
-    }
-    Ok(value)
+    Ok(Value::Object(out))
 }
 
 /// A plain-text table of the results.

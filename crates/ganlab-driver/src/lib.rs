@@ -12,6 +12,8 @@ pub mod files;
 pub mod games_comparison;
 pub mod grid;
 pub mod logging;
+pub mod monitor;
+pub mod report;
 pub mod run_dir;
 pub mod scatter;
 pub mod snapshot;

@@ -39,10 +39,69 @@ fn with_prefix(
         .map(move |(k, t)| (format!("{prefix}.{k}"), t))
 }
 
+/// The kimg in a snapshot file name (`snapshot-kimg0012.50.safetensors` → 12.5).
+pub fn kimg_of_name(name: &str) -> Option<f64> {
+    name.strip_prefix("snapshot-kimg")?
+        .strip_suffix(".safetensors")?
+        .parse()
+        .ok()
+}
+
+/// The periodic snapshots of a run directory, oldest first (ordered by their kimg, not by name:
+/// names pass 9999.99 kimg in width). Snapshots are written atomically, so each one listed is
+/// complete; temporary files of an interrupted write are not listed.
+pub fn list(run_dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut snapshots: Vec<(f64, PathBuf)> = std::fs::read_dir(run_dir)
+        .with_context(|| format!("cannot list {}", run_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            p.file_name()
+                .and_then(|n| kimg_of_name(&n.to_string_lossy()))
+                .map(|k| (k, p.clone()))
+        })
+        .collect();
+    snapshots.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(snapshots.into_iter().map(|(_, p)| p).collect())
+}
+
+/// Retention: deletes all but the newest `keep` periodic snapshots (0 keeps all); returns the
+/// deleted paths.
+pub fn prune(run_dir: &Path, keep: usize) -> Result<Vec<PathBuf>> {
+    let all = list(run_dir)?;
+    if keep == 0 || all.len() <= keep {
+        return Ok(Vec::new());
+    }
+    let old = all[..all.len() - keep].to_vec();
+    for path in &old {
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot delete old snapshot {}", path.display()))?;
+    }
+    Ok(old)
+}
+
 /// Writes the networks (`("G", &g_vs)`, `("D", &d_vs)`, `("G_ema", ..)`), the optimisers and the
 /// progress to `<run_dir>/snapshot-kimgXXXX.XX.safetensors`.
 pub fn save(
     run_dir: &Path,
+    networks: &[(&str, &VarStore)],
+    opt_g: &dyn Optimizer,
+    opt_d: &dyn Optimizer,
+    progress: Progress,
+    last_lod: Option<f64>,
+) -> Result<PathBuf> {
+    save_as(
+        &run_dir.join(snapshot_name(progress.images_shown)),
+        networks,
+        opt_g,
+        opt_d,
+        progress,
+        last_lod,
+    )
+}
+
+/// [`save`] to a given path (e.g. `best.safetensors`).
+pub fn save_as(
+    path: &Path,
     networks: &[(&str, &VarStore)],
     opt_g: &dyn Optimizer,
     opt_d: &dyn Optimizer,
@@ -75,12 +134,11 @@ pub fn save(
         .into_iter()
         .map(|(k, t)| (k, t.detach().to_device(tch::Device::Cpu).contiguous()))
         .collect();
-    let path = run_dir.join(snapshot_name(progress.images_shown));
-    write_atomically(&path, |tmp| {
+    write_atomically(path, |tmp| {
         Tensor::write_safetensors(&named, tmp)
             .with_context(|| format!("cannot write snapshot {}", tmp.display()))
     })?;
-    Ok(path)
+    Ok(path.to_path_buf())
 }
 
 /// A snapshot read back: tensors by name.

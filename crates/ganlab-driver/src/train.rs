@@ -4,6 +4,7 @@
 
 use crate::config::TrainConfig;
 use crate::files::write_json_atomically;
+use crate::monitor::{coverage_warning, eval_summary, Monitor, Verdict};
 use crate::snapshot::{self, Progress};
 use crate::{device, grid, logging, scatter};
 use anyhow::{Context, Result};
@@ -38,6 +39,22 @@ pub enum StopReason {
     Finished,
     /// A stop was requested (Ctrl-C / SIGTERM); a snapshot was written.
     Interrupted,
+    /// The primary metric reached `evaluation.target`.
+    TargetReached,
+    /// The primary metric stopped improving (`evaluation.patience`, `evaluation.min_delta`).
+    Plateau,
+}
+
+impl StopReason {
+    /// The name written to `outcome.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StopReason::Finished => "finished",
+            StopReason::Interrupted => "interrupted",
+            StopReason::TargetReached => "target-reached",
+            StopReason::Plateau => "plateau",
+        }
+    }
 }
 
 /// What a finished run left behind.
@@ -54,6 +71,8 @@ pub struct RunSummary {
     pub last_grid: PathBuf,
     /// Why it ended.
     pub stop: StopReason,
+    /// Why it ended, in words (also in `outcome.json` and the log).
+    pub message: String,
 }
 
 /// How a run reports itself.
@@ -257,6 +276,118 @@ fn diagnose(
     }
 }
 
+/// Writes `outcome.json`: why the run ended, where it stood and its best evaluation.
+fn write_outcome(
+    run_dir: &Path,
+    reason: &str,
+    message: &str,
+    progress: Option<Progress>,
+    monitor: Option<&Monitor>,
+) -> Result<()> {
+    let best = monitor.and_then(|m| {
+        m.best
+            .map(|(value, kimg)| json!({"metric": m.primary, "value": value, "kimg": kimg}))
+    });
+    write_json_atomically(
+        &run_dir.join("outcome.json"),
+        &json!({
+            "stop_reason": reason,
+            "message": message,
+            "kimg": progress.map(|p| p.images_shown as f64 / 1000.0),
+            "ticks": progress.map(|p| p.ticks),
+            "best": best,
+            "evaluations": monitor.map(|m| m.history.len()),
+        }),
+    )
+}
+
+/// Retention of periodic snapshots (see [`snapshot::prune`]), logged.
+fn prune_snapshots(run_dir: &Path, keep: usize) -> Result<()> {
+    for old in snapshot::prune(run_dir, keep)? {
+        tracing::info!(snapshot = %old.display(), "deleted by the retention rule (keep_snapshots = {keep})");
+    }
+    Ok(())
+}
+
+/// Logs one-line warnings and appends them to the tick's `warnings`.
+fn add_warnings(stats: &mut Map<String, Value>, warnings: Vec<String>) {
+    if warnings.is_empty() {
+        return;
+    }
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    let list = stats.entry("warnings").or_insert_with(|| json!([]));
+    if let Some(list) = list.as_array_mut() {
+        list.extend(warnings.into_iter().map(Value::from));
+    }
+}
+
+/// The real images the training-time metrics compare against: the dataset as `gan eval` loads
+/// it (so that FID's real-feature cache is shared) or, for other data, a seeded subset of the
+/// training images.
+fn real_eval_set(
+    config: &TrainConfig,
+    data: &TrainingData,
+    device: tch::Device,
+) -> Result<crate::eval::ImageSet> {
+    let n = config.evaluation.n;
+    if matches!(config.dataset.as_str(), "mnist" | "fashion-mnist") && config.data_dir.is_none() {
+        return crate::eval::load_image_set(
+            &config.dataset,
+            n,
+            config.seed,
+            device,
+            config.resolution,
+        );
+    }
+    let images = data.samples();
+    let total = images.size()[0];
+    tch::manual_seed(config.seed as i64);
+    let idx = Tensor::randperm(total, (Kind::Int64, tch::Device::Cpu)).narrow(0, 0, n.min(total));
+    Ok(crate::eval::ImageSet {
+        images: crate::eval::to_pixels(&images.to_device(tch::Device::Cpu).index_select(0, &idx)),
+        description: format!(
+            "{} ({} of {total} training images)",
+            config.dataset,
+            n.min(total)
+        ),
+        dataset: None,
+    })
+}
+
+/// `n` samples of the generator from the same seeded latents at every evaluation, at the final
+/// resolution (progressive runs: nearest-neighbour upsampling).
+fn fake_eval_set(
+    sampler: &dyn ModuleT,
+    config: &TrainConfig,
+    device: tch::Device,
+) -> crate::eval::ImageSet {
+    tch::manual_seed(stream_seed(config.seed, EVAL_LATENT_SALT));
+    let (n, z_dim) = (config.evaluation.n, config.resolved_z_dim());
+    let mut parts = Vec::new();
+    let mut done = 0;
+    while done < n {
+        let len = 256.min(n - done);
+        let z = Tensor::randn([len, z_dim], (Kind::Float, device));
+        let mut images = tch::no_grad(|| sampler.forward_t(&z, false));
+        if images.size()[2] < config.resolution {
+            images = images.upsample_nearest2d([config.resolution, config.resolution], None, None);
+        }
+        parts.push(crate::eval::to_pixels(&images));
+        done += len;
+    }
+    crate::eval::ImageSet {
+        images: Tensor::cat(&parts, 0),
+        description: "generator during training".into(),
+        dataset: None,
+    }
+}
+
+/// Salts of the seeds of evaluation latents and of the training stream after an evaluation.
+const EVAL_LATENT_SALT: u64 = 0x5EED_E7A1;
+const AFTER_EVAL_SALT: u64 = 0xAF7E_2E7A;
+
 /// (G variable, EMA variable) pairs, matched by name.
 fn ema_pairs(g_vs: &VarStore, ema_vs: &VarStore) -> Vec<(Tensor, Tensor)> {
     let ema = ema_vs.variables();
@@ -315,18 +446,7 @@ pub fn train(config: TrainConfig, run_dir: &Path, reporting: Reporting) -> Resul
 /// The newest snapshot of a run directory (snapshots are written atomically, so every
 /// `snapshot-*.safetensors` present is complete).
 pub fn newest_snapshot(run_dir: &Path) -> Result<Option<PathBuf>> {
-    let mut snapshots: Vec<PathBuf> = std::fs::read_dir(run_dir)
-        .with_context(|| format!("cannot list {}", run_dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name().is_some_and(|n| {
-                let n = n.to_string_lossy();
-                n.starts_with("snapshot-kimg") && n.ends_with(".safetensors")
-            })
-        })
-        .collect();
-    snapshots.sort();
-    Ok(snapshots.pop())
+    Ok(snapshot::list(run_dir)?.pop())
 }
 
 /// Continues the run in `run_dir` from its newest snapshot with `config` (the caller checks
@@ -364,6 +484,12 @@ fn train_from(
     bar.finish_and_clear();
     if let Err(err) = &result {
         tracing::error!("training stopped: {err:#}");
+        let reason = if format!("{err:#}").contains("diverged") {
+            "diverged"
+        } else {
+            "error"
+        };
+        let _ = write_outcome(run_dir, reason, &format!("{err:#}"), None, None);
     }
     result
 }
@@ -511,6 +637,36 @@ fn train_logged(
         tracing::info!(snapshot = %path.display(), "resumed at {:.3} kimg (tick {})", progress.images_shown as f64 / 1000.0, progress.ticks);
     }
     tch::manual_seed(stream_seed(config.seed, progress.images_shown));
+    // Training-time evaluation: the monitor's state is rebuilt from the evaluations recorded in
+    // the (kept) stats lines, so a resumed run decides exactly as the uninterrupted one.
+    let eval_metrics = config.evaluation.resolved_metrics(config);
+    let mut monitor = Monitor::new(config);
+    let recorded: Vec<Value> = std::fs::read_to_string(&stats_path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    monitor.replay(&recorded);
+    let eval_images = (config.evaluation.every_kimg * 1000.0).round() as u64;
+    let mut next_eval_at = if eval_images > 0 {
+        eval_images * (progress.images_shown / eval_images + 1)
+    } else {
+        u64::MAX
+    };
+    let mut real_eval: Option<crate::eval::ImageSet> = None;
+    let class_names: Vec<String> = match &data {
+        TrainingData::Images(d) => d.class_names.clone(),
+        TrainingData::Points(_) => Vec::new(),
+    };
+    if eval_images > 0 {
+        tracing::info!(
+            "evaluating {} every {} kimg on {} samples; primary metric {}",
+            eval_metrics.join(", "),
+            config.evaluation.every_kimg,
+            config.evaluation.n,
+            monitor.primary
+        );
+    }
     let mut next_tick_at = tick_images * (progress.images_shown / tick_images + 1);
     let mut acc = TickAccumulator::default();
     let start = Instant::now();
@@ -661,6 +817,19 @@ fn train_logged(
                 progress,
                 last_lod,
             )?;
+            prune_snapshots(run_dir, config.keep_snapshots)?;
+            let message = format!(
+                "interrupted at {:.3} kimg; continue with --resume {}",
+                progress.images_shown as f64 / 1000.0,
+                run_dir.display()
+            );
+            write_outcome(
+                run_dir,
+                StopReason::Interrupted.name(),
+                &message,
+                Some(progress),
+                Some(&monitor),
+            )?;
             tracing::warn!(
                 snapshot = %path.display(),
                 "interrupted at {:.3} kimg: snapshot written; continue with --resume {}",
@@ -675,6 +844,7 @@ fn train_logged(
                 snapshot: path,
                 last_grid,
                 stop: StopReason::Interrupted,
+                message,
             });
         }
         let done = progress.images_shown >= total_images;
@@ -718,6 +888,82 @@ fn train_logged(
                 data.save_samples(&samples, config, run_dir, progress.images_shown)?;
             stats.extend(sample_stats);
             diagnose(&mut stats, &samples, &real_diversity, &config.game);
+            let mut verdict = Verdict::Continue;
+            if eval_images > 0 && (progress.images_shown >= next_eval_at || done) {
+                while next_eval_at <= progress.images_shown {
+                    next_eval_at += eval_images;
+                }
+                let kimg = progress.images_shown as f64 / 1000.0;
+                let result = if config.is_toy() {
+                    Value::Object(stats.clone())
+                } else {
+                    if real_eval.is_none() {
+                        real_eval = Some(real_eval_set(config, &data, device)?);
+                    }
+                    let real = real_eval.as_ref().context("real evaluation images")?;
+                    let fake = fake_eval_set(sampler, config, device);
+                    let domain = matches!(config.dataset.as_str(), "mnist" | "fashion-mnist");
+                    let cfg = crate::eval::EvalConfig {
+                        real: config.dataset.clone(),
+                        fake: "generator".into(),
+                        metrics: eval_metrics.clone(),
+                        n: config.evaluation.n,
+                        classifier: domain.then(|| config.dataset.clone()),
+                        detector: None,
+                        seed: config.seed,
+                        device: config.device.clone(),
+                        json: None,
+                    };
+                    crate::eval::evaluate_sets(&cfg, real, &fake, device)?
+                };
+                // Whatever randomness the evaluation used (a classifier trained on first use, the
+                // real subset), the training stream continues from a seed of (seed, images).
+                tch::manual_seed(stream_seed(
+                    config.seed ^ AFTER_EVAL_SALT,
+                    progress.images_shown,
+                ));
+                let summary = eval_summary(&eval_metrics, &result);
+                let mut warnings: Vec<String> = coverage_warning(&result, &class_names)
+                    .into_iter()
+                    .collect();
+                if let Some(value) = summary
+                    .get(monitor.primary.as_str())
+                    .and_then(Value::as_f64)
+                {
+                    let o = monitor.observe(kimg, value);
+                    warnings.extend(o.warnings.iter().cloned());
+                    stats.insert("eval_slope_per_kimg".into(), json!(o.slope_per_kimg));
+                    if o.improved && config.evaluation.keep_best {
+                        let best = snapshot::save_as(
+                            &run_dir.join("best.safetensors"),
+                            &networks_to_save,
+                            opt_g.as_ref(),
+                            opt_d.as_ref(),
+                            progress,
+                            last_lod,
+                        )?;
+                        write_json_atomically(
+                            &run_dir.join("best.json"),
+                            &json!({"metric": monitor.primary, "value": value, "kimg": kimg, "snapshot": best.file_name().map(|n| n.to_string_lossy().to_string())}),
+                        )?;
+                    }
+                    verdict = o.verdict;
+                }
+                if let Some((value, at)) = monitor.best {
+                    stats.insert(
+                        "eval_best".into(),
+                        json!({"metric": monitor.primary, "value": value, "kimg": at}),
+                    );
+                }
+                let shown: Vec<String> = summary
+                    .iter()
+                    .filter(|(k, _)| *k != "coverage_missing")
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
+                tracing::info!("evaluation at {kimg:.1} kimg: {}", shown.join(", "));
+                stats.insert("eval".into(), Value::Object(summary));
+                add_warnings(&mut stats, warnings);
+            }
             let stats = Value::Object(stats);
             let mut line = serde_json::to_string(&stats)?;
             line.push('\n');
@@ -772,7 +1018,51 @@ fn train_logged(
                     last_lod,
                 )?;
                 tracing::info!(snapshot = %path.display(), "snapshot written");
+                prune_snapshots(run_dir, config.keep_snapshots)?;
                 tch::manual_seed(stream_seed(config.seed, progress.images_shown));
+            }
+            let stop = match &verdict {
+                Verdict::Continue => None,
+                Verdict::TargetReached { metric, value, target } => Some((
+                    StopReason::TargetReached,
+                    format!("target reached: {metric} = {value:.4} at {:.1} kimg (target {target})", progress.images_shown as f64 / 1000.0),
+                )),
+                Verdict::Plateau { metric, best, best_kimg, evaluations } => Some((
+                    StopReason::Plateau,
+                    format!(
+                        "plateau: {metric} has not improved by more than {} for {evaluations} evaluations (best {best:.4} at {best_kimg:.1} kimg)",
+                        config.evaluation.min_delta
+                    ),
+                )),
+            };
+            if let Some((reason, message)) = stop {
+                let snapshot = snapshot::save(
+                    run_dir,
+                    &networks_to_save,
+                    opt_g.as_ref(),
+                    opt_d.as_ref(),
+                    progress,
+                    last_lod,
+                )?;
+                prune_snapshots(run_dir, config.keep_snapshots)?;
+                tracing::info!(snapshot = %snapshot.display(), "stopped early: {message}");
+                write_outcome(
+                    run_dir,
+                    reason.name(),
+                    &message,
+                    Some(progress),
+                    Some(&monitor),
+                )?;
+                return Ok(RunSummary {
+                    run_dir: run_dir.to_path_buf(),
+                    images_shown: progress.images_shown,
+                    ticks: progress.ticks,
+                    last_stats,
+                    snapshot,
+                    last_grid,
+                    stop: reason,
+                    message,
+                });
             }
             tick_start = Instant::now();
             tick_start_images = progress.images_shown;
@@ -786,12 +1076,20 @@ fn train_logged(
         progress,
         last_lod,
     )?;
-    tracing::info!(
-        snapshot = %snapshot.display(),
-        "finished: {:.1} kimg in {:.0}s",
+    prune_snapshots(run_dir, config.keep_snapshots)?;
+    let message = format!(
+        "trained the planned {:.1} kimg ({:.0} s in this session)",
         progress.images_shown as f64 / 1000.0,
         start.elapsed().as_secs_f64()
     );
+    tracing::info!(snapshot = %snapshot.display(), "{message}");
+    write_outcome(
+        run_dir,
+        StopReason::Finished.name(),
+        &message,
+        Some(progress),
+        Some(&monitor),
+    )?;
     Ok(RunSummary {
         run_dir: run_dir.to_path_buf(),
         images_shown: progress.images_shown,
@@ -800,6 +1098,7 @@ fn train_logged(
         snapshot,
         last_grid,
         stop: StopReason::Finished,
+        message,
     })
 }
 

@@ -34,6 +34,9 @@ enum Command {
     /// Compute metrics between a real and a fake image set (folders, datasets, run directories
     /// or snapshots).
     Eval(EvalArgs),
+    /// Plots (losses, D outputs, gradient norms, metrics against kimg and wall time), a strip of
+    /// the sample grids and a Markdown summary of a run, in RUN_DIR/report/.
+    Report(ReportArgs),
 }
 
 #[derive(Subcommand)]
@@ -272,6 +275,43 @@ struct TrainArgs {
     /// Parent folder of new run directories.
     #[arg(long, default_value = "runs")]
     runs_root: PathBuf,
+    /// Keep the newest N periodic snapshots (0: all).
+    #[arg(long)]
+    keep_snapshots: Option<usize>,
+    /// Evaluate metrics every N kimg and at the end (0: never).
+    #[arg(long)]
+    eval_every_kimg: Option<f64>,
+    /// Metrics evaluated during training (default: swd, plus domain-fid and coverage on MNIST /
+    /// Fashion-MNIST; toy data: jsd, modes, high-quality).
+    #[arg(long, value_delimiter = ',')]
+    eval_metrics: Option<Vec<String>>,
+    /// Samples per side of the training-time metrics.
+    #[arg(long)]
+    eval_n: Option<i64>,
+    /// The metric that picks best.safetensors and decides stopping.
+    #[arg(long)]
+    primary: Option<String>,
+    /// Stop when the primary metric reaches this value.
+    #[arg(long)]
+    target: Option<f64>,
+    /// Stop after this many evaluations without an improvement greater than --min-delta.
+    #[arg(long)]
+    patience: Option<u32>,
+    #[arg(long)]
+    min_delta: Option<f64>,
+    /// Set any config key: --set evaluation.patience=3 --set progan.ema_beta=0.99 (a JSON
+    /// value, or a bare word for a string). Applied after the options above.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Do not write the report (report/report.md and plots) at the end.
+    #[arg(long)]
+    no_report: bool,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// The run directory.
+    run_dir: PathBuf,
 }
 
 fn main() {
@@ -282,6 +322,8 @@ fn main() {
         Command::Datasets => datasets(),
         Command::Eval(args) => eval(args),
         Command::Bench { what } => bench(what),
+        Command::Report(args) => ganlab_driver::report::write_report(&args.run_dir)
+            .map(|path| println!("report: {}", path.display())),
     };
     if let Err(err) = result {
         eprintln!("gan: error: {err:#}");
@@ -289,8 +331,11 @@ fn main() {
     }
 }
 
+/// Runs a benchmark and prints its `key value` lines: details first, then `peak_rss_mb`, and
+/// the rate last (`steps_per_s`, `calls_per_s` or `images_per_s`).
 fn bench(what: BenchCommand) -> Result<()> {
     use ganlab_driver::bench;
+    let mut lines: Vec<(&str, String)> = Vec::new();
     match what {
         BenchCommand::TrainStep(a) => {
             let device = ganlab_driver::device::resolve(&a.device)?;
@@ -318,17 +363,17 @@ fn bench(what: BenchCommand) -> Result<()> {
                     "bench train-step: unknown --arch `{other}`; expected dcgan32 or progan"
                 ),
             };
-            println!("steps_per_s {rate:.4}");
+            lines.push(("steps_per_s", format!("{rate:.4}")));
         }
         BenchCommand::Frechet { inputs, repeats } => {
             let (value, rate) = bench::frechet_bench(&inputs, repeats)?;
-            println!("value {value:.17e}");
-            println!("calls_per_s {rate:.6}");
+            lines.push(("value", format!("{value:.17e}")));
+            lines.push(("calls_per_s", format!("{rate:.6}")));
         }
         BenchCommand::Swd { inputs, repeats } => {
             let (value, rate) = bench::swd_bench(&inputs, repeats)?;
-            println!("value {value:.6}");
-            println!("calls_per_s {rate:.6}");
+            lines.push(("value", format!("{value:.6}")));
+            lines.push(("calls_per_s", format!("{rate:.6}")));
         }
         BenchCommand::Features {
             n,
@@ -345,7 +390,7 @@ fn bench(what: BenchCommand) -> Result<()> {
                 (!no_checksum).then_some(ganlab_metrics::inception::DEFAULT_DETECTOR_SHA256);
             let detector = ganlab_metrics::Detector::load(&path, expected, device)?;
             let rate = bench::features_images_per_s(&detector, n, batch, channels, side)?;
-            println!("images_per_s {rate:.4}");
+            lines.push(("images_per_s", format!("{rate:.4}")));
         }
         BenchCommand::Losses {
             steps,
@@ -367,8 +412,15 @@ fn bench(what: BenchCommand) -> Result<()> {
             println!("cudnn {}", tch::Cuda::cudnn_is_available());
         }
     }
+    let rate = lines.pop();
+    for (k, v) in &lines {
+        println!("{k} {v}");
+    }
     if let Some(mb) = bench::peak_rss_mb() {
         println!("peak_rss_mb {mb:.1}");
+    }
+    if let Some((k, v)) = rate {
+        println!("{k} {v}");
     }
     Ok(())
 }
@@ -450,6 +502,34 @@ fn train(args: TrainArgs) -> Result<()> {
     if args.lr_d.is_some() {
         config.lr_d = args.lr_d;
     }
+    if let Some(k) = args.keep_snapshots {
+        config.keep_snapshots = k;
+    }
+    let e = &mut config.evaluation;
+    if let Some(v) = args.eval_every_kimg {
+        e.every_kimg = v;
+    }
+    if let Some(v) = &args.eval_metrics {
+        e.metrics = v.clone();
+    }
+    if let Some(v) = args.eval_n {
+        e.n = v;
+    }
+    if args.primary.is_some() {
+        e.primary = args.primary.clone();
+    }
+    if args.target.is_some() {
+        e.target = args.target;
+    }
+    if let Some(v) = args.patience {
+        e.patience = v;
+    }
+    if let Some(v) = args.min_delta {
+        e.min_delta = v;
+    }
+    for assignment in &args.set {
+        config.set(assignment)?;
+    }
     config.validate()?;
     if let (Some(dir), Some(saved)) = (&args.resume, &saved) {
         if &config != saved {
@@ -474,10 +554,8 @@ fn train(args: TrainArgs) -> Result<()> {
                 changed.join(", ")
             );
         }
-        let summary = ganlab_driver::train::resume(config, dir, Reporting { interactive: true })?;
-        println!("run directory: {}", summary.run_dir.display());
-        println!("snapshot:      {}", summary.snapshot.display());
-        return Ok(());
+        let result = ganlab_driver::train::resume(config, dir, Reporting { interactive: true });
+        return finish(result, dir, args.no_report);
     }
     if args.print_schedule {
         if config.resolved_arch() != "progan" {
@@ -500,11 +578,30 @@ fn train(args: TrainArgs) -> Result<()> {
         None => run_dir::next_run_dir(&args.runs_root, &config.run_name())?,
     };
     eprintln!("gan: run directory {}", dir.display());
-    let summary = ganlab_driver::train(config, &dir, Reporting { interactive: true })?;
-    println!("run directory: {}", summary.run_dir.display());
-    println!("last grid:     {}", summary.last_grid.display());
-    println!("snapshot:      {}", summary.snapshot.display());
-    Ok(())
+    let result = ganlab_driver::train(config, &dir, Reporting { interactive: true });
+    finish(result, &dir, args.no_report)
+}
+
+/// Prints where a run's results are and writes its report, also after a failure (a diverged
+/// run's report shows how it got there).
+fn finish(
+    result: Result<ganlab_driver::RunSummary>,
+    dir: &std::path::Path,
+    no_report: bool,
+) -> Result<()> {
+    if let Ok(summary) = &result {
+        println!("stopped:       {}", summary.message);
+        println!("run directory: {}", summary.run_dir.display());
+        println!("last grid:     {}", summary.last_grid.display());
+        println!("snapshot:      {}", summary.snapshot.display());
+    }
+    if !no_report {
+        match ganlab_driver::report::write_report(dir) {
+            Ok(path) => println!("report:        {}", path.display()),
+            Err(e) => eprintln!("gan: no report for {}: {e:#}", dir.display()),
+        }
+    }
+    result.map(|_| ())
 }
 
 fn games(args: GamesArgs) -> Result<()> {

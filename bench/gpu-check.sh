@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# The GPU path, checked in one run: the release `gan` built on the 2-core machine, run on the GPU
+# machine against the same torch 2.11 (RESOURCES.md), beside the PyTorch scripts of bench/.
+#
+#   bench/gpu-check.sh [--device cuda|cpu] [--gan PATH] [--python PATH] [--detector PATH]
+#                      [--half-detector PATH] [--quick] [--out DIR]
+#
+# It prints, in order: `ldd` of the binary (libtorch_cuda and the CUDA libraries must resolve),
+# whether CUDA is available to the binary and to PyTorch, then
+#   1. correctness: the losses of 5 DCGAN-32 steps from one seed (weights and batches drawn on the
+#      CPU) on the CPU and on --device, equal within 2e-3 relative (cuDNN / TF32 round-off);
+#   2. DCGAN-32 training steps/s: toolkit vs PyTorch (default and channels-last);
+#   3. ProGAN-128 (paper widths, fmap_base 8192, fmap_max 512, batch 16) stable and fade-in
+#      training steps/s: toolkit vs PyTorch (default and channels-last);
+#   4. FID feature extraction images/s (resize to 299 + Inception): toolkit vs the same TorchScript
+#      module driven from Python. The 87 MB detector is over what can be carried: pass the
+#      half-precision copy (`bench/make_half_detector.py`) with --half-detector; it is cast back
+#      to float32 here, so only its speed, not its values, is measured.
+# A table of medians goes to stdout and, with --out, to DIR/gpu-check.md and DIR/gpu-check.json.
+# --device cpu --quick is the dry run tested on every CI run (small sizes, the same steps).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+device=cuda
+gan="$root/target/release/gan"
+python="${PYTHON:-python3}"
+[ -x "$root/.venv/bin/python" ] && python="$root/.venv/bin/python"
+detector=""
+half_detector=""
+quick=0
+out=""
+rounds=3
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --device) device="$2"; shift 2 ;;
+    --gan) gan="$2"; shift 2 ;;
+    --python) python="$2"; shift 2 ;;
+    --detector) detector="$2"; shift 2 ;;
+    --half-detector) half_detector="$2"; shift 2 ;;
+    --quick) quick=1; rounds=1; shift ;;
+    --out) out="$2"; shift 2 ;;
+    *) echo "gpu-check: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ -x "$gan" ] || { echo "gpu-check: no gan binary at $gan (build it with cargo build --release)" >&2; exit 2; }
+"$python" -c "import torch" 2>/dev/null || { echo "gpu-check: $python has no torch" >&2; exit 2; }
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+if ldd "$gan" | grep -q "not found"; then
+  # A carried binary finds libtorch through the Python torch of this machine.
+  torch_lib="$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
+  export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  echo "(LD_LIBRARY_PATH=$LD_LIBRARY_PATH)"
+fi
+echo "== ldd $gan"
+ldd "$gan" | grep -E "torch|c10|cuda|cudnn|cublas|not found" || true
+if ldd "$gan" | grep -q "not found"; then echo "gpu-check: unresolved libraries (set LD_LIBRARY_PATH to torch/lib)" >&2; exit 1; fi
+echo "== CUDA"
+"$gan" bench cuda-info
+"$python" -c "import torch; print('pytorch', torch.__version__, 'cuda_available', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
+if [ "$device" != cpu ] && ! "$gan" bench cuda-info | grep -q "cuda_available true"; then
+  echo "gpu-check: the binary does not see CUDA" >&2; exit 1
+fi
+
+# `key value` lines → the value of one key.
+value() { awk -v k="$1" '$1 == k { print $2 }'; }
+median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+rows=()
+json_rows=()
+# bench NAME UNIT KEY CMD_TOOLKIT -- CMD_REF1 -- CMD_REF2 (alternating rounds, medians)
+bench() {
+  local name="$1" unit="$2" key="$3"; shift 3
+  local cmds=() cur=""
+  for a in "$@"; do
+    if [ "$a" = "--" ]; then cmds+=("$cur"); cur=""; else cur="$cur $(printf '%q' "$a")"; fi
+  done
+  cmds+=("$cur")
+  local i r
+  for ((r = 0; r < rounds; r++)); do
+    for i in "${!cmds[@]}"; do
+      eval "${cmds[$i]}" > "$tmp/out" 2> "$tmp/err" || { echo "gpu-check: $name failed:"; cat "$tmp/err"; exit 1; } >&2
+      value "$key" < "$tmp/out" >> "$tmp/rates.$i"
+      value peak_rss_mb < "$tmp/out" >> "$tmp/rss.$i"
+    done
+  done
+  local m=() rss=()
+  for i in "${!cmds[@]}"; do
+    m+=("$(median < "$tmp/rates.$i")"); rss+=("$(sort -g "$tmp/rss.$i" | tail -1)"); rm -f "$tmp/rates.$i" "$tmp/rss.$i"
+  done
+  local best="${m[1]}"
+  [ "${#m[@]}" -gt 2 ] && best="$(printf '%s\n%s\n' "${m[1]}" "${m[2]}" | sort -g | tail -1)"
+  local ratio; ratio="$(awk -v a="${m[0]}" -v b="$best" 'BEGIN { printf "%.2f", a / b }')"
+  local third="-"; [ "${#m[@]}" -gt 2 ] && third="${m[2]}"
+  rows+=("| $name | $unit | ${m[0]} | ${m[1]} | $third | ${ratio}x | ${rss[0]} / ${rss[1]} |")
+  json_rows+=("{\"benchmark\": \"$name\", \"unit\": \"$unit\", \"toolkit\": ${m[0]}, \"pytorch\": ${m[1]}, \"pytorch_channels_last\": \"$third\", \"ratio_vs_fastest\": $ratio}")
+  echo "${rows[-1]}"
+}
+
+echo "== 1. correctness: DCGAN-32, 5 steps, seed 0, CPU vs $device"
+"$gan" bench losses --steps 5 --seed 0 --device cpu > "$tmp/cpu"
+"$gan" bench losses --steps 5 --seed 0 --device "$device" > "$tmp/dev"
+paste "$tmp/cpu" "$tmp/dev" | awk '/^step/ {
+    for (j = 3; j <= 4; j++) { a = $j; b = $(j + 4); d = (a > b ? a - b : b - a) / (a > 0 ? a : -a);
+      if (d > worst) worst = d }
+    print "step " $2 ": cpu " $3 " " $4 " | device " $7 " " $8 }
+  END { printf "max relative difference %.3g (tolerance 2e-3): %s\n", worst, (worst <= 2e-3 ? "ok" : "FAILED"); exit (worst <= 2e-3 ? 0 : 1) }'
+
+if [ "$quick" = 1 ]; then dsteps=3; psteps=2; pres=32; pbase=256; pmax=64; pbatch=16; nfeat=4; bfeat=4
+else dsteps=100; psteps=30; pres=128; pbase=8192; pmax=512; pbatch=16; nfeat=512; bfeat=64; fi
+
+echo "== 2. DCGAN-32 training steps/s"
+for c in 1 3; do
+  bench "DCGAN-32 NS step, C=$c, batch 64" "steps/s" steps_per_s \
+    "$gan" bench train-step --arch dcgan32 --channels $c --steps $dsteps --device "$device" -- \
+    "$python" "$here/dcgan32_step.py" --channels $c --steps $dsteps --device "$device" -- \
+    "$python" "$here/dcgan32_step.py" --channels $c --steps $dsteps --device "$device" --channels-last
+done
+
+echo "== 3. ProGAN-$pres training steps/s"
+for phase in stable fade; do
+  bench "ProGAN-$pres WGAN-GP step, $phase, batch $pbatch, fmaps $pbase/$pmax" "steps/s" steps_per_s \
+    "$gan" bench train-step --arch progan --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --phase $phase --steps $psteps --device "$device" -- \
+    "$python" "$here/progan_step.py" --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --phase $phase --steps $psteps --device "$device" -- \
+    "$python" "$here/progan_step.py" --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --phase $phase --steps $psteps --device "$device" --channels-last
+done
+
+echo "== 4. FID feature extraction images/s"
+checksum=()
+if [ -n "$half_detector" ]; then
+  detector="$tmp/inception-fp32.pt"
+  "$python" -c "import sys, torch; m = torch.jit.load(sys.argv[1], map_location='cpu'); m.float(); m.save(sys.argv[2])" "$half_detector" "$detector"
+  echo "(detector: $half_detector cast back to float32: speed only, not values)"
+  checksum=(--no-checksum)
+elif [ -z "$detector" ]; then
+  detector="$root/datasets/cache/detectors/inception-2015-12-05.pt"
+fi
+if [ -f "$detector" ]; then
+  bench "FID features (resize + Inception), 3x32x32, batch $bfeat" "images/s" images_per_s \
+    "$gan" bench features --n $nfeat --batch $bfeat --device "$device" --detector "$detector" "${checksum[@]}" -- \
+    "$python" "$here/features_torchscript.py" --n $nfeat --batch $bfeat --device "$device" --detector "$detector" -- \
+    "$python" "$here/features_torchscript.py" --n $nfeat --batch $bfeat --device "$device" --detector "$detector" --channels-last
+else
+  echo "gpu-check: no detector at $detector; feature extraction skipped" >&2
+fi
+
+table="| benchmark | unit | toolkit | PyTorch | PyTorch channels-last | toolkit / fastest PyTorch | peak RSS MB toolkit / PyTorch |
+|---|---|---|---|---|---|---|"
+for r in "${rows[@]}"; do table="$table
+$r"; done
+gpu="$("$python" -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')")"
+echo "== results on $device ($gpu), $rounds round(s), medians"
+echo "$table"
+if [ -n "$out" ]; then
+  mkdir -p "$out"
+  printf '# gpu-check on %s (%s)\n\n%s\n' "$device" "$gpu" "$table" > "$out/gpu-check.md"
+  (IFS=,; printf '{"device": "%s", "gpu": "%s", "rounds": %s, "rows": [%s]}\n' "$device" "$gpu" "$rounds" "${json_rows[*]}") > "$out/gpu-check.json"
+fi

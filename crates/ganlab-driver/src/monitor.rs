@@ -1,0 +1,498 @@
+//! Watching a run: metrics every N kimg, the stopping criteria (a target value, a plateau), the
+//! best snapshot, and the diagnostics that need a metric (classes missing from the samples, the
+//! convergence slope).
+//!
+//! The monitor's state is a function of the evaluations written to `stats.jsonl`, so a resumed
+//! run rebuilds it from the lines it keeps and continues exactly as the uninterrupted run.
+
+use crate::config::TrainConfig;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+/// When and what to evaluate during training, and when to stop (config key `evaluation`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluationSettings {
+    /// Evaluate every this many kimg and at the end (0: never).
+    pub every_kimg: f64,
+    /// Metrics; empty: the cheap ones for the data. Images: `swd`, plus `domain-fid` and
+    /// `coverage` for mnist / fashion-mnist at 32x32; also `fid`, `kid`, `is`. 2-D toy data: its
+    /// mode metrics `jsd`, `modes`, `high-quality`.
+    pub metrics: Vec<String>,
+    /// Samples per side for image metrics.
+    pub n: i64,
+    /// The metric that picks the best snapshot and decides stopping (default: `domain-fid` when
+    /// evaluated, else the first metric).
+    pub primary: Option<String>,
+    /// Stop as soon as the primary metric reaches this value.
+    pub target: Option<f64>,
+    /// Stop when the primary metric has not improved by more than `min_delta` for this many
+    /// evaluations (0: never).
+    pub patience: u32,
+    pub min_delta: f64,
+    /// Keep `best.safetensors`, the snapshot with the best primary metric so far.
+    pub keep_best: bool,
+}
+
+impl Default for EvaluationSettings {
+    fn default() -> Self {
+        EvaluationSettings {
+            every_kimg: 50.0,
+            metrics: Vec::new(),
+            n: 1000,
+            primary: None,
+            target: None,
+            patience: 0,
+            min_delta: 0.0,
+            keep_best: true,
+        }
+    }
+}
+
+/// Metrics of image runs (the names of `gan eval --metrics`).
+pub const IMAGE_METRICS: &[&str] = &["fid", "kid", "swd", "is", "coverage", "domain-fid"];
+/// Metrics of 2-D toy runs.
+pub const TOY_METRICS: &[&str] = &["jsd", "modes", "high-quality"];
+
+/// Whether smaller values of `metric` are better.
+pub fn lower_is_better(metric: &str) -> bool {
+    !matches!(metric, "is" | "coverage" | "modes" | "high-quality")
+}
+
+/// Relative improvement per 100 kimg below which the slow-convergence warning is given.
+pub const SLOW_RELATIVE_IMPROVEMENT_PER_100KIMG: f64 = 0.01;
+/// Evaluations the convergence slope is fitted over.
+pub const SLOPE_WINDOW: usize = 4;
+
+impl EvaluationSettings {
+    /// The metrics evaluated for `config`.
+    pub fn resolved_metrics(&self, config: &TrainConfig) -> Vec<String> {
+        if !self.metrics.is_empty() {
+            return self.metrics.clone();
+        }
+        if config.is_toy() {
+            return vec!["jsd".into(), "modes".into(), "high-quality".into()];
+        }
+        let domain =
+            matches!(config.dataset.as_str(), "mnist" | "fashion-mnist") && config.resolution == 32;
+        if domain {
+            vec!["swd".into(), "domain-fid".into(), "coverage".into()]
+        } else {
+            vec!["swd".into()]
+        }
+    }
+
+    /// The metric that decides (see [`EvaluationSettings::primary`]).
+    pub fn resolved_primary(&self, config: &TrainConfig) -> String {
+        let metrics = self.resolved_metrics(config);
+        self.primary.clone().unwrap_or_else(|| {
+            if metrics.iter().any(|m| m == "domain-fid") {
+                "domain-fid".into()
+            } else {
+                metrics[0].clone()
+            }
+        })
+    }
+
+    /// Range checks with messages that name the key.
+    pub fn validate(&self, config: &TrainConfig) -> Result<()> {
+        let known = if config.is_toy() {
+            TOY_METRICS
+        } else {
+            IMAGE_METRICS
+        };
+        if !(self.every_kimg.is_finite() && self.every_kimg >= 0.0) {
+            bail!(
+                "config: `evaluation.every_kimg` must be a number >= 0, got {}",
+                self.every_kimg
+            );
+        }
+        for m in &self.metrics {
+            if !known.contains(&m.as_str()) {
+                bail!("config: `evaluation.metrics` has unknown metric `{m}`; expected any of {} for this dataset", known.join(", "));
+            }
+        }
+        if !(2..=200_000).contains(&self.n) {
+            bail!(
+                "config: `evaluation.n` must be in 2..=200000, got {}",
+                self.n
+            );
+        }
+        let metrics = self.resolved_metrics(config);
+        if let Some(p) = &self.primary {
+            if !metrics.contains(p) {
+                bail!("config: `evaluation.primary` must be one of the evaluated metrics ({}), got `{p}`", metrics.join(", "));
+            }
+        }
+        if let Some(t) = self.target {
+            if !t.is_finite() {
+                bail!("config: `evaluation.target` must be a finite number, got {t}");
+            }
+        }
+        if !(self.min_delta.is_finite() && self.min_delta >= 0.0) {
+            bail!(
+                "config: `evaluation.min_delta` must be a number >= 0, got {}",
+                self.min_delta
+            );
+        }
+        if (self.target.is_some() || self.patience > 0) && self.every_kimg == 0.0 {
+            bail!("config: `evaluation.target` / `evaluation.patience` need evaluations: set `evaluation.every_kimg` > 0");
+        }
+        Ok(())
+    }
+}
+
+/// The scalar of `metric` in an evaluation result (`gan eval`'s JSON, or a toy tick's stats).
+pub fn scalar_of(metric: &str, result: &Value) -> Option<f64> {
+    match metric {
+        "fid" => result["fid"].as_f64(),
+        "kid" => result["kid"]["mean"].as_f64(),
+        "swd" => result["swd"]["avg"].as_f64(),
+        "is" => result["is"]["mean"].as_f64(),
+        "coverage" => result["coverage"]["covered"].as_f64(),
+        "domain-fid" => result["domain_fid"].as_f64(),
+        "jsd" => result["jsd_to_uniform"].as_f64(),
+        "modes" => result["modes_covered"].as_f64(),
+        "high-quality" => result["high_quality_share"].as_f64(),
+        _ => None,
+    }
+}
+
+/// Why the monitor stops a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Continue,
+    TargetReached {
+        metric: String,
+        value: f64,
+        target: f64,
+    },
+    Plateau {
+        metric: String,
+        best: f64,
+        best_kimg: f64,
+        evaluations: u32,
+    },
+}
+
+/// What one evaluation told.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub value: f64,
+    /// Whether this is the best value so far (a new best snapshot is due).
+    pub improved: bool,
+    /// Least-squares slope of the primary metric per kimg over the last evaluations.
+    pub slope_per_kimg: Option<f64>,
+    pub verdict: Verdict,
+    /// One-line warnings (slow convergence).
+    pub warnings: Vec<String>,
+}
+
+/// The history of the primary metric and the stopping rule.
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    pub primary: String,
+    lower_better: bool,
+    target: Option<f64>,
+    patience: u32,
+    min_delta: f64,
+    /// (kimg, value) of every evaluation.
+    pub history: Vec<(f64, f64)>,
+    /// (value, kimg) of the best evaluation.
+    pub best: Option<(f64, f64)>,
+    since_improvement: u32,
+}
+
+/// Least-squares slope of y against x.
+pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let n = points.len() as f64;
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    (sxx > 0.0).then(|| sxy / sxx)
+}
+
+impl Monitor {
+    /// A monitor for `config` with no evaluation yet.
+    pub fn new(config: &TrainConfig) -> Monitor {
+        let s = &config.evaluation;
+        let primary = s.resolved_primary(config);
+        Monitor {
+            lower_better: lower_is_better(&primary),
+            primary,
+            target: s.target,
+            patience: s.patience,
+            min_delta: s.min_delta,
+            history: Vec::new(),
+            best: None,
+            since_improvement: 0,
+        }
+    }
+
+    /// Replays the evaluations recorded in `stats.jsonl` lines (their `eval` objects).
+    pub fn replay<'a>(&mut self, lines: impl IntoIterator<Item = &'a Value>) {
+        for line in lines {
+            if let (Some(kimg), Some(value)) = (
+                line["kimg"].as_f64(),
+                line["eval"][self.primary.as_str()].as_f64(),
+            ) {
+                self.observe(kimg, value);
+            }
+        }
+    }
+
+    fn better(&self, a: f64, b: f64) -> bool {
+        if self.lower_better {
+            a < b - self.min_delta
+        } else {
+            a > b + self.min_delta
+        }
+    }
+
+    /// Records an evaluation of the primary metric at `kimg`.
+    pub fn observe(&mut self, kimg: f64, value: f64) -> Observation {
+        self.history.push((kimg, value));
+        let improved = match self.best {
+            None => true,
+            Some((best, _)) => self.better(value, best),
+        };
+        if improved {
+            self.best = Some((value, kimg));
+            self.since_improvement = 0;
+        } else {
+            self.since_improvement += 1;
+        }
+        let window = &self.history[self.history.len().saturating_sub(SLOPE_WINDOW)..];
+        let slope_per_kimg = slope(window);
+        let mut warnings = Vec::new();
+        if let (Some(s), true) = (slope_per_kimg, window.len() >= SLOPE_WINDOW) {
+            // Improvement per 100 kimg relative to the current value (positive = improving).
+            let gain = if self.lower_better { -s } else { s } * 100.0 / value.abs().max(1e-12);
+            if gain < SLOW_RELATIVE_IMPROVEMENT_PER_100KIMG {
+                warnings.push(format!(
+                    "slow convergence: {} changed by {:+.3} per kimg over the last {} evaluations ({:+.1}% per 100 kimg)",
+                    self.primary,
+                    s,
+                    window.len(),
+                    gain * 100.0
+                ));
+            }
+        }
+        let reached = self.target.is_some_and(|t| {
+            if self.lower_better {
+                value <= t
+            } else {
+                value >= t
+            }
+        });
+        let verdict = if reached {
+            Verdict::TargetReached {
+                metric: self.primary.clone(),
+                value,
+                target: self.target.unwrap_or(value),
+            }
+        } else if self.patience > 0 && self.since_improvement >= self.patience {
+            let (best, best_kimg) = self.best.unwrap_or((value, kimg));
+            Verdict::Plateau {
+                metric: self.primary.clone(),
+                best,
+                best_kimg,
+                evaluations: self.since_improvement,
+            }
+        } else {
+            Verdict::Continue
+        };
+        Observation {
+            value,
+            improved,
+            slope_per_kimg,
+            verdict,
+            warnings,
+        }
+    }
+}
+
+/// The per-metric scalars of an evaluation result, plus coverage's missing classes.
+pub fn eval_summary(metrics: &[String], result: &Value) -> Map<String, Value> {
+    let mut out = Map::new();
+    for m in metrics {
+        if let Some(v) = scalar_of(m, result) {
+            out.insert(m.clone(), json!(v));
+        }
+    }
+    if let Some(missing) = result["coverage"]["missing"].as_array() {
+        out.insert("coverage_missing".into(), json!(missing));
+    }
+    out
+}
+
+/// The mode-collapse warning of a coverage result, naming the missing classes.
+pub fn coverage_warning(result: &Value, class_names: &[String]) -> Option<String> {
+    let c = &result["coverage"];
+    let missing = c["missing"].as_array()?;
+    if missing.is_empty() {
+        return None;
+    }
+    let described: Vec<String> = missing
+        .iter()
+        .filter_map(Value::as_u64)
+        .map(|k| {
+            let k = k as usize;
+            let name = class_names.get(k).cloned().unwrap_or_else(|| k.to_string());
+            let fake = c["histogram"][k].as_f64().unwrap_or(f64::NAN);
+            let real = c["real_histogram"][k].as_f64().unwrap_or(f64::NAN);
+            format!(
+                "\"{name}\" ({:.1}% of samples, {:.1}% of the data)",
+                100.0 * fake,
+                100.0 * real
+            )
+        })
+        .collect();
+    Some(format!(
+        "mode collapse: classes missing from the samples: {}",
+        described.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(primary: &str, target: Option<f64>, patience: u32) -> TrainConfig {
+        let mut c = TrainConfig::default();
+        c.evaluation = EvaluationSettings {
+            metrics: vec!["swd".into(), "is".into()],
+            primary: Some(primary.into()),
+            target,
+            patience,
+            ..Default::default()
+        };
+        c
+    }
+
+    #[test]
+    fn target_is_reached_in_the_metric_direction() {
+        let mut m = Monitor::new(&config("swd", Some(10.0), 0));
+        assert_eq!(m.observe(50.0, 12.0).verdict, Verdict::Continue);
+        assert!(
+            matches!(m.observe(100.0, 9.5).verdict, Verdict::TargetReached { value, .. } if value == 9.5)
+        );
+        let mut m = Monitor::new(&config("is", Some(8.0), 0));
+        assert_eq!(m.observe(50.0, 7.0).verdict, Verdict::Continue);
+        assert!(matches!(
+            m.observe(100.0, 8.5).verdict,
+            Verdict::TargetReached { .. }
+        ));
+    }
+
+    #[test]
+    fn plateau_after_patience_evaluations_without_improvement_by_delta() {
+        let mut c = config("swd", None, 2);
+        c.evaluation.min_delta = 0.5;
+        let mut m = Monitor::new(&c);
+        assert!(m.observe(10.0, 20.0).improved);
+        assert!(m.observe(20.0, 18.0).improved);
+        // 17.8 is better, but not by more than δ = 0.5: no improvement.
+        let o = m.observe(30.0, 17.8);
+        assert!(!o.improved);
+        assert_eq!(o.verdict, Verdict::Continue);
+        let o = m.observe(40.0, 19.0);
+        assert_eq!(
+            o.verdict,
+            Verdict::Plateau {
+                metric: "swd".into(),
+                best: 18.0,
+                best_kimg: 20.0,
+                evaluations: 2
+            }
+        );
+    }
+
+    #[test]
+    fn replay_rebuilds_the_same_state() {
+        let lines: Vec<Value> = [(10.0, 5.0), (20.0, 4.0), (30.0, 4.5)]
+            .iter()
+            .map(|(k, v)| json!({"kimg": k, "eval": {"swd": v}}))
+            .collect();
+        let mut a = Monitor::new(&config("swd", None, 3));
+        a.replay(&lines);
+        let mut b = Monitor::new(&config("swd", None, 3));
+        for (k, v) in [(10.0, 5.0), (20.0, 4.0), (30.0, 4.5)] {
+            b.observe(k, v);
+        }
+        assert_eq!(a.history, b.history);
+        assert_eq!(a.best, Some((4.0, 20.0)));
+        assert_eq!(a.observe(40.0, 4.6), b.observe(40.0, 4.6));
+    }
+
+    #[test]
+    fn slope_and_slow_convergence() {
+        assert_eq!(slope(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)]), Some(2.0));
+        let mut m = Monitor::new(&config("swd", None, 0));
+        for (k, v) in [(50.0, 30.0), (100.0, 25.0), (150.0, 20.0), (200.0, 15.0)] {
+            assert!(
+                m.observe(k, v).warnings.is_empty(),
+                "fast improvement is not slow"
+            );
+        }
+        let mut m = Monitor::new(&config("swd", None, 0));
+        let mut last = None;
+        for (k, v) in [(50.0, 20.0), (100.0, 20.01), (150.0, 19.99), (200.0, 20.0)] {
+            last = Some(m.observe(k, v));
+        }
+        let o = last.expect("observed");
+        assert!(
+            o.warnings
+                .iter()
+                .any(|w| w.starts_with("slow convergence: swd")),
+            "{:?}",
+            o.warnings
+        );
+    }
+
+    #[test]
+    fn coverage_warning_names_the_missing_classes() {
+        let result = json!({"coverage": {"missing": [8], "histogram": [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.003, 0.197], "real_histogram": vec![0.1; 10]}});
+        let names: Vec<String> = (0..10).map(|k| k.to_string()).collect();
+        let w = coverage_warning(&result, &names).expect("warning");
+        assert!(
+            w.contains("\"8\" (0.3% of samples, 10.0% of the data)"),
+            "{w}"
+        );
+        assert!(coverage_warning(&json!({"coverage": {"missing": []}}), &names).is_none());
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let mut c = TrainConfig::default();
+        c.evaluation.metrics = vec!["jsd".into()];
+        assert!(c
+            .evaluation
+            .validate(&c)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown metric `jsd`"));
+        c.evaluation.metrics = vec!["swd".into()];
+        c.evaluation.primary = Some("fid".into());
+        assert!(c
+            .evaluation
+            .validate(&c)
+            .unwrap_err()
+            .to_string()
+            .contains("`evaluation.primary`"));
+        c.evaluation.primary = None;
+        c.evaluation.every_kimg = 0.0;
+        c.evaluation.patience = 3;
+        assert!(c
+            .evaluation
+            .validate(&c)
+            .unwrap_err()
+            .to_string()
+            .contains("every_kimg"));
+    }
+}

@@ -1,0 +1,560 @@
+//! `gan report RUN_DIR`: pictures and a summary of a run, from what it wrote (`config.json`,
+//! `stats.jsonl`, `outcome.json`, `best.json`, the sample grids):
+//!
+//! - `report/losses.png`, `report/d_outputs.png`, `report/grad_norms.png`,
+//!   `report/diversity.png`, `report/metrics.png`: curves against kimg (left) and wall-clock
+//!   time (right), drawn with plotters;
+//! - `report/samples.png`: the sample grids as a strip over time (left to right);
+//! - `report/report.md`: the config, why the run stopped, the best metric, the last values and
+//!   every warning, with the pictures.
+
+use crate::files::{write_atomically, write_bytes_atomically};
+use anyhow::{bail, Context, Result};
+use plotters::prelude::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where a TrueType font for the plots' text is looked for (`GANLAB_FONT` first).
+const FONT_PATHS: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/Library/Fonts/Arial.ttf",
+];
+
+/// Registers a font for plotters once; false when none is found (plots are then drawn without
+/// text, and the report says so).
+fn font_available() -> bool {
+    static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FONT.get_or_init(|| {
+        let candidates = std::env::var("GANLAB_FONT")
+            .into_iter()
+            .chain(FONT_PATHS.iter().map(|s| s.to_string()));
+        for path in candidates {
+            if let Ok(bytes) = std::fs::read(&path) {
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+}
+
+/// (kimg, wall seconds, value) points of one curve.
+type Points = Vec<(f64, f64, f64)>;
+/// Named curves.
+type Curves = Vec<(String, Points)>;
+/// Rows of a figure: a title and (label, statistic key) pairs.
+type Rows = Vec<(String, Vec<(String, String)>)>;
+
+/// A run's recorded statistics.
+struct Run {
+    dir: PathBuf,
+    config: Value,
+    ticks: Vec<Value>,
+    outcome: Option<Value>,
+    best: Option<Value>,
+}
+
+fn read_json(path: &Path) -> Result<Option<Value>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            Ok(Some(serde_json::from_str(&text).with_context(|| {
+                format!("{}: not valid JSON", path.display())
+            })?))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+impl Run {
+    fn load(dir: &Path) -> Result<Run> {
+        let config = read_json(&dir.join("config.json"))?.with_context(|| {
+            format!(
+                "{}: no config.json; is this a run directory?",
+                dir.display()
+            )
+        })?;
+        let stats_path = dir.join("stats.jsonl");
+        let text = std::fs::read_to_string(&stats_path)
+            .with_context(|| format!("cannot read {}", stats_path.display()))?;
+        let mut ticks = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            // A line cut by a crash is skipped, not fatal: everything before it still counts.
+            match serde_json::from_str::<Value>(line) {
+                Ok(v) => ticks.push(v),
+                Err(e) => tracing::warn!(
+                    "{}:{}: skipping an unreadable line ({e})",
+                    stats_path.display(),
+                    i + 1
+                ),
+            }
+        }
+        if ticks.is_empty() {
+            bail!(
+                "{}: no statistics yet (the first tick has not been reached)",
+                stats_path.display()
+            );
+        }
+        Ok(Run {
+            dir: dir.to_path_buf(),
+            config,
+            ticks,
+            outcome: read_json(&dir.join("outcome.json"))?,
+            best: read_json(&dir.join("best.json"))?,
+        })
+    }
+
+    /// (kimg, wall_s, value) of a per-tick statistic, or of an evaluation metric (`eval.NAME`).
+    fn series(&self, key: &str) -> Points {
+        self.ticks
+            .iter()
+            .filter_map(|t| {
+                let v = match key.strip_prefix("eval.") {
+                    Some(metric) => t["eval"][metric].as_f64(),
+                    None => t[key].as_f64(),
+                }?;
+                Some((
+                    t["kimg"].as_f64()?,
+                    t["wall_s"].as_f64().unwrap_or(f64::NAN),
+                    v,
+                ))
+                .filter(|p| p.2.is_finite())
+            })
+            .collect()
+    }
+}
+
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
+
+fn range_of(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    // A flat series gets a visible band around its value.
+    let pad = if hi - lo > 1e-12 {
+        (hi - lo) * 0.05
+    } else {
+        (hi.abs() * 0.05).max(0.5)
+    };
+    (lo - pad, hi + pad)
+}
+
+type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+
+/// One panel: the named series against kimg (`by_wall` false) or wall-clock seconds.
+fn panel(
+    area: &Area,
+    title: &str,
+    series: &[(String, Points)],
+    by_wall: bool,
+    text: bool,
+) -> Result<()> {
+    let x_of = |p: &(f64, f64, f64)| if by_wall { p.1 } else { p.0 };
+    let (x0, x1) = range_of(series.iter().flat_map(|(_, s)| s.iter().map(x_of)));
+    let (y0, y1) = range_of(series.iter().flat_map(|(_, s)| s.iter().map(|p| p.2)));
+    let mut builder = ChartBuilder::on(area);
+    builder.margin(12);
+    if text {
+        builder
+            .caption(title, ("sans-serif", 18))
+            .x_label_area_size(36)
+            .y_label_area_size(56);
+    }
+    let mut chart = builder
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| anyhow::anyhow!("plot `{title}`: {e}"))?;
+    let mut mesh = chart.configure_mesh();
+    if text {
+        mesh.x_desc(if by_wall {
+            "wall-clock seconds"
+        } else {
+            "kimg"
+        });
+    } else {
+        mesh.x_labels(0).y_labels(0);
+    }
+    mesh.draw()
+        .map_err(|e| anyhow::anyhow!("plot `{title}`: {e}"))?;
+    for (i, (name, points)) in series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let line = chart
+            .draw_series(LineSeries::new(
+                points.iter().map(|p| (x_of(p), p.2)),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| anyhow::anyhow!("plot `{title}`: {e}"))?;
+        if text {
+            line.label(name.as_str()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
+        }
+        if points.len() == 1 || !by_wall && points.len() < 12 {
+            chart
+                .draw_series(
+                    points
+                        .iter()
+                        .map(|p| Circle::new((x_of(p), p.2), 3, color.filled())),
+                )
+                .map_err(|e| anyhow::anyhow!("plot `{title}`: {e}"))?;
+        }
+    }
+    if text {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| anyhow::anyhow!("plot `{title}`: {e}"))?;
+    }
+    Ok(())
+}
+
+/// A PNG with one row per group of series; each row shows them against kimg and wall time.
+/// Returns false (nothing written) when none of the keys has data.
+fn plot(
+    run: &Run,
+    rows: &[(String, Vec<(String, String)>)],
+    path: &Path,
+    text: bool,
+) -> Result<bool> {
+    let rows: Vec<(String, Curves)> = rows
+        .iter()
+        .map(|(title, keys)| {
+            let series = keys
+                .iter()
+                .map(|(label, key)| (label.clone(), run.series(key)))
+                .filter(|(_, s)| !s.is_empty())
+                .collect::<Vec<_>>();
+            (title.clone(), series)
+        })
+        .filter(|(_, s)| !s.is_empty())
+        .collect();
+    if rows.is_empty() {
+        return Ok(false);
+    }
+    let height = 340 * rows.len() as u32;
+    write_atomically(path, |tmp| {
+        // plotters picks the encoder from the extension: write to a .png-named temporary.
+        let tmp_png = tmp.with_extension("png");
+        {
+            let root = BitMapBackend::new(&tmp_png, (1200, height)).into_drawing_area();
+            root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+            for ((title, series), row) in rows.iter().zip(root.split_evenly((rows.len(), 1))) {
+                let halves = row.split_evenly((1, 2));
+                panel(&halves[0], title, series, false, text)?;
+                panel(&halves[1], title, series, true, text)?;
+            }
+            root.present()
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp_png.display()))?;
+        }
+        std::fs::rename(&tmp_png, tmp)
+            .with_context(|| format!("cannot rename {}", tmp_png.display()))
+    })?;
+    Ok(true)
+}
+
+/// The per-tick picture files of a run (grids or scatter plots), oldest first.
+fn tick_pictures(dir: &Path) -> Result<Vec<(f64, PathBuf)>> {
+    let mut pictures: Vec<(f64, PathBuf)> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let name = p.file_name()?.to_string_lossy().to_string();
+            let kimg = name
+                .strip_prefix("fakes-kimg")
+                .or_else(|| name.strip_prefix("scatter-kimg"))?
+                .strip_suffix(".png")?
+                .parse()
+                .ok()?;
+            Some((kimg, p))
+        })
+        .collect();
+    pictures.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(pictures)
+}
+
+/// Up to `count` pictures, evenly spaced over the run and always including the last, side by
+/// side at a common height: the samples as a strip over time. Returns the kimg of each.
+fn samples_strip(dir: &Path, out: &Path, count: usize) -> Result<Vec<f64>> {
+    let pictures = tick_pictures(dir)?;
+    if pictures.is_empty() {
+        return Ok(Vec::new());
+    }
+    let picks: Vec<&(f64, PathBuf)> = if pictures.len() <= count {
+        pictures.iter().collect()
+    } else {
+        (0..count)
+            .map(|i| &pictures[i * (pictures.len() - 1) / (count - 1)])
+            .collect()
+    };
+    let height = 256u32;
+    let gap = 6u32;
+    let mut tiles = Vec::new();
+    for (_, path) in &picks {
+        let img = image::open(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .to_rgb8();
+        let width = (img.width() as f64 * height as f64 / img.height().max(1) as f64)
+            .round()
+            .max(1.0) as u32;
+        tiles.push(image::imageops::resize(
+            &img,
+            width,
+            height,
+            image::imageops::FilterType::Triangle,
+        ));
+    }
+    let total = tiles.iter().map(|t| t.width()).sum::<u32>() + gap * (tiles.len() as u32 - 1);
+    let mut strip = image::RgbImage::from_pixel(total, height, image::Rgb([255, 255, 255]));
+    let mut x = 0;
+    for t in &tiles {
+        image::imageops::replace(&mut strip, t, x as i64, 0);
+        x += t.width() + gap;
+    }
+    write_atomically(out, |tmp| {
+        strip
+            .save_with_format(tmp, image::ImageFormat::Png)
+            .with_context(|| format!("cannot write {}", tmp.display()))
+    })?;
+    Ok(picks.iter().map(|(k, _)| *k).collect())
+}
+
+fn fmt(v: &Value) -> String {
+    match v.as_f64() {
+        Some(x) if x.fract() == 0.0 && x.abs() < 1e9 => format!("{x:.0}"),
+        Some(x) => format!("{x:.4}"),
+        None => v.to_string(),
+    }
+}
+
+/// Writes the report of `run_dir` into `run_dir/report/` and returns the path of `report.md`.
+pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
+    let run = Run::load(run_dir)?;
+    let out = run.dir.join("report");
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let text = font_available();
+    let keys = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(l, k)| (l.to_string(), k.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let mut pictures: Vec<(&str, &str)> = Vec::new();
+    let charts: Vec<(&str, &str, Rows)> = vec![
+        (
+            "losses.png",
+            "Losses",
+            vec![
+                (
+                    "losses".into(),
+                    keys(&[("loss_d", "loss_d"), ("loss_g", "loss_g")]),
+                ),
+                (
+                    "Wasserstein estimate".into(),
+                    keys(&[("wasserstein_estimate", "wasserstein_estimate")]),
+                ),
+            ],
+        ),
+        (
+            "d_outputs.png",
+            "D outputs",
+            vec![(
+                "D outputs".into(),
+                keys(&[("d_real", "d_real"), ("d_fake", "d_fake")]),
+            )],
+        ),
+        (
+            "grad_norms.png",
+            "Gradient norms",
+            vec![(
+                "gradient norms".into(),
+                keys(&[
+                    ("grad_norm_g", "grad_norm_g"),
+                    ("gp_grad_norm", "gp_grad_norm"),
+                ]),
+            )],
+        ),
+        (
+            "diversity.png",
+            "Sample diversity",
+            vec![(
+                "sample diversity (fixed latents / real)".into(),
+                keys(&[("sample_diversity", "sample_diversity")]),
+            )],
+        ),
+    ];
+    for (file, title, rows) in &charts {
+        if plot(&run, rows, &out.join(file), text)? {
+            pictures.push((title, file));
+        }
+    }
+    // Metrics: the evaluations, one row per metric, and the toy mode metrics of every tick.
+    let mut metric_names: Vec<String> = Vec::new();
+    for t in &run.ticks {
+        if let Some(eval) = t["eval"].as_object() {
+            for (k, v) in eval {
+                if v.is_number() && !metric_names.contains(k) {
+                    metric_names.push(k.clone());
+                }
+            }
+        }
+    }
+    let mut metric_rows: Rows = metric_names
+        .iter()
+        .map(|m| (m.clone(), vec![(m.clone(), format!("eval.{m}"))]))
+        .collect();
+    if metric_rows.is_empty() {
+        metric_rows = keys(&[
+            ("JSD to uniform", "jsd_to_uniform"),
+            ("modes covered", "modes_covered"),
+            ("high-quality share", "high_quality_share"),
+        ])
+        .into_iter()
+        .map(|(l, k)| (l.clone(), vec![(l, k)]))
+        .collect();
+    }
+    if plot(&run, &metric_rows, &out.join("metrics.png"), text)? {
+        pictures.push(("Metrics", "metrics.png"));
+    }
+    let strip_kimg = samples_strip(&run.dir, &out.join("samples.png"), 8)?;
+
+    let mut md = String::new();
+    let c = &run.config;
+    md.push_str(&format!("# Run report: {}\n\n", run.dir.display()));
+    md.push_str(&format!(
+        "**{}** on **{}** ({}), game **{}**, {} kimg planned, batch {}, lr G/D {} / {}, seed {}, device {}.\n\n",
+        c["arch"].as_str().unwrap_or("?"),
+        c["dataset"].as_str().unwrap_or("?"),
+        c["dataset_source"].as_str().unwrap_or("source unknown"),
+        c["game"].as_str().unwrap_or("?"),
+        fmt(&c["kimg"]),
+        fmt(&c["batch_size"]),
+        fmt(&c["lr_g"]),
+        fmt(&c["lr_d"]),
+        fmt(&c["seed"]),
+        c["resolved_device"].as_str().unwrap_or("?"),
+    ));
+    let last = run.ticks.last().cloned().unwrap_or(Value::Null);
+    md.push_str("## Outcome\n\n");
+    match &run.outcome {
+        Some(o) => md.push_str(&format!("- stopped: **{}**: {}\n", o["stop_reason"].as_str().unwrap_or("?"), o["message"].as_str().unwrap_or(""))),
+        None => md.push_str("- no outcome.json: the run is still going, or was killed (resume it with `gan train --resume`)\n"),
+    }
+    md.push_str(&format!(
+        "- last tick {} at {} kimg, {:.0} s of training\n",
+        fmt(&last["tick"]),
+        fmt(&last["kimg"]),
+        last["wall_s"].as_f64().unwrap_or(f64::NAN)
+    ));
+    match &run.best {
+        Some(b) => md.push_str(&format!(
+            "- best {}: **{}** at {} kimg (`best.safetensors`)\n",
+            b["metric"].as_str().unwrap_or("?"),
+            fmt(&b["value"]),
+            fmt(&b["kimg"])
+        )),
+        None => md.push_str("- no evaluation recorded (set `evaluation.every_kimg` > 0)\n"),
+    }
+    if let Some(slope) = run
+        .ticks
+        .iter()
+        .rev()
+        .find_map(|t| t["eval_slope_per_kimg"].as_f64())
+    {
+        md.push_str(&format!(
+            "- convergence: primary metric slope {slope:+.4} per kimg over the last evaluations\n"
+        ));
+    }
+    if let Some(eval) = run.ticks.iter().rev().find_map(|t| t["eval"].as_object()) {
+        let shown: Vec<String> = eval
+            .iter()
+            .map(|(k, v)| format!("{k} {}", fmt(v)))
+            .collect();
+        md.push_str(&format!("- last evaluation: {}\n", shown.join(", ")));
+    }
+    let shown: Vec<String> = [
+        "loss_d",
+        "loss_g",
+        "d_real",
+        "d_fake",
+        "grad_norm_g",
+        "sample_diversity",
+        "images_per_s",
+    ]
+    .iter()
+    .filter(|k| last[**k].is_number())
+    .map(|k| format!("{k} {}", fmt(&last[*k])))
+    .collect();
+    md.push_str(&format!("- last tick: {}\n\n", shown.join(", ")));
+
+    // Warnings: each distinct kind once, with where it first and last appeared.
+    let mut warnings: BTreeMap<String, (f64, f64, usize, String)> = BTreeMap::new();
+    for t in &run.ticks {
+        let kimg = t["kimg"].as_f64().unwrap_or(f64::NAN);
+        for w in t["warnings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            let kind = w.split(':').next().unwrap_or(w).to_string();
+            let e = warnings
+                .entry(kind)
+                .or_insert((kimg, kimg, 0, w.to_string()));
+            e.1 = kimg;
+            e.2 += 1;
+            e.3 = w.to_string();
+        }
+    }
+    md.push_str("## Warnings\n\n");
+    if warnings.is_empty() {
+        md.push_str("None.\n\n");
+    }
+    for (kind, (first, last, count, example)) in &warnings {
+        md.push_str(&format!(
+            "- **{kind}**: {count} tick(s), {first} to {last} kimg; last: {example}\n"
+        ));
+    }
+    if !warnings.is_empty() {
+        md.push('\n');
+    }
+    md.push_str("## Pictures\n\n");
+    if !text {
+        md.push_str("(No TrueType font was found, so the plots have no text; set GANLAB_FONT to a .ttf file.)\n\n");
+    }
+    for (title, file) in &pictures {
+        md.push_str(&format!("### {title}\n\n![{title}]({file})\n\n"));
+    }
+    if !strip_kimg.is_empty() {
+        let at: Vec<String> = strip_kimg.iter().map(|k| format!("{k}")).collect();
+        md.push_str(&format!(
+            "### Samples over time\n\nLeft to right at {} kimg.\n\n![samples](samples.png)\n",
+            at.join(", ")
+        ));
+    }
+    let path = out.join("report.md");
+    write_bytes_atomically(&path, md.as_bytes())?;
+    Ok(path)
+}

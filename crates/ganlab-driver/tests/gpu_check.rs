@@ -1,0 +1,65 @@
+//! The CPU dry run of `bench/gpu-check.sh` (the script a GPU session runs): every step runs with
+//! this build's `gan` and the set-up venv's PyTorch, the correctness check passes (CPU against
+//! CPU must agree exactly), and the results table has every row.
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn gpu_check_dry_run_on_the_cpu() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..");
+    let python = root.join(".venv").join("bin").join("python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `cargo xtask setup` first",
+        python.display()
+    );
+    let out_dir = tempfile::tempdir().expect("tmp");
+    let out = Command::new("bash")
+        .arg(root.join("bench").join("gpu-check.sh"))
+        .args([
+            "--device",
+            "cpu",
+            "--quick",
+            "--gan",
+            env!("CARGO_BIN_EXE_gan"),
+        ])
+        .arg("--python")
+        .arg(&python)
+        .arg("--out")
+        .arg(out_dir.path())
+        .output()
+        .expect("run bench/gpu-check.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("libtorch_cuda.so"),
+        "ldd lists libtorch_cuda: {stdout}"
+    );
+    assert!(stdout.contains("cuda_available false"), "{stdout}");
+    assert!(
+        stdout.contains("max relative difference 0 (tolerance 2e-3): ok"),
+        "{stdout}"
+    );
+    let table = std::fs::read_to_string(out_dir.path().join("gpu-check.md")).expect("gpu-check.md");
+    for row in [
+        "DCGAN-32 NS step, C=1",
+        "DCGAN-32 NS step, C=3",
+        "ProGAN-32 WGAN-GP step, stable",
+        "ProGAN-32 WGAN-GP step, fade",
+        "FID features",
+    ] {
+        assert!(table.contains(row), "{row} missing from {table}");
+    }
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.path().join("gpu-check.json")).expect("json"),
+    )
+    .expect("valid JSON");
+    assert_eq!(json["rows"].as_array().map(Vec::len), Some(5));
+    assert!(json["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|r| r["toolkit"].as_f64().is_some_and(|v| v > 0.0)));
+}
