@@ -3,10 +3,16 @@
 one D update on a real and a fake batch, then one G update with D's weights frozen).
 
     python bench/dcgan32_step.py --channels 1 --steps 50 [--channels-last]
+    python bench/dcgan32_step.py --channels 1 --replay DIR --steps 5
+
+--replay DIR loads the initial weights and the batches that `gan bench losses --dump DIR` wrote
+and prints `step i loss_d loss_g` for each step: the same computation from the same numbers, so
+the losses must agree with the toolkit's to float32 round-off.
 
 Prints `steps_per_s <value>` and `peak_rss_mb <value>` (the same contract as the Rust side).
 """
 import argparse
+import os
 import time
 
 import torch
@@ -40,6 +46,26 @@ def init(m):
         nn.init.zeros_(m.bias)
 
 
+# Toolkit parameter names → index in the nn.Sequential above.
+G_NAMES = {"block1.conv": 0, "block1.bn": 1, "block2.conv": 3, "block2.bn": 4, "block3.conv": 6, "block3.bn": 7, "to_image.conv": 9}
+D_NAMES = {"block1.conv": 0, "block2.conv": 2, "block2.bn": 3, "block3.conv": 5, "block3.bn": 6, "to_logit.conv": 8}
+
+
+def load_toolkit_weights(model, names, prefix, folder):
+    """Copies every `<prefix>.<block>.<layer>.<param>.npy` into the matching module."""
+    import numpy as np
+    loaded = 0
+    for file in sorted(os.listdir(folder)):
+        if not (file.startswith(prefix + ".") and file.endswith(".npy")):
+            continue
+        block, layer, param = file[len(prefix) + 1:-4].rsplit(".", 2)
+        module = model[names[f"{block}.{layer}"]]
+        with torch.no_grad():
+            getattr(module, param).copy_(torch.from_numpy(np.load(os.path.join(folder, file))))
+        loaded += 1
+    return loaded
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--channels", type=int, default=1)
@@ -47,6 +73,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--replay")
     args = ap.parse_args()
     torch.manual_seed(0)
     dev = torch.device(args.device)
@@ -58,10 +85,8 @@ def main():
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     reals = [(torch.rand(64, args.channels, 32, 32, device=dev) * 2 - 1).to(memory_format=fmt) for _ in range(4)]
-
-    def step(i):
-        real = reals[i % len(reals)]
-        z = torch.randn(64, 100, 1, 1, device=dev)
+    def step(real, z):
+        z = z.view(z.shape[0], 100, 1, 1)
         fake = g(z)
         lr_, lf = d(real).flatten(), d(fake.detach()).flatten()
         loss_d = F.softplus(-lr_).mean() + F.softplus(lf).mean()
@@ -76,14 +101,27 @@ def main():
         opt_g.step()
         for p in d.parameters():
             p.requires_grad_(True)
+        return loss_d.detach(), loss_g.detach()
+
+    if args.replay:
+        import numpy as np
+        n = load_toolkit_weights(g, G_NAMES, "G", args.replay) + load_toolkit_weights(d, D_NAMES, "D", args.replay)
+        if n == 0:
+            raise SystemExit(f"{args.replay}: no G.*.npy / D.*.npy weights (write them with gan bench losses --dump)")
+        for i in range(args.steps):
+            real = torch.from_numpy(np.load(os.path.join(args.replay, f"real_{i}.npy"))).to(dev)
+            z = torch.from_numpy(np.load(os.path.join(args.replay, f"z_{i}.npy"))).to(dev)
+            print(f"step {i} {' '.join(f'{v:.9f}' for v in (x.item() for x in step(real, z)))}")
+        return
+
 
     for i in range(args.warmup):
-        step(i)
+        step(reals[i % len(reals)], torch.randn(64, 100, device=dev))
     if dev.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
     for i in range(args.steps):
-        step(i)
+        step(reals[i % len(reals)], torch.randn(64, 100, device=dev))
     if dev.type == "cuda":
         torch.cuda.synchronize()
     report(steps_per_s=f"{args.steps / (time.perf_counter() - start):.4f}")

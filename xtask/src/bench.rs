@@ -65,6 +65,61 @@ struct Row {
     same_value: Option<f64>,
     /// The target ratio of the issue, shown beside the measurement.
     target: f64,
+    /// A check that both sides compute the same thing: two commands that print
+    /// `step i loss_d loss_g` lines for the same weights and batches, which must agree.
+    same_losses: Option<(Variant, Variant)>,
+}
+
+/// Relative tolerance of the same-losses check (float32 round-off of identical kernels).
+const SAME_LOSSES_RTOL: f64 = 1e-5;
+
+/// Runs both commands of a same-losses check; returns the steps compared and the largest
+/// relative difference, or an error naming the step that differs.
+fn same_losses(name: &str, (ours, theirs): &(Variant, Variant)) -> Result<(usize, f64)> {
+    let lines = |v: &Variant| -> Result<Vec<(f64, f64)>> {
+        let out = Command::new(&v.program)
+            .args(&v.args)
+            .output()
+            .with_context(|| format!("cannot start {}", v.program.display()))?;
+        if !out.status.success() {
+            bail!(
+                "{name} ({}): {}",
+                v.label,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() == 4 && f[0] == "step").then(|| {
+                    (
+                        f[2].parse().unwrap_or(f64::NAN),
+                        f[3].parse().unwrap_or(f64::NAN),
+                    )
+                })
+            })
+            .collect())
+    };
+    let (a, b) = (lines(ours)?, lines(theirs)?);
+    if a.is_empty() || a.len() != b.len() {
+        bail!(
+            "{name}: the same-losses check got {} and {} steps",
+            a.len(),
+            b.len()
+        );
+    }
+    let mut worst = 0f64;
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        for (p, q) in [(x.0, y.0), (x.1, y.1)] {
+            let rel = (p - q).abs() / q.abs().max(1e-12);
+            if !(rel <= SAME_LOSSES_RTOL) {
+                bail!("{name}: step {i}: the toolkit's loss {p} and PyTorch's {q} differ by {rel:e} relative (tolerance {SAME_LOSSES_RTOL:e})");
+            }
+            worst = worst.max(rel);
+        }
+    }
+    Ok((a.len(), worst))
 }
 
 /// Options of `cargo xtask bench`.
@@ -137,6 +192,12 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
     let mut rows = Vec::new();
     if wants("dcgan") {
         for c in ["1", "3"] {
+            let dump_dir = root
+                .join("target")
+                .join("bench-inputs")
+                .join(format!("dcgan32-c{c}-replay"))
+                .display()
+                .to_string();
             let py = |extra: &[&str]| -> Vec<String> {
                 let mut v = vec![
                     script("dcgan32_step.py"),
@@ -181,6 +242,39 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
                 ],
                 same_value: None,
                 target: 1.1,
+                same_losses: Some((
+                    Variant {
+                        label: "toolkit",
+                        program: gan.into(),
+                        args: strings(&[
+                            "bench",
+                            "losses",
+                            "--steps",
+                            "5",
+                            "--seed",
+                            "0",
+                            "--device",
+                            "cpu",
+                            "--channels",
+                            c,
+                            "--dump",
+                            &dump_dir,
+                        ]),
+                    },
+                    Variant {
+                        label: "PyTorch",
+                        program: python.into(),
+                        args: vec![
+                            script("dcgan32_step.py"),
+                            "--channels".into(),
+                            c.into(),
+                            "--steps".into(),
+                            "5".into(),
+                            "--replay".into(),
+                            dump_dir.clone(),
+                        ],
+                    },
+                )),
             });
         }
     }
@@ -231,6 +325,7 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
                 ],
                 same_value: None,
                 target: 1.0,
+                same_losses: None,
             });
         }
     }
@@ -267,6 +362,7 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
             ],
             same_value: Some(1e-9),
             target: 5.0,
+            same_losses: None,
         });
     }
     if wants("swd") {
@@ -301,6 +397,7 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
             ],
             same_value: None,
             target: 10.0,
+            same_losses: None,
         });
     }
     if wants("features") {
@@ -340,6 +437,7 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
             ],
             same_value: None,
             target: 1.15,
+            same_losses: None,
         });
     }
     Ok(rows)
@@ -380,6 +478,12 @@ pub fn run(args: &[String]) -> Result<()> {
     );
     let mut records = Vec::new();
     for row in &rows {
+        let mut losses_check = serde_json::Value::Null;
+        if let Some(check) = &row.same_losses {
+            let (steps, worst) = same_losses(&row.name, check)?;
+            eprintln!("[bench] {}: same weights and batches give the same losses in both ({steps} steps, max relative difference {worst:.1e})", row.name);
+            losses_check = serde_json::json!({"steps": steps, "max_relative_difference": worst, "tolerance": SAME_LOSSES_RTOL});
+        }
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); row.variants.len()];
         let mut rss: Vec<Vec<f64>> = vec![Vec::new(); row.variants.len()];
         let mut values: Vec<Option<String>> = vec![None; row.variants.len()];
@@ -456,6 +560,7 @@ pub fn run(args: &[String]) -> Result<()> {
             "ratio_vs_fastest_reference": ratio,
             "target_ratio": row.target,
             "value_agreement": agreement,
+            "same_losses": losses_check,
             "rounds": o.rounds,
         }));
     }

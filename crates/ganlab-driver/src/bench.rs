@@ -133,12 +133,16 @@ pub fn dcgan32_steps_per_s(
 
 /// The losses of the first `steps` DCGAN-32 steps from seed `seed` (the CPU-vs-GPU correctness
 /// check of `bench/gpu-check.sh`): the weights and the batches are drawn on the CPU and moved
-/// to `device`, so that both devices start from the same numbers.
+/// to `device`, so that both devices start from the same numbers. With `dump`, the initial
+/// weights (`G.<name>.npy`, `D.<name>.npy`) and every step's batches (`real_<i>.npy`,
+/// `z_<i>.npy`) are written there, for `bench/dcgan32_step.py --replay` to run the same steps in
+/// PyTorch.
 pub fn dcgan32_losses(
     channels: i64,
     steps: usize,
     seed: i64,
     device: Device,
+    dump: Option<&Path>,
 ) -> Result<Vec<(f64, f64)>> {
     tch::manual_seed(seed);
     let cfg = Dcgan32Config {
@@ -148,6 +152,16 @@ pub fn dcgan32_losses(
     let (mut g_vs, mut d_vs) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
     let g = dcgan32_generator(&g_vs.root(), cfg);
     let d = dcgan32_discriminator(&d_vs.root(), cfg);
+    if let Some(dir) = dump {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (prefix, vs) in [("G", &g_vs), ("D", &d_vs)] {
+            for (name, t) in vs.variables() {
+                let path = dir.join(format!("{prefix}.{name}.npy"));
+                t.write_npy(&path)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+        }
+    }
     g_vs.set_device(device);
     d_vs.set_device(device);
     let adam = AdamConfig {
@@ -160,10 +174,17 @@ pub fn dcgan32_losses(
     let game = game_by_name("nonsaturating", GameOptions::default())?;
     let d_params = d_vs.trainable_variables();
     let mut losses = Vec::new();
-    for _ in 0..steps {
-        let real = (Tensor::rand([64, channels, 32, 32], (Kind::Float, Device::Cpu)) * 2.0 - 1.0)
-            .to_device(device);
-        let z = Tensor::randn([64, 100], (Kind::Float, Device::Cpu)).to_device(device);
+    for i in 0..steps {
+        let real_cpu = Tensor::rand([64, channels, 32, 32], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+        let z_cpu = Tensor::randn([64, 100], (Kind::Float, Device::Cpu));
+        if let Some(dir) = dump {
+            for (name, t) in [("real", &real_cpu), ("z", &z_cpu)] {
+                let path = dir.join(format!("{name}_{i}.npy"));
+                t.write_npy(&path)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+        }
+        let (real, z) = (real_cpu.to_device(device), z_cpu.to_device(device));
         let (ld, lg) = adversarial_step(
             &g,
             &d,

@@ -90,6 +90,10 @@ enum BenchCommand {
         channels: i64,
         #[arg(long, default_value = "cpu")]
         device: String,
+        /// Write the initial weights and every step's batches here as .npy (for
+        /// `bench/dcgan32_step.py --replay DIR`).
+        #[arg(long)]
+        dump: Option<PathBuf>,
     },
     /// Whether CUDA is usable by this binary: prints `cuda_available`, `cuda_devices`, `cudnn`.
     CudaInfo,
@@ -397,11 +401,13 @@ fn bench(what: BenchCommand) -> Result<()> {
             seed,
             channels,
             device,
+            dump,
         } => {
             let device = ganlab_driver::device::resolve(&device)?;
-            for (i, (d, g)) in bench::dcgan32_losses(channels, steps, seed, device)?
-                .iter()
-                .enumerate()
+            for (i, (d, g)) in
+                bench::dcgan32_losses(channels, steps, seed, device, dump.as_deref())?
+                    .iter()
+                    .enumerate()
             {
                 println!("step {i} {d:.9} {g:.9}");
             }
