@@ -47,6 +47,7 @@ fn resumed_runs_end_with_identical_parameters() {
         kimg: 0.256,
         tick_kimg: 0.064,
         snapshot_ticks: 1,
+        keep_snapshots: 0,
         batch_size: Some(32),
         width: 8,
         device: "cpu".into(),
@@ -89,6 +90,7 @@ fn resumed_runs_end_with_identical_parameters() {
     progan.kimg = 0.256;
     progan.tick_kimg = 0.032;
     progan.snapshot_ticks = 1;
+    progan.keep_snapshots = 0; // keep every snapshot: the test resumes from a middle one
     progan.grid_images = 4;
     let full = tempfile::tempdir().expect("tmp");
     let a = ganlab_driver::train(progan, full.path(), quiet()).expect("uninterrupted progan");

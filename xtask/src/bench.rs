@@ -181,42 +181,71 @@ fn make_inputs(python: &Path, root: &Path, script: &str, dir: &Path, args: &[&st
     std::fs::write(&stamp, wanted).with_context(|| format!("cannot write {}", stamp.display()))
 }
 
+impl Variant {
+    fn new(label: &'static str, program: &Path, args: &[&str]) -> Variant {
+        Variant {
+            label,
+            program: program.to_path_buf(),
+            args: strings(args),
+        }
+    }
+}
+
+/// The PyTorch side of a row twice: default memory format and channels-last.
+fn torch_variants(
+    python: &Path,
+    script: &str,
+    args: &[&str],
+    default_label: &'static str,
+) -> [Variant; 2] {
+    let mut plain = vec![script];
+    plain.extend_from_slice(args);
+    let mut channels_last = plain.clone();
+    channels_last.push("--channels-last");
+    [
+        Variant::new(default_label, python, &plain),
+        Variant::new("PyTorch channels-last", python, &channels_last),
+    ]
+}
+
 fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>> {
     let wants = |g: &str| {
         o.only
             .as_ref()
             .is_none_or(|only| only.iter().any(|x| x == g))
     };
-    let script = |name: &str| root.join("bench").join(name).display().to_string();
+    let bench_dir = root.join("bench");
+    let script = |name: &str| bench_dir.join(name).display().to_string();
+    let (dcgan_py, progan_py, frechet_py, swd_py, features_py) = (
+        script("dcgan32_step.py"),
+        script("progan_step.py"),
+        script("frechet_scipy.py"),
+        script("swd_numpy.py"),
+        script("features_torchscript.py"),
+    );
+    let inputs = root.join("target").join("bench-inputs");
     let steps = o.steps.to_string();
     let mut rows = Vec::new();
     if wants("dcgan") {
         for c in ["1", "3"] {
-            let dump_dir = root
-                .join("target")
-                .join("bench-inputs")
+            let dump = inputs
                 .join(format!("dcgan32-c{c}-replay"))
                 .display()
                 .to_string();
-            let py = |extra: &[&str]| -> Vec<String> {
-                let mut v = vec![
-                    script("dcgan32_step.py"),
-                    "--channels".into(),
-                    c.into(),
-                    "--steps".into(),
-                    steps.clone(),
-                ];
-                v.extend(strings(extra));
-                v
-            };
+            let [pt, pt_cl] = torch_variants(
+                python,
+                &dcgan_py,
+                &["--channels", c, "--steps", &steps],
+                "PyTorch",
+            );
             rows.push(Row {
                 name: format!("DCGAN-32 NS step, C={c}, batch 64"),
                 rate: "steps_per_s",
                 variants: vec![
-                    Variant {
-                        label: "toolkit",
-                        program: gan.into(),
-                        args: strings(&[
+                    Variant::new(
+                        "toolkit",
+                        gan,
+                        &[
                             "bench",
                             "train-step",
                             "--arch",
@@ -227,26 +256,18 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
                             c,
                             "--steps",
                             &steps,
-                        ]),
-                    },
-                    Variant {
-                        label: "PyTorch",
-                        program: python.into(),
-                        args: py(&[]),
-                    },
-                    Variant {
-                        label: "PyTorch channels-last",
-                        program: python.into(),
-                        args: py(&["--channels-last"]),
-                    },
+                        ],
+                    ),
+                    pt,
+                    pt_cl,
                 ],
                 same_value: None,
                 target: 1.1,
                 same_losses: Some((
-                    Variant {
-                        label: "toolkit",
-                        program: gan.into(),
-                        args: strings(&[
+                    Variant::new(
+                        "toolkit",
+                        gan,
+                        &[
                             "bench",
                             "losses",
                             "--steps",
@@ -258,22 +279,22 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
                             "--channels",
                             c,
                             "--dump",
-                            &dump_dir,
-                        ]),
-                    },
-                    Variant {
-                        label: "PyTorch",
-                        program: python.into(),
-                        args: vec![
-                            script("dcgan32_step.py"),
-                            "--channels".into(),
-                            c.into(),
-                            "--steps".into(),
-                            "5".into(),
-                            "--replay".into(),
-                            dump_dir.clone(),
+                            &dump,
                         ],
-                    },
+                    ),
+                    Variant::new(
+                        "PyTorch",
+                        python,
+                        &[
+                            &dcgan_py,
+                            "--channels",
+                            c,
+                            "--steps",
+                            "5",
+                            "--replay",
+                            &dump,
+                        ],
+                    ),
                 )),
             });
         }
@@ -281,25 +302,20 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
     if wants("progan") {
         let progan_steps = (o.steps * 2 / 3).max(1).to_string();
         for phase in ["stable", "fade"] {
-            let py = |extra: &[&str]| -> Vec<String> {
-                let mut v = vec![
-                    script("progan_step.py"),
-                    "--phase".into(),
-                    phase.into(),
-                    "--steps".into(),
-                    progan_steps.clone(),
-                ];
-                v.extend(strings(extra));
-                v
-            };
+            let [pt, pt_cl] = torch_variants(
+                python,
+                &progan_py,
+                &["--phase", phase, "--steps", &progan_steps],
+                "PyTorch",
+            );
             rows.push(Row {
                 name: format!("ProGAN-32 WGAN-GP step, {phase}, batch 32, fmaps 256/64"),
                 rate: "steps_per_s",
                 variants: vec![
-                    Variant {
-                        label: "toolkit",
-                        program: gan.into(),
-                        args: strings(&[
+                    Variant::new(
+                        "toolkit",
+                        gan,
+                        &[
                             "bench",
                             "train-step",
                             "--arch",
@@ -310,18 +326,10 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
                             phase,
                             "--steps",
                             &progan_steps,
-                        ]),
-                    },
-                    Variant {
-                        label: "PyTorch",
-                        program: python.into(),
-                        args: py(&[]),
-                    },
-                    Variant {
-                        label: "PyTorch channels-last",
-                        program: python.into(),
-                        args: py(&["--channels-last"]),
-                    },
+                        ],
+                    ),
+                    pt,
+                    pt_cl,
                 ],
                 same_value: None,
                 target: 1.0,
@@ -329,7 +337,6 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
             });
         }
     }
-    let inputs = root.join("target").join("bench-inputs");
     if wants("frechet") {
         let dir = inputs.join("frechet");
         let (dim, n) = if o.quick {
@@ -349,16 +356,8 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
             name: format!("Fréchet distance, {dim}-d"),
             rate: "calls_per_s",
             variants: vec![
-                Variant {
-                    label: "toolkit",
-                    program: gan.into(),
-                    args: strings(&["bench", "frechet", "--inputs", &d]),
-                },
-                Variant {
-                    label: "scipy sqrtm",
-                    program: python.into(),
-                    args: vec![script("frechet_scipy.py"), "--inputs".into(), d.clone()],
-                },
+                Variant::new("toolkit", gan, &["bench", "frechet", "--inputs", &d]),
+                Variant::new("scipy sqrtm", python, &[&frechet_py, "--inputs", &d]),
             ],
             same_value: Some(1e-9),
             target: 5.0,
@@ -384,16 +383,8 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
             name: format!("SWD, {n} images 3x{res}x{res} per set"),
             rate: "calls_per_s",
             variants: vec![
-                Variant {
-                    label: "toolkit",
-                    program: gan.into(),
-                    args: strings(&["bench", "swd", "--inputs", &d]),
-                },
-                Variant {
-                    label: "numpy",
-                    program: python.into(),
-                    args: vec![script("swd_numpy.py"), "--inputs".into(), d.clone()],
-                },
+                Variant::new("toolkit", gan, &["bench", "swd", "--inputs", &d]),
+                Variant::new("numpy", python, &[&swd_py, "--inputs", &d]),
             ],
             same_value: None,
             target: 10.0,
@@ -402,38 +393,25 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
     }
     if wants("features") {
         let (n, batch) = if o.quick { ("8", "4") } else { ("64", "32") };
-        let py = |extra: &[&str]| -> Vec<String> {
-            let mut v = vec![
-                script("features_torchscript.py"),
-                "--n".into(),
-                n.into(),
-                "--batch".into(),
-                batch.into(),
-            ];
-            v.extend(strings(extra));
-            v
-        };
+        let [pt, pt_cl] = torch_variants(
+            python,
+            &features_py,
+            &["--n", n, "--batch", batch],
+            "PyTorch (fid-helper pipeline)",
+        );
         rows.push(Row {
             name: format!("FID features (resize + Inception), 3x32x32, batch {batch}"),
             rate: "images_per_s",
             variants: vec![
-                Variant {
-                    label: "toolkit",
-                    program: gan.into(),
-                    args: strings(&[
+                Variant::new(
+                    "toolkit",
+                    gan,
+                    &[
                         "bench", "features", "--device", "cpu", "--n", n, "--batch", batch,
-                    ]),
-                },
-                Variant {
-                    label: "PyTorch (fid-helper pipeline)",
-                    program: python.into(),
-                    args: py(&[]),
-                },
-                Variant {
-                    label: "PyTorch channels-last",
-                    program: python.into(),
-                    args: py(&["--channels-last"]),
-                },
+                    ],
+                ),
+                pt,
+                pt_cl,
             ],
             same_value: None,
             target: 1.15,

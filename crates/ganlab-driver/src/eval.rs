@@ -14,7 +14,7 @@ use ganlab_metrics::{frechet_distance, inception_score, kid, swd, FeatureStats};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
-use tch::nn::VarStore;
+use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
 /// The metric names `--metrics` accepts.
@@ -61,6 +61,31 @@ fn newest_snapshot(run_dir: &Path) -> Result<PathBuf> {
     })
 }
 
+/// `n` images of `generator` as pixels (uint8 values in float, on the CPU), from latents drawn in
+/// batches of 256 from libtorch's generator, brought to `resolution` by nearest-neighbour
+/// upsampling when smaller (a progressive generator before its last stage).
+pub fn sample_pixels(
+    generator: &dyn ModuleT,
+    n: i64,
+    z_dim: i64,
+    resolution: i64,
+    device: Device,
+) -> Tensor {
+    let mut parts = Vec::new();
+    let mut done = 0;
+    while done < n {
+        let len = 256.min(n - done);
+        let z = Tensor::randn([len, z_dim], (Kind::Float, device));
+        let mut images = tch::no_grad(|| generator.forward_t(&z, false));
+        if images.size()[2] < resolution {
+            images = images.upsample_nearest2d([resolution, resolution], None, None);
+        }
+        parts.push(to_pixels(&images));
+        done += len;
+    }
+    Tensor::cat(&parts, 0)
+}
+
 /// Samples `n` images from the generator of a snapshot (G's moving average when it has one).
 fn sample_snapshot(snapshot_path: &Path, n: i64, seed: u64, device: Device) -> Result<ImageSet> {
     let run_dir = snapshot_path.parent().unwrap_or(Path::new("."));
@@ -105,22 +130,15 @@ fn sample_snapshot(snapshot_path: &Path, n: i64, seed: u64, device: Device) -> R
         stage.set(phase.resolution.trailing_zeros() as i64, phase.alpha);
     }
     tch::manual_seed(seed as i64);
-    let z_dim = config.resolved_z_dim();
-    let mut parts = Vec::new();
-    let mut done = 0;
-    while done < n {
-        let len = 256.min(n - done);
-        let z = Tensor::randn([len, z_dim], (Kind::Float, device));
-        let mut images = tch::no_grad(|| generator.forward_t(&z, false));
-        let side = images.size()[2];
-        if side < config.resolution {
-            images = images.upsample_nearest2d([config.resolution, config.resolution], None, None);
-        }
-        parts.push(to_pixels(&images));
-        done += len;
-    }
+    let images = sample_pixels(
+        generator.as_ref(),
+        n,
+        config.resolved_z_dim(),
+        config.resolution,
+        device,
+    );
     Ok(ImageSet {
-        images: Tensor::cat(&parts, 0),
+        images,
         description: format!(
             "generator {prefix} of {} at {:.1} kimg, seed {seed}",
             snapshot_path.display(),

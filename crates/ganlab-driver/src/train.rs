@@ -309,6 +309,21 @@ fn prune_snapshots(run_dir: &Path, keep: usize) -> Result<()> {
     Ok(())
 }
 
+/// Writes the periodic snapshot at the current image count, then applies the retention rule.
+fn save_snapshot(
+    run_dir: &Path,
+    networks: &[(&str, &VarStore)],
+    opt_g: &dyn Optimizer,
+    opt_d: &dyn Optimizer,
+    progress: Progress,
+    last_lod: Option<f64>,
+    keep: usize,
+) -> Result<PathBuf> {
+    let path = snapshot::save(run_dir, networks, opt_g, opt_d, progress, last_lod)?;
+    prune_snapshots(run_dir, keep)?;
+    Ok(path)
+}
+
 /// Logs one-line warnings and appends them to the tick's `warnings`.
 fn add_warnings(stats: &mut Map<String, Value>, warnings: Vec<String>) {
     if warnings.is_empty() {
@@ -364,21 +379,14 @@ fn fake_eval_set(
     device: tch::Device,
 ) -> crate::eval::ImageSet {
     tch::manual_seed(stream_seed(config.seed, EVAL_LATENT_SALT));
-    let (n, z_dim) = (config.evaluation.n, config.resolved_z_dim());
-    let mut parts = Vec::new();
-    let mut done = 0;
-    while done < n {
-        let len = 256.min(n - done);
-        let z = Tensor::randn([len, z_dim], (Kind::Float, device));
-        let mut images = tch::no_grad(|| sampler.forward_t(&z, false));
-        if images.size()[2] < config.resolution {
-            images = images.upsample_nearest2d([config.resolution, config.resolution], None, None);
-        }
-        parts.push(crate::eval::to_pixels(&images));
-        done += len;
-    }
     crate::eval::ImageSet {
-        images: Tensor::cat(&parts, 0),
+        images: crate::eval::sample_pixels(
+            sampler,
+            config.evaluation.n,
+            config.resolved_z_dim(),
+            config.resolution,
+            device,
+        ),
         description: "generator during training".into(),
         dataset: None,
     }
@@ -809,15 +817,15 @@ fn train_logged(
 
         let interrupted = STOP_REQUESTED.swap(false, std::sync::atomic::Ordering::SeqCst);
         if interrupted {
-            let path = snapshot::save(
+            let path = save_snapshot(
                 run_dir,
                 &networks_to_save,
                 opt_g.as_ref(),
                 opt_d.as_ref(),
                 progress,
                 last_lod,
+                config.keep_snapshots,
             )?;
-            prune_snapshots(run_dir, config.keep_snapshots)?;
             let message = format!(
                 "interrupted at {:.3} kimg; continue with --resume {}",
                 progress.images_shown as f64 / 1000.0,
@@ -1009,16 +1017,16 @@ fn train_logged(
                 }
             }
             if !done && config.snapshot_ticks > 0 && progress.ticks % config.snapshot_ticks == 0 {
-                let path = snapshot::save(
+                let path = save_snapshot(
                     run_dir,
                     &networks_to_save,
                     opt_g.as_ref(),
                     opt_d.as_ref(),
                     progress,
                     last_lod,
+                    config.keep_snapshots,
                 )?;
                 tracing::info!(snapshot = %path.display(), "snapshot written");
-                prune_snapshots(run_dir, config.keep_snapshots)?;
                 tch::manual_seed(stream_seed(config.seed, progress.images_shown));
             }
             let stop = match &verdict {
@@ -1036,15 +1044,15 @@ fn train_logged(
                 )),
             };
             if let Some((reason, message)) = stop {
-                let snapshot = snapshot::save(
+                let snapshot = save_snapshot(
                     run_dir,
                     &networks_to_save,
                     opt_g.as_ref(),
                     opt_d.as_ref(),
                     progress,
                     last_lod,
+                    config.keep_snapshots,
                 )?;
-                prune_snapshots(run_dir, config.keep_snapshots)?;
                 tracing::info!(snapshot = %snapshot.display(), "stopped early: {message}");
                 write_outcome(
                     run_dir,
@@ -1068,15 +1076,15 @@ fn train_logged(
             tick_start_images = progress.images_shown;
         }
     }
-    let snapshot = snapshot::save(
+    let snapshot = save_snapshot(
         run_dir,
         &networks_to_save,
         opt_g.as_ref(),
         opt_d.as_ref(),
         progress,
         last_lod,
+        config.keep_snapshots,
     )?;
-    prune_snapshots(run_dir, config.keep_snapshots)?;
     let message = format!(
         "trained the planned {:.1} kimg ({:.0} s in this session)",
         progress.images_shown as f64 / 1000.0,
