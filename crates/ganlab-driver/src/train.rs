@@ -448,7 +448,7 @@ fn progress_bar(total_images: u64, interactive: bool) -> ProgressBar {
 /// seeded batch order, so a run is reproducible on the CPU. Because that generator is global to
 /// the process, runs in one process take turns: a second `train` call waits for the first.
 pub fn train(config: TrainConfig, run_dir: &Path, reporting: Reporting) -> Result<RunSummary> {
-    train_from(config, run_dir, reporting, None)
+    train_from(config, run_dir, reporting, None, Vec::new())
 }
 
 /// The newest snapshot of a run directory (snapshots are written atomically, so every
@@ -462,7 +462,31 @@ pub fn newest_snapshot(run_dir: &Path) -> Result<Option<PathBuf>> {
 pub fn resume(config: TrainConfig, run_dir: &Path, reporting: Reporting) -> Result<RunSummary> {
     let snapshot = newest_snapshot(run_dir)?
         .with_context(|| format!("--resume {}: no snapshot to resume from", run_dir.display()))?;
-    train_from(config, run_dir, reporting, Some(snapshot))
+    let changes = config_changes(run_dir, &config);
+    train_from(config, run_dir, reporting, Some(snapshot), changes)
+}
+
+/// The top-level keys of `config` that differ from the run's saved `config.json` (keys left
+/// unset in `config` are filled in from the data and do not count), as `key: old -> new`.
+pub fn config_changes(run_dir: &Path, config: &TrainConfig) -> Vec<String> {
+    let saved: Option<Value> = std::fs::read_to_string(run_dir.join("config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let (Some(Value::Object(before)), Ok(Value::Object(after))) =
+        (saved, serde_json::to_value(config))
+    else {
+        return Vec::new();
+    };
+    after
+        .iter()
+        .filter(|(k, v)| !v.is_null() && before.get(k.as_str()) != Some(v))
+        .map(|(k, v)| {
+            format!(
+                "{k}: {} -> {v}",
+                before.get(k.as_str()).cloned().unwrap_or(Value::Null)
+            )
+        })
+        .collect()
 }
 
 /// The seed of libtorch's generator from `images_shown` on: reseeding at every snapshot makes
@@ -480,6 +504,7 @@ fn train_from(
     run_dir: &Path,
     reporting: Reporting,
     snapshot: Option<PathBuf>,
+    config_changes: Vec<String>,
 ) -> Result<RunSummary> {
     static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_RUN_AT_A_TIME
@@ -488,6 +513,12 @@ fn train_from(
     config.validate()?;
     let bar = progress_bar((config.kimg * 1000.0).round() as u64, reporting.interactive);
     let _log_guard = logging::log_to_run_dir(run_dir, &bar, reporting.interactive)?;
+    if !config_changes.is_empty() {
+        tracing::warn!(
+            "resuming with a changed config: {}",
+            config_changes.join(", ")
+        );
+    }
     let result = train_logged(&mut config, run_dir, &bar, snapshot.as_deref());
     bar.finish_and_clear();
     if let Err(err) = &result {

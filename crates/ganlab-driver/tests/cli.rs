@@ -113,4 +113,9 @@ fn resuming_with_a_changed_config_is_refused_unless_allowed() {
         "{stderr}"
     );
     assert!(stdout.contains("snapshot-kimg0000.51"), "{stdout}");
+    let log = std::fs::read_to_string(run.join("log.txt")).expect("log.txt");
+    assert!(
+        log.contains("resuming with a changed config: kimg: 0.256 -> 0.512"),
+        "the change is in the run's log: {log}"
+    );
 }

@@ -537,26 +537,13 @@ fn train(args: TrainArgs) -> Result<()> {
         config.set(assignment)?;
     }
     config.validate()?;
-    if let (Some(dir), Some(saved)) = (&args.resume, &saved) {
-        if &config != saved {
-            let before = serde_json::to_value(saved)?;
-            let after = serde_json::to_value(&config)?;
-            let changed: Vec<String> = before
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(k, v)| after.get(k.as_str()) != Some(v))
-                .map(|(k, v)| format!("{k}: {v} -> {}", after[k.as_str()]))
-                .collect();
-            if !args.allow_config_change {
-                anyhow::bail!(
-                    "--resume {}: the options change the saved config ({}); pass --allow-config-change to accept",
-                    dir.display(),
-                    changed.join(", ")
-                );
-            }
-            eprintln!(
-                "gan: resuming with a changed config: {}",
+    if let (Some(dir), Some(_)) = (&args.resume, &saved) {
+        // The run logs an accepted change itself (stderr and log.txt).
+        let changed = ganlab_driver::train::config_changes(dir, &config);
+        if !changed.is_empty() && !args.allow_config_change {
+            anyhow::bail!(
+                "--resume {}: the options change the saved config ({}); pass --allow-config-change to accept",
+                dir.display(),
                 changed.join(", ")
             );
         }
