@@ -260,6 +260,12 @@ pub fn set_descriptors(
         .collect())
 }
 
+/// Images per pyramid batch: 256 up to 64x64, fewer above so that a batch stays near 2^26 float
+/// values (256 MiB; at 1024x1024, 21 images instead of 256, which would take 3 GiB per level).
+pub fn pyramid_batch(resolution: i64) -> i64 {
+    ((1i64 << 26) / (3 * resolution * resolution).max(1)).clamp(1, 256)
+}
+
 /// SWD between two image sets (uint8 values as float, [N, 1|3, R, R], same shape), seeded.
 pub fn swd(real: &Tensor, fake: &Tensor, seed: u64) -> Result<Swd, Error> {
     if real.size()[1..] != fake.size()[1..] {
@@ -270,8 +276,9 @@ pub fn swd(real: &Tensor, fake: &Tensor, seed: u64) -> Result<Swd, Error> {
         });
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let real_desc = set_descriptors(real, &mut rng, 256)?;
-    let fake_desc = set_descriptors(fake, &mut rng, 256)?;
+    let batch = pyramid_batch(real.size()[2]);
+    let real_desc = set_descriptors(real, &mut rng, batch)?;
+    let fake_desc = set_descriptors(fake, &mut rng, batch)?;
     let resolutions = swd_resolutions(real.size()[2]);
     let mut per_level = BTreeMap::new();
     for ((a, b), res) in real_desc.iter().zip(&fake_desc).zip(&resolutions) {
@@ -302,6 +309,15 @@ mod tests {
         let (pb, _) = b.matmul(&dirs).sort(0, false);
         let plain = (pa - pb).abs().mean(Kind::Double).double_value(&[]);
         assert!((ours - plain).abs() < 1e-5 * plain, "{ours} vs {plain}");
+    }
+
+    #[test]
+    fn pyramid_batches_stay_bounded_and_small_images_keep_256() {
+        assert_eq!(pyramid_batch(32), 256);
+        assert_eq!(pyramid_batch(64), 256);
+        assert_eq!(pyramid_batch(256), 256);
+        assert_eq!(pyramid_batch(512), 85);
+        assert_eq!(pyramid_batch(1024), 21);
     }
 
     #[test]
