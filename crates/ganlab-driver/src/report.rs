@@ -2,8 +2,9 @@
 //! `stats.jsonl`, `outcome.json`, `best.json`, the sample grids):
 //!
 //! - `report/losses.png`, `report/d_outputs.png`, `report/grad_norms.png`,
-//!   `report/diversity.png`, `report/metrics.png`: curves against kimg (left) and wall-clock
-//!   time (right), drawn with plotters;
+//!   `report/diversity.png`, `report/metrics.png` and, for ProGAN, `report/schedule.png`
+//!   (resolution, α, learning rate): curves against kimg (left) and wall-clock time (right),
+//!   drawn with plotters;
 //! - `report/samples.png`: the sample grids as a strip over time (left to right);
 //! - `report/report.md`: the config, why the run stopped, the best metric, the last values and
 //!   every warning, with the pictures.
@@ -155,7 +156,11 @@ fn range_of(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let pad = if hi - lo > 1e-12 {
         (hi - lo) * 0.05
     } else {
-        (hi.abs() * 0.05).max(0.5)
+        if hi != 0.0 {
+            hi.abs() * 0.05
+        } else {
+            0.5
+        }
     };
     (lo - pad, hi + pad)
 }
@@ -185,6 +190,15 @@ fn panel(
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(|e| anyhow::anyhow!("plot `{title}`: {e}"))?;
     let mut mesh = chart.configure_mesh();
+    let axis = |v: &f64| {
+        let a = v.abs();
+        if a != 0.0 && (a < 1e-2 || a >= 1e5) {
+            format!("{v:.2e}")
+        } else {
+            format!("{}", (v * 1000.0).round() / 1000.0)
+        }
+    };
+    mesh.y_label_formatter(&axis);
     if text {
         mesh.x_desc(if by_wall {
             "wall-clock seconds"
@@ -404,8 +418,20 @@ pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
                 keys(&[("sample_diversity", "sample_diversity")]),
             )],
         ),
+        (
+            "schedule.png",
+            "Progressive growing",
+            vec![
+                ("resolution".into(), keys(&[("resolution", "resolution")])),
+                ("fade-in α".into(), keys(&[("alpha", "alpha")])),
+                ("learning rate".into(), keys(&[("lr_g", "lr_g")])),
+            ],
+        ),
     ];
     for (file, title, rows) in &charts {
+        if *file == "schedule.png" && run.series("alpha").is_empty() {
+            continue; // not a progressive run
+        }
         if plot(&run, rows, &out.join(file), text)? {
             pictures.push((title, file));
         }
