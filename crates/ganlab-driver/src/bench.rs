@@ -92,6 +92,7 @@ pub fn dcgan32_steps_per_s(
     steps: usize,
     warmup: usize,
     device: Device,
+    channels_last: bool,
 ) -> Result<f64> {
     if !(channels == 1 || channels == 3) || steps == 0 {
         bail!("bench: channels must be 1 or 3 and steps > 0 (got {channels}, {steps})");
@@ -104,6 +105,10 @@ pub fn dcgan32_steps_per_s(
     let (g_vs, d_vs) = (VarStore::new(device), VarStore::new(device));
     let g = dcgan32_generator(&g_vs.root(), cfg);
     let d = dcgan32_discriminator(&d_vs.root(), cfg);
+    if channels_last {
+        ganlab_layers::to_channels_last(&g_vs);
+        ganlab_layers::to_channels_last(&d_vs);
+    }
     let adam = AdamConfig {
         lr: 2e-4,
         beta1: 0.5,
@@ -113,7 +118,14 @@ pub fn dcgan32_steps_per_s(
     let (mut opt_g, mut opt_d) = (Adam::new(&g_vs, adam)?, Adam::new(&d_vs, adam)?);
     let game = game_by_name("nonsaturating", GameOptions::default())?;
     let reals: Vec<Tensor> = (0..4)
-        .map(|_| Tensor::rand([64, channels, 32, 32], (Kind::Float, device)) * 2.0 - 1.0)
+        .map(|_| {
+            let r = Tensor::rand([64, channels, 32, 32], (Kind::Float, device)) * 2.0 - 1.0;
+            if channels_last {
+                ganlab_layers::channels_last(&r)
+            } else {
+                r
+            }
+        })
         .collect();
     let d_params = d_vs.trainable_variables();
     Ok(time_steps(device, steps, warmup, |i| {
@@ -219,6 +231,7 @@ pub fn progan_steps_per_s(
     steps: usize,
     warmup: usize,
     device: Device,
+    channels_last: bool,
 ) -> Result<f64> {
     if !(b.resolution >= 8 && b.resolution.count_ones() == 1)
         || !(b.channels == 1 || b.channels == 3)
@@ -246,6 +259,11 @@ pub fn progan_steps_per_s(
     let g = progan_generator(&g_vs.root(), cfg, stage.clone());
     let d = progan_discriminator(&d_vs.root(), cfg, stage.clone());
     let _g_ema = progan_generator(&ema_vs.root(), cfg, stage.clone());
+    if channels_last {
+        for vs in [&g_vs, &d_vs, &ema_vs] {
+            ganlab_layers::to_channels_last(vs);
+        }
+    }
     ema_vs.copy(&g_vs)?;
     let adam = AdamConfig {
         lr: 1e-3,
@@ -270,7 +288,12 @@ pub fn progan_steps_per_s(
                 (Kind::Float, device),
             ) * 2.0
                 - 1.0;
-            ganlab_progan::fade_reals(&r, b.resolution, b.alpha)
+            let r = ganlab_progan::fade_reals(&r, b.resolution, b.alpha);
+            if channels_last {
+                ganlab_layers::channels_last(&r)
+            } else {
+                r
+            }
         })
         .collect();
     let d_params = d_vs.trainable_variables();

@@ -42,3 +42,9 @@ pub fn describe(device: Device) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// Whether to run convolutions channels-last: as set, or on the CPU only when unset (oneDNN
+/// gains from it; cuDNN in float32 does not reliably).
+pub fn use_channels_last(setting: Option<bool>, device: Device) -> bool {
+    setting.unwrap_or(device == Device::Cpu)
+}

@@ -565,6 +565,12 @@ fn train_logged(
         &d_vs,
         &g_ema_vs,
     )?;
+    let channels_last = device::use_channels_last(config.channels_last, device) && !config.is_toy();
+    if channels_last {
+        for vs in [&g_vs, &d_vs, &g_ema_vs] {
+            ganlab_layers::to_channels_last(vs);
+        }
+    }
     if nets.g_ema.is_some() {
         g_ema_vs.copy(&g_vs)?;
     }
@@ -770,6 +776,11 @@ fn train_logged(
             let real = match &phase {
                 Some(p) => ganlab_progan::fade_reals(&batches.next_batch(), p.resolution, p.alpha),
                 None => batches.next_batch(),
+            };
+            let real = if channels_last {
+                ganlab_layers::channels_last(&real)
+            } else {
+                real
             };
             let z = Tensor::randn([batch, z_dim], (Kind::Float, device));
             // The last critic step's fakes are kept with their graph and reused for G's update,
@@ -1121,7 +1132,7 @@ fn train_logged(
         progress.images_shown as f64 / 1000.0,
         start.elapsed().as_secs_f64()
     );
-    tracing::info!(snapshot = %snapshot.display(), "{message}");
+    tracing::info!(snapshot = %snapshot.display(), "finished: {message}");
     write_outcome(
         run_dir,
         StopReason::Finished.name(),

@@ -44,3 +44,64 @@ pub fn count_parameters(vs: &tch::nn::VarStore) -> i64 {
         .map(|t| t.numel() as i64)
         .sum()
 }
+
+/// The same 4-D tensor with channels-last strides (NHWC in memory, still indexed NCHW), as
+/// PyTorch's `x.contiguous(memory_format=torch.channels_last)`; other tensors are returned as
+/// they are. oneDNN's CPU convolutions skip a layout conversion on such tensors.
+pub fn channels_last(x: &tch::Tensor) -> tch::Tensor {
+    if x.dim() == 4 {
+        x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+    } else {
+        x.shallow_clone()
+    }
+}
+
+/// Stores every 4-D variable (convolution weights) of `vs` channels-last, in place: the
+/// variables keep their identity (optimisers and EMA pairs built afterwards see the same
+/// tensors), and copying values into them (loading a snapshot) keeps the layout. PyTorch's
+/// `model.to(memory_format=torch.channels_last)`.
+pub fn to_channels_last(vs: &tch::nn::VarStore) {
+    for (_, mut v) in vs.variables() {
+        if v.dim() == 4 {
+            let nhwc = channels_last(&v);
+            tch::no_grad(|| v.set_data(&nhwc));
+        }
+    }
+}
+
+#[cfg(test)]
+mod memory_format_tests {
+    use super::*;
+    use tch::{nn::VarStore, Device, Kind, Tensor};
+
+    #[test]
+    fn channels_last_keeps_values_and_changes_strides() {
+        let x = Tensor::randn([2, 3, 4, 5], (Kind::Float, Device::Cpu));
+        let y = channels_last(&x);
+        assert!(y.equal(&x));
+        assert_eq!(y.stride(), [60, 1, 15, 3]);
+        let vs = VarStore::new(Device::Cpu);
+        let w = vs.root().var(
+            "w",
+            &[8, 3, 3, 3],
+            tch::nn::Init::Randn {
+                mean: 0.0,
+                stdev: 1.0,
+            },
+        );
+        let before = w.copy();
+        to_channels_last(&vs);
+        let w2 = &vs.variables()["w"];
+        assert_eq!(w2.stride(), [27, 1, 9, 3]);
+        assert!(
+            w2.equal(&before) && w.equal(&before),
+            "same values, same variable"
+        );
+        // Copying NCHW values in (loading a snapshot) keeps the channels-last layout.
+        let _ = tch::no_grad(|| {
+            w.shallow_clone()
+                .copy_(&Tensor::zeros([8, 3, 3, 3], (Kind::Float, Device::Cpu)))
+        });
+        assert_eq!(vs.variables()["w"].stride(), [27, 1, 9, 3]);
+    }
+}

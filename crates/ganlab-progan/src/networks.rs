@@ -332,7 +332,7 @@ impl Discriminator {
                 };
                 let x = act(&conv.forward(&x));
                 let n = x.size()[0];
-                let x = act(&dense0.forward(&x.view([n, -1])));
+                let x = act(&dense0.forward(&x.reshape([n, -1])));
                 dense1.forward(&x).view([n])
             }
             DBlock::Down { conv0, conv1 } => {

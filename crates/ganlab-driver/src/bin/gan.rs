@@ -126,6 +126,9 @@ struct TrainStepArgs {
     /// ProGAN: minibatch.
     #[arg(long, default_value_t = 32)]
     batch: i64,
+    /// auto (channels-last on the CPU, as training does), channels-last or contiguous.
+    #[arg(long, default_value = "auto")]
+    memory_format: String,
 }
 
 #[derive(Args)]
@@ -343,8 +346,15 @@ fn bench(what: BenchCommand) -> Result<()> {
     match what {
         BenchCommand::TrainStep(a) => {
             let device = ganlab_driver::device::resolve(&a.device)?;
+            let setting = match a.memory_format.as_str() {
+                "auto" => None,
+                "channels-last" => Some(true),
+                "contiguous" => Some(false),
+                other => anyhow::bail!("bench train-step: unknown --memory-format `{other}`; expected auto, channels-last or contiguous"),
+            };
+            let cl = ganlab_driver::device::use_channels_last(setting, device);
             let rate = match a.arch.as_str() {
-                "dcgan32" => bench::dcgan32_steps_per_s(a.channels, a.steps, a.warmup, device)?,
+                "dcgan32" => bench::dcgan32_steps_per_s(a.channels, a.steps, a.warmup, device, cl)?,
                 "progan" => {
                     let alpha = match a.phase.as_str() {
                         "stable" => 1.0,
@@ -361,7 +371,7 @@ fn bench(what: BenchCommand) -> Result<()> {
                         batch: a.batch,
                         alpha,
                     };
-                    bench::progan_steps_per_s(b, a.steps, a.warmup, device)?
+                    bench::progan_steps_per_s(b, a.steps, a.warmup, device, cl)?
                 }
                 other => anyhow::bail!(
                     "bench train-step: unknown --arch `{other}`; expected dcgan32 or progan"
