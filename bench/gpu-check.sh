@@ -8,7 +8,8 @@
 # It prints, in order: `ldd` of the binary (libtorch_cuda and the CUDA libraries must resolve),
 # whether CUDA is available to the binary and to PyTorch, then
 #   1. correctness: the losses of 5 DCGAN-32 steps from one seed (weights and batches drawn on the
-#      CPU) on the CPU and on --device, equal within 2e-3 relative (cuDNN / TF32 round-off);
+#      CPU) on the CPU and on --device, equal within 1e-2 relative (libtorch lets cuDNN use TF32
+#      convolutions by default on Ampere and later: about 1e-3 relative per convolution);
 #   2. DCGAN-32 training steps/s: toolkit vs PyTorch (default and channels-last);
 #   3. ProGAN-128 (paper widths, fmap_base 8192, fmap_max 512, batch 16) stable and fade-in
 #      training steps/s: toolkit vs PyTorch (default and channels-last);
@@ -48,55 +49,26 @@ done
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-if ldd "$gan" | grep -q "not found"; then
+# Outputs are captured before grep: with pipefail, `grep -q` closing a pipe early would turn
+# the writer's SIGPIPE into a failure.
+libs="$(ldd "$gan")"
+if grep -q "not found" <<< "$libs"; then
   # A carried binary finds libtorch through the Python torch of this machine.
   torch_lib="$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
   export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   echo "(LD_LIBRARY_PATH=$LD_LIBRARY_PATH)"
+  libs="$(ldd "$gan")"
 fi
 echo "== ldd $gan"
-ldd "$gan" | grep -E "torch|c10|cuda|cudnn|cublas|not found" || true
-if ldd "$gan" | grep -q "not found"; then echo "gpu-check: unresolved libraries (set LD_LIBRARY_PATH to torch/lib)" >&2; exit 1; fi
+grep -E "torch|c10|cuda|cudnn|cublas|not found" <<< "$libs" || true
+if grep -q "not found" <<< "$libs"; then echo "gpu-check: unresolved libraries (set LD_LIBRARY_PATH to torch/lib)" >&2; exit 1; fi
 echo "== CUDA"
-"$gan" bench cuda-info
+info="$("$gan" bench cuda-info)"
+echo "$info"
 "$python" -c "import torch; print('pytorch', torch.__version__, 'cuda_available', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
-if [ "$device" != cpu ] && ! "$gan" bench cuda-info | grep -q "cuda_available true"; then
+if [ "$device" != cpu ] && ! grep -q "cuda_available true" <<< "$info"; then
   echo "gpu-check: the binary does not see CUDA" >&2; exit 1
 fi
-
-# `key value` lines → the value of one key.
-value() { awk -v k="$1" '$1 == k { print $2 }'; }
-median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-rows=()
-json_rows=()
-# bench NAME UNIT KEY CMD_TOOLKIT -- CMD_REF1 -- CMD_REF2 (alternating rounds, medians)
-bench() {
-  local name="$1" unit="$2" key="$3"; shift 3
-  local cmds=() cur=""
-  for a in "$@"; do
-    if [ "$a" = "--" ]; then cmds+=("$cur"); cur=""; else cur="$cur $(printf '%q' "$a")"; fi
-  done
-  cmds+=("$cur")
-  local i r
-  for ((r = 0; r < rounds; r++)); do
-    for i in "${!cmds[@]}"; do
-      eval "${cmds[$i]}" > "$tmp/out" 2> "$tmp/err" || { echo "gpu-check: $name failed:"; cat "$tmp/err"; exit 1; } >&2
-      value "$key" < "$tmp/out" >> "$tmp/rates.$i"
-      value peak_rss_mb < "$tmp/out" >> "$tmp/rss.$i"
-    done
-  done
-  local m=() rss=()
-  for i in "${!cmds[@]}"; do
-    m+=("$(median < "$tmp/rates.$i")"); rss+=("$(sort -g "$tmp/rss.$i" | tail -1)"); rm -f "$tmp/rates.$i" "$tmp/rss.$i"
-  done
-  local best="${m[1]}"
-  [ "${#m[@]}" -gt 2 ] && best="$(printf '%s\n%s\n' "${m[1]}" "${m[2]}" | sort -g | tail -1)"
-  local ratio; ratio="$(awk -v a="${m[0]}" -v b="$best" 'BEGIN { printf "%.2f", a / b }')"
-  local third="-"; [ "${#m[@]}" -gt 2 ] && third="${m[2]}"
-  rows+=("| $name | $unit | ${m[0]} | ${m[1]} | $third | ${ratio}x | ${rss[0]} / ${rss[1]} |")
-  json_rows+=("{\"benchmark\": \"$name\", \"unit\": \"$unit\", \"toolkit\": ${m[0]}, \"pytorch\": ${m[1]}, \"pytorch_channels_last\": \"$third\", \"ratio_vs_fastest\": $ratio}")
-  echo "${rows[-1]}"
-}
 
 echo "== 1. correctness: DCGAN-32, 5 steps, seed 0, CPU vs $device"
 "$gan" bench losses --steps 5 --seed 0 --device cpu > "$tmp/cpu"
@@ -105,7 +77,7 @@ paste "$tmp/cpu" "$tmp/dev" | awk '/^step/ {
     for (j = 3; j <= 4; j++) { a = $j; b = $(j + 4); d = (a > b ? a - b : b - a) / (a > 0 ? a : -a);
       if (d > worst) worst = d }
     print "step " $2 ": cpu " $3 " " $4 " | device " $7 " " $8 }
-  END { printf "max relative difference %.3g (tolerance 2e-3): %s\n", worst, (worst <= 2e-3 ? "ok" : "FAILED"); exit (worst <= 2e-3 ? 0 : 1) }'
+  END { printf "max relative difference %.3g (tolerance 1e-2): %s\n", worst, (worst <= 1e-2 ? "ok" : "FAILED"); exit (worst <= 1e-2 ? 0 : 1) }'
 
 if [ "$quick" = 1 ]; then dsteps=3; psteps=2; pres=32; pbase=256; pmax=64; pbatch=16; nfeat=4; bfeat=4
 else dsteps=100; psteps=30; pres=128; pbase=8192; pmax=512; pbatch=16; nfeat=512; bfeat=64; fi
