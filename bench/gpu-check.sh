@@ -70,6 +70,40 @@ if [ "$device" != cpu ] && ! grep -q "cuda_available true" <<< "$info"; then
   echo "gpu-check: the binary does not see CUDA" >&2; exit 1
 fi
 
+# `key value` lines → the value of one key.
+value() { awk -v k="$1" '$1 == k { print $2 }'; }
+median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+rows=()
+json_rows=()
+# bench NAME UNIT KEY CMD_TOOLKIT -- CMD_REF1 -- CMD_REF2 (alternating rounds, medians)
+bench() {
+  local name="$1" unit="$2" key="$3"; shift 3
+  local cmds=() cur=""
+  for a in "$@"; do
+    if [ "$a" = "--" ]; then cmds+=("$cur"); cur=""; else cur="$cur $(printf '%q' "$a")"; fi
+  done
+  cmds+=("$cur")
+  local i r
+  for ((r = 0; r < rounds; r++)); do
+    for i in "${!cmds[@]}"; do
+      eval "${cmds[$i]}" > "$tmp/out" 2> "$tmp/err" || { echo "gpu-check: $name failed:"; cat "$tmp/err"; exit 1; } >&2
+      value "$key" < "$tmp/out" >> "$tmp/rates.$i"
+      value peak_rss_mb < "$tmp/out" >> "$tmp/rss.$i"
+    done
+  done
+  local m=() rss=()
+  for i in "${!cmds[@]}"; do
+    m+=("$(median < "$tmp/rates.$i")"); rss+=("$(sort -g "$tmp/rss.$i" | tail -1)"); rm -f "$tmp/rates.$i" "$tmp/rss.$i"
+  done
+  local best="${m[1]}"
+  [ "${#m[@]}" -gt 2 ] && best="$(printf '%s\n%s\n' "${m[1]}" "${m[2]}" | sort -g | tail -1)"
+  local ratio; ratio="$(awk -v a="${m[0]}" -v b="$best" 'BEGIN { printf "%.2f", a / b }')"
+  local third="-"; [ "${#m[@]}" -gt 2 ] && third="${m[2]}"
+  rows+=("| $name | $unit | ${m[0]} | ${m[1]} | $third | ${ratio}x | ${rss[0]} / ${rss[1]} |")
+  json_rows+=("{\"benchmark\": \"$name\", \"unit\": \"$unit\", \"toolkit\": ${m[0]}, \"pytorch\": ${m[1]}, \"pytorch_channels_last\": \"$third\", \"ratio_vs_fastest\": $ratio}")
+  echo "${rows[-1]}"
+}
+
 echo "== 1. correctness: DCGAN-32, 5 steps, seed 0, CPU vs $device"
 "$gan" bench losses --steps 5 --seed 0 --device cpu > "$tmp/cpu"
 "$gan" bench losses --steps 5 --seed 0 --device "$device" > "$tmp/dev"
