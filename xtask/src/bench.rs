@@ -434,20 +434,7 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     setup::ensure()?;
     let root = project_root();
-    run_status(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(&root)
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "--package",
-                "ganlab-driver",
-                "--bin",
-                "gan",
-            ]),
-    )?;
-    let gan = root.join("target").join("release").join("gan");
+    let gan = crate::tasks::build_release_gan()?;
     let python = root.join(".venv").join("bin").join("python");
     let rows = rows(&o, &root, &gan, &python)?;
 
@@ -586,26 +573,14 @@ fn machine() -> String {
 pub fn gpu_pack() -> Result<()> {
     setup::ensure()?;
     let root = project_root();
-    run_status(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(&root)
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "--package",
-                "ganlab-driver",
-                "--bin",
-                "gan",
-            ]),
-    )?;
+    let gan = crate::tasks::build_release_gan()?;
     let pack = root.join("target").join("gpu-pack");
     std::fs::create_dir_all(&pack).with_context(|| format!("cannot create {}", pack.display()))?;
     run_status(
         Command::new("strip")
             .arg("-o")
             .arg(pack.join("gan"))
-            .arg(root.join("target").join("release").join("gan")),
+            .arg(&gan),
     )?;
     run_status(
         Command::new(root.join(".venv").join("bin").join("python"))

@@ -11,6 +11,20 @@ fn cargo() -> Command {
     cmd
 }
 
+/// Builds the release `gan` binary and returns its path.
+pub fn build_release_gan() -> Result<std::path::PathBuf> {
+    run_status(cargo().args([
+        "build",
+        "--release",
+        "--quiet",
+        "--package",
+        "ganlab-driver",
+        "--bin",
+        "gan",
+    ]))?;
+    Ok(project_root().join("target").join("release").join("gan"))
+}
+
 /// `cargo xtask gan ARGS`: the release driver binary with ARGS.
 pub fn gan(args: &[String]) -> Result<()> {
     setup::ensure()?;

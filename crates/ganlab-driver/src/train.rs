@@ -873,29 +873,17 @@ fn train_logged(
                 progress.images_shown as f64 / 1000.0,
                 run_dir.display()
             );
-            write_outcome(
+            tracing::warn!(snapshot = %path.display(), "{message} (snapshot written)");
+            return conclude(
                 run_dir,
-                StopReason::Interrupted.name(),
-                &message,
-                Some(progress),
-                Some(&monitor),
-            )?;
-            tracing::warn!(
-                snapshot = %path.display(),
-                "interrupted at {:.3} kimg: snapshot written; continue with --resume {}",
-                progress.images_shown as f64 / 1000.0,
-                run_dir.display()
-            );
-            return Ok(RunSummary {
-                run_dir: run_dir.to_path_buf(),
-                images_shown: progress.images_shown,
-                ticks: progress.ticks,
+                progress,
+                &monitor,
                 last_stats,
-                snapshot: path,
                 last_grid,
-                stop: StopReason::Interrupted,
+                path,
+                StopReason::Interrupted,
                 message,
-            });
+            );
         }
         let done = progress.images_shown >= total_images;
         if progress.images_shown >= next_tick_at || done {
@@ -1096,23 +1084,9 @@ fn train_logged(
                     config.keep_snapshots,
                 )?;
                 tracing::info!(snapshot = %snapshot.display(), "stopped early: {message}");
-                write_outcome(
-                    run_dir,
-                    reason.name(),
-                    &message,
-                    Some(progress),
-                    Some(&monitor),
-                )?;
-                return Ok(RunSummary {
-                    run_dir: run_dir.to_path_buf(),
-                    images_shown: progress.images_shown,
-                    ticks: progress.ticks,
-                    last_stats,
-                    snapshot,
-                    last_grid,
-                    stop: reason,
-                    message,
-                });
+                return conclude(
+                    run_dir, progress, &monitor, last_stats, last_grid, snapshot, reason, message,
+                );
             }
             tick_start = Instant::now();
             tick_start_images = progress.images_shown;
@@ -1133,12 +1107,36 @@ fn train_logged(
         start.elapsed().as_secs_f64()
     );
     tracing::info!(snapshot = %snapshot.display(), "finished: {message}");
+    conclude(
+        run_dir,
+        progress,
+        &monitor,
+        last_stats,
+        last_grid,
+        snapshot,
+        StopReason::Finished,
+        message,
+    )
+}
+
+/// Ends a run: writes `outcome.json` and returns the summary.
+#[allow(clippy::too_many_arguments)]
+fn conclude(
+    run_dir: &Path,
+    progress: Progress,
+    monitor: &Monitor,
+    last_stats: Value,
+    last_grid: PathBuf,
+    snapshot: PathBuf,
+    stop: StopReason,
+    message: String,
+) -> Result<RunSummary> {
     write_outcome(
         run_dir,
-        StopReason::Finished.name(),
+        stop.name(),
         &message,
         Some(progress),
-        Some(&monitor),
+        Some(monitor),
     )?;
     Ok(RunSummary {
         run_dir: run_dir.to_path_buf(),
@@ -1147,7 +1145,7 @@ fn train_logged(
         last_stats,
         snapshot,
         last_grid,
-        stop: StopReason::Finished,
+        stop,
         message,
     })
 }
