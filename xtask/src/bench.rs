@@ -216,11 +216,9 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
     };
     let bench_dir = root.join("bench");
     let script = |name: &str| bench_dir.join(name).display().to_string();
-    let (dcgan_py, progan_py, frechet_py, swd_py, features_py) = (
+    let (dcgan_py, progan_py, features_py) = (
         script("dcgan32_step.py"),
         script("progan_step.py"),
-        script("frechet_scipy.py"),
-        script("swd_numpy.py"),
         script("features_torchscript.py"),
     );
     let inputs = root.join("target").join("bench-inputs");
@@ -337,59 +335,66 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
             });
         }
     }
+    // Metric rows: inputs written once by the reference script, then both sides read them.
+    let script_path = |name: &str| bench_dir.join(name).display().to_string();
+    let mut metric_row = |name: String,
+                          script: &str,
+                          sub: &str,
+                          dir: &str,
+                          make: &[&str],
+                          reference: &'static str,
+                          same_value: Option<f64>,
+                          target: f64|
+     -> Result<()> {
+        let dir = inputs.join(dir);
+        make_inputs(python, root, script, &dir, make)?;
+        let d = dir.display().to_string();
+        rows.push(Row {
+            name,
+            rate: "calls_per_s",
+            variants: vec![
+                Variant::new("toolkit", gan, &["bench", sub, "--inputs", &d]),
+                Variant::new(reference, python, &[&script_path(script), "--inputs", &d]),
+            ],
+            same_value,
+            target,
+            same_losses: None,
+        });
+        Ok(())
+    };
     if wants("frechet") {
-        let dir = inputs.join("frechet");
         let (dim, n) = if o.quick {
             ("256", "512")
         } else {
             ("2048", "4096")
         };
-        make_inputs(
-            python,
-            root,
+        metric_row(
+            format!("Fréchet distance, {dim}-d"),
             "frechet_scipy.py",
-            &dir,
+            "frechet",
+            "frechet",
             &["--dim", dim, "--n", n],
+            "scipy sqrtm",
+            Some(1e-9),
+            5.0,
         )?;
-        let d = dir.display().to_string();
-        rows.push(Row {
-            name: format!("Fréchet distance, {dim}-d"),
-            rate: "calls_per_s",
-            variants: vec![
-                Variant::new("toolkit", gan, &["bench", "frechet", "--inputs", &d]),
-                Variant::new("scipy sqrtm", python, &[&frechet_py, "--inputs", &d]),
-            ],
-            same_value: Some(1e-9),
-            target: 5.0,
-            same_losses: None,
-        });
     }
     if wants("swd") {
-        let dir = inputs.join("swd");
         let (n, res) = if o.quick {
             ("64", "32")
         } else {
             ("1024", "64")
         };
-        make_inputs(
-            python,
-            root,
+        metric_row(
+            format!("SWD, {n} images 3x{res}x{res} per set"),
             "swd_numpy.py",
-            &dir,
+            "swd",
+            "swd",
             &["--n", n, "--resolution", res],
+            "numpy",
+            None,
+            10.0,
         )?;
-        let d = dir.display().to_string();
-        rows.push(Row {
-            name: format!("SWD, {n} images 3x{res}x{res} per set"),
-            rate: "calls_per_s",
-            variants: vec![
-                Variant::new("toolkit", gan, &["bench", "swd", "--inputs", &d]),
-                Variant::new("numpy", python, &[&swd_py, "--inputs", &d]),
-            ],
-            same_value: None,
-            target: 10.0,
-            same_losses: None,
-        });
     }
     if wants("features") {
         let (n, batch) = if o.quick { ("8", "4") } else { ("64", "32") };

@@ -28,20 +28,8 @@ pub fn build_release_gan() -> Result<std::path::PathBuf> {
 /// `cargo xtask gan ARGS`: the release driver binary with ARGS.
 pub fn gan(args: &[String]) -> Result<()> {
     setup::ensure()?;
-    run_status(
-        cargo()
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "--package",
-                "ganlab-driver",
-                "--bin",
-                "gan",
-                "--",
-            ])
-            .args(args),
-    )
+    let gan = build_release_gan()?;
+    run_status(Command::new(gan).current_dir(project_root()).args(args))
 }
 
 /// `cargo xtask train ARGS` = `gan train ARGS` (the default job when ARGS is empty).

@@ -53,36 +53,57 @@ fn set_requires_grad(params: &[Tensor], on: bool) {
     }
 }
 
-/// One D update on a real and a fake batch, then one G update with D's weights frozen: the step
-/// of the training loop (`train.rs`), with the given game. Returns the (loss_d, loss_g) tensors.
-#[allow(clippy::too_many_arguments)]
-fn adversarial_step(
-    g: &dyn ModuleT,
-    d: &dyn ModuleT,
-    game: &dyn Game,
-    opt_g: &mut Adam,
-    opt_d: &mut Adam,
-    d_params: &[Tensor],
-    real: &Tensor,
-    z: &Tensor,
-) -> (Tensor, Tensor) {
-    let fake = g.forward_t(z, true);
-    let out = game.d_loss(
-        &mut |x: &Tensor| d.forward_t(x, true),
-        real,
-        &fake.detach(),
-        StepContext::default(),
-    );
-    opt_d.zero_grad();
-    out.loss.backward();
-    opt_d.step();
-    set_requires_grad(d_params, false);
-    let g_out = game.g_loss(&d.forward_t(&fake, true));
-    opt_g.zero_grad();
-    g_out.loss.backward();
-    opt_g.step();
-    set_requires_grad(d_params, true);
-    (out.loss.detach(), g_out.loss.detach())
+/// G, D, their game and optimisers: what one adversarial step needs.
+struct Players<'a> {
+    g: &'a dyn ModuleT,
+    d: &'a dyn ModuleT,
+    game: Box<dyn Game>,
+    opt_g: Adam,
+    opt_d: Adam,
+    d_params: Vec<Tensor>,
+}
+
+impl<'a> Players<'a> {
+    fn new(
+        g: &'a dyn ModuleT,
+        d: &'a dyn ModuleT,
+        g_vs: &VarStore,
+        d_vs: &VarStore,
+        adam: AdamConfig,
+        game: Box<dyn Game>,
+    ) -> Result<Self> {
+        Ok(Players {
+            g,
+            d,
+            game,
+            opt_g: Adam::new(g_vs, adam)?,
+            opt_d: Adam::new(d_vs, adam)?,
+            d_params: d_vs.trainable_variables(),
+        })
+    }
+
+    /// One D update on a real and a fake batch, then one G update with D's weights frozen: the
+    /// step of the training loop (`train.rs`). Returns the (loss_d, loss_g) tensors.
+    fn step(&mut self, real: &Tensor, z: &Tensor) -> (Tensor, Tensor) {
+        let fake = self.g.forward_t(z, true);
+        let d = self.d;
+        let out = self.game.d_loss(
+            &mut |x: &Tensor| d.forward_t(x, true),
+            real,
+            &fake.detach(),
+            StepContext::default(),
+        );
+        self.opt_d.zero_grad();
+        out.loss.backward();
+        self.opt_d.step();
+        set_requires_grad(&self.d_params, false);
+        let g_out = self.game.g_loss(&d.forward_t(&fake, true));
+        self.opt_g.zero_grad();
+        g_out.loss.backward();
+        self.opt_g.step();
+        set_requires_grad(&self.d_params, true);
+        (out.loss.detach(), g_out.loss.detach())
+    }
 }
 
 /// Steps per second of the DCGAN-32 non-saturating training step (batch 64, Adam 2e-4
@@ -115,8 +136,14 @@ pub fn dcgan32_steps_per_s(
         beta2: 0.999,
         ..Default::default()
     };
-    let (mut opt_g, mut opt_d) = (Adam::new(&g_vs, adam)?, Adam::new(&d_vs, adam)?);
-    let game = game_by_name("nonsaturating", GameOptions::default())?;
+    let mut players = Players::new(
+        &g,
+        &d,
+        &g_vs,
+        &d_vs,
+        adam,
+        game_by_name("nonsaturating", GameOptions::default())?,
+    )?;
     let reals: Vec<Tensor> = (0..4)
         .map(|_| {
             let r = Tensor::rand([64, channels, 32, 32], (Kind::Float, device)) * 2.0 - 1.0;
@@ -127,19 +154,9 @@ pub fn dcgan32_steps_per_s(
             }
         })
         .collect();
-    let d_params = d_vs.trainable_variables();
     Ok(time_steps(device, steps, warmup, |i| {
         let z = Tensor::randn([64, 100], (Kind::Float, device));
-        let _ = adversarial_step(
-            &g,
-            &d,
-            game.as_ref(),
-            &mut opt_g,
-            &mut opt_d,
-            &d_params,
-            &reals[i % reals.len()],
-            &z,
-        );
+        let _ = players.step(&reals[i % reals.len()], &z);
     }))
 }
 
@@ -182,9 +199,14 @@ pub fn dcgan32_losses(
         beta2: 0.999,
         ..Default::default()
     };
-    let (mut opt_g, mut opt_d) = (Adam::new(&g_vs, adam)?, Adam::new(&d_vs, adam)?);
-    let game = game_by_name("nonsaturating", GameOptions::default())?;
-    let d_params = d_vs.trainable_variables();
+    let mut players = Players::new(
+        &g,
+        &d,
+        &g_vs,
+        &d_vs,
+        adam,
+        game_by_name("nonsaturating", GameOptions::default())?,
+    )?;
     let mut losses = Vec::new();
     for i in 0..steps {
         let real_cpu = Tensor::rand([64, channels, 32, 32], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
@@ -197,16 +219,7 @@ pub fn dcgan32_losses(
             }
         }
         let (real, z) = (real_cpu.to_device(device), z_cpu.to_device(device));
-        let (ld, lg) = adversarial_step(
-            &g,
-            &d,
-            game.as_ref(),
-            &mut opt_g,
-            &mut opt_d,
-            &d_params,
-            &real,
-            &z,
-        );
+        let (ld, lg) = players.step(&real, &z);
         losses.push((ld.double_value(&[]), lg.double_value(&[])));
     }
     Ok(losses)
@@ -272,7 +285,6 @@ pub fn progan_steps_per_s(
         eps: 1e-8,
         ..Default::default()
     };
-    let (mut opt_g, mut opt_d) = (Adam::new(&g_vs, adam)?, Adam::new(&d_vs, adam)?);
     let game = game_by_name(
         "wgan-gp",
         GameOptions {
@@ -281,6 +293,7 @@ pub fn progan_steps_per_s(
             ..Default::default()
         },
     )?;
+    let mut players = Players::new(&g, &d, &g_vs, &d_vs, adam, game)?;
     let reals: Vec<Tensor> = (0..4)
         .map(|_| {
             let r = Tensor::rand(
@@ -296,7 +309,6 @@ pub fn progan_steps_per_s(
             }
         })
         .collect();
-    let d_params = d_vs.trainable_variables();
     let sorted = |vs: &VarStore| {
         let mut v: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
@@ -306,16 +318,7 @@ pub fn progan_steps_per_s(
     let latent = cfg.latent();
     Ok(time_steps(device, steps, warmup, |i| {
         let z = Tensor::randn([b.batch, latent], (Kind::Float, device));
-        let _ = adversarial_step(
-            &g,
-            &d,
-            game.as_ref(),
-            &mut opt_g,
-            &mut opt_d,
-            &d_params,
-            &reals[i % reals.len()],
-            &z,
-        );
+        let _ = players.step(&reals[i % reals.len()], &z);
         tch::no_grad(|| {
             for ((_, p), (_, e)) in g_vars.iter().zip(&ema_vars) {
                 let _ = e.shallow_clone().lerp_(p, 1.0 - 0.999);

@@ -309,19 +309,51 @@ fn prune_snapshots(run_dir: &Path, keep: usize) -> Result<()> {
     Ok(())
 }
 
-/// Writes the periodic snapshot at the current image count, then applies the retention rule.
-fn save_snapshot(
-    run_dir: &Path,
-    networks: &[(&str, &VarStore)],
-    opt_g: &dyn Optimizer,
-    opt_d: &dyn Optimizer,
-    progress: Progress,
-    last_lod: Option<f64>,
+/// What a run saves and where: its networks, its directory and the retention rule.
+struct Checkpoint<'a> {
+    run_dir: &'a Path,
+    networks: Vec<(&'a str, &'a VarStore)>,
     keep: usize,
-) -> Result<PathBuf> {
-    let path = snapshot::save(run_dir, networks, opt_g, opt_d, progress, last_lod)?;
-    prune_snapshots(run_dir, keep)?;
-    Ok(path)
+}
+
+impl Checkpoint<'_> {
+    /// The periodic snapshot at the current image count, then the retention rule.
+    fn save(
+        &self,
+        opt_g: &dyn Optimizer,
+        opt_d: &dyn Optimizer,
+        progress: Progress,
+        last_lod: Option<f64>,
+    ) -> Result<PathBuf> {
+        let path = snapshot::save(
+            self.run_dir,
+            &self.networks,
+            opt_g,
+            opt_d,
+            progress,
+            last_lod,
+        )?;
+        prune_snapshots(self.run_dir, self.keep)?;
+        Ok(path)
+    }
+
+    /// `best.safetensors`: the same content, kept apart from the retention rule.
+    fn save_best(
+        &self,
+        opt_g: &dyn Optimizer,
+        opt_d: &dyn Optimizer,
+        progress: Progress,
+        last_lod: Option<f64>,
+    ) -> Result<PathBuf> {
+        snapshot::save_as(
+            &self.run_dir.join("best.safetensors"),
+            &self.networks,
+            opt_g,
+            opt_d,
+            progress,
+            last_lod,
+        )
+    }
 }
 
 /// Logs one-line warnings and appends them to the tick's `warnings`.
@@ -575,9 +607,13 @@ fn train_logged(
         g_ema_vs.copy(&g_vs)?;
     }
     let ema_vars = ema_pairs(&g_vs, &g_ema_vs);
-    let mut networks_to_save: Vec<(&str, &VarStore)> = vec![("G", &g_vs), ("D", &d_vs)];
+    let mut checkpoint = Checkpoint {
+        run_dir,
+        networks: vec![("G", &g_vs), ("D", &d_vs)],
+        keep: config.keep_snapshots,
+    };
     if nets.g_ema.is_some() {
-        networks_to_save.push(("G_ema", &g_ema_vs));
+        checkpoint.networks.push(("G_ema", &g_ema_vs));
     }
     let schedule = nets.stage.as_ref().map(|_| config.progan_schedule());
     let (mut opt_g, opt_g_desc) = make_optimizer(
@@ -859,15 +895,7 @@ fn train_logged(
 
         let interrupted = STOP_REQUESTED.swap(false, std::sync::atomic::Ordering::SeqCst);
         if interrupted {
-            let path = save_snapshot(
-                run_dir,
-                &networks_to_save,
-                opt_g.as_ref(),
-                opt_d.as_ref(),
-                progress,
-                last_lod,
-                config.keep_snapshots,
-            )?;
+            let path = checkpoint.save(opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
             let message = format!(
                 "interrupted at {:.3} kimg; continue with --resume {}",
                 progress.images_shown as f64 / 1000.0,
@@ -972,9 +1000,7 @@ fn train_logged(
                     warnings.extend(o.warnings.iter().cloned());
                     stats.insert("eval_slope_per_kimg".into(), json!(o.slope_per_kimg));
                     if o.improved && config.evaluation.keep_best {
-                        let best = snapshot::save_as(
-                            &run_dir.join("best.safetensors"),
-                            &networks_to_save,
+                        let best = checkpoint.save_best(
                             opt_g.as_ref(),
                             opt_d.as_ref(),
                             progress,
@@ -1033,7 +1059,7 @@ fn train_logged(
             }
             last_stats = stats;
             // Divergence in the weights: never save a snapshot with a non-finite number.
-            for (prefix, vs) in &networks_to_save {
+            for (prefix, vs) in &checkpoint.networks {
                 for (name, t) in vs.variables() {
                     if !bool::try_from(t.isfinite().all()).unwrap_or(false) {
                         let last_good = newest_snapshot(run_dir)?
@@ -1047,15 +1073,7 @@ fn train_logged(
                 }
             }
             if !done && config.snapshot_ticks > 0 && progress.ticks % config.snapshot_ticks == 0 {
-                let path = save_snapshot(
-                    run_dir,
-                    &networks_to_save,
-                    opt_g.as_ref(),
-                    opt_d.as_ref(),
-                    progress,
-                    last_lod,
-                    config.keep_snapshots,
-                )?;
+                let path = checkpoint.save(opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
                 tracing::info!(snapshot = %path.display(), "snapshot written");
                 tch::manual_seed(stream_seed(config.seed, progress.images_shown));
             }
@@ -1074,15 +1092,8 @@ fn train_logged(
                 )),
             };
             if let Some((reason, message)) = stop {
-                let snapshot = save_snapshot(
-                    run_dir,
-                    &networks_to_save,
-                    opt_g.as_ref(),
-                    opt_d.as_ref(),
-                    progress,
-                    last_lod,
-                    config.keep_snapshots,
-                )?;
+                let snapshot =
+                    checkpoint.save(opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
                 tracing::info!(snapshot = %snapshot.display(), "stopped early: {message}");
                 return conclude(
                     run_dir, progress, &monitor, last_stats, last_grid, snapshot, reason, message,
@@ -1092,15 +1103,7 @@ fn train_logged(
             tick_start_images = progress.images_shown;
         }
     }
-    let snapshot = save_snapshot(
-        run_dir,
-        &networks_to_save,
-        opt_g.as_ref(),
-        opt_d.as_ref(),
-        progress,
-        last_lod,
-        config.keep_snapshots,
-    )?;
+    let snapshot = checkpoint.save(opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
     let message = format!(
         "trained the planned {:.1} kimg ({:.0} s in this session)",
         progress.images_shown as f64 / 1000.0,
