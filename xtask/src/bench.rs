@@ -191,6 +191,13 @@ impl Variant {
     }
 }
 
+/// The toolkit side of a training-step row: `gan bench train-step --device cpu ARGS`.
+fn toolkit_train_step(gan: &Path, args: &[&str]) -> Variant {
+    let mut all = vec!["bench", "train-step", "--device", "cpu"];
+    all.extend_from_slice(args);
+    Variant::new("toolkit", gan, &all)
+}
+
 /// The PyTorch side of a row twice: default memory format and channels-last.
 fn torch_variants(
     python: &Path,
@@ -240,21 +247,9 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
                 name: format!("DCGAN-32 NS step, C={c}, batch 64"),
                 rate: "steps_per_s",
                 variants: vec![
-                    Variant::new(
-                        "toolkit",
+                    toolkit_train_step(
                         gan,
-                        &[
-                            "bench",
-                            "train-step",
-                            "--arch",
-                            "dcgan32",
-                            "--device",
-                            "cpu",
-                            "--channels",
-                            c,
-                            "--steps",
-                            &steps,
-                        ],
+                        &["--arch", "dcgan32", "--channels", c, "--steps", &steps],
                     ),
                     pt,
                     pt_cl,
@@ -310,16 +305,11 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
                 name: format!("ProGAN-32 WGAN-GP step, {phase}, batch 32, fmaps 256/64"),
                 rate: "steps_per_s",
                 variants: vec![
-                    Variant::new(
-                        "toolkit",
+                    toolkit_train_step(
                         gan,
                         &[
-                            "bench",
-                            "train-step",
                             "--arch",
                             "progan",
-                            "--device",
-                            "cpu",
                             "--phase",
                             phase,
                             "--steps",

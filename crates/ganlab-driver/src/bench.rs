@@ -82,6 +82,29 @@ impl<'a> Players<'a> {
         })
     }
 
+    /// DCGAN-32's players: the non-saturating game, Adam 2e-4 (0.5, 0.999) on both sides.
+    fn dcgan(
+        g: &'a dyn ModuleT,
+        d: &'a dyn ModuleT,
+        g_vs: &VarStore,
+        d_vs: &VarStore,
+    ) -> Result<Self> {
+        let adam = AdamConfig {
+            lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            ..Default::default()
+        };
+        Players::new(
+            g,
+            d,
+            g_vs,
+            d_vs,
+            adam,
+            game_by_name("nonsaturating", GameOptions::default())?,
+        )
+    }
+
     /// One D update on a real and a fake batch, then one G update with D's weights frozen: the
     /// step of the training loop (`train.rs`). Returns the (loss_d, loss_g) tensors.
     fn step(&mut self, real: &Tensor, z: &Tensor) -> (Tensor, Tensor) {
@@ -130,20 +153,7 @@ pub fn dcgan32_steps_per_s(
         ganlab_layers::to_channels_last(&g_vs);
         ganlab_layers::to_channels_last(&d_vs);
     }
-    let adam = AdamConfig {
-        lr: 2e-4,
-        beta1: 0.5,
-        beta2: 0.999,
-        ..Default::default()
-    };
-    let mut players = Players::new(
-        &g,
-        &d,
-        &g_vs,
-        &d_vs,
-        adam,
-        game_by_name("nonsaturating", GameOptions::default())?,
-    )?;
+    let mut players = Players::dcgan(&g, &d, &g_vs, &d_vs)?;
     let reals: Vec<Tensor> = (0..4)
         .map(|_| {
             let r = Tensor::rand([64, channels, 32, 32], (Kind::Float, device)) * 2.0 - 1.0;
@@ -193,20 +203,7 @@ pub fn dcgan32_losses(
     }
     g_vs.set_device(device);
     d_vs.set_device(device);
-    let adam = AdamConfig {
-        lr: 2e-4,
-        beta1: 0.5,
-        beta2: 0.999,
-        ..Default::default()
-    };
-    let mut players = Players::new(
-        &g,
-        &d,
-        &g_vs,
-        &d_vs,
-        adam,
-        game_by_name("nonsaturating", GameOptions::default())?,
-    )?;
+    let mut players = Players::dcgan(&g, &d, &g_vs, &d_vs)?;
     let mut losses = Vec::new();
     for i in 0..steps {
         let real_cpu = Tensor::rand([64, channels, 32, 32], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;

@@ -119,3 +119,22 @@ fn resuming_with_a_changed_config_is_refused_unless_allowed() {
         "the change is in the run's log: {log}"
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    // `gan bench losses | head -0`: the reader is gone before the first line is written.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gan"))
+        .args(["bench", "losses", "--steps", "2", "--device", "cpu"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn gan");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("panicked"),
+        "{:?}: {stderr}",
+        out.status
+    );
+}

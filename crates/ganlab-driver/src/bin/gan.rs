@@ -1,5 +1,20 @@
 //! `gan`: the toolkit's command line. A thin layer over `ganlab_driver`.
 
+/// `println!` that ends the process quietly when stdout is closed early (`gan bench ... | head`)
+/// instead of panicking on the broken pipe; any other write error is reported and exits 1.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("gan: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use ganlab_driver::train::Reporting;
