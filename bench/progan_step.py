@@ -11,13 +11,12 @@ Prints `steps_per_s <value>` and `peak_rss_mb <value>`.
 """
 import argparse
 import math
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from benchlib import report
+from benchlib import calls_per_s, report
 
 
 class EqConv(nn.Module):
@@ -176,16 +175,7 @@ def main():
             for p, e in zip(g.parameters(), g_ema.parameters()):
                 e.lerp_(p, 1 - 0.999)
 
-    for i in range(args.warmup):
-        step(i)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for i in range(args.steps):
-        step(i)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    report(steps_per_s=f"{args.steps / (time.perf_counter() - start):.4f}")
+    report(steps_per_s=f"{calls_per_s(step, args.steps, args.warmup, dev):.4f}")
 
 
 if __name__ == "__main__":
