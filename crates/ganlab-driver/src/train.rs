@@ -317,42 +317,27 @@ struct Checkpoint<'a> {
 }
 
 impl Checkpoint<'_> {
-    /// The periodic snapshot at the current image count, then the retention rule.
+    /// Writes a snapshot at the current image count: the periodic one (then the retention rule)
+    /// or, with `best`, `best.safetensors`, kept apart from the retention rule.
     fn save(
         &self,
+        best: bool,
         opt_g: &dyn Optimizer,
         opt_d: &dyn Optimizer,
         progress: Progress,
         last_lod: Option<f64>,
     ) -> Result<PathBuf> {
-        let path = snapshot::save(
-            self.run_dir,
-            &self.networks,
-            opt_g,
-            opt_d,
-            progress,
-            last_lod,
-        )?;
-        prune_snapshots(self.run_dir, self.keep)?;
+        let path = match best {
+            true => self.run_dir.join("best.safetensors"),
+            false => self
+                .run_dir
+                .join(snapshot::snapshot_name(progress.images_shown)),
+        };
+        snapshot::save_as(&path, &self.networks, opt_g, opt_d, progress, last_lod)?;
+        if !best {
+            prune_snapshots(self.run_dir, self.keep)?;
+        }
         Ok(path)
-    }
-
-    /// `best.safetensors`: the same content, kept apart from the retention rule.
-    fn save_best(
-        &self,
-        opt_g: &dyn Optimizer,
-        opt_d: &dyn Optimizer,
-        progress: Progress,
-        last_lod: Option<f64>,
-    ) -> Result<PathBuf> {
-        snapshot::save_as(
-            &self.run_dir.join("best.safetensors"),
-            &self.networks,
-            opt_g,
-            opt_d,
-            progress,
-            last_lod,
-        )
     }
 }
 
@@ -895,7 +880,8 @@ fn train_logged(
 
         let interrupted = STOP_REQUESTED.swap(false, std::sync::atomic::Ordering::SeqCst);
         if interrupted {
-            let path = checkpoint.save(opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
+            let path =
+                checkpoint.save(false, opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
             let message = format!(
                 "interrupted at {:.3} kimg; continue with --resume {}",
                 progress.images_shown as f64 / 1000.0,
@@ -1000,7 +986,8 @@ fn train_logged(
                     warnings.extend(o.warnings.iter().cloned());
                     stats.insert("eval_slope_per_kimg".into(), json!(o.slope_per_kimg));
                     if o.improved && config.evaluation.keep_best {
-                        let best = checkpoint.save_best(
+                        let best = checkpoint.save(
+                            true,
                             opt_g.as_ref(),
                             opt_d.as_ref(),
                             progress,
@@ -1073,7 +1060,8 @@ fn train_logged(
                 }
             }
             if !done && config.snapshot_ticks > 0 && progress.ticks % config.snapshot_ticks == 0 {
-                let path = checkpoint.save(opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
+                let path =
+                    checkpoint.save(false, opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
                 tracing::info!(snapshot = %path.display(), "snapshot written");
                 tch::manual_seed(stream_seed(config.seed, progress.images_shown));
             }
@@ -1093,7 +1081,7 @@ fn train_logged(
             };
             if let Some((reason, message)) = stop {
                 let snapshot =
-                    checkpoint.save(opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
+                    checkpoint.save(false, opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
                 tracing::info!(snapshot = %snapshot.display(), "stopped early: {message}");
                 return conclude(
                     run_dir, progress, &monitor, last_stats, last_grid, snapshot, reason, message,
@@ -1103,7 +1091,7 @@ fn train_logged(
             tick_start_images = progress.images_shown;
         }
     }
-    let snapshot = checkpoint.save(opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
+    let snapshot = checkpoint.save(false, opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
     let message = format!(
         "trained the planned {:.1} kimg ({:.0} s in this session)",
         progress.images_shown as f64 / 1000.0,
