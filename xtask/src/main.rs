@@ -14,7 +14,9 @@ const USAGE: &str = "\
 usage: cargo xtask <task> [args]
 
 tasks:
-  setup            create .venv with torch 2.11.0, link libtorch, fetch the datasets (idempotent)
+  setup [--full]   create .venv with torch 2.11.0 (--full: with every CUDA library; default on
+                   machines without nvidia-smi: what CPU work loads), link libtorch, fetch the
+                   datasets and the FID detector (idempotent)
   train [ARGS]     set up if needed, build the release driver and run `gan train ARGS`
                    (no ARGS: DCGAN-32, non-saturating game, MNIST, about 10 minutes on 2 cores)
   games [ARGS]     set up if needed, then compare every game on the 2-D toy mixtures

