@@ -118,7 +118,8 @@ fn install_detector(paths: &Paths) -> Result<String> {
     // A hard link costs no space (the file is 87 MB) and survives removing the venv; across
     // file systems, a copy.
     if std::fs::hard_link(&source, &tmp).is_err() {
-        std::fs::copy(&source, &tmp).with_context(|| format!("cannot copy {}", source.display()))?;
+        std::fs::copy(&source, &tmp)
+            .with_context(|| format!("cannot copy {}", source.display()))?;
     }
     std::fs::rename(&tmp, &dest)
         .with_context(|| format!("cannot move the detector to {}", dest.display()))?;
@@ -202,8 +203,8 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let profile = TorchProfile::choose(full);
     let paths = Paths::new();
-    let wants_more = profile == TorchProfile::Full
-        && installed_profile(&paths) == Some(TorchProfile::Cpu);
+    let wants_more =
+        profile == TorchProfile::Full && installed_profile(&paths) == Some(TorchProfile::Cpu);
     if is_done() && !wants_more {
         eprintln!(
             "[setup] nothing to do: .venv has torch {TORCH_VERSION}, .libtorch -> {}, datasets present",
@@ -215,7 +216,10 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     step("python venv", || create_venv(&paths).map(|o| ((), o)))?;
     step(
-        &format!("torch=={TORCH_VERSION} (+ numpy, scipy), {} profile", profile.name()),
+        &format!(
+            "torch=={TORCH_VERSION} (+ numpy, scipy), {} profile",
+            profile.name()
+        ),
         || install_torch(&paths, profile).map(|o| ((), o)),
     )?;
     step(".libtorch link", || link_libtorch(&paths).map(|o| ((), o)))?;
@@ -397,9 +401,15 @@ fn install_torch(paths: &Paths, profile: TorchProfile) -> Result<String> {
     }
     for batch in profile.batches() {
         let mut cmd = Command::new(&paths.python);
-        cmd.args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet"])
-            // The wheels are 2.5 GB; a copy in pip's cache would not fit a small disk.
-            .arg("--no-cache-dir");
+        cmd.args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--quiet",
+        ])
+        // The wheels are 2.5 GB; a copy in pip's cache would not fit a small disk.
+        .arg("--no-cache-dir");
         if profile == TorchProfile::Cpu {
             cmd.arg("--no-deps");
         }
@@ -414,7 +424,10 @@ fn install_torch(paths: &Paths, profile: TorchProfile) -> Result<String> {
     let version = torch_version(paths).context("torch was installed but does not import")?;
     std::fs::write(profile_marker(paths), profile.name())
         .with_context(|| format!("cannot write {}", profile_marker(paths).display()))?;
-    Ok(format!("installed torch {version} ({} profile)", profile.name()))
+    Ok(format!(
+        "installed torch {version} ({} profile)",
+        profile.name()
+    ))
 }
 
 fn libtorch_ok(link: &Path) -> bool {

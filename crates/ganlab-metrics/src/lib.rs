@@ -11,10 +11,12 @@
 
 pub mod classifier;
 pub mod frechet;
+mod host;
 pub mod inception;
 pub mod inception_score;
 pub mod kid;
 pub mod swd;
+mod swd_cpu;
 pub mod toy;
 
 pub use frechet::{frechet_distance, FeatureStats};

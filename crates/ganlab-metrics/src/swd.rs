@@ -11,7 +11,8 @@
 //!
 //! Images are uint8 values 0…255 as float [N, 3, H, W] (grayscale is tiled to 3 channels).
 
-use crate::Error;
+use crate::swd_cpu::{self, Directions, Projections, BINOMIAL};
+use crate::{host, Error};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -26,9 +27,6 @@ pub const NHOODS_PER_IMAGE: i64 = 128;
 pub const DIR_REPEATS: usize = 4;
 /// Directions per repeat (128).
 pub const DIRS_PER_REPEAT: i64 = 128;
-
-/// The 1-D binomial taps [1, 4, 6, 4, 1]/16: the 5x5 kernel is their outer product.
-const BINOMIAL: [f64; 5] = [1.0 / 16.0, 4.0 / 16.0, 6.0 / 16.0, 4.0 / 16.0, 1.0 / 16.0];
 
 /// scipy.ndimage.convolve(x, kernel·scale, mode='mirror') per channel, with the separable 5x5
 /// binomial kernel applied as two 1-D passes of shifted, weighted slices (a 1-channel 5x5
@@ -64,8 +62,28 @@ pub fn pyr_up(x: &Tensor) -> Tensor {
     blur(&up, 4.0)
 }
 
-/// The Laplacian pyramid with `levels` levels (float32).
+/// The Laplacian pyramid with `levels` levels (float32). On the CPU each image plane is one
+/// task of rayon's pool (`swd_cpu::pyramid`, the same arithmetic on slices: libtorch's
+/// elementwise passes took 0.3 s of a 64x64 SWD of 1024 images); elsewhere [`pyr_down`] and
+/// [`pyr_up`].
 pub fn laplacian_pyramid(images: &Tensor, levels: usize) -> Vec<Tensor> {
+    let s = images.size();
+    if images.device() == Device::Cpu && s.len() == 4 && levels > 0 {
+        let (h, w) = (s[2] as usize, s[3] as usize);
+        let sides = swd_cpu::level_sides(h, w, levels);
+        return swd_cpu::pyramid(&host::to_vec_f32(images), h, w, levels)
+            .iter()
+            .zip(sides)
+            .map(|(level, (lh, lw))| {
+                Tensor::from_slice(level).view([s[0], s[1], lh as i64, lw as i64])
+            })
+            .collect();
+    }
+    laplacian_pyramid_by_tensors(images, levels)
+}
+
+/// [`laplacian_pyramid`] by libtorch operations (any device).
+fn laplacian_pyramid_by_tensors(images: &Tensor, levels: usize) -> Vec<Tensor> {
     let mut pyramid = vec![images.to_kind(Kind::Float)];
     for _ in 1..levels {
         let down = pyr_down(pyramid.last().expect("non-empty"));
@@ -92,7 +110,36 @@ pub fn swd_resolutions(resolution: i64) -> Vec<i64> {
 /// As in the official code (whose `np.ogrid` puts x offsets on axis 2 and y offsets on axis 3),
 /// element [n, c, i, j] is pixel (y₀ + j, x₀ + i): the neighbourhood is stored transposed. This
 /// only permutes descriptor components, but keeps results identical for the same directions.
+///
+/// On the CPU the neighbourhoods are copied by a Rust loop on rayon's pool (libtorch's advanced
+/// indexing of the 6-d window view took most of a 64x64 SWD's descriptor time); elsewhere by
+/// indexing `unfold`ed windows.
 pub fn descriptors_at(level: &Tensor, ys: &[i64], xs: &[i64]) -> Tensor {
+    let s = level.size();
+    assert!(
+        s.len() == 4 && ys.len() == xs.len() && s[0] > 0 && ys.len() as i64 % s[0] == 0,
+        "descriptors_at: level {s:?} with {} y and {} x corners",
+        ys.len(),
+        xs.len()
+    );
+    let fits = |v: &i64, side: i64| (0..=side - NHOOD_SIZE).contains(v);
+    assert!(
+        ys.iter().all(|y| fits(y, s[2])) && xs.iter().all(|x| fits(x, s[3])),
+        "descriptors_at: a corner lies outside the {}x{} level",
+        s[2],
+        s[3]
+    );
+    if level.device() != Device::Cpu {
+        return descriptors_by_indexing(level, ys, xs);
+    }
+    let (c, h, w) = (s[1] as usize, s[2] as usize, s[3] as usize);
+    let mut out = vec![0f32; ys.len() * c * (NHOOD_SIZE * NHOOD_SIZE) as usize];
+    swd_cpu::gather(&host::to_vec_f32(level), c, h, w, ys, xs, &mut out);
+    Tensor::from_slice(&out).view([ys.len() as i64, s[1], NHOOD_SIZE, NHOOD_SIZE])
+}
+
+/// [`descriptors_at`] by libtorch indexing (any device).
+fn descriptors_by_indexing(level: &Tensor, ys: &[i64], xs: &[i64]) -> Tensor {
     let s = level.size();
     let n = ys.len() as i64;
     let per_image = n / s[0];
@@ -111,7 +158,19 @@ pub fn descriptors_at(level: &Tensor, ys: &[i64], xs: &[i64]) -> Tensor {
 
 /// Normalises descriptors per channel over the set (mean 0, population std 1) and flattens them.
 pub fn finalize_descriptors(desc: &Tensor) -> Tensor {
-    let c = desc.size()[1];
+    let s = desc.size();
+    if desc.device() == Device::Cpu && s.len() == 4 {
+        let mut values = host::to_vec_f32(desc);
+        swd_cpu::normalize_per_channel(&mut values, s[1] as usize, (s[2] * s[3]) as usize);
+        return Tensor::from_slice(&values).view([s[0], -1]);
+    }
+    finalize_by_tensors(desc)
+}
+
+/// [`finalize_descriptors`] by libtorch operations (any device).
+fn finalize_by_tensors(desc: &Tensor) -> Tensor {
+    let s = desc.size();
+    let c = s[1];
     // Per-channel statistics over a contiguous [C, n·49] copy: reducing over the strided dims
     // (0, 2, 3) directly was several times slower.
     let per_channel = desc.transpose(0, 1).reshape([c, -1]);
@@ -123,64 +182,53 @@ pub fn finalize_descriptors(desc: &Tensor) -> Tensor {
     let shape = [1, c, 1, 1];
     (desc - mean.view(shape))
         .divide_(&std.view(shape))
-        .reshape([desc.size()[0], -1])
+        .reshape([s[0], -1])
 }
 
 /// The sliced Wasserstein distance of descriptor sets A, B [n, d] along the given unit
 /// directions, one [d, k] matrix per repeat: mean over repeats of mean |sort(A·D) − sort(B·D)|.
 ///
-/// On the CPU the projections are sorted by a radix sort (`radsort`, one column per task on
-/// rayon's pool): libtorch's comparison sort along dim 0 took 1.1 s per [131072, 128] matrix on
-/// 2 cores, 24 of which make up a 64x64 SWD of 1024 images.
+/// On the CPU: `swd_cpu::mean_abs_sorted_difference` (a radix sort of each projection on
+/// rayon's pool; libtorch's comparison sort along dim 0 took 1.1 s per [131072, 128] matrix on 2
+/// cores, 24 of which make up a 64x64 SWD of 1024 images).
 pub fn sliced_wasserstein(a: &Tensor, b: &Tensor, directions: &[Tensor]) -> f64 {
+    if a.device() == Device::Cpu {
+        let d = a.size().get(1).copied().unwrap_or(0) as usize;
+        return swd_cpu::mean_abs_sorted_difference(
+            &host::to_vec_f32(a),
+            &host::to_vec_f32(b),
+            d,
+            &transposed_directions(directions),
+            &mut Projections::default(),
+        );
+    }
+    sliced_wasserstein_by_tensors(a, b, directions)
+}
+
+/// [`sliced_wasserstein`] by libtorch's matmul and sort (any device).
+fn sliced_wasserstein_by_tensors(a: &Tensor, b: &Tensor, directions: &[Tensor]) -> f64 {
     let (a, b) = (a.to_kind(Kind::Float), b.to_kind(Kind::Float));
     let results: Vec<f64> = directions
         .iter()
         .map(|dirs| {
             let dirs = dirs.to_kind(Kind::Float).to_device(a.device());
-            if a.device() == Device::Cpu {
-                mean_abs_sorted_difference(&a, &b, &dirs)
-            } else {
-                let (pa, _) = a.matmul(&dirs).sort(0, false);
-                let (pb, _) = b.matmul(&dirs).sort(0, false);
-                (pa - pb).abs().mean(None::<Kind>).double_value(&[])
-            }
+            let (pa, _) = a.matmul(&dirs).sort(0, false);
+            let (pb, _) = b.matmul(&dirs).sort(0, false);
+            (pa - pb).abs().mean(None::<Kind>).double_value(&[])
         })
         .collect();
     results.iter().sum::<f64>() / results.len() as f64
 }
 
-/// mean over j of mean |sort(A·dⱼ) − sort(B·dⱼ)| for CPU descriptor sets [n, d] and directions
-/// [d, k]: the projections are computed transposed ([k, n], one contiguous row per direction)
-/// and each row sorted by a radix sort (`radsort`) on rayon's pool.
-fn mean_abs_sorted_difference(a: &Tensor, b: &Tensor, dirs: &Tensor) -> f64 {
-    use rayon::prelude::*;
-    let n = a.size()[0] as usize;
-    let k = dirs.size()[1];
-    if n == 0 || k == 0 {
-        return f64::NAN;
-    }
-    let d = dirs.transpose(0, 1);
-    let rows = |x: &Tensor| -> Vec<f32> {
-        let p = d.matmul(&x.transpose(0, 1));
-        let mut v = vec![0f32; p.numel()];
-        p.copy_data(&mut v, p.numel());
-        v
-    };
-    let (mut pa, mut pb) = (rows(a), rows(b));
-    let total = pa
-        .par_chunks_mut(n)
-        .zip(pb.par_chunks_mut(n))
-        .map(|(x, y)| {
-            radsort::sort(x);
-            radsort::sort(y);
-            x.iter()
-                .zip(y.iter())
-                .map(|(p, q)| (p - q).abs() as f64)
-                .sum::<f64>()
+/// Each [d, k] direction matrix as the [k, d] row-major values the CPU kernel takes.
+fn transposed_directions(directions: &[Tensor]) -> Vec<Directions> {
+    directions
+        .iter()
+        .map(|dirs| Directions {
+            k: dirs.size().get(1).copied().unwrap_or(0) as usize,
+            values: host::to_vec_f32(&dirs.transpose(0, 1)),
         })
-        .sum::<f64>();
-    total / (n as f64 * k as f64)
+        .collect()
 }
 
 /// SWD result: ×1e3 per level (keyed by resolution) and their average.
@@ -234,13 +282,20 @@ fn random_directions(rng: &mut ChaCha8Rng, d: i64) -> Vec<Tensor> {
         .collect()
 }
 
-/// Descriptors of a whole image set at every level, finalised.
+/// Descriptors of a whole image set at every level, finalised ([N·128, 147] per level).
 pub fn set_descriptors(
     images: &Tensor,
     rng: &mut ChaCha8Rng,
     batch: i64,
 ) -> Result<Vec<Tensor>, Error> {
     let images = check_images(images, "SWD images")?;
+    if images.device() == Device::Cpu {
+        let d = images.size()[1] * NHOOD_SIZE * NHOOD_SIZE;
+        return Ok(cpu_set_descriptors(&images, rng, batch)
+            .iter()
+            .map(|level| Tensor::from_slice(level).view([-1, d]))
+            .collect());
+    }
     let resolutions = swd_resolutions(images.size()[2]);
     let n = images.size()[0];
     let mut per_level: Vec<Vec<Tensor>> = (0..resolutions.len()).map(|_| Vec::new()).collect();
@@ -260,6 +315,40 @@ pub fn set_descriptors(
         .collect())
 }
 
+/// [`set_descriptors`] for checked CPU images as slices: per level, every neighbourhood gathered
+/// batch by batch straight into one [N·128, 147] vector and normalised in place. Draws the same
+/// random corners in the same order as the tensor path.
+fn cpu_set_descriptors(images: &Tensor, rng: &mut ChaCha8Rng, batch: i64) -> Vec<Vec<f32>> {
+    let s = images.size();
+    let (n, c, h, w) = (s[0], s[1] as usize, s[2] as usize, s[3] as usize);
+    let resolutions = swd_resolutions(s[2]);
+    let sides = swd_cpu::level_sides(h, w, resolutions.len());
+    let d = c * (NHOOD_SIZE * NHOOD_SIZE) as usize;
+    let mut levels: Vec<Vec<f32>> = resolutions
+        .iter()
+        .map(|_| vec![0f32; n as usize * NHOODS_PER_IMAGE as usize * d])
+        .collect();
+    let mut start = 0;
+    while start < n {
+        let len = batch.min(n - start);
+        let pixels = host::to_vec_f32(&images.narrow(0, start, len));
+        let pyramid = swd_cpu::pyramid(&pixels, h, w, resolutions.len());
+        for (level, ((values, side), &(lh, lw))) in
+            pyramid.iter().zip(&resolutions).zip(&sides).enumerate()
+        {
+            let (ys, xs) = random_corners(rng, len, *side);
+            let first = (start * NHOODS_PER_IMAGE) as usize * d;
+            let out = &mut levels[level][first..first + ys.len() * d];
+            swd_cpu::gather(values, c, lh, lw, &ys, &xs, out);
+        }
+        start += len;
+    }
+    for level in &mut levels {
+        swd_cpu::normalize_per_channel(level, c, (NHOOD_SIZE * NHOOD_SIZE) as usize);
+    }
+    levels
+}
+
 /// Images per pyramid batch: 256 up to 64x64, fewer above so that a batch stays near 2^26 float
 /// values (256 MiB; at 1024x1024, 21 images instead of 256, which would take 3 GiB per level).
 pub fn pyramid_batch(resolution: i64) -> i64 {
@@ -277,6 +366,9 @@ pub fn swd(real: &Tensor, fake: &Tensor, seed: u64) -> Result<Swd, Error> {
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let batch = pyramid_batch(real.size()[2]);
+    if real.device() == Device::Cpu && fake.device() == Device::Cpu {
+        return cpu_swd(real, fake, &mut rng, batch);
+    }
     let real_desc = set_descriptors(real, &mut rng, batch)?;
     let fake_desc = set_descriptors(fake, &mut rng, batch)?;
     let resolutions = swd_resolutions(real.size()[2]);
@@ -293,6 +385,26 @@ pub fn swd(real: &Tensor, fake: &Tensor, seed: u64) -> Result<Swd, Error> {
     Ok(Swd { per_level, avg })
 }
 
+/// [`swd`] on the CPU, on slices from the images to the sorted projections (the same random
+/// draws in the same order as the tensor path).
+fn cpu_swd(real: &Tensor, fake: &Tensor, rng: &mut ChaCha8Rng, batch: i64) -> Result<Swd, Error> {
+    let real = check_images(real, "SWD images")?;
+    let fake = check_images(fake, "SWD images")?;
+    let real_desc = cpu_set_descriptors(&real, rng, batch);
+    let fake_desc = cpu_set_descriptors(&fake, rng, batch);
+    let d = real.size()[1] * NHOOD_SIZE * NHOOD_SIZE;
+    let resolutions = swd_resolutions(real.size()[2]);
+    let mut buffers = Projections::default();
+    let mut per_level = BTreeMap::new();
+    for ((a, b), res) in real_desc.iter().zip(&fake_desc).zip(&resolutions) {
+        let dirs = transposed_directions(&random_directions(rng, d));
+        let distance = swd_cpu::mean_abs_sorted_difference(a, b, d as usize, &dirs, &mut buffers);
+        per_level.insert(*res, distance * 1e3);
+    }
+    let avg = per_level.values().sum::<f64>() / per_level.len() as f64;
+    Ok(Swd { per_level, avg })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,11 +416,44 @@ mod tests {
         let a = Tensor::randn([500, 12], (Kind::Float, Device::Cpu));
         let b = (Tensor::randn([500, 12], (Kind::Float, Device::Cpu)) * 1.3 + 0.1).round();
         let dirs = Tensor::randn([12, 7], (Kind::Float, Device::Cpu));
-        let ours = mean_abs_sorted_difference(&a, &b, &dirs);
+        let ours = sliced_wasserstein(&a, &b, std::slice::from_ref(&dirs));
         let (pa, _) = a.matmul(&dirs).sort(0, false);
         let (pb, _) = b.matmul(&dirs).sort(0, false);
         let plain = (pa - pb).abs().mean(Kind::Double).double_value(&[]);
         assert!((ours - plain).abs() < 1e-5 * plain, "{ours} vs {plain}");
+    }
+
+    #[test]
+    fn the_cpu_kernels_equal_the_libtorch_path() {
+        // The slice kernels (CPU) against the tensor path that other devices take, on CPU
+        // tensors: pyramid, neighbourhoods, normalisation, distance.
+        tch::manual_seed(5);
+        let images = (Tensor::rand([3, 3, 32, 32], (Kind::Float, Device::Cpu)) * 255.0).round();
+        let ours = laplacian_pyramid(&images, 2);
+        let theirs = laplacian_pyramid_by_tensors(&images, 2);
+        for (a, b) in ours.iter().zip(&theirs) {
+            assert_eq!(a.size(), b.size());
+            let diff = (a - b).abs().max().double_value(&[]);
+            assert!(diff < 1e-3, "pyramid level differs by {diff}");
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let (ys, xs) = random_corners(&mut rng, 3, 32);
+        let gathered = descriptors_at(&theirs[0], &ys, &xs);
+        assert!(gathered.equal(&descriptors_by_indexing(&theirs[0], &ys, &xs)));
+        let (a, b) = (
+            finalize_descriptors(&gathered),
+            finalize_by_tensors(&gathered),
+        );
+        let diff = (&a - &b).abs().max().double_value(&[]);
+        assert!(diff < 1e-4, "normalised descriptors differ by {diff}");
+        let (ys, xs) = random_corners(&mut rng, 3, 32);
+        let other = finalize_descriptors(&descriptors_at(&theirs[0], &ys, &xs));
+        let dirs = random_directions(&mut rng, a.size()[1]);
+        let (x, y) = (
+            sliced_wasserstein(&a, &other, &dirs),
+            sliced_wasserstein_by_tensors(&a, &other, &dirs),
+        );
+        assert!((x - y).abs() <= 1e-5 * y.abs(), "{x} vs {y}");
     }
 
     #[test]
