@@ -437,6 +437,9 @@ pub fn run(args: &[String]) -> Result<()> {
         "| benchmark | unit | toolkit | reference | other reference | toolkit / reference | toolkit / fastest reference (target) | peak RSS MB toolkit / reference |\n|---|---|---|---|---|---|---|---|\n",
     );
     let mut records = Vec::new();
+    let date = crate::util::output_of(Command::new("date").arg("-u").arg("+%Y-%m-%d"))
+        .unwrap_or_default();
+    let command = format!("cargo xtask bench {}", args.join(" ")).trim_end().to_string();
     for row in &rows {
         let mut losses_check = serde_json::Value::Null;
         if let Some(check) = &row.same_losses {
@@ -522,21 +525,28 @@ pub fn run(args: &[String]) -> Result<()> {
             "value_agreement": agreement,
             "same_losses": losses_check,
             "rounds": o.rounds,
+            "date": date.clone(),
+            "command": command.clone(),
         }));
     }
     print!("{table}");
-    let record = serde_json::json!({
-        "machine": machine(),
-        "date": crate::util::output_of(Command::new("date").arg("-u").arg("+%Y-%m-%d")).unwrap_or_default(),
-        "command": format!("cargo xtask bench {}", args.join(" ")),
-        "rows": records,
-    });
     // --quick (tiny inputs, for checking the plumbing) never overwrites the measured record.
     let path = if o.quick {
         root.join("target").join("bench-results-quick.json")
     } else {
         root.join("bench").join("results.json")
     };
+    // --only re-measures some rows: the others stay as they were (each row has its own date and
+    // command).
+    if o.only.is_some() {
+        records = merge_rows(&path, records)?;
+    }
+    let record = serde_json::json!({
+        "machine": machine(),
+        "date": date,
+        "command": command,
+        "rows": records,
+    });
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, serde_json::to_string_pretty(&record)? + "\n")
         .with_context(|| format!("cannot write {}", tmp.display()))?;
@@ -544,6 +554,41 @@ pub fn run(args: &[String]) -> Result<()> {
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
     println!("json: {}", path.display());
     Ok(())
+}
+
+/// The rows of the results file at `path` (if any) with those of `fresh` replacing the rows of
+/// the same benchmark in place, and new benchmarks appended.
+fn merge_rows(path: &Path, fresh: Vec<serde_json::Value>) -> Result<Vec<serde_json::Value>> {
+    let old: serde_json::Value = match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::Value::Null,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    // Rows written before rows had their own date and command take the file's.
+    let old: Vec<serde_json::Value> = old["rows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut row| {
+            for key in ["date", "command"] {
+                if row.get(key).is_none() {
+                    row[key] = old[key].clone();
+                }
+            }
+            row
+        })
+        .collect();
+    let name = |row: &serde_json::Value| row["benchmark"].as_str().unwrap_or("").to_string();
+    let mut merged = old;
+    for row in fresh {
+        match merged.iter_mut().find(|r| name(r) == name(&row)) {
+            Some(slot) => *slot = row,
+            None => merged.push(row),
+        }
+    }
+    Ok(merged)
 }
 
 fn machine() -> String {
