@@ -437,9 +437,11 @@ pub fn run(args: &[String]) -> Result<()> {
         "| benchmark | unit | toolkit | reference | other reference | toolkit / reference | toolkit / fastest reference (target) | peak RSS MB toolkit / reference |\n|---|---|---|---|---|---|---|---|\n",
     );
     let mut records = Vec::new();
-    let date = crate::util::output_of(Command::new("date").arg("-u").arg("+%Y-%m-%d"))
-        .unwrap_or_default();
-    let command = format!("cargo xtask bench {}", args.join(" ")).trim_end().to_string();
+    let date =
+        crate::util::output_of(Command::new("date").arg("-u").arg("+%Y-%m-%d")).unwrap_or_default();
+    let command = format!("cargo xtask bench {}", args.join(" "))
+        .trim_end()
+        .to_string();
     for row in &rows {
         let mut losses_check = serde_json::Value::Null;
         if let Some(check) = &row.same_losses {

@@ -48,11 +48,13 @@ pub(crate) fn pyramid(pixels: &[f32], h: usize, w: usize, levels: usize) -> Vec<
 }
 
 /// The Laplacian pyramid of one plane into `out` (one slice per level): `swd::pyr_down` and
-/// `swd::pyr_up` with the same arithmetic in float32.
+/// `swd::pyr_up` with the same arithmetic in float32, skipping only what they compute to be
+/// discarded or zero (blurred rows that the subsampling drops; rows of the zero-inserted image).
 fn plane_pyramid(plane: &[f32], h: usize, w: usize, out: &mut [&mut [f32]]) {
+    let taps: [f32; 5] = BINOMIAL.map(|t| t as f32);
+    let taps_x4: [f32; 5] = BINOMIAL.map(|t| (t * 4.0) as f32);
     let mut current = plane.to_vec();
     let (mut ch, mut cw) = (h, w);
-    let mut rows = Vec::new();
     let levels = out.len();
     for (level, dest) in out.iter_mut().enumerate() {
         if level + 1 == levels {
@@ -64,67 +66,105 @@ fn plane_pyramid(plane: &[f32], h: usize, w: usize, out: &mut [&mut [f32]]) {
             (2 * dh, 2 * dw) == (ch, cw),
             "Laplacian pyramid: a {ch}x{cw} level does not halve evenly"
         );
-        // pyr_down: blur, then every second row and column.
-        let mut blurred = vec![0f32; ch * cw];
-        blur_plane(&current, ch, cw, 1.0, &mut rows, &mut blurred);
+        // pyr_down: blur (rows, then columns), keeping every second row and column.
+        let mut rows = vec![0f32; ch * cw];
+        for (src, dst) in current.chunks_exact(cw).zip(rows.chunks_exact_mut(cw)) {
+            blur_row(src, &taps, dst);
+        }
+        let mut column = vec![0f32; cw];
         let mut down = vec![0f32; dh * dw];
         for (y, row) in down.chunks_exact_mut(dw).enumerate() {
-            let src = &blurred[2 * y * cw..];
+            blur_column(&rows, ch, cw, 2 * y, &taps, |_| true, &mut column);
             row.iter_mut()
-                .enumerate()
-                .for_each(|(x, v)| *v = src[2 * x]);
+                .zip(column.iter().step_by(2))
+                .for_each(|(v, c)| *v = *c);
         }
-        // pyr_up: zeros with the coarse values on even pixels, blurred with 4x the kernel.
-        let mut up = vec![0f32; ch * cw];
-        for (y, row) in down.chunks_exact(dw).enumerate() {
-            let dst = &mut up[2 * y * cw..];
-            row.iter().enumerate().for_each(|(x, v)| dst[2 * x] = *v);
+        // pyr_up: the coarse values on even pixels of a zero image, blurred with 4x the kernel;
+        // odd rows of the zero-inserted image stay zero through the row pass.
+        let mut up_rows = vec![0f32; ch * cw];
+        let mut zero_inserted = vec![0f32; cw];
+        for (y, src) in down.chunks_exact(dw).enumerate() {
+            zero_inserted
+                .iter_mut()
+                .step_by(2)
+                .zip(src)
+                .for_each(|(d, v)| *d = *v);
+            blur_row(
+                &zero_inserted,
+                &taps_x4,
+                &mut up_rows[2 * y * cw..(2 * y + 1) * cw],
+            );
         }
-        let mut up_blurred = vec![0f32; ch * cw];
-        blur_plane(&up, ch, cw, 4.0, &mut rows, &mut up_blurred);
-        for ((d, c), u) in dest.iter_mut().zip(&current).zip(&up_blurred) {
-            *d = c - u;
+        for (y, dst) in dest.chunks_exact_mut(cw).enumerate() {
+            blur_column(&up_rows, ch, cw, y, &taps, |r| r % 2 == 0, &mut column);
+            dst.iter_mut()
+                .zip(&current[y * cw..(y + 1) * cw])
+                .zip(&column)
+                .for_each(|((d, c), u)| *d = c - u);
         }
         current = down;
         (ch, cw) = (dh, dw);
     }
 }
 
-/// `swd::blur` of one plane: the horizontal pass with taps·scale, then the vertical pass,
-/// mirror padding by 2, taps applied in the same order and precision (float32).
-pub(crate) fn blur_plane(
-    src: &[f32],
+/// Index `i` of a line of `n` values with mirror padding (scipy's 'mirror', torch's 'reflect':
+/// −1 → 1, n → n − 2).
+fn mirror(i: isize, n: usize) -> usize {
+    let n = n as isize;
+    let i = i.abs();
+    (if i >= n { 2 * (n - 1) - i } else { i }) as usize
+}
+
+/// One row of `swd::blur`'s horizontal pass: dst[x] = Σₖ src[x + k − 2]·taps[k], k = 0…4 in
+/// that order, mirror-padded at the ends (the interior as five vectorised passes).
+fn blur_row(src: &[f32], taps: &[f32; 5], dst: &mut [f32]) {
+    let w = src.len();
+    let edge = |x: usize| {
+        let mut acc = src[mirror(x as isize - 2, w)] * taps[0];
+        for (k, tap) in taps.iter().enumerate().skip(1) {
+            acc += src[mirror(x as isize + k as isize - 2, w)] * tap;
+        }
+        acc
+    };
+    if w < 5 {
+        dst.iter_mut().enumerate().for_each(|(x, d)| *d = edge(x));
+        return;
+    }
+    for x in [0, 1, w - 2, w - 1] {
+        dst[x] = edge(x);
+    }
+    let inner = &mut dst[2..w - 2];
+    inner
+        .iter_mut()
+        .zip(&src[..w - 4])
+        .for_each(|(d, v)| *d = v * taps[0]);
+    for (k, tap) in taps.iter().enumerate().skip(1) {
+        inner
+            .iter_mut()
+            .zip(&src[k..k + w - 4])
+            .for_each(|(d, v)| *d += v * tap);
+    }
+}
+
+/// Row `y` of `swd::blur`'s vertical pass over `rows` ([h, w]): Σₖ rows[y + k − 2]·taps[k],
+/// mirror-padded, over the source rows that `nonzero` admits (the others are known to be zero,
+/// so their terms would add nothing).
+fn blur_column(
+    rows: &[f32],
     h: usize,
     w: usize,
-    scale: f32,
-    rows: &mut Vec<f32>,
-    out: &mut [f32],
+    y: usize,
+    taps: &[f32; 5],
+    nonzero: impl Fn(usize) -> bool,
+    dst: &mut [f32],
 ) {
-    let mirror = |i: isize, n: usize| -> usize {
-        let n = n as isize;
-        let i = i.abs();
-        (if i >= n { 2 * (n - 1) - i } else { i }) as usize
-    };
-    let taps: [f32; 5] = BINOMIAL.map(|t| t as f32);
-    let scaled: [f32; 5] = BINOMIAL.map(|t| (t * scale as f64) as f32);
-    rows.clear();
-    rows.resize(h * w, 0.0);
-    for (line, dst) in src.chunks_exact(w).zip(rows.chunks_exact_mut(w)) {
-        for (x, d) in dst.iter_mut().enumerate() {
-            let mut acc = line[mirror(x as isize - 2, w)] * scaled[0];
-            for (k, tap) in scaled.iter().enumerate().skip(1) {
-                acc += line[mirror(x as isize + k as isize - 2, w)] * tap;
-            }
-            *d = acc;
-        }
-    }
-    for (y, dst) in out.chunks_exact_mut(w).enumerate() {
-        let line = |k: usize| &rows[mirror(y as isize + k as isize - 2, h) * w..][..w];
-        dst.iter_mut()
-            .zip(line(0))
-            .for_each(|(d, v)| *d = v * taps[0]);
-        for (k, tap) in taps.iter().enumerate().skip(1) {
-            dst.iter_mut().zip(line(k)).for_each(|(d, v)| *d += v * tap);
+    dst.fill(0.0);
+    for (k, tap) in taps.iter().enumerate() {
+        let r = mirror(y as isize + k as isize - 2, h);
+        if nonzero(r) {
+            dst.iter_mut()
+                .zip(&rows[r * w..(r + 1) * w])
+                .for_each(|(d, v)| *d += v * tap);
         }
     }
 }
