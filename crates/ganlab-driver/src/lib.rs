@@ -4,6 +4,7 @@
 //! Only this crate knows file formats and the command line; the layers, games, optimisers and
 //! datasets it drives know nothing of runs or files.
 
+pub mod allocator;
 pub mod bench;
 pub mod config;
 pub mod device;

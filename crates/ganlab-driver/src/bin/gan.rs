@@ -337,6 +337,9 @@ struct ReportArgs {
 }
 
 fn main() {
+    // Before any thread or tensor exists: keep freed heap memory instead of re-faulting it
+    // every step (see `ganlab_driver::allocator`).
+    ganlab_driver::allocator::tune_for_training();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train(args),
