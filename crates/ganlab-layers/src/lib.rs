@@ -45,15 +45,28 @@ pub fn count_parameters(vs: &tch::nn::VarStore) -> i64 {
         .sum()
 }
 
-/// The same 4-D tensor with channels-last strides (NHWC in memory, still indexed NCHW), as
-/// PyTorch's `x.contiguous(memory_format=torch.channels_last)`; other tensors are returned as
-/// they are. oneDNN's CPU convolutions skip a layout conversion on such tensors.
+/// The same 4-D tensor with exactly the channels-last strides [H·W·C, 1, W·C, C] (NHWC in
+/// memory, still indexed NCHW); other tensors are returned as they are. oneDNN's CPU
+/// convolutions skip a layout conversion on such tensors.
+///
+/// Exact strides matter for one channel: PyTorch's `x.contiguous(memory_format=channels_last)`
+/// leaves a [N, 1, H, W] tensor with NCHW strides (both layouts hold the same bytes), so the
+/// first convolution of a grayscale discriminator ran NCHW while the rest ran channels-last, and
+/// the backward of its activation met a channels-last gradient against an NCHW input: a strided
+/// loop 30x slower than the vectorised one (3 ms instead of 0.1 ms for [64, 64, 16, 16]).
 pub fn channels_last(x: &tch::Tensor) -> tch::Tensor {
-    if x.dim() == 4 {
-        x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
-    } else {
-        x.shallow_clone()
+    let s = x.size();
+    if s.len() != 4 {
+        return x.shallow_clone();
     }
+    let (c, h, w) = (s[1], s[2], s[3]);
+    let strides = [h * w * c, 1, w * c, c];
+    if x.stride() == strides {
+        return x.shallow_clone();
+    }
+    let mut out = tch::Tensor::empty_strided(&s, &strides, (x.kind(), x.device()));
+    out.copy_(x);
+    out
 }
 
 /// Stores every 4-D variable (convolution weights) of `vs` channels-last, in place: the
@@ -80,6 +93,11 @@ mod memory_format_tests {
         let y = channels_last(&x);
         assert!(y.equal(&x));
         assert_eq!(y.stride(), [60, 1, 15, 3]);
+        // One channel too (where PyTorch's own conversion keeps NCHW strides).
+        let g = Tensor::randn([2, 1, 4, 5], (Kind::Float, Device::Cpu));
+        let g2 = channels_last(&g);
+        assert!(g2.equal(&g));
+        assert_eq!(g2.stride(), [20, 1, 5, 1]);
         let vs = VarStore::new(Device::Cpu);
         let w = vs.root().var(
             "w",
