@@ -46,33 +46,46 @@ fn number(r: &BTreeMap<String, String>, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("no number `{key}` in {r:?}"))
 }
 
+/// Writes a metric row's inputs into `dir` with the reference script (`--make-inputs DIR` plus
+/// `make`), then runs `gan bench SUB --inputs DIR` and the script on them: (toolkit, reference).
+fn side_by_side(
+    script: &str,
+    sub: &str,
+    dir: &Path,
+    make: &[&str],
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let script = root().join("bench").join(script);
+    let ok = Command::new(python())
+        .arg(&script)
+        .arg("--make-inputs")
+        .arg(dir)
+        .args(make)
+        .status()
+        .expect("python");
+    assert!(ok.success(), "{} --make-inputs failed", script.display());
+    let ours = report(
+        Command::new(env!("CARGO_BIN_EXE_gan"))
+            .args(["bench", sub, "--inputs"])
+            .arg(dir),
+        "calls_per_s",
+    );
+    let reference = report(
+        Command::new(python()).arg(&script).arg("--inputs").arg(dir),
+        "calls_per_s",
+    );
+    (ours, reference)
+}
+
 #[test]
 fn frechet_rows_agree_with_scipy_and_swd_rows_run() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let bench = root().join("bench");
     let gan = env!("CARGO_BIN_EXE_gan");
 
-    let fd = tmp.path().join("frechet");
-    let ok = Command::new(python())
-        .arg(bench.join("frechet_scipy.py"))
-        .args(["--make-inputs"])
-        .arg(&fd)
-        .args(["--dim", "64", "--n", "256"])
-        .status()
-        .expect("python");
-    assert!(ok.success());
-    let ours = report(
-        Command::new(gan)
-            .args(["bench", "frechet", "--inputs"])
-            .arg(&fd),
-        "calls_per_s",
-    );
-    let scipy = report(
-        Command::new(python())
-            .arg(bench.join("frechet_scipy.py"))
-            .arg("--inputs")
-            .arg(&fd),
-        "calls_per_s",
+    let (ours, scipy) = side_by_side(
+        "frechet_scipy.py",
+        "frechet",
+        &tmp.path().join("frechet"),
+        &["--dim", "64", "--n", "256"],
     );
     let (a, b) = (number(&ours, "value"), number(&scipy, "value"));
     assert!(
@@ -81,27 +94,11 @@ fn frechet_rows_agree_with_scipy_and_swd_rows_run() {
     );
     assert!(number(&ours, "peak_rss_mb") > 0.0 && number(&scipy, "peak_rss_mb") > 0.0);
 
-    let swd = tmp.path().join("swd");
-    let ok = Command::new(python())
-        .arg(bench.join("swd_numpy.py"))
-        .args(["--make-inputs"])
-        .arg(&swd)
-        .args(["--n", "16", "--resolution", "32"])
-        .status()
-        .expect("python");
-    assert!(ok.success());
-    let ours = report(
-        Command::new(gan)
-            .args(["bench", "swd", "--inputs"])
-            .arg(&swd),
-        "calls_per_s",
-    );
-    let numpy = report(
-        Command::new(python())
-            .arg(bench.join("swd_numpy.py"))
-            .arg("--inputs")
-            .arg(&swd),
-        "calls_per_s",
+    let (ours, numpy) = side_by_side(
+        "swd_numpy.py",
+        "swd",
+        &tmp.path().join("swd"),
+        &["--n", "16", "--resolution", "32"],
     );
     // Different random draws: the same order of magnitude, not the same value.
     let (a, b) = (number(&ours, "value"), number(&numpy, "value"));
