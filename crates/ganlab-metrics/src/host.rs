@@ -1,6 +1,8 @@
-//! Moving data between tensors and Rust slices for the CPU kernels of this crate, and the one
-//! call that needs `unsafe`: the `gemm` crate's matrix product into a Rust buffer.
+//! Moving data between tensors and Rust slices for the CPU kernels of this crate, and the calls
+//! that need `unsafe`: the `gemm` crate's matrix product into a Rust buffer, and the AVX-512
+//! kernel of the SWD projections (vector loads and stores inside bounds-checked slices).
 
+use rayon::prelude::*;
 use tch::{Kind, Tensor};
 
 /// The elements of a tensor as a float32 vector in row-major order (any device, any kind).
@@ -15,63 +17,217 @@ pub(crate) fn to_vec_f32(t: &Tensor) -> Vec<f32> {
     out
 }
 
-/// out[k, n] = lhs[k, d] · rhs[n, d]ᵀ, all row-major, on rayon's pool (`gemm`, the pure-Rust
-/// kernels that candle and faer use; on this machine 22% faster than libtorch's MKL for the
-/// SWD's [128, 147] x [147, 131072]).
+/// Descriptors per panel of the SWD's panel layout: descriptor i's value t is stored at
+/// `(i / PANEL)·d·PANEL + t·PANEL + i % PANEL`, so that one panel is a [d, PANEL] row-major
+/// matrix (three 16-float vectors per row) that the projection kernel reads without packing.
+pub(crate) const PANEL: usize = 48;
+
+/// Directions per register tile of the projection kernel (8 x 48 accumulators = 24 zmm).
+const TILE_ROWS: usize = 8;
+
+/// Columns per parallel task: 16 panels.
+const TASK_COLUMNS: usize = 16 * PANEL;
+
+/// out[k, n] = lhs[k, d] · descᵀ for n descriptors stored in panels (see [`PANEL`]; the panels
+/// may hold more descriptors than n, and padding lanes, which are never read into `out`).
 ///
-/// Panics unless `out`, `lhs` and `rhs` hold exactly k·n, k·d and n·d values.
+/// With AVX-512 (detected at run time) a register-tiled kernel, 8 directions x 48 descriptors
+/// per tile, reads each panel in place: on this machine 25–29 ms for [128, 147] x [147, 131072]
+/// against 31 ms for `gemm` on row-major descriptors. Without it, `gemm` panel by panel.
+///
+/// Panics unless `out` holds k·n values, `lhs` k·d and `panels` at least ⌈n / PANEL⌉·d·PANEL.
 #[allow(unsafe_code)]
-pub(crate) fn matmul_transposed_rhs(
+pub(crate) fn project_panels(
     out: &mut [f32],
     lhs: &[f32],
-    rhs: &[f32],
+    panels: &[f32],
+    k: usize,
+    d: usize,
+    n: usize,
+) {
+    let used = n.div_ceil(PANEL) * d * PANEL;
+    assert!(
+        out.len() == k * n && lhs.len() == k * d && panels.len() >= used,
+        "project_panels: {} / {} / {} values for k={k}, d={d}, n={n}",
+        out.len(),
+        lhs.len(),
+        panels.len()
+    );
+    if k == 0 || n == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        let tiles = lhs_tiles(lhs, k, d);
+        for_each_task(out, k, n, d, panels, |rows, task_panels| {
+            // SAFETY: the CPU supports AVX-512F (detected just above), the only requirement of
+            // this safe function's target feature.
+            unsafe { avx512::project(rows, &tiles, task_panels, k, d) }
+        });
+        return;
+    }
+    project_panels_portable(out, lhs, panels, k, d, n);
+}
+
+/// [`project_panels`] without AVX-512: `gemm` on each panel (a [d, PANEL] matrix with row
+/// stride PANEL) into its columns of `out`.
+pub(crate) fn project_panels_portable(
+    out: &mut [f32],
+    lhs: &[f32],
+    panels: &[f32],
     k: usize,
     d: usize,
     n: usize,
 ) {
     assert!(
-        out.len() == k * n && lhs.len() == k * d && rhs.len() == n * d,
-        "matmul_transposed_rhs: {} / {} / {} values for k={k}, d={d}, n={n}",
-        out.len(),
-        lhs.len(),
-        rhs.len()
+        out.len() == k * n && lhs.len() == k * d && panels.len() >= n.div_ceil(PANEL) * d * PANEL
     );
-    if k == 0 || n == 0 {
-        return;
+    for_each_task(out, k, n, d, panels, |rows, task_panels| {
+        let width = rows.first().map_or(0, |r| r.len());
+        let mut block = vec![0f32; k * PANEL];
+        for (p, panel) in task_panels.chunks_exact(d * PANEL).enumerate() {
+            let cols = PANEL.min(width - p * PANEL);
+            matmul_panel(&mut block, lhs, panel, k, d);
+            for (row, values) in rows.iter_mut().zip(block.chunks_exact(PANEL)) {
+                row[p * PANEL..p * PANEL + cols].copy_from_slice(&values[..cols]);
+            }
+        }
+    });
+}
+
+/// Splits out [k, n] into tasks of TASK_COLUMNS columns (k row pieces each) and runs `task` on
+/// rayon's pool with each task's pieces and its panels.
+fn for_each_task(
+    out: &mut [f32],
+    k: usize,
+    n: usize,
+    d: usize,
+    panels: &[f32],
+    task: impl Fn(&mut [&mut [f32]], &[f32]) + Sync,
+) {
+    let tasks = n.div_ceil(TASK_COLUMNS);
+    let mut pieces: Vec<Vec<&mut [f32]>> = (0..tasks).map(|_| Vec::with_capacity(k)).collect();
+    for row in out.chunks_exact_mut(n) {
+        for (t, piece) in row.chunks_mut(TASK_COLUMNS).enumerate() {
+            pieces[t].push(piece);
+        }
     }
-    if d == 0 {
-        out.fill(0.0);
-        return;
+    let per_task = TASK_COLUMNS / PANEL * d * PANEL;
+    pieces
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(t, mut rows)| {
+            let width = rows.first().map_or(0, |r| r.len());
+            let first = t * per_task;
+            task(
+                &mut rows,
+                &panels[first..first + width.div_ceil(PANEL) * d * PANEL],
+            );
+        });
+}
+
+/// lhs [k, d] row-major regrouped for the kernel: TILE_ROWS directions at a time, [d, TILE_ROWS]
+/// per group (zero rows past k).
+fn lhs_tiles(lhs: &[f32], k: usize, d: usize) -> Vec<f32> {
+    let groups = k.div_ceil(TILE_ROWS);
+    let mut out = vec![0f32; groups * d * TILE_ROWS];
+    for (i, row) in lhs.chunks_exact(d).enumerate() {
+        let group = &mut out[(i / TILE_ROWS) * d * TILE_ROWS..][..d * TILE_ROWS];
+        for (t, &v) in row.iter().enumerate() {
+            group[t * TILE_ROWS + i % TILE_ROWS] = v;
+        }
     }
-    let threads = rayon::current_num_threads().max(1);
-    // SAFETY: `gemm` reads lhs(i, t) at lhs + i·d + t (column stride 1, row stride d) for i < k,
-    // t < d; rhs viewed as a [d, n] matrix, (t, j) at rhs + j·d + t (column stride d, row
-    // stride 1) for j < n; and writes out(i, j) at out + i·n + j (column stride 1, row stride n).
-    // The largest offsets are k·d − 1, n·d − 1 and k·n − 1, inside the three slices (checked
-    // above); `out` is borrowed mutably, so it overlaps neither input. With read_dst = false the
-    // output is only written (alpha unused), beta = 1: out = lhs · rhsᵀ.
+    out
+}
+
+/// block[k, PANEL] = lhs[k, d] · panel[d, PANEL] (`gemm`).
+#[allow(unsafe_code)]
+fn matmul_panel(block: &mut [f32], lhs: &[f32], panel: &[f32], k: usize, d: usize) {
+    assert!(block.len() == k * PANEL && lhs.len() == k * d && panel.len() == d * PANEL);
+    // SAFETY: block(i, j) at block + i·PANEL + j (i < k, j < PANEL), lhs(i, t) at lhs + i·d + t,
+    // panel(t, j) at panel + t·PANEL + j (t < d): the largest offsets k·PANEL − 1, k·d − 1 and
+    // d·PANEL − 1 lie inside the three slices (checked above); `block` is borrowed mutably, so it
+    // overlaps neither input. With read_dst = false the output is only written.
     unsafe {
         gemm::gemm(
             k,
-            n,
+            PANEL,
             d,
-            out.as_mut_ptr(),
+            block.as_mut_ptr(),
             1,
-            n as isize,
+            PANEL as isize,
             false,
             lhs.as_ptr(),
             1,
             d as isize,
-            rhs.as_ptr(),
-            d as isize,
+            panel.as_ptr(),
             1,
+            PANEL as isize,
             0.0f32,
             1.0f32,
             false,
             false,
             false,
-            gemm::Parallelism::Rayon(threads),
+            gemm::Parallelism::None,
         );
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx512 {
+    use super::{PANEL, TILE_ROWS};
+    use std::arch::x86_64::*;
+
+    /// rows[i][j] = Σₜ lhs(i, t) · panel(t, j) for the columns of `rows` (k pieces of the same
+    /// width), `panels` their ⌈width / PANEL⌉ panels, `tiles` lhs from `lhs_tiles`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn project(
+        rows: &mut [&mut [f32]],
+        tiles: &[f32],
+        panels: &[f32],
+        k: usize,
+        d: usize,
+    ) {
+        let width = rows.first().map_or(0, |r| r.len());
+        assert!(rows.len() == k && rows.iter().all(|r| r.len() == width));
+        assert!(panels.len() == width.div_ceil(PANEL) * d * PANEL);
+        assert!(tiles.len() == k.div_ceil(TILE_ROWS) * d * TILE_ROWS);
+        for (p, panel) in panels.chunks_exact(d * PANEL).enumerate() {
+            let cols = PANEL.min(width - p * PANEL);
+            for (g, tile) in tiles.chunks_exact(d * TILE_ROWS).enumerate() {
+                let mut acc = [[_mm512_setzero_ps(); 3]; TILE_ROWS];
+                for (a, b) in tile.chunks_exact(TILE_ROWS).zip(panel.chunks_exact(PANEL)) {
+                    // SAFETY: `b` holds PANEL = 48 floats, read as three vectors of 16.
+                    let b = unsafe {
+                        [
+                            _mm512_loadu_ps(b.as_ptr()),
+                            _mm512_loadu_ps(b.as_ptr().add(16)),
+                            _mm512_loadu_ps(b.as_ptr().add(32)),
+                        ]
+                    };
+                    for (acc, &a) in acc.iter_mut().zip(a) {
+                        let a = _mm512_set1_ps(a);
+                        acc[0] = _mm512_fmadd_ps(a, b[0], acc[0]);
+                        acc[1] = _mm512_fmadd_ps(a, b[1], acc[1]);
+                        acc[2] = _mm512_fmadd_ps(a, b[2], acc[2]);
+                    }
+                }
+                for (r, acc) in acc.iter().enumerate() {
+                    let Some(row) = rows.get_mut(g * TILE_ROWS + r) else {
+                        break;
+                    };
+                    let mut values = [0f32; PANEL];
+                    // SAFETY: `values` holds 48 floats, written as three vectors of 16.
+                    unsafe {
+                        _mm512_storeu_ps(values.as_mut_ptr(), acc[0]);
+                        _mm512_storeu_ps(values.as_mut_ptr().add(16), acc[1]);
+                        _mm512_storeu_ps(values.as_mut_ptr().add(32), acc[2]);
+                    }
+                    row[p * PANEL..p * PANEL + cols].copy_from_slice(&values[..cols]);
+                }
+            }
+        }
     }
 }
 
@@ -79,27 +235,31 @@ pub(crate) fn matmul_transposed_rhs(
 mod tests {
     use super::*;
 
+    /// Both kernels against libtorch's matmul, on sizes that are no multiple of the tiles (k
+    /// of 8, n of the 48-descriptor panel and of a task's 768 columns) and a panel buffer
+    /// holding more descriptors than are projected.
     #[test]
-    fn the_product_equals_libtorch_matmul() {
-        // Sizes that are no multiple of the kernels' tiles.
-        let (k, d, n) = (13, 147, 1001);
-        let lhs = Tensor::randn([k, d], (Kind::Float, tch::Device::Cpu));
-        let rhs = Tensor::randn([n, d], (Kind::Float, tch::Device::Cpu));
-        let mut out = vec![0f32; (k * n) as usize];
-        matmul_transposed_rhs(
-            &mut out,
-            &to_vec_f32(&lhs),
-            &to_vec_f32(&rhs),
-            k as usize,
-            d as usize,
-            n as usize,
-        );
-        let expected = to_vec_f32(&lhs.matmul(&rhs.transpose(0, 1)));
-        let worst = out
-            .iter()
-            .zip(&expected)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        assert!(worst < 1e-4, "largest difference {worst}");
+    fn panel_projections_equal_libtorch_matmul() {
+        let (k, d, n, stored) = (13usize, 147usize, 1001usize, 1100usize);
+        let lhs = Tensor::randn([k as i64, d as i64], (Kind::Float, tch::Device::Cpu));
+        let rhs = Tensor::randn([stored as i64, d as i64], (Kind::Float, tch::Device::Cpu));
+        let expected = to_vec_f32(&lhs.matmul(&rhs.narrow(0, 0, n as i64).transpose(0, 1)));
+        let panels = crate::swd_cpu::to_panels(&to_vec_f32(&rhs), stored, d);
+        let lhs = to_vec_f32(&lhs);
+        type Kernel = fn(&mut [f32], &[f32], &[f32], usize, usize, usize);
+        let kernels: [(&str, Kernel); 2] = [
+            ("dispatched", project_panels),
+            ("portable", project_panels_portable),
+        ];
+        for (name, kernel) in kernels {
+            let mut out = vec![f32::NAN; k * n];
+            kernel(&mut out, &lhs, &panels, k, d, n);
+            let worst = out
+                .iter()
+                .zip(&expected)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-4, "{name}: largest difference {worst}");
+        }
     }
 }

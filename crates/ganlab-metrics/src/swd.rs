@@ -194,9 +194,10 @@ fn finalize_by_tensors(desc: &Tensor) -> Tensor {
 pub fn sliced_wasserstein(a: &Tensor, b: &Tensor, directions: &[Tensor]) -> f64 {
     if a.device() == Device::Cpu {
         let d = a.size().get(1).copied().unwrap_or(0) as usize;
+        let (n_a, n_b) = (a.size()[0] as usize, b.size()[0] as usize);
         return swd_cpu::mean_abs_sorted_difference(
-            &host::to_vec_f32(a),
-            &host::to_vec_f32(b),
+            (&swd_cpu::to_panels(&host::to_vec_f32(a), n_a, d), n_a),
+            (&swd_cpu::to_panels(&host::to_vec_f32(b), n_b, d), n_b),
             d,
             &transposed_directions(directions),
             &mut Projections::default(),
@@ -291,9 +292,12 @@ pub fn set_descriptors(
     let images = check_images(images, "SWD images")?;
     if images.device() == Device::Cpu {
         let d = images.size()[1] * NHOOD_SIZE * NHOOD_SIZE;
+        let n = images.size()[0] as usize * NHOODS_PER_IMAGE as usize;
         return Ok(cpu_set_descriptors(&images, rng, batch)
             .iter()
-            .map(|level| Tensor::from_slice(level).view([-1, d]))
+            .map(|panels| {
+                Tensor::from_slice(&swd_cpu::from_panels(panels, n, d as usize)).view([-1, d])
+            })
             .collect());
     }
     let resolutions = swd_resolutions(images.size()[2]);
@@ -316,7 +320,8 @@ pub fn set_descriptors(
 }
 
 /// [`set_descriptors`] for checked CPU images as slices: per level, every neighbourhood gathered
-/// batch by batch straight into one [N·128, 147] vector and normalised in place. Draws the same
+/// batch by batch straight into one buffer in the panel layout of the projection kernel
+/// (`host::PANEL`; N·128 descriptors of 147 values) and normalised in place. Draws the same
 /// random corners in the same order as the tensor path.
 fn cpu_set_descriptors(images: &Tensor, rng: &mut ChaCha8Rng, batch: i64) -> Vec<Vec<f32>> {
     let s = images.size();
@@ -324,9 +329,10 @@ fn cpu_set_descriptors(images: &Tensor, rng: &mut ChaCha8Rng, batch: i64) -> Vec
     let resolutions = swd_resolutions(s[2]);
     let sides = swd_cpu::level_sides(h, w, resolutions.len());
     let d = c * (NHOOD_SIZE * NHOOD_SIZE) as usize;
+    let count = n as usize * NHOODS_PER_IMAGE as usize;
     let mut levels: Vec<Vec<f32>> = resolutions
         .iter()
-        .map(|_| vec![0f32; n as usize * NHOODS_PER_IMAGE as usize * d])
+        .map(|_| vec![0f32; count.div_ceil(host::PANEL) * d * host::PANEL])
         .collect();
     let mut start = 0;
     while start < n {
@@ -337,14 +343,13 @@ fn cpu_set_descriptors(images: &Tensor, rng: &mut ChaCha8Rng, batch: i64) -> Vec
             pyramid.iter().zip(&resolutions).zip(&sides).enumerate()
         {
             let (ys, xs) = random_corners(rng, len, *side);
-            let first = (start * NHOODS_PER_IMAGE) as usize * d;
-            let out = &mut levels[level][first..first + ys.len() * d];
-            swd_cpu::gather(values, c, lh, lw, &ys, &xs, out);
+            let first = (start * NHOODS_PER_IMAGE) as usize;
+            swd_cpu::gather_panels(values, c, lh, lw, &ys, &xs, &mut levels[level], first);
         }
         start += len;
     }
     for level in &mut levels {
-        swd_cpu::normalize_per_channel(level, c, (NHOOD_SIZE * NHOOD_SIZE) as usize);
+        swd_cpu::normalize_panels(level, count, c, (NHOOD_SIZE * NHOOD_SIZE) as usize);
     }
     levels
 }
@@ -392,13 +397,20 @@ fn cpu_swd(real: &Tensor, fake: &Tensor, rng: &mut ChaCha8Rng, batch: i64) -> Re
     let fake = check_images(fake, "SWD images")?;
     let real_desc = cpu_set_descriptors(&real, rng, batch);
     let fake_desc = cpu_set_descriptors(&fake, rng, batch);
+    let counts = [real.size()[0], fake.size()[0]].map(|n| (n * NHOODS_PER_IMAGE) as usize);
     let d = real.size()[1] * NHOOD_SIZE * NHOOD_SIZE;
     let resolutions = swd_resolutions(real.size()[2]);
     let mut buffers = Projections::default();
     let mut per_level = BTreeMap::new();
     for ((a, b), res) in real_desc.iter().zip(&fake_desc).zip(&resolutions) {
         let dirs = transposed_directions(&random_directions(rng, d));
-        let distance = swd_cpu::mean_abs_sorted_difference(a, b, d as usize, &dirs, &mut buffers);
+        let distance = swd_cpu::mean_abs_sorted_difference(
+            (a, counts[0]),
+            (b, counts[1]),
+            d as usize,
+            &dirs,
+            &mut buffers,
+        );
         per_level.insert(*res, distance * 1e3);
     }
     let avg = per_level.values().sum::<f64>() / per_level.len() as f64;
@@ -455,6 +467,50 @@ mod tests {
             sliced_wasserstein_by_tensors(&a, &other, &dirs),
         );
         assert!((x - y).abs() <= 1e-5 * y.abs(), "{x} vs {y}");
+    }
+
+    #[test]
+    fn the_cpu_swd_equals_the_libtorch_path_with_sets_of_different_sizes() {
+        // `swd` on CPU images (panel layout, batches of 3 images so that batches share panels)
+        // against the same draws through libtorch operations only.
+        tch::manual_seed(7);
+        let real = (Tensor::rand([7, 3, 32, 32], (Kind::Float, Device::Cpu)) * 255.0).round();
+        let fake = (Tensor::rand([5, 3, 32, 32], (Kind::Float, Device::Cpu)) * 255.0).round();
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let ours = cpu_swd(&real, &fake, &mut rng, 3).expect("swd");
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let resolutions = swd_resolutions(32);
+        let mut sets = Vec::new();
+        for images in [&real, &fake] {
+            let mut parts: Vec<Vec<Tensor>> = resolutions.iter().map(|_| Vec::new()).collect();
+            let mut start = 0;
+            while start < images.size()[0] {
+                let len = 3.min(images.size()[0] - start);
+                let pyramid =
+                    laplacian_pyramid_by_tensors(&images.narrow(0, start, len), resolutions.len());
+                for (level, (img, side)) in pyramid.iter().zip(&resolutions).enumerate() {
+                    let (ys, xs) = random_corners(&mut rng, len, *side);
+                    parts[level].push(descriptors_by_indexing(img, &ys, &xs));
+                }
+                start += len;
+            }
+            let levels: Vec<Tensor> = parts
+                .iter()
+                .map(|p| finalize_by_tensors(&Tensor::cat(p, 0)))
+                .collect();
+            sets.push(levels);
+        }
+        for ((a, b), res) in sets[0].iter().zip(&sets[1]).zip(&resolutions) {
+            let n = a.size()[0].min(b.size()[0]);
+            let dirs = random_directions(&mut rng, a.size()[1]);
+            let theirs =
+                sliced_wasserstein_by_tensors(&a.narrow(0, 0, n), &b.narrow(0, 0, n), &dirs) * 1e3;
+            let mine = ours.per_level[res];
+            assert!(
+                (mine - theirs).abs() <= 1e-5 * theirs,
+                "{res}: {mine} vs {theirs}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The CPU kernels of the sliced Wasserstein distance on plain float32 slices: the Laplacian
-//! pyramid of each image plane, the neighbourhood gather, the per-channel normalisation, the
-//! projections (one matrix product into reused buffers) and the radix-sorted comparison.
+//! pyramid of each image plane, the neighbourhood gather (straight into the panel layout that
+//! the projection kernel of `host::project_panels` reads), the per-channel normalisation, the
+//! projections (into reused buffers) and the radix-sorted comparison.
 //! [`crate::swd`] holds the definitions, the tensor API and the libtorch path for other devices;
 //! both paths are tested against each other there, and against numpy's translation of ProGAN's
 //! code in `tests/tests/metrics_reference.rs`.
@@ -202,6 +203,152 @@ pub(crate) fn gather(
         });
 }
 
+/// [`gather`] into the panel layout of [`host::PANEL`]: neighbourhood i of this batch (corners
+/// `ys[i]`, `xs[i]`, image i / (count / images)) becomes descriptor `first + i` of `panels`.
+/// Batches that share a panel fill different lanes of it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gather_panels(
+    level: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    ys: &[i64],
+    xs: &[i64],
+    panels: &mut [f32],
+    first: usize,
+) {
+    const P: usize = host::PANEL;
+    let d = c * K * K;
+    let count = ys.len();
+    if count == 0 || d == 0 {
+        return;
+    }
+    let images = level.len() / (c * h * w).max(1);
+    let per_image = count / images.max(1);
+    let (first_panel, end_panel) = (first / P, (first + count).div_ceil(P));
+    panels[first_panel * d * P..end_panel * d * P]
+        .par_chunks_mut(d * P)
+        .enumerate()
+        .for_each(|(p, panel)| {
+            let base = (first_panel + p) * P;
+            let lanes = base.max(first) - base..(base + P).min(first + count) - base;
+            for lane in lanes {
+                let i = base + lane - first;
+                let (y0, x0) = (ys[i] as usize, xs[i] as usize);
+                let image = &level[(i / per_image) * c * h * w..];
+                for ch in 0..c {
+                    let plane = &image[ch * h * w..(ch + 1) * h * w];
+                    for dy in 0..K {
+                        let row = &plane[(y0 + dy) * w + x0..][..K];
+                        for (dx, v) in row.iter().enumerate() {
+                            panel[(ch * K * K + dx * K + dy) * P + lane] = *v;
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// [`normalize_per_channel`] on the first n descriptors of a panel layout (the same arithmetic:
+/// float32 sums per neighbourhood, float64 across them, the result applied in float32; padding
+/// lanes hold zeros, add nothing to the sums and are normalised along, never read).
+pub(crate) fn normalize_panels(panels: &mut [f32], n: usize, c: usize, per: usize) {
+    const P: usize = host::PANEL;
+    let d = c * per;
+    if n == 0 || d == 0 {
+        return;
+    }
+    let panels = &mut panels[..n.div_ceil(P) * d * P];
+    let count = (n * per) as f64;
+    let sums = panels
+        .par_chunks(d * P)
+        .map(|panel| {
+            let mut sums = vec![(0f64, 0f64); c];
+            for (ch, rows) in panel.chunks_exact(per * P).enumerate() {
+                let (mut s, mut q) = ([0f32; P], [0f32; P]);
+                for row in rows.chunks_exact(P) {
+                    for lane in 0..P {
+                        s[lane] += row[lane];
+                        q[lane] += row[lane] * row[lane];
+                    }
+                }
+                for lane in 0..P {
+                    sums[ch].0 += s[lane] as f64;
+                    sums[ch].1 += q[lane] as f64;
+                }
+            }
+            sums
+        })
+        .reduce(
+            || vec![(0f64, 0f64); c],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| {
+                    x.0 += y.0;
+                    x.1 += y.1
+                });
+                a
+            },
+        );
+    let (mean, std) = moments(&sums, count);
+    panels.par_chunks_mut(d * P).for_each(|panel| {
+        for (ch, rows) in panel.chunks_exact_mut(per * P).enumerate() {
+            rows.iter_mut().for_each(|v| *v = (*v - mean[ch]) / std[ch]);
+        }
+    });
+}
+
+/// Per-channel float32 mean and population std from float64 sums of x and x² over `count` values.
+fn moments(sums: &[(f64, f64)], count: f64) -> (Vec<f32>, Vec<f32>) {
+    sums.iter()
+        .map(|&(s, q)| {
+            let mean = s / count;
+            (
+                mean as f32,
+                (q / count - mean * mean).max(0.0).sqrt() as f32,
+            )
+        })
+        .unzip()
+}
+
+/// Row-major [n, d] descriptors in the panel layout (zero padding lanes).
+pub(crate) fn to_panels(rows: &[f32], n: usize, d: usize) -> Vec<f32> {
+    const P: usize = host::PANEL;
+    let mut panels = vec![0f32; n.div_ceil(P) * d * P];
+    if d == 0 {
+        return panels;
+    }
+    panels
+        .par_chunks_mut(d * P)
+        .zip(rows[..n * d].par_chunks(d * P))
+        .for_each(|(panel, descs)| {
+            for (lane, desc) in descs.chunks_exact(d).enumerate() {
+                for (t, &v) in desc.iter().enumerate() {
+                    panel[t * P + lane] = v;
+                }
+            }
+        });
+    panels
+}
+
+/// The first n descriptors of a panel layout as row-major [n, d].
+pub(crate) fn from_panels(panels: &[f32], n: usize, d: usize) -> Vec<f32> {
+    const P: usize = host::PANEL;
+    let mut rows = vec![0f32; n * d];
+    if d == 0 {
+        return rows;
+    }
+    rows.par_chunks_mut(d * P)
+        .zip(panels.par_chunks(d * P))
+        .for_each(|(descs, panel)| {
+            for (lane, desc) in descs.chunks_exact_mut(d).enumerate() {
+                for (t, v) in desc.iter_mut().enumerate() {
+                    *v = panel[t * P + lane];
+                }
+            }
+        });
+    rows
+}
+
 /// In place on [n, c, per] row-major values: x ← (x − mean_c) / std_c with the channel's mean
 /// and population std over all n·per values (sums of x and x² accumulated in float64 in one
 /// pass, the result applied in float32 as numpy's `desc -= mean; desc /= std` on float32 arrays).
@@ -238,16 +385,7 @@ pub(crate) fn normalize_per_channel(values: &mut [f32], c: usize, per: usize) {
                 a
             },
         );
-    let (mean, std): (Vec<f32>, Vec<f32>) = sums
-        .iter()
-        .map(|&(s, q)| {
-            let mean = s / count;
-            (
-                mean as f32,
-                (q / count - mean * mean).max(0.0).sqrt() as f32,
-            )
-        })
-        .unzip();
+    let (mean, std) = moments(&sums, count);
     values.par_chunks_mut(block).for_each(|chunk| {
         for desc in chunk.chunks_exact_mut(row) {
             for (ch, part) in desc.chunks_exact_mut(per).enumerate() {
@@ -272,30 +410,30 @@ pub(crate) struct Projections {
     b: Vec<f32>,
 }
 
-/// For descriptor sets A, B ([n, d] row-major) and each repeat's directions: mean over the
-/// directions of mean |sort(A·dⱼ) − sort(B·dⱼ)|, averaged over the repeats. The projections are
-/// computed transposed ([k, n], one contiguous row per direction; `gemm`, 22% faster here than
-/// libtorch's MKL for this shape), and each row's sort keys are radix-sorted and compared, one
+/// For descriptor sets A and B (n_a and n_b descriptors of d values in the panel layout of
+/// [`host::PANEL`]; the first min(n_a, n_b) of each are compared) and each repeat's directions:
+/// mean over the directions of mean |sort(A·dⱼ) − sort(B·dⱼ)|, averaged over the repeats. The
+/// projections are computed transposed ([k, n], one contiguous row per direction, by
+/// [`host::project_panels`]), and each row's sort keys are radix-sorted and compared, one
 /// direction per task on rayon's pool.
 pub(crate) fn mean_abs_sorted_difference(
-    a: &[f32],
-    b: &[f32],
+    (a, n_a): (&[f32], usize),
+    (b, n_b): (&[f32], usize),
     d: usize,
     directions: &[Directions],
     buffers: &mut Projections,
 ) -> f64 {
-    let n = a.len().min(b.len()).checked_div(d).unwrap_or(0);
-    if n == 0 || directions.is_empty() || directions.iter().any(|dirs| dirs.k == 0) {
+    let n = n_a.min(n_b);
+    if n == 0 || d == 0 || directions.is_empty() || directions.iter().any(|dirs| dirs.k == 0) {
         return f64::NAN;
     }
-    let (a, b) = (&a[..n * d], &b[..n * d]);
     let mut total = 0.0;
     for dirs in directions {
         let k = dirs.k;
         buffers.a.resize(k * n, 0.0);
         buffers.b.resize(k * n, 0.0);
-        host::matmul_transposed_rhs(&mut buffers.a, &dirs.values, a, k, d, n);
-        host::matmul_transposed_rhs(&mut buffers.b, &dirs.values, b, k, d, n);
+        host::project_panels(&mut buffers.a[..k * n], &dirs.values, a, k, d, n);
+        host::project_panels(&mut buffers.b[..k * n], &dirs.values, b, k, d, n);
         let sum = buffers.a[..k * n]
             .par_chunks(n)
             .zip(buffers.b[..k * n].par_chunks(n))
@@ -450,5 +588,46 @@ mod tests {
         let y: Vec<u32> = (0..2050).map(|i| order_key(-(i as f32) / 2.0)).collect();
         let expected: f64 = (0..2050).map(|i| i as f64 * 1.5).sum();
         assert_eq!(sum_abs_key_difference(&x, &y), expected);
+    }
+
+    /// Two batches that share a panel (the second starts at descriptor 20 of 48) gathered into
+    /// panels equal the row-major gather; normalised there they equal the row-major
+    /// normalisation bit for bit; the layouts convert both ways.
+    #[test]
+    fn the_panel_layout_holds_the_row_major_descriptors() {
+        let (c, h, w) = (3usize, 12usize, 12usize);
+        let value = |i: usize| ((i * 7919) % 997) as f32 / 4.0;
+        let batches: [(usize, usize); 2] = [(2, 0), (3, 20)]; // (images, first descriptor)
+        let d = c * K * K;
+        let total = 50;
+        let mut rows = vec![0f32; total * d];
+        let mut panels = vec![0f32; total.div_ceil(host::PANEL) * d * host::PANEL];
+        for (b, &(images, first)) in batches.iter().enumerate() {
+            let level: Vec<f32> = (0..images * c * h * w)
+                .map(|i| value(i + 1000 * b))
+                .collect();
+            let count = images * 10;
+            let ys: Vec<i64> = (0..count)
+                .map(|i| ((i * 5 + b) % (h - K + 1)) as i64)
+                .collect();
+            let xs: Vec<i64> = (0..count)
+                .map(|i| ((i * 3 + 2 * b) % (w - K + 1)) as i64)
+                .collect();
+            gather(
+                &level,
+                c,
+                h,
+                w,
+                &ys,
+                &xs,
+                &mut rows[first * d..(first + count) * d],
+            );
+            gather_panels(&level, c, h, w, &ys, &xs, &mut panels, first);
+        }
+        assert_eq!(to_panels(&rows, total, d), panels);
+        assert_eq!(from_panels(&panels, total, d), rows);
+        normalize_per_channel(&mut rows, c, K * K);
+        normalize_panels(&mut panels, total, c, K * K);
+        assert_eq!(from_panels(&panels, total, d), rows);
     }
 }
