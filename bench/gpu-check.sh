@@ -138,7 +138,7 @@ if [ -n "$half_detector" ]; then
   detector="$tmp/inception-fp32.pt"
   "$python" -c "import sys, torch; m = torch.jit.load(sys.argv[1], map_location='cpu'); m.float(); m.save(sys.argv[2])" "$half_detector" "$detector"
   echo "(detector: $half_detector cast back to float32: speed only, not values)"
-  checksum=(--no-checksum)
+  checksum=(--no-checksum --engine native)
 elif [ -z "$detector" ]; then
   detector="$root/datasets/cache/detectors/inception-2015-12-05.pt"
 fi

@@ -60,6 +60,7 @@ fn folders_give_the_documented_json_with_provenance_and_a_small_sample_warning()
         p["detector"]["sha256"],
         ganlab_metrics::inception::DEFAULT_DETECTOR_SHA256
     );
+    assert_eq!(p["detector"]["engine"], "native");
     assert_eq!(
         (p["samples_real"].as_i64(), p["samples_fake"].as_i64()),
         (Some(25), Some(25))

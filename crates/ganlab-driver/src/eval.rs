@@ -248,7 +248,7 @@ fn detector_features(detector: &Detector, set: &ImageSet, what: &str) -> Result<
 
 /// Detector features of the real set, cached when the set is a dataset: the key holds everything
 /// that changes them (dataset, its source and size, split, sample count, seed, resolution,
-/// detector sha256, preprocessing version).
+/// detector sha256 and engine, preprocessing version).
 fn real_features_cached(
     detector: &Detector,
     set: &ImageSet,
@@ -267,6 +267,7 @@ fn real_features_cached(
         "seed": seed,
         "shape": set.images.size(),
         "detector_sha256": detector.sha256,
+        "engine": detector.engine().name(),
         "preprocessing": "nv_bilinear-299 float, (x-128)/128 clamp [-1, 0.9921875], v1",
     });
     let digest = {
@@ -475,8 +476,7 @@ pub fn evaluate_sets(
             let k = kid(&real_features, &fake_features, 100, 1000, cfg.seed)?;
             out.insert("kid".into(), json!({"mean": k.mean, "std": k.std, "subsets": k.subsets, "subset_size": k.subset_size}));
         }
-        provenance["detector"] =
-            json!({"file": path.display().to_string(), "sha256": detector.sha256});
+        provenance["detector"] = json!({"file": path.display().to_string(), "sha256": detector.sha256, "engine": detector.engine().name()});
         provenance["resize_filter"] = json!(
             "nv_bilinear (affine_grid + grid_sample, border, half-pixel shift) to 299x299, float"
         );

@@ -8,7 +8,13 @@
 //!    θ[0,2] = 1/W − 1/299, θ[1,2] = 1/H − 1/299), kept in float (no rounding);
 //! 3. (x − 128)/128, clamped to [−1, 0.9921875];
 //! 4. the module's forward gives [N, 2048] pool features.
+//!
+//! The default detector runs by default on the toolkit's own calls ([`NativeInception`]: the same
+//! graph with folded batch norms, channels-last throughout; 1.4x the TorchScript interpreter on
+//! CPU, features within 1e-5); other detectors, or [`Engine::TorchScript`], run the module's
+//! forward.
 
+use crate::inception_native::NativeInception;
 use crate::Error;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
@@ -19,10 +25,30 @@ pub const DEFAULT_DETECTOR_SHA256: &str =
 /// Side of the detector's input.
 pub const DETECTOR_SIDE: i64 = 299;
 
+/// What runs a detector's forward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// [`NativeInception`]: the default detector's graph by the toolkit's own libtorch calls.
+    Native,
+    /// The TorchScript module's own forward.
+    TorchScript,
+}
+
+impl Engine {
+    /// The name recorded in provenance: `native` or `torchscript`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Native => "native",
+            Engine::TorchScript => "torchscript",
+        }
+    }
+}
+
 /// A loaded feature detector.
 #[derive(Debug)]
 pub struct Detector {
     module: tch::CModule,
+    native: Option<NativeInception>,
     pub path: PathBuf,
     pub sha256: String,
     pub device: Device,
@@ -67,12 +93,53 @@ impl Detector {
                 what: format!("not a loadable TorchScript module: {e}"),
             })?;
         module.set_eval();
+        // The native graph is that of the default detector: used for that file only.
+        let native = if sha256 == DEFAULT_DETECTOR_SHA256 {
+            Some(
+                NativeInception::from_module(&module).map_err(|what| Error::Detector {
+                    path: path.to_path_buf(),
+                    what,
+                })?,
+            )
+        } else {
+            None
+        };
         Ok(Detector {
             module,
+            native,
             path: path.to_path_buf(),
             sha256,
             device,
         })
+    }
+
+    /// The engine that [`Detector::features`] uses.
+    pub fn engine(&self) -> Engine {
+        if self.native.is_some() {
+            Engine::Native
+        } else {
+            Engine::TorchScript
+        }
+    }
+
+    /// Runs the TorchScript module's forward from now on (for comparisons).
+    pub fn use_torchscript(&mut self) {
+        self.native = None;
+    }
+
+    /// Runs the native graph from now on, also for a file other than the default detector (e.g.
+    /// a copy cast from half precision); an error unless the module has exactly the default
+    /// detector's parameters (names and shapes).
+    pub fn use_native(&mut self) -> Result<(), Error> {
+        if self.native.is_none() {
+            let native =
+                NativeInception::from_module(&self.module).map_err(|what| Error::Detector {
+                    path: self.path.clone(),
+                    what: format!("not the 2015-12-05 Inception graph: {what}"),
+                })?;
+            self.native = Some(native);
+        }
+        Ok(())
     }
 
     /// Features [N, D] of images [N, 1|3, H, W] with values 0…255.
@@ -91,10 +158,13 @@ impl Detector {
             let x = nv_bilinear_resize(&x, DETECTOR_SIDE, DETECTOR_SIDE);
             let x = ((x - 128.0) / 128.0).clamp(-1.0, 0.9921875);
             let x = channels_last(&x);
-            let out = self.module.forward_ts(&[x]).map_err(|e| Error::Detector {
-                path: self.path.clone(),
-                what: format!("forward failed: {e}"),
-            })?;
+            let out = match &self.native {
+                Some(native) => native.forward(&x),
+                None => self.module.forward_ts(&[x]).map_err(|e| Error::Detector {
+                    path: self.path.clone(),
+                    what: format!("forward failed: {e}"),
+                })?,
+            };
             let out = if out.dim() > 2 {
                 out.flatten(1, -1)
             } else {

@@ -4,6 +4,8 @@
 //!   coverage;
 //! - [`frechet`]: float64 feature statistics and the Fréchet distance (FID's core);
 //! - [`inception`]: the TorchScript FID detector and its exact preprocessing;
+//! - [`inception_native`]: the default detector's graph by the toolkit's own calls (folded batch
+//!   norms, channels-last), what `Detector` runs for that file;
 //! - [`kid`]: Kernel Inception Distance;
 //! - [`inception_score`]: IS from any classifier's logits;
 //! - [`swd`]: ProGAN's sliced Wasserstein distance on Laplacian pyramids;
@@ -13,6 +15,7 @@ pub mod classifier;
 pub mod frechet;
 mod host;
 pub mod inception;
+pub mod inception_native;
 pub mod inception_score;
 pub mod kid;
 pub mod swd;

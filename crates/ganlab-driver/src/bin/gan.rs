@@ -91,6 +91,11 @@ enum BenchCommand {
         /// Load --detector without checking its sha256 (e.g. a half-precision copy).
         #[arg(long)]
         no_checksum: bool,
+        /// What runs the detector: auto (the native graph for the default detector, the
+        /// TorchScript module otherwise), native (also for a copy of the default detector) or
+        /// torchscript.
+        #[arg(long, default_value = "auto")]
+        engine: String,
         #[arg(long, default_value = "auto")]
         device: String,
     },
@@ -414,13 +419,23 @@ fn bench(what: BenchCommand) -> Result<()> {
             side,
             detector,
             no_checksum,
+            engine,
             device,
         } => {
             let device = ganlab_driver::device::resolve(&device)?;
             let path = detector.unwrap_or_else(ganlab_driver::eval::default_detector_path);
             let expected =
                 (!no_checksum).then_some(ganlab_metrics::inception::DEFAULT_DETECTOR_SHA256);
-            let detector = ganlab_metrics::Detector::load(&path, expected, device)?;
+            let mut detector = ganlab_metrics::Detector::load(&path, expected, device)?;
+            match engine.as_str() {
+                "auto" => {}
+                "native" => detector.use_native()?,
+                "torchscript" => detector.use_torchscript(),
+                other => anyhow::bail!(
+                    "bench features: unknown --engine `{other}`; expected auto, native or torchscript"
+                ),
+            }
+            lines.push(("engine", detector.engine().name().to_string()));
             let rate = bench::features_images_per_s(&detector, n, batch, channels, side)?;
             lines.push(("images_per_s", format!("{rate:.4}")));
         }
