@@ -279,22 +279,22 @@ pub(crate) fn normalize_panels(panels: &mut [f32], n: usize, c: usize, per: usiz
             }
             sums
         })
-        .reduce(
-            || vec![(0f64, 0f64); c],
-            |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| {
-                    x.0 += y.0;
-                    x.1 += y.1
-                });
-                a
-            },
-        );
+        .reduce(|| vec![(0f64, 0f64); c], add_sums);
     let (mean, std) = moments(&sums, count);
     panels.par_chunks_mut(d * P).for_each(|panel| {
         for (ch, rows) in panel.chunks_exact_mut(per * P).enumerate() {
             rows.iter_mut().for_each(|v| *v = (*v - mean[ch]) / std[ch]);
         }
     });
+}
+
+/// Per-channel (Σx, Σx²) of two parts of a set, added.
+fn add_sums(mut a: Vec<(f64, f64)>, b: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    a.iter_mut().zip(b).for_each(|(x, y)| {
+        x.0 += y.0;
+        x.1 += y.1
+    });
+    a
 }
 
 /// Per-channel float32 mean and population std from float64 sums of x and x² over `count` values.
@@ -375,16 +375,7 @@ pub(crate) fn normalize_per_channel(values: &mut [f32], c: usize, per: usize) {
             }
             sums
         })
-        .reduce(
-            || vec![(0f64, 0f64); c],
-            |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| {
-                    x.0 += y.0;
-                    x.1 += y.1
-                });
-                a
-            },
-        );
+        .reduce(|| vec![(0f64, 0f64); c], add_sums);
     let (mean, std) = moments(&sums, count);
     values.par_chunks_mut(block).for_each(|chunk| {
         for desc in chunk.chunks_exact_mut(row) {
