@@ -86,6 +86,50 @@ fn the_native_graph_gives_the_torchscript_modules_features() {
 }
 
 #[test]
+fn the_native_graph_runs_a_cast_copy_and_refuses_another_network() {
+    // What bench/gpu-check.sh does with the half-precision copy: cast back to float32 (another
+    // checksum, so TorchScript by default), then `--engine native`. And a module that is not the
+    // 2015-12-05 graph is refused by name.
+    let dir = tempfile::tempdir().expect("tmp");
+    let (copy, other) = (dir.path().join("copy.pt"), dir.path().join("linear.pt"));
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(".venv")
+        .join("bin")
+        .join("python");
+    let script = "import sys, torch\n\
+        m = torch.jit.load(sys.argv[1], map_location='cpu'); m.half(); m.float(); m.save(sys.argv[2])\n\
+        torch.jit.script(torch.nn.Linear(2, 2)).save(sys.argv[3])";
+    let status = std::process::Command::new(&python)
+        .args(["-c", script])
+        .arg(detector_path())
+        .arg(&copy)
+        .arg(&other)
+        .status()
+        .expect("run the venv's python");
+    assert!(status.success());
+    let mut detector = Detector::load(&copy, None, Device::Cpu).expect("copy");
+    assert_eq!(detector.engine(), Engine::TorchScript);
+    detector.use_native().expect("the same graph");
+    assert_eq!(detector.engine(), Engine::Native);
+    let images = Tensor::randint(256, [2, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
+    let reference = Detector::load(&detector_path(), Some(DEFAULT_DETECTOR_SHA256), Device::Cpu)
+        .expect("detector")
+        .features(&images)
+        .expect("features");
+    let features = detector.features(&images).expect("features");
+    // Half-precision weights: close, not equal.
+    let diff = (&features - &reference).abs().max().double_value(&[]);
+    assert!(diff < 0.05, "half-precision copy differs by {diff}");
+    let mut linear = Detector::load(&other, None, Device::Cpu).expect("a TorchScript module");
+    let err = linear.use_native().unwrap_err().to_string();
+    assert!(
+        err.contains("linear.pt") && err.contains("not the 2015-12-05 Inception graph"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_detector_with_the_wrong_checksum_or_no_file_is_refused() {
     let err = Detector::load(&detector_path(), Some(&"0".repeat(64)), Device::Cpu)
         .unwrap_err()
