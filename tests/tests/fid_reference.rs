@@ -122,7 +122,10 @@ fn the_native_graph_runs_a_cast_copy_and_refuses_another_network() {
     let diff = (&features - &reference).abs().max().double_value(&[]);
     assert!(diff < 0.05, "half-precision copy differs by {diff}");
     let mut linear = Detector::load(&other, None, Device::Cpu).expect("a TorchScript module");
-    let err = linear.use_native().unwrap_err().to_string();
+    let err = linear
+        .use_native()
+        .expect_err("a Linear is no Inception")
+        .to_string();
     assert!(
         err.contains("linear.pt") && err.contains("not the 2015-12-05 Inception graph"),
         "{err}"
