@@ -183,24 +183,56 @@ pub(crate) fn gather(
     xs: &[i64],
     out: &mut [f32],
 ) {
-    let images = level.len() / (c * h * w).max(1);
-    let per_image = ys.len() / images.max(1);
+    let source = Neighbourhoods::new(level, c, h, w, ys, xs);
     out.par_chunks_mut(c * K * K)
         .with_min_len(512)
         .enumerate()
-        .for_each(|(i, desc)| {
-            let (y0, x0) = (ys[i] as usize, xs[i] as usize);
-            let image = &level[(i / per_image) * c * h * w..];
-            for (ch, patch) in desc.chunks_exact_mut(K * K).enumerate() {
-                let plane = &image[ch * h * w..(ch + 1) * h * w];
-                for dy in 0..K {
-                    let row = &plane[(y0 + dy) * w + x0..][..K];
-                    for (dx, v) in row.iter().enumerate() {
-                        patch[dx * K + dy] = *v;
-                    }
+        .for_each(|(i, desc)| source.copy(i, |t, v| desc[t] = v));
+}
+
+/// The neighbourhoods of one level for [`gather`] and [`gather_panels`].
+struct Neighbourhoods<'a> {
+    level: &'a [f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    ys: &'a [i64],
+    xs: &'a [i64],
+    per_image: usize,
+}
+
+impl<'a> Neighbourhoods<'a> {
+    fn new(level: &'a [f32], c: usize, h: usize, w: usize, ys: &'a [i64], xs: &'a [i64]) -> Self {
+        let images = level.len() / (c * h * w).max(1);
+        let per_image = ys.len() / images.max(1);
+        Neighbourhoods {
+            level,
+            c,
+            h,
+            w,
+            ys,
+            xs,
+            per_image,
+        }
+    }
+
+    /// Hands every value of neighbourhood i to `put(t, value)`, t = ch·49 + a·7 + b for pixel
+    /// (y₀ + b, x₀ + a) of channel ch (the official code's transposed order).
+    #[inline(always)]
+    fn copy(&self, i: usize, mut put: impl FnMut(usize, f32)) {
+        let (c, h, w) = (self.c, self.h, self.w);
+        let (y0, x0) = (self.ys[i] as usize, self.xs[i] as usize);
+        let image = &self.level[(i / self.per_image) * c * h * w..];
+        for ch in 0..c {
+            let plane = &image[ch * h * w..(ch + 1) * h * w];
+            for dy in 0..K {
+                let row = &plane[(y0 + dy) * w + x0..][..K];
+                for (dx, &v) in row.iter().enumerate() {
+                    put(ch * K * K + dx * K + dy, v);
                 }
             }
-        });
+        }
+    }
 }
 
 /// [`gather`] into the panel layout of [`host::PANEL`]: neighbourhood i of this batch (corners
@@ -223,28 +255,15 @@ pub(crate) fn gather_panels(
     if count == 0 || d == 0 {
         return;
     }
-    let images = level.len() / (c * h * w).max(1);
-    let per_image = count / images.max(1);
+    let source = Neighbourhoods::new(level, c, h, w, ys, xs);
     let (first_panel, end_panel) = (first / P, (first + count).div_ceil(P));
     panels[first_panel * d * P..end_panel * d * P]
         .par_chunks_mut(d * P)
         .enumerate()
         .for_each(|(p, panel)| {
             let base = (first_panel + p) * P;
-            let lanes = base.max(first) - base..(base + P).min(first + count) - base;
-            for lane in lanes {
-                let i = base + lane - first;
-                let (y0, x0) = (ys[i] as usize, xs[i] as usize);
-                let image = &level[(i / per_image) * c * h * w..];
-                for ch in 0..c {
-                    let plane = &image[ch * h * w..(ch + 1) * h * w];
-                    for dy in 0..K {
-                        let row = &plane[(y0 + dy) * w + x0..][..K];
-                        for (dx, v) in row.iter().enumerate() {
-                            panel[(ch * K * K + dx * K + dy) * P + lane] = *v;
-                        }
-                    }
-                }
+            for lane in base.max(first) - base..(base + P).min(first + count) - base {
+                source.copy(base + lane - first, |t, v| panel[t * P + lane] = v);
             }
         });
 }
