@@ -28,12 +28,23 @@ const TILE_ROWS: usize = 8;
 /// Columns per parallel task: 16 panels.
 const TASK_COLUMNS: usize = 16 * PANEL;
 
+/// Which kernel [`project_panels`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// The AVX-512 kernel where the CPU has AVX-512F (detected at run time), else `gemm`.
+    Fastest,
+    /// `gemm` on each panel (a [d, PANEL] matrix with row stride PANEL) into its columns (what
+    /// CPUs without AVX-512 run; the tests hold both kernels to libtorch).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Gemm,
+}
+
 /// out[k, n] = lhs[k, d] · descᵀ for n descriptors stored in panels (see [`PANEL`]; the panels
 /// may hold more descriptors than n, and padding lanes, which are never read into `out`).
 ///
-/// With AVX-512 (detected at run time) a register-tiled kernel, 8 directions x 48 descriptors
-/// per tile, reads each panel in place: on this machine 25–29 ms for [128, 147] x [147, 131072]
-/// against 31 ms for `gemm` on row-major descriptors. Without it, `gemm` panel by panel.
+/// With AVX-512 a register-tiled kernel, 8 directions x 48 descriptors per tile, reads each
+/// panel in place: on this machine 25–29 ms for [128, 147] x [147, 131072] against 31 ms for
+/// `gemm` on row-major descriptors. Without it (or with [`Kernel::Gemm`]), `gemm` panel by panel.
 ///
 /// Panics unless `out` holds k·n values, `lhs` k·d and `panels` at least ⌈n / PANEL⌉·d·PANEL.
 #[allow(unsafe_code)]
@@ -41,9 +52,8 @@ pub(crate) fn project_panels(
     out: &mut [f32],
     lhs: &[f32],
     panels: &[f32],
-    k: usize,
-    d: usize,
-    n: usize,
+    (k, d, n): (usize, usize, usize),
+    kernel: Kernel,
 ) {
     let used = n.div_ceil(PANEL) * d * PANEL;
     assert!(
@@ -57,7 +67,7 @@ pub(crate) fn project_panels(
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
+    if kernel == Kernel::Fastest && std::arch::is_x86_feature_detected!("avx512f") {
         let tiles = lhs_tiles(lhs, k, d);
         for_each_task(out, k, n, d, panels, |rows, task_panels| {
             // SAFETY: the CPU supports AVX-512F (detected just above), the only requirement of
@@ -66,22 +76,8 @@ pub(crate) fn project_panels(
         });
         return;
     }
-    project_panels_portable(out, lhs, panels, k, d, n);
-}
-
-/// [`project_panels`] without AVX-512: `gemm` on each panel (a [d, PANEL] matrix with row
-/// stride PANEL) into its columns of `out`.
-pub(crate) fn project_panels_portable(
-    out: &mut [f32],
-    lhs: &[f32],
-    panels: &[f32],
-    k: usize,
-    d: usize,
-    n: usize,
-) {
-    assert!(
-        out.len() == k * n && lhs.len() == k * d && panels.len() >= n.div_ceil(PANEL) * d * PANEL
-    );
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = kernel; // only `gemm` off x86-64
     for_each_task(out, k, n, d, panels, |rows, task_panels| {
         let width = rows.first().map_or(0, |r| r.len());
         let mut block = vec![0f32; k * PANEL];
@@ -246,20 +242,15 @@ mod tests {
         let expected = to_vec_f32(&lhs.matmul(&rhs.narrow(0, 0, n as i64).transpose(0, 1)));
         let panels = crate::swd_cpu::to_panels(&to_vec_f32(&rhs), stored, d);
         let lhs = to_vec_f32(&lhs);
-        type Kernel = fn(&mut [f32], &[f32], &[f32], usize, usize, usize);
-        let kernels: [(&str, Kernel); 2] = [
-            ("dispatched", project_panels),
-            ("portable", project_panels_portable),
-        ];
-        for (name, kernel) in kernels {
+        for kernel in [Kernel::Fastest, Kernel::Gemm] {
             let mut out = vec![f32::NAN; k * n];
-            kernel(&mut out, &lhs, &panels, k, d, n);
+            project_panels(&mut out, &lhs, &panels, (k, d, n), kernel);
             let worst = out
                 .iter()
                 .zip(&expected)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0f32, f32::max);
-            assert!(worst < 1e-4, "{name}: largest difference {worst}");
+            assert!(worst < 1e-4, "{kernel:?}: largest difference {worst}");
         }
     }
 }

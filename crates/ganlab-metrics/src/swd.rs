@@ -134,7 +134,16 @@ pub fn descriptors_at(level: &Tensor, ys: &[i64], xs: &[i64]) -> Tensor {
     }
     let (c, h, w) = (s[1] as usize, s[2] as usize, s[3] as usize);
     let mut out = vec![0f32; ys.len() * c * (NHOOD_SIZE * NHOOD_SIZE) as usize];
-    swd_cpu::gather(&host::to_vec_f32(level), c, h, w, ys, xs, &mut out);
+    let values = host::to_vec_f32(level);
+    let source = swd_cpu::Neighbourhoods {
+        level: &values,
+        c,
+        h,
+        w,
+        ys,
+        xs,
+    };
+    swd_cpu::gather(&source, &mut out);
     Tensor::from_slice(&out).view([ys.len() as i64, s[1], NHOOD_SIZE, NHOOD_SIZE])
 }
 
@@ -344,7 +353,15 @@ fn cpu_set_descriptors(images: &Tensor, rng: &mut ChaCha8Rng, batch: i64) -> Vec
         {
             let (ys, xs) = random_corners(rng, len, *side);
             let first = (start * NHOODS_PER_IMAGE) as usize;
-            swd_cpu::gather_panels(values, c, lh, lw, &ys, &xs, &mut levels[level], first);
+            let source = swd_cpu::Neighbourhoods {
+                level: values,
+                c,
+                h: lh,
+                w: lw,
+                ys: &ys,
+                xs: &xs,
+            };
+            swd_cpu::gather_panels(&source, &mut levels[level], first);
         }
         start += len;
     }

@@ -170,59 +170,39 @@ fn blur_column(
     }
 }
 
-/// Copies 7x7 neighbourhoods of a level ([images, c, h, w] row-major) into `out`
-/// ([n, c, 7, 7]; neighbourhood i from image i / (n / images), top-left corner (ys[i], xs[i]),
-/// corners checked by the caller), stored transposed as the official code does: element
-/// [i, ch, a, b] is pixel (y₀ + b, x₀ + a).
-pub(crate) fn gather(
-    level: &[f32],
-    c: usize,
-    h: usize,
-    w: usize,
-    ys: &[i64],
-    xs: &[i64],
-    out: &mut [f32],
-) {
-    let source = Neighbourhoods::new(level, c, h, w, ys, xs);
-    out.par_chunks_mut(c * K * K)
+/// Copies the neighbourhoods of `source` into `out` ([n, c, 7, 7] row-major; neighbourhood i
+/// from image i / (n / images), top-left corner (ys[i], xs[i])), stored transposed as the
+/// official code does: element [i, ch, a, b] is pixel (y₀ + b, x₀ + a).
+pub(crate) fn gather(source: &Neighbourhoods, out: &mut [f32]) {
+    out.par_chunks_mut(source.c * K * K)
         .with_min_len(512)
         .enumerate()
         .for_each(|(i, desc)| source.copy(i, |t, v| desc[t] = v));
 }
 
-/// The neighbourhoods of one level for [`gather`] and [`gather_panels`].
-struct Neighbourhoods<'a> {
-    level: &'a [f32],
-    c: usize,
-    h: usize,
-    w: usize,
-    ys: &'a [i64],
-    xs: &'a [i64],
-    per_image: usize,
+/// The 7x7 neighbourhoods of one level ([images, c, h, w] row-major) at corners (ys[i], xs[i]),
+/// checked by the caller, i / (n / images) being neighbourhood i's image: what [`gather`] and
+/// [`gather_panels`] copy.
+#[derive(Debug)]
+pub(crate) struct Neighbourhoods<'a> {
+    pub level: &'a [f32],
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub ys: &'a [i64],
+    pub xs: &'a [i64],
 }
 
-impl<'a> Neighbourhoods<'a> {
-    fn new(level: &'a [f32], c: usize, h: usize, w: usize, ys: &'a [i64], xs: &'a [i64]) -> Self {
-        let images = level.len() / (c * h * w).max(1);
-        let per_image = ys.len() / images.max(1);
-        Neighbourhoods {
-            level,
-            c,
-            h,
-            w,
-            ys,
-            xs,
-            per_image,
-        }
-    }
-
+impl Neighbourhoods<'_> {
     /// Hands every value of neighbourhood i to `put(t, value)`, t = ch·49 + a·7 + b for pixel
     /// (y₀ + b, x₀ + a) of channel ch (the official code's transposed order).
     #[inline(always)]
     fn copy(&self, i: usize, mut put: impl FnMut(usize, f32)) {
         let (c, h, w) = (self.c, self.h, self.w);
+        let images = (self.level.len() / (c * h * w).max(1)).max(1);
+        let per_image = (self.ys.len() / images).max(1);
         let (y0, x0) = (self.ys[i] as usize, self.xs[i] as usize);
-        let image = &self.level[(i / self.per_image) * c * h * w..];
+        let image = &self.level[(i / per_image) * c * h * w..];
         for ch in 0..c {
             let plane = &image[ch * h * w..(ch + 1) * h * w];
             for dy in 0..K {
@@ -235,27 +215,15 @@ impl<'a> Neighbourhoods<'a> {
     }
 }
 
-/// [`gather`] into the panel layout of [`host::PANEL`]: neighbourhood i of this batch (corners
-/// `ys[i]`, `xs[i]`, image i / (count / images)) becomes descriptor `first + i` of `panels`.
-/// Batches that share a panel fill different lanes of it.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gather_panels(
-    level: &[f32],
-    c: usize,
-    h: usize,
-    w: usize,
-    ys: &[i64],
-    xs: &[i64],
-    panels: &mut [f32],
-    first: usize,
-) {
+/// [`gather`] into the panel layout of [`host::PANEL`]: neighbourhood i of `source` becomes
+/// descriptor `first + i` of `panels`. Batches that share a panel fill different lanes of it.
+pub(crate) fn gather_panels(source: &Neighbourhoods, panels: &mut [f32], first: usize) {
     const P: usize = host::PANEL;
-    let d = c * K * K;
-    let count = ys.len();
+    let d = source.c * K * K;
+    let count = source.ys.len();
     if count == 0 || d == 0 {
         return;
     }
-    let source = Neighbourhoods::new(level, c, h, w, ys, xs);
     let (first_panel, end_panel) = (first / P, (first + count).div_ceil(P));
     panels[first_panel * d * P..end_panel * d * P]
         .par_chunks_mut(d * P)
@@ -442,8 +410,9 @@ pub(crate) fn mean_abs_sorted_difference(
         let k = dirs.k;
         buffers.a.resize(k * n, 0.0);
         buffers.b.resize(k * n, 0.0);
-        host::project_panels(&mut buffers.a[..k * n], &dirs.values, a, k, d, n);
-        host::project_panels(&mut buffers.b[..k * n], &dirs.values, b, k, d, n);
+        let fastest = host::Kernel::Fastest;
+        host::project_panels(&mut buffers.a[..k * n], &dirs.values, a, (k, d, n), fastest);
+        host::project_panels(&mut buffers.b[..k * n], &dirs.values, b, (k, d, n), fastest);
         let sum = buffers.a[..k * n]
             .par_chunks(n)
             .zip(buffers.b[..k * n].par_chunks(n))
@@ -623,16 +592,17 @@ mod tests {
             let xs: Vec<i64> = (0..count)
                 .map(|i| ((i * 3 + 2 * b) % (w - K + 1)) as i64)
                 .collect();
-            gather(
-                &level,
+            let (ys, xs) = (&ys[..], &xs[..]);
+            let source = Neighbourhoods {
+                level: &level,
                 c,
                 h,
                 w,
-                &ys,
-                &xs,
-                &mut rows[first * d..(first + count) * d],
-            );
-            gather_panels(&level, c, h, w, &ys, &xs, &mut panels, first);
+                ys,
+                xs,
+            };
+            gather(&source, &mut rows[first * d..(first + count) * d]);
+            gather_panels(&source, &mut panels, first);
         }
         assert_eq!(to_panels(&rows, total, d), panels);
         assert_eq!(from_panels(&panels, total, d), rows);
