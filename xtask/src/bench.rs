@@ -128,6 +128,11 @@ struct Options {
     steps: usize,
     only: Option<Vec<String>>,
     quick: bool,
+    /// A `gan` binary to measure instead of building the release one.
+    gan: Option<PathBuf>,
+    /// Where the JSON record goes instead of `bench/results.json` (`--quick`:
+    /// `target/bench-results-quick.json`).
+    json: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -136,6 +141,8 @@ fn parse(args: &[String]) -> Result<Options> {
         steps: 30,
         only: None,
         quick: false,
+        gan: None,
+        json: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -148,11 +155,21 @@ fn parse(args: &[String]) -> Result<Options> {
             "--rounds" => o.rounds = value.parse().with_context(|| format!("--rounds {value}: expected a positive integer"))?,
             "--steps" => o.steps = value.parse().with_context(|| format!("--steps {value}: expected a positive integer"))?,
             "--only" => o.only = Some(value.split(',').map(str::to_string).collect()),
-            other => bail!("unknown bench option `{other}`; expected --rounds N, --steps N, --only GROUPS, --quick"),
+            "--gan" => o.gan = Some(PathBuf::from(value)),
+            "--json" => o.json = Some(PathBuf::from(value)),
+            other => bail!("unknown bench option `{other}`; expected --rounds N, --steps N, --only GROUPS, --quick, --gan PATH, --json PATH"),
         }
     }
     if o.rounds == 0 || o.steps == 0 {
         bail!("--rounds and --steps must be at least 1");
+    }
+    if let Some(gan) = &o.gan {
+        if !gan.is_file() {
+            bail!(
+                "--gan {}: no such file (expected a built `gan` binary)",
+                gan.display()
+            );
+        }
     }
     Ok(o)
 }
@@ -416,7 +433,8 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
     Ok(rows)
 }
 
-/// `cargo xtask bench [--rounds N] [--steps N] [--only dcgan,progan,frechet,swd,features] [--quick]`.
+/// `cargo xtask bench [--rounds N] [--steps N] [--only dcgan,progan,frechet,swd,features] [--quick]
+/// [--gan PATH] [--json PATH]`.
 pub fn run(args: &[String]) -> Result<()> {
     let o = parse(args)?;
     if let Some(only) = &o.only {
@@ -429,7 +447,10 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     setup::ensure()?;
     let root = project_root();
-    let gan = crate::tasks::build_release_gan()?;
+    let gan = match &o.gan {
+        Some(gan) => gan.clone(),
+        None => crate::tasks::build_release_gan()?,
+    };
     let python = root.join(".venv").join("bin").join("python");
     let rows = rows(&o, &root, &gan, &python)?;
 
@@ -463,7 +484,12 @@ pub fn run(args: &[String]) -> Result<()> {
                 values[i] = report.get("value").cloned();
             }
         }
-        let medians: Vec<f64> = rates.into_iter().map(median).collect();
+        // Each round runs every variant once, back to back: the toolkit's rate over the
+        // fastest reference's in the same round shows how much the machine's speed moved.
+        let round_ratios: Vec<f64> = (0..o.rounds)
+            .map(|r| rates[0][r] / rates[1..].iter().map(|v| v[r]).fold(f64::NAN, f64::max))
+            .collect();
+        let medians: Vec<f64> = rates.iter().cloned().map(median).collect();
         let peak: Vec<f64> = rss
             .iter()
             .map(|r| r.iter().copied().fold(f64::NAN, f64::max))
@@ -500,8 +526,18 @@ pub fn run(args: &[String]) -> Result<()> {
         } else {
             "-".into()
         };
+        let spread = if o.rounds > 1 {
+            let lo = round_ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = round_ratios
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max);
+            format!(" [{lo:.2}–{hi:.2}]")
+        } else {
+            String::new()
+        };
         table.push_str(&format!(
-            "| {} | {} | {} | {} ({}) | {} | {:.2}x | {:.2}x ({:.2}x) | {:.0} / {:.0} |\n",
+            "| {} | {} | {} | {} ({}) | {} | {:.2}x | {:.2}x{} ({:.2}x) | {:.0} / {:.0} |\n",
             row.name,
             row.rate.replace("_per_s", "/s"),
             fmt(medians[0]),
@@ -510,6 +546,7 @@ pub fn run(args: &[String]) -> Result<()> {
             other,
             medians[0] / medians[1],
             ratio,
+            spread,
             row.target,
             peak[0],
             peak[1..].iter().copied().fold(f64::NAN, f64::max)
@@ -517,12 +554,13 @@ pub fn run(args: &[String]) -> Result<()> {
         records.push(serde_json::json!({
             "benchmark": row.name,
             "unit": row.rate,
-            "variants": row.variants.iter().zip(&medians).zip(&peak).zip(&values).map(|(((v, m), p), val)| serde_json::json!({
-                "label": v.label, "median": m, "peak_rss_mb": p, "value": val,
+            "variants": row.variants.iter().zip(&medians).zip(&peak).zip(&values).zip(&rates).map(|((((v, m), p), val), r)| serde_json::json!({
+                "label": v.label, "median": m, "rounds": r, "peak_rss_mb": p, "value": val,
                 "command": format!("{} {}", v.program.display(), v.args.join(" ")),
             })).collect::<Vec<_>>(),
             "ratio_vs_reference": medians[0] / medians[1],
             "ratio_vs_fastest_reference": ratio,
+            "round_ratios_vs_fastest_reference": round_ratios,
             "target_ratio": row.target,
             "value_agreement": agreement,
             "same_losses": losses_check,
@@ -533,10 +571,10 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     print!("{table}");
     // --quick (tiny inputs, for checking the plumbing) never overwrites the measured record.
-    let path = if o.quick {
-        root.join("target").join("bench-results-quick.json")
-    } else {
-        root.join("bench").join("results.json")
+    let path = match &o.json {
+        Some(path) => path.clone(),
+        None if o.quick => root.join("target").join("bench-results-quick.json"),
+        None => root.join("bench").join("results.json"),
     };
     // --only re-measures some rows: the others stay as they were (each row has its own date and
     // command).

@@ -24,7 +24,8 @@ tasks:
   test  [ARGS]     set up if needed, then run every test of the workspace (ARGS go to cargo test)
   eval  [ARGS]     set up if needed, then `gan eval ARGS` (--real, --fake, --metrics, --n, --json)
   bench [ARGS]     toolkit vs PyTorch / numpy / scipy, alternating runs: training steps, Fréchet,
-                   SWD, FID features, peak RSS (--rounds N, --steps N, --only GROUPS, --quick)
+                   SWD, FID features, peak RSS (--rounds N, --steps N, --only GROUPS, --quick,
+                   --gan PATH: measure that binary, --json PATH: write the record there)
   gpu-pack         what the GPU machine needs beside the tracked files: a stripped release `gan`
                    and a half-precision detector in target/gpu-pack/ (see bench/gpu-check.sh)
   datasets         list the datasets, their sources and licences (`gan datasets`)

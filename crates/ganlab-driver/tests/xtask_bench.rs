@@ -1,0 +1,132 @@
+//! `cargo xtask bench`, the one command of the benchmark issue, end to end on tiny inputs
+//! (`--quick`, two rounds of two steps, this build's `gan`): every row runs its toolkit side
+//! and its references, the DCGAN rows pass their same-losses check, the Fréchet row its
+//! same-value check, and the JSON record holds every round.
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn the_bench_command_runs_every_row_and_records_every_round() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let json = tmp.path().join("results.json");
+    let out = Command::new(env!("CARGO"))
+        .current_dir(&root)
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "xtask",
+            "--",
+            "bench",
+            "--quick",
+        ])
+        .args([
+            "--rounds",
+            "2",
+            "--steps",
+            "2",
+            "--gan",
+            env!("CARGO_BIN_EXE_gan"),
+        ])
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("run cargo xtask bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("same weights and batches give the same losses in both"),
+        "{stderr}"
+    );
+
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON record"))
+            .expect("valid JSON");
+    let rows = record["rows"].as_array().expect("rows");
+    let names: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r["benchmark"].as_str())
+        .collect();
+    for want in [
+        "DCGAN-32 NS step, C=1",
+        "DCGAN-32 NS step, C=3",
+        "ProGAN-32 WGAN-GP step, stable",
+        "ProGAN-32 WGAN-GP step, fade",
+        "Fréchet distance",
+        "SWD",
+        "FID features",
+    ] {
+        assert!(
+            names.iter().any(|n| n.starts_with(want)),
+            "{want} missing from {names:?}"
+        );
+        // The table line of the row, with the spread of the per-round ratios.
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("| {want}")))
+            .unwrap_or_else(|| panic!("no table line for {want}: {stdout}"));
+        assert!(line.contains(" [") && line.contains("–"), "{line}");
+    }
+    for row in rows {
+        let variants = row["variants"].as_array().expect("variants");
+        assert!(variants.len() >= 2, "{row}");
+        for v in variants {
+            let rounds: Vec<f64> = v["rounds"]
+                .as_array()
+                .expect("rounds")
+                .iter()
+                .filter_map(|x| x.as_f64())
+                .collect();
+            assert_eq!(rounds.len(), 2, "{row}");
+            assert!(rounds.iter().all(|&r| r > 0.0), "{row}");
+            assert!(v["peak_rss_mb"].as_f64().is_some_and(|m| m > 0.0), "{row}");
+        }
+        let ratios = row["round_ratios_vs_fastest_reference"]
+            .as_array()
+            .expect("ratios");
+        assert_eq!(ratios.len(), 2, "{row}");
+        let ratio = row["ratio_vs_fastest_reference"].as_f64().expect("ratio");
+        assert!(ratio > 0.0 && ratio.is_finite(), "{row}");
+    }
+    let dcgan = &rows[0];
+    assert_eq!(dcgan["same_losses"]["steps"], 5, "{dcgan}");
+    let frechet = rows
+        .iter()
+        .find(|r| {
+            r["benchmark"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("Fréchet"))
+        })
+        .expect("Fréchet row");
+    assert!(
+        frechet["value_agreement"]["relative_difference"]
+            .as_f64()
+            .is_some_and(|d| d <= 1e-9),
+        "{frechet}"
+    );
+
+    let bad = Command::new(env!("CARGO"))
+        .current_dir(&root)
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "xtask",
+            "--",
+            "bench",
+            "--quick",
+            "--gan",
+        ])
+        .arg(tmp.path().join("no-such-gan"))
+        .output()
+        .expect("run cargo xtask bench");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("no-such-gan: no such file"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
