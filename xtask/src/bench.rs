@@ -245,7 +245,13 @@ fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>>
         script("progan_step.py"),
         script("features_torchscript.py"),
     );
-    let inputs = root.join("target").join("bench-inputs");
+    // The quick inputs have their own folder: a `--quick` run (the test) leaves the full-size
+    // inputs of a real run in place.
+    let inputs = root.join("target").join(if o.quick {
+        "bench-inputs-quick"
+    } else {
+        "bench-inputs"
+    });
     let steps = o.steps.to_string();
     let mut rows = Vec::new();
     if wants("dcgan") {
