@@ -3,16 +3,15 @@
 //! and its references, the DCGAN rows pass their same-losses check, the Fréchet row its
 //! same-value check, and the JSON record holds every round.
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
-#[test]
-fn the_bench_command_runs_every_row_and_records_every_round() {
+/// `cargo xtask bench --quick ARGS`, run from the workspace root.
+fn xtask_bench_quick(args: &[&OsStr]) -> Output {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..");
-    let tmp = tempfile::tempdir().expect("tmp");
-    let json = tmp.path().join("results.json");
-    let out = Command::new(env!("CARGO"))
-        .current_dir(&root)
+    Command::new(env!("CARGO"))
+        .current_dir(root)
         .args([
             "run",
             "--quiet",
@@ -22,18 +21,25 @@ fn the_bench_command_runs_every_row_and_records_every_round() {
             "bench",
             "--quick",
         ])
-        .args([
-            "--rounds",
-            "2",
-            "--steps",
-            "2",
-            "--gan",
-            env!("CARGO_BIN_EXE_gan"),
-        ])
-        .arg("--json")
-        .arg(&json)
+        .args(args)
         .output()
-        .expect("run cargo xtask bench");
+        .expect("run cargo xtask bench")
+}
+
+#[test]
+fn the_bench_command_runs_every_row_and_records_every_round() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let json = tmp.path().join("results.json");
+    let out = xtask_bench_quick(&[
+        "--rounds".as_ref(),
+        "2".as_ref(),
+        "--steps".as_ref(),
+        "2".as_ref(),
+        "--gan".as_ref(),
+        env!("CARGO_BIN_EXE_gan").as_ref(),
+        "--json".as_ref(),
+        json.as_os_str(),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
@@ -108,21 +114,8 @@ fn the_bench_command_runs_every_row_and_records_every_round() {
         "{frechet}"
     );
 
-    let bad = Command::new(env!("CARGO"))
-        .current_dir(&root)
-        .args([
-            "run",
-            "--quiet",
-            "--package",
-            "xtask",
-            "--",
-            "bench",
-            "--quick",
-            "--gan",
-        ])
-        .arg(tmp.path().join("no-such-gan"))
-        .output()
-        .expect("run cargo xtask bench");
+    let missing = tmp.path().join("no-such-gan");
+    let bad = xtask_bench_quick(&["--gan".as_ref(), missing.as_os_str()]);
     assert!(!bad.status.success());
     assert!(
         String::from_utf8_lossy(&bad.stderr).contains("no-such-gan: no such file"),
