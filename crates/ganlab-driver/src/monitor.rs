@@ -364,15 +364,16 @@ mod tests {
     use super::*;
 
     fn config(primary: &str, target: Option<f64>, patience: u32) -> TrainConfig {
-        let mut c = TrainConfig::default();
-        c.evaluation = EvaluationSettings {
-            metrics: vec!["swd".into(), "is".into()],
-            primary: Some(primary.into()),
-            target,
-            patience,
+        TrainConfig {
+            evaluation: EvaluationSettings {
+                metrics: vec!["swd".into(), "is".into()],
+                primary: Some(primary.into()),
+                target,
+                patience,
+                ..Default::default()
+            },
             ..Default::default()
-        };
-        c
+        }
     }
 
     #[test]

@@ -192,7 +192,7 @@ fn panel(
     let mut mesh = chart.configure_mesh();
     let axis = |v: &f64| {
         let a = v.abs();
-        if a != 0.0 && (a < 1e-2 || a >= 1e5) {
+        if a != 0.0 && !(1e-2..1e5).contains(&a) {
             format!("{v:.2e}")
         } else {
             format!("{}", (v * 1000.0).round() / 1000.0)

@@ -436,7 +436,7 @@ fn update_ema(pairs: &[(Tensor, Tensor)], beta: f64) {
 }
 
 fn set_requires_grad(vs: &VarStore, on: bool) {
-    for (_, t) in vs.trainable_variables().into_iter().enumerate() {
+    for t in vs.trainable_variables() {
         let _ = t.set_requires_grad(on);
     }
 }

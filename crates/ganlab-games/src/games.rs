@@ -214,7 +214,7 @@ impl R1Penalty {
         real: &Tensor,
         ctx: StepContext,
     ) -> Option<(Tensor, Tensor)> {
-        if self.gamma == 0.0 || ctx.critic_step % self.interval as u64 != 0 {
+        if self.gamma == 0.0 || !ctx.critic_step.is_multiple_of(self.interval as u64) {
             return None;
         }
         let real = real.detach().set_requires_grad(true);
@@ -249,7 +249,11 @@ fn logistic_d_loss(
         ("d_fake", scalar(&fake_logits.sigmoid().mean(None::<Kind>))),
     ];
     if let Some((penalty, grad_norm)) = r1.penalty(d, real, ctx) {
-        loss = loss + &penalty;
+        // Not `+=`: on tch tensors that is the in-place `add_`, and `loss` is in the graph.
+        #[allow(clippy::assign_op_pattern)]
+        {
+            loss = loss + &penalty;
+        }
         scalars.push(("r1_penalty", scalar(&penalty)));
         scalars.push(("r1_grad_norm", scalar(&grad_norm)));
     }
@@ -459,7 +463,11 @@ impl Game for WganGp {
         if self.options.gp_drift > 0.0 {
             let drift = real_out.square().mean(None::<Kind>) * self.options.gp_drift;
             scalars.push(("drift", scalar(&drift)));
-            loss = loss + drift;
+            // Not `+=`: on tch tensors that is the in-place `add_`, and `loss` is in the graph.
+            #[allow(clippy::assign_op_pattern)]
+            {
+                loss = loss + drift;
+            }
         }
         scalars.push(("loss_d", scalar(&loss)));
         PlayerLoss { loss, scalars }

@@ -64,7 +64,7 @@ pub fn channels_last(x: &tch::Tensor) -> tch::Tensor {
     if x.stride() == strides {
         return x.shallow_clone();
     }
-    let mut out = tch::Tensor::empty_strided(&s, &strides, (x.kind(), x.device()));
+    let mut out = tch::Tensor::empty_strided(&s, strides, (x.kind(), x.device()));
     out.copy_(x);
     out
 }
@@ -116,7 +116,7 @@ mod memory_format_tests {
             "same values, same variable"
         );
         // Copying NCHW values in (loading a snapshot) keeps the channels-last layout.
-        let _ = tch::no_grad(|| {
+        tch::no_grad(|| {
             w.shallow_clone()
                 .copy_(&Tensor::zeros([8, 3, 3, 3], (Kind::Float, Device::Cpu)))
         });

@@ -342,19 +342,19 @@ impl Discriminator {
         }
     }
 
-    fn from_rgb(&self, index: usize, images: &Tensor) -> Tensor {
+    fn apply_from_rgb(&self, index: usize, images: &Tensor) -> Tensor {
         act(&self.from_rgb[index].forward(images))
     }
 
     /// Logits [N] of images [N, C, 2^level, 2^level] at the given stage.
     pub fn forward_at(&self, images: &Tensor, stage: Stage) -> Tensor {
         let top = (stage.level - 2) as usize;
-        let mut x = self.from_rgb(top, images);
+        let mut x = self.apply_from_rgb(top, images);
         if top > 0 {
             x = self.block(top, &x);
             if stage.alpha < 1.0 {
                 // Fade-in, mirroring G: lerp(fromRGB of the downscaled image, new block, α).
-                let old = self.from_rgb(top - 1, &downscale2d(images));
+                let old = self.apply_from_rgb(top - 1, &downscale2d(images));
                 x = &old + (x - &old) * stage.alpha;
             }
             for i in (1..top).rev() {

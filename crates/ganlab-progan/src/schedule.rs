@@ -121,7 +121,8 @@ impl Schedule {
                 format!("{} / {:?}", self.minibatch_base, self.minibatch),
             );
         }
-        if !(self.lr_base > 0.0) || self.lr.values().any(|&l| !(l > 0.0)) {
+        let not_positive = |x: f64| x.is_nan() || x <= 0.0;
+        if not_positive(self.lr_base) || self.lr.values().any(|&l| not_positive(l)) {
             return bad(
                 "lr",
                 "learning rates > 0",

@@ -35,7 +35,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a GAN; with no options, DCGAN-32 with the non-saturating game on MNIST.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Train every game on the 2-D toy mixtures with the same budget and tabulate mode
     /// coverage, high-quality share and JSD (Markdown + JSON + scatter plots).
     Games(GamesArgs),
@@ -347,7 +347,7 @@ fn main() {
     ganlab_driver::allocator::tune_for_training();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train(args) => train(args),
+        Command::Train(args) => train(*args),
         Command::Games(args) => games(args),
         Command::Datasets => datasets(),
         Command::Eval(args) => eval(args),
