@@ -2,7 +2,7 @@
 
 use crate::setup;
 use crate::util::{project_root, run_status};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::process::Command;
 
 fn cargo() -> Command {
@@ -46,9 +46,22 @@ pub fn games(args: &[String]) -> Result<()> {
     gan(&full)
 }
 
-/// `cargo xtask test ARGS`: every test of the workspace, after setup.
+/// `cargo xtask test ARGS`: the formatting and lint checks, then every test of the workspace,
+/// after setup.
 pub fn test(args: &[String]) -> Result<()> {
     setup::ensure()?;
+    run_status(cargo().args(["fmt", "--all", "--check"]))
+        .context("`cargo fmt --all --check` found unformatted code (run `cargo fmt --all`)")?;
+    run_status(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--quiet",
+        "--",
+        "-D",
+        "warnings",
+    ]))
+    .context("clippy found warnings (`cargo clippy --workspace --all-targets`)")?;
     run_status(
         cargo()
             .args(["test", "--workspace", "--all-targets"])
