@@ -469,25 +469,42 @@ pub fn run(args: &[String]) -> Result<()> {
     let command = format!("cargo xtask bench {}", args.join(" "))
         .trim_end()
         .to_string();
+    // One tick per program run: every round runs each variant of its row once.
+    let runs: usize = rows.iter().map(|r| r.variants.len() * o.rounds).sum();
+    let progress = indicatif::ProgressBar::new(runs as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} {wide_bar} {pos}/{len} runs | {elapsed} | ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    // Lines that stay: above the bar on a terminal, plain lines otherwise (the bar is hidden
+    // when stderr is not a terminal).
+    let say = |line: String| progress.suspend(|| eprintln!("{line}"));
     for row in &rows {
         let mut losses_check = serde_json::Value::Null;
         if let Some(check) = &row.same_losses {
             let (steps, worst) = same_losses(&row.name, check)?;
-            eprintln!("[bench] {}: same weights and batches give the same losses in both ({steps} steps, max relative difference {worst:.1e})", row.name);
+            say(format!("[bench] {}: same weights and batches give the same losses in both ({steps} steps, max relative difference {worst:.1e})", row.name));
             losses_check = serde_json::json!({"steps": steps, "max_relative_difference": worst, "tolerance": SAME_LOSSES_RTOL});
         }
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); row.variants.len()];
         let mut rss: Vec<Vec<f64>> = vec![Vec::new(); row.variants.len()];
         let mut values: Vec<Option<String>> = vec![None; row.variants.len()];
         for round in 0..o.rounds {
-            eprintln!("[bench] {}: round {}/{}", row.name, round + 1, o.rounds);
+            let what = format!("[bench] {}: round {}/{}", row.name, round + 1, o.rounds);
+            if progress.is_hidden() {
+                eprintln!("{what}");
+            }
             for (i, v) in row.variants.iter().enumerate() {
+                progress.set_message(format!("{what}, {}", v.label));
                 let what = format!("{} ({})", row.name, v.label);
                 let report = run_report(Command::new(&v.program).args(&v.args))
                     .with_context(|| what.clone())?;
                 rates[i].push(number(&report, row.rate, &what)?);
                 rss[i].push(number(&report, "peak_rss_mb", &what)?);
                 values[i] = report.get("value").cloned();
+                progress.inc(1);
             }
         }
         // Each round runs every variant once, back to back: the toolkit's rate over the
@@ -575,6 +592,7 @@ pub fn run(args: &[String]) -> Result<()> {
             "command": command.clone(),
         }));
     }
+    progress.finish_and_clear();
     print!("{table}");
     // --quick (tiny inputs, for checking the plumbing) never overwrites the measured record.
     let path = match &o.json {
