@@ -57,6 +57,12 @@ fn bad_values_and_names_are_clear_errors() {
         !ok && stderr.contains("`batch_size` must be in 1..=65536, got 0"),
         "{stderr}"
     );
+    // A negative number is a value to check, not an unknown flag.
+    let (ok, _, stderr) = gan(&["train", "--kimg", "-1"]);
+    assert!(
+        !ok && stderr.contains("`kimg` must be a number > 0, got -1"),
+        "{stderr}"
+    );
     let (ok, _, stderr) = gan(&["train", "--game", "wgan-qp"]);
     assert!(!ok && stderr.contains("`game` must be one of"), "{stderr}");
     let (ok, _, stderr) = gan(&["train", "--preset", "stylegan9"]);
@@ -72,6 +78,29 @@ fn bad_values_and_names_are_clear_errors() {
         !ok && stderr.contains("bad.json") && stderr.contains("learning_rate"),
         "{stderr}"
     );
+    // A dataset that does not load: the error names it, outcome.json records it, and there is
+    // no report to attempt (the run never wrote its config).
+    let run = dir.path().join("run");
+    let missing = dir.path().join("no-images");
+    let (ok, _, stderr) = gan(&[
+        "train",
+        "--dataset",
+        &format!("folder:{}", missing.display()),
+        "--kimg",
+        "0.1",
+        "--run-dir",
+        run.to_str().expect("utf8"),
+    ]);
+    assert!(
+        !ok && stderr.contains("no-images: file not found (expected a folder of PNG/JPEG images)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no report"), "{stderr}");
+    let outcome: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("outcome.json")).expect("outcome.json"),
+    )
+    .expect("JSON");
+    assert_eq!(outcome["stop_reason"], "error", "{outcome}");
 }
 
 #[test]

@@ -208,6 +208,9 @@ struct GamesArgs {
 }
 
 #[derive(Args)]
+// `--kimg -1` reaches the config check ("must be a number > 0") instead of clap's
+// "unexpected argument".
+#[command(allow_negative_numbers = true)]
 struct TrainArgs {
     /// A JSON config file; options given on the command line override its values.
     #[arg(long, conflicts_with = "preset")]
@@ -631,7 +634,9 @@ fn finish(
         println!("last grid:     {}", summary.last_grid.display());
         println!("snapshot:      {}", summary.snapshot.display());
     }
-    if !no_report {
+    // A run that stopped before writing its config (a dataset that does not load, say) has
+    // nothing to report; its outcome.json and log.txt say why.
+    if !no_report && dir.join("config.json").is_file() {
         match ganlab_driver::report::write_report(dir) {
             Ok(path) => println!("report:        {}", path.display()),
             Err(e) => eprintln!("gan: no report for {}: {e:#}", dir.display()),
