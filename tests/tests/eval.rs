@@ -159,6 +159,27 @@ fn bad_input_gives_errors_that_name_the_problem() {
         err.to_string().contains("`imagenet`: not a run directory"),
         "{err}"
     );
+    // Where the JSON goes is checked before any work: a folder is refused, missing parent
+    // folders are made.
+    let out = tempfile::tempdir().expect("tmp");
+    let err = evaluate(&EvalConfig {
+        json: Some(out.path().to_path_buf()),
+        ..config("imagenet", "mnist", &["swd"], 16)
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("is a folder"), "{err}");
+    let nested = out.path().join("a").join("b").join("metrics.json");
+    evaluate(&EvalConfig {
+        json: Some(nested.clone()),
+        ..config(
+            a.to_str().expect("utf8"),
+            a.to_str().expect("utf8"),
+            &["swd"],
+            16,
+        )
+    })
+    .expect("evaluate");
+    assert!(nested.is_file());
 }
 
 #[test]

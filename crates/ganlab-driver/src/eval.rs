@@ -405,6 +405,24 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
     if cfg.n < 2 {
         bail!("--n must be at least 2, got {}", cfg.n);
     }
+    // The place of the JSON is settled before the work, not after it.
+    if let Some(path) = &cfg.json {
+        if path.is_dir() {
+            bail!(
+                "--json {}: is a folder; expected a file path",
+                path.display()
+            );
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| {
+                format!(
+                    "--json {}: cannot create {}",
+                    path.display(),
+                    parent.display()
+                )
+            })?;
+        }
+    }
     let device = crate::device::resolve(&cfg.device)?;
     let real = load_image_set(&cfg.real, cfg.n, cfg.seed, device, 0)?;
     let resolution = real.images.size()[2];
