@@ -30,3 +30,35 @@ def calls_per_s(call, calls, warmup, device):
         call(i)
     sync()
     return calls / (time.perf_counter() - start)
+
+
+class PhaseClock:
+    """Where a training step's time goes, as `gan bench train-step --phases` measures it:
+    wall-clock time per phase with the device synchronised at every boundary, summed over the
+    steps timed; `lines()` gives the same `ms_<phase>` keys (milliseconds per step)."""
+
+    def __init__(self, device):
+        self.device, self.totals, self.steps, self.last = device, {}, 0, time.perf_counter()
+
+    def _sync(self):
+        if self.device.type == "cuda":
+            import torch
+            torch.cuda.synchronize()
+
+    def start(self):
+        self._sync()
+        self.steps += 1
+        self.last = time.perf_counter()
+
+    def lap(self, name):
+        self._sync()
+        now = time.perf_counter()
+        self.totals[name] = self.totals.get(name, 0.0) + now - self.last
+        self.last = now
+
+    def lines(self):
+        return {f"ms_{name}": f"{t * 1e3 / max(self.steps, 1):.3f}" for name, t in self.totals.items()}
+
+
+def no_lap(_name):
+    """The lap of a step run without a clock."""

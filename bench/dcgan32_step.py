@@ -4,6 +4,7 @@ one D update on a real and a fake batch, then one G update with D's weights froz
 
     python bench/dcgan32_step.py --channels 1 --steps 50 [--channels-last]
     python bench/dcgan32_step.py --channels 1 --replay DIR --steps 5
+    python bench/dcgan32_step.py --channels 1 --channels-last --phases
 
 --replay DIR loads the initial weights and the batches that `gan bench losses --dump DIR` wrote
 and prints `step i loss_d loss_g` for each step: the same computation from the same numbers, so
@@ -18,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from benchlib import calls_per_s, report
+from benchlib import PhaseClock, calls_per_s, no_lap, report
 
 
 def generator(c):
@@ -73,6 +74,7 @@ def main():
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--replay")
+    ap.add_argument("--phases", action="store_true", help="also time each phase of the step (ms_<phase> lines)")
     args = ap.parse_args()
     torch.manual_seed(0)
     dev = torch.device(args.device)
@@ -84,20 +86,27 @@ def main():
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     reals = [(torch.rand(64, args.channels, 32, 32, device=dev) * 2 - 1).to(memory_format=fmt) for _ in range(4)]
-    def step(real, z):
+    def step(real, z, lap=no_lap):
         z = z.view(z.shape[0], 100, 1, 1)
         fake = g(z)
+        lap("g_forward")
         lr_, lf = d(real).flatten(), d(fake.detach()).flatten()
         loss_d = F.softplus(-lr_).mean() + F.softplus(lf).mean()
+        lap("d_forward_and_loss")
         opt_d.zero_grad()
         loss_d.backward()
+        lap("d_backward")
         opt_d.step()
+        lap("d_step")
         for p in d.parameters():
             p.requires_grad_(False)
         loss_g = F.softplus(-d(fake).flatten()).mean()
+        lap("d_forward_for_g")
         opt_g.zero_grad()
         loss_g.backward()
+        lap("g_backward")
         opt_g.step()
+        lap("g_step")
         for p in d.parameters():
             p.requires_grad_(True)
         return loss_d.detach(), loss_g.detach()
@@ -115,7 +124,15 @@ def main():
 
 
     rate = calls_per_s(lambda i: step(reals[i % len(reals)], torch.randn(64, 100, device=dev)), args.steps, args.warmup, dev)
-    report(steps_per_s=f"{rate:.4f}")
+    phases = {}
+    if args.phases:
+        # A second run with the clock, as `gan bench train-step --phases` does.
+        clock = PhaseClock(dev)
+        for i in range(args.steps):
+            clock.start()
+            step(reals[i % len(reals)], torch.randn(64, 100, device=dev), clock.lap)
+        phases = clock.lines()
+    report(**phases, steps_per_s=f"{rate:.4f}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from benchlib import calls_per_s, report
+from benchlib import PhaseClock, calls_per_s, no_lap, report
 
 
 class EqConv(nn.Module):
@@ -131,6 +131,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--phases", action="store_true", help="also time each phase of the step (ms_<phase> lines)")
     args = ap.parse_args()
     torch.manual_seed(0)
     dev = torch.device(args.device)
@@ -150,32 +151,49 @@ def main():
     reals = [fade_reals(torch.rand(shape, device=dev) * 2 - 1, alpha).contiguous(memory_format=fmt) for _ in range(4)]
     latent = nf(0)
 
-    def step(i):
+    def step(i, lap=no_lap):
         real = reals[i % len(reals)]
         z = torch.randn(args.batch, latent, device=dev)
         fake = g(z, alpha)
+        lap("g_forward")
         out_real, out_fake = d(real, alpha), d(fake.detach(), alpha)
         eps = torch.rand(args.batch, 1, 1, 1, device=dev)
         mixed = (real * eps + fake.detach() * (1 - eps)).requires_grad_(True)
         grad, = torch.autograd.grad(d(mixed, alpha).sum(), mixed, create_graph=True)
         penalty = (grad.flatten(1).square().sum(1).sqrt() - 1).square().mean() * 10.0
         loss_d = out_fake.mean() - out_real.mean() + penalty + out_real.square().mean() * 0.001
+        lap("d_forward_and_loss")
         opt_d.zero_grad()
         loss_d.backward()
+        lap("d_backward")
         opt_d.step()
+        lap("d_step")
         for p in d.parameters():
             p.requires_grad_(False)
         loss_g = -d(fake, alpha).mean()
+        lap("d_forward_for_g")
         opt_g.zero_grad()
         loss_g.backward()
+        lap("g_backward")
         opt_g.step()
+        lap("g_step")
         for p in d.parameters():
             p.requires_grad_(True)
         with torch.no_grad():
             for p, e in zip(g.parameters(), g_ema.parameters()):
                 e.lerp_(p, 1 - 0.999)
+        lap("g_ema")
 
-    report(steps_per_s=f"{calls_per_s(step, args.steps, args.warmup, dev):.4f}")
+    rate = calls_per_s(step, args.steps, args.warmup, dev)
+    phases = {}
+    if args.phases:
+        # A second run with the clock, as `gan bench train-step --phases` does.
+        clock = PhaseClock(dev)
+        for i in range(args.steps):
+            clock.start()
+            step(i, clock.lap)
+        phases = clock.lines()
+    report(**phases, steps_per_s=f"{rate:.4f}")
 
 
 if __name__ == "__main__":

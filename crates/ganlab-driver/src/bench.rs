@@ -47,6 +47,88 @@ fn time_steps(device: Device, steps: usize, warmup: usize, mut step: impl FnMut(
     steps as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Where a training step's time goes: wall-clock time per phase (the device synchronised at
+/// every boundary), summed over the steps it timed.
+#[derive(Debug)]
+pub struct PhaseClock {
+    device: Device,
+    last: Instant,
+    totals: Vec<(&'static str, f64)>,
+    steps: usize,
+}
+
+impl PhaseClock {
+    fn new(device: Device) -> Self {
+        PhaseClock {
+            device,
+            last: Instant::now(),
+            totals: Vec::new(),
+            steps: 0,
+        }
+    }
+
+    /// A step begins: the clock starts from here.
+    fn start(&mut self) {
+        synchronize(self.device);
+        self.steps += 1;
+        self.last = Instant::now();
+    }
+
+    /// The phase `name` ends here.
+    fn lap(&mut self, name: &'static str) {
+        synchronize(self.device);
+        let now = Instant::now();
+        let seconds = (now - self.last).as_secs_f64();
+        self.last = now;
+        match self.totals.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, total)) => *total += seconds,
+            None => self.totals.push((name, seconds)),
+        }
+    }
+
+    /// Milliseconds per step of each phase, in the order they first ran.
+    fn per_step_ms(&self) -> Vec<(&'static str, f64)> {
+        let steps = self.steps.max(1) as f64;
+        self.totals
+            .iter()
+            .map(|&(n, s)| (n, s * 1e3 / steps))
+            .collect()
+    }
+}
+
+/// What a training-step benchmark measured: the rate and, when asked for, the phases.
+#[derive(Debug)]
+pub struct StepRate {
+    pub steps_per_s: f64,
+    /// Milliseconds per step of each phase (`g_forward`, `d_forward_and_loss`, `d_backward`,
+    /// `d_step`, `d_forward_for_g`, `g_backward`, `g_step`, and `g_ema` for ProGAN), from a
+    /// separate timed run with the device synchronised at every phase boundary.
+    pub phases: Vec<(&'static str, f64)>,
+}
+
+/// Times `steps` calls of `step` after `warmup` (the rate), then, with `phases`, as many again
+/// with a phase clock (a separate run, so that the synchronisations never slow the rate).
+fn time_steps_and_phases(
+    device: Device,
+    steps: usize,
+    warmup: usize,
+    phases: bool,
+    mut step: impl FnMut(usize, Option<&mut PhaseClock>),
+) -> StepRate {
+    let steps_per_s = time_steps(device, steps, warmup, |i| step(i, None));
+    let mut clock = PhaseClock::new(device);
+    if phases {
+        for i in 0..steps {
+            step(i, Some(&mut clock));
+        }
+        // No warm-up of its own: the rate's run before it has warmed everything up.
+    }
+    StepRate {
+        steps_per_s,
+        phases: clock.per_step_ms(),
+    }
+}
+
 fn set_requires_grad(params: &[Tensor], on: bool) {
     for p in params {
         let _ = p.set_requires_grad(on);
@@ -107,8 +189,21 @@ impl<'a> Players<'a> {
 
     /// One D update on a real and a fake batch, then one G update with D's weights frozen: the
     /// step of the training loop (`train.rs`). Returns the (loss_d, loss_g) tensors.
-    fn step(&mut self, real: &Tensor, z: &Tensor) -> (Tensor, Tensor) {
+    ///
+    /// With a clock, each phase's time is added to it.
+    fn step(
+        &mut self,
+        real: &Tensor,
+        z: &Tensor,
+        mut clock: Option<&mut PhaseClock>,
+    ) -> (Tensor, Tensor) {
+        let mut lap = |name: &'static str| {
+            if let Some(c) = clock.as_deref_mut() {
+                c.lap(name);
+            }
+        };
         let fake = self.g.forward_t(z, true);
+        lap("g_forward");
         let d = self.d;
         let out = self.game.d_loss(
             &mut |x: &Tensor| d.forward_t(x, true),
@@ -116,28 +211,36 @@ impl<'a> Players<'a> {
             &fake.detach(),
             StepContext::default(),
         );
+        lap("d_forward_and_loss");
         self.opt_d.zero_grad();
         out.loss.backward();
+        lap("d_backward");
         self.opt_d.step();
+        lap("d_step");
         set_requires_grad(&self.d_params, false);
         let g_out = self.game.g_loss(&d.forward_t(&fake, true));
+        lap("d_forward_for_g");
         self.opt_g.zero_grad();
         g_out.loss.backward();
+        lap("g_backward");
         self.opt_g.step();
+        lap("g_step");
         set_requires_grad(&self.d_params, true);
         (out.loss.detach(), g_out.loss.detach())
     }
 }
 
 /// Steps per second of the DCGAN-32 non-saturating training step (batch 64, Adam 2e-4
-/// (0.5, 0.999), one D update then one G update with D frozen), after `warmup` steps.
+/// (0.5, 0.999), one D update then one G update with D frozen), after `warmup` steps; with
+/// `phases`, also where the time goes.
 pub fn dcgan32_steps_per_s(
     channels: i64,
     steps: usize,
     warmup: usize,
     device: Device,
     channels_last: bool,
-) -> Result<f64> {
+    phases: bool,
+) -> Result<StepRate> {
     if !(channels == 1 || channels == 3) || steps == 0 {
         bail!("bench: channels must be 1 or 3 and steps > 0 (got {channels}, {steps})");
     }
@@ -164,10 +267,19 @@ pub fn dcgan32_steps_per_s(
             }
         })
         .collect();
-    Ok(time_steps(device, steps, warmup, |i| {
-        let z = Tensor::randn([64, 100], (Kind::Float, device));
-        let _ = players.step(&reals[i % reals.len()], &z);
-    }))
+    Ok(time_steps_and_phases(
+        device,
+        steps,
+        warmup,
+        phases,
+        |i, mut clock| {
+            if let Some(c) = clock.as_deref_mut() {
+                c.start();
+            }
+            let z = Tensor::randn([64, 100], (Kind::Float, device));
+            let _ = players.step(&reals[i % reals.len()], &z, clock);
+        },
+    ))
 }
 
 /// The losses of the first `steps` DCGAN-32 steps from seed `seed` (the CPU-vs-GPU correctness
@@ -216,7 +328,7 @@ pub fn dcgan32_losses(
             }
         }
         let (real, z) = (real_cpu.to_device(device), z_cpu.to_device(device));
-        let (ld, lg) = players.step(&real, &z);
+        let (ld, lg) = players.step(&real, &z, None);
         losses.push((ld.double_value(&[]), lg.double_value(&[])));
     }
     Ok(losses)
@@ -236,13 +348,15 @@ pub struct ProganBench {
 
 /// Steps per second of ProGAN's training step at `resolution`: WGAN-GP (λ 10, drift 0.001) D
 /// update on faded reals, G update, G's moving average (β 0.999); Adam (0.001, (0, 0.99), 1e-8).
+/// With `phases`, also where the time goes.
 pub fn progan_steps_per_s(
     b: ProganBench,
     steps: usize,
     warmup: usize,
     device: Device,
     channels_last: bool,
-) -> Result<f64> {
+    phases: bool,
+) -> Result<StepRate> {
     if !(b.resolution >= 8 && b.resolution.count_ones() == 1)
         || !(b.channels == 1 || b.channels == 3)
         || b.batch < 1
@@ -313,15 +427,27 @@ pub fn progan_steps_per_s(
     };
     let (g_vars, ema_vars) = (sorted(&g_vs), sorted(&ema_vs));
     let latent = cfg.latent();
-    Ok(time_steps(device, steps, warmup, |i| {
-        let z = Tensor::randn([b.batch, latent], (Kind::Float, device));
-        let _ = players.step(&reals[i % reals.len()], &z);
-        tch::no_grad(|| {
-            for ((_, p), (_, e)) in g_vars.iter().zip(&ema_vars) {
-                let _ = e.shallow_clone().lerp_(p, 1.0 - 0.999);
+    Ok(time_steps_and_phases(
+        device,
+        steps,
+        warmup,
+        phases,
+        |i, mut clock| {
+            if let Some(c) = clock.as_deref_mut() {
+                c.start();
             }
-        });
-    }))
+            let z = Tensor::randn([b.batch, latent], (Kind::Float, device));
+            let _ = players.step(&reals[i % reals.len()], &z, clock.as_deref_mut());
+            tch::no_grad(|| {
+                for ((_, p), (_, e)) in g_vars.iter().zip(&ema_vars) {
+                    let _ = e.shallow_clone().lerp_(p, 1.0 - 0.999);
+                }
+            });
+            if let Some(c) = clock {
+                c.lap("g_ema");
+            }
+        },
+    ))
 }
 
 fn read_npy(dir: &Path, name: &str) -> Result<Tensor> {

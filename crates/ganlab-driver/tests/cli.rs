@@ -40,6 +40,98 @@ fn bench_train_step_ends_with_one_steps_per_s_line() {
     assert!(value > 0.0);
 }
 
+/// The `ms_<phase> <value>` lines of a `--phases` run, in order.
+fn phase_lines(stdout: &str) -> Vec<(String, f64)> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("ms_"))
+        .map(|l| {
+            let (name, ms) = l.split_once(' ').expect("ms_<phase> <value>");
+            (name.to_string(), ms.parse().expect("a number"))
+        })
+        .collect()
+}
+
+#[test]
+fn phases_break_the_step_down_like_the_pytorch_scripts() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("..");
+    let python = root.join(".venv").join("bin").join("python");
+    for (gan_args, script, script_args, want) in [
+        (
+            &["--arch", "dcgan32", "--channels", "3"][..],
+            "dcgan32_step.py",
+            &["--channels", "3"][..],
+            &[
+                "g_forward",
+                "d_forward_and_loss",
+                "d_backward",
+                "d_step",
+                "d_forward_for_g",
+                "g_backward",
+                "g_step",
+            ][..],
+        ),
+        (
+            &["--arch", "progan", "--phase", "fade", "--resolution", "16"][..],
+            "progan_step.py",
+            &["--phase", "fade", "--resolution", "16"][..],
+            &[
+                "g_forward",
+                "d_forward_and_loss",
+                "d_backward",
+                "d_step",
+                "d_forward_for_g",
+                "g_backward",
+                "g_step",
+                "g_ema",
+            ][..],
+        ),
+    ] {
+        let mut args = vec![
+            "bench",
+            "train-step",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--device",
+            "cpu",
+            "--phases",
+        ];
+        args.extend_from_slice(gan_args);
+        let (ok, stdout, stderr) = gan(&args);
+        assert!(ok, "{stderr}");
+        assert!(
+            stdout
+                .lines()
+                .last()
+                .is_some_and(|l| l.starts_with("steps_per_s ")),
+            "{stdout}"
+        );
+        let ours = phase_lines(&stdout);
+        let names: Vec<&str> = ours.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, want, "{stdout}");
+        assert!(ours.iter().all(|(_, ms)| *ms > 0.0), "{stdout}");
+
+        let out = Command::new(&python)
+            .arg(root.join("bench").join(script))
+            .args(script_args)
+            .args(["--steps", "2", "--warmup", "1", "--phases"])
+            .output()
+            .expect("run the venv's python");
+        let theirs = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{theirs}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let theirs: Vec<String> = phase_lines(&theirs).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(theirs, want, "{script} prints the same phases");
+    }
+}
+
 #[test]
 fn print_schedule_shows_the_phase_table() {
     let (ok, stdout, stderr) = gan(&["train", "--arch", "progan", "--print-schedule"]);

@@ -149,6 +149,11 @@ struct TrainStepArgs {
     /// auto (channels-last on the CPU, as training does), channels-last or contiguous.
     #[arg(long, default_value = "auto")]
     memory_format: String,
+    /// Also time each phase of the step (G forward, D forward and loss, D backward, D's
+    /// optimiser, ...) in a second run of --steps steps; prints `ms_<phase> <ms per step>`
+    /// lines before the rate.
+    #[arg(long)]
+    phases: bool,
 }
 
 #[derive(Args)]
@@ -380,7 +385,9 @@ fn bench(what: BenchCommand) -> Result<()> {
             };
             let cl = ganlab_driver::device::use_channels_last(setting, device);
             let rate = match a.arch.as_str() {
-                "dcgan32" => bench::dcgan32_steps_per_s(a.channels, a.steps, a.warmup, device, cl)?,
+                "dcgan32" => {
+                    bench::dcgan32_steps_per_s(a.channels, a.steps, a.warmup, device, cl, a.phases)?
+                }
                 "progan" => {
                     let alpha = match a.phase.as_str() {
                         "stable" => 1.0,
@@ -397,13 +404,16 @@ fn bench(what: BenchCommand) -> Result<()> {
                         batch: a.batch,
                         alpha,
                     };
-                    bench::progan_steps_per_s(b, a.steps, a.warmup, device, cl)?
+                    bench::progan_steps_per_s(b, a.steps, a.warmup, device, cl, a.phases)?
                 }
                 other => anyhow::bail!(
                     "bench train-step: unknown --arch `{other}`; expected dcgan32 or progan"
                 ),
             };
-            lines.push(("steps_per_s", format!("{rate:.4}")));
+            for (name, ms) in &rate.phases {
+                println!("ms_{name} {ms:.3}");
+            }
+            lines.push(("steps_per_s", format!("{:.4}", rate.steps_per_s)));
         }
         BenchCommand::Frechet { inputs, repeats } => {
             let (value, rate) = bench::frechet_bench(&inputs, repeats)?;
