@@ -46,8 +46,8 @@ pub fn games(args: &[String]) -> Result<()> {
     gan(&full)
 }
 
-/// `cargo xtask test ARGS`: the formatting and lint checks, then every test of the workspace,
-/// after setup.
+/// `cargo xtask test ARGS`: the formatting, lint and documentation checks, then every test of
+/// the workspace, after setup.
 pub fn test(args: &[String]) -> Result<()> {
     setup::ensure()?;
     run_status(cargo().args(["fmt", "--all", "--check"]))
@@ -62,6 +62,12 @@ pub fn test(args: &[String]) -> Result<()> {
         "warnings",
     ]))
     .context("clippy found warnings (`cargo clippy --workspace --all-targets`)")?;
+    run_status(
+        cargo()
+            .args(["doc", "--workspace", "--no-deps", "--quiet"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )
+    .context("rustdoc found warnings (`cargo doc --workspace --no-deps`)")?;
     run_status(
         cargo()
             .args(["test", "--workspace", "--all-targets"])

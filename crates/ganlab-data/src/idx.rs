@@ -1,5 +1,5 @@
-//! The IDX format of MNIST and Fashion-MNIST (LeCun et al., http://yann.lecun.com/exdb/mnist/):
-//! a big-endian header — magic 0x00000803 and [n, rows, cols] for images, 0x00000801 and [n] for
+//! The IDX format of MNIST and Fashion-MNIST (LeCun et al., <http://yann.lecun.com/exdb/mnist/>):
+//! a big-endian header — magic 0x00000803 and `[n, rows, cols]` for images, 0x00000801 and `[n]` for
 //! labels — followed by unsigned bytes. Files are usually gzip-compressed.
 
 use crate::Error;

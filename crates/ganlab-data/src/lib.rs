@@ -91,7 +91,7 @@ pub struct ImageDataset {
     pub source: String,
     /// Images, float32 [N, C, H, W] in [-1, 1].
     pub images: Tensor,
-    /// Class labels, int64 [N].
+    /// Class labels, int64 `[N]`.
     pub labels: Tensor,
     /// Class names, indexed by label.
     pub class_names: Vec<String>,

@@ -21,7 +21,7 @@ pub struct ToyDataset {
     pub name: String,
     /// Sampled points, float32 [N, 2].
     pub points: Tensor,
-    /// Which mode each point was drawn from, int64 [N].
+    /// Which mode each point was drawn from, int64 `[N]`.
     pub labels: Tensor,
     /// Mode centres, float32 [K, 2] (after the dataset's scaling).
     pub centers: Tensor,

@@ -68,5 +68,5 @@ pub struct PlayerLoss {
     pub scalars: Vec<(&'static str, Tensor)>,
 }
 
-/// The discriminator as a game sees it: images in, logits [N] out (training mode).
+/// The discriminator as a game sees it: images in, logits `[N]` out (training mode).
 pub type Critic<'a> = dyn FnMut(&Tensor) -> Tensor + 'a;

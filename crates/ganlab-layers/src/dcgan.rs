@@ -233,7 +233,7 @@ impl ModuleT for Dcgan32Generator {
     }
 }
 
-/// The DCGAN-32 discriminator: images [N, C, 32, 32] → logits [N].
+/// The DCGAN-32 discriminator: images `[N, C, 32, 32]` → logits `[N]`.
 #[derive(Debug)]
 pub struct Dcgan32Discriminator {
     pub blocks: Vec<DownBlock>,

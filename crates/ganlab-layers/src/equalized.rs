@@ -38,7 +38,7 @@ impl Default for EqConfig {
 }
 
 /// A 2-D convolution with equalized learning rate: y = conv(x, w·c) + b, w ~ N(0, 1),
-/// c = gain/√(c_in·k·k). Parameters `weight` [c_out, c_in, k, k] and `bias` [c_out].
+/// c = gain/√(c_in·k·k). Parameters `weight` `[c_out, c_in, k, k]` and `bias` `[c_out]`.
 #[derive(Debug)]
 pub struct EqConv2d {
     pub weight: Tensor,
@@ -82,7 +82,7 @@ impl Module for EqConv2d {
 }
 
 /// A dense layer with equalized learning rate: y = x·(w·c)ᵀ + b, w ~ N(0, 1), c = gain/√c_in.
-/// Parameters `weight` [c_out, c_in] and `bias` [c_out].
+/// Parameters `weight` `[c_out, c_in]` and `bias` `[c_out]`.
 #[derive(Debug)]
 pub struct EqLinear {
     pub weight: Tensor,

@@ -66,14 +66,14 @@ pub fn toy_generator(p: &nn::Path, cfg: ToyMlpConfig) -> Mlp {
     mlp(p, cfg.z_dim, cfg.hidden, cfg.hidden_layers, cfg.data_dim)
 }
 
-/// The toy discriminator: points [N, data_dim] → logits [N].
+/// The toy discriminator: points `[N, data_dim]` → logits `[N]`.
 pub fn toy_discriminator(p: &nn::Path, cfg: ToyMlpConfig) -> ToyDiscriminator {
     ToyDiscriminator {
         mlp: mlp(p, cfg.data_dim, cfg.hidden, cfg.hidden_layers, 1),
     }
 }
 
-/// The toy discriminator (an [`Mlp`] whose single output is squeezed to logits [N]).
+/// The toy discriminator (an [`Mlp`] whose single output is squeezed to logits `[N]`).
 #[derive(Debug)]
 pub struct ToyDiscriminator {
     pub mlp: Mlp,

@@ -60,7 +60,7 @@ impl FeatureStats {
         self.dim
     }
 
-    /// The mean [dim].
+    /// The mean, `[dim]`.
     pub fn mean(&self) -> Tensor {
         &self.sum / self.count.max(1) as f64
     }

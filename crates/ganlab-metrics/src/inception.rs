@@ -5,7 +5,7 @@
 //! 1. images as RGB values 0…255 (grayscale tiled to 3 channels), float;
 //! 2. the TF/NVIDIA-compatible bilinear resize to 299x299 (`nv_bilinear`: `affine_grid` +
 //!    `grid_sample`, bilinear, border padding, align_corners = False, with the half-pixel shift
-//!    θ[0,2] = 1/W − 1/299, θ[1,2] = 1/H − 1/299), kept in float (no rounding);
+//!    `θ[0,2]` = 1/W − 1/299, `θ[1,2]` = 1/H − 1/299), kept in float (no rounding);
 //! 3. (x − 128)/128, clamped to [−1, 0.9921875];
 //! 4. the module's forward gives [N, 2048] pool features.
 //!

@@ -6,9 +6,9 @@
 //! - [`inception`]: the TorchScript FID detector and its exact preprocessing;
 //! - [`inception_native`]: the default detector's graph by the toolkit's own calls (folded batch
 //!   norms, channels-last), what `Detector` runs for that file;
-//! - [`kid`]: Kernel Inception Distance;
-//! - [`inception_score`]: IS from any classifier's logits;
-//! - [`swd`]: ProGAN's sliced Wasserstein distance on Laplacian pyramids;
+//! - [`kid`](mod@kid): Kernel Inception Distance;
+//! - [`inception_score`](mod@inception_score): IS from any classifier's logits;
+//! - [`swd`](mod@swd): ProGAN's sliced Wasserstein distance on Laplacian pyramids;
 //! - [`toy`]: mode coverage, high-quality share and the mode-histogram JSD for the 2-D mixtures.
 
 pub mod classifier;

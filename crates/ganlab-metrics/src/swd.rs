@@ -1,7 +1,7 @@
 //! Sliced Wasserstein distance exactly as ProGAN's `metrics/sliced_wasserstein.py` (Karras et al.
 //! 2018, §5 and Appendix D):
 //!
-//! - a Laplacian pyramid with the 5x5 binomial kernel [1,4,6,4,1]ᵀ[1,4,6,4,1]/256 and mirror
+//! - a Laplacian pyramid with the 5x5 binomial kernel `[1,4,6,4,1]ᵀ[1,4,6,4,1]/256` and mirror
 //!   padding (`pyr_down` = blur then every second pixel; `pyr_up` = zero insertion then blur with
 //!   4x the kernel), levels from full resolution down to 16x16;
 //! - at each level, 128 random 7x7 neighbourhoods per image (3 channels, 147-d descriptors),

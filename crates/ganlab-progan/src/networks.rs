@@ -346,7 +346,7 @@ impl Discriminator {
         act(&self.from_rgb[index].forward(images))
     }
 
-    /// Logits [N] of images [N, C, 2^level, 2^level] at the given stage.
+    /// Logits `[N]` of images `[N, C, 2^level, 2^level]` at the given stage.
     pub fn forward_at(&self, images: &Tensor, stage: Stage) -> Tensor {
         let top = (stage.level - 2) as usize;
         let mut x = self.apply_from_rgb(top, images);

@@ -207,7 +207,7 @@ struct GamesArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// Output folder (default: runs/games-<unix time>).
+    /// Output folder (default: runs/games-UNIXTIME).
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -304,7 +304,7 @@ struct TrainArgs {
     /// With --resume: accept options that change the saved config (the change is logged).
     #[arg(long, requires = "resume")]
     allow_config_change: bool,
-    /// Use this folder as the run directory instead of runs/<id>-<name>/.
+    /// Use this folder as the run directory instead of runs/ID-NAME/.
     #[arg(long)]
     run_dir: Option<PathBuf>,
     /// Parent folder of new run directories.
