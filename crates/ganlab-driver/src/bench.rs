@@ -119,6 +119,7 @@ fn time_steps_and_phases(
     let mut clock = PhaseClock::new(device);
     if phases {
         for i in 0..steps {
+            clock.start();
             step(i, Some(&mut clock));
         }
         // No warm-up of its own: the rate's run before it has warmed everything up.
@@ -272,10 +273,7 @@ pub fn dcgan32_steps_per_s(
         steps,
         warmup,
         phases,
-        |i, mut clock| {
-            if let Some(c) = clock.as_deref_mut() {
-                c.start();
-            }
+        |i, clock| {
             let z = Tensor::randn([64, 100], (Kind::Float, device));
             let _ = players.step(&reals[i % reals.len()], &z, clock);
         },
@@ -433,9 +431,6 @@ pub fn progan_steps_per_s(
         warmup,
         phases,
         |i, mut clock| {
-            if let Some(c) = clock.as_deref_mut() {
-                c.start();
-            }
             let z = Tensor::randn([b.batch, latent], (Kind::Float, device));
             let _ = players.step(&reals[i % reals.len()], &z, clock.as_deref_mut());
             tch::no_grad(|| {

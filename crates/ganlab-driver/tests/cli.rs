@@ -14,22 +14,21 @@ fn gan(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-#[test]
-fn bench_train_step_ends_with_one_steps_per_s_line() {
-    let (ok, stdout, stderr) = gan(&[
+/// `gan bench train-step --steps 2 --warmup 1 --device cpu EXTRA`: checks that it succeeds and
+/// ends with one `steps_per_s <positive number>` line; returns its stdout.
+fn bench_train_step(extra: &[&str]) -> String {
+    let mut args = vec![
         "bench",
         "train-step",
-        "--arch",
-        "dcgan32",
-        "--channels",
-        "1",
         "--steps",
         "2",
         "--warmup",
         "1",
         "--device",
         "cpu",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let (ok, stdout, stderr) = gan(&args);
     assert!(ok, "{stderr}");
     let last = stdout.lines().last().expect("a line");
     let value: f64 = last
@@ -38,6 +37,12 @@ fn bench_train_step_ends_with_one_steps_per_s_line() {
         .parse()
         .expect("number");
     assert!(value > 0.0);
+    stdout
+}
+
+#[test]
+fn bench_train_step_ends_with_one_steps_per_s_line() {
+    bench_train_step(&["--arch", "dcgan32", "--channels", "1"]);
 }
 
 /// The `ms_<phase> <value>` lines of a `--phases` run, in order.
@@ -58,58 +63,32 @@ fn phases_break_the_step_down_like_the_pytorch_scripts() {
         .join("..")
         .join("..");
     let python = root.join(".venv").join("bin").join("python");
+    // Both architectures' steps, in this order; ProGAN's also updates G's moving average.
+    let step_phases = [
+        "g_forward",
+        "d_forward_and_loss",
+        "d_backward",
+        "d_step",
+        "d_forward_for_g",
+        "g_backward",
+        "g_step",
+    ];
+    let progan_phases = [&step_phases[..], &["g_ema"]].concat();
     for (gan_args, script, script_args, want) in [
         (
             &["--arch", "dcgan32", "--channels", "3"][..],
             "dcgan32_step.py",
             &["--channels", "3"][..],
-            &[
-                "g_forward",
-                "d_forward_and_loss",
-                "d_backward",
-                "d_step",
-                "d_forward_for_g",
-                "g_backward",
-                "g_step",
-            ][..],
+            &step_phases[..],
         ),
         (
             &["--arch", "progan", "--phase", "fade", "--resolution", "16"][..],
             "progan_step.py",
             &["--phase", "fade", "--resolution", "16"][..],
-            &[
-                "g_forward",
-                "d_forward_and_loss",
-                "d_backward",
-                "d_step",
-                "d_forward_for_g",
-                "g_backward",
-                "g_step",
-                "g_ema",
-            ][..],
+            &progan_phases[..],
         ),
     ] {
-        let mut args = vec![
-            "bench",
-            "train-step",
-            "--steps",
-            "2",
-            "--warmup",
-            "1",
-            "--device",
-            "cpu",
-            "--phases",
-        ];
-        args.extend_from_slice(gan_args);
-        let (ok, stdout, stderr) = gan(&args);
-        assert!(ok, "{stderr}");
-        assert!(
-            stdout
-                .lines()
-                .last()
-                .is_some_and(|l| l.starts_with("steps_per_s ")),
-            "{stdout}"
-        );
+        let stdout = bench_train_step(&[gan_args, &["--phases"]].concat());
         let ours = phase_lines(&stdout);
         let names: Vec<&str> = ours.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, want, "{stdout}");
