@@ -13,32 +13,29 @@ pub struct BatchPosition {
     pub index: usize,
 }
 
-/// An endless stream of shuffled batches: every epoch visits every image once, in an order drawn
-/// from (seed, epoch); a batch that would cross an epoch's end is completed from the next epoch.
-#[derive(Debug)]
-pub struct Batches {
-    images: Tensor,
+/// The seeded order in which an endless stream visits the samples: every epoch visits every
+/// index once, in an order drawn from (seed, epoch); a batch that would cross an epoch's end is
+/// completed from the next epoch. It hands out indices, so any [`crate::ImageSource`] (in memory
+/// or streamed) can serve the samples.
+#[derive(Debug, Clone)]
+pub struct BatchOrder {
+    len: usize,
     seed: u64,
     batch_size: usize,
     position: BatchPosition,
     permutation: Vec<i64>,
-    device: Device,
 }
 
-impl Batches {
-    /// Batches of `batch_size` images from `images` [N, ...], moved to `device`.
-    pub fn new(images: &Tensor, batch_size: usize, seed: u64, device: Device) -> Batches {
-        let n = images.size()[0] as usize;
-        let mut batches = Batches {
-            images: images.shallow_clone(),
+impl BatchOrder {
+    /// The order over `len` samples, `batch_size` at a time, seeded by `seed`.
+    pub fn new(len: usize, batch_size: usize, seed: u64) -> BatchOrder {
+        BatchOrder {
+            len,
             seed,
             batch_size,
             position: BatchPosition::default(),
-            permutation: Vec::new(),
-            device,
-        };
-        batches.permutation = permutation(n, seed, 0);
-        batches
+            permutation: permutation(len, seed, 0),
+        }
     }
 
     /// The current position (for snapshots).
@@ -48,9 +45,13 @@ impl Batches {
 
     /// Continues from a saved position.
     pub fn seek(&mut self, position: BatchPosition) {
-        let n = self.images.size()[0] as usize;
-        self.permutation = permutation(n, self.seed, position.epoch);
+        self.permutation = permutation(self.len, self.seed, position.epoch);
         self.position = position;
+    }
+
+    /// The batch size.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
     }
 
     /// Changes the batch size (schedules change it between phases).
@@ -58,11 +59,11 @@ impl Batches {
         self.batch_size = batch_size;
     }
 
-    /// The next batch.
-    pub fn next_batch(&mut self) -> Tensor {
+    /// The indices of the next batch.
+    pub fn next_indices(&mut self) -> Vec<i64> {
         let n = self.permutation.len();
         let mut indices = Vec::with_capacity(self.batch_size);
-        while indices.len() < self.batch_size {
+        while indices.len() < self.batch_size && n > 0 {
             if self.position.index >= n {
                 self.position = BatchPosition {
                     epoch: self.position.epoch + 1,
@@ -76,6 +77,48 @@ impl Batches {
             );
             self.position.index += take;
         }
+        indices
+    }
+}
+
+/// An endless stream of shuffled batches of one in-memory tensor, in the order of a
+/// [`BatchOrder`].
+#[derive(Debug)]
+pub struct Batches {
+    images: Tensor,
+    order: BatchOrder,
+    device: Device,
+}
+
+impl Batches {
+    /// Batches of `batch_size` images from `images` [N, ...], moved to `device`.
+    pub fn new(images: &Tensor, batch_size: usize, seed: u64, device: Device) -> Batches {
+        let n = images.size()[0] as usize;
+        Batches {
+            images: images.shallow_clone(),
+            order: BatchOrder::new(n, batch_size, seed),
+            device,
+        }
+    }
+
+    /// The current position (for snapshots).
+    pub fn position(&self) -> BatchPosition {
+        self.order.position()
+    }
+
+    /// Continues from a saved position.
+    pub fn seek(&mut self, position: BatchPosition) {
+        self.order.seek(position);
+    }
+
+    /// Changes the batch size (schedules change it between phases).
+    pub fn set_batch_size(&mut self, batch_size: usize) {
+        self.order.set_batch_size(batch_size);
+    }
+
+    /// The next batch.
+    pub fn next_batch(&mut self) -> Tensor {
+        let indices = self.order.next_indices();
         self.images
             .index_select(0, &Tensor::from_slice(&indices))
             .to_device(self.device)

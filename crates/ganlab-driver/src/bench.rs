@@ -4,13 +4,13 @@
 //! `peak_rss_mb` (the process's peak resident memory, VmHWM).
 
 use anyhow::{bail, Context, Result};
-use ganlab_games::{game_by_name, Game, GameOptions, StepContext};
-use ganlab_layers::{dcgan32_discriminator, dcgan32_generator, Dcgan32Config};
-use ganlab_optim::{Adam, AdamConfig, Optimizer};
-use ganlab_progan::{progan_discriminator, progan_generator, ProganConfig, StageHandle};
+use ganlab_data::InMemory;
+use ganlab_games::{game_by_name, Game, GameOptions};
+use ganlab_optim::AdamConfig;
+use ganlab_train::arch::{ArchSpec, Dcgan32, Progan, ProganSettings};
+use ganlab_train::{Architecture, OptimizerSettings, Players, Trainer, TrainerSettings};
 use std::path::Path;
 use std::time::Instant;
-use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
 /// The process's peak resident set size in MiB (Linux `VmHWM`), if known.
@@ -130,110 +130,62 @@ fn time_steps_and_phases(
     }
 }
 
-fn set_requires_grad(params: &[Tensor], on: bool) {
-    for p in params {
-        let _ = p.set_requires_grad(on);
-    }
-}
-
-/// G, D, their game and optimisers: what one adversarial step needs.
-struct Players<'a> {
-    g: &'a dyn ModuleT,
-    d: &'a dyn ModuleT,
+/// A trainer of `players` in `game` with the same optimiser on both sides, on `reals` (cycled
+/// in the seeded order of the training loop): the loop's own step, for the benchmarks.
+fn bench_trainer(
+    players: Players,
     game: Box<dyn Game>,
-    opt_g: Adam,
-    opt_d: Adam,
-    d_params: Vec<Tensor>,
+    optimizer: OptimizerSettings,
+    reals: Tensor,
+    channels_last: bool,
+) -> Result<Trainer> {
+    if channels_last {
+        players.to_channels_last();
+    }
+    let batch_size = (reals.size()[0] / 4) as usize;
+    let optimizers = (
+        optimizer.build(&players.g_vs)?,
+        optimizer.build(&players.d_vs)?,
+    );
+    let source = Box::new(InMemory::new(reals, Vec::new(), "random images".into()));
+    let settings = TrainerSettings {
+        batch_size,
+        seed: 0,
+        channels_last,
+    };
+    Ok(Trainer::new(players, game, optimizers, source, settings))
 }
 
-impl<'a> Players<'a> {
-    fn new(
-        g: &'a dyn ModuleT,
-        d: &'a dyn ModuleT,
-        g_vs: &VarStore,
-        d_vs: &VarStore,
-        adam: AdamConfig,
-        game: Box<dyn Game>,
-    ) -> Result<Self> {
-        Ok(Players {
-            g,
-            d,
-            game,
-            opt_g: Adam::new(g_vs, adam)?,
-            opt_d: Adam::new(d_vs, adam)?,
-            d_params: d_vs.trainable_variables(),
-        })
-    }
+/// DCGAN-32's players with `channels`.
+fn dcgan32_players(channels: i64, device: Device) -> Result<Players> {
+    let spec = ArchSpec {
+        channels,
+        resolution: 32,
+        z_dim: None,
+        width: 64,
+        progan: Default::default(),
+    };
+    Dcgan32.build(&spec, device)
+}
 
-    /// DCGAN-32's players: the non-saturating game, Adam 2e-4 (0.5, 0.999) on both sides.
-    fn dcgan(
-        g: &'a dyn ModuleT,
-        d: &'a dyn ModuleT,
-        g_vs: &VarStore,
-        d_vs: &VarStore,
-    ) -> Result<Self> {
-        let adam = AdamConfig {
-            lr: 2e-4,
-            beta1: 0.5,
-            beta2: 0.999,
-            ..Default::default()
-        };
-        Players::new(
-            g,
-            d,
-            g_vs,
-            d_vs,
-            adam,
-            game_by_name("nonsaturating", GameOptions::default())?,
-        )
-    }
-
-    /// One D update on a real and a fake batch, then one G update with D's weights frozen: the
-    /// step of the training loop (`train.rs`). Returns the (loss_d, loss_g) tensors.
-    ///
-    /// With a clock, each phase's time is added to it.
-    fn step(
-        &mut self,
-        real: &Tensor,
-        z: &Tensor,
-        mut clock: Option<&mut PhaseClock>,
-    ) -> (Tensor, Tensor) {
-        let mut lap = |name: &'static str| {
-            if let Some(c) = clock.as_deref_mut() {
-                c.lap(name);
-            }
-        };
-        let fake = self.g.forward_t(z, true);
-        lap("g_forward");
-        let d = self.d;
-        let out = self.game.d_loss(
-            &mut |x: &Tensor| d.forward_t(x, true),
-            real,
-            &fake.detach(),
-            StepContext::default(),
-        );
-        lap("d_forward_and_loss");
-        self.opt_d.zero_grad();
-        out.loss.backward();
-        lap("d_backward");
-        self.opt_d.step();
-        lap("d_step");
-        set_requires_grad(&self.d_params, false);
-        let g_out = self.game.g_loss(&d.forward_t(&fake, true));
-        lap("d_forward_for_g");
-        self.opt_g.zero_grad();
-        g_out.loss.backward();
-        lap("g_backward");
-        self.opt_g.step();
-        lap("g_step");
-        set_requires_grad(&self.d_params, true);
-        (out.loss.detach(), g_out.loss.detach())
-    }
+/// DCGAN-32's game and optimiser: the non-saturating game, Adam 2e-4 (0.5, 0.999) (Radford et
+/// al. 2016, §4).
+fn dcgan32_game() -> Result<(Box<dyn Game>, OptimizerSettings)> {
+    let optimizer = OptimizerSettings::Adam(AdamConfig {
+        lr: 2e-4,
+        beta1: 0.5,
+        beta2: 0.999,
+        ..Default::default()
+    });
+    Ok((
+        game_by_name("nonsaturating", GameOptions::default())?,
+        optimizer,
+    ))
 }
 
 /// Steps per second of the DCGAN-32 non-saturating training step (batch 64, Adam 2e-4
-/// (0.5, 0.999), one D update then one G update with D frozen), after `warmup` steps; with
-/// `phases`, also where the time goes.
+/// (0.5, 0.999), one D update then one G update with D frozen): the training loop's
+/// [`Trainer::step`], after `warmup` steps; with `phases`, also where the time goes.
 pub fn dcgan32_steps_per_s(
     channels: i64,
     steps: usize,
@@ -246,38 +198,36 @@ pub fn dcgan32_steps_per_s(
         bail!("bench: channels must be 1 or 3 and steps > 0 (got {channels}, {steps})");
     }
     tch::manual_seed(0);
-    let cfg = Dcgan32Config {
-        channels,
-        ..Default::default()
-    };
-    let (g_vs, d_vs) = (VarStore::new(device), VarStore::new(device));
-    let g = dcgan32_generator(&g_vs.root(), cfg);
-    let d = dcgan32_discriminator(&d_vs.root(), cfg);
-    if channels_last {
-        ganlab_layers::to_channels_last(&g_vs);
-        ganlab_layers::to_channels_last(&d_vs);
+    let players = dcgan32_players(channels, device)?;
+    let reals = Tensor::rand([4 * 64, channels, 32, 32], (Kind::Float, device)) * 2.0 - 1.0;
+    let (game, optimizer) = dcgan32_game()?;
+    let mut trainer = bench_trainer(players, game, optimizer, reals, channels_last)?;
+    time_trainer(&mut trainer, device, steps, warmup, phases)
+}
+
+/// Times `steps` of the trainer's step after `warmup` (and, with `phases`, as many again with a
+/// phase clock).
+fn time_trainer(
+    trainer: &mut Trainer,
+    device: Device,
+    steps: usize,
+    warmup: usize,
+    phases: bool,
+) -> Result<StepRate> {
+    let mut failure = None;
+    let rate = time_steps_and_phases(device, steps, warmup, phases, |_, clock| {
+        let result = match clock {
+            Some(c) => trainer.step_with(&mut |name| c.lap(name)),
+            None => trainer.step(),
+        };
+        if let Err(e) = result {
+            failure = Some(e);
+        }
+    });
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(rate),
     }
-    let mut players = Players::dcgan(&g, &d, &g_vs, &d_vs)?;
-    let reals: Vec<Tensor> = (0..4)
-        .map(|_| {
-            let r = Tensor::rand([64, channels, 32, 32], (Kind::Float, device)) * 2.0 - 1.0;
-            if channels_last {
-                ganlab_layers::channels_last(&r)
-            } else {
-                r
-            }
-        })
-        .collect();
-    Ok(time_steps_and_phases(
-        device,
-        steps,
-        warmup,
-        phases,
-        |i, clock| {
-            let z = Tensor::randn([64, 100], (Kind::Float, device));
-            let _ = players.step(&reals[i % reals.len()], &z, clock);
-        },
-    ))
 }
 
 /// The losses of the first `steps` DCGAN-32 steps from seed `seed` (the CPU-vs-GPU correctness
@@ -294,16 +244,10 @@ pub fn dcgan32_losses(
     dump: Option<&Path>,
 ) -> Result<Vec<(f64, f64)>> {
     tch::manual_seed(seed);
-    let cfg = Dcgan32Config {
-        channels,
-        ..Default::default()
-    };
-    let (mut g_vs, mut d_vs) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
-    let g = dcgan32_generator(&g_vs.root(), cfg);
-    let d = dcgan32_discriminator(&d_vs.root(), cfg);
+    let mut players = dcgan32_players(channels, Device::Cpu)?;
     if let Some(dir) = dump {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for (prefix, vs) in [("G", &g_vs), ("D", &d_vs)] {
+        for (prefix, vs) in players.networks() {
             for (name, t) in vs.variables() {
                 let path = dir.join(format!("{prefix}.{name}.npy"));
                 t.write_npy(&path)
@@ -311,9 +255,11 @@ pub fn dcgan32_losses(
             }
         }
     }
-    g_vs.set_device(device);
-    d_vs.set_device(device);
-    let mut players = Players::dcgan(&g, &d, &g_vs, &d_vs)?;
+    players.g_vs.set_device(device);
+    players.d_vs.set_device(device);
+    let (game, optimizer) = dcgan32_game()?;
+    let placeholder = Tensor::zeros([4, channels, 32, 32], (Kind::Float, device));
+    let mut trainer = bench_trainer(players, game, optimizer, placeholder, false)?;
     let mut losses = Vec::new();
     for i in 0..steps {
         let real_cpu = Tensor::rand([64, channels, 32, 32], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
@@ -326,8 +272,8 @@ pub fn dcgan32_losses(
             }
         }
         let (real, z) = (real_cpu.to_device(device), z_cpu.to_device(device));
-        let (ld, lg) = players.step(&real, &z, None);
-        losses.push((ld.double_value(&[]), lg.double_value(&[])));
+        let out = trainer.step_on(&real, &z)?;
+        losses.push((out.loss_d, out.loss_g));
     }
     Ok(losses)
 }
@@ -363,37 +309,33 @@ pub fn progan_steps_per_s(
         bail!("bench: ProGAN needs a power-of-two resolution >= 8, channels 1 or 3, batch >= 1 and steps > 0 (got {b:?}, steps {steps})");
     }
     tch::manual_seed(0);
-    let cfg = ProganConfig {
-        resolution: b.resolution,
+    let spec = ArchSpec {
         channels: b.channels,
-        fmap_base: b.fmap_base,
-        fmap_max: b.fmap_max,
-        latent_size: 0,
-        mbstd_group_size: 4,
+        resolution: b.resolution,
+        z_dim: None,
+        width: 0,
+        progan: ProganSettings {
+            fmap_base: b.fmap_base,
+            fmap_max: b.fmap_max,
+            mbstd_group_size: 4,
+            ema_beta: 0.999,
+            ..Default::default()
+        },
     };
-    let stage = StageHandle::new(cfg.max_level());
-    stage.set(cfg.max_level(), b.alpha);
-    let (g_vs, d_vs, mut ema_vs) = (
-        VarStore::new(device),
-        VarStore::new(device),
-        VarStore::new(device),
-    );
-    let g = progan_generator(&g_vs.root(), cfg, stage.clone());
-    let d = progan_discriminator(&d_vs.root(), cfg, stage.clone());
-    let _g_ema = progan_generator(&ema_vs.root(), cfg, stage.clone());
-    if channels_last {
-        for vs in [&g_vs, &d_vs, &ema_vs] {
-            ganlab_layers::to_channels_last(vs);
-        }
+    let mut players = Progan.build(&spec, device)?;
+    // The benchmark holds one stage (the final resolution at α) instead of following the
+    // schedule.
+    if let Some(growth) = players.growth.take() {
+        let level = b.resolution.trailing_zeros() as i64;
+        growth.stage.set(level, b.alpha);
     }
-    ema_vs.copy(&g_vs)?;
-    let adam = AdamConfig {
+    let optimizer = OptimizerSettings::Adam(AdamConfig {
         lr: 1e-3,
         beta1: 0.0,
         beta2: 0.99,
         eps: 1e-8,
         ..Default::default()
-    };
+    });
     let game = game_by_name(
         "wgan-gp",
         GameOptions {
@@ -402,47 +344,14 @@ pub fn progan_steps_per_s(
             ..Default::default()
         },
     )?;
-    let mut players = Players::new(&g, &d, &g_vs, &d_vs, adam, game)?;
-    let reals: Vec<Tensor> = (0..4)
-        .map(|_| {
-            let r = Tensor::rand(
-                [b.batch, b.channels, b.resolution, b.resolution],
-                (Kind::Float, device),
-            ) * 2.0
-                - 1.0;
-            let r = ganlab_progan::fade_reals(&r, b.resolution, b.alpha);
-            if channels_last {
-                ganlab_layers::channels_last(&r)
-            } else {
-                r
-            }
-        })
-        .collect();
-    let sorted = |vs: &VarStore| {
-        let mut v: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
-    };
-    let (g_vars, ema_vars) = (sorted(&g_vs), sorted(&ema_vs));
-    let latent = cfg.latent();
-    Ok(time_steps_and_phases(
-        device,
-        steps,
-        warmup,
-        phases,
-        |i, mut clock| {
-            let z = Tensor::randn([b.batch, latent], (Kind::Float, device));
-            let _ = players.step(&reals[i % reals.len()], &z, clock.as_deref_mut());
-            tch::no_grad(|| {
-                for ((_, p), (_, e)) in g_vars.iter().zip(&ema_vars) {
-                    let _ = e.shallow_clone().lerp_(p, 1.0 - 0.999);
-                }
-            });
-            if let Some(c) = clock {
-                c.lap("g_ema");
-            }
-        },
-    ))
+    let reals = Tensor::rand(
+        [4 * b.batch, b.channels, b.resolution, b.resolution],
+        (Kind::Float, device),
+    ) * 2.0
+        - 1.0;
+    let reals = ganlab_progan::fade_reals(&reals, b.resolution, b.alpha);
+    let mut trainer = bench_trainer(players, game, optimizer, reals, channels_last)?;
+    time_trainer(&mut trainer, device, steps, warmup, phases)
 }
 
 fn read_npy(dir: &Path, name: &str) -> Result<Tensor> {

@@ -2,6 +2,8 @@
 //! non-saturating game, MNIST), every value range-checked, unknown keys rejected.
 
 use anyhow::{bail, Result};
+use ganlab_train::arch::{self, ArchSpec};
+use ganlab_train::{Architecture, OptimizerSettings, SampleKind};
 use serde::{Deserialize, Serialize};
 
 /// Everything that defines a training run. The resolved form (with the dataset's source, image
@@ -106,40 +108,7 @@ impl Default for TrainConfig {
     }
 }
 
-/// The architectures `arch` accepts.
-pub const ARCH_NAMES: &[&str] = &["auto", "dcgan32", "toy-mlp", "progan"];
-
-/// ProGAN's settings beyond the shared ones (Karras et al. 2018; official `config.py`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ProganSettings {
-    /// nf(stage) = min(fmap_base / 2^stage, fmap_max) (paper: 8192 and 512).
-    pub fmap_base: i64,
-    pub fmap_max: i64,
-    /// Minibatch-stddev group size (paper: 4).
-    pub mbstd_group_size: i64,
-    /// The schedule (its `final_resolution` is the config's `resolution`).
-    pub schedule: ganlab_progan::Schedule,
-    /// β of G's exponential moving average used for samples and metrics (official
-    /// `G_smoothing`: 0.999).
-    pub ema_beta: f64,
-    /// Reset both Adam states when the level of detail crosses an integer (official
-    /// `reset_opt_for_new_lod`: true).
-    pub reset_optimizer: bool,
-}
-
-impl Default for ProganSettings {
-    fn default() -> Self {
-        ProganSettings {
-            fmap_base: 8192,
-            fmap_max: 512,
-            mbstd_group_size: 4,
-            schedule: ganlab_progan::Schedule::default(),
-            ema_beta: 0.999,
-            reset_optimizer: true,
-        }
-    }
-}
+pub use ganlab_train::arch::ProganSettings;
 
 /// The names `--preset` accepts.
 pub const PRESET_NAMES: &[&str] = &[
@@ -297,9 +266,9 @@ impl TrainConfig {
             Ok(())
         }
         check(
-            ARCH_NAMES.contains(&self.arch.as_str()),
+            self.arch == "auto" || arch::architecture(&self.arch).is_ok(),
             "arch",
-            &format!("one of {}", ARCH_NAMES.join(", ")),
+            &format!("one of auto, {}", arch::names().join(", ")),
             &self.arch,
         )?;
         check(
@@ -379,73 +348,29 @@ impl TrainConfig {
             self.grid_images,
         )?;
         self.evaluation.validate(self)?;
-        let toy = self.is_toy();
+        let kind = self.sample_kind();
+        let fitting: Vec<&str> = arch::ARCHITECTURES
+            .iter()
+            .filter(|a| a.sample_kind() == kind)
+            .map(|a| a.name())
+            .collect();
         let arch = self.resolved_arch();
         check(
-            (arch == "toy-mlp") == toy,
+            fitting.contains(&arch),
             "arch",
-            if toy {
-                "toy-mlp (or auto) for a 2-D dataset"
-            } else {
-                "an image architecture for an image dataset"
+            &match kind {
+                SampleKind::Points => {
+                    format!("{} (or auto) for a 2-D dataset", fitting.join(" or "))
+                }
+                SampleKind::Images => format!(
+                    "an image architecture for an image dataset ({})",
+                    fitting.join(", ")
+                ),
             },
             arch,
         )?;
-        if arch == "dcgan32" {
-            check(
-                self.resolution == 32,
-                "resolution",
-                "32 for arch dcgan32",
-                self.resolution,
-            )?;
-        }
-        if arch == "progan" {
-            let p = &self.progan;
-            check(
-                (8..=1024).contains(&self.resolution) && self.resolution.count_ones() == 1,
-                "resolution",
-                "a power of two from 8 to 1024 for arch progan",
-                self.resolution,
-            )?;
-            check(
-                p.fmap_base >= 1 && p.fmap_max >= 1,
-                "progan.fmap_base / fmap_max",
-                ">= 1",
-                format!("{} / {}", p.fmap_base, p.fmap_max),
-            )?;
-            check(
-                (1..=64).contains(&p.mbstd_group_size),
-                "progan.mbstd_group_size",
-                "in 1..=64",
-                p.mbstd_group_size,
-            )?;
-            check(
-                (0.0..1.0).contains(&p.ema_beta),
-                "progan.ema_beta",
-                "in [0, 1)",
-                p.ema_beta,
-            )?;
-            let schedule = ganlab_progan::Schedule {
-                final_resolution: self.resolution,
-                ..p.schedule.clone()
-            };
-            schedule
-                .validate()
-                .map_err(|e| anyhow::anyhow!("config: progan.schedule: {e}"))?;
-            for (res, batch) in schedule
-                .minibatch
-                .iter()
-                .map(|(r, b)| (*r, *b))
-                .chain([(0, schedule.minibatch_base)])
-            {
-                let group = p.mbstd_group_size.min(batch as i64);
-                check(
-                    batch as i64 % group == 0,
-                    "progan.schedule.minibatch",
-                    "divisible by the minibatch-stddev group size",
-                    format!("{batch} at resolution {res}"),
-                )?;
-            }
+        if let Ok(architecture) = arch::architecture(arch) {
+            architecture.validate(&self.arch_spec())?;
         }
         Ok(())
     }
@@ -455,46 +380,60 @@ impl TrainConfig {
         ganlab_data::TOY_NAMES.contains(&self.dataset.as_str())
     }
 
-    /// The ProGAN schedule with the config's resolution as its final resolution.
-    pub fn progan_schedule(&self) -> ganlab_progan::Schedule {
-        ganlab_progan::Schedule {
-            final_resolution: self.resolution,
-            ..self.progan.schedule.clone()
-        }
-    }
-
-    /// The architecture `auto` stands for.
+    /// The architecture `auto` stands for: the first registered one for the data's kind.
     pub fn resolved_arch(&self) -> &str {
         match self.arch.as_str() {
-            "auto" if self.is_toy() => "toy-mlp",
-            "auto" => "dcgan32",
+            "auto" => arch::default_for(self.sample_kind()).name(),
             other => other,
         }
     }
 
-    /// Batch size, with the default of the data kind.
+    /// What the dataset holds: images, or 2-D points for the toy mixtures.
+    pub fn sample_kind(&self) -> SampleKind {
+        match self.is_toy() {
+            true => SampleKind::Points,
+            false => SampleKind::Images,
+        }
+    }
+
+    /// What the architecture is built from.
+    pub fn arch_spec(&self) -> ArchSpec {
+        ArchSpec {
+            channels: self.channels.unwrap_or(1),
+            resolution: self.resolution,
+            z_dim: self.z_dim,
+            width: self.width,
+            progan: self.progan.clone(),
+        }
+    }
+
+    /// The resolved architecture from the registry (`auto` resolved; an unknown name is an
+    /// error listing the valid ones).
+    pub fn architecture(&self) -> Result<&'static dyn Architecture> {
+        arch::architecture(self.resolved_arch())
+    }
+
+    /// Batch size, with the architecture's default.
     pub fn resolved_batch_size(&self) -> usize {
-        self.batch_size.unwrap_or(if self.is_toy() {
-            256
-        } else if self.resolved_arch() == "progan" {
-            self.progan_schedule().at(0).batch_size
-        } else {
-            64
+        self.batch_size
+            .unwrap_or_else(|| match self.architecture() {
+                Ok(a) => a.default_batch_size(&self.arch_spec()),
+                Err(_) => 64,
+            })
+    }
+
+    /// Latent dimension, with the architecture's default.
+    pub fn resolved_z_dim(&self) -> i64 {
+        self.z_dim.unwrap_or_else(|| match self.architecture() {
+            Ok(a) => a.default_z_dim(&self.arch_spec()),
+            Err(_) => 100,
         })
     }
 
-    /// Latent dimension, with the default of the architecture.
-    pub fn resolved_z_dim(&self) -> i64 {
-        self.z_dim.unwrap_or(match self.resolved_arch() {
-            "toy-mlp" => 2,
-            "progan" => ganlab_progan::ProganConfig {
-                fmap_base: self.progan.fmap_base,
-                fmap_max: self.progan.fmap_max,
-                ..Default::default()
-            }
-            .latent(),
-            _ => 100,
-        })
+    /// The resolution schedule of a growing architecture (ProGAN), with the config's
+    /// resolution as its final resolution.
+    pub fn schedule(&self) -> Option<ganlab_progan::Schedule> {
+        self.architecture().ok()?.schedule(&self.arch_spec())
     }
 
     /// Fills every `auto` / unset size with the value it stands for.
@@ -502,8 +441,19 @@ impl TrainConfig {
         self.arch = self.resolved_arch().to_string();
         self.batch_size = Some(self.resolved_batch_size());
         self.z_dim = Some(self.resolved_z_dim());
-        if self.arch == "progan" {
-            self.progan.schedule.final_resolution = self.resolution;
+        if let Some(schedule) = self.schedule() {
+            self.progan.schedule.final_resolution = schedule.final_resolution;
+        }
+    }
+
+    /// Records the optimisers as built (learning rates, and Adam's betas) in the resolved
+    /// config.
+    pub fn record_optimizers(&mut self, g: &OptimizerSettings, d: &OptimizerSettings) {
+        self.lr_g = Some(g.lr());
+        self.lr_d = Some(d.lr());
+        if let Some((beta1, beta2)) = g.betas() {
+            self.beta1 = Some(beta1);
+            self.beta2 = Some(beta2);
         }
     }
 

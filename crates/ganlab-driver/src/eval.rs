@@ -5,7 +5,7 @@
 
 use crate::files::{write_atomically, write_json_atomically};
 use crate::snapshot::Snapshot;
-use crate::train::{build_networks, TrainingData};
+use crate::train::TrainingData;
 use crate::TrainConfig;
 use anyhow::{bail, Context, Result};
 use ganlab_metrics::classifier::{class_histogram, coverage, DomainClassifier};
@@ -14,7 +14,7 @@ use ganlab_metrics::{frechet_distance, inception_score, kid, swd, FeatureStats};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
-use tch::nn::{ModuleT, VarStore};
+use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
 
 /// The metric names `--metrics` accepts.
@@ -105,33 +105,30 @@ fn sample_snapshot(snapshot_path: &Path, n: i64, seed: u64, device: Device) -> R
         );
     }
     let snapshot = Snapshot::read(snapshot_path)?;
-    let (g_vs, d_vs, ema_vs) = (
-        VarStore::new(device),
-        VarStore::new(device),
-        VarStore::new(device),
-    );
-    let nets = build_networks(&config, config.channels.unwrap_or(1), &g_vs, &d_vs, &ema_vs)?;
+    let players = crate::train::build_players(&config, device)?;
     let (generator, prefix) = match (
-        nets.g_ema,
+        &players.ema,
         snapshot.tensors.keys().any(|k| k.starts_with("G_ema.")),
     ) {
         (Some(ema), true) => {
-            snapshot.load_into("G_ema", &ema_vs)?;
-            (ema, "G_ema")
+            snapshot.load_into("G_ema", &ema.vs)?;
+            (ema.g.as_ref(), "G_ema")
         }
         _ => {
-            snapshot.load_into("G", &g_vs)?;
-            (nets.g, "G")
+            snapshot.load_into("G", &players.g_vs)?;
+            (players.g.as_ref(), "G")
         }
     };
     let progress = snapshot.progress()?;
-    if let Some(stage) = &nets.stage {
-        let phase = config.progan_schedule().at(progress.images_shown);
-        stage.set(phase.resolution.trailing_zeros() as i64, phase.alpha);
+    if let Some(growth) = &players.growth {
+        let phase = growth.schedule.at(progress.images_shown);
+        growth
+            .stage
+            .set(phase.resolution.trailing_zeros() as i64, phase.alpha);
     }
     tch::manual_seed(seed as i64);
     let images = sample_pixels(
-        generator.as_ref(),
+        generator,
         n,
         config.resolved_z_dim(),
         config.resolution,

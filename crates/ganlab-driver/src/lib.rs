@@ -9,7 +9,6 @@ pub mod bench;
 pub mod config;
 pub mod device;
 pub mod eval;
-pub mod files;
 pub mod games_comparison;
 pub mod grid;
 pub mod logging;
@@ -17,10 +16,11 @@ pub mod monitor;
 pub mod report;
 pub mod run_dir;
 pub mod scatter;
-pub mod snapshot;
 pub mod train;
 
 pub use config::TrainConfig;
+/// Atomic file writes and snapshots live in the engine crate; these paths stay for callers.
+pub use ganlab_train::{files, snapshot};
 pub use train::{train, RunSummary};
 
 /// The toolkit's version, recorded in every run's config.

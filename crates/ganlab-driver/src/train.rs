@@ -8,20 +8,20 @@ use crate::monitor::{coverage_warning, eval_summary, Monitor, Verdict};
 use crate::snapshot::{self, Progress};
 use crate::{device, grid, logging, scatter};
 use anyhow::{Context, Result};
-use ganlab_data::{ImageDataset, ToyDataset};
-use ganlab_games::{game_by_name, GameOptions, OptimizerChoice, StepContext};
-use ganlab_layers::{
-    dcgan32_discriminator, dcgan32_generator, toy_discriminator, toy_generator, Dcgan32Config,
-    ToyMlpConfig,
+use ganlab_data::{ImageDataset, InMemory, ToyDataset};
+use ganlab_games::{game_by_name, GameOptions};
+use ganlab_train::arch::{self, ArchSpec};
+use ganlab_train::{
+    optimizer_settings, Architecture, OptimizerOverrides, Players, SampleKind, Trainer,
+    TrainerSettings,
 };
-use ganlab_optim::{Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tch::nn::{ModuleT, VarStore};
+use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
 static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -80,109 +80,6 @@ pub struct RunSummary {
 pub struct Reporting {
     /// Show a progress bar and echo the log to stderr.
     pub interactive: bool,
-}
-
-/// The networks of a run, built into their var stores.
-pub struct Networks {
-    pub g: Box<dyn ModuleT>,
-    pub d: Box<dyn ModuleT>,
-    /// G's exponential moving average (ProGAN), used for samples.
-    pub g_ema: Option<Box<dyn ModuleT>>,
-    /// The resolution / fade-in stage shared by progressive networks.
-    pub stage: Option<ganlab_progan::StageHandle>,
-}
-
-/// Builds G and D for `config.arch` under the roots of `g_vs` and `d_vs` (and G's moving average
-/// under `g_ema_vs` for architectures that keep one).
-pub fn build_networks(
-    config: &TrainConfig,
-    channels: i64,
-    g_vs: &VarStore,
-    d_vs: &VarStore,
-    g_ema_vs: &VarStore,
-) -> Result<Networks> {
-    match config.resolved_arch() {
-        "progan" => {
-            let cfg = ganlab_progan::ProganConfig {
-                resolution: config.resolution,
-                channels,
-                fmap_base: config.progan.fmap_base,
-                fmap_max: config.progan.fmap_max,
-                latent_size: config.resolved_z_dim(),
-                mbstd_group_size: config.progan.mbstd_group_size,
-            };
-            let stage = ganlab_progan::StageHandle::new(2);
-            let g = ganlab_progan::progan_generator(&g_vs.root(), cfg, stage.clone());
-            let g_ema = ganlab_progan::progan_generator(&g_ema_vs.root(), cfg, stage.clone());
-            let d = ganlab_progan::progan_discriminator(&d_vs.root(), cfg, stage.clone());
-            Ok(Networks {
-                g: Box::new(g),
-                d: Box::new(d),
-                g_ema: Some(Box::new(g_ema)),
-                stage: Some(stage),
-            })
-        }
-        "dcgan32" => {
-            let cfg = Dcgan32Config {
-                z_dim: config.resolved_z_dim(),
-                channels,
-                width: config.width,
-            };
-            Ok(Networks {
-                g: Box::new(dcgan32_generator(&g_vs.root(), cfg)),
-                d: Box::new(dcgan32_discriminator(&d_vs.root(), cfg)),
-                g_ema: None,
-                stage: None,
-            })
-        }
-        "toy-mlp" => {
-            let cfg = ToyMlpConfig {
-                z_dim: config.resolved_z_dim(),
-                ..Default::default()
-            };
-            Ok(Networks {
-                g: Box::new(toy_generator(&g_vs.root(), cfg)),
-                d: Box::new(toy_discriminator(&d_vs.root(), cfg)),
-                g_ema: None,
-                stage: None,
-            })
-        }
-        other => anyhow::bail!("unknown arch `{other}`"),
-    }
-}
-
-fn make_optimizer(
-    choice: OptimizerChoice,
-    lr: Option<f64>,
-    beta1: Option<f64>,
-    beta2: Option<f64>,
-    vs: &VarStore,
-) -> Result<(Box<dyn Optimizer>, Value)> {
-    Ok(match choice {
-        OptimizerChoice::Adam {
-            lr: lr0,
-            beta1: b1,
-            beta2: b2,
-        } => {
-            let cfg = AdamConfig {
-                lr: lr.unwrap_or(lr0),
-                beta1: beta1.unwrap_or(b1),
-                beta2: beta2.unwrap_or(b2),
-                ..Default::default()
-            };
-            let described = json!({"kind": "adam", "lr": cfg.lr, "beta1": cfg.beta1, "beta2": cfg.beta2, "eps": cfg.eps});
-            (Box::new(Adam::new(vs, cfg)?), described)
-        }
-        OptimizerChoice::RmsProp { lr: lr0 } => {
-            let cfg = RmsPropConfig {
-                lr: lr.unwrap_or(lr0),
-                ..Default::default()
-            };
-            let described =
-                json!({"kind": "rmsprop", "lr": cfg.lr, "alpha": cfg.alpha, "eps": cfg.eps});
-            (Box::new(RmsProp::new(vs, cfg)?), described)
-        }
-    })
 }
 
 /// Running sums of the per-step scalars over a tick.
@@ -309,38 +206,6 @@ fn prune_snapshots(run_dir: &Path, keep: usize) -> Result<()> {
     Ok(())
 }
 
-/// What a run saves and where: its networks, its directory and the retention rule.
-struct Checkpoint<'a> {
-    run_dir: &'a Path,
-    networks: Vec<(&'a str, &'a VarStore)>,
-    keep: usize,
-}
-
-impl Checkpoint<'_> {
-    /// Writes a snapshot at the current image count: the periodic one (then the retention rule)
-    /// or, with `best`, `best.safetensors`, kept apart from the retention rule.
-    fn save(
-        &self,
-        best: bool,
-        opt_g: &dyn Optimizer,
-        opt_d: &dyn Optimizer,
-        progress: Progress,
-        last_lod: Option<f64>,
-    ) -> Result<PathBuf> {
-        let path = match best {
-            true => self.run_dir.join("best.safetensors"),
-            false => self
-                .run_dir
-                .join(snapshot::snapshot_name(progress.images_shown)),
-        };
-        snapshot::save_as(&path, &self.networks, opt_g, opt_d, progress, last_lod)?;
-        if !best {
-            prune_snapshots(self.run_dir, self.keep)?;
-        }
-        Ok(path)
-    }
-}
-
 /// Logs one-line warnings and appends them to the tick's `warnings`.
 fn add_warnings(stats: &mut Map<String, Value>, warnings: Vec<String>) {
     if warnings.is_empty() {
@@ -395,7 +260,7 @@ fn fake_eval_set(
     config: &TrainConfig,
     device: tch::Device,
 ) -> crate::eval::ImageSet {
-    tch::manual_seed(stream_seed(config.seed, EVAL_LATENT_SALT));
+    tch::manual_seed(ganlab_train::stream_seed(config.seed, EVAL_LATENT_SALT));
     crate::eval::ImageSet {
         images: crate::eval::sample_pixels(
             sampler,
@@ -412,34 +277,6 @@ fn fake_eval_set(
 /// Salts of the seeds of evaluation latents and of the training stream after an evaluation.
 const EVAL_LATENT_SALT: u64 = 0x5EED_E7A1;
 const AFTER_EVAL_SALT: u64 = 0xAF7E_2E7A;
-
-/// (G variable, EMA variable) pairs, matched by name.
-fn ema_pairs(g_vs: &VarStore, ema_vs: &VarStore) -> Vec<(Tensor, Tensor)> {
-    let ema = ema_vs.variables();
-    let mut pairs: Vec<(String, Tensor, Tensor)> = g_vs
-        .variables()
-        .into_iter()
-        .filter_map(|(name, t)| ema.get(&name).map(|e| (name, t, e.shallow_clone())))
-        .collect();
-    pairs.sort_by(|a, b| a.0.cmp(&b.0));
-    pairs.into_iter().map(|(_, g, e)| (g, e)).collect()
-}
-
-/// ema ← β·ema + (1 − β)·θ for every variable (official ProGAN `Gs.setup_as_moving_average_of(G,
-/// beta=G_smoothing)`).
-fn update_ema(pairs: &[(Tensor, Tensor)], beta: f64) {
-    tch::no_grad(|| {
-        for (g, ema) in pairs {
-            let _ = ema.shallow_clone().lerp_(g, 1.0 - beta);
-        }
-    });
-}
-
-fn set_requires_grad(vs: &VarStore, on: bool) {
-    for t in vs.trainable_variables() {
-        let _ = t.set_requires_grad(on);
-    }
-}
 
 fn progress_bar(total_images: u64, interactive: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(
@@ -506,16 +343,6 @@ pub fn config_changes(run_dir: &Path, config: &TrainConfig) -> Vec<String> {
         .collect()
 }
 
-/// The seed of libtorch's generator from `images_shown` on: reseeding at every snapshot makes
-/// the random stream after a snapshot a function of (seed, images shown), so a resumed run draws
-/// exactly what the uninterrupted run drew.
-fn stream_seed(seed: u64, images_shown: u64) -> i64 {
-    let mut x = seed ^ images_shown.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    x ^= x >> 31;
-    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    (x ^ (x >> 29)) as i64 & i64::MAX
-}
-
 fn train_from(
     mut config: TrainConfig,
     run_dir: &Path,
@@ -550,595 +377,614 @@ fn train_from(
     result
 }
 
-fn train_logged(
-    config: &mut TrainConfig,
-    run_dir: &Path,
-    bar: &ProgressBar,
-    resume_from: Option<&Path>,
-) -> Result<RunSummary> {
-    let device = device::resolve(&config.device)?;
-    tch::manual_seed(config.seed as i64);
-    tracing::info!(run_dir = %run_dir.display(), device = %device::describe(device), "starting run");
+/// The architecture of a config, looked up in the registry, and what it is built from.
+pub fn arch_of(config: &TrainConfig) -> Result<(&'static dyn Architecture, ArchSpec)> {
+    Ok((
+        arch::architecture(config.resolved_arch())?,
+        config.arch_spec(),
+    ))
+}
 
-    let data = TrainingData::load(config)?;
-    config.resolve_defaults();
-    config.channels = data.channels();
-    config.dataset_source = Some(data.source());
-    config.dataset_images = Some(data.len());
-    config.resolved_device = Some(device::describe(device));
-    config.toolkit_version = Some(crate::VERSION.to_string());
-    tracing::info!(dataset = %config.dataset, source = %data.source(), samples = data.len(), "dataset ready");
+/// The players of `config` on `device` (for runs and for sampling a run's generator).
+pub fn build_players(config: &TrainConfig, device: tch::Device) -> Result<Players> {
+    let (arch, spec) = arch_of(config)?;
+    arch.build(&spec, device)
+}
 
-    let game = game_by_name(&config.game, config.game_options)?;
-    let plan = game.plan();
+/// `stats.jsonl`: one JSON line per tick, appended; on resume, the ticks after the snapshot
+/// (written before an interruption) are dropped, since they are redone.
+struct StatsLog {
+    path: PathBuf,
+    file: std::fs::File,
+}
 
-    let g_vs = VarStore::new(device);
-    let d_vs = VarStore::new(device);
-    let mut g_ema_vs = VarStore::new(device);
-    let nets = build_networks(
-        config,
-        data.channels().unwrap_or(0),
-        &g_vs,
-        &d_vs,
-        &g_ema_vs,
-    )?;
-    let channels_last = device::use_channels_last(config.channels_last, device) && !config.is_toy();
-    if channels_last {
-        for vs in [&g_vs, &d_vs, &g_ema_vs] {
-            ganlab_layers::to_channels_last(vs);
-        }
+impl StatsLog {
+    fn open(run_dir: &Path) -> Result<StatsLog> {
+        let path = run_dir.join("stats.jsonl");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(StatsLog { path, file })
     }
-    if nets.g_ema.is_some() {
-        g_ema_vs.copy(&g_vs)?;
-    }
-    let ema_vars = ema_pairs(&g_vs, &g_ema_vs);
-    let mut checkpoint = Checkpoint {
-        run_dir,
-        networks: vec![("G", &g_vs), ("D", &d_vs)],
-        keep: config.keep_snapshots,
-    };
-    if nets.g_ema.is_some() {
-        checkpoint.networks.push(("G_ema", &g_ema_vs));
-    }
-    let schedule = nets.stage.as_ref().map(|_| config.progan_schedule());
-    let (mut opt_g, opt_g_desc) = make_optimizer(
-        plan.optimizer,
-        config.lr_g,
-        config.beta1,
-        config.beta2,
-        &g_vs,
-    )?;
-    let (mut opt_d, opt_d_desc) = make_optimizer(
-        plan.optimizer,
-        config.lr_d,
-        config.beta1,
-        config.beta2,
-        &d_vs,
-    )?;
-    config.lr_g = Some(opt_g.lr());
-    config.lr_d = Some(opt_d.lr());
-    if let Some(b1) = opt_g_desc.get("beta1").and_then(Value::as_f64) {
-        config.beta1 = Some(b1);
-    }
-    if let Some(b2) = opt_g_desc.get("beta2").and_then(Value::as_f64) {
-        config.beta2 = Some(b2);
-    }
-    let z_dim = config.resolved_z_dim();
-    let fixed_z = Tensor::randn(
-        [data.fixed_batch_size(config), z_dim],
-        (Kind::Float, device),
-    );
 
-    tracing::info!(
-        critic_steps = plan.critic_steps,
-        clip_weights = ?plan.clip_weights,
-        optimizer_g = %opt_g_desc,
-        optimizer_d = %opt_d_desc,
-        "game `{}` loop plan",
-        game.name()
-    );
-    let resolved = serde_json::to_value(&*config)?;
-    write_json_atomically(&run_dir.join("config.json"), &resolved)?;
-
-    if let Some(schedule) = &schedule {
-        tracing::info!("progressive schedule:\n{}", schedule.table());
+    /// Every recorded tick.
+    fn lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
-    let batch = config.resolved_batch_size();
-    let mut batches = ganlab_data::Batches::new(
-        &data.samples().to_device(device),
-        batch,
-        config.seed,
-        device,
-    );
-    data.save_reals(config, run_dir)?;
 
-    let stats_path = run_dir.join("stats.jsonl");
-    let mut stats_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&stats_path)
-        .with_context(|| format!("cannot open {}", stats_path.display()))?;
-
-    let total_images = (config.kimg * 1000.0).round() as u64;
-    let tick_images = ((config.tick_kimg * 1000.0).round() as u64).max(1);
-    let mut progress = Progress::default();
-    let mut last_lod: Option<f64> = None;
-    if let Some(path) = resume_from {
-        let snap = snapshot::Snapshot::read(path)?;
-        snap.load_into("G", &g_vs)?;
-        snap.load_into("D", &d_vs)?;
-        if nets.g_ema.is_some() {
-            snap.load_into("G_ema", &g_ema_vs)?;
-        }
-        opt_g
-            .load_state(&snap.section("opt_g"))
-            .with_context(|| format!("{}: G's optimiser", path.display()))?;
-        opt_d
-            .load_state(&snap.section("opt_d"))
-            .with_context(|| format!("{}: D's optimiser", path.display()))?;
-        progress = snap.progress()?;
-        batches.seek(progress.batches);
-        last_lod = snap
-            .tensors
-            .get("progress.last_lod")
-            .map(|t| t.double_value(&[]));
-        // Ticks after the snapshot (written before an interruption) are dropped: they are redone.
-        let kept: Vec<String> = std::fs::read_to_string(&stats_path)
+    /// Keeps the ticks up to `ticks` (atomically) and appends after them.
+    fn truncate_to_tick(&mut self, ticks: u64) -> Result<()> {
+        let kept: Vec<String> = std::fs::read_to_string(&self.path)
             .unwrap_or_default()
             .lines()
             .filter(|l| {
                 serde_json::from_str::<Value>(l)
                     .ok()
                     .and_then(|v| v["tick"].as_u64())
-                    .is_some_and(|t| t <= progress.ticks)
+                    .is_some_and(|t| t <= ticks)
             })
             .map(|l| format!("{l}\n"))
             .collect();
-        crate::files::write_bytes_atomically(&stats_path, kept.concat().as_bytes())?;
+        crate::files::write_bytes_atomically(&self.path, kept.concat().as_bytes())?;
         // The rename replaced the file: append to the new one.
-        stats_file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&stats_path)
-            .with_context(|| format!("cannot open {}", stats_path.display()))?;
-        tracing::info!(snapshot = %path.display(), "resumed at {:.3} kimg (tick {})", progress.images_shown as f64 / 1000.0, progress.ticks);
+        *self = StatsLog::open(self.path.parent().unwrap_or(Path::new(".")))?;
+        Ok(())
     }
-    tch::manual_seed(stream_seed(config.seed, progress.images_shown));
-    // Training-time evaluation: the monitor's state is rebuilt from the evaluations recorded in
-    // the (kept) stats lines, so a resumed run decides exactly as the uninterrupted one.
-    let eval_metrics = config.evaluation.resolved_metrics(config);
-    let mut monitor = Monitor::new(config);
-    let recorded: Vec<Value> = std::fs::read_to_string(&stats_path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    monitor.replay(&recorded);
-    let eval_images = (config.evaluation.every_kimg * 1000.0).round() as u64;
-    let mut next_eval_at = if eval_images > 0 {
-        eval_images * (progress.images_shown / eval_images + 1)
-    } else {
-        u64::MAX
-    };
-    let mut real_eval: Option<crate::eval::ImageSet> = None;
-    let class_names: Vec<String> = match &data {
-        TrainingData::Images(d) => d.class_names.clone(),
-        TrainingData::Points(_) => Vec::new(),
-    };
-    if eval_images > 0 {
-        tracing::info!(
-            "evaluating {} every {} kimg on {} samples; primary metric {}",
-            eval_metrics.join(", "),
-            config.evaluation.every_kimg,
-            config.evaluation.n,
-            monitor.primary
-        );
+
+    fn append(&mut self, stats: &Value) -> Result<()> {
+        let mut line = serde_json::to_string(stats)?;
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .with_context(|| format!("cannot append to {}", self.path.display()))?;
+        self.file.flush()?;
+        Ok(())
     }
-    let mut next_tick_at = tick_images * (progress.images_shown / tick_images + 1);
-    let mut acc = TickAccumulator::default();
-    let start = Instant::now();
-    let mut tick_start = Instant::now();
-    let mut tick_start_images = progress.images_shown;
-    // The diversity of real images, the yardstick of the collapse diagnostic.
-    let real_diversity = match &data {
-        TrainingData::Images(d) => Some(mean_pairwise_distance(&d.images.narrow(
-            0,
-            0,
-            fixed_z.size()[0].min(d.len()),
-        ))),
-        TrainingData::Points(_) => None,
-    };
-    let mut last_stats = Value::Null;
-    let mut last_grid = run_dir.join("reals.png");
-    let mut batch = batch as i64;
-    let (g, d) = (&nets.g, &nets.d);
-    let sampler: &dyn ModuleT = nets.g_ema.as_deref().unwrap_or(g.as_ref());
-    let mut phase: Option<ganlab_progan::Phase> = None;
-
-    while progress.images_shown < total_images {
-        if let (Some(schedule), Some(stage)) = (&schedule, &nets.stage) {
-            // The schedule is a pure function of images shown: set resolution, α, batch size
-            // and learning rate from it before every generator step.
-            let now = schedule.at(progress.images_shown);
-            if let Some(previous) = last_lod {
-                if now.lod.floor() != previous.floor() || now.lod.ceil() != previous.ceil() {
-                    if now.alpha < 1.0 {
-                        tracing::info!(
-                            "kimg {:.1}: fading in {}x{} (lod {:.3})",
-                            now.kimg,
-                            now.resolution,
-                            now.resolution,
-                            now.lod
-                        );
-                    } else {
-                        tracing::info!(
-                            "kimg {:.1}: {}x{} stable (lod {:.3})",
-                            now.kimg,
-                            now.resolution,
-                            now.resolution,
-                            now.lod
-                        );
-                    }
-                    if config.progan.reset_optimizer {
-                        opt_g.reset();
-                        opt_d.reset();
-                    }
-                }
-            }
-            last_lod = Some(now.lod);
-            stage.set(now.resolution.trailing_zeros() as i64, now.alpha);
-            batch = now.batch_size as i64;
-            batches.set_batch_size(now.batch_size);
-            opt_g.set_lr(now.lr);
-            opt_d.set_lr(now.lr);
-            phase = Some(now);
-        }
-        for critic_step in 0..plan.critic_steps {
-            let last = critic_step + 1 == plan.critic_steps;
-            let real = match &phase {
-                Some(p) => ganlab_progan::fade_reals(&batches.next_batch(), p.resolution, p.alpha),
-                None => batches.next_batch(),
-            };
-            let real = if channels_last {
-                ganlab_layers::channels_last(&real)
-            } else {
-                real
-            };
-            let z = Tensor::randn([batch, z_dim], (Kind::Float, device));
-            // The last critic step's fakes are kept with their graph and reused for G's update,
-            // as in PyTorch's DCGAN example.
-            let fake = if last {
-                g.forward_t(&z, true)
-            } else {
-                tch::no_grad(|| g.forward_t(&z, true))
-            };
-            let ctx = StepContext {
-                kimg: progress.images_shown as f64 / 1000.0,
-                critic_step: progress.critic_steps,
-            };
-            let fake_detached = fake.detach();
-            let d_out = game.d_loss(
-                &mut |x: &Tensor| d.forward_t(x, true),
-                &real,
-                &fake_detached,
-                ctx,
-            );
-            opt_d.zero_grad();
-            d_out.loss.backward();
-            opt_d.step();
-            if let Some(c) = plan.clip_weights {
-                ganlab_games::clip_parameters(&d_vs.trainable_variables(), c);
-            }
-            acc.add(&d_out.scalars);
-            progress.images_shown += batch as u64;
-            progress.critic_steps += 1;
-            if last {
-                // D's weights get no gradient during G's update: that part of the backward
-                // pass is skipped, and D's optimiser state is untouched.
-                set_requires_grad(&d_vs, false);
-                let g_out = game.g_loss(&d.forward_t(&fake, true));
-                opt_g.zero_grad();
-                g_out.loss.backward();
-                let grad_norm_g = tch::no_grad(|| {
-                    let squares: Vec<Tensor> = opt_g
-                        .parameters()
-                        .iter()
-                        .map(|(_, p)| p.grad())
-                        .filter(Tensor::defined)
-                        .map(|g| g.square().sum(Kind::Float))
-                        .collect();
-                    Tensor::stack(&squares, 0).sum(Kind::Float).sqrt()
-                });
-                opt_g.step();
-                set_requires_grad(&d_vs, true);
-                acc.add(&g_out.scalars);
-                acc.add(&[("grad_norm_g", grad_norm_g)]);
-                // Divergence: a non-finite loss stops the run before anything is saved from it.
-                let (loss_d, loss_g) = (d_out.loss.double_value(&[]), g_out.loss.double_value(&[]));
-                if !loss_d.is_finite() || !loss_g.is_finite() {
-                    let last_good = newest_snapshot(run_dir)?
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_else(|| "none".into());
-                    anyhow::bail!(
-                        "diverged at generator step {} ({:.3} kimg): loss_d = {loss_d}, loss_g = {loss_g}; \
-                         nothing was saved from this point; last good snapshot: {last_good}",
-                        progress.critic_steps / plan.critic_steps as u64,
-                        progress.images_shown as f64 / 1000.0
-                    );
-                }
-                if nets.g_ema.is_some() {
-                    update_ema(&ema_vars, config.progan.ema_beta);
-                }
-            }
-        }
-        progress.batches = batches.position();
-        bar.set_position(progress.images_shown.min(total_images));
-        bar.set_message(format!(
-            "kimg {:.1}/{:.1}",
-            progress.images_shown as f64 / 1000.0,
-            total_images as f64 / 1000.0
-        ));
-
-        let interrupted = STOP_REQUESTED.swap(false, std::sync::atomic::Ordering::SeqCst);
-        if interrupted {
-            let path =
-                checkpoint.save(false, opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
-            let message = format!(
-                "interrupted at {:.3} kimg; continue with --resume {}",
-                progress.images_shown as f64 / 1000.0,
-                run_dir.display()
-            );
-            tracing::warn!(snapshot = %path.display(), "{message} (snapshot written)");
-            return conclude(
-                run_dir,
-                progress,
-                &monitor,
-                last_stats,
-                last_grid,
-                path,
-                StopReason::Interrupted,
-                message,
-            );
-        }
-        let done = progress.images_shown >= total_images;
-        if progress.images_shown >= next_tick_at || done {
-            progress.ticks += 1;
-            while next_tick_at <= progress.images_shown {
-                next_tick_at += tick_images;
-            }
-            let tick_seconds = tick_start.elapsed().as_secs_f64();
-            let tick_images_shown = progress.images_shown - tick_start_images;
-            let mut stats = Map::new();
-            stats.insert("tick".into(), json!(progress.ticks));
-            stats.insert("kimg".into(), json!(progress.images_shown as f64 / 1000.0));
-            stats.insert("wall_s".into(), json!(start.elapsed().as_secs_f64()));
-            stats.insert(
-                "images_per_s".into(),
-                json!(tick_images_shown as f64 / tick_seconds.max(1e-9)),
-            );
-            stats.insert("lr_g".into(), json!(opt_g.lr()));
-            stats.insert("lr_d".into(), json!(opt_d.lr()));
-            if let (Some(schedule), Some(_)) = (&schedule, &phase) {
-                // Where the schedule stands at this tick's image count.
-                let p = schedule.at(progress.images_shown);
-                stats.insert("resolution".into(), json!(p.resolution));
-                stats.insert("alpha".into(), json!(p.alpha));
-                stats.insert("lod".into(), json!(p.lod));
-                stats.insert("batch_size".into(), json!(p.batch_size));
-            }
-            stats.extend(acc.take_means());
-            let samples = tch::no_grad(|| {
-                let samples = sampler.forward_t(&fixed_z, false);
-                // Progressive runs: show low resolutions at the final size (nearest neighbour).
-                let side = samples.size().get(2).copied().unwrap_or(0);
-                if samples.dim() == 4 && side < config.resolution {
-                    samples.upsample_nearest2d([config.resolution, config.resolution], None, None)
-                } else {
-                    samples
-                }
-            });
-            let (grid_path, sample_stats) =
-                data.save_samples(&samples, config, run_dir, progress.images_shown)?;
-            stats.extend(sample_stats);
-            diagnose(&mut stats, &samples, &real_diversity, &config.game);
-            let mut verdict = Verdict::Continue;
-            if eval_images > 0 && (progress.images_shown >= next_eval_at || done) {
-                while next_eval_at <= progress.images_shown {
-                    next_eval_at += eval_images;
-                }
-                let kimg = progress.images_shown as f64 / 1000.0;
-                let result = if config.is_toy() {
-                    Value::Object(stats.clone())
-                } else {
-                    if real_eval.is_none() {
-                        real_eval = Some(real_eval_set(config, &data, device)?);
-                    }
-                    let real = real_eval.as_ref().context("real evaluation images")?;
-                    let fake = fake_eval_set(sampler, config, device);
-                    let domain = matches!(config.dataset.as_str(), "mnist" | "fashion-mnist");
-                    let cfg = crate::eval::EvalConfig {
-                        real: config.dataset.clone(),
-                        fake: "generator".into(),
-                        metrics: eval_metrics.clone(),
-                        n: config.evaluation.n,
-                        classifier: domain.then(|| config.dataset.clone()),
-                        detector: None,
-                        seed: config.seed,
-                        device: config.device.clone(),
-                        json: None,
-                    };
-                    crate::eval::evaluate_sets(&cfg, real, &fake, device)?
-                };
-                // Whatever randomness the evaluation used (a classifier trained on first use, the
-                // real subset), the training stream continues from a seed of (seed, images).
-                tch::manual_seed(stream_seed(
-                    config.seed ^ AFTER_EVAL_SALT,
-                    progress.images_shown,
-                ));
-                let summary = eval_summary(&eval_metrics, &result);
-                let mut warnings: Vec<String> = coverage_warning(&result, &class_names)
-                    .into_iter()
-                    .collect();
-                if let Some(value) = summary
-                    .get(monitor.primary.as_str())
-                    .and_then(Value::as_f64)
-                {
-                    let o = monitor.observe(kimg, value);
-                    warnings.extend(o.warnings.iter().cloned());
-                    stats.insert("eval_slope_per_kimg".into(), json!(o.slope_per_kimg));
-                    if o.improved && config.evaluation.keep_best {
-                        let best = checkpoint.save(
-                            true,
-                            opt_g.as_ref(),
-                            opt_d.as_ref(),
-                            progress,
-                            last_lod,
-                        )?;
-                        write_json_atomically(
-                            &run_dir.join("best.json"),
-                            &json!({"metric": monitor.primary, "value": value, "kimg": kimg, "snapshot": best.file_name().map(|n| n.to_string_lossy().to_string())}),
-                        )?;
-                    }
-                    verdict = o.verdict;
-                }
-                if let Some((value, at)) = monitor.best {
-                    stats.insert(
-                        "eval_best".into(),
-                        json!({"metric": monitor.primary, "value": value, "kimg": at}),
-                    );
-                }
-                let shown: Vec<String> = summary
-                    .iter()
-                    .filter(|(k, _)| *k != "coverage_missing")
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect();
-                tracing::info!("evaluation at {kimg:.1} kimg: {}", shown.join(", "));
-                stats.insert("eval".into(), Value::Object(summary));
-                add_warnings(&mut stats, warnings);
-            }
-            let stats = Value::Object(stats);
-            let mut line = serde_json::to_string(&stats)?;
-            line.push('\n');
-            stats_file
-                .write_all(line.as_bytes())
-                .with_context(|| format!("cannot append to {}", stats_path.display()))?;
-            stats_file.flush()?;
-
-            last_grid = grid_path;
-            tracing::info!(
-                "tick {} kimg {:.1} loss_d {:.4} loss_g {:.4} d_real {:.3} d_fake {:.3} {:.1} img/s",
-                progress.ticks,
-                progress.images_shown as f64 / 1000.0,
-                stats["loss_d"].as_f64().unwrap_or(f64::NAN),
-                stats["loss_g"].as_f64().unwrap_or(f64::NAN),
-                stats["d_real"].as_f64().unwrap_or(f64::NAN),
-                stats["d_fake"].as_f64().unwrap_or(f64::NAN),
-                stats["images_per_s"].as_f64().unwrap_or(f64::NAN),
-            );
-            if let Some(covered) = stats.get("modes_covered") {
-                tracing::info!(
-                    "tick {}: {} of {} modes covered, {:.1}% high-quality samples, JSD {:.4}",
-                    progress.ticks,
-                    covered,
-                    stats["modes"],
-                    100.0 * stats["high_quality_share"].as_f64().unwrap_or(f64::NAN),
-                    stats["jsd_to_uniform"].as_f64().unwrap_or(f64::NAN)
-                );
-            }
-            last_stats = stats;
-            // Divergence in the weights: never save a snapshot with a non-finite number.
-            for (prefix, vs) in &checkpoint.networks {
-                for (name, t) in vs.variables() {
-                    if !bool::try_from(t.isfinite().all()).unwrap_or(false) {
-                        let last_good = newest_snapshot(run_dir)?
-                            .map(|p| p.display().to_string())
-                            .unwrap_or_else(|| "none".into());
-                        anyhow::bail!(
-                            "diverged by {:.3} kimg: {prefix}.{name} holds a NaN or infinite value; last good snapshot: {last_good}",
-                            progress.images_shown as f64 / 1000.0
-                        );
-                    }
-                }
-            }
-            if !done && config.snapshot_ticks > 0 && progress.ticks % config.snapshot_ticks == 0 {
-                let path =
-                    checkpoint.save(false, opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
-                tracing::info!(snapshot = %path.display(), "snapshot written");
-                tch::manual_seed(stream_seed(config.seed, progress.images_shown));
-            }
-            let stop = match &verdict {
-                Verdict::Continue => None,
-                Verdict::TargetReached { metric, value, target } => Some((
-                    StopReason::TargetReached,
-                    format!("target reached: {metric} = {value:.4} at {:.1} kimg (target {target})", progress.images_shown as f64 / 1000.0),
-                )),
-                Verdict::Plateau { metric, best, best_kimg, evaluations } => Some((
-                    StopReason::Plateau,
-                    format!(
-                        "plateau: {metric} has not improved by more than {} for {evaluations} evaluations (best {best:.4} at {best_kimg:.1} kimg)",
-                        config.evaluation.min_delta
-                    ),
-                )),
-            };
-            if let Some((reason, message)) = stop {
-                let snapshot =
-                    checkpoint.save(false, opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
-                tracing::info!(snapshot = %snapshot.display(), "stopped early: {message}");
-                return conclude(
-                    run_dir, progress, &monitor, last_stats, last_grid, snapshot, reason, message,
-                );
-            }
-            tick_start = Instant::now();
-            tick_start_images = progress.images_shown;
-        }
-    }
-    let snapshot = checkpoint.save(false, opt_g.as_ref(), opt_d.as_ref(), progress, last_lod)?;
-    let message = format!(
-        "trained the planned {:.1} kimg ({:.0} s in this session)",
-        progress.images_shown as f64 / 1000.0,
-        start.elapsed().as_secs_f64()
-    );
-    tracing::info!(snapshot = %snapshot.display(), "finished: {message}");
-    conclude(
-        run_dir,
-        progress,
-        &monitor,
-        last_stats,
-        last_grid,
-        snapshot,
-        StopReason::Finished,
-        message,
-    )
 }
 
-/// Ends a run: writes `outcome.json` and returns the summary.
-#[allow(clippy::too_many_arguments)]
-fn conclude(
-    run_dir: &Path,
-    progress: Progress,
-    monitor: &Monitor,
+/// When the next tick and evaluation are due, and the clocks of the tick's rate.
+struct Clock {
+    total_images: u64,
+    tick_images: u64,
+    next_tick_at: u64,
+    eval_images: u64,
+    next_eval_at: u64,
+    start: Instant,
+    tick_start: Instant,
+    tick_start_images: u64,
+}
+
+impl Clock {
+    fn new(config: &TrainConfig, images_shown: u64) -> Clock {
+        let tick_images = ((config.tick_kimg * 1000.0).round() as u64).max(1);
+        let eval_images = (config.evaluation.every_kimg * 1000.0).round() as u64;
+        Clock {
+            total_images: (config.kimg * 1000.0).round() as u64,
+            tick_images,
+            next_tick_at: tick_images * (images_shown / tick_images + 1),
+            eval_images,
+            next_eval_at: match eval_images {
+                0 => u64::MAX,
+                every => every * (images_shown / every + 1),
+            },
+            start: Instant::now(),
+            tick_start: Instant::now(),
+            tick_start_images: images_shown,
+        }
+    }
+
+    /// Whether a tick ends at `images_shown` (and if so, when the next one is due).
+    fn tick_due(&mut self, images_shown: u64) -> bool {
+        let due = images_shown >= self.next_tick_at || images_shown >= self.total_images;
+        while due && self.next_tick_at <= images_shown {
+            self.next_tick_at += self.tick_images;
+        }
+        due
+    }
+
+    /// Whether an evaluation is due at `images_shown` (every run evaluates at its end).
+    fn eval_due(&mut self, images_shown: u64) -> bool {
+        let due = self.eval_images > 0
+            && (images_shown >= self.next_eval_at || images_shown >= self.total_images);
+        while due && self.next_eval_at <= images_shown {
+            self.next_eval_at += self.eval_images;
+        }
+        due
+    }
+}
+
+/// A run in progress: the trainer and everything the driver keeps around it.
+struct Run<'a> {
+    config: &'a TrainConfig,
+    run_dir: &'a Path,
+    bar: &'a ProgressBar,
+    trainer: Trainer,
+    data: TrainingData,
+    device: tch::Device,
+    fixed_z: Tensor,
+    stats_log: StatsLog,
+    monitor: Monitor,
+    eval_metrics: Vec<String>,
+    real_eval: Option<crate::eval::ImageSet>,
+    clock: Clock,
+    acc: TickAccumulator,
+    /// The diversity of real images, the yardstick of the collapse diagnostic.
+    real_diversity: Option<f64>,
     last_stats: Value,
     last_grid: PathBuf,
-    snapshot: PathBuf,
-    stop: StopReason,
-    message: String,
+}
+
+/// Why a run stops, and the message that says so.
+type Stop = (StopReason, String);
+
+impl<'a> Run<'a> {
+    /// Loads the data, builds the players, the game and the optimisers, fills in the resolved
+    /// config (written to `config.json`) and, with `resume_from`, continues from that snapshot.
+    fn start(
+        config: &'a mut TrainConfig,
+        run_dir: &'a Path,
+        bar: &'a ProgressBar,
+        resume_from: Option<&Path>,
+    ) -> Result<Run<'a>> {
+        let device = device::resolve(&config.device)?;
+        tch::manual_seed(config.seed as i64);
+        tracing::info!(run_dir = %run_dir.display(), device = %device::describe(device), "starting run");
+        let data = TrainingData::load(config)?;
+        config.resolve_defaults();
+        config.channels = data.channels();
+        config.dataset_source = Some(data.source());
+        config.dataset_images = Some(data.len());
+        config.resolved_device = Some(device::describe(device));
+        config.toolkit_version = Some(crate::VERSION.to_string());
+        tracing::info!(dataset = %config.dataset, source = %data.source(), samples = data.len(), "dataset ready");
+
+        let game = game_by_name(&config.game, config.game_options)?;
+        let plan = game.plan();
+        let players = build_players(config, device)?;
+        let channels_last = device::use_channels_last(config.channels_last, device)
+            && players.sample_kind == SampleKind::Images;
+        if channels_last {
+            players.to_channels_last();
+        }
+        let overrides = |lr| OptimizerOverrides {
+            lr,
+            beta1: config.beta1,
+            beta2: config.beta2,
+        };
+        let opt_g = optimizer_settings(plan.optimizer, overrides(config.lr_g));
+        let opt_d = optimizer_settings(plan.optimizer, overrides(config.lr_d));
+        let optimizers = (opt_g.build(&players.g_vs)?, opt_d.build(&players.d_vs)?);
+        config.record_optimizers(&opt_g, &opt_d);
+        let fixed_z = Tensor::randn(
+            [data.fixed_batch_size(config), players.z_dim],
+            (Kind::Float, device),
+        );
+        tracing::info!(
+            critic_steps = plan.critic_steps,
+            clip_weights = ?plan.clip_weights,
+            optimizer_g = %opt_g.describe(),
+            optimizer_d = %opt_d.describe(),
+            "game `{}` loop plan",
+            game.name()
+        );
+        write_json_atomically(
+            &run_dir.join("config.json"),
+            &serde_json::to_value(&*config)?,
+        )?;
+        if let Some(growth) = &players.growth {
+            tracing::info!(
+                "progressive schedule:\n{}",
+                growth.schedule.table_until(config.kimg)
+            );
+            if let Some(shortfall) = growth.schedule.shortfall(config.kimg) {
+                tracing::warn!("{shortfall}");
+            }
+        }
+        let source = Box::new(data.source_on(device));
+        let settings = TrainerSettings {
+            batch_size: config.resolved_batch_size(),
+            seed: config.seed,
+            channels_last,
+        };
+        let trainer = Trainer::new(players, game, optimizers, source, settings);
+        data.save_reals(config, run_dir)?;
+        let config: &'a TrainConfig = config;
+        Run::continue_from(config, run_dir, bar, trainer, data, fixed_z, resume_from)
+    }
+
+    /// The second half of [`Run::start`]: the snapshot (if any), the stats log, the random
+    /// stream and the monitor, whose state is rebuilt from the evaluations recorded in the kept
+    /// stats lines, so a resumed run decides exactly as the uninterrupted one.
+    fn continue_from(
+        config: &'a TrainConfig,
+        run_dir: &'a Path,
+        bar: &'a ProgressBar,
+        mut trainer: Trainer,
+        data: TrainingData,
+        fixed_z: Tensor,
+        resume_from: Option<&Path>,
+    ) -> Result<Run<'a>> {
+        let mut stats_log = StatsLog::open(run_dir)?;
+        if let Some(path) = resume_from {
+            trainer.load_snapshot(path)?;
+            let progress = trainer.progress();
+            stats_log.truncate_to_tick(progress.ticks)?;
+            tracing::info!(snapshot = %path.display(), "resumed at {:.3} kimg (tick {})", progress.images_shown as f64 / 1000.0, progress.ticks);
+        }
+        trainer.reseed_stream();
+        let eval_metrics = config.evaluation.resolved_metrics(config);
+        let mut monitor = Monitor::new(config);
+        monitor.replay(&stats_log.lines());
+        let clock = Clock::new(config, trainer.progress().images_shown);
+        if clock.eval_images > 0 {
+            tracing::info!(
+                "evaluating {} every {} kimg on {} samples; primary metric {}",
+                eval_metrics.join(", "),
+                config.evaluation.every_kimg,
+                config.evaluation.n,
+                monitor.primary
+            );
+        }
+        let real_diversity = match data {
+            TrainingData::Images(_) => Some(mean_pairwise_distance(
+                &trainer.source().first(fixed_z.size()[0])?,
+            )),
+            TrainingData::Points(_) => None,
+        };
+        Ok(Run {
+            config,
+            run_dir,
+            bar,
+            device: fixed_z.device(),
+            trainer,
+            data,
+            fixed_z,
+            stats_log,
+            monitor,
+            eval_metrics,
+            real_eval: None,
+            clock,
+            acc: TickAccumulator::default(),
+            real_diversity,
+            last_stats: Value::Null,
+            last_grid: run_dir.join("reals.png"),
+        })
+    }
+
+    /// Trains until the planned images are shown, a stop is requested or the monitor stops
+    /// the run; every way out goes through [`Run::conclude`].
+    fn run(mut self) -> Result<RunSummary> {
+        while self.trainer.progress().images_shown < self.clock.total_images {
+            let step = self.trainer.step().map_err(|e| self.with_last_good(e))?;
+            self.acc.add(&step.scalars);
+            let shown = self.trainer.progress().images_shown;
+            self.bar.set_position(shown.min(self.clock.total_images));
+            self.bar.set_message(format!(
+                "kimg {:.1}/{:.1}",
+                shown as f64 / 1000.0,
+                self.clock.total_images as f64 / 1000.0
+            ));
+            if STOP_REQUESTED.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                let message = format!(
+                    "interrupted at {:.3} kimg; continue with --resume {}",
+                    shown as f64 / 1000.0,
+                    self.run_dir.display()
+                );
+                return self.conclude((StopReason::Interrupted, message));
+            }
+            if self.clock.tick_due(shown) {
+                if let Some(stop) = self.tick()? {
+                    return self.conclude(stop);
+                }
+            }
+        }
+        let message = format!(
+            "trained the planned {:.1} kimg ({:.0} s in this session)",
+            self.trainer.progress().images_shown as f64 / 1000.0,
+            self.clock.start.elapsed().as_secs_f64()
+        );
+        self.conclude((StopReason::Finished, message))
+    }
+
+    /// A divergence error with the run's last good snapshot added.
+    fn with_last_good(&self, err: anyhow::Error) -> anyhow::Error {
+        match err.downcast_ref::<ganlab_train::Diverged>() {
+            Some(diverged) => {
+                anyhow::anyhow!("{diverged}; last good snapshot: {}", self.last_good())
+            }
+            None => err,
+        }
+    }
+
+    fn last_good(&self) -> String {
+        newest_snapshot(self.run_dir)
+            .ok()
+            .flatten()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "none".into())
+    }
+
+    /// The tick's work, in order: statistics, the sample picture and its diagnostics, the
+    /// evaluation, the stats line and log line, the divergence check, the periodic snapshot.
+    /// Returns why to stop, if the evaluation says so.
+    fn tick(&mut self) -> Result<Option<Stop>> {
+        self.trainer.count_tick();
+        let mut stats = self.tick_statistics();
+        self.tick_picture(&mut stats)?;
+        let stop = match self.clock.eval_due(self.trainer.progress().images_shown) {
+            true => self.evaluate(&mut stats)?,
+            false => None,
+        };
+        let stats = Value::Object(stats);
+        self.stats_log.append(&stats)?;
+        log_tick(&stats, self.trainer.progress().ticks);
+        self.last_stats = stats;
+        self.check_finite()?;
+        let progress = self.trainer.progress();
+        let last = progress.images_shown >= self.clock.total_images;
+        if !last
+            && stop.is_none()
+            && self.config.snapshot_ticks > 0
+            && progress.ticks.is_multiple_of(self.config.snapshot_ticks)
+        {
+            let path = self.save_snapshot()?;
+            tracing::info!(snapshot = %path.display(), "snapshot written");
+            self.trainer.reseed_stream();
+        }
+        self.clock.tick_start = Instant::now();
+        self.clock.tick_start_images = progress.images_shown;
+        Ok(stop)
+    }
+
+    /// The tick's scalars: position, wall time, rate, learning rates, the schedule's place and
+    /// the means of the step scalars.
+    fn tick_statistics(&mut self) -> Map<String, Value> {
+        let progress = self.trainer.progress();
+        let tick_seconds = self.clock.tick_start.elapsed().as_secs_f64();
+        let tick_images = progress.images_shown - self.clock.tick_start_images;
+        let (opt_g, opt_d) = self.trainer.optimizers();
+        let mut stats = Map::new();
+        stats.insert("tick".into(), json!(progress.ticks));
+        stats.insert("kimg".into(), json!(progress.images_shown as f64 / 1000.0));
+        stats.insert(
+            "wall_s".into(),
+            json!(self.clock.start.elapsed().as_secs_f64()),
+        );
+        stats.insert(
+            "images_per_s".into(),
+            json!(tick_images as f64 / tick_seconds.max(1e-9)),
+        );
+        stats.insert("lr_g".into(), json!(opt_g.lr()));
+        stats.insert("lr_d".into(), json!(opt_d.lr()));
+        if let (Some(growth), Some(_)) = (&self.trainer.players().growth, self.trainer.phase()) {
+            // Where the schedule stands at this tick's image count.
+            let p = growth.schedule.at(progress.images_shown);
+            stats.insert("resolution".into(), json!(p.resolution));
+            stats.insert("alpha".into(), json!(p.alpha));
+            stats.insert("lod".into(), json!(p.lod));
+            stats.insert("batch_size".into(), json!(p.batch_size));
+        }
+        stats.extend(self.acc.take_means());
+        stats
+    }
+
+    /// The fixed latents' samples as the tick's picture (grid or scatter plot), with the
+    /// statistics computed from them and the failure diagnostics.
+    fn tick_picture(&mut self, stats: &mut Map<String, Value>) -> Result<()> {
+        let resolution = self.config.resolution;
+        let samples = tch::no_grad(|| {
+            let samples = self
+                .trainer
+                .players()
+                .sampler()
+                .forward_t(&self.fixed_z, false);
+            // Progressive runs: show low resolutions at the final size (nearest neighbour).
+            let side = samples.size().get(2).copied().unwrap_or(0);
+            if samples.dim() == 4 && side < resolution {
+                samples.upsample_nearest2d([resolution, resolution], None, None)
+            } else {
+                samples
+            }
+        });
+        let images_shown = self.trainer.progress().images_shown;
+        let (grid_path, sample_stats) =
+            self.data
+                .save_samples(&samples, self.config, self.run_dir, images_shown)?;
+        stats.extend(sample_stats);
+        diagnose(stats, &samples, &self.real_diversity, &self.config.game);
+        self.last_grid = grid_path;
+        Ok(())
+    }
+
+    /// The training-time evaluation: the metrics, the monitor's verdict, the best snapshot.
+    fn evaluate(&mut self, stats: &mut Map<String, Value>) -> Result<Option<Stop>> {
+        let config = self.config;
+        let progress = self.trainer.progress();
+        let kimg = progress.images_shown as f64 / 1000.0;
+        let result = self.metric_values(stats)?;
+        // Whatever randomness the evaluation used (a classifier trained on first use, the real
+        // subset), the training stream continues from a seed of (seed, images).
+        tch::manual_seed(ganlab_train::stream_seed(
+            config.seed ^ AFTER_EVAL_SALT,
+            progress.images_shown,
+        ));
+        let summary = eval_summary(&self.eval_metrics, &result);
+        let class_names = self.trainer.source().class_names().to_vec();
+        let mut warnings: Vec<String> = coverage_warning(&result, &class_names)
+            .into_iter()
+            .collect();
+        let mut stop = None;
+        let primary = self.monitor.primary.clone();
+        if let Some(value) = summary.get(primary.as_str()).and_then(Value::as_f64) {
+            let o = self.monitor.observe(kimg, value);
+            warnings.extend(o.warnings.iter().cloned());
+            stats.insert("eval_slope_per_kimg".into(), json!(o.slope_per_kimg));
+            if o.improved && config.evaluation.keep_best {
+                let best = self.run_dir.join("best.safetensors");
+                self.trainer.write_snapshot(&best)?;
+                write_json_atomically(
+                    &self.run_dir.join("best.json"),
+                    &json!({"metric": primary, "value": value, "kimg": kimg, "snapshot": "best.safetensors"}),
+                )?;
+            }
+            stop = self.stop_of(&o.verdict);
+        }
+        if let Some((value, at)) = self.monitor.best {
+            stats.insert(
+                "eval_best".into(),
+                json!({"metric": primary, "value": value, "kimg": at}),
+            );
+        }
+        let shown: Vec<String> = summary
+            .iter()
+            .filter(|(k, _)| *k != "coverage_missing")
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        tracing::info!("evaluation at {kimg:.1} kimg: {}", shown.join(", "));
+        stats.insert("eval".into(), Value::Object(summary));
+        add_warnings(stats, warnings);
+        Ok(stop)
+    }
+
+    /// The metrics of the generator now: the toy mode metrics already in the tick's statistics,
+    /// or the image metrics against the real evaluation set.
+    fn metric_values(&mut self, stats: &Map<String, Value>) -> Result<Value> {
+        let config = self.config;
+        if let TrainingData::Points(_) = self.data {
+            return Ok(Value::Object(stats.clone()));
+        }
+        if self.real_eval.is_none() {
+            self.real_eval = Some(real_eval_set(config, &self.data, self.device)?);
+        }
+        let real = self.real_eval.as_ref().context("real evaluation images")?;
+        let fake = fake_eval_set(self.trainer.players().sampler(), config, self.device);
+        let domain = matches!(config.dataset.as_str(), "mnist" | "fashion-mnist");
+        let cfg = crate::eval::EvalConfig {
+            real: config.dataset.clone(),
+            fake: "generator".into(),
+            metrics: self.eval_metrics.clone(),
+            n: config.evaluation.n,
+            classifier: domain.then(|| config.dataset.clone()),
+            detector: None,
+            seed: config.seed,
+            device: config.device.clone(),
+            json: None,
+        };
+        crate::eval::evaluate_sets(&cfg, real, &fake, self.device)
+    }
+
+    /// The monitor's verdict as a reason to stop.
+    fn stop_of(&self, verdict: &Verdict) -> Option<Stop> {
+        let kimg = self.trainer.progress().images_shown as f64 / 1000.0;
+        match verdict {
+            Verdict::Continue => None,
+            Verdict::TargetReached { metric, value, target } => Some((
+                StopReason::TargetReached,
+                format!("target reached: {metric} = {value:.4} at {kimg:.1} kimg (target {target})"),
+            )),
+            Verdict::Plateau { metric, best, best_kimg, evaluations } => Some((
+                StopReason::Plateau,
+                format!(
+                    "plateau: {metric} has not improved by more than {} for {evaluations} evaluations (best {best:.4} at {best_kimg:.1} kimg)",
+                    self.config.evaluation.min_delta
+                ),
+            )),
+        }
+    }
+
+    /// Divergence in the weights: never save a snapshot with a non-finite number.
+    fn check_finite(&self) -> Result<()> {
+        if let Some(variable) = self.trainer.non_finite_variable() {
+            anyhow::bail!(
+                "diverged by {:.3} kimg: {variable} holds a NaN or infinite value; last good snapshot: {}",
+                self.trainer.progress().images_shown as f64 / 1000.0,
+                self.last_good()
+            );
+        }
+        Ok(())
+    }
+
+    /// The periodic snapshot at the current image count, then the retention rule.
+    fn save_snapshot(&self) -> Result<PathBuf> {
+        let images_shown = self.trainer.progress().images_shown;
+        let path = self.run_dir.join(snapshot::snapshot_name(images_shown));
+        self.trainer.write_snapshot(&path)?;
+        prune_snapshots(self.run_dir, self.config.keep_snapshots)?;
+        Ok(path)
+    }
+
+    /// Ends a run, whatever stopped it: the final snapshot, the log line, `outcome.json`, the
+    /// summary.
+    fn conclude(self, (stop, message): Stop) -> Result<RunSummary> {
+        let snapshot = self.save_snapshot()?;
+        match stop {
+            StopReason::Finished => {
+                tracing::info!(snapshot = %snapshot.display(), "finished: {message}")
+            }
+            StopReason::Interrupted => {
+                tracing::warn!(snapshot = %snapshot.display(), "{message} (snapshot written)")
+            }
+            StopReason::TargetReached | StopReason::Plateau => {
+                tracing::info!(snapshot = %snapshot.display(), "stopped early: {message}")
+            }
+        }
+        let progress = self.trainer.progress();
+        write_outcome(
+            self.run_dir,
+            stop.name(),
+            &message,
+            Some(progress),
+            Some(&self.monitor),
+        )?;
+        Ok(RunSummary {
+            run_dir: self.run_dir.to_path_buf(),
+            images_shown: progress.images_shown,
+            ticks: progress.ticks,
+            last_stats: self.last_stats,
+            snapshot,
+            last_grid: self.last_grid,
+            stop,
+            message,
+        })
+    }
+}
+
+/// The tick's log lines.
+fn log_tick(stats: &Value, tick: u64) {
+    tracing::info!(
+        "tick {} kimg {:.1} loss_d {:.4} loss_g {:.4} d_real {:.3} d_fake {:.3} {:.1} img/s",
+        tick,
+        stats["kimg"].as_f64().unwrap_or(f64::NAN),
+        stats["loss_d"].as_f64().unwrap_or(f64::NAN),
+        stats["loss_g"].as_f64().unwrap_or(f64::NAN),
+        stats["d_real"].as_f64().unwrap_or(f64::NAN),
+        stats["d_fake"].as_f64().unwrap_or(f64::NAN),
+        stats["images_per_s"].as_f64().unwrap_or(f64::NAN),
+    );
+    if let Some(covered) = stats.get("modes_covered") {
+        tracing::info!(
+            "tick {tick}: {} of {} modes covered, {:.1}% high-quality samples, JSD {:.4}",
+            covered,
+            stats["modes"],
+            100.0 * stats["high_quality_share"].as_f64().unwrap_or(f64::NAN),
+            stats["jsd_to_uniform"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+}
+
+fn train_logged(
+    config: &mut TrainConfig,
+    run_dir: &Path,
+    bar: &ProgressBar,
+    resume_from: Option<&Path>,
 ) -> Result<RunSummary> {
-    write_outcome(
-        run_dir,
-        stop.name(),
-        &message,
-        Some(progress),
-        Some(monitor),
-    )?;
-    Ok(RunSummary {
-        run_dir: run_dir.to_path_buf(),
-        images_shown: progress.images_shown,
-        ticks: progress.ticks,
-        last_stats,
-        snapshot,
-        last_grid,
-        stop,
-        message,
-    })
+    Run::start(config, run_dir, bar, resume_from)?.run()
 }
 
 /// Critic steps per generator step of a game with its default options.
@@ -1201,6 +1047,14 @@ impl TrainingData {
         match self {
             TrainingData::Images(d) => Some(d.channels()),
             TrainingData::Points(_) => None,
+        }
+    }
+
+    /// The samples as the engine's data source, on `device`.
+    pub fn source_on(&self, device: tch::Device) -> InMemory {
+        match self {
+            TrainingData::Images(d) => InMemory::from(d).to_device(device),
+            TrainingData::Points(d) => InMemory::from(d).to_device(device),
         }
     }
 

@@ -168,11 +168,26 @@ impl Schedule {
 
     /// The phase table: one row per stable stretch and per fade, for `--print-schedule`.
     pub fn table(&self) -> String {
+        self.table_until(f64::INFINITY)
+    }
+
+    /// [`Schedule::table`] for a run of `run_kimg`: the row in which the run ends is marked,
+    /// and the rows it never reaches are marked as such.
+    pub fn table_until(&self, run_kimg: f64) -> String {
         let mut out =
             String::from("  kimg from → to      | resolution | α          | batch | lr\n");
         let steps = (self.final_resolution / self.initial_resolution).trailing_zeros() as i64;
         let mut start = 0.0;
         let mut resolution = self.initial_resolution;
+        let mark = |from: f64, to: f64| -> &'static str {
+            if from >= run_kimg {
+                "   (not reached)"
+            } else if run_kimg < to {
+                "   ← the run ends here"
+            } else {
+                ""
+            }
+        };
         for step in 0..=steps {
             let probe = self.at((start * 1000.0) as u64 + 1);
             let stable_end = if step == steps {
@@ -186,24 +201,52 @@ impl Schedule {
                 "     end".into()
             };
             out.push_str(&format!(
-                "  {start:>8.1} → {end} | {resolution:>4}x{resolution:<5} | 1 (stable) | {:>5} | {}\n",
-                probe.batch_size, probe.lr
+                "  {start:>8.1} → {end} | {resolution:>4}x{resolution:<5} | 1 (stable) | {:>5} | {}{}\n",
+                probe.batch_size,
+                probe.lr,
+                mark(start, stable_end)
             ));
             if step == steps {
                 break;
             }
             let next = resolution * 2;
+            let fade_end = stable_end + self.lod_transition_kimg;
             let fade = self.at(((stable_end + self.lod_transition_kimg / 2.0) * 1000.0) as u64);
             out.push_str(&format!(
-                "  {stable_end:>8.1} → {:>8.1} | {next:>4}x{next:<5} | 0 → 1 fade | {:>5} | {}\n",
-                stable_end + self.lod_transition_kimg,
+                "  {stable_end:>8.1} → {fade_end:>8.1} | {next:>4}x{next:<5} | 0 → 1 fade | {:>5} | {}{}\n",
                 fade.batch_size,
-                fade.lr
+                fade.lr,
+                mark(stable_end, fade_end)
             ));
-            start = stable_end + self.lod_transition_kimg;
+            start = fade_end;
             resolution = next;
         }
         out
+    }
+
+    /// For a run of `run_kimg` that stops before the final resolution is trained with α = 1:
+    /// where it stops and how long a run that reaches the end would be. `None` when the run
+    /// reaches it.
+    pub fn shortfall(&self, run_kimg: f64) -> Option<String> {
+        let needed = self.kimg_to_final_resolution();
+        if run_kimg >= needed {
+            return None;
+        }
+        let end = self.at((run_kimg * 1000.0).round() as u64);
+        let place = if end.alpha < 1.0 {
+            format!(
+                "in the middle of the {r}x{r} fade-in (α = {:.2})",
+                end.alpha,
+                r = end.resolution
+            )
+        } else {
+            format!("at {r}x{r}", r = end.resolution)
+        };
+        Some(format!(
+            "the run stops at {run_kimg} kimg, {place}, before the final {f}x{f}, which the \
+             schedule reaches at {needed} kimg (train longer with --kimg)",
+            f = self.final_resolution
+        ))
     }
 }
 

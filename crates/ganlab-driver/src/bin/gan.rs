@@ -607,10 +607,9 @@ fn train(args: TrainArgs) -> Result<()> {
         return finish(result, dir, args.no_report);
     }
     if args.print_schedule {
-        if config.resolved_arch() != "progan" {
+        let Some(schedule) = config.schedule() else {
             anyhow::bail!("--print-schedule: arch `{}` has no progressive schedule (use --arch progan or --preset progan-fashion32)", config.resolved_arch());
-        }
-        let schedule = config.progan_schedule();
+        };
         println!(
             "ProGAN schedule to {}x{} ({} + {} kimg per phase; {} kimg in total):",
             config.resolution,
@@ -619,7 +618,10 @@ fn train(args: TrainArgs) -> Result<()> {
             schedule.lod_transition_kimg,
             config.kimg
         );
-        print!("{}", schedule.table());
+        print!("{}", schedule.table_until(config.kimg));
+        if let Some(shortfall) = schedule.shortfall(config.kimg) {
+            println!("note: {shortfall}");
+        }
         return Ok(());
     }
     let dir = match &args.run_dir {

@@ -1,0 +1,149 @@
+//! The data seam: what a training run, its sample grids, its evaluation and its diagnostics need
+//! from a dataset, whatever holds it (one in-memory tensor today; streamed folders, zips and
+//! prepared archives implement the same trait).
+
+use crate::{Error, ImageDataset, ToyDataset};
+use tch::{Device, Tensor};
+
+/// A dataset as the engine sees it: a number of samples of one shape, optional class names, and
+/// the samples of any list of indices as one float batch (images in [-1, 1], NCHW; 2-D points as
+/// they are).
+pub trait ImageSource: Send {
+    /// Number of samples.
+    fn len(&self) -> i64;
+    /// Whether there is no sample.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The shape of one sample: `[C, H, W]` for images, `[2]` for points.
+    fn sample_shape(&self) -> Vec<i64>;
+    /// Class names, indexed by label (empty when the data has no classes).
+    fn class_names(&self) -> &[String];
+    /// Where the samples came from, in words (recorded in the run's config).
+    fn description(&self) -> String;
+    /// The samples at `indices`, in that order, as one float32 batch on the source's device.
+    fn batch(&self, indices: &[i64]) -> Result<Tensor, Error>;
+    /// The first `n` samples (or all, if fewer): the reals grid and the diversity baseline.
+    fn first(&self, n: i64) -> Result<Tensor, Error> {
+        let indices: Vec<i64> = (0..n.min(self.len())).collect();
+        self.batch(&indices)
+    }
+    /// Image channels, or `None` for samples that are not images.
+    fn channels(&self) -> Option<i64> {
+        let shape = self.sample_shape();
+        (shape.len() == 3).then(|| shape[0])
+    }
+}
+
+/// A dataset held whole as one tensor (on the CPU or on the training device): the fastest source
+/// for the small built-in datasets.
+#[derive(Debug)]
+pub struct InMemory {
+    samples: Tensor,
+    class_names: Vec<String>,
+    description: String,
+}
+
+impl InMemory {
+    /// A source over `samples` [N, ...] (kept where they are; [`InMemory::to_device`] moves them).
+    pub fn new(samples: Tensor, class_names: Vec<String>, description: String) -> InMemory {
+        InMemory {
+            samples,
+            class_names,
+            description,
+        }
+    }
+
+    /// The same source with its samples on `device` (the training loop indexes them there).
+    pub fn to_device(&self, device: Device) -> InMemory {
+        InMemory {
+            samples: self.samples.to_device(device),
+            class_names: self.class_names.clone(),
+            description: self.description.clone(),
+        }
+    }
+
+    /// Every sample, [N, ...].
+    pub fn samples(&self) -> &Tensor {
+        &self.samples
+    }
+}
+
+impl From<&ImageDataset> for InMemory {
+    fn from(d: &ImageDataset) -> InMemory {
+        InMemory::new(
+            d.images.shallow_clone(),
+            d.class_names.clone(),
+            d.source.clone(),
+        )
+    }
+}
+
+impl From<&ToyDataset> for InMemory {
+    fn from(d: &ToyDataset) -> InMemory {
+        InMemory::new(
+            d.points.shallow_clone(),
+            Vec::new(),
+            format!("generated:{} (Gulrajani et al. 2017 toy code)", d.name),
+        )
+    }
+}
+
+impl ImageSource for InMemory {
+    fn len(&self) -> i64 {
+        self.samples.size()[0]
+    }
+
+    fn sample_shape(&self) -> Vec<i64> {
+        self.samples.size()[1..].to_vec()
+    }
+
+    fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
+    fn description(&self) -> String {
+        self.description.clone()
+    }
+
+    fn batch(&self, indices: &[i64]) -> Result<Tensor, Error> {
+        let len = self.len();
+        if let Some(bad) = indices.iter().find(|&&i| i < 0 || i >= len) {
+            return Err(Error::InvalidRequest(format!(
+                "sample index {bad} is outside 0..{len} of {}",
+                self.description
+            )));
+        }
+        let index = Tensor::from_slice(indices).to_device(self.samples.device());
+        Ok(self.samples.index_select(0, &index))
+    }
+
+    fn first(&self, n: i64) -> Result<Tensor, Error> {
+        Ok(self.samples.narrow(0, 0, n.clamp(0, self.len())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Kind;
+
+    #[test]
+    fn an_in_memory_source_serves_the_samples_at_given_indices_and_names_a_bad_one() {
+        let samples = Tensor::arange(12, (Kind::Float, Device::Cpu)).view([6, 2]);
+        let source = InMemory::new(samples, vec![], "six points".into());
+        assert_eq!((source.len(), source.sample_shape()), (6, vec![2]));
+        assert_eq!(source.channels(), None);
+        let batch = source.batch(&[4, 0, 4]).expect("batch");
+        assert_eq!(
+            Vec::<f32>::try_from(batch.flatten(0, -1)).expect("floats"),
+            vec![8.0, 9.0, 0.0, 1.0, 8.0, 9.0]
+        );
+        let err = source.batch(&[6]).unwrap_err().to_string();
+        assert!(
+            err.contains("index 6 is outside 0..6 of six points"),
+            "{err}"
+        );
+        assert_eq!(source.first(10).expect("first").size(), vec![6, 2]);
+    }
+}

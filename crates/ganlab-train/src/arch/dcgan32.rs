@@ -1,0 +1,58 @@
+//! DCGAN-32 (Radford et al. 2016): the transposed-convolution generator and the strided
+//! convolution discriminator at 32x32 (`ganlab_layers::dcgan32_*`).
+
+use super::{check, ArchSpec, Architecture, Players, SampleKind};
+use anyhow::Result;
+use ganlab_layers::{dcgan32_discriminator, dcgan32_generator, Dcgan32Config};
+use tch::nn::VarStore;
+use tch::Device;
+
+/// DCGAN-32: z ∈ R^100, batch 64 (Radford et al. 2016, §4).
+#[derive(Debug, Clone, Copy)]
+pub struct Dcgan32;
+
+impl Architecture for Dcgan32 {
+    fn name(&self) -> &'static str {
+        "dcgan32"
+    }
+
+    fn sample_kind(&self) -> SampleKind {
+        SampleKind::Images
+    }
+
+    fn default_z_dim(&self, _spec: &ArchSpec) -> i64 {
+        100
+    }
+
+    fn default_batch_size(&self, _spec: &ArchSpec) -> usize {
+        64
+    }
+
+    fn validate(&self, spec: &ArchSpec) -> Result<()> {
+        check(
+            spec.resolution == 32,
+            "resolution",
+            "32 for arch dcgan32",
+            spec.resolution,
+        )
+    }
+
+    fn build(&self, spec: &ArchSpec, device: Device) -> Result<Players> {
+        let cfg = Dcgan32Config {
+            z_dim: spec.z_dim.unwrap_or_else(|| self.default_z_dim(spec)),
+            channels: spec.channels,
+            width: spec.width,
+        };
+        let (g_vs, d_vs) = (VarStore::new(device), VarStore::new(device));
+        let g = dcgan32_generator(&g_vs.root(), cfg);
+        let d = dcgan32_discriminator(&d_vs.root(), cfg);
+        Ok(Players::new(
+            Box::new(g),
+            Box::new(d),
+            g_vs,
+            d_vs,
+            cfg.z_dim,
+            SampleKind::Images,
+        ))
+    }
+}

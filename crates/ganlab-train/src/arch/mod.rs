@@ -1,0 +1,197 @@
+//! Architectures: each is one module that builds its players (G, D and, where it keeps one, G's
+//! moving average and a growing resolution), knows its defaults and checks its settings. The
+//! registry [`ARCHITECTURES`] is the only list of them; the engine and the driver look an
+//! architecture up by name and never branch on it.
+//!
+//! Adding one: a module with a unit struct implementing [`Architecture`], and one line in
+//! [`ARCHITECTURES`].
+
+mod dcgan32;
+mod progan;
+mod toy_mlp;
+
+pub use dcgan32::Dcgan32;
+pub use progan::{Progan, ProganSettings};
+pub use toy_mlp::ToyMlp;
+
+use anyhow::{bail, Result};
+use ganlab_progan::{Schedule, StageHandle};
+use tch::nn::{ModuleT, VarStore};
+use tch::{Device, Tensor};
+
+/// The kind of sample an architecture generates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleKind {
+    /// Images [N, C, H, W] in [-1, 1].
+    Images,
+    /// 2-D points [N, 2] (the toy mixtures).
+    Points,
+}
+
+/// What an architecture is built from: the data's shape and the run's size settings.
+#[derive(Debug, Clone)]
+pub struct ArchSpec {
+    /// Image channels (ignored for points).
+    pub channels: i64,
+    /// Final resolution.
+    pub resolution: i64,
+    /// Latent dimension; `None`: the architecture's default.
+    pub z_dim: Option<i64>,
+    /// Width of the networks (DCGAN's `ngf` = `ndf`).
+    pub width: i64,
+    /// ProGAN's own settings (read by the `progan` architecture only).
+    pub progan: ProganSettings,
+}
+
+/// One architecture of the registry.
+pub trait Architecture: Sync {
+    /// The name `--arch` takes.
+    fn name(&self) -> &'static str;
+    /// What it generates (and so which datasets it trains on).
+    fn sample_kind(&self) -> SampleKind;
+    /// The latent dimension when `spec.z_dim` is unset.
+    fn default_z_dim(&self, spec: &ArchSpec) -> i64;
+    /// The batch size when the config leaves it unset.
+    fn default_batch_size(&self, spec: &ArchSpec) -> usize;
+    /// Checks the settings this architecture reads; the message names the key.
+    fn validate(&self, spec: &ArchSpec) -> Result<()>;
+    /// Its resolution schedule, for architectures that grow (ProGAN).
+    fn schedule(&self, _spec: &ArchSpec) -> Option<Schedule> {
+        None
+    }
+    /// Builds the players on `device` (drawing the initial weights from libtorch's generator).
+    fn build(&self, spec: &ArchSpec, device: Device) -> Result<Players>;
+}
+
+/// Every architecture, in the order `auto` prefers them for a kind of sample.
+pub static ARCHITECTURES: &[&dyn Architecture] = &[&Dcgan32, &ToyMlp, &Progan];
+
+/// The architecture called `name`; the error lists the valid names.
+pub fn architecture(name: &str) -> Result<&'static dyn Architecture> {
+    match ARCHITECTURES.iter().find(|a| a.name() == name) {
+        Some(a) => Ok(*a),
+        None => bail!(
+            "unknown architecture `{name}`; expected one of {}",
+            names().join(", ")
+        ),
+    }
+}
+
+/// The registered names.
+pub fn names() -> Vec<&'static str> {
+    ARCHITECTURES.iter().map(|a| a.name()).collect()
+}
+
+/// The first registered architecture for a kind of sample (what `auto` stands for).
+pub fn default_for(kind: SampleKind) -> &'static dyn Architecture {
+    ARCHITECTURES
+        .iter()
+        .copied()
+        .find(|a| a.sample_kind() == kind)
+        .unwrap_or(ARCHITECTURES[0])
+}
+
+/// G's exponential moving average (ProGAN's `Gs`), used for samples and metrics.
+pub struct MovingAverage {
+    pub g: Box<dyn ModuleT>,
+    pub vs: VarStore,
+    /// ema ← β·ema + (1 − β)·θ after every generator step.
+    pub beta: f64,
+}
+
+/// A resolution that grows with images shown (ProGAN): the networks read the stage the trainer
+/// sets from the schedule before every generator step.
+pub struct Growth {
+    pub stage: StageHandle,
+    pub schedule: Schedule,
+    /// Reset both optimisers' states when the level of detail crosses an integer (official
+    /// ProGAN `reset_opt_for_new_lod`).
+    pub reset_optimizer: bool,
+}
+
+/// The networks of a run, each with its var store: what the trainer trains and snapshots.
+pub struct Players {
+    pub g: Box<dyn ModuleT>,
+    pub d: Box<dyn ModuleT>,
+    pub g_vs: VarStore,
+    pub d_vs: VarStore,
+    /// Latent dimension of G's input.
+    pub z_dim: i64,
+    pub sample_kind: SampleKind,
+    pub ema: Option<MovingAverage>,
+    pub growth: Option<Growth>,
+}
+
+impl Players {
+    /// A generator and a discriminator of the caller's own (research code): G maps
+    /// `[N, z_dim]` latents to samples, D maps samples to one logit each.
+    pub fn new(
+        g: Box<dyn ModuleT>,
+        d: Box<dyn ModuleT>,
+        g_vs: VarStore,
+        d_vs: VarStore,
+        z_dim: i64,
+        sample_kind: SampleKind,
+    ) -> Players {
+        Players {
+            g,
+            d,
+            g_vs,
+            d_vs,
+            z_dim,
+            sample_kind,
+            ema: None,
+            growth: None,
+        }
+    }
+
+    /// The network that draws samples: G's moving average where there is one, else G.
+    pub fn sampler(&self) -> &dyn ModuleT {
+        match &self.ema {
+            Some(ema) => ema.g.as_ref(),
+            None => self.g.as_ref(),
+        }
+    }
+
+    /// The var stores a snapshot holds, by section name (`G`, `D`, `G_ema`).
+    pub fn networks(&self) -> Vec<(&'static str, &VarStore)> {
+        let mut networks = vec![("G", &self.g_vs), ("D", &self.d_vs)];
+        if let Some(ema) = &self.ema {
+            networks.push(("G_ema", &ema.vs));
+        }
+        networks
+    }
+
+    /// Keeps every 4-D weight channels-last (NHWC in memory), where oneDNN's convolutions are
+    /// faster; values are unchanged.
+    pub fn to_channels_last(&self) {
+        for (_, vs) in self.networks() {
+            ganlab_layers::to_channels_last(vs);
+        }
+    }
+}
+
+/// (G variable, EMA variable) pairs, matched by name.
+pub(crate) fn ema_pairs(g_vs: &VarStore, ema_vs: &VarStore) -> Vec<(Tensor, Tensor)> {
+    let ema = ema_vs.variables();
+    let mut pairs: Vec<(String, Tensor, Tensor)> = g_vs
+        .variables()
+        .into_iter()
+        .filter_map(|(name, t)| ema.get(&name).map(|e| (name, t, e.shallow_clone())))
+        .collect();
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    pairs.into_iter().map(|(_, g, e)| (g, e)).collect()
+}
+
+/// Checks one setting; the message names the key, the expected range and the value.
+pub(crate) fn check(
+    ok: bool,
+    key: &str,
+    expected: &str,
+    got: impl std::fmt::Display,
+) -> Result<()> {
+    if !ok {
+        bail!("config: `{key}` must be {expected}, got {got}");
+    }
+    Ok(())
+}

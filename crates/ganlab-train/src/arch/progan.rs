@@ -1,0 +1,174 @@
+//! ProGAN (Karras et al. 2018): networks that grow from 4x4 with a fade-in, G's moving average,
+//! and the schedule that sets resolution, α, batch size and learning rate from images shown.
+
+use super::{check, ArchSpec, Architecture, Growth, MovingAverage, Players, SampleKind};
+use anyhow::Result;
+use ganlab_progan::{progan_discriminator, progan_generator, ProganConfig, Schedule, StageHandle};
+use serde::{Deserialize, Serialize};
+use tch::nn::VarStore;
+use tch::Device;
+
+/// ProGAN's settings beyond the shared ones (Karras et al. 2018; official `config.py`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProganSettings {
+    /// nf(stage) = min(fmap_base / 2^stage, fmap_max) (paper: 8192 and 512).
+    pub fmap_base: i64,
+    pub fmap_max: i64,
+    /// Minibatch-stddev group size (paper: 4).
+    pub mbstd_group_size: i64,
+    /// The schedule (its `final_resolution` is the config's `resolution`).
+    pub schedule: Schedule,
+    /// β of G's exponential moving average used for samples and metrics (official
+    /// `G_smoothing`: 0.999).
+    pub ema_beta: f64,
+    /// Reset both Adam states when the level of detail crosses an integer (official
+    /// `reset_opt_for_new_lod`: true).
+    pub reset_optimizer: bool,
+}
+
+impl Default for ProganSettings {
+    fn default() -> Self {
+        ProganSettings {
+            fmap_base: 8192,
+            fmap_max: 512,
+            mbstd_group_size: 4,
+            schedule: Schedule::default(),
+            ema_beta: 0.999,
+            reset_optimizer: true,
+        }
+    }
+}
+
+/// ProGAN's G and D (`ganlab_progan`), with G's moving average and a growing resolution.
+#[derive(Debug, Clone, Copy)]
+pub struct Progan;
+
+impl Progan {
+    fn network_config(&self, spec: &ArchSpec) -> ProganConfig {
+        ProganConfig {
+            resolution: spec.resolution,
+            channels: spec.channels,
+            fmap_base: spec.progan.fmap_base,
+            fmap_max: spec.progan.fmap_max,
+            latent_size: spec.z_dim.unwrap_or_else(|| self.default_z_dim(spec)),
+            mbstd_group_size: spec.progan.mbstd_group_size,
+        }
+    }
+
+    /// The schedule with the spec's resolution as its final resolution.
+    pub fn schedule_of(spec: &ArchSpec) -> Schedule {
+        Schedule {
+            final_resolution: spec.resolution,
+            ..spec.progan.schedule.clone()
+        }
+    }
+}
+
+impl Architecture for Progan {
+    fn name(&self) -> &'static str {
+        "progan"
+    }
+
+    fn sample_kind(&self) -> SampleKind {
+        SampleKind::Images
+    }
+
+    fn default_z_dim(&self, spec: &ArchSpec) -> i64 {
+        ProganConfig {
+            fmap_base: spec.progan.fmap_base,
+            fmap_max: spec.progan.fmap_max,
+            ..Default::default()
+        }
+        .latent()
+    }
+
+    fn default_batch_size(&self, spec: &ArchSpec) -> usize {
+        Progan::schedule_of(spec).at(0).batch_size
+    }
+
+    fn validate(&self, spec: &ArchSpec) -> Result<()> {
+        let p = &spec.progan;
+        check(
+            (8..=1024).contains(&spec.resolution) && spec.resolution.count_ones() == 1,
+            "resolution",
+            "a power of two from 8 to 1024 for arch progan",
+            spec.resolution,
+        )?;
+        check(
+            p.fmap_base >= 1 && p.fmap_max >= 1,
+            "progan.fmap_base / fmap_max",
+            ">= 1",
+            format!("{} / {}", p.fmap_base, p.fmap_max),
+        )?;
+        check(
+            (1..=64).contains(&p.mbstd_group_size),
+            "progan.mbstd_group_size",
+            "in 1..=64",
+            p.mbstd_group_size,
+        )?;
+        check(
+            (0.0..1.0).contains(&p.ema_beta),
+            "progan.ema_beta",
+            "in [0, 1)",
+            p.ema_beta,
+        )?;
+        let schedule = Progan::schedule_of(spec);
+        schedule
+            .validate()
+            .map_err(|e| anyhow::anyhow!("config: progan.schedule: {e}"))?;
+        for (res, batch) in schedule
+            .minibatch
+            .iter()
+            .map(|(r, b)| (*r, *b))
+            .chain([(0, schedule.minibatch_base)])
+        {
+            let group = p.mbstd_group_size.min(batch as i64);
+            check(
+                batch as i64 % group == 0,
+                "progan.schedule.minibatch",
+                "divisible by the minibatch-stddev group size",
+                format!("{batch} at resolution {res}"),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn schedule(&self, spec: &ArchSpec) -> Option<Schedule> {
+        Some(Progan::schedule_of(spec))
+    }
+
+    fn build(&self, spec: &ArchSpec, device: Device) -> Result<Players> {
+        let cfg = self.network_config(spec);
+        let stage = StageHandle::new(2);
+        let (g_vs, d_vs, ema_vs) = (
+            VarStore::new(device),
+            VarStore::new(device),
+            VarStore::new(device),
+        );
+        let g = progan_generator(&g_vs.root(), cfg, stage.clone());
+        let g_ema = progan_generator(&ema_vs.root(), cfg, stage.clone());
+        let d = progan_discriminator(&d_vs.root(), cfg, stage.clone());
+        let mut players = Players::new(
+            Box::new(g),
+            Box::new(d),
+            g_vs,
+            d_vs,
+            cfg.latent(),
+            SampleKind::Images,
+        );
+        let mut ema_vs = ema_vs;
+        ema_vs.copy(&players.g_vs)?;
+        players.ema = Some(MovingAverage {
+            g: Box::new(g_ema),
+            vs: ema_vs,
+            beta: spec.progan.ema_beta,
+        });
+        players.growth = Some(Growth {
+            stage,
+            schedule: Progan::schedule_of(spec),
+            reset_optimizer: spec.progan.reset_optimizer,
+        });
+        Ok(players)
+    }
+}

@@ -1,0 +1,34 @@
+//! The training engine, for the `gan` driver and for research code alike: the players of an
+//! architecture from the registry ([`arch`]) or of the caller's own, one [`Trainer`] whose
+//! [`Trainer::step`] is the only training step in the workspace, and snapshots that resume it
+//! exactly. No command line, no run directory: the driver (`ganlab-driver`) adds those.
+//!
+//! ```no_run
+//! # fn main() -> anyhow::Result<()> {
+//! use ganlab_train::{arch, Trainer, TrainerSettings};
+//! let data = ganlab_data::toy_dataset("ring8", 10_000, 0)?;
+//! let spec = arch::ArchSpec { channels: 0, resolution: 0, z_dim: None, width: 0,
+//!     progan: Default::default() };
+//! let players = arch::architecture("toy-mlp")?.build(&spec, tch::Device::Cpu)?;
+//! let game = ganlab_games::game_by_name("nonsaturating", Default::default())?;
+//! let source = Box::new(ganlab_data::InMemory::from(&data));
+//! let settings = TrainerSettings { batch_size: 256, seed: 0, channels_last: false };
+//! let mut trainer = Trainer::with_paper_optimizers(players, game, source, settings)?;
+//! for _ in 0..100 {
+//!     trainer.step()?;
+//! }
+//! trainer.checkpoint(std::path::Path::new("toy.safetensors"))?;
+//! # Ok(()) }
+//! ```
+
+pub mod arch;
+pub mod files;
+pub mod snapshot;
+mod trainer;
+
+pub use arch::{Architecture, Players, SampleKind};
+pub use snapshot::Progress;
+pub use trainer::{
+    optimizer_settings, stream_seed, Diverged, Lap, OptimizerOverrides, OptimizerSettings,
+    StepStats, Trainer, TrainerSettings,
+};

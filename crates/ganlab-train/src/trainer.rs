@@ -1,0 +1,511 @@
+//! The one training step. The trainer owns the players, both optimisers, the game and the
+//! stream of real batches; [`Trainer::step`] is the step that `gan train`, `gan bench
+//! train-step`, the games comparison and research code all run. It drives a game without knowing
+//! its formulas: the game returns losses and scalars, and its `LoopPlan` says how many critic
+//! steps to take and whether to clip weights. Progress is counted in images shown (kimg).
+
+use crate::arch::{ema_pairs, Players};
+use crate::snapshot::{self, Progress, Snapshot};
+use anyhow::{Context, Result};
+use ganlab_data::{BatchOrder, ImageSource};
+use ganlab_games::{Game, LoopPlan, OptimizerChoice, StepContext};
+use ganlab_optim::{Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig};
+use std::path::Path;
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+
+/// What a caller may set of an optimiser; unset values are the game's paper values.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OptimizerOverrides {
+    pub lr: Option<f64>,
+    pub beta1: Option<f64>,
+    pub beta2: Option<f64>,
+}
+
+/// An optimiser as it was built: its kind and every constant (logged and recorded in the run's
+/// resolved config).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OptimizerSettings {
+    Adam(AdamConfig),
+    RmsProp(RmsPropConfig),
+}
+
+impl OptimizerSettings {
+    /// The learning rate.
+    pub fn lr(&self) -> f64 {
+        match self {
+            OptimizerSettings::Adam(c) => c.lr,
+            OptimizerSettings::RmsProp(c) => c.lr,
+        }
+    }
+
+    /// Adam's (β1, β2); `None` for RMSProp.
+    pub fn betas(&self) -> Option<(f64, f64)> {
+        match self {
+            OptimizerSettings::Adam(c) => Some((c.beta1, c.beta2)),
+            OptimizerSettings::RmsProp(_) => None,
+        }
+    }
+
+    /// The settings as JSON, for the log.
+    pub fn describe(&self) -> serde_json::Value {
+        match self {
+            OptimizerSettings::Adam(c) => serde_json::json!({
+                "kind": "adam", "lr": c.lr, "beta1": c.beta1, "beta2": c.beta2, "eps": c.eps
+            }),
+            OptimizerSettings::RmsProp(c) => serde_json::json!({
+                "kind": "rmsprop", "lr": c.lr, "alpha": c.alpha, "eps": c.eps
+            }),
+        }
+    }
+
+    /// Builds the optimiser over the trainable variables of `vs`.
+    pub fn build(&self, vs: &VarStore) -> Result<Box<dyn Optimizer>> {
+        Ok(match *self {
+            OptimizerSettings::Adam(c) => Box::new(Adam::new(vs, c)?),
+            OptimizerSettings::RmsProp(c) => Box::new(RmsProp::new(vs, c)?),
+        })
+    }
+}
+
+/// The optimiser a game's paper prescribes, with the caller's overrides.
+pub fn optimizer_settings(choice: OptimizerChoice, set: OptimizerOverrides) -> OptimizerSettings {
+    match choice {
+        OptimizerChoice::Adam { lr, beta1, beta2 } => OptimizerSettings::Adam(AdamConfig {
+            lr: set.lr.unwrap_or(lr),
+            beta1: set.beta1.unwrap_or(beta1),
+            beta2: set.beta2.unwrap_or(beta2),
+            ..Default::default()
+        }),
+        OptimizerChoice::RmsProp { lr } => OptimizerSettings::RmsProp(RmsPropConfig {
+            lr: set.lr.unwrap_or(lr),
+            ..Default::default()
+        }),
+    }
+}
+
+/// The seed of libtorch's generator from `images_shown` on: reseeding at every snapshot makes
+/// the random stream after a snapshot a function of (seed, images shown), so a resumed run draws
+/// exactly what the uninterrupted run drew.
+pub fn stream_seed(seed: u64, images_shown: u64) -> i64 {
+    let mut x = seed ^ images_shown.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    (x ^ (x >> 29)) as i64 & i64::MAX
+}
+
+/// The step's outcome: the scalars to average over a tick (D's per critic step, then G's and
+/// `grad_norm_g`), as tensors so that nothing waits on the device, and the last losses.
+#[derive(Debug, Default)]
+pub struct StepStats {
+    pub scalars: Vec<(&'static str, Tensor)>,
+    pub loss_d: f64,
+    pub loss_g: f64,
+}
+
+/// A step that produced a non-finite loss: nothing from it may be saved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diverged {
+    pub generator_step: u64,
+    pub images_shown: u64,
+    pub loss_d: f64,
+    pub loss_g: f64,
+}
+
+impl std::fmt::Display for Diverged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "diverged at generator step {} ({:.3} kimg): loss_d = {}, loss_g = {}; \
+             nothing was saved from this point",
+            self.generator_step,
+            self.images_shown as f64 / 1000.0,
+            self.loss_d,
+            self.loss_g
+        )
+    }
+}
+
+impl std::error::Error for Diverged {}
+
+/// How the trainer runs: batch size (a growing architecture's schedule overrides it), the seed
+/// of the batch order and of the random stream, and the memory format.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainerSettings {
+    pub batch_size: usize,
+    pub seed: u64,
+    /// Feed real batches channels-last (the players' weights should be too: see
+    /// [`Players::to_channels_last`]).
+    pub channels_last: bool,
+}
+
+/// One training run's state in memory: players, optimisers, game, real batches and progress.
+pub struct Trainer {
+    players: Players,
+    opt_g: Box<dyn Optimizer>,
+    opt_d: Box<dyn Optimizer>,
+    game: Box<dyn Game>,
+    plan: LoopPlan,
+    source: Box<dyn ImageSource>,
+    order: BatchOrder,
+    settings: TrainerSettings,
+    device: Device,
+    progress: Progress,
+    last_lod: Option<f64>,
+    phase: Option<ganlab_progan::Phase>,
+    ema_vars: Vec<(Tensor, Tensor)>,
+    d_params: Vec<Tensor>,
+}
+
+/// A phase clock's lap: called with the name of each phase of the step as it ends.
+pub type Lap<'a> = &'a mut dyn FnMut(&'static str);
+
+impl Trainer {
+    /// A trainer of `players` in `game` on the samples of `source` (which must live on the
+    /// players' device), with the optimisers `opt_g` / `opt_d`.
+    pub fn new(
+        players: Players,
+        game: Box<dyn Game>,
+        (opt_g, opt_d): (Box<dyn Optimizer>, Box<dyn Optimizer>),
+        source: Box<dyn ImageSource>,
+        settings: TrainerSettings,
+    ) -> Trainer {
+        let device = players.g_vs.device();
+        let ema_vars = match &players.ema {
+            Some(ema) => ema_pairs(&players.g_vs, &ema.vs),
+            None => Vec::new(),
+        };
+        let d_params = players.d_vs.trainable_variables();
+        let order = BatchOrder::new(source.len() as usize, settings.batch_size, settings.seed);
+        Trainer {
+            plan: game.plan(),
+            players,
+            opt_g,
+            opt_d,
+            game,
+            source,
+            order,
+            settings,
+            device,
+            progress: Progress::default(),
+            last_lod: None,
+            phase: None,
+            ema_vars,
+            d_params,
+        }
+    }
+
+    /// A trainer with the optimiser of the game's paper on both sides (research code's
+    /// shortest path).
+    pub fn with_paper_optimizers(
+        players: Players,
+        game: Box<dyn Game>,
+        source: Box<dyn ImageSource>,
+        settings: TrainerSettings,
+    ) -> Result<Trainer> {
+        let opt = optimizer_settings(game.plan().optimizer, OptimizerOverrides::default());
+        let optimizers = (opt.build(&players.g_vs)?, opt.build(&players.d_vs)?);
+        Ok(Trainer::new(players, game, optimizers, source, settings))
+    }
+
+    pub fn players(&self) -> &Players {
+        &self.players
+    }
+
+    pub fn game(&self) -> &dyn Game {
+        self.game.as_ref()
+    }
+
+    pub fn plan(&self) -> LoopPlan {
+        self.plan
+    }
+
+    pub fn source(&self) -> &dyn ImageSource {
+        self.source.as_ref()
+    }
+
+    pub fn optimizers(&self) -> (&dyn Optimizer, &dyn Optimizer) {
+        (self.opt_g.as_ref(), self.opt_d.as_ref())
+    }
+
+    /// Where training stands.
+    pub fn progress(&self) -> Progress {
+        self.progress
+    }
+
+    /// Counts a completed tick (the driver's unit of statistics; saved in snapshots).
+    pub fn count_tick(&mut self) {
+        self.progress.ticks += 1;
+    }
+
+    /// The current resolution phase of a growing architecture (`None` before the first step
+    /// and for the others).
+    pub fn phase(&self) -> Option<ganlab_progan::Phase> {
+        self.phase
+    }
+
+    /// The generator steps taken so far.
+    pub fn generator_steps(&self) -> u64 {
+        self.progress.critic_steps / self.plan.critic_steps.max(1) as u64
+    }
+
+    /// One generator step with its critic steps: the loop's step.
+    pub fn step(&mut self) -> Result<StepStats> {
+        self.step_with(&mut |_| {})
+    }
+
+    /// [`Trainer::step`], calling `lap` with the name of each phase as it ends (`g_forward`,
+    /// `d_forward_and_loss`, `d_backward`, `d_step`, `d_forward_for_g`, `g_backward`,
+    /// `g_step`, and `g_ema` for players with a moving average).
+    pub fn step_with(&mut self, lap: Lap<'_>) -> Result<StepStats> {
+        self.follow_schedule();
+        let batch = self.order.batch_size() as i64;
+        let mut stats = StepStats::default();
+        for critic_step in 0..self.plan.critic_steps {
+            let last = critic_step + 1 == self.plan.critic_steps;
+            let real = self.next_real()?;
+            let z = Tensor::randn([batch, self.players.z_dim], (Kind::Float, self.device));
+            self.update(&real, &z, last, &mut stats, lap)?;
+        }
+        self.progress.batches = self.order.position();
+        Ok(stats)
+    }
+
+    /// One D update and one G update on the given real batch and latents, outside the batch
+    /// stream (the CPU-vs-GPU check replays fixed batches through it). Games with several
+    /// critic steps take them all on the same batch.
+    pub fn step_on(&mut self, real: &Tensor, z: &Tensor) -> Result<StepStats> {
+        let mut stats = StepStats::default();
+        for critic_step in 0..self.plan.critic_steps {
+            let last = critic_step + 1 == self.plan.critic_steps;
+            self.update(real, z, last, &mut stats, &mut |_| {})?;
+        }
+        Ok(stats)
+    }
+
+    /// Sets resolution, α, batch size and learning rate from the schedule, a pure function of
+    /// images shown, before every generator step (growing architectures only).
+    fn follow_schedule(&mut self) {
+        let Some(growth) = &self.players.growth else {
+            return;
+        };
+        let now = growth.schedule.at(self.progress.images_shown);
+        if let Some(previous) = self.last_lod {
+            if now.lod.floor() != previous.floor() || now.lod.ceil() != previous.ceil() {
+                let (kimg, side, lod) = (now.kimg, now.resolution, now.lod);
+                if now.alpha < 1.0 {
+                    tracing::info!("kimg {kimg:.1}: fading in {side}x{side} (lod {lod:.3})");
+                } else {
+                    tracing::info!("kimg {kimg:.1}: {side}x{side} stable (lod {lod:.3})");
+                }
+                if growth.reset_optimizer {
+                    self.opt_g.reset();
+                    self.opt_d.reset();
+                }
+            }
+        }
+        self.last_lod = Some(now.lod);
+        growth
+            .stage
+            .set(now.resolution.trailing_zeros() as i64, now.alpha);
+        self.order.set_batch_size(now.batch_size);
+        self.opt_g.set_lr(now.lr);
+        self.opt_d.set_lr(now.lr);
+        self.phase = Some(now);
+    }
+
+    /// The next real batch from the stream (faded like G's output while a resolution fades in).
+    fn next_real(&mut self) -> Result<Tensor> {
+        let indices = self.order.next_indices();
+        let real = self
+            .source
+            .batch(&indices)
+            .with_context(|| format!("reading a batch of {}", self.source.description()))?;
+        let real = match &self.phase {
+            Some(p) => ganlab_progan::fade_reals(&real, p.resolution, p.alpha),
+            None => real,
+        };
+        Ok(match self.settings.channels_last {
+            true => ganlab_layers::channels_last(&real),
+            false => real,
+        })
+    }
+
+    /// One critic update and, on the last critic step, one generator update (with D frozen)
+    /// and G's moving average.
+    fn update(
+        &mut self,
+        real: &Tensor,
+        z: &Tensor,
+        last: bool,
+        stats: &mut StepStats,
+        lap: Lap<'_>,
+    ) -> Result<()> {
+        let (g, d) = (&self.players.g, &self.players.d);
+        // The last critic step's fakes are kept with their graph and reused for G's update, as
+        // in PyTorch's DCGAN example.
+        let fake = match last {
+            true => g.forward_t(z, true),
+            false => tch::no_grad(|| g.forward_t(z, true)),
+        };
+        lap("g_forward");
+        let ctx = StepContext {
+            kimg: self.progress.images_shown as f64 / 1000.0,
+            critic_step: self.progress.critic_steps,
+        };
+        let d_out = self.game.d_loss(
+            &mut |x: &Tensor| d.forward_t(x, true),
+            real,
+            &fake.detach(),
+            ctx,
+        );
+        lap("d_forward_and_loss");
+        self.opt_d.zero_grad();
+        d_out.loss.backward();
+        lap("d_backward");
+        self.opt_d.step();
+        if let Some(c) = self.plan.clip_weights {
+            ganlab_games::clip_parameters(&self.d_params, c);
+        }
+        lap("d_step");
+        stats.scalars.extend(d_out.scalars);
+        self.progress.images_shown += real.size()[0] as u64;
+        self.progress.critic_steps += 1;
+        if !last {
+            return Ok(());
+        }
+        // D's weights get no gradient during G's update: that part of the backward pass is
+        // skipped, and D's optimiser state is untouched.
+        set_requires_grad(&self.d_params, false);
+        let g_out = self.game.g_loss(&d.forward_t(&fake, true));
+        lap("d_forward_for_g");
+        self.opt_g.zero_grad();
+        g_out.loss.backward();
+        lap("g_backward");
+        let grad_norm_g = gradient_norm(self.opt_g.as_ref());
+        self.opt_g.step();
+        set_requires_grad(&self.d_params, true);
+        lap("g_step");
+        stats.scalars.extend(g_out.scalars);
+        stats.scalars.push(("grad_norm_g", grad_norm_g));
+        // Divergence: a non-finite loss stops the run before anything is saved from it.
+        stats.loss_d = d_out.loss.double_value(&[]);
+        stats.loss_g = g_out.loss.double_value(&[]);
+        if !stats.loss_d.is_finite() || !stats.loss_g.is_finite() {
+            return Err(Diverged {
+                generator_step: self.generator_steps(),
+                images_shown: self.progress.images_shown,
+                loss_d: stats.loss_d,
+                loss_g: stats.loss_g,
+            }
+            .into());
+        }
+        if let Some(ema) = &self.players.ema {
+            update_ema(&self.ema_vars, ema.beta);
+            lap("g_ema");
+        }
+        Ok(())
+    }
+
+    /// Writes a snapshot (networks, optimiser states, progress) to `path`, atomically. The
+    /// random stream is left as it is (see [`Trainer::checkpoint`]).
+    pub fn write_snapshot(&self, path: &Path) -> Result<()> {
+        snapshot::save_as(
+            path,
+            &self.players.networks(),
+            self.opt_g.as_ref(),
+            self.opt_d.as_ref(),
+            self.progress,
+            self.last_lod,
+        )?;
+        Ok(())
+    }
+
+    /// Reseeds libtorch's generator from (seed, images shown): what follows is then the same
+    /// in this process and in any process resumed from a snapshot taken here.
+    pub fn reseed_stream(&self) {
+        tch::manual_seed(stream_seed(self.settings.seed, self.progress.images_shown));
+    }
+
+    /// A snapshot to resume from exactly: [`Trainer::write_snapshot`], then
+    /// [`Trainer::reseed_stream`].
+    pub fn checkpoint(&self, path: &Path) -> Result<()> {
+        self.write_snapshot(path)?;
+        self.reseed_stream();
+        Ok(())
+    }
+
+    /// Loads a snapshot written by [`Trainer::write_snapshot`] (networks, optimiser states,
+    /// progress and the batch stream's position) without touching the random stream.
+    pub fn load_snapshot(&mut self, path: &Path) -> Result<()> {
+        let snap = Snapshot::read(path)?;
+        for (name, vs) in self.players.networks() {
+            snap.load_into(name, vs)?;
+        }
+        self.opt_g
+            .load_state(&snap.section("opt_g"))
+            .with_context(|| format!("{}: G's optimiser", path.display()))?;
+        self.opt_d
+            .load_state(&snap.section("opt_d"))
+            .with_context(|| format!("{}: D's optimiser", path.display()))?;
+        self.progress = snap.progress()?;
+        self.order.seek(self.progress.batches);
+        self.last_lod = snap
+            .tensors
+            .get("progress.last_lod")
+            .map(|t| t.double_value(&[]));
+        Ok(())
+    }
+
+    /// Continues from a snapshot exactly as the process that wrote it with
+    /// [`Trainer::checkpoint`] continued: [`Trainer::load_snapshot`], then
+    /// [`Trainer::reseed_stream`].
+    pub fn resume(&mut self, path: &Path) -> Result<()> {
+        self.load_snapshot(path)?;
+        self.reseed_stream();
+        Ok(())
+    }
+
+    /// The first variable of the players that holds a NaN or an infinite value, as
+    /// `G.name` / `D.name` / `G_ema.name`.
+    pub fn non_finite_variable(&self) -> Option<String> {
+        for (prefix, vs) in self.players.networks() {
+            for (name, t) in vs.variables() {
+                if !bool::try_from(t.isfinite().all()).unwrap_or(false) {
+                    return Some(format!("{prefix}.{name}"));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The L2 norm of every gradient of an optimiser's parameters, as one scalar tensor.
+fn gradient_norm(opt: &dyn Optimizer) -> Tensor {
+    tch::no_grad(|| {
+        let squares: Vec<Tensor> = opt
+            .parameters()
+            .iter()
+            .map(|(_, p)| p.grad())
+            .filter(Tensor::defined)
+            .map(|g| g.square().sum(Kind::Float))
+            .collect();
+        Tensor::stack(&squares, 0).sum(Kind::Float).sqrt()
+    })
+}
+
+/// ema ← β·ema + (1 − β)·θ for every variable (official ProGAN `Gs.setup_as_moving_average_of(G,
+/// beta=G_smoothing)`).
+fn update_ema(pairs: &[(Tensor, Tensor)], beta: f64) {
+    tch::no_grad(|| {
+        for (g, ema) in pairs {
+            let _ = ema.shallow_clone().lerp_(g, 1.0 - beta);
+        }
+    });
+}
+
+fn set_requires_grad(params: &[Tensor], on: bool) {
+    for p in params {
+        let _ = p.set_requires_grad(on);
+    }
+}
