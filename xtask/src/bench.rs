@@ -122,59 +122,45 @@ fn same_losses(name: &str, (ours, theirs): &(Variant, Variant)) -> Result<(usize
     Ok((a.len(), worst))
 }
 
+/// A group of benchmark rows (`--only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Group {
+    Dcgan,
+    Progan,
+    Frechet,
+    Swd,
+    Features,
+}
+
 /// Options of `cargo xtask bench`.
-struct Options {
-    rounds: usize,
-    steps: usize,
-    only: Option<Vec<String>>,
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// Rounds: every round runs each variant of a row once, alternating.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: u64,
+    /// Timed steps of the training-step rows.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    steps: u64,
+    /// Only these groups (comma-separated); the other rows of bench/results.json stay.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Option<Vec<Group>>,
+    /// Tiny inputs, for checking the plumbing (never overwrites bench/results.json).
+    #[arg(long)]
     quick: bool,
     /// A `gan` binary to measure instead of building the release one.
+    #[arg(long, value_name = "PATH")]
     gan: Option<PathBuf>,
     /// Where the JSON record goes instead of `bench/results.json` (`--quick`:
     /// `target/bench-results-quick.json`).
+    #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
 }
 
-fn parse(args: &[String]) -> Result<Options> {
-    let mut o = Options {
-        rounds: 3,
-        steps: 30,
-        only: None,
-        quick: false,
-        gan: None,
-        json: None,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--quick" {
-            o.quick = true;
-            continue;
-        }
-        let value = it.next().with_context(|| format!("{a} needs a value"))?;
-        match a.as_str() {
-            "--rounds" => o.rounds = value.parse().with_context(|| format!("--rounds {value}: expected a positive integer"))?,
-            "--steps" => o.steps = value.parse().with_context(|| format!("--steps {value}: expected a positive integer"))?,
-            "--only" => o.only = Some(value.split(',').map(str::to_string).collect()),
-            "--gan" => o.gan = Some(PathBuf::from(value)),
-            "--json" => o.json = Some(PathBuf::from(value)),
-            other => bail!("unknown bench option `{other}`; expected --rounds N, --steps N, --only GROUPS, --quick, --gan PATH, --json PATH"),
-        }
+impl Options {
+    fn wants(&self, group: Group) -> bool {
+        self.only.as_ref().is_none_or(|only| only.contains(&group))
     }
-    if o.rounds == 0 || o.steps == 0 {
-        bail!("--rounds and --steps must be at least 1");
-    }
-    if let Some(gan) = &o.gan {
-        if !gan.is_file() {
-            bail!(
-                "--gan {}: no such file (expected a built `gan` binary)",
-                gan.display()
-            );
-        }
-    }
-    Ok(o)
 }
-
-const GROUPS: &[&str] = &["dcgan", "progan", "frechet", "swd", "features"];
 
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
@@ -232,369 +218,463 @@ fn torch_variants(
     ]
 }
 
-fn rows(o: &Options, root: &Path, gan: &Path, python: &Path) -> Result<Vec<Row>> {
-    let wants = |g: &str| {
-        o.only
-            .as_ref()
-            .is_none_or(|only| only.iter().any(|x| x == g))
-    };
-    let bench_dir = root.join("bench");
-    let script = |name: &str| bench_dir.join(name).display().to_string();
-    let (dcgan_py, progan_py, features_py) = (
-        script("dcgan32_step.py"),
-        script("progan_step.py"),
-        script("features_torchscript.py"),
-    );
-    // The quick inputs have their own folder: a `--quick` run (the test) leaves the full-size
-    // inputs of a real run in place.
-    let inputs = root.join("target").join(if o.quick {
-        "bench-inputs-quick"
-    } else {
-        "bench-inputs"
-    });
-    let steps = o.steps.to_string();
+/// Where a bench run finds its programs and inputs.
+struct Paths {
+    root: PathBuf,
+    gan: PathBuf,
+    python: PathBuf,
+    bench_dir: PathBuf,
+    /// The inputs of the metric rows and the replay dumps. The quick inputs have their own
+    /// folder: a `--quick` run (the test) leaves the full-size inputs of a real run in place.
+    inputs: PathBuf,
+}
+
+impl Paths {
+    fn script(&self, name: &str) -> String {
+        self.bench_dir.join(name).display().to_string()
+    }
+}
+
+fn rows(o: &Options, paths: &Paths) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
-    if wants("dcgan") {
-        for c in ["1", "3"] {
-            let dump = inputs
-                .join(format!("dcgan32-c{c}-replay"))
-                .display()
-                .to_string();
-            let [pt, pt_cl] = torch_variants(
-                python,
-                &dcgan_py,
-                &["--channels", c, "--steps", &steps],
-                "PyTorch",
-            );
-            rows.push(Row {
-                name: format!("DCGAN-32 NS step, C={c}, batch 64"),
-                rate: "steps_per_s",
-                variants: vec![
-                    toolkit_train_step(
-                        gan,
-                        &["--arch", "dcgan32", "--channels", c, "--steps", &steps],
-                    ),
-                    pt,
-                    pt_cl,
-                ],
-                same_value: None,
-                target: 1.1,
-                same_losses: Some((
-                    Variant::new(
-                        "toolkit",
-                        gan,
-                        &[
-                            "bench",
-                            "losses",
-                            "--steps",
-                            "5",
-                            "--seed",
-                            "0",
-                            "--device",
-                            "cpu",
-                            "--channels",
-                            c,
-                            "--dump",
-                            &dump,
-                        ],
-                    ),
-                    Variant::new(
-                        "PyTorch",
-                        python,
-                        &[
-                            &dcgan_py,
-                            "--channels",
-                            c,
-                            "--steps",
-                            "5",
-                            "--replay",
-                            &dump,
-                        ],
-                    ),
-                )),
-            });
-        }
+    if o.wants(Group::Dcgan) {
+        rows.extend(["1", "3"].map(|c| dcgan_row(o, paths, c)));
     }
-    if wants("progan") {
-        let progan_steps = (o.steps * 2 / 3).max(1).to_string();
-        for phase in ["stable", "fade"] {
-            let [pt, pt_cl] = torch_variants(
-                python,
-                &progan_py,
-                &["--phase", phase, "--steps", &progan_steps],
-                "PyTorch",
-            );
-            rows.push(Row {
-                name: format!("ProGAN-32 WGAN-GP step, {phase}, batch 32, fmaps 256/64"),
-                rate: "steps_per_s",
-                variants: vec![
-                    toolkit_train_step(
-                        gan,
-                        &[
-                            "--arch",
-                            "progan",
-                            "--phase",
-                            phase,
-                            "--steps",
-                            &progan_steps,
-                        ],
-                    ),
-                    pt,
-                    pt_cl,
-                ],
-                same_value: None,
-                target: 1.0,
-                same_losses: None,
-            });
-        }
+    if o.wants(Group::Progan) {
+        rows.extend(["stable", "fade"].map(|phase| progan_row(o, paths, phase)));
     }
-    // Metric rows: inputs written once by the reference script, then both sides read them.
-    let script_path = |name: &str| bench_dir.join(name).display().to_string();
-    let mut metric_row = |name: String,
-                          script: &str,
-                          sub: &str,
-                          dir: &str,
-                          make: &[&str],
-                          reference: &'static str,
-                          same_value: Option<f64>,
-                          target: f64|
-     -> Result<()> {
-        let dir = inputs.join(dir);
-        make_inputs(python, root, script, &dir, make)?;
-        let d = dir.display().to_string();
-        rows.push(Row {
-            name,
-            rate: "calls_per_s",
-            variants: vec![
-                Variant::new("toolkit", gan, &["bench", sub, "--inputs", &d]),
-                Variant::new(reference, python, &[&script_path(script), "--inputs", &d]),
-            ],
-            same_value,
-            target,
-            same_losses: None,
-        });
-        Ok(())
-    };
-    if wants("frechet") {
+    if o.wants(Group::Frechet) {
         let (dim, n) = if o.quick {
             ("256", "512")
         } else {
             ("2048", "4096")
         };
-        metric_row(
-            format!("Fréchet distance, {dim}-d"),
-            "frechet_scipy.py",
-            "frechet",
-            "frechet",
-            &["--dim", dim, "--n", n],
-            "scipy sqrtm",
-            Some(1e-9),
-            5.0,
-        )?;
+        rows.push(metric_row(
+            paths,
+            MetricRow {
+                name: format!("Fréchet distance, {dim}-d"),
+                script: "frechet_scipy.py",
+                subcommand: "frechet",
+                dir: "frechet",
+                make: &["--dim", dim, "--n", n],
+                reference: "scipy sqrtm",
+                same_value: Some(1e-9),
+                target: 5.0,
+            },
+        )?);
     }
-    if wants("swd") {
+    if o.wants(Group::Swd) {
         let (n, res) = if o.quick {
             ("64", "32")
         } else {
             ("1024", "64")
         };
-        metric_row(
-            format!("SWD, {n} images 3x{res}x{res} per set"),
-            "swd_numpy.py",
-            "swd",
-            "swd",
-            &["--n", n, "--resolution", res],
-            "numpy",
-            None,
-            10.0,
-        )?;
+        rows.push(metric_row(
+            paths,
+            MetricRow {
+                name: format!("SWD, {n} images 3x{res}x{res} per set"),
+                script: "swd_numpy.py",
+                subcommand: "swd",
+                dir: "swd",
+                make: &["--n", n, "--resolution", res],
+                reference: "numpy",
+                same_value: None,
+                target: 10.0,
+            },
+        )?);
     }
-    if wants("features") {
-        let (n, batch) = if o.quick { ("8", "4") } else { ("64", "32") };
-        let [pt, pt_cl] = torch_variants(
-            python,
-            &features_py,
-            &["--n", n, "--batch", batch],
-            "PyTorch (fid-helper pipeline)",
-        );
-        rows.push(Row {
-            name: format!("FID features (resize + Inception), 3x32x32, batch {batch}"),
-            rate: "images_per_s",
-            variants: vec![
-                Variant::new(
-                    "toolkit",
-                    gan,
-                    &[
-                        "bench", "features", "--device", "cpu", "--n", n, "--batch", batch,
-                    ],
-                ),
-                pt,
-                pt_cl,
-            ],
-            same_value: None,
-            target: 1.15,
-            same_losses: None,
-        });
+    if o.wants(Group::Features) {
+        rows.push(features_row(o, paths));
     }
     Ok(rows)
 }
 
+/// DCGAN-32's training step with `channels`, and the same-losses check on replayed batches.
+fn dcgan_row(o: &Options, paths: &Paths, c: &str) -> Row {
+    let (gan, python) = (paths.gan.as_path(), paths.python.as_path());
+    let steps = o.steps.to_string();
+    let dcgan_py = paths.script("dcgan32_step.py");
+    let dump = paths
+        .inputs
+        .join(format!("dcgan32-c{c}-replay"))
+        .display()
+        .to_string();
+    let [pt, pt_cl] = torch_variants(
+        python,
+        &dcgan_py,
+        &["--channels", c, "--steps", &steps],
+        "PyTorch",
+    );
+    let toolkit_losses = [
+        "bench",
+        "losses",
+        "--steps",
+        "5",
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+        "--channels",
+        c,
+        "--dump",
+        &dump,
+    ];
+    let torch_losses = [
+        &dcgan_py,
+        "--channels",
+        c,
+        "--steps",
+        "5",
+        "--replay",
+        &dump,
+    ];
+    Row {
+        name: format!("DCGAN-32 NS step, C={c}, batch 64"),
+        rate: "steps_per_s",
+        variants: vec![
+            toolkit_train_step(
+                gan,
+                &["--arch", "dcgan32", "--channels", c, "--steps", &steps],
+            ),
+            pt,
+            pt_cl,
+        ],
+        same_value: None,
+        target: 1.1,
+        same_losses: Some((
+            Variant::new("toolkit", gan, &toolkit_losses),
+            Variant::new("PyTorch", python, &torch_losses),
+        )),
+    }
+}
+
+/// ProGAN-32's WGAN-GP step in a stable or fading phase.
+fn progan_row(o: &Options, paths: &Paths, phase: &str) -> Row {
+    let steps = (o.steps * 2 / 3).max(1).to_string();
+    let [pt, pt_cl] = torch_variants(
+        &paths.python,
+        &paths.script("progan_step.py"),
+        &["--phase", phase, "--steps", &steps],
+        "PyTorch",
+    );
+    let toolkit = ["--arch", "progan", "--phase", phase, "--steps", &steps];
+    Row {
+        name: format!("ProGAN-32 WGAN-GP step, {phase}, batch 32, fmaps 256/64"),
+        rate: "steps_per_s",
+        variants: vec![toolkit_train_step(&paths.gan, &toolkit), pt, pt_cl],
+        same_value: None,
+        target: 1.0,
+        same_losses: None,
+    }
+}
+
+/// A metric row: inputs written once by the reference script, then both sides read them.
+struct MetricRow<'a> {
+    name: String,
+    script: &'a str,
+    subcommand: &'a str,
+    dir: &'a str,
+    make: &'a [&'a str],
+    reference: &'static str,
+    same_value: Option<f64>,
+    target: f64,
+}
+
+fn metric_row(paths: &Paths, m: MetricRow<'_>) -> Result<Row> {
+    let dir = paths.inputs.join(m.dir);
+    make_inputs(&paths.python, &paths.root, m.script, &dir, m.make)?;
+    let d = dir.display().to_string();
+    let toolkit = ["bench", m.subcommand, "--inputs", &d];
+    let reference = [&paths.script(m.script), "--inputs", &d];
+    Ok(Row {
+        name: m.name,
+        rate: "calls_per_s",
+        variants: vec![
+            Variant::new("toolkit", &paths.gan, &toolkit),
+            Variant::new(m.reference, &paths.python, &reference),
+        ],
+        same_value: m.same_value,
+        target: m.target,
+        same_losses: None,
+    })
+}
+
+/// FID feature extraction: the toolkit against fid-helper-pytorch's pipeline.
+fn features_row(o: &Options, paths: &Paths) -> Row {
+    let (n, batch) = if o.quick { ("8", "4") } else { ("64", "32") };
+    let [pt, pt_cl] = torch_variants(
+        &paths.python,
+        &paths.script("features_torchscript.py"),
+        &["--n", n, "--batch", batch],
+        "PyTorch (fid-helper pipeline)",
+    );
+    let toolkit = [
+        "bench", "features", "--device", "cpu", "--n", n, "--batch", batch,
+    ];
+    Row {
+        name: format!("FID features (resize + Inception), 3x32x32, batch {batch}"),
+        rate: "images_per_s",
+        variants: vec![Variant::new("toolkit", &paths.gan, &toolkit), pt, pt_cl],
+        same_value: None,
+        target: 1.15,
+        same_losses: None,
+    }
+}
+
+/// What the rounds of one row measured.
+struct Measured {
+    /// Per variant, the rate of each round.
+    rates: Vec<Vec<f64>>,
+    /// Per variant, the largest peak RSS over the rounds.
+    peak: Vec<f64>,
+    /// Per variant, the last `value` line.
+    values: Vec<Option<String>>,
+    losses_check: serde_json::Value,
+}
+
+impl Measured {
+    fn medians(&self) -> Vec<f64> {
+        self.rates.iter().cloned().map(median).collect()
+    }
+
+    /// Each round runs every variant once, back to back: the toolkit's rate over the fastest
+    /// reference's in the same round shows how much the machine's speed moved.
+    fn round_ratios(&self) -> Vec<f64> {
+        (0..self.rates[0].len())
+            .map(|r| {
+                self.rates[0][r]
+                    / self.rates[1..]
+                        .iter()
+                        .map(|v| v[r])
+                        .fold(f64::NAN, f64::max)
+            })
+            .collect()
+    }
+}
+
+/// Runs the rounds of one row (after its same-losses check), one tick of `progress` per run.
+fn measure(row: &Row, rounds: u64, progress: &indicatif::ProgressBar) -> Result<Measured> {
+    // Lines that stay: above the bar on a terminal, plain lines otherwise (the bar is hidden
+    // when stderr is not a terminal).
+    let say = |line: String| progress.suspend(|| eprintln!("{line}"));
+    let mut losses_check = serde_json::Value::Null;
+    if let Some(check) = &row.same_losses {
+        let (steps, worst) = same_losses(&row.name, check)?;
+        say(format!("[bench] {}: same weights and batches give the same losses in both ({steps} steps, max relative difference {worst:.1e})", row.name));
+        losses_check = serde_json::json!({"steps": steps, "max_relative_difference": worst, "tolerance": SAME_LOSSES_RTOL});
+    }
+    let n = row.variants.len();
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut rss: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut values: Vec<Option<String>> = vec![None; n];
+    for round in 0..rounds {
+        let what = format!("[bench] {}: round {}/{rounds}", row.name, round + 1);
+        if progress.is_hidden() {
+            eprintln!("{what}");
+        }
+        for (i, v) in row.variants.iter().enumerate() {
+            progress.set_message(format!("{what}, {}", v.label));
+            let what = format!("{} ({})", row.name, v.label);
+            let report =
+                run_report(Command::new(&v.program).args(&v.args)).with_context(|| what.clone())?;
+            rates[i].push(number(&report, row.rate, &what)?);
+            rss[i].push(number(&report, "peak_rss_mb", &what)?);
+            values[i] = report.get("value").cloned();
+            progress.inc(1);
+        }
+    }
+    let peak = rss
+        .iter()
+        .map(|r| r.iter().copied().fold(f64::NAN, f64::max))
+        .collect();
+    Ok(Measured {
+        rates,
+        peak,
+        values,
+        losses_check,
+    })
+}
+
+/// The agreement of the toolkit's `value` with the reference's, for rows that check it.
+fn value_agreement(row: &Row, m: &Measured) -> Result<serde_json::Value> {
+    let Some(tol) = row.same_value else {
+        return Ok(serde_json::Value::Null);
+    };
+    let parsed: Vec<f64> = m
+        .values
+        .iter()
+        .map(|v| {
+            v.as_deref()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(f64::NAN)
+        })
+        .collect();
+    let rel = (parsed[0] - parsed[1]).abs() / parsed[1].abs();
+    if rel.is_nan() || rel > tol {
+        bail!("{}: the toolkit's value {} and the reference's {} differ by {rel:e} relative (tolerance {tol:e})", row.name, parsed[0], parsed[1]);
+    }
+    Ok(
+        serde_json::json!({"toolkit": parsed[0], "reference": parsed[1], "relative_difference": rel, "tolerance": tol}),
+    )
+}
+
+fn fmt_rate(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+/// The row's line of the Markdown table.
+fn table_line(row: &Row, m: &Measured) -> String {
+    let medians = m.medians();
+    let ratios = m.round_ratios();
+    let fastest_ref = medians[1..].iter().copied().fold(f64::NAN, f64::max);
+    let other = if row.variants.len() > 2 {
+        format!("{} ({})", fmt_rate(medians[2]), row.variants[2].label)
+    } else {
+        "-".into()
+    };
+    let spread = if ratios.len() > 1 {
+        let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!(" [{lo:.2}–{hi:.2}]")
+    } else {
+        String::new()
+    };
+    format!(
+        "| {} | {} | {} | {} ({}) | {} | {:.2}x | {:.2}x{} ({:.2}x) | {:.0} / {:.0} |\n",
+        row.name,
+        row.rate.replace("_per_s", "/s"),
+        fmt_rate(medians[0]),
+        fmt_rate(medians[1]),
+        row.variants[1].label,
+        other,
+        medians[0] / medians[1],
+        medians[0] / fastest_ref,
+        spread,
+        row.target,
+        m.peak[0],
+        m.peak[1..].iter().copied().fold(f64::NAN, f64::max)
+    )
+}
+
+/// The row's JSON record.
+fn record(
+    row: &Row,
+    m: &Measured,
+    agreement: serde_json::Value,
+    stamp: &Stamp,
+) -> serde_json::Value {
+    let medians = m.medians();
+    let fastest_ref = medians[1..].iter().copied().fold(f64::NAN, f64::max);
+    let variants: Vec<serde_json::Value> = row
+        .variants
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            serde_json::json!({
+                "label": v.label, "median": medians[i], "rounds": m.rates[i],
+                "peak_rss_mb": m.peak[i], "value": m.values[i],
+                "command": format!("{} {}", v.program.display(), v.args.join(" ")),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "benchmark": row.name,
+        "unit": row.rate,
+        "variants": variants,
+        "ratio_vs_reference": medians[0] / medians[1],
+        "ratio_vs_fastest_reference": medians[0] / fastest_ref,
+        "round_ratios_vs_fastest_reference": m.round_ratios(),
+        "target_ratio": row.target,
+        "value_agreement": agreement,
+        "same_losses": m.losses_check,
+        "rounds": m.rates[0].len(),
+        "date": stamp.date,
+        "command": stamp.command,
+    })
+}
+
+/// When and how a record was made.
+struct Stamp {
+    date: String,
+    command: String,
+}
+
 /// `cargo xtask bench [--rounds N] [--steps N] [--only dcgan,progan,frechet,swd,features] [--quick]
 /// [--gan PATH] [--json PATH]`.
-pub fn run(args: &[String]) -> Result<()> {
-    let o = parse(args)?;
-    if let Some(only) = &o.only {
-        if let Some(bad) = only.iter().find(|g| !GROUPS.contains(&g.as_str())) {
+pub fn run(o: &Options, args: &[String]) -> Result<()> {
+    if let Some(gan) = &o.gan {
+        if !gan.is_file() {
             bail!(
-                "--only: unknown benchmark group `{bad}`; expected some of {}",
-                GROUPS.join(",")
+                "--gan {}: no such file (expected a built `gan` binary)",
+                gan.display()
             );
         }
     }
     setup::ensure()?;
     let root = project_root();
-    let gan = match &o.gan {
-        Some(gan) => gan.clone(),
-        None => crate::tasks::build_release_gan()?,
+    let paths = Paths {
+        gan: match &o.gan {
+            Some(gan) => gan.clone(),
+            None => crate::tasks::build_release_gan()?,
+        },
+        python: root.join(".venv").join("bin").join("python"),
+        bench_dir: root.join("bench"),
+        inputs: root.join("target").join(if o.quick {
+            "bench-inputs-quick"
+        } else {
+            "bench-inputs"
+        }),
+        root,
     };
-    let python = root.join(".venv").join("bin").join("python");
-    let rows = rows(&o, &root, &gan, &python)?;
-
-    let mut table = String::from(
-        "| benchmark | unit | toolkit | reference | other reference | toolkit / reference | toolkit / fastest reference (target) | peak RSS MB toolkit / reference |\n|---|---|---|---|---|---|---|---|\n",
-    );
-    let mut records = Vec::new();
-    let date =
-        crate::util::output_of(Command::new("date").arg("-u").arg("+%Y-%m-%d")).unwrap_or_default();
-    let command = format!("cargo xtask bench {}", args.join(" "))
-        .trim_end()
-        .to_string();
+    let rows = rows(o, &paths)?;
+    let stamp = Stamp {
+        date: crate::util::output_of(Command::new("date").arg("-u").arg("+%Y-%m-%d"))
+            .unwrap_or_default(),
+        command: format!("cargo xtask bench {}", args.join(" "))
+            .trim_end()
+            .to_string(),
+    };
     // One tick per program run: every round runs each variant of its row once.
-    let runs: usize = rows.iter().map(|r| r.variants.len() * o.rounds).sum();
-    let progress = indicatif::ProgressBar::new(runs as u64);
+    let runs: u64 = rows
+        .iter()
+        .map(|r| r.variants.len() as u64 * o.rounds)
+        .sum();
+    let progress = indicatif::ProgressBar::new(runs);
     progress.set_style(
         indicatif::ProgressStyle::with_template(
             "{msg} {wide_bar} {pos}/{len} runs | {elapsed} | ETA {eta}",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    // Lines that stay: above the bar on a terminal, plain lines otherwise (the bar is hidden
-    // when stderr is not a terminal).
-    let say = |line: String| progress.suspend(|| eprintln!("{line}"));
+    let mut table = String::from(
+        "| benchmark | unit | toolkit | reference | other reference | toolkit / reference | toolkit / fastest reference (target) | peak RSS MB toolkit / reference |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    let mut records = Vec::new();
     for row in &rows {
-        let mut losses_check = serde_json::Value::Null;
-        if let Some(check) = &row.same_losses {
-            let (steps, worst) = same_losses(&row.name, check)?;
-            say(format!("[bench] {}: same weights and batches give the same losses in both ({steps} steps, max relative difference {worst:.1e})", row.name));
-            losses_check = serde_json::json!({"steps": steps, "max_relative_difference": worst, "tolerance": SAME_LOSSES_RTOL});
-        }
-        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); row.variants.len()];
-        let mut rss: Vec<Vec<f64>> = vec![Vec::new(); row.variants.len()];
-        let mut values: Vec<Option<String>> = vec![None; row.variants.len()];
-        for round in 0..o.rounds {
-            let what = format!("[bench] {}: round {}/{}", row.name, round + 1, o.rounds);
-            if progress.is_hidden() {
-                eprintln!("{what}");
-            }
-            for (i, v) in row.variants.iter().enumerate() {
-                progress.set_message(format!("{what}, {}", v.label));
-                let what = format!("{} ({})", row.name, v.label);
-                let report = run_report(Command::new(&v.program).args(&v.args))
-                    .with_context(|| what.clone())?;
-                rates[i].push(number(&report, row.rate, &what)?);
-                rss[i].push(number(&report, "peak_rss_mb", &what)?);
-                values[i] = report.get("value").cloned();
-                progress.inc(1);
-            }
-        }
-        // Each round runs every variant once, back to back: the toolkit's rate over the
-        // fastest reference's in the same round shows how much the machine's speed moved.
-        let round_ratios: Vec<f64> = (0..o.rounds)
-            .map(|r| rates[0][r] / rates[1..].iter().map(|v| v[r]).fold(f64::NAN, f64::max))
-            .collect();
-        let medians: Vec<f64> = rates.iter().cloned().map(median).collect();
-        let peak: Vec<f64> = rss
-            .iter()
-            .map(|r| r.iter().copied().fold(f64::NAN, f64::max))
-            .collect();
-        let fastest_ref = medians[1..].iter().copied().fold(f64::NAN, f64::max);
-        let ratio = medians[0] / fastest_ref;
-        let mut agreement = serde_json::Value::Null;
-        if let Some(tol) = row.same_value {
-            let parsed: Vec<f64> = values
-                .iter()
-                .map(|v| {
-                    v.as_deref()
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(f64::NAN)
-                })
-                .collect();
-            let rel = (parsed[0] - parsed[1]).abs() / parsed[1].abs();
-            if rel.is_nan() || rel > tol {
-                bail!("{}: the toolkit's value {} and the reference's {} differ by {rel:e} relative (tolerance {tol:e})", row.name, parsed[0], parsed[1]);
-            }
-            agreement = serde_json::json!({"toolkit": parsed[0], "reference": parsed[1], "relative_difference": rel, "tolerance": tol});
-        }
-        let fmt = |x: f64| {
-            if x >= 100.0 {
-                format!("{x:.0}")
-            } else if x >= 1.0 {
-                format!("{x:.2}")
-            } else {
-                format!("{x:.3}")
-            }
-        };
-        let other = if row.variants.len() > 2 {
-            format!("{} ({})", fmt(medians[2]), row.variants[2].label)
-        } else {
-            "-".into()
-        };
-        let spread = if o.rounds > 1 {
-            let lo = round_ratios.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = round_ratios
-                .iter()
-                .copied()
-                .fold(f64::NEG_INFINITY, f64::max);
-            format!(" [{lo:.2}–{hi:.2}]")
-        } else {
-            String::new()
-        };
-        table.push_str(&format!(
-            "| {} | {} | {} | {} ({}) | {} | {:.2}x | {:.2}x{} ({:.2}x) | {:.0} / {:.0} |\n",
-            row.name,
-            row.rate.replace("_per_s", "/s"),
-            fmt(medians[0]),
-            fmt(medians[1]),
-            row.variants[1].label,
-            other,
-            medians[0] / medians[1],
-            ratio,
-            spread,
-            row.target,
-            peak[0],
-            peak[1..].iter().copied().fold(f64::NAN, f64::max)
-        ));
-        records.push(serde_json::json!({
-            "benchmark": row.name,
-            "unit": row.rate,
-            "variants": row.variants.iter().zip(&medians).zip(&peak).zip(&values).zip(&rates).map(|((((v, m), p), val), r)| serde_json::json!({
-                "label": v.label, "median": m, "rounds": r, "peak_rss_mb": p, "value": val,
-                "command": format!("{} {}", v.program.display(), v.args.join(" ")),
-            })).collect::<Vec<_>>(),
-            "ratio_vs_reference": medians[0] / medians[1],
-            "ratio_vs_fastest_reference": ratio,
-            "round_ratios_vs_fastest_reference": round_ratios,
-            "target_ratio": row.target,
-            "value_agreement": agreement,
-            "same_losses": losses_check,
-            "rounds": o.rounds,
-            "date": date.clone(),
-            "command": command.clone(),
-        }));
+        let measured = measure(row, o.rounds, &progress)?;
+        let agreement = value_agreement(row, &measured)?;
+        table.push_str(&table_line(row, &measured));
+        records.push(record(row, &measured, agreement, &stamp));
     }
     progress.finish_and_clear();
     print!("{table}");
-    // --quick (tiny inputs, for checking the plumbing) never overwrites the measured record.
+    write_results(o, &paths.root, records, stamp)
+}
+
+/// Writes the JSON record (atomically): `--json PATH`, or `bench/results.json` (`--quick`:
+/// `target/bench-results-quick.json`, so that it never overwrites the measured record).
+fn write_results(
+    o: &Options,
+    root: &Path,
+    mut records: Vec<serde_json::Value>,
+    stamp: Stamp,
+) -> Result<()> {
     let path = match &o.json {
         Some(path) => path.clone(),
         None if o.quick => root.join("target").join("bench-results-quick.json"),
@@ -607,8 +687,8 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let record = serde_json::json!({
         "machine": machine(),
-        "date": date,
-        "command": command,
+        "date": stamp.date,
+        "command": stamp.command,
         "rows": records,
     });
     let tmp = path.with_extension("json.tmp");

@@ -190,18 +190,11 @@ pub fn ensure() -> Result<()> {
         return Ok(());
     }
     eprintln!("[setup] the project is not set up yet; running `cargo xtask setup` first");
-    run(&[])
+    run(false)
 }
 
 /// `cargo xtask setup [--full]`.
-pub fn run(args: &[String]) -> Result<()> {
-    let mut full = false;
-    for arg in args {
-        match arg.as_str() {
-            "--full" => full = true,
-            other => bail!("`cargo xtask setup` takes only --full (got `{other}`)"),
-        }
-    }
+pub fn run(full: bool) -> Result<()> {
     let profile = TorchProfile::choose(full);
     let paths = Paths::new();
     let wants_more =

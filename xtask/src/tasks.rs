@@ -32,20 +32,6 @@ pub fn gan(args: &[String]) -> Result<()> {
     run_status(Command::new(gan).current_dir(project_root()).args(args))
 }
 
-/// `cargo xtask train ARGS` = `gan train ARGS` (the default job when ARGS is empty).
-pub fn train(args: &[String]) -> Result<()> {
-    let mut full = vec!["train".to_string()];
-    full.extend_from_slice(args);
-    gan(&full)
-}
-
-/// `cargo xtask games ARGS` = `gan games ARGS` (the game comparison on the toy mixtures).
-pub fn games(args: &[String]) -> Result<()> {
-    let mut full = vec!["games".to_string()];
-    full.extend_from_slice(args);
-    gan(&full)
-}
-
 /// `cargo xtask test ARGS`: the formatting, lint and documentation checks, then every test of
 /// the workspace, after setup.
 pub fn test(args: &[String]) -> Result<()> {

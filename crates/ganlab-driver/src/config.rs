@@ -1,6 +1,7 @@
 //! The training configuration: one JSON object, defaults for the main job (DCGAN-32,
 //! non-saturating game, MNIST), every value range-checked, unknown keys rejected.
 
+use crate::metric::{self, Metric};
 use anyhow::{bail, Result};
 use ganlab_train::arch::{self, ArchSpec};
 use ganlab_train::{Architecture, OptimizerSettings, SampleKind};
@@ -55,7 +56,7 @@ pub struct TrainConfig {
     /// `best.safetensors` is kept apart.
     pub keep_snapshots: usize,
     /// Metrics during training, stopping criteria and the best snapshot.
-    pub evaluation: crate::monitor::EvaluationSettings,
+    pub evaluation: EvaluationSettings,
     /// Number of images in the sample grid (from a fixed latent batch).
     pub grid_images: i64,
     /// Image resolution (DCGAN-32: 32).
@@ -95,7 +96,7 @@ impl Default for TrainConfig {
             tick_kimg: 10.0,
             snapshot_ticks: 0,
             keep_snapshots: 3,
-            evaluation: crate::monitor::EvaluationSettings::default(),
+            evaluation: EvaluationSettings::default(),
             grid_images: 64,
             resolution: 32,
             progan: ProganSettings::default(),
@@ -109,6 +110,9 @@ impl Default for TrainConfig {
 }
 
 pub use ganlab_train::arch::ProganSettings;
+
+/// The built-in datasets that have a domain classifier (`gan eval --classifier`).
+pub const CLASSIFIER_DATASETS: &[&str] = &["mnist", "fashion-mnist"];
 
 /// The names `--preset` accepts.
 pub const PRESET_NAMES: &[&str] = &[
@@ -200,7 +204,7 @@ impl TrainConfig {
                     progan,
                     // SWD on 1,000 samples of 1024x1024 takes minutes: evaluate every 500 kimg
                     // (about a third of a phase of the paper's schedule).
-                    evaluation: crate::monitor::EvaluationSettings {
+                    evaluation: EvaluationSettings {
                         every_kimg: if paper { 500.0 } else { 50.0 },
                         ..Default::default()
                     },
@@ -375,6 +379,18 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// The dataset's domain classifier, for the datasets that have one (MNIST, Fashion-MNIST).
+    pub fn domain_classifier(&self) -> Option<&str> {
+        CLASSIFIER_DATASETS
+            .contains(&self.dataset.as_str())
+            .then_some(self.dataset.as_str())
+    }
+
+    /// Whether the classifier metrics apply: a classifier dataset at its 32x32.
+    pub fn has_domain_classifier(&self) -> bool {
+        self.domain_classifier().is_some() && self.resolution == 32
+    }
+
     /// Whether the dataset is one of the 2-D toy mixtures.
     pub fn is_toy(&self) -> bool {
         ganlab_data::TOY_NAMES.contains(&self.dataset.as_str())
@@ -436,6 +452,11 @@ impl TrainConfig {
         self.architecture().ok()?.schedule(&self.arch_spec())
     }
 
+    /// The players of this config on `device` (for runs and for sampling a run's generator).
+    pub fn build_players(&self, device: tch::Device) -> Result<ganlab_train::Players> {
+        self.architecture()?.build(&self.arch_spec(), device)
+    }
+
     /// Fills every `auto` / unset size with the value it stands for.
     pub fn resolve_defaults(&mut self) {
         self.arch = self.resolved_arch().to_string();
@@ -460,6 +481,118 @@ impl TrainConfig {
     /// A short name for the run directory: `<arch>-<dataset>-<game>`.
     pub fn run_name(&self) -> String {
         format!("{}-{}-{}", self.resolved_arch(), self.dataset, self.game)
+    }
+}
+
+/// When and what to evaluate during training, and when to stop (config key `evaluation`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluationSettings {
+    /// Evaluate every this many kimg and at the end (0: never).
+    pub every_kimg: f64,
+    /// Metrics; empty: the cheap ones for the data. Images: `swd`, plus `domain-fid` and
+    /// `coverage` for mnist / fashion-mnist at 32x32; also `fid`, `kid`, `is`. 2-D toy data: its
+    /// mode metrics `jsd`, `modes`, `high-quality`.
+    pub metrics: Vec<String>,
+    /// Samples per side for image metrics.
+    pub n: i64,
+    /// The metric that picks the best snapshot and decides stopping (default: `domain-fid` when
+    /// evaluated, else the first metric).
+    pub primary: Option<String>,
+    /// Stop as soon as the primary metric reaches this value.
+    pub target: Option<f64>,
+    /// Stop when the primary metric has not improved by more than `min_delta` for this many
+    /// evaluations (0: never).
+    pub patience: u32,
+    pub min_delta: f64,
+    /// Keep `best.safetensors`, the snapshot with the best primary metric so far.
+    pub keep_best: bool,
+}
+
+impl Default for EvaluationSettings {
+    fn default() -> Self {
+        EvaluationSettings {
+            every_kimg: 50.0,
+            metrics: Vec::new(),
+            n: 1000,
+            primary: None,
+            target: None,
+            patience: 0,
+            min_delta: 0.0,
+            keep_best: true,
+        }
+    }
+}
+
+impl EvaluationSettings {
+    /// The metrics evaluated for `config`.
+    pub fn resolved_metrics(&self, config: &TrainConfig) -> Vec<String> {
+        if !self.metrics.is_empty() {
+            return self.metrics.clone();
+        }
+        let defaults: &[Metric] = if config.is_toy() {
+            &[Metric::Jsd, Metric::Modes, Metric::HighQuality]
+        } else if config.has_domain_classifier() {
+            &[Metric::Swd, Metric::DomainFid, Metric::Coverage]
+        } else {
+            &[Metric::Swd]
+        };
+        defaults.iter().map(|m| m.name().to_string()).collect()
+    }
+
+    /// The metric that decides (see [`EvaluationSettings::primary`]).
+    pub fn resolved_primary(&self, config: &TrainConfig) -> String {
+        let metrics = self.resolved_metrics(config);
+        self.primary.clone().unwrap_or_else(|| {
+            let domain_fid = Metric::DomainFid.name();
+            if metrics.iter().any(|m| m == domain_fid) {
+                domain_fid.into()
+            } else {
+                metrics[0].clone()
+            }
+        })
+    }
+
+    /// Range checks with messages that name the key.
+    pub fn validate(&self, config: &TrainConfig) -> Result<()> {
+        if !(self.every_kimg.is_finite() && self.every_kimg >= 0.0) {
+            bail!(
+                "config: `evaluation.every_kimg` must be a number >= 0, got {}",
+                self.every_kimg
+            );
+        }
+        for m in &self.metrics {
+            if let Err(e) = metric::parse(m, config.sample_kind()) {
+                bail!("config: `evaluation.metrics` has {e} for this dataset");
+            }
+        }
+        if !(2..=200_000).contains(&self.n) {
+            bail!(
+                "config: `evaluation.n` must be in 2..=200000, got {}",
+                self.n
+            );
+        }
+        let metrics = self.resolved_metrics(config);
+        if let Some(p) = &self.primary {
+            if !metrics.contains(p) {
+                bail!("config: `evaluation.primary` must be one of the evaluated metrics ({}), got `{p}`", metrics.join(", "));
+            }
+        }
+        if let Some(t) = self.target {
+            if !t.is_finite() {
+                bail!("config: `evaluation.target` must be a finite number, got {t}");
+            }
+        }
+        if !(self.min_delta.is_finite() && self.min_delta >= 0.0) {
+            bail!(
+                "config: `evaluation.min_delta` must be a number >= 0, got {}",
+                self.min_delta
+            );
+        }
+        if (self.target.is_some() || self.patience > 0) && self.every_kimg == 0.0 {
+            bail!("config: `evaluation.target` / `evaluation.patience` need evaluations: set `evaluation.every_kimg` > 0");
+        }
+        Ok(())
     }
 }
 

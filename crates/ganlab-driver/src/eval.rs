@@ -3,22 +3,21 @@
 //! the provenance of every number (detector and its sha256, preprocessing, covariance estimator,
 //! sample counts, seeds, toolkit version).
 
+use crate::data::TrainingData;
 use crate::files::{write_atomically, write_json_atomically};
+use crate::metric::{self, Metric};
 use crate::snapshot::Snapshot;
-use crate::train::TrainingData;
 use crate::TrainConfig;
 use anyhow::{bail, Context, Result};
 use ganlab_metrics::classifier::{class_histogram, coverage, DomainClassifier};
 use ganlab_metrics::inception::{Detector, DEFAULT_DETECTOR_SHA256};
 use ganlab_metrics::{frechet_distance, inception_score, kid, swd, FeatureStats};
+use ganlab_train::SampleKind;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
-
-/// The metric names `--metrics` accepts.
-pub const METRIC_NAMES: &[&str] = &["fid", "kid", "swd", "is", "coverage", "domain-fid"];
 
 /// Settings of an evaluation.
 #[derive(Debug, Clone)]
@@ -53,7 +52,7 @@ pub fn to_pixels(images: &Tensor) -> Tensor {
 }
 
 fn newest_snapshot(run_dir: &Path) -> Result<PathBuf> {
-    crate::train::newest_snapshot(run_dir)?.with_context(|| {
+    crate::snapshot::newest(run_dir)?.with_context(|| {
         format!(
             "{}: no snapshot-*.safetensors in this run directory",
             run_dir.display()
@@ -105,7 +104,7 @@ fn sample_snapshot(snapshot_path: &Path, n: i64, seed: u64, device: Device) -> R
         );
     }
     let snapshot = Snapshot::read(snapshot_path)?;
-    let players = crate::train::build_players(&config, device)?;
+    let players = config.build_players(device)?;
     let (generator, prefix) = match (
         &players.ema,
         snapshot.tensors.keys().any(|k| k.starts_with("G_ema.")),
@@ -392,12 +391,7 @@ pub fn domain_classifier(name: &str, device: Device) -> Result<(DomainClassifier
 /// Runs the evaluation; returns the JSON written (if asked) and printed as a table.
 pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
     for m in &cfg.metrics {
-        if !METRIC_NAMES.contains(&m.as_str()) {
-            bail!(
-                "unknown metric `{m}`; expected any of {}",
-                METRIC_NAMES.join(", ")
-            );
-        }
+        metric::parse(m, SampleKind::Images).map_err(anyhow::Error::msg)?;
     }
     if cfg.n < 2 {
         bail!("--n must be at least 2, got {}", cfg.n);
@@ -449,7 +443,7 @@ pub fn evaluate_sets(
     let resolution = real.images.size()[2];
     let mut out = Map::new();
     let mut warnings: Vec<String> = Vec::new();
-    let wants = |m: &str| cfg.metrics.iter().any(|x| x == m);
+    let wants = |m: Metric| cfg.metrics.iter().any(|x| x == m.name());
     let mut provenance = json!({
         "real": real.description, "fake": fake.description,
         "samples_real": real.images.size()[0], "samples_fake": fake.images.size()[0],
@@ -457,7 +451,7 @@ pub fn evaluate_sets(
         "toolkit_version": crate::VERSION,
         "covariance_estimator": "unbiased (N-1), float64 accumulation",
     });
-    if wants("fid") || wants("kid") {
+    if wants(Metric::Fid) || wants(Metric::Kid) {
         let path = cfg.detector.clone().unwrap_or_else(default_detector_path);
         let expected = if cfg.detector.is_none() {
             Some(DEFAULT_DETECTOR_SHA256)
@@ -478,7 +472,7 @@ pub fn evaluate_sets(
                 real_features.size()[0]
             ));
         }
-        if wants("fid") {
+        if wants(Metric::Fid) {
             out.insert(
                 "fid".into(),
                 json!(fid_of(
@@ -487,7 +481,7 @@ pub fn evaluate_sets(
                 )?),
             );
         }
-        if wants("kid") {
+        if wants(Metric::Kid) {
             let k = kid(&real_features, &fake_features, 100, 1000, cfg.seed)?;
             out.insert("kid".into(), json!({"mean": k.mean, "std": k.std, "subsets": k.subsets, "subset_size": k.subset_size}));
         }
@@ -498,11 +492,11 @@ pub fn evaluate_sets(
         provenance["input_range"] =
             json!("(x - 128) / 128 for x in [0, 255], clamped to [-1, 0.9921875]");
     }
-    if wants("swd") {
+    if wants(Metric::Swd) {
         let s = swd(&real.images, &fake.images, cfg.seed)?;
         out.insert("swd".into(), json!({"avg": s.avg, "per_level": s.per_level.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<_, _>>()}));
     }
-    if wants("is") || wants("coverage") || wants("domain-fid") {
+    if wants(Metric::Is) || wants(Metric::Coverage) || wants(Metric::DomainFid) {
         let name = cfg.classifier.clone().or_else(|| real.dataset.clone()).context(
             "is / coverage / domain-fid need a domain classifier: pass --classifier mnist or fashion-mnist",
         )?;
@@ -516,21 +510,21 @@ pub fn evaluate_sets(
         let to_input = |t: &Tensor| t / 127.5 - 1.0;
         let real_logits = classifier.logits(&to_input(&real.images))?;
         let fake_logits = classifier.logits(&to_input(&fake.images))?;
-        if wants("is") {
+        if wants(Metric::Is) {
             let score = inception_score(&fake_logits, 10)?;
             out.insert(
                 "is".into(),
                 json!({"mean": score.mean, "std": score.std, "classifier": name}),
             );
         }
-        if wants("coverage") {
+        if wants(Metric::Coverage) {
             let c = coverage(
                 &class_histogram(&fake_logits, 10),
                 &class_histogram(&real_logits, 10),
             );
             out.insert("coverage".into(), json!({"classifier": name, "histogram": c.histogram, "real_histogram": c.real_histogram, "covered": c.covered, "missing": c.missing}));
         }
-        if wants("domain-fid") {
+        if wants(Metric::DomainFid) {
             let (rf, ff) = (
                 classifier.features(&to_input(&real.images))?,
                 classifier.features(&to_input(&fake.images))?,

@@ -7,11 +7,13 @@
 pub mod allocator;
 pub mod bench;
 pub mod config;
+pub mod data;
 pub mod device;
 pub mod eval;
 pub mod games_comparison;
 pub mod grid;
 pub mod logging;
+pub mod metric;
 pub mod monitor;
 pub mod report;
 pub mod run_dir;

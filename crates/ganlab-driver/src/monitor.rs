@@ -5,59 +5,14 @@
 //! The monitor's state is a function of the evaluations written to `stats.jsonl`, so a resumed
 //! run rebuilds it from the lines it keeps and continues exactly as the uninterrupted run.
 
+pub use crate::config::EvaluationSettings;
 use crate::config::TrainConfig;
-use anyhow::{bail, Result};
-use serde::{Deserialize, Serialize};
+use crate::metric::Metric;
 use serde_json::{json, Map, Value};
 
-/// When and what to evaluate during training, and when to stop (config key `evaluation`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EvaluationSettings {
-    /// Evaluate every this many kimg and at the end (0: never).
-    pub every_kimg: f64,
-    /// Metrics; empty: the cheap ones for the data. Images: `swd`, plus `domain-fid` and
-    /// `coverage` for mnist / fashion-mnist at 32x32; also `fid`, `kid`, `is`. 2-D toy data: its
-    /// mode metrics `jsd`, `modes`, `high-quality`.
-    pub metrics: Vec<String>,
-    /// Samples per side for image metrics.
-    pub n: i64,
-    /// The metric that picks the best snapshot and decides stopping (default: `domain-fid` when
-    /// evaluated, else the first metric).
-    pub primary: Option<String>,
-    /// Stop as soon as the primary metric reaches this value.
-    pub target: Option<f64>,
-    /// Stop when the primary metric has not improved by more than `min_delta` for this many
-    /// evaluations (0: never).
-    pub patience: u32,
-    pub min_delta: f64,
-    /// Keep `best.safetensors`, the snapshot with the best primary metric so far.
-    pub keep_best: bool,
-}
-
-impl Default for EvaluationSettings {
-    fn default() -> Self {
-        EvaluationSettings {
-            every_kimg: 50.0,
-            metrics: Vec::new(),
-            n: 1000,
-            primary: None,
-            target: None,
-            patience: 0,
-            min_delta: 0.0,
-            keep_best: true,
-        }
-    }
-}
-
-/// Metrics of image runs (the names of `gan eval --metrics`).
-pub const IMAGE_METRICS: &[&str] = &["fid", "kid", "swd", "is", "coverage", "domain-fid"];
-/// Metrics of 2-D toy runs.
-pub const TOY_METRICS: &[&str] = &["jsd", "modes", "high-quality"];
-
-/// Whether smaller values of `metric` are better.
+/// Whether smaller values of `metric` are better (unknown names: lower).
 pub fn lower_is_better(metric: &str) -> bool {
-    !matches!(metric, "is" | "coverage" | "modes" | "high-quality")
+    Metric::from_name(metric).is_none_or(Metric::lower_is_better)
 }
 
 /// Relative improvement per 100 kimg below which the slow-convergence warning is given.
@@ -65,98 +20,9 @@ pub const SLOW_RELATIVE_IMPROVEMENT_PER_100KIMG: f64 = 0.01;
 /// Evaluations the convergence slope is fitted over.
 pub const SLOPE_WINDOW: usize = 4;
 
-impl EvaluationSettings {
-    /// The metrics evaluated for `config`.
-    pub fn resolved_metrics(&self, config: &TrainConfig) -> Vec<String> {
-        if !self.metrics.is_empty() {
-            return self.metrics.clone();
-        }
-        if config.is_toy() {
-            return vec!["jsd".into(), "modes".into(), "high-quality".into()];
-        }
-        let domain =
-            matches!(config.dataset.as_str(), "mnist" | "fashion-mnist") && config.resolution == 32;
-        if domain {
-            vec!["swd".into(), "domain-fid".into(), "coverage".into()]
-        } else {
-            vec!["swd".into()]
-        }
-    }
-
-    /// The metric that decides (see [`EvaluationSettings::primary`]).
-    pub fn resolved_primary(&self, config: &TrainConfig) -> String {
-        let metrics = self.resolved_metrics(config);
-        self.primary.clone().unwrap_or_else(|| {
-            if metrics.iter().any(|m| m == "domain-fid") {
-                "domain-fid".into()
-            } else {
-                metrics[0].clone()
-            }
-        })
-    }
-
-    /// Range checks with messages that name the key.
-    pub fn validate(&self, config: &TrainConfig) -> Result<()> {
-        let known = if config.is_toy() {
-            TOY_METRICS
-        } else {
-            IMAGE_METRICS
-        };
-        if !(self.every_kimg.is_finite() && self.every_kimg >= 0.0) {
-            bail!(
-                "config: `evaluation.every_kimg` must be a number >= 0, got {}",
-                self.every_kimg
-            );
-        }
-        for m in &self.metrics {
-            if !known.contains(&m.as_str()) {
-                bail!("config: `evaluation.metrics` has unknown metric `{m}`; expected any of {} for this dataset", known.join(", "));
-            }
-        }
-        if !(2..=200_000).contains(&self.n) {
-            bail!(
-                "config: `evaluation.n` must be in 2..=200000, got {}",
-                self.n
-            );
-        }
-        let metrics = self.resolved_metrics(config);
-        if let Some(p) = &self.primary {
-            if !metrics.contains(p) {
-                bail!("config: `evaluation.primary` must be one of the evaluated metrics ({}), got `{p}`", metrics.join(", "));
-            }
-        }
-        if let Some(t) = self.target {
-            if !t.is_finite() {
-                bail!("config: `evaluation.target` must be a finite number, got {t}");
-            }
-        }
-        if !(self.min_delta.is_finite() && self.min_delta >= 0.0) {
-            bail!(
-                "config: `evaluation.min_delta` must be a number >= 0, got {}",
-                self.min_delta
-            );
-        }
-        if (self.target.is_some() || self.patience > 0) && self.every_kimg == 0.0 {
-            bail!("config: `evaluation.target` / `evaluation.patience` need evaluations: set `evaluation.every_kimg` > 0");
-        }
-        Ok(())
-    }
-}
-
 /// The scalar of `metric` in an evaluation result (`gan eval`'s JSON, or a toy tick's stats).
 pub fn scalar_of(metric: &str, result: &Value) -> Option<f64> {
-    match metric {
-        "fid" => result["fid"].as_f64(),
-        "kid" => result["kid"]["mean"].as_f64(),
-        "swd" => result["swd"]["avg"].as_f64(),
-        "is" => result["is"]["mean"].as_f64(),
-        "coverage" => result["coverage"]["covered"].as_f64(),
-        "domain-fid" => result["domain_fid"].as_f64(),
-        "jsd" => result["jsd_to_uniform"].as_f64(),
-        "modes" => result["modes_covered"].as_f64(),
-        "high-quality" => result["high_quality_share"].as_f64(),
-        _ => None,
-    }
+    Metric::from_name(metric)?.scalar(result)
 }
 
 /// Why the monitor stops a run.

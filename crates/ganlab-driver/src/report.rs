@@ -363,20 +363,17 @@ fn fmt(v: &Value) -> String {
     }
 }
 
-/// Writes the report of `run_dir` into `run_dir/report/` and returns the path of `report.md`.
-pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
-    let run = Run::load(run_dir)?;
-    let out = run.dir.join("report");
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let text = font_available();
-    let keys = |pairs: &[(&str, &str)]| {
-        pairs
-            .iter()
-            .map(|(l, k)| (l.to_string(), k.to_string()))
-            .collect::<Vec<_>>()
-    };
-    let mut pictures: Vec<(&str, &str)> = Vec::new();
-    let charts: Vec<(&str, &str, Rows)> = vec![
+/// (label, key) pairs as owned strings.
+fn keys(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(l, k)| (l.to_string(), k.to_string()))
+        .collect()
+}
+
+/// The per-tick charts: file, title and rows of (label, statistic) series.
+fn charts() -> Vec<(&'static str, &'static str, Rows)> {
+    vec![
         (
             "losses.png",
             "Losses",
@@ -427,16 +424,30 @@ pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
                 ("learning rate".into(), keys(&[("lr_g", "lr_g")])),
             ],
         ),
-    ];
+    ]
+}
+
+/// Draws the charts that have data; returns the (title, file) of each picture drawn.
+fn draw_charts(run: &Run, out: &Path, text: bool) -> Result<Vec<(&'static str, &'static str)>> {
+    let mut pictures = Vec::new();
+    let charts = charts();
     for (file, title, rows) in &charts {
         if *file == "schedule.png" && run.series("alpha").is_empty() {
             continue; // not a progressive run
         }
-        if plot(&run, rows, &out.join(file), text)? {
-            pictures.push((title, file));
+        if plot(run, rows, &out.join(file), text)? {
+            pictures.push((*title, *file));
         }
     }
     // Metrics: the evaluations, one row per metric, and the toy mode metrics of every tick.
+    if plot(run, &metric_rows(run), &out.join("metrics.png"), text)? {
+        pictures.push(("Metrics", "metrics.png"));
+    }
+    Ok(pictures)
+}
+
+/// One chart row per evaluated metric, or the toy mode metrics of every tick.
+fn metric_rows(run: &Run) -> Rows {
     let mut metric_names: Vec<String> = Vec::new();
     for t in &run.ticks {
         if let Some(eval) = t["eval"].as_object() {
@@ -461,11 +472,11 @@ pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
         .map(|(l, k)| (l.clone(), vec![(l, k)]))
         .collect();
     }
-    if plot(&run, &metric_rows, &out.join("metrics.png"), text)? {
-        pictures.push(("Metrics", "metrics.png"));
-    }
-    let strip_kimg = samples_strip(&run.dir, &out.join("samples.png"), 8)?;
+    metric_rows
+}
 
+/// The report's head: the run's config in one sentence.
+fn config_line(run: &Run) -> String {
     let mut md = String::new();
     let c = &run.config;
     md.push_str(&format!("# Run report: {}\n\n", run.dir.display()));
@@ -482,6 +493,12 @@ pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
         fmt(&c["seed"]),
         c["resolved_device"].as_str().unwrap_or("?"),
     ));
+    md
+}
+
+/// `## Outcome`: why it stopped, where it stood, the best and last evaluations, the last tick.
+fn outcome_section(run: &Run) -> String {
+    let mut md = String::new();
     let last = run.ticks.last().cloned().unwrap_or(Value::Null);
     md.push_str("## Outcome\n\n");
     match &run.outcome {
@@ -535,7 +552,12 @@ pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
     .collect();
     md.push_str(&format!("- last tick: {}\n\n", shown.join(", ")));
 
-    // Warnings: each distinct kind once, with where it first and last appeared.
+    md
+}
+
+/// `## Warnings`: each distinct kind once, with where it first and last appeared.
+fn warnings_section(run: &Run) -> String {
+    let mut md = String::new();
     let mut warnings: BTreeMap<String, (f64, f64, usize, String)> = BTreeMap::new();
     for t in &run.ticks {
         let kimg = t["kimg"].as_f64().unwrap_or(f64::NAN);
@@ -566,6 +588,20 @@ pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
     if !warnings.is_empty() {
         md.push('\n');
     }
+    md
+}
+
+/// Writes the report of `run_dir` into `run_dir/report/` and returns the path of `report.md`.
+pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
+    let run = Run::load(run_dir)?;
+    let out = run.dir.join("report");
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let text = font_available();
+    let pictures = draw_charts(&run, &out, text)?;
+    let strip_kimg = samples_strip(&run.dir, &out.join("samples.png"), 8)?;
+    let mut md = config_line(&run);
+    md.push_str(&outcome_section(&run));
+    md.push_str(&warnings_section(&run));
     md.push_str("## Pictures\n\n");
     if !text {
         md.push_str("(No TrueType font was found, so the plots have no text; set GANLAB_FONT to a .ttf file.)\n\n");

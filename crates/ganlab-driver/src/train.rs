@@ -3,18 +3,14 @@
 //! whether to clip weights. Progress is counted in images shown (kimg), not epochs.
 
 use crate::config::TrainConfig;
+use crate::data::TrainingData;
 use crate::files::write_json_atomically;
 use crate::monitor::{coverage_warning, eval_summary, Monitor, Verdict};
 use crate::snapshot::{self, Progress};
-use crate::{device, grid, logging, scatter};
+use crate::{device, logging};
 use anyhow::{Context, Result};
-use ganlab_data::{ImageDataset, InMemory, ToyDataset};
 use ganlab_games::{game_by_name, GameOptions};
-use ganlab_train::arch::{self, ArchSpec};
-use ganlab_train::{
-    optimizer_settings, Architecture, OptimizerOverrides, Players, SampleKind, Trainer,
-    TrainerSettings,
-};
+use ganlab_train::{optimizer_settings, OptimizerOverrides, SampleKind, Trainer, TrainerSettings};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -229,7 +225,7 @@ fn real_eval_set(
     device: tch::Device,
 ) -> Result<crate::eval::ImageSet> {
     let n = config.evaluation.n;
-    if matches!(config.dataset.as_str(), "mnist" | "fashion-mnist") && config.data_dir.is_none() {
+    if config.domain_classifier().is_some() && config.data_dir.is_none() {
         return crate::eval::load_image_set(
             &config.dataset,
             n,
@@ -305,11 +301,7 @@ pub fn train(config: TrainConfig, run_dir: &Path, reporting: Reporting) -> Resul
     train_from(config, run_dir, reporting, None, Vec::new())
 }
 
-/// The newest snapshot of a run directory (snapshots are written atomically, so every
-/// `snapshot-*.safetensors` present is complete).
-pub fn newest_snapshot(run_dir: &Path) -> Result<Option<PathBuf>> {
-    Ok(snapshot::list(run_dir)?.pop())
-}
+pub use crate::snapshot::newest as newest_snapshot;
 
 /// Continues the run in `run_dir` from its newest snapshot with `config` (the caller checks
 /// that it matches the saved one). The result equals an uninterrupted run of the same seed.
@@ -375,20 +367,6 @@ fn train_from(
         let _ = write_outcome(run_dir, reason, &format!("{err:#}"), None, None);
     }
     result
-}
-
-/// The architecture of a config, looked up in the registry, and what it is built from.
-pub fn arch_of(config: &TrainConfig) -> Result<(&'static dyn Architecture, ArchSpec)> {
-    Ok((
-        arch::architecture(config.resolved_arch())?,
-        config.arch_spec(),
-    ))
-}
-
-/// The players of `config` on `device` (for runs and for sampling a run's generator).
-pub fn build_players(config: &TrainConfig, device: tch::Device) -> Result<Players> {
-    let (arch, spec) = arch_of(config)?;
-    arch.build(&spec, device)
 }
 
 /// `stats.jsonl`: one JSON line per tick, appended; on resume, the ticks after the snapshot
@@ -546,7 +524,7 @@ impl<'a> Run<'a> {
 
         let game = game_by_name(&config.game, config.game_options)?;
         let plan = game.plan();
-        let players = build_players(config, device)?;
+        let players = config.build_players(device)?;
         let channels_last = device::use_channels_last(config.channels_last, device)
             && players.sample_kind == SampleKind::Images;
         if channels_last {
@@ -864,13 +842,12 @@ impl<'a> Run<'a> {
         }
         let real = self.real_eval.as_ref().context("real evaluation images")?;
         let fake = fake_eval_set(self.trainer.players().sampler(), config, self.device);
-        let domain = matches!(config.dataset.as_str(), "mnist" | "fashion-mnist");
         let cfg = crate::eval::EvalConfig {
             real: config.dataset.clone(),
             fake: "generator".into(),
             metrics: self.eval_metrics.clone(),
             n: config.evaluation.n,
-            classifier: domain.then(|| config.dataset.clone()),
+            classifier: config.domain_classifier().map(str::to_string),
             detector: None,
             seed: config.seed,
             device: config.device.clone(),
@@ -992,144 +969,4 @@ pub fn critic_steps_of(game: &str) -> Result<usize> {
     Ok(game_by_name(game, GameOptions::default())?
         .plan()
         .critic_steps)
-}
-
-/// The data of a run: images (grids per tick) or 2-D points (scatter plots and mode metrics).
-pub enum TrainingData {
-    Images(ImageDataset),
-    Points(ToyDataset),
-}
-
-/// Points of a toy dataset (Gulrajani et al. 2017 sample 100,000 for the 25-Gaussian grid).
-const TOY_POINTS: usize = 100_000;
-/// Generated points per tick for the scatter plot and the mode metrics (PacGAN: 2,500).
-const TOY_EVAL_POINTS: i64 = 2_500;
-
-impl TrainingData {
-    /// Loads the dataset of `config`.
-    pub fn load(config: &TrainConfig) -> Result<TrainingData> {
-        let context = || format!("loading dataset `{}`", config.dataset);
-        if config.is_toy() {
-            let data = ganlab_data::toy_dataset(&config.dataset, TOY_POINTS, config.seed)
-                .with_context(context)?;
-            return Ok(TrainingData::Points(data));
-        }
-        let request = ganlab_data::DatasetRequest {
-            data_dir: config.data_dir.clone(),
-            channels: config.channels.unwrap_or(3),
-            ..ganlab_data::DatasetRequest::new(&config.dataset, config.resolution)
-        };
-        Ok(TrainingData::Images(
-            ganlab_data::load(&request).with_context(context)?,
-        ))
-    }
-
-    /// Every sample, [N, ...].
-    pub fn samples(&self) -> &Tensor {
-        match self {
-            TrainingData::Images(d) => &d.images,
-            TrainingData::Points(d) => &d.points,
-        }
-    }
-
-    /// Number of samples.
-    pub fn len(&self) -> i64 {
-        self.samples().size()[0]
-    }
-
-    /// Whether there is no sample.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Image channels (None for points).
-    pub fn channels(&self) -> Option<i64> {
-        match self {
-            TrainingData::Images(d) => Some(d.channels()),
-            TrainingData::Points(_) => None,
-        }
-    }
-
-    /// The samples as the engine's data source, on `device`.
-    pub fn source_on(&self, device: tch::Device) -> InMemory {
-        match self {
-            TrainingData::Images(d) => InMemory::from(d).to_device(device),
-            TrainingData::Points(d) => InMemory::from(d).to_device(device),
-        }
-    }
-
-    /// Where the data came from.
-    pub fn source(&self) -> String {
-        match self {
-            TrainingData::Images(d) => d.source.clone(),
-            TrainingData::Points(d) => {
-                format!("generated:{} (Gulrajani et al. 2017 toy code)", d.name)
-            }
-        }
-    }
-
-    /// Size of the fixed latent batch that is drawn at every tick.
-    pub fn fixed_batch_size(&self, config: &TrainConfig) -> i64 {
-        match self {
-            TrainingData::Images(_) => config.grid_images,
-            TrainingData::Points(_) => TOY_EVAL_POINTS,
-        }
-    }
-
-    /// Writes `reals.png`: a grid of training images, or the data's scatter plot.
-    pub fn save_reals(&self, config: &TrainConfig, run_dir: &Path) -> Result<()> {
-        let path = run_dir.join("reals.png");
-        match self {
-            TrainingData::Images(d) => {
-                let n = config.grid_images.min(d.len());
-                grid::save_grid(&d.images.narrow(0, 0, n), grid::square_columns(n), &path)
-            }
-            TrainingData::Points(d) => {
-                let empty = Tensor::zeros([0, 2], (Kind::Float, tch::Device::Cpu));
-                scatter::save_scatter(
-                    &d.points
-                        .narrow(0, 0, TOY_EVAL_POINTS.min(d.points.size()[0])),
-                    &empty,
-                    &d.centers,
-                    &path,
-                )
-            }
-        }
-    }
-
-    /// Writes the tick's picture of generated samples and returns its path and any statistics
-    /// computed from the samples (the toy mode metrics).
-    pub fn save_samples(
-        &self,
-        samples: &Tensor,
-        config: &TrainConfig,
-        run_dir: &Path,
-        images_shown: u64,
-    ) -> Result<(PathBuf, Map<String, Value>)> {
-        let kimg = images_shown as f64 / 1000.0;
-        match self {
-            TrainingData::Images(_) => {
-                let path = run_dir.join(format!("fakes-kimg{kimg:07.2}.png"));
-                grid::save_grid(samples, grid::square_columns(config.grid_images), &path)?;
-                Ok((path, Map::new()))
-            }
-            TrainingData::Points(d) => {
-                let path = run_dir.join(format!("scatter-kimg{kimg:07.2}.png"));
-                let reals = d
-                    .points
-                    .narrow(0, 0, TOY_EVAL_POINTS.min(d.points.size()[0]));
-                scatter::save_scatter(&reals, samples, &d.centers, &path)?;
-                let metrics = ganlab_metrics::toy_mode_metrics(samples, &d.centers, d.std)?;
-                let mut stats = Map::new();
-                stats.insert("modes".into(), json!(metrics.modes));
-                stats.insert("modes_covered".into(), json!(metrics.modes_covered));
-                stats.insert(
-                    "high_quality_share".into(),
-                    json!(metrics.high_quality_share),
-                );
-                stats.insert("jsd_to_uniform".into(), json!(metrics.jsd_to_uniform));
-                Ok((path, stats))
-            }
-        }
-    }
 }

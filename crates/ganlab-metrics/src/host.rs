@@ -226,31 +226,3 @@ mod avx512 {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Both kernels against libtorch's matmul, on sizes that are no multiple of the tiles (k
-    /// of 8, n of the 48-descriptor panel and of a task's 768 columns) and a panel buffer
-    /// holding more descriptors than are projected.
-    #[test]
-    fn panel_projections_equal_libtorch_matmul() {
-        let (k, d, n, stored) = (13usize, 147usize, 1001usize, 1100usize);
-        let lhs = Tensor::randn([k as i64, d as i64], (Kind::Float, tch::Device::Cpu));
-        let rhs = Tensor::randn([stored as i64, d as i64], (Kind::Float, tch::Device::Cpu));
-        let expected = to_vec_f32(&lhs.matmul(&rhs.narrow(0, 0, n as i64).transpose(0, 1)));
-        let panels = crate::swd_cpu::to_panels(&to_vec_f32(&rhs), stored, d);
-        let lhs = to_vec_f32(&lhs);
-        for kernel in [Kernel::Fastest, Kernel::Gemm] {
-            let mut out = vec![f32::NAN; k * n];
-            project_panels(&mut out, &lhs, &panels, (k, d, n), kernel);
-            let worst = out
-                .iter()
-                .zip(&expected)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
-            assert!(worst < 1e-4, "{kernel:?}: largest difference {worst}");
-        }
-    }
-}

@@ -531,6 +531,39 @@ fn sum_abs_key_difference(x: &[u32], y: &[u32]) -> f64 {
 mod tests {
     use super::*;
 
+    use tch::{Kind, Tensor};
+
+    /// Both kernels against libtorch's matmul, on sizes that are no multiple of the tiles (k
+    /// of 8, n of the 48-descriptor panel and of a task's 768 columns) and a panel buffer
+    /// holding more descriptors than are projected.
+    #[test]
+    fn panel_projections_equal_libtorch_matmul() {
+        #[cfg(target_arch = "x86_64")]
+        let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx512 = false;
+        if !avx512 {
+            // Named, not silently passed: `Kernel::Fastest` runs `gemm` on this CPU.
+            eprintln!("skipped: the AVX-512 projection kernel (this CPU lacks avx512f); both runs below are gemm");
+        }
+        let (k, d, n, stored) = (13usize, 147usize, 1001usize, 1100usize);
+        let lhs = Tensor::randn([k as i64, d as i64], (Kind::Float, tch::Device::Cpu));
+        let rhs = Tensor::randn([stored as i64, d as i64], (Kind::Float, tch::Device::Cpu));
+        let expected = host::to_vec_f32(&lhs.matmul(&rhs.narrow(0, 0, n as i64).transpose(0, 1)));
+        let panels = to_panels(&host::to_vec_f32(&rhs), stored, d);
+        let lhs = host::to_vec_f32(&lhs);
+        for kernel in [host::Kernel::Fastest, host::Kernel::Gemm] {
+            let mut out = vec![f32::NAN; k * n];
+            host::project_panels(&mut out, &lhs, &panels, (k, d, n), kernel);
+            let worst = out
+                .iter()
+                .zip(&expected)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-4, "{kernel:?}: largest difference {worst}");
+        }
+    }
+
     #[test]
     fn radix_sort_equals_the_total_order_sort() {
         // Ties, both zeros, infinities, tiny and huge values, and a length that is no multiple of

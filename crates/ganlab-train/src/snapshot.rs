@@ -64,6 +64,12 @@ pub fn list(run_dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(snapshots.into_iter().map(|(_, p)| p).collect())
 }
 
+/// The newest periodic snapshot of a run directory (snapshots are written atomically, so every
+/// one listed is complete).
+pub fn newest(run_dir: &Path) -> Result<Option<PathBuf>> {
+    Ok(list(run_dir)?.pop())
+}
+
 /// Retention: deletes all but the newest `keep` periodic snapshots (0 keeps all); returns the
 /// deleted paths.
 pub fn prune(run_dir: &Path, keep: usize) -> Result<Vec<PathBuf>> {

@@ -1,0 +1,150 @@
+//! The data of a run as the driver shows it: images (a grid per tick) or 2-D points (a scatter
+//! plot and the toy mode metrics per tick), and the engine's data source over them.
+
+use crate::config::TrainConfig;
+use crate::{grid, scatter};
+use anyhow::{Context, Result};
+use ganlab_data::{ImageDataset, InMemory, ToyDataset};
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+use tch::{Kind, Tensor};
+
+/// The data of a run: images (grids per tick) or 2-D points (scatter plots and mode metrics).
+pub enum TrainingData {
+    Images(ImageDataset),
+    Points(ToyDataset),
+}
+
+/// Points of a toy dataset (Gulrajani et al. 2017 sample 100,000 for the 25-Gaussian grid).
+const TOY_POINTS: usize = 100_000;
+/// Generated points per tick for the scatter plot and the mode metrics (PacGAN: 2,500).
+const TOY_EVAL_POINTS: i64 = 2_500;
+
+impl TrainingData {
+    /// Loads the dataset of `config`.
+    pub fn load(config: &TrainConfig) -> Result<TrainingData> {
+        let context = || format!("loading dataset `{}`", config.dataset);
+        if config.is_toy() {
+            let data = ganlab_data::toy_dataset(&config.dataset, TOY_POINTS, config.seed)
+                .with_context(context)?;
+            return Ok(TrainingData::Points(data));
+        }
+        let request = ganlab_data::DatasetRequest {
+            data_dir: config.data_dir.clone(),
+            channels: config.channels.unwrap_or(3),
+            ..ganlab_data::DatasetRequest::new(&config.dataset, config.resolution)
+        };
+        Ok(TrainingData::Images(
+            ganlab_data::load(&request).with_context(context)?,
+        ))
+    }
+
+    /// Every sample, [N, ...].
+    pub fn samples(&self) -> &Tensor {
+        match self {
+            TrainingData::Images(d) => &d.images,
+            TrainingData::Points(d) => &d.points,
+        }
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> i64 {
+        self.samples().size()[0]
+    }
+
+    /// Whether there is no sample.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Image channels (None for points).
+    pub fn channels(&self) -> Option<i64> {
+        match self {
+            TrainingData::Images(d) => Some(d.channels()),
+            TrainingData::Points(_) => None,
+        }
+    }
+
+    /// The samples as the engine's data source, on `device`.
+    pub fn source_on(&self, device: tch::Device) -> InMemory {
+        match self {
+            TrainingData::Images(d) => InMemory::from(d).to_device(device),
+            TrainingData::Points(d) => InMemory::from(d).to_device(device),
+        }
+    }
+
+    /// Where the data came from.
+    pub fn source(&self) -> String {
+        match self {
+            TrainingData::Images(d) => d.source.clone(),
+            TrainingData::Points(d) => {
+                format!("generated:{} (Gulrajani et al. 2017 toy code)", d.name)
+            }
+        }
+    }
+
+    /// Size of the fixed latent batch that is drawn at every tick.
+    pub fn fixed_batch_size(&self, config: &TrainConfig) -> i64 {
+        match self {
+            TrainingData::Images(_) => config.grid_images,
+            TrainingData::Points(_) => TOY_EVAL_POINTS,
+        }
+    }
+
+    /// Writes `reals.png`: a grid of training images, or the data's scatter plot.
+    pub fn save_reals(&self, config: &TrainConfig, run_dir: &Path) -> Result<()> {
+        let path = run_dir.join("reals.png");
+        match self {
+            TrainingData::Images(d) => {
+                let n = config.grid_images.min(d.len());
+                grid::save_grid(&d.images.narrow(0, 0, n), grid::square_columns(n), &path)
+            }
+            TrainingData::Points(d) => {
+                let empty = Tensor::zeros([0, 2], (Kind::Float, tch::Device::Cpu));
+                scatter::save_scatter(
+                    &d.points
+                        .narrow(0, 0, TOY_EVAL_POINTS.min(d.points.size()[0])),
+                    &empty,
+                    &d.centers,
+                    &path,
+                )
+            }
+        }
+    }
+
+    /// Writes the tick's picture of generated samples and returns its path and any statistics
+    /// computed from the samples (the toy mode metrics).
+    pub fn save_samples(
+        &self,
+        samples: &Tensor,
+        config: &TrainConfig,
+        run_dir: &Path,
+        images_shown: u64,
+    ) -> Result<(PathBuf, Map<String, Value>)> {
+        let kimg = images_shown as f64 / 1000.0;
+        match self {
+            TrainingData::Images(_) => {
+                let path = run_dir.join(format!("fakes-kimg{kimg:07.2}.png"));
+                grid::save_grid(samples, grid::square_columns(config.grid_images), &path)?;
+                Ok((path, Map::new()))
+            }
+            TrainingData::Points(d) => {
+                let path = run_dir.join(format!("scatter-kimg{kimg:07.2}.png"));
+                let reals = d
+                    .points
+                    .narrow(0, 0, TOY_EVAL_POINTS.min(d.points.size()[0]));
+                scatter::save_scatter(&reals, samples, &d.centers, &path)?;
+                let metrics = ganlab_metrics::toy_mode_metrics(samples, &d.centers, d.std)?;
+                let mut stats = Map::new();
+                stats.insert("modes".into(), json!(metrics.modes));
+                stats.insert("modes_covered".into(), json!(metrics.modes_covered));
+                stats.insert(
+                    "high_quality_share".into(),
+                    json!(metrics.high_quality_share),
+                );
+                stats.insert("jsd_to_uniform".into(), json!(metrics.jsd_to_uniform));
+                Ok((path, stats))
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The metric registry: every metric a run or `gan eval` can compute, with its name (as
+//! `--metrics` and `evaluation.metrics` take it), the kind of samples it measures, whether lower
+//! is better, and where its scalar sits in an evaluation result. Every other module reads names
+//! and directions from here.
+
+use ganlab_train::SampleKind;
+use serde_json::Value;
+
+/// A metric of the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    /// Fréchet Inception distance (Heusel et al. 2017).
+    Fid,
+    /// Kernel Inception distance (Bińkowski et al. 2018).
+    Kid,
+    /// Sliced Wasserstein distance on Laplacian pyramids (Karras et al. 2018).
+    Swd,
+    /// Inception Score (Salimans et al. 2016).
+    Is,
+    /// Classes of the domain classifier present in the samples (mode collapse).
+    Coverage,
+    /// Fréchet distance in the domain classifier's feature space.
+    DomainFid,
+    /// 2-D toys: Jensen–Shannon divergence of the mode histogram against uniform.
+    Jsd,
+    /// 2-D toys: modes covered.
+    Modes,
+    /// 2-D toys: share of samples within 3σ of a mode.
+    HighQuality,
+}
+
+impl Metric {
+    /// Every metric, in the order names are listed.
+    pub const ALL: [Metric; 9] = [
+        Metric::Fid,
+        Metric::Kid,
+        Metric::Swd,
+        Metric::Is,
+        Metric::Coverage,
+        Metric::DomainFid,
+        Metric::Jsd,
+        Metric::Modes,
+        Metric::HighQuality,
+    ];
+
+    /// The metric's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Fid => "fid",
+            Metric::Kid => "kid",
+            Metric::Swd => "swd",
+            Metric::Is => "is",
+            Metric::Coverage => "coverage",
+            Metric::DomainFid => "domain-fid",
+            Metric::Jsd => "jsd",
+            Metric::Modes => "modes",
+            Metric::HighQuality => "high-quality",
+        }
+    }
+
+    /// The metric called `name`.
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// What it measures: image sets, or the 2-D toys' points.
+    pub fn sample_kind(self) -> SampleKind {
+        match self {
+            Metric::Jsd | Metric::Modes | Metric::HighQuality => SampleKind::Points,
+            _ => SampleKind::Images,
+        }
+    }
+
+    /// Whether smaller values are better.
+    pub fn lower_is_better(self) -> bool {
+        !matches!(
+            self,
+            Metric::Is | Metric::Coverage | Metric::Modes | Metric::HighQuality
+        )
+    }
+
+    /// The metric's scalar in an evaluation result (`gan eval`'s JSON, or a toy tick's stats).
+    pub fn scalar(self, result: &Value) -> Option<f64> {
+        match self {
+            Metric::Fid => result["fid"].as_f64(),
+            Metric::Kid => result["kid"]["mean"].as_f64(),
+            Metric::Swd => result["swd"]["avg"].as_f64(),
+            Metric::Is => result["is"]["mean"].as_f64(),
+            Metric::Coverage => result["coverage"]["covered"].as_f64(),
+            Metric::DomainFid => result["domain_fid"].as_f64(),
+            Metric::Jsd => result["jsd_to_uniform"].as_f64(),
+            Metric::Modes => result["modes_covered"].as_f64(),
+            Metric::HighQuality => result["high_quality_share"].as_f64(),
+        }
+    }
+
+    /// Whether it needs a domain classifier (MNIST / Fashion-MNIST at 32x32).
+    pub fn needs_classifier(self) -> bool {
+        matches!(self, Metric::Is | Metric::Coverage | Metric::DomainFid)
+    }
+}
+
+/// The names of the metrics of one kind of samples.
+pub fn names(kind: SampleKind) -> Vec<&'static str> {
+    Metric::ALL
+        .into_iter()
+        .filter(|m| m.sample_kind() == kind)
+        .map(Metric::name)
+        .collect()
+}
+
+/// The metric called `name` if it measures `kind`; the error lists the valid names.
+pub fn parse(name: &str, kind: SampleKind) -> Result<Metric, String> {
+    match Metric::from_name(name) {
+        Some(m) if m.sample_kind() == kind => Ok(m),
+        _ => Err(format!(
+            "unknown metric `{name}`; expected any of {}",
+            names(kind).join(", ")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_round_trips_and_unknown_ones_list_the_valid_names() {
+        for m in Metric::ALL {
+            assert_eq!(Metric::from_name(m.name()), Some(m));
+        }
+        assert_eq!(
+            parse("jsd", SampleKind::Images).unwrap_err(),
+            "unknown metric `jsd`; expected any of fid, kid, swd, is, coverage, domain-fid"
+        );
+        assert!(Metric::Swd.lower_is_better() && !Metric::Is.lower_is_better());
+    }
+}
