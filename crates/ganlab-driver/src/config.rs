@@ -61,7 +61,10 @@ pub struct TrainConfig {
     pub grid_images: i64,
     /// Image resolution (DCGAN-32: 32).
     pub resolution: i64,
-    /// ProGAN's settings (used when `arch` is `progan`).
+    /// ProGAN's own section (the `progan` architecture's settings). Written to `config.json`
+    /// only when it differs from the defaults, and refused for other architectures unless it
+    /// is the defaults (which run directories of earlier versions recorded for every run).
+    #[serde(skip_serializing_if = "ProganSettings::is_default")]
     pub progan: ProganSettings,
     /// Image channels: for `folder:` datasets 1 (grayscale) or 3 (RGB, the default); filled in
     /// from the data when the run starts.
@@ -238,6 +241,12 @@ impl TrainConfig {
         let value: serde_json::Value = serde_json::from_str(raw)
             .unwrap_or_else(|_| serde_json::Value::String(raw.to_string()));
         let mut tree = serde_json::to_value(&*self)?;
+        // Every section can be set, also one that is written only when it is not the default.
+        if let Some(object) = tree.as_object_mut() {
+            object
+                .entry("progan")
+                .or_insert(serde_json::to_value(ProganSettings::default())?);
+        }
         let mut node = &mut tree;
         let parts: Vec<&str> = key.split('.').collect();
         for (i, part) in parts.iter().enumerate() {
@@ -375,6 +384,12 @@ impl TrainConfig {
         )?;
         if let Ok(architecture) = arch::architecture(arch) {
             architecture.validate(&self.arch_spec())?;
+            check(
+                architecture.schedule(&self.arch_spec()).is_some() || self.progan.is_default(),
+                "progan",
+                "left out: its settings apply to arch progan only",
+                format!("a progan section with arch {arch}"),
+            )?;
         }
         Ok(())
     }
@@ -682,5 +697,29 @@ mod tests {
         assert!(format!("{err:#}").contains("expected KEY=VALUE"), "{err:#}");
         let err = c.set("seed=-1").unwrap_err();
         assert!(format!("{err:#}").contains("seed"), "{err:#}");
+    }
+
+    #[test]
+    fn the_progan_section_belongs_to_progan_only() {
+        let dcgan = serde_json::to_value(TrainConfig::default()).expect("json");
+        assert!(dcgan.get("progan").is_none(), "{dcgan}");
+        let progan = TrainConfig::preset("progan-fashion32").expect("preset");
+        let written = serde_json::to_value(&progan).expect("json");
+        assert_eq!(written["progan"]["fmap_max"], 64);
+        // Run directories of earlier versions wrote the default section for every run.
+        let mut old = dcgan.clone();
+        old["progan"] = serde_json::to_value(ProganSettings::default()).expect("json");
+        TrainConfig::from_json(&old.to_string()).expect("an old dcgan32 config.json");
+        old["progan"]["fmap_base"] = serde_json::json!(128);
+        let err = TrainConfig::from_json(&old.to_string()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`progan` must be left out: its settings apply to arch progan only"),
+            "{err}"
+        );
+        let mut c = TrainConfig::default();
+        c.set("progan.ema_beta=0.99")
+            .expect("a default section can be set");
+        assert_eq!(c.progan.ema_beta, 0.99);
     }
 }

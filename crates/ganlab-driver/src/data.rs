@@ -5,7 +5,7 @@ use crate::config::TrainConfig;
 use crate::{grid, scatter};
 use anyhow::{Context, Result};
 use ganlab_data::{ImageDataset, InMemory, ToyDataset};
-use serde_json::{json, Map, Value};
+use ganlab_metrics::ToyModeMetrics;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
@@ -112,21 +112,21 @@ impl TrainingData {
         }
     }
 
-    /// Writes the tick's picture of generated samples and returns its path and any statistics
-    /// computed from the samples (the toy mode metrics).
+    /// Writes the tick's picture of generated samples and returns its path and, for 2-D points,
+    /// the toy mode metrics of the samples.
     pub fn save_samples(
         &self,
         samples: &Tensor,
         config: &TrainConfig,
         run_dir: &Path,
         images_shown: u64,
-    ) -> Result<(PathBuf, Map<String, Value>)> {
+    ) -> Result<(PathBuf, Option<ToyModeMetrics>)> {
         let kimg = images_shown as f64 / 1000.0;
         match self {
             TrainingData::Images(_) => {
                 let path = run_dir.join(format!("fakes-kimg{kimg:07.2}.png"));
                 grid::save_grid(samples, grid::square_columns(config.grid_images), &path)?;
-                Ok((path, Map::new()))
+                Ok((path, None))
             }
             TrainingData::Points(d) => {
                 let path = run_dir.join(format!("scatter-kimg{kimg:07.2}.png"));
@@ -135,15 +135,7 @@ impl TrainingData {
                     .narrow(0, 0, TOY_EVAL_POINTS.min(d.points.size()[0]));
                 scatter::save_scatter(&reals, samples, &d.centers, &path)?;
                 let metrics = ganlab_metrics::toy_mode_metrics(samples, &d.centers, d.std)?;
-                let mut stats = Map::new();
-                stats.insert("modes".into(), json!(metrics.modes));
-                stats.insert("modes_covered".into(), json!(metrics.modes_covered));
-                stats.insert(
-                    "high_quality_share".into(),
-                    json!(metrics.high_quality_share),
-                );
-                stats.insert("jsd_to_uniform".into(), json!(metrics.jsd_to_uniform));
-                Ok((path, stats))
+                Ok((path, Some(metrics)))
             }
         }
     }

@@ -84,15 +84,7 @@ fn run_one(
     let summary = crate::train(config, &run_dir, Reporting { interactive })
         .with_context(|| format!("{dataset} / {game} / seed {seed}"))?;
     let stats = &summary.last_stats;
-    let num = |k: &str| {
-        stats[k]
-            .as_f64()
-            .with_context(|| format!("stats of {} lack `{k}`", run_dir.display()))
-    };
-    let resolved: Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("config.json"))?)?;
-    let batch = resolved["batch_size"].as_u64().unwrap_or(256);
-    let critic_steps = crate::train::critic_steps_of(game)?;
+    let missing = |k: &str| anyhow::anyhow!("stats of {} lack `{k}`", run_dir.display());
     let scatter = cfg
         .out_dir
         .join(format!("scatter-{dataset}-{game}-s{seed}.png"));
@@ -107,12 +99,18 @@ fn run_one(
         dataset: dataset.into(),
         game: game.into(),
         seed,
-        modes: num("modes")? as u64,
-        modes_covered: num("modes_covered")? as u64,
-        high_quality_share: num("high_quality_share")?,
-        jsd_to_uniform: num("jsd_to_uniform")?,
-        generator_steps: summary.images_shown / (batch * critic_steps as u64),
-        wall_s: num("wall_s")?,
+        modes: stats.modes.ok_or_else(|| missing("modes"))?,
+        modes_covered: stats
+            .modes_covered
+            .ok_or_else(|| missing("modes_covered"))?,
+        high_quality_share: stats
+            .high_quality_share
+            .ok_or_else(|| missing("high_quality_share"))?,
+        jsd_to_uniform: stats
+            .jsd_to_uniform
+            .ok_or_else(|| missing("jsd_to_uniform"))?,
+        generator_steps: summary.generator_steps,
+        wall_s: stats.wall_s,
         scatter,
     })
 }

@@ -18,6 +18,7 @@ pub mod monitor;
 pub mod report;
 pub mod run_dir;
 pub mod scatter;
+pub mod stats;
 pub mod train;
 
 pub use config::TrainConfig;

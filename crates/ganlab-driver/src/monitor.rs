@@ -8,6 +8,7 @@
 pub use crate::config::EvaluationSettings;
 use crate::config::TrainConfig;
 use crate::metric::Metric;
+use crate::stats::TickStats;
 use serde_json::{json, Map, Value};
 
 /// Whether smaller values of `metric` are better (unknown names: lower).
@@ -101,13 +102,10 @@ impl Monitor {
     }
 
     /// Replays the evaluations recorded in `stats.jsonl` lines (their `eval` objects).
-    pub fn replay<'a>(&mut self, lines: impl IntoIterator<Item = &'a Value>) {
-        for line in lines {
-            if let (Some(kimg), Some(value)) = (
-                line["kimg"].as_f64(),
-                line["eval"][self.primary.as_str()].as_f64(),
-            ) {
-                self.observe(kimg, value);
+    pub fn replay<'a>(&mut self, ticks: impl IntoIterator<Item = &'a TickStats>) {
+        for tick in ticks {
+            if let Some(value) = tick.eval_value(&self.primary) {
+                self.observe(tick.kimg, value);
             }
         }
     }
@@ -282,9 +280,12 @@ mod tests {
 
     #[test]
     fn replay_rebuilds_the_same_state() {
-        let lines: Vec<Value> = [(10.0, 5.0), (20.0, 4.0), (30.0, 4.5)]
+        let lines: Vec<TickStats> = [(10.0, 5.0), (20.0, 4.0), (30.0, 4.5)]
             .iter()
-            .map(|(k, v)| json!({"kimg": k, "eval": {"swd": v}}))
+            .map(|(k, v)| {
+                serde_json::from_value(json!({"tick": 1, "kimg": k, "wall_s": 1.0, "images_per_s": 1.0, "lr_g": 1e-4, "lr_d": 1e-4, "eval": {"swd": v}}))
+                    .expect("a tick")
+            })
             .collect();
         let mut a = Monitor::new(&config("swd", None, 3));
         a.replay(&lines);

@@ -7,14 +7,14 @@ use crate::data::TrainingData;
 use crate::files::write_json_atomically;
 use crate::monitor::{coverage_warning, eval_summary, Monitor, Verdict};
 use crate::snapshot::{self, Progress};
+use crate::stats::{BestEvaluation, StatsLog, TickStats};
 use crate::{device, logging};
 use anyhow::{Context, Result};
-use ganlab_games::{game_by_name, GameOptions};
+use ganlab_games::game_by_name;
 use ganlab_train::{optimizer_settings, OptimizerOverrides, SampleKind, Trainer, TrainerSettings};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::nn::ModuleT;
@@ -59,8 +59,10 @@ pub struct RunSummary {
     pub run_dir: PathBuf,
     pub images_shown: u64,
     pub ticks: u64,
+    /// Generator steps taken (each with its critic steps).
+    pub generator_steps: u64,
     /// The last tick's statistics.
-    pub last_stats: Value,
+    pub last_stats: TickStats,
     /// The final snapshot.
     pub snapshot: PathBuf,
     /// The last sample grid.
@@ -99,15 +101,11 @@ impl TickAccumulator {
         }
     }
 
-    fn take_means(&mut self) -> Map<String, Value> {
-        let mut out = Map::new();
-        for (name, (sum, count)) in std::mem::take(&mut self.sums) {
-            out.insert(
-                name.to_string(),
-                json!(sum.double_value(&[]) / count as f64),
-            );
-        }
-        out
+    fn take_means(&mut self) -> BTreeMap<String, f64> {
+        std::mem::take(&mut self.sums)
+            .into_iter()
+            .map(|(name, (sum, count))| (name.to_string(), sum.double_value(&[]) / count as f64))
+            .collect()
     }
 }
 
@@ -127,19 +125,11 @@ fn mean_pairwise_distance(batch: &Tensor) -> f64 {
 
 /// Failure diagnostics of a tick, added to its statistics with a one-line warning each:
 /// collapse of the sample diversity and a discriminator that has won.
-fn diagnose(
-    stats: &mut Map<String, Value>,
-    samples: &Tensor,
-    real_diversity: &Option<f64>,
-    game: &str,
-) {
+fn diagnose(stats: &mut TickStats, samples: &Tensor, real_diversity: &Option<f64>, game: &str) {
     let mut warnings: Vec<String> = Vec::new();
     if let Some(real) = real_diversity {
         let diversity = mean_pairwise_distance(samples);
-        stats.insert(
-            "sample_diversity".into(),
-            json!(diversity / real.max(1e-12)),
-        );
+        stats.sample_diversity = Some(diversity / real.max(1e-12));
         if diversity < 0.2 * real {
             warnings.push(format!(
                 "mode collapse: the fixed-latent samples are {:.0}% as diverse as real images (mean pairwise distance)",
@@ -150,9 +140,9 @@ fn diagnose(
     let logistic = matches!(game, "nonsaturating" | "minimax");
     if let (true, Some(d_real), Some(d_fake), Some(grad)) = (
         logistic,
-        stats.get("d_real").and_then(Value::as_f64),
-        stats.get("d_fake").and_then(Value::as_f64),
-        stats.get("grad_norm_g").and_then(Value::as_f64),
+        stats.scalars.get("d_real").copied(),
+        stats.scalars.get("d_fake").copied(),
+        stats.scalars.get("grad_norm_g").copied(),
     ) {
         if d_real - d_fake > 0.98 && grad < 1e-2 {
             warnings.push(format!(
@@ -161,12 +151,7 @@ fn diagnose(
             ));
         }
     }
-    for w in &warnings {
-        tracing::warn!("{w}");
-    }
-    if !warnings.is_empty() {
-        stats.insert("warnings".into(), json!(warnings));
-    }
+    add_warnings(stats, warnings);
 }
 
 /// Writes `outcome.json`: why the run ended, where it stood and its best evaluation.
@@ -203,17 +188,11 @@ fn prune_snapshots(run_dir: &Path, keep: usize) -> Result<()> {
 }
 
 /// Logs one-line warnings and appends them to the tick's `warnings`.
-fn add_warnings(stats: &mut Map<String, Value>, warnings: Vec<String>) {
-    if warnings.is_empty() {
-        return;
-    }
+fn add_warnings(stats: &mut TickStats, warnings: Vec<String>) {
     for w in &warnings {
         tracing::warn!("{w}");
     }
-    let list = stats.entry("warnings").or_insert_with(|| json!([]));
-    if let Some(list) = list.as_array_mut() {
-        list.extend(warnings.into_iter().map(Value::from));
-    }
+    stats.warnings.extend(warnings);
 }
 
 /// The real images the training-time metrics compare against: the dataset as `gan eval` loads
@@ -369,63 +348,6 @@ fn train_from(
     result
 }
 
-/// `stats.jsonl`: one JSON line per tick, appended; on resume, the ticks after the snapshot
-/// (written before an interruption) are dropped, since they are redone.
-struct StatsLog {
-    path: PathBuf,
-    file: std::fs::File,
-}
-
-impl StatsLog {
-    fn open(run_dir: &Path) -> Result<StatsLog> {
-        let path = run_dir.join("stats.jsonl");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        Ok(StatsLog { path, file })
-    }
-
-    /// Every recorded tick.
-    fn lines(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    /// Keeps the ticks up to `ticks` (atomically) and appends after them.
-    fn truncate_to_tick(&mut self, ticks: u64) -> Result<()> {
-        let kept: Vec<String> = std::fs::read_to_string(&self.path)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| {
-                serde_json::from_str::<Value>(l)
-                    .ok()
-                    .and_then(|v| v["tick"].as_u64())
-                    .is_some_and(|t| t <= ticks)
-            })
-            .map(|l| format!("{l}\n"))
-            .collect();
-        crate::files::write_bytes_atomically(&self.path, kept.concat().as_bytes())?;
-        // The rename replaced the file: append to the new one.
-        *self = StatsLog::open(self.path.parent().unwrap_or(Path::new(".")))?;
-        Ok(())
-    }
-
-    fn append(&mut self, stats: &Value) -> Result<()> {
-        let mut line = serde_json::to_string(stats)?;
-        line.push('\n');
-        self.file
-            .write_all(line.as_bytes())
-            .with_context(|| format!("cannot append to {}", self.path.display()))?;
-        self.file.flush()?;
-        Ok(())
-    }
-}
-
 /// When the next tick and evaluation are due, and the clocks of the tick's rate.
 struct Clock {
     total_images: u64,
@@ -494,7 +416,7 @@ struct Run<'a> {
     acc: TickAccumulator,
     /// The diversity of real images, the yardstick of the collapse diagnostic.
     real_diversity: Option<f64>,
-    last_stats: Value,
+    last_stats: TickStats,
     last_grid: PathBuf,
 }
 
@@ -598,7 +520,7 @@ impl<'a> Run<'a> {
         trainer.reseed_stream();
         let eval_metrics = config.evaluation.resolved_metrics(config);
         let mut monitor = Monitor::new(config);
-        monitor.replay(&stats_log.lines());
+        monitor.replay(&stats_log.ticks());
         let clock = Clock::new(config, trainer.progress().images_shown);
         if clock.eval_images > 0 {
             tracing::info!(
@@ -630,7 +552,7 @@ impl<'a> Run<'a> {
             clock,
             acc: TickAccumulator::default(),
             real_diversity,
-            last_stats: Value::Null,
+            last_stats: TickStats::default(),
             last_grid: run_dir.join("reals.png"),
         })
     }
@@ -699,9 +621,8 @@ impl<'a> Run<'a> {
             true => self.evaluate(&mut stats)?,
             false => None,
         };
-        let stats = Value::Object(stats);
         self.stats_log.append(&stats)?;
-        log_tick(&stats, self.trainer.progress().ticks);
+        log_tick(&stats);
         self.last_stats = stats;
         self.check_finite()?;
         let progress = self.trainer.progress();
@@ -722,39 +643,35 @@ impl<'a> Run<'a> {
 
     /// The tick's scalars: position, wall time, rate, learning rates, the schedule's place and
     /// the means of the step scalars.
-    fn tick_statistics(&mut self) -> Map<String, Value> {
+    fn tick_statistics(&mut self) -> TickStats {
         let progress = self.trainer.progress();
         let tick_seconds = self.clock.tick_start.elapsed().as_secs_f64();
         let tick_images = progress.images_shown - self.clock.tick_start_images;
         let (opt_g, opt_d) = self.trainer.optimizers();
-        let mut stats = Map::new();
-        stats.insert("tick".into(), json!(progress.ticks));
-        stats.insert("kimg".into(), json!(progress.images_shown as f64 / 1000.0));
-        stats.insert(
-            "wall_s".into(),
-            json!(self.clock.start.elapsed().as_secs_f64()),
-        );
-        stats.insert(
-            "images_per_s".into(),
-            json!(tick_images as f64 / tick_seconds.max(1e-9)),
-        );
-        stats.insert("lr_g".into(), json!(opt_g.lr()));
-        stats.insert("lr_d".into(), json!(opt_d.lr()));
+        let mut stats = TickStats {
+            tick: progress.ticks,
+            kimg: progress.images_shown as f64 / 1000.0,
+            wall_s: self.clock.start.elapsed().as_secs_f64(),
+            images_per_s: tick_images as f64 / tick_seconds.max(1e-9),
+            lr_g: opt_g.lr(),
+            lr_d: opt_d.lr(),
+            scalars: self.acc.take_means(),
+            ..Default::default()
+        };
         if let (Some(growth), Some(_)) = (&self.trainer.players().growth, self.trainer.phase()) {
             // Where the schedule stands at this tick's image count.
             let p = growth.schedule.at(progress.images_shown);
-            stats.insert("resolution".into(), json!(p.resolution));
-            stats.insert("alpha".into(), json!(p.alpha));
-            stats.insert("lod".into(), json!(p.lod));
-            stats.insert("batch_size".into(), json!(p.batch_size));
+            stats.resolution = Some(p.resolution);
+            stats.alpha = Some(p.alpha);
+            stats.lod = Some(p.lod);
+            stats.batch_size = Some(p.batch_size);
         }
-        stats.extend(self.acc.take_means());
         stats
     }
 
     /// The fixed latents' samples as the tick's picture (grid or scatter plot), with the
     /// statistics computed from them and the failure diagnostics.
-    fn tick_picture(&mut self, stats: &mut Map<String, Value>) -> Result<()> {
+    fn tick_picture(&mut self, stats: &mut TickStats) -> Result<()> {
         let resolution = self.config.resolution;
         let samples = tch::no_grad(|| {
             let samples = self
@@ -771,17 +688,22 @@ impl<'a> Run<'a> {
             }
         });
         let images_shown = self.trainer.progress().images_shown;
-        let (grid_path, sample_stats) =
+        let (grid_path, modes) =
             self.data
                 .save_samples(&samples, self.config, self.run_dir, images_shown)?;
-        stats.extend(sample_stats);
+        if let Some(m) = modes {
+            stats.modes = Some(m.modes as u64);
+            stats.modes_covered = Some(m.modes_covered as u64);
+            stats.high_quality_share = Some(m.high_quality_share);
+            stats.jsd_to_uniform = Some(m.jsd_to_uniform);
+        }
         diagnose(stats, &samples, &self.real_diversity, &self.config.game);
         self.last_grid = grid_path;
         Ok(())
     }
 
     /// The training-time evaluation: the metrics, the monitor's verdict, the best snapshot.
-    fn evaluate(&mut self, stats: &mut Map<String, Value>) -> Result<Option<Stop>> {
+    fn evaluate(&mut self, stats: &mut TickStats) -> Result<Option<Stop>> {
         let config = self.config;
         let progress = self.trainer.progress();
         let kimg = progress.images_shown as f64 / 1000.0;
@@ -802,7 +724,7 @@ impl<'a> Run<'a> {
         if let Some(value) = summary.get(primary.as_str()).and_then(Value::as_f64) {
             let o = self.monitor.observe(kimg, value);
             warnings.extend(o.warnings.iter().cloned());
-            stats.insert("eval_slope_per_kimg".into(), json!(o.slope_per_kimg));
+            stats.eval_slope_per_kimg = Some(o.slope_per_kimg);
             if o.improved && config.evaluation.keep_best {
                 let best = self.run_dir.join("best.safetensors");
                 self.trainer.write_snapshot(&best)?;
@@ -814,10 +736,11 @@ impl<'a> Run<'a> {
             stop = self.stop_of(&o.verdict);
         }
         if let Some((value, at)) = self.monitor.best {
-            stats.insert(
-                "eval_best".into(),
-                json!({"metric": primary, "value": value, "kimg": at}),
-            );
+            stats.eval_best = Some(BestEvaluation {
+                metric: primary.clone(),
+                value,
+                kimg: at,
+            });
         }
         let shown: Vec<String> = summary
             .iter()
@@ -825,17 +748,17 @@ impl<'a> Run<'a> {
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
         tracing::info!("evaluation at {kimg:.1} kimg: {}", shown.join(", "));
-        stats.insert("eval".into(), Value::Object(summary));
+        stats.eval = Some(summary.into_iter().collect());
         add_warnings(stats, warnings);
         Ok(stop)
     }
 
     /// The metrics of the generator now: the toy mode metrics already in the tick's statistics,
     /// or the image metrics against the real evaluation set.
-    fn metric_values(&mut self, stats: &Map<String, Value>) -> Result<Value> {
+    fn metric_values(&mut self, stats: &TickStats) -> Result<Value> {
         let config = self.config;
         if let TrainingData::Points(_) = self.data {
-            return Ok(Value::Object(stats.clone()));
+            return Ok(serde_json::to_value(stats)?);
         }
         if self.real_eval.is_none() {
             self.real_eval = Some(real_eval_set(config, &self.data, self.device)?);
@@ -923,6 +846,7 @@ impl<'a> Run<'a> {
             run_dir: self.run_dir.to_path_buf(),
             images_shown: progress.images_shown,
             ticks: progress.ticks,
+            generator_steps: self.trainer.generator_steps(),
             last_stats: self.last_stats,
             snapshot,
             last_grid: self.last_grid,
@@ -933,24 +857,23 @@ impl<'a> Run<'a> {
 }
 
 /// The tick's log lines.
-fn log_tick(stats: &Value, tick: u64) {
+fn log_tick(stats: &TickStats) {
     tracing::info!(
         "tick {} kimg {:.1} loss_d {:.4} loss_g {:.4} d_real {:.3} d_fake {:.3} {:.1} img/s",
-        tick,
-        stats["kimg"].as_f64().unwrap_or(f64::NAN),
-        stats["loss_d"].as_f64().unwrap_or(f64::NAN),
-        stats["loss_g"].as_f64().unwrap_or(f64::NAN),
-        stats["d_real"].as_f64().unwrap_or(f64::NAN),
-        stats["d_fake"].as_f64().unwrap_or(f64::NAN),
-        stats["images_per_s"].as_f64().unwrap_or(f64::NAN),
+        stats.tick,
+        stats.kimg,
+        stats.scalar("loss_d"),
+        stats.scalar("loss_g"),
+        stats.scalar("d_real"),
+        stats.scalar("d_fake"),
+        stats.images_per_s,
     );
-    if let Some(covered) = stats.get("modes_covered") {
+    if let (Some(covered), Some(modes)) = (stats.modes_covered, stats.modes) {
         tracing::info!(
-            "tick {tick}: {} of {} modes covered, {:.1}% high-quality samples, JSD {:.4}",
-            covered,
-            stats["modes"],
-            100.0 * stats["high_quality_share"].as_f64().unwrap_or(f64::NAN),
-            stats["jsd_to_uniform"].as_f64().unwrap_or(f64::NAN)
+            "tick {}: {covered} of {modes} modes covered, {:.1}% high-quality samples, JSD {:.4}",
+            stats.tick,
+            100.0 * stats.high_quality_share.unwrap_or(f64::NAN),
+            stats.jsd_to_uniform.unwrap_or(f64::NAN)
         );
     }
 }
@@ -962,11 +885,4 @@ fn train_logged(
     resume_from: Option<&Path>,
 ) -> Result<RunSummary> {
     Run::start(config, run_dir, bar, resume_from)?.run()
-}
-
-/// Critic steps per generator step of a game with its default options.
-pub fn critic_steps_of(game: &str) -> Result<usize> {
-    Ok(game_by_name(game, GameOptions::default())?
-        .plan()
-        .critic_steps)
 }

@@ -40,6 +40,13 @@ impl Default for ProganSettings {
     }
 }
 
+impl ProganSettings {
+    /// Whether these are the defaults (a config leaves such a section out).
+    pub fn is_default(&self) -> bool {
+        *self == ProganSettings::default()
+    }
+}
+
 /// ProGAN's G and D (`ganlab_progan`), with G's moving average and a growing resolution.
 #[derive(Debug, Clone, Copy)]
 pub struct Progan;

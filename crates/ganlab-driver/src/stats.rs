@@ -1,0 +1,168 @@
+//! `stats.jsonl`: one [`TickStats`] per tick, appended as a JSON line. The record is typed; its
+//! keys are the file's keys, so runs written before the record was typed read back the same.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The primary metric's best evaluation so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BestEvaluation {
+    pub metric: String,
+    pub value: f64,
+    pub kimg: f64,
+}
+
+/// One tick's statistics (one line of `stats.jsonl`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TickStats {
+    pub tick: u64,
+    pub kimg: f64,
+    /// Seconds of training since the process started (or resumed).
+    pub wall_s: f64,
+    /// Real images shown to D per second over the tick.
+    pub images_per_s: f64,
+    pub lr_g: f64,
+    pub lr_d: f64,
+    /// Growing architectures: where the schedule stands at this tick's image count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lod: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
+    /// Images: the fixed latents' mean pairwise distance over the real images'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_diversity: Option<f64>,
+    /// 2-D toys: the mode metrics of the tick's samples (PacGAN's definitions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modes_covered: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high_quality_share: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jsd_to_uniform: Option<f64>,
+    /// An evaluation's scalars by metric name (and `coverage_missing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval: Option<BTreeMap<String, Value>>,
+    /// The primary metric's slope over the last evaluations (null until there are two).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub eval_slope_per_kimg: Option<Option<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_best: Option<BestEvaluation>,
+    /// The tick's diagnostics, one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// The means over the tick of the step's scalars: the game's terms (`loss_d`, `loss_g`,
+    /// `d_real`, `d_fake`, its penalties) and `grad_norm_g`.
+    #[serde(flatten)]
+    pub scalars: BTreeMap<String, f64>,
+}
+
+/// A key that is present (even as `null`) is `Some`; a missing one is `None` (the default).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<f64>>, D::Error> {
+    Option::<f64>::deserialize(d).map(Some)
+}
+
+impl TickStats {
+    /// A step scalar's mean (NaN when the game has no such term).
+    pub fn scalar(&self, name: &str) -> f64 {
+        self.scalars.get(name).copied().unwrap_or(f64::NAN)
+    }
+
+    /// The value of `metric` in this tick's evaluation, if there was one.
+    pub fn eval_value(&self, metric: &str) -> Option<f64> {
+        self.eval.as_ref()?.get(metric)?.as_f64()
+    }
+}
+
+/// `stats.jsonl` opened for appending.
+pub struct StatsLog {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl StatsLog {
+    /// Opens (or creates) `run_dir/stats.jsonl`.
+    pub fn open(run_dir: &Path) -> Result<StatsLog> {
+        let path = run_dir.join("stats.jsonl");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(StatsLog { path, file })
+    }
+
+    /// Every complete tick recorded (a line cut by a killed process is skipped).
+    pub fn ticks(&self) -> Vec<TickStats> {
+        read_ticks(&self.path)
+    }
+
+    /// On resume: keeps the ticks up to `ticks` (atomically) and appends after them. Ticks after
+    /// the snapshot (written before an interruption) are dropped, since they are redone.
+    pub fn truncate_to_tick(&mut self, ticks: u64) -> Result<()> {
+        let kept: Vec<String> = std::fs::read_to_string(&self.path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<Value>(l)
+                    .ok()
+                    .and_then(|v| v["tick"].as_u64())
+                    .is_some_and(|t| t <= ticks)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        crate::files::write_bytes_atomically(&self.path, kept.concat().as_bytes())?;
+        // The rename replaced the file: append to the new one.
+        *self = StatsLog::open(self.path.parent().unwrap_or(Path::new(".")))?;
+        Ok(())
+    }
+
+    /// Appends one tick and flushes it.
+    pub fn append(&mut self, stats: &TickStats) -> Result<()> {
+        let mut line = serde_json::to_string(stats)?;
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .with_context(|| format!("cannot append to {}", self.path.display()))?;
+        self.file.flush()?;
+        Ok(())
+    }
+}
+
+/// The complete ticks of a `stats.jsonl` (none if it does not exist).
+pub fn read_ticks(path: &Path) -> Vec<TickStats> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_of_an_earlier_run_reads_back_and_writes_the_same_keys() {
+        let line = r#"{"d_fake":0.3,"d_real":0.7,"eval":{"swd":12.5,"coverage_missing":[8]},"eval_best":{"kimg":1.0,"metric":"swd","value":12.5},"eval_slope_per_kimg":null,"grad_norm_g":0.5,"images_per_s":200.0,"kimg":1.0,"loss_d":1.2,"loss_g":0.8,"lr_d":0.0002,"lr_g":0.0002,"sample_diversity":0.9,"tick":1,"wall_s":5.0,"warnings":["mode collapse: x"]}"#;
+        let stats: TickStats = serde_json::from_str(line).expect("typed");
+        assert_eq!((stats.tick, stats.scalar("loss_d")), (1, 1.2));
+        assert_eq!(stats.eval_value("swd"), Some(12.5));
+        assert_eq!(stats.eval_slope_per_kimg, Some(None));
+        let again: Value = serde_json::to_value(&stats).expect("json");
+        let original: Value = serde_json::from_str(line).expect("json");
+        assert_eq!(again, original);
+    }
+}
