@@ -126,7 +126,13 @@ impl ImageDataset {
 pub fn data_root() -> PathBuf {
     match std::env::var_os("GANLAB_DATA_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/cache"),
+        // The checkout's root is two folders above this crate's manifest; going up by name
+        // rather than through `..` keeps the path in messages short.
+        None => {
+            let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let root = manifest.ancestors().nth(2).unwrap_or(manifest);
+            root.join("datasets").join("cache")
+        }
     }
 }
 

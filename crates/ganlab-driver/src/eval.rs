@@ -9,6 +9,7 @@ use crate::metric::{self, Metric};
 use crate::snapshot::Snapshot;
 use crate::TrainConfig;
 use anyhow::{bail, Context, Result};
+use ganlab_data::{ImageSource, InMemory};
 use ganlab_metrics::classifier::{class_histogram, coverage, DomainClassifier};
 use ganlab_metrics::inception::{Detector, DEFAULT_DETECTOR_SHA256};
 use ganlab_metrics::{frechet_distance, inception_score, kid, swd, FeatureStats};
@@ -198,16 +199,26 @@ pub fn load_image_set(
         bail!("`{spec}`: not a run directory, a snapshot (.safetensors), a folder of images or an image dataset ({})",
             ganlab_data::DATASET_NAMES.iter().filter(|d| !ganlab_data::TOY_NAMES.contains(d)).copied().collect::<Vec<_>>().join(", "));
     };
-    let total = images.size()[0];
-    // A seeded subset of n images.
-    tch::manual_seed(seed as i64);
-    let take = n.min(total);
-    let idx = Tensor::randperm(total, (Kind::Int64, Device::Cpu)).narrow(0, 0, take);
+    let source = InMemory::new(images, Vec::new(), spec.to_string());
+    let (images, take, total) = seeded_subset(&source, n, seed)?;
     Ok(ImageSet {
-        images: to_pixels(&images.index_select(0, &idx)),
+        images,
         description: format!("{spec} ({take} of {total} images)"),
         dataset: dataset_name,
     })
+}
+
+/// A seeded subset of `n` images of `source` (all, if it has fewer) as 0…255 pixels on the CPU,
+/// with how many were taken and how many there are: the same images for the same seed whatever
+/// holds the source, so a run's evaluation and `gan eval` share the real-feature cache.
+pub fn seeded_subset(source: &dyn ImageSource, n: i64, seed: u64) -> Result<(Tensor, i64, i64)> {
+    let total = source.len();
+    tch::manual_seed(seed as i64);
+    let take = n.min(total);
+    let order = Tensor::randperm(total, (Kind::Int64, Device::Cpu)).narrow(0, 0, take);
+    let indices = Vec::<i64>::try_from(&order)?;
+    let images = source.batch(&indices)?;
+    Ok((to_pixels(&images), take, total))
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {

@@ -4,12 +4,14 @@
 
 use crate::config::TrainConfig;
 use crate::data::TrainingData;
+use crate::eval::ImageSet;
 use crate::files::write_json_atomically;
 use crate::monitor::{coverage_warning, eval_summary, Monitor, Verdict};
 use crate::snapshot::{self, Progress};
 use crate::stats::{BestEvaluation, StatsLog, TickStats};
 use crate::{device, logging};
 use anyhow::{Context, Result};
+use ganlab_data::ImageSource;
 use ganlab_games::game_by_name;
 use ganlab_train::{optimizer_settings, OptimizerOverrides, SampleKind, Trainer, TrainerSettings};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -195,37 +197,28 @@ fn add_warnings(stats: &mut TickStats, warnings: Vec<String>) {
     stats.warnings.extend(warnings);
 }
 
-/// The real images the training-time metrics compare against: the dataset as `gan eval` loads
-/// it (so that FID's real-feature cache is shared) or, for other data, a seeded subset of the
+/// The real images the training-time metrics compare against, drawn from the run's own data
+/// source (nothing is loaded twice): for a built-in dataset the same seeded subset `gan eval
+/// --real NAME` takes (so that FID's real-feature cache is shared), else a seeded subset of the
 /// training images.
-fn real_eval_set(
-    config: &TrainConfig,
-    data: &TrainingData,
-    device: tch::Device,
-) -> Result<crate::eval::ImageSet> {
-    let n = config.evaluation.n;
-    if config.domain_classifier().is_some() && config.data_dir.is_none() {
-        return crate::eval::load_image_set(
-            &config.dataset,
-            n,
-            config.seed,
-            device,
-            config.resolution,
-        );
-    }
-    let images = data.samples();
-    let total = images.size()[0];
-    tch::manual_seed(config.seed as i64);
-    let idx = Tensor::randperm(total, (Kind::Int64, tch::Device::Cpu)).narrow(0, 0, n.min(total));
-    Ok(crate::eval::ImageSet {
-        images: crate::eval::to_pixels(&images.to_device(tch::Device::Cpu).index_select(0, &idx)),
-        description: format!(
-            "{} ({} of {total} training images)",
-            config.dataset,
-            n.min(total)
-        ),
-        dataset: None,
-    })
+fn real_eval_set(config: &TrainConfig, source: &dyn ImageSource) -> Result<ImageSet> {
+    let (images, take, total) =
+        crate::eval::seeded_subset(source, config.evaluation.n, config.seed)?;
+    let dataset = config.dataset.clone();
+    Ok(
+        match config.domain_classifier().is_some() && config.data_dir.is_none() {
+            true => ImageSet {
+                images,
+                description: format!("{dataset} ({take} of {total} images)"),
+                dataset: Some(dataset),
+            },
+            false => ImageSet {
+                images,
+                description: format!("{dataset} ({take} of {total} training images)"),
+                dataset: None,
+            },
+        },
+    )
 }
 
 /// `n` samples of the generator from the same seeded latents at every evaluation, at the final
@@ -761,7 +754,7 @@ impl<'a> Run<'a> {
             return Ok(serde_json::to_value(stats)?);
         }
         if self.real_eval.is_none() {
-            self.real_eval = Some(real_eval_set(config, &self.data, self.device)?);
+            self.real_eval = Some(real_eval_set(config, self.trainer.source())?);
         }
         let real = self.real_eval.as_ref().context("real evaluation images")?;
         let fake = fake_eval_set(self.trainer.players().sampler(), config, self.device);

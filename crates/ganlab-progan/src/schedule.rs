@@ -182,7 +182,7 @@ impl Schedule {
         let mark = |from: f64, to: f64| -> &'static str {
             if from >= run_kimg {
                 "   (not reached)"
-            } else if run_kimg < to {
+            } else if run_kimg <= to && run_kimg.is_finite() {
                 "   ← the run ends here"
             } else {
                 ""
@@ -349,5 +349,47 @@ mod tests {
         .validate()
         .unwrap_err();
         assert!(err.to_string().contains("lod_training_kimg"), "{err}");
+    }
+
+    #[test]
+    fn a_run_that_stops_before_the_final_resolution_is_marked_and_named() {
+        let schedule = Schedule {
+            final_resolution: 1024,
+            lod_training_kimg: 30.0,
+            lod_transition_kimg: 30.0,
+            ..Default::default()
+        };
+        let table = schedule.table_until(240.0);
+        let ends: Vec<&str> = table
+            .lines()
+            .filter(|l| l.contains("the run ends here"))
+            .collect();
+        assert_eq!(ends.len(), 1, "{table}");
+        assert!(
+            ends[0].contains("64x64") && ends[0].contains("fade"),
+            "{table}"
+        );
+        assert_eq!(
+            table
+                .lines()
+                .filter(|l| l.contains("(not reached)"))
+                .count(),
+            9,
+            "{table}"
+        );
+        let note = schedule
+            .shortfall(240.0)
+            .expect("240 kimg stop short of 1024");
+        assert!(
+            note.contains("before the final 1024x1024") && note.contains("480 kimg"),
+            "{note}"
+        );
+        let mid_fade = schedule.shortfall(225.0).expect("short");
+        assert!(
+            mid_fade.contains("in the middle of the 64x64 fade-in (α = 0.50)"),
+            "{mid_fade}"
+        );
+        assert_eq!(schedule.shortfall(480.0), None);
+        assert!(!schedule.table().contains("the run ends here"));
     }
 }
