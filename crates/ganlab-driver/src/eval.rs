@@ -165,6 +165,11 @@ pub fn load_image_set(
 ) -> Result<ImageSet> {
     let path = Path::new(spec);
     if path.is_dir() && path.join("config.json").exists() {
+        if let Some(holder) = crate::run_dir::holder(path) {
+            tracing::info!(
+                "{spec}: the run is in progress (trained by {holder}); evaluating its newest snapshot"
+            );
+        }
         return sample_snapshot(&newest_snapshot(path)?, n, seed, device);
     }
     if path.is_file() && spec.ends_with(".safetensors") {

@@ -501,6 +501,11 @@ fn outcome_section(run: &Run) -> String {
     let mut md = String::new();
     let last = run.ticks.last().cloned().unwrap_or(Value::Null);
     md.push_str("## Outcome\n\n");
+    if let Some(holder) = crate::run_dir::holder(&run.dir) {
+        md.push_str(&format!(
+            "- **in progress**: being trained by {holder}; this report shows the ticks so far\n"
+        ));
+    }
     match &run.outcome {
         Some(o) => md.push_str(&format!("- stopped: **{}**: {}\n", o["stop_reason"].as_str().unwrap_or("?"), o["message"].as_str().unwrap_or(""))),
         None => md.push_str("- no outcome.json: the run is still going, or was killed (resume it with `gan train --resume`)\n"),

@@ -318,6 +318,8 @@ fn train_from(
     let _turn = ONE_RUN_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // One writer at a time: held until this function returns (or the process dies).
+    let _lock = crate::run_dir::lock(run_dir)?;
     config.validate()?;
     let bar = progress_bar((config.kimg * 1000.0).round() as u64, reporting.interactive);
     let _log_guard = logging::log_to_run_dir(run_dir, &bar, reporting.interactive)?;

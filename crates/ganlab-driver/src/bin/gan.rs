@@ -360,8 +360,16 @@ fn main() {
         Command::Datasets => datasets(),
         Command::Eval(args) => eval(args),
         Command::Bench { what } => bench(what),
-        Command::Report(args) => ganlab_driver::report::write_report(&args.run_dir)
-            .map(|path| println!("report: {}", path.display())),
+        Command::Report(args) => {
+            if let Some(holder) = run_dir::holder(&args.run_dir) {
+                eprintln!(
+                    "gan: {} is in progress (trained by {holder}); the report covers the ticks so far",
+                    args.run_dir.display()
+                );
+            }
+            ganlab_driver::report::write_report(&args.run_dir)
+                .map(|path| println!("report: {}", path.display()))
+        }
     };
     if let Err(err) = result {
         eprintln!("gan: error: {err:#}");
