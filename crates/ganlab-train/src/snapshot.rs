@@ -86,26 +86,8 @@ pub fn prune(run_dir: &Path, keep: usize) -> Result<Vec<PathBuf>> {
 }
 
 /// Writes the networks (`("G", &g_vs)`, `("D", &d_vs)`, `("G_ema", ..)`), the optimisers and the
-/// progress to `<run_dir>/snapshot-kimgXXXX.XX.safetensors`.
-pub fn save(
-    run_dir: &Path,
-    networks: &[(&str, &VarStore)],
-    opt_g: &dyn Optimizer,
-    opt_d: &dyn Optimizer,
-    progress: Progress,
-    last_lod: Option<f64>,
-) -> Result<PathBuf> {
-    save_as(
-        &run_dir.join(snapshot_name(progress.images_shown)),
-        networks,
-        opt_g,
-        opt_d,
-        progress,
-        last_lod,
-    )
-}
-
-/// [`save`] to a given path (e.g. `best.safetensors`).
+/// progress to `path` (a run's `snapshot-kimgXXXX.XX.safetensors` or `best.safetensors`),
+/// atomically.
 pub fn save_as(
     path: &Path,
     networks: &[(&str, &VarStore)],
