@@ -161,8 +161,9 @@ pub struct Trainer {
 pub type Lap<'a> = &'a mut dyn FnMut(&'static str);
 
 impl Trainer {
-    /// A trainer of `players` in `game` on the samples of `source` (which must live on the
-    /// players' device), with the optimisers `opt_g` / `opt_d`.
+    /// A trainer of `players` in `game` on the samples of `source` (batches are moved to the
+    /// players' device; a source already there is fastest), with the optimisers `opt_g` /
+    /// `opt_d`.
     pub fn new(
         players: Players,
         game: Box<dyn Game>,
@@ -320,7 +321,10 @@ impl Trainer {
         let real = self
             .source
             .batch(&indices)
-            .with_context(|| format!("reading a batch of {}", self.source.description()))?;
+            .with_context(|| format!("reading a batch of {}", self.source.description()))?
+            // A source on another device (a CPU dataset for CUDA players) is moved batch by
+            // batch; on the same device this is a no-op.
+            .to_device(self.device);
         let real = match &self.phase {
             Some(p) => ganlab_progan::fade_reals(&real, p.resolution, p.alpha),
             None => real,
