@@ -60,6 +60,14 @@ enum Task {
     /// Set up if needed, then `gan eval ARGS` (--real, --fake, --metrics, --n, --json).
     #[command(disable_help_flag = true)]
     Eval(PassThrough),
+    /// Set up if needed, then `gan generate ARGS`: images from a trained run (RUN_DIR --seeds
+    /// 0-15 [--grid] [--truncation ψ] [--n N --out DIR]).
+    #[command(disable_help_flag = true)]
+    Generate(PassThrough),
+    /// Set up if needed, then `gan interpolate ARGS`: a latent walk between seeds as a strip and
+    /// a GIF (RUN_DIR --seeds 1,7,42 --steps 16).
+    #[command(disable_help_flag = true)]
+    Interpolate(PassThrough),
     /// Toolkit vs PyTorch / numpy / scipy, alternating runs: training steps, Fréchet, SWD, FID
     /// features, peak RSS.
     Bench(bench::Options),
@@ -95,6 +103,8 @@ fn run() -> Result<()> {
         Task::Games(p) => gan_with("games", &p.args),
         Task::Test(p) => tasks::test(&p.args),
         Task::Eval(p) => gan_with("eval", &p.args),
+        Task::Generate(p) => gan_with("generate", &p.args),
+        Task::Interpolate(p) => gan_with("interpolate", &p.args),
         Task::Bench(options) => bench::run(&options, raw.get(1..).unwrap_or_default()),
         Task::GpuPack => bench::gpu_pack(),
         Task::Datasets => tasks::gan(&["datasets".to_string()]),

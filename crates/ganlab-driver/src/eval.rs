@@ -5,8 +5,8 @@
 
 use crate::data::TrainingData;
 use crate::files::{write_atomically, write_json_atomically};
+use crate::generator::TrainedGenerator;
 use crate::metric::{self, Metric};
-use crate::snapshot::Snapshot;
 use crate::TrainConfig;
 use anyhow::{bail, Context, Result};
 use ganlab_data::{ImageSource, InMemory};
@@ -88,60 +88,30 @@ pub fn sample_pixels(
 
 /// Samples `n` images from the generator of a snapshot (G's moving average when it has one).
 fn sample_snapshot(snapshot_path: &Path, n: i64, seed: u64, device: Device) -> Result<ImageSet> {
-    let run_dir = snapshot_path.parent().unwrap_or(Path::new("."));
-    let config_path = run_dir.join("config.json");
-    let text = std::fs::read_to_string(&config_path).with_context(|| {
-        format!(
-            "{}: a snapshot needs the run's config.json beside it",
-            config_path.display()
-        )
-    })?;
-    let config =
-        TrainConfig::from_json(&text).with_context(|| format!("{}", config_path.display()))?;
-    if config.is_toy() {
+    let generator = TrainedGenerator::load(snapshot_path, device)?;
+    if !generator.makes_images() {
         bail!(
             "{}: a 2-D toy run has no images to evaluate; its mode metrics are in stats.jsonl",
-            run_dir.display()
+            snapshot_path.parent().unwrap_or(Path::new(".")).display()
         );
-    }
-    let snapshot = Snapshot::read(snapshot_path)?;
-    let players = config.build_players(device)?;
-    let (generator, prefix) = match (
-        &players.ema,
-        snapshot.tensors.keys().any(|k| k.starts_with("G_ema.")),
-    ) {
-        (Some(ema), true) => {
-            snapshot.load_into("G_ema", &ema.vs)?;
-            (ema.g.as_ref(), "G_ema")
-        }
-        _ => {
-            snapshot.load_into("G", &players.g_vs)?;
-            (players.g.as_ref(), "G")
-        }
-    };
-    let progress = snapshot.progress()?;
-    if let Some(growth) = &players.growth {
-        let phase = growth.schedule.at(progress.images_shown);
-        growth
-            .stage
-            .set(phase.resolution.trailing_zeros() as i64, phase.alpha);
     }
     tch::manual_seed(seed as i64);
     let images = sample_pixels(
-        generator,
+        generator.sampler(),
         n,
-        config.resolved_z_dim(),
-        config.resolution,
+        generator.z_dim(),
+        generator.config.resolution,
         device,
     );
     Ok(ImageSet {
         images,
         description: format!(
-            "generator {prefix} of {} at {:.1} kimg, seed {seed}",
+            "generator {} of {} at {:.1} kimg, seed {seed}",
+            generator.section,
             snapshot_path.display(),
-            progress.images_shown as f64 / 1000.0
+            generator.images_shown as f64 / 1000.0
         ),
-        dataset: Some(config.dataset.clone()),
+        dataset: Some(generator.config.dataset.clone()),
     })
 }
 
@@ -226,7 +196,8 @@ pub fn seeded_subset(source: &dyn ImageSource, n: i64, seed: u64) -> Result<(Ten
     Ok((to_pixels(&images), take, total))
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
+/// A progress bar over `len` items (rate and ETA), labelled `what`.
+pub fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
         ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} images | {per_sec} | ETA {eta}")

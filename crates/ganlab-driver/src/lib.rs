@@ -11,6 +11,8 @@ pub mod data;
 pub mod device;
 pub mod eval;
 pub mod games_comparison;
+pub mod generate;
+pub mod generator;
 pub mod grid;
 pub mod logging;
 pub mod metric;

@@ -49,6 +49,12 @@ enum Command {
     /// Compute metrics between a real and a fake image set (folders, datasets, run directories
     /// or snapshots).
     Eval(EvalArgs),
+    /// Images from a trained generator: one PNG per seed (seed0000.png, ...), a grid, or N
+    /// images for other tools; G's moving average where the run has one.
+    Generate(GenerateArgs),
+    /// A latent walk between seeds (spherical interpolation in z): a strip PNG and an animated
+    /// GIF.
+    Interpolate(InterpolateArgs),
     /// Plots (losses, D outputs, gradient norms, metrics against kimg and wall time), a strip of
     /// the sample grids and a Markdown summary of a run, in RUN_DIR/report/.
     Report(ReportArgs),
@@ -344,6 +350,52 @@ struct TrainArgs {
 }
 
 #[derive(Args)]
+struct GenerateArgs {
+    /// A run directory (its newest snapshot) or a snapshot file.
+    source: PathBuf,
+    /// Seeds: numbers and inclusive ranges, e.g. 0-63,100 (the same image for the same seed on
+    /// the same device).
+    #[arg(long, conflicts_with = "n", required_unless_present = "n")]
+    seeds: Option<String>,
+    /// N images (seeds 0 … N−1), e.g. for clean-fid or torch-fidelity.
+    #[arg(long)]
+    n: Option<u64>,
+    /// Write the images as one grid.png instead of one file per seed.
+    #[arg(long)]
+    grid: bool,
+    /// Truncation ψ in (0, 1]: latents ψ · truncnorm(−2, 2) (BigGAN); 1 is plain sampling.
+    #[arg(long, default_value_t = 1.0)]
+    truncation: f64,
+    /// Output folder (default: `generated/` beside the snapshot).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+#[derive(Args)]
+struct InterpolateArgs {
+    /// A run directory (its newest snapshot) or a snapshot file.
+    source: PathBuf,
+    /// The seeds visited in order, e.g. 1,7,42 (ranges allowed).
+    #[arg(long)]
+    seeds: String,
+    /// Frames from one seed to the next.
+    #[arg(long, default_value_t = 16)]
+    steps: usize,
+    /// Truncation ψ in (0, 1] (see `gan generate`).
+    #[arg(long, default_value_t = 1.0)]
+    truncation: f64,
+    /// Output folder (default: `generated/` beside the snapshot).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+#[derive(Args)]
 struct ReportArgs {
     /// The run directory.
     run_dir: PathBuf,
@@ -360,6 +412,8 @@ fn main() {
         Command::Datasets => datasets(),
         Command::Eval(args) => eval(args),
         Command::Bench { what } => bench(what),
+        Command::Generate(args) => generate(args),
+        Command::Interpolate(args) => interpolate(args),
         Command::Report(args) => {
             if let Some(holder) = run_dir::holder(&args.run_dir) {
                 eprintln!(
@@ -375,6 +429,54 @@ fn main() {
         eprintln!("gan: error: {err:#}");
         std::process::exit(1);
     }
+}
+
+/// `gan generate`: checks every input, then writes the images and lists them.
+fn generate(args: GenerateArgs) -> Result<()> {
+    use ganlab_driver::generate;
+    let seeds = match (&args.seeds, args.n) {
+        (Some(text), _) => generate::parse_seeds(text)?,
+        (None, Some(0)) => anyhow::bail!("--n must be at least 1"),
+        (None, Some(n)) => (0..n).collect(),
+        (None, None) => anyhow::bail!("give --seeds (e.g. 0-15) or --n"),
+    };
+    let written = generate::generate(&generate::GenerateRequest {
+        source: args.source,
+        seeds,
+        grid: args.grid,
+        truncation: args.truncation,
+        out: args.out,
+        device: args.device,
+    })?;
+    match written.as_slice() {
+        [one] => println!("wrote {}", one.display()),
+        many => println!(
+            "wrote {} images into {}",
+            many.len(),
+            many.first()
+                .and_then(|p| p.parent())
+                .map(|d| d.display().to_string())
+                .unwrap_or_default()
+        ),
+    }
+    Ok(())
+}
+
+/// `gan interpolate`: the strip and the GIF of a walk through the seeds.
+fn interpolate(args: InterpolateArgs) -> Result<()> {
+    use ganlab_driver::generate;
+    let written = generate::interpolate(&generate::InterpolateRequest {
+        source: args.source,
+        seeds: generate::parse_seeds(&args.seeds)?,
+        steps: args.steps,
+        truncation: args.truncation,
+        out: args.out,
+        device: args.device,
+    })?;
+    for path in written {
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 /// Runs a benchmark and prints its `key value` lines: details first, then `peak_rss_mb`, and

@@ -1,0 +1,299 @@
+//! What users do with a trained generator: `gan generate` (one PNG per seed, a grid, or N images
+//! for other tools) and `gan interpolate` (a latent walk between seeds as a strip and a GIF).
+//! A seed's latent is drawn from libtorch's generator seeded with it, so the same seed gives
+//! the same image every time on the same device.
+
+use crate::generator::{snapshot_of, TrainedGenerator};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+/// Parses a seed list: comma-separated numbers and inclusive ranges (`0-63,100`).
+pub fn parse_seeds(text: &str) -> Result<Vec<u64>> {
+    let mut seeds = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        let number = |s: &str| {
+            s.trim().parse::<u64>().with_context(|| {
+                format!("--seeds {text}: `{s}` is not a seed (expected numbers and ranges like 0-63,100)")
+            })
+        };
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (number(a)?, number(b)?);
+                if a > b {
+                    bail!("--seeds {text}: the range {part} goes down; write it as {b}-{a}");
+                }
+                seeds.extend(a..=b);
+            }
+            None => seeds.push(number(part)?),
+        }
+    }
+    if seeds.is_empty() {
+        bail!("--seeds: no seed given");
+    }
+    Ok(seeds)
+}
+
+/// Checks a truncation ψ: in (0, 1].
+pub fn check_truncation(psi: f64) -> Result<()> {
+    if !(psi > 0.0 && psi <= 1.0) {
+        bail!("--truncation must be in (0, 1] (1: plain sampling), got {psi}");
+    }
+    Ok(())
+}
+
+/// The latent of `seed`, [1, z_dim]: N(0, 1), or with ψ < 1 the truncation trick of BigGAN
+/// (Brock et al. 2019, §3.1, as in its TF Hub notebook: `ψ · truncnorm(−2, 2)`: components
+/// outside [−2, 2] are redrawn, then all are scaled by ψ).
+pub fn seed_latent(seed: u64, z_dim: i64, psi: f64, device: Device) -> Tensor {
+    tch::manual_seed(seed as i64);
+    let mut z = Tensor::randn([1, z_dim], (Kind::Float, Device::Cpu));
+    if psi < 1.0 {
+        loop {
+            let outside = z.abs().gt(2.0);
+            if !bool::try_from(outside.any()).unwrap_or(false) {
+                break;
+            }
+            let redrawn = Tensor::randn([1, z_dim], (Kind::Float, Device::Cpu));
+            z = z.where_self(&outside.logical_not(), &redrawn);
+        }
+        z *= psi;
+    }
+    z.to_device(device)
+}
+
+/// Spherical interpolation between latents `a` and `b` at `t` ∈ [0, 1] (Shoemake 1985; White
+/// 2016 for GAN latents): the walk keeps the norm a Gaussian latent typically has.
+pub fn slerp(a: &Tensor, b: &Tensor, t: f64) -> Tensor {
+    let cos = (a * b).sum(Kind::Float) / (a.norm() * b.norm());
+    let omega = cos.clamp(-1.0, 1.0).double_value(&[]).acos();
+    if omega.abs() < 1e-6 {
+        return a * (1.0 - t) + b * t;
+    }
+    let s = omega.sin();
+    a * (((1.0 - t) * omega).sin() / s) + b * ((t * omega).sin() / s)
+}
+
+/// Where the outputs go: `--out`, else `generated/` beside the snapshot. A path that is a file
+/// is refused before anything is computed.
+fn output_dir(out: Option<&Path>, snapshot: &Path) -> Result<PathBuf> {
+    let dir = match out {
+        Some(dir) => dir.to_path_buf(),
+        None => snapshot
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("generated"),
+    };
+    if dir.exists() && !dir.is_dir() {
+        bail!(
+            "--out {}: this is a file; expected a folder for the images",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// What `gan generate` draws.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    /// A run directory (its newest snapshot) or a snapshot file.
+    pub source: PathBuf,
+    pub seeds: Vec<u64>,
+    /// One `grid.png` instead of a file per seed.
+    pub grid: bool,
+    pub truncation: f64,
+    pub out: Option<PathBuf>,
+    pub device: String,
+}
+
+/// A loaded generator whose samples are images, and where they go.
+fn open(source: &Path, out: Option<&Path>, device: &str) -> Result<(TrainedGenerator, PathBuf)> {
+    let snapshot = snapshot_of(source)?;
+    let dir = output_dir(out, &snapshot)?;
+    let device = crate::device::resolve(device)?;
+    let generator = TrainedGenerator::load(&snapshot, device)?;
+    if !generator.makes_images() {
+        bail!(
+            "{}: a 2-D toy run draws points, not images (its scatter plots are in the run directory)",
+            snapshot.display()
+        );
+    }
+    Ok((generator, dir))
+}
+
+/// The image of one latent at the run's final resolution, [C, H, W] in [-1, 1].
+fn image_of(generator: &TrainedGenerator, z: &Tensor) -> Tensor {
+    let resolution = generator.config.resolution;
+    let image = tch::no_grad(|| generator.sampler().forward_t(z, false));
+    // A progressive run's snapshot before its last stage: shown at the final size.
+    let image = match image.size()[2] < resolution {
+        true => image.upsample_nearest2d([resolution, resolution], None, None),
+        false => image,
+    };
+    image.get(0).to_device(Device::Cpu)
+}
+
+/// Writes `seedNNNN.png` per seed (or `grid.png` with `grid`); returns the files written.
+pub fn generate(request: &GenerateRequest) -> Result<Vec<PathBuf>> {
+    check_truncation(request.truncation)?;
+    let (generator, dir) = open(&request.source, request.out.as_deref(), &request.device)?;
+    let device = generator.sampler_device();
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let bar = crate::eval::bar(request.seeds.len() as u64, "generating");
+    let mut images = Vec::new();
+    let mut written = Vec::new();
+    for &seed in &request.seeds {
+        let z = seed_latent(seed, generator.z_dim(), request.truncation, device);
+        let image = image_of(&generator, &z);
+        if request.grid {
+            images.push(image);
+        } else {
+            let path = dir.join(format!("seed{seed:04}.png"));
+            crate::grid::save_image(&image, &path)?;
+            written.push(path);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if request.grid {
+        let path = dir.join("grid.png");
+        let n = images.len() as i64;
+        crate::grid::save_grid(
+            &Tensor::stack(&images, 0),
+            crate::grid::square_columns(n),
+            &path,
+        )?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// What `gan interpolate` draws.
+#[derive(Debug, Clone)]
+pub struct InterpolateRequest {
+    pub source: PathBuf,
+    /// The seeds visited in order (at least two).
+    pub seeds: Vec<u64>,
+    /// Frames from one seed to the next.
+    pub steps: usize,
+    pub truncation: f64,
+    pub out: Option<PathBuf>,
+    pub device: String,
+}
+
+/// A spherical walk in z through the seeds: `interpolation.png` (the frames in one row) and
+/// `interpolation.gif` (the frames as an animation, 10 per second); returns both paths.
+pub fn interpolate(request: &InterpolateRequest) -> Result<Vec<PathBuf>> {
+    check_truncation(request.truncation)?;
+    if request.seeds.len() < 2 {
+        bail!(
+            "--seeds: an interpolation needs at least two seeds, got {:?}",
+            request.seeds
+        );
+    }
+    if request.steps == 0 {
+        bail!("--steps must be at least 1");
+    }
+    let (generator, dir) = open(&request.source, request.out.as_deref(), &request.device)?;
+    let device = generator.sampler_device();
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let latents: Vec<Tensor> = request
+        .seeds
+        .iter()
+        .map(|&s| seed_latent(s, generator.z_dim(), request.truncation, device))
+        .collect();
+    let mut frames = Vec::new();
+    for pair in latents.windows(2) {
+        for k in 0..request.steps {
+            let t = k as f64 / request.steps as f64;
+            frames.push(image_of(&generator, &slerp(&pair[0], &pair[1], t)));
+        }
+    }
+    if let Some(last) = latents.last() {
+        frames.push(image_of(&generator, last));
+    }
+    let strip = dir.join("interpolation.png");
+    let n = frames.len() as i64;
+    crate::grid::save_grid(&Tensor::stack(&frames, 0), n, &strip)?;
+    let gif = dir.join("interpolation.gif");
+    write_gif(&frames, &gif)?;
+    Ok(vec![strip, gif])
+}
+
+/// Frames [C, H, W] in [-1, 1] as an endlessly looping GIF, written atomically.
+fn write_gif(frames: &[Tensor], path: &Path) -> Result<()> {
+    let mut rgba = Vec::new();
+    for frame in frames {
+        let rgb = match frame.size()[0] {
+            1 => frame.repeat([3, 1, 1]),
+            _ => frame.shallow_clone(),
+        };
+        let (h, w) = (rgb.size()[1] as u32, rgb.size()[2] as u32);
+        let bytes = crate::grid::to_bytes(&rgb).permute([1, 2, 0]).contiguous();
+        let bytes = Vec::<u8>::try_from(bytes.view([-1])).context("frame to bytes")?;
+        let pixels: Vec<u8> = bytes
+            .chunks(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect();
+        let image = image::RgbaImage::from_raw(w, h, pixels).context("frame size")?;
+        rgba.push(image::Frame::from_parts(
+            image,
+            0,
+            0,
+            image::Delay::from_numer_denom_ms(100, 1),
+        ));
+    }
+    crate::files::write_atomically(path, |tmp| {
+        let file = std::fs::File::create(tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut encoder = image::codecs::gif::GifEncoder::new(std::io::BufWriter::new(file));
+        encoder
+            .set_repeat(image::codecs::gif::Repeat::Infinite)
+            .and_then(|()| encoder.encode_frames(rgba))
+            .with_context(|| format!("cannot write GIF {}", tmp.display()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_lists_parse_and_bad_ones_are_named() {
+        assert_eq!(parse_seeds("0-3,10").expect("seeds"), vec![0, 1, 2, 3, 10]);
+        let err = parse_seeds("5-2").unwrap_err().to_string();
+        assert!(
+            err.contains("the range 5-2 goes down; write it as 2-5"),
+            "{err}"
+        );
+        let err = parse_seeds("x").unwrap_err().to_string();
+        assert!(err.contains("`x` is not a seed"), "{err}");
+        for psi in [0.0, -0.5, 1.5, f64::NAN] {
+            assert!(check_truncation(psi).is_err(), "{psi}");
+        }
+        check_truncation(1.0).expect("1 is plain sampling");
+    }
+
+    #[test]
+    fn latents_are_a_function_of_the_seed_and_truncation_bounds_them() {
+        let a = seed_latent(7, 512, 1.0, Device::Cpu);
+        let b = seed_latent(7, 512, 1.0, Device::Cpu);
+        assert!(a.equal(&b));
+        let t = seed_latent(7, 4096, 0.5, Device::Cpu);
+        let largest = t.abs().max().double_value(&[]);
+        assert!(
+            largest <= 1.0 + 1e-6,
+            "ψ 0.5 · truncnorm(−2, 2) stays in [−1, 1]: {largest}"
+        );
+        // Slerp ends at its endpoints and keeps a unit-norm path on the sphere.
+        let (x, y) = (
+            seed_latent(1, 64, 1.0, Device::Cpu),
+            seed_latent(2, 64, 1.0, Device::Cpu),
+        );
+        assert!((slerp(&x, &y, 0.0) - &x).abs().max().double_value(&[]) < 1e-5);
+        assert!((slerp(&x, &y, 1.0) - &y).abs().max().double_value(&[]) < 1e-5);
+        let (u, v) = (&x / x.norm(), &y / y.norm());
+        let mid = slerp(&u, &v, 0.5).norm().double_value(&[]);
+        assert!((mid - 1.0).abs() < 1e-5, "{mid}");
+    }
+}
