@@ -69,6 +69,9 @@ fn host_name() -> String {
 
 /// Takes the run directory's lock, or refuses at once, naming the directory and the process
 /// (id and host) that holds it; a refused caller has written nothing there.
+///
+/// Data-parallel training (when it comes) must take it on rank 0 only: the other ranks write
+/// nothing into the run directory.
 pub fn lock(dir: &Path) -> Result<RunLock> {
     use std::io::{Read, Seek, Write};
     let path = dir.join(LOCK_FILE);
