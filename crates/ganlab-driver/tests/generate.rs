@@ -50,33 +50,21 @@ fn generated_images_are_a_function_of_the_seed_and_bad_input_writes_nothing() {
 
     // The same grid twice.
     let out = root.path().join("a");
-    ok(&gan(&[
-        "generate",
-        path(&run),
-        "--seeds",
-        "0-3,9",
-        "--grid",
-        "--device",
-        "cpu",
-        "--out",
-        path(&out),
-    ]));
-    let first = std::fs::read(out.join("grid.png")).expect("grid.png");
-    ok(&gan(&[
-        "generate",
-        path(&run),
-        "--seeds",
-        "0-3,9",
-        "--grid",
-        "--device",
-        "cpu",
-        "--out",
-        path(&out),
-    ]));
-    assert_eq!(
-        std::fs::read(out.join("grid.png")).expect("grid.png"),
-        first
-    );
+    let grid = || {
+        ok(&gan(&[
+            "generate",
+            path(&run),
+            "--seeds",
+            "0-3,9",
+            "--grid",
+            "--device",
+            "cpu",
+            "--out",
+            path(&out),
+        ]));
+        std::fs::read(out.join("grid.png")).expect("grid.png")
+    };
+    assert_eq!(grid(), grid());
 
     // One file per seed, at the run's 32x32; --n N writes seeds 0..N-1.
     let stdout = ok(&gan(&[

@@ -351,8 +351,8 @@ struct TrainArgs {
 
 #[derive(Args)]
 struct GenerateArgs {
-    /// A run directory (its newest snapshot) or a snapshot file.
-    source: PathBuf,
+    #[command(flatten)]
+    sampling: SamplingArgs,
     /// Seeds: numbers and inclusive ranges, e.g. 0-63,100 (the same image for the same seed on
     /// the same device).
     #[arg(long, conflicts_with = "n", required_unless_present = "n")]
@@ -363,28 +363,26 @@ struct GenerateArgs {
     /// Write the images as one grid.png instead of one file per seed.
     #[arg(long)]
     grid: bool,
-    /// Truncation ψ in (0, 1]: latents ψ · truncnorm(−2, 2) (BigGAN); 1 is plain sampling.
-    #[arg(long, default_value_t = 1.0)]
-    truncation: f64,
-    /// Output folder (default: `generated/` beside the snapshot).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: String,
 }
 
 #[derive(Args)]
 struct InterpolateArgs {
-    /// A run directory (its newest snapshot) or a snapshot file.
-    source: PathBuf,
+    #[command(flatten)]
+    sampling: SamplingArgs,
     /// The seeds visited in order, e.g. 1,7,42 (ranges allowed).
     #[arg(long)]
     seeds: String,
     /// Frames from one seed to the next.
     #[arg(long, default_value_t = 16)]
     steps: usize,
-    /// Truncation ψ in (0, 1] (see `gan generate`).
+}
+
+/// What `gan generate` and `gan interpolate` sample from, and how.
+#[derive(Args)]
+struct SamplingArgs {
+    /// A run directory (its newest snapshot) or a snapshot file.
+    source: PathBuf,
+    /// Truncation ψ in (0, 1]: latents ψ · truncnorm(−2, 2) (BigGAN); 1 is plain sampling.
     #[arg(long, default_value_t = 1.0)]
     truncation: f64,
     /// Output folder (default: `generated/` beside the snapshot).
@@ -441,12 +439,12 @@ fn generate(args: GenerateArgs) -> Result<()> {
         (None, None) => anyhow::bail!("give --seeds (e.g. 0-15) or --n"),
     };
     let written = generate::generate(&generate::GenerateRequest {
-        source: args.source,
+        source: args.sampling.source,
         seeds,
         grid: args.grid,
-        truncation: args.truncation,
-        out: args.out,
-        device: args.device,
+        truncation: args.sampling.truncation,
+        out: args.sampling.out,
+        device: args.sampling.device,
     })?;
     match written.as_slice() {
         [one] => println!("wrote {}", one.display()),
@@ -466,12 +464,12 @@ fn generate(args: GenerateArgs) -> Result<()> {
 fn interpolate(args: InterpolateArgs) -> Result<()> {
     use ganlab_driver::generate;
     let written = generate::interpolate(&generate::InterpolateRequest {
-        source: args.source,
+        source: args.sampling.source,
         seeds: generate::parse_seeds(&args.seeds)?,
         steps: args.steps,
-        truncation: args.truncation,
-        out: args.out,
-        device: args.device,
+        truncation: args.sampling.truncation,
+        out: args.sampling.out,
+        device: args.sampling.device,
     })?;
     for path in written {
         println!("wrote {}", path.display());

@@ -4,7 +4,6 @@
 use super::{check, ArchSpec, Architecture, Players, SampleKind};
 use anyhow::Result;
 use ganlab_layers::{dcgan32_discriminator, dcgan32_generator, Dcgan32Config};
-use tch::nn::VarStore;
 use tch::Device;
 
 /// DCGAN-32: z ∈ R^100, batch 64 (Radford et al. 2016, §4).
@@ -43,16 +42,12 @@ impl Architecture for Dcgan32 {
             channels: spec.channels,
             width: spec.width,
         };
-        let (g_vs, d_vs) = (VarStore::new(device), VarStore::new(device));
-        let g = dcgan32_generator(&g_vs.root(), cfg);
-        let d = dcgan32_discriminator(&d_vs.root(), cfg);
-        Ok(Players::new(
-            Box::new(g),
-            Box::new(d),
-            g_vs,
-            d_vs,
+        Ok(Players::pair(
+            device,
             cfg.z_dim,
             SampleKind::Images,
+            |g| dcgan32_generator(g, cfg),
+            |d| dcgan32_discriminator(d, cfg),
         ))
     }
 }

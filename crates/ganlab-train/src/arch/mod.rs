@@ -145,6 +145,24 @@ impl Players {
         }
     }
 
+    /// A G and a D built by `g` and `d` under the roots of two fresh var stores on `device`
+    /// (what every architecture without a moving average builds).
+    pub fn pair<G, D>(
+        device: Device,
+        z_dim: i64,
+        sample_kind: SampleKind,
+        g: impl FnOnce(&tch::nn::Path) -> G,
+        d: impl FnOnce(&tch::nn::Path) -> D,
+    ) -> Players
+    where
+        G: ModuleT + 'static,
+        D: ModuleT + 'static,
+    {
+        let (g_vs, d_vs) = (VarStore::new(device), VarStore::new(device));
+        let (g, d) = (g(&g_vs.root()), d(&d_vs.root()));
+        Players::new(Box::new(g), Box::new(d), g_vs, d_vs, z_dim, sample_kind)
+    }
+
     /// The network that draws samples: G's moving average where there is one, else G.
     pub fn sampler(&self) -> &dyn ModuleT {
         match &self.ema {

@@ -3,7 +3,6 @@
 use super::{ArchSpec, Architecture, Players, SampleKind};
 use anyhow::Result;
 use ganlab_layers::{toy_discriminator, toy_generator, ToyMlpConfig};
-use tch::nn::VarStore;
 use tch::Device;
 
 /// The toy MLP pair on 2-D points: z ∈ R^2, batch 256 (Gulrajani et al. 2017, toy code).
@@ -36,16 +35,12 @@ impl Architecture for ToyMlp {
             z_dim: spec.z_dim.unwrap_or_else(|| self.default_z_dim(spec)),
             ..Default::default()
         };
-        let (g_vs, d_vs) = (VarStore::new(device), VarStore::new(device));
-        let g = toy_generator(&g_vs.root(), cfg);
-        let d = toy_discriminator(&d_vs.root(), cfg);
-        Ok(Players::new(
-            Box::new(g),
-            Box::new(d),
-            g_vs,
-            d_vs,
+        Ok(Players::pair(
+            device,
             cfg.z_dim,
             SampleKind::Points,
+            |g| toy_generator(g, cfg),
+            |d| toy_discriminator(d, cfg),
         ))
     }
 }
