@@ -78,7 +78,7 @@ pub fn short_dcgan_config(seed: u64) -> ganlab_driver::TrainConfig {
         batch_size: Some(32),
         width: 16,
         seed,
-        device: "cpu".into(),
+        device: ganlab_driver::device::DeviceChoice::Cpu,
         grid_images: 16,
         ..Default::default()
     }
@@ -93,7 +93,7 @@ pub fn tiny_progan_config(
     fade_kimg: f64,
 ) -> ganlab_driver::TrainConfig {
     let mut config = ganlab_driver::TrainConfig::preset("progan-fashion32").expect("preset");
-    config.device = "cpu".into();
+    config.device = ganlab_driver::device::DeviceChoice::Cpu;
     config.evaluation.every_kimg = 0.0;
     config.progan.fmap_base = fmap_base;
     config.progan.fmap_max = fmap_max;

@@ -10,11 +10,11 @@ fn divergence_stops_cleanly_and_an_interrupted_run_resumes() {
     let quiet = Reporting { interactive: false };
     let base = TrainConfig {
         dataset: "ring8".into(),
-        game: "lsgan".into(),
+        game: ganlab_games::GameName::Lsgan,
         kimg: 0.512,
         tick_kimg: 0.256,
         snapshot_ticks: 1,
-        device: "cpu".into(),
+        device: ganlab_driver::device::DeviceChoice::Cpu,
         ..Default::default()
     };
     let dir = tempfile::tempdir().expect("tmp");

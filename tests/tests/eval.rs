@@ -17,7 +17,7 @@ fn config(real: &str, fake: &str, metrics: &[&str], n: i64) -> EvalConfig {
         classifier: None,
         detector: None,
         seed: 0,
-        device: "cpu".into(),
+        device: ganlab_driver::device::DeviceChoice::Cpu,
         json: None,
     }
 }
@@ -93,7 +93,7 @@ fn a_run_directory_is_evaluated_by_sampling_its_generator() {
         kimg: 0.064,
         tick_kimg: 0.064,
         width: 8,
-        device: "cpu".into(),
+        device: ganlab_driver::device::DeviceChoice::Cpu,
         grid_images: 4,
         ..Default::default()
     };

@@ -2,6 +2,7 @@
 //! written to outcome.json, the best snapshot, snapshot retention, the mode-collapse warning
 //! that names the missing classes, and `gan report`'s pictures and summary.
 
+use ganlab_driver::metric::Metric;
 use ganlab_driver::train::{Reporting, StopReason};
 use ganlab_driver::TrainConfig;
 use serde_json::Value;
@@ -14,7 +15,7 @@ fn toy(kimg: f64) -> TrainConfig {
         dataset: "ring8".into(),
         kimg,
         tick_kimg: 0.512,
-        device: "cpu".into(),
+        device: ganlab_driver::device::DeviceChoice::Cpu,
         ..Default::default()
     };
     c.evaluation.every_kimg = 0.512;
@@ -40,7 +41,7 @@ fn stats(dir: &Path) -> Vec<Value> {
 fn a_reached_target_stops_the_run_and_says_why() {
     // The share of high-quality samples is >= 0 at the first evaluation: the target is met there.
     let mut c = toy(5.0);
-    c.evaluation.primary = Some("high-quality".into());
+    c.evaluation.primary = Some(Metric::HighQuality);
     c.evaluation.target = Some(0.0);
     let dir = tempfile::tempdir().expect("tmp");
     let summary = ganlab_driver::train(c, dir.path(), QUIET).expect("run");
@@ -63,7 +64,7 @@ fn a_reached_target_stops_the_run_and_says_why() {
 fn a_plateau_stops_after_patience_evaluations_and_the_best_snapshot_is_kept() {
     // No change can beat a δ of 1e9: every evaluation after the first is "no improvement".
     let mut c = toy(10.0);
-    c.evaluation.primary = Some("jsd".into());
+    c.evaluation.primary = Some(Metric::Jsd);
     c.evaluation.patience = 2;
     c.evaluation.min_delta = 1e9;
     c.snapshot_ticks = 1;
@@ -125,7 +126,7 @@ fn an_untrained_generator_is_flagged_with_the_missing_digits_named() {
     // digits: the coverage diagnostic must name the digits that are missing.
     let mut c = ganlab_tests::short_dcgan_config(0);
     c.evaluation.every_kimg = 0.128;
-    c.evaluation.metrics = vec!["coverage".into()];
+    c.evaluation.metrics = vec![Metric::Coverage];
     c.evaluation.n = 300;
     let dir = tempfile::tempdir().expect("tmp");
     let _ = ganlab_driver::train(c, dir.path(), QUIET).expect("run");

@@ -11,7 +11,7 @@ fn the_fallback_is_said_once_and_evaluation_does_not_reload_the_data() {
     let mut config = ganlab_tests::short_dcgan_config(3);
     // Two evaluations (at 0.128 and 0.256 kimg), SWD only, so that no classifier is trained.
     config.evaluation.every_kimg = 0.128;
-    config.evaluation.metrics = vec!["swd".into()];
+    config.evaluation.metrics = vec![ganlab_driver::metric::Metric::Swd];
     config.evaluation.n = 64;
     ganlab_driver::train(config, dir.path(), Reporting { interactive: false }).expect("run");
     let log = std::fs::read_to_string(dir.path().join("log.txt")).expect("log.txt");

@@ -50,7 +50,7 @@ fn resumed_runs_end_with_identical_parameters() {
         keep_snapshots: 0,
         batch_size: Some(32),
         width: 8,
-        device: "cpu".into(),
+        device: ganlab_driver::device::DeviceChoice::Cpu,
         grid_images: 4,
         seed: 7,
         evaluation: ganlab_driver::monitor::EvaluationSettings {

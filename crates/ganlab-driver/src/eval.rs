@@ -33,7 +33,7 @@ pub struct EvalConfig {
     /// TorchScript detector; default: the 2015-12-05 Inception installed by setup.
     pub detector: Option<PathBuf>,
     pub seed: u64,
-    pub device: String,
+    pub device: crate::device::DeviceChoice,
     pub json: Option<PathBuf>,
 }
 
@@ -401,7 +401,7 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
             })?;
         }
     }
-    let device = crate::device::resolve(&cfg.device)?;
+    let device = cfg.device.resolve()?;
     let real = load_image_set(&cfg.real, cfg.n, cfg.seed, device, 0)?;
     let resolution = real.images.size()[2];
     let fake = load_image_set(&cfg.fake, cfg.n, cfg.seed + 1, device, resolution)?;

@@ -3,22 +3,24 @@
 //! modes covered, share of high-quality samples (within 3σ of a mode) and the JSD of the mode
 //! histogram against uniform. Nothing is tuned per game: each runs with its paper's defaults.
 
+use crate::device::DeviceChoice;
 use crate::files::{write_bytes_atomically, write_json_atomically};
 use crate::train::Reporting;
 use crate::TrainConfig;
 use anyhow::{Context, Result};
+use ganlab_games::GameName;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
 /// Settings of a comparison.
 #[derive(Debug, Clone)]
 pub struct ComparisonConfig {
-    pub games: Vec<String>,
+    pub games: Vec<GameName>,
     pub datasets: Vec<String>,
     pub seeds: Vec<u64>,
     /// Budget per run, in kimg of real samples shown to D.
     pub kimg: f64,
-    pub device: String,
+    pub device: DeviceChoice,
     /// Folder for the runs, the table and the plots.
     pub out_dir: PathBuf,
 }
@@ -46,7 +48,7 @@ pub fn run(cfg: &ComparisonConfig, interactive: bool) -> Result<Vec<Row>> {
     for dataset in &cfg.datasets {
         for game in &cfg.games {
             for &seed in &cfg.seeds {
-                rows.push(run_one(cfg, dataset, game, seed, interactive)?);
+                rows.push(run_one(cfg, dataset, *game, seed, interactive)?);
             }
         }
     }
@@ -61,7 +63,7 @@ pub fn run(cfg: &ComparisonConfig, interactive: bool) -> Result<Vec<Row>> {
 fn run_one(
     cfg: &ComparisonConfig,
     dataset: &str,
-    game: &str,
+    game: GameName,
     seed: u64,
     interactive: bool,
 ) -> Result<Row> {
@@ -73,11 +75,11 @@ fn run_one(
     std::fs::create_dir_all(&run_dir)?;
     let config = TrainConfig {
         dataset: dataset.into(),
-        game: game.into(),
+        game,
         kimg: cfg.kimg,
         tick_kimg: cfg.kimg / 4.0,
         seed,
-        device: cfg.device.clone(),
+        device: cfg.device,
         ..Default::default()
     };
     tracing::info!("games comparison: {dataset} / {game} / seed {seed}");
@@ -97,7 +99,7 @@ fn run_one(
     })?;
     Ok(Row {
         dataset: dataset.into(),
-        game: game.into(),
+        game: game.to_string(),
         seed,
         modes: stats.modes.ok_or_else(|| missing("modes"))?,
         modes_covered: stats
@@ -119,7 +121,7 @@ fn to_json(cfg: &ComparisonConfig, rows: &[Row]) -> Value {
     json!({
         "kimg_per_run": cfg.kimg,
         "seeds": cfg.seeds,
-        "device": cfg.device,
+        "device": cfg.device.to_string(),
         "toolkit_version": crate::VERSION,
         "rows": rows.iter().map(|r| json!({
             "dataset": r.dataset, "game": r.game, "seed": r.seed, "modes": r.modes,

@@ -3,6 +3,7 @@
 //! A seed's latent is drawn from libtorch's generator seeded with it, so the same seed gives
 //! the same image every time on the same device.
 
+use crate::device::DeviceChoice;
 use crate::generator::{snapshot_of, TrainedGenerator};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -103,14 +104,18 @@ pub struct GenerateRequest {
     pub grid: bool,
     pub truncation: f64,
     pub out: Option<PathBuf>,
-    pub device: String,
+    pub device: DeviceChoice,
 }
 
 /// A loaded generator whose samples are images, and where they go.
-fn open(source: &Path, out: Option<&Path>, device: &str) -> Result<(TrainedGenerator, PathBuf)> {
+fn open(
+    source: &Path,
+    out: Option<&Path>,
+    device: DeviceChoice,
+) -> Result<(TrainedGenerator, PathBuf)> {
     let snapshot = snapshot_of(source)?;
     let dir = output_dir(out, &snapshot)?;
-    let device = crate::device::resolve(device)?;
+    let device = device.resolve()?;
     let generator = TrainedGenerator::load(&snapshot, device)?;
     if !generator.makes_images() {
         bail!(
@@ -136,7 +141,7 @@ fn image_of(generator: &TrainedGenerator, z: &Tensor) -> Tensor {
 /// Writes `seedNNNN.png` per seed (or `grid.png` with `grid`); returns the files written.
 pub fn generate(request: &GenerateRequest) -> Result<Vec<PathBuf>> {
     check_truncation(request.truncation)?;
-    let (generator, dir) = open(&request.source, request.out.as_deref(), &request.device)?;
+    let (generator, dir) = open(&request.source, request.out.as_deref(), request.device)?;
     let device = generator.sampler_device();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let bar = crate::eval::bar(request.seeds.len() as u64, "generating");
@@ -178,7 +183,7 @@ pub struct InterpolateRequest {
     pub steps: usize,
     pub truncation: f64,
     pub out: Option<PathBuf>,
-    pub device: String,
+    pub device: DeviceChoice,
 }
 
 /// A spherical walk in z through the seeds: `interpolation.png` (the frames in one row) and
@@ -194,7 +199,7 @@ pub fn interpolate(request: &InterpolateRequest) -> Result<Vec<PathBuf>> {
     if request.steps == 0 {
         bail!("--steps must be at least 1");
     }
-    let (generator, dir) = open(&request.source, request.out.as_deref(), &request.device)?;
+    let (generator, dir) = open(&request.source, request.out.as_deref(), request.device)?;
     let device = generator.sampler_device();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let latents: Vec<Tensor> = request

@@ -1,6 +1,7 @@
 //! A trained generator read back from a snapshot and the run's `config.json` beside it: what
 //! `gan eval` samples and `gan generate` / `gan interpolate` draw from.
 
+use crate::config::RunConfig;
 use crate::snapshot::Snapshot;
 use crate::TrainConfig;
 use anyhow::{bail, Context, Result};
@@ -51,8 +52,9 @@ impl TrainedGenerator {
                 config_path.display()
             )
         })?;
-        let config =
-            TrainConfig::from_json(&text).with_context(|| format!("{}", config_path.display()))?;
+        let config = RunConfig::from_json(&text)
+            .with_context(|| format!("{}", config_path.display()))?
+            .config;
         let snapshot = Snapshot::read(snapshot_path)?;
         let players = config.build_players(device)?;
         let with_ema = snapshot.tensors.keys().any(|k| k.starts_with("G_ema."));

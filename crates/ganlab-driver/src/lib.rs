@@ -6,6 +6,7 @@
 
 pub mod allocator;
 pub mod bench;
+pub mod choice;
 pub mod config;
 pub mod data;
 pub mod device;

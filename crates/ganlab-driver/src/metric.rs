@@ -6,8 +6,17 @@
 use ganlab_train::SampleKind;
 use serde_json::Value;
 
-/// A metric of the registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A metric of the registry (read from and written as its name).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde_with::SerializeDisplay,
+    serde_with::DeserializeFromStr,
+)]
 pub enum Metric {
     /// Fréchet Inception distance (Heusel et al. 2017).
     Fid,
@@ -97,6 +106,31 @@ impl Metric {
     /// Whether it needs a domain classifier (MNIST / Fashion-MNIST at 32x32).
     pub fn needs_classifier(self) -> bool {
         matches!(self, Metric::Is | Metric::Coverage | Metric::DomainFid)
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Metric, String> {
+        Metric::from_name(name).ok_or_else(|| {
+            format!(
+                "unknown metric `{name}`; expected any of {}",
+                Metric::ALL.map(Metric::name).join(", ")
+            )
+        })
+    }
+}
+
+impl crate::choice::Choice for Metric {
+    fn listed() -> Option<Vec<&'static str>> {
+        Some(Metric::ALL.map(Metric::name).to_vec())
     }
 }
 

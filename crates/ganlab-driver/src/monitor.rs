@@ -11,32 +11,22 @@ use crate::metric::Metric;
 use crate::stats::TickStats;
 use serde_json::{json, Map, Value};
 
-/// Whether smaller values of `metric` are better (unknown names: lower).
-pub fn lower_is_better(metric: &str) -> bool {
-    Metric::from_name(metric).is_none_or(Metric::lower_is_better)
-}
-
 /// Relative improvement per 100 kimg below which the slow-convergence warning is given.
 pub const SLOW_RELATIVE_IMPROVEMENT_PER_100KIMG: f64 = 0.01;
 /// Evaluations the convergence slope is fitted over.
 pub const SLOPE_WINDOW: usize = 4;
-
-/// The scalar of `metric` in an evaluation result (`gan eval`'s JSON, or a toy tick's stats).
-pub fn scalar_of(metric: &str, result: &Value) -> Option<f64> {
-    Metric::from_name(metric)?.scalar(result)
-}
 
 /// Why the monitor stops a run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     Continue,
     TargetReached {
-        metric: String,
+        metric: Metric,
         value: f64,
         target: f64,
     },
     Plateau {
-        metric: String,
+        metric: Metric,
         best: f64,
         best_kimg: f64,
         evaluations: u32,
@@ -59,7 +49,7 @@ pub struct Observation {
 /// The history of the primary metric and the stopping rule.
 #[derive(Debug, Clone)]
 pub struct Monitor {
-    pub primary: String,
+    pub primary: Metric,
     lower_better: bool,
     target: Option<f64>,
     patience: u32,
@@ -90,7 +80,7 @@ impl Monitor {
         let s = &config.evaluation;
         let primary = s.resolved_primary(config);
         Monitor {
-            lower_better: lower_is_better(&primary),
+            lower_better: primary.lower_is_better(),
             primary,
             target: s.target,
             patience: s.patience,
@@ -104,7 +94,7 @@ impl Monitor {
     /// Replays the evaluations recorded in `stats.jsonl` lines (their `eval` objects).
     pub fn replay<'a>(&mut self, ticks: impl IntoIterator<Item = &'a TickStats>) {
         for tick in ticks {
-            if let Some(value) = tick.eval_value(&self.primary) {
+            if let Some(value) = tick.eval_value(self.primary.name()) {
                 self.observe(tick.kimg, value);
             }
         }
@@ -156,14 +146,14 @@ impl Monitor {
         });
         let verdict = if reached {
             Verdict::TargetReached {
-                metric: self.primary.clone(),
+                metric: self.primary,
                 value,
                 target: self.target.unwrap_or(value),
             }
         } else if self.patience > 0 && self.since_improvement >= self.patience {
             let (best, best_kimg) = self.best.unwrap_or((value, kimg));
             Verdict::Plateau {
-                metric: self.primary.clone(),
+                metric: self.primary,
                 best,
                 best_kimg,
                 evaluations: self.since_improvement,
@@ -182,11 +172,11 @@ impl Monitor {
 }
 
 /// The per-metric scalars of an evaluation result, plus coverage's missing classes.
-pub fn eval_summary(metrics: &[String], result: &Value) -> Map<String, Value> {
+pub fn eval_summary(metrics: &[Metric], result: &Value) -> Map<String, Value> {
     let mut out = Map::new();
     for m in metrics {
-        if let Some(v) = scalar_of(m, result) {
-            out.insert(m.clone(), json!(v));
+        if let Some(v) = m.scalar(result) {
+            out.insert(m.name().to_string(), json!(v));
         }
     }
     if let Some(missing) = result["coverage"]["missing"].as_array() {
@@ -230,8 +220,8 @@ mod tests {
     fn config(primary: &str, target: Option<f64>, patience: u32) -> TrainConfig {
         TrainConfig {
             evaluation: EvaluationSettings {
-                metrics: vec!["swd".into(), "is".into()],
-                primary: Some(primary.into()),
+                metrics: vec![Metric::Swd, Metric::Is],
+                primary: Some(primary.parse().expect("a metric")),
                 target,
                 patience,
                 ..Default::default()
@@ -270,7 +260,7 @@ mod tests {
         assert_eq!(
             o.verdict,
             Verdict::Plateau {
-                metric: "swd".into(),
+                metric: Metric::Swd,
                 best: 18.0,
                 best_kimg: 20.0,
                 evaluations: 2
@@ -338,15 +328,15 @@ mod tests {
     #[test]
     fn bad_settings_are_named() {
         let mut c = TrainConfig::default();
-        c.evaluation.metrics = vec!["jsd".into()];
+        c.evaluation.metrics = vec![Metric::Jsd];
         assert!(c
             .evaluation
             .validate(&c)
             .unwrap_err()
             .to_string()
             .contains("unknown metric `jsd`"));
-        c.evaluation.metrics = vec!["swd".into()];
-        c.evaluation.primary = Some("fid".into());
+        c.evaluation.metrics = vec![Metric::Swd];
+        c.evaluation.primary = Some(Metric::Fid);
         assert!(c
             .evaluation
             .validate(&c)

@@ -2,17 +2,18 @@
 //! game returns losses and scalars, and its `LoopPlan` says how many critic steps to take and
 //! whether to clip weights. Progress is counted in images shown (kimg), not epochs.
 
-use crate::config::TrainConfig;
+use crate::config::{Provenance, RunConfig, TrainConfig};
 use crate::data::TrainingData;
 use crate::eval::ImageSet;
 use crate::files::write_json_atomically;
+use crate::metric::Metric;
 use crate::monitor::{coverage_warning, eval_summary, Monitor, Verdict};
 use crate::snapshot::{self, Progress};
 use crate::stats::{BestEvaluation, StatsLog, TickStats};
 use crate::{device, logging};
 use anyhow::{Context, Result};
 use ganlab_data::ImageSource;
-use ganlab_games::game_by_name;
+use ganlab_games::GameName;
 use ganlab_train::{optimizer_settings, OptimizerOverrides, SampleKind, Trainer, TrainerSettings};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
@@ -127,7 +128,7 @@ fn mean_pairwise_distance(batch: &Tensor) -> f64 {
 
 /// Failure diagnostics of a tick, added to its statistics with a one-line warning each:
 /// collapse of the sample diversity and a discriminator that has won.
-fn diagnose(stats: &mut TickStats, samples: &Tensor, real_diversity: &Option<f64>, game: &str) {
+fn diagnose(stats: &mut TickStats, samples: &Tensor, real_diversity: &Option<f64>, game: GameName) {
     let mut warnings: Vec<String> = Vec::new();
     if let Some(real) = real_diversity {
         let diversity = mean_pairwise_distance(samples);
@@ -139,7 +140,7 @@ fn diagnose(stats: &mut TickStats, samples: &Tensor, real_diversity: &Option<f64
             ));
         }
     }
-    let logistic = matches!(game, "nonsaturating" | "minimax");
+    let logistic = matches!(game, GameName::NonSaturating | GameName::Minimax);
     if let (true, Some(d_real), Some(d_fake), Some(grad)) = (
         logistic,
         stats.scalars.get("d_real").copied(),
@@ -405,7 +406,7 @@ struct Run<'a> {
     fixed_z: Tensor,
     stats_log: StatsLog,
     monitor: Monitor,
-    eval_metrics: Vec<String>,
+    eval_metrics: Vec<Metric>,
     real_eval: Option<crate::eval::ImageSet>,
     clock: Clock,
     acc: TickAccumulator,
@@ -427,19 +428,21 @@ impl<'a> Run<'a> {
         bar: &'a ProgressBar,
         resume_from: Option<&Path>,
     ) -> Result<Run<'a>> {
-        let device = device::resolve(&config.device)?;
+        let device = config.device.resolve()?;
         tch::manual_seed(config.seed as i64);
         tracing::info!(run_dir = %run_dir.display(), device = %device::describe(device), "starting run");
         let data = TrainingData::load(config)?;
         config.resolve_defaults();
         config.channels = data.channels();
-        config.dataset_source = Some(data.source());
-        config.dataset_images = Some(data.len());
-        config.resolved_device = Some(device::describe(device));
-        config.toolkit_version = Some(crate::VERSION.to_string());
+        let provenance = Provenance {
+            dataset_source: Some(data.source()),
+            dataset_images: Some(data.len()),
+            resolved_device: Some(device::describe(device)),
+            toolkit_version: Some(crate::VERSION.to_string()),
+        };
         tracing::info!(dataset = %config.dataset, source = %data.source(), samples = data.len(), "dataset ready");
 
-        let game = game_by_name(&config.game, config.game_options)?;
+        let game = config.game.build(config.game_options)?;
         let plan = game.plan();
         let players = config.build_players(device)?;
         let channels_last = device::use_channels_last(config.channels_last, device)
@@ -468,10 +471,11 @@ impl<'a> Run<'a> {
             "game `{}` loop plan",
             game.name()
         );
-        write_json_atomically(
-            &run_dir.join("config.json"),
-            &serde_json::to_value(&*config)?,
-        )?;
+        let resolved = RunConfig {
+            config: config.clone(),
+            provenance,
+        };
+        write_json_atomically(&run_dir.join("config.json"), &resolved.to_json()?)?;
         if let Some(growth) = &players.growth {
             tracing::info!(
                 "progressive schedule:\n{}",
@@ -520,7 +524,11 @@ impl<'a> Run<'a> {
         if clock.eval_images > 0 {
             tracing::info!(
                 "evaluating {} every {} kimg on {} samples; primary metric {}",
-                eval_metrics.join(", "),
+                eval_metrics
+                    .iter()
+                    .map(|m| m.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 config.evaluation.every_kimg,
                 config.evaluation.n,
                 monitor.primary
@@ -692,7 +700,7 @@ impl<'a> Run<'a> {
             stats.high_quality_share = Some(m.high_quality_share);
             stats.jsd_to_uniform = Some(m.jsd_to_uniform);
         }
-        diagnose(stats, &samples, &self.real_diversity, &self.config.game);
+        diagnose(stats, &samples, &self.real_diversity, self.config.game);
         self.last_grid = grid_path;
         Ok(())
     }
@@ -715,8 +723,8 @@ impl<'a> Run<'a> {
             .into_iter()
             .collect();
         let mut stop = None;
-        let primary = self.monitor.primary.clone();
-        if let Some(value) = summary.get(primary.as_str()).and_then(Value::as_f64) {
+        let primary = self.monitor.primary;
+        if let Some(value) = summary.get(primary.name()).and_then(Value::as_f64) {
             let o = self.monitor.observe(kimg, value);
             warnings.extend(o.warnings.iter().cloned());
             stats.eval_slope_per_kimg = Some(o.slope_per_kimg);
@@ -732,7 +740,7 @@ impl<'a> Run<'a> {
         }
         if let Some((value, at)) = self.monitor.best {
             stats.eval_best = Some(BestEvaluation {
-                metric: primary.clone(),
+                metric: primary.to_string(),
                 value,
                 kimg: at,
             });
@@ -763,12 +771,12 @@ impl<'a> Run<'a> {
         let cfg = crate::eval::EvalConfig {
             real: config.dataset.clone(),
             fake: "generator".into(),
-            metrics: self.eval_metrics.clone(),
+            metrics: self.eval_metrics.iter().map(|m| m.to_string()).collect(),
             n: config.evaluation.n,
             classifier: config.domain_classifier().map(str::to_string),
             detector: None,
             seed: config.seed,
-            device: config.device.clone(),
+            device: config.device,
             json: None,
         };
         crate::eval::evaluate_sets(&cfg, real, &fake, self.device)

@@ -3,14 +3,107 @@
 use crate::{Critic, Error, LoopPlan, OptimizerChoice, PlayerLoss, StepContext};
 use tch::{Kind, Tensor};
 
-/// The names [`game_by_name`] accepts.
+/// The games, as a config or a command line names them (`--game`, `game` in a config file).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    serde_with::SerializeDisplay,
+    serde_with::DeserializeFromStr,
+)]
+pub enum GameName {
+    /// The non-saturating game (Goodfellow et al. 2014, §3).
+    #[default]
+    NonSaturating,
+    /// The min-max game of the value function V(D, G) (Goodfellow et al. 2014, eq. 1).
+    Minimax,
+    /// WGAN with weight clipping (Arjovsky et al. 2017).
+    Wgan,
+    /// WGAN with a gradient penalty (Gulrajani et al. 2017).
+    WganGp,
+    /// Least-squares GAN (Mao et al. 2017).
+    Lsgan,
+    /// The hinge game (Lim & Ye 2017; Miyato et al. 2018).
+    Hinge,
+}
+
+impl GameName {
+    /// Every game, in the order they are listed.
+    pub const ALL: [GameName; 6] = [
+        GameName::NonSaturating,
+        GameName::Minimax,
+        GameName::Wgan,
+        GameName::WganGp,
+        GameName::Lsgan,
+        GameName::Hinge,
+    ];
+
+    /// The game's name (as `--game` takes it).
+    pub const fn name(self) -> &'static str {
+        match self {
+            GameName::NonSaturating => "nonsaturating",
+            GameName::Minimax => "minimax",
+            GameName::Wgan => "wgan",
+            GameName::WganGp => "wgan-gp",
+            GameName::Lsgan => "lsgan",
+            GameName::Hinge => "hinge",
+        }
+    }
+
+    /// Builds the game with `options`.
+    pub fn build(self, options: GameOptions) -> Result<Box<dyn Game>, Error> {
+        options.validate()?;
+        let r1 = R1Penalty {
+            gamma: options.r1_gamma,
+            interval: options.r1_interval,
+        };
+        Ok(match self {
+            GameName::NonSaturating => Box::new(NonSaturating { options, r1 }),
+            GameName::Minimax => Box::new(Minimax { options, r1 }),
+            GameName::Wgan => Box::new(Wgan { options }),
+            GameName::WganGp => Box::new(WganGp { options }),
+            GameName::Lsgan => Box::new(LeastSquares { options }),
+            GameName::Hinge => Box::new(Hinge { options }),
+        })
+    }
+}
+
+impl std::fmt::Display for GameName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for GameName {
+    type Err = Error;
+
+    /// A game's name, or the short forms `ns` and `mm`.
+    fn from_str(name: &str) -> Result<GameName, Error> {
+        match name {
+            "ns" => Ok(GameName::NonSaturating),
+            "mm" => Ok(GameName::Minimax),
+            _ => GameName::ALL
+                .into_iter()
+                .find(|g| g.name() == name)
+                .ok_or_else(|| Error::UnknownGame {
+                    name: name.to_string(),
+                }),
+        }
+    }
+}
+
+/// The names [`game_by_name`] accepts (besides the short forms `ns` and `mm`).
 pub const GAME_NAMES: &[&str] = &[
-    "nonsaturating",
-    "minimax",
-    "wgan",
-    "wgan-gp",
-    "lsgan",
-    "hinge",
+    GameName::NonSaturating.name(),
+    GameName::Minimax.name(),
+    GameName::Wgan.name(),
+    GameName::WganGp.name(),
+    GameName::Lsgan.name(),
+    GameName::Hinge.name(),
 ];
 
 /// A game between generator and discriminator.
@@ -149,24 +242,7 @@ impl GameOptions {
 
 /// Builds a game from its name and options.
 pub fn game_by_name(name: &str, options: GameOptions) -> Result<Box<dyn Game>, Error> {
-    options.validate()?;
-    let r1 = R1Penalty {
-        gamma: options.r1_gamma,
-        interval: options.r1_interval,
-    };
-    Ok(match name {
-        "nonsaturating" | "ns" => Box::new(NonSaturating { options, r1 }),
-        "minimax" | "mm" => Box::new(Minimax { options, r1 }),
-        "wgan" => Box::new(Wgan { options }),
-        "wgan-gp" => Box::new(WganGp { options }),
-        "lsgan" => Box::new(LeastSquares { options }),
-        "hinge" => Box::new(Hinge { options }),
-        other => {
-            return Err(Error::UnknownGame {
-                name: other.to_string(),
-            })
-        }
-    })
+    name.parse::<GameName>()?.build(options)
 }
 
 /// Clips every parameter to [−c, c] in place (WGAN, Arjovsky et al. 2017, Algorithm 1, line 7).

@@ -11,8 +11,8 @@
 mod games;
 
 pub use games::{
-    clip_parameters, game_by_name, Game, GameOptions, Hinge, LeastSquares, Minimax, NonSaturating,
-    R1Penalty, Wgan, WganGp, GAME_NAMES,
+    clip_parameters, game_by_name, Game, GameName, GameOptions, Hinge, LeastSquares, Minimax,
+    NonSaturating, R1Penalty, Wgan, WganGp, GAME_NAMES,
 };
 
 use tch::Tensor;
@@ -20,7 +20,7 @@ use tch::Tensor;
 /// Errors from choosing or configuring a game.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("unknown game `{name}`; expected one of: {}", GAME_NAMES.join(", "))]
+    #[error("unknown game `{name}`: `game` must be one of {}", GAME_NAMES.join(", "))]
     UnknownGame { name: String },
     #[error("invalid game option {what}: expected {expected}, got {got}")]
     InvalidOption {

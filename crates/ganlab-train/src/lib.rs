@@ -26,7 +26,7 @@ pub mod files;
 pub mod snapshot;
 mod trainer;
 
-pub use arch::{Architecture, Players, SampleKind};
+pub use arch::{ArchChoice, Architecture, Players, SampleKind};
 pub use snapshot::Progress;
 pub use trainer::{
     optimizer_settings, stream_seed, Diverged, Lap, OptimizerOverrides, OptimizerSettings,

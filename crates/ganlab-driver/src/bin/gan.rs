@@ -17,8 +17,14 @@ macro_rules! println {
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use ganlab_driver::choice::parser;
+use ganlab_driver::config::{Preset, RunConfig};
+use ganlab_driver::device::DeviceChoice;
+use ganlab_driver::metric::Metric;
 use ganlab_driver::train::Reporting;
 use ganlab_driver::{run_dir, TrainConfig};
+use ganlab_games::GameName;
+use ganlab_train::{ArchChoice, Architecture};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -189,8 +195,8 @@ struct EvalArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: String,
+    #[arg(long, default_value = "auto", value_parser = parser::<DeviceChoice>())]
+    device: DeviceChoice,
     /// Write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -199,8 +205,8 @@ struct EvalArgs {
 #[derive(Args)]
 struct GamesArgs {
     /// Comma-separated games (default: all).
-    #[arg(long, value_delimiter = ',')]
-    games: Option<Vec<String>>,
+    #[arg(long, value_delimiter = ',', value_parser = parser::<GameName>())]
+    games: Option<Vec<GameName>>,
     /// Comma-separated toy datasets.
     #[arg(long, value_delimiter = ',', default_value = "ring8,grid25")]
     datasets: Vec<String>,
@@ -211,8 +217,8 @@ struct GamesArgs {
     #[arg(long, default_value_t = 500.0)]
     kimg: f64,
     /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: String,
+    #[arg(long, default_value = "auto", value_parser = parser::<DeviceChoice>())]
+    device: DeviceChoice,
     /// Output folder (default: runs/games-UNIXTIME).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -223,13 +229,13 @@ struct GamesArgs {
 // "unexpected argument".
 #[command(allow_negative_numbers = true)]
 struct TrainArgs {
-    /// A JSON config file; options given on the command line override its values.
+    /// A JSON config file (or a run's config.json); options given on the command line
+    /// override its values.
     #[arg(long, conflicts_with = "preset")]
     config: Option<PathBuf>,
-    /// Start from a named setup: dcgan32-mnist (default), progan-fashion32, progan-paper,
-    /// toy-ring8, toy-grid25.
-    #[arg(long)]
-    preset: Option<String>,
+    /// Start from a named setup (default: dcgan32-mnist).
+    #[arg(long, value_parser = parser::<Preset>())]
+    preset: Option<Preset>,
     /// Print the progressive-growing phase table of the resolved config and exit.
     #[arg(long)]
     print_schedule: bool,
@@ -246,12 +252,12 @@ struct TrainArgs {
     /// Channels of a folder: dataset: 1 (grayscale) or 3 (RGB).
     #[arg(long)]
     channels: Option<i64>,
-    /// Game: nonsaturating, minimax, wgan, wgan-gp, lsgan, hinge.
-    #[arg(long)]
-    game: Option<String>,
-    /// Architecture: auto (dcgan32 for images, toy-mlp for 2-D data), dcgan32, toy-mlp, progan.
-    #[arg(long)]
-    arch: Option<String>,
+    /// Game between G and D.
+    #[arg(long, value_parser = parser::<GameName>())]
+    game: Option<GameName>,
+    /// Architecture: auto (dcgan32 for images, toy-mlp for 2-D data) or a registered one.
+    #[arg(long, value_parser = parser::<ArchChoice>())]
+    arch: Option<ArchChoice>,
     /// Training length in thousands of real images shown (a fraction is allowed).
     #[arg(long)]
     kimg: Option<f64>,
@@ -274,8 +280,8 @@ struct TrainArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// auto (CUDA when present), cpu, cuda or cuda:N.
-    #[arg(long)]
-    device: Option<String>,
+    #[arg(long, value_parser = parser::<DeviceChoice>())]
+    device: Option<DeviceChoice>,
     /// One-sided label smoothing s (real target 1 − s; logistic games).
     #[arg(long)]
     label_smoothing: Option<f64>,
@@ -324,14 +330,14 @@ struct TrainArgs {
     eval_every_kimg: Option<f64>,
     /// Metrics evaluated during training (default: swd, plus domain-fid and coverage on MNIST /
     /// Fashion-MNIST; toy data: jsd, modes, high-quality).
-    #[arg(long, value_delimiter = ',')]
-    eval_metrics: Option<Vec<String>>,
+    #[arg(long, value_delimiter = ',', value_parser = parser::<Metric>())]
+    eval_metrics: Option<Vec<Metric>>,
     /// Samples per side of the training-time metrics.
     #[arg(long)]
     eval_n: Option<i64>,
     /// The metric that picks best.safetensors and decides stopping.
-    #[arg(long)]
-    primary: Option<String>,
+    #[arg(long, value_parser = parser::<Metric>())]
+    primary: Option<Metric>,
     /// Stop when the primary metric reaches this value.
     #[arg(long)]
     target: Option<f64>,
@@ -389,8 +395,8 @@ struct SamplingArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: String,
+    #[arg(long, default_value = "auto", value_parser = parser::<DeviceChoice>())]
+    device: DeviceChoice,
 }
 
 #[derive(Args)]
@@ -601,29 +607,29 @@ fn train(args: TrainArgs) -> Result<()> {
         eprintln!("gan: warning: cannot install the Ctrl-C handler: {err}");
     }
     let saved = match &args.resume {
-        Some(dir) => {
-            let path = dir.join("config.json");
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| anyhow::anyhow!("--resume: cannot read {}: {e}", path.display()))?;
-            Some(
-                TrainConfig::from_json(&text)
-                    .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?,
-            )
-        }
+        Some(dir) => Some(
+            RunConfig::read(dir)
+                .map_err(|e| anyhow::anyhow!("--resume: {e:#}"))?
+                .config,
+        ),
         None => None,
     };
     let mut config = match &args.config {
+        // A config file, or a run's config.json (what the run found is filled in anew).
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
-            TrainConfig::from_json(&text)
+            RunConfig::from_json(&text)
                 .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?
+                .config
         }
         None if saved.is_some() => saved.clone().unwrap_or_default(),
-        None => match (&args.preset, args.arch.as_deref()) {
-            (Some(name), _) => TrainConfig::preset(name)?,
+        None => match (args.preset, args.arch) {
+            (Some(preset), _) => TrainConfig::from_preset(preset),
             // ProGAN's own game, optimiser and schedule unless a config says otherwise.
-            (None, Some("progan")) => TrainConfig::preset("progan-fashion32")?,
+            (None, Some(ArchChoice::Named(name))) if name == ganlab_train::arch::Progan.name() => {
+                TrainConfig::from_preset(Preset::ProganFashion32)
+            }
             (None, _) => TrainConfig::default(),
         },
     };
@@ -686,7 +692,7 @@ fn train(args: TrainArgs) -> Result<()> {
         e.n = v;
     }
     if args.primary.is_some() {
-        e.primary = args.primary.clone();
+        e.primary = args.primary;
     }
     if args.target.is_some() {
         e.target = args.target;
@@ -766,20 +772,7 @@ fn finish(
 }
 
 fn games(args: GamesArgs) -> Result<()> {
-    let games = args.games.unwrap_or_else(|| {
-        ganlab_games::GAME_NAMES
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    });
-    for game in &games {
-        if !ganlab_games::GAME_NAMES.contains(&game.as_str()) {
-            anyhow::bail!(
-                "--games: unknown game `{game}`; expected any of {}",
-                ganlab_games::GAME_NAMES.join(", ")
-            );
-        }
-    }
+    let games = args.games.unwrap_or_else(|| GameName::ALL.to_vec());
     for dataset in &args.datasets {
         if !ganlab_data::TOY_NAMES.contains(&dataset.as_str()) {
             anyhow::bail!(

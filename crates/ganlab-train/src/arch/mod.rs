@@ -91,6 +91,71 @@ pub fn default_for(kind: SampleKind) -> &'static dyn Architecture {
         .unwrap_or(ARCHITECTURES[0])
 }
 
+/// The `arch` a config or a command line names: `auto` (the first registered architecture for
+/// the data's kind of sample) or one of the registry.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde_with::SerializeDisplay,
+    serde_with::DeserializeFromStr,
+)]
+pub enum ArchChoice {
+    /// The first registered architecture for the data's kind of sample.
+    #[default]
+    Auto,
+    /// A registered architecture, by its name.
+    Named(&'static str),
+}
+
+impl ArchChoice {
+    /// The architecture this choice stands for on data of `kind`.
+    pub fn resolve(self, kind: SampleKind) -> &'static dyn Architecture {
+        match self {
+            ArchChoice::Auto => default_for(kind),
+            ArchChoice::Named(name) => ARCHITECTURES
+                .iter()
+                .copied()
+                .find(|a| a.name() == name)
+                .unwrap_or_else(|| default_for(kind)),
+        }
+    }
+
+    /// `auto` and the registered names, as `--arch` lists them.
+    pub fn names() -> Vec<&'static str> {
+        std::iter::once("auto").chain(names()).collect()
+    }
+}
+
+impl std::fmt::Display for ArchChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ArchChoice::Auto => "auto",
+            ArchChoice::Named(name) => name,
+        })
+    }
+}
+
+impl std::str::FromStr for ArchChoice {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<ArchChoice, String> {
+        if name == "auto" {
+            return Ok(ArchChoice::Auto);
+        }
+        match ARCHITECTURES.iter().find(|a| a.name() == name) {
+            Some(a) => Ok(ArchChoice::Named(a.name())),
+            None => Err(format!(
+                "`arch` must be one of {}, got `{name}`",
+                ArchChoice::names().join(", ")
+            )),
+        }
+    }
+}
+
 /// G's exponential moving average (ProGAN's `Gs`), used for samples and metrics.
 pub struct MovingAverage {
     pub g: Box<dyn ModuleT>,
