@@ -2,6 +2,7 @@
 //! seed), for DCGAN-32 and for ProGAN from a snapshot taken in the middle of a fade-in. One file,
 //! so that no other test in the process draws from libtorch's global generator meanwhile.
 
+use ganlab_driver::config::RunConfig;
 use ganlab_driver::snapshot::Snapshot;
 use ganlab_driver::train::{resume, Reporting};
 use ganlab_driver::TrainConfig;
@@ -63,10 +64,7 @@ fn resumed_runs_end_with_identical_parameters() {
     let a = ganlab_driver::train(config.clone(), full.path(), quiet()).expect("uninterrupted");
     let cut = tempfile::tempdir().expect("tmp");
     copy_run(full.path(), cut.path(), "0000.13");
-    let saved = TrainConfig::from_json(
-        &std::fs::read_to_string(cut.path().join("config.json")).expect("config"),
-    )
-    .expect("parse");
+    let saved = RunConfig::read(cut.path()).expect("config.json").config;
     let b = resume(saved, cut.path(), quiet()).expect("resumed");
     assert_eq!(a.images_shown, b.images_shown);
     assert_same_parameters(&a.snapshot, &b.snapshot);
@@ -96,10 +94,7 @@ fn resumed_runs_end_with_identical_parameters() {
     let a = ganlab_driver::train(progan, full.path(), quiet()).expect("uninterrupted progan");
     let cut = tempfile::tempdir().expect("tmp");
     copy_run(full.path(), cut.path(), "0000.13"); // 128 images: half-way through the fade
-    let saved = TrainConfig::from_json(
-        &std::fs::read_to_string(cut.path().join("config.json")).expect("config"),
-    )
-    .expect("parse");
+    let saved = RunConfig::read(cut.path()).expect("config.json").config;
     let b = resume(saved, cut.path(), quiet()).expect("resumed progan");
     assert_same_parameters(&a.snapshot, &b.snapshot);
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(cut.path().join("stats.jsonl"))

@@ -59,6 +59,27 @@ impl BatchOrder {
         self.batch_size = batch_size;
     }
 
+    /// The indices [`BatchOrder::next_indices`] will hand out next, without moving on (what a
+    /// streamed source prefetches).
+    pub fn peek_indices(&self) -> Vec<i64> {
+        let n = self.permutation.len();
+        let mut indices = Vec::with_capacity(self.batch_size);
+        let (mut epoch, mut index) = (self.position.epoch, self.position.index);
+        let mut later: Option<Vec<i64>> = None;
+        while indices.len() < self.batch_size && n > 0 {
+            if index >= n {
+                epoch += 1;
+                index = 0;
+                later = Some(permutation(n, self.seed, epoch));
+            }
+            let order = later.as_deref().unwrap_or(&self.permutation);
+            let take = (self.batch_size - indices.len()).min(n - index);
+            indices.extend_from_slice(&order[index..index + take]);
+            index += take;
+        }
+        indices
+    }
+
     /// The indices of the next batch.
     pub fn next_indices(&mut self) -> Vec<i64> {
         let n = self.permutation.len();
@@ -158,6 +179,19 @@ mod tests {
             seen[..5].to_vec(),
             "another seed gives another order"
         );
+    }
+
+    #[test]
+    fn peeking_shows_the_next_batch_also_across_an_epoch_end() {
+        let mut order = BatchOrder::new(7, 3, 11);
+        for step in 0..12 {
+            if step == 5 {
+                order.set_batch_size(4);
+            }
+            let peeked = order.peek_indices();
+            assert_eq!(peeked, order.next_indices(), "step {step}");
+        }
+        assert!(order.position().epoch >= 5);
     }
 
     #[test]

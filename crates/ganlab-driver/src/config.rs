@@ -276,8 +276,21 @@ impl TrainConfig {
 impl TrainConfig {
     /// Parses a config from JSON text; unknown keys and bad values are errors naming the key.
     pub fn from_json(text: &str) -> Result<TrainConfig> {
-        let config: TrainConfig =
-            serde_json::from_str(text).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        let config: TrainConfig = serde_json::from_str(text).map_err(|e| {
+            let recorded = serde_json::to_value(Provenance::default())
+                .ok()
+                .and_then(|keys| keys.as_object().map(|keys| keys.keys().cloned().collect()))
+                .unwrap_or_else(Vec::new);
+            match recorded
+                .iter()
+                .any(|key| text.contains(&format!("\"{key}\"")))
+            {
+                true => anyhow::anyhow!(
+                    "config: {e} (a run's config.json: read it with RunConfig::from_json)"
+                ),
+                false => anyhow::anyhow!("config: {e}"),
+            }
+        })?;
         config.validate()?;
         Ok(config)
     }

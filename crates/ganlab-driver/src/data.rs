@@ -2,16 +2,20 @@
 //! plot and the toy mode metrics per tick), and the engine's data source over them.
 
 use crate::config::TrainConfig;
+use crate::stats::TickStats;
 use crate::{grid, scatter};
 use anyhow::{Context, Result};
-use ganlab_data::{ImageDataset, InMemory, ToyDataset};
+use ganlab_data::{ImageDataset, ImageSource, InMemory, StreamedImages, ToyDataset};
 use ganlab_metrics::ToyModeMetrics;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
 /// The data of a run: images (grids per tick) or 2-D points (scatter plots and mode metrics).
 pub enum TrainingData {
+    /// A built-in image dataset, held whole (the fastest source for the small ones).
     Images(ImageDataset),
+    /// A `folder:` or `zip:` dataset, read lazily batch by batch.
+    Streamed(StreamedImages),
     Points(ToyDataset),
 }
 
@@ -29,6 +33,11 @@ impl TrainingData {
                 .with_context(context)?;
             return Ok(TrainingData::Points(data));
         }
+        if ganlab_data::is_streamed_name(&config.dataset) {
+            let source = StreamedImages::open(&config.dataset, config.resolution, config.channels)
+                .with_context(context)?;
+            return Ok(TrainingData::Streamed(source));
+        }
         let request = ganlab_data::DatasetRequest {
             data_dir: config.data_dir.clone(),
             channels: config.channels.unwrap_or(3),
@@ -39,17 +48,13 @@ impl TrainingData {
         ))
     }
 
-    /// Every sample, [N, ...].
-    pub fn samples(&self) -> &Tensor {
-        match self {
-            TrainingData::Images(d) => &d.images,
-            TrainingData::Points(d) => &d.points,
-        }
-    }
-
     /// Number of samples.
     pub fn len(&self) -> i64 {
-        self.samples().size()[0]
+        match self {
+            TrainingData::Images(d) => d.len(),
+            TrainingData::Streamed(s) => s.len(),
+            TrainingData::Points(d) => d.points.size()[0],
+        }
     }
 
     /// Whether there is no sample.
@@ -61,15 +66,18 @@ impl TrainingData {
     pub fn channels(&self) -> Option<i64> {
         match self {
             TrainingData::Images(d) => Some(d.channels()),
+            TrainingData::Streamed(s) => s.channels(),
             TrainingData::Points(_) => None,
         }
     }
 
     /// The samples as the engine's data source, on `device`.
-    pub fn source_on(&self, device: tch::Device) -> InMemory {
+    /// (A streamed source stays on the CPU: the trainer moves each batch.)
+    pub fn source_on(&self, device: tch::Device) -> Box<dyn ImageSource> {
         match self {
-            TrainingData::Images(d) => InMemory::from(d).to_device(device),
-            TrainingData::Points(d) => InMemory::from(d).to_device(device),
+            TrainingData::Images(d) => Box::new(InMemory::from(d).to_device(device)),
+            TrainingData::Streamed(s) => Box::new(s.clone()),
+            TrainingData::Points(d) => Box::new(InMemory::from(d).to_device(device)),
         }
     }
 
@@ -77,6 +85,7 @@ impl TrainingData {
     pub fn source(&self) -> String {
         match self {
             TrainingData::Images(d) => d.source.clone(),
+            TrainingData::Streamed(s) => s.description(),
             TrainingData::Points(d) => {
                 format!("generated:{} (Gulrajani et al. 2017 toy code)", d.name)
             }
@@ -86,9 +95,30 @@ impl TrainingData {
     /// Size of the fixed latent batch that is drawn at every tick.
     pub fn fixed_batch_size(&self, config: &TrainConfig) -> i64 {
         match self {
-            TrainingData::Images(_) => config.grid_images,
+            TrainingData::Images(_) | TrainingData::Streamed(_) => config.grid_images,
             TrainingData::Points(_) => TOY_EVAL_POINTS,
         }
+    }
+
+    /// The diversity of real samples that the mode-collapse diagnostic compares the fixed-latent
+    /// samples with (images: the mean pairwise distance of the first `n`; 2-D points are judged
+    /// by their mode metrics instead).
+    pub fn diversity_yardstick(&self, source: &dyn ImageSource, n: i64) -> Result<Option<f64>> {
+        Ok(match self {
+            TrainingData::Images(_) | TrainingData::Streamed(_) => {
+                Some(mean_pairwise_distance(&source.first(n)?))
+            }
+            TrainingData::Points(_) => None,
+        })
+    }
+
+    /// For 2-D points, the tick's statistics are the metrics (the toy mode metrics were computed
+    /// with the tick's scatter plot); images are evaluated against real images instead.
+    pub fn metrics_in_stats(&self, stats: &TickStats) -> Result<Option<serde_json::Value>> {
+        Ok(match self {
+            TrainingData::Images(_) | TrainingData::Streamed(_) => None,
+            TrainingData::Points(_) => Some(serde_json::to_value(stats)?),
+        })
     }
 
     /// Writes `reals.png`: a grid of training images, or the data's scatter plot.
@@ -98,6 +128,10 @@ impl TrainingData {
             TrainingData::Images(d) => {
                 let n = config.grid_images.min(d.len());
                 grid::save_grid(&d.images.narrow(0, 0, n), grid::square_columns(n), &path)
+            }
+            TrainingData::Streamed(s) => {
+                let n = config.grid_images.min(s.len());
+                grid::save_grid(&s.first(n)?, grid::square_columns(n), &path)
             }
             TrainingData::Points(d) => {
                 let empty = Tensor::zeros([0, 2], (Kind::Float, tch::Device::Cpu));
@@ -123,7 +157,7 @@ impl TrainingData {
     ) -> Result<(PathBuf, Option<ToyModeMetrics>)> {
         let kimg = images_shown as f64 / 1000.0;
         match self {
-            TrainingData::Images(_) => {
+            TrainingData::Images(_) | TrainingData::Streamed(_) => {
                 let path = run_dir.join(format!("fakes-kimg{kimg:07.2}.png"));
                 grid::save_grid(samples, grid::square_columns(config.grid_images), &path)?;
                 Ok((path, None))
@@ -139,4 +173,18 @@ impl TrainingData {
             }
         }
     }
+}
+
+/// Mean L2 distance between all pairs of a batch (the sample diversity of the fixed latents).
+pub fn mean_pairwise_distance(batch: &Tensor) -> f64 {
+    let x = batch
+        .to_device(tch::Device::Cpu)
+        .to_kind(Kind::Float)
+        .flatten(1, -1);
+    let n = x.size()[0];
+    if n < 2 {
+        return 0.0;
+    }
+    let d = Tensor::cdist(&x, &x, 2.0, None::<i64>);
+    d.sum(Kind::Float).double_value(&[]) / (n * (n - 1)) as f64
 }

@@ -9,7 +9,7 @@ use crate::generator::TrainedGenerator;
 use crate::metric::{self, Metric};
 use crate::TrainConfig;
 use anyhow::{bail, Context, Result};
-use ganlab_data::{ImageSource, InMemory};
+use ganlab_data::ImageSource;
 use ganlab_metrics::classifier::{class_histogram, coverage, DomainClassifier};
 use ganlab_metrics::inception::{Detector, DEFAULT_DETECTOR_SHA256};
 use ganlab_metrics::{frechet_distance, inception_score, kid, swd, FeatureStats};
@@ -145,7 +145,8 @@ pub fn load_image_set(
     if path.is_file() && spec.ends_with(".safetensors") {
         return sample_snapshot(path, n, seed, device);
     }
-    let (dataset_name, images) = if path.is_dir() {
+    // Folders and zips are streamed: only the `n` images of the subset are decoded.
+    let (dataset_name, source): (_, Box<dyn ImageSource>) = if path.is_dir() {
         // Without a hint (the real set), a folder keeps its images' own size: FID's detector does
         // its own resize, and a second one would change the features.
         let side = if resolution_hint > 0 {
@@ -153,9 +154,10 @@ pub fn load_image_set(
         } else {
             native_side(path)?
         };
-        let data = ganlab_data::folder::load_folder(path, side, 3)
-            .with_context(|| format!("loading image folder {}", path.display()))?;
-        (None, data.images)
+        let folder = format!("folder:{}", path.display());
+        let source = ganlab_data::StreamedImages::open(&folder, side, Some(3))
+            .with_context(|| format!("opening image folder {}", path.display()))?;
+        (None, Box::new(source))
     } else if ganlab_data::is_dataset_name(spec) && !ganlab_data::TOY_NAMES.contains(&spec) {
         let config = TrainConfig {
             dataset: spec.to_string(),
@@ -164,18 +166,19 @@ pub fn load_image_set(
             } else {
                 32
             },
+            channels: Some(3).filter(|_| ganlab_data::is_streamed_name(spec)),
             ..Default::default()
         };
-        match TrainingData::load(&config)? {
-            TrainingData::Images(d) => (Some(spec.to_string()), d.images),
-            TrainingData::Points(_) => bail!("`{spec}` is a 2-D dataset"),
+        let data = TrainingData::load(&config)?;
+        if data.channels().is_none() {
+            bail!("`{spec}` is a 2-D dataset");
         }
+        (Some(spec.to_string()), data.source_on(Device::Cpu))
     } else {
         bail!("`{spec}`: not a run directory, a snapshot (.safetensors), a folder of images or an image dataset ({})",
             ganlab_data::DATASET_NAMES.iter().filter(|d| !ganlab_data::TOY_NAMES.contains(d)).copied().collect::<Vec<_>>().join(", "));
     };
-    let source = InMemory::new(images, Vec::new(), spec.to_string());
-    let (images, take, total) = seeded_subset(&source, n, seed)?;
+    let (images, take, total) = seeded_subset(source.as_ref(), n, seed)?;
     Ok(ImageSet {
         images,
         description: format!("{spec} ({take} of {total} images)"),

@@ -3,7 +3,7 @@
 //! whether to clip weights. Progress is counted in images shown (kimg), not epochs.
 
 use crate::config::{Provenance, RunConfig, TrainConfig};
-use crate::data::TrainingData;
+use crate::data::{mean_pairwise_distance, TrainingData};
 use crate::eval::ImageSet;
 use crate::files::write_json_atomically;
 use crate::metric::Metric;
@@ -110,20 +110,6 @@ impl TickAccumulator {
             .map(|(name, (sum, count))| (name.to_string(), sum.double_value(&[]) / count as f64))
             .collect()
     }
-}
-
-/// Mean L2 distance between all pairs of a batch (the sample diversity of the fixed latents).
-fn mean_pairwise_distance(batch: &Tensor) -> f64 {
-    let x = batch
-        .to_device(tch::Device::Cpu)
-        .to_kind(Kind::Float)
-        .flatten(1, -1);
-    let n = x.size()[0];
-    if n < 2 {
-        return 0.0;
-    }
-    let d = Tensor::cdist(&x, &x, 2.0, None::<i64>);
-    d.sum(Kind::Float).double_value(&[]) / (n * (n - 1)) as f64
 }
 
 /// Failure diagnostics of a tick, added to its statistics with a one-line warning each:
@@ -485,7 +471,7 @@ impl<'a> Run<'a> {
                 tracing::warn!("{shortfall}");
             }
         }
-        let source = Box::new(data.source_on(device));
+        let source = data.source_on(device);
         let settings = TrainerSettings {
             batch_size: config.resolved_batch_size(),
             seed: config.seed,
@@ -534,12 +520,7 @@ impl<'a> Run<'a> {
                 monitor.primary
             );
         }
-        let real_diversity = match data {
-            TrainingData::Images(_) => Some(mean_pairwise_distance(
-                &trainer.source().first(fixed_z.size()[0])?,
-            )),
-            TrainingData::Points(_) => None,
-        };
+        let real_diversity = data.diversity_yardstick(trainer.source(), fixed_z.size()[0])?;
         Ok(Run {
             config,
             run_dir,
@@ -760,8 +741,8 @@ impl<'a> Run<'a> {
     /// or the image metrics against the real evaluation set.
     fn metric_values(&mut self, stats: &TickStats) -> Result<Value> {
         let config = self.config;
-        if let TrainingData::Points(_) = self.data {
-            return Ok(serde_json::to_value(stats)?);
+        if let Some(values) = self.data.metrics_in_stats(stats)? {
+            return Ok(values);
         }
         if self.real_eval.is_none() {
             self.real_eval = Some(real_eval_set(config, self.trainer.source())?);

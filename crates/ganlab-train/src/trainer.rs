@@ -321,7 +321,9 @@ impl Trainer {
         let real = self
             .source
             .batch(&indices)
-            .with_context(|| format!("reading a batch of {}", self.source.description()))?
+            .with_context(|| format!("reading a batch of {}", self.source.description()))?;
+        self.source.prefetch(&self.order.peek_indices());
+        let real = real
             // A source on another device (a CPU dataset for CUDA players) is moved batch by
             // batch; on the same device this is a no-op.
             .to_device(self.device);
