@@ -789,7 +789,8 @@ mod tests {
             .expect("open");
         let bytes = std::fs::read(dir.path().join("dogs/d.png")).expect("read");
         std::fs::write(dir.path().join("dogs/d.png"), &bytes[..bytes.len() / 2]).expect("cut");
-        source.batch(&[0, 1]).expect("other files still read");
+        let other = source.batch(&[0, 1]).expect("other files still read");
+        assert_eq!(other.size(), [2, 3, 8, 8]);
         let err = source.batch(&[0, 3]).unwrap_err().to_string();
         assert!(
             err.contains("d.png") && err.contains("cannot decode"),
