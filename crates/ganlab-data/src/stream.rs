@@ -182,6 +182,36 @@ impl StreamedImages {
         self.inner.resolution
     }
 
+    /// Image `index` decoded, cropped and resized, as uint8 `[C, R, R]` (channels first).
+    pub fn image_chw(&self, index: i64) -> Result<Vec<u8>, Error> {
+        let inner = &self.inner;
+        let entry = inner.entries.get(index as usize).ok_or_else(|| {
+            Error::InvalidRequest(format!(
+                "sample index {index} is outside 0..{} of {}",
+                inner.entries.len(),
+                inner.description
+            ))
+        })?;
+        let bytes = inner.read(entry, None)?;
+        let hwc = decode_square(
+            &bytes,
+            &inner.path_of(entry),
+            inner.resolution as u32,
+            inner.channels,
+        )?;
+        let (c, plane) = (
+            inner.channels as usize,
+            (inner.resolution * inner.resolution) as usize,
+        );
+        let mut chw = vec![0u8; hwc.len()];
+        for (p, pixel) in hwc.chunks_exact(c).enumerate() {
+            for (k, &v) in pixel.iter().enumerate() {
+                chw[k * plane + p] = v;
+            }
+        }
+        Ok(chw)
+    }
+
     /// The label of every image, by index.
     pub fn labels(&self) -> Vec<i64> {
         self.inner.entries.iter().map(|e| e.label).collect()

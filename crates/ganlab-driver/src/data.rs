@@ -5,17 +5,18 @@ use crate::config::TrainConfig;
 use crate::stats::TickStats;
 use crate::{grid, scatter};
 use anyhow::{Context, Result};
-use ganlab_data::{ImageDataset, ImageSource, InMemory, StreamedImages, ToyDataset};
+use ganlab_data::{ImageDataset, ImageSource, InMemory, ToyDataset};
 use ganlab_metrics::ToyModeMetrics;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tch::{Kind, Tensor};
 
 /// The data of a run: images (grids per tick) or 2-D points (scatter plots and mode metrics).
 pub enum TrainingData {
     /// A built-in image dataset, held whole (the fastest source for the small ones).
     Images(ImageDataset),
-    /// A `folder:` or `zip:` dataset, read lazily batch by batch.
-    Streamed(StreamedImages),
+    /// A `folder:` or `zip:` dataset or a prepared archive, read lazily batch by batch.
+    Streamed(Arc<dyn ImageSource + Sync>),
     Points(ToyDataset),
 }
 
@@ -34,8 +35,9 @@ impl TrainingData {
             return Ok(TrainingData::Points(data));
         }
         if ganlab_data::is_streamed_name(&config.dataset) {
-            let source = StreamedImages::open(&config.dataset, config.resolution, config.channels)
-                .with_context(context)?;
+            let source =
+                ganlab_data::open_streamed(&config.dataset, config.resolution, config.channels)
+                    .with_context(context)?;
             return Ok(TrainingData::Streamed(source));
         }
         let request = ganlab_data::DatasetRequest {
@@ -76,7 +78,7 @@ impl TrainingData {
     pub fn source_on(&self, device: tch::Device) -> Box<dyn ImageSource> {
         match self {
             TrainingData::Images(d) => Box::new(InMemory::from(d).to_device(device)),
-            TrainingData::Streamed(s) => Box::new(s.clone()),
+            TrainingData::Streamed(s) => Box::new(Arc::clone(s)),
             TrainingData::Points(d) => Box::new(InMemory::from(d).to_device(device)),
         }
     }

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod choice;
 pub mod config;
 pub mod data;
+pub mod dataset;
 pub mod device;
 pub mod eval;
 pub mod games_comparison;

@@ -318,10 +318,11 @@ impl Trainer {
     /// The next real batch from the stream (faded like G's output while a resolution fades in).
     fn next_real(&mut self) -> Result<Tensor> {
         let indices = self.order.next_indices();
-        let real = self
-            .source
-            .batch(&indices)
-            .with_context(|| format!("reading a batch of {}", self.source.description()))?;
+        let real = match &self.phase {
+            Some(p) => self.source.batch_at(&indices, p.resolution),
+            None => self.source.batch(&indices),
+        }
+        .with_context(|| format!("reading a batch of {}", self.source.description()))?;
         self.source.prefetch(&self.order.peek_indices());
         let real = real
             // A source on another device (a CPU dataset for CUDA players) is moved batch by

@@ -47,6 +47,12 @@ enum Command {
     Games(GamesArgs),
     /// List the datasets, their sources and licences.
     Datasets,
+    /// Prepared datasets: `gan dataset create --from folder:PATH --resolution 256 --out
+    /// faces-256.safetensors`, then `gan train --dataset faces-256.safetensors`.
+    Dataset {
+        #[command(subcommand)]
+        what: DatasetCommand,
+    },
     /// Benchmarks: `gan bench train-step --arch dcgan32 --channels 1 --steps 50`.
     Bench {
         #[command(subcommand)]
@@ -166,6 +172,30 @@ struct TrainStepArgs {
     /// lines before the rate.
     #[arg(long)]
     phases: bool,
+}
+
+#[derive(Subcommand)]
+enum DatasetCommand {
+    /// Write a dataset once as uint8 at --resolution and every lower power of two down to 4
+    /// (ProGAN's 2x2 averages), with labels and class names, in one safetensors file that
+    /// training reads lazily (and Python reads with `safetensors.numpy.load_file`).
+    Create(DatasetCreateArgs),
+}
+
+#[derive(Args)]
+struct DatasetCreateArgs {
+    /// The images: mnist, fashion-mnist, folder:PATH or zip:PATH.
+    #[arg(long)]
+    from: String,
+    /// The largest level: a power of two from 4 to 1024.
+    #[arg(long)]
+    resolution: i64,
+    /// 1 (grayscale) or 3 (RGB); default: what the images are.
+    #[arg(long)]
+    channels: Option<i64>,
+    /// The archive to write (a name ending in .safetensors).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -414,6 +444,9 @@ fn main() {
         Command::Train(args) => train(*args),
         Command::Games(args) => games(args),
         Command::Datasets => datasets(),
+        Command::Dataset {
+            what: DatasetCommand::Create(args),
+        } => dataset_create(args),
         Command::Eval(args) => eval(args),
         Command::Bench { what } => bench(what),
         Command::Generate(args) => generate(args),
@@ -803,6 +836,34 @@ fn games(args: GamesArgs) -> Result<()> {
         out_dir.join("games.md").display(),
         out_dir.join("games.json").display()
     );
+    Ok(())
+}
+
+fn dataset_create(args: DatasetCreateArgs) -> Result<()> {
+    let start = std::time::Instant::now();
+    let request = ganlab_driver::dataset::CreateRequest {
+        from: args.from,
+        resolution: args.resolution,
+        channels: args.channels,
+        out: args.out,
+        interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let info = ganlab_driver::dataset::create(&request)?;
+    let levels: Vec<String> = ganlab_data::archive::levels(info.resolution)
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    println!(
+        "archive:  {} ({} images, {} channel{}, levels {}, {} classes) in {:.1} s",
+        request.out.display(),
+        info.images,
+        info.channels,
+        if info.channels == 1 { "" } else { "s" },
+        levels.join(", "),
+        info.class_names.len(),
+        start.elapsed().as_secs_f64()
+    );
+    println!("train:    gan train --dataset {}", request.out.display());
     Ok(())
 }
 

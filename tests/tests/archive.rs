@@ -1,0 +1,146 @@
+//! The prepared archive (`gan dataset create`): its levels equal ProGAN's `dataset_tool.py`
+//! computed in numpy and read back with Python's `safetensors` package (exactly: both round the
+//! same float32 averages half to even), and ProGAN trains from it, reading the level its
+//! schedule needs.
+
+use ganlab_driver::dataset::{create, CreateRequest};
+use std::path::Path;
+
+fn python() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(".venv")
+        .join("bin")
+        .join("python")
+}
+
+/// `n` images of 16x16 with fine detail (so that the averages have fractions) in 3 classes.
+fn folder(root: &Path, n: u32, gray: bool) {
+    for i in 0..n {
+        let path = root
+            .join(format!("class{}", i % 3))
+            .join(format!("{i:03}.png"));
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        let value = |x: u32, y: u32, k: u32| {
+            ((x * 31 ^ y * 17 ^ i * 7 ^ k * 101).wrapping_mul(2_654_435_761) >> 24) as u8
+        };
+        if gray {
+            image::GrayImage::from_fn(16, 16, |x, y| image::Luma([value(x, y, 0)]))
+                .save(&path)
+                .expect("png");
+        } else {
+            image::RgbImage::from_fn(16, 16, |x, y| {
+                image::Rgb([value(x, y, 0), value(x, y, 1), value(x, y, 2)])
+            })
+            .save(&path)
+            .expect("png");
+        }
+    }
+}
+
+fn check_with_python(archive: &Path, root: &Path, channels: i64) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("reference")
+        .join("archive_reference.py");
+    let out = std::process::Command::new(python())
+        .arg(script)
+        .arg(archive)
+        .arg(root)
+        .arg(channels.to_string())
+        .output()
+        .expect("run the venv's python");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("level 4: (30, "), "{text}");
+}
+
+#[test]
+fn archive_levels_equal_progans_dataset_tool_in_numpy() {
+    for (gray, channels) in [(false, 3), (true, 1)] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path().join("images");
+        folder(&root, 30, gray);
+        let out = dir.path().join("set.safetensors");
+        let info = create(&CreateRequest {
+            from: format!("folder:{}", root.display()),
+            resolution: 16,
+            channels: None,
+            out: out.clone(),
+            interactive: false,
+        })
+        .expect("create");
+        assert_eq!((info.images, info.channels), (30, channels));
+        check_with_python(&out, &root, channels);
+        // A second create onto the same file is refused; nothing is overwritten.
+        let err = create(&CreateRequest {
+            from: format!("folder:{}", root.display()),
+            resolution: 16,
+            channels: None,
+            out: out.clone(),
+            interactive: false,
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("exists"), "{err:#}");
+    }
+}
+
+#[test]
+fn progan_trains_from_an_archive_and_resumes_exactly() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path().join("images");
+    folder(&root, 30, false);
+    let archive = dir.path().join("set.safetensors");
+    create(&CreateRequest {
+        from: format!("folder:{}", root.display()),
+        resolution: 16,
+        channels: None,
+        out: archive.clone(),
+        interactive: false,
+    })
+    .expect("create");
+    let mut config = ganlab_tests::tiny_progan_config(64, 16, 0.064, 0.064);
+    config.dataset = archive.display().to_string();
+    config.resolution = 16;
+    config.progan.schedule.final_resolution = 16;
+    config.kimg = 0.32;
+    config.tick_kimg = 0.064;
+    config.snapshot_ticks = 1;
+    config.keep_snapshots = 0;
+    config.grid_images = 4;
+    let run = tempfile::tempdir().expect("tmp");
+    let quiet = ganlab_driver::train::Reporting { interactive: false };
+    let a = ganlab_driver::train(config.clone(), run.path(), quiet).expect("train");
+    let recorded = ganlab_driver::config::RunConfig::read(run.path()).expect("config.json");
+    let source = recorded.provenance.dataset_source.expect("source");
+    assert!(
+        source.starts_with("archive:") && source.contains("30 images, 16x16 RGB"),
+        "{source}"
+    );
+    // Resume from the snapshot at 128 images (in the 8x8 fade-in) in a copy without the later ones.
+    let cut = tempfile::tempdir().expect("tmp");
+    for entry in std::fs::read_dir(run.path()).expect("list") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let later =
+            name.starts_with("snapshot-kimg") && name.as_str() > "snapshot-kimg0000.13.safetensors";
+        if path.is_file() && !later {
+            std::fs::copy(&path, cut.path().join(&name)).expect("copy");
+        }
+    }
+    let b = ganlab_driver::train::resume(recorded.config, cut.path(), quiet).expect("resume");
+    let (sa, sb) = (
+        ganlab_driver::snapshot::Snapshot::read(&a.snapshot).expect("a"),
+        ganlab_driver::snapshot::Snapshot::read(&b.snapshot).expect("b"),
+    );
+    for (name, t) in &sa.tensors {
+        assert!(t.equal(&sb.tensors[name]), "{name} differs after resuming");
+    }
+}
