@@ -509,8 +509,8 @@ fn to_float(pixels: &Tensor) -> Tensor {
 mod tests {
     use super::*;
 
-    /// `n` images of `c` x `r` x `r` with distinct pixel values, labels i % 3.
-    fn synthetic(n: i64, c: i64, r: i64) -> impl Fn(i64) -> Result<(Vec<u8>, i64), Error> + Sync {
+    /// Images of `c` x `r` x `r` with distinct pixel values, labels i % 3.
+    fn synthetic(c: i64, r: i64) -> impl Fn(i64) -> Result<(Vec<u8>, i64), Error> + Sync {
         move |i| {
             let bytes = (0..c * r * r)
                 .map(|p| ((p * 37 + i * 101) % 256) as u8)
@@ -532,7 +532,7 @@ mod tests {
     fn write(dir: &Path, n: i64, c: i64, r: i64) -> PathBuf {
         let path = dir.join("set.safetensors");
         let _ = std::fs::remove_file(&path);
-        write_archive(&path, &info(n, c, r), synthetic(n, c, r), |_| {}).expect("write");
+        write_archive(&path, &info(n, c, r), synthetic(c, r), |_| {}).expect("write");
         path
     }
 
@@ -546,7 +546,7 @@ mod tests {
         assert_eq!(archive.resolutions(), vec![16, 8, 4]);
         assert_eq!(archive.labels().expect("labels")[..4], [0, 1, 2, 0]);
         let full = archive.read_level(&[69, 0], 16).expect("level 16");
-        let (expected, _) = synthetic(70, 3, 16)(69).expect("image");
+        let (expected, _) = synthetic(3, 16)(69).expect("image");
         assert_eq!(
             Vec::<u8>::try_from(full.get(0).flatten(0, -1)).expect("u8"),
             expected
@@ -652,7 +652,7 @@ mod tests {
                     path: "image-250.png".into(),
                     what: "cannot decode".into(),
                 }),
-                _ => synthetic(300, 1, 8)(i),
+                _ => synthetic(1, 8)(i),
             },
             |_| {},
         )
