@@ -22,7 +22,7 @@ fn folder(root: &Path, n: u32, gray: bool) {
             .join(format!("{i:03}.png"));
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         let value = |x: u32, y: u32, k: u32| {
-            ((x * 31 ^ y * 17 ^ i * 7 ^ k * 101).wrapping_mul(2_654_435_761) >> 24) as u8
+            (((x * 31) ^ (y * 17) ^ (i * 7) ^ (k * 101)).wrapping_mul(2_654_435_761) >> 24) as u8
         };
         if gray {
             image::GrayImage::from_fn(16, 16, |x, y| image::Luma([value(x, y, 0)]))
