@@ -425,3 +425,45 @@ pub fn features_images_per_s(
     }
     Ok(rate * batch as f64)
 }
+
+/// The data loader as training reads it: seeded batches of `batch` images from the dataset
+/// `name` at `resolution` (a streamed source prefetching the next batch while the current one is
+/// handed over), as float batches in [-1, 1]: images per second over `batches` batches after one
+/// untimed batch.
+pub fn loader_images_per_s(
+    name: &str,
+    resolution: i64,
+    channels: Option<i64>,
+    batch: usize,
+    batches: usize,
+) -> Result<f64> {
+    if batch < 1 || batches < 1 {
+        bail!("bench loader: --batch-size and --batches must be >= 1 (got {batch}, {batches})");
+    }
+    let config = crate::TrainConfig {
+        dataset: name.to_string(),
+        resolution,
+        channels,
+        ..Default::default()
+    };
+    let data = crate::data::TrainingData::load(&config)?;
+    let source = data.source_on(Device::Cpu);
+    let mut order = ganlab_data::BatchOrder::new(source.len() as usize, batch, 0);
+    let mut failure = None;
+    let mut next = |_| {
+        let indices = order.next_indices();
+        match source.batch(&indices) {
+            Ok(images) => {
+                source.prefetch(&order.peek_indices());
+                // Touch the result as training does (it moves to the device and is read).
+                let _ = images.sum(Kind::Float).double_value(&[]);
+            }
+            Err(e) => failure = Some(e),
+        }
+    };
+    let rate = time_steps(Device::Cpu, batches, 1, &mut next);
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    Ok(rate * batch as f64)
+}

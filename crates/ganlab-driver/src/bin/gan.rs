@@ -76,6 +76,23 @@ enum Command {
 enum BenchCommand {
     /// Training steps per second on random real batches; prints `steps_per_s <value>`.
     TrainStep(TrainStepArgs),
+    /// The data loader as training reads it (seeded batches, the next one prefetched); prints
+    /// `images_per_s`. E.g. `gan bench loader --dataset set-256.safetensors --resolution 256`.
+    Loader {
+        /// A dataset name, folder:PATH, zip:PATH or a prepared archive.
+        #[arg(long)]
+        dataset: String,
+        #[arg(long, default_value_t = 128)]
+        resolution: i64,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Batches timed (after one untimed).
+        #[arg(long, default_value_t = 50)]
+        batches: usize,
+        /// 1 or 3 (default: what the images are).
+        #[arg(long)]
+        channels: Option<i64>,
+    },
     /// The Fréchet distance from float64 statistics (mu1/sigma1/mu2/sigma2 .npy in --inputs, as
     /// written by `bench/frechet_scipy.py --make-inputs`); prints `value` and `calls_per_s`.
     Frechet {
@@ -561,6 +578,17 @@ fn bench(what: BenchCommand) -> Result<()> {
                 println!("ms_{name} {ms:.3}");
             }
             lines.push(("steps_per_s", format!("{:.4}", rate.steps_per_s)));
+        }
+        BenchCommand::Loader {
+            dataset,
+            resolution,
+            batch_size,
+            batches,
+            channels,
+        } => {
+            let rate =
+                bench::loader_images_per_s(&dataset, resolution, channels, batch_size, batches)?;
+            lines.push(("images_per_s", format!("{rate:.1}")));
         }
         BenchCommand::Frechet { inputs, repeats } => {
             let (value, rate) = bench::frechet_bench(&inputs, repeats)?;
