@@ -138,7 +138,15 @@ fn bad_input_gives_errors_that_name_the_problem() {
     );
     // An RGB folder against grayscale MNIST.
     let a = fixture_path("fid").join("a");
-    let err = evaluate(&config("mnist", a.to_str().expect("utf8"), &["swd"], 16)).unwrap_err();
+    let rgb = tempfile::tempdir().expect("tmp");
+    digits_folder(rgb.path(), true);
+    let err = evaluate(&config(
+        "mnist",
+        rgb.path().to_str().expect("utf8"),
+        &["swd"],
+        16,
+    ))
+    .unwrap_err();
     assert!(err.to_string().contains("differ in shape"), "{err}");
     let corrupt = tempfile::tempdir().expect("tmp");
     std::fs::write(
@@ -180,6 +188,73 @@ fn bad_input_gives_errors_that_name_the_problem() {
     })
     .expect("evaluate");
     assert!(nested.is_file());
+}
+
+/// 16 MNIST digits as 32x32 PNGs: grayscale, or the same digits tinted as RGB.
+fn digits_folder(dir: &std::path::Path, rgb: bool) {
+    let digits = ganlab_data::load(&ganlab_data::DatasetRequest::new("mnist", 32)).expect("mnist");
+    let pixels = ((digits.images.narrow(0, 0, 16) + 1.0) * 127.5)
+        .round()
+        .to_kind(tch::Kind::Uint8);
+    for i in 0..16 {
+        let bytes = Vec::<u8>::try_from(pixels.get(i).flatten(0, -1)).expect("u8");
+        let path = dir.join(format!("{i:02}.png"));
+        if rgb {
+            image::RgbImage::from_fn(32, 32, |x, y| {
+                let v = bytes[(y * 32 + x) as usize];
+                image::Rgb([v, v / 2, v / 3])
+            })
+            .save(&path)
+            .expect("png");
+        } else {
+            image::GrayImage::from_raw(32, 32, bytes)
+                .expect("32x32")
+                .save(&path)
+                .expect("png");
+        }
+    }
+}
+
+#[test]
+fn grayscale_folders_are_one_channel_and_the_classifier_gets_luma_from_rgb_ones() {
+    // The case: two folders of grayscale 32x32 PNGs, coverage with a domain classifier.
+    let (gray_a, gray_b) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    digits_folder(gray_a.path(), false);
+    digits_folder(gray_b.path(), false);
+    let cfg = EvalConfig {
+        classifier: Some("mnist".into()),
+        ..config(
+            gray_a.path().to_str().expect("utf8"),
+            gray_b.path().to_str().expect("utf8"),
+            &["coverage", "fid"],
+            16,
+        )
+    };
+    let value = evaluate(&cfg).expect("grayscale folders");
+    assert!(value["coverage"]["covered"].as_f64().is_some(), "{value}");
+    assert!(value["fid"].as_f64().expect("fid").abs() < 1e-3, "{value}");
+    assert!(value["provenance"]["classifier"]["input"].is_null());
+    // RGB folders: the detector gets RGB, the classifier their luma (recorded).
+    let (rgb_a, rgb_b) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    digits_folder(rgb_a.path(), true);
+    digits_folder(rgb_b.path(), true);
+    let value = evaluate(&EvalConfig {
+        real: rgb_a.path().to_str().expect("utf8").into(),
+        fake: rgb_b.path().to_str().expect("utf8").into(),
+        ..cfg
+    })
+    .expect("rgb folders");
+    assert!(value["coverage"]["covered"].as_f64().is_some(), "{value}");
+    let input = value["provenance"]["classifier"]["input"]
+        .as_str()
+        .expect("input");
+    assert!(input.starts_with("RGB converted to luma"), "{input}");
 }
 
 #[test]

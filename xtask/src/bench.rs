@@ -130,6 +130,7 @@ pub enum Group {
     Frechet,
     Swd,
     Features,
+    Loader,
 }
 
 /// Options of `cargo xtask bench`.
@@ -286,6 +287,12 @@ fn rows(o: &Options, paths: &Paths) -> Result<Vec<Row>> {
     if o.wants(Group::Features) {
         rows.push(features_row(o, paths));
     }
+    if o.wants(Group::Loader) {
+        let sides: &[&str] = if o.quick { &["32"] } else { &["128", "256"] };
+        for side in sides {
+            rows.push(loader_row(o, paths, side)?);
+        }
+    }
     Ok(rows)
 }
 
@@ -419,6 +426,60 @@ fn features_row(o: &Options, paths: &Paths) -> Row {
         target: 1.15,
         same_losses: None,
     }
+}
+
+/// The data loader over one zip of PNGs (StyleGAN2-ADA's format): the toolkit's streamed `zip:`
+/// source against a PyTorch DataLoader with StyleGAN2-ADA's dataset logic and two workers.
+fn loader_row(o: &Options, paths: &Paths, side: &str) -> Result<Row> {
+    let (n, batches) = if o.quick { ("64", "4") } else { ("2000", "50") };
+    let dir = paths.inputs.join(format!("loader-{side}"));
+    make_inputs(
+        &paths.python,
+        &paths.root,
+        "loader_torch.py",
+        &dir,
+        &["--n", n, "--resolution", side],
+    )?;
+    let d = dir.display().to_string();
+    let zip = format!("zip:{}", dir.join("set.zip").display());
+    let toolkit = [
+        "bench",
+        "loader",
+        "--dataset",
+        &zip,
+        "--resolution",
+        side,
+        "--batch-size",
+        "32",
+        "--batches",
+        batches,
+    ];
+    let reference = [
+        &paths.script("loader_torch.py"),
+        "--inputs",
+        &d,
+        "--batch-size",
+        "32",
+        "--batches",
+        batches,
+        "--workers",
+        "2",
+    ];
+    Ok(Row {
+        name: format!("data loader, zip of {n} PNGs {side}x{side}, batch 32"),
+        rate: "images_per_s",
+        variants: vec![
+            Variant::new("toolkit", &paths.gan, &toolkit),
+            Variant::new(
+                "PyTorch DataLoader (StyleGAN2-ADA dataset, 2 workers)",
+                &paths.python,
+                &reference,
+            ),
+        ],
+        same_value: None,
+        target: 1.2,
+        same_losses: None,
+    })
 }
 
 /// What the rounds of one row measured.

@@ -155,7 +155,8 @@ pub fn load_image_set(
             native_side(path)?
         };
         let folder = format!("folder:{}", path.display());
-        let source = ganlab_data::StreamedImages::open(&folder, side, Some(3))
+        // Channels are what the images are: a folder of grayscale files is one channel.
+        let source = ganlab_data::StreamedImages::open(&folder, side, None)
             .with_context(|| format!("opening image folder {}", path.display()))?;
         (None, Box::new(source))
     } else if ganlab_data::is_dataset_name(spec) && !ganlab_data::TOY_NAMES.contains(&spec) {
@@ -166,7 +167,6 @@ pub fn load_image_set(
             } else {
                 32
             },
-            channels: Some(3).filter(|_| ganlab_data::is_streamed_name(spec)),
             ..Default::default()
         };
         let data = TrainingData::load(&config)?;
@@ -298,6 +298,12 @@ fn fid_of(real: &FeatureStats, fake: &FeatureStats) -> Result<f64> {
 
 /// The cached domain classifier for `name`, trained on first use.
 pub fn domain_classifier(name: &str, device: Device) -> Result<(DomainClassifier, Value)> {
+    // One at a time in a process: a second caller waits and then finds the first one's cache
+    // instead of training the same classifier again.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = ganlab_data::data_root().join("classifiers");
     let weights = dir.join(format!("{name}-v2.safetensors"));
     let meta_path = dir.join(format!("{name}-v2.json"));
@@ -490,14 +496,22 @@ pub fn evaluate_sets(
         let name = cfg.classifier.clone().or_else(|| real.dataset.clone()).context(
             "is / coverage / domain-fid need a domain classifier: pass --classifier mnist or fashion-mnist",
         )?;
-        if real.images.size()[1] != 1 || resolution != 32 {
+        if resolution != 32 {
             bail!(
                 "the {name} domain classifier takes 1-channel 32x32 images, the sets are {:?}",
                 &real.images.size()[1..]
             );
         }
-        let (classifier, meta) = domain_classifier(&name, device)?;
-        let to_input = |t: &Tensor| t / 127.5 - 1.0;
+        let (classifier, mut meta) = domain_classifier(&name, device)?;
+        // The classifier sees one channel: RGB sets are converted to luma (the image crate's
+        // Rec. 709 weights, as `--channels 1` reads a folder), and the conversion is recorded.
+        if real.images.size()[1] == 3 {
+            meta["input"] = json!(format!(
+                "RGB converted to luma: {} R + {} G + {} B",
+                LUMA[0], LUMA[1], LUMA[2]
+            ));
+        }
+        let to_input = |t: &Tensor| luma(t) / 127.5 - 1.0;
         let real_logits = classifier.logits(&to_input(&real.images))?;
         let fake_logits = classifier.logits(&to_input(&fake.images))?;
         if wants(Metric::Is) {
@@ -534,6 +548,21 @@ pub fn evaluate_sets(
     }
     out.insert("provenance".into(), provenance);
     Ok(Value::Object(out))
+}
+
+/// Rec. 709 luma weights (the `image` crate's `to_luma8`).
+const LUMA: [f64; 3] = [0.2126, 0.7152, 0.0722];
+
+/// One channel of `images` [N, C, H, W] (0…255 floats): as they are, or the luma of RGB.
+fn luma(images: &Tensor) -> Tensor {
+    if images.size()[1] != 3 {
+        return images.shallow_clone();
+    }
+    let weights = Tensor::from_slice(&LUMA)
+        .to_kind(images.kind())
+        .to_device(images.device())
+        .view([1, 3, 1, 1]);
+    (images * weights).sum_dim_intlist(1, true, images.kind())
 }
 
 /// A plain-text table of the results.

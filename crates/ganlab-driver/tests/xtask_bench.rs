@@ -64,6 +64,7 @@ fn the_bench_command_runs_every_row_and_records_every_round() {
         "Fréchet distance",
         "SWD",
         "FID features",
+        "data loader",
     ] {
         assert!(
             names.iter().any(|n| n.starts_with(want)),
