@@ -37,12 +37,105 @@ pub struct EvalConfig {
     pub json: Option<PathBuf>,
 }
 
-/// An image set as uint8 values in float, [N, C, R, R], and where it came from.
+/// An image set as uint8 values in float, [N, C, R, R] on the CPU, and where it came from:
+/// held whole (generated samples, the built-in datasets), or read from a streamed source (a
+/// folder, zip or archive) a chunk at a time, so that FID's features of 50,000 real images never
+/// need them all in memory. SWD and the classifier metrics take the whole set ([`ImageSet::images`]).
 pub struct ImageSet {
-    pub images: Tensor,
+    pixels: Pixels,
+    whole: std::cell::OnceCell<Tensor>,
     pub description: String,
     /// The dataset behind it, if any (names the default classifier).
     pub dataset: Option<String>,
+}
+
+enum Pixels {
+    Held(Tensor),
+    Streamed {
+        source: Box<dyn ImageSource>,
+        indices: Vec<i64>,
+    },
+}
+
+impl ImageSet {
+    /// A set held whole.
+    pub fn held(images: Tensor, description: String, dataset: Option<String>) -> ImageSet {
+        ImageSet {
+            pixels: Pixels::Held(images),
+            whole: std::cell::OnceCell::new(),
+            description,
+            dataset,
+        }
+    }
+
+    /// The images at `indices` of a streamed source, read when needed.
+    pub fn streamed(
+        source: Box<dyn ImageSource>,
+        indices: Vec<i64>,
+        description: String,
+        dataset: Option<String>,
+    ) -> ImageSet {
+        ImageSet {
+            pixels: Pixels::Streamed { source, indices },
+            whole: std::cell::OnceCell::new(),
+            description,
+            dataset,
+        }
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> i64 {
+        match &self.pixels {
+            Pixels::Held(t) => t.size()[0],
+            Pixels::Streamed { indices, .. } => indices.len() as i64,
+        }
+    }
+
+    /// Whether the set has no image.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `[N, C, R, R]`.
+    pub fn shape(&self) -> Vec<i64> {
+        match &self.pixels {
+            Pixels::Held(t) => t.size(),
+            Pixels::Streamed { source, indices } => {
+                let mut shape = vec![indices.len() as i64];
+                shape.extend(source.sample_shape());
+                shape
+            }
+        }
+    }
+
+    /// Images `start .. start + len` (a streamed source decodes just these, and starts on the
+    /// next chunk of the same length in the background).
+    pub fn chunk(&self, start: i64, len: i64) -> Result<Tensor> {
+        match &self.pixels {
+            Pixels::Held(t) => Ok(t.narrow(0, start, len)),
+            Pixels::Streamed { source, indices } => {
+                let (a, b) = (start as usize, (start + len) as usize);
+                let images = source.batch(&indices[a..b])?;
+                let next = &indices[b.min(indices.len())..(b + len as usize).min(indices.len())];
+                if !next.is_empty() {
+                    source.prefetch(next);
+                }
+                Ok(to_pixels(&images))
+            }
+        }
+    }
+
+    /// The whole set (read once).
+    pub fn images(&self) -> Result<Tensor> {
+        if let Some(t) = self.whole.get() {
+            return Ok(t.shallow_clone());
+        }
+        let whole = match &self.pixels {
+            Pixels::Held(t) => t.shallow_clone(),
+            Pixels::Streamed { source, indices } => to_pixels(&source.batch(indices)?),
+        };
+        Ok(self.whole.get_or_init(|| whole).shallow_clone())
+    }
 }
 
 /// Images in [-1, 1] as uint8 values 0…255 in float on the CPU (what every metric takes).
@@ -103,16 +196,16 @@ fn sample_snapshot(snapshot_path: &Path, n: i64, seed: u64, device: Device) -> R
         generator.config.resolution,
         device,
     );
-    Ok(ImageSet {
+    Ok(ImageSet::held(
         images,
-        description: format!(
+        format!(
             "generator {} of {} at {:.1} kimg, seed {seed}",
             generator.section,
             snapshot_path.display(),
             generator.images_shown as f64 / 1000.0
         ),
-        dataset: Some(generator.config.dataset.clone()),
-    })
+        Some(generator.config.dataset.clone()),
+    ))
 }
 
 /// The shorter side of the first image of a folder.
@@ -145,7 +238,8 @@ pub fn load_image_set(
     if path.is_file() && spec.ends_with(".safetensors") {
         return sample_snapshot(path, n, seed, device);
     }
-    // Folders and zips are streamed: only the `n` images of the subset are decoded.
+    // Folders, zips and archives are streamed: the `n` images of the subset are decoded a chunk
+    // at a time where a metric allows it.
     let (dataset_name, source): (_, Box<dyn ImageSource>) = if path.is_dir() {
         // Without a hint (the real set), a folder keeps its images' own size: FID's detector does
         // its own resize, and a second one would change the features.
@@ -178,12 +272,24 @@ pub fn load_image_set(
         bail!("`{spec}`: not a run directory, a snapshot (.safetensors), a folder of images or an image dataset ({})",
             ganlab_data::DATASET_NAMES.iter().filter(|d| !ganlab_data::TOY_NAMES.contains(d)).copied().collect::<Vec<_>>().join(", "));
     };
-    let (images, take, total) = seeded_subset(source.as_ref(), n, seed)?;
-    Ok(ImageSet {
-        images,
-        description: format!("{spec} ({take} of {total} images)"),
-        dataset: dataset_name,
+    let total = source.len();
+    let indices = seeded_indices(total, n, seed)?;
+    let description = format!("{spec} ({} of {total} images)", indices.len());
+    Ok(match path.is_dir() || ganlab_data::is_streamed_name(spec) {
+        true => ImageSet::streamed(source, indices, description, dataset_name),
+        false => ImageSet::held(
+            to_pixels(&source.batch(&indices)?),
+            description,
+            dataset_name,
+        ),
     })
+}
+
+/// The indices of a seeded subset of `n` of `total` images (all, if fewer).
+fn seeded_indices(total: i64, n: i64, seed: u64) -> Result<Vec<i64>> {
+    tch::manual_seed(seed as i64);
+    let order = Tensor::randperm(total, (Kind::Int64, Device::Cpu)).narrow(0, 0, n.min(total));
+    Ok(Vec::<i64>::try_from(&order)?)
 }
 
 /// A seeded subset of `n` images of `source` (all, if it has fewer) as 0…255 pixels on the CPU,
@@ -191,12 +297,9 @@ pub fn load_image_set(
 /// holds the source, so a run's evaluation and `gan eval` share the real-feature cache.
 pub fn seeded_subset(source: &dyn ImageSource, n: i64, seed: u64) -> Result<(Tensor, i64, i64)> {
     let total = source.len();
-    tch::manual_seed(seed as i64);
-    let take = n.min(total);
-    let order = Tensor::randperm(total, (Kind::Int64, Device::Cpu)).narrow(0, 0, take);
-    let indices = Vec::<i64>::try_from(&order)?;
+    let indices = seeded_indices(total, n, seed)?;
     let images = source.batch(&indices)?;
-    Ok((to_pixels(&images), take, total))
+    Ok((to_pixels(&images), indices.len() as i64, total))
 }
 
 /// A progress bar over `len` items (rate and ETA), labelled `what`.
@@ -218,13 +321,13 @@ pub fn default_detector_path() -> PathBuf {
 }
 
 fn detector_features(detector: &Detector, set: &ImageSet, what: &str) -> Result<Tensor> {
-    let n = set.images.size()[0];
+    let n = set.len();
     let progress = bar(n as u64, what);
     let mut parts = Vec::new();
     let mut start = 0;
     while start < n {
         let len = 16.min(n - start);
-        parts.push(detector.features(&set.images.narrow(0, start, len))?);
+        parts.push(detector.features(&set.chunk(start, len)?)?);
         start += len;
         progress.set_position(start as u64);
     }
@@ -248,10 +351,10 @@ fn real_features_cached(
     let key = json!({
         "dataset": spec,
         "source": set.description,
-        "samples": set.images.size()[0],
+        "samples": set.len(),
         "requested": n,
         "seed": seed,
-        "shape": set.images.size(),
+        "shape": set.shape(),
         "detector_sha256": detector.sha256,
         "engine": detector.engine().name(),
         "preprocessing": "nv_bilinear-299 float, (x-128)/128 clamp [-1, 0.9921875], v1",
@@ -412,13 +515,13 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
     }
     let device = cfg.device.resolve()?;
     let real = load_image_set(&cfg.real, cfg.n, cfg.seed, device, 0)?;
-    let resolution = real.images.size()[2];
+    let resolution = real.shape()[2];
     let fake = load_image_set(&cfg.fake, cfg.n, cfg.seed + 1, device, resolution)?;
-    if real.images.size()[1..] != fake.images.size()[1..] {
+    if real.shape()[1..] != fake.shape()[1..] {
         bail!(
             "--real and --fake differ in shape: {:?} vs {:?} (channels or resolution)",
-            &real.images.size()[1..],
-            &fake.images.size()[1..]
+            &real.shape()[1..],
+            &fake.shape()[1..]
         );
     }
     let value = evaluate_sets(cfg, &real, &fake, device)?;
@@ -436,13 +539,13 @@ pub fn evaluate_sets(
     fake: &ImageSet,
     device: Device,
 ) -> Result<Value> {
-    let resolution = real.images.size()[2];
+    let resolution = real.shape()[2];
     let mut out = Map::new();
     let mut warnings: Vec<String> = Vec::new();
     let wants = |m: Metric| cfg.metrics.iter().any(|x| x == m.name());
     let mut provenance = json!({
         "real": real.description, "fake": fake.description,
-        "samples_real": real.images.size()[0], "samples_fake": fake.images.size()[0],
+        "samples_real": real.len(), "samples_fake": fake.len(),
         "seeds": {"real": cfg.seed, "fake": cfg.seed + 1, "metrics": cfg.seed},
         "toolkit_version": crate::VERSION,
         "covariance_estimator": "unbiased (N-1), float64 accumulation",
@@ -489,7 +592,7 @@ pub fn evaluate_sets(
             json!("(x - 128) / 128 for x in [0, 255], clamped to [-1, 0.9921875]");
     }
     if wants(Metric::Swd) {
-        let s = swd(&real.images, &fake.images, cfg.seed)?;
+        let s = swd(&real.images()?, &fake.images()?, cfg.seed)?;
         out.insert("swd".into(), json!({"avg": s.avg, "per_level": s.per_level.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<_, _>>()}));
     }
     if wants(Metric::Is) || wants(Metric::Coverage) || wants(Metric::DomainFid) {
@@ -499,21 +602,22 @@ pub fn evaluate_sets(
         if resolution != 32 {
             bail!(
                 "the {name} domain classifier takes 1-channel 32x32 images, the sets are {:?}",
-                &real.images.size()[1..]
+                &real.shape()[1..]
             );
         }
         let (classifier, mut meta) = domain_classifier(&name, device)?;
         // The classifier sees one channel: RGB sets are converted to luma (the image crate's
         // Rec. 709 weights, as `--channels 1` reads a folder), and the conversion is recorded.
-        if real.images.size()[1] == 3 {
+        if real.shape()[1] == 3 {
             meta["input"] = json!(format!(
                 "RGB converted to luma: {} R + {} G + {} B",
                 LUMA[0], LUMA[1], LUMA[2]
             ));
         }
         let to_input = |t: &Tensor| luma(t) / 127.5 - 1.0;
-        let real_logits = classifier.logits(&to_input(&real.images))?;
-        let fake_logits = classifier.logits(&to_input(&fake.images))?;
+        let (real_images, fake_images) = (real.images()?, fake.images()?);
+        let real_logits = classifier.logits(&to_input(&real_images))?;
+        let fake_logits = classifier.logits(&to_input(&fake_images))?;
         if wants(Metric::Is) {
             let score = inception_score(&fake_logits, 10)?;
             out.insert(
@@ -530,8 +634,8 @@ pub fn evaluate_sets(
         }
         if wants(Metric::DomainFid) {
             let (rf, ff) = (
-                classifier.features(&to_input(&real.images))?,
-                classifier.features(&to_input(&fake.images))?,
+                classifier.features(&to_input(&real_images))?,
+                classifier.features(&to_input(&fake_images))?,
             );
             out.insert(
                 "domain_fid".into(),

@@ -194,16 +194,16 @@ fn real_eval_set(config: &TrainConfig, source: &dyn ImageSource) -> Result<Image
     let dataset = config.dataset.clone();
     Ok(
         match config.domain_classifier().is_some() && config.data_dir.is_none() {
-            true => ImageSet {
+            true => ImageSet::held(
                 images,
-                description: format!("{dataset} ({take} of {total} images)"),
-                dataset: Some(dataset),
-            },
-            false => ImageSet {
+                format!("{dataset} ({take} of {total} images)"),
+                Some(dataset),
+            ),
+            false => ImageSet::held(
                 images,
-                description: format!("{dataset} ({take} of {total} training images)"),
-                dataset: None,
-            },
+                format!("{dataset} ({take} of {total} training images)"),
+                None,
+            ),
         },
     )
 }
@@ -216,17 +216,17 @@ fn fake_eval_set(
     device: tch::Device,
 ) -> crate::eval::ImageSet {
     tch::manual_seed(ganlab_train::stream_seed(config.seed, EVAL_LATENT_SALT));
-    crate::eval::ImageSet {
-        images: crate::eval::sample_pixels(
+    crate::eval::ImageSet::held(
+        crate::eval::sample_pixels(
             sampler,
             config.evaluation.n,
             config.resolved_z_dim(),
             config.resolution,
             device,
         ),
-        description: "generator during training".into(),
-        dataset: None,
-    }
+        "generator during training".into(),
+        None,
+    )
 }
 
 /// Salts of the seeds of evaluation latents and of the training stream after an evaluation.
