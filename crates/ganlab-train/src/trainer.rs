@@ -324,10 +324,15 @@ impl Trainer {
         }
         .with_context(|| format!("reading a batch of {}", self.source.description()))?;
         self.source.prefetch(&self.order.peek_indices());
-        let real = real
-            // A source on another device (a CPU dataset for CUDA players) is moved batch by
-            // batch; on the same device this is a no-op.
-            .to_device(self.device);
+        // A source on another device (a streamed source for CUDA players) is moved batch by
+        // batch, from pinned host memory without blocking the host (the copy is ordered before
+        // the kernels that read it on the same stream); on the same device this is a no-op.
+        let real = match (self.device, real.device()) {
+            (Device::Cuda(_), Device::Cpu) => real
+                .f_pin_memory(self.device)?
+                .f_to_device_(self.device, real.kind(), true, false)?,
+            _ => real.to_device(self.device),
+        };
         let real = match &self.phase {
             Some(p) => ganlab_progan::fade_reals(&real, p.resolution, p.alpha),
             None => real,
