@@ -127,8 +127,25 @@ fn a_streamed_folder_trains_resumes_exactly_and_names_a_file_that_breaks() {
     )
     .expect("JSON");
     assert_eq!(outcome["stop_reason"], "error", "{outcome}");
+    // The training up to the step that could not read its batch is saved, and resumes once the
+    // file is fixed.
+    assert!(
+        message.contains("the training so far is saved in"),
+        "{message}"
+    );
     let last = ganlab_driver::snapshot::newest(run.path())
         .expect("list")
-        .expect("a snapshot from before the break");
-    Snapshot::read(&last).expect("the last snapshot reads");
+        .expect("a snapshot of the training so far");
+    let saved = Snapshot::read(&last).expect("the last snapshot reads");
+    let progress = saved.progress().expect("progress");
+    assert!(progress.images_shown >= 64, "{progress:?}");
+    image_folder(broken.path());
+    let resumed = resume(
+        RunConfig::read(run.path()).expect("config").config,
+        run.path(),
+        QUIET,
+    )
+    .expect("resumed after the fix");
+    // 2 kimg in batches of 32: the run ends at the first 32 images past 2,000.
+    assert_eq!(resumed.images_shown, 2016);
 }

@@ -576,8 +576,22 @@ impl<'a> Run<'a> {
         self.conclude((StopReason::Finished, message))
     }
 
-    /// A divergence error with the run's last good snapshot added.
+    /// A divergence error with the run's last good snapshot added; for a batch that could not
+    /// be read, a snapshot of the training so far (the step did not start, so nothing is lost).
     fn with_last_good(&self, err: anyhow::Error) -> anyhow::Error {
+        if err
+            .downcast_ref::<ganlab_train::BatchUnreadable>()
+            .is_some()
+        {
+            return match self.save_snapshot() {
+                Ok(path) => anyhow::anyhow!(
+                    "{err:#}; the training so far is saved in {}: fix or remove the file, then --resume {}",
+                    path.display(),
+                    self.run_dir.display()
+                ),
+                Err(save) => anyhow::anyhow!("{err:#}; and no snapshot could be written: {save:#}"),
+            };
+        }
         match err.downcast_ref::<ganlab_train::Diverged>() {
             Some(diverged) => {
                 anyhow::anyhow!("{diverged}; last good snapshot: {}", self.last_good())

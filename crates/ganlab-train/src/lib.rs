@@ -29,6 +29,6 @@ mod trainer;
 pub use arch::{ArchChoice, Architecture, Players, SampleKind};
 pub use snapshot::Progress;
 pub use trainer::{
-    optimizer_settings, stream_seed, Diverged, Lap, OptimizerOverrides, OptimizerSettings,
-    StepStats, Trainer, TrainerSettings,
+    optimizer_settings, stream_seed, BatchUnreadable, Diverged, Lap, OptimizerOverrides,
+    OptimizerSettings, StepStats, Trainer, TrainerSettings,
 };

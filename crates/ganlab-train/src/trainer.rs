@@ -103,6 +103,19 @@ pub struct StepStats {
     pub loss_g: f64,
 }
 
+/// A real batch of a step could not be read (a file that broke or changed after the source was
+/// opened). The step's batches are all read before any update, so such a step did not start:
+/// the trainer is as the previous step left it (batch stream included) and may be snapshotted;
+/// a resume once the file is fixed continues exactly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchUnreadable;
+
+impl std::fmt::Display for BatchUnreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a real batch could not be read (the step did not start)")
+    }
+}
+
 /// A step that produced a non-finite loss: nothing from it may be saved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diverged {
@@ -259,14 +272,31 @@ impl Trainer {
     /// `d_forward_and_loss`, `d_backward`, `d_step`, `d_forward_for_g`, `g_backward`,
     /// `g_step`, and `g_ema` for players with a moving average).
     pub fn step_with(&mut self, lap: Lap<'_>) -> Result<StepStats> {
-        self.follow_schedule();
+        let (last_lod, position) = (self.last_lod, self.order.position());
+        let reset_optimizers = self.follow_schedule();
+        // Every real batch of the step first: a batch that cannot be read leaves the trainer as
+        // the previous step left it.
+        let reals = match (0..self.plan.critic_steps)
+            .map(|_| self.next_real())
+            .collect::<Result<Vec<Tensor>>>()
+        {
+            Ok(reals) => reals,
+            Err(err) => {
+                self.order.seek(position);
+                self.last_lod = last_lod;
+                return Err(err.context(BatchUnreadable));
+            }
+        };
+        if reset_optimizers {
+            self.opt_g.reset();
+            self.opt_d.reset();
+        }
         let batch = self.order.batch_size() as i64;
         let mut stats = StepStats::default();
-        for critic_step in 0..self.plan.critic_steps {
+        for (critic_step, real) in reals.iter().enumerate() {
             let last = critic_step + 1 == self.plan.critic_steps;
-            let real = self.next_real()?;
             let z = Tensor::randn([batch, self.players.z_dim], (Kind::Float, self.device));
-            self.update(&real, &z, last, &mut stats, lap)?;
+            self.update(real, &z, last, &mut stats, lap)?;
         }
         self.progress.batches = self.order.position();
         Ok(stats)
@@ -285,11 +315,13 @@ impl Trainer {
     }
 
     /// Sets resolution, α, batch size and learning rate from the schedule, a pure function of
-    /// images shown, before every generator step (growing architectures only).
-    fn follow_schedule(&mut self) {
+    /// images shown, before every generator step (growing architectures only). Returns whether
+    /// the optimisers' states are due for a reset (the level of detail crossed an integer).
+    fn follow_schedule(&mut self) -> bool {
         let Some(growth) = &self.players.growth else {
-            return;
+            return false;
         };
+        let mut reset = false;
         let now = growth.schedule.at(self.progress.images_shown);
         if let Some(previous) = self.last_lod {
             if now.lod.floor() != previous.floor() || now.lod.ceil() != previous.ceil() {
@@ -299,10 +331,7 @@ impl Trainer {
                 } else {
                     tracing::info!("kimg {kimg:.1}: {side}x{side} stable (lod {lod:.3})");
                 }
-                if growth.reset_optimizer {
-                    self.opt_g.reset();
-                    self.opt_d.reset();
-                }
+                reset = growth.reset_optimizer;
             }
         }
         self.last_lod = Some(now.lod);
@@ -313,6 +342,7 @@ impl Trainer {
         self.opt_g.set_lr(now.lr);
         self.opt_d.set_lr(now.lr);
         self.phase = Some(now);
+        reset
     }
 
     /// The next real batch from the stream (faded like G's output while a resolution fades in).
@@ -328,9 +358,12 @@ impl Trainer {
         // batch, from pinned host memory without blocking the host (the copy is ordered before
         // the kernels that read it on the same stream); on the same device this is a no-op.
         let real = match (self.device, real.device()) {
-            (Device::Cuda(_), Device::Cpu) => real
-                .f_pin_memory(self.device)?
-                .f_to_device_(self.device, real.kind(), true, false)?,
+            (Device::Cuda(_), Device::Cpu) => real.f_pin_memory(self.device)?.f_to_device_(
+                self.device,
+                real.kind(),
+                true,
+                false,
+            )?,
             _ => real.to_device(self.device),
         };
         let real = match &self.phase {
