@@ -1,6 +1,7 @@
 //! Moving data between tensors and Rust slices for the CPU kernels of this crate, and the calls
 //! that need `unsafe`: the `gemm` crate's matrix product into a Rust buffer, and the AVX-512
-//! kernel of the SWD projections (vector loads and stores inside bounds-checked slices).
+//! and AVX2 kernels of the SWD projections (vector loads and stores inside bounds-checked
+//! slices).
 
 use rayon::prelude::*;
 use tch::{Kind, Tensor};
@@ -31,12 +32,56 @@ const TASK_COLUMNS: usize = 16 * PANEL;
 /// Which kernel [`project_panels`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kernel {
-    /// The AVX-512 kernel where the CPU has AVX-512F (detected at run time), else `gemm`.
+    /// The best the CPU has (detected at run time): AVX-512F, else AVX2 + FMA, else `gemm`;
+    /// `GANLAB_CPU_CAPABILITY=avx2` or `=default` caps it (as PyTorch's `ATEN_CPU_CAPABILITY`),
+    /// e.g. to measure the AVX2 path on an AVX-512 machine.
     Fastest,
+    /// The AVX2 + FMA kernel (where the CPU has both; else `gemm`).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Avx2,
     /// `gemm` on each panel (a [d, PANEL] matrix with row stride PANEL) into its columns (what
-    /// CPUs without AVX-512 run; the tests hold both kernels to libtorch).
+    /// CPUs without AVX2 run; the tests hold every kernel to libtorch).
     #[cfg_attr(not(test), allow(dead_code))]
     Gemm,
+}
+
+/// The SIMD level a kernel may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Capability {
+    Default,
+    Avx2,
+    Avx512,
+}
+
+/// What this CPU supports, capped by `GANLAB_CPU_CAPABILITY` (`default`, `avx2`, `avx512`).
+fn capability() -> Capability {
+    #[cfg(target_arch = "x86_64")]
+    let detected = if std::arch::is_x86_feature_detected!("avx512f") {
+        Capability::Avx512
+    } else if std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+    {
+        Capability::Avx2
+    } else {
+        Capability::Default
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let detected = Capability::Default;
+    let cap = match std::env::var("GANLAB_CPU_CAPABILITY").as_deref() {
+        Ok("default") => Capability::Default,
+        Ok("avx2") => Capability::Avx2,
+        _ => Capability::Avx512,
+    };
+    detected.min(cap)
+}
+
+/// The kernel `kernel` stands for on this CPU, and its name (`avx512`, `avx2` or `gemm`).
+pub(crate) fn kernel_name(kernel: Kernel) -> &'static str {
+    match (kernel, capability()) {
+        (Kernel::Gemm, _) | (_, Capability::Default) => "gemm",
+        (Kernel::Avx2, _) | (Kernel::Fastest, Capability::Avx2) => "avx2",
+        (Kernel::Fastest, Capability::Avx512) => "avx512",
+    }
 }
 
 /// out[k, n] = lhs[k, d] · descᵀ for n descriptors stored in panels (see [`PANEL`]; the panels
@@ -67,17 +112,27 @@ pub(crate) fn project_panels(
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Fastest && std::arch::is_x86_feature_detected!("avx512f") {
-        let tiles = lhs_tiles(lhs, k, d);
-        for_each_task(out, k, n, d, panels, |rows, task_panels| {
-            // SAFETY: the CPU supports AVX-512F (detected just above), the only requirement of
-            // this safe function's target feature.
-            unsafe { avx512::project(rows, &tiles, task_panels, k, d) }
-        });
-        return;
+    match kernel_name(kernel) {
+        "avx512" => {
+            let tiles = lhs_tiles(lhs, k, d);
+            for_each_task(out, k, n, d, panels, |rows, task_panels| {
+                // SAFETY: the CPU supports AVX-512F (`capability` detected it), the only
+                // requirement of this safe function's target feature.
+                unsafe { avx512::project(rows, &tiles, task_panels, k, d) }
+            });
+            return;
+        }
+        "avx2" => {
+            let tiles = lhs_tiles(lhs, k, d);
+            for_each_task(out, k, n, d, panels, |rows, task_panels| {
+                // SAFETY: the CPU supports AVX2 and FMA (`capability` detected both), the only
+                // requirements of this safe function's target features.
+                unsafe { avx2::project(rows, &tiles, task_panels, k, d) }
+            });
+            return;
+        }
+        _ => {}
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = kernel; // only `gemm` off x86-64
     for_each_task(out, k, n, d, panels, |rows, task_panels| {
         let width = rows.first().map_or(0, |r| r.len());
         let mut block = vec![0f32; k * PANEL];
@@ -166,6 +221,85 @@ fn matmul_panel(block: &mut [f32], lhs: &[f32], panel: &[f32], k: usize, d: usiz
             false,
             gemm::Parallelism::None,
         );
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx2 {
+    use super::{PANEL, TILE_ROWS};
+    use std::arch::x86_64::*;
+
+    /// Directions per pass: 4 x 24 accumulators (12 ymm) + 3 panel vectors + 1 broadcast fill
+    /// the 16 ymm registers.
+    const ROWS: usize = 4;
+    /// Columns per pass: half a panel, three vectors of 8.
+    const HALF: usize = PANEL / 2;
+
+    /// The same product as the AVX-512 kernel (and, lane by lane, the same sums in the same
+    /// order: one fused multiply-add per t), in passes of 4 directions x 24 descriptors.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn project(
+        rows: &mut [&mut [f32]],
+        tiles: &[f32],
+        panels: &[f32],
+        k: usize,
+        d: usize,
+    ) {
+        let width = rows.first().map_or(0, |r| r.len());
+        assert!(rows.len() == k && rows.iter().all(|r| r.len() == width));
+        assert!(panels.len() == width.div_ceil(PANEL) * d * PANEL);
+        assert!(tiles.len() == k.div_ceil(TILE_ROWS) * d * TILE_ROWS);
+        for (p, panel) in panels.chunks_exact(d * PANEL).enumerate() {
+            let cols = PANEL.min(width - p * PANEL);
+            for (g, tile) in tiles.chunks_exact(d * TILE_ROWS).enumerate() {
+                for quarter in 0..TILE_ROWS / ROWS {
+                    let first_row = g * TILE_ROWS + quarter * ROWS;
+                    if first_row >= k {
+                        break;
+                    }
+                    for half in 0..2 {
+                        let lo = half * HALF;
+                        if lo >= cols {
+                            break;
+                        }
+                        let mut acc = [[_mm256_setzero_ps(); 3]; ROWS];
+                        for (a, b) in tile.chunks_exact(TILE_ROWS).zip(panel.chunks_exact(PANEL)) {
+                            let b = &b[lo..lo + HALF];
+                            let a = &a[quarter * ROWS..quarter * ROWS + ROWS];
+                            // SAFETY: `b` holds HALF = 24 floats, read as three vectors of 8.
+                            let b = unsafe {
+                                [
+                                    _mm256_loadu_ps(b.as_ptr()),
+                                    _mm256_loadu_ps(b.as_ptr().add(8)),
+                                    _mm256_loadu_ps(b.as_ptr().add(16)),
+                                ]
+                            };
+                            for (acc, &a) in acc.iter_mut().zip(a) {
+                                let a = _mm256_set1_ps(a);
+                                acc[0] = _mm256_fmadd_ps(a, b[0], acc[0]);
+                                acc[1] = _mm256_fmadd_ps(a, b[1], acc[1]);
+                                acc[2] = _mm256_fmadd_ps(a, b[2], acc[2]);
+                            }
+                        }
+                        let hi = cols.min(lo + HALF);
+                        for (r, acc) in acc.iter().enumerate() {
+                            let Some(row) = rows.get_mut(first_row + r) else {
+                                break;
+                            };
+                            let mut values = [0f32; HALF];
+                            // SAFETY: `values` holds 24 floats, written as three vectors of 8.
+                            unsafe {
+                                _mm256_storeu_ps(values.as_mut_ptr(), acc[0]);
+                                _mm256_storeu_ps(values.as_mut_ptr().add(8), acc[1]);
+                                _mm256_storeu_ps(values.as_mut_ptr().add(16), acc[2]);
+                            }
+                            row[p * PANEL + lo..p * PANEL + hi].copy_from_slice(&values[..hi - lo]);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

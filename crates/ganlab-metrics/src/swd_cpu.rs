@@ -533,34 +533,63 @@ mod tests {
 
     use tch::{Kind, Tensor};
 
-    /// Both kernels against libtorch's matmul, on sizes that are no multiple of the tiles (k
-    /// of 8, n of the 48-descriptor panel and of a task's 768 columns) and a panel buffer
-    /// holding more descriptors than are projected.
+    /// Every kernel this CPU runs against libtorch's matmul, on sizes that are no multiple of
+    /// the tiles (k of 8 and 4, n of the 48-descriptor panel, its 24-column half and a task's
+    /// 768 columns) and a panel buffer holding more descriptors than are projected. A kernel
+    /// the CPU cannot run is named as skipped. The two SIMD kernels sum in the same order, so
+    /// where both run they agree bit for bit.
     #[test]
     fn panel_projections_equal_libtorch_matmul() {
         #[cfg(target_arch = "x86_64")]
-        let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+        let (avx512, avx2) = (
+            std::arch::is_x86_feature_detected!("avx512f"),
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma"),
+        );
         #[cfg(not(target_arch = "x86_64"))]
-        let avx512 = false;
+        let (avx512, avx2) = (false, false);
         if !avx512 {
-            // Named, not silently passed: `Kernel::Fastest` runs `gemm` on this CPU.
-            eprintln!("skipped: the AVX-512 projection kernel (this CPU lacks avx512f); both runs below are gemm");
+            eprintln!("skipped: the AVX-512 projection kernel (this CPU lacks avx512f)");
         }
-        let (k, d, n, stored) = (13usize, 147usize, 1001usize, 1100usize);
-        let lhs = Tensor::randn([k as i64, d as i64], (Kind::Float, tch::Device::Cpu));
-        let rhs = Tensor::randn([stored as i64, d as i64], (Kind::Float, tch::Device::Cpu));
-        let expected = host::to_vec_f32(&lhs.matmul(&rhs.narrow(0, 0, n as i64).transpose(0, 1)));
-        let panels = to_panels(&host::to_vec_f32(&rhs), stored, d);
-        let lhs = host::to_vec_f32(&lhs);
-        for kernel in [host::Kernel::Fastest, host::Kernel::Gemm] {
-            let mut out = vec![f32::NAN; k * n];
-            host::project_panels(&mut out, &lhs, &panels, (k, d, n), kernel);
-            let worst = out
-                .iter()
-                .zip(&expected)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
-            assert!(worst < 1e-4, "{kernel:?}: largest difference {worst}");
+        if !avx2 {
+            eprintln!("skipped: the AVX2 projection kernel (this CPU lacks avx2 or fma)");
+        }
+        let kernels = [
+            (host::Kernel::Fastest, avx512),
+            (host::Kernel::Avx2, avx2),
+            (host::Kernel::Gemm, true),
+        ];
+        for (k, n) in [(13usize, 1001usize), (4, 1010), (9, 25)] {
+            let (d, stored) = (147usize, n + 99);
+            let lhs = Tensor::randn([k as i64, d as i64], (Kind::Float, tch::Device::Cpu));
+            let rhs = Tensor::randn([stored as i64, d as i64], (Kind::Float, tch::Device::Cpu));
+            let expected =
+                host::to_vec_f32(&lhs.matmul(&rhs.narrow(0, 0, n as i64).transpose(0, 1)));
+            let panels = to_panels(&host::to_vec_f32(&rhs), stored, d);
+            let lhs = host::to_vec_f32(&lhs);
+            let mut simd: Vec<Vec<f32>> = Vec::new();
+            for (kernel, runs) in kernels {
+                if !runs {
+                    continue;
+                }
+                let mut out = vec![f32::NAN; k * n];
+                host::project_panels(&mut out, &lhs, &panels, (k, d, n), kernel);
+                let worst = out
+                    .iter()
+                    .zip(&expected)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(
+                    worst < 1e-4,
+                    "{kernel:?} k={k} n={n}: largest difference {worst}"
+                );
+                if kernel != host::Kernel::Gemm {
+                    simd.push(out);
+                }
+            }
+            if let [a, b] = simd.as_slice() {
+                assert!(a == b, "AVX-512 and AVX2 differ for k={k} n={n}");
+            }
         }
     }
 
