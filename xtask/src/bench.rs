@@ -657,6 +657,7 @@ fn record(
         "rounds": m.rates[0].len(),
         "date": stamp.date,
         "command": stamp.command,
+        "machine": machine(),
     })
 }
 
@@ -724,6 +725,7 @@ pub fn run(o: &Options, args: &[String]) -> Result<()> {
         records.push(record(row, &measured, agreement, &stamp));
     }
     progress.finish_and_clear();
+    println!("machine: {}", machine());
     print!("{table}");
     write_results(o, &paths.root, records, stamp)
 }
@@ -796,19 +798,34 @@ fn merge_rows(path: &Path, fresh: Vec<serde_json::Value>) -> Result<Vec<serde_js
     Ok(merged)
 }
 
+/// The CPU a row was measured on: cores, model, the vector extensions the kernels choose
+/// between, and a `GANLAB_CPU_CAPABILITY` cap if one was set.
 fn machine() -> String {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        cpuinfo
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+            .unwrap_or_default()
+    };
+    let flags = field("flags");
+    let flags: Vec<&str> = flags.split_whitespace().collect();
+    let extensions: Vec<&str> = ["avx512f", "avx2", "fma"]
+        .into_iter()
+        .filter(|f| flags.contains(f))
+        .collect();
+    let cap = std::env::var("GANLAB_CPU_CAPABILITY")
+        .map(|c| format!(", kernels capped at {c} (GANLAB_CPU_CAPABILITY)"))
         .unwrap_or_default();
-    format!("{cpus} cores, {model}")
+    format!(
+        "{cpus} cores, {} ({}){cap}",
+        field("model name"),
+        extensions.join(", ")
+    )
 }
 
 /// `cargo xtask gpu-pack`: `target/gpu-pack/gan` (the release binary, stripped: 110 MB → 8 MB)
