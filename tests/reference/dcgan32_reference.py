@@ -11,9 +11,6 @@ import os
 import torch
 import torch.nn as nn
 
-torch.manual_seed(1234)
-torch.set_num_threads(1)
-
 
 class Up(nn.Module):
     def __init__(self, c_in, c_out, stride, padding, bn):
@@ -82,50 +79,57 @@ def state(m):
             if not k.endswith("num_batches_tracked")}
 
 
-out = {"param_counts": {}}
-for c in (1, 3):
-    out["param_counts"][f"G_c{c}"] = n_params(G(100, 64, c))
-    out["param_counts"][f"D_c{c}"] = n_params(D(64, c))
+def main():
+    torch.manual_seed(1234)
+    torch.set_num_threads(1)
+    out = {"param_counts": {}}
+    for c in (1, 3):
+        out["param_counts"][f"G_c{c}"] = n_params(G(100, 64, c))
+        out["param_counts"][f"D_c{c}"] = n_params(D(64, c))
 
-# A narrow pair (width 4, z_dim 8) whose weights fit in a JSON fixture.
-g, d = G(8, 4, 1), D(4, 1)
-g.apply(weights_init)
-d.apply(weights_init)
-z = torch.randn(5, 8)
-real = torch.rand(5, 1, 32, 32) * 2 - 1
-g.train(), d.train()
-out["narrow"] = {
-    "z_dim": 8, "width": 4, "channels": 1,
-    "g_state": state(g), "d_state": state(d),
-    "z": flat(z), "real": flat(real),
-    "g_out_train": flat(g(z)), "d_out_train": flat(d(real)),
-}
-g.eval(), d.eval()
-out["narrow"]["g_out_eval"] = flat(g(z))
-out["narrow"]["d_out_eval"] = flat(d(real))
+    # A narrow pair (width 4, z_dim 8) whose weights fit in a JSON fixture.
+    g, d = G(8, 4, 1), D(4, 1)
+    g.apply(weights_init)
+    d.apply(weights_init)
+    z = torch.randn(5, 8)
+    real = torch.rand(5, 1, 32, 32) * 2 - 1
+    g.train(), d.train()
+    out["narrow"] = {
+        "z_dim": 8, "width": 4, "channels": 1,
+        "g_state": state(g), "d_state": state(d),
+        "z": flat(z), "real": flat(real),
+        "g_out_train": flat(g(z)), "d_out_train": flat(d(real)),
+    }
+    g.eval(), d.eval()
+    out["narrow"]["g_out_eval"] = flat(g(z))
+    out["narrow"]["d_out_eval"] = flat(d(real))
 
-# Optimisers: 5 steps of Adam (DCGAN settings) and RMSProp (WGAN settings) on
-# f(w) = sum(w^3 * x) from the same start; grads and the trajectory are deterministic.
-x = torch.randn(7)
-w0 = torch.randn(7)
-traj = {}
-for name, make in [
-    ("adam", lambda p: torch.optim.Adam([p], lr=2e-4, betas=(0.5, 0.999), eps=1e-8, foreach=False)),
-    ("adam_wd", lambda p: torch.optim.Adam([p], lr=1e-2, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1, foreach=False)),
-    ("rmsprop", lambda p: torch.optim.RMSprop([p], lr=5e-5, alpha=0.99, eps=1e-8, foreach=False)),
-]:
-    w = w0.clone().requires_grad_(True)
-    opt = make(w)
-    steps = []
-    for _ in range(5):
-        opt.zero_grad()
-        (w.pow(3) * x).sum().backward()
-        opt.step()
-        steps.append(flat(w))
-    traj[name] = steps
-out["optim"] = {"x": flat(x), "w0": flat(w0), "trajectories": traj}
+    # Optimisers: 5 steps of Adam (DCGAN settings) and RMSProp (WGAN settings) on
+    # f(w) = sum(w^3 * x) from the same start; grads and the trajectory are deterministic.
+    x = torch.randn(7)
+    w0 = torch.randn(7)
+    traj = {}
+    for name, make in [
+        ("adam", lambda p: torch.optim.Adam([p], lr=2e-4, betas=(0.5, 0.999), eps=1e-8, foreach=False)),
+        ("adam_wd", lambda p: torch.optim.Adam([p], lr=1e-2, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1, foreach=False)),
+        ("rmsprop", lambda p: torch.optim.RMSprop([p], lr=5e-5, alpha=0.99, eps=1e-8, foreach=False)),
+    ]:
+        w = w0.clone().requires_grad_(True)
+        opt = make(w)
+        steps = []
+        for _ in range(5):
+            opt.zero_grad()
+            (w.pow(3) * x).sum().backward()
+            opt.step()
+            steps.append(flat(w))
+        traj[name] = steps
+    out["optim"] = {"x": flat(x), "w0": flat(w0), "trajectories": traj}
 
-path = os.path.join(os.path.dirname(__file__), "..", "fixtures", "dcgan32_reference.json")
-with open(path, "w") as f:
-    json.dump(out, f)
-print("wrote", os.path.normpath(path), out["param_counts"])
+    path = os.path.join(os.path.dirname(__file__), "..", "fixtures", "dcgan32_reference.json")
+    with open(path, "w") as f:
+        json.dump(out, f)
+    print("wrote", os.path.normpath(path), out["param_counts"])
+
+
+if __name__ == "__main__":
+    main()

@@ -99,6 +99,14 @@ impl TrainedGenerator {
         self.players.g_vs.device()
     }
 
+    /// The stage a growing generator runs at (resolution level, fade-in α): its schedule's at
+    /// the snapshot's image count. `None` for architectures that do not grow.
+    pub fn stage(&self) -> Option<(i64, f64)> {
+        let growth = self.players.growth.as_ref()?;
+        let stage = growth.stage.get();
+        Some((stage.level, stage.alpha))
+    }
+
     /// G's latent dimension.
     pub fn z_dim(&self) -> i64 {
         self.players.z_dim

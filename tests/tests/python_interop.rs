@@ -1,0 +1,76 @@
+//! A trained generator in PyTorch: the snapshots of a DCGAN-32 run and of a ProGAN run (one taken
+//! in the middle of a fade-in, one at the final resolution) load into the PyTorch definitions in
+//! `tests/reference/generators.py`, and both give the same images from the same latents within
+//! 1e-5 + 1e-4·|y|. One file, so that no other test in the process draws from libtorch's global
+//! generator meanwhile.
+
+use ganlab_driver::generator::TrainedGenerator;
+use ganlab_driver::train::Reporting;
+use std::path::Path;
+use tch::{Device, Kind, Tensor};
+
+const QUIET: Reporting = Reporting { interactive: false };
+
+/// Writes the toolkit's G(z) for `snapshot` and runs the PyTorch check on it.
+fn check_in_pytorch(snapshot: &Path, scratch: &Path) -> String {
+    let generator = TrainedGenerator::load(snapshot, Device::Cpu).expect("load");
+    tch::manual_seed(11);
+    let z = Tensor::randn([5, generator.z_dim()], (Kind::Float, Device::Cpu));
+    let y = tch::no_grad(|| tch::nn::ModuleT::forward_t(generator.sampler(), &z, false));
+    let mut named = vec![("z", z), ("y", y)];
+    if let Some((level, alpha)) = generator.stage() {
+        named.push(("stage", Tensor::from_slice(&[level as f32, alpha as f32])));
+    }
+    let check = scratch.join("check.safetensors");
+    Tensor::write_safetensors(&named, &check).expect("write");
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference");
+    let out = std::process::Command::new(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
+    )
+    .arg(reference.join("generator_check.py"))
+    .arg(snapshot)
+    .arg(&check)
+    .env("PYTHONPATH", &reference)
+    .output()
+    .expect("run the venv's python");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{}: {text}", snapshot.display());
+    text
+}
+
+#[test]
+fn snapshots_generate_the_same_images_in_pytorch() {
+    // DCGAN-32 (batch norm with running statistics in eval mode).
+    let run = tempfile::tempdir().expect("tmp");
+    let summary = ganlab_driver::train(ganlab_tests::short_dcgan_config(5), run.path(), QUIET)
+        .expect("dcgan");
+    let text = check_in_pytorch(&summary.snapshot, run.path());
+    assert!(text.contains("shape (5, 1, 32, 32)"), "{text}");
+
+    // ProGAN to 16x16 (64 images per stable phase, 128 per fade-in): snapshots every 64 images;
+    // the one at 128 is half-way through the 8x8 fade-in, the last one (448) at 16x16.
+    let mut config = ganlab_tests::tiny_progan_config(64, 16, 0.064, 0.128);
+    config.dataset = "mnist".into();
+    config.resolution = 16;
+    config.kimg = 0.448;
+    config.tick_kimg = 0.064;
+    config.snapshot_ticks = 1;
+    config.keep_snapshots = 0;
+    config.grid_images = 4;
+    let run = tempfile::tempdir().expect("tmp");
+    let summary = ganlab_driver::train(config, run.path(), QUIET).expect("progan");
+    let last = TrainedGenerator::load(&summary.snapshot, Device::Cpu).expect("load");
+    assert_eq!(last.stage(), Some((4, 1.0)));
+    let text = check_in_pytorch(&summary.snapshot, run.path());
+    assert!(text.contains("shape (5, 1, 16, 16)"), "{text}");
+    let fading = run.path().join("snapshot-kimg0000.13.safetensors");
+    let generator = TrainedGenerator::load(&fading, Device::Cpu).expect("load");
+    let (level, alpha) = generator.stage().expect("a growing generator");
+    assert!(level == 3 && alpha > 0.0 && alpha < 1.0, "{level} {alpha}");
+    let text = check_in_pytorch(&fading, run.path());
+    assert!(text.contains("shape (5, 1, 8, 8)"), "{text}");
+}
