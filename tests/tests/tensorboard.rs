@@ -1,0 +1,84 @@
+//! TensorBoard event files, read back with TensorBoard's own reader (PyPI `tensorboard`,
+//! `EventAccumulator`, installed by setup): every number of every `stats.jsonl` line is a scalar
+//! at its tick's step, each tick's sample grid is an image, and a run resumed after a kill
+//! continues the stream without duplicate steps. One file, so that no other test in the process
+//! draws from libtorch's global generator meanwhile.
+
+use ganlab_driver::config::RunConfig;
+use ganlab_driver::train::{resume, Reporting};
+use std::path::Path;
+
+const QUIET: Reporting = Reporting { interactive: false };
+
+fn check(run_dir: &Path, last_grid: &Path) -> String {
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference");
+    let out = std::process::Command::new(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
+    )
+    .arg(reference.join("tensorboard_check.py"))
+    .arg(run_dir)
+    .arg(last_grid)
+    .output()
+    .expect("run the venv's python");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+#[test]
+fn event_files_hold_every_tick_and_a_resumed_run_continues_them() {
+    let mut config = ganlab_tests::short_dcgan_config(2);
+    config.kimg = 0.384;
+    config.tick_kimg = 0.064;
+    config.snapshot_ticks = 1;
+    config.keep_snapshots = 0;
+    config.evaluation.every_kimg = 0.128;
+    config.evaluation.n = 32;
+    config.evaluation.metrics = vec![ganlab_driver::metric::Metric::Swd];
+    let full = tempfile::tempdir().expect("tmp");
+    let a = ganlab_driver::train(config, full.path(), QUIET).expect("train");
+    let text = check(full.path(), &a.last_grid);
+    assert!(text.contains("at 6 steps"), "{text}");
+
+    // Killed after the tick at 192 images: the copy keeps every file the run wrote (its event
+    // file included, with the ticks after the snapshot) except the later snapshots.
+    let cut = tempfile::tempdir().expect("tmp");
+    for entry in walk(full.path()) {
+        let rel = entry.strip_prefix(full.path()).expect("inside");
+        let name = rel.to_string_lossy();
+        if name.starts_with("snapshot-kimg") && name.as_ref() > "snapshot-kimg0000.19.safetensors" {
+            continue;
+        }
+        let to = cut.path().join(rel);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&entry, &to).expect("copy");
+    }
+    let config = RunConfig::read(cut.path()).expect("config").config;
+    let b = resume(config, cut.path(), QUIET).expect("resume");
+    assert_eq!(
+        std::fs::read_dir(cut.path().join("tb"))
+            .expect("tb")
+            .count(),
+        2,
+        "a second event file"
+    );
+    let text = check(cut.path(), &b.last_grid);
+    assert!(text.contains("at 6 steps"), "{text}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("list") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
