@@ -20,7 +20,11 @@ fn copy_run(from: &Path, to: &Path, keep_until_kimg: &str) {
             .expect("name")
             .to_string_lossy()
             .into_owned();
-        // Drop the snapshots after the one we resume from, as if the run had been killed there.
+        // Drop the snapshots after the one we resume from, as if the run had been killed there
+        // (and the event files, which a resumed run continues in a file of its own).
+        if path.is_dir() {
+            continue;
+        }
         if name.starts_with("snapshot-kimg")
             && name.as_str() > format!("snapshot-kimg{keep_until_kimg}.safetensors").as_str()
         {
