@@ -12,6 +12,47 @@ pub fn fixture_path(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Runs `tests/reference/<script>` with the set-up venv's Python (the reference folder on its
+/// path) and `args`; asserts that it succeeds and returns what it printed (stdout, then stderr).
+pub fn run_reference(script: &str, args: &[&std::ffi::OsStr]) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let reference = root.join("reference");
+    let out = std::process::Command::new(root.join("../.venv/bin/python"))
+        .arg(reference.join(script))
+        .args(args)
+        .env("PYTHONPATH", &reference)
+        .output()
+        .unwrap_or_else(|e| panic!("run the venv's python on {script}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{script}: {text}");
+    text
+}
+
+/// Copies the run directory `from` into `to` as if the run had been killed after the snapshot
+/// `snapshot-kimg<keep_until>.safetensors`: every file and folder except the later snapshots.
+pub fn copy_run_killed_after(from: &Path, to: &Path, keep_until: &str) {
+    let last = format!("snapshot-kimg{keep_until}.safetensors");
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let target = to.join(&name);
+        if path.is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_run_killed_after(&path, &target, keep_until);
+        } else if !(name.starts_with("snapshot-kimg") && name > last) {
+            std::fs::copy(&path, &target).expect("copy");
+        }
+    }
+}
+
 /// Reads a JSON fixture.
 pub fn read_fixture(name: &str) -> Value {
     let path = fixture_path(name);

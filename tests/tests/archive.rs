@@ -6,14 +6,6 @@
 use ganlab_driver::dataset::{create, CreateRequest};
 use std::path::Path;
 
-fn python() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(".venv")
-        .join("bin")
-        .join("python")
-}
-
 /// `n` images of 16x16 with fine detail (so that the averages have fractions) in 3 classes.
 fn folder(root: &Path, n: u32, gray: bool) {
     for i in 0..n {
@@ -39,22 +31,11 @@ fn folder(root: &Path, n: u32, gray: bool) {
 }
 
 fn check_with_python(archive: &Path, root: &Path, channels: i64) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("reference")
-        .join("archive_reference.py");
-    let out = std::process::Command::new(python())
-        .arg(script)
-        .arg(archive)
-        .arg(root)
-        .arg(channels.to_string())
-        .output()
-        .expect("run the venv's python");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let channels = channels.to_string();
+    let text = ganlab_tests::run_reference(
+        "archive_reference.py",
+        &[archive.as_os_str(), root.as_os_str(), channels.as_ref()],
     );
-    assert!(out.status.success(), "{text}");
     assert!(text.contains("level 4: (30, "), "{text}");
 }
 
@@ -122,19 +103,7 @@ fn progan_trains_from_an_archive_and_resumes_exactly() {
     );
     // Resume from the snapshot at 128 images (in the 8x8 fade-in) in a copy without the later ones.
     let cut = tempfile::tempdir().expect("tmp");
-    for entry in std::fs::read_dir(run.path()).expect("list") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        let later =
-            name.starts_with("snapshot-kimg") && name.as_str() > "snapshot-kimg0000.13.safetensors";
-        if path.is_file() && !later {
-            std::fs::copy(&path, cut.path().join(&name)).expect("copy");
-        }
-    }
+    ganlab_tests::copy_run_killed_after(run.path(), cut.path(), "0000.13");
     let b = ganlab_driver::train::resume(recorded.config, cut.path(), quiet).expect("resume");
     let (sa, sb) = (
         ganlab_driver::snapshot::Snapshot::read(&a.snapshot).expect("a"),

@@ -23,23 +23,10 @@ fn check_in_pytorch(snapshot: &Path, scratch: &Path) -> String {
     }
     let check = scratch.join("check.safetensors");
     Tensor::write_safetensors(&named, &check).expect("write");
-    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference");
-    let out = std::process::Command::new(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
+    ganlab_tests::run_reference(
+        "generator_check.py",
+        &[snapshot.as_os_str(), check.as_os_str()],
     )
-    .arg(reference.join("generator_check.py"))
-    .arg(snapshot)
-    .arg(&check)
-    .env("PYTHONPATH", &reference)
-    .output()
-    .expect("run the venv's python");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{}: {text}", snapshot.display());
-    text
 }
 
 #[test]

@@ -12,28 +12,6 @@ fn quiet() -> Reporting {
     Reporting { interactive: false }
 }
 
-fn copy_run(from: &Path, to: &Path, keep_until_kimg: &str) {
-    for entry in std::fs::read_dir(from).expect("list") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        // Drop the snapshots after the one we resume from, as if the run had been killed there
-        // (and the event files, which a resumed run continues in a file of its own).
-        if path.is_dir() {
-            continue;
-        }
-        if name.starts_with("snapshot-kimg")
-            && name.as_str() > format!("snapshot-kimg{keep_until_kimg}.safetensors").as_str()
-        {
-            continue;
-        }
-        std::fs::copy(&path, to.join(&name)).expect("copy");
-    }
-}
-
 fn assert_same_parameters(a: &Path, b: &Path) {
     let (a, b) = (Snapshot::read(a).expect("a"), Snapshot::read(b).expect("b"));
     assert_eq!(
@@ -67,7 +45,7 @@ fn resumed_runs_end_with_identical_parameters() {
     let full = tempfile::tempdir().expect("tmp");
     let a = ganlab_driver::train(config.clone(), full.path(), quiet()).expect("uninterrupted");
     let cut = tempfile::tempdir().expect("tmp");
-    copy_run(full.path(), cut.path(), "0000.13");
+    ganlab_tests::copy_run_killed_after(full.path(), cut.path(), "0000.13");
     let saved = RunConfig::read(cut.path()).expect("config.json").config;
     let b = resume(saved, cut.path(), quiet()).expect("resumed");
     assert_eq!(a.images_shown, b.images_shown);
@@ -97,7 +75,7 @@ fn resumed_runs_end_with_identical_parameters() {
     let full = tempfile::tempdir().expect("tmp");
     let a = ganlab_driver::train(progan, full.path(), quiet()).expect("uninterrupted progan");
     let cut = tempfile::tempdir().expect("tmp");
-    copy_run(full.path(), cut.path(), "0000.13"); // 128 images: half-way through the fade
+    ganlab_tests::copy_run_killed_after(full.path(), cut.path(), "0000.13"); // 128 images: half-way through the fade
     let saved = RunConfig::read(cut.path()).expect("config.json").config;
     let b = resume(saved, cut.path(), quiet()).expect("resumed progan");
     assert_same_parameters(&a.snapshot, &b.snapshot);

@@ -71,20 +71,7 @@ fn a_streamed_folder_trains_resumes_exactly_and_names_a_file_that_breaks() {
     // Resume from the second of four snapshots (128 images in: mid-epoch of the 40) in a copy
     // of the run directory without the later snapshots.
     let cut = tempfile::tempdir().expect("tmp");
-    for entry in std::fs::read_dir(full.path()).expect("list") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        if name.starts_with("snapshot-kimg") && name.as_str() > "snapshot-kimg0000.13.safetensors" {
-            continue;
-        }
-        if path.is_file() {
-            std::fs::copy(&path, cut.path().join(&name)).expect("copy");
-        }
-    }
+    ganlab_tests::copy_run_killed_after(full.path(), cut.path(), "0000.13");
     let b = resume(recorded.config.clone(), cut.path(), QUIET).expect("resumed");
     assert_eq!(a.images_shown, b.images_shown);
     same_parameters(&a.snapshot, &b.snapshot);

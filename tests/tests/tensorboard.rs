@@ -11,22 +11,10 @@ use std::path::Path;
 const QUIET: Reporting = Reporting { interactive: false };
 
 fn check(run_dir: &Path, last_grid: &Path) -> String {
-    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference");
-    let out = std::process::Command::new(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
+    ganlab_tests::run_reference(
+        "tensorboard_check.py",
+        &[run_dir.as_os_str(), last_grid.as_os_str()],
     )
-    .arg(reference.join("tensorboard_check.py"))
-    .arg(run_dir)
-    .arg(last_grid)
-    .output()
-    .expect("run the venv's python");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    text
 }
 
 #[test]
@@ -47,16 +35,7 @@ fn event_files_hold_every_tick_and_a_resumed_run_continues_them() {
     // Killed after the tick at 192 images: the copy keeps every file the run wrote (its event
     // file included, with the ticks after the snapshot) except the later snapshots.
     let cut = tempfile::tempdir().expect("tmp");
-    for entry in walk(full.path()) {
-        let rel = entry.strip_prefix(full.path()).expect("inside");
-        let name = rel.to_string_lossy();
-        if name.starts_with("snapshot-kimg") && name.as_ref() > "snapshot-kimg0000.19.safetensors" {
-            continue;
-        }
-        let to = cut.path().join(rel);
-        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
-        std::fs::copy(&entry, &to).expect("copy");
-    }
+    ganlab_tests::copy_run_killed_after(full.path(), cut.path(), "0000.19");
     let config = RunConfig::read(cut.path()).expect("config").config;
     let b = resume(config, cut.path(), QUIET).expect("resume");
     assert_eq!(
@@ -68,17 +47,4 @@ fn event_files_hold_every_tick_and_a_resumed_run_continues_them() {
     );
     let text = check(cut.path(), &b.last_grid);
     assert!(text.contains("at 6 steps"), "{text}");
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("list") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }

@@ -267,16 +267,7 @@ impl Archive {
             path: path.to_path_buf(),
             what,
         };
-        let file = File::open(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => Error::Missing {
-                path: path.to_path_buf(),
-                hint: "expected an archive written by `gan dataset create`".into(),
-            },
-            _ => Error::Io {
-                path: path.to_path_buf(),
-                source,
-            },
-        })?;
+        let file = crate::open_file(path, "expected an archive written by `gan dataset create`")?;
         let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,

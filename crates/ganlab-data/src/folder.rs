@@ -6,7 +6,6 @@
 use crate::{Error, ImageDataset};
 use image::imageops::FilterType;
 use image::DynamicImage;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
@@ -80,6 +79,35 @@ pub fn decode_square(
     })
 }
 
+/// The label of each of `files` (under `root`) and the class names: when every file lies in a
+/// sub-folder, the sub-folder names in order of first appearance; else one class, `all`.
+pub fn folder_classes(root: &Path, files: &[PathBuf]) -> (Vec<i64>, Vec<String>) {
+    let class_of = |path: &Path| -> Option<String> {
+        let rel = path.strip_prefix(root).ok()?;
+        let mut parts = rel.components();
+        let first = parts.next()?;
+        parts
+            .next()
+            .map(|_| first.as_os_str().to_string_lossy().into_owned())
+    };
+    let names: Option<Vec<String>> = files.iter().map(|f| class_of(f)).collect();
+    let Some(names) = names else {
+        return (vec![0; files.len()], vec!["all".into()]);
+    };
+    let mut classes: Vec<String> = Vec::new();
+    let labels = names
+        .into_iter()
+        .map(|name| match classes.iter().position(|c| *c == name) {
+            Some(k) => k as i64,
+            None => {
+                classes.push(name);
+                classes.len() as i64 - 1
+            }
+        })
+        .collect();
+    (labels, classes)
+}
+
 /// Loads `folder:PATH` at `resolution` with `channels` (1 = grayscale, 3 = RGB).
 pub fn load_folder(root: &Path, resolution: i64, channels: i64) -> Result<ImageDataset, Error> {
     if channels != 1 && channels != 3 {
@@ -89,38 +117,15 @@ pub fn load_folder(root: &Path, resolution: i64, channels: i64) -> Result<ImageD
         )));
     }
     let files = image_files(root)?;
-    let class_of = |path: &Path| -> Option<String> {
-        let rel = path.strip_prefix(root).ok()?;
-        let mut parts = rel.components();
-        let first = parts.next()?;
-        parts
-            .next()
-            .map(|_| first.as_os_str().to_string_lossy().into_owned())
-    };
-    let labelled = files.iter().all(|f| class_of(f).is_some());
-    let mut classes: BTreeMap<String, i64> = BTreeMap::new();
-    if labelled {
-        for f in &files {
-            let next = classes.len() as i64;
-            classes
-                .entry(class_of(f).unwrap_or_default())
-                .or_insert(next);
-        }
-    }
+    let (labels, class_names) = folder_classes(root, &files);
     let side = resolution as usize;
     let mut pixels = Vec::with_capacity(files.len() * side * side * channels as usize);
-    let mut labels = Vec::with_capacity(files.len());
     for f in &files {
         let bytes = std::fs::read(f).map_err(|source| Error::Io {
             path: f.clone(),
             source,
         })?;
         pixels.extend(decode_square(&bytes, f, resolution as u32, channels)?);
-        labels.push(if labelled {
-            classes[&class_of(f).unwrap_or_default()]
-        } else {
-            0
-        });
     }
     let n = files.len() as i64;
     let images = Tensor::from_slice(&pixels)
@@ -130,19 +135,13 @@ pub fn load_folder(root: &Path, resolution: i64, channels: i64) -> Result<ImageD
         .to_kind(Kind::Float)
         / 127.5
         - 1.0;
-    let mut class_names: Vec<(i64, String)> = classes.into_iter().map(|(k, v)| (v, k)).collect();
-    class_names.sort();
     tracing::info!(images = n, folder = %root.display(), "loaded image folder");
     Ok(ImageDataset {
         name: format!("folder:{}", root.display()),
         source: format!("folder:{} ({n} images)", root.display()),
         images,
         labels: Tensor::from_slice(&labels),
-        class_names: if labelled {
-            class_names.into_iter().map(|(_, k)| k).collect()
-        } else {
-            vec!["all".into()]
-        },
+        class_names,
     })
 }
 

@@ -105,6 +105,21 @@ pub fn open_streamed(
     )?))
 }
 
+/// Opens `path` for reading: a missing file is [`Error::Missing`] with `hint` (what was
+/// expected there), any other failure [`Error::Io`]; both name the path.
+pub(crate) fn open_file(path: &Path, hint: &str) -> Result<std::fs::File, Error> {
+    std::fs::File::open(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => Error::Missing {
+            path: path.to_path_buf(),
+            hint: hint.to_string(),
+        },
+        _ => Error::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+    })
+}
+
 /// Which part of a dataset to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -12,7 +12,7 @@
 //! step runs; a batch is a pure function of its indices, so the images do not depend on the
 //! number of threads or on whether the prefetch was used.
 
-use crate::folder::{decode_square, image_files};
+use crate::folder::{decode_square, folder_classes, image_files};
 use crate::{Error, ImageSource};
 use image::{ColorType, ImageDecoder, ImageReader};
 use rayon::prelude::*;
@@ -220,49 +220,17 @@ impl StreamedImages {
 
 fn open_folder(root: &Path) -> Result<(Container, Vec<Entry>, Vec<String>), Error> {
     let files = image_files(root)?;
-    let class_of = |path: &Path| -> Option<String> {
-        let rel = path.strip_prefix(root).ok()?;
-        let mut parts = rel.components();
-        let first = parts.next()?;
-        parts
-            .next()
-            .map(|_| first.as_os_str().to_string_lossy().into_owned())
-    };
-    let labelled = files.iter().all(|f| class_of(f).is_some());
-    let mut classes: BTreeMap<String, i64> = BTreeMap::new();
-    if labelled {
-        for f in &files {
-            let next = classes.len() as i64;
-            classes
-                .entry(class_of(f).unwrap_or_default())
-                .or_insert(next);
-        }
-    }
+    let (labels, class_names) = folder_classes(root, &files);
     let entries = files
         .iter()
-        .map(|f| Entry {
+        .zip(labels)
+        .map(|(f, label)| Entry {
             name: f.to_string_lossy().into_owned(),
             zip_index: 0,
-            label: match labelled {
-                true => classes[&class_of(f).unwrap_or_default()],
-                false => 0,
-            },
+            label,
         })
         .collect();
-    Ok((
-        Container::Folder,
-        entries,
-        class_names_of(classes, labelled),
-    ))
-}
-
-fn class_names_of(classes: BTreeMap<String, i64>, labelled: bool) -> Vec<String> {
-    if !labelled {
-        return vec!["all".into()];
-    }
-    let mut names: Vec<(i64, String)> = classes.into_iter().map(|(k, v)| (v, k)).collect();
-    names.sort();
-    names.into_iter().map(|(_, k)| k).collect()
+    Ok((Container::Folder, entries, class_names))
 }
 
 fn open_zip(path: &Path) -> Result<(Container, Vec<Entry>, Vec<String>), Error> {
@@ -270,16 +238,7 @@ fn open_zip(path: &Path) -> Result<(Container, Vec<Entry>, Vec<String>), Error> 
         path: path.to_path_buf(),
         what,
     };
-    let file = File::open(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => Error::Missing {
-            path: path.to_path_buf(),
-            hint: "expected a zip of PNG/JPEG images".into(),
-        },
-        _ => Error::Io {
-            path: path.to_path_buf(),
-            source,
-        },
-    })?;
+    let file = crate::open_file(path, "expected a zip of PNG/JPEG images")?;
     let len = file
         .metadata()
         .map_err(|source| Error::Io {

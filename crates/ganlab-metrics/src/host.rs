@@ -224,6 +224,17 @@ fn matmul_panel(block: &mut [f32], lhs: &[f32], panel: &[f32], k: usize, d: usiz
     }
 }
 
+/// The width of the `k` row pieces a SIMD kernel writes, after checking that they, the panels
+/// and the direction tiles agree (the kernels' vector loads rely on it).
+#[cfg(target_arch = "x86_64")]
+fn checked_width(rows: &[&mut [f32]], tiles: &[f32], panels: &[f32], k: usize, d: usize) -> usize {
+    let width = rows.first().map_or(0, |r| r.len());
+    assert!(rows.len() == k && rows.iter().all(|r| r.len() == width));
+    assert!(panels.len() == width.div_ceil(PANEL) * d * PANEL);
+    assert!(tiles.len() == k.div_ceil(TILE_ROWS) * d * TILE_ROWS);
+    width
+}
+
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod avx2 {
@@ -246,10 +257,7 @@ mod avx2 {
         k: usize,
         d: usize,
     ) {
-        let width = rows.first().map_or(0, |r| r.len());
-        assert!(rows.len() == k && rows.iter().all(|r| r.len() == width));
-        assert!(panels.len() == width.div_ceil(PANEL) * d * PANEL);
-        assert!(tiles.len() == k.div_ceil(TILE_ROWS) * d * TILE_ROWS);
+        let width = super::checked_width(rows, tiles, panels, k, d);
         for (p, panel) in panels.chunks_exact(d * PANEL).enumerate() {
             let cols = PANEL.min(width - p * PANEL);
             for (g, tile) in tiles.chunks_exact(d * TILE_ROWS).enumerate() {
@@ -319,10 +327,7 @@ mod avx512 {
         k: usize,
         d: usize,
     ) {
-        let width = rows.first().map_or(0, |r| r.len());
-        assert!(rows.len() == k && rows.iter().all(|r| r.len() == width));
-        assert!(panels.len() == width.div_ceil(PANEL) * d * PANEL);
-        assert!(tiles.len() == k.div_ceil(TILE_ROWS) * d * TILE_ROWS);
+        let width = super::checked_width(rows, tiles, panels, k, d);
         for (p, panel) in panels.chunks_exact(d * PANEL).enumerate() {
             let cols = PANEL.min(width - p * PANEL);
             for (g, tile) in tiles.chunks_exact(d * TILE_ROWS).enumerate() {
