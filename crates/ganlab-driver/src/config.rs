@@ -73,8 +73,9 @@ pub struct TrainConfig {
     /// is the defaults (which run directories of earlier versions recorded for every run).
     #[serde(skip_serializing_if = "ProganSettings::is_default")]
     pub progan: ProganSettings,
-    /// Image channels: for `folder:` datasets 1 (grayscale) or 3 (RGB, the default); filled in
-    /// from the data when the run starts.
+    /// Image channels: for `folder:` and `zip:` datasets 1 (grayscale) or 3 (RGB); unset: what
+    /// the images are (1 when every image is grayscale). Filled in from the data when the run
+    /// starts.
     pub channels: Option<i64>,
 }
 

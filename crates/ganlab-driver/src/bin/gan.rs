@@ -289,14 +289,15 @@ struct TrainArgs {
     /// Final image resolution (dcgan32: 32; progan: a power of two from 8 to 1024).
     #[arg(long)]
     resolution: Option<i64>,
-    /// Dataset: mnist, fashion-mnist, folder:PATH, or a 2-D toy mixture (ring8, grid25).
+    /// Dataset: mnist, fashion-mnist, folder:PATH, zip:PATH, a prepared archive
+    /// (FILE.safetensors from `gan dataset create`), or a 2-D toy mixture (ring8, grid25).
     #[arg(long)]
     dataset: Option<String>,
     /// A folder holding the dataset's files (e.g. the four IDX .gz files); used as given,
     /// never replaced by another source.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Channels of a folder: dataset: 1 (grayscale) or 3 (RGB).
+    /// Channels of a folder: or zip: dataset: 1 (grayscale) or 3 (RGB); default: what the images are.
     #[arg(long)]
     channels: Option<i64>,
     /// Game between G and D.
