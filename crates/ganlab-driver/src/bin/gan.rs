@@ -923,7 +923,9 @@ fn datasets() -> Result<()> {
             Err(_) => println!("{name}: 2-D Gaussian mixture of Gulrajani et al. 2017 (generated, seeded; mode centres included)"),
         }
     }
-    println!("folder:PATH: every PNG/JPEG under PATH, centre-cropped and resized; classes from sub-folders");
+    println!("folder:PATH: every PNG/JPEG under PATH, streamed, centre-cropped and resized; classes from sub-folders");
+    println!("zip:PATH: the PNG/JPEG images in a zip (StyleGAN2-ADA's format, labels from dataset.json), streamed");
+    println!("FILE.safetensors: a prepared multi-resolution archive (`gan dataset create`)");
     println!(
         "data root (downloads and npm digits): {}",
         ganlab_data::data_root().display()
