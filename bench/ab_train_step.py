@@ -39,9 +39,12 @@ def main():
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--json")
+    p.add_argument("--only", help="rows whose name contains this text (e.g. ProGAN)")
     a = p.parse_args()
     record = []
     for name, args in ROWS:
+        if a.only and a.only not in name:
+            continue
         steps = a.steps if "dcgan32" in args else max(1, a.steps * 2 // 3)
         old, new = [], []
         for r in range(a.rounds):
