@@ -142,3 +142,19 @@ pub fn tiny_progan_config(
     config.progan.schedule.lod_transition_kimg = fade_kimg;
     config
 }
+
+/// [`tiny_progan_config`] at 16x16 on `dataset` (64 images per stable phase, `fade_kimg` per
+/// fade-in) for `kimg`, with a tick and a kept snapshot every 64 images: the runs whose
+/// snapshots the resume and interop tests pick.
+pub fn tiny_progan16(dataset: &str, fade_kimg: f64, kimg: f64) -> ganlab_driver::TrainConfig {
+    let mut config = tiny_progan_config(64, 16, 0.064, fade_kimg);
+    config.dataset = dataset.into();
+    config.resolution = 16;
+    config.progan.schedule.final_resolution = 16;
+    config.kimg = kimg;
+    config.tick_kimg = 0.064;
+    config.snapshot_ticks = 1;
+    config.keep_snapshots = 0;
+    config.grid_images = 4;
+    config
+}

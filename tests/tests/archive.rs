@@ -83,15 +83,7 @@ fn progan_trains_from_an_archive_and_resumes_exactly() {
         interactive: false,
     })
     .expect("create");
-    let mut config = ganlab_tests::tiny_progan_config(64, 16, 0.064, 0.064);
-    config.dataset = archive.display().to_string();
-    config.resolution = 16;
-    config.progan.schedule.final_resolution = 16;
-    config.kimg = 0.32;
-    config.tick_kimg = 0.064;
-    config.snapshot_ticks = 1;
-    config.keep_snapshots = 0;
-    config.grid_images = 4;
+    let config = ganlab_tests::tiny_progan16(&archive.display().to_string(), 0.064, 0.32);
     let run = tempfile::tempdir().expect("tmp");
     let quiet = ganlab_driver::train::Reporting { interactive: false };
     let a = ganlab_driver::train(config.clone(), run.path(), quiet).expect("train");

@@ -40,14 +40,7 @@ fn snapshots_generate_the_same_images_in_pytorch() {
 
     // ProGAN to 16x16 (64 images per stable phase, 128 per fade-in): snapshots every 64 images;
     // the one at 128 is half-way through the 8x8 fade-in, the last one (448) at 16x16.
-    let mut config = ganlab_tests::tiny_progan_config(64, 16, 0.064, 0.128);
-    config.dataset = "mnist".into();
-    config.resolution = 16;
-    config.kimg = 0.448;
-    config.tick_kimg = 0.064;
-    config.snapshot_ticks = 1;
-    config.keep_snapshots = 0;
-    config.grid_images = 4;
+    let config = ganlab_tests::tiny_progan16("mnist", 0.128, 0.448);
     let run = tempfile::tempdir().expect("tmp");
     let summary = ganlab_driver::train(config, run.path(), QUIET).expect("progan");
     let last = TrainedGenerator::load(&summary.snapshot, Device::Cpu).expect("load");
