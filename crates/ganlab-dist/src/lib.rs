@@ -15,7 +15,7 @@ mod ffi;
 
 use ffi::{GroupHandle, StoreHandle};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tch::{Device, Kind, Tensor};
 
@@ -185,7 +185,8 @@ pub struct Dist {
     backend: Backend,
     timeout: Duration,
     store: Arc<StoreHandle>,
-    group: GroupHandle,
+    /// `None` once [`Dist::abort`] closed it.
+    group: Mutex<Option<GroupHandle>>,
     heartbeat_stop: Arc<AtomicBool>,
     heartbeat: Option<std::thread::JoinHandle<()>>,
 }
@@ -276,7 +277,7 @@ impl Dist {
             backend,
             timeout,
             store,
-            group,
+            group: Mutex::new(Some(group)),
             heartbeat_stop,
             heartbeat: Some(heartbeat),
         })
@@ -313,6 +314,56 @@ impl Dist {
         let _ = self.store.set(&format!("failed/{}", self.rank()), message.as_bytes());
     }
 
+    /// Leaves the group because this rank failed: records why ([`Dist::report_failure`]),
+    /// closes the process group so that the others' pending collectives fail at once, and, on
+    /// the rank that serves the store, keeps the store up until the others have stopped (at
+    /// most 30 s or the timeout), so they can read why.
+    pub fn abort(&self, message: &str) {
+        self.report_failure(message);
+        drop(self.lock_group().take());
+        if self.launch.rank != 0 || self.launch.agent_store.is_some() {
+            return;
+        }
+        let others: Vec<usize> = (1..self.world_size()).collect();
+        let deadline = Instant::now() + self.timeout.min(Duration::from_secs(30));
+        let mut last: Option<Vec<i64>> = None;
+        while Instant::now() < deadline {
+            let Ok(now) = others
+                .iter()
+                .map(|r| self.store.add(&format!("hb/{r}"), 0))
+                .collect::<Result<Vec<i64>, String>>()
+            else {
+                return;
+            };
+            if last.as_ref() == Some(&now) {
+                return;
+            }
+            last = Some(now);
+            std::thread::sleep(HEARTBEAT_STALE);
+        }
+    }
+
+    fn lock_group(&self) -> std::sync::MutexGuard<'_, Option<GroupHandle>> {
+        self.group.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the process group, or fails if this rank left it.
+    fn with_group(&self, op: &str, f: impl FnOnce(&GroupHandle) -> Result<(), String>) -> Result<(), DistError> {
+        let group = self.lock_group();
+        let Some(g) = group.as_ref() else {
+            return Err(DistError::Collective {
+                rank: self.rank(),
+                op: op.to_string(),
+                cause: "this rank already left the group".into(),
+                lost: Vec::new(),
+                detail: String::new(),
+            });
+        };
+        let result = f(g);
+        drop(group);
+        result.map_err(|e| self.collective_error(op, e))
+    }
+
     /// Sums `tensors` in place across ranks (one c10d call).
     pub fn all_reduce_sum(&self, tensors: &[&Tensor]) -> Result<(), DistError> {
         self.all_reduce(tensors, 0, "all-reduce (sum)")
@@ -339,9 +390,7 @@ impl Dist {
         if tensors.is_empty() {
             return Ok(());
         }
-        self.group
-            .all_reduce(tensors, op, 0)
-            .map_err(|e| self.collective_error(&format!("{what} of {} tensor(s)", tensors.len()), e))
+        self.with_group(&format!("{what} of {} tensor(s)", tensors.len()), |g| g.all_reduce(tensors, op, 0))
     }
 
     /// Averages gradients (or any tensors) across ranks in buckets of at most `bucket_bytes`:
@@ -387,8 +436,8 @@ impl Dist {
         if tensors.is_empty() {
             return Ok(());
         }
-        self.group.broadcast(tensors, root, 0).map_err(|e| {
-            self.collective_error(&format!("broadcast of {} tensor(s) from rank {root}", tensors.len()), e)
+        self.with_group(&format!("broadcast of {} tensor(s) from rank {root}", tensors.len()), |g| {
+            g.broadcast(tensors, root, 0)
         })
     }
 
@@ -398,9 +447,7 @@ impl Dist {
         let input = input.contiguous();
         let outputs: Vec<Tensor> = (0..self.world_size()).map(|_| input.empty_like()).collect();
         let refs: Vec<&Tensor> = outputs.iter().collect();
-        self.group
-            .all_gather(&refs, &input, 0)
-            .map_err(|e| self.collective_error(&format!("all-gather of {:?}", input.size()), e))?;
+        self.with_group(&format!("all-gather of {:?}", input.size()), |g| g.all_gather(&refs, &input, 0))?;
         Ok(Tensor::cat(&outputs, 0))
     }
 
@@ -428,16 +475,12 @@ impl Dist {
 
     /// Waits for every rank, at most the group's timeout.
     pub fn barrier(&self) -> Result<(), DistError> {
-        self.group
-            .barrier(0)
-            .map_err(|e| self.collective_error("barrier", e))
+        self.with_group("barrier", |g| g.barrier(0))
     }
 
     /// Waits for every rank, at most `timeout` (rank 0 evaluating while the others wait).
     pub fn barrier_within(&self, timeout: Duration) -> Result<(), DistError> {
-        self.group
-            .barrier(millis(timeout))
-            .map_err(|e| self.collective_error("barrier", e))
+        self.with_group("barrier", |g| g.barrier(millis(timeout)))
     }
 
     /// NCCL works on CUDA tensors only: small control tensors go to this rank's device.

@@ -174,3 +174,28 @@ fn an_unreachable_master_is_a_clear_error() {
     assert!(message.contains("MASTER_ADDR and MASTER_PORT"), "{message}");
     assert!(start.elapsed() < Duration::from_secs(30), "{:?}", start.elapsed());
 }
+
+#[test]
+fn rank_zero_failing_is_named_though_it_serves_the_store() {
+    let Some(dist) = child() else {
+        let start = Instant::now();
+        let outs = two_ranks("rank_zero_failing_is_named_though_it_serves_the_store", &[]);
+        let other = text(&outs[1]);
+        assert!(outs[1].status.success(), "{other}");
+        assert!(other.contains("rank 0 failed: the dataset folder is empty"), "{other}");
+        assert_eq!(outs[0].status.code(), Some(4), "{}", text(&outs[0]));
+        assert!(start.elapsed() < Duration::from_secs(20), "{:?}", start.elapsed());
+        return;
+    };
+    dist.barrier().expect("both joined");
+    if dist.rank() == 0 {
+        dist.abort("the dataset folder is empty");
+        std::process::exit(4);
+    }
+    let t = Tensor::ones([10], (Kind::Float, tch::Device::Cpu));
+    let err = dist.all_reduce_sum(&[&t]).expect_err("rank 0 left");
+    println!("{err}");
+    assert_eq!(err.lost_ranks(), &[0]);
+    // Let rank 0 see this rank stop before the test process exits.
+    drop(dist);
+}

@@ -15,6 +15,7 @@ pub mod eval;
 pub mod games_comparison;
 pub mod generate;
 pub mod generator;
+pub mod launch;
 pub mod grid;
 pub mod logging;
 pub mod metric;

@@ -82,3 +82,14 @@ pub fn log_to_run_dir(
         .with(stderr_layer);
     Ok(tracing::subscriber::set_default(subscriber))
 }
+
+/// Sends this thread's tracing events at `level` and above to stderr only, until the returned
+/// guard is dropped: the data-parallel ranks other than 0, which write no run directory.
+pub fn stderr_only(level: &str) -> tracing::subscriber::DefaultGuard {
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(false)
+        .with_filter(EnvFilter::new(level));
+    tracing::subscriber::set_default(tracing_subscriber::registry().with(layer))
+}

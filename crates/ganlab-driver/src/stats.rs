@@ -86,22 +86,33 @@ impl TickStats {
     }
 }
 
-/// `stats.jsonl` opened for appending.
+/// `stats.jsonl` opened for appending (or, on a data-parallel rank other than 0, not at all).
 pub struct StatsLog {
     path: PathBuf,
-    file: std::fs::File,
+    file: Option<std::fs::File>,
 }
 
 impl StatsLog {
     /// Opens (or creates) `run_dir/stats.jsonl`.
     pub fn open(run_dir: &Path) -> Result<StatsLog> {
+        StatsLog::open_for(run_dir, true)
+    }
+
+    /// [`StatsLog::open`] for a writer; for another rank, a log that writes nothing.
+    pub fn open_for(run_dir: &Path, writer: bool) -> Result<StatsLog> {
         let path = run_dir.join("stats.jsonl");
+        if !writer {
+            return Ok(StatsLog { path, file: None });
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
-        Ok(StatsLog { path, file })
+        Ok(StatsLog {
+            path,
+            file: Some(file),
+        })
     }
 
     /// Every complete tick recorded (a line cut by a killed process is skipped).
@@ -112,6 +123,9 @@ impl StatsLog {
     /// On resume: keeps the ticks up to `ticks` (atomically) and appends after them. Ticks after
     /// the snapshot (written before an interruption) are dropped, since they are redone.
     pub fn truncate_to_tick(&mut self, ticks: u64) -> Result<()> {
+        if self.file.is_none() {
+            return Ok(());
+        }
         let kept: Vec<String> = std::fs::read_to_string(&self.path)
             .unwrap_or_default()
             .lines()
@@ -133,10 +147,12 @@ impl StatsLog {
     pub fn append(&mut self, stats: &TickStats) -> Result<()> {
         let mut line = serde_json::to_string(stats)?;
         line.push('\n');
-        self.file
-            .write_all(line.as_bytes())
+        let Some(file) = &mut self.file else {
+            return Ok(());
+        };
+        file.write_all(line.as_bytes())
             .with_context(|| format!("cannot append to {}", self.path.display()))?;
-        self.file.flush()?;
+        file.flush()?;
         Ok(())
     }
 }

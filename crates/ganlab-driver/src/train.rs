@@ -18,8 +18,10 @@ use ganlab_train::{optimizer_settings, OptimizerOverrides, SampleKind, Trainer, 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use ganlab_dist::Dist;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
@@ -257,7 +259,71 @@ fn progress_bar(total_images: u64, interactive: bool) -> ProgressBar {
 /// seeded batch order, so a run is reproducible on the CPU. Because that generator is global to
 /// the process, runs in one process take turns: a second `train` call waits for the first.
 pub fn train(config: TrainConfig, run_dir: &Path, reporting: Reporting) -> Result<RunSummary> {
-    train_from(config, run_dir, reporting, None, Vec::new())
+    train_from(config, run_dir, reporting, None, None, Vec::new())
+}
+
+/// [`train`] (or, with `resume`, [`resume`]) as one rank of a data-parallel group: every rank
+/// calls it with the same config and run directory. The batch size is the global batch, split
+/// across the ranks (see [`Trainer::data_parallel`]); rank 0 alone writes the run directory
+/// (config, log, stats, grids, snapshots, evaluations, outcome) and decides when to stop; the
+/// others train their slices and follow. A resumed run starts from rank 0's newest snapshot,
+/// whatever number of ranks wrote it.
+pub fn train_distributed(
+    config: TrainConfig,
+    run_dir: &Path,
+    reporting: Reporting,
+    dist: Arc<Dist>,
+    resume: bool,
+) -> Result<RunSummary> {
+    let snapshot = match resume {
+        false => None,
+        true => Some(shared_snapshot(&dist, run_dir)?),
+    };
+    let changes = match (resume, dist.is_main()) {
+        (true, true) => config_changes(run_dir, &config),
+        _ => Vec::new(),
+    };
+    let snapshot_path = snapshot.as_ref().map(|s| s.path().to_path_buf());
+    let result = train_from(config, run_dir, reporting, snapshot_path, Some(dist), changes);
+    drop(snapshot);
+    result
+}
+
+/// The snapshot a distributed run resumes from: rank 0's newest, read by rank 0 and sent to the
+/// others (which need not see rank 0's disk), who keep it in a temporary file.
+enum SharedSnapshot {
+    Main(PathBuf),
+    Copy(tempfile::NamedTempFile),
+}
+
+impl SharedSnapshot {
+    fn path(&self) -> &Path {
+        match self {
+            SharedSnapshot::Main(p) => p,
+            SharedSnapshot::Copy(f) => f.path(),
+        }
+    }
+}
+
+fn shared_snapshot(dist: &Dist, run_dir: &Path) -> Result<SharedSnapshot> {
+    if dist.is_main() {
+        let path = newest_snapshot(run_dir)?.with_context(|| {
+            format!("--resume {}: no snapshot to resume from", run_dir.display())
+        })?;
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("cannot read the snapshot {}", path.display()))?;
+        dist.broadcast_bytes(Some(&bytes), 0)?;
+        return Ok(SharedSnapshot::Main(path));
+    }
+    let bytes = dist.broadcast_bytes(None, 0)?;
+    let mut file = tempfile::Builder::new()
+        .prefix("ganlab-resume-")
+        .suffix(".safetensors")
+        .tempfile()
+        .context("cannot create a temporary file for rank 0's snapshot")?;
+    std::io::Write::write_all(&mut file, &bytes)
+        .context("cannot write rank 0's snapshot to a temporary file")?;
+    Ok(SharedSnapshot::Copy(file))
 }
 
 pub use crate::snapshot::newest as newest_snapshot;
@@ -268,7 +334,7 @@ pub fn resume(config: TrainConfig, run_dir: &Path, reporting: Reporting) -> Resu
     let snapshot = newest_snapshot(run_dir)?
         .with_context(|| format!("--resume {}: no snapshot to resume from", run_dir.display()))?;
     let changes = config_changes(run_dir, &config);
-    train_from(config, run_dir, reporting, Some(snapshot), changes)
+    train_from(config, run_dir, reporting, Some(snapshot), None, changes)
 }
 
 /// The top-level keys of `config` that differ from the run's saved `config.json` (keys left
@@ -299,12 +365,21 @@ fn train_from(
     run_dir: &Path,
     reporting: Reporting,
     snapshot: Option<PathBuf>,
+    dist: Option<Arc<Dist>>,
     config_changes: Vec<String>,
 ) -> Result<RunSummary> {
     static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_RUN_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let writer = dist.as_ref().is_none_or(|d| d.is_main());
+    if !writer {
+        // The other ranks write nothing: their warnings and errors go to stderr.
+        config.validate()?;
+        let _log_guard = logging::stderr_only("warn");
+        let bar = ProgressBar::hidden();
+        return train_logged(&mut config, run_dir, &bar, snapshot.as_deref(), dist);
+    }
     // One writer at a time: held until this function returns (or the process dies).
     let _lock = crate::run_dir::lock(run_dir)?;
     config.validate()?;
@@ -316,7 +391,7 @@ fn train_from(
             config_changes.join(", ")
         );
     }
-    let result = train_logged(&mut config, run_dir, &bar, snapshot.as_deref());
+    let result = train_logged(&mut config, run_dir, &bar, snapshot.as_deref(), dist);
     bar.finish_and_clear();
     if let Err(err) = &result {
         tracing::error!("training stopped: {err:#}");
@@ -402,7 +477,12 @@ struct Run<'a> {
     last_grid: PathBuf,
     /// TensorBoard's event file (unless `tensorboard` is off).
     tb: Option<crate::tensorboard::EventWriter>,
+    /// This process writes the run directory and decides (one process, or rank 0).
+    writer: bool,
 }
+
+/// How long the other ranks wait for rank 0's tick work (grid, evaluation, snapshot) at most.
+const TICK_WAIT: Duration = Duration::from_secs(6 * 3600);
 
 /// Why a run stops, and the message that says so.
 type Stop = (StopReason, String);
@@ -415,8 +495,14 @@ impl<'a> Run<'a> {
         run_dir: &'a Path,
         bar: &'a ProgressBar,
         resume_from: Option<&Path>,
+        dist: Option<Arc<Dist>>,
     ) -> Result<Run<'a>> {
-        let device = config.device.resolve()?;
+        let writer = dist.as_ref().is_none_or(|d| d.is_main());
+        let device = match &dist {
+            // On CUDA each rank uses the device LOCAL_RANK (torchrun's convention).
+            Some(d) if config.device.resolve()?.is_cuda() => tch::Device::Cuda(d.local_rank()),
+            _ => config.device.resolve()?,
+        };
         tch::manual_seed(config.seed as i64);
         tracing::info!(run_dir = %run_dir.display(), device = %device::describe(device), "starting run");
         let data = TrainingData::load(config)?;
@@ -463,7 +549,9 @@ impl<'a> Run<'a> {
             config: config.clone(),
             provenance,
         };
-        write_json_atomically(&run_dir.join("config.json"), &resolved.to_json()?)?;
+        if writer {
+            write_json_atomically(&run_dir.join("config.json"), &resolved.to_json()?)?;
+        }
         if let Some(growth) = &players.growth {
             tracing::info!(
                 "progressive schedule:\n{}",
@@ -480,9 +568,11 @@ impl<'a> Run<'a> {
             channels_last,
         };
         let trainer = Trainer::new(players, game, optimizers, source, settings);
-        data.save_reals(config, run_dir)?;
+        if writer {
+            data.save_reals(config, run_dir)?;
+        }
         let config: &'a TrainConfig = config;
-        Run::continue_from(config, run_dir, bar, trainer, data, fixed_z, resume_from)
+        Run::continue_from(config, run_dir, bar, trainer, data, fixed_z, resume_from, dist)
     }
 
     /// The second half of [`Run::start`]: the snapshot (if any), the stats log, the random
@@ -496,16 +586,28 @@ impl<'a> Run<'a> {
         data: TrainingData,
         fixed_z: Tensor,
         resume_from: Option<&Path>,
+        dist: Option<Arc<Dist>>,
     ) -> Result<Run<'a>> {
-        let mut stats_log = StatsLog::open(run_dir)?;
+        let writer = dist.as_ref().is_none_or(|d| d.is_main());
+        let mut stats_log = StatsLog::open_for(run_dir, writer)?;
         if let Some(path) = resume_from {
             trainer.load_snapshot(path)?;
             let progress = trainer.progress();
             stats_log.truncate_to_tick(progress.ticks)?;
             tracing::info!(snapshot = %path.display(), "resumed at {:.3} kimg (tick {})", progress.images_shown as f64 / 1000.0, progress.ticks);
         }
+        if let Some(dist) = dist {
+            let ranks = dist.world_size();
+            trainer.data_parallel(dist)?;
+            tracing::info!(
+                "data-parallel over {ranks} ranks ({:?}): {} samples per rank of every batch of {}",
+                trainer.dist().map(|d| d.backend()),
+                config.resolved_batch_size() / ranks,
+                config.resolved_batch_size()
+            );
+        }
         trainer.reseed_stream();
-        let tb = match config.tensorboard {
+        let tb = match config.tensorboard && writer {
             true => Some(crate::tensorboard::EventWriter::create(
                 run_dir,
                 resume_from.map(|_| trainer.progress().images_shown as i64),
@@ -529,7 +631,10 @@ impl<'a> Run<'a> {
                 monitor.primary
             );
         }
-        let real_diversity = data.diversity_yardstick(trainer.source(), fixed_z.size()[0])?;
+        let real_diversity = match writer {
+            true => data.diversity_yardstick(trainer.source(), fixed_z.size()[0])?,
+            false => None,
+        };
         Ok(Run {
             config,
             run_dir,
@@ -548,6 +653,7 @@ impl<'a> Run<'a> {
             last_stats: TickStats::default(),
             last_grid: run_dir.join("reals.png"),
             tb,
+            writer,
         })
     }
 
@@ -564,7 +670,12 @@ impl<'a> Run<'a> {
                 shown as f64 / 1000.0,
                 self.clock.total_images as f64 / 1000.0
             ));
-            if STOP_REQUESTED.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            let mut stop_requested = STOP_REQUESTED.swap(false, std::sync::atomic::Ordering::SeqCst);
+            if let Some(dist) = self.trainer.dist() {
+                // Every rank stops at the same step, whichever got the signal.
+                stop_requested = dist.any(stop_requested)?;
+            }
+            if stop_requested {
                 let message = format!(
                     "interrupted at {:.3} kimg; continue with --resume {}",
                     shown as f64 / 1000.0,
@@ -592,6 +703,7 @@ impl<'a> Run<'a> {
         if err
             .downcast_ref::<ganlab_train::BatchUnreadable>()
             .is_some()
+            && self.writer
         {
             return match self.save_snapshot() {
                 Ok(path) => anyhow::anyhow!(
@@ -622,6 +734,9 @@ impl<'a> Run<'a> {
     /// evaluation, the stats line and log line, the divergence check, the periodic snapshot.
     /// Returns why to stop, if the evaluation says so.
     fn tick(&mut self) -> Result<Option<Stop>> {
+        if !self.writer {
+            return self.follow_tick();
+        }
         self.trainer.count_tick();
         let mut stats = self.tick_statistics();
         self.tick_picture(&mut stats)?;
@@ -639,14 +754,52 @@ impl<'a> Run<'a> {
         self.last_stats = stats;
         self.check_finite()?;
         let progress = self.trainer.progress();
-        let last = progress.images_shown >= self.clock.total_images;
-        if !last
-            && stop.is_none()
-            && self.config.snapshot_ticks > 0
-            && progress.ticks.is_multiple_of(self.config.snapshot_ticks)
-        {
+        if let Some(dist) = self.trainer.dist().cloned() {
+            // The others wait here while rank 0 draws, evaluates and logs; then they learn
+            // whether the run stops.
+            dist.barrier_within(TICK_WAIT)?;
+            let code = stop.as_ref().map_or(0, |(reason, _)| stop_code(*reason));
+            dist.broadcast_bytes(Some(&[code]), 0)?;
+        }
+        if self.snapshot_due(stop.is_some()) {
+            self.trainer.check_replicas()?;
             let path = self.save_snapshot()?;
             tracing::info!(snapshot = %path.display(), "snapshot written");
+            self.trainer.reseed_stream();
+        }
+        self.clock.tick_start = Instant::now();
+        self.clock.tick_start_images = progress.images_shown;
+        Ok(stop)
+    }
+
+    /// Whether the tick ends with a periodic snapshot (not at the end, nor when stopping: the
+    /// final one follows).
+    fn snapshot_due(&self, stopping: bool) -> bool {
+        let progress = self.trainer.progress();
+        let last = progress.images_shown >= self.clock.total_images;
+        !last
+            && !stopping
+            && self.config.snapshot_ticks > 0
+            && progress.ticks.is_multiple_of(self.config.snapshot_ticks)
+    }
+
+    /// A tick on a rank other than 0: the same counters and the same reseeds of the random
+    /// stream as rank 0's tick (its evaluation's, its snapshot's), and rank 0's decision.
+    fn follow_tick(&mut self) -> Result<Option<Stop>> {
+        self.trainer.count_tick();
+        let _ = self.tick_statistics();
+        let progress = self.trainer.progress();
+        if self.clock.eval_due(progress.images_shown) {
+            reseed_after_eval(self.config, progress.images_shown);
+        }
+        self.check_finite()?;
+        let dist = self.trainer.dist().cloned().context("a following rank without a group")?;
+        dist.barrier_within(TICK_WAIT)?;
+        let code = dist.broadcast_bytes(None, 0)?;
+        let stop = stop_of_code(code.first().copied().unwrap_or(0))
+            .map(|reason| (reason, format!("rank 0 stopped the run ({})", reason.name())));
+        if self.snapshot_due(stop.is_some()) {
+            self.trainer.check_replicas()?;
             self.trainer.reseed_stream();
         }
         self.clock.tick_start = Instant::now();
@@ -721,12 +874,7 @@ impl<'a> Run<'a> {
         let progress = self.trainer.progress();
         let kimg = progress.images_shown as f64 / 1000.0;
         let result = self.metric_values(stats)?;
-        // Whatever randomness the evaluation used (a classifier trained on first use, the real
-        // subset), the training stream continues from a seed of (seed, images).
-        tch::manual_seed(ganlab_train::stream_seed(
-            config.seed ^ AFTER_EVAL_SALT,
-            progress.images_shown,
-        ));
+        reseed_after_eval(config, progress.images_shown);
         let summary = eval_summary(&self.eval_metrics, &result);
         let class_names = self.trainer.source().class_names().to_vec();
         let mut warnings: Vec<String> = coverage_warning(&result, &class_names)
@@ -827,6 +975,9 @@ impl<'a> Run<'a> {
     fn save_snapshot(&self) -> Result<PathBuf> {
         let images_shown = self.trainer.progress().images_shown;
         let path = self.run_dir.join(snapshot::snapshot_name(images_shown));
+        if !self.writer {
+            return Ok(path);
+        }
         self.trainer.write_snapshot(&path)?;
         prune_snapshots(self.run_dir, self.config.keep_snapshots)?;
         Ok(path)
@@ -834,7 +985,12 @@ impl<'a> Run<'a> {
 
     /// Ends a run, whatever stopped it: the final snapshot, the log line, `outcome.json`, the
     /// summary.
-    fn conclude(self, (stop, message): Stop) -> Result<RunSummary> {
+    fn conclude(mut self, (stop, message): Stop) -> Result<RunSummary> {
+        if let Some(dist) = self.trainer.dist() {
+            let ranks = dist.world_size();
+            self.trainer.check_replicas()?;
+            tracing::info!("all {ranks} ranks hold bit-identical networks");
+        }
         let snapshot = self.save_snapshot()?;
         match stop {
             StopReason::Finished => {
@@ -848,13 +1004,23 @@ impl<'a> Run<'a> {
             }
         }
         let progress = self.trainer.progress();
-        write_outcome(
+        if let (Some(dist), true) = (self.trainer.dist(), self.writer) {
+            let (spent, calls) = self.trainer.communication();
+            tracing::info!(
+                "communication: {calls} collectives, {:.1} s on rank 0 ({} ranks)",
+                spent.as_secs_f64(),
+                dist.world_size()
+            );
+        }
+        if self.writer {
+            write_outcome(
             self.run_dir,
             stop.name(),
             &message,
             Some(progress),
             Some(&self.monitor),
         )?;
+        }
         Ok(RunSummary {
             run_dir: self.run_dir.to_path_buf(),
             images_shown: progress.images_shown,
@@ -896,6 +1062,36 @@ fn train_logged(
     run_dir: &Path,
     bar: &ProgressBar,
     resume_from: Option<&Path>,
+    dist: Option<Arc<Dist>>,
 ) -> Result<RunSummary> {
-    Run::start(config, run_dir, bar, resume_from)?.run()
+    Run::start(config, run_dir, bar, resume_from, dist)?.run()
+}
+
+/// Whatever randomness an evaluation used (a classifier trained on first use, the real subset),
+/// the training stream continues from a seed of (seed, images).
+fn reseed_after_eval(config: &TrainConfig, images_shown: u64) {
+    tch::manual_seed(ganlab_train::stream_seed(
+        config.seed ^ AFTER_EVAL_SALT,
+        images_shown,
+    ));
+}
+
+/// A stop decision as one byte, for the other ranks.
+fn stop_code(reason: StopReason) -> u8 {
+    match reason {
+        StopReason::Finished => 1,
+        StopReason::Interrupted => 2,
+        StopReason::TargetReached => 3,
+        StopReason::Plateau => 4,
+    }
+}
+
+fn stop_of_code(code: u8) -> Option<StopReason> {
+    match code {
+        1 => Some(StopReason::Finished),
+        2 => Some(StopReason::Interrupted),
+        3 => Some(StopReason::TargetReached),
+        4 => Some(StopReason::Plateau),
+        _ => None,
+    }
 }

@@ -1,6 +1,6 @@
 //! The games. Each is a small struct; [`game_by_name`] builds one from its name and options.
 
-use crate::{Critic, Error, LoopPlan, OptimizerChoice, PlayerLoss, StepContext};
+use crate::{Critic, Error, LoopPlan, OptimizerChoice, PlayerLoss, Shard, StepContext};
 use tch::{Kind, Tensor};
 
 /// The games, as a config or a command line names them (`--game`, `game` in a config file).
@@ -235,7 +235,7 @@ impl GameOptions {
         if sigma == 0.0 {
             xs.shallow_clone()
         } else {
-            xs + xs.randn_like() * sigma
+            xs + ctx.shard.randn_like(xs) * sigma
         }
     }
 }
@@ -478,11 +478,12 @@ impl WganGp {
         d: &mut Critic,
         real: &Tensor,
         fake: &Tensor,
+        shard: Shard,
     ) -> (Tensor, Tensor) {
         let n = real.size()[0];
         let mut eps_shape = vec![n];
         eps_shape.extend(std::iter::repeat_n(1, real.dim() - 1));
-        let eps = Tensor::rand(eps_shape.as_slice(), (real.kind(), real.device()));
+        let eps = shard.draw(&eps_shape, |s| Tensor::rand(s, (real.kind(), real.device())));
         self.gradient_penalty_at(d, real, fake, &eps)
     }
 
@@ -527,7 +528,7 @@ impl Game for WganGp {
     }
     fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss {
         let (wloss, real_out, fake_out) = wasserstein_terms(&self.options, d, real, fake, ctx);
-        let (penalty, grad_norm) = self.gradient_penalty(d, real, fake);
+        let (penalty, grad_norm) = self.gradient_penalty(d, real, fake, ctx.shard);
         let mut loss = &wloss + &penalty;
         let mut scalars = vec![
             ("d_real", scalar(&real_out.mean(None::<Kind>))),

@@ -58,6 +58,48 @@ pub struct StepContext {
     pub kimg: f64,
     /// Number of critic steps taken so far (counts from 0).
     pub critic_step: u64,
+    /// This process's part of a data-parallel batch (the whole batch in one process).
+    pub shard: Shard,
+}
+
+/// The part of a global batch that one of several data-parallel processes holds: rank `index`
+/// of `count` holds samples `[index·n, (index + 1)·n)` of every global batch (n = the global
+/// batch / `count`). Per-sample random draws (instance noise, the gradient penalty's ε) are
+/// made for the whole global batch from the generator that every rank seeds alike, and sliced,
+/// so N ranks draw exactly what one process draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Default for Shard {
+    fn default() -> Shard {
+        Shard { index: 0, count: 1 }
+    }
+}
+
+impl Shard {
+    /// `draw(shape)` for the global batch (dimension 0 times `count`), then this shard's rows:
+    /// `draw(local_shape)` itself in one process.
+    pub fn draw(&self, local_shape: &[i64], draw: impl FnOnce(&[i64]) -> Tensor) -> Tensor {
+        if self.count <= 1 {
+            return draw(local_shape);
+        }
+        let mut global = local_shape.to_vec();
+        let n = global.first().copied().unwrap_or(1);
+        if let Some(first) = global.first_mut() {
+            *first *= self.count as i64;
+        }
+        draw(&global).narrow(0, self.index as i64 * n, n)
+    }
+
+    /// Standard normal noise shaped like `xs`, drawn in the standard (NCHW) order whatever
+    /// `xs`'s memory format, so that a channels-last batch gets the noise a contiguous one gets
+    /// (on a contiguous `xs` in one process this is `xs.randn_like()`).
+    pub fn randn_like(&self, xs: &Tensor) -> Tensor {
+        self.draw(&xs.size(), |s| Tensor::randn(s, (xs.kind(), xs.device())))
+    }
 }
 
 /// One player's loss and the named scalars to log with it (detached 0-d tensors, so that the

@@ -8,9 +8,12 @@ use crate::arch::{ema_pairs, Players};
 use crate::snapshot::{self, Progress, Snapshot};
 use anyhow::{Context, Result};
 use ganlab_data::{BatchOrder, ImageSource};
-use ganlab_games::{Game, LoopPlan, OptimizerChoice, StepContext};
+use ganlab_dist::Dist;
+use ganlab_games::{Game, LoopPlan, OptimizerChoice, Shard, StepContext};
 use ganlab_optim::{Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig};
 use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
@@ -168,6 +171,29 @@ pub struct Trainer {
     phase: Option<ganlab_progan::Phase>,
     ema_vars: Vec<(Tensor, Tensor)>,
     d_params: Vec<Tensor>,
+    parallel: Option<DataParallel>,
+}
+
+/// A trainer's place in a data-parallel group (see [`Trainer::data_parallel`]).
+struct DataParallel {
+    dist: Arc<Dist>,
+    shard: Shard,
+    /// The players' variables that are not trained (batch norm's running statistics): rank 0's
+    /// are copied to every rank after each step, as PyTorch DDP's `broadcast_buffers` does.
+    buffers: Vec<Tensor>,
+    /// Time spent in collectives, and how many calls.
+    communication: Duration,
+    calls: u64,
+}
+
+impl DataParallel {
+    fn timed<T>(&mut self, f: impl FnOnce(&Dist) -> Result<T, ganlab_dist::DistError>) -> Result<T> {
+        let start = Instant::now();
+        let out = f(&self.dist);
+        self.communication += start.elapsed();
+        self.calls += 1;
+        Ok(out?)
+    }
 }
 
 /// A phase clock's lap: called with the name of each phase of the step as it ends.
@@ -206,7 +232,123 @@ impl Trainer {
             phase: None,
             ema_vars,
             d_params,
+            parallel: None,
         }
+    }
+
+    /// Makes this trainer one rank of a data-parallel group. The batch size stays the global
+    /// batch; this rank trains on its slice of every batch (the real images, the latents and the
+    /// games' per-sample noise are the rows one process would have drawn for them), gradients
+    /// are averaged across ranks in buckets before each optimiser step, the step's scalars are
+    /// averaged, and rank 0's parameters and buffers are copied to every rank now (call after
+    /// loading a snapshot too: [`Trainer::sync_from_main`]). Batch norm and minibatch stddev see
+    /// only this rank's samples, as in PyTorch DDP and official ProGAN.
+    pub fn data_parallel(&mut self, dist: Arc<Dist>) -> Result<()> {
+        let ranks = dist.world_size();
+        let mut sizes = vec![self.settings.batch_size];
+        if let Some(growth) = &self.players.growth {
+            sizes = vec![growth.schedule.minibatch_base];
+            sizes.extend(growth.schedule.minibatch.values().copied());
+        }
+        if let Some(bad) = sizes.iter().find(|b| **b % ranks != 0) {
+            anyhow::bail!(
+                "the batch size {bad} does not split across {ranks} ranks: --batch-size is the \
+                 global batch and must be a multiple of the number of ranks (WORLD_SIZE)"
+            );
+        }
+        let buffers = [&self.players.g_vs, &self.players.d_vs]
+            .iter()
+            .flat_map(|vs| {
+                let trainable: Vec<_> = vs.trainable_variables().iter().map(Tensor::data_ptr).collect();
+                sorted_variables(vs)
+                    .into_iter()
+                    .filter(move |t| !trainable.contains(&t.data_ptr()))
+            })
+            .collect();
+        let shard = Shard {
+            index: dist.rank(),
+            count: ranks,
+        };
+        self.parallel = Some(DataParallel {
+            dist,
+            shard,
+            buffers,
+            communication: Duration::ZERO,
+            calls: 0,
+        });
+        self.sync_from_main()
+    }
+
+    /// Copies rank 0's networks (every variable of G, D and G's moving average) to every rank.
+    pub fn sync_from_main(&mut self) -> Result<()> {
+        let Some(p) = &mut self.parallel else {
+            return Ok(());
+        };
+        let variables: Vec<Tensor> = self
+            .players
+            .networks()
+            .iter()
+            .flat_map(|(_, vs)| sorted_variables(vs))
+            .collect();
+        tch::no_grad(|| p.timed(|d| d.broadcast(&variables.iter().collect::<Vec<_>>(), 0)))
+    }
+
+    /// The data-parallel group, when there is one.
+    pub fn dist(&self) -> Option<&Arc<Dist>> {
+        self.parallel.as_ref().map(|p| &p.dist)
+    }
+
+    /// Time spent in collectives so far and the number of calls (zero in one process).
+    pub fn communication(&self) -> (Duration, u64) {
+        self.parallel
+            .as_ref()
+            .map_or((Duration::ZERO, 0), |p| (p.communication, p.calls))
+    }
+
+    /// This trainer's part of every batch.
+    pub fn shard(&self) -> Shard {
+        self.parallel.as_ref().map_or(Shard::default(), |p| p.shard)
+    }
+
+    /// A digest of every variable of the players (bit for bit), to compare replicas.
+    pub fn parameter_digest(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for (name, vs) in self.players.networks() {
+            let mut vars: Vec<_> = vs.variables().into_iter().collect();
+            vars.sort_by(|a, b| a.0.cmp(&b.0));
+            for (var, t) in vars {
+                hash.update(name.as_bytes());
+                hash.update(var.as_bytes());
+                let t = t.detach().to_device(Device::Cpu).contiguous();
+                let bytes = t.numel() * t.kind().elt_size_in_bytes();
+                let mut buf = vec![0u8; bytes];
+                t.view_dtype(Kind::Uint8).reshape([-1]).copy_data_u8(&mut buf, bytes);
+                hash.update(&buf);
+            }
+        }
+        hash.finalize().into()
+    }
+
+    /// Checks that every rank holds bit-identical players (an all-gather of their digests);
+    /// `Ok(())` in one process.
+    pub fn check_replicas(&mut self) -> Result<()> {
+        let digest = self.parameter_digest();
+        let Some(p) = &mut self.parallel else {
+            return Ok(());
+        };
+        let all = p.timed(|d| d.all_gather(&Tensor::from_slice(&digest)))?;
+        let all = Vec::<u8>::try_from(all.to_device(Device::Cpu))?;
+        for (rank, theirs) in all.chunks(32).enumerate() {
+            if theirs != digest {
+                anyhow::bail!(
+                    "rank {rank}'s networks differ from rank {}'s: the replicas drifted apart \
+                     (a nondeterministic kernel, or ranks that did not take the same steps)",
+                    p.dist.rank()
+                );
+            }
+        }
+        Ok(())
     }
 
     /// A trainer with the optimiser of the game's paper on both sides (research code's
@@ -276,14 +418,26 @@ impl Trainer {
         let reset_optimizers = self.follow_schedule();
         // Every real batch of the step first: a batch that cannot be read leaves the trainer as
         // the previous step left it.
-        let reals = match (0..self.plan.critic_steps)
+        let reals = (0..self.plan.critic_steps)
             .map(|_| self.next_real())
-            .collect::<Result<Vec<Tensor>>>()
-        {
-            Ok(reals) => reals,
-            Err(err) => {
+            .collect::<Result<Vec<Tensor>>>();
+        // Every rank stops on a batch that one of them could not read.
+        let failed_elsewhere = match &mut self.parallel {
+            Some(p) => {
+                let failed = reals.is_err();
+                p.timed(|d| d.any(failed))? && !failed
+            }
+            None => false,
+        };
+        let reals = match (reals, failed_elsewhere) {
+            (Ok(reals), false) => reals,
+            (result, _) => {
                 self.order.seek(position);
                 self.last_lod = last_lod;
+                let err = match result {
+                    Err(err) => err,
+                    Ok(_) => anyhow::anyhow!("another rank could not read its part of a batch"),
+                };
                 return Err(err.context(BatchUnreadable));
             }
         };
@@ -291,14 +445,23 @@ impl Trainer {
             self.opt_g.reset();
             self.opt_d.reset();
         }
-        let batch = self.order.batch_size() as i64;
+        let shard = self.shard();
+        let batch = (self.order.batch_size() / shard.count) as i64;
         let mut stats = StepStats::default();
         for (critic_step, real) in reals.iter().enumerate() {
             let last = critic_step + 1 == self.plan.critic_steps;
-            let z = Tensor::randn([batch, self.players.z_dim], (Kind::Float, self.device));
+            let z = shard.draw(&[batch, self.players.z_dim], |s| {
+                Tensor::randn(s, (Kind::Float, self.device))
+            });
             self.update(real, &z, last, &mut stats, lap)?;
         }
         self.progress.batches = self.order.position();
+        if let Some(p) = &mut self.parallel {
+            if !p.buffers.is_empty() {
+                let buffers: Vec<&Tensor> = p.buffers.iter().collect();
+                tch::no_grad(|| p.dist.broadcast(&buffers, 0))?;
+            }
+        }
         Ok(stats)
     }
 
@@ -348,12 +511,15 @@ impl Trainer {
     /// The next real batch from the stream (faded like G's output while a resolution fades in).
     fn next_real(&mut self) -> Result<Tensor> {
         let indices = self.order.next_indices();
+        let indices = shard_of(self.shard(), &indices)?;
         let real = match &self.phase {
             Some(p) => self.source.batch_at(&indices, p.resolution),
             None => self.source.batch(&indices),
         }
         .with_context(|| format!("reading a batch of {}", self.source.description()))?;
-        self.source.prefetch(&self.order.peek_indices());
+        if let Ok(next) = shard_of(self.shard(), &self.order.peek_indices()) {
+            self.source.prefetch(&next);
+        }
         // A source on another device (a streamed source for CUDA players) is moved batch by
         // batch, from pinned host memory without blocking the host (the copy is ordered before
         // the kernels that read it on the same stream); on the same device this is a no-op.
@@ -397,6 +563,7 @@ impl Trainer {
         let ctx = StepContext {
             kimg: self.progress.images_shown as f64 / 1000.0,
             critic_step: self.progress.critic_steps,
+            shard: self.shard(),
         };
         let d_out = self.game.d_loss(
             &mut |x: &Tensor| d.forward_t(x, true),
@@ -408,13 +575,17 @@ impl Trainer {
         self.opt_d.zero_grad();
         d_out.loss.backward();
         lap("d_backward");
+        if let Some(p) = &mut self.parallel {
+            p.timed(|d| d.all_reduce_mean_bucketed(&gradients(self.opt_d.as_ref()), ganlab_dist::BUCKET_BYTES))?;
+            lap("d_allreduce");
+        }
         self.opt_d.step();
         if let Some(c) = self.plan.clip_weights {
             ganlab_games::clip_parameters(&self.d_params, c);
         }
         lap("d_step");
         stats.scalars.extend(d_out.scalars);
-        self.progress.images_shown += real.size()[0] as u64;
+        self.progress.images_shown += real.size()[0] as u64 * self.shard().count as u64;
         self.progress.critic_steps += 1;
         if !last {
             return Ok(());
@@ -427,15 +598,34 @@ impl Trainer {
         self.opt_g.zero_grad();
         g_out.loss.backward();
         lap("g_backward");
+        if let Some(p) = &mut self.parallel {
+            p.timed(|d| d.all_reduce_mean_bucketed(&gradients(self.opt_g.as_ref()), ganlab_dist::BUCKET_BYTES))?;
+            lap("g_allreduce");
+        }
         let grad_norm_g = gradient_norm(self.opt_g.as_ref());
         self.opt_g.step();
         set_requires_grad(&self.d_params, true);
         lap("g_step");
         stats.scalars.extend(g_out.scalars);
         stats.scalars.push(("grad_norm_g", grad_norm_g));
-        // Divergence: a non-finite loss stops the run before anything is saved from it.
-        stats.loss_d = d_out.loss.double_value(&[]);
-        stats.loss_g = g_out.loss.double_value(&[]);
+        let mut losses = Tensor::stack(&[d_out.loss.detach(), g_out.loss.detach()], 0);
+        if let Some(p) = &mut self.parallel {
+            // The step's scalars and losses are means over samples: their mean over ranks is
+            // the global batch's (one call for all of them).
+            let mut all: Vec<Tensor> = stats.scalars.iter().map(|(_, t)| t.detach().to_kind(Kind::Float).reshape([1])).collect();
+            all.push(losses.to_kind(Kind::Float));
+            let flat = Tensor::cat(&all, 0);
+            p.timed(|d| d.all_reduce_mean(&[&flat]))?;
+            let n = stats.scalars.len() as i64;
+            for (i, (_, t)) in stats.scalars.iter_mut().enumerate() {
+                *t = flat.get(i as i64);
+            }
+            losses = flat.narrow(0, n, 2);
+        }
+        // Divergence: a non-finite loss stops the run before anything is saved from it (the
+        // mean over ranks, so that every rank stops at the same step).
+        stats.loss_d = losses.double_value(&[0]);
+        stats.loss_g = losses.double_value(&[1]);
         if !stats.loss_d.is_finite() || !stats.loss_g.is_finite() {
             return Err(Diverged {
                 generator_step: self.generator_steps(),
@@ -523,6 +713,41 @@ impl Trainer {
         }
         None
     }
+}
+
+/// A var store's variables in the order of their names (the same on every rank; a `HashMap`'s
+/// order is not).
+fn sorted_variables(vs: &VarStore) -> Vec<Tensor> {
+    let mut vars: Vec<_> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars.into_iter().map(|(_, t)| t).collect()
+}
+
+/// Rank `shard.index`'s rows of a global batch's indices.
+fn shard_of(shard: Shard, indices: &[i64]) -> Result<Vec<i64>> {
+    if shard.count <= 1 {
+        return Ok(indices.to_vec());
+    }
+    if indices.len() % shard.count != 0 {
+        anyhow::bail!(
+            "the batch size {} does not split across {} ranks: --batch-size is the global batch \
+             and must be a multiple of the number of ranks",
+            indices.len(),
+            shard.count
+        );
+    }
+    let n = indices.len() / shard.count;
+    Ok(indices[shard.index * n..(shard.index + 1) * n].to_vec())
+}
+
+/// The defined gradients of an optimiser's parameters (every rank defines the same ones: they
+/// run the same graph).
+fn gradients(opt: &dyn Optimizer) -> Vec<Tensor> {
+    opt.parameters()
+        .iter()
+        .map(|(_, p)| p.grad())
+        .filter(Tensor::defined)
+        .collect()
 }
 
 /// The L2 norm of every gradient of an optimiser's parameters, as one scalar tensor.

@@ -404,6 +404,13 @@ struct TrainArgs {
     /// Do not write TensorBoard event files (tb/).
     #[arg(long)]
     no_tb: bool,
+    /// Train data-parallel on N local worker processes (ranks 0..N on 127.0.0.1; on CUDA each
+    /// uses the device of its rank). Under torchrun, leave it out: torchrun starts the workers.
+    #[arg(long, value_name = "N")]
+    nproc_per_node: Option<usize>,
+    /// Seconds a rank waits in one collective before it gives up naming the lost rank(s).
+    #[arg(long, value_name = "SECONDS", default_value_t = ganlab_driver::launch::DEFAULT_TIMEOUT_S)]
+    dist_timeout: f64,
 }
 
 #[derive(Args)]
@@ -666,11 +673,98 @@ fn bench(what: BenchCommand) -> Result<()> {
     Ok(())
 }
 
+/// What `gan train` was asked to do, as rank 0 (or the only process) resolved it.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum TrainPlan {
+    /// Print the progressive schedule (no training).
+    Schedule(String),
+    /// Train, or with `resume` continue, the run in `dir`.
+    Run {
+        config: TrainConfig,
+        dir: PathBuf,
+        resume: bool,
+    },
+}
+
 fn train(args: TrainArgs) -> Result<()> {
+    if !(args.dist_timeout > 0.0 && args.dist_timeout.is_finite()) {
+        anyhow::bail!("--dist-timeout must be a number of seconds > 0, not {}", args.dist_timeout);
+    }
+    let timeout = std::time::Duration::from_secs_f64(args.dist_timeout);
+    if let Some(n) = args.nproc_per_node {
+        if std::env::var_os("WORLD_SIZE").is_none() && n > 1 {
+            return ganlab_driver::launch::local_workers(n, timeout);
+        }
+    }
     // Ctrl-C / SIGTERM: the running training writes a snapshot and returns cleanly.
     if let Err(err) = ctrlc::set_handler(ganlab_driver::train::request_stop) {
         eprintln!("gan: warning: cannot install the Ctrl-C handler: {err}");
     }
+    let device_hint = args.device.unwrap_or_default().resolve()?;
+    let Some(dist) = ganlab_driver::launch::join(device_hint, timeout)? else {
+        return match plan_train(&args)? {
+            TrainPlan::Schedule(text) => {
+                print!("{text}");
+                Ok(())
+            }
+            TrainPlan::Run { config, dir, resume } => {
+                let result = match resume {
+                    true => ganlab_driver::train::resume(config, &dir, Reporting { interactive: true }),
+                    false => ganlab_driver::train(config, &dir, Reporting { interactive: true }),
+                };
+                finish(result, &dir, args.no_report)
+            }
+        };
+    };
+    let result = train_rank(&args, &dist);
+    if let Err(err) = &result {
+        // The others learn why at once instead of waiting out the timeout.
+        dist.abort(&format!("{err:#}"));
+    }
+    // A c10d error names the rank already; others get it added.
+    result.map_err(|e| match e.root_cause().downcast_ref::<ganlab_dist::DistError>() {
+        Some(_) => e,
+        None => e.context(format!("rank {} of {}", dist.rank(), dist.world_size())),
+    })
+}
+
+/// One rank of a data-parallel `gan train`: rank 0 resolves the plan (config, run directory)
+/// and sends it to the others, so every rank trains the same config even where the others
+/// cannot see rank 0's files.
+fn train_rank(args: &TrainArgs, dist: &std::sync::Arc<ganlab_dist::Dist>) -> Result<()> {
+    let plan = match dist.is_main() {
+        true => {
+            let plan = plan_train(args)?;
+            dist.broadcast_bytes(Some(&serde_json::to_vec(&plan)?), 0)?;
+            plan
+        }
+        false => {
+            let bytes = dist.broadcast_bytes(None, 0)?;
+            serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("rank 0's plan: {e}"))?
+        }
+    };
+    match plan {
+        TrainPlan::Schedule(text) => {
+            if dist.is_main() {
+                print!("{text}");
+            }
+            Ok(())
+        }
+        TrainPlan::Run { config, dir, resume } => {
+            let reporting = Reporting { interactive: dist.is_main() };
+            let result =
+                ganlab_driver::train::train_distributed(config, &dir, reporting, dist.clone(), resume);
+            match dist.is_main() {
+                true => finish(result, &dir, args.no_report),
+                false => result.map(|_| ()),
+            }
+        }
+    }
+}
+
+/// Resolves the command line into a plan: the config (a file, a preset, a resumed run's), the
+/// options applied over it, and the run directory (created here).
+fn plan_train(args: &TrainArgs) -> Result<TrainPlan> {
     let saved = match &args.resume {
         Some(dir) => Some(
             RunConfig::read(dir)
@@ -689,7 +783,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 .config
         }
         None if saved.is_some() => saved.clone().unwrap_or_default(),
-        None => match (args.preset, args.arch) {
+        None => match (args.preset, args.arch.clone()) {
             (Some(preset), _) => TrainConfig::from_preset(preset),
             // ProGAN's own game, optimiser and schedule unless a config says otherwise.
             (None, Some(ArchChoice::Named(name))) if name == ganlab_train::arch::Progan.name() => {
@@ -785,34 +879,40 @@ fn train(args: TrainArgs) -> Result<()> {
                 changed.join(", ")
             );
         }
-        let result = ganlab_driver::train::resume(config, dir, Reporting { interactive: true });
-        return finish(result, dir, args.no_report);
+        return Ok(TrainPlan::Run {
+            config,
+            dir: dir.clone(),
+            resume: true,
+        });
     }
     if args.print_schedule {
         let Some(schedule) = config.schedule() else {
             anyhow::bail!("--print-schedule: arch `{}` has no progressive schedule (use --arch progan or --preset progan-fashion32)", config.resolved_arch());
         };
-        println!(
-            "ProGAN schedule to {}x{} ({} + {} kimg per phase; {} kimg in total):",
+        let mut text = format!(
+            "ProGAN schedule to {}x{} ({} + {} kimg per phase; {} kimg in total):\n",
             config.resolution,
             config.resolution,
             schedule.lod_training_kimg,
             schedule.lod_transition_kimg,
             config.kimg
         );
-        print!("{}", schedule.table_until(config.kimg));
+        text.push_str(&schedule.table_until(config.kimg));
         if let Some(shortfall) = schedule.shortfall(config.kimg) {
-            println!("note: {shortfall}");
+            text.push_str(&format!("note: {shortfall}\n"));
         }
-        return Ok(());
+        return Ok(TrainPlan::Schedule(text));
     }
     let dir = match &args.run_dir {
         Some(dir) => run_dir::use_run_dir(dir)?,
         None => run_dir::next_run_dir(&args.runs_root, &config.run_name())?,
     };
     eprintln!("gan: run directory {}", dir.display());
-    let result = ganlab_driver::train(config, &dir, Reporting { interactive: true });
-    finish(result, &dir, args.no_report)
+    Ok(TrainPlan::Run {
+        config,
+        dir,
+        resume: false,
+    })
 }
 
 /// Prints where a run's results are and writes its report, also after a failure (a diverged
