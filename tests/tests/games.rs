@@ -320,6 +320,7 @@ fn r1_of_a_linear_critic_is_half_gamma_times_the_squared_norm_and_can_be_lazy() 
     let ctx = |critic_step| StepContext {
         kimg: 0.0,
         critic_step,
+        ..Default::default()
     };
     let (penalty, grad_norm) = r1
         .penalty(&mut |x: &Tensor| x.matmul(&w), &real, ctx(8))
@@ -370,6 +371,7 @@ fn instance_noise_is_added_to_d_inputs_and_annealed_to_zero() {
     let ctx = StepContext {
         kimg: 5.0,
         critic_step: 0,
+        ..Default::default()
     };
     let _ = game.d_loss(
         &mut |x: &Tensor| {

@@ -106,7 +106,9 @@ fn check(status: c_int, err: *mut c_char) -> Result<(), String> {
         return Err("c10d failed without a message".into());
     }
     // SAFETY: a non-null `err` is a NUL-terminated string the shim malloc'd for this call.
-    let message = unsafe { CStr::from_ptr(err) }.to_string_lossy().into_owned();
+    let message = unsafe { CStr::from_ptr(err) }
+        .to_string_lossy()
+        .into_owned();
     // SAFETY: freed once, with the shim's allocator.
     unsafe { ganlab_c10d_free_string(err) };
     Err(message.trim().to_string())
@@ -186,7 +188,8 @@ impl StoreHandle {
         let key = c_string(key)?;
         let (mut exists, mut err) = (0, std::ptr::null_mut());
         // SAFETY: the handle is live; out-pointers are locals.
-        let status = unsafe { ganlab_c10d_store_check(self.0, key.as_ptr(), &mut exists, &mut err) };
+        let status =
+            unsafe { ganlab_c10d_store_check(self.0, key.as_ptr(), &mut exists, &mut err) };
         check(status, err)?;
         Ok(exists != 0)
     }
@@ -256,7 +259,14 @@ impl GroupHandle {
         let (mut out, mut err) = (std::ptr::null_mut(), std::ptr::null_mut());
         // SAFETY: live store handle and out-pointers for the call.
         let status = unsafe {
-            ganlab_c10d_nccl_new(store.0, rank as c_int, world_size as c_int, timeout_ms, &mut out, &mut err)
+            ganlab_c10d_nccl_new(
+                store.0,
+                rank as c_int,
+                world_size as c_int,
+                timeout_ms,
+                &mut out,
+                &mut err,
+            )
         };
         check(status, err)?;
         Ok(GroupHandle(out))
@@ -268,7 +278,14 @@ impl GroupHandle {
         let mut err = std::ptr::null_mut();
         // SAFETY: the tensors are borrowed for the call; the shim copies the Tensor handles.
         let status = unsafe {
-            ganlab_c10d_allreduce(self.0, ptrs.as_mut_ptr(), ptrs.len() as c_int, op, timeout_ms, &mut err)
+            ganlab_c10d_allreduce(
+                self.0,
+                ptrs.as_mut_ptr(),
+                ptrs.len() as c_int,
+                op,
+                timeout_ms,
+                &mut err,
+            )
         };
         check(status, err)
     }
@@ -290,7 +307,12 @@ impl GroupHandle {
         check(status, err)
     }
 
-    pub fn all_gather(&self, outputs: &[&Tensor], input: &Tensor, timeout_ms: i64) -> Result<(), String> {
+    pub fn all_gather(
+        &self,
+        outputs: &[&Tensor],
+        input: &Tensor,
+        timeout_ms: i64,
+    ) -> Result<(), String> {
         let mut ptrs = raw(outputs);
         let mut err = std::ptr::null_mut();
         // SAFETY: as in all_reduce.

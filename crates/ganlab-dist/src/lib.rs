@@ -143,9 +143,14 @@ impl Launch {
             1 => var("MASTER_PORT").unwrap_or_else(|| "29500".into()),
             _ => required("MASTER_PORT")?,
         };
-        let master_port = port.trim().parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
-            DistError::Launch(format!("MASTER_PORT={port:?} is not a TCP port (1-65535)"))
-        })?;
+        let master_port = port
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| {
+                DistError::Launch(format!("MASTER_PORT={port:?} is not a TCP port (1-65535)"))
+            })?;
         let agent = var("TORCHELASTIC_USE_AGENT_STORE")
             .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
         let agent_store = match agent {
@@ -175,7 +180,8 @@ impl Launch {
     }
 
     fn is_loopback(&self) -> bool {
-        matches!(self.master_addr.as_str(), "localhost" | "::1") || self.master_addr.starts_with("127.")
+        matches!(self.master_addr.as_str(), "localhost" | "::1")
+            || self.master_addr.starts_with("127.")
     }
 }
 
@@ -208,7 +214,11 @@ fn millis(d: Duration) -> i64 {
 impl Dist {
     /// Joins the group: the store (rank 0 serves it unless torchrun's agent does), then the
     /// process group. Each step waits at most `timeout`.
-    pub fn connect(launch: &Launch, backend: Backend, timeout: Duration) -> Result<Dist, DistError> {
+    pub fn connect(
+        launch: &Launch,
+        backend: Backend,
+        timeout: Duration,
+    ) -> Result<Dist, DistError> {
         let rendezvous = |detail: String| DistError::Rendezvous {
             rank: launch.rank,
             addr: launch.master_addr.clone(),
@@ -229,10 +239,15 @@ impl Dist {
         };
         let store = connect_store(is_server).map_err(|e| {
             rendezvous(match is_server {
-                true => format!("could not serve the store on port {} ({e}); is the port in use? \
-                                 choose another with MASTER_PORT", launch.master_port),
-                false => format!("could not reach the store ({e}); check MASTER_ADDR and \
-                                  MASTER_PORT, and that rank 0 is running"),
+                true => format!(
+                    "could not serve the store on port {} ({e}); is the port in use? \
+                                 choose another with MASTER_PORT",
+                    launch.master_port
+                ),
+                false => format!(
+                    "could not reach the store ({e}); check MASTER_ADDR and \
+                                  MASTER_PORT, and that rank 0 is running"
+                ),
             })
         })?;
         let store = Arc::new(store);
@@ -252,7 +267,9 @@ impl Dist {
                     0,
                 )
             }
-            Backend::Nccl => GroupHandle::nccl(&store, launch.rank, launch.world_size, millis(timeout)),
+            Backend::Nccl => {
+                GroupHandle::nccl(&store, launch.rank, launch.world_size, millis(timeout))
+            }
         }
         .map_err(|e| rendezvous(format!("the {backend:?} process group did not form: {e}")))?;
         // The heartbeat has its own connection, so a long store call never delays it.
@@ -271,7 +288,12 @@ impl Dist {
                 }
             })
             .map_err(|e| rendezvous(format!("could not start the heartbeat thread: {e}")))?;
-        tracing::debug!(rank = launch.rank, world_size = launch.world_size, ?backend, "joined the process group");
+        tracing::debug!(
+            rank = launch.rank,
+            world_size = launch.world_size,
+            ?backend,
+            "joined the process group"
+        );
         Ok(Dist {
             launch: launch.clone(),
             backend,
@@ -311,7 +333,9 @@ impl Dist {
     /// Records in the store that this rank is failing and why, so that the others name it
     /// (call before exiting with an error).
     pub fn report_failure(&self, message: &str) {
-        let _ = self.store.set(&format!("failed/{}", self.rank()), message.as_bytes());
+        let _ = self
+            .store
+            .set(&format!("failed/{}", self.rank()), message.as_bytes());
     }
 
     /// Leaves the group because this rank failed: records why ([`Dist::report_failure`]),
@@ -344,11 +368,17 @@ impl Dist {
     }
 
     fn lock_group(&self) -> std::sync::MutexGuard<'_, Option<GroupHandle>> {
-        self.group.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.group
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Runs `f` on the process group, or fails if this rank left it.
-    fn with_group(&self, op: &str, f: impl FnOnce(&GroupHandle) -> Result<(), String>) -> Result<(), DistError> {
+    fn with_group(
+        &self,
+        op: &str,
+        f: impl FnOnce(&GroupHandle) -> Result<(), String>,
+    ) -> Result<(), DistError> {
         let group = self.lock_group();
         let Some(g) = group.as_ref() else {
             return Err(DistError::Collective {
@@ -390,14 +420,20 @@ impl Dist {
         if tensors.is_empty() {
             return Ok(());
         }
-        self.with_group(&format!("{what} of {} tensor(s)", tensors.len()), |g| g.all_reduce(tensors, op, 0))
+        self.with_group(&format!("{what} of {} tensor(s)", tensors.len()), |g| {
+            g.all_reduce(tensors, op, 0)
+        })
     }
 
     /// Averages gradients (or any tensors) across ranks in buckets of at most `bucket_bytes`:
     /// each bucket is flattened into one buffer, all-reduced in one call, and copied back
     /// (PyTorch DDP's gradient buckets). Tensors of different kinds or devices go in different
     /// buckets.
-    pub fn all_reduce_mean_bucketed(&self, tensors: &[Tensor], bucket_bytes: usize) -> Result<usize, DistError> {
+    pub fn all_reduce_mean_bucketed(
+        &self,
+        tensors: &[Tensor],
+        bucket_bytes: usize,
+    ) -> Result<usize, DistError> {
         let mut calls = 0;
         let mut start = 0;
         while start < tensors.len() {
@@ -414,14 +450,18 @@ impl Dist {
             }
             let bucket = &tensors[start..end];
             let flat = tch::no_grad(|| {
-                Tensor::cat(&bucket.iter().map(|t| t.reshape([-1])).collect::<Vec<_>>(), 0)
+                Tensor::cat(
+                    &bucket.iter().map(|t| t.reshape([-1])).collect::<Vec<_>>(),
+                    0,
+                )
             });
             self.all_reduce_mean(&[&flat])?;
             tch::no_grad(|| {
                 let mut offset = 0;
                 for t in bucket {
                     let n = t.numel() as i64;
-                    let _ = t.shallow_clone().copy_(&flat.narrow(0, offset, n).view_as(t));
+                    t.shallow_clone()
+                        .copy_(&flat.narrow(0, offset, n).view_as(t));
                     offset += n;
                 }
             });
@@ -436,9 +476,10 @@ impl Dist {
         if tensors.is_empty() {
             return Ok(());
         }
-        self.with_group(&format!("broadcast of {} tensor(s) from rank {root}", tensors.len()), |g| {
-            g.broadcast(tensors, root, 0)
-        })
+        self.with_group(
+            &format!("broadcast of {} tensor(s) from rank {root}", tensors.len()),
+            |g| g.broadcast(tensors, root, 0),
+        )
     }
 
     /// Every rank's `input` (same shape on every rank), concatenated along dimension 0 in rank
@@ -447,7 +488,9 @@ impl Dist {
         let input = input.contiguous();
         let outputs: Vec<Tensor> = (0..self.world_size()).map(|_| input.empty_like()).collect();
         let refs: Vec<&Tensor> = outputs.iter().collect();
-        self.with_group(&format!("all-gather of {:?}", input.size()), |g| g.all_gather(&refs, &input, 0))?;
+        self.with_group(&format!("all-gather of {:?}", input.size()), |g| {
+            g.all_gather(&refs, &input, 0)
+        })?;
         Ok(Tensor::cat(&outputs, 0))
     }
 
@@ -505,7 +548,9 @@ impl Dist {
 
     /// Asks the store which ranks failed (they said so) or died (their heartbeat stopped).
     fn find_lost_ranks(&self) -> (Vec<usize>, String) {
-        let others: Vec<usize> = (0..self.world_size()).filter(|r| *r != self.rank()).collect();
+        let others: Vec<usize> = (0..self.world_size())
+            .filter(|r| *r != self.rank())
+            .collect();
         let store_gone = |e: String| {
             let host = match self.launch.agent_store {
                 Some(_) => "torchrun's agent".to_string(),
@@ -515,8 +560,13 @@ impl Dist {
                 Some(_) => Vec::new(),
                 None => vec![0],
             };
-            (lost, format!("lost rank 0? the store that {host} serves at {}:{} is unreachable ({e})",
-                self.launch.master_addr, self.launch.master_port))
+            (
+                lost,
+                format!(
+                    "lost rank 0? the store that {host} serves at {}:{} is unreachable ({e})",
+                    self.launch.master_addr, self.launch.master_port
+                ),
+            )
         };
         let mut reported = Vec::new();
         for &r in &others {
@@ -543,7 +593,10 @@ impl Dist {
             return (lost, text);
         }
         let beats = || -> Result<Vec<i64>, String> {
-            others.iter().map(|r| self.store.add(&format!("hb/{r}"), 0)).collect()
+            others
+                .iter()
+                .map(|r| self.store.add(&format!("hb/{r}"), 0))
+                .collect()
         };
         let before = match beats() {
             Ok(b) => b,
@@ -595,8 +648,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn launch(vars: &[(&str, &str)]) -> Result<Option<Launch>, DistError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Launch::from_vars(|k| map.get(k).cloned())
     }
 
@@ -614,15 +669,33 @@ mod tests {
         ])
         .expect("valid")
         .expect("a launch");
-        assert_eq!((l.rank, l.world_size, l.local_rank, l.master_port), (3, 4, 1, 29400));
+        assert_eq!(
+            (l.rank, l.world_size, l.local_rank, l.master_port),
+            (3, 4, 1, 29400)
+        );
         assert_eq!(l.agent_store, Some(2));
         assert_eq!(l.store_prefix(), "/worker/attempt_2/ganlab/");
         let err = |vars: &[(&str, &str)]| launch(vars).expect_err("invalid").to_string();
-        assert!(err(&[("WORLD_SIZE", "2"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "1")]).contains("RANK is not"));
-        assert!(err(&[("WORLD_SIZE", "2"), ("RANK", "2"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "1")])
-            .contains("RANK=2 is not below WORLD_SIZE=2"));
-        assert!(err(&[("WORLD_SIZE", "2"), ("RANK", "0"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "http")])
-            .contains("MASTER_PORT=\"http\" is not a TCP port"));
+        assert!(err(&[
+            ("WORLD_SIZE", "2"),
+            ("MASTER_ADDR", "h"),
+            ("MASTER_PORT", "1")
+        ])
+        .contains("RANK is not"));
+        assert!(err(&[
+            ("WORLD_SIZE", "2"),
+            ("RANK", "2"),
+            ("MASTER_ADDR", "h"),
+            ("MASTER_PORT", "1")
+        ])
+        .contains("RANK=2 is not below WORLD_SIZE=2"));
+        assert!(err(&[
+            ("WORLD_SIZE", "2"),
+            ("RANK", "0"),
+            ("MASTER_ADDR", "h"),
+            ("MASTER_PORT", "http")
+        ])
+        .contains("MASTER_PORT=\"http\" is not a TCP port"));
         assert!(err(&[("WORLD_SIZE", "two")]).contains("WORLD_SIZE=\"two\""));
     }
 }

@@ -87,7 +87,10 @@ fn collectives_agree_with_local_arithmetic() {
     assert!(calls >= 3, "{calls} bucket calls");
     for (b, m) in base.iter().zip(&mine) {
         let expect = b * 1.5;
-        assert!(m.allclose(&expect, 1e-6, 1e-6, false), "{m:?} vs {expect:?}");
+        assert!(
+            m.allclose(&expect, 1e-6, 1e-6, false),
+            "{m:?} vs {expect:?}"
+        );
     }
     // Broadcast from rank 1; bytes from rank 0; all-gather in rank order.
     let b = Tensor::from_slice(&[r as f32, r as f32 + 10.0]);
@@ -102,7 +105,10 @@ fn collectives_agree_with_local_arithmetic() {
         .all_gather(&Tensor::from_slice(&[r as f32, -r as f32]).view([1, 2]))
         .expect("gather");
     assert_eq!(g.size(), vec![2, 2]);
-    assert_eq!(Vec::<f32>::try_from(g.view([-1])).expect("f32"), vec![0.0, 0.0, 1.0, -1.0]);
+    assert_eq!(
+        Vec::<f32>::try_from(g.view([-1])).expect("f32"),
+        vec![0.0, 0.0, 1.0, -1.0]
+    );
     assert!(dist.any(dist.rank() == 1).expect("any"));
     assert!(!dist.any(false).expect("any"));
     dist.barrier().expect("barrier");
@@ -141,7 +147,10 @@ fn a_failing_rank_says_why() {
         let outs = two_ranks("a_failing_rank_says_why", &[]);
         let survivor = text(&outs[0]);
         assert!(outs[0].status.success(), "{survivor}");
-        assert!(survivor.contains("rank 1 failed: could not read batch 7"), "{survivor}");
+        assert!(
+            survivor.contains("rank 1 failed: could not read batch 7"),
+            "{survivor}"
+        );
         assert_eq!(outs[1].status.code(), Some(3), "{}", text(&outs[1]));
         return;
     };
@@ -170,9 +179,16 @@ fn an_unreachable_master_is_a_clear_error() {
     let start = Instant::now();
     let err = Dist::connect(&launch, Backend::Gloo, Duration::from_secs(2)).expect_err("no master");
     let message = err.to_string();
-    assert!(message.contains("rank 1: rendezvous at 127.0.0.1:"), "{message}");
+    assert!(
+        message.contains("rank 1: rendezvous at 127.0.0.1:"),
+        "{message}"
+    );
     assert!(message.contains("MASTER_ADDR and MASTER_PORT"), "{message}");
-    assert!(start.elapsed() < Duration::from_secs(30), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
@@ -182,9 +198,16 @@ fn rank_zero_failing_is_named_though_it_serves_the_store() {
         let outs = two_ranks("rank_zero_failing_is_named_though_it_serves_the_store", &[]);
         let other = text(&outs[1]);
         assert!(outs[1].status.success(), "{other}");
-        assert!(other.contains("rank 0 failed: the dataset folder is empty"), "{other}");
+        assert!(
+            other.contains("rank 0 failed: the dataset folder is empty"),
+            "{other}"
+        );
         assert_eq!(outs[0].status.code(), Some(4), "{}", text(&outs[0]));
-        assert!(start.elapsed() < Duration::from_secs(20), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            start.elapsed()
+        );
         return;
     };
     dist.barrier().expect("both joined");

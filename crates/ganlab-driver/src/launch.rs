@@ -115,7 +115,9 @@ pub fn local_workers(n: usize, timeout: Duration) -> Result<()> {
         if FORWARD_STOP.load(Ordering::SeqCst) && !forwarded {
             forwarded = true;
             for (_, c) in &children {
-                let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+                let _ = Command::new("kill")
+                    .args(["-TERM", &c.id().to_string()])
+                    .status();
             }
         }
         let mut still = Vec::new();
@@ -123,7 +125,11 @@ pub fn local_workers(n: usize, timeout: Duration) -> Result<()> {
             match child.try_wait() {
                 Ok(Some(status)) if status.success() => {}
                 Ok(Some(status)) => {
-                    failures.push(format!("rank {rank} (pid {}) {}", child.id(), describe(status)));
+                    failures.push(format!(
+                        "rank {rank} (pid {}) {}",
+                        child.id(),
+                        describe(status)
+                    ));
                     deadline.get_or_insert(Instant::now() + timeout + Duration::from_secs(30));
                 }
                 Ok(None) => still.push((rank, child)),
@@ -153,10 +159,20 @@ mod tests {
 
     #[test]
     fn the_workers_get_the_command_line_without_the_launch_option() {
-        let args: Vec<OsString> = ["train", "--nproc-per-node", "2", "--kimg", "1", "--nproc-per-node=3"]
-            .iter()
-            .map(OsString::from)
-            .collect();
-        assert_eq!(worker_args(&args), ["train", "--kimg", "1"].map(OsString::from).to_vec());
+        let args: Vec<OsString> = [
+            "train",
+            "--nproc-per-node",
+            "2",
+            "--kimg",
+            "1",
+            "--nproc-per-node=3",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        assert_eq!(
+            worker_args(&args),
+            ["train", "--kimg", "1"].map(OsString::from).to_vec()
+        );
     }
 }

@@ -13,12 +13,12 @@ use crate::stats::{BestEvaluation, StatsLog, TickStats};
 use crate::{device, logging};
 use anyhow::{Context, Result};
 use ganlab_data::ImageSource;
+use ganlab_dist::Dist;
 use ganlab_games::GameName;
 use ganlab_train::{optimizer_settings, OptimizerOverrides, SampleKind, Trainer, TrainerSettings};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use ganlab_dist::Dist;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -284,7 +284,14 @@ pub fn train_distributed(
         _ => Vec::new(),
     };
     let snapshot_path = snapshot.as_ref().map(|s| s.path().to_path_buf());
-    let result = train_from(config, run_dir, reporting, snapshot_path, Some(dist), changes);
+    let result = train_from(
+        config,
+        run_dir,
+        reporting,
+        snapshot_path,
+        Some(dist),
+        changes,
+    );
     drop(snapshot);
     result
 }
@@ -572,12 +579,22 @@ impl<'a> Run<'a> {
             data.save_reals(config, run_dir)?;
         }
         let config: &'a TrainConfig = config;
-        Run::continue_from(config, run_dir, bar, trainer, data, fixed_z, resume_from, dist)
+        Run::continue_from(
+            config,
+            run_dir,
+            bar,
+            trainer,
+            data,
+            fixed_z,
+            resume_from,
+            dist,
+        )
     }
 
     /// The second half of [`Run::start`]: the snapshot (if any), the stats log, the random
     /// stream and the monitor, whose state is rebuilt from the evaluations recorded in the kept
     /// stats lines, so a resumed run decides exactly as the uninterrupted one.
+    #[allow(clippy::too_many_arguments)]
     fn continue_from(
         config: &'a TrainConfig,
         run_dir: &'a Path,
@@ -670,7 +687,8 @@ impl<'a> Run<'a> {
                 shown as f64 / 1000.0,
                 self.clock.total_images as f64 / 1000.0
             ));
-            let mut stop_requested = STOP_REQUESTED.swap(false, std::sync::atomic::Ordering::SeqCst);
+            let mut stop_requested =
+                STOP_REQUESTED.swap(false, std::sync::atomic::Ordering::SeqCst);
             if let Some(dist) = self.trainer.dist() {
                 // Every rank stops at the same step, whichever got the signal.
                 stop_requested = dist.any(stop_requested)?;
@@ -793,11 +811,19 @@ impl<'a> Run<'a> {
             reseed_after_eval(self.config, progress.images_shown);
         }
         self.check_finite()?;
-        let dist = self.trainer.dist().cloned().context("a following rank without a group")?;
+        let dist = self
+            .trainer
+            .dist()
+            .cloned()
+            .context("a following rank without a group")?;
         dist.barrier_within(TICK_WAIT)?;
         let code = dist.broadcast_bytes(None, 0)?;
-        let stop = stop_of_code(code.first().copied().unwrap_or(0))
-            .map(|reason| (reason, format!("rank 0 stopped the run ({})", reason.name())));
+        let stop = stop_of_code(code.first().copied().unwrap_or(0)).map(|reason| {
+            (
+                reason,
+                format!("rank 0 stopped the run ({})", reason.name()),
+            )
+        });
         if self.snapshot_due(stop.is_some()) {
             self.trainer.check_replicas()?;
             self.trainer.reseed_stream();
@@ -1014,12 +1040,12 @@ impl<'a> Run<'a> {
         }
         if self.writer {
             write_outcome(
-            self.run_dir,
-            stop.name(),
-            &message,
-            Some(progress),
-            Some(&self.monitor),
-        )?;
+                self.run_dir,
+                stop.name(),
+                &message,
+                Some(progress),
+                Some(&self.monitor),
+            )?;
         }
         Ok(RunSummary {
             run_dir: self.run_dir.to_path_buf(),

@@ -51,6 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let ctx = StepContext {
                 kimg: 0.0,
                 critic_step: (step * plan.critic_steps + critic_step) as u64,
+                ..Default::default()
             };
             let out = game.d_loss(
                 &mut |x: &Tensor| d.forward_t(x, true),

@@ -478,12 +478,25 @@ impl WganGp {
         d: &mut Critic,
         real: &Tensor,
         fake: &Tensor,
+    ) -> (Tensor, Tensor) {
+        self.gradient_penalty_for(d, real, fake, Shard::default())
+    }
+
+    /// [`WganGp::gradient_penalty`] on one rank's `shard` of a global batch: ε is drawn for the
+    /// global batch and sliced, so the ranks together use the ε one process would.
+    pub fn gradient_penalty_for(
+        &self,
+        d: &mut Critic,
+        real: &Tensor,
+        fake: &Tensor,
         shard: Shard,
     ) -> (Tensor, Tensor) {
         let n = real.size()[0];
         let mut eps_shape = vec![n];
         eps_shape.extend(std::iter::repeat_n(1, real.dim() - 1));
-        let eps = shard.draw(&eps_shape, |s| Tensor::rand(s, (real.kind(), real.device())));
+        let eps = shard.draw(&eps_shape, |s| {
+            Tensor::rand(s, (real.kind(), real.device()))
+        });
         self.gradient_penalty_at(d, real, fake, &eps)
     }
 
@@ -528,7 +541,7 @@ impl Game for WganGp {
     }
     fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss {
         let (wloss, real_out, fake_out) = wasserstein_terms(&self.options, d, real, fake, ctx);
-        let (penalty, grad_norm) = self.gradient_penalty(d, real, fake, ctx.shard);
+        let (penalty, grad_norm) = self.gradient_penalty_for(d, real, fake, ctx.shard);
         let mut loss = &wloss + &penalty;
         let mut scalars = vec![
             ("d_real", scalar(&real_out.mean(None::<Kind>))),

@@ -112,3 +112,47 @@ pub struct PlayerLoss {
 
 /// The discriminator as a game sees it: images in, logits `[N]` out (training mode).
 pub type Critic<'a> = dyn FnMut(&Tensor) -> Tensor + 'a;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    /// The shards of N ranks, each drawing from a generator seeded alike, put together are what
+    /// one process draws: latents, instance noise (channels-last batches too) and ε.
+    #[test]
+    fn shards_draw_their_rows_of_what_one_process_draws() {
+        let opts = (Kind::Float, Device::Cpu);
+        for count in [2usize, 4] {
+            tch::manual_seed(11);
+            let whole = Shard::default().draw(&[8, 3], |s| Tensor::randn(s, opts));
+            let parts: Vec<Tensor> = (0..count)
+                .map(|index| {
+                    tch::manual_seed(11);
+                    Shard { index, count }
+                        .draw(&[(8 / count) as i64, 3], |s| Tensor::randn(s, opts))
+                })
+                .collect();
+            assert!(Tensor::cat(&parts, 0).equal(&whole), "{count} shards");
+            let batch = Tensor::zeros([8, 2, 3, 3], opts);
+            tch::manual_seed(5);
+            let noise = Shard::default().randn_like(&batch);
+            let local = ganlab_layers_free_channels_last(&batch.narrow(0, 0, (8 / count) as i64));
+            let parts: Vec<Tensor> = (0..count)
+                .map(|index| {
+                    tch::manual_seed(5);
+                    Shard { index, count }.randn_like(&local)
+                })
+                .collect();
+            assert!(
+                Tensor::cat(&parts, 0).equal(&noise),
+                "{count} shards of noise"
+            );
+        }
+    }
+
+    /// A channels-last copy (strides N, 1, W·C, C) without depending on ganlab-layers.
+    fn ganlab_layers_free_channels_last(x: &Tensor) -> Tensor {
+        x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+    }
+}

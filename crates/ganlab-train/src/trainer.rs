@@ -187,7 +187,10 @@ struct DataParallel {
 }
 
 impl DataParallel {
-    fn timed<T>(&mut self, f: impl FnOnce(&Dist) -> Result<T, ganlab_dist::DistError>) -> Result<T> {
+    fn timed<T>(
+        &mut self,
+        f: impl FnOnce(&Dist) -> Result<T, ganlab_dist::DistError>,
+    ) -> Result<T> {
         let start = Instant::now();
         let out = f(&self.dist);
         self.communication += start.elapsed();
@@ -259,7 +262,11 @@ impl Trainer {
         let buffers = [&self.players.g_vs, &self.players.d_vs]
             .iter()
             .flat_map(|vs| {
-                let trainable: Vec<_> = vs.trainable_variables().iter().map(Tensor::data_ptr).collect();
+                let trainable: Vec<_> = vs
+                    .trainable_variables()
+                    .iter()
+                    .map(Tensor::data_ptr)
+                    .collect();
                 sorted_variables(vs)
                     .into_iter()
                     .filter(move |t| !trainable.contains(&t.data_ptr()))
@@ -311,7 +318,7 @@ impl Trainer {
     }
 
     /// A digest of every variable of the players (bit for bit), to compare replicas.
-    pub fn parameter_digest(&self) -> [u8; 32] {
+    pub fn parameter_digest(&self) -> Result<[u8; 32]> {
         use sha2::{Digest, Sha256};
         let mut hash = Sha256::new();
         for (name, vs) in self.players.networks() {
@@ -320,20 +327,20 @@ impl Trainer {
             for (var, t) in vars {
                 hash.update(name.as_bytes());
                 hash.update(var.as_bytes());
-                let t = t.detach().to_device(Device::Cpu).contiguous();
-                let bytes = t.numel() * t.kind().elt_size_in_bytes();
-                let mut buf = vec![0u8; bytes];
-                t.view_dtype(Kind::Uint8).reshape([-1]).copy_data_u8(&mut buf, bytes);
-                hash.update(&buf);
+                // Flattened first: a contiguous tensor may keep an odd stride on a dimension of
+                // size 1, which a byte view refuses.
+                let flat = t.detach().to_device(Device::Cpu).reshape([-1]).contiguous();
+                let bytes = Vec::<u8>::try_from(flat.f_view_dtype(Kind::Uint8)?)?;
+                hash.update(&bytes);
             }
         }
-        hash.finalize().into()
+        Ok(hash.finalize().into())
     }
 
     /// Checks that every rank holds bit-identical players (an all-gather of their digests);
     /// `Ok(())` in one process.
     pub fn check_replicas(&mut self) -> Result<()> {
-        let digest = self.parameter_digest();
+        let digest = self.parameter_digest()?;
         let Some(p) = &mut self.parallel else {
             return Ok(());
         };
@@ -576,7 +583,12 @@ impl Trainer {
         d_out.loss.backward();
         lap("d_backward");
         if let Some(p) = &mut self.parallel {
-            p.timed(|d| d.all_reduce_mean_bucketed(&gradients(self.opt_d.as_ref()), ganlab_dist::BUCKET_BYTES))?;
+            p.timed(|d| {
+                d.all_reduce_mean_bucketed(
+                    &gradients(self.opt_d.as_ref()),
+                    ganlab_dist::BUCKET_BYTES,
+                )
+            })?;
             lap("d_allreduce");
         }
         self.opt_d.step();
@@ -599,7 +611,12 @@ impl Trainer {
         g_out.loss.backward();
         lap("g_backward");
         if let Some(p) = &mut self.parallel {
-            p.timed(|d| d.all_reduce_mean_bucketed(&gradients(self.opt_g.as_ref()), ganlab_dist::BUCKET_BYTES))?;
+            p.timed(|d| {
+                d.all_reduce_mean_bucketed(
+                    &gradients(self.opt_g.as_ref()),
+                    ganlab_dist::BUCKET_BYTES,
+                )
+            })?;
             lap("g_allreduce");
         }
         let grad_norm_g = gradient_norm(self.opt_g.as_ref());
@@ -612,7 +629,11 @@ impl Trainer {
         if let Some(p) = &mut self.parallel {
             // The step's scalars and losses are means over samples: their mean over ranks is
             // the global batch's (one call for all of them).
-            let mut all: Vec<Tensor> = stats.scalars.iter().map(|(_, t)| t.detach().to_kind(Kind::Float).reshape([1])).collect();
+            let mut all: Vec<Tensor> = stats
+                .scalars
+                .iter()
+                .map(|(_, t)| t.detach().to_kind(Kind::Float).reshape([1]))
+                .collect();
             all.push(losses.to_kind(Kind::Float));
             let flat = Tensor::cat(&all, 0);
             p.timed(|d| d.all_reduce_mean(&[&flat]))?;
@@ -728,7 +749,7 @@ fn shard_of(shard: Shard, indices: &[i64]) -> Result<Vec<i64>> {
     if shard.count <= 1 {
         return Ok(indices.to_vec());
     }
-    if indices.len() % shard.count != 0 {
+    if !indices.len().is_multiple_of(shard.count) {
         anyhow::bail!(
             "the batch size {} does not split across {} ranks: --batch-size is the global batch \
              and must be a multiple of the number of ranks",

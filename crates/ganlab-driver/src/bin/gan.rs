@@ -680,7 +680,7 @@ enum TrainPlan {
     Schedule(String),
     /// Train, or with `resume` continue, the run in `dir`.
     Run {
-        config: TrainConfig,
+        config: Box<TrainConfig>,
         dir: PathBuf,
         resume: bool,
     },
@@ -688,7 +688,10 @@ enum TrainPlan {
 
 fn train(args: TrainArgs) -> Result<()> {
     if !(args.dist_timeout > 0.0 && args.dist_timeout.is_finite()) {
-        anyhow::bail!("--dist-timeout must be a number of seconds > 0, not {}", args.dist_timeout);
+        anyhow::bail!(
+            "--dist-timeout must be a number of seconds > 0, not {}",
+            args.dist_timeout
+        );
     }
     let timeout = std::time::Duration::from_secs_f64(args.dist_timeout);
     if let Some(n) = args.nproc_per_node {
@@ -707,10 +710,16 @@ fn train(args: TrainArgs) -> Result<()> {
                 print!("{text}");
                 Ok(())
             }
-            TrainPlan::Run { config, dir, resume } => {
+            TrainPlan::Run {
+                config,
+                dir,
+                resume,
+            } => {
                 let result = match resume {
-                    true => ganlab_driver::train::resume(config, &dir, Reporting { interactive: true }),
-                    false => ganlab_driver::train(config, &dir, Reporting { interactive: true }),
+                    true => {
+                        ganlab_driver::train::resume(*config, &dir, Reporting { interactive: true })
+                    }
+                    false => ganlab_driver::train(*config, &dir, Reporting { interactive: true }),
                 };
                 finish(result, &dir, args.no_report)
             }
@@ -722,10 +731,12 @@ fn train(args: TrainArgs) -> Result<()> {
         dist.abort(&format!("{err:#}"));
     }
     // A c10d error names the rank already; others get it added.
-    result.map_err(|e| match e.root_cause().downcast_ref::<ganlab_dist::DistError>() {
-        Some(_) => e,
-        None => e.context(format!("rank {} of {}", dist.rank(), dist.world_size())),
-    })
+    result.map_err(
+        |e| match e.root_cause().downcast_ref::<ganlab_dist::DistError>() {
+            Some(_) => e,
+            None => e.context(format!("rank {} of {}", dist.rank(), dist.world_size())),
+        },
+    )
 }
 
 /// One rank of a data-parallel `gan train`: rank 0 resolves the plan (config, run directory)
@@ -750,10 +761,21 @@ fn train_rank(args: &TrainArgs, dist: &std::sync::Arc<ganlab_dist::Dist>) -> Res
             }
             Ok(())
         }
-        TrainPlan::Run { config, dir, resume } => {
-            let reporting = Reporting { interactive: dist.is_main() };
-            let result =
-                ganlab_driver::train::train_distributed(config, &dir, reporting, dist.clone(), resume);
+        TrainPlan::Run {
+            config,
+            dir,
+            resume,
+        } => {
+            let reporting = Reporting {
+                interactive: dist.is_main(),
+            };
+            let result = ganlab_driver::train::train_distributed(
+                *config,
+                &dir,
+                reporting,
+                dist.clone(),
+                resume,
+            );
             match dist.is_main() {
                 true => finish(result, &dir, args.no_report),
                 false => result.map(|_| ()),
@@ -783,7 +805,7 @@ fn plan_train(args: &TrainArgs) -> Result<TrainPlan> {
                 .config
         }
         None if saved.is_some() => saved.clone().unwrap_or_default(),
-        None => match (args.preset, args.arch.clone()) {
+        None => match (args.preset, args.arch) {
             (Some(preset), _) => TrainConfig::from_preset(preset),
             // ProGAN's own game, optimiser and schedule unless a config says otherwise.
             (None, Some(ArchChoice::Named(name))) if name == ganlab_train::arch::Progan.name() => {
@@ -880,7 +902,7 @@ fn plan_train(args: &TrainArgs) -> Result<TrainPlan> {
             );
         }
         return Ok(TrainPlan::Run {
-            config,
+            config: Box::new(config),
             dir: dir.clone(),
             resume: true,
         });
@@ -909,7 +931,7 @@ fn plan_train(args: &TrainArgs) -> Result<TrainPlan> {
     };
     eprintln!("gan: run directory {}", dir.display());
     Ok(TrainPlan::Run {
-        config,
+        config: Box::new(config),
         dir,
         resume: false,
     })
