@@ -5,11 +5,13 @@
 
 use anyhow::{bail, Context, Result};
 use ganlab_data::InMemory;
+use ganlab_dist::Dist;
 use ganlab_games::{game_by_name, Game, GameOptions};
 use ganlab_optim::AdamConfig;
 use ganlab_train::arch::{ArchSpec, Dcgan32, Progan, ProganSettings};
 use ganlab_train::{Architecture, OptimizerSettings, Players, Trainer, TrainerSettings};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
@@ -104,6 +106,8 @@ pub struct StepRate {
     /// `d_step`, `d_forward_for_g`, `g_backward`, `g_step`, and `g_ema` for ProGAN), from a
     /// separate timed run with the device synchronised at every phase boundary.
     pub phases: Vec<(&'static str, f64)>,
+    /// Data-parallel: milliseconds per timed step spent in collectives (this rank's clock).
+    pub communication_ms_per_step: Option<f64>,
 }
 
 /// Times `steps` calls of `step` after `warmup` (the rate), then, with `phases`, as many again
@@ -127,6 +131,7 @@ fn time_steps_and_phases(
     StepRate {
         steps_per_s,
         phases: clock.per_step_ms(),
+        communication_ms_per_step: None,
     }
 }
 
@@ -193,6 +198,7 @@ pub fn dcgan32_steps_per_s(
     device: Device,
     channels_last: bool,
     phases: bool,
+    dist: Option<Arc<Dist>>,
 ) -> Result<StepRate> {
     if !(channels == 1 || channels == 3) || steps == 0 {
         bail!("bench: channels must be 1 or 3 and steps > 0 (got {channels}, {steps})");
@@ -202,20 +208,32 @@ pub fn dcgan32_steps_per_s(
     let reals = Tensor::rand([4 * 64, channels, 32, 32], (Kind::Float, device)) * 2.0 - 1.0;
     let (game, optimizer) = dcgan32_game()?;
     let mut trainer = bench_trainer(players, game, optimizer, reals, channels_last)?;
-    time_trainer(&mut trainer, device, steps, warmup, phases)
+    time_trainer(&mut trainer, device, steps, warmup, phases, dist)
 }
 
 /// Times `steps` of the trainer's step after `warmup` (and, with `phases`, as many again with a
-/// phase clock).
+/// phase clock); with `dist`, as one rank of a data-parallel group, also the time spent in
+/// collectives per timed step.
 fn time_trainer(
     trainer: &mut Trainer,
     device: Device,
     steps: usize,
     warmup: usize,
     phases: bool,
+    dist: Option<Arc<Dist>>,
 ) -> Result<StepRate> {
+    let parallel = dist.is_some();
+    if let Some(dist) = dist {
+        trainer.data_parallel(dist)?;
+    }
     let mut failure = None;
-    let rate = time_steps_and_phases(device, steps, warmup, phases, |_, clock| {
+    let (mut calls, mut comm_at_start) = (0, std::time::Duration::ZERO);
+    let mut comm_timed = std::time::Duration::ZERO;
+    let mut rate = time_steps_and_phases(device, steps, warmup, phases, |_, clock| {
+        if calls == warmup {
+            comm_at_start = trainer.communication().0;
+        }
+        calls += 1;
         let result = match clock {
             Some(c) => trainer.step_with(&mut |name| c.lap(name)),
             None => trainer.step(),
@@ -223,7 +241,13 @@ fn time_trainer(
         if let Err(e) = result {
             failure = Some(e);
         }
+        if calls == warmup + steps {
+            comm_timed = trainer.communication().0 - comm_at_start;
+        }
     });
+    if parallel {
+        rate.communication_ms_per_step = Some(comm_timed.as_secs_f64() * 1000.0 / steps as f64);
+    }
     match failure {
         Some(e) => Err(e),
         None => Ok(rate),
@@ -300,6 +324,7 @@ pub fn progan_steps_per_s(
     device: Device,
     channels_last: bool,
     phases: bool,
+    dist: Option<Arc<Dist>>,
 ) -> Result<StepRate> {
     if !(b.resolution >= 8 && b.resolution.count_ones() == 1)
         || !(b.channels == 1 || b.channels == 3)
@@ -351,7 +376,7 @@ pub fn progan_steps_per_s(
         - 1.0;
     let reals = ganlab_progan::fade_reals(&reals, b.resolution, b.alpha);
     let mut trainer = bench_trainer(players, game, optimizer, reals, channels_last)?;
-    time_trainer(&mut trainer, device, steps, warmup, phases)
+    time_trainer(&mut trainer, device, steps, warmup, phases, dist)
 }
 
 fn read_npy(dir: &Path, name: &str) -> Result<Tensor> {

@@ -189,6 +189,13 @@ struct TrainStepArgs {
     /// lines before the rate.
     #[arg(long)]
     phases: bool,
+    /// Time the step data-parallel on N local ranks (the batch is the global batch, split):
+    /// rank 0 prints the rate and `comm_ms_per_step`, the time per step spent in collectives.
+    #[arg(long, value_name = "N")]
+    nproc_per_node: Option<usize>,
+    /// libtorch's intra-op threads per process (default: libtorch's, one per core).
+    #[arg(long)]
+    threads: Option<i32>,
 }
 
 #[derive(Subcommand)]
@@ -551,7 +558,26 @@ fn bench(what: BenchCommand) -> Result<()> {
     let mut lines: Vec<(&str, String)> = Vec::new();
     match what {
         BenchCommand::TrainStep(a) => {
+            let timeout =
+                std::time::Duration::from_secs_f64(ganlab_driver::launch::DEFAULT_TIMEOUT_S);
+            if let Some(n) = a.nproc_per_node {
+                if std::env::var_os("WORLD_SIZE").is_none() && n > 1 {
+                    return ganlab_driver::launch::local_workers(n, timeout);
+                }
+            }
+            if let Some(t) = a.threads {
+                if t < 1 {
+                    anyhow::bail!("bench train-step: --threads must be at least 1");
+                }
+                tch::set_num_threads(t);
+            }
             let device = ganlab_driver::device::resolve(&a.device)?;
+            let dist = ganlab_driver::launch::join(device, timeout)?;
+            let device = match (&dist, device) {
+                (Some(d), tch::Device::Cuda(_)) => tch::Device::Cuda(d.local_rank()),
+                _ => device,
+            };
+            let main = dist.as_ref().is_none_or(|d| d.is_main());
             let setting = match a.memory_format.as_str() {
                 "auto" => None,
                 "channels-last" => Some(true),
@@ -560,9 +586,15 @@ fn bench(what: BenchCommand) -> Result<()> {
             };
             let cl = ganlab_driver::device::use_channels_last(setting, device);
             let rate = match a.arch.as_str() {
-                "dcgan32" => {
-                    bench::dcgan32_steps_per_s(a.channels, a.steps, a.warmup, device, cl, a.phases)?
-                }
+                "dcgan32" => bench::dcgan32_steps_per_s(
+                    a.channels,
+                    a.steps,
+                    a.warmup,
+                    device,
+                    cl,
+                    a.phases,
+                    dist.clone(),
+                )?,
                 "progan" => {
                     let alpha = match a.phase.as_str() {
                         "stable" => 1.0,
@@ -579,14 +611,29 @@ fn bench(what: BenchCommand) -> Result<()> {
                         batch: a.batch,
                         alpha,
                     };
-                    bench::progan_steps_per_s(b, a.steps, a.warmup, device, cl, a.phases)?
+                    bench::progan_steps_per_s(
+                        b,
+                        a.steps,
+                        a.warmup,
+                        device,
+                        cl,
+                        a.phases,
+                        dist.clone(),
+                    )?
                 }
                 other => anyhow::bail!(
                     "bench train-step: unknown --arch `{other}`; expected dcgan32 or progan"
                 ),
             };
+            if !main {
+                return Ok(());
+            }
             for (name, ms) in &rate.phases {
                 println!("ms_{name} {ms:.3}");
+            }
+            if let (Some(d), Some(ms)) = (&dist, rate.communication_ms_per_step) {
+                println!("ranks {}", d.world_size());
+                println!("comm_ms_per_step {ms:.3}");
             }
             lines.push(("steps_per_s", format!("{:.4}", rate.steps_per_s)));
         }
