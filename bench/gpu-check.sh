@@ -16,7 +16,10 @@
 #   4. FID feature extraction images/s (resize to 299 + Inception): toolkit vs the same TorchScript
 #      module driven from Python. The 87 MB detector is over what can be carried: pass the
 #      half-precision copy (`bench/make_half_detector.py`) with --half-detector; it is cast back
-#      to float32 here, so only its speed, not its values, is measured.
+#      to float32 here, so only its speed, not its values, is measured;
+#   5. data-parallel training: the ProGAN step on 1 rank vs one rank per GPU (NCCL), the same
+#      global batch, with the time per step in collectives (skipped with one GPU; 2 Gloo ranks
+#      in the CPU dry run).
 # A table of medians goes to stdout and, with --out, to DIR/gpu-check.md and DIR/gpu-check.json.
 # --device cpu --quick is the dry run tested on every CI run (small sizes, the same steps).
 set -euo pipefail
@@ -149,6 +152,24 @@ if [ -f "$detector" ]; then
     "$python" "$here/features_torchscript.py" --n $nfeat --batch $bfeat --device "$device" --detector "$detector" --channels-last
 else
   echo "gpu-check: no detector at $detector; feature extraction skipped" >&2
+fi
+
+echo "== 5. data-parallel training (c10d): 1 rank vs N ranks, the same global batch"
+# N: every GPU of the machine (NCCL needs one per rank), or 2 CPU ranks (Gloo) for the dry run.
+if [ "$device" = cpu ]; then nranks=2; else nranks="$(value cuda_devices <<< "$info")"; fi
+if [ "${nranks:-0}" -ge 2 ]; then
+  gbatch=$((pbatch * nranks))
+  dp=(bench train-step --arch progan --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $gbatch --steps $psteps --device "$device")
+  "$gan" "${dp[@]}" > "$tmp/dp1" 2> "$tmp/err" || { echo "gpu-check: 1-rank step failed:"; cat "$tmp/err"; exit 1; } >&2
+  "$gan" "${dp[@]}" --nproc-per-node "$nranks" > "$tmp/dpn" 2> "$tmp/err" || { echo "gpu-check: $nranks-rank step failed:"; cat "$tmp/err"; exit 1; } >&2
+  r1="$(value steps_per_s < "$tmp/dp1")"; rn="$(value steps_per_s < "$tmp/dpn")"
+  comm="$(value comm_ms_per_step < "$tmp/dpn")"; mb="$(value gradient_mb_per_step < "$tmp/dpn")"
+  speedup="$(awk -v a="$rn" -v b="$r1" 'BEGIN { printf "%.2f", a / b }')"
+  echo "ProGAN-$pres, global batch $gbatch: 1 rank $r1 steps/s, $nranks ranks $rn steps/s (${speedup}x), $comm ms per step in collectives ($mb MB of gradients)"
+  rows+=("| ProGAN-$pres data-parallel, global batch $gbatch | steps/s | $rn ($nranks ranks) | $r1 (1 rank) | - | ${speedup}x | $comm ms/step in collectives |")
+  json_rows+=("{\"benchmark\": \"ProGAN-$pres data-parallel\", \"unit\": \"steps/s\", \"ranks\": $nranks, \"global_batch\": $gbatch, \"one_rank\": $r1, \"n_ranks\": $rn, \"speedup\": $speedup, \"comm_ms_per_step\": $comm, \"gradient_mb_per_step\": $mb}")
+else
+  echo "one $device device: the 1-rank vs N-rank check needs two (skipped)"
 fi
 
 table="| benchmark | unit | toolkit | PyTorch | PyTorch channels-last | toolkit / fastest PyTorch | peak RSS MB toolkit / PyTorch |

@@ -828,14 +828,83 @@ fn machine() -> String {
     )
 }
 
-/// `cargo xtask gpu-pack`: `target/gpu-pack/gan` (the release binary, stripped: 110 MB → 8 MB)
+/// The header wheels that `ProcessGroupNCCL.hpp` needs beyond the full profile's NCCL and CUDA
+/// runtime headers (RESOURCES.md): CUDA's `crt/host_config.h`, CCCL's `nv/target` and
+/// `cusolverDn.h`, at the versions torch 2.11 pins. Only their `include/` files are kept.
+const NCCL_HEADER_WHEELS: &[&str] = &[
+    "nvidia-cuda-crt==13.0.88",
+    "nvidia-cuda-cccl==13.0.85",
+    "nvidia-cusolver==12.0.9.81",
+];
+
+/// The include folders ganlab-dist's NCCL build compiles against, `:`-separated: NCCL's and the
+/// CUDA runtime's from the venv (`cargo xtask setup --full`), and the headers of
+/// [`NCCL_HEADER_WHEELS`], extracted once into `target/nccl-headers/`.
+pub fn nccl_include_dirs() -> Result<String> {
+    let root = project_root();
+    let python = root.join(".venv").join("bin").join("python");
+    let purelib = crate::util::output_of(Command::new(&python).args([
+        "-c",
+        "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+    ]))
+    .context("cannot ask the venv's python where its packages are")?;
+    let nvidia = Path::new(purelib.trim()).join("nvidia");
+    let (nccl, cuda) = (nvidia.join("nccl/include"), nvidia.join("cu13/include"));
+    if !nccl.join("nccl.h").exists() || !cuda.join("cuda_runtime_api.h").exists() {
+        bail!(
+            "the NCCL build needs the full torch install's NCCL and CUDA headers ({} and {}): run \
+             `cargo xtask setup --full`",
+            nccl.join("nccl.h").display(),
+            cuda.join("cuda_runtime_api.h").display()
+        );
+    }
+    let extra = root.join("target").join("nccl-headers");
+    let include = extra.join("nvidia/cu13/include");
+    let wanted = [
+        include.join("crt/host_config.h"),
+        include.join("cccl/nv/target"),
+        include.join("cusolverDn.h"),
+    ];
+    if !wanted.iter().all(|p| p.exists()) {
+        let wheels = extra.join("wheels");
+        run_status(
+            Command::new(&python)
+                .args(["-m", "pip", "download", "--quiet", "--no-deps", "-d"])
+                .arg(&wheels)
+                .args(NCCL_HEADER_WHEELS),
+        )
+        .context("cannot download the NCCL build's header wheels")?;
+        let extract = "import sys, zipfile, glob; [z.extract(n, sys.argv[2]) \
+                       for z in map(zipfile.ZipFile, glob.glob(sys.argv[1] + '/*.whl')) \
+                       for n in z.namelist() if '/include/' in n]";
+        run_status(
+            Command::new(&python)
+                .args(["-c", extract])
+                .arg(&wheels)
+                .arg(&extra),
+        )?;
+        std::fs::remove_dir_all(&wheels)
+            .with_context(|| format!("cannot remove {}", wheels.display()))?;
+        if let Some(missing) = wanted.iter().find(|p| !p.exists()) {
+            bail!("the header wheels did not provide {}", missing.display());
+        }
+    }
+    Ok([nccl, cuda, include.clone(), include.join("cccl")]
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":"))
+}
+
+/// `cargo xtask gpu-pack`: `target/gpu-pack/gan` (the release binary with NCCL, stripped: 110 MB → 8 MB)
 /// and `target/gpu-pack/inception-fp16.pt` (the detector in half precision, 41 MiB), together
 /// under the 64 MiB a GPU session can carry. On the GPU machine:
 /// `bash bench/gpu-check.sh --gan target/gpu-pack/gan --half-detector target/gpu-pack/inception-fp16.pt --python /opt/torch/.venv/bin/python --out $OUT`.
 pub fn gpu_pack() -> Result<()> {
     setup::ensure()?;
     let root = project_root();
-    let gan = crate::tasks::build_release_gan()?;
+    let dirs = nccl_include_dirs()?;
+    let gan = crate::tasks::build_release_gan_with(Some(&dirs))?;
     let pack = root.join("target").join("gpu-pack");
     std::fs::create_dir_all(&pack).with_context(|| format!("cannot create {}", pack.display()))?;
     run_status(

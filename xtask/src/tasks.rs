@@ -13,7 +13,14 @@ fn cargo() -> Command {
 
 /// Builds the release `gan` binary and returns its path.
 pub fn build_release_gan() -> Result<std::path::PathBuf> {
-    run_status(cargo().args([
+    build_release_gan_with(None)
+}
+
+/// [`build_release_gan`] with NCCL for data-parallel training on CUDA: the `nccl` feature,
+/// compiled against the header folders in `nccl_include_dirs` (see `bench::nccl_include_dirs`).
+pub fn build_release_gan_with(nccl_include_dirs: Option<&str>) -> Result<std::path::PathBuf> {
+    let mut cmd = cargo();
+    cmd.args([
         "build",
         "--release",
         "--quiet",
@@ -21,7 +28,12 @@ pub fn build_release_gan() -> Result<std::path::PathBuf> {
         "ganlab-driver",
         "--bin",
         "gan",
-    ]))?;
+    ]);
+    if let Some(dirs) = nccl_include_dirs {
+        cmd.args(["--features", "nccl"])
+            .env("GANLAB_NCCL_INCLUDE_DIRS", dirs);
+    }
+    run_status(&mut cmd)?;
     Ok(project_root().join("target").join("release").join("gan"))
 }
 

@@ -108,6 +108,9 @@ pub struct StepRate {
     pub phases: Vec<(&'static str, f64)>,
     /// Data-parallel: milliseconds per timed step spent in collectives (this rank's clock).
     pub communication_ms_per_step: Option<f64>,
+    /// Data-parallel: bytes of gradients all-reduced per step (G's and D's, once each per
+    /// critic step for D).
+    pub gradient_bytes_per_step: Option<u64>,
 }
 
 /// Times `steps` calls of `step` after `warmup` (the rate), then, with `phases`, as many again
@@ -132,6 +135,7 @@ fn time_steps_and_phases(
         steps_per_s,
         phases: clock.per_step_ms(),
         communication_ms_per_step: None,
+        gradient_bytes_per_step: None,
     }
 }
 
@@ -247,6 +251,15 @@ fn time_trainer(
     });
     if parallel {
         rate.communication_ms_per_step = Some(comm_timed.as_secs_f64() * 1000.0 / steps as f64);
+        let bytes = |vs: &tch::nn::VarStore| -> u64 {
+            vs.trainable_variables()
+                .iter()
+                .map(|t| (t.numel() * t.kind().elt_size_in_bytes()) as u64)
+                .sum()
+        };
+        let players = trainer.players();
+        let critic = trainer.plan().critic_steps as u64;
+        rate.gradient_bytes_per_step = Some(bytes(&players.g_vs) + critic * bytes(&players.d_vs));
     }
     match failure {
         Some(e) => Err(e),

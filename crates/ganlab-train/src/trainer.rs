@@ -248,16 +248,31 @@ impl Trainer {
     /// only this rank's samples, as in PyTorch DDP and official ProGAN.
     pub fn data_parallel(&mut self, dist: Arc<Dist>) -> Result<()> {
         let ranks = dist.world_size();
-        let mut sizes = vec![self.settings.batch_size];
-        if let Some(growth) = &self.players.growth {
-            sizes = vec![growth.schedule.minibatch_base];
-            sizes.extend(growth.schedule.minibatch.values().copied());
-        }
-        if let Some(bad) = sizes.iter().find(|b| **b % ranks != 0) {
-            anyhow::bail!(
-                "the batch size {bad} does not split across {ranks} ranks: --batch-size is the \
-                 global batch and must be a multiple of the number of ranks (WORLD_SIZE)"
-            );
+        match &self.players.growth {
+            None if !self.settings.batch_size.is_multiple_of(ranks) => anyhow::bail!(
+                "the batch size {} does not split across {ranks} ranks: --batch-size is the \
+                 global batch and must be a multiple of the number of ranks (WORLD_SIZE)",
+                self.settings.batch_size
+            ),
+            None => {}
+            Some(growth) => {
+                let s = &growth.schedule;
+                let used = s
+                    .minibatch
+                    .iter()
+                    .filter(|(r, _)| **r <= s.final_resolution)
+                    .map(|(_, b)| *b);
+                if let Some(bad) = std::iter::once(s.minibatch_base)
+                    .chain(used)
+                    .find(|b| !b.is_multiple_of(ranks))
+                {
+                    anyhow::bail!(
+                        "the batch size {bad} of the progressive schedule does not split across \
+                         {ranks} ranks: progan.schedule.minibatch_base and progan.schedule.minibatch \
+                         hold global batches, each a multiple of the number of ranks (WORLD_SIZE)"
+                    );
+                }
+            }
         }
         let buffers = [&self.players.g_vs, &self.players.d_vs]
             .iter()

@@ -634,6 +634,9 @@ fn bench(what: BenchCommand) -> Result<()> {
             if let (Some(d), Some(ms)) = (&dist, rate.communication_ms_per_step) {
                 println!("ranks {}", d.world_size());
                 println!("comm_ms_per_step {ms:.3}");
+                if let Some(bytes) = rate.gradient_bytes_per_step {
+                    println!("gradient_mb_per_step {:.2}", bytes as f64 / 1e6);
+                }
             }
             lines.push(("steps_per_s", format!("{:.4}", rate.steps_per_s)));
         }
