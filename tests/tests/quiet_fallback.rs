@@ -39,3 +39,25 @@ fn the_fallback_is_said_once_and_evaluation_does_not_reload_the_data() {
     // Paths in messages are normalised.
     assert!(!log.contains("/../"), "{log}");
 }
+
+/// The domain classifier, when a run trains it on first use, takes the digits the run already
+/// loaded: no second read of the training split's files (and so no second fallback line).
+#[test]
+fn a_classifier_trained_on_first_use_reads_no_file_the_run_read() {
+    let config = ganlab_tests::short_dcgan_config(3);
+    let data = ganlab_driver::data::TrainingData::load(&config).expect("the run's data");
+    let train = ganlab_data::Split::Train;
+    let reads = ganlab_data::reads_from_files("mnist", train);
+    assert_eq!(reads, 1, "the run read the digits once");
+    let (fit, held_out, _) =
+        ganlab_driver::eval::classifier_training_data("mnist").expect("the classifier's data");
+    assert_eq!(ganlab_data::reads_from_files("mnist", train), reads);
+    // Its images are the run's: the whole training split, or (npm digits only) a split of them.
+    assert!(
+        fit.len() + held_out.len() >= data.len(),
+        "{} + {} < {}",
+        fit.len(),
+        held_out.len(),
+        data.len()
+    );
+}

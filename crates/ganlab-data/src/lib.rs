@@ -155,6 +155,17 @@ pub struct ImageDataset {
 }
 
 impl ImageDataset {
+    /// The same dataset sharing these tensors' storage.
+    pub fn shallow_copy(&self) -> ImageDataset {
+        ImageDataset {
+            name: self.name.clone(),
+            source: self.source.clone(),
+            images: self.images.shallow_clone(),
+            labels: self.labels.shallow_clone(),
+            class_names: self.class_names.clone(),
+        }
+    }
+
     /// Number of images.
     pub fn len(&self) -> i64 {
         self.images.size()[0]
@@ -235,7 +246,51 @@ impl DatasetRequest {
     }
 }
 
-/// Loads a named dataset.
+/// The built-in datasets this process has loaded, by request: a second `load` of the same
+/// request (training-time evaluation, a domain classifier trained on first use) shares the
+/// first one's tensors instead of reading, converting and maybe downloading the files again,
+/// and says nothing again. Only MNIST and Fashion-MNIST (at most a few hundred MB each) are
+/// kept; callers never modify a dataset's tensors in place.
+fn loaded_once(
+    request: &DatasetRequest,
+    load: impl FnOnce() -> Result<ImageDataset, Error>,
+) -> Result<ImageDataset, Error> {
+    // Channels apply to folders only; download limits do not change what is loaded.
+    let key = DatasetRequest {
+        channels: 0,
+        download: DownloadOptions::default(),
+        ..request.clone()
+    };
+    let mut loaded = LOADED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, d)) = loaded.iter().find(|(k, _)| *k == key) {
+        tracing::debug!(dataset = %d.name, source = %d.source, "already loaded in this process");
+        return Ok(d.shallow_copy());
+    }
+    let dataset = load()?;
+    loaded.push((key, dataset.shallow_copy()));
+    Ok(dataset)
+}
+
+/// How many times this process read the built-in dataset `name`'s `split` from its files (at
+/// any resolution or data folder); every other `load` of the same request shared the first
+/// one's tensors.
+pub fn reads_from_files(name: &str, split: Split) -> usize {
+    let loaded = LOADED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    loaded
+        .iter()
+        .filter(|(k, _)| k.name == name && k.split == split)
+        .count()
+}
+
+/// The built-in datasets loaded in this process, by request (see [`loaded_once`]).
+static LOADED: std::sync::Mutex<Vec<(DatasetRequest, ImageDataset)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Loads a named dataset (MNIST and Fashion-MNIST once per process and request).
 pub fn load(request: &DatasetRequest) -> Result<ImageDataset, Error> {
     if request.resolution < 4 || request.resolution.count_ones() != 1 {
         return Err(Error::InvalidRequest(format!(
@@ -247,7 +302,9 @@ pub fn load(request: &DatasetRequest) -> Result<ImageDataset, Error> {
         name if TOY_NAMES.contains(&name) => Err(Error::InvalidRequest(format!(
             "`{name}` is a 2-D toy dataset, not images; load it with `toy_dataset`"
         ))),
-        "mnist" | "fashion-mnist" => pad_or_resize(load_idx_family(request)?, request.resolution),
+        "mnist" | "fashion-mnist" => loaded_once(request, || {
+            pad_or_resize(load_idx_family(request)?, request.resolution)
+        }),
         other => match other.strip_prefix("folder:") {
             Some(path) if !path.is_empty() => {
                 folder::load_folder(Path::new(path), request.resolution, request.channels)

