@@ -755,25 +755,7 @@ fn train(args: TrainArgs) -> Result<()> {
     }
     let device_hint = args.device.unwrap_or_default().resolve()?;
     let Some(dist) = ganlab_driver::launch::join(device_hint, timeout)? else {
-        return match plan_train(&args)? {
-            TrainPlan::Schedule(text) => {
-                print!("{text}");
-                Ok(())
-            }
-            TrainPlan::Run {
-                config,
-                dir,
-                resume,
-            } => {
-                let result = match resume {
-                    true => {
-                        ganlab_driver::train::resume(*config, &dir, Reporting { interactive: true })
-                    }
-                    false => ganlab_driver::train(*config, &dir, Reporting { interactive: true }),
-                };
-                finish(result, &dir, args.no_report)
-            }
-        };
+        return run_plan(plan_train(&args)?, &args, None);
     };
     let result = train_rank(&args, &dist);
     if let Err(err) = &result {
@@ -804,9 +786,21 @@ fn train_rank(args: &TrainArgs, dist: &std::sync::Arc<ganlab_dist::Dist>) -> Res
             serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("rank 0's plan: {e}"))?
         }
     };
+    run_plan(plan, args, Some(dist))
+}
+
+/// Carries out a plan: prints the schedule, or trains (resumes) the run, as the only process or
+/// as one rank of `dist`; the process that writes the run directory (the only one, or rank 0)
+/// also prints where the results are and writes the report.
+fn run_plan(
+    plan: TrainPlan,
+    args: &TrainArgs,
+    dist: Option<&std::sync::Arc<ganlab_dist::Dist>>,
+) -> Result<()> {
+    let main = dist.is_none_or(|d| d.is_main());
     match plan {
         TrainPlan::Schedule(text) => {
-            if dist.is_main() {
+            if main {
                 print!("{text}");
             }
             Ok(())
@@ -816,17 +810,19 @@ fn train_rank(args: &TrainArgs, dist: &std::sync::Arc<ganlab_dist::Dist>) -> Res
             dir,
             resume,
         } => {
-            let reporting = Reporting {
-                interactive: dist.is_main(),
+            let reporting = Reporting { interactive: main };
+            let result = match (dist, resume) {
+                (Some(d), _) => ganlab_driver::train::train_distributed(
+                    *config,
+                    &dir,
+                    reporting,
+                    d.clone(),
+                    resume,
+                ),
+                (None, true) => ganlab_driver::train::resume(*config, &dir, reporting),
+                (None, false) => ganlab_driver::train(*config, &dir, reporting),
             };
-            let result = ganlab_driver::train::train_distributed(
-                *config,
-                &dir,
-                reporting,
-                dist.clone(),
-                resume,
-            );
-            match dist.is_main() {
+            match main {
                 true => finish(result, &dir, args.no_report),
                 false => result.map(|_| ()),
             }
