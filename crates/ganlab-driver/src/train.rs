@@ -1018,7 +1018,9 @@ impl<'a> Run<'a> {
             tracing::info!("all {ranks} ranks hold bit-identical networks");
         }
         let snapshot = self.save_snapshot()?;
+        // The other ranks wrote no snapshot; rank 0 says how the run ended.
         match stop {
+            _ if !self.writer => {}
             StopReason::Finished => {
                 tracing::info!(snapshot = %snapshot.display(), "finished: {message}")
             }
