@@ -164,12 +164,33 @@ pub fn sample_pixels(
     resolution: i64,
     device: Device,
 ) -> Tensor {
+    pixels_of(generator, &eval_latents(n, z_dim, device), resolution)
+}
+
+/// The `n` latents [`sample_pixels`] draws from libtorch's generator, in batches of 256.
+pub fn eval_latents(n: i64, z_dim: i64, device: Device) -> Tensor {
     let mut parts = Vec::new();
     let mut done = 0;
     while done < n {
         let len = 256.min(n - done);
-        let z = Tensor::randn([len, z_dim], (Kind::Float, device));
-        let mut images = tch::no_grad(|| generator.forward_t(&z, false));
+        parts.push(Tensor::randn([len, z_dim], (Kind::Float, device)));
+        done += len;
+    }
+    match parts.len() {
+        0 => Tensor::zeros([0, z_dim], (Kind::Float, device)),
+        _ => Tensor::cat(&parts, 0),
+    }
+}
+
+/// The images of `generator` at latents `z` (batches of 256) as pixels on the CPU, brought to
+/// `resolution` by nearest-neighbour upsampling when smaller.
+pub fn pixels_of(generator: &dyn ModuleT, z: &Tensor, resolution: i64) -> Tensor {
+    let n = z.size()[0];
+    let mut parts = Vec::new();
+    let mut done = 0;
+    while done < n {
+        let len = 256.min(n - done);
+        let mut images = tch::no_grad(|| generator.forward_t(&z.narrow(0, done, len), false));
         if images.size()[2] < resolution {
             images = images.upsample_nearest2d([resolution, resolution], None, None);
         }
@@ -549,6 +570,49 @@ pub fn evaluate_sets(
     fake: &ImageSet,
     device: Device,
 ) -> Result<Value> {
+    evaluate_sets_with(cfg, real, fake, None, device)
+}
+
+/// Whether `cfg` asks for a metric of the Inception detector's features (FID, KID).
+pub fn wants_detector(cfg: &EvalConfig) -> bool {
+    cfg.metrics
+        .iter()
+        .any(|x| x == Metric::Fid.name() || x == Metric::Kid.name())
+}
+
+/// The detector `cfg` names (default: the installed Inception, checksum verified) and its path.
+fn load_detector(cfg: &EvalConfig, device: Device) -> Result<(Detector, PathBuf)> {
+    let path = cfg.detector.clone().unwrap_or_else(default_detector_path);
+    let expected = match cfg.detector {
+        None => Some(DEFAULT_DETECTOR_SHA256),
+        Some(_) => None,
+    };
+    Ok((Detector::load(&path, expected, device)?, path))
+}
+
+/// The detector features of `set` when `cfg` asks for FID or KID (`None` otherwise): one rank's
+/// share of a data-parallel evaluation, gathered for [`evaluate_sets_with`].
+pub fn fake_detector_features(
+    cfg: &EvalConfig,
+    set: &ImageSet,
+    device: Device,
+) -> Result<Option<Tensor>> {
+    if !wants_detector(cfg) {
+        return Ok(None);
+    }
+    let (detector, _) = load_detector(cfg, device)?;
+    Ok(Some(detector_features(&detector, set, "features (fake)")?))
+}
+
+/// [`evaluate_sets`] with the fake set's detector features already computed (by the ranks of
+/// a data-parallel run, each on its share of the samples).
+pub fn evaluate_sets_with(
+    cfg: &EvalConfig,
+    real: &ImageSet,
+    fake: &ImageSet,
+    fake_features: Option<Tensor>,
+    device: Device,
+) -> Result<Value> {
     let resolution = real.shape()[2];
     let mut out = Map::new();
     let mut warnings: Vec<String> = Vec::new();
@@ -560,20 +624,17 @@ pub fn evaluate_sets(
         "toolkit_version": crate::VERSION,
         "covariance_estimator": "unbiased (N-1), float64 accumulation",
     });
-    if wants(Metric::Fid) || wants(Metric::Kid) {
-        let path = cfg.detector.clone().unwrap_or_else(default_detector_path);
-        let expected = if cfg.detector.is_none() {
-            Some(DEFAULT_DETECTOR_SHA256)
-        } else {
-            None
-        };
-        let detector = Detector::load(&path, expected, device)?;
+    if wants_detector(cfg) {
+        let (detector, path) = load_detector(cfg, device)?;
         let (real_features, cache) =
             real_features_cached(&detector, real, &cfg.real, cfg.n, cfg.seed)?;
         if let Some(cache) = cache {
             provenance["real_features_cache"] = json!(cache.display().to_string());
         }
-        let fake_features = detector_features(&detector, fake, "features (fake)")?;
+        let fake_features = match fake_features {
+            Some(f) => f,
+            None => detector_features(&detector, fake, "features (fake)")?,
+        };
         let dim = real_features.size()[1];
         if real_features.size()[0] <= dim {
             warnings.push(format!(

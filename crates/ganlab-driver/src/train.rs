@@ -231,6 +231,70 @@ fn fake_eval_set(
     )
 }
 
+/// The training-time evaluation's samples in a data-parallel run: every rank draws the same
+/// `n` latents as one process would ([`fake_eval_set`]), generates its share of them and, for
+/// FID / KID, computes their detector features; rank 0 gathers the samples (as 8-bit pixels)
+/// and the features, in latent order, and gets the set one process would have sampled. The
+/// others get `None`. SWD and the classifier metrics are then computed on rank 0.
+fn spread_fake_eval(
+    dist: &Dist,
+    sampler: &dyn ModuleT,
+    config: &TrainConfig,
+    cfg: &crate::eval::EvalConfig,
+    device: tch::Device,
+) -> Result<Option<(ImageSet, Option<Tensor>)>> {
+    let n = config.evaluation.n;
+    let (ranks, rank) = (dist.world_size() as i64, dist.rank() as i64);
+    tch::manual_seed(ganlab_train::stream_seed(config.seed, EVAL_LATENT_SALT));
+    let z = crate::eval::eval_latents(n, config.resolved_z_dim(), device);
+    // Equal shares for the gathers: ceil(n / ranks) each, the last ones padded with latent 0
+    // (their samples are dropped).
+    let share = (n + ranks - 1) / ranks;
+    let valid = |r: i64| (n - r * share).clamp(0, share);
+    let mine = z.narrow(0, (rank * share).min(n), valid(rank));
+    let pad = z
+        .narrow(0, 0, 1)
+        .expand([share - valid(rank), z.size()[1]], false);
+    let mine = Tensor::cat(&[mine, pad], 0);
+    let pixels = crate::eval::pixels_of(sampler, &mine, config.resolution);
+    let set = ImageSet::held(
+        pixels.shallow_clone(),
+        "generator during training".into(),
+        None,
+    );
+    let features = crate::eval::fake_detector_features(cfg, &set, device)?;
+    // Gathered on the training device (NCCL takes CUDA tensors; Gloo, CPU ones).
+    let on = |t: &Tensor| match device {
+        tch::Device::Cuda(_) => t.to_device(device),
+        _ => t.shallow_clone(),
+    };
+    let all_pixels = dist.all_gather(&on(&pixels.to_kind(Kind::Uint8)))?;
+    let all_features = match &features {
+        Some(f) => Some(dist.all_gather(&on(f))?),
+        None => None,
+    };
+    if !dist.is_main() {
+        return Ok(None);
+    }
+    let keep: Vec<i64> = (0..ranks)
+        .flat_map(|r| (r * share)..(r * share + valid(r)))
+        .collect();
+    let keep = Tensor::from_slice(&keep).to_device(all_pixels.device());
+    let images = all_pixels
+        .index_select(0, &keep)
+        .to_device(tch::Device::Cpu)
+        .to_kind(Kind::Float);
+    let features = all_features.map(|f| {
+        f.index_select(0, &keep.to_device(f.device()))
+            .to_device(tch::Device::Cpu)
+    });
+    tracing::debug!("evaluation samples and features from {ranks} ranks ({share} each)");
+    Ok(Some((
+        ImageSet::held(images, "generator during training".into(), None),
+        features,
+    )))
+}
+
 /// Salts of the seeds of evaluation latents and of the training stream after an evaluation.
 const EVAL_LATENT_SALT: u64 = 0x5EED_E7A1;
 const AFTER_EVAL_SALT: u64 = 0xAF7E_2E7A;
@@ -808,6 +872,22 @@ impl<'a> Run<'a> {
         let _ = self.tick_statistics();
         let progress = self.trainer.progress();
         if self.clock.eval_due(progress.images_shown) {
+            if !self.config.is_toy() {
+                // This rank's share of the samples and of their detector features.
+                let dist = self
+                    .trainer
+                    .dist()
+                    .cloned()
+                    .context("a following rank without a group")?;
+                let cfg = self.eval_config();
+                spread_fake_eval(
+                    &dist,
+                    self.trainer.players().sampler(),
+                    self.config,
+                    &cfg,
+                    self.device,
+                )?;
+            }
             reseed_after_eval(self.config, progress.images_shown);
         }
         self.check_finite()?;
@@ -951,8 +1031,28 @@ impl<'a> Run<'a> {
             self.real_eval = Some(real_eval_set(config, self.trainer.source())?);
         }
         let real = self.real_eval.as_ref().context("real evaluation images")?;
-        let fake = fake_eval_set(self.trainer.players().sampler(), config, self.device);
-        let cfg = crate::eval::EvalConfig {
+        let cfg = self.eval_config();
+        let (fake, fake_features) = match self.trainer.dist() {
+            Some(dist) => spread_fake_eval(
+                dist,
+                self.trainer.players().sampler(),
+                config,
+                &cfg,
+                self.device,
+            )?
+            .context("rank 0 gathers the evaluation's samples")?,
+            None => (
+                fake_eval_set(self.trainer.players().sampler(), config, self.device),
+                None,
+            ),
+        };
+        crate::eval::evaluate_sets_with(&cfg, real, &fake, fake_features, self.device)
+    }
+
+    /// What the training-time evaluation measures, as `gan eval` would be asked.
+    fn eval_config(&self) -> crate::eval::EvalConfig {
+        let config = self.config;
+        crate::eval::EvalConfig {
             real: config.dataset.clone(),
             fake: "generator".into(),
             metrics: self.eval_metrics.iter().map(|m| m.to_string()).collect(),
@@ -962,8 +1062,7 @@ impl<'a> Run<'a> {
             seed: config.seed,
             device: config.device,
             json: None,
-        };
-        crate::eval::evaluate_sets(&cfg, real, &fake, self.device)
+        }
     }
 
     /// The monitor's verdict as a reason to stop.

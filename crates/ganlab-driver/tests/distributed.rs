@@ -205,8 +205,14 @@ fn two_ranks_of_progan_8x8_without_minibatch_stddev_train_what_one_process_train
         "cpu",
         "--no-report",
         "--no-tb",
+        // One evaluation at the end: FID and KID of 101 samples, which two ranks sample and
+        // extract features of, 51 and 50 (a padded share), for rank 0 to gather.
         "--eval-every-kimg",
-        "0",
+        "0.384",
+        "--eval-metrics",
+        "fid,kid",
+        "--eval-n",
+        "101",
     ];
     run_ok(gan().args(args).arg("--run-dir").arg(&one));
     run_ok(
@@ -219,6 +225,23 @@ fn two_ranks_of_progan_8x8_without_minibatch_stddev_train_what_one_process_train
     assert_same_training(&one, &two);
     let diffs = relative_differences(&one, &two);
     assert!(diffs.iter().any(|(n, _)| n == "G_ema"), "{diffs:?}");
+    // The evaluation of the spread samples is the one process's.
+    let eval = |d: &Path| {
+        let text = std::fs::read_to_string(d.join("stats.jsonl")).expect("stats");
+        let last: serde_json::Value =
+            serde_json::from_str(text.lines().last().expect("a tick")).expect("json");
+        let e = &last["eval"];
+        (
+            e["fid"].as_f64().expect("fid"),
+            e["kid"].as_f64().expect("kid"),
+        )
+    };
+    let ((fid1, kid1), (fid2, kid2)) = (eval(&one), eval(&two));
+    assert!((fid1 - fid2).abs() <= 1e-4 * fid1, "FID {fid1} vs {fid2}");
+    assert!(
+        (kid1 - kid2).abs() <= 1e-4 * kid1.abs() + 1e-6,
+        "KID {kid1} vs {kid2}"
+    );
 }
 
 #[test]
