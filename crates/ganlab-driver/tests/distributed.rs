@@ -421,6 +421,26 @@ fn launch_mistakes_are_clear_errors() {
         "{:?}",
         start.elapsed()
     );
+    // Rank 0 cannot serve the store on a port that is taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let out = gan()
+        .args(RING8)
+        .args(["--run-dir", "unused", "--dist-timeout", "3"])
+        .env("WORLD_SIZE", "2")
+        .env("RANK", "0")
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", port.to_string())
+        .output()
+        .expect("run gan");
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains(&format!("could not serve the store on port {port}")),
+        "{log}"
+    );
+    assert!(log.contains("choose another with MASTER_PORT"), "{log}");
+    drop(taken);
     // torchrun's variables half set.
     let out = gan()
         .args(RING8)
