@@ -553,93 +553,94 @@ fn interpolate(args: InterpolateArgs) -> Result<()> {
 
 /// Runs a benchmark and prints its `key value` lines: details first, then `peak_rss_mb`, and
 /// the rate last (`steps_per_s`, `calls_per_s` or `images_per_s`).
+/// `gan bench train-step`: prints the phase lines (and, data-parallel, the communication
+/// lines) and returns the rate for rank 0 or the only process; `None` elsewhere.
+fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
+    use ganlab_driver::bench;
+    let timeout = std::time::Duration::from_secs_f64(ganlab_driver::launch::DEFAULT_TIMEOUT_S);
+    if let Some(n) = a.nproc_per_node {
+        if std::env::var_os("WORLD_SIZE").is_none() && n > 1 {
+            ganlab_driver::launch::local_workers(n, timeout)?;
+            return Ok(None);
+        }
+    }
+    if let Some(t) = a.threads {
+        if t < 1 {
+            anyhow::bail!("bench train-step: --threads must be at least 1");
+        }
+        tch::set_num_threads(t);
+    }
+    let device = ganlab_driver::device::resolve(&a.device)?;
+    let dist = ganlab_driver::launch::join(device, timeout)?;
+    let device = match (&dist, device) {
+        (Some(d), tch::Device::Cuda(_)) => tch::Device::Cuda(d.local_rank()),
+        _ => device,
+    };
+    let main = dist.as_ref().is_none_or(|d| d.is_main());
+    let setting = match a.memory_format.as_str() {
+        "auto" => None,
+        "channels-last" => Some(true),
+        "contiguous" => Some(false),
+        other => anyhow::bail!("bench train-step: unknown --memory-format `{other}`; expected auto, channels-last or contiguous"),
+    };
+    let cl = ganlab_driver::device::use_channels_last(setting, device);
+    let rate = match a.arch.as_str() {
+        "dcgan32" => bench::dcgan32_steps_per_s(
+            a.channels,
+            a.steps,
+            a.warmup,
+            device,
+            cl,
+            a.phases,
+            dist.clone(),
+        )?,
+        "progan" => {
+            let alpha = match a.phase.as_str() {
+                "stable" => 1.0,
+                "fade" => 0.5,
+                other => anyhow::bail!(
+                    "bench train-step: unknown --phase `{other}`; expected stable or fade"
+                ),
+            };
+            let b = bench::ProganBench {
+                resolution: a.resolution,
+                channels: a.channels,
+                fmap_base: a.fmap_base,
+                fmap_max: a.fmap_max,
+                batch: a.batch,
+                alpha,
+            };
+            bench::progan_steps_per_s(b, a.steps, a.warmup, device, cl, a.phases, dist.clone())?
+        }
+        other => {
+            anyhow::bail!("bench train-step: unknown --arch `{other}`; expected dcgan32 or progan")
+        }
+    };
+    if !main {
+        return Ok(None);
+    }
+    for (name, ms) in &rate.phases {
+        println!("ms_{name} {ms:.3}");
+    }
+    if let (Some(d), Some(ms)) = (&dist, rate.communication_ms_per_step) {
+        println!("ranks {}", d.world_size());
+        println!("comm_ms_per_step {ms:.3}");
+        if let Some(bytes) = rate.gradient_bytes_per_step {
+            println!("gradient_mb_per_step {:.2}", bytes as f64 / 1e6);
+        }
+    }
+    Ok(Some(format!("{:.4}", rate.steps_per_s)))
+}
+
 fn bench(what: BenchCommand) -> Result<()> {
     use ganlab_driver::bench;
     let mut lines: Vec<(&str, String)> = Vec::new();
     match what {
-        BenchCommand::TrainStep(a) => {
-            let timeout =
-                std::time::Duration::from_secs_f64(ganlab_driver::launch::DEFAULT_TIMEOUT_S);
-            if let Some(n) = a.nproc_per_node {
-                if std::env::var_os("WORLD_SIZE").is_none() && n > 1 {
-                    return ganlab_driver::launch::local_workers(n, timeout);
-                }
-            }
-            if let Some(t) = a.threads {
-                if t < 1 {
-                    anyhow::bail!("bench train-step: --threads must be at least 1");
-                }
-                tch::set_num_threads(t);
-            }
-            let device = ganlab_driver::device::resolve(&a.device)?;
-            let dist = ganlab_driver::launch::join(device, timeout)?;
-            let device = match (&dist, device) {
-                (Some(d), tch::Device::Cuda(_)) => tch::Device::Cuda(d.local_rank()),
-                _ => device,
-            };
-            let main = dist.as_ref().is_none_or(|d| d.is_main());
-            let setting = match a.memory_format.as_str() {
-                "auto" => None,
-                "channels-last" => Some(true),
-                "contiguous" => Some(false),
-                other => anyhow::bail!("bench train-step: unknown --memory-format `{other}`; expected auto, channels-last or contiguous"),
-            };
-            let cl = ganlab_driver::device::use_channels_last(setting, device);
-            let rate = match a.arch.as_str() {
-                "dcgan32" => bench::dcgan32_steps_per_s(
-                    a.channels,
-                    a.steps,
-                    a.warmup,
-                    device,
-                    cl,
-                    a.phases,
-                    dist.clone(),
-                )?,
-                "progan" => {
-                    let alpha = match a.phase.as_str() {
-                        "stable" => 1.0,
-                        "fade" => 0.5,
-                        other => anyhow::bail!(
-                            "bench train-step: unknown --phase `{other}`; expected stable or fade"
-                        ),
-                    };
-                    let b = bench::ProganBench {
-                        resolution: a.resolution,
-                        channels: a.channels,
-                        fmap_base: a.fmap_base,
-                        fmap_max: a.fmap_max,
-                        batch: a.batch,
-                        alpha,
-                    };
-                    bench::progan_steps_per_s(
-                        b,
-                        a.steps,
-                        a.warmup,
-                        device,
-                        cl,
-                        a.phases,
-                        dist.clone(),
-                    )?
-                }
-                other => anyhow::bail!(
-                    "bench train-step: unknown --arch `{other}`; expected dcgan32 or progan"
-                ),
-            };
-            if !main {
-                return Ok(());
-            }
-            for (name, ms) in &rate.phases {
-                println!("ms_{name} {ms:.3}");
-            }
-            if let (Some(d), Some(ms)) = (&dist, rate.communication_ms_per_step) {
-                println!("ranks {}", d.world_size());
-                println!("comm_ms_per_step {ms:.3}");
-                if let Some(bytes) = rate.gradient_bytes_per_step {
-                    println!("gradient_mb_per_step {:.2}", bytes as f64 / 1e6);
-                }
-            }
-            lines.push(("steps_per_s", format!("{:.4}", rate.steps_per_s)));
-        }
+        BenchCommand::TrainStep(a) => match bench_train_step(a)? {
+            Some(rate) => lines.push(("steps_per_s", rate)),
+            // The launcher of several ranks, or a rank other than 0: rank 0 prints.
+            None => return Ok(()),
+        },
         BenchCommand::Loader {
             dataset,
             resolution,
