@@ -483,9 +483,9 @@ impl Dist {
     }
 
     /// Every rank's `input` (same shape on every rank), concatenated along dimension 0 in rank
-    /// order.
+    /// order (with NCCL, on this rank's CUDA device).
     pub fn all_gather(&self, input: &Tensor) -> Result<Tensor, DistError> {
-        let input = input.contiguous();
+        let input = self.on_device(input.contiguous());
         let outputs: Vec<Tensor> = (0..self.world_size()).map(|_| input.empty_like()).collect();
         let refs: Vec<&Tensor> = outputs.iter().collect();
         self.with_group(&format!("all-gather of {:?}", input.size()), |g| {
@@ -526,11 +526,12 @@ impl Dist {
         self.with_group("barrier", |g| g.barrier(millis(timeout)))
     }
 
-    /// NCCL works on CUDA tensors only: small control tensors go to this rank's device.
+    /// NCCL works on CUDA tensors only: CPU tensors (control values, digests) go to this
+    /// rank's device.
     fn on_device(&self, t: Tensor) -> Tensor {
-        match self.backend {
-            Backend::Nccl => t.to_device(Device::Cuda(self.local_rank())),
-            Backend::Gloo => t,
+        match (self.backend, t.device()) {
+            (Backend::Nccl, Device::Cpu) => t.to_device(Device::Cuda(self.local_rank())),
+            _ => t,
         }
     }
 
