@@ -49,6 +49,7 @@ fn gpu_check_dry_run_on_the_cpu() {
         "ProGAN-32 WGAN-GP step, stable",
         "ProGAN-32 WGAN-GP step, fade",
         "FID features",
+        "ProGAN-32 data-parallel, global batch 32",
     ] {
         assert!(table.contains(row), "{row} missing from {table}");
     }
@@ -56,10 +57,20 @@ fn gpu_check_dry_run_on_the_cpu() {
         &std::fs::read_to_string(out_dir.path().join("gpu-check.json")).expect("json"),
     )
     .expect("valid JSON");
-    assert_eq!(json["rows"].as_array().map(Vec::len), Some(5));
-    assert!(json["rows"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let rows = json["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 6);
+    // Five toolkit-vs-PyTorch rows, then 1 rank vs 2 Gloo ranks of the same global batch.
+    assert!(rows[..5]
+        .iter()
         .all(|r| r["toolkit"].as_f64().is_some_and(|v| v > 0.0)));
+    let dp = &rows[5];
+    assert_eq!(dp["ranks"].as_i64(), Some(2), "{dp}");
+    for key in [
+        "one_rank",
+        "n_ranks",
+        "comm_ms_per_step",
+        "gradient_mb_per_step",
+    ] {
+        assert!(dp[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {dp}");
+    }
 }
