@@ -13,9 +13,12 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <c10/util/Logging.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -63,6 +66,20 @@ std::vector<at::Tensor> tensors_of(at::Tensor** ts, int n) {
   return out;
 }
 
+// c10d logs its own errors (with C++ stack frames) to stderr before it throws them; the Rust
+// side reports each failure once, in words. TORCH_CPP_LOG_LEVEL (INFO, WARNING, ERROR, FATAL)
+// brings c10's logging back, as it does for PyTorch.
+void quiet_c10d_logs() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (std::getenv("TORCH_CPP_LOG_LEVEL") != nullptr) {
+      c10::initLogging();
+    } else {
+      FLAGS_caffe2_log_level = 3;  // FATAL
+    }
+  });
+}
+
 Millis timeout_of(int64_t ms) {
   return ms > 0 ? Millis(ms) : c10d::kUnsetTimeout;
 }
@@ -84,6 +101,7 @@ void ganlab_c10d_free_string(char* s) { std::free(s); }
 // A TCPStore client (or, with is_server, the server and a client), optionally under a prefix.
 int ganlab_c10d_store_new(const char* host, int port, int is_server, int world_size,
                           int64_t timeout_ms, const char* prefix, void** out, char** err) {
+  quiet_c10d_logs();
   return guarded(err, [&] {
     c10d::TCPStoreOptions opts;
     opts.port = static_cast<std::uint16_t>(port);
