@@ -35,6 +35,16 @@ fn run_ok(cmd: &mut Command) -> String {
     t
 }
 
+/// On the CPU, without the report, TensorBoard files or evaluations: what every run here adds.
+const CPU_QUIET: &[&str] = &[
+    "--device",
+    "cpu",
+    "--no-report",
+    "--no-tb",
+    "--eval-every-kimg",
+    "0",
+];
+
 const RING8: &[&str] = &[
     "train",
     "--dataset",
@@ -267,16 +277,11 @@ fn two_ranks_of_dcgan32_hold_bit_identical_networks() {
                 "width=16",
                 "--set",
                 "grid_images=16",
-                "--device",
-                "cpu",
-                "--no-report",
-                "--no-tb",
-                "--eval-every-kimg",
-                "0",
                 "--nproc-per-node",
                 "2",
-                "--run-dir",
             ])
+            .args(CPU_QUIET)
+            .arg("--run-dir")
             .arg(&dir),
     );
     // Every snapshot compared the ranks' SHA-256 of every variable, and the run's end too.
@@ -310,7 +315,7 @@ fn free_port() -> u16 {
 fn a_killed_rank_stops_the_other_which_names_it_and_the_run_resumes_with_one_or_two_ranks() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("run");
-    let args = [
+    let mut args = vec![
         "train",
         "--dataset",
         "ring8",
@@ -322,15 +327,10 @@ fn a_killed_rank_stops_the_other_which_names_it_and_the_run_resumes_with_one_or_
         "1",
         "--keep-snapshots",
         "0",
-        "--device",
-        "cpu",
-        "--no-report",
-        "--no-tb",
-        "--eval-every-kimg",
-        "0",
         "--dist-timeout",
         "10",
     ];
+    args.extend(CPU_QUIET);
     let port = free_port();
     let mut rank0 = rank(0, port, &args, &dir);
     let mut rank1 = rank(1, port, &args, &dir);
@@ -397,19 +397,24 @@ fn a_killed_rank_stops_the_other_which_names_it_and_the_run_resumes_with_one_or_
     assert_same_training(&dir, &copy);
 }
 
+/// Rank `rank` of two started alone, with the store at 127.0.0.1:`port` and a 3 s timeout.
+fn lone_rank(rank: usize, port: u16) -> Output {
+    gan()
+        .args(RING8)
+        .args(["--run-dir", "unused", "--dist-timeout", "3"])
+        .env("WORLD_SIZE", "2")
+        .env("RANK", rank.to_string())
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", port.to_string())
+        .output()
+        .expect("run gan")
+}
+
 #[test]
 fn launch_mistakes_are_clear_errors() {
     // A rank whose master is not there gives up within the timeout, naming where it looked.
     let start = Instant::now();
-    let out = gan()
-        .args(RING8)
-        .args(["--run-dir", "unused", "--dist-timeout", "3"])
-        .env("WORLD_SIZE", "2")
-        .env("RANK", "1")
-        .env("MASTER_ADDR", "127.0.0.1")
-        .env("MASTER_PORT", free_port().to_string())
-        .output()
-        .expect("run gan");
+    let out = lone_rank(1, free_port());
     let log = text(&out);
     assert!(!out.status.success(), "{log}");
     assert!(
@@ -424,15 +429,7 @@ fn launch_mistakes_are_clear_errors() {
     // Rank 0 cannot serve the store on a port that is taken.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
-    let out = gan()
-        .args(RING8)
-        .args(["--run-dir", "unused", "--dist-timeout", "3"])
-        .env("WORLD_SIZE", "2")
-        .env("RANK", "0")
-        .env("MASTER_ADDR", "127.0.0.1")
-        .env("MASTER_PORT", port.to_string())
-        .output()
-        .expect("run gan");
+    let out = lone_rank(0, port);
     let log = text(&out);
     assert!(!out.status.success(), "{log}");
     assert!(
