@@ -29,6 +29,11 @@ pub struct TrainConfig {
     pub game_options: ganlab_games::GameOptions,
     /// Training length in thousands of real images shown to D (a fraction is allowed).
     pub kimg: f64,
+    /// Stop at the first tick after this many seconds of training steps (`train_s`: ticks and
+    /// evaluations not counted, summed over resumed sessions), with a final evaluation; unset:
+    /// no time limit. Written to `config.json` only when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_budget_s: Option<f64>,
     /// Samples per batch; unset: 64 for images (DCGAN), 256 for 2-D data (Gulrajani et al. 2017).
     pub batch_size: Option<usize>,
     /// Learning rates of G and D; unset: the game's paper value (non-saturating: Radford et al.
@@ -88,6 +93,7 @@ impl Default for TrainConfig {
             game: GameName::NonSaturating,
             game_options: ganlab_games::GameOptions::default(),
             kimg: 200.0,
+            time_budget_s: None,
             batch_size: None,
             lr_g: None,
             lr_d: None,
@@ -127,6 +133,9 @@ pub enum Preset {
     Dcgan32Mnist,
     /// ProGAN on Fashion-MNIST, small enough for 2 CPU cores.
     ProganFashion32,
+    /// ProGAN on Fashion-MNIST with DCGAN-32's feature-map widths (512 at 4x4 to 64 at 32x32):
+    /// the growing study's contender against DCGAN-32.
+    ProganFashion32Wide,
     /// The paper's networks and single-GPU schedule to 1024x1024 (a `folder:` dataset).
     ProganPaper,
     /// The toy MLP pair on the ring of 8 Gaussians.
@@ -137,9 +146,10 @@ pub enum Preset {
 
 impl Preset {
     /// Every preset, in the order they are listed.
-    pub const ALL: [Preset; 5] = [
+    pub const ALL: [Preset; 6] = [
         Preset::Dcgan32Mnist,
         Preset::ProganFashion32,
+        Preset::ProganFashion32Wide,
         Preset::ProganPaper,
         Preset::ToyRing8,
         Preset::ToyGrid25,
@@ -150,6 +160,7 @@ impl Preset {
         match self {
             Preset::Dcgan32Mnist => "dcgan32-mnist",
             Preset::ProganFashion32 => "progan-fashion32",
+            Preset::ProganFashion32Wide => "progan-fashion32-wide",
             Preset::ProganPaper => "progan-paper",
             Preset::ToyRing8 => "toy-ring8",
             Preset::ToyGrid25 => "toy-grid25",
@@ -209,6 +220,14 @@ impl TrainConfig {
                 tick_kimg: 50.0,
                 ..base
             },
+            Preset::ProganFashion32Wide => {
+                let mut config = TrainConfig::from_preset(Preset::ProganFashion32);
+                // nf(stage) = min(1024 / 2^stage, 512): 512 at 4x4, 256 at 8x8, 128 at 16x16 and
+                // 64 at 32x32, DCGAN-32's widths at width 64 (Radford et al. 2016, fig. 1).
+                config.progan.fmap_base = 1024;
+                config.progan.fmap_max = 512;
+                config
+            }
             Preset::ProganFashion32 | Preset::ProganPaper => {
                 let paper = preset == Preset::ProganPaper;
                 // ProGAN's loss: WGAN-GP (λ = 10) with drift 0.001 and one D step per G step
@@ -378,6 +397,14 @@ impl TrainConfig {
             "a number > 0",
             self.kimg,
         )?;
+        if let Some(budget) = self.time_budget_s {
+            check(
+                budget.is_finite() && budget > 0.0,
+                "time_budget_s",
+                "a number of seconds > 0",
+                budget,
+            )?;
+        }
         if let Some(batch_size) = self.batch_size {
             check(
                 (1..=65536).contains(&batch_size),

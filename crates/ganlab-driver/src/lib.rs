@@ -24,6 +24,7 @@ pub mod report;
 pub mod run_dir;
 pub mod scatter;
 pub mod stats;
+pub mod study;
 pub mod tensorboard;
 pub mod train;
 

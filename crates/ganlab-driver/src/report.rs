@@ -27,7 +27,7 @@ const FONT_PATHS: &[&str] = &[
 
 /// Registers a font for plotters once; false when none is found (plots are then drawn without
 /// text, and the report says so).
-fn font_available() -> bool {
+pub(crate) fn font_available() -> bool {
     static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *FONT.get_or_init(|| {
         let candidates = std::env::var("GANLAB_FONT")
@@ -134,7 +134,7 @@ impl Run {
     }
 }
 
-const COLORS: [RGBColor; 6] = [
+pub(crate) const COLORS: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
@@ -143,7 +143,7 @@ const COLORS: [RGBColor; 6] = [
     RGBColor(23, 190, 207),
 ];
 
-fn range_of(values: impl Iterator<Item = f64>) -> (f64, f64) {
+pub(crate) fn range_of(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
@@ -165,7 +165,7 @@ fn range_of(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+pub(crate) type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
 
 /// One panel: the named series against kimg (`by_wall` false) or wall-clock seconds.
 fn panel(
@@ -269,28 +269,40 @@ fn plot(
         return Ok(false);
     }
     let height = 340 * rows.len() as u32;
+    write_png_plot(path, (1200, height), |root| {
+        for ((title, series), row) in rows.iter().zip(root.split_evenly((rows.len(), 1))) {
+            let halves = row.split_evenly((1, 2));
+            panel(&halves[0], title, series, false, text)?;
+            panel(&halves[1], title, series, true, text)?;
+        }
+        Ok(())
+    })?;
+    Ok(true)
+}
+
+/// Draws a white `size` PNG with `draw` and writes it to `path` atomically.
+pub(crate) fn write_png_plot(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(&Area) -> Result<()>,
+) -> Result<()> {
     write_atomically(path, |tmp| {
         // plotters picks the encoder from the extension: write to a .png-named temporary.
         let tmp_png = tmp.with_extension("png");
         {
-            let root = BitMapBackend::new(&tmp_png, (1200, height)).into_drawing_area();
+            let root = BitMapBackend::new(&tmp_png, size).into_drawing_area();
             root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
-            for ((title, series), row) in rows.iter().zip(root.split_evenly((rows.len(), 1))) {
-                let halves = row.split_evenly((1, 2));
-                panel(&halves[0], title, series, false, text)?;
-                panel(&halves[1], title, series, true, text)?;
-            }
+            draw(&root)?;
             root.present()
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp_png.display()))?;
         }
         std::fs::rename(&tmp_png, tmp)
             .with_context(|| format!("cannot rename {}", tmp_png.display()))
-    })?;
-    Ok(true)
+    })
 }
 
 /// The per-tick picture files of a run (grids or scatter plots), oldest first.
-fn tick_pictures(dir: &Path) -> Result<Vec<(f64, PathBuf)>> {
+pub(crate) fn tick_pictures(dir: &Path) -> Result<Vec<(f64, PathBuf)>> {
     let mut pictures: Vec<(f64, PathBuf)> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))

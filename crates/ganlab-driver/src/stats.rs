@@ -23,6 +23,11 @@ pub struct TickStats {
     pub kimg: f64,
     /// Seconds of training since the process started (or resumed).
     pub wall_s: f64,
+    /// Seconds spent in training steps over every session of the run (the tick's work, its
+    /// grid, evaluation and snapshot, left out; a resumed run continues from its snapshot's
+    /// tick). The clock of `time_budget_s` and of the studies' wall-clock comparisons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_s: Option<f64>,
     /// Real images shown to D per second over the tick.
     pub images_per_s: f64,
     pub lr_g: f64,

@@ -44,6 +44,8 @@ pub enum StopReason {
     TargetReached,
     /// The primary metric stopped improving (`evaluation.patience`, `evaluation.min_delta`).
     Plateau,
+    /// `time_budget_s` seconds of training steps were spent.
+    TimeBudget,
 }
 
 impl StopReason {
@@ -54,6 +56,7 @@ impl StopReason {
             StopReason::Interrupted => "interrupted",
             StopReason::TargetReached => "target-reached",
             StopReason::Plateau => "plateau",
+            StopReason::TimeBudget => "time-budget",
         }
     }
 }
@@ -486,6 +489,12 @@ struct Clock {
     start: Instant,
     tick_start: Instant,
     tick_start_images: u64,
+    /// `train_s` of the snapshot this session resumed from (0 for a new run).
+    train_s_before: f64,
+    /// Time this session spent outside the steps (ticks: grids, evaluations, snapshots).
+    outside_steps: Duration,
+    /// Set when the time budget is spent: the tick being done is the last (it evaluates).
+    final_tick: bool,
 }
 
 impl Clock {
@@ -504,7 +513,20 @@ impl Clock {
             start: Instant::now(),
             tick_start: Instant::now(),
             tick_start_images: images_shown,
+            train_s_before: 0.0,
+            outside_steps: Duration::ZERO,
+            final_tick: false,
         }
+    }
+
+    /// Seconds spent in training steps over every session of the run.
+    fn train_s(&self) -> f64 {
+        self.train_s_before
+            + self
+                .start
+                .elapsed()
+                .saturating_sub(self.outside_steps)
+                .as_secs_f64()
     }
 
     /// Whether a tick ends at `images_shown` (and if so, when the next one is due).
@@ -519,7 +541,9 @@ impl Clock {
     /// Whether an evaluation is due at `images_shown` (every run evaluates at its end).
     fn eval_due(&mut self, images_shown: u64) -> bool {
         let due = self.eval_images > 0
-            && (images_shown >= self.next_eval_at || images_shown >= self.total_images);
+            && (images_shown >= self.next_eval_at
+                || images_shown >= self.total_images
+                || self.final_tick);
         while due && self.next_eval_at <= images_shown {
             self.next_eval_at += self.eval_images;
         }
@@ -697,8 +721,14 @@ impl<'a> Run<'a> {
         };
         let eval_metrics = config.evaluation.resolved_metrics(config);
         let mut monitor = Monitor::new(config);
-        monitor.replay(&stats_log.ticks());
-        let clock = Clock::new(config, trainer.progress().images_shown);
+        let ticks = stats_log.ticks();
+        monitor.replay(&ticks);
+        let real_diversity = match writer {
+            true => data.diversity_yardstick(trainer.source(), fixed_z.size()[0])?,
+            false => None,
+        };
+        let mut clock = Clock::new(config, trainer.progress().images_shown);
+        clock.train_s_before = ticks.last().and_then(|t| t.train_s).unwrap_or(0.0);
         if clock.eval_images > 0 {
             tracing::info!(
                 "evaluating {} every {} kimg on {} samples; primary metric {}",
@@ -712,10 +742,6 @@ impl<'a> Run<'a> {
                 monitor.primary
             );
         }
-        let real_diversity = match writer {
-            true => data.diversity_yardstick(trainer.source(), fixed_z.size()[0])?,
-            false => None,
-        };
         Ok(Run {
             config,
             run_dir,
@@ -766,8 +792,21 @@ impl<'a> Run<'a> {
                 return self.conclude((StopReason::Interrupted, message));
             }
             if self.clock.tick_due(shown) {
-                if let Some(stop) = self.tick()? {
+                self.clock.final_tick = self.out_of_time()?;
+                let work = Instant::now();
+                let stop = self.tick()?;
+                self.clock.outside_steps += work.elapsed();
+                if let Some(stop) = stop {
                     return self.conclude(stop);
+                }
+                if self.clock.final_tick {
+                    let message = format!(
+                        "time budget: {:.0} s of training steps (time_budget_s = {}) at {:.3} kimg",
+                        self.clock.train_s(),
+                        self.config.time_budget_s.unwrap_or(f64::NAN),
+                        shown as f64 / 1000.0
+                    );
+                    return self.conclude((StopReason::TimeBudget, message));
                 }
             }
         }
@@ -801,6 +840,18 @@ impl<'a> Run<'a> {
                 anyhow::anyhow!("{diverged}; last good snapshot: {}", self.last_good())
             }
             None => err,
+        }
+    }
+
+    /// Whether `time_budget_s` is spent (every rank agrees: the one whose clock says so first).
+    fn out_of_time(&self) -> Result<bool> {
+        let spent = self
+            .config
+            .time_budget_s
+            .is_some_and(|budget| self.clock.train_s() >= budget);
+        match self.trainer.dist() {
+            Some(dist) => Ok(dist.any(spent)?),
+            None => Ok(spent),
         }
     }
 
@@ -858,7 +909,7 @@ impl<'a> Run<'a> {
     /// final one follows).
     fn snapshot_due(&self, stopping: bool) -> bool {
         let progress = self.trainer.progress();
-        let last = progress.images_shown >= self.clock.total_images;
+        let last = progress.images_shown >= self.clock.total_images || self.clock.final_tick;
         !last
             && !stopping
             && self.config.snapshot_ticks > 0
@@ -924,6 +975,7 @@ impl<'a> Run<'a> {
             tick: progress.ticks,
             kimg: progress.images_shown as f64 / 1000.0,
             wall_s: self.clock.start.elapsed().as_secs_f64(),
+            train_s: Some(self.clock.train_s()),
             images_per_s: tick_images as f64 / tick_seconds.max(1e-9),
             lr_g: opt_g.lr(),
             lr_d: opt_d.lr(),
@@ -1126,7 +1178,7 @@ impl<'a> Run<'a> {
             StopReason::Interrupted => {
                 tracing::warn!(snapshot = %snapshot.display(), "{message} (snapshot written)")
             }
-            StopReason::TargetReached | StopReason::Plateau => {
+            StopReason::TargetReached | StopReason::Plateau | StopReason::TimeBudget => {
                 tracing::info!(snapshot = %snapshot.display(), "stopped early: {message}")
             }
         }
@@ -1210,6 +1262,7 @@ fn stop_code(reason: StopReason) -> u8 {
         StopReason::Interrupted => 2,
         StopReason::TargetReached => 3,
         StopReason::Plateau => 4,
+        StopReason::TimeBudget => 5,
     }
 }
 
@@ -1219,6 +1272,7 @@ fn stop_of_code(code: u8) -> Option<StopReason> {
         2 => Some(StopReason::Interrupted),
         3 => Some(StopReason::TargetReached),
         4 => Some(StopReason::Plateau),
+        5 => Some(StopReason::TimeBudget),
         _ => None,
     }
 }

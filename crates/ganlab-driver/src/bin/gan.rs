@@ -21,6 +21,7 @@ use ganlab_driver::choice::parser;
 use ganlab_driver::config::{Preset, RunConfig};
 use ganlab_driver::device::DeviceChoice;
 use ganlab_driver::metric::Metric;
+use ganlab_driver::study::{StudyName, StudyOptions};
 use ganlab_driver::train::Reporting;
 use ganlab_driver::{run_dir, TrainConfig};
 use ganlab_games::GameName;
@@ -70,6 +71,31 @@ enum Command {
     /// Plots (losses, D outputs, gradient norms, metrics against kimg and wall time), a strip of
     /// the sample grids and a Markdown summary of a run, in RUN_DIR/report/.
     Report(ReportArgs),
+    /// A reproducible study of the toolkit's claims (games, growing, toys, stopping): its runs
+    /// (resumable) and a page with tables, plots and grids in docs/study/NAME.md.
+    Study(StudyArgs),
+}
+
+#[derive(Args)]
+struct StudyArgs {
+    /// games, growing, toys or stopping (after games).
+    #[arg(value_parser = parser::<StudyName>())]
+    name: StudyName,
+    /// A few steps per run and one seed: checks that every part of the study works (its
+    /// numbers mean nothing; the page goes to runs/study/NAME-tiny/ unless --out says).
+    #[arg(long)]
+    tiny: bool,
+    /// Folder of the page (NAME.md, NAME.json and NAME/ with the pictures); default docs/study.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Parent of the study's runs (RUNS_ROOT/study/NAME/).
+    #[arg(long, default_value = "runs")]
+    runs_root: PathBuf,
+    #[arg(long, default_value = "auto", value_parser = parser::<DeviceChoice>())]
+    device: DeviceChoice,
+    /// stopping: a person's pick among the grids (kimg), shown beside the metrics' stops.
+    #[arg(long)]
+    pick_kimg: Option<f64>,
 }
 
 #[derive(Subcommand)]
@@ -486,6 +512,7 @@ fn main() {
         Command::Bench { what } => bench(what),
         Command::Generate(args) => generate(args),
         Command::Interpolate(args) => interpolate(args),
+        Command::Study(args) => study(args),
         Command::Report(args) => {
             if let Some(holder) = run_dir::holder(&args.run_dir) {
                 eprintln!(
@@ -501,6 +528,32 @@ fn main() {
         eprintln!("gan: error: {err:#}");
         std::process::exit(1);
     }
+}
+
+/// `gan study NAME`: trains what is left of the study and writes its page.
+fn study(args: StudyArgs) -> Result<()> {
+    if let Err(err) = ctrlc::set_handler(ganlab_driver::train::request_stop) {
+        eprintln!("gan: warning: cannot install the Ctrl-C handler: {err}");
+    }
+    let out = args.out.unwrap_or_else(|| match args.tiny {
+        true => args
+            .runs_root
+            .join("study")
+            .join(format!("{}-tiny", args.name)),
+        false => PathBuf::from("docs/study"),
+    });
+    let options = StudyOptions {
+        name: args.name,
+        runs_root: args.runs_root,
+        out_dir: out,
+        tiny: args.tiny,
+        device: args.device,
+        pick_kimg: args.pick_kimg,
+        interactive: true,
+    };
+    let page = ganlab_driver::study::run(&options)?;
+    println!("page: {}", page.display());
+    Ok(())
 }
 
 /// `gan generate`: checks every input, then writes the images and lists them.

@@ -1,0 +1,394 @@
+//! `gan study NAME`: the seed's claims about GAN training, measured on real images and the 2-D
+//! toys by a reproducible set of runs, and written up as a page (`docs/study/NAME.md`) with its
+//! tables, plots (each metric against kimg and against seconds of training, one line per
+//! contender, seeds as a band), sample grids and the exact commands.
+//!
+//! A study is a list of contenders (a preset and `--set` assignments, exactly what `gan train`
+//! takes) times a list of seeds. Every run has its own run directory under the study's folder,
+//! so a study is resumable: a finished run is kept, an interrupted one resumes from its newest
+//! snapshot (the run's own exact resume), and one killed before its first snapshot starts over.
+//!
+//! - [`plans`]: what each study runs;
+//! - [`page`]: reading the runs back and writing the page.
+
+pub mod page;
+pub mod plans;
+
+use crate::config::Preset;
+use crate::device::DeviceChoice;
+use crate::files::write_json_atomically;
+use crate::train::Reporting;
+use crate::TrainConfig;
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The studies, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StudyName {
+    /// Every game on MNIST with DCGAN-32 at an equal budget of training seconds.
+    Games,
+    /// ProGAN against DCGAN-32 on Fashion-MNIST at equal training seconds and widths.
+    Growing,
+    /// The toy game table, run long enough for the leading games to converge.
+    Toys,
+    /// Where FID, IS, SWD and the plateau rule would have stopped the games study's best run.
+    Stopping,
+}
+
+impl StudyName {
+    pub const ALL: [StudyName; 4] = [
+        StudyName::Games,
+        StudyName::Growing,
+        StudyName::Toys,
+        StudyName::Stopping,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StudyName::Games => "games",
+            StudyName::Growing => "growing",
+            StudyName::Toys => "toys",
+            StudyName::Stopping => "stopping",
+        }
+    }
+}
+
+impl std::fmt::Display for StudyName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for StudyName {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<StudyName, String> {
+        StudyName::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| {
+                format!(
+                    "unknown study `{name}`; expected one of {}",
+                    StudyName::ALL.map(StudyName::name).join(", ")
+                )
+            })
+    }
+}
+
+impl crate::choice::Choice for StudyName {
+    fn listed() -> Option<Vec<&'static str>> {
+        Some(StudyName::ALL.map(StudyName::name).to_vec())
+    }
+}
+
+/// One contender: a label and the `gan train` options that make its config.
+#[derive(Debug, Clone)]
+pub struct Contender {
+    pub label: String,
+    pub preset: Preset,
+    /// `--set KEY=VALUE` assignments, applied in order over the preset.
+    pub sets: Vec<String>,
+}
+
+impl Contender {
+    pub fn new(label: &str, preset: Preset, sets: &[&str]) -> Contender {
+        Contender {
+            label: label.to_string(),
+            preset,
+            sets: sets.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// The run's config for `seed` (tiny: a few steps, whatever the budget).
+    pub fn config(&self, seed: u64, device: DeviceChoice, tiny: bool) -> Result<TrainConfig> {
+        let mut config = TrainConfig::from_preset(self.preset);
+        for assignment in &self.sets {
+            config
+                .set(assignment)
+                .with_context(|| format!("study contender `{}`", self.label))?;
+        }
+        config.seed = seed;
+        config.device = device;
+        if tiny {
+            shrink(&mut config);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The `gan train` command that trains this contender's run for `seed` in `dir`.
+    pub fn command(&self, seed: u64, dir: &Path) -> String {
+        let mut cmd = format!("gan train --preset {}", self.preset);
+        for assignment in &self.sets {
+            let quoted = match assignment.contains(['"', '[', ' ']) {
+                true => format!("'{assignment}'"),
+                false => assignment.clone(),
+            };
+            cmd.push_str(&format!(" --set {quoted}"));
+        }
+        cmd.push_str(&format!(" --seed {seed} --run-dir {}", dir.display()));
+        cmd
+    }
+}
+
+/// The tiny configuration of any run: two ticks of 64 images, one evaluation of 64 samples per
+/// side at the end, no time budget. It runs every part of a study in seconds.
+fn shrink(config: &mut TrainConfig) {
+    config.time_budget_s = None;
+    config.kimg = config.kimg.min(0.128);
+    config.tick_kimg = config.tick_kimg.min(0.064);
+    if config.evaluation.every_kimg > 0.0 {
+        config.evaluation.every_kimg = config.kimg;
+        config.evaluation.n = config.evaluation.n.min(64);
+    }
+    config.batch_size = Some(config.resolved_batch_size().min(32));
+    if let Some(schedule) = config.schedule() {
+        // A growing run reaches its final resolution within the tiny budget.
+        config.progan.schedule.lod_training_kimg = 0.016;
+        config.progan.schedule.lod_transition_kimg = 0.016;
+        config.progan.schedule.minibatch = schedule.minibatch.keys().map(|r| (*r, 16)).collect();
+        config.progan.schedule.minibatch_base = 16;
+    }
+}
+
+/// A study: its contenders, seeds and how long it takes.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: StudyName,
+    pub title: String,
+    /// What the study asks, in a sentence or two (the page's first paragraph).
+    pub question: String,
+    pub contenders: Vec<Contender>,
+    pub seeds: Vec<u64>,
+    /// Short runs beside the main ones (the games' first-kimg gradient probes): one per
+    /// contender and seed, listed apart on the page.
+    pub probes: Vec<Contender>,
+    /// Wall-clock seconds the whole study takes on 2 CPU cores (measured; see `plans`).
+    pub expected_s: f64,
+    /// The folder of its runs.
+    pub runs_dir: PathBuf,
+}
+
+/// How to run a study.
+#[derive(Debug, Clone)]
+pub struct StudyOptions {
+    pub name: StudyName,
+    /// Where the runs go (`runs/study/NAME/...`).
+    pub runs_root: PathBuf,
+    /// Where the page goes (`docs/study`: `NAME.md` and the folder `NAME/` of its pictures).
+    pub out_dir: PathBuf,
+    /// A few steps per run and one seed: checks that every part of the study works.
+    pub tiny: bool,
+    pub device: DeviceChoice,
+    /// A person's pick among the stopping study's grids (kimg), shown beside the metrics'.
+    pub pick_kimg: Option<f64>,
+    pub interactive: bool,
+}
+
+/// One run of a study.
+#[derive(Debug, Clone)]
+pub struct RunRef {
+    pub contender: Contender,
+    pub seed: u64,
+    pub dir: PathBuf,
+}
+
+impl Plan {
+    /// Every run, main ones first, then the probes.
+    pub fn runs(&self) -> Vec<RunRef> {
+        let mut runs = Vec::new();
+        for (list, prefix) in [(&self.contenders, ""), (&self.probes, "probe-")] {
+            for c in list {
+                for &seed in &self.seeds {
+                    runs.push(RunRef {
+                        contender: c.clone(),
+                        seed,
+                        dir: self.runs_dir.join(format!("{prefix}{}-s{seed}", c.label)),
+                    });
+                }
+            }
+        }
+        runs
+    }
+}
+
+/// Whether the run in `dir` has ended for good (and how), has a snapshot to resume from, or
+/// must start over.
+enum RunState {
+    Ended,
+    Resumable,
+    Fresh,
+}
+
+/// The ways a run ends that a study keeps (a diverged run is a result, not a failure).
+const ENDED: &[&str] = &[
+    "finished",
+    "time-budget",
+    "target-reached",
+    "plateau",
+    "diverged",
+];
+
+fn run_state(dir: &Path) -> Result<RunState> {
+    if let Ok(text) = std::fs::read_to_string(dir.join("outcome.json")) {
+        let outcome: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not valid JSON", dir.join("outcome.json").display()))?;
+        if ENDED.contains(&outcome["stop_reason"].as_str().unwrap_or("")) {
+            return Ok(RunState::Ended);
+        }
+    }
+    let has_config = dir.join("config.json").is_file();
+    match has_config && crate::train::newest_snapshot(dir)?.is_some() {
+        true => Ok(RunState::Resumable),
+        false => Ok(RunState::Fresh),
+    }
+}
+
+/// Trains (or resumes) one run; a divergence is recorded by the run itself and kept.
+fn run_one(run: &RunRef, options: &StudyOptions) -> Result<()> {
+    let config = run
+        .contender
+        .config(run.seed, options.device, options.tiny)?;
+    let reporting = Reporting { interactive: false };
+    let result = match run_state(&run.dir)? {
+        RunState::Ended => return Ok(()),
+        RunState::Resumable => crate::train::resume(config, &run.dir, reporting),
+        RunState::Fresh => {
+            if run.dir.exists() {
+                std::fs::remove_dir_all(&run.dir)
+                    .with_context(|| format!("cannot clear {}", run.dir.display()))?;
+            }
+            std::fs::create_dir_all(&run.dir)
+                .with_context(|| format!("cannot create {}", run.dir.display()))?;
+            crate::train(config, &run.dir, reporting)
+        }
+    };
+    match result {
+        Ok(_) => Ok(()),
+        // The run wrote `outcome.json` with the reason; a divergence is one of the results.
+        Err(e) if matches!(run_state(&run.dir), Ok(RunState::Ended)) => {
+            tracing::warn!("{}: {e:#}; kept as a result", run.dir.display());
+            Ok(())
+        }
+        Err(e) => Err(e.context(format!("study run {}", run.dir.display()))),
+    }
+}
+
+/// `2 h 05 min`, `7 min`, `45 s`.
+pub fn duration_words(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=3599 => format!("{} min", (s + 30) / 60),
+        _ => format!("{} h {:02} min", s / 3600, (s % 3600 + 30) / 60),
+    }
+}
+
+/// The study's own record beside its runs: the wall time of every session of the command.
+fn add_wall_time(runs_dir: &Path, seconds: f64) -> Result<f64> {
+    let path = runs_dir.join("study.json");
+    let before = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v["wall_s"].as_f64())
+        .unwrap_or(0.0);
+    let total = before + seconds;
+    write_json_atomically(&path, &json!({"wall_s": total}))?;
+    Ok(total)
+}
+
+/// Runs the study (every run not yet ended) and writes its page; returns the page's path.
+pub fn run(options: &StudyOptions) -> Result<PathBuf> {
+    let plan = plans::plan(options)?;
+    let runs = plan.runs();
+    std::fs::create_dir_all(&plan.runs_dir)
+        .with_context(|| format!("cannot create {}", plan.runs_dir.display()))?;
+    let pending: Vec<&RunRef> = runs
+        .iter()
+        .filter(|r| !matches!(run_state(&r.dir), Ok(RunState::Ended)))
+        .collect();
+    let expected = match options.tiny {
+        true => "a minute or two (tiny configuration)".to_string(),
+        false => format!(
+            "about {} on 2 CPU cores for all {} runs",
+            duration_words(plan.expected_s),
+            runs.len()
+        ),
+    };
+    let message = format!(
+        "study {}: {} runs, {} still to do; expected duration {expected}; runs in {}",
+        plan.name,
+        runs.len(),
+        pending.len(),
+        plan.runs_dir.display()
+    );
+    tracing::info!("{message}");
+    if options.interactive {
+        eprintln!("{message}");
+    }
+    let bar = progress_bar(runs.len() as u64, options.interactive);
+    bar.set_position((runs.len() - pending.len()) as u64);
+    let start = Instant::now();
+    let mut session_s = 0.0;
+    for run in pending {
+        bar.set_message(format!(
+            "{} seed {}",
+            run.dir.file_name().unwrap_or_default().to_string_lossy(),
+            run.seed
+        ));
+        let begun = Instant::now();
+        let result = run_one(run, options);
+        let spent = begun.elapsed().as_secs_f64();
+        session_s += spent;
+        add_wall_time(&plan.runs_dir, spent)?;
+        result?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if pending_count(&runs) > 0 {
+        bail!(
+            "study {}: some runs did not end; run the command again to resume them",
+            plan.name
+        );
+    }
+    tracing::info!(
+        "study {}: this session {:.0} s ({:.0} s in all)",
+        plan.name,
+        session_s,
+        start.elapsed().as_secs_f64()
+    );
+    page::write(&plan, options)
+}
+
+fn progress_bar(runs: u64, interactive: bool) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let target = match interactive {
+        true => ProgressDrawTarget::stderr(),
+        false => ProgressDrawTarget::hidden(),
+    };
+    let bar = ProgressBar::with_draw_target(Some(runs), target);
+    let style = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs | {msg} | ETA {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
+    bar.enable_steady_tick(std::time::Duration::from_secs(1));
+    bar
+}
+
+fn pending_count(runs: &[RunRef]) -> usize {
+    runs.iter()
+        .filter(|r| !matches!(run_state(&r.dir), Ok(RunState::Ended)))
+        .count()
+}
+
+/// The study's runs folder under `runs_root` (tiny studies apart from full ones).
+pub fn runs_dir(options: &StudyOptions, name: StudyName) -> PathBuf {
+    let folder = match options.tiny {
+        true => format!("{name}-tiny"),
+        false => name.to_string(),
+    };
+    options.runs_root.join("study").join(folder)
+}

@@ -1,0 +1,926 @@
+//! Reading a study's runs back and writing its page: `OUT/NAME.md`, `OUT/NAME.json` (every
+//! number of its tables) and `OUT/NAME/` (plots and sample grids).
+
+use super::{plans, runs_dir, Contender, Plan, RunRef, StudyName, StudyOptions};
+use crate::files::{write_bytes_atomically, write_json_atomically};
+use crate::monitor::Monitor;
+use crate::report::{font_available, range_of, tick_pictures, write_png_plot, Area, COLORS};
+use crate::stats::{read_ticks, TickStats};
+use anyhow::{bail, Context, Result};
+use plotters::prelude::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One finished run of a study, read back from its run directory.
+pub struct RunResult {
+    pub run: RunRef,
+    pub ticks: Vec<TickStats>,
+    pub stop_reason: String,
+}
+
+/// A statistic of a tick: `eval.METRIC` (an evaluation), a 2-D mode metric, or a step scalar.
+fn stat(t: &TickStats, key: &str) -> Option<f64> {
+    if let Some(metric) = key.strip_prefix("eval.") {
+        return t.eval_value(metric);
+    }
+    match key {
+        "modes_covered" => t.modes_covered.map(|v| v as f64),
+        "high_quality_share" => t.high_quality_share,
+        "jsd_to_uniform" => t.jsd_to_uniform,
+        "sample_diversity" => t.sample_diversity,
+        "images_per_s" => Some(t.images_per_s),
+        _ => t.scalars.get(key).copied(),
+    }
+    .filter(|v| v.is_finite())
+}
+
+impl RunResult {
+    pub fn load(run: &RunRef) -> Result<RunResult> {
+        let ticks = read_ticks(&run.dir.join("stats.jsonl"));
+        if ticks.is_empty() {
+            bail!(
+                "{}: no statistics; run the study to train it",
+                run.dir.display()
+            );
+        }
+        let outcome: Value = std::fs::read_to_string(run.dir.join("outcome.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null);
+        Ok(RunResult {
+            run: run.clone(),
+            ticks,
+            stop_reason: outcome["stop_reason"].as_str().unwrap_or("?").to_string(),
+        })
+    }
+
+    /// (kimg, seconds of training, value) at every tick that has `key`.
+    pub fn series(&self, key: &str) -> Vec<(f64, f64, f64)> {
+        self.ticks
+            .iter()
+            .filter_map(|t| {
+                let train_s = t.train_s.unwrap_or(t.wall_s);
+                stat(t, key).map(|v| (t.kimg, train_s, v))
+            })
+            .collect()
+    }
+
+    pub fn last(&self, key: &str) -> Option<f64> {
+        self.series(key).last().map(|p| p.2)
+    }
+
+    pub fn best(&self, key: &str, lower_better: bool) -> Option<f64> {
+        let values = self.series(key).into_iter().map(|p| p.2);
+        match lower_better {
+            true => values.reduce(f64::min),
+            false => values.reduce(f64::max),
+        }
+    }
+
+    pub fn kimg(&self) -> f64 {
+        self.ticks.last().map_or(0.0, |t| t.kimg)
+    }
+
+    pub fn train_s(&self) -> f64 {
+        self.ticks
+            .last()
+            .map_or(0.0, |t| t.train_s.unwrap_or(t.wall_s))
+    }
+
+    /// The kinds of warning the run raised (the text before the first colon), with the number
+    /// of ticks that raised each.
+    pub fn warnings(&self) -> BTreeMap<String, usize> {
+        let mut kinds = BTreeMap::new();
+        for w in self.ticks.iter().flat_map(|t| t.warnings.iter()) {
+            let kind = w.split(':').next().unwrap_or(w).trim().to_string();
+            *kinds.entry(kind).or_insert(0) += 1;
+        }
+        kinds
+    }
+
+    pub fn last_grid(&self) -> Option<PathBuf> {
+        tick_pictures(&self.run.dir)
+            .ok()?
+            .pop()
+            .map(|(_, path)| path)
+    }
+}
+
+/// Mean and sample standard deviation (n − 1; 0 for one value).
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mean = values.iter().sum::<f64>() / n;
+    let var = match values.len() {
+        1 => 0.0,
+        _ => values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0),
+    };
+    (mean, var.sqrt())
+}
+
+/// `12.3 ± 0.4` (or `12.3` for one seed, `–` for none), with `digits` decimals.
+fn pm(values: &[f64], digits: usize) -> String {
+    match values.len() {
+        0 => "–".into(),
+        1 => format!("{:.*}", digits, values[0]),
+        _ => {
+            let (m, s) = mean_std(values);
+            format!("{m:.digits$} ± {s:.digits$}")
+        }
+    }
+}
+
+/// The results of one contender: its runs, seed by seed.
+pub struct Group<'a> {
+    pub contender: &'a Contender,
+    pub runs: Vec<&'a RunResult>,
+}
+
+impl Group<'_> {
+    fn values(&self, f: impl Fn(&RunResult) -> Option<f64>) -> Vec<f64> {
+        self.runs.iter().filter_map(|r| f(r)).collect()
+    }
+}
+
+fn groups<'a>(
+    contenders: &'a [Contender],
+    results: &'a [RunResult],
+    probe: bool,
+) -> Vec<Group<'a>> {
+    contenders
+        .iter()
+        .map(|c| Group {
+            contender: c,
+            runs: results
+                .iter()
+                .filter(|r| {
+                    let name = r.run.dir.file_name().unwrap_or_default().to_string_lossy();
+                    name.starts_with("probe-") == probe && r.run.contender.label == c.label
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Points of a band: (x, mean, min, max).
+type Band = Vec<(f64, f64, f64, f64)>;
+/// Labelled bands, one per contender.
+type Curves = Vec<(String, Band)>;
+
+/// (x, mean, min, max) of the seeds' curves on a common grid where every seed has data
+/// (linear interpolation between a seed's points).
+fn band(seeds: &[Vec<(f64, f64)>]) -> Band {
+    let seeds: Vec<&Vec<(f64, f64)>> = seeds.iter().filter(|s| !s.is_empty()).collect();
+    if seeds.is_empty() {
+        return Vec::new();
+    }
+    if seeds.len() == 1 {
+        return seeds[0].iter().map(|&(x, y)| (x, y, y, y)).collect();
+    }
+    let x0 = seeds.iter().map(|s| s[0].0).fold(f64::MIN, f64::max);
+    let x1 = seeds
+        .iter()
+        .map(|s| s[s.len() - 1].0)
+        .fold(f64::MAX, f64::min);
+    if x1 < x0 {
+        return Vec::new();
+    }
+    let points = 60;
+    (0..=points)
+        .map(|i| x0 + (x1 - x0) * i as f64 / points as f64)
+        .map(|x| {
+            let ys: Vec<f64> = seeds.iter().map(|s| interpolate(s, x)).collect();
+            let (mean, _) = mean_std(&ys);
+            let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (x, mean, lo, hi)
+        })
+        .collect()
+}
+
+fn interpolate(points: &[(f64, f64)], x: f64) -> f64 {
+    let i = points.partition_point(|p| p.0 < x);
+    match i {
+        0 => points[0].1,
+        i if i >= points.len() => points[points.len() - 1].1,
+        i => {
+            let (a, b) = (points[i - 1], points[i]);
+            match b.0 - a.0 {
+                d if d > 0.0 => a.1 + (b.1 - a.1) * (x - a.0) / d,
+                _ => b.1,
+            }
+        }
+    }
+}
+
+/// One panel of band curves: (label, band) per contender.
+fn band_panel(
+    area: &Area,
+    title: &str,
+    x_desc: &str,
+    curves: &[(String, Band)],
+    log_y: bool,
+    text: bool,
+) -> Result<()> {
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("plot `{title}`: {e}");
+    let y_of = |v: f64| if log_y { v.max(1e-12).log10() } else { v };
+    let (x0, x1) = range_of(curves.iter().flat_map(|(_, b)| b.iter().map(|p| p.0)));
+    let (y0, y1) = range_of(
+        curves
+            .iter()
+            .flat_map(|(_, b)| b.iter().flat_map(|p| [y_of(p.2), y_of(p.3)])),
+    );
+    let mut builder = ChartBuilder::on(area);
+    builder.margin(12);
+    if text {
+        builder
+            .caption(title, ("sans-serif", 18))
+            .x_label_area_size(36)
+            .y_label_area_size(60);
+    }
+    let mut chart = builder
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| err(&e))?;
+    let mut mesh = chart.configure_mesh();
+    let y_label = |v: &f64| match log_y {
+        true => format!("{:.2e}", 10f64.powf(*v)),
+        false => format!("{}", (v * 1000.0).round() / 1000.0),
+    };
+    mesh.y_label_formatter(&y_label);
+    match text {
+        true => mesh.x_desc(x_desc),
+        false => mesh.x_labels(0).y_labels(0),
+    };
+    mesh.draw().map_err(|e| err(&e))?;
+    for (i, (label, b)) in curves.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        if b.len() > 1 && b.iter().any(|p| p.3 > p.2) {
+            let mut outline: Vec<(f64, f64)> = b.iter().map(|p| (p.0, y_of(p.3))).collect();
+            outline.extend(b.iter().rev().map(|p| (p.0, y_of(p.2))));
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    outline,
+                    color.mix(0.18).filled(),
+                )))
+                .map_err(|e| err(&e))?;
+        }
+        let line = chart
+            .draw_series(LineSeries::new(
+                b.iter().map(|p| (p.0, y_of(p.1))),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| err(&e))?;
+        if text {
+            line.label(label.as_str()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
+        }
+        if b.len() < 12 {
+            chart
+                .draw_series(
+                    b.iter()
+                        .map(|p| Circle::new((p.0, y_of(p.1)), 3, color.filled())),
+                )
+                .map_err(|e| err(&e))?;
+        }
+    }
+    if text {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| err(&e))?;
+    }
+    Ok(())
+}
+
+/// A metric's figure: against kimg (left) and seconds of training (right), one band per group.
+/// Returns false (nothing written) when no run has the metric.
+fn metric_figure(
+    path: &Path,
+    title: &str,
+    key: &str,
+    groups: &[Group],
+    log_y: bool,
+) -> Result<bool> {
+    let curves = |by_time: bool| -> Curves {
+        groups
+            .iter()
+            .map(|g| {
+                let seeds: Vec<Vec<(f64, f64)>> = g
+                    .runs
+                    .iter()
+                    .map(|r| {
+                        r.series(key)
+                            .into_iter()
+                            .map(|p| (if by_time { p.1 } else { p.0 }, p.2))
+                            .collect()
+                    })
+                    .collect();
+                (g.contender.label.clone(), band(&seeds))
+            })
+            .filter(|(_, b)| !b.is_empty())
+            .collect()
+    };
+    let (by_kimg, by_time) = (curves(false), curves(true));
+    if by_kimg.is_empty() {
+        return Ok(false);
+    }
+    let text = font_available();
+    write_png_plot(path, (1200, 420), |root| {
+        let halves = root.split_evenly((1, 2));
+        band_panel(&halves[0], title, "kimg", &by_kimg, log_y, text)?;
+        band_panel(
+            &halves[1],
+            title,
+            "seconds of training",
+            &by_time,
+            log_y,
+            text,
+        )
+    })?;
+    Ok(true)
+}
+
+/// The page's head: what, where, when, how long.
+fn header(plan: &Plan, options: &StudyOptions) -> String {
+    let wall = std::fs::read_to_string(plan.runs_dir.join("study.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v["wall_s"].as_f64())
+        .unwrap_or(f64::NAN);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "an unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let tiny = match options.tiny {
+        true => "\n\n**Tiny configuration** (`--tiny`: a few steps per run, one seed): this page checks that the study runs; its numbers mean nothing.",
+        false => "",
+    };
+    format!(
+        "# Study: {}\n\n{}{tiny}\n\n\
+         - command: `cargo xtask study {}{}` (resumable: run it again after an interruption)\n\
+         - machine: {cpu}, {cores} cores; device {}\n\
+         - date: {} (UTC); wall time of the study's runs: {}\n\
+         - toolkit {}; runs in `{}`\n\n",
+        plan.title,
+        plan.question,
+        plan.name,
+        if options.tiny { " --tiny" } else { "" },
+        options.device,
+        time::OffsetDateTime::now_utc().date(),
+        super::duration_words(wall),
+        crate::VERSION,
+        plan.runs_dir.display(),
+    )
+}
+
+/// The commands of every run, in a collapsed block.
+fn commands(plan: &Plan) -> String {
+    let mut md = String::from(
+        "## Commands\n\n<details><summary>Each run as a <code>gan train</code> command</summary>\n\n```\n",
+    );
+    for r in plan.runs() {
+        md.push_str(&r.contender.command(r.seed, &r.dir));
+        md.push('\n');
+    }
+    md.push_str("```\n\n</details>\n");
+    md
+}
+
+/// Copies seed 0's (or the first run's) last grid of each group into `pics` as
+/// `grid-LABEL.png` and returns the Markdown showing them.
+fn grids(groups: &[Group], pics: &Path, folder: &str) -> Result<String> {
+    let mut md = String::from(
+        "## Samples\n\nThe last sample grid of each contender's first seed (fixed latents).\n\n",
+    );
+    for g in groups {
+        let Some(grid) = g.runs.first().and_then(|r| r.last_grid()) else {
+            continue;
+        };
+        let name = format!("grid-{}.png", g.contender.label);
+        std::fs::copy(&grid, pics.join(&name))
+            .with_context(|| format!("cannot copy {}", grid.display()))?;
+        let r = g.runs[0];
+        md.push_str(&format!(
+            "**{}** (seed {}, {:.1} kimg)\n\n![{}]({folder}/{name})\n\n",
+            g.contender.label,
+            r.run.seed,
+            r.kimg(),
+            g.contender.label
+        ));
+    }
+    Ok(md)
+}
+
+/// Writes the page of a finished study and returns its path.
+pub fn write(plan: &Plan, options: &StudyOptions) -> Result<PathBuf> {
+    let results = plan
+        .runs()
+        .iter()
+        .map(RunResult::load)
+        .collect::<Result<Vec<_>>>()?;
+    let folder = plan.name.to_string();
+    let pics = options.out_dir.join(&folder);
+    std::fs::create_dir_all(&pics).with_context(|| format!("cannot create {}", pics.display()))?;
+    let main = groups(&plan.contenders, &results, false);
+    let mut md = header(plan, options);
+    let mut record = json!({"study": plan.name.name(), "tiny": options.tiny, "seeds": plan.seeds});
+    let body = match plan.name {
+        StudyName::Games => {
+            let probes = groups(&plan.probes, &results, true);
+            games_body(&main, &probes, &pics, &folder, &mut record)?
+        }
+        StudyName::Growing => growing_body(&main, &pics, &folder, &mut record)?,
+        StudyName::Toys => toys_body(&main, &pics, &folder, &mut record)?,
+        StudyName::Stopping => stopping_body(&main, options, &pics, &folder, &mut record)?,
+    };
+    md.push_str(&body);
+    if plan.name != StudyName::Stopping {
+        md.push_str(&grids(&main, &pics, &folder)?);
+    }
+    md.push_str(&commands(plan));
+    write_json_atomically(&options.out_dir.join(format!("{folder}.json")), &record)?;
+    let path = options.out_dir.join(format!("{folder}.md"));
+    write_bytes_atomically(&path, md.as_bytes())?;
+    Ok(path)
+}
+
+/// The image metrics the studies evaluate: key, label, lower is better, decimals.
+const IMAGE_METRICS: [(&str, &str, bool, usize); 4] = [
+    ("eval.domain-fid", "domain FID", true, 2),
+    ("eval.swd", "SWD x1e3", true, 2),
+    ("eval.is", "IS (classifier)", false, 2),
+    ("eval.coverage", "classes covered", false, 1),
+];
+
+/// The table of final and best values per contender, the figures of every metric, and the
+/// diagnostics each contender's runs raised; fills `record`.
+fn image_results(
+    groups: &[Group],
+    pics: &Path,
+    folder: &str,
+    record: &mut Value,
+) -> Result<String> {
+    let mut md = String::from("## Results\n\nMean ± standard deviation over the seeds, at the end of each run (the last evaluation) unless marked best.\n\n| contender | ");
+    for (_, label, _, _) in IMAGE_METRICS {
+        md.push_str(&format!("{label} | "));
+    }
+    md.push_str("best domain FID | kimg reached | s of training | ended |\n|---|");
+    md.push_str(&"---|".repeat(IMAGE_METRICS.len() + 4));
+    md.push('\n');
+    let mut rows = Vec::new();
+    for g in groups {
+        let mut row = json!({"contender": g.contender.label});
+        md.push_str(&format!("| {} | ", g.contender.label));
+        for (key, _, _, digits) in IMAGE_METRICS {
+            let values = g.values(|r| r.last(key));
+            md.push_str(&format!("{} | ", pm(&values, digits)));
+            row[key.trim_start_matches("eval.")] = json!(values);
+        }
+        let best = g.values(|r| r.best("eval.domain-fid", true));
+        let kimg = g.values(|r| Some(r.kimg()));
+        let secs = g.values(|r| Some(r.train_s()));
+        let ended: Vec<String> = g.runs.iter().map(|r| r.stop_reason.clone()).collect();
+        md.push_str(&format!(
+            "{} | {} | {} | {} |\n",
+            pm(&best, 2),
+            pm(&kimg, 1),
+            pm(&secs, 0),
+            summarize(&ended)
+        ));
+        row["best_domain_fid"] = json!(best);
+        row["kimg"] = json!(kimg);
+        row["train_s"] = json!(secs);
+        row["ended"] = json!(ended);
+        rows.push(row);
+    }
+    record["results"] = json!(rows);
+    md.push_str("\n### Over time\n\nThe line is the mean over the seeds, the band their range (min to max).\n\n");
+    for (key, label, _, _) in IMAGE_METRICS {
+        let file = format!("{}.png", key.trim_start_matches("eval."));
+        if metric_figure(&pics.join(&file), label, key, groups, false)? {
+            md.push_str(&format!("![{label}]({folder}/{file})\n\n"));
+        }
+    }
+    md.push_str(&diagnostics(groups));
+    Ok(md)
+}
+
+/// `finished x3` / `time-budget x2, diverged x1`.
+fn summarize(items: &[String]) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for i in items {
+        *counts.entry(i.as_str()).or_insert(0) += 1;
+    }
+    counts
+        .iter()
+        .map(|(k, n)| format!("{k} x{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The warnings each contender's runs raised: kind, seeds that raised it, ticks in all.
+fn diagnostics(groups: &[Group]) -> String {
+    let mut md = String::from("\n### Diagnostics raised\n\nThe toolkit's warnings during the runs (mode collapse by sample diversity, classes missing, a discriminator that has won, slow convergence): seeds that raised each, and ticks in all.\n\n");
+    for g in groups {
+        let mut kinds: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for r in &g.runs {
+            for (kind, ticks) in r.warnings() {
+                let e = kinds.entry(kind).or_insert((0, 0));
+                e.0 += 1;
+                e.1 += ticks;
+            }
+        }
+        let shown: Vec<String> = kinds
+            .iter()
+            .map(|(k, (seeds, ticks))| {
+                format!("{k} ({seeds} of {} seeds, {ticks} ticks)", g.runs.len())
+            })
+            .collect();
+        md.push_str(&format!(
+            "- **{}**: {}\n",
+            g.contender.label,
+            if shown.is_empty() {
+                "none".into()
+            } else {
+                shown.join("; ")
+            }
+        ));
+    }
+    md.push('\n');
+    md
+}
+
+fn games_body(
+    groups: &[Group],
+    probes: &[Group],
+    pics: &Path,
+    folder: &str,
+    record: &mut Value,
+) -> Result<String> {
+    let mut md = image_results(groups, pics, folder, record)?;
+    md.push_str("## G's gradient over the first kimg\n\nShort runs of each game from the same start (one tick per 64 real images shown, no evaluation): the norm of G's gradient and D's output on fakes, mean over the tick. Min-max G minimises log(1 − D(G(z))), whose gradient vanishes as D(G(z)) → 0 (Goodfellow et al. 2014, §3); the non-saturating G maximises log D(G(z)) instead.\n\n| game | G grad norm, first tick | G grad norm, last tick | D(G(z)) first | D(G(z)) last |\n|---|---|---|---|---|\n");
+    let mut rows = Vec::new();
+    for g in probes {
+        let first = |key: &str| g.values(|r| r.series(key).first().map(|p| p.2));
+        let last = |key: &str| g.values(|r| r.series(key).last().map(|p| p.2));
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            g.contender.label,
+            pm_sci(&first("grad_norm_g")),
+            pm_sci(&last("grad_norm_g")),
+            pm(&first("d_fake"), 3),
+            pm(&last("d_fake"), 3)
+        ));
+        rows.push(json!({"game": g.contender.label, "grad_norm_g_first": first("grad_norm_g"), "grad_norm_g_last": last("grad_norm_g"), "d_fake_first": first("d_fake"), "d_fake_last": last("d_fake")}));
+    }
+    record["first_kimg"] = json!(rows);
+    md.push_str("\n(D(G(z)) is a probability for the logistic games and a raw critic output for the others.)\n\n");
+    if metric_figure(
+        &pics.join("grad-norm-g.png"),
+        "G's gradient norm (log scale)",
+        "grad_norm_g",
+        probes,
+        true,
+    )? {
+        md.push_str(&format!(
+            "![G's gradient norm]({folder}/grad-norm-g.png)\n\n"
+        ));
+    }
+    Ok(md)
+}
+
+fn pm_sci(values: &[f64]) -> String {
+    match values.len() {
+        0 => "–".into(),
+        1 => format!("{:.2e}", values[0]),
+        _ => {
+            let (m, s) = mean_std(values);
+            format!("{m:.2e} ± {s:.1e}")
+        }
+    }
+}
+
+/// The domain FIDs the growing study times the contenders to.
+const FID_THRESHOLDS: [f64; 3] = [60.0, 40.0, 25.0];
+
+fn growing_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value) -> Result<String> {
+    let mut md = image_results(groups, pics, folder, record)?;
+    md.push_str("## Time to a given domain FID\n\nSeconds of training until the first evaluation at or below the value (mean ± std over the seeds that reached it).\n\n| contender |");
+    for t in FID_THRESHOLDS {
+        md.push_str(&format!(" ≤ {t} |"));
+    }
+    md.push_str("\n|---|");
+    md.push_str(&"---|".repeat(FID_THRESHOLDS.len()));
+    md.push('\n');
+    let mut rows = Vec::new();
+    for g in groups {
+        md.push_str(&format!("| {} |", g.contender.label));
+        let mut row = json!({"contender": g.contender.label});
+        for t in FID_THRESHOLDS {
+            let times = g.values(|r| {
+                r.series("eval.domain-fid")
+                    .into_iter()
+                    .find(|p| p.2 <= t)
+                    .map(|p| p.1)
+            });
+            md.push_str(&format!(
+                " {} ({} of {}) |",
+                pm(&times, 0),
+                times.len(),
+                g.runs.len()
+            ));
+            row[format!("seconds_to_{t}")] = json!(times);
+        }
+        md.push('\n');
+        rows.push(row);
+    }
+    record["time_to_fid"] = json!(rows);
+    md.push('\n');
+    Ok(md)
+}
+
+/// The toy metrics: key, label, decimals.
+const TOY_METRICS: [(&str, &str, usize); 3] = [
+    ("modes_covered", "modes covered", 1),
+    ("high_quality_share", "high-quality share", 3),
+    ("jsd_to_uniform", "JSD to uniform", 4),
+];
+
+fn toys_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value) -> Result<String> {
+    let mut md = String::from("## Results\n\nAt the end of each run, mean ± standard deviation over the seeds. A sample is high-quality within 3σ of a mode; a mode is covered with at least a fifth of its uniform share of high-quality samples (PacGAN's definitions).\n\n| dataset | game | modes covered | high-quality share | JSD to uniform | kimg | s of training |\n|---|---|---|---|---|---|---|\n");
+    let mut rows = Vec::new();
+    for g in groups {
+        let (dataset, game) = g
+            .contender
+            .label
+            .split_once('-')
+            .unwrap_or(("?", &g.contender.label));
+        md.push_str(&format!("| {dataset} | {game} |"));
+        let mut row = json!({"dataset": dataset, "game": game});
+        for (key, _, digits) in TOY_METRICS {
+            let values = g.values(|r| r.last(key));
+            md.push_str(&format!(" {} |", pm(&values, digits)));
+            row[key] = json!(values);
+        }
+        let kimg = g.values(|r| Some(r.kimg()));
+        let secs = g.values(|r| Some(r.train_s()));
+        md.push_str(&format!(" {} | {} |\n", pm(&kimg, 0), pm(&secs, 0)));
+        row["train_s"] = json!(secs);
+        rows.push(row);
+    }
+    record["results"] = json!(rows);
+    md.push_str(
+        "\n### Over time\n\nThe line is the mean over the seeds, the band their range.\n\n",
+    );
+    for dataset in ["ring8", "grid25"] {
+        let subset: Vec<Group> = groups
+            .iter()
+            .filter(|g| g.contender.label.starts_with(&format!("{dataset}-")))
+            .map(|g| Group {
+                contender: g.contender,
+                runs: g.runs.clone(),
+            })
+            .collect();
+        for (key, label, _) in TOY_METRICS {
+            let file = format!("{dataset}-{key}.png");
+            if metric_figure(
+                &pics.join(&file),
+                &format!("{dataset}: {label}"),
+                key,
+                &subset,
+                false,
+            )? {
+                md.push_str(&format!("![{dataset} {label}]({folder}/{file})\n\n"));
+            }
+        }
+    }
+    md.push_str(&diagnostics(groups));
+    Ok(md)
+}
+
+/// The metrics the stopping study watches: key, label, lower is better.
+const STOP_METRICS: [(&str, &str, bool); 4] = [
+    ("eval.fid", "FID (Inception)", true),
+    ("eval.is", "IS (classifier)", false),
+    ("eval.swd", "SWD x1e3", true),
+    ("eval.domain-fid", "domain FID", true),
+];
+/// The plateau rule the stopping study applies to each metric (`evaluation.patience`).
+pub const STOP_PATIENCE: u32 = 3;
+
+/// The stopping study: the games study's best run (lowest final domain FID), trained again
+/// with the same config and the Inception FID added to its evaluations, to its end.
+pub fn stopping_plan(options: &StudyOptions, dir: PathBuf) -> Result<Plan> {
+    let games_options = StudyOptions {
+        name: StudyName::Games,
+        ..options.clone()
+    };
+    let games = plans::plan(&games_options)?;
+    let mut best: Option<(f64, RunResult)> = None;
+    for run in games.runs().iter().filter(|r| {
+        !r.dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .starts_with("probe-")
+    }) {
+        let result = RunResult::load(run).with_context(|| {
+            format!(
+                "the stopping study follows the games study's best run: run `cargo xtask study games{}` first",
+                if options.tiny { " --tiny" } else { "" }
+            )
+        })?;
+        if let Some(fid) = result.last("eval.domain-fid") {
+            if best.as_ref().is_none_or(|(b, _)| fid < *b) {
+                best = Some((fid, result));
+            }
+        }
+    }
+    let Some((_, best)) = best else {
+        bail!(
+            "the games study in {} has no run with a domain FID",
+            runs_dir(&games_options, StudyName::Games).display()
+        );
+    };
+    let mut sets: Vec<String> = best
+        .run
+        .contender
+        .sets
+        .iter()
+        .filter(|s| {
+            !s.starts_with("time_budget_s=")
+                && !s.starts_with("kimg=")
+                && !s.starts_with("evaluation.metrics=")
+        })
+        .cloned()
+        .collect();
+    sets.push(format!("kimg={}", best.kimg()));
+    sets.push("evaluation.metrics=[\"fid\",\"is\",\"swd\",\"domain-fid\",\"coverage\"]".into());
+    let contender = Contender {
+        label: format!("{}-rerun", best.run.contender.label),
+        preset: best.run.contender.preset,
+        sets,
+    };
+    Ok(Plan {
+        name: StudyName::Stopping,
+        title: "When to stop: FID, IS, SWD and the plateau rule on one run".into(),
+        question: format!(
+            "Where would each metric, and the plateau rule, have stopped the games study's best run ({} seed {}, the lowest final domain FID), and does that agree with the sample grids? The run is trained again to the same {:.1} kimg with the same config (so the same networks), adding the Inception FID to its evaluations.",
+            best.run.contender.label, best.run.seed, best.kimg()
+        ),
+        contenders: vec![contender],
+        seeds: vec![best.run.seed],
+        probes: Vec::new(),
+        // The games run's time plus ~60 s of Inception features per evaluation.
+        expected_s: best.train_s() + 60.0 * best.series("eval.domain-fid").len() as f64 + 120.0,
+        runs_dir: dir,
+    })
+}
+
+fn stopping_body(
+    groups: &[Group],
+    options: &StudyOptions,
+    pics: &Path,
+    folder: &str,
+    record: &mut Value,
+) -> Result<String> {
+    let run = groups
+        .first()
+        .and_then(|g| g.runs.first())
+        .context("the stopping study has no run")?;
+    let mut md = String::from("## Where each criterion stops\n\n");
+    md.push_str(&format!("*Best value*: the evaluation where the metric was best (an oracle: it needs the whole run). *Plateau rule*: `gan train --patience {STOP_PATIENCE}` on that metric, i.e. stop after {STOP_PATIENCE} evaluations without a new best.\n\n| criterion | stops at kimg | s of training | its value there | domain FID there |\n|---|---|---|---|---|\n"));
+    let mut rows = Vec::new();
+    let domain = run.series("eval.domain-fid");
+    let domain_at = |kimg: f64| {
+        domain
+            .iter()
+            .find(|p| p.0 == kimg)
+            .map_or(f64::NAN, |p| p.2)
+    };
+    for (key, label, lower) in STOP_METRICS {
+        let series = run.series(key);
+        if series.is_empty() {
+            continue;
+        }
+        let best = series
+            .iter()
+            .copied()
+            .reduce(|a, b| {
+                if (lower && b.2 < a.2) || (!lower && b.2 > a.2) {
+                    b
+                } else {
+                    a
+                }
+            })
+            .context("no evaluation")?;
+        let plateau = plateau_stop(&series, key, lower);
+        for (criterion, point) in [("best value", Some(best)), ("plateau rule", plateau)] {
+            let Some(p) = point else {
+                md.push_str(&format!(
+                    "| {label}: {criterion} | never (ran to the end) | | | |\n"
+                ));
+                continue;
+            };
+            md.push_str(&format!(
+                "| {label}: {criterion} | {:.1} | {:.0} | {:.3} | {:.2} |\n",
+                p.0,
+                p.1,
+                p.2,
+                domain_at(p.0)
+            ));
+            rows.push(json!({"metric": key, "criterion": criterion, "kimg": p.0, "train_s": p.1, "value": p.2}));
+        }
+    }
+    if let Some(pick) = options.pick_kimg {
+        md.push_str(&format!(
+            "| a person's pick from the grids below | {pick:.1} | | | {:.2} |\n",
+            domain_at(pick)
+        ));
+        rows.push(json!({"criterion": "person", "kimg": pick}));
+    }
+    record["stops"] = json!(rows);
+    md.push_str(&format!(
+        "\n![the metrics over the run]({folder}/metrics.png)\n\n"
+    ));
+    let single = [Group {
+        contender: groups[0].contender,
+        runs: vec![run],
+    }];
+    let text = font_available();
+    let keys: Vec<(&str, &str)> = STOP_METRICS.iter().map(|(k, l, _)| (*k, *l)).collect();
+    write_png_plot(
+        &pics.join("metrics.png"),
+        (1200, 300 * keys.len() as u32),
+        |root| {
+            for ((key, label), row) in keys.iter().zip(root.split_evenly((keys.len(), 1))) {
+                let curves: Curves = single
+                    .iter()
+                    .map(|g| {
+                        (
+                            label.to_string(),
+                            band(&[g.runs[0].series(key).iter().map(|p| (p.0, p.2)).collect()]),
+                        )
+                    })
+                    .filter(|(_, b)| !b.is_empty())
+                    .collect();
+                if !curves.is_empty() {
+                    band_panel(&row, label, "kimg", &curves, false, text)?;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    md.push_str(&evaluation_grids(run, pics, folder)?);
+    Ok(md)
+}
+
+/// Where the plateau rule would stop a series (None: it never does).
+fn plateau_stop(series: &[(f64, f64, f64)], key: &str, lower: bool) -> Option<(f64, f64, f64)> {
+    let metric = crate::metric::Metric::from_name(key.trim_start_matches("eval."))?;
+    debug_assert_eq!(metric.lower_is_better(), lower);
+    let mut config = crate::TrainConfig::default();
+    config.evaluation.primary = Some(metric);
+    config.evaluation.metrics = vec![metric];
+    config.evaluation.patience = STOP_PATIENCE;
+    let mut monitor = Monitor::new(&config);
+    series.iter().copied().find(|p| {
+        !matches!(
+            monitor.observe(p.0, p.2).verdict,
+            crate::monitor::Verdict::Continue
+        )
+    })
+}
+
+/// The grid of every evaluation's tick, side by side with its kimg.
+fn evaluation_grids(run: &RunResult, pics: &Path, folder: &str) -> Result<String> {
+    let evals: Vec<f64> = run.series("eval.domain-fid").iter().map(|p| p.0).collect();
+    let pictures = tick_pictures(&run.run.dir)?;
+    let mut md = String::from("## The grids at each evaluation\n\n| kimg | samples |\n|---|---|\n");
+    for (kimg, path) in pictures
+        .iter()
+        .filter(|(k, _)| evals.iter().any(|e| (e - k).abs() < 1e-6))
+    {
+        let name = format!("grid-kimg{kimg:08.3}.png");
+        std::fs::copy(path, pics.join(&name))
+            .with_context(|| format!("cannot copy {}", path.display()))?;
+        md.push_str(&format!(
+            "| {kimg:.1} | ![{kimg} kimg]({folder}/{name}) |\n"
+        ));
+    }
+    md.push('\n');
+    Ok(md)
+}

@@ -1,0 +1,177 @@
+//! What each study runs. Budgets and expected durations are measured on the 2-core machine the
+//! README's figures come from (see each constant).
+
+use super::{runs_dir, Contender, Plan, StudyName, StudyOptions};
+use crate::config::Preset;
+use anyhow::Result;
+use ganlab_games::GAME_NAMES;
+
+/// Seconds of training steps per run in the games study (`time_budget_s`).
+pub const GAMES_BUDGET_S: f64 = 360.0;
+/// Seconds of training steps per run in the growing study.
+pub const GROWING_BUDGET_S: f64 = 900.0;
+/// kimg per toy run. The paper's toy runs take 100,000 generator steps (Gulrajani et al. 2017,
+/// appendix, toy code `ITERS = 100000`); here the leading games' mode metrics stop improving
+/// well before (measured with `gan train --preset toy-ring8 --kimg 6000 --tick-kimg 250`).
+pub const TOYS_KIMG: f64 = 2500.0;
+/// Seeds of the image studies and of the toy study.
+const IMAGE_SEEDS: [u64; 3] = [0, 1, 2];
+const TOY_SEEDS: [u64; 5] = [0, 1, 2, 3, 4];
+
+/// The metrics every image run evaluates during training, and how often.
+const IMAGE_EVAL: &[&str] = &[
+    "evaluation.metrics=[\"swd\",\"domain-fid\",\"coverage\",\"is\"]",
+    "evaluation.every_kimg=10",
+    "evaluation.n=1000",
+];
+
+/// The plan of `options.name`.
+pub fn plan(options: &StudyOptions) -> Result<Plan> {
+    let seeds = |full: &[u64]| match options.tiny {
+        true => vec![0],
+        false => full.to_vec(),
+    };
+    let dir = runs_dir(options, options.name);
+    Ok(match options.name {
+        StudyName::Games => Plan {
+            name: StudyName::Games,
+            title: "The games on MNIST at an equal budget of training seconds".into(),
+            question: format!(
+                "Which game between G and D trains DCGAN-32 on MNIST best in the same time? Every \
+                 game with its paper's optimiser and defaults (nothing tuned per game), {} s of \
+                 training steps each, 3 seeds; and does the min-max game starve G of gradients \
+                 early, as Goodfellow et al. (2014, §3) say?",
+                GAMES_BUDGET_S
+            ),
+            contenders: games_contenders(),
+            seeds: seeds(&IMAGE_SEEDS),
+            probes: probe_contenders(),
+            // 18 runs x (360 s of steps + ~60 s of evaluations and start-up) + 18 probes x ~15 s.
+            expected_s: 18.0 * (GAMES_BUDGET_S + 60.0) + 18.0 * 15.0,
+            runs_dir: dir,
+        },
+        StudyName::Growing => Plan {
+            name: StudyName::Growing,
+            title: "Progressive growing against DCGAN-32 on Fashion-MNIST".into(),
+            question: format!(
+                "Does growing (ProGAN) reach a given domain FID sooner than training at full \
+                 resolution from the start (DCGAN-32), and with less spread across seeds? Both \
+                 at 32x32 with the same feature-map widths (512 at 4x4 down to 64 at 32x32), \
+                 each with its paper's game and optimiser, {} s of training steps, 3 seeds.",
+                GROWING_BUDGET_S
+            ),
+            contenders: growing_contenders(),
+            seeds: seeds(&IMAGE_SEEDS),
+            probes: Vec::new(),
+            expected_s: 6.0 * (GROWING_BUDGET_S + 90.0),
+            runs_dir: dir,
+        },
+        StudyName::Toys => Plan {
+            name: StudyName::Toys,
+            title: "The games on the 2-D toys, run to convergence".into(),
+            question: format!(
+                "Which games cover every mode of the ring of 8 and the grid of 25 Gaussians, \
+                 and how precisely, when run long enough? The toy MLP pair (Gulrajani et al. \
+                 2017), {TOYS_KIMG} kimg per run, 5 seeds, each game with its paper's defaults."
+            ),
+            contenders: toy_contenders(),
+            seeds: seeds(&TOY_SEEDS),
+            probes: Vec::new(),
+            // ~10 kimg/s for the one-step games on this machine, ~2.5x slower with 5 critic steps.
+            expected_s: 60.0 * (TOYS_KIMG / 10.0) * 1.5,
+            runs_dir: dir,
+        },
+        StudyName::Stopping => super::page::stopping_plan(options, dir)?,
+    })
+}
+
+/// Every game, DCGAN-32 on MNIST, a time budget, periodic snapshots for resuming.
+fn games_contenders() -> Vec<Contender> {
+    GAME_NAMES
+        .iter()
+        .map(|game| {
+            let mut sets = vec![
+                format!("game={game}"),
+                "kimg=100000".into(),
+                format!("time_budget_s={GAMES_BUDGET_S}"),
+                "tick_kimg=2".into(),
+                "snapshot_ticks=5".into(),
+                "keep_snapshots=1".into(),
+            ];
+            sets.extend(IMAGE_EVAL.iter().map(|s| s.to_string()));
+            Contender {
+                label: game.to_string(),
+                preset: Preset::Dcgan32Mnist,
+                sets,
+            }
+        })
+        .collect()
+}
+
+/// G's gradient norm over the first kimg: one tick per 64 real images shown, no evaluation.
+fn probe_contenders() -> Vec<Contender> {
+    GAME_NAMES
+        .iter()
+        .map(|game| {
+            let sets = vec![
+                format!("game={game}"),
+                "kimg=1.024".into(),
+                "tick_kimg=0.064".into(),
+                "evaluation.every_kimg=0".into(),
+            ];
+            Contender {
+                label: game.to_string(),
+                preset: Preset::Dcgan32Mnist,
+                sets,
+            }
+        })
+        .collect()
+}
+
+fn growing_contenders() -> Vec<Contender> {
+    let common = |extra: &[&str]| -> Vec<String> {
+        let mut sets: Vec<String> = vec![
+            "dataset=fashion-mnist".into(),
+            "kimg=100000".into(),
+            format!("time_budget_s={GROWING_BUDGET_S}"),
+            "tick_kimg=2".into(),
+            "snapshot_ticks=5".into(),
+            "keep_snapshots=1".into(),
+        ];
+        sets.extend(IMAGE_EVAL.iter().map(|s| s.to_string()));
+        sets.extend(extra.iter().map(|s| s.to_string()));
+        sets
+    };
+    vec![
+        Contender {
+            label: "dcgan32".into(),
+            preset: Preset::Dcgan32Mnist,
+            sets: common(&[]),
+        },
+        Contender {
+            label: "progan".into(),
+            preset: Preset::ProganFashion32Wide,
+            sets: common(&[]),
+        },
+    ]
+}
+
+fn toy_contenders() -> Vec<Contender> {
+    let mut out = Vec::new();
+    for (dataset, preset) in [("ring8", Preset::ToyRing8), ("grid25", Preset::ToyGrid25)] {
+        for game in GAME_NAMES {
+            out.push(Contender {
+                label: format!("{dataset}-{game}"),
+                preset,
+                sets: vec![
+                    format!("game={game}"),
+                    format!("kimg={TOYS_KIMG}"),
+                    format!("tick_kimg={}", TOYS_KIMG / 20.0),
+                    "snapshot_ticks=2".into(),
+                    "keep_snapshots=1".into(),
+                ],
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,150 @@
+//! The studies (`gan study NAME`) in their tiny configuration, so that their commands cannot
+//! rot, and the time budget they rest on. One file: runs in one process take turns anyway.
+
+use ganlab_driver::config::RunConfig;
+use ganlab_driver::device::DeviceChoice;
+use ganlab_driver::stats::read_ticks;
+use ganlab_driver::study::{self, StudyName, StudyOptions};
+use ganlab_driver::train::{resume, Reporting};
+use ganlab_driver::TrainConfig;
+use serde_json::Value;
+use std::path::Path;
+
+fn quiet() -> Reporting {
+    Reporting { interactive: false }
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("json")
+}
+
+#[test]
+fn a_time_budget_ends_the_run_at_a_tick_with_an_evaluation_and_its_clock_survives_resume() {
+    let mut config = TrainConfig::from_preset(ganlab_driver::config::Preset::ToyRing8);
+    config.kimg = 100_000.0;
+    config.tick_kimg = 2.56;
+    config.time_budget_s = Some(1.5);
+    // Evaluations are due far later: the one at the end comes from the budget.
+    config.evaluation.every_kimg = 10_000.0;
+    config.device = DeviceChoice::Cpu;
+    let dir = tempfile::tempdir().expect("tmp");
+    let summary = ganlab_driver::train(config.clone(), dir.path(), quiet()).expect("train");
+    assert_eq!(summary.stop, ganlab_driver::train::StopReason::TimeBudget);
+    let outcome = read_json(&dir.path().join("outcome.json"));
+    assert_eq!(outcome["stop_reason"], "time-budget");
+    let ticks = read_ticks(&dir.path().join("stats.jsonl"));
+    let last = ticks.last().expect("a tick");
+    let spent = last.train_s.expect("train_s");
+    assert!(spent >= 1.5, "stopped after {spent} s of a 1.5 s budget");
+    assert!(last.eval.is_some(), "the last tick evaluates: {last:?}");
+    assert!(ticks[..ticks.len() - 1].iter().all(|t| t.eval.is_none()));
+    assert!(
+        ticks.windows(2).all(|w| w[0].train_s < w[1].train_s),
+        "train_s grows tick by tick"
+    );
+    // Resumed with a larger budget, the clock continues from the snapshot's tick.
+    let mut saved = RunConfig::read(dir.path()).expect("config").config;
+    saved.time_budget_s = Some(3.0);
+    let again = resume(saved, dir.path(), quiet()).expect("resume");
+    assert_eq!(again.stop, ganlab_driver::train::StopReason::TimeBudget);
+    let after = read_ticks(&dir.path().join("stats.jsonl"));
+    let resumed = &after[ticks.len()];
+    assert!(
+        resumed.train_s.expect("train_s") > spent,
+        "the first tick after resuming counts on from {spent} s: {:?}",
+        resumed.train_s
+    );
+    assert!(after.last().and_then(|t| t.train_s).expect("train_s") >= 3.0);
+    // A budget that is not a positive number is refused, naming the key.
+    config.time_budget_s = Some(0.0);
+    let err = config.validate().expect_err("zero budget");
+    assert!(format!("{err:#}").contains("time_budget_s"), "{err:#}");
+}
+
+fn options(name: StudyName, root: &Path) -> StudyOptions {
+    StudyOptions {
+        name,
+        runs_root: root.join("runs"),
+        out_dir: root.join("pages"),
+        tiny: true,
+        device: DeviceChoice::Cpu,
+        pick_kimg: Some(0.128),
+        interactive: false,
+    }
+}
+
+#[test]
+fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_runs() {
+    let root = tempfile::tempdir().expect("tmp");
+    // `stopping` follows the games study's best run, so it comes after it.
+    for name in StudyName::ALL {
+        let opts = options(name, root.path());
+        let page = study::run(&opts).unwrap_or_else(|e| panic!("study {name}: {e:#}"));
+        let md = std::fs::read_to_string(&page).expect("page");
+        for section in [
+            "# Study: ",
+            "- machine: ",
+            "- date: ",
+            "## Commands",
+            "gan train --preset",
+        ] {
+            assert!(md.contains(section), "{name}: the page lacks `{section}`");
+        }
+        let record = read_json(&opts.out_dir.join(format!("{name}.json")));
+        let figures = std::fs::read_dir(opts.out_dir.join(name.name()))
+            .expect("pictures")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "png"))
+            .count();
+        assert!(figures >= 1, "{name}: no pictures");
+        match name {
+            StudyName::Games => {
+                assert_eq!(record["results"].as_array().map(Vec::len), Some(6));
+                assert_eq!(record["first_kimg"].as_array().map(Vec::len), Some(6));
+                for file in [
+                    "domain-fid.png",
+                    "swd.png",
+                    "grad-norm-g.png",
+                    "grid-minimax.png",
+                ] {
+                    assert!(
+                        opts.out_dir.join("games").join(file).is_file(),
+                        "games/{file}"
+                    );
+                }
+            }
+            StudyName::Growing => {
+                assert_eq!(record["results"].as_array().map(Vec::len), Some(2));
+                assert!(record["time_to_fid"].is_array());
+            }
+            StudyName::Toys => assert_eq!(record["results"].as_array().map(Vec::len), Some(12)),
+            StudyName::Stopping => {
+                let stops = record["stops"].as_array().expect("stops");
+                let metrics: Vec<&str> =
+                    stops.iter().filter_map(|s| s["metric"].as_str()).collect();
+                for m in ["eval.fid", "eval.is", "eval.swd", "eval.domain-fid"] {
+                    assert!(metrics.contains(&m), "stopping: no stop for {m}: {stops:?}");
+                }
+                assert!(md.contains("a person's pick"), "the pick is shown");
+            }
+        }
+        // Run again: every run has ended, nothing is trained, and the tables come out the same.
+        study::run(&opts).unwrap_or_else(|e| panic!("study {name} again: {e:#}"));
+        assert_eq!(
+            read_json(&opts.out_dir.join(format!("{name}.json"))),
+            record,
+            "{name}: the page's numbers are a function of its runs"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_study_is_named_with_the_valid_ones() {
+    let err = "gamez".parse::<StudyName>().expect_err("unknown");
+    assert!(
+        err.contains("gamez") && err.contains("games, growing, toys, stopping"),
+        "{err}"
+    );
+}
