@@ -71,6 +71,7 @@ fn options(name: StudyName, root: &Path) -> StudyOptions {
         tiny: true,
         device: DeviceChoice::Cpu,
         pick_kimg: Some(0.128),
+        keep_snapshots: false,
         interactive: false,
     }
 }
@@ -116,7 +117,7 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
                 }
             }
             StudyName::Growing => {
-                assert_eq!(record["results"].as_array().map(Vec::len), Some(2));
+                assert_eq!(record["results"].as_array().map(Vec::len), Some(3));
                 assert!(record["time_to_fid"].is_array());
             }
             StudyName::Toys => assert_eq!(record["results"].as_array().map(Vec::len), Some(12)),
@@ -128,6 +129,22 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
                     assert!(metrics.contains(&m), "stopping: no stop for {m}: {stops:?}");
                 }
                 assert!(md.contains("a person's pick"), "the pick is shown");
+            }
+        }
+        // Ended runs keep what the page needs, not their snapshots.
+        let runs = opts.runs_root.join("study").join(format!("{name}-tiny"));
+        for run in std::fs::read_dir(&runs)
+            .expect("runs")
+            .filter_map(|e| e.ok())
+        {
+            if run.path().is_dir() {
+                let snapshots = ganlab_driver::snapshot::list(&run.path()).expect("list");
+                assert!(
+                    snapshots.is_empty(),
+                    "{}: {snapshots:?}",
+                    run.path().display()
+                );
+                assert!(run.path().join("stats.jsonl").is_file());
             }
         }
         // Run again: every run has ended, nothing is trained, and the tables come out the same.

@@ -53,6 +53,10 @@ enum Task {
     /// --kimg, --seeds, --datasets, --games, --out).
     #[command(disable_help_flag = true)]
     Games(PassThrough),
+    /// Set up if needed, then run a study and write its page (`gan study ARGS`: games, growing,
+    /// toys or stopping; --tiny, --out, --runs-root): resumable, with its expected duration.
+    #[command(disable_help_flag = true)]
+    Study(PassThrough),
     /// Set up if needed, then check formatting, clippy and rustdoc and run every test of the
     /// workspace (ARGS go to cargo test).
     #[command(disable_help_flag = true)]
@@ -101,6 +105,7 @@ fn run() -> Result<()> {
         Task::Setup { full } => setup::run(full),
         Task::Train(p) => gan_with("train", &p.args),
         Task::Games(p) => gan_with("games", &p.args),
+        Task::Study(p) => gan_with("study", &p.args),
         Task::Test(p) => tasks::test(&p.args),
         Task::Eval(p) => gan_with("eval", &p.args),
         Task::Generate(p) => gan_with("generate", &p.args),

@@ -96,6 +96,10 @@ struct StudyArgs {
     /// stopping: a person's pick among the grids (kimg), shown beside the metrics' stops.
     #[arg(long)]
     pick_kimg: Option<f64>,
+    /// Keep each ended run whole (snapshots, TensorBoard files, every grid); by default the
+    /// study keeps what its page needs.
+    #[arg(long)]
+    keep_snapshots: bool,
 }
 
 #[derive(Subcommand)]
@@ -342,6 +346,10 @@ struct TrainArgs {
     /// Training length in thousands of real images shown (a fraction is allowed).
     #[arg(long)]
     kimg: Option<f64>,
+    /// Stop at the first tick after this many seconds of training steps (evaluations and
+    /// ticks not counted, summed over resumed sessions), with a final evaluation.
+    #[arg(long, value_name = "SECONDS")]
+    time_budget: Option<f64>,
     /// Statistics and a sample grid every this many kimg.
     #[arg(long)]
     tick_kimg: Option<f64>,
@@ -549,6 +557,7 @@ fn study(args: StudyArgs) -> Result<()> {
         tiny: args.tiny,
         device: args.device,
         pick_kimg: args.pick_kimg,
+        keep_snapshots: args.keep_snapshots,
         interactive: true,
     };
     let page = ganlab_driver::study::run(&options)?;
@@ -930,6 +939,9 @@ fn plan_train(args: &TrainArgs) -> Result<TrainPlan> {
     );
     if args.data_dir.is_some() {
         config.data_dir = args.data_dir.clone();
+    }
+    if args.time_budget.is_some() {
+        config.time_budget_s = args.time_budget;
     }
     if args.channels.is_some() {
         config.channels = args.channels;

@@ -184,6 +184,9 @@ pub struct StudyOptions {
     pub device: DeviceChoice,
     /// A person's pick among the stopping study's grids (kimg), shown beside the metrics'.
     pub pick_kimg: Option<f64>,
+    /// Keep every ended run whole; otherwise [`compact`] drops its snapshots, TensorBoard files
+    /// and the grids of ticks without an evaluation.
+    pub keep_snapshots: bool,
     pub interactive: bool,
 }
 
@@ -265,6 +268,9 @@ fn run_one(run: &RunRef, options: &StudyOptions) -> Result<()> {
             crate::train(config, &run.dir, reporting)
         }
     };
+    if !options.keep_snapshots && matches!(run_state(&run.dir), Ok(RunState::Ended)) {
+        compact(&run.dir)?;
+    }
     match result {
         Ok(_) => Ok(()),
         // The run wrote `outcome.json` with the reason; a divergence is one of the results.
@@ -274,6 +280,44 @@ fn run_one(run: &RunRef, options: &StudyOptions) -> Result<()> {
         }
         Err(e) => Err(e.context(format!("study run {}", run.dir.display()))),
     }
+}
+
+/// What the page needs of an ended run, and nothing else: its config, log, statistics and
+/// outcome, the reals, and the grids of its evaluations and of its last tick. Snapshots and
+/// TensorBoard files go (a study is a measurement: `gan train` with the run's command on the
+/// page trains the same networks again), so a study's folder stays small enough to keep.
+pub fn compact(dir: &Path) -> Result<()> {
+    let ticks = crate::stats::read_ticks(&dir.join("stats.jsonl"));
+    let evaluated: Vec<f64> = ticks
+        .iter()
+        .filter(|t| t.eval.is_some())
+        .map(|t| t.kimg)
+        .collect();
+    let pictures = crate::report::tick_pictures(dir)?;
+    let last = pictures.last().map(|(k, _)| *k);
+    for (kimg, path) in &pictures {
+        let keep = Some(*kimg) == last || evaluated.iter().any(|e| (e - kimg).abs() < 5e-4);
+        if !keep {
+            std::fs::remove_file(path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    for snapshot in crate::snapshot::list(dir)? {
+        std::fs::remove_file(&snapshot)
+            .with_context(|| format!("cannot remove {}", snapshot.display()))?;
+    }
+    for extra in ["best.safetensors", "best.json"] {
+        let path = dir.join(extra);
+        if path.exists() {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    let tb = dir.join("tb");
+    if tb.is_dir() {
+        std::fs::remove_dir_all(&tb).with_context(|| format!("cannot remove {}", tb.display()))?;
+    }
+    Ok(())
 }
 
 /// `2 h 05 min`, `7 min`, `45 s`.
@@ -286,17 +330,32 @@ pub fn duration_words(seconds: f64) -> String {
     }
 }
 
-/// The study's own record beside its runs: the wall time of every session of the command.
-fn add_wall_time(runs_dir: &Path, seconds: f64) -> Result<f64> {
+/// The machine's 1-minute load average (Linux), or NaN.
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(f64::NAN)
+}
+
+/// The study's own record beside its runs (`study.json`): the wall time of its runs summed
+/// over every session of the command, and the machine's load average at the end of each run
+/// (a wall-clock budget buys less training on a busy machine, so the page states it).
+fn record_run(runs_dir: &Path, run: &Path, seconds: f64) -> Result<()> {
     let path = runs_dir.join("study.json");
-    let before = std::fs::read_to_string(&path)
+    let mut record = std::fs::read_to_string(&path)
         .ok()
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|v| v["wall_s"].as_f64())
-        .unwrap_or(0.0);
-    let total = before + seconds;
-    write_json_atomically(&path, &json!({"wall_s": total}))?;
-    Ok(total)
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({"wall_s": 0.0, "load_at_run_end": {}}));
+    record["wall_s"] = json!(record["wall_s"].as_f64().unwrap_or(0.0) + seconds);
+    let name = run
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .to_string();
+    record["load_at_run_end"][name] = json!(load_average());
+    write_json_atomically(&path, &record)
 }
 
 /// Runs the study (every run not yet ended) and writes its page; returns the page's path.
@@ -342,7 +401,7 @@ pub fn run(options: &StudyOptions) -> Result<PathBuf> {
         let result = run_one(run, options);
         let spent = begun.elapsed().as_secs_f64();
         session_s += spent;
-        add_wall_time(&plan.runs_dir, spent)?;
+        record_run(&plan.runs_dir, &run.dir, spent)?;
         result?;
         bar.inc(1);
     }

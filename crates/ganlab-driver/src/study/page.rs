@@ -349,11 +349,23 @@ fn metric_figure(
 
 /// The page's head: what, where, when, how long.
 fn header(plan: &Plan, options: &StudyOptions) -> String {
-    let wall = std::fs::read_to_string(plan.runs_dir.join("study.json"))
+    let record = std::fs::read_to_string(plan.runs_dir.join("study.json"))
         .ok()
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|v| v["wall_s"].as_f64())
-        .unwrap_or(f64::NAN);
+        .unwrap_or(Value::Null);
+    let wall = record["wall_s"].as_f64().unwrap_or(f64::NAN);
+    let loads: Vec<f64> = record["load_at_run_end"]
+        .as_object()
+        .map(|m| m.values().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    let load = match loads.is_empty() {
+        true => "not recorded".to_string(),
+        false => format!(
+            "{:.2} to {:.2}",
+            loads.iter().copied().fold(f64::INFINITY, f64::min),
+            loads.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+        ),
+    };
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
@@ -371,7 +383,7 @@ fn header(plan: &Plan, options: &StudyOptions) -> String {
     format!(
         "# Study: {}\n\n{}{tiny}\n\n\
          - command: `cargo xtask study {}{}` (resumable: run it again after an interruption)\n\
-         - machine: {cpu}, {cores} cores; device {}\n\
+         - machine: {cpu}, {cores} cores; device {}; 1-minute load average at the end of each run: {load}\n\
          - date: {} (UTC); wall time of the study's runs: {}\n\
          - toolkit {}; runs in `{}`\n\n",
         plan.title,
