@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use ganlab_data::ImageSource;
 use ganlab_metrics::classifier::{class_histogram, coverage, DomainClassifier};
 use ganlab_metrics::inception::{Detector, DEFAULT_DETECTOR_SHA256};
-use ganlab_metrics::{frechet_distance, inception_score, kid, swd, FeatureStats};
+use ganlab_metrics::{frechet_distance, inception_score, kid, swd_chunked, FeatureStats};
 use ganlab_train::SampleKind;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Map, Value};
@@ -39,11 +39,11 @@ pub struct EvalConfig {
 
 /// An image set as uint8 values in float, [N, C, R, R] on the CPU, and where it came from:
 /// held whole (generated samples, the built-in datasets), or read from a streamed source (a
-/// folder, zip or archive) a chunk at a time, so that FID's features of 50,000 real images never
-/// need them all in memory. SWD and the classifier metrics take the whole set ([`ImageSet::images`]).
+/// folder, zip or archive) a chunk at a time ([`ImageSet::chunk`]), so that no metric of 50,000
+/// real images needs them all in memory: FID/KID features 16 images at a time, SWD one pyramid
+/// batch at a time (keeping only the descriptors), the domain classifier 512 at a time.
 pub struct ImageSet {
     pixels: Pixels,
-    whole: std::cell::OnceCell<Tensor>,
     pub description: String,
     /// The dataset behind it, if any (names the default classifier).
     pub dataset: Option<String>,
@@ -62,7 +62,6 @@ impl ImageSet {
     pub fn held(images: Tensor, description: String, dataset: Option<String>) -> ImageSet {
         ImageSet {
             pixels: Pixels::Held(images),
-            whole: std::cell::OnceCell::new(),
             description,
             dataset,
         }
@@ -77,7 +76,6 @@ impl ImageSet {
     ) -> ImageSet {
         ImageSet {
             pixels: Pixels::Streamed { source, indices },
-            whole: std::cell::OnceCell::new(),
             description,
             dataset,
         }
@@ -125,17 +123,42 @@ impl ImageSet {
         }
     }
 
-    /// The whole set (read once).
-    pub fn images(&self) -> Result<Tensor> {
-        if let Some(t) = self.whole.get() {
-            return Ok(t.shallow_clone());
+    /// The set as SWD reads it: one pyramid batch of images at a time.
+    pub fn swd_chunks(&self) -> ganlab_metrics::ImageChunks<'_> {
+        let shape = self.shape();
+        ganlab_metrics::ImageChunks {
+            len: self.len(),
+            shape: [shape[1], shape[2], shape[3]],
+            read: Box::new(move |start, len| {
+                self.chunk(start, len).map_err(|e| {
+                    ganlab_metrics::Error::Source(format!("{}: {e:#}", self.description))
+                })
+            }),
         }
-        let whole = match &self.pixels {
-            Pixels::Held(t) => t.shallow_clone(),
-            Pixels::Streamed { source, indices } => to_pixels(&source.batch(indices)?),
-        };
-        Ok(self.whole.get_or_init(|| whole).shallow_clone())
     }
+}
+
+/// Images the domain classifier reads at a time (a streamed set is never held whole).
+const CLASSIFIER_CHUNK: i64 = 512;
+
+/// The domain classifier's features and logits of every image of `set`, read
+/// [`CLASSIFIER_CHUNK`] images at a time (only the [N, F] features and [N, classes] logits are
+/// kept).
+fn classify(
+    classifier: &DomainClassifier,
+    set: &ImageSet,
+    to_input: &dyn Fn(&Tensor) -> Tensor,
+) -> Result<(Tensor, Tensor)> {
+    let (mut features, mut logits) = (Vec::new(), Vec::new());
+    let mut start = 0;
+    while start < set.len() {
+        let len = CLASSIFIER_CHUNK.min(set.len() - start);
+        let (f, l) = classifier.features_and_logits(&to_input(&set.chunk(start, len)?))?;
+        features.push(f);
+        logits.push(l);
+        start += len;
+    }
+    Ok((Tensor::cat(&features, 0), Tensor::cat(&logits, 0)))
 }
 
 /// Images in [-1, 1] as uint8 values 0…255 in float on the CPU (what every metric takes).
@@ -663,7 +686,7 @@ pub fn evaluate_sets_with(
             json!("(x - 128) / 128 for x in [0, 255], clamped to [-1, 0.9921875]");
     }
     if wants(Metric::Swd) {
-        let s = swd(&real.images()?, &fake.images()?, cfg.seed)?;
+        let s = swd_chunked(&real.swd_chunks(), &fake.swd_chunks(), cfg.seed)?;
         out.insert("swd".into(), json!({"avg": s.avg, "per_level": s.per_level.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<_, _>>()}));
     }
     if wants(Metric::Is) || wants(Metric::Coverage) || wants(Metric::DomainFid) {
@@ -686,9 +709,8 @@ pub fn evaluate_sets_with(
             ));
         }
         let to_input = |t: &Tensor| luma(t) / 127.5 - 1.0;
-        let (real_images, fake_images) = (real.images()?, fake.images()?);
-        let real_logits = classifier.logits(&to_input(&real_images))?;
-        let fake_logits = classifier.logits(&to_input(&fake_images))?;
+        let (real_features, real_logits) = classify(&classifier, real, &to_input)?;
+        let (fake_features, fake_logits) = classify(&classifier, fake, &to_input)?;
         if wants(Metric::Is) {
             let score = inception_score(&fake_logits, 10)?;
             out.insert(
@@ -704,13 +726,12 @@ pub fn evaluate_sets_with(
             out.insert("coverage".into(), json!({"classifier": name, "histogram": c.histogram, "real_histogram": c.real_histogram, "covered": c.covered, "missing": c.missing}));
         }
         if wants(Metric::DomainFid) {
-            let (rf, ff) = (
-                classifier.features(&to_input(&real_images))?,
-                classifier.features(&to_input(&fake_images))?,
-            );
             out.insert(
                 "domain_fid".into(),
-                json!(fid_of(&stats_of(&rf)?, &stats_of(&ff)?)?),
+                json!(fid_of(
+                    &stats_of(&real_features)?,
+                    &stats_of(&fake_features)?
+                )?),
             );
         }
         provenance["classifier"] = meta;

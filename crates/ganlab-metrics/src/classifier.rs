@@ -96,6 +96,20 @@ impl DomainClassifier {
         Ok(tch::no_grad(|| self.penultimate(images)).to_device(Device::Cpu))
     }
 
+    /// [`DomainClassifier::features`] and [`DomainClassifier::logits`] from one forward pass.
+    pub fn features_and_logits(&self, images: &Tensor) -> Result<(Tensor, Tensor), Error> {
+        self.check(images)?;
+        let (features, logits) = tch::no_grad(|| {
+            let features = self.penultimate(images);
+            let logits = self.out.forward(&features);
+            (features, logits)
+        });
+        Ok((
+            features.to_device(Device::Cpu),
+            logits.to_device(Device::Cpu),
+        ))
+    }
+
     /// Class logits [N, classes].
     pub fn logits(&self, images: &Tensor) -> Result<Tensor, Error> {
         self.check(images)?;

@@ -26,7 +26,7 @@ pub use frechet::{frechet_distance, FeatureStats};
 pub use inception::Detector;
 pub use inception_score::{inception_score, InceptionScore};
 pub use kid::{kid, Kid};
-pub use swd::{swd, Swd};
+pub use swd::{swd, swd_chunked, ImageChunks, Swd};
 pub use toy::{toy_mode_metrics, ToyModeMetrics};
 
 /// Errors from computing metrics on inputs of the wrong shape or size.
@@ -38,6 +38,9 @@ pub enum Error {
         expected: String,
         got: String,
     },
+    /// Images that could not be read from their source (a streamed set).
+    #[error("{0}")]
+    Source(String),
     #[error("detector {}: {what}", path.display())]
     Detector {
         path: std::path::PathBuf,

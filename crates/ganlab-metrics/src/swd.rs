@@ -292,6 +292,31 @@ fn random_directions(rng: &mut ChaCha8Rng, d: i64) -> Vec<Tensor> {
         .collect()
 }
 
+/// An image set read in pieces, so that it is never held whole: `len` images of `shape`
+/// [C, R, R], and `read(start, count)` giving images `start .. start + count` as
+/// [count, C, R, R] (uint8 values in float, on the CPU).
+pub struct ImageChunks<'a> {
+    pub len: i64,
+    pub shape: [i64; 3],
+    pub read: Box<dyn Fn(i64, i64) -> Result<Tensor, Error> + 'a>,
+}
+
+impl<'a> ImageChunks<'a> {
+    /// A set held in one tensor [N, C, R, R].
+    pub fn held(images: &'a Tensor) -> ImageChunks<'a> {
+        let s = images.size();
+        ImageChunks {
+            len: s[0],
+            shape: [
+                s.get(1).copied().unwrap_or(0),
+                s.get(2).copied().unwrap_or(0),
+                s.get(3).copied().unwrap_or(0),
+            ],
+            read: Box::new(move |start, count| Ok(images.narrow(0, start, count))),
+        }
+    }
+}
+
 /// Descriptors of a whole image set at every level, finalised ([N·128, 147] per level).
 pub fn set_descriptors(
     images: &Tensor,
@@ -302,12 +327,14 @@ pub fn set_descriptors(
     if images.device() == Device::Cpu {
         let d = images.size()[1] * NHOOD_SIZE * NHOOD_SIZE;
         let n = images.size()[0] as usize * NHOODS_PER_IMAGE as usize;
-        return Ok(cpu_set_descriptors(&images, rng, batch)
-            .iter()
-            .map(|panels| {
-                Tensor::from_slice(&swd_cpu::from_panels(panels, n, d as usize)).view([-1, d])
-            })
-            .collect());
+        return Ok(
+            cpu_set_descriptors(&ImageChunks::held(&images), rng, batch)?
+                .iter()
+                .map(|panels| {
+                    Tensor::from_slice(&swd_cpu::from_panels(panels, n, d as usize)).view([-1, d])
+                })
+                .collect(),
+        );
     }
     let resolutions = swd_resolutions(images.size()[2]);
     let n = images.size()[0];
@@ -332,10 +359,15 @@ pub fn set_descriptors(
 /// batch by batch straight into one buffer in the panel layout of the projection kernel
 /// (`host::PANEL`; N·128 descriptors of 147 values) and normalised in place. Draws the same
 /// random corners in the same order as the tensor path.
-fn cpu_set_descriptors(images: &Tensor, rng: &mut ChaCha8Rng, batch: i64) -> Vec<Vec<f32>> {
-    let s = images.size();
-    let (n, c, h, w) = (s[0], s[1] as usize, s[2] as usize, s[3] as usize);
-    let resolutions = swd_resolutions(s[2]);
+fn cpu_set_descriptors(
+    images: &ImageChunks,
+    rng: &mut ChaCha8Rng,
+    batch: i64,
+) -> Result<Vec<Vec<f32>>, Error> {
+    let [_, h, w] = images.shape;
+    // Grayscale is tiled to 3 channels, as ProGAN's code sees it.
+    let (n, c, h, w) = (images.len, 3usize, h as usize, w as usize);
+    let resolutions = swd_resolutions(images.shape[1]);
     let sides = swd_cpu::level_sides(h, w, resolutions.len());
     let d = c * (NHOOD_SIZE * NHOOD_SIZE) as usize;
     let count = n as usize * NHOODS_PER_IMAGE as usize;
@@ -346,7 +378,15 @@ fn cpu_set_descriptors(images: &Tensor, rng: &mut ChaCha8Rng, batch: i64) -> Vec
     let mut start = 0;
     while start < n {
         let len = batch.min(n - start);
-        let pixels = host::to_vec_f32(&images.narrow(0, start, len));
+        let chunk = check_images(&(images.read)(start, len)?, "SWD images")?;
+        if chunk.size()[1..] != [c as i64, h as i64, w as i64] || chunk.size()[0] != len {
+            return Err(Error::BadInput {
+                what: "SWD image chunk",
+                expected: format!("[{len}, 1|3, {h}, {w}]"),
+                got: format!("{:?}", chunk.size()),
+            });
+        }
+        let pixels = host::to_vec_f32(&chunk);
         let pyramid = swd_cpu::pyramid(&pixels, h, w, resolutions.len());
         for (level, ((values, side), &(lh, lw))) in
             pyramid.iter().zip(&resolutions).zip(&sides).enumerate()
@@ -368,7 +408,7 @@ fn cpu_set_descriptors(images: &Tensor, rng: &mut ChaCha8Rng, batch: i64) -> Vec
     for level in &mut levels {
         swd_cpu::normalize_panels(level, count, c, (NHOOD_SIZE * NHOOD_SIZE) as usize);
     }
-    levels
+    Ok(levels)
 }
 
 /// Images per pyramid batch: 256 up to 64x64, fewer above so that a batch stays near 2^26 float
@@ -389,7 +429,15 @@ pub fn swd(real: &Tensor, fake: &Tensor, seed: u64) -> Result<Swd, Error> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let batch = pyramid_batch(real.size()[2]);
     if real.device() == Device::Cpu && fake.device() == Device::Cpu {
-        return cpu_swd(real, fake, &mut rng, batch);
+        // The shape checks of the whole sets, before any work.
+        check_images(real, "SWD images").map(drop)?;
+        check_images(fake, "SWD images").map(drop)?;
+        return cpu_swd(
+            &ImageChunks::held(real),
+            &ImageChunks::held(fake),
+            &mut rng,
+            batch,
+        );
     }
     let real_desc = set_descriptors(real, &mut rng, batch)?;
     let fake_desc = set_descriptors(fake, &mut rng, batch)?;
@@ -407,16 +455,34 @@ pub fn swd(real: &Tensor, fake: &Tensor, seed: u64) -> Result<Swd, Error> {
     Ok(Swd { per_level, avg })
 }
 
+/// [`swd`] of two sets read in pieces ([`ImageChunks`]) on the CPU: only one pyramid batch of
+/// images is held at a time (the descriptors, 128 x 147 values per image and level, are kept).
+/// The same value as [`swd`] of the whole sets.
+pub fn swd_chunked(real: &ImageChunks, fake: &ImageChunks, seed: u64) -> Result<Swd, Error> {
+    if real.shape != fake.shape || real.shape[1] != real.shape[2] || real.shape[1] < 16 {
+        return Err(Error::BadInput {
+            what: "SWD image sets",
+            expected: "the same square image size, at least 16".into(),
+            got: format!("{:?} and {:?}", real.shape, fake.shape),
+        });
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    cpu_swd(real, fake, &mut rng, pyramid_batch(real.shape[1]))
+}
+
 /// [`swd`] on the CPU, on slices from the images to the sorted projections (the same random
 /// draws in the same order as the tensor path).
-fn cpu_swd(real: &Tensor, fake: &Tensor, rng: &mut ChaCha8Rng, batch: i64) -> Result<Swd, Error> {
-    let real = check_images(real, "SWD images")?;
-    let fake = check_images(fake, "SWD images")?;
-    let real_desc = cpu_set_descriptors(&real, rng, batch);
-    let fake_desc = cpu_set_descriptors(&fake, rng, batch);
-    let counts = [real.size()[0], fake.size()[0]].map(|n| (n * NHOODS_PER_IMAGE) as usize);
-    let d = real.size()[1] * NHOOD_SIZE * NHOOD_SIZE;
-    let resolutions = swd_resolutions(real.size()[2]);
+fn cpu_swd(
+    real: &ImageChunks,
+    fake: &ImageChunks,
+    rng: &mut ChaCha8Rng,
+    batch: i64,
+) -> Result<Swd, Error> {
+    let real_desc = cpu_set_descriptors(real, rng, batch)?;
+    let fake_desc = cpu_set_descriptors(fake, rng, batch)?;
+    let counts = [real.len, fake.len].map(|n| (n * NHOODS_PER_IMAGE) as usize);
+    let d = 3 * NHOOD_SIZE * NHOOD_SIZE;
+    let resolutions = swd_resolutions(real.shape[1]);
     let mut buffers = Projections::default();
     let mut per_level = BTreeMap::new();
     for ((a, b), res) in real_desc.iter().zip(&fake_desc).zip(&resolutions) {
@@ -487,6 +553,38 @@ mod tests {
     }
 
     #[test]
+    fn swd_read_in_chunks_equals_swd_of_the_whole_sets_and_a_read_error_is_passed_on() {
+        tch::manual_seed(3);
+        let real = (Tensor::rand([300, 1, 32, 32], (Kind::Float, Device::Cpu)) * 255.0).round();
+        let fake = (Tensor::rand([280, 1, 32, 32], (Kind::Float, Device::Cpu)) * 255.0).round();
+        let whole = swd(&real, &fake, 5).expect("swd");
+        // A reader that copies each requested piece, as a streamed source decodes it.
+        let reader = |set: &Tensor| {
+            let set = set.copy();
+            ImageChunks {
+                len: set.size()[0],
+                shape: [1, 32, 32],
+                read: Box::new(move |start, count| Ok(set.narrow(0, start, count).copy())),
+            }
+        };
+        let chunked = swd_chunked(&reader(&real), &reader(&fake), 5).expect("chunked");
+        assert_eq!(chunked.avg.to_bits(), whole.avg.to_bits());
+        assert_eq!(chunked.per_level, whole.per_level);
+        let broken = ImageChunks {
+            len: 300,
+            shape: [1, 32, 32],
+            read: Box::new(|start, _| Err(Error::Source(format!("image {start}: truncated PNG")))),
+        };
+        let err = swd_chunked(&broken, &reader(&fake), 5).expect_err("unreadable");
+        assert!(err.to_string().contains("truncated PNG"), "{err}");
+        let other = ImageChunks {
+            shape: [3, 32, 32],
+            ..reader(&fake)
+        };
+        assert!(swd_chunked(&reader(&real), &other, 5).is_err());
+    }
+
+    #[test]
     fn the_cpu_swd_equals_the_libtorch_path_with_sets_of_different_sizes() {
         // `swd` on CPU images (panel layout, batches of 3 images so that batches share panels)
         // against the same draws through libtorch operations only.
@@ -494,7 +592,13 @@ mod tests {
         let real = (Tensor::rand([7, 3, 32, 32], (Kind::Float, Device::Cpu)) * 255.0).round();
         let fake = (Tensor::rand([5, 3, 32, 32], (Kind::Float, Device::Cpu)) * 255.0).round();
         let mut rng = ChaCha8Rng::seed_from_u64(11);
-        let ours = cpu_swd(&real, &fake, &mut rng, 3).expect("swd");
+        let ours = cpu_swd(
+            &ImageChunks::held(&real),
+            &ImageChunks::held(&fake),
+            &mut rng,
+            3,
+        )
+        .expect("swd");
         let mut rng = ChaCha8Rng::seed_from_u64(11);
         let resolutions = swd_resolutions(32);
         let mut sets = Vec::new();
