@@ -199,10 +199,10 @@ pub struct RunRef {
 }
 
 impl Plan {
-    /// Every run, main ones first, then the probes.
+    /// Every run: the (short) probes first, then the main ones, contender by contender.
     pub fn runs(&self) -> Vec<RunRef> {
         let mut runs = Vec::new();
-        for (list, prefix) in [(&self.contenders, ""), (&self.probes, "probe-")] {
+        for (list, prefix) in [(&self.probes, "probe-"), (&self.contenders, "")] {
             for c in list {
                 for &seed in &self.seeds {
                     runs.push(RunRef {

@@ -18,6 +18,10 @@ pub const GROWING_BUDGET_S: f64 = 1200.0;
 /// appendix, toy code `ITERS = 100000`); here the leading games' mode metrics stop improving
 /// well before (measured with `gan train --preset toy-ring8 --kimg 6000 --tick-kimg 250`).
 pub const TOYS_KIMG: f64 = 2500.0;
+/// Wall seconds of the six toy games for 500 kimg on one dataset, summed: the README's games
+/// table (`cargo xtask games --kimg 500`, 2026-11-28, 2 CPU cores): 52 + 51 + 35 + 136 + 77 +
+/// 165 s on ring8.
+const TOY_S_PER_500_KIMG: f64 = 516.0;
 /// Seeds of the image studies and of the toy study.
 const IMAGE_SEEDS: [u64; 3] = [0, 1, 2];
 const TOY_SEEDS: [u64; 5] = [0, 1, 2, 3, 4];
@@ -83,8 +87,7 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
             contenders: toy_contenders(),
             seeds: seeds(&TOY_SEEDS),
             probes: Vec::new(),
-            // ~10 kimg/s for the one-step games on this machine, ~2.5x slower with 5 critic steps.
-            expected_s: 60.0 * (TOYS_KIMG / 10.0) * 1.5,
+            expected_s: 2.0 * TOY_SEEDS.len() as f64 * TOYS_KIMG / 500.0 * TOY_S_PER_500_KIMG,
             runs_dir: dir,
         },
         StudyName::Stopping => super::page::stopping_plan(options, dir)?,
