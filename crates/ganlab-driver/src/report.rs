@@ -134,7 +134,7 @@ impl Run {
     }
 }
 
-pub(crate) const COLORS: [RGBColor; 6] = [
+const COLORS: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
@@ -143,7 +143,7 @@ pub(crate) const COLORS: [RGBColor; 6] = [
     RGBColor(23, 190, 207),
 ];
 
-pub(crate) fn range_of(values: impl Iterator<Item = f64>) -> (f64, f64) {
+fn range_of(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
@@ -176,21 +176,56 @@ fn panel(
     text: bool,
 ) -> Result<()> {
     let x_of = |p: &(f64, f64, f64)| if by_wall { p.1 } else { p.0 };
-    let (x0, x1) = range_of(series.iter().flat_map(|(_, s)| s.iter().map(x_of)));
-    let (y0, y1) = range_of(series.iter().flat_map(|(_, s)| s.iter().map(|p| p.2)));
+    let curves: Vec<(String, Band)> = series
+        .iter()
+        .map(|(name, points)| {
+            let band = points.iter().map(|p| (x_of(p), p.2, p.2, p.2)).collect();
+            (name.clone(), band)
+        })
+        .collect();
+    let x_desc = if by_wall {
+        "wall-clock seconds"
+    } else {
+        "kimg"
+    };
+    band_panel(area, title, x_desc, &curves, false, text)
+}
+
+/// Points of a band: (x, mean, min, max); a single curve has min = max = mean.
+pub(crate) type Band = Vec<(f64, f64, f64, f64)>;
+
+/// One panel of labelled curves, each a line (its mean) over a shaded band (its min to max),
+/// with a legend; `log_y` plots log10 of the values (the axis shows the values).
+pub(crate) fn band_panel(
+    area: &Area,
+    title: &str,
+    x_desc: &str,
+    curves: &[(String, Band)],
+    log_y: bool,
+    text: bool,
+) -> Result<()> {
+    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("plot `{title}`: {e}");
+    let y_of = |v: f64| if log_y { v.max(1e-12).log10() } else { v };
+    let (x0, x1) = range_of(curves.iter().flat_map(|(_, b)| b.iter().map(|p| p.0)));
+    let (y0, y1) = range_of(
+        curves
+            .iter()
+            .flat_map(|(_, b)| b.iter().flat_map(|p| [y_of(p.2), y_of(p.3)])),
+    );
     let mut builder = ChartBuilder::on(area);
     builder.margin(12);
     if text {
         builder
             .caption(title, ("sans-serif", 18))
             .x_label_area_size(36)
-            .y_label_area_size(56);
+            .y_label_area_size(60);
     }
     let mut chart = builder
         .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(|e| anyhow::anyhow!("plot `{title}`: {e}"))?;
+        .map_err(|e| err(&e))?;
     let mut mesh = chart.configure_mesh();
-    let axis = |v: &f64| {
+    let y_label = |v: &f64| {
+        let v = if log_y { 10f64.powf(*v) } else { *v };
         let a = v.abs();
         if a != 0.0 && !(1e-2..1e5).contains(&a) {
             format!("{v:.2e}")
@@ -198,39 +233,42 @@ fn panel(
             format!("{}", (v * 1000.0).round() / 1000.0)
         }
     };
-    mesh.y_label_formatter(&axis);
-    if text {
-        mesh.x_desc(if by_wall {
-            "wall-clock seconds"
-        } else {
-            "kimg"
-        });
-    } else {
-        mesh.x_labels(0).y_labels(0);
-    }
-    mesh.draw()
-        .map_err(|e| anyhow::anyhow!("plot `{title}`: {e}"))?;
-    for (i, (name, points)) in series.iter().enumerate() {
+    mesh.y_label_formatter(&y_label);
+    match text {
+        true => mesh.x_desc(x_desc),
+        false => mesh.x_labels(0).y_labels(0),
+    };
+    mesh.draw().map_err(|e| err(&e))?;
+    for (i, (label, b)) in curves.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
+        if b.len() > 1 && b.iter().any(|p| p.3 > p.2) {
+            let mut outline: Vec<(f64, f64)> = b.iter().map(|p| (p.0, y_of(p.3))).collect();
+            outline.extend(b.iter().rev().map(|p| (p.0, y_of(p.2))));
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    outline,
+                    color.mix(0.18).filled(),
+                )))
+                .map_err(|e| err(&e))?;
+        }
         let line = chart
             .draw_series(LineSeries::new(
-                points.iter().map(|p| (x_of(p), p.2)),
+                b.iter().map(|p| (p.0, y_of(p.1))),
                 color.stroke_width(2),
             ))
-            .map_err(|e| anyhow::anyhow!("plot `{title}`: {e}"))?;
+            .map_err(|e| err(&e))?;
         if text {
-            line.label(name.as_str()).legend(move |(x, y)| {
+            line.label(label.as_str()).legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
             });
         }
-        if points.len() == 1 || !by_wall && points.len() < 12 {
+        if b.len() < 12 {
             chart
                 .draw_series(
-                    points
-                        .iter()
-                        .map(|p| Circle::new((x_of(p), p.2), 3, color.filled())),
+                    b.iter()
+                        .map(|p| Circle::new((p.0, y_of(p.1)), 3, color.filled())),
                 )
-                .map_err(|e| anyhow::anyhow!("plot `{title}`: {e}"))?;
+                .map_err(|e| err(&e))?;
         }
     }
     if text {
@@ -240,7 +278,7 @@ fn panel(
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()
-            .map_err(|e| anyhow::anyhow!("plot `{title}`: {e}"))?;
+            .map_err(|e| err(&e))?;
     }
     Ok(())
 }

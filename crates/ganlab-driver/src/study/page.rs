@@ -4,10 +4,9 @@
 use super::{plans, runs_dir, Contender, Plan, RunRef, StudyName, StudyOptions};
 use crate::files::{write_bytes_atomically, write_json_atomically};
 use crate::monitor::Monitor;
-use crate::report::{font_available, range_of, tick_pictures, write_png_plot, Area, COLORS};
+use crate::report::{band_panel, font_available, tick_pictures, write_png_plot, Band};
 use crate::stats::{read_ticks, TickStats};
 use anyhow::{bail, Context, Result};
-use plotters::prelude::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -165,8 +164,6 @@ fn groups<'a>(
         .collect()
 }
 
-/// Points of a band: (x, mean, min, max).
-type Band = Vec<(f64, f64, f64, f64)>;
 /// Labelled bands, one per contender.
 type Curves = Vec<(String, Band)>;
 
@@ -214,89 +211,6 @@ fn interpolate(points: &[(f64, f64)], x: f64) -> f64 {
             }
         }
     }
-}
-
-/// One panel of band curves: (label, band) per contender.
-fn band_panel(
-    area: &Area,
-    title: &str,
-    x_desc: &str,
-    curves: &[(String, Band)],
-    log_y: bool,
-    text: bool,
-) -> Result<()> {
-    let err = |e: &dyn std::fmt::Display| anyhow::anyhow!("plot `{title}`: {e}");
-    let y_of = |v: f64| if log_y { v.max(1e-12).log10() } else { v };
-    let (x0, x1) = range_of(curves.iter().flat_map(|(_, b)| b.iter().map(|p| p.0)));
-    let (y0, y1) = range_of(
-        curves
-            .iter()
-            .flat_map(|(_, b)| b.iter().flat_map(|p| [y_of(p.2), y_of(p.3)])),
-    );
-    let mut builder = ChartBuilder::on(area);
-    builder.margin(12);
-    if text {
-        builder
-            .caption(title, ("sans-serif", 18))
-            .x_label_area_size(36)
-            .y_label_area_size(60);
-    }
-    let mut chart = builder
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(|e| err(&e))?;
-    let mut mesh = chart.configure_mesh();
-    let y_label = |v: &f64| match log_y {
-        true => format!("{:.2e}", 10f64.powf(*v)),
-        false => format!("{}", (v * 1000.0).round() / 1000.0),
-    };
-    mesh.y_label_formatter(&y_label);
-    match text {
-        true => mesh.x_desc(x_desc),
-        false => mesh.x_labels(0).y_labels(0),
-    };
-    mesh.draw().map_err(|e| err(&e))?;
-    for (i, (label, b)) in curves.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        if b.len() > 1 && b.iter().any(|p| p.3 > p.2) {
-            let mut outline: Vec<(f64, f64)> = b.iter().map(|p| (p.0, y_of(p.3))).collect();
-            outline.extend(b.iter().rev().map(|p| (p.0, y_of(p.2))));
-            chart
-                .draw_series(std::iter::once(Polygon::new(
-                    outline,
-                    color.mix(0.18).filled(),
-                )))
-                .map_err(|e| err(&e))?;
-        }
-        let line = chart
-            .draw_series(LineSeries::new(
-                b.iter().map(|p| (p.0, y_of(p.1))),
-                color.stroke_width(2),
-            ))
-            .map_err(|e| err(&e))?;
-        if text {
-            line.label(label.as_str()).legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-            });
-        }
-        if b.len() < 12 {
-            chart
-                .draw_series(
-                    b.iter()
-                        .map(|p| Circle::new((p.0, y_of(p.1)), 3, color.filled())),
-                )
-                .map_err(|e| err(&e))?;
-        }
-    }
-    if text {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| err(&e))?;
-    }
-    Ok(())
 }
 
 /// A metric's figure: against kimg (left) and seconds of training (right), one band per group.
