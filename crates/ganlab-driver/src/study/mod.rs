@@ -272,6 +272,12 @@ fn run_one(run: &RunRef, options: &StudyOptions) -> Result<()> {
         compact(&run.dir)?;
     }
     match result {
+        // Ctrl-C / SIGTERM: the run wrote its snapshot; the study stops here too.
+        Ok(summary) if summary.stop == crate::train::StopReason::Interrupted => bail!(
+            "study interrupted during {} ({}); run the same command again to resume",
+            run.dir.display(),
+            summary.message
+        ),
         Ok(_) => Ok(()),
         // The run wrote `outcome.json` with the reason; a divergence is one of the results.
         Err(e) if matches!(run_state(&run.dir), Ok(RunState::Ended)) => {
