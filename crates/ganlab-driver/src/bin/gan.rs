@@ -977,28 +977,7 @@ fn plan_train(args: &TrainArgs) -> Result<TrainPlan> {
     if let Some(k) = args.keep_snapshots {
         config.keep_snapshots = k;
     }
-    let e = &mut config.evaluation;
-    if let Some(v) = args.eval_every_kimg {
-        e.every_kimg = v;
-    }
-    if let Some(v) = &args.eval_metrics {
-        e.metrics = v.clone();
-    }
-    if let Some(v) = args.eval_n {
-        e.n = v;
-    }
-    if args.primary.is_some() {
-        e.primary = args.primary;
-    }
-    if args.target.is_some() {
-        e.target = args.target;
-    }
-    if let Some(v) = args.patience {
-        e.patience = v;
-    }
-    if let Some(v) = args.min_delta {
-        e.min_delta = v;
-    }
+    apply_evaluation_options(args, &mut config.evaluation);
     for assignment in &args.set {
         config.set(assignment)?;
     }
@@ -1047,6 +1026,31 @@ fn plan_train(args: &TrainArgs) -> Result<TrainPlan> {
         dir,
         resume: false,
     })
+}
+
+/// The evaluation options of the command line over the config's `evaluation` section.
+fn apply_evaluation_options(args: &TrainArgs, e: &mut ganlab_driver::config::EvaluationSettings) {
+    if let Some(v) = args.eval_every_kimg {
+        e.every_kimg = v;
+    }
+    if let Some(v) = &args.eval_metrics {
+        e.metrics = v.clone();
+    }
+    if let Some(v) = args.eval_n {
+        e.n = v;
+    }
+    if args.primary.is_some() {
+        e.primary = args.primary;
+    }
+    if args.target.is_some() {
+        e.target = args.target;
+    }
+    if let Some(v) = args.patience {
+        e.patience = v;
+    }
+    if let Some(v) = args.min_delta {
+        e.min_delta = v;
+    }
 }
 
 /// Prints where a run's results are and writes its report, also after a failure (a diverged
