@@ -129,6 +129,11 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
                     assert!(metrics.contains(&m), "stopping: no stop for {m}: {stops:?}");
                 }
                 assert!(md.contains("a person's pick"), "the pick is shown");
+                // The grid of each evaluation (its file name rounds the kimg to 0.01).
+                assert!(
+                    md.contains("](stopping/grid-kimg"),
+                    "no evaluation grid:\n{md}"
+                );
             }
         }
         // Ended runs keep what the page needs, not their snapshots.

@@ -302,7 +302,7 @@ pub fn compact(dir: &Path) -> Result<()> {
     let pictures = crate::report::tick_pictures(dir)?;
     let last = pictures.last().map(|(k, _)| *k);
     for (kimg, path) in &pictures {
-        let keep = Some(*kimg) == last || evaluated.iter().any(|e| (e - kimg).abs() < 5e-4);
+        let keep = Some(*kimg) == last || evaluated.iter().any(|e| same_tick(*e, *kimg));
         if !keep {
             std::fs::remove_file(path)
                 .with_context(|| format!("cannot remove {}", path.display()))?;
@@ -324,6 +324,12 @@ pub fn compact(dir: &Path) -> Result<()> {
         std::fs::remove_dir_all(&tb).with_context(|| format!("cannot remove {}", tb.display()))?;
     }
     Ok(())
+}
+
+/// Whether a grid file's kimg (its name has two decimals: `fakes-kimg0010.05.png` for the tick
+/// at 10.048 kimg) is the tick at `kimg`. Ticks are at least 0.064 kimg apart.
+pub fn same_tick(kimg: f64, from_file_name: f64) -> bool {
+    (kimg - from_file_name).abs() <= 0.005 + 1e-9
 }
 
 /// `2 h 05 min`, `7 min`, `45 s`.

@@ -838,7 +838,7 @@ fn evaluation_grids(run: &RunResult, pics: &Path, folder: &str) -> Result<String
     let mut md = String::from("## The grids at each evaluation\n\n| kimg | samples |\n|---|---|\n");
     for (kimg, path) in pictures
         .iter()
-        .filter(|(k, _)| evals.iter().any(|e| (e - k).abs() < 1e-6))
+        .filter(|(k, _)| evals.iter().any(|e| super::same_tick(*e, *k)))
     {
         let name = format!("grid-kimg{kimg:08.3}.png");
         std::fs::copy(path, pics.join(&name))
