@@ -70,3 +70,24 @@ impl<T: Choice> TypedValueParser for ChoiceParser<T> {
         })
     }
 }
+
+/// The value of `all` whose name is `name`, or the message every choice gives: "unknown WHAT
+/// `NAME`; expected one of A, B, ..." (`expected` says "one of" or "any of").
+pub fn by_name<T: Copy>(
+    all: &[T],
+    name: &str,
+    name_of: impl Fn(T) -> &'static str,
+    what: &str,
+    expected: &str,
+) -> Result<T, String> {
+    all.iter()
+        .copied()
+        .find(|v| name_of(*v) == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|v| name_of(*v)).collect();
+            format!(
+                "unknown {what} `{name}`; expected {expected} {}",
+                names.join(", ")
+            )
+        })
+}

@@ -178,15 +178,7 @@ impl std::str::FromStr for Preset {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Preset, String> {
-        Preset::ALL
-            .into_iter()
-            .find(|p| p.name() == name)
-            .ok_or_else(|| {
-                format!(
-                    "unknown preset `{name}`; expected one of {}",
-                    Preset::ALL.map(Preset::name).join(", ")
-                )
-            })
+        crate::choice::by_name(&Preset::ALL, name, Preset::name, "preset", "one of")
     }
 }
 

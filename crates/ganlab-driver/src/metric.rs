@@ -119,12 +119,7 @@ impl std::str::FromStr for Metric {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Metric, String> {
-        Metric::from_name(name).ok_or_else(|| {
-            format!(
-                "unknown metric `{name}`; expected any of {}",
-                Metric::ALL.map(Metric::name).join(", ")
-            )
-        })
+        crate::choice::by_name(&Metric::ALL, name, Metric::name, "metric", "any of")
     }
 }
 

@@ -65,15 +65,7 @@ impl std::str::FromStr for StudyName {
     type Err = String;
 
     fn from_str(name: &str) -> Result<StudyName, String> {
-        StudyName::ALL
-            .into_iter()
-            .find(|s| s.name() == name)
-            .ok_or_else(|| {
-                format!(
-                    "unknown study `{name}`; expected one of {}",
-                    StudyName::ALL.map(StudyName::name).join(", ")
-                )
-            })
+        crate::choice::by_name(&StudyName::ALL, name, StudyName::name, "study", "one of")
     }
 }
 
