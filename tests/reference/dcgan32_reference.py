@@ -57,6 +57,23 @@ class D(nn.Module):
         return self.to_logit.conv(x).flatten(1).squeeze(1)
 
 
+class DLayerNorm(D):
+    """D with the critic's layer norm (Gulrajani et al. 2017, sec. 4; their code's
+    Layernorm over [1,2,3] with a per-channel scale and offset): GroupNorm(1, C)."""
+
+    def __init__(self, width, channels):
+        super().__init__(width, channels)
+        for b, c in ((self.block2, 2 * width), (self.block3, 4 * width)):
+            b.bn = None
+            b.ln = nn.GroupNorm(1, c, eps=1e-5)
+
+    def forward(self, x):
+        x = nn.functional.leaky_relu(self.block1.conv(x), 0.2)
+        for b in (self.block2, self.block3):
+            x = nn.functional.leaky_relu(b.ln(b.conv(x)), 0.2)
+        return self.to_logit.conv(x).flatten(1).squeeze(1)
+
+
 def weights_init(m):
     # PyTorch examples/dcgan: conv N(0, 0.02); BN weight N(1, 0.02), bias 0.
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -124,6 +141,18 @@ def main():
             steps.append(flat(w))
         traj[name] = steps
     out["optim"] = {"x": flat(x), "w0": flat(w0), "trajectories": traj}
+
+    # The layer-norm critic (drawn last, so the values above stay those of earlier fixtures):
+    # its scale and offset drawn away from 1 and 0 so that both are exercised.
+    d_ln = DLayerNorm(4, 1)
+    d_ln.apply(weights_init)
+    for b in (d_ln.block2, d_ln.block3):
+        nn.init.normal_(b.ln.weight, 1.0, 0.1)
+        nn.init.normal_(b.ln.bias, 0.0, 0.1)
+    real_ln = torch.rand(5, 1, 32, 32) * 2 - 1
+    out["layer_norm_critic"] = {
+        "d_state": state(d_ln), "real": flat(real_ln), "d_out": flat(d_ln(real_ln)),
+    }
 
     path = os.path.join(os.path.dirname(__file__), "..", "fixtures", "dcgan32_reference.json")
     with open(path, "w") as f:

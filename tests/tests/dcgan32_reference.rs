@@ -1,7 +1,9 @@
 //! DCGAN-32 and the optimisers against PyTorch (fixture written by
 //! `tests/reference/dcgan32_reference.py` with torch 2.11.0).
 
-use ganlab_layers::{count_parameters, dcgan32_discriminator, dcgan32_generator, Dcgan32Config};
+use ganlab_layers::{
+    count_parameters, dcgan32_discriminator, dcgan32_generator, Dcgan32Config, Norm,
+};
 use ganlab_optim::{Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig};
 use ganlab_tests::{assert_close, floats, load_state, read_fixture, tensor};
 use tch::nn::{ModuleT, VarStore};
@@ -41,6 +43,7 @@ fn forward_passes_equal_pytorch_with_the_same_weights() {
         z_dim: 8,
         width: 4,
         channels: 1,
+        d_norm: Norm::Batch,
     };
     let (g_vs, d_vs) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
     let g = dcgan32_generator(&g_vs.root(), cfg);
@@ -81,6 +84,28 @@ fn forward_passes_equal_pytorch_with_the_same_weights() {
         rtol,
         "D eval",
     );
+}
+
+#[test]
+fn the_layer_norm_critic_equals_pytorch_group_norm() {
+    // WGAN-GP's critic (`d_norm = layer`): PyTorch's GroupNorm(1, C) in D's middle blocks.
+    let fx = &read_fixture("dcgan32_reference.json")["layer_norm_critic"];
+    let cfg = Dcgan32Config {
+        z_dim: 8,
+        width: 4,
+        channels: 1,
+        d_norm: Norm::Layer,
+    };
+    let vs = VarStore::new(Device::Cpu);
+    let d = dcgan32_discriminator(&vs.root(), cfg);
+    load_state(&vs, &fx["d_state"]);
+    let real = tensor(&fx["real"], &[5, 1, 32, 32]);
+    let expected = tensor(&fx["d_out"], &[5]);
+    // float32 in a different order of summation: |x - y| <= 1e-5 + 1e-4·|y|; no running
+    // statistics, so training and evaluation mode agree.
+    for train in [true, false] {
+        assert_close(&d.forward_t(&real, train), &expected, 1e-5, 1e-4, "D");
+    }
 }
 
 fn trajectory(mut opt: Box<dyn Optimizer>, w: &Tensor, x: &Tensor) -> Vec<Tensor> {

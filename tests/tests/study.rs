@@ -79,6 +79,13 @@ fn options(name: StudyName, root: &Path) -> StudyOptions {
 #[test]
 fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_runs() {
     let root = tempfile::tempdir().expect("tmp");
+    // A person's reading of the games page, kept beside it, goes under the page's header.
+    std::fs::create_dir_all(root.path().join("pages")).expect("pages");
+    std::fs::write(
+        root.path().join("pages").join("games.findings.md"),
+        "Hinge ends best.\n",
+    )
+    .expect("findings");
     // `stopping` follows the games study's best run, so it comes after it.
     for name in StudyName::ALL {
         let opts = options(name, root.path());
@@ -102,13 +109,17 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
         assert!(figures >= 1, "{name}: no pictures");
         match name {
             StudyName::Games => {
-                assert_eq!(record["results"].as_array().map(Vec::len), Some(6));
+                // Six games and WGAN-GP once more with a batch-norm critic; a probe per game.
+                assert_eq!(record["results"].as_array().map(Vec::len), Some(7));
                 assert_eq!(record["first_kimg"].as_array().map(Vec::len), Some(6));
+                assert!(md.contains("## What it shows\n\nHinge ends best."), "{md}");
                 for file in [
                     "domain-fid.png",
                     "swd.png",
                     "grad-norm-g.png",
+                    "grad-norm-g-runs.png",
                     "grid-minimax.png",
+                    "grid-wgan-gp-batchnorm.png",
                 ] {
                     assert!(
                         opts.out_dir.join("games").join(file).is_file(),

@@ -172,7 +172,7 @@ fn dcgan32_players(channels: i64, device: Device) -> Result<Players> {
         resolution: 32,
         z_dim: None,
         width: 64,
-        progan: Default::default(),
+        ..Default::default()
     };
     Dcgan32.build(&spec, device)
 }
@@ -352,6 +352,7 @@ pub fn progan_steps_per_s(
         resolution: b.resolution,
         z_dim: None,
         width: 0,
+        d_norm: Default::default(),
         progan: ProganSettings {
             fmap_base: b.fmap_base,
             fmap_max: b.fmap_max,

@@ -5,7 +5,7 @@ use crate::device::DeviceChoice;
 use crate::metric::{self, Metric};
 use anyhow::{bail, Result};
 use ganlab_games::GameName;
-use ganlab_train::arch::{self, ArchChoice, ArchSpec};
+use ganlab_train::arch::{self, ArchChoice, ArchSpec, CriticNorm};
 use ganlab_train::{Architecture, OptimizerSettings, SampleKind};
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +48,12 @@ pub struct TrainConfig {
     pub z_dim: Option<i64>,
     /// Width of the networks (DCGAN's `ngf` = `ndf`).
     pub width: i64,
+    /// DCGAN-32 D's normalisation: `auto` (layer norm under WGAN-GP, whose gradient penalty is
+    /// per sample: Gulrajani et al. 2017, §4; batch norm otherwise: Radford et al. 2016),
+    /// `batch`, `layer` or `none`. Read by dcgan32 only; a run records what it resolved to. A
+    /// run's `config.json` from before this key existed means `batch` (what it trained).
+    #[serde(skip_serializing_if = "CriticNorm::is_auto")]
+    pub d_norm: CriticNorm,
     /// Seed of every random number generator (weights, latents, shuffling).
     pub seed: u64,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
@@ -101,6 +107,7 @@ impl Default for TrainConfig {
             beta2: None,
             z_dim: None,
             width: 64,
+            d_norm: CriticNorm::Auto,
             seed: 0,
             device: DeviceChoice::Auto,
             channels_last: None,
@@ -516,6 +523,7 @@ impl TrainConfig {
             resolution: self.resolution,
             z_dim: self.z_dim,
             width: self.width,
+            d_norm: self.d_norm.resolve(self.game == GameName::WganGp),
             progan: self.progan.clone(),
         }
     }
@@ -553,6 +561,9 @@ impl TrainConfig {
         self.arch = ArchChoice::Named(self.resolved_arch());
         self.batch_size = Some(self.resolved_batch_size());
         self.z_dim = Some(self.resolved_z_dim());
+        if self.resolved_arch() == arch::Dcgan32.name() {
+            self.d_norm = CriticNorm::Fixed(self.arch_spec().d_norm);
+        }
         if let Some(schedule) = self.schedule() {
             self.progan.schedule.final_resolution = schedule.final_resolution;
         }
@@ -614,6 +625,14 @@ impl RunConfig {
     pub fn from_json(text: &str) -> Result<RunConfig> {
         let mut value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        if let Some(object) = value.as_object_mut() {
+            // Runs before `d_norm` existed trained DCGAN-32's D with batch norm, whatever the game.
+            if object.get("arch").and_then(|a| a.as_str()) == Some(arch::Dcgan32.name()) {
+                object
+                    .entry("d_norm")
+                    .or_insert(serde_json::to_value(CriticNorm::legacy())?);
+            }
+        }
         let mut provenance = serde_json::Map::new();
         if let (Some(object), serde_json::Value::Object(keys)) = (
             value.as_object_mut(),

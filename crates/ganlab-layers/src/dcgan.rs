@@ -10,6 +10,9 @@
 //! Convolutions have no bias. Initialisation as in the paper (§4: "All weights were initialized
 //! from a zero-centered Normal distribution with standard deviation 0.02") and PyTorch's
 //! `weights_init`: conv weights N(0, 0.02), BN scale N(1, 0.02), BN shift 0.
+//!
+//! D's normalisation is a choice ([`Norm`]): batch norm as above, or, for a critic under a
+//! gradient penalty, layer norm (Gulrajani et al. 2017, §4).
 
 use tch::nn::{self, Init, ModuleT};
 use tch::Tensor;
@@ -25,8 +28,8 @@ pub struct BlockConfig {
     pub kernel: i64,
     pub stride: i64,
     pub padding: i64,
-    /// Batch normalisation after the convolution (DCGAN leaves it out of D's first block).
-    pub batch_norm: bool,
+    /// The normalisation after the convolution (DCGAN leaves it out of D's first block).
+    pub norm: Norm,
     /// Standard deviation of the N(0, std) weight initialisation.
     pub init_std: f64,
 }
@@ -38,35 +41,87 @@ impl Default for BlockConfig {
             kernel: 4,
             stride: 2,
             padding: 1,
-            batch_norm: true,
+            norm: Norm::Batch,
             init_std: DCGAN_INIT_STD,
         }
     }
 }
 
-fn batch_norm(p: &nn::Path, channels: i64, init_std: f64) -> nn::BatchNorm {
-    nn::batch_norm2d(
-        p,
-        channels,
-        nn::BatchNormConfig {
-            ws_init: Init::Randn {
-                mean: 1.0,
-                stdev: init_std,
-            },
-            bs_init: Init::Const(0.0),
-            ..Default::default()
-        },
-    )
+/// The normalisation after a block's convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Norm {
+    /// Batch normalisation (Radford et al. 2016): each channel over the batch and the pixels;
+    /// parameters `bn.{weight,bias,running_mean,running_var}`.
+    #[default]
+    Batch,
+    /// Layer normalisation: each sample over its channels and pixels, with a per-channel scale
+    /// and offset, ε = 1e-5: the critic's normalisation under a gradient penalty, which is per
+    /// sample and so must not mix the samples of a batch (Gulrajani et al. 2017, §4; their
+    /// code's `Layernorm(name, [1,2,3], inputs)`). PyTorch's `GroupNorm(1, C)`; parameters
+    /// `ln.{weight,bias}`, initialised to 1 and 0.
+    Layer,
+    /// No normalisation.
+    None,
+}
+
+impl Norm {
+    /// `batch`, `layer` or `none`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Norm::Batch => "batch",
+            Norm::Layer => "layer",
+            Norm::None => "none",
+        }
+    }
+}
+
+/// A block's normalisation layer.
+#[derive(Debug)]
+pub enum NormLayer {
+    Batch(nn::BatchNorm),
+    Layer(nn::GroupNorm),
+    None,
+}
+
+impl NormLayer {
+    fn new(p: &nn::Path, norm: Norm, channels: i64, init_std: f64) -> NormLayer {
+        match norm {
+            Norm::Batch => NormLayer::Batch(nn::batch_norm2d(
+                p / "bn",
+                channels,
+                nn::BatchNormConfig {
+                    ws_init: Init::Randn {
+                        mean: 1.0,
+                        stdev: init_std,
+                    },
+                    bs_init: Init::Const(0.0),
+                    ..Default::default()
+                },
+            )),
+            Norm::Layer => {
+                NormLayer::Layer(nn::group_norm(p / "ln", 1, channels, Default::default()))
+            }
+            Norm::None => NormLayer::None,
+        }
+    }
+
+    fn apply(&self, ys: Tensor, train: bool) -> Tensor {
+        match self {
+            NormLayer::Batch(bn) => ys.apply_t(bn, train),
+            NormLayer::Layer(ln) => ys.apply(ln),
+            NormLayer::None => ys,
+        }
+    }
 }
 
 /// Generator block: transposed convolution → batch norm → ReLU (Radford et al. 2016, Fig. 1).
 #[derive(Debug)]
 pub struct UpBlock {
     pub conv: nn::ConvTranspose2D,
-    pub bn: Option<nn::BatchNorm>,
+    pub norm: NormLayer,
 }
 
-/// Builds an [`UpBlock`] with parameters `conv.weight` and `bn.{weight,bias,running_*}`.
+/// Builds an [`UpBlock`] with parameters `conv.weight` and those of its [`Norm`].
 pub fn up_block(p: &nn::Path, c_in: i64, c_out: i64, cfg: BlockConfig) -> UpBlock {
     let conv = nn::conv_transpose2d(
         p / "conv",
@@ -84,20 +139,14 @@ pub fn up_block(p: &nn::Path, c_in: i64, c_out: i64, cfg: BlockConfig) -> UpBloc
             ..Default::default()
         },
     );
-    let bn = cfg
-        .batch_norm
-        .then(|| batch_norm(&(p / "bn"), c_out, cfg.init_std));
-    UpBlock { conv, bn }
+    let norm = NormLayer::new(p, cfg.norm, c_out, cfg.init_std);
+    UpBlock { conv, norm }
 }
 
 impl UpBlock {
     /// The block without its activation (used for the output layer, followed by tanh).
     pub fn forward_linear(&self, xs: &Tensor, train: bool) -> Tensor {
-        let ys = xs.apply(&self.conv);
-        match &self.bn {
-            Some(bn) => ys.apply_t(bn, train),
-            None => ys,
-        }
+        self.norm.apply(xs.apply(&self.conv), train)
     }
 }
 
@@ -111,10 +160,10 @@ impl ModuleT for UpBlock {
 #[derive(Debug)]
 pub struct DownBlock {
     pub conv: nn::Conv2D,
-    pub bn: Option<nn::BatchNorm>,
+    pub norm: NormLayer,
 }
 
-/// Builds a [`DownBlock`] with parameters `conv.weight` and `bn.{weight,bias,running_*}`.
+/// Builds a [`DownBlock`] with parameters `conv.weight` and those of its [`Norm`].
 pub fn down_block(p: &nn::Path, c_in: i64, c_out: i64, cfg: BlockConfig) -> DownBlock {
     let conv = nn::conv2d(
         p / "conv",
@@ -132,20 +181,14 @@ pub fn down_block(p: &nn::Path, c_in: i64, c_out: i64, cfg: BlockConfig) -> Down
             ..Default::default()
         },
     );
-    let bn = cfg
-        .batch_norm
-        .then(|| batch_norm(&(p / "bn"), c_out, cfg.init_std));
-    DownBlock { conv, bn }
+    let norm = NormLayer::new(p, cfg.norm, c_out, cfg.init_std);
+    DownBlock { conv, norm }
 }
 
 impl DownBlock {
     /// The block without its activation (used for the logit layer).
     pub fn forward_linear(&self, xs: &Tensor, train: bool) -> Tensor {
-        let ys = xs.apply(&self.conv);
-        match &self.bn {
-            Some(bn) => ys.apply_t(bn, train),
-            None => ys,
-        }
+        self.norm.apply(xs.apply(&self.conv), train)
     }
 }
 
@@ -177,6 +220,8 @@ pub struct Dcgan32Config {
     pub channels: i64,
     /// Width of G's last hidden block and D's first block (`ngf` = `ndf` = 64).
     pub width: i64,
+    /// D's normalisation in its second and third blocks (G keeps batch norm).
+    pub d_norm: Norm,
 }
 
 impl Default for Dcgan32Config {
@@ -185,6 +230,7 @@ impl Default for Dcgan32Config {
             z_dim: 100,
             channels: 1,
             width: 64,
+            d_norm: Norm::Batch,
         }
     }
 }
@@ -211,7 +257,7 @@ pub fn dcgan32_generator(p: &nn::Path, cfg: Dcgan32Config) -> Dcgan32Generator {
         up_block(&(p / "block3"), 2 * w, w, BlockConfig::default()),
     ];
     let last = BlockConfig {
-        batch_norm: false,
+        norm: Norm::None,
         ..Default::default()
     };
     let to_image = up_block(&(p / "to_image"), w, cfg.channels, last);
@@ -244,18 +290,22 @@ pub struct Dcgan32Discriminator {
 pub fn dcgan32_discriminator(p: &nn::Path, cfg: Dcgan32Config) -> Dcgan32Discriminator {
     let w = cfg.width;
     let first = BlockConfig {
-        batch_norm: false,
+        norm: Norm::None,
+        ..Default::default()
+    };
+    let middle = BlockConfig {
+        norm: cfg.d_norm,
         ..Default::default()
     };
     let blocks = vec![
         down_block(&(p / "block1"), cfg.channels, w, first),
-        down_block(&(p / "block2"), w, 2 * w, BlockConfig::default()),
-        down_block(&(p / "block3"), 2 * w, 4 * w, BlockConfig::default()),
+        down_block(&(p / "block2"), w, 2 * w, middle),
+        down_block(&(p / "block3"), 2 * w, 4 * w, middle),
     ];
     let last = BlockConfig {
         stride: 1,
         padding: 0,
-        batch_norm: false,
+        norm: Norm::None,
         ..Default::default()
     };
     let to_logit = down_block(&(p / "to_logit"), 4 * w, 1, last);
@@ -335,6 +385,35 @@ mod tests {
         assert_eq!(floats(&gx), vec![0.2, 0.4, 0.6, 4.0]);
         let gv = Tensor::run_backward(&[gx.sum(Kind::Float)], &[&v], false, false).remove(0);
         assert_eq!(floats(&gv), vec![0.2, 0.2, 0.2, 1.0]);
+    }
+
+    #[test]
+    fn a_layer_norm_critic_scores_each_sample_alone() {
+        // Under batch norm a sample's score depends on the rest of its batch; under layer norm
+        // (the gradient penalty's critic) it does not, in training mode too.
+        let x = Tensor::randn([4, 1, 32, 32], (Kind::Float, Device::Cpu));
+        let other = Tensor::cat(&[x.narrow(0, 0, 1), x.narrow(0, 1, 3) * 3.0 + 1.0], 0);
+        for (norm, independent) in [(Norm::Layer, true), (Norm::Batch, false)] {
+            let vs = VarStore::new(Device::Cpu);
+            let cfg = Dcgan32Config {
+                width: 8,
+                d_norm: norm,
+                ..Default::default()
+            };
+            let d = dcgan32_discriminator(&vs.root(), cfg);
+            let a = d.forward_t(&x, true).double_value(&[0]);
+            let b = d.forward_t(&other, true).double_value(&[0]);
+            assert_eq!((a - b).abs() < 1e-5, independent, "{norm:?}: {a} vs {b}");
+        }
+        let vs = VarStore::new(Device::Cpu);
+        let cfg = Dcgan32Config {
+            d_norm: Norm::Layer,
+            ..Default::default()
+        };
+        let _d = dcgan32_discriminator(&vs.root(), cfg);
+        let names: Vec<String> = vs.variables().into_keys().collect();
+        assert!(names.contains(&"block2.ln.weight".to_string()));
+        assert!(!names.iter().any(|n| n.contains(".bn.")), "{names:?}");
     }
 
     #[test]

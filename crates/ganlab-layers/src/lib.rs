@@ -17,7 +17,7 @@ pub mod mlp;
 
 pub use dcgan::{
     dcgan32_discriminator, dcgan32_generator, down_block, leaky_relu, up_block, BlockConfig,
-    Dcgan32Config, Dcgan32Discriminator, Dcgan32Generator, DownBlock, UpBlock,
+    Dcgan32Config, Dcgan32Discriminator, Dcgan32Generator, DownBlock, Norm, NormLayer, UpBlock,
 };
 pub use equalized::{
     eq_conv2d, eq_linear, minibatch_stddev, pixel_norm, EqConfig, EqConv2d, EqLinear,

@@ -7,8 +7,7 @@
 //! # fn main() -> anyhow::Result<()> {
 //! use ganlab_train::{arch, Trainer, TrainerSettings};
 //! let data = ganlab_data::toy_dataset("ring8", 10_000, 0)?;
-//! let spec = arch::ArchSpec { channels: 0, resolution: 0, z_dim: None, width: 0,
-//!     progan: Default::default() };
+//! let spec = arch::ArchSpec::default();
 //! let players = arch::architecture("toy-mlp")?.build(&spec, tch::Device::Cpu)?;
 //! let game = ganlab_games::game_by_name("nonsaturating", Default::default())?;
 //! let source = Box::new(ganlab_data::InMemory::from(&data));
@@ -26,7 +25,7 @@ pub mod files;
 pub mod snapshot;
 mod trainer;
 
-pub use arch::{ArchChoice, Architecture, Players, SampleKind};
+pub use arch::{ArchChoice, Architecture, CriticNorm, Players, SampleKind};
 pub use snapshot::Progress;
 pub use trainer::{
     optimizer_settings, stream_seed, BatchUnreadable, Diverged, Lap, OptimizerOverrides,

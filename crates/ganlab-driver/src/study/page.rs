@@ -304,7 +304,10 @@ fn header(plan: &Plan, options: &StudyOptions) -> String {
         plan.question,
         plan.name,
         if options.tiny { " --tiny" } else { "" },
-        options.device,
+        options
+            .device
+            .resolve()
+            .map_or_else(|_| options.device.to_string(), crate::device::describe),
         time::OffsetDateTime::now_utc().date(),
         super::duration_words(wall),
         crate::VERSION,
@@ -362,6 +365,7 @@ pub fn write(plan: &Plan, options: &StudyOptions) -> Result<PathBuf> {
     std::fs::create_dir_all(&pics).with_context(|| format!("cannot create {}", pics.display()))?;
     let main = groups(&plan.contenders, &results, false);
     let mut md = header(plan, options);
+    md.push_str(&findings(options, &folder)?);
     let mut record = json!({"study": plan.name.name(), "tiny": options.tiny, "seeds": plan.seeds});
     let body = match plan.name {
         StudyName::Games => {
@@ -381,6 +385,18 @@ pub fn write(plan: &Plan, options: &StudyOptions) -> Result<PathBuf> {
     let path = options.out_dir.join(format!("{folder}.md"));
     write_bytes_atomically(&path, md.as_bytes())?;
     Ok(path)
+}
+
+/// A person's reading of the results (`NAME.findings.md` beside the page, committed with it),
+/// placed under the header; the tables below it are regenerated from the runs each time, the
+/// reading is not, so it names the figures it was written from. A page without one has none.
+fn findings(options: &StudyOptions, folder: &str) -> Result<String> {
+    let path = options.out_dir.join(format!("{folder}.findings.md"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(format!("## What it shows\n\n{}\n\n", text.trim())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot read {}", path.display()))),
+    }
 }
 
 /// The image metrics the studies evaluate: key, label, lower is better, decimals.
@@ -434,9 +450,15 @@ fn image_results(
     }
     record["results"] = json!(rows);
     md.push_str("\n### Over time\n\nThe line is the mean over the seeds, the band their range (min to max).\n\n");
-    for (key, label, _, _) in IMAGE_METRICS {
+    for (key, label, lower, _) in IMAGE_METRICS {
         let file = format!("{}.png", key.trim_start_matches("eval."));
-        if metric_figure(&pics.join(&file), label, key, groups, false)? {
+        // The distances on a log scale: they fall by orders of magnitude, and the games that
+        // work differ where a linear axis squeezes them together.
+        let (title, log) = match lower {
+            true => (format!("{label} (log scale)"), true),
+            false => (label.to_string(), false),
+        };
+        if metric_figure(&pics.join(&file), &title, key, groups, log)? {
             md.push_str(&format!("![{label}]({folder}/{file})\n\n"));
         }
     }
@@ -497,6 +519,19 @@ fn games_body(
     record: &mut Value,
 ) -> Result<String> {
     let mut md = image_results(groups, pics, folder, record)?;
+    if metric_figure(
+        &pics.join("grad-norm-g-runs.png"),
+        "G's gradient norm, whole runs (log scale)",
+        "grad_norm_g",
+        groups,
+        true,
+    )? {
+        md.push_str(&format!(
+            "G's gradient norm at every tick of the runs above (mean over the tick): where the \
+             min-max G's falls towards 0, D has won and G learns nothing.\n\n\
+             ![G's gradient norm over the runs]({folder}/grad-norm-g-runs.png)\n\n"
+        ));
+    }
     md.push_str("## G's gradient over the first kimg\n\nShort runs of each game from the same start (one tick per 64 real images shown, no evaluation): the norm of G's gradient and D's output on fakes, mean over the tick. Min-max G minimises log(1 − D(G(z))), whose gradient vanishes as D(G(z)) → 0 (Goodfellow et al. 2014, §3); the non-saturating G maximises log D(G(z)) instead.\n\n| game | G grad norm, first tick | G grad norm, last tick | D(G(z)) first | D(G(z)) last |\n|---|---|---|---|---|\n");
     let mut rows = Vec::new();
     for g in probes {

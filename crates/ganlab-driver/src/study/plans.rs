@@ -48,16 +48,18 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
             title: "The games on MNIST at an equal budget of training seconds".into(),
             question: format!(
                 "Which game between G and D trains DCGAN-32 on MNIST best in the same time? Every \
-                 game with its paper's optimiser and defaults (nothing tuned per game), {} s of \
-                 training steps each, 3 seeds; and does the min-max game starve G of gradients \
-                 early, as Goodfellow et al. (2014, §3) say?",
+                 game with its paper's optimiser and defaults (nothing tuned per game; WGAN-GP's \
+                 critic with layer norm instead of batch norm, as its paper prescribes, and once \
+                 more with batch norm, `wgan-gp-batchnorm`), {} s of training steps each, 3 \
+                 seeds; and does the min-max game starve G of gradients early, as Goodfellow et \
+                 al. (2014, §3) say?",
                 GAMES_BUDGET_S
             ),
             contenders: games_contenders(),
             seeds: seeds(&IMAGE_SEEDS),
             probes: probe_contenders(),
-            // 18 runs x (360 s of steps + ~60 s of evaluations and start-up) + 18 probes x ~15 s.
-            expected_s: 18.0 * (GAMES_BUDGET_S + 60.0) + 18.0 * 15.0,
+            // 21 runs x (360 s of steps + ~60 s of evaluations and start-up) + 18 probes x ~15 s.
+            expected_s: 21.0 * (GAMES_BUDGET_S + 60.0) + 18.0 * 15.0,
             runs_dir: dir,
         },
         StudyName::Growing => Plan {
@@ -96,9 +98,11 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
     })
 }
 
-/// Every game, DCGAN-32 on MNIST, a time budget, periodic snapshots for resuming.
+/// Every game, DCGAN-32 on MNIST, a time budget, periodic snapshots for resuming; after
+/// `wgan-gp` (whose critic has layer norm, `d_norm = auto`), the same with the critic's batch
+/// norm, the configuration Gulrajani et al. (2017, §4) rule out.
 fn games_contenders() -> Vec<Contender> {
-    GAME_NAMES
+    let mut contenders: Vec<Contender> = GAME_NAMES
         .iter()
         .map(|game| {
             let mut sets = vec![
@@ -116,7 +120,14 @@ fn games_contenders() -> Vec<Contender> {
                 sets,
             }
         })
-        .collect()
+        .collect();
+    if let Some(at) = contenders.iter().position(|c| c.label == "wgan-gp") {
+        let mut batch_norm = contenders[at].clone();
+        batch_norm.label = "wgan-gp-batchnorm".into();
+        batch_norm.sets.push("d_norm=batch".into());
+        contenders.insert(at + 1, batch_norm);
+    }
+    contenders
 }
 
 /// G's gradient norm over the first kimg: one tick per 64 real images shown, no evaluation.

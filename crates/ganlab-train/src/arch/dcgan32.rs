@@ -41,6 +41,7 @@ impl Architecture for Dcgan32 {
             z_dim: spec.z_dim.unwrap_or_else(|| self.default_z_dim(spec)),
             channels: spec.channels,
             width: spec.width,
+            d_norm: spec.d_norm,
         };
         Ok(Players::pair(
             device,

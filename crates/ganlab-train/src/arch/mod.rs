@@ -29,7 +29,7 @@ pub enum SampleKind {
 }
 
 /// What an architecture is built from: the data's shape and the run's size settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ArchSpec {
     /// Image channels (ignored for points).
     pub channels: i64,
@@ -39,6 +39,8 @@ pub struct ArchSpec {
     pub z_dim: Option<i64>,
     /// Width of the networks (DCGAN's `ngf` = `ndf`).
     pub width: i64,
+    /// D's normalisation (read by `dcgan32`; see [`CriticNorm`]).
+    pub d_norm: ganlab_layers::Norm,
     /// ProGAN's own settings (read by the `progan` architecture only).
     pub progan: ProganSettings,
 }
@@ -151,6 +153,78 @@ impl std::str::FromStr for ArchChoice {
             None => Err(format!(
                 "`arch` must be one of {}, got `{name}`",
                 ArchChoice::names().join(", ")
+            )),
+        }
+    }
+}
+
+/// The `d_norm` a config names for DCGAN-32's discriminator: `auto` (layer norm under the
+/// gradient penalty, which is per sample, so the critic must not mix the samples of a batch:
+/// Gulrajani et al. 2017, §4, "we omit batch normalization in the critic ... we recommend layer
+/// normalization as a drop-in replacement"; batch norm otherwise, as Radford et al. 2016), or
+/// `batch`, `layer`, `none`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde_with::SerializeDisplay,
+    serde_with::DeserializeFromStr,
+)]
+pub enum CriticNorm {
+    #[default]
+    Auto,
+    Fixed(ganlab_layers::Norm),
+}
+
+impl CriticNorm {
+    const FIXED: [ganlab_layers::Norm; 3] = [
+        ganlab_layers::Norm::Batch,
+        ganlab_layers::Norm::Layer,
+        ganlab_layers::Norm::None,
+    ];
+
+    /// The normalisation this choice stands for with or without a gradient penalty.
+    pub fn resolve(self, gradient_penalty: bool) -> ganlab_layers::Norm {
+        match (self, gradient_penalty) {
+            (CriticNorm::Fixed(norm), _) => norm,
+            (CriticNorm::Auto, true) => ganlab_layers::Norm::Layer,
+            (CriticNorm::Auto, false) => ganlab_layers::Norm::Batch,
+        }
+    }
+
+    /// What a config written before the choice existed trained: batch norm, whatever the game.
+    pub fn legacy() -> CriticNorm {
+        CriticNorm::Fixed(ganlab_layers::Norm::Batch)
+    }
+
+    pub fn is_auto(&self) -> bool {
+        *self == CriticNorm::Auto
+    }
+}
+
+impl std::fmt::Display for CriticNorm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CriticNorm::Auto => "auto",
+            CriticNorm::Fixed(norm) => norm.name(),
+        })
+    }
+}
+
+impl std::str::FromStr for CriticNorm {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<CriticNorm, String> {
+        if name == "auto" {
+            return Ok(CriticNorm::Auto);
+        }
+        match CriticNorm::FIXED.into_iter().find(|n| n.name() == name) {
+            Some(norm) => Ok(CriticNorm::Fixed(norm)),
+            None => Err(format!(
+                "`d_norm` must be one of auto, batch, layer, none, got `{name}`"
             )),
         }
     }
