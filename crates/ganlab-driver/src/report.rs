@@ -134,13 +134,18 @@ impl Run {
     }
 }
 
-const COLORS: [RGBColor; 6] = [
+/// Matplotlib's `tab10`, in an order whose first six are far apart.
+const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
     RGBColor(148, 103, 189),
     RGBColor(255, 127, 14),
     RGBColor(23, 190, 207),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
 ];
 
 fn range_of(values: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -229,6 +234,10 @@ pub(crate) fn band_panel(
         let a = v.abs();
         if a != 0.0 && !(1e-2..1e5).contains(&a) {
             format!("{v:.2e}")
+        } else if log_y {
+            // Log-scale ticks fall between round numbers: three significant digits.
+            let decimals = (2 - a.log10().floor() as i64).clamp(0, 3) as usize;
+            format!("{v:.decimals$}")
         } else {
             format!("{}", (v * 1000.0).round() / 1000.0)
         }
