@@ -36,15 +36,20 @@ fn parameter_counts_equal_pytorch() {
     assert_eq!(reference["param_counts"]["D_c1"], 661_248);
 }
 
-#[test]
-fn forward_passes_equal_pytorch_with_the_same_weights() {
-    let fx = &read_fixture("dcgan32_reference.json")["narrow"];
-    let cfg = Dcgan32Config {
+/// The narrow pair of the fixture (`dcgan32_reference.py`: width 4, z_dim 8, one channel).
+fn narrow(d_norm: Norm) -> Dcgan32Config {
+    Dcgan32Config {
         z_dim: 8,
         width: 4,
         channels: 1,
-        d_norm: Norm::Batch,
-    };
+        d_norm,
+    }
+}
+
+#[test]
+fn forward_passes_equal_pytorch_with_the_same_weights() {
+    let fx = &read_fixture("dcgan32_reference.json")["narrow"];
+    let cfg = narrow(Norm::Batch);
     let (g_vs, d_vs) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
     let g = dcgan32_generator(&g_vs.root(), cfg);
     let d = dcgan32_discriminator(&d_vs.root(), cfg);
@@ -90,12 +95,7 @@ fn forward_passes_equal_pytorch_with_the_same_weights() {
 fn the_layer_norm_critic_equals_pytorch_group_norm() {
     // WGAN-GP's critic (`d_norm = layer`): PyTorch's GroupNorm(1, C) in D's middle blocks.
     let fx = &read_fixture("dcgan32_reference.json")["layer_norm_critic"];
-    let cfg = Dcgan32Config {
-        z_dim: 8,
-        width: 4,
-        channels: 1,
-        d_norm: Norm::Layer,
-    };
+    let cfg = narrow(Norm::Layer);
     let vs = VarStore::new(Device::Cpu);
     let d = dcgan32_discriminator(&vs.root(), cfg);
     load_state(&vs, &fx["d_state"]);
