@@ -140,6 +140,19 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
                     assert!(metrics.contains(&m), "stopping: no stop for {m}: {stops:?}");
                 }
                 assert!(md.contains("a person's pick"), "the pick is shown");
+                // The pick lands on an evaluation, with the domain FID there.
+                let person = stops
+                    .iter()
+                    .find(|s| s["criterion"] == "person")
+                    .expect("the person's stop");
+                assert!(person["domain_fid"].is_f64(), "{person}");
+                // A pick far from every evaluation is refused, naming the flag.
+                let far = StudyOptions {
+                    pick_kimg: Some(1e6),
+                    ..options(name, root.path())
+                };
+                let err = study::run(&far).expect_err("a pick outside the run");
+                assert!(format!("{err:#}").contains("--pick-kimg"), "{err:#}");
                 // The grid of each evaluation (its file name rounds the kimg to 0.01).
                 assert!(
                     md.contains("](stopping/grid-kimg"),

@@ -93,7 +93,8 @@ struct StudyArgs {
     runs_root: PathBuf,
     #[arg(long, default_value = "auto", value_parser = parser::<DeviceChoice>())]
     device: DeviceChoice,
-    /// stopping: a person's pick among the grids (kimg), shown beside the metrics' stops.
+    /// stopping: a person's pick among the grids (kimg, e.g. 170 for the grid of 170.05), shown
+    /// beside the metrics' stops at the nearest evaluation.
     #[arg(long)]
     pick_kimg: Option<f64>,
     /// Keep each ended run whole (snapshots, TensorBoard files, every grid); by default the

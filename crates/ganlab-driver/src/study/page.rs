@@ -387,6 +387,32 @@ pub fn write(plan: &Plan, options: &StudyOptions) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// The evaluation nearest to `kimg` (a grid's label rounds its kimg, e.g. 170 for 170.048); a
+/// pick more than one evaluation interval from every evaluation is an error that names them.
+fn nearest_evaluation(series: &[(f64, f64, f64)], kimg: f64) -> Result<(f64, f64, f64)> {
+    let nearest = series
+        .iter()
+        .copied()
+        .min_by(|a, b| (a.0 - kimg).abs().total_cmp(&(b.0 - kimg).abs()))
+        .context("the run has no evaluation to pick")?;
+    // The gaps between evaluations, the first counted from the run's start.
+    let interval = std::iter::once(0.0)
+        .chain(series.iter().map(|p| p.0))
+        .collect::<Vec<_>>()
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(0.0, f64::max);
+    if !kimg.is_finite() || (nearest.0 - kimg).abs() > interval.max(1e-9) {
+        bail!(
+            "--pick-kimg {kimg}: the run evaluated at {:.1} to {:.1} kimg; pick the kimg of one \
+             of its grids",
+            series.first().map_or(0.0, |p| p.0),
+            series.last().map_or(0.0, |p| p.0)
+        );
+    }
+    Ok(nearest)
+}
+
 /// A person's reading of the results (`NAME.findings.md` beside the page, committed with it),
 /// placed under the header; the tables below it are regenerated from the runs each time, the
 /// reading is not, so it names the figures it was written from. A page without one has none.
@@ -807,11 +833,12 @@ fn stopping_body(
         }
     }
     if let Some(pick) = options.pick_kimg {
+        let p = nearest_evaluation(&domain, pick)?;
         md.push_str(&format!(
-            "| a person's pick from the grids below | {pick:.1} | | | {:.2} |\n",
-            domain_at(pick)
+            "| a person's pick from the grids below | {:.1} | {:.0} | | {:.2} |\n",
+            p.0, p.1, p.2
         ));
-        rows.push(json!({"criterion": "person", "kimg": pick}));
+        rows.push(json!({"criterion": "person", "kimg": p.0, "train_s": p.1, "domain_fid": p.2}));
     }
     record["stops"] = json!(rows);
     md.push_str(&format!(
