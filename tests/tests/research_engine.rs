@@ -37,6 +37,11 @@ fn own_players() -> Players {
 }
 
 fn trainer(seed: u64) -> Trainer {
+    trainer_with(seed, |_| ())
+}
+
+/// [`trainer`] after `extend` has changed the players (e.g. given G a moving average).
+fn trainer_with(seed: u64, extend: impl FnOnce(&mut Players)) -> Trainer {
     tch::manual_seed(seed as i64);
     let data = toy_dataset("ring8", 4_000, seed).expect("ring8");
     let game = game_by_name("nonsaturating", GameOptions::default()).expect("game");
@@ -46,7 +51,8 @@ fn trainer(seed: u64) -> Trainer {
         channels_last: false,
     };
     // Our own optimiser settings (Adam at 1e-3 rather than the game's paper value 2e-4).
-    let players = own_players();
+    let mut players = own_players();
+    extend(&mut players);
     let adam = OptimizerSettings::Adam(AdamConfig {
         lr: 1e-3,
         beta1: 0.5,
@@ -129,5 +135,49 @@ fn research_code_trains_its_own_networks_and_resumes_them_exactly() {
     assert_eq!(resumed.progress(), full.progress());
     for ((name, a), (_, b)) in parameters(&full).iter().zip(parameters(&resumed)) {
         assert!(a.equal(&b), "{name} differs after resuming");
+    }
+}
+
+/// Research code may give its players a moving average of G: the trainer updates it after every
+/// step with the β of `MovingAverage::beta_at`. With StyleGAN2-ADA's ramp-up the first update
+/// copies G (nothing was shown before it); with ProGAN's constant β it moves 0.1% of the way.
+#[test]
+fn the_trainer_updates_g_s_moving_average_with_its_ramp_up() {
+    use ganlab_train::arch::MovingAverage;
+    for rampup in [Some(0.05), None] {
+        let mut start = Vec::new();
+        let mut t = trainer_with(3, |players| {
+            let mut vs = VarStore::new(Device::Cpu);
+            let g_ema = two_layer_mlp(&vs, 4, 256, 2);
+            vs.copy(&players.g_vs).expect("copy G");
+            start = vs
+                .variables()
+                .into_iter()
+                .map(|(n, v)| (n, v.copy()))
+                .collect();
+            players.ema = Some(MovingAverage {
+                g: Box::new(g_ema),
+                vs,
+                beta: 0.999,
+                rampup,
+            });
+        });
+        t.step().expect("step");
+        let g = t.players().g_vs.variables();
+        let ema = t.players().ema.as_ref().expect("ema").vs.variables();
+        for (name, before) in &start {
+            let expected = match rampup {
+                Some(_) => g[name].copy(),
+                None => before * 0.999 + &g[name] * 0.001,
+            };
+            let gap = (&ema[name] - expected).abs().max().double_value(&[]);
+            assert!(gap <= 1e-6, "{rampup:?}: G_ema.{name} off by {gap}");
+        }
+        // G moved in the step, so the two cases differ.
+        let moved = start
+            .iter()
+            .map(|(n, b)| (&g[n] - b).abs().max().double_value(&[]))
+            .fold(0.0, f64::max);
+        assert!(moved > 1e-4, "G did not move: {moved}");
     }
 }

@@ -612,7 +612,8 @@ impl Trainer {
         }
         lap("d_step");
         stats.scalars.extend(d_out.scalars);
-        self.progress.images_shown += real.size()[0] as u64 * self.shard().count as u64;
+        let step_images = real.size()[0] as u64 * self.shard().count as u64;
+        self.progress.images_shown += step_images;
         self.progress.critic_steps += 1;
         if !last {
             return Ok(());
@@ -672,7 +673,8 @@ impl Trainer {
             .into());
         }
         if let Some(ema) = &self.players.ema {
-            update_ema(&self.ema_vars, ema.beta);
+            let shown_before = self.progress.images_shown - step_images;
+            update_ema(&self.ema_vars, ema.beta_at(step_images, shown_before));
             lap("g_ema");
         }
         Ok(())

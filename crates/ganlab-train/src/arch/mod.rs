@@ -236,6 +236,25 @@ pub struct MovingAverage {
     pub vs: VarStore,
     /// ema ← β·ema + (1 − β)·θ after every generator step.
     pub beta: f64,
+    /// Caps β early in training (see [`MovingAverage::beta_at`]).
+    pub rampup: Option<f64>,
+}
+
+impl MovingAverage {
+    /// β of the update after a step of `batch` images, `shown_before` images into training:
+    /// the constant β, or with a ramp-up r the smaller of β and 0.5^(batch / (r · shown_before))
+    /// (StyleGAN2-ADA `training_loop.py`: `ema_nimg = min(ema_nimg, cur_nimg * ema_rampup)`,
+    /// `ema_beta = 0.5 ** (batch_size / max(ema_nimg, 1e-8))`, with `cur_nimg` counted before
+    /// the step). The first update (nothing shown before it) copies G.
+    pub fn beta_at(&self, batch: u64, shown_before: u64) -> f64 {
+        match self.rampup {
+            None => self.beta,
+            Some(r) => {
+                let ramp_nimg = (shown_before as f64 * r).max(1e-8);
+                self.beta.min(0.5f64.powf(batch as f64 / ramp_nimg))
+            }
+        }
+    }
 }
 
 /// A resolution that grows with images shown (ProGAN): the networks read the stage the trainer
@@ -351,4 +370,44 @@ pub(crate) fn check(
         bail!("config: `{key}` must be {expected}, got {got}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MovingAverage;
+    use tch::nn::VarStore;
+    use tch::Device;
+
+    fn average(rampup: Option<f64>) -> MovingAverage {
+        let vs = VarStore::new(Device::Cpu);
+        MovingAverage {
+            g: Box::new(tch::nn::func(|x| x.shallow_clone())),
+            vs,
+            beta: 0.999,
+            rampup,
+        }
+    }
+
+    /// β against StyleGAN2-ADA's formula (`training_loop.py`), evaluated in Python with
+    /// `ema_kimg` = ProGAN's β = 0.999 as a half-life (batch · ln 0.5 / ln β images) and
+    /// `ema_rampup` = 0.05: `0.5 ** (batch / max(min(ema_nimg, cur_nimg * 0.05), 1e-8))`.
+    #[test]
+    fn the_ramp_up_caps_beta_as_stylegan2_ada_does() {
+        let ramped = average(Some(0.05));
+        for (batch, shown, expected) in [
+            (32, 0, 0.0),
+            (32, 3_200, 0.870_550_563_296_124_1),
+            (32, 40_000, 0.988_970_916_380_931_5),
+            (64, 40_000, 0.978_063_473_447_339_3),
+            (32, 1_000_000, 0.999),
+        ] {
+            let beta = ramped.beta_at(batch, shown);
+            assert!(
+                (beta - expected).abs() <= 1e-12,
+                "batch {batch}, {shown} images shown: β {beta}, StyleGAN2-ADA {expected}"
+            );
+        }
+        // Without a ramp-up, ProGAN's constant β from the first step.
+        assert_eq!(average(None).beta_at(32, 0), 0.999);
+    }
 }

@@ -22,6 +22,12 @@ pub struct ProganSettings {
     /// β of G's exponential moving average used for samples and metrics (official
     /// `G_smoothing`: 0.999).
     pub ema_beta: f64,
+    /// Ramp-up of the moving average for short runs: when set to r, each update's β is at most
+    /// 0.5^(batch / (r · images shown so far)), so the average's half-life is at most a fraction
+    /// r of the training so far (StyleGAN2-ADA's `ema_rampup`, 0.05 in its `auto` config). Off
+    /// (null) by default, as in ProGAN, whose runs are long enough for β = 0.999 not to lag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ema_rampup: Option<f64>,
     /// Reset both Adam states when the level of detail crosses an integer (official
     /// `reset_opt_for_new_lod`: true).
     pub reset_optimizer: bool,
@@ -35,6 +41,7 @@ impl Default for ProganSettings {
             mbstd_group_size: 4,
             schedule: Schedule::default(),
             ema_beta: 0.999,
+            ema_rampup: None,
             reset_optimizer: true,
         }
     }
@@ -120,6 +127,14 @@ impl Architecture for Progan {
             "in [0, 1)",
             p.ema_beta,
         )?;
+        if let Some(r) = p.ema_rampup {
+            check(
+                r > 0.0 && r <= 1.0,
+                "progan.ema_rampup",
+                "in (0, 1] (StyleGAN2-ADA uses 0.05), or null for none",
+                r,
+            )?;
+        }
         let schedule = Progan::schedule_of(spec);
         schedule
             .validate()
@@ -170,6 +185,7 @@ impl Architecture for Progan {
             g: Box::new(g_ema),
             vs: ema_vs,
             beta: spec.progan.ema_beta,
+            rampup: spec.progan.ema_rampup,
         });
         players.growth = Some(Growth {
             stage,
