@@ -71,7 +71,8 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
                  ProGAN with DCGAN-32's feature-map widths (512 at 4x4 down to 64 at 32x32), and \
                  the same ProGAN networks trained at 32x32 from the start (the paper's \
                  non-growing ablation, Karras et al. 2018, §6.1), each with its paper's game and \
-                 optimiser, {} s of training steps, 3 seeds.",
+                 optimiser (ProGAN's G average ramped up as in StyleGAN2-ADA, since these runs \
+                 are short), {} s of training steps, 3 seeds.",
                 GROWING_BUDGET_S
             ),
             contenders: growing_contenders(),
