@@ -261,6 +261,7 @@ fn rows(o: &Options, paths: &Paths) -> Result<Vec<Row>> {
                 reference: "scipy sqrtm",
                 same_value: Some(1e-9),
                 target: 5.0,
+                phases: false,
             },
         )?);
     }
@@ -281,6 +282,7 @@ fn rows(o: &Options, paths: &Paths) -> Result<Vec<Row>> {
                 reference: "numpy",
                 same_value: None,
                 target: 10.0,
+                phases: true,
             },
         )?);
     }
@@ -385,14 +387,18 @@ struct MetricRow<'a> {
     reference: &'static str,
     same_value: Option<f64>,
     target: f64,
+    /// Whether both sides take `--phases` and print `ms_<phase>` lines (recorded per variant).
+    phases: bool,
 }
 
 fn metric_row(paths: &Paths, m: MetricRow<'_>) -> Result<Row> {
     let dir = paths.inputs.join(m.dir);
     make_inputs(&paths.python, &paths.root, m.script, &dir, m.make)?;
     let d = dir.display().to_string();
-    let toolkit = ["bench", m.subcommand, "--inputs", &d];
-    let reference = [&paths.script(m.script), "--inputs", &d];
+    let phases: &[&str] = if m.phases { &["--phases"] } else { &[] };
+    let toolkit = [&["bench", m.subcommand, "--inputs", &d], phases].concat();
+    let script = paths.script(m.script);
+    let reference = [&[script.as_str(), "--inputs", &d], phases].concat();
     Ok(Row {
         name: m.name,
         rate: "calls_per_s",
@@ -490,6 +496,9 @@ struct Measured {
     peak: Vec<f64>,
     /// Per variant, the last `value` line.
     values: Vec<Option<String>>,
+    /// Per variant, each `ms_<phase>` line's values over the rounds (milliseconds per call or
+    /// step: where the time goes, on both sides alike).
+    phases: Vec<BTreeMap<String, Vec<f64>>>,
     losses_check: serde_json::Value,
 }
 
@@ -528,6 +537,7 @@ fn measure(row: &Row, rounds: u64, progress: &indicatif::ProgressBar) -> Result<
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut rss: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut values: Vec<Option<String>> = vec![None; n];
+    let mut phases: Vec<BTreeMap<String, Vec<f64>>> = vec![BTreeMap::new(); n];
     for round in 0..rounds {
         let what = format!("[bench] {}: round {}/{rounds}", row.name, round + 1);
         if progress.is_hidden() {
@@ -541,6 +551,10 @@ fn measure(row: &Row, rounds: u64, progress: &indicatif::ProgressBar) -> Result<
             rates[i].push(number(&report, row.rate, &what)?);
             rss[i].push(number(&report, "peak_rss_mb", &what)?);
             values[i] = report.get("value").cloned();
+            for key in report.keys().filter(|k| k.starts_with("ms_")) {
+                let ms = number(&report, key, &what)?;
+                phases[i].entry(key.clone()).or_default().push(ms);
+            }
             progress.inc(1);
         }
     }
@@ -552,6 +566,7 @@ fn measure(row: &Row, rounds: u64, progress: &indicatif::ProgressBar) -> Result<
         rates,
         peak,
         values,
+        phases,
         losses_check,
     })
 }
@@ -623,6 +638,47 @@ fn table_line(row: &Row, m: &Measured) -> String {
     )
 }
 
+/// Where the time goes in a row whose variants print `ms_<phase>` lines: a Markdown table of the
+/// median milliseconds per phase, one column per variant, and the reference / toolkit ratio of
+/// each phase. Empty for rows without phases.
+fn phase_table(row: &Row, m: &Measured) -> String {
+    if m.phases.iter().all(|p| p.is_empty()) {
+        return String::new();
+    }
+    let mut names: Vec<&String> = Vec::new();
+    for phases in &m.phases {
+        for name in phases.keys() {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    let labels: Vec<&str> = row.variants.iter().map(|v| v.label).collect();
+    let mut out = format!(
+        "\n{}: median ms per call by phase\n| phase | {} | {} / {} |\n|---|{}---|\n",
+        row.name,
+        labels.join(" | "),
+        labels.get(1).unwrap_or(&"-"),
+        labels[0],
+        "---|".repeat(labels.len()),
+    );
+    for name in names {
+        let ms: Vec<f64> = m
+            .phases
+            .iter()
+            .map(|p| p.get(name).map_or(f64::NAN, |v| median(v.clone())))
+            .collect();
+        let cells: Vec<String> = ms.iter().map(|x| format!("{x:.1}")).collect();
+        let ratio = ms.get(1).map_or(f64::NAN, |r| r / ms[0]);
+        out.push_str(&format!(
+            "| {} | {} | {ratio:.2}x |\n",
+            name.trim_start_matches("ms_"),
+            cells.join(" | ")
+        ));
+    }
+    out
+}
+
 /// The row's JSON record.
 fn record(
     row: &Row,
@@ -637,11 +693,19 @@ fn record(
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            serde_json::json!({
+            let mut variant = serde_json::json!({
                 "label": v.label, "median": medians[i], "rounds": m.rates[i],
                 "peak_rss_mb": m.peak[i], "value": m.values[i],
                 "command": format!("{} {}", v.program.display(), v.args.join(" ")),
-            })
+            });
+            if !m.phases[i].is_empty() {
+                let ms: serde_json::Map<String, serde_json::Value> = m.phases[i]
+                    .iter()
+                    .map(|(k, v)| (k.trim_start_matches("ms_").into(), median(v.clone()).into()))
+                    .collect();
+                variant["phases_median_ms"] = ms.into();
+            }
+            variant
         })
         .collect();
     serde_json::json!({
@@ -718,15 +782,17 @@ pub fn run(o: &Options, args: &[String]) -> Result<()> {
         "| benchmark | unit | toolkit | reference | other reference | toolkit / reference | toolkit / fastest reference (target) | peak RSS MB toolkit / reference |\n|---|---|---|---|---|---|---|---|\n",
     );
     let mut records = Vec::new();
+    let mut phase_tables = String::new();
     for row in &rows {
         let measured = measure(row, o.rounds, &progress)?;
         let agreement = value_agreement(row, &measured)?;
         table.push_str(&table_line(row, &measured));
+        phase_tables.push_str(&phase_table(row, &measured));
         records.push(record(row, &measured, agreement, &stamp));
     }
     progress.finish_and_clear();
     println!("machine: {}", machine());
-    print!("{table}");
+    print!("{table}{phase_tables}");
     write_results(o, &paths.root, records, stamp)
 }
 

@@ -423,15 +423,39 @@ pub fn frechet_bench(dir: &Path, repeats: usize) -> Result<(f64, f64)> {
 }
 
 /// SWD between the uint8 image sets `a.npy` and `b.npy` [N, C, R, R] in `dir`: (average ×1e3,
-/// calls per second over `repeats` calls).
-pub fn swd_bench(dir: &Path, repeats: usize) -> Result<(f64, f64)> {
+/// calls per second over `repeats` calls, and with `phases` the mean seconds per call of each
+/// phase, timed in further calls after the timed ones so that reading the clock costs them
+/// nothing).
+pub fn swd_bench(
+    dir: &Path,
+    repeats: usize,
+    phases: bool,
+) -> Result<(f64, f64, Option<ganlab_metrics::SwdPhases>)> {
     let a = read_npy(dir, "a.npy")?.to_kind(Kind::Float);
     let b = read_npy(dir, "b.npy")?.to_kind(Kind::Float);
     let mut result = Err(anyhow::anyhow!("not run"));
     let rate = time_steps(Device::Cpu, repeats.max(1), 0, |i| {
         result = ganlab_metrics::swd(&a, &b, i as u64).map_err(anyhow::Error::from);
     });
-    Ok((result?.avg, rate))
+    let value = result?.avg;
+    if !phases {
+        return Ok((value, rate, None));
+    }
+    let mut sum = ganlab_metrics::SwdPhases::default();
+    for i in 0..repeats.max(1) {
+        let (_, p) = ganlab_metrics::swd_with_phases(&a, &b, i as u64)?;
+        for (total, part) in [
+            (&mut sum.read, p.read),
+            (&mut sum.pyramid, p.pyramid),
+            (&mut sum.gather, p.gather),
+            (&mut sum.normalize, p.normalize),
+            (&mut sum.project, p.project),
+            (&mut sum.sort, p.sort),
+        ] {
+            *total += part / repeats.max(1) as f64;
+        }
+    }
+    Ok((value, rate, Some(sum)))
 }
 
 /// FID feature extraction (resize to 299, detector forward) of `n` random uint8 images

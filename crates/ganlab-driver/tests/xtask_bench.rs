@@ -114,6 +114,28 @@ fn the_bench_command_runs_every_row_and_records_every_round() {
             .is_some_and(|d| d <= 1e-9),
         "{frechet}"
     );
+    // The SWD row times each phase on both sides: recorded per variant, and printed as a table.
+    let swd = rows
+        .iter()
+        .find(|r| {
+            r["benchmark"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("SWD"))
+        })
+        .expect("SWD row");
+    for v in swd["variants"].as_array().expect("variants") {
+        let phases = v["phases_median_ms"].as_object().expect("phases");
+        for phase in ["read", "pyramid", "gather", "normalize", "project", "sort"] {
+            assert!(
+                phases[phase].as_f64().is_some_and(|ms| ms >= 0.0),
+                "{phase} of {v}"
+            );
+        }
+    }
+    assert!(
+        stdout.contains("median ms per call by phase") && stdout.contains("| project |"),
+        "{stdout}"
+    );
 
     let missing = tmp.path().join("no-such-gan");
     let bad = xtask_bench_quick(&["--gan".as_ref(), missing.as_os_str()]);

@@ -26,7 +26,7 @@ pub use frechet::{frechet_distance, FeatureStats};
 pub use inception::Detector;
 pub use inception_score::{inception_score, InceptionScore};
 pub use kid::{kid, Kid};
-pub use swd::{swd, swd_chunked, ImageChunks, Swd};
+pub use swd::{swd, swd_chunked, swd_with_phases, ImageChunks, Swd, SwdPhases};
 pub use toy::{toy_mode_metrics, ToyModeMetrics};
 
 /// Errors from computing metrics on inputs of the wrong shape or size.

@@ -17,6 +17,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use std::collections::BTreeMap;
+use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 /// Side of a neighbourhood (7).
@@ -210,6 +211,7 @@ pub fn sliced_wasserstein(a: &Tensor, b: &Tensor, directions: &[Tensor]) -> f64 
             d,
             &transposed_directions(directions),
             &mut Projections::default(),
+            (&mut 0.0, &mut 0.0),
         );
     }
     sliced_wasserstein_by_tensors(a, b, directions)
@@ -239,6 +241,45 @@ fn transposed_directions(directions: &[Tensor]) -> Vec<Directions> {
             values: host::to_vec_f32(&dirs.transpose(0, 1)),
         })
         .collect()
+}
+
+/// Where a CPU SWD call's time went (seconds of wall-clock time per phase, summed over both sets
+/// and every level), as `gan bench swd --phases` prints it beside `bench/swd_numpy.py --phases`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct SwdPhases {
+    /// Reading each pyramid batch of images and converting it to float32 slices.
+    pub read: f64,
+    /// The Laplacian pyramid.
+    pub pyramid: f64,
+    /// Drawing the neighbourhood corners and gathering the descriptors.
+    pub gather: f64,
+    /// The per-set, per-channel normalisation of the descriptors.
+    pub normalize: f64,
+    /// The random directions and the projections onto them.
+    pub project: f64,
+    /// Sorting the projections and comparing them.
+    pub sort: f64,
+}
+
+impl SwdPhases {
+    /// (name, seconds) for each phase, in the order they run.
+    pub fn named(&self) -> [(&'static str, f64); 6] {
+        [
+            ("read", self.read),
+            ("pyramid", self.pyramid),
+            ("gather", self.gather),
+            ("normalize", self.normalize),
+            ("project", self.project),
+            ("sort", self.sort),
+        ]
+    }
+}
+
+/// Adds the time since `*since` to `phase` and restarts the clock.
+fn lap(phase: &mut f64, since: &mut Instant) {
+    let now = Instant::now();
+    *phase += (now - *since).as_secs_f64();
+    *since = now;
 }
 
 /// SWD result: ×1e3 per level (keyed by resolution) and their average.
@@ -327,14 +368,17 @@ pub fn set_descriptors(
     if images.device() == Device::Cpu {
         let d = images.size()[1] * NHOOD_SIZE * NHOOD_SIZE;
         let n = images.size()[0] as usize * NHOODS_PER_IMAGE as usize;
-        return Ok(
-            cpu_set_descriptors(&ImageChunks::held(&images), rng, batch)?
-                .iter()
-                .map(|panels| {
-                    Tensor::from_slice(&swd_cpu::from_panels(panels, n, d as usize)).view([-1, d])
-                })
-                .collect(),
-        );
+        return Ok(cpu_set_descriptors(
+            &ImageChunks::held(&images),
+            rng,
+            batch,
+            &mut SwdPhases::default(),
+        )?
+        .iter()
+        .map(|panels| {
+            Tensor::from_slice(&swd_cpu::from_panels(panels, n, d as usize)).view([-1, d])
+        })
+        .collect());
     }
     let resolutions = swd_resolutions(images.size()[2]);
     let n = images.size()[0];
@@ -358,12 +402,14 @@ pub fn set_descriptors(
 /// [`set_descriptors`] for checked CPU images as slices: per level, every neighbourhood gathered
 /// batch by batch straight into one buffer in the panel layout of the projection kernel
 /// (`host::PANEL`; N·128 descriptors of 147 values) and normalised in place. Draws the same
-/// random corners in the same order as the tensor path.
+/// random corners in the same order as the tensor path. Adds its time to `phases`.
 fn cpu_set_descriptors(
     images: &ImageChunks,
     rng: &mut ChaCha8Rng,
     batch: i64,
+    phases: &mut SwdPhases,
 ) -> Result<Vec<Vec<f32>>, Error> {
+    let mut clock = Instant::now();
     let [_, h, w] = images.shape;
     // Grayscale is tiled to 3 channels, as ProGAN's code sees it.
     let (n, c, h, w) = (images.len, 3usize, h as usize, w as usize);
@@ -387,7 +433,9 @@ fn cpu_set_descriptors(
             });
         }
         let pixels = host::to_vec_f32(&chunk);
+        lap(&mut phases.read, &mut clock);
         let pyramid = swd_cpu::pyramid(&pixels, h, w, resolutions.len());
+        lap(&mut phases.pyramid, &mut clock);
         for (level, ((values, side), &(lh, lw))) in
             pyramid.iter().zip(&resolutions).zip(&sides).enumerate()
         {
@@ -403,11 +451,13 @@ fn cpu_set_descriptors(
             };
             swd_cpu::gather_panels(&source, &mut levels[level], first);
         }
+        lap(&mut phases.gather, &mut clock);
         start += len;
     }
     for level in &mut levels {
         swd_cpu::normalize_panels(level, count, c, (NHOOD_SIZE * NHOOD_SIZE) as usize);
     }
+    lap(&mut phases.normalize, &mut clock);
     Ok(levels)
 }
 
@@ -437,6 +487,7 @@ pub fn swd(real: &Tensor, fake: &Tensor, seed: u64) -> Result<Swd, Error> {
             &ImageChunks::held(fake),
             &mut rng,
             batch,
+            &mut SwdPhases::default(),
         );
     }
     let real_desc = set_descriptors(real, &mut rng, batch)?;
@@ -467,7 +518,44 @@ pub fn swd_chunked(real: &ImageChunks, fake: &ImageChunks, seed: u64) -> Result<
         });
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    cpu_swd(real, fake, &mut rng, pyramid_batch(real.shape[1]))
+    cpu_swd(
+        real,
+        fake,
+        &mut rng,
+        pyramid_batch(real.shape[1]),
+        &mut SwdPhases::default(),
+    )
+}
+
+/// [`swd`] of two CPU image sets, with where its time went: the same value as [`swd`] (the same
+/// code runs, with a clock read between its phases).
+pub fn swd_with_phases(real: &Tensor, fake: &Tensor, seed: u64) -> Result<(Swd, SwdPhases), Error> {
+    if real.device() != Device::Cpu || fake.device() != Device::Cpu {
+        return Err(Error::BadInput {
+            what: "SWD phase timing",
+            expected: "image sets on the CPU".into(),
+            got: format!("{:?} and {:?}", real.device(), fake.device()),
+        });
+    }
+    if real.size()[1..] != fake.size()[1..] {
+        return Err(Error::BadInput {
+            what: "SWD image sets",
+            expected: "the same image shape".into(),
+            got: format!("{:?} and {:?}", real.size(), fake.size()),
+        });
+    }
+    check_images(real, "SWD images").map(drop)?;
+    check_images(fake, "SWD images").map(drop)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut phases = SwdPhases::default();
+    let value = cpu_swd(
+        &ImageChunks::held(real),
+        &ImageChunks::held(fake),
+        &mut rng,
+        pyramid_batch(real.size()[2]),
+        &mut phases,
+    )?;
+    Ok((value, phases))
 }
 
 /// [`swd`] on the CPU, on slices from the images to the sorted projections (the same random
@@ -477,22 +565,26 @@ fn cpu_swd(
     fake: &ImageChunks,
     rng: &mut ChaCha8Rng,
     batch: i64,
+    phases: &mut SwdPhases,
 ) -> Result<Swd, Error> {
-    let real_desc = cpu_set_descriptors(real, rng, batch)?;
-    let fake_desc = cpu_set_descriptors(fake, rng, batch)?;
+    let real_desc = cpu_set_descriptors(real, rng, batch, phases)?;
+    let fake_desc = cpu_set_descriptors(fake, rng, batch, phases)?;
     let counts = [real.len, fake.len].map(|n| (n * NHOODS_PER_IMAGE) as usize);
     let d = 3 * NHOOD_SIZE * NHOOD_SIZE;
     let resolutions = swd_resolutions(real.shape[1]);
     let mut buffers = Projections::default();
     let mut per_level = BTreeMap::new();
     for ((a, b), res) in real_desc.iter().zip(&fake_desc).zip(&resolutions) {
+        let clock = Instant::now();
         let dirs = transposed_directions(&random_directions(rng, d));
+        phases.project += clock.elapsed().as_secs_f64();
         let distance = swd_cpu::mean_abs_sorted_difference(
             (a, counts[0]),
             (b, counts[1]),
             d as usize,
             &dirs,
             &mut buffers,
+            (&mut phases.project, &mut phases.sort),
         );
         per_level.insert(*res, distance * 1e3);
     }
@@ -584,6 +676,28 @@ mod tests {
         assert!(swd_chunked(&reader(&real), &other, 5).is_err());
     }
 
+    /// The timed call is the same computation: the same value, bit for bit, and its phases
+    /// account for the time it took.
+    #[test]
+    fn swd_with_phases_gives_swd_s_value_and_where_its_time_went() {
+        tch::manual_seed(3);
+        let real = (Tensor::rand([6, 1, 32, 32], (Kind::Float, Device::Cpu)) * 255.0).round();
+        let fake = (Tensor::rand([6, 1, 32, 32], (Kind::Float, Device::Cpu)) * 255.0).round();
+        let plain = swd(&real, &fake, 9).expect("swd");
+        let start = std::time::Instant::now();
+        let (timed, phases) = swd_with_phases(&real, &fake, 9).expect("swd with phases");
+        let elapsed = start.elapsed().as_secs_f64();
+        assert_eq!(plain, timed);
+        let sum: f64 = phases.named().iter().map(|(_, s)| s).sum();
+        assert!(
+            phases.named().iter().all(|(_, s)| *s > 0.0) && sum <= elapsed,
+            "{phases:?} against {elapsed} s"
+        );
+        let wrong = Tensor::zeros([6, 1, 16, 16], (Kind::Float, Device::Cpu));
+        let err = swd_with_phases(&real, &wrong, 9).expect_err("different shapes");
+        assert!(err.to_string().contains("the same image shape"), "{err}");
+    }
+
     #[test]
     fn the_cpu_swd_equals_the_libtorch_path_with_sets_of_different_sizes() {
         // `swd` on CPU images (panel layout, batches of 3 images so that batches share panels)
@@ -592,13 +706,19 @@ mod tests {
         let real = (Tensor::rand([7, 3, 32, 32], (Kind::Float, Device::Cpu)) * 255.0).round();
         let fake = (Tensor::rand([5, 3, 32, 32], (Kind::Float, Device::Cpu)) * 255.0).round();
         let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut phases = SwdPhases::default();
         let ours = cpu_swd(
             &ImageChunks::held(&real),
             &ImageChunks::held(&fake),
             &mut rng,
             3,
+            &mut phases,
         )
         .expect("swd");
+        assert!(
+            phases.named().iter().all(|(_, s)| *s >= 0.0) && phases.project > 0.0,
+            "{phases:?}"
+        );
         let mut rng = ChaCha8Rng::seed_from_u64(11);
         let resolutions = swd_resolutions(32);
         let mut sets = Vec::new();

@@ -393,13 +393,15 @@ pub(crate) struct Projections {
 /// mean over the directions of mean |sort(A·dⱼ) − sort(B·dⱼ)|, averaged over the repeats. The
 /// projections are computed transposed ([k, n], one contiguous row per direction, by
 /// [`host::project_panels`]), and each row's sort keys are radix-sorted and compared, one
-/// direction per task on rayon's pool.
+/// direction per task on rayon's pool. Adds the seconds spent projecting and sorting (with the
+/// comparison) to `project_s` and `sort_s`.
 pub(crate) fn mean_abs_sorted_difference(
     (a, n_a): (&[f32], usize),
     (b, n_b): (&[f32], usize),
     d: usize,
     directions: &[Directions],
     buffers: &mut Projections,
+    (project_s, sort_s): (&mut f64, &mut f64),
 ) -> f64 {
     let n = n_a.min(n_b);
     if n == 0 || d == 0 || directions.is_empty() || directions.iter().any(|dirs| dirs.k == 0) {
@@ -411,8 +413,11 @@ pub(crate) fn mean_abs_sorted_difference(
         buffers.a.resize(k * n, 0.0);
         buffers.b.resize(k * n, 0.0);
         let fastest = host::Kernel::Fastest;
+        let clock = std::time::Instant::now();
         host::project_panels(&mut buffers.a[..k * n], &dirs.values, a, (k, d, n), fastest);
         host::project_panels(&mut buffers.b[..k * n], &dirs.values, b, (k, d, n), fastest);
+        let projected = std::time::Instant::now();
+        *project_s += (projected - clock).as_secs_f64();
         let sum = buffers.a[..k * n]
             .par_chunks(n)
             .zip(buffers.b[..k * n].par_chunks(n))
@@ -425,6 +430,7 @@ pub(crate) fn mean_abs_sorted_difference(
                 },
             )
             .sum::<f64>();
+        *sort_s += projected.elapsed().as_secs_f64();
         total += sum / (n as f64 * k as f64);
     }
     total / directions.len() as f64

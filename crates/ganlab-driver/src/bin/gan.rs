@@ -139,6 +139,11 @@ enum BenchCommand {
         inputs: PathBuf,
         #[arg(long, default_value_t = 1)]
         repeats: usize,
+        /// Also time each phase (read, pyramid, gather, normalize, project, sort) in as many
+        /// further calls: `ms_<phase>` lines, milliseconds per call, as
+        /// `bench/swd_numpy.py --phases` prints them.
+        #[arg(long)]
+        phases: bool,
     },
     /// FID feature extraction (resize to 299 + detector) of random images; prints `images_per_s`.
     Features {
@@ -720,8 +725,15 @@ fn bench(what: BenchCommand) -> Result<()> {
             lines.push(("value", format!("{value:.17e}")));
             lines.push(("calls_per_s", format!("{rate:.6}")));
         }
-        BenchCommand::Swd { inputs, repeats } => {
-            let (value, rate) = bench::swd_bench(&inputs, repeats)?;
+        BenchCommand::Swd {
+            inputs,
+            repeats,
+            phases,
+        } => {
+            let (value, rate, phases) = bench::swd_bench(&inputs, repeats, phases)?;
+            for (name, seconds) in phases.iter().flat_map(|p| p.named()) {
+                println!("ms_{name} {:.1}", seconds * 1e3);
+            }
             lines.push(("value", format!("{value:.6}")));
             lines.push(("calls_per_s", format!("{rate:.6}")));
         }
