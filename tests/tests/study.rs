@@ -131,7 +131,14 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
                 assert_eq!(record["results"].as_array().map(Vec::len), Some(3));
                 assert!(record["time_to_fid"].is_array());
             }
-            StudyName::Toys => assert_eq!(record["results"].as_array().map(Vec::len), Some(12)),
+            StudyName::Toys => {
+                assert_eq!(record["results"].as_array().map(Vec::len), Some(12));
+                // How long each game takes to cover every mode and to settle, per contender.
+                let convergence = record["convergence"].as_array().expect("convergence");
+                assert_eq!(convergence.len(), 12);
+                assert!(convergence.iter().all(|c| c["kimg_settled"].is_array()));
+                assert!(md.contains("### How long it takes"), "{md}");
+            }
             StudyName::Stopping => {
                 let stops = record["stops"].as_array().expect("stops");
                 let metrics: Vec<&str> =

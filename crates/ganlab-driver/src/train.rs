@@ -614,6 +614,11 @@ impl<'a> Run<'a> {
         let game = config.game.build(config.game_options)?;
         let plan = game.plan();
         let players = config.build_players(device)?;
+        tracing::info!(
+            "networks: G {} parameters, D {} parameters",
+            ganlab_layers::count_parameters(&players.g_vs),
+            ganlab_layers::count_parameters(&players.d_vs)
+        );
         let channels_last = device::use_channels_last(config.channels_last, device)
             && players.sample_kind == SampleKind::Images;
         if channels_last {

@@ -601,7 +601,7 @@ fn pm_sci(values: &[f64]) -> String {
 }
 
 /// The domain FIDs the growing study times the contenders to.
-const FID_THRESHOLDS: [f64; 3] = [60.0, 40.0, 25.0];
+const FID_THRESHOLDS: [f64; 5] = [150.0, 100.0, 60.0, 40.0, 25.0];
 
 fn growing_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value) -> Result<String> {
     let mut md = image_results(groups, pics, folder, record)?;
@@ -669,6 +669,7 @@ fn toys_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value) ->
         rows.push(row);
     }
     record["results"] = json!(rows);
+    md.push_str(&toys_convergence(groups, record));
     md.push_str(
         "\n### Over time\n\nThe line is the mean over the seeds, the band their range.\n\n",
     );
@@ -696,6 +697,51 @@ fn toys_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value) ->
     }
     md.push_str(&diagnostics(groups));
     Ok(md)
+}
+
+/// How long the toy runs take to get where they end: per contender, the kimg of the first
+/// evaluation with every mode covered, and the kimg from which the modes covered stay at their
+/// final count (mean ± std over the seeds; for the first, how many seeds got there).
+fn toys_convergence(groups: &[Group], record: &mut Value) -> String {
+    let mut md = String::from("\n### How long it takes\n\nkimg of the first evaluation that covers every mode (seeds that got there), and kimg from which the number of modes covered stays at its final value. At batch 256, 1 kimg is 3.9 G steps for the one-step games and a fifth of that for `wgan` and `wgan-gp` (5 critic steps per G step).\n\n| dataset | game | every mode covered at kimg | modes covered settled from kimg |\n|---|---|---|---|\n");
+    let mut rows = Vec::new();
+    for g in groups {
+        let (dataset, game) = g
+            .contender
+            .label
+            .split_once('-')
+            .unwrap_or(("?", &g.contender.label));
+        let modes = match dataset {
+            "ring8" => 8.0,
+            "grid25" => 25.0,
+            _ => f64::NAN,
+        };
+        let all_covered = g.values(|r| {
+            r.series("modes_covered")
+                .into_iter()
+                .find(|p| p.2 >= modes)
+                .map(|p| p.0)
+        });
+        let settled = g.values(|r| {
+            let series = r.series("modes_covered");
+            let last = series.last()?.2;
+            let from = series
+                .iter()
+                .rposition(|p| p.2 != last)
+                .map_or(0, |i| i + 1);
+            series.get(from).map(|p| p.0)
+        });
+        md.push_str(&format!(
+            "| {dataset} | {game} | {} ({} of {}) | {} |\n",
+            pm(&all_covered, 0),
+            all_covered.len(),
+            g.runs.len(),
+            pm(&settled, 0)
+        ));
+        rows.push(json!({"dataset": dataset, "game": game, "kimg_to_every_mode": all_covered, "kimg_settled": settled}));
+    }
+    record["convergence"] = json!(rows);
+    md
 }
 
 /// The metrics the stopping study watches: key, label, lower is better.
