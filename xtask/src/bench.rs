@@ -638,6 +638,9 @@ fn table_line(row: &Row, m: &Measured) -> String {
     )
 }
 
+/// The order the phases of the SWD run in (as `gan bench swd --phases` prints them).
+const PHASE_ORDER: [&str; 6] = ["read", "pyramid", "gather", "normalize", "project", "sort"];
+
 /// Where the time goes in a row whose variants print `ms_<phase>` lines: a Markdown table of the
 /// median milliseconds per phase, one column per variant, and the reference / toolkit ratio of
 /// each phase. Empty for rows without phases.
@@ -653,6 +656,9 @@ fn phase_table(row: &Row, m: &Measured) -> String {
             }
         }
     }
+    // The phases in the order they run where known (the reports are read into sorted maps).
+    let order = |n: &str| PHASE_ORDER.iter().position(|p| n == format!("ms_{p}"));
+    names.sort_by_key(|n| (order(n).unwrap_or(usize::MAX), n.to_string()));
     let labels: Vec<&str> = row.variants.iter().map(|v| v.label).collect();
     let mut out = format!(
         "\n{}: median ms per call by phase\n| phase | {} | {} / {} |\n|---|{}---|\n",

@@ -89,7 +89,9 @@ pub(crate) fn kernel_name(kernel: Kernel) -> &'static str {
 ///
 /// With AVX-512 a register-tiled kernel, 8 directions x 48 descriptors per tile, reads each
 /// panel in place: on this machine 25–29 ms for [128, 147] x [147, 131072] against 31 ms for
-/// `gemm` on row-major descriptors. Without it (or with [`Kernel::Gemm`]), `gemm` panel by panel.
+/// `gemm` on row-major descriptors. With AVX2 + FMA a kernel of 2 directions x 48 descriptors
+/// per pass (half the broadcasts per FMA of 4 x 24 passes, which took twice its time under an
+/// AVX2 cap on this machine). Without either (or with [`Kernel::Gemm`]), `gemm` panel by panel.
 ///
 /// Panics unless `out` holds k·n values, `lhs` k·d and `panels` at least ⌈n / PANEL⌉·d·PANEL.
 #[allow(unsafe_code)]
@@ -241,14 +243,15 @@ mod avx2 {
     use super::{PANEL, TILE_ROWS};
     use std::arch::x86_64::*;
 
-    /// Directions per pass: 4 x 24 accumulators (12 ymm) + 3 panel vectors + 1 broadcast fill
-    /// the 16 ymm registers.
-    const ROWS: usize = 4;
-    /// Columns per pass: half a panel, three vectors of 8.
-    const HALF: usize = PANEL / 2;
+    /// Directions per pass: 2 x 48 accumulators (12 ymm) + 1 broadcast, the panel row's six
+    /// vectors loaded as they are used.
+    const ROWS: usize = 2;
+    /// Vectors of 8 per panel row.
+    const VECTORS: usize = PANEL / 8;
 
     /// The same product as the AVX-512 kernel (and, lane by lane, the same sums in the same
-    /// order: one fused multiply-add per t), in passes of 4 directions x 24 descriptors.
+    /// order: one fused multiply-add per t), in passes of 2 directions x 48 descriptors: two
+    /// broadcasts per panel row where 4 x 24 passes needed four per half row.
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn project(
         rows: &mut [&mut [f32]],
@@ -261,49 +264,33 @@ mod avx2 {
         for (p, panel) in panels.chunks_exact(d * PANEL).enumerate() {
             let cols = PANEL.min(width - p * PANEL);
             for (g, tile) in tiles.chunks_exact(d * TILE_ROWS).enumerate() {
-                for quarter in 0..TILE_ROWS / ROWS {
-                    let first_row = g * TILE_ROWS + quarter * ROWS;
+                for pair in 0..TILE_ROWS / ROWS {
+                    let first_row = g * TILE_ROWS + pair * ROWS;
                     if first_row >= k {
                         break;
                     }
-                    for half in 0..2 {
-                        let lo = half * HALF;
-                        if lo >= cols {
+                    let mut acc = [[_mm256_setzero_ps(); VECTORS]; ROWS];
+                    for (a, b) in tile.chunks_exact(TILE_ROWS).zip(panel.chunks_exact(PANEL)) {
+                        let a = &a[pair * ROWS..pair * ROWS + ROWS];
+                        let (a0, a1) = (_mm256_set1_ps(a[0]), _mm256_set1_ps(a[1]));
+                        let [acc0, acc1] = &mut acc;
+                        for (v, (c0, c1)) in acc0.iter_mut().zip(acc1.iter_mut()).enumerate() {
+                            // SAFETY: `b` holds PANEL = 48 floats; v < 6 reads floats 8v..8v+8.
+                            let b = unsafe { _mm256_loadu_ps(b.as_ptr().add(8 * v)) };
+                            *c0 = _mm256_fmadd_ps(a0, b, *c0);
+                            *c1 = _mm256_fmadd_ps(a1, b, *c1);
+                        }
+                    }
+                    for (r, acc) in acc.iter().enumerate() {
+                        let Some(row) = rows.get_mut(first_row + r) else {
                             break;
+                        };
+                        let mut values = [0f32; PANEL];
+                        for (v, acc) in acc.iter().enumerate() {
+                            // SAFETY: `values` holds 48 floats; v < 6 writes floats 8v..8v+8.
+                            unsafe { _mm256_storeu_ps(values.as_mut_ptr().add(8 * v), *acc) };
                         }
-                        let mut acc = [[_mm256_setzero_ps(); 3]; ROWS];
-                        for (a, b) in tile.chunks_exact(TILE_ROWS).zip(panel.chunks_exact(PANEL)) {
-                            let b = &b[lo..lo + HALF];
-                            let a = &a[quarter * ROWS..quarter * ROWS + ROWS];
-                            // SAFETY: `b` holds HALF = 24 floats, read as three vectors of 8.
-                            let b = unsafe {
-                                [
-                                    _mm256_loadu_ps(b.as_ptr()),
-                                    _mm256_loadu_ps(b.as_ptr().add(8)),
-                                    _mm256_loadu_ps(b.as_ptr().add(16)),
-                                ]
-                            };
-                            for (acc, &a) in acc.iter_mut().zip(a) {
-                                let a = _mm256_set1_ps(a);
-                                acc[0] = _mm256_fmadd_ps(a, b[0], acc[0]);
-                                acc[1] = _mm256_fmadd_ps(a, b[1], acc[1]);
-                                acc[2] = _mm256_fmadd_ps(a, b[2], acc[2]);
-                            }
-                        }
-                        let hi = cols.min(lo + HALF);
-                        for (r, acc) in acc.iter().enumerate() {
-                            let Some(row) = rows.get_mut(first_row + r) else {
-                                break;
-                            };
-                            let mut values = [0f32; HALF];
-                            // SAFETY: `values` holds 24 floats, written as three vectors of 8.
-                            unsafe {
-                                _mm256_storeu_ps(values.as_mut_ptr(), acc[0]);
-                                _mm256_storeu_ps(values.as_mut_ptr().add(8), acc[1]);
-                                _mm256_storeu_ps(values.as_mut_ptr().add(16), acc[2]);
-                            }
-                            row[p * PANEL + lo..p * PANEL + hi].copy_from_slice(&values[..hi - lo]);
-                        }
+                        row[p * PANEL..p * PANEL + cols].copy_from_slice(&values[..cols]);
                     }
                 }
             }
