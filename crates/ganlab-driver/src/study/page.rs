@@ -646,15 +646,19 @@ const TOY_METRICS: [(&str, &str, usize); 3] = [
     ("jsd_to_uniform", "JSD to uniform", 4),
 ];
 
+/// A toy contender's dataset and game, from its label (`ring8-hinge`).
+fn dataset_and_game<'a>(g: &'a Group) -> (&'a str, &'a str) {
+    g.contender
+        .label
+        .split_once('-')
+        .unwrap_or(("?", &g.contender.label))
+}
+
 fn toys_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value) -> Result<String> {
     let mut md = String::from("## Results\n\nAt the end of each run, mean ± standard deviation over the seeds. A sample is high-quality within 3σ of a mode; a mode is covered with at least a fifth of its uniform share of high-quality samples (PacGAN's definitions).\n\n| dataset | game | modes covered | high-quality share | JSD to uniform | kimg | s of training |\n|---|---|---|---|---|---|---|\n");
     let mut rows = Vec::new();
     for g in groups {
-        let (dataset, game) = g
-            .contender
-            .label
-            .split_once('-')
-            .unwrap_or(("?", &g.contender.label));
+        let (dataset, game) = dataset_and_game(g);
         md.push_str(&format!("| {dataset} | {game} |"));
         let mut row = json!({"dataset": dataset, "game": game});
         for (key, _, digits) in TOY_METRICS {
@@ -706,11 +710,7 @@ fn toys_convergence(groups: &[Group], record: &mut Value) -> String {
     let mut md = String::from("\n### How long it takes\n\nkimg of the first evaluation that covers every mode (seeds that got there), and kimg from which the number of modes covered stays at its final value. At batch 256, 1 kimg is 3.9 G steps for the one-step games and a fifth of that for `wgan` and `wgan-gp` (5 critic steps per G step).\n\n| dataset | game | every mode covered at kimg | modes covered settled from kimg |\n|---|---|---|---|\n");
     let mut rows = Vec::new();
     for g in groups {
-        let (dataset, game) = g
-            .contender
-            .label
-            .split_once('-')
-            .unwrap_or(("?", &g.contender.label));
+        let (dataset, game) = dataset_and_game(g);
         let modes = match dataset {
             "ring8" => 8.0,
             "grid25" => 25.0,
