@@ -463,6 +463,8 @@ fn from_order_key(key: u32) -> f32 {
 /// faster than the crates on its data (131,072 normal float32 values per sort, one core, this
 /// machine, key conversion included): 3.9 ns per value, against 5.2 for `radsort` (four 8-bit
 /// passes) and 6.1 for `rdst`.
+/// The top digit is counted in four interleaved tables (sorting time 639–692 against 696–715 ms
+/// per 64x64 SWD call of 1,024 images, three pairs under an AVX2 cap, 2026-12-02).
 fn radix_sort_keys(values: &[f32], keys: &mut [u32], sorted: &mut [u32]) {
     const BITS: u32 = 11;
     const BUCKETS: usize = 1 << BITS;
@@ -480,12 +482,33 @@ fn radix_sort_keys(values: &[f32], keys: &mut [u32], sorted: &mut [u32]) {
         return;
     }
     let mut counts = [[0u32; BUCKETS]; 3];
-    for (key, &v) in keys.iter_mut().zip(values) {
+    // The top digit (sign, exponent and a mantissa bit) takes few values, so consecutive keys
+    // mostly share its bucket: four interleaved counts for it, so that the increments do not
+    // wait on each other through memory, added up after.
+    const TOP: usize = 1 << (32 - 2 * BITS);
+    let mut top = [[0u32; TOP]; 4];
+    let (key_chunks, value_chunks) = (keys.chunks_exact_mut(4), values.chunks_exact(4));
+    let (key_rest, value_rest) = (key_chunks.into_remainder(), value_chunks.remainder());
+    for (key, &v) in key_rest.iter_mut().zip(value_rest) {
         let k = order_key(v);
         *key = k;
         counts[0][(k & MASK) as usize] += 1;
         counts[1][((k >> BITS) & MASK) as usize] += 1;
         counts[2][(k >> (2 * BITS)) as usize] += 1;
+    }
+    for (four_keys, four_values) in keys.chunks_exact_mut(4).zip(values.chunks_exact(4)) {
+        for (lane, (key, &v)) in four_keys.iter_mut().zip(four_values).enumerate() {
+            let k = order_key(v);
+            *key = k;
+            counts[0][(k & MASK) as usize] += 1;
+            counts[1][((k >> BITS) & MASK) as usize] += 1;
+            top[lane][(k >> (2 * BITS)) as usize] += 1;
+        }
+    }
+    for lane in &top {
+        for (total, &c) in counts[2].iter_mut().zip(lane) {
+            *total += c;
+        }
     }
     // Passes 0 and 2 write to `sorted`, pass 1 back to `keys`.
     for (pass, count) in counts.iter_mut().enumerate() {
