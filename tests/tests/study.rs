@@ -136,7 +136,15 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
                 // How long each game takes to cover every mode and to settle, per contender.
                 let convergence = record["convergence"].as_array().expect("convergence");
                 assert_eq!(convergence.len(), 12);
-                assert!(convergence.iter().all(|c| c["kimg_settled"].is_array()));
+                for key in [
+                    "kimg_settled",
+                    "modes_last_quarter",
+                    "high_quality_last_quarter",
+                    "kimg_to_90pct_high_quality",
+                ] {
+                    assert!(convergence.iter().all(|c| c[key].is_array()), "{key}");
+                }
+                assert!(md.contains("high-quality share, last quarter"), "{md}");
                 assert!(md.contains("### How long it takes"), "{md}");
             }
             StudyName::Stopping => {

@@ -707,7 +707,7 @@ fn toys_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value) ->
 /// evaluation with every mode covered, and the kimg from which the modes covered stay at their
 /// final count (mean ± std over the seeds; for the first, how many seeds got there).
 fn toys_convergence(groups: &[Group], record: &mut Value) -> String {
-    let mut md = String::from("\n### How long it takes\n\nkimg of the first evaluation that covers every mode (seeds that got there), and kimg from which the number of modes covered stays at its final value. At batch 256, 1 kimg is 3.9 G steps for the one-step games and a fifth of that for `wgan` and `wgan-gp` (5 critic steps per G step).\n\n| dataset | game | every mode covered at kimg | modes covered settled from kimg |\n|---|---|---|---|\n");
+    let mut md = String::from("\n### How long it takes\n\nThe modes covered go up and down between evaluations to the end of a run (a mode drops under a fifth of its share and comes back), so the last evaluation alone says little about where a run has arrived. Per contender: the mean over the last quarter of each run (its plateau) of the modes covered and of the high-quality share; the kimg of the first evaluation whose high-quality share reaches 90% of that plateau (how long the game takes to get there); the kimg of the first evaluation that covers every mode (seeds that got there); and the kimg from which the number of modes covered stays at its final value. At batch 256, 1 kimg is 3.9 G steps for the one-step games and a fifth of that for `wgan` and `wgan-gp` (5 critic steps per G step).\n\n| dataset | game | modes covered, last quarter | high-quality share, last quarter | 90% of that share at kimg | every mode covered at kimg | modes covered settled from kimg |\n|---|---|---|---|---|---|---|\n");
     let mut rows = Vec::new();
     for g in groups {
         let (dataset, game) = dataset_and_game(g);
@@ -731,17 +731,40 @@ fn toys_convergence(groups: &[Group], record: &mut Value) -> String {
                 .map_or(0, |i| i + 1);
             series.get(from).map(|p| p.0)
         });
+        let plateau = |key: &str| g.values(|r| last_quarter_mean(&r.series(key)));
+        let (modes_plateau, share_plateau) =
+            (plateau("modes_covered"), plateau("high_quality_share"));
+        let to_plateau = g.values(|r| {
+            let series = r.series("high_quality_share");
+            let target = 0.9 * last_quarter_mean(&series)?;
+            series.iter().find(|p| p.2 >= target).map(|p| p.0)
+        });
         md.push_str(&format!(
-            "| {dataset} | {game} | {} ({} of {}) | {} |\n",
+            "| {dataset} | {game} | {} | {} | {} | {} ({} of {}) | {} |\n",
+            pm(&modes_plateau, 1),
+            pm(&share_plateau, 3),
+            pm(&to_plateau, 0),
             pm(&all_covered, 0),
             all_covered.len(),
             g.runs.len(),
             pm(&settled, 0)
         ));
-        rows.push(json!({"dataset": dataset, "game": game, "kimg_to_every_mode": all_covered, "kimg_settled": settled}));
+        rows.push(json!({"dataset": dataset, "game": game, "modes_last_quarter": modes_plateau, "high_quality_last_quarter": share_plateau, "kimg_to_90pct_high_quality": to_plateau, "kimg_to_every_mode": all_covered, "kimg_settled": settled}));
     }
     record["convergence"] = json!(rows);
     md
+}
+
+/// The mean of a series' values over the last quarter of its kimg (the evaluations at or after
+/// three quarters of the last one's kimg); None for an empty series.
+fn last_quarter_mean(series: &[(f64, f64, f64)]) -> Option<f64> {
+    let end = series.last()?.0;
+    let tail: Vec<f64> = series
+        .iter()
+        .filter(|p| p.0 >= 0.75 * end)
+        .map(|p| p.2)
+        .collect();
+    Some(tail.iter().sum::<f64>() / tail.len() as f64)
 }
 
 /// The metrics the stopping study watches: key, label, lower is better.
@@ -957,4 +980,22 @@ fn evaluation_grids(run: &RunResult, pics: &Path, folder: &str) -> Result<String
     }
     md.push('\n');
     Ok(md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_quarter_mean;
+
+    #[test]
+    fn the_plateau_is_the_mean_of_the_last_quarter_of_the_kimg() {
+        // Evaluations at 0, 25, 50, 75 and 100 kimg: the last quarter is 75 and 100.
+        let series: Vec<(f64, f64, f64)> = [0.0, 25.0, 50.0, 75.0, 100.0]
+            .iter()
+            .zip([0.0, 1.0, 2.0, 3.0, 4.0])
+            .map(|(&kimg, v)| (kimg, kimg * 2.0, v))
+            .collect();
+        assert_eq!(last_quarter_mean(&series), Some(3.5));
+        assert_eq!(last_quarter_mean(&series[..1]), Some(0.0));
+        assert_eq!(last_quarter_mean(&[]), None);
+    }
 }
