@@ -368,17 +368,16 @@ pub fn set_descriptors(
     if images.device() == Device::Cpu {
         let d = images.size()[1] * NHOOD_SIZE * NHOOD_SIZE;
         let n = images.size()[0] as usize * NHOODS_PER_IMAGE as usize;
-        return Ok(cpu_set_descriptors(
-            &ImageChunks::held(&images),
-            rng,
-            batch,
-            &mut SwdPhases::default(),
-        )?
-        .iter()
-        .map(|panels| {
-            Tensor::from_slice(&swd_cpu::from_panels(panels, n, d as usize)).view([-1, d])
-        })
-        .collect());
+        let mut phases = SwdPhases::default();
+        return Ok(
+            cpu_set_descriptors(&ImageChunks::held(&images), rng, batch, &mut phases)?
+                .into_iter()
+                .map(|level| {
+                    let panels = level.into_panels(n, &mut Vec::new(), &mut phases);
+                    Tensor::from_slice(&swd_cpu::from_panels(&panels, n, d as usize)).view([-1, d])
+                })
+                .collect(),
+        );
     }
     let resolutions = swd_resolutions(images.size()[2]);
     let n = images.size()[0];
@@ -399,16 +398,83 @@ pub fn set_descriptors(
         .collect())
 }
 
+/// One level of an image set's descriptors, as [`cpu_set_descriptors`] keeps it until the
+/// level's turn comes in [`cpu_swd`].
+enum LevelDescriptors {
+    /// Gathered and normalised, in the panel layout of `host::PANEL`.
+    Panels(Vec<f32>),
+    /// The level's pyramid values of every image ([images, 3, h, w]) and the corners drawn for
+    /// them, gathered when the level is compared: kept so where that is smaller than the
+    /// descriptors (3·h·w values per image against 128 x 147), i.e. below the finest level at
+    /// up to 64x64, so that the levels' descriptors share two buffers instead of taking two each
+    /// (at 1,024 images of 64x64, 320 MB of fresh memory per call instead of 596).
+    Planes {
+        values: Vec<f32>,
+        h: usize,
+        w: usize,
+        ys: Vec<i64>,
+        xs: Vec<i64>,
+    },
+}
+
+impl LevelDescriptors {
+    /// The `count` descriptors in the panel layout, normalised: the panels themselves, or the
+    /// planes gathered into a buffer taken from `spare` (or a new one). Adds the gathering and
+    /// normalising time to `phases`.
+    fn into_panels(
+        self,
+        count: usize,
+        spare: &mut Vec<Vec<f32>>,
+        phases: &mut SwdPhases,
+    ) -> Vec<f32> {
+        let (values, h, w, ys, xs) = match self {
+            LevelDescriptors::Panels(panels) => return panels,
+            LevelDescriptors::Planes {
+                values,
+                h,
+                w,
+                ys,
+                xs,
+            } => (values, h, w, ys, xs),
+        };
+        let mut clock = Instant::now();
+        let (c, per) = (3usize, (NHOOD_SIZE * NHOOD_SIZE) as usize);
+        let (d, p) = (c * per, host::PANEL);
+        let mut panels = spare.pop().unwrap_or_default();
+        panels.resize(count.div_ceil(p) * d * p, 0.0);
+        // A reused buffer holds the last level's values: the padding lanes of the last panel
+        // must be zeros (see `normalize_panels`); every other value is overwritten.
+        if let Some(last) = panels.chunks_exact_mut(d * p).last() {
+            last.fill(0.0);
+        }
+        let source = swd_cpu::Neighbourhoods {
+            level: &values,
+            c,
+            h,
+            w,
+            ys: &ys,
+            xs: &xs,
+        };
+        swd_cpu::gather_panels(&source, &mut panels, 0);
+        lap(&mut phases.gather, &mut clock);
+        swd_cpu::normalize_panels(&mut panels, count, c, per);
+        lap(&mut phases.normalize, &mut clock);
+        panels
+    }
+}
+
 /// [`set_descriptors`] for checked CPU images as slices: per level, every neighbourhood gathered
 /// batch by batch straight into one buffer in the panel layout of the projection kernel
-/// (`host::PANEL`; N·128 descriptors of 147 values) and normalised in place. Draws the same
-/// random corners in the same order as the tensor path. Adds its time to `phases`.
+/// (`host::PANEL`; N·128 descriptors of 147 values) and normalised in place, or, for the levels
+/// where that is smaller, the level's values kept with the corners ([`LevelDescriptors`]).
+/// Draws the same random corners in the same order as the tensor path. Adds its time to
+/// `phases`.
 fn cpu_set_descriptors(
     images: &ImageChunks,
     rng: &mut ChaCha8Rng,
     batch: i64,
     phases: &mut SwdPhases,
-) -> Result<Vec<Vec<f32>>, Error> {
+) -> Result<Vec<LevelDescriptors>, Error> {
     let mut clock = Instant::now();
     let [_, h, w] = images.shape;
     // Grayscale is tiled to 3 channels, as ProGAN's code sees it.
@@ -417,9 +483,22 @@ fn cpu_set_descriptors(
     let sides = swd_cpu::level_sides(h, w, resolutions.len());
     let d = c * (NHOOD_SIZE * NHOOD_SIZE) as usize;
     let count = n as usize * NHOODS_PER_IMAGE as usize;
-    let mut levels: Vec<Vec<f32>> = resolutions
+    let mut levels: Vec<LevelDescriptors> = sides
         .iter()
-        .map(|_| vec![0f32; count.div_ceil(host::PANEL) * d * host::PANEL])
+        .enumerate()
+        .map(|(level, &(lh, lw))| {
+            if level > 0 && c * lh * lw <= d * NHOODS_PER_IMAGE as usize {
+                LevelDescriptors::Planes {
+                    values: Vec::with_capacity(n as usize * c * lh * lw),
+                    h: lh,
+                    w: lw,
+                    ys: Vec::with_capacity(count),
+                    xs: Vec::with_capacity(count),
+                }
+            } else {
+                LevelDescriptors::Panels(vec![0f32; count.div_ceil(host::PANEL) * d * host::PANEL])
+            }
+        })
         .collect();
     let mut start = 0;
     while start < n {
@@ -440,22 +519,38 @@ fn cpu_set_descriptors(
             pyramid.iter().zip(&resolutions).zip(&sides).enumerate()
         {
             let (ys, xs) = random_corners(rng, len, *side);
-            let first = (start * NHOODS_PER_IMAGE) as usize;
-            let source = swd_cpu::Neighbourhoods {
-                level: values,
-                c,
-                h: lh,
-                w: lw,
-                ys: &ys,
-                xs: &xs,
-            };
-            swd_cpu::gather_panels(&source, &mut levels[level], first);
+            match &mut levels[level] {
+                LevelDescriptors::Panels(panels) => {
+                    let source = swd_cpu::Neighbourhoods {
+                        level: values,
+                        c,
+                        h: lh,
+                        w: lw,
+                        ys: &ys,
+                        xs: &xs,
+                    };
+                    let first = (start * NHOODS_PER_IMAGE) as usize;
+                    swd_cpu::gather_panels(&source, panels, first);
+                }
+                LevelDescriptors::Planes {
+                    values: kept,
+                    ys: kept_ys,
+                    xs: kept_xs,
+                    ..
+                } => {
+                    kept.extend_from_slice(values);
+                    kept_ys.extend_from_slice(&ys);
+                    kept_xs.extend_from_slice(&xs);
+                }
+            }
         }
         lap(&mut phases.gather, &mut clock);
         start += len;
     }
     for level in &mut levels {
-        swd_cpu::normalize_panels(level, count, c, (NHOOD_SIZE * NHOOD_SIZE) as usize);
+        if let LevelDescriptors::Panels(panels) = level {
+            swd_cpu::normalize_panels(panels, count, c, (NHOOD_SIZE * NHOOD_SIZE) as usize);
+        }
     }
     lap(&mut phases.normalize, &mut clock);
     Ok(levels)
@@ -574,19 +669,24 @@ fn cpu_swd(
     let resolutions = swd_resolutions(real.shape[1]);
     let mut buffers = Projections::default();
     let mut per_level = BTreeMap::new();
-    for ((a, b), res) in real_desc.iter().zip(&fake_desc).zip(&resolutions) {
+    // The descriptor buffers of compared levels, for the next levels kept as planes.
+    let mut spare = Vec::new();
+    for ((a, b), res) in real_desc.into_iter().zip(fake_desc).zip(&resolutions) {
+        let a = a.into_panels(counts[0], &mut spare, phases);
+        let b = b.into_panels(counts[1], &mut spare, phases);
         let clock = Instant::now();
         let dirs = transposed_directions(&random_directions(rng, d));
         phases.project += clock.elapsed().as_secs_f64();
         let distance = swd_cpu::mean_abs_sorted_difference(
-            (a, counts[0]),
-            (b, counts[1]),
+            (&a, counts[0]),
+            (&b, counts[1]),
             d as usize,
             &dirs,
             &mut buffers,
             (&mut phases.project, &mut phases.sort),
         );
         per_level.insert(*res, distance * 1e3);
+        spare.extend([a, b]);
     }
     let avg = per_level.values().sum::<f64>() / per_level.len() as f64;
     Ok(Swd { per_level, avg })
