@@ -20,10 +20,10 @@ pub const GROWING_BUDGET_S: f64 = 1200.0;
 /// of 25 modes from 500 kimg on and holds 75–90% high-quality samples from 2,000 kimg, then
 /// oscillates (8 modes, 34% at 5,000): 2,500 kimg is past where its metrics stop improving.
 pub const TOYS_KIMG: f64 = 2500.0;
-/// Wall seconds of the six toy games for 500 kimg on one dataset, summed: the README's games
-/// table (`cargo xtask games --kimg 500`, 2026-11-28, 2 CPU cores): 52 + 51 + 35 + 136 + 77 +
-/// 165 s on ring8.
-const TOY_S_PER_500_KIMG: f64 = 516.0;
+/// Wall seconds of the six toy games for 500 kimg on one dataset, summed: the toys study's own
+/// runs (2026-12-02, 2 CPU cores, partly beside other work): 4 h 18 min for 60 runs of
+/// 2,500 kimg, i.e. 15,480 s / (2 datasets x 5 seeds x 5) = 310 s.
+const TOY_S_PER_500_KIMG: f64 = 310.0;
 /// Seeds of the image studies and of the toy study.
 const IMAGE_SEEDS: [u64; 3] = [0, 1, 2];
 const TOY_SEEDS: [u64; 5] = [0, 1, 2, 3, 4];
