@@ -285,12 +285,22 @@ mod avx2 {
                         let Some(row) = rows.get_mut(first_row + r) else {
                             break;
                         };
+                        let dst = &mut row[p * PANEL..p * PANEL + cols];
+                        if cols == PANEL {
+                            // A whole panel: straight into the row (no copy through a buffer).
+                            for (v, acc) in acc.iter().enumerate() {
+                                // SAFETY: `dst` holds PANEL = 48 floats; v < 6 writes floats
+                                // 8v..8v+8.
+                                unsafe { _mm256_storeu_ps(dst.as_mut_ptr().add(8 * v), *acc) };
+                            }
+                            continue;
+                        }
                         let mut values = [0f32; PANEL];
                         for (v, acc) in acc.iter().enumerate() {
                             // SAFETY: `values` holds 48 floats; v < 6 writes floats 8v..8v+8.
                             unsafe { _mm256_storeu_ps(values.as_mut_ptr().add(8 * v), *acc) };
                         }
-                        row[p * PANEL..p * PANEL + cols].copy_from_slice(&values[..cols]);
+                        dst.copy_from_slice(&values[..cols]);
                     }
                 }
             }
@@ -339,14 +349,24 @@ mod avx512 {
                     let Some(row) = rows.get_mut(g * TILE_ROWS + r) else {
                         break;
                     };
+                    let dst = &mut row[p * PANEL..p * PANEL + cols];
+                    // A whole panel goes straight into the row, a partial one through `values`.
                     let mut values = [0f32; PANEL];
-                    // SAFETY: `values` holds 48 floats, written as three vectors of 16.
+                    let out = if cols == PANEL {
+                        dst.as_mut_ptr()
+                    } else {
+                        values.as_mut_ptr()
+                    };
+                    // SAFETY: `out` points to 48 writable floats (`dst` when it holds PANEL = 48,
+                    // `values` otherwise), written as three vectors of 16.
                     unsafe {
-                        _mm512_storeu_ps(values.as_mut_ptr(), acc[0]);
-                        _mm512_storeu_ps(values.as_mut_ptr().add(16), acc[1]);
-                        _mm512_storeu_ps(values.as_mut_ptr().add(32), acc[2]);
+                        _mm512_storeu_ps(out, acc[0]);
+                        _mm512_storeu_ps(out.add(16), acc[1]);
+                        _mm512_storeu_ps(out.add(32), acc[2]);
                     }
-                    row[p * PANEL..p * PANEL + cols].copy_from_slice(&values[..cols]);
+                    if cols < PANEL {
+                        dst.copy_from_slice(&values[..cols]);
+                    }
                 }
             }
         }
