@@ -7,14 +7,8 @@
 //! and the kernel's time was a tenth of the step. Fixing the mmap threshold at glibc's maximum
 //! (32 MiB) and keeping up to 1 GiB of freed memory in the heap brings that to about 50 faults a
 //! step and raised the step rate by 15–25% on the 2-core development machine (`gan bench
-//! train-step --arch dcgan32`; PyTorch run with the same settings did not change). Blocks above
-//! the threshold are taken from the heap as well (mmap disabled for the main thread's arena;
-//! glibc still maps a block that no heap can hold, e.g. one over 64 MiB in a worker thread's
-//! arena): the SWD of two sets of 1,024 images at 64x64 allocates about 600 MB in blocks of
-//! 67–77 MB, which were fresh mappings at every call, zeroed by the kernel page by page (146,000
-//! faults a call; `clear_page_erms` was 27% of the process's CPU time under `perf`); from the
-//! heap, a second call faults on none of them. The cost: the process keeps its peak heap
-//! instead of returning it between steps.
+//! train-step --arch dcgan32`; PyTorch run with the same settings did not change). The cost: the
+//! process keeps its peak heap instead of returning it between steps.
 //!
 //! [`tune_for_training`] applies this unless the user chose glibc's settings through the
 //! `MALLOC_MMAP_THRESHOLD_` / `MALLOC_TRIM_THRESHOLD_` / `MALLOC_TOP_PAD_` environment variables
@@ -36,8 +30,7 @@ pub enum Tuning {
     Unavailable,
 }
 
-/// Sets glibc's mmap and trim thresholds (and turns mmap off for blocks a heap can hold) for a
-/// training process (see the module docs). Call it
+/// Sets glibc's mmap and trim thresholds for a training process (see the module docs). Call it
 /// first thing in `main`, before other threads start.
 pub fn tune_for_training() -> Tuning {
     if left_to_environment(|name| std::env::var(name).ok()) {
@@ -67,7 +60,6 @@ fn set_thresholds() -> Tuning {
     let ok = unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
             && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
-            && libc::mallopt(libc::M_MMAP_MAX, 0) == 1
     };
     if ok {
         Tuning::Applied
