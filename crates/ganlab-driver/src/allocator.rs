@@ -10,6 +10,14 @@
 //! train-step --arch dcgan32`; PyTorch run with the same settings did not change). The cost: the
 //! process keeps its peak heap instead of returning it between steps.
 //!
+//! Blocks above the threshold are still fresh mappings each time. Taking them from the heap as
+//! well (`M_MMAP_MAX = 0`) was measured and not kept (2026-12-02): a second SWD call in one
+//! process then faulted on none of its 67–77 MB buffers (0.94 against 0.74–0.81 calls/s over
+//! four calls), and `gan train --dataset folder:F --arch progan --resolution 128 --kimg 0.2`
+//! took 2.8–3.4 s against 3.5–3.8, but its peak RSS rose from 1,341–1,433 MB to 1,594–1,795 MB
+//! (the heap keeps the freed blocks) and varied more from run to run, against the streamed
+//! datasets' bound on memory.
+//!
 //! [`tune_for_training`] applies this unless the user chose glibc's settings through the
 //! `MALLOC_MMAP_THRESHOLD_` / `MALLOC_TRIM_THRESHOLD_` / `MALLOC_TOP_PAD_` environment variables
 //! or set `GANLAB_MALLOC=default`.
