@@ -93,7 +93,10 @@ pub(crate) fn kernel_name(kernel: Kernel) -> &'static str {
 /// per pass (half the broadcasts per FMA of 4 x 24 passes, which took twice its time under an
 /// AVX2 cap on this machine). Without either (or with [`Kernel::Gemm`]), `gemm` panel by panel.
 ///
-/// Panics unless `out` holds k·n values, `lhs` k·d and `panels` at least ⌈n / PANEL⌉·d·PANEL.
+/// `out` holds k rows of at least n values (its length over k); the first n of each are
+/// written, so the projections of fewer descriptors than a row holds can be completed in place.
+/// Panics unless `out` holds k rows of n or more values, `lhs` k·d and `panels` at least
+/// ⌈n / PANEL⌉·d·PANEL.
 #[allow(unsafe_code)]
 pub(crate) fn project_panels(
     out: &mut [f32],
@@ -103,8 +106,9 @@ pub(crate) fn project_panels(
     kernel: Kernel,
 ) {
     let used = n.div_ceil(PANEL) * d * PANEL;
+    let stride = out.len().checked_div(k).unwrap_or(n);
     assert!(
-        out.len() == k * n && lhs.len() == k * d && panels.len() >= used,
+        out.len() == k * stride && stride >= n && lhs.len() == k * d && panels.len() >= used,
         "project_panels: {} / {} / {} values for k={k}, d={d}, n={n}",
         out.len(),
         lhs.len(),
@@ -117,7 +121,7 @@ pub(crate) fn project_panels(
     match kernel_name(kernel) {
         "avx512" => {
             let tiles = lhs_tiles(lhs, k, d);
-            for_each_task(out, k, n, d, panels, |rows, task_panels| {
+            for_each_task((out, stride), k, n, d, panels, |rows, task_panels| {
                 // SAFETY: the CPU supports AVX-512F (`capability` detected it), the only
                 // requirement of this safe function's target feature.
                 unsafe { avx512::project(rows, &tiles, task_panels, k, d) }
@@ -126,7 +130,7 @@ pub(crate) fn project_panels(
         }
         "avx2" => {
             let tiles = lhs_tiles(lhs, k, d);
-            for_each_task(out, k, n, d, panels, |rows, task_panels| {
+            for_each_task((out, stride), k, n, d, panels, |rows, task_panels| {
                 // SAFETY: the CPU supports AVX2 and FMA (`capability` detected both), the only
                 // requirements of this safe function's target features.
                 unsafe { avx2::project(rows, &tiles, task_panels, k, d) }
@@ -135,7 +139,7 @@ pub(crate) fn project_panels(
         }
         _ => {}
     }
-    for_each_task(out, k, n, d, panels, |rows, task_panels| {
+    for_each_task((out, stride), k, n, d, panels, |rows, task_panels| {
         let width = rows.first().map_or(0, |r| r.len());
         let mut block = vec![0f32; k * PANEL];
         for (p, panel) in task_panels.chunks_exact(d * PANEL).enumerate() {
@@ -148,10 +152,10 @@ pub(crate) fn project_panels(
     });
 }
 
-/// Splits out [k, n] into tasks of TASK_COLUMNS columns (k row pieces each) and runs `task` on
-/// rayon's pool with each task's pieces and its panels.
+/// Splits the first n columns of out [k, stride] into tasks of TASK_COLUMNS columns (k row
+/// pieces each) and runs `task` on rayon's pool with each task's pieces and its panels.
 fn for_each_task(
-    out: &mut [f32],
+    (out, stride): (&mut [f32], usize),
     k: usize,
     n: usize,
     d: usize,
@@ -160,8 +164,8 @@ fn for_each_task(
 ) {
     let tasks = n.div_ceil(TASK_COLUMNS);
     let mut pieces: Vec<Vec<&mut [f32]>> = (0..tasks).map(|_| Vec::with_capacity(k)).collect();
-    for row in out.chunks_exact_mut(n) {
-        for (t, piece) in row.chunks_mut(TASK_COLUMNS).enumerate() {
+    for row in out.chunks_exact_mut(stride) {
+        for (t, piece) in row[..n].chunks_mut(TASK_COLUMNS).enumerate() {
             pieces[t].push(piece);
         }
     }

@@ -205,9 +205,23 @@ pub fn sliced_wasserstein(a: &Tensor, b: &Tensor, directions: &[Tensor]) -> f64 
     if a.device() == Device::Cpu {
         let d = a.size().get(1).copied().unwrap_or(0) as usize;
         let (n_a, n_b) = (a.size()[0] as usize, b.size()[0] as usize);
+        let (panels_a, panels_b) = (
+            swd_cpu::to_panels(&host::to_vec_f32(a), n_a, d),
+            swd_cpu::to_panels(&host::to_vec_f32(b), n_b, d),
+        );
+        // The first min(n_a, n_b) of each set, none folded.
+        let unique = n_a.min(n_b);
         return swd_cpu::mean_abs_sorted_difference(
-            (&swd_cpu::to_panels(&host::to_vec_f32(a), n_a, d), n_a),
-            (&swd_cpu::to_panels(&host::to_vec_f32(b), n_b, d), n_b),
+            swd_cpu::Compared {
+                panels: &panels_a,
+                unique,
+                copies: &[],
+            },
+            swd_cpu::Compared {
+                panels: &panels_b,
+                unique,
+                copies: &[],
+            },
             d,
             &transposed_directions(directions),
             &mut Projections::default(),
@@ -370,10 +384,11 @@ pub fn set_descriptors(
         let n = images.size()[0] as usize * NHOODS_PER_IMAGE as usize;
         let mut phases = SwdPhases::default();
         return Ok(
-            cpu_set_descriptors(&ImageChunks::held(&images), rng, batch, &mut phases)?
+            cpu_set_descriptors(&ImageChunks::held(&images), rng, batch, 0, &mut phases)?
                 .into_iter()
                 .map(|level| {
-                    let panels = level.into_panels(n, &mut Vec::new(), &mut phases);
+                    // Nothing compared, nothing folded: every descriptor in draw order.
+                    let (panels, _) = level.into_panels(&mut Vec::new(), &mut phases);
                     Tensor::from_slice(&swd_cpu::from_panels(&panels, n, d as usize)).view([-1, d])
                 })
                 .collect(),
@@ -401,8 +416,8 @@ pub fn set_descriptors(
 /// One level of an image set's descriptors, as [`cpu_set_descriptors`] keeps it until the
 /// level's turn comes in [`cpu_swd`].
 enum LevelDescriptors {
-    /// Gathered and normalised, in the panel layout of `host::PANEL`.
-    Panels(Vec<f32>),
+    /// Gathered and normalised, in the panel layout of `host::PANEL`, with what each slot holds.
+    Panels(Vec<f32>, swd_cpu::Slots),
     /// The level's pyramid values of every image ([images, 3, h, w]) and the corners drawn for
     /// them, gathered when the level is compared: kept so where that is smaller than the
     /// descriptors (3·h·w values per image against 128 x 147), i.e. below the finest level at
@@ -414,34 +429,38 @@ enum LevelDescriptors {
         w: usize,
         ys: Vec<i64>,
         xs: Vec<i64>,
+        /// The first descriptors compared (see `swd_cpu::Slots`).
+        compared: usize,
     },
 }
 
 impl LevelDescriptors {
-    /// The `count` descriptors in the panel layout, normalised: the panels themselves, or the
-    /// planes gathered into a buffer taken from `spare` (or a new one). Adds the gathering and
-    /// normalising time to `phases`.
+    /// The descriptors in the panel layout, normalised, with what each slot holds: the panels
+    /// themselves, or the planes gathered into a buffer taken from `spare` (or a new one). Adds
+    /// the gathering and normalising time to `phases`.
     fn into_panels(
         self,
-        count: usize,
         spare: &mut Vec<Vec<f32>>,
         phases: &mut SwdPhases,
-    ) -> Vec<f32> {
-        let (values, h, w, ys, xs) = match self {
-            LevelDescriptors::Panels(panels) => return panels,
+    ) -> (Vec<f32>, swd_cpu::Slots) {
+        let (values, h, w, ys, xs, compared) = match self {
+            LevelDescriptors::Panels(panels, slots) => return (panels, slots),
             LevelDescriptors::Planes {
                 values,
                 h,
                 w,
                 ys,
                 xs,
-            } => (values, h, w, ys, xs),
+                compared,
+            } => (values, h, w, ys, xs, compared),
         };
         let mut clock = Instant::now();
         let (c, per) = (3usize, (NHOOD_SIZE * NHOOD_SIZE) as usize);
         let (d, p) = (c * per, host::PANEL);
+        let mut slots = swd_cpu::Slots::new(compared, h, w);
+        let (_, picks) = slots.draw(&ys, &xs, NHOODS_PER_IMAGE as usize);
         let mut panels = spare.pop().unwrap_or_default();
-        panels.resize(count.div_ceil(p) * d * p, 0.0);
+        panels.resize(picks.len().div_ceil(p) * d * p, 0.0);
         // A reused buffer holds the last level's values: the padding lanes of the last panel
         // must be zeros (see `normalize_panels`); every other value is overwritten.
         if let Some(last) = panels.chunks_exact_mut(d * p).last() {
@@ -455,11 +474,11 @@ impl LevelDescriptors {
             ys: &ys,
             xs: &xs,
         };
-        swd_cpu::gather_panels(&source, &mut panels, 0);
+        swd_cpu::gather_panels(&source, &mut panels, 0, &picks);
         lap(&mut phases.gather, &mut clock);
-        swd_cpu::normalize_panels(&mut panels, count, c, per);
+        swd_cpu::normalize_panels(&mut panels, &slots.weights, c, per);
         lap(&mut phases.normalize, &mut clock);
-        panels
+        (panels, slots)
     }
 }
 
@@ -467,12 +486,13 @@ impl LevelDescriptors {
 /// batch by batch straight into one buffer in the panel layout of the projection kernel
 /// (`host::PANEL`; N·128 descriptors of 147 values) and normalised in place, or, for the levels
 /// where that is smaller, the level's values kept with the corners ([`LevelDescriptors`]).
-/// Draws the same random corners in the same order as the tensor path. Adds its time to
-/// `phases`.
+/// Draws the same random corners in the same order as the tensor path. The repeated draws among
+/// the first `compared` descriptors are folded (`swd_cpu::Slots`). Adds its time to `phases`.
 fn cpu_set_descriptors(
     images: &ImageChunks,
     rng: &mut ChaCha8Rng,
     batch: i64,
+    compared: usize,
     phases: &mut SwdPhases,
 ) -> Result<Vec<LevelDescriptors>, Error> {
     let mut clock = Instant::now();
@@ -494,9 +514,13 @@ fn cpu_set_descriptors(
                     w: lw,
                     ys: Vec::with_capacity(count),
                     xs: Vec::with_capacity(count),
+                    compared,
                 }
             } else {
-                LevelDescriptors::Panels(vec![0f32; count.div_ceil(host::PANEL) * d * host::PANEL])
+                LevelDescriptors::Panels(
+                    vec![0f32; count.div_ceil(host::PANEL) * d * host::PANEL],
+                    swd_cpu::Slots::new(compared, lh, lw),
+                )
             }
         })
         .collect();
@@ -520,7 +544,7 @@ fn cpu_set_descriptors(
         {
             let (ys, xs) = random_corners(rng, len, *side);
             match &mut levels[level] {
-                LevelDescriptors::Panels(panels) => {
+                LevelDescriptors::Panels(panels, slots) => {
                     let source = swd_cpu::Neighbourhoods {
                         level: values,
                         c,
@@ -529,8 +553,8 @@ fn cpu_set_descriptors(
                         ys: &ys,
                         xs: &xs,
                     };
-                    let first = (start * NHOODS_PER_IMAGE) as usize;
-                    swd_cpu::gather_panels(&source, panels, first);
+                    let (first, picks) = slots.draw(&ys, &xs, NHOODS_PER_IMAGE as usize);
+                    swd_cpu::gather_panels(&source, panels, first, &picks);
                 }
                 LevelDescriptors::Planes {
                     values: kept,
@@ -548,8 +572,9 @@ fn cpu_set_descriptors(
         start += len;
     }
     for level in &mut levels {
-        if let LevelDescriptors::Panels(panels) = level {
-            swd_cpu::normalize_panels(panels, count, c, (NHOOD_SIZE * NHOOD_SIZE) as usize);
+        if let LevelDescriptors::Panels(panels, slots) = level {
+            let per = (NHOOD_SIZE * NHOOD_SIZE) as usize;
+            swd_cpu::normalize_panels(panels, &slots.weights, c, per);
         }
     }
     lap(&mut phases.normalize, &mut clock);
@@ -662,9 +687,10 @@ fn cpu_swd(
     batch: i64,
     phases: &mut SwdPhases,
 ) -> Result<Swd, Error> {
-    let real_desc = cpu_set_descriptors(real, rng, batch, phases)?;
-    let fake_desc = cpu_set_descriptors(fake, rng, batch, phases)?;
     let counts = [real.len, fake.len].map(|n| (n * NHOODS_PER_IMAGE) as usize);
+    let compared = counts[0].min(counts[1]);
+    let real_desc = cpu_set_descriptors(real, rng, batch, compared, phases)?;
+    let fake_desc = cpu_set_descriptors(fake, rng, batch, compared, phases)?;
     let d = 3 * NHOOD_SIZE * NHOOD_SIZE;
     let resolutions = swd_resolutions(real.shape[1]);
     let mut buffers = Projections::default();
@@ -672,14 +698,22 @@ fn cpu_swd(
     // The descriptor buffers of compared levels, for the next levels kept as planes.
     let mut spare = Vec::new();
     for ((a, b), res) in real_desc.into_iter().zip(fake_desc).zip(&resolutions) {
-        let a = a.into_panels(counts[0], &mut spare, phases);
-        let b = b.into_panels(counts[1], &mut spare, phases);
+        let (a, slots_a) = a.into_panels(&mut spare, phases);
+        let (b, slots_b) = b.into_panels(&mut spare, phases);
         let clock = Instant::now();
         let dirs = transposed_directions(&random_directions(rng, d));
         phases.project += clock.elapsed().as_secs_f64();
         let distance = swd_cpu::mean_abs_sorted_difference(
-            (&a, counts[0]),
-            (&b, counts[1]),
+            swd_cpu::Compared {
+                panels: &a,
+                unique: slots_a.unique,
+                copies: &slots_a.copies,
+            },
+            swd_cpu::Compared {
+                panels: &b,
+                unique: slots_b.unique,
+                copies: &slots_b.copies,
+            },
             d as usize,
             &dirs,
             &mut buffers,

@@ -215,12 +215,91 @@ impl Neighbourhoods<'_> {
     }
 }
 
-/// [`gather`] into the panel layout of [`host::PANEL`]: neighbourhood i of `source` becomes
-/// descriptor `first + i` of `panels`. Batches that share a panel fill different lanes of it.
-pub(crate) fn gather_panels(source: &Neighbourhoods, panels: &mut [f32], first: usize) {
+/// Which descriptor each panel slot of a set holds, the repeated draws folded into one slot.
+///
+/// ProGAN draws the 128 neighbourhood centres of an image with replacement, so at the 16x16
+/// level (100 centres) about 43% of the draws repeat an earlier one of the same image, 9% at
+/// 32x32 (676 centres): the same 147 values, whose projections need not be computed twice. Of
+/// the first `compared` descriptors (in draw order) each repeat adds to its first draw's weight
+/// and is listed in `copies`; the others keep a slot each. The set's compared projections are
+/// then those of slots `0..unique` followed by those of the `copies` slots.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Slots {
+    /// How many descriptors each slot stands for.
+    pub weights: Vec<u32>,
+    /// The slots of the compared descriptors: `0..unique`.
+    pub unique: usize,
+    /// For each folded repeat, the slot of its first draw (below `unique`).
+    pub copies: Vec<u32>,
+    compared: usize,
+    drawn: usize,
+    /// Per corner of the level: (1 + the image of its last draw, that draw's slot), or empty
+    /// where the level is not folded.
+    seen: Vec<(u32, u32)>,
+    /// Corners per row of the level.
+    across: usize,
+}
+
+impl Slots {
+    /// The slots of a level of `h` x `w` whose first `compared` descriptors are compared. Levels
+    /// of more than 2^16 corners (where fewer than 0.1% of the draws repeat) are not folded.
+    pub fn new(compared: usize, h: usize, w: usize) -> Slots {
+        let (down, across) = ((h + 1).saturating_sub(K), (w + 1).saturating_sub(K));
+        let fold = compared > 0 && down * across <= 1 << 16;
+        Slots {
+            compared,
+            across,
+            seen: if fold {
+                vec![(0, 0); down * across]
+            } else {
+                Vec::new()
+            },
+            ..Slots::default()
+        }
+    }
+
+    /// Registers the next draws (corners ys, xs of whole images, `per_image` each): returns the
+    /// first new slot and, for each new slot, the index among these draws of the descriptor it
+    /// holds.
+    pub fn draw(&mut self, ys: &[i64], xs: &[i64], per_image: usize) -> (usize, Vec<u32>) {
+        let first = self.weights.len();
+        let mut picks = Vec::with_capacity(ys.len());
+        for (i, (&y, &x)) in ys.iter().zip(xs).enumerate() {
+            let drawn = self.drawn + i;
+            let corner = y as usize * self.across + x as usize;
+            if drawn < self.compared && !self.seen.is_empty() {
+                let image = (drawn / per_image.max(1) + 1) as u32;
+                let (last_image, slot) = self.seen[corner];
+                if last_image == image {
+                    self.weights[slot as usize] += 1;
+                    self.copies.push(slot);
+                    continue;
+                }
+                self.seen[corner] = (image, self.weights.len() as u32);
+            }
+            if drawn < self.compared {
+                self.unique += 1;
+            }
+            picks.push(i as u32);
+            self.weights.push(1);
+        }
+        self.drawn += ys.len();
+        (first, picks)
+    }
+}
+
+/// [`gather`] into the panel layout of [`host::PANEL`]: neighbourhood `picks[i]` of `source`
+/// becomes descriptor (slot) `first + i` of `panels`. Batches that share a panel fill different
+/// lanes of it.
+pub(crate) fn gather_panels(
+    source: &Neighbourhoods,
+    panels: &mut [f32],
+    first: usize,
+    picks: &[u32],
+) {
     const P: usize = host::PANEL;
     let d = source.c * K * K;
-    let count = source.ys.len();
+    let count = picks.len();
     if count == 0 || d == 0 {
         return;
     }
@@ -231,25 +310,28 @@ pub(crate) fn gather_panels(source: &Neighbourhoods, panels: &mut [f32], first: 
         .for_each(|(p, panel)| {
             let base = (first_panel + p) * P;
             for lane in base.max(first) - base..(base + P).min(first + count) - base {
-                source.copy(base + lane - first, |t, v| panel[t * P + lane] = v);
+                let pick = picks[base + lane - first] as usize;
+                source.copy(pick, |t, v| panel[t * P + lane] = v);
             }
         });
 }
 
-/// [`normalize_per_channel`] on the first n descriptors of a panel layout (the same arithmetic:
-/// float32 sums per neighbourhood, float64 across them, the result applied in float32; padding
-/// lanes hold zeros, add nothing to the sums and are normalised along, never read).
-pub(crate) fn normalize_panels(panels: &mut [f32], n: usize, c: usize, per: usize) {
+/// [`normalize_per_channel`] on the descriptors of a panel layout, slot i standing for
+/// `weights[i]` descriptors (see [`Slots`]; the same arithmetic: float32 sums per neighbourhood,
+/// float64 across them, each times its weight, the result applied in float32; padding lanes
+/// hold zeros, add nothing to the sums and are normalised along, never read).
+pub(crate) fn normalize_panels(panels: &mut [f32], weights: &[u32], c: usize, per: usize) {
     const P: usize = host::PANEL;
-    let d = c * per;
+    let (d, n) = (c * per, weights.len());
     if n == 0 || d == 0 {
         return;
     }
     let panels = &mut panels[..n.div_ceil(P) * d * P];
-    let count = (n * per) as f64;
+    let count = weights.iter().map(|&w| w as f64).sum::<f64>() * per as f64;
     let sums = panels
         .par_chunks(d * P)
-        .map(|panel| {
+        .zip(weights.par_chunks(P))
+        .map(|(panel, weights)| {
             let mut sums = vec![(0f64, 0f64); c];
             for (ch, rows) in panel.chunks_exact(per * P).enumerate() {
                 let (mut s, mut q) = ([0f32; P], [0f32; P]);
@@ -259,9 +341,9 @@ pub(crate) fn normalize_panels(panels: &mut [f32], n: usize, c: usize, per: usiz
                         q[lane] += row[lane] * row[lane];
                     }
                 }
-                for lane in 0..P {
-                    sums[ch].0 += s[lane] as f64;
-                    sums[ch].1 += q[lane] as f64;
+                for (lane, &w) in weights.iter().enumerate() {
+                    sums[ch].0 += s[lane] as f64 * w as f64;
+                    sums[ch].1 += q[lane] as f64 * w as f64;
                 }
             }
             sums
@@ -388,22 +470,43 @@ pub(crate) struct Projections {
     b: Vec<f32>,
 }
 
-/// For descriptor sets A and B (n_a and n_b descriptors of d values in the panel layout of
-/// [`host::PANEL`]; the first min(n_a, n_b) of each are compared) and each repeat's directions:
-/// mean over the directions of mean |sort(A·dⱼ) − sort(B·dⱼ)|, averaged over the repeats. The
-/// projections are computed transposed ([k, n], one contiguous row per direction, by
-/// [`host::project_panels`]), and each row's sort keys are radix-sorted and compared, one
-/// direction per task on rayon's pool. Adds the seconds spent projecting and sorting (with the
-/// comparison) to `project_s` and `sort_s`.
+/// A descriptor set as it is compared: descriptors in the panel layout of [`host::PANEL`], of
+/// which slots `0..unique` are projected, and the slots whose projections are repeated after
+/// theirs ([`Slots::copies`]): unique + copies.len() projections in all.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Compared<'a> {
+    pub panels: &'a [f32],
+    pub unique: usize,
+    pub copies: &'a [u32],
+}
+
+impl Compared<'_> {
+    fn len(&self) -> usize {
+        self.unique + self.copies.len()
+    }
+}
+
+/// For descriptor sets A and B of d values (the same number of projections n from each, see
+/// [`Compared`]) and each repeat's directions: mean over the directions of mean |sort(A·dⱼ) −
+/// sort(B·dⱼ)|, averaged over the repeats. The projections are computed transposed ([k, n], one
+/// contiguous row per direction, by [`host::project_panels`], for the unique slots only), and
+/// each row's sort keys, with those of its repeats, radix-sorted and compared, one direction
+/// per task on rayon's pool. Adds the seconds spent projecting and sorting (with the comparison) to `project_s` and
+/// `sort_s`.
 pub(crate) fn mean_abs_sorted_difference(
-    (a, n_a): (&[f32], usize),
-    (b, n_b): (&[f32], usize),
+    a: Compared,
+    b: Compared,
     d: usize,
     directions: &[Directions],
     buffers: &mut Projections,
     (project_s, sort_s): (&mut f64, &mut f64),
 ) -> f64 {
-    let n = n_a.min(n_b);
+    let n = a.len();
+    assert_eq!(
+        n,
+        b.len(),
+        "mean_abs_sorted_difference: sets of different lengths"
+    );
     if n == 0 || d == 0 || directions.is_empty() || directions.iter().any(|dirs| dirs.k == 0) {
         return f64::NAN;
     }
@@ -414,8 +517,21 @@ pub(crate) fn mean_abs_sorted_difference(
         buffers.b.resize(k * n, 0.0);
         let fastest = host::Kernel::Fastest;
         let clock = std::time::Instant::now();
-        host::project_panels(&mut buffers.a[..k * n], &dirs.values, a, (k, d, n), fastest);
-        host::project_panels(&mut buffers.b[..k * n], &dirs.values, b, (k, d, n), fastest);
+        let (shape_a, shape_b) = ((k, d, a.unique), (k, d, b.unique));
+        host::project_panels(
+            &mut buffers.a[..k * n],
+            &dirs.values,
+            a.panels,
+            shape_a,
+            fastest,
+        );
+        host::project_panels(
+            &mut buffers.b[..k * n],
+            &dirs.values,
+            b.panels,
+            shape_b,
+            fastest,
+        );
         let projected = std::time::Instant::now();
         *project_s += (projected - clock).as_secs_f64();
         let sum = buffers.a[..k * n]
@@ -424,8 +540,8 @@ pub(crate) fn mean_abs_sorted_difference(
             .map_init(
                 || [(); 4].map(|_| vec![0u32; n]),
                 |[keys_a, keys_b, sorted_a, sorted_b], (x, y)| {
-                    radix_sort_keys(x, keys_a, sorted_a);
-                    radix_sort_keys(y, keys_b, sorted_b);
+                    radix_sort_keys(&x[..a.unique], a.copies, keys_a, sorted_a);
+                    radix_sort_keys(&y[..b.unique], b.copies, keys_b, sorted_b);
                     sum_abs_key_difference(sorted_a, sorted_b)
                 },
             )
@@ -455,9 +571,10 @@ fn from_order_key(key: u32) -> f32 {
     })
 }
 
-/// The [`order_key`]s of `values`, sorted, into `sorted`: a least-significant-digit radix sort
-/// in three passes of 11 bits, after one pass that converts the values to keys (into `keys`,
-/// scratch of the same length) and counts all three digits.
+/// The [`order_key`]s of `values` followed by those of `values[copies[j]]` (a set's
+/// projections and their repeats, see [`Compared`]), sorted, into `sorted`: a
+/// least-significant-digit radix sort in three passes of 11 bits, after one pass that converts
+/// the values to keys (into `keys`, scratch of the same length) and counts all three digits.
 ///
 /// Written here rather than taken from a crate because it is the SWD's hot loop and was measured
 /// faster than the crates on its data (131,072 normal float32 values per sort, one core, this
@@ -465,19 +582,23 @@ fn from_order_key(key: u32) -> f32 {
 /// passes) and 6.1 for `rdst`.
 /// The top digit is counted in four interleaved tables (sorting time 639–692 against 696–715 ms
 /// per 64x64 SWD call of 1,024 images, three pairs under an AVX2 cap, 2026-12-02).
-fn radix_sort_keys(values: &[f32], keys: &mut [u32], sorted: &mut [u32]) {
+fn radix_sort_keys(values: &[f32], copies: &[u32], keys: &mut [u32], sorted: &mut [u32]) {
     const BITS: u32 = 11;
     const BUCKETS: usize = 1 << BITS;
     const MASK: u32 = (1 << BITS) - 1;
+    let unique = values.len();
     assert!(
-        values.len() == keys.len() && keys.len() == sorted.len(),
+        unique + copies.len() == keys.len() && keys.len() == sorted.len(),
         "radix_sort_keys: buffers of different lengths"
     );
+    let value = |i: usize| match i.checked_sub(unique) {
+        None => values[i],
+        Some(j) => values[copies[j] as usize],
+    };
     if keys.len() > u32::MAX as usize {
-        sorted
-            .iter_mut()
-            .zip(values)
-            .for_each(|(k, &v)| *k = order_key(v));
+        for (i, k) in sorted.iter_mut().enumerate() {
+            *k = order_key(value(i));
+        }
         sorted.sort_unstable();
         return;
     }
@@ -487,23 +608,26 @@ fn radix_sort_keys(values: &[f32], keys: &mut [u32], sorted: &mut [u32]) {
     // wait on each other through memory, added up after.
     const TOP: usize = 1 << (32 - 2 * BITS);
     let mut top = [[0u32; TOP]; 4];
-    let (key_chunks, value_chunks) = (keys.chunks_exact_mut(4), values.chunks_exact(4));
-    let (key_rest, value_rest) = (key_chunks.into_remainder(), value_chunks.remainder());
-    for (key, &v) in key_rest.iter_mut().zip(value_rest) {
+    let mut count = |lane: usize, key: &mut u32, v: f32| {
         let k = order_key(v);
         *key = k;
         counts[0][(k & MASK) as usize] += 1;
         counts[1][((k >> BITS) & MASK) as usize] += 1;
-        counts[2][(k >> (2 * BITS)) as usize] += 1;
+        top[lane][(k >> (2 * BITS)) as usize] += 1;
+    };
+    let (unique_keys, repeat_keys) = keys.split_at_mut(unique);
+    let (key_chunks, value_chunks) = (unique_keys.chunks_exact_mut(4), values.chunks_exact(4));
+    let (key_rest, value_rest) = (key_chunks.into_remainder(), value_chunks.remainder());
+    for (key, &v) in key_rest.iter_mut().zip(value_rest) {
+        count(0, key, v);
     }
-    for (four_keys, four_values) in keys.chunks_exact_mut(4).zip(values.chunks_exact(4)) {
+    for (four_keys, four_values) in unique_keys.chunks_exact_mut(4).zip(values.chunks_exact(4)) {
         for (lane, (key, &v)) in four_keys.iter_mut().zip(four_values).enumerate() {
-            let k = order_key(v);
-            *key = k;
-            counts[0][(k & MASK) as usize] += 1;
-            counts[1][((k >> BITS) & MASK) as usize] += 1;
-            top[lane][(k >> (2 * BITS)) as usize] += 1;
+            count(lane, key, v);
         }
+    }
+    for (j, (key, &slot)) in repeat_keys.iter_mut().zip(copies).enumerate() {
+        count(j % 4, key, values[slot as usize]);
     }
     for lane in &top {
         for (total, &c) in counts[2].iter_mut().zip(lane) {
@@ -641,7 +765,7 @@ mod tests {
         ]);
         let mut keys = vec![0; values.len()];
         let mut sorted = vec![0; values.len()];
-        radix_sort_keys(&values, &mut keys, &mut sorted);
+        radix_sort_keys(&values, &[], &mut keys, &mut sorted);
         let ours: Vec<u32> = sorted
             .iter()
             .map(|&k| from_order_key(k).to_bits())
@@ -693,12 +817,101 @@ mod tests {
                 xs,
             };
             gather(&source, &mut rows[first * d..(first + count) * d]);
-            gather_panels(&source, &mut panels, first);
+            let picks: Vec<u32> = (0..count as u32).collect();
+            gather_panels(&source, &mut panels, first, &picks);
         }
         assert_eq!(to_panels(&rows, total, d), panels);
         assert_eq!(from_panels(&panels, total, d), rows);
         normalize_per_channel(&mut rows, c, K * K);
-        normalize_panels(&mut panels, total, c, K * K);
+        normalize_panels(&mut panels, &vec![1; total], c, K * K);
         assert_eq!(from_panels(&panels, total, d), rows);
+    }
+
+    /// Repeated corners of one image fold into the first draw's slot (its weight counted, its
+    /// slot listed as a copy), the same corner in another image or past the compared
+    /// descriptors does not; folded, the weighted normalisation and the completed projections
+    /// equal those of every descriptor gathered.
+    #[test]
+    fn repeated_draws_fold_into_one_slot_with_the_same_projections() {
+        let (c, h, w) = (3usize, 9usize, 9usize); // 3 x 3 corners
+        let level: Vec<f32> = (0..2 * c * h * w)
+            .map(|i| ((i * 7919) % 997) as f32 / 4.0)
+            .collect();
+        // Two images of 5 draws; compared: the first 8.
+        let ys: Vec<i64> = vec![0, 1, 0, 0, 2, 0, 0, 1, 1, 0];
+        let xs: Vec<i64> = vec![0, 1, 0, 0, 2, 0, 2, 1, 1, 0];
+        let mut slots = Slots::new(8, h, w);
+        let (first, picks) = slots.draw(&ys[..5], &xs[..5], 5);
+        assert_eq!((first, picks.as_slice()), (0, &[0u32, 1, 4][..]));
+        let (first, picks) = slots.draw(&ys[5..], &xs[5..], 5);
+        // Image 2: (0, 0) new here; (0, 2) new; (1, 1) new; past the compared 8: own slots.
+        assert_eq!((first, picks.as_slice()), (3, &[0u32, 1, 2, 3, 4][..]));
+        assert_eq!(slots.weights, [3, 1, 1, 1, 1, 1, 1, 1]);
+        assert_eq!((slots.unique, slots.copies.as_slice()), (6, &[0u32, 0][..]));
+        assert_eq!(Slots::new(0, h, w).draw(&ys, &xs, 5).1.len(), 10);
+
+        let d = c * K * K;
+        let source = Neighbourhoods {
+            level: &level,
+            c,
+            h,
+            w,
+            ys: &ys,
+            xs: &xs,
+        };
+        let mut rows = vec![0f32; 10 * d];
+        gather(&source, &mut rows);
+        normalize_per_channel(&mut rows, c, K * K);
+        let mut slots = Slots::new(8, h, w);
+        let (_, picks) = slots.draw(&ys, &xs, 5);
+        let mut panels = vec![0f32; host::PANEL * d];
+        gather_panels(&source, &mut panels, 0, &picks);
+        normalize_panels(&mut panels, &slots.weights, c, K * K);
+        let folded = from_panels(&panels, slots.weights.len(), d);
+        for (slot, &pick) in picks.iter().enumerate() {
+            let (ours, all) = (&folded[slot * d..][..d], &rows[pick as usize * d..][..d]);
+            let worst = ours
+                .iter()
+                .zip(all)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-6, "slot {slot}: differs by {worst}");
+        }
+        let lhs: Vec<f32> = (0..2 * d).map(|i| ((i * 31) % 17) as f32 - 8.0).collect();
+        let (k, n) = (2usize, 8usize);
+        let mut out = vec![0f32; k * n];
+        host::project_panels(
+            &mut out,
+            &lhs,
+            &panels,
+            (k, d, slots.unique),
+            host::Kernel::Gemm,
+        );
+        let row_major = to_panels(&rows, 10, d);
+        let mut every = vec![0f32; k * 10];
+        host::project_panels(&mut every, &lhs, &row_major, (k, d, 10), host::Kernel::Gemm);
+        let compared = Compared {
+            panels: &panels,
+            unique: slots.unique,
+            copies: &slots.copies,
+        };
+        for (row, all) in out.chunks_exact(n).zip(every.chunks_exact(10)) {
+            let (mut keys, mut sorted) = (vec![0; n], vec![0; n]);
+            radix_sort_keys(
+                &row[..compared.unique],
+                compared.copies,
+                &mut keys,
+                &mut sorted,
+            );
+            let mut expected = all[..n].to_vec();
+            expected.sort_unstable_by(f32::total_cmp);
+            for (&key, want) in sorted.iter().zip(&expected) {
+                let got = from_order_key(key);
+                assert!(
+                    (got - want).abs() <= 1e-3 * want.abs().max(1.0),
+                    "{got} vs {want}"
+                );
+            }
+        }
     }
 }
