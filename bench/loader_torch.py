@@ -8,19 +8,44 @@ brought to float in [-1, 1] as its training loop does (`img.to(torch.float32) / 
 
 --make-inputs writes DIR/set.zip: N RGB PNGs at the resolution (smooth colour fields plus a
 little noise) in StyleGAN2-ADA's layout (`00000/img00000000.png`, ...) with a dataset.json whose
-labels are null; the toolkit reads the same file as `zip:DIR/set.zip`. Timing prints
+labels are null; the toolkit reads the same file as `zip:DIR/set.zip` (where Pillow is missing,
+as on the GPU machine's venv may be, the PNGs are written with zlib instead: the same pixels).
+Timing prints
 `images_per_s` (after one untimed batch, which includes starting the workers) and `peak_rss_mb`.
 """
 import argparse
 import io
 import json
 import os
+import struct
 import time
 import zipfile
+import zlib
 
 import numpy as np
-import PIL.Image
 import torch
+
+try:
+    import PIL.Image
+except ImportError:  # --make-inputs still works (`png_bytes`); timing needs Pillow.
+    PIL = None
+
+
+def png_bytes(img):
+    """An RGB uint8 [H, W, 3] array as PNG bytes: Pillow's encoder where installed, else one
+    IDAT of zlib-compressed rows with filter 0 (the PNG specification's minimal form)."""
+    if PIL is not None:
+        buf = io.BytesIO()
+        PIL.Image.fromarray(img).save(buf, format="png")
+        return buf.getvalue()
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    h, w, _ = img.shape
+    rows = b"".join(b"\x00" + img[y].tobytes() for y in range(h))
+    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 from benchlib import report
 
@@ -35,9 +60,7 @@ def make_inputs(out, n, resolution, seed):
             a, b, c = rng.uniform(0.02, 0.2, 3)
             img = np.stack([np.sin(xx * a + i), np.cos(yy * b + i), np.sin((xx + yy) * c)], -1)
             img = ((img + 1) * 120 + rng.integers(0, 16, img.shape)).clip(0, 255).astype(np.uint8)
-            buf = io.BytesIO()
-            PIL.Image.fromarray(img).save(buf, format="png")
-            z.writestr(f"{i // 1000:05d}/img{i:08d}.png", buf.getvalue())
+            z.writestr(f"{i // 1000:05d}/img{i:08d}.png", png_bytes(img))
         z.writestr("dataset.json", json.dumps({"labels": None}))
     os.replace(path + ".partial", path)
 

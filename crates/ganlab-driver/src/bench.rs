@@ -325,6 +325,10 @@ pub struct ProganBench {
     pub batch: i64,
     /// Fade-in α of the newest block (1 = stable phase).
     pub alpha: f64,
+    /// The real images held in host memory, each batch moved to the device as a streamed
+    /// source's are (pinned memory, a non-blocking copy: `Trainer::next_real`), instead of
+    /// held on the device.
+    pub reals_on_host: bool,
 }
 
 /// Steps per second of ProGAN's training step at `resolution`: WGAN-GP (λ 10, drift 0.001) D
@@ -383,9 +387,10 @@ pub fn progan_steps_per_s(
             ..Default::default()
         },
     )?;
+    let held = if b.reals_on_host { Device::Cpu } else { device };
     let reals = Tensor::rand(
         [4 * b.batch, b.channels, b.resolution, b.resolution],
-        (Kind::Float, device),
+        (Kind::Float, held),
     ) * 2.0
         - 1.0;
     let reals = ganlab_progan::fade_reals(&reals, b.resolution, b.alpha);

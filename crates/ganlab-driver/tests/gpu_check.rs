@@ -1,6 +1,7 @@
 //! The CPU dry run of `bench/gpu-check.sh` (the script a GPU session runs): every step runs with
 //! this build's `gan` and the set-up venv's PyTorch, the correctness check passes (CPU against
-//! CPU must agree exactly), and the results table has every row.
+//! CPU must agree exactly), the streamed run from a zip grows to its resolution and leaves a
+//! snapshot, and the results table has every row.
 
 use std::path::Path;
 use std::process::Command;
@@ -50,6 +51,8 @@ fn gpu_check_dry_run_on_the_cpu() {
         "ProGAN-32 WGAN-GP step, fade",
         "FID features",
         "ProGAN-32 data-parallel, global batch 32",
+        "ProGAN-32 step, real batches copied from host memory",
+        "ProGAN 4x4 → 16x16 from a zip of 64 PNGs",
     ] {
         assert!(table.contains(row), "{row} missing from {table}");
     }
@@ -58,7 +61,7 @@ fn gpu_check_dry_run_on_the_cpu() {
     )
     .expect("valid JSON");
     let rows = json["rows"].as_array().expect("rows");
-    assert_eq!(rows.len(), 6);
+    assert_eq!(rows.len(), 8);
     // Five toolkit-vs-PyTorch rows, then 1 rank vs 2 Gloo ranks of the same global batch.
     assert!(rows[..5]
         .iter()
@@ -73,4 +76,20 @@ fn gpu_check_dry_run_on_the_cpu() {
     ] {
         assert!(dp[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {dp}");
     }
+    // The step with its reals copied from host memory, beside the reals held on the device,
+    // and the streamed run from the zip, grown to its resolution.
+    let copied = &rows[6];
+    for key in ["reals_on_host", "reals_on_device", "ratio"] {
+        assert!(
+            copied[key].as_f64().is_some_and(|v| v > 0.0),
+            "{key}: {copied}"
+        );
+    }
+    let zip = &rows[7];
+    assert_eq!(zip["resolution"].as_i64(), Some(16), "{zip}");
+    assert!(zip["toolkit"].as_f64().is_some_and(|v| v > 0.0), "{zip}");
+    assert!(
+        stdout.contains("finished at 16x16 with a snapshot"),
+        "{stdout}"
+    );
 }

@@ -232,6 +232,11 @@ struct TrainStepArgs {
     /// libtorch's intra-op threads per process (default: libtorch's, one per core).
     #[arg(long)]
     threads: Option<i32>,
+    /// ProGAN: hold the real images in host memory and move each batch to the device as a
+    /// streamed dataset's batches are (pinned memory, non-blocking copy), instead of holding
+    /// them on the device.
+    #[arg(long)]
+    reals_on_host: bool,
 }
 
 #[derive(Subcommand)]
@@ -652,6 +657,12 @@ fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
         other => anyhow::bail!("bench train-step: unknown --memory-format `{other}`; expected auto, channels-last or contiguous"),
     };
     let cl = ganlab_driver::device::use_channels_last(setting, device);
+    if a.reals_on_host && a.arch != "progan" {
+        anyhow::bail!(
+            "bench train-step: --reals-on-host is a ProGAN option (got --arch {})",
+            a.arch
+        );
+    }
     let rate = match a.arch.as_str() {
         "dcgan32" => bench::dcgan32_steps_per_s(
             a.channels,
@@ -677,6 +688,7 @@ fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
                 fmap_max: a.fmap_max,
                 batch: a.batch,
                 alpha,
+                reals_on_host: a.reals_on_host,
             };
             bench::progan_steps_per_s(b, a.steps, a.warmup, device, cl, a.phases, dist.clone())?
         }
