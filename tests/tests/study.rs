@@ -175,7 +175,8 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
                 );
             }
         }
-        // Ended runs keep what the page needs, not their snapshots.
+        // Ended runs keep what the page needs, not their snapshots: the grid of their last
+        // tick and, for the stopping study, of every evaluation.
         let runs = opts.runs_root.join("study").join(format!("{name}-tiny"));
         for run in std::fs::read_dir(&runs)
             .expect("runs")
@@ -189,6 +190,21 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
                     run.path().display()
                 );
                 assert!(run.path().join("stats.jsonl").is_file());
+                let grids = ganlab_driver::report::tick_pictures(&run.path()).expect("grids");
+                let evaluations = ganlab_driver::stats::read_ticks(&run.path().join("stats.jsonl"))
+                    .iter()
+                    .filter(|t| t.eval.is_some())
+                    .count();
+                let expected = match name {
+                    StudyName::Stopping => evaluations.max(1)..=evaluations + 1,
+                    _ => 1..=1,
+                };
+                assert!(
+                    expected.contains(&grids.len()),
+                    "{}: {} grids, {evaluations} evaluations",
+                    run.path().display(),
+                    grids.len()
+                );
             }
         }
         // Run again: every run has ended, nothing is trained, and the tables come out the same.

@@ -349,7 +349,7 @@ pub(crate) fn write_png_plot(
 }
 
 /// The per-tick picture files of a run (grids or scatter plots), oldest first.
-pub(crate) fn tick_pictures(dir: &Path) -> Result<Vec<(f64, PathBuf)>> {
+pub fn tick_pictures(dir: &Path) -> Result<Vec<(f64, PathBuf)>> {
     let mut pictures: Vec<(f64, PathBuf)> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))

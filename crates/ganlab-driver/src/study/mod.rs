@@ -177,7 +177,7 @@ pub struct StudyOptions {
     /// A person's pick among the stopping study's grids (kimg), shown beside the metrics'.
     pub pick_kimg: Option<f64>,
     /// Keep every ended run whole; otherwise [`compact`] drops its snapshots, TensorBoard files
-    /// and the grids of ticks without an evaluation.
+    /// and the grids its page does not show.
     pub keep_snapshots: bool,
     pub interactive: bool,
 }
@@ -261,7 +261,8 @@ fn run_one(run: &RunRef, options: &StudyOptions) -> Result<()> {
         }
     };
     if !options.keep_snapshots && matches!(run_state(&run.dir), Ok(RunState::Ended)) {
-        compact(&run.dir)?;
+        // Only the stopping study's page shows a run's grid at every evaluation.
+        compact(&run.dir, options.name == StudyName::Stopping)?;
     }
     match result {
         // Ctrl-C / SIGTERM: the run wrote its snapshot; the study stops here too.
@@ -281,10 +282,12 @@ fn run_one(run: &RunRef, options: &StudyOptions) -> Result<()> {
 }
 
 /// What the page needs of an ended run, and nothing else: its config, log, statistics and
-/// outcome, the reals, and the grids of its evaluations and of its last tick. Snapshots and
-/// TensorBoard files go (a study is a measurement: `gan train` with the run's command on the
-/// page trains the same networks again), so a study's folder stays small enough to keep.
-pub fn compact(dir: &Path) -> Result<()> {
+/// outcome, the reals, the grid of its last tick and, with `evaluation_grids`, those of its
+/// evaluations. Snapshots, TensorBoard files and the other grids go (a study is a measurement:
+/// `gan train` with the run's command on the page trains the same networks again), so a
+/// study's folder stays small enough to keep (and to travel with the working tree to the GPU
+/// machine: 64 MiB in all).
+pub fn compact(dir: &Path, evaluation_grids: bool) -> Result<()> {
     let ticks = crate::stats::read_ticks(&dir.join("stats.jsonl"));
     let evaluated: Vec<f64> = ticks
         .iter()
@@ -294,7 +297,8 @@ pub fn compact(dir: &Path) -> Result<()> {
     let pictures = crate::report::tick_pictures(dir)?;
     let last = pictures.last().map(|(k, _)| *k);
     for (kimg, path) in &pictures {
-        let keep = Some(*kimg) == last || evaluated.iter().any(|e| same_tick(*e, *kimg));
+        let keep = Some(*kimg) == last
+            || (evaluation_grids && evaluated.iter().any(|e| same_tick(*e, *kimg)));
         if !keep {
             std::fs::remove_file(path)
                 .with_context(|| format!("cannot remove {}", path.display()))?;
