@@ -3,7 +3,7 @@
 # machine against the same torch 2.11 (RESOURCES.md), beside the PyTorch scripts of bench/.
 #
 #   bench/gpu-check.sh [--device cuda|cpu] [--gan PATH] [--python PATH] [--detector PATH]
-#                      [--half-detector PATH] [--quick] [--out DIR]
+#                      [--speed-detector PATH] [--quick] [--out DIR]
 #
 # It prints, in order: `ldd` of the binary (libtorch_cuda and the CUDA libraries must resolve),
 # whether CUDA is available to the binary and to PyTorch, then
@@ -15,8 +15,8 @@
 #      training steps/s: toolkit vs PyTorch (default and channels-last);
 #   4. FID feature extraction images/s (resize to 299 + Inception): toolkit vs the same TorchScript
 #      module driven from Python. The 87 MB detector is over what can be carried: pass the
-#      half-precision copy (`bench/make_half_detector.py`) with --half-detector; it is cast back
-#      to float32 here, so only its speed, not its values, is measured;
+#      graph with zero weights (`bench/make_speed_detector.py pack`, 40 KB as .pt.xz) with
+#      --speed-detector; it is unpacked here, and only its speed, not its values, is measured;
 #   5. data-parallel training: the ProGAN step on 1 rank vs one rank per GPU (NCCL), the same
 #      global batch, with the time per step in collectives (skipped with one GPU; 2 Gloo ranks
 #      in the CPU dry run);
@@ -37,7 +37,7 @@ gan="$root/target/release/gan"
 python="${PYTHON:-python3}"
 [ -x "$root/.venv/bin/python" ] && python="$root/.venv/bin/python"
 detector=""
-half_detector=""
+speed_detector=""
 quick=0
 out=""
 rounds=3
@@ -47,7 +47,7 @@ while [ $# -gt 0 ]; do
     --gan) gan="$2"; shift 2 ;;
     --python) python="$2"; shift 2 ;;
     --detector) detector="$2"; shift 2 ;;
-    --half-detector) half_detector="$2"; shift 2 ;;
+    --speed-detector) speed_detector="$2"; shift 2 ;;
     --quick) quick=1; rounds=1; shift ;;
     --out) out="$2"; shift 2 ;;
     *) echo "gpu-check: unknown option $1" >&2; exit 2 ;;
@@ -143,10 +143,10 @@ done
 
 echo "== 4. FID feature extraction images/s"
 checksum=()
-if [ -n "$half_detector" ]; then
-  detector="$tmp/inception-fp32.pt"
-  "$python" -c "import sys, torch; m = torch.jit.load(sys.argv[1], map_location='cpu'); m.float(); m.save(sys.argv[2])" "$half_detector" "$detector"
-  echo "(detector: $half_detector cast back to float32: speed only, not values)"
+if [ -n "$speed_detector" ]; then
+  detector="$tmp/inception-zeros.pt"
+  "$python" "$here/make_speed_detector.py" unpack "$speed_detector" "$detector"
+  echo "(detector: $speed_detector, the graph with zero weights: speed only, not values)"
   checksum=(--no-checksum --engine native)
 elif [ -z "$detector" ]; then
   detector="$root/datasets/cache/detectors/inception-2015-12-05.pt"

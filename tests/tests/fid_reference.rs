@@ -86,41 +86,54 @@ fn the_native_graph_gives_the_torchscript_modules_features() {
 }
 
 #[test]
-fn the_native_graph_runs_a_cast_copy_and_refuses_another_network() {
-    // What bench/gpu-check.sh does with the half-precision copy: cast back to float32 (another
-    // checksum, so TorchScript by default), then `--engine native`. And a module that is not the
-    // 2015-12-05 graph is refused by name.
+fn the_native_graph_runs_the_speed_copy_and_refuses_another_network() {
+    // What `cargo xtask gpu-pack` and bench/gpu-check.sh do with the detector: the graph with
+    // zero weights, packed as .pt.xz and unpacked (another checksum, so TorchScript by default),
+    // then `--engine native`. And a module that is not the 2015-12-05 graph is refused by name.
     let dir = tempfile::tempdir().expect("tmp");
-    let (copy, other) = (dir.path().join("copy.pt"), dir.path().join("linear.pt"));
-    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(".venv")
-        .join("bin")
-        .join("python");
-    let script = "import sys, torch\n\
-        m = torch.jit.load(sys.argv[1], map_location='cpu'); m.half(); m.float(); m.save(sys.argv[2])\n\
-        torch.jit.script(torch.nn.Linear(2, 2)).save(sys.argv[3])";
-    let status = std::process::Command::new(&python)
-        .args(["-c", script])
-        .arg(detector_path())
-        .arg(&copy)
-        .arg(&other)
-        .status()
-        .expect("run the venv's python");
-    assert!(status.success());
+    let (packed, copy, other) = (
+        dir.path().join("zeros.pt.xz"),
+        dir.path().join("zeros.pt"),
+        dir.path().join("linear.pt"),
+    );
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join(".venv").join("bin").join("python");
+    let script = root.join("bench").join("make_speed_detector.py");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let status = std::process::Command::new(&python)
+            .args(args)
+            .status()
+            .expect("run the venv's python");
+        assert!(status.success(), "{args:?}");
+    };
+    run(&[
+        script.as_os_str(),
+        "pack".as_ref(),
+        detector_path().as_os_str(),
+        packed.as_os_str(),
+    ]);
+    assert!(std::fs::metadata(&packed).expect("packed").len() < 1 << 20);
+    run(&[
+        script.as_os_str(),
+        "unpack".as_ref(),
+        packed.as_os_str(),
+        copy.as_os_str(),
+    ]);
+    run(&[
+        "-c".as_ref(),
+        "import sys, torch; torch.jit.script(torch.nn.Linear(2, 2)).save(sys.argv[1])".as_ref(),
+        other.as_os_str(),
+    ]);
     let mut detector = Detector::load(&copy, None, Device::Cpu).expect("copy");
     assert_eq!(detector.engine(), Engine::TorchScript);
     detector.use_native().expect("the same graph");
     assert_eq!(detector.engine(), Engine::Native);
     let images = Tensor::randint(256, [2, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
-    let reference = Detector::load(&detector_path(), Some(DEFAULT_DETECTOR_SHA256), Device::Cpu)
-        .expect("detector")
-        .features(&images)
-        .expect("features");
     let features = detector.features(&images).expect("features");
-    // Half-precision weights: close, not equal.
-    let diff = (&features - &reference).abs().max().double_value(&[]);
-    assert!(diff < 0.05, "half-precision copy differs by {diff}");
+    // Zero weights: the graph runs to its 2048 features, every one zero.
+    assert_eq!(features.size(), [2, 2048]);
+    let largest = features.abs().max().double_value(&[]);
+    assert!(largest == 0.0, "zero-weight features up to {largest}");
     let mut linear = Detector::load(&other, None, Device::Cpu).expect("a TorchScript module");
     let err = linear
         .use_native()

@@ -75,8 +75,8 @@ enum Task {
     /// Toolkit vs PyTorch / numpy / scipy, alternating runs: training steps, Fréchet, SWD, FID
     /// features, peak RSS.
     Bench(bench::Options),
-    /// What the GPU machine needs beside the tracked files: a stripped release `gan` and a
-    /// half-precision detector in target/gpu-pack/ (see bench/gpu-check.sh).
+    /// What the GPU machine needs beside the tracked files: a stripped release `gan` and the
+    /// detector's graph with zero weights in target/gpu-pack/ (see bench/gpu-check.sh).
     GpuPack,
     /// List the datasets, their sources and licences (`gan datasets`).
     Datasets,

@@ -16,6 +16,21 @@ fn gpu_check_dry_run_on_the_cpu() {
         python.display()
     );
     let out_dir = tempfile::tempdir().expect("tmp");
+    // The detector as `cargo xtask gpu-pack` carries it: the graph with zero weights, as .pt.xz.
+    let speed_detector = out_dir.path().join("inception-zeros.pt.xz");
+    let packed = Command::new(&python)
+        .arg(root.join("bench").join("make_speed_detector.py"))
+        .arg("pack")
+        .arg(
+            root.join("datasets")
+                .join("cache")
+                .join("detectors")
+                .join("inception-2015-12-05.pt"),
+        )
+        .arg(&speed_detector)
+        .status()
+        .expect("run bench/make_speed_detector.py");
+    assert!(packed.success());
     let out = Command::new("bash")
         .arg(root.join("bench").join("gpu-check.sh"))
         .args([
@@ -27,6 +42,8 @@ fn gpu_check_dry_run_on_the_cpu() {
         ])
         .arg("--python")
         .arg(&python)
+        .arg("--speed-detector")
+        .arg(&speed_detector)
         .arg("--out")
         .arg(out_dir.path())
         .output()
@@ -39,6 +56,10 @@ fn gpu_check_dry_run_on_the_cpu() {
         "ldd lists libtorch_cuda: {stdout}"
     );
     assert!(stdout.contains("cuda_available false"), "{stdout}");
+    assert!(
+        stdout.contains("the graph with zero weights: speed only"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("max relative difference 0 (tolerance 1e-2): ok"),
         "{stdout}"

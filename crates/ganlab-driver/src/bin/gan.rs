@@ -159,7 +159,8 @@ enum BenchCommand {
         /// TorchScript detector (default: the installed Inception 2015-12-05, checksum-verified).
         #[arg(long)]
         detector: Option<PathBuf>,
-        /// Load --detector without checking its sha256 (e.g. a half-precision copy).
+        /// Load --detector without checking its sha256 (e.g. the zero-weight copy of
+        /// `bench/make_speed_detector.py`).
         #[arg(long)]
         no_checksum: bool,
         /// What runs the detector: auto (the native graph for the default detector, the
