@@ -113,6 +113,24 @@ bench() {
   echo "${rows[-1]}"
 }
 
+gpu="$("$python" -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')")"
+# The results so far as a table; with --out, also written there (after every step, so that a run
+# cut short by a time limit still returns what it measured).
+results() {
+  table="| benchmark | unit | toolkit | PyTorch | PyTorch channels-last | toolkit / fastest PyTorch | peak RSS MB toolkit / PyTorch |
+|---|---|---|---|---|---|---|"
+  local r
+  for r in "${rows[@]}"; do table="$table
+$r"; done
+  if [ -n "$out" ]; then
+    mkdir -p "$out"
+    printf '# gpu-check on %s (%s)\n\n%s\n' "$device" "$gpu" "$table" > "$out/gpu-check.md.tmp"
+    (IFS=,; printf '{"device": "%s", "gpu": "%s", "rounds": %s, "complete": %s, "rows": [%s]}\n' "$device" "$gpu" "$rounds" "$1" "${json_rows[*]}") > "$out/gpu-check.json.tmp"
+    mv "$out/gpu-check.md.tmp" "$out/gpu-check.md"
+    mv "$out/gpu-check.json.tmp" "$out/gpu-check.json"
+  fi
+}
+
 echo "== 1. correctness: DCGAN-32, 5 steps, seed 0, CPU vs $device"
 "$gan" bench losses --steps 5 --seed 0 --device cpu > "$tmp/cpu"
 "$gan" bench losses --steps 5 --seed 0 --device "$device" > "$tmp/dev"
@@ -133,6 +151,7 @@ for c in 1 3; do
     "$python" "$here/dcgan32_step.py" --channels $c --steps $dsteps --device "$device" --channels-last
 done
 
+results false
 echo "== 3. ProGAN-$pres training steps/s"
 for phase in stable fade; do
   bench "ProGAN-$pres WGAN-GP step, $phase, batch $pbatch, fmaps $pbase/$pmax" "steps/s" steps_per_s \
@@ -141,6 +160,7 @@ for phase in stable fade; do
     "$python" "$here/progan_step.py" --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --phase $phase --steps $psteps --device "$device" --channels-last
 done
 
+results false
 echo "== 4. FID feature extraction images/s"
 checksum=()
 if [ -n "$speed_detector" ]; then
@@ -160,6 +180,7 @@ else
   echo "gpu-check: no detector at $detector; feature extraction skipped" >&2
 fi
 
+results false
 echo "== 5. data-parallel training (c10d): 1 rank vs N ranks, the same global batch"
 # N: every GPU of the machine (NCCL needs one per rank), or 2 CPU ranks (Gloo) for the dry run.
 if [ "$device" = cpu ]; then nranks=2; else nranks="$(value cuda_devices <<< "$info")"; fi
@@ -178,6 +199,7 @@ else
   echo "one $device device: the 1-rank vs N-rank check needs two (skipped)"
 fi
 
+results false
 echo "== 6. real batches from host memory (pinned, non-blocking copies) vs held on $device"
 pg=(bench train-step --arch progan --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --steps $psteps --device "$device")
 for ((r = 0; r < rounds; r++)); do
@@ -193,6 +215,7 @@ echo "ProGAN-$pres stable step: reals on the device $held steps/s, from host mem
 rows+=("| ProGAN-$pres step, real batches copied from host memory | steps/s | $host | $held (reals on the device) | - | ${copy_ratio}x | - |")
 json_rows+=("{\"benchmark\": \"ProGAN-$pres step, real batches copied from host memory\", \"unit\": \"steps/s\", \"reals_on_host\": $host, \"reals_on_device\": $held, \"ratio\": $copy_ratio}")
 
+results false
 echo "== 7. training from a zip of PNGs (streamed) on $device"
 if [ "$quick" = 1 ]; then zn=64; zres=16; zphase=0.05; else zn=2000; zres=128; zphase=0.5; fi
 # Phases of zphase kimg from 4x4 to zres, then one more at zres.
@@ -209,15 +232,6 @@ echo "ProGAN to ${zres}x$zres from zip:set.zip ($zn PNGs), $zkimg kimg: finished
 rows+=("| ProGAN 4x4 → ${zres}x$zres from a zip of $zn PNGs, $zkimg kimg | images/s | $zips | - | - | - | - |")
 json_rows+=("{\"benchmark\": \"ProGAN from a zip of PNGs\", \"unit\": \"images/s\", \"images\": $zn, \"resolution\": $zres, \"kimg\": $zkimg, \"toolkit\": $zips}")
 
-table="| benchmark | unit | toolkit | PyTorch | PyTorch channels-last | toolkit / fastest PyTorch | peak RSS MB toolkit / PyTorch |
-|---|---|---|---|---|---|---|"
-for r in "${rows[@]}"; do table="$table
-$r"; done
-gpu="$("$python" -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu')")"
+results true
 echo "== results on $device ($gpu), $rounds round(s), medians"
 echo "$table"
-if [ -n "$out" ]; then
-  mkdir -p "$out"
-  printf '# gpu-check on %s (%s)\n\n%s\n' "$device" "$gpu" "$table" > "$out/gpu-check.md"
-  (IFS=,; printf '{"device": "%s", "gpu": "%s", "rounds": %s, "rows": [%s]}\n' "$device" "$gpu" "$rounds" "${json_rows[*]}") > "$out/gpu-check.json"
-fi

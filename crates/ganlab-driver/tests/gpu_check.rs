@@ -81,6 +81,7 @@ fn gpu_check_dry_run_on_the_cpu() {
         &std::fs::read_to_string(out_dir.path().join("gpu-check.json")).expect("json"),
     )
     .expect("valid JSON");
+    assert_eq!(json["complete"], serde_json::Value::Bool(true), "{json}");
     let rows = json["rows"].as_array().expect("rows");
     assert_eq!(rows.len(), 8);
     // Five toolkit-vs-PyTorch rows, then 1 rank vs 2 Gloo ranks of the same global batch.
