@@ -21,12 +21,7 @@ fn gpu_check_dry_run_on_the_cpu() {
     let packed = Command::new(&python)
         .arg(root.join("bench").join("make_speed_detector.py"))
         .arg("pack")
-        .arg(
-            root.join("datasets")
-                .join("cache")
-                .join("detectors")
-                .join("inception-2015-12-05.pt"),
-        )
+        .arg(root.join("datasets/cache/detectors/inception-2015-12-05.pt"))
         .arg(&speed_detector)
         .status()
         .expect("run bench/make_speed_detector.py");
