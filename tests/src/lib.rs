@@ -5,6 +5,17 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use tch::{nn::VarStore, Tensor};
 
+/// libtorch's random generator is one per process, and the test harness runs a binary's tests
+/// on parallel threads: a test that seeds it and then trains or draws holds this lock, so that
+/// its seeded draws are its own (two trainings in one process would otherwise take each other's
+/// numbers, and a seed-dependent outcome or an exact resume could fail now and then).
+pub fn global_rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    GLOBAL_RNG
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// `tests/fixtures/<name>`.
 pub fn fixture_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

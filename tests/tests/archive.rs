@@ -41,6 +41,7 @@ fn check_with_python(archive: &Path, root: &Path, channels: i64) {
 
 #[test]
 fn archive_levels_equal_progans_dataset_tool_in_numpy() {
+    let _rng = ganlab_tests::global_rng_lock();
     for (gray, channels) in [(false, 3), (true, 1)] {
         let dir = tempfile::tempdir().expect("tmp");
         let root = dir.path().join("images");
@@ -71,6 +72,7 @@ fn archive_levels_equal_progans_dataset_tool_in_numpy() {
 
 #[test]
 fn progan_trains_from_an_archive_and_resumes_exactly() {
+    let _rng = ganlab_tests::global_rng_lock();
     let dir = tempfile::tempdir().expect("tmp");
     let root = dir.path().join("images");
     folder(&root, 30, false);

@@ -11,6 +11,7 @@ use tch::{Device, Tensor};
 
 #[test]
 fn parameter_counts_equal_pytorch() {
+    let _rng = ganlab_tests::global_rng_lock();
     // PyTorch, same definition: sum(p.numel() for p in net.parameters())
     // G(C=1) = 1,066,880  D(C=1) = 661,248  G(C=3) = 1,068,928  D(C=3) = 663,296.
     let reference = read_fixture("dcgan32_reference.json");
@@ -48,6 +49,7 @@ fn narrow(d_norm: Norm) -> Dcgan32Config {
 
 #[test]
 fn forward_passes_equal_pytorch_with_the_same_weights() {
+    let _rng = ganlab_tests::global_rng_lock();
     let fx = &read_fixture("dcgan32_reference.json")["narrow"];
     let cfg = narrow(Norm::Batch);
     let (g_vs, d_vs) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
@@ -93,6 +95,7 @@ fn forward_passes_equal_pytorch_with_the_same_weights() {
 
 #[test]
 fn the_layer_norm_critic_equals_pytorch_group_norm() {
+    let _rng = ganlab_tests::global_rng_lock();
     // WGAN-GP's critic (`d_norm = layer`): PyTorch's GroupNorm(1, C) in D's middle blocks.
     let fx = &read_fixture("dcgan32_reference.json")["layer_norm_critic"];
     let cfg = narrow(Norm::Layer);
@@ -123,6 +126,7 @@ fn trajectory(mut opt: Box<dyn Optimizer>, w: &Tensor, x: &Tensor) -> Vec<Tensor
 
 #[test]
 fn optimisers_follow_pytorch_step_for_step() {
+    let _rng = ganlab_tests::global_rng_lock();
     let fx = &read_fixture("dcgan32_reference.json")["optim"];
     let x = tensor(&fx["x"], &[7]);
     type MakeOptimizer = Box<dyn Fn(Tensor) -> Box<dyn Optimizer>>;
@@ -188,6 +192,7 @@ fn optimisers_follow_pytorch_step_for_step() {
 
 #[test]
 fn optimiser_state_round_trips_exactly() {
+    let _rng = ganlab_tests::global_rng_lock();
     let fx = &read_fixture("dcgan32_reference.json")["optim"];
     let x = tensor(&fx["x"], &[7]);
     let cfg = AdamConfig {

@@ -24,6 +24,7 @@ fn config(real: &str, fake: &str, metrics: &[&str], n: i64) -> EvalConfig {
 
 #[test]
 fn folders_give_the_documented_json_with_provenance_and_a_small_sample_warning() {
+    let _rng = ganlab_tests::global_rng_lock();
     let (a, b) = (fixture_path("fid").join("a"), fixture_path("fid").join("b"));
     let out_dir = tempfile::tempdir().expect("tmp");
     let json_path = out_dir.path().join("metrics.json");
@@ -88,6 +89,7 @@ fn folders_give_the_documented_json_with_provenance_and_a_small_sample_warning()
 
 #[test]
 fn a_run_directory_is_evaluated_by_sampling_its_generator() {
+    let _rng = ganlab_tests::global_rng_lock();
     let run = tempfile::tempdir().expect("tmp");
     let mut train = TrainConfig {
         kimg: 0.064,
@@ -119,6 +121,7 @@ fn a_run_directory_is_evaluated_by_sampling_its_generator() {
 
 #[test]
 fn bad_input_gives_errors_that_name_the_problem() {
+    let _rng = ganlab_tests::global_rng_lock();
     let empty = tempfile::tempdir().expect("tmp");
     let err = evaluate(&config(
         "mnist",
@@ -217,6 +220,7 @@ fn digits_folder(dir: &std::path::Path, rgb: bool) {
 
 #[test]
 fn grayscale_folders_are_one_channel_and_the_classifier_gets_luma_from_rgb_ones() {
+    let _rng = ganlab_tests::global_rng_lock();
     // The case: two folders of grayscale 32x32 PNGs, coverage with a domain classifier.
     let (gray_a, gray_b) = (
         tempfile::tempdir().expect("tmp"),
@@ -259,6 +263,7 @@ fn grayscale_folders_are_one_channel_and_the_classifier_gets_luma_from_rgb_ones(
 
 #[test]
 fn the_mnist_classifier_reaches_98_percent_and_finds_a_missing_eight() {
+    let _rng = ganlab_tests::global_rng_lock();
     let (classifier, meta) = domain_classifier("mnist", Device::Cpu).expect("mnist classifier");
     let accuracy = meta["test_accuracy"].as_f64().expect("accuracy");
     assert!(accuracy >= 0.98, "held-out accuracy {accuracy}");
@@ -280,6 +285,7 @@ fn the_mnist_classifier_reaches_98_percent_and_finds_a_missing_eight() {
 
 #[test]
 fn the_fashion_mnist_classifier_reaches_90_percent() {
+    let _rng = ganlab_tests::global_rng_lock();
     let (_, meta) =
         domain_classifier("fashion-mnist", Device::Cpu).expect("fashion-mnist classifier");
     let accuracy = meta["test_accuracy"].as_f64().expect("accuracy");
@@ -289,6 +295,7 @@ fn the_fashion_mnist_classifier_reaches_90_percent() {
 
 #[test]
 fn real_dataset_features_are_cached_under_a_key_of_everything_that_changes_them() {
+    let _rng = ganlab_tests::global_rng_lock();
     let first = evaluate(&config("mnist", "mnist", &["fid"], 4)).expect("eval");
     let cache = first["provenance"]["real_features_cache"]
         .as_str()

@@ -39,6 +39,7 @@ fn stats(dir: &Path) -> Vec<Value> {
 
 #[test]
 fn a_reached_target_stops_the_run_and_says_why() {
+    let _rng = ganlab_tests::global_rng_lock();
     // The share of high-quality samples is >= 0 at the first evaluation: the target is met there.
     let mut c = toy(5.0);
     c.evaluation.primary = Some(Metric::HighQuality);
@@ -62,6 +63,7 @@ fn a_reached_target_stops_the_run_and_says_why() {
 
 #[test]
 fn a_plateau_stops_after_patience_evaluations_and_the_best_snapshot_is_kept() {
+    let _rng = ganlab_tests::global_rng_lock();
     // No change can beat a δ of 1e9: every evaluation after the first is "no improvement".
     let mut c = toy(10.0);
     c.evaluation.primary = Some(Metric::Jsd);
@@ -122,6 +124,7 @@ fn a_plateau_stops_after_patience_evaluations_and_the_best_snapshot_is_kept() {
 
 #[test]
 fn an_untrained_generator_is_flagged_with_the_missing_digits_named() {
+    let _rng = ganlab_tests::global_rng_lock();
     // After a few steps G draws a few kinds of blob, which the MNIST classifier files under few
     // digits: the coverage diagnostic must name the digits that are missing.
     let mut c = ganlab_tests::short_dcgan_config(0);
@@ -169,6 +172,7 @@ fn an_untrained_generator_is_flagged_with_the_missing_digits_named() {
 
 #[test]
 fn the_report_of_a_killed_run_skips_a_cut_line() {
+    let _rng = ganlab_tests::global_rng_lock();
     let dir = tempfile::tempdir().expect("tmp");
     let _ = ganlab_driver::train(toy(1.024), dir.path(), QUIET).expect("run");
     // What a SIGKILL in the middle of appending a line leaves, and no outcome.json.

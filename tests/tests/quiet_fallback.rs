@@ -7,6 +7,7 @@ use ganlab_driver::train::Reporting;
 
 #[test]
 fn the_fallback_is_said_once_and_evaluation_does_not_reload_the_data() {
+    let _rng = ganlab_tests::global_rng_lock();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = ganlab_tests::short_dcgan_config(3);
     // Two evaluations (at 0.128 and 0.256 kimg), SWD only, so that no classifier is trained.
@@ -44,6 +45,7 @@ fn the_fallback_is_said_once_and_evaluation_does_not_reload_the_data() {
 /// loaded: no second read of the training split's files (and so no second fallback line).
 #[test]
 fn a_classifier_trained_on_first_use_reads_no_file_the_run_read() {
+    let _rng = ganlab_tests::global_rng_lock();
     let config = ganlab_tests::short_dcgan_config(3);
     let data = ganlab_driver::data::TrainingData::load(&config).expect("the run's data");
     let train = ganlab_data::Split::Train;

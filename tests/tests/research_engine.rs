@@ -9,16 +9,6 @@ use ganlab_train::{OptimizerSettings, Players, SampleKind, Trainer, TrainerSetti
 use tch::nn::{self, VarStore};
 use tch::{Device, Kind, Tensor};
 
-/// libtorch's random generator is one per process and the test harness runs tests on parallel
-/// threads: each test holds this lock, so that its seeded draws are its own.
-static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
-    GLOBAL_RNG
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// A two-layer MLP: `inputs → hidden → ReLU → outputs`.
 fn two_layer_mlp(vs: &VarStore, inputs: i64, hidden: i64, outputs: i64) -> nn::Sequential {
     let root = vs.root();
@@ -107,7 +97,7 @@ fn parameters(trainer: &Trainer) -> Vec<(String, Tensor)> {
 
 #[test]
 fn research_code_trains_its_own_networks_and_resumes_them_exactly() {
-    let _rng = rng_lock();
+    let _rng = ganlab_tests::global_rng_lock();
     let centers = toy_dataset("ring8", 10, 0).expect("ring8").centers;
     let radius = centers.square().sum(Kind::Float).double_value(&[]) / 8.0;
     let radius = radius.sqrt();
@@ -154,7 +144,7 @@ fn research_code_trains_its_own_networks_and_resumes_them_exactly() {
 /// copies G (nothing was shown before it); with ProGAN's constant β it moves 0.1% of the way.
 #[test]
 fn the_trainer_updates_g_s_moving_average_with_its_ramp_up() {
-    let _rng = rng_lock();
+    let _rng = ganlab_tests::global_rng_lock();
     use ganlab_train::arch::MovingAverage;
     for rampup in [Some(0.05), None] {
         let mut start = Vec::new();

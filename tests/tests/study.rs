@@ -22,6 +22,7 @@ fn read_json(path: &Path) -> Value {
 
 #[test]
 fn a_time_budget_ends_the_run_at_a_tick_with_an_evaluation_and_its_clock_survives_resume() {
+    let _rng = ganlab_tests::global_rng_lock();
     let mut config = TrainConfig::from_preset(ganlab_driver::config::Preset::ToyRing8);
     config.kimg = 100_000.0;
     config.tick_kimg = 2.56;
@@ -78,6 +79,7 @@ fn options(name: StudyName, root: &Path) -> StudyOptions {
 
 #[test]
 fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_runs() {
+    let _rng = ganlab_tests::global_rng_lock();
     let root = tempfile::tempdir().expect("tmp");
     // A person's reading of the games page, kept beside it, goes under the page's header.
     std::fs::create_dir_all(root.path().join("pages")).expect("pages");
@@ -219,6 +221,7 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
 
 #[test]
 fn an_unknown_study_is_named_with_the_valid_ones() {
+    let _rng = ganlab_tests::global_rng_lock();
     let err = "gamez".parse::<StudyName>().expect_err("unknown");
     assert!(
         err.contains("gamez") && err.contains("games, growing, toys, stopping"),

@@ -30,6 +30,7 @@ fn stats_lines(dir: &std::path::Path) -> Vec<Value> {
 
 #[test]
 fn a_short_run_writes_every_file_of_the_run_directory() {
+    let _rng = ganlab_tests::global_rng_lock();
     let (dir, summary) = run(short_config(3));
     let dir = dir.path();
     // config.json: the resolved config and what the run found, readable back as a RunConfig.
@@ -111,6 +112,7 @@ fn a_short_run_writes_every_file_of_the_run_directory() {
 
 #[test]
 fn a_few_discriminator_steps_on_a_fixed_batch_lower_its_loss() {
+    let _rng = ganlab_tests::global_rng_lock();
     tch::manual_seed(5);
     let dataset = ganlab_data::load(&ganlab_data::DatasetRequest::new("mnist", 32)).expect("mnist");
     let real = dataset.images.narrow(0, 0, 32);
@@ -156,6 +158,7 @@ fn a_few_discriminator_steps_on_a_fixed_batch_lower_its_loss() {
 
 #[test]
 fn a_run_dir_that_already_holds_a_run_is_refused() {
+    let _rng = ganlab_tests::global_rng_lock();
     let (dir, _) = run(TrainConfig {
         kimg: 0.032,
         tick_kimg: 0.032,
@@ -167,6 +170,7 @@ fn a_run_dir_that_already_holds_a_run_is_refused() {
 
 #[test]
 fn the_loop_clips_every_wgan_critic_parameter_after_each_critic_step() {
+    let _rng = ganlab_tests::global_rng_lock();
     let dir = tempfile::tempdir().expect("tmp");
     let config = TrainConfig {
         dataset: "ring8".into(),
