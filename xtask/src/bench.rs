@@ -75,10 +75,13 @@ const SAME_LOSSES_RTOL: f64 = 1e-5;
 
 /// Runs both commands of a same-losses check; returns the steps compared and the largest
 /// relative difference, or an error naming the step that differs.
-fn same_losses(name: &str, (ours, theirs): &(Variant, Variant)) -> Result<(usize, f64)> {
+fn same_losses(
+    name: &str,
+    (ours, theirs): &(Variant, Variant),
+    env: &[(&str, Option<&str>)],
+) -> Result<(usize, f64)> {
     let lines = |v: &Variant| -> Result<Vec<(f64, f64)>> {
-        let out = Command::new(&v.program)
-            .args(&v.args)
+        let out = command(&v.program, &v.args, env)
             .output()
             .with_context(|| format!("cannot start {}", v.program.display()))?;
         if !out.status.success() {
@@ -155,6 +158,80 @@ pub struct Options {
     /// `target/bench-results-quick.json`).
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
+    /// Measure as a CPU with at most these vector extensions would run, on this one: every
+    /// library's run-time dispatch capped (the toolkit's kernels, libtorch, oneDNN, MKL, numpy,
+    /// OpenBLAS); see [`Cap`].
+    #[arg(long, value_enum)]
+    cap: Option<Cap>,
+}
+
+/// A cap on the vector extensions every program of a bench run dispatches to (`--cap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Cap {
+    /// AVX2 and FMA, no AVX-512: most desktop and laptop CPUs, AMD before Zen 4.
+    Avx2,
+}
+
+/// The environment of every program a bench run starts: `(name, Some(value))` set,
+/// `(name, None)` removed.
+///
+/// Without `--cap`, the references run with OpenBLAS choosing its kernel for this CPU:
+/// `OPENBLAS_CORETYPE` and `OPENBLAS_L2_SIZE` are removed. Some machines set them for old
+/// OpenBLAS builds that misbehave on new CPUs; the numpy and scipy of `cargo xtask setup` carry
+/// OpenBLAS 0.3.30/0.3.31, and on the 2-core AVX-512 machine `OPENBLAS_CORETYPE=Haswell` halved
+/// numpy's float32 matrix product (2048 x 2048: 163–174 GFLOP/s against 260–355 with its
+/// SkylakeX kernel, 2026-12-03), which made every numpy and scipy reference slower than it is.
+/// The kernel each reference ran is recorded ([`reference_blas`]), and the Fréchet row checks
+/// the value against the toolkit's.
+fn bench_env(cap: Option<Cap>) -> Vec<(&'static str, Option<&'static str>)> {
+    match cap {
+        None => vec![("OPENBLAS_CORETYPE", None), ("OPENBLAS_L2_SIZE", None)],
+        Some(Cap::Avx2) => vec![
+            ("GANLAB_CPU_CAPABILITY", Some("avx2")),
+            ("ATEN_CPU_CAPABILITY", Some("avx2")),
+            ("ONEDNN_MAX_CPU_ISA", Some("AVX2")),
+            ("MKL_ENABLE_INSTRUCTIONS", Some("AVX2")),
+            (
+                "NPY_DISABLE_CPU_FEATURES",
+                Some("X86_V4 AVX512_ICL AVX512_SPR"),
+            ),
+            ("OPENBLAS_CORETYPE", Some("Haswell")),
+            ("OPENBLAS_L2_SIZE", None),
+        ],
+    }
+}
+
+/// `program args...` with the bench environment ([`bench_env`]).
+fn command(program: &Path, args: &[String], env: &[(&str, Option<&str>)]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    for (name, value) in env {
+        match value {
+            Some(value) => cmd.env(name, value),
+            None => cmd.env_remove(name),
+        };
+    }
+    cmd
+}
+
+/// The BLAS libraries numpy and scipy load in the bench environment, and the kernel each chose
+/// (threadpoolctl's `internal_api version architecture`), e.g. `openblas 0.3.30 SkylakeX`.
+fn reference_blas(python: &Path, env: &[(&str, Option<&str>)]) -> Result<String> {
+    const PROBE: &str = "import numpy, scipy.linalg\n\
+from threadpoolctl import threadpool_info\n\
+print('; '.join(sorted({f\"{i['internal_api']} {i['version']} {i.get('architecture')}\" for i in threadpool_info() if i['user_api'] == 'blas'})))";
+    let args = vec!["-c".to_string(), PROBE.to_string()];
+    let out = command(python, &args, env)
+        .output()
+        .with_context(|| format!("cannot start {}", python.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} could not say which BLAS numpy and scipy use (threadpoolctl, installed by `cargo xtask setup`): {}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 impl Options {
@@ -523,13 +600,18 @@ impl Measured {
 }
 
 /// Runs the rounds of one row (after its same-losses check), one tick of `progress` per run.
-fn measure(row: &Row, rounds: u64, progress: &indicatif::ProgressBar) -> Result<Measured> {
+fn measure(
+    row: &Row,
+    rounds: u64,
+    env: &[(&str, Option<&str>)],
+    progress: &indicatif::ProgressBar,
+) -> Result<Measured> {
     // Lines that stay: above the bar on a terminal, plain lines otherwise (the bar is hidden
     // when stderr is not a terminal).
     let say = |line: String| progress.suspend(|| eprintln!("{line}"));
     let mut losses_check = serde_json::Value::Null;
     if let Some(check) = &row.same_losses {
-        let (steps, worst) = same_losses(&row.name, check)?;
+        let (steps, worst) = same_losses(&row.name, check, env)?;
         say(format!("[bench] {}: same weights and batches give the same losses in both ({steps} steps, max relative difference {worst:.1e})", row.name));
         losses_check = serde_json::json!({"steps": steps, "max_relative_difference": worst, "tolerance": SAME_LOSSES_RTOL});
     }
@@ -547,7 +629,7 @@ fn measure(row: &Row, rounds: u64, progress: &indicatif::ProgressBar) -> Result<
             progress.set_message(format!("{what}, {}", v.label));
             let what = format!("{} ({})", row.name, v.label);
             let report =
-                run_report(Command::new(&v.program).args(&v.args)).with_context(|| what.clone())?;
+                run_report(&mut command(&v.program, &v.args, env)).with_context(|| what.clone())?;
             rates[i].push(number(&report, row.rate, &what)?);
             rss[i].push(number(&report, "peak_rss_mb", &what)?);
             values[i] = report.get("value").cloned();
@@ -727,17 +809,22 @@ fn record(
         "rounds": m.rates[0].len(),
         "date": stamp.date,
         "command": stamp.command,
-        "machine": machine(),
+        "machine": stamp.machine,
+        "reference_blas": stamp.reference_blas,
     })
 }
 
-/// When and how a record was made.
+/// When, how and where a record was made.
 struct Stamp {
     date: String,
     command: String,
+    /// [`machine`], with the `--cap` if any.
+    machine: String,
+    /// [`reference_blas`].
+    reference_blas: String,
 }
 
-/// `cargo xtask bench [--rounds N] [--steps N] [--only dcgan,progan,frechet,swd,features] [--quick]
+/// `cargo xtask bench [--rounds N] [--steps N] [--only dcgan,progan,frechet,swd,features,loader] [--cap avx2] [--quick]
 /// [--gan PATH] [--json PATH]`.
 pub fn run(o: &Options, args: &[String]) -> Result<()> {
     if let Some(gan) = &o.gan {
@@ -765,7 +852,10 @@ pub fn run(o: &Options, args: &[String]) -> Result<()> {
         root,
     };
     let rows = rows(o, &paths)?;
+    let env = bench_env(o.cap);
     let stamp = Stamp {
+        machine: machine(o.cap),
+        reference_blas: reference_blas(&paths.python, &env)?,
         date: crate::util::output_of(Command::new("date").arg("-u").arg("+%Y-%m-%d"))
             .unwrap_or_default(),
         command: format!("cargo xtask bench {}", args.join(" "))
@@ -790,14 +880,15 @@ pub fn run(o: &Options, args: &[String]) -> Result<()> {
     let mut records = Vec::new();
     let mut phase_tables = String::new();
     for row in &rows {
-        let measured = measure(row, o.rounds, &progress)?;
+        let measured = measure(row, o.rounds, &env, &progress)?;
         let agreement = value_agreement(row, &measured)?;
         table.push_str(&table_line(row, &measured));
         phase_tables.push_str(&phase_table(row, &measured));
         records.push(record(row, &measured, agreement, &stamp));
     }
     progress.finish_and_clear();
-    println!("machine: {}", machine());
+    println!("machine: {}", stamp.machine);
+    println!("reference BLAS (numpy, scipy): {}", stamp.reference_blas);
     print!("{table}{phase_tables}");
     write_results(o, &paths.root, records, stamp)
 }
@@ -821,7 +912,8 @@ fn write_results(
         records = merge_rows(&path, records)?;
     }
     let record = serde_json::json!({
-        "machine": machine(),
+        "machine": stamp.machine,
+        "reference_blas": stamp.reference_blas,
         "date": stamp.date,
         "command": stamp.command,
         "rows": records,
@@ -871,8 +963,8 @@ fn merge_rows(path: &Path, fresh: Vec<serde_json::Value>) -> Result<Vec<serde_js
 }
 
 /// The CPU a row was measured on: cores, model, the vector extensions the kernels choose
-/// between, and a `GANLAB_CPU_CAPABILITY` cap if one was set.
-fn machine() -> String {
+/// between, and the `--cap` or a `GANLAB_CPU_CAPABILITY` cap if one was set.
+fn machine(cap: Option<Cap>) -> String {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
@@ -890,9 +982,14 @@ fn machine() -> String {
         .into_iter()
         .filter(|f| flags.contains(f))
         .collect();
-    let cap = std::env::var("GANLAB_CPU_CAPABILITY")
-        .map(|c| format!(", kernels capped at {c} (GANLAB_CPU_CAPABILITY)"))
-        .unwrap_or_default();
+    let cap = match cap {
+        Some(Cap::Avx2) => {
+            ", every library capped at AVX2 (cargo xtask bench --cap avx2: the toolkit's kernels, libtorch, oneDNN, MKL, numpy, OpenBLAS)".to_string()
+        }
+        None => std::env::var("GANLAB_CPU_CAPABILITY")
+            .map(|c| format!(", kernels capped at {c} (GANLAB_CPU_CAPABILITY)"))
+            .unwrap_or_default(),
+    };
     format!(
         "{cpus} cores, {} ({}){cap}",
         field("model name"),

