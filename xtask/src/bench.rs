@@ -142,6 +142,13 @@ pub struct Options {
     /// Rounds: every round runs each variant of a row once, alternating.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
     rounds: u64,
+    /// Untimed rounds before them (each variant run once and its figures dropped): on the
+    /// 2-core machine the first run of a program after it has been idle for half a minute
+    /// takes up to twice as long (the same `gan bench swd` 0.45 against 0.80–0.85 calls/s,
+    /// twice the system time: its memory and file pages have to come back), which, without a
+    /// warm-up, lands on whichever side runs first in a row.
+    #[arg(long, default_value_t = 1)]
+    warmup: u64,
     /// Timed steps of the training-step rows.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     steps: u64,
@@ -602,7 +609,7 @@ impl Measured {
 /// Runs the rounds of one row (after its same-losses check), one tick of `progress` per run.
 fn measure(
     row: &Row,
-    rounds: u64,
+    (warmup, rounds): (u64, u64),
     env: &[(&str, Option<&str>)],
     progress: &indicatif::ProgressBar,
 ) -> Result<Measured> {
@@ -620,8 +627,11 @@ fn measure(
     let mut rss: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut values: Vec<Option<String>> = vec![None; n];
     let mut phases: Vec<BTreeMap<String, Vec<f64>>> = vec![BTreeMap::new(); n];
-    for round in 0..rounds {
-        let what = format!("[bench] {}: round {}/{rounds}", row.name, round + 1);
+    for round in 0..warmup + rounds {
+        let what = match round.checked_sub(warmup) {
+            None => format!("[bench] {}: warm-up {}/{warmup}", row.name, round + 1),
+            Some(r) => format!("[bench] {}: round {}/{rounds}", row.name, r + 1),
+        };
         if progress.is_hidden() {
             eprintln!("{what}");
         }
@@ -630,6 +640,10 @@ fn measure(
             let what = format!("{} ({})", row.name, v.label);
             let report =
                 run_report(&mut command(&v.program, &v.args, env)).with_context(|| what.clone())?;
+            progress.inc(1);
+            if round < warmup {
+                continue;
+            }
             rates[i].push(number(&report, row.rate, &what)?);
             rss[i].push(number(&report, "peak_rss_mb", &what)?);
             values[i] = report.get("value").cloned();
@@ -637,7 +651,6 @@ fn measure(
                 let ms = number(&report, key, &what)?;
                 phases[i].entry(key.clone()).or_default().push(ms);
             }
-            progress.inc(1);
         }
     }
     let peak = rss
@@ -807,6 +820,7 @@ fn record(
         "value_agreement": agreement,
         "same_losses": m.losses_check,
         "rounds": m.rates[0].len(),
+        "warmup_rounds": stamp.warmup,
         "date": stamp.date,
         "command": stamp.command,
         "machine": stamp.machine,
@@ -822,9 +836,11 @@ struct Stamp {
     machine: String,
     /// [`reference_blas`].
     reference_blas: String,
+    /// Untimed rounds before the timed ones (`--warmup`).
+    warmup: u64,
 }
 
-/// `cargo xtask bench [--rounds N] [--steps N] [--only dcgan,progan,frechet,swd,features,loader] [--cap avx2] [--quick]
+/// `cargo xtask bench [--rounds N] [--steps N] [--only dcgan,progan,frechet,swd,features,loader] [--cap avx2] [--warmup N] [--quick]
 /// [--gan PATH] [--json PATH]`.
 pub fn run(o: &Options, args: &[String]) -> Result<()> {
     if let Some(gan) = &o.gan {
@@ -856,6 +872,7 @@ pub fn run(o: &Options, args: &[String]) -> Result<()> {
     let stamp = Stamp {
         machine: machine(o.cap),
         reference_blas: reference_blas(&paths.python, &env)?,
+        warmup: o.warmup,
         date: crate::util::output_of(Command::new("date").arg("-u").arg("+%Y-%m-%d"))
             .unwrap_or_default(),
         command: format!("cargo xtask bench {}", args.join(" "))
@@ -865,7 +882,7 @@ pub fn run(o: &Options, args: &[String]) -> Result<()> {
     // One tick per program run: every round runs each variant of its row once.
     let runs: u64 = rows
         .iter()
-        .map(|r| r.variants.len() as u64 * o.rounds)
+        .map(|r| r.variants.len() as u64 * (o.warmup + o.rounds))
         .sum();
     let progress = indicatif::ProgressBar::new(runs);
     progress.set_style(
@@ -880,7 +897,7 @@ pub fn run(o: &Options, args: &[String]) -> Result<()> {
     let mut records = Vec::new();
     let mut phase_tables = String::new();
     for row in &rows {
-        let measured = measure(row, o.rounds, &env, &progress)?;
+        let measured = measure(row, (o.warmup, o.rounds), &env, &progress)?;
         let agreement = value_agreement(row, &measured)?;
         table.push_str(&table_line(row, &measured));
         phase_tables.push_str(&phase_table(row, &measured));
