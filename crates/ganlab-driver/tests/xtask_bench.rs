@@ -1,7 +1,8 @@
 //! `cargo xtask bench`, the one command of the benchmark issue, end to end on tiny inputs
-//! (`--quick`, two rounds of two steps, this build's `gan`): every row runs its toolkit side
+//! (`--quick`, a warm-up and two timed rounds of two steps, this build's `gan`): every row runs its toolkit side
 //! and its references, the DCGAN rows pass their same-losses check, the Fréchet row its
-//! same-value check, and the JSON record holds every round.
+//! same-value check, and the JSON record holds every timed round (not the warm-up's), with the
+//! BLAS kernel the numpy and scipy references ran.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -52,6 +53,16 @@ fn the_bench_command_runs_every_row_and_records_every_round() {
         serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON record"))
             .expect("valid JSON");
     let rows = record["rows"].as_array().expect("rows");
+    assert!(
+        record["reference_blas"]
+            .as_str()
+            .is_some_and(|b| b.contains("openblas")),
+        "{record}"
+    );
+    assert!(
+        stdout.contains("reference BLAS (numpy, scipy): openblas"),
+        "{stdout}"
+    );
     let names: Vec<&str> = rows
         .iter()
         .filter_map(|r| r["benchmark"].as_str())
@@ -97,6 +108,8 @@ fn the_bench_command_runs_every_row_and_records_every_round() {
         assert_eq!(ratios.len(), 2, "{row}");
         let ratio = row["ratio_vs_fastest_reference"].as_f64().expect("ratio");
         assert!(ratio > 0.0 && ratio.is_finite(), "{row}");
+        // One untimed round before the two timed ones (`--warmup`, default 1).
+        assert_eq!(row["warmup_rounds"], 1, "{row}");
     }
     let dcgan = &rows[0];
     assert_eq!(dcgan["same_losses"]["steps"], 5, "{dcgan}");
