@@ -167,7 +167,7 @@ pub struct Options {
     json: Option<PathBuf>,
     /// Measure as a CPU with at most these vector extensions would run, on this one: every
     /// library's run-time dispatch capped (the toolkit's kernels, libtorch, oneDNN, MKL, numpy,
-    /// OpenBLAS); see [`Cap`].
+    /// OpenBLAS).
     #[arg(long, value_enum)]
     cap: Option<Cap>,
 }
