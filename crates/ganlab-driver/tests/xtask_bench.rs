@@ -10,9 +10,15 @@ use std::process::{Command, Output};
 
 /// `cargo xtask bench --quick ARGS`, run from the workspace root.
 fn xtask_bench_quick(args: &[&OsStr]) -> Output {
+    xtask_bench_quick_command(args)
+        .output()
+        .expect("run cargo xtask bench")
+}
+
+fn xtask_bench_quick_command(args: &[&OsStr]) -> Command {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..");
-    Command::new(env!("CARGO"))
-        .current_dir(root)
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(root)
         .args([
             "run",
             "--quiet",
@@ -22,9 +28,8 @@ fn xtask_bench_quick(args: &[&OsStr]) -> Output {
             "bench",
             "--quick",
         ])
-        .args(args)
-        .output()
-        .expect("run cargo xtask bench")
+        .args(args);
+    cmd
 }
 
 #[test]
@@ -158,4 +163,52 @@ fn the_bench_command_runs_every_row_and_records_every_round() {
         "{}",
         String::from_utf8_lossy(&bad.stderr)
     );
+}
+
+/// `--cap avx2` reaches the references too: numpy and scipy load OpenBLAS's Haswell (AVX2)
+/// kernel whatever this CPU has, and the record says the run was capped. The command starts
+/// without the machine's own `OPENBLAS_CORETYPE`, so that only the cap can choose Haswell.
+#[test]
+fn the_avx2_cap_applies_to_both_sides_and_is_recorded() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let json = tmp.path().join("capped.json");
+    let out = xtask_bench_quick_command(&[
+        "--only".as_ref(),
+        "frechet".as_ref(),
+        "--rounds".as_ref(),
+        "1".as_ref(),
+        "--warmup".as_ref(),
+        "0".as_ref(),
+        "--cap".as_ref(),
+        "avx2".as_ref(),
+        "--gan".as_ref(),
+        env!("CARGO_BIN_EXE_gan").as_ref(),
+        "--json".as_ref(),
+        json.as_os_str(),
+    ])
+    .env_remove("OPENBLAS_CORETYPE")
+    .output()
+    .expect("run cargo xtask bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON record"))
+            .expect("valid JSON");
+    let blas = record["reference_blas"].as_str().expect("reference_blas");
+    assert!(
+        !blas.is_empty() && blas.split("; ").all(|lib| lib.ends_with(" Haswell")),
+        "{blas}"
+    );
+    let machine = record["machine"].as_str().expect("machine");
+    assert!(
+        machine.contains("every library capped at AVX2"),
+        "{machine}"
+    );
+    let row = &record["rows"][0];
+    assert_eq!(row["machine"], record["machine"], "{row}");
+    assert_eq!(row["warmup_rounds"], 0, "{row}");
 }
