@@ -32,31 +32,49 @@ fn xtask_bench_quick_command(args: &[&OsStr]) -> Command {
     cmd
 }
 
+/// `cargo xtask bench --quick ARGS --gan <this build's gan> --json <dir>/results.json`, started
+/// without the environment variables `without`: its output and the JSON record it wrote
+/// (after checking that it succeeded).
+fn quick_run_with_record(
+    args: &[&str],
+    dir: &Path,
+    without: &[&str],
+) -> (Output, serde_json::Value) {
+    let json = dir.join("results.json");
+    let mut all: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    all.extend([
+        OsStr::new("--gan"),
+        OsStr::new(env!("CARGO_BIN_EXE_gan")),
+        OsStr::new("--json"),
+        json.as_os_str(),
+    ]);
+    let mut cmd = xtask_bench_quick_command(&all);
+    for name in without {
+        cmd.env_remove(name);
+    }
+    let out = cmd.output().expect("run cargo xtask bench");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let record = serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON record"))
+        .expect("valid JSON");
+    (out, record)
+}
+
 #[test]
 fn the_bench_command_runs_every_row_and_records_every_round() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let json = tmp.path().join("results.json");
-    let out = xtask_bench_quick(&[
-        "--rounds".as_ref(),
-        "2".as_ref(),
-        "--steps".as_ref(),
-        "2".as_ref(),
-        "--gan".as_ref(),
-        env!("CARGO_BIN_EXE_gan").as_ref(),
-        "--json".as_ref(),
-        json.as_os_str(),
-    ]);
+    let (out, record) = quick_run_with_record(&["--rounds", "2", "--steps", "2"], tmp.path(), &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(
         stderr.contains("same weights and batches give the same losses in both"),
         "{stderr}"
     );
 
-    let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON record"))
-            .expect("valid JSON");
     let rows = record["rows"].as_array().expect("rows");
     assert!(
         record["reference_blas"]
@@ -171,33 +189,10 @@ fn the_bench_command_runs_every_row_and_records_every_round() {
 #[test]
 fn the_avx2_cap_applies_to_both_sides_and_is_recorded() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let json = tmp.path().join("capped.json");
-    let out = xtask_bench_quick_command(&[
-        "--only".as_ref(),
-        "frechet".as_ref(),
-        "--rounds".as_ref(),
-        "1".as_ref(),
-        "--warmup".as_ref(),
-        "0".as_ref(),
-        "--cap".as_ref(),
-        "avx2".as_ref(),
-        "--gan".as_ref(),
-        env!("CARGO_BIN_EXE_gan").as_ref(),
-        "--json".as_ref(),
-        json.as_os_str(),
-    ])
-    .env_remove("OPENBLAS_CORETYPE")
-    .output()
-    .expect("run cargo xtask bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON record"))
-            .expect("valid JSON");
+    let args = [
+        "--only", "frechet", "--rounds", "1", "--warmup", "0", "--cap", "avx2",
+    ];
+    let (_, record) = quick_run_with_record(&args, tmp.path(), &["OPENBLAS_CORETYPE"]);
     let blas = record["reference_blas"].as_str().expect("reference_blas");
     assert!(
         !blas.is_empty() && blas.split("; ").all(|lib| lib.ends_with(" Haswell")),
