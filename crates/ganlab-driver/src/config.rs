@@ -585,9 +585,58 @@ impl TrainConfig {
         }
     }
 
-    /// A short name for the run directory: `<arch>-<dataset>-<game>`.
+    /// A short name for the run directory: `<arch>-<dataset>-<game>`, the dataset as
+    /// [`dataset_label`] names it (one path component, whatever the dataset's path).
     pub fn run_name(&self) -> String {
-        format!("{}-{}-{}", self.resolved_arch(), self.dataset, self.game)
+        format!(
+            "{}-{}-{}",
+            self.resolved_arch(),
+            dataset_label(&self.dataset),
+            self.game
+        )
+    }
+}
+
+/// The dataset's part of a run directory's name: a built-in name as it is; for `folder:PATH`,
+/// `zip:PATH` and a prepared archive, the last component of the path without its extension (as
+/// StyleGAN2-ADA names runs: `folder:data/celeba-hq-1024` → `celeba-hq-1024`,
+/// `zip:/data/ffhq-256.zip` → `ffhq-256`, `faces-256.safetensors` → `faces-256`). Characters
+/// other than ASCII letters, digits, `.`, `_` and `-` become `-`, so the name is always one
+/// portable path component.
+pub fn dataset_label(dataset: &str) -> String {
+    let path = |p: &str, strip_extension: bool| {
+        let p = std::path::Path::new(p);
+        let part = if strip_extension {
+            p.file_stem()
+        } else {
+            p.file_name()
+        };
+        part.map(|s| s.to_string_lossy().into_owned())
+            .filter(|s| !s.is_empty())
+    };
+    let (label, fallback) = if let Some(p) = dataset.strip_prefix("folder:") {
+        (path(p, false), "folder")
+    } else if let Some(p) = dataset.strip_prefix("zip:") {
+        (path(p, true), "zip")
+    } else if ganlab_data::is_archive_name(dataset) {
+        (path(dataset, true), "archive")
+    } else {
+        (Some(dataset.to_string()), "dataset")
+    };
+    let label: String = label
+        .unwrap_or_else(|| fallback.to_string())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    match label.trim_start_matches('.') {
+        "" => fallback.to_string(),
+        trimmed => trimmed.to_string(),
     }
 }
 
@@ -780,6 +829,35 @@ impl EvaluationSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run directory's name is one path component whatever the dataset's path: an absolute
+    /// folder (or the `progan-paper` preset's `folder:data/celeba-hq-1024`) once made
+    /// `runs/00000-progan-folder:/data/...`, which could not be created.
+    #[test]
+    fn run_names_take_the_last_component_of_a_dataset_path() {
+        for (dataset, label) in [
+            ("mnist", "mnist"),
+            ("ring8", "ring8"),
+            ("folder:photos", "photos"),
+            ("folder:data/celeba-hq-1024", "celeba-hq-1024"),
+            ("folder:/home/me/photos/", "photos"),
+            ("folder:.", "folder"),
+            ("folder:..", "folder"),
+            ("zip:/data/ffhq-256.zip", "ffhq-256"),
+            ("zip:x.y.zip", "x.y"),
+            ("faces-256.safetensors", "faces-256"),
+            ("/data/prepared/faces 256 (v2).safetensors", "faces-256--v2-"),
+            ("folder:/data/.hidden", "hidden"),
+            ("folder:/data/Ünïcode", "-n-code"),
+        ] {
+            assert_eq!(dataset_label(dataset), label, "{dataset}");
+        }
+        let config = TrainConfig {
+            dataset: "folder:/data/celeba-hq-1024".into(),
+            ..TrainConfig::preset("progan-paper").expect("preset")
+        };
+        assert_eq!(config.run_name(), "progan-celeba-hq-1024-wgan-gp");
+    }
 
     #[test]
     fn the_default_is_the_main_job_and_round_trips() {

@@ -816,7 +816,8 @@ impl<'a> Run<'a> {
             }
         }
         let message = format!(
-            "trained the planned {:.1} kimg ({:.0} s in this session)",
+            "trained the planned {} kimg ({:.3} kimg shown, {:.0} s in this session)",
+            self.config.kimg,
             self.trainer.progress().images_shown as f64 / 1000.0,
             self.clock.start.elapsed().as_secs_f64()
         );
