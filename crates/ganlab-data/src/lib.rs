@@ -32,7 +32,7 @@ use tch::Tensor;
 /// was wrong and what was expected.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("unknown dataset `{name}`; expected one of: {}, or folder:PATH, zip:PATH", DATASET_NAMES.join(", "))]
+    #[error("unknown dataset `{name}`; expected one of: {}, or folder:PATH, zip:PATH, FILE.safetensors (a prepared archive)", DATASET_NAMES.join(", "))]
     UnknownDataset { name: String },
     #[error("{}: file not found ({hint})", path.display())]
     Missing { path: PathBuf, hint: String },
@@ -61,7 +61,7 @@ pub enum Error {
     Torch(#[from] tch::TchError),
 }
 
-/// The dataset names `load` accepts, besides `folder:PATH`.
+/// The dataset names `load` accepts, besides `folder:PATH`, `zip:PATH` and prepared archives.
 pub const DATASET_NAMES: &[&str] = &["mnist", "fashion-mnist", "ring8", "grid25"];
 
 /// Whether `name` names a dataset: one of [`DATASET_NAMES`], `folder:PATH` or `zip:PATH`.
@@ -81,6 +81,47 @@ pub fn is_streamed_name(name: &str) -> bool {
 /// Whether `name` is a prepared archive: a path ending in `.safetensors`.
 pub fn is_archive_name(name: &str) -> bool {
     name.ends_with(".safetensors")
+}
+
+/// For a dataset given by a path (`folder:PATH`, `zip:PATH`, a prepared archive), that the path
+/// is there and of the right kind, with the error that opening it would give
+/// ([`Error::Missing`], naming the path and what was expected); other names pass. A cheap check
+/// for callers that want to refuse a mistyped path before doing anything else (the training
+/// driver: before it makes a run directory); opening the source still checks every file.
+pub fn check_dataset_path(name: &str) -> Result<(), Error> {
+    let (path, is_folder, hint) = if let Some(p) = name.strip_prefix("folder:") {
+        (p, true, "expected a folder of PNG/JPEG images")
+    } else if let Some(p) = name.strip_prefix("zip:") {
+        (p, false, "expected a zip of PNG/JPEG images")
+    } else if is_archive_name(name) {
+        (
+            name,
+            false,
+            "expected an archive written by `gan dataset create`",
+        )
+    } else {
+        return Ok(());
+    };
+    let path = Path::new(path);
+    let found = if is_folder {
+        path.is_dir()
+    } else {
+        path.is_file()
+    };
+    if found {
+        return Ok(());
+    }
+    if path.exists() {
+        let what = if is_folder { "a file" } else { "a folder" };
+        return Err(Error::InvalidRequest(format!(
+            "{}: {what}, {hint}",
+            path.display()
+        )));
+    }
+    Err(Error::Missing {
+        path: path.to_path_buf(),
+        hint: hint.to_string(),
+    })
 }
 
 /// Opens a streamed source (see [`is_streamed_name`]) at `resolution`; `channels` as

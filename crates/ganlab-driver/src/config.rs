@@ -387,7 +387,7 @@ impl TrainConfig {
             ganlab_data::is_dataset_name(&self.dataset),
             "dataset",
             &format!(
-                "one of {} or folder:PATH",
+                "one of {}, folder:PATH, zip:PATH or a prepared archive FILE.safetensors",
                 ganlab_data::DATASET_NAMES.join(", ")
             ),
             &self.dataset,
@@ -846,7 +846,10 @@ mod tests {
             ("zip:/data/ffhq-256.zip", "ffhq-256"),
             ("zip:x.y.zip", "x.y"),
             ("faces-256.safetensors", "faces-256"),
-            ("/data/prepared/faces 256 (v2).safetensors", "faces-256--v2-"),
+            (
+                "/data/prepared/faces 256 (v2).safetensors",
+                "faces-256--v2-",
+            ),
             ("folder:/data/.hidden", "hidden"),
             ("folder:/data/Ünïcode", "-n-code"),
         ] {

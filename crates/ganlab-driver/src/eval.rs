@@ -659,7 +659,7 @@ pub fn evaluate_sets_with(
             None => detector_features(&detector, fake, "features (fake)")?,
         };
         let dim = real_features.size()[1];
-        if real_features.size()[0] <= dim {
+        if wants(Metric::Fid) && real_features.size()[0] <= dim {
             warnings.push(format!(
                 "FID with {} samples per side for {dim}-d features: the covariance is singular and FID is biased upward; use --n > {dim} (papers use 50,000)",
                 real_features.size()[0]

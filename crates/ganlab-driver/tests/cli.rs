@@ -149,10 +149,50 @@ fn bad_values_and_names_are_clear_errors() {
         !ok && stderr.contains("bad.json") && stderr.contains("learning_rate"),
         "{stderr}"
     );
-    // A dataset that does not load: the error names it, outcome.json records it, and there is
-    // no report to attempt (the run never wrote its config).
+    // A dataset path that is not there (or not a folder): refused before a run directory is
+    // made, in the loader's words.
     let run = dir.path().join("run");
+    let runs_root = dir.path().join("runs");
     let missing = dir.path().join("no-images");
+    for (dataset, expected) in [
+        (
+            format!("folder:{}", missing.display()),
+            "no-images: file not found (expected a folder of PNG/JPEG images)".to_string(),
+        ),
+        (
+            format!("zip:{}", missing.join("faces.zip").display()),
+            "faces.zip: file not found (expected a zip of PNG/JPEG images)".to_string(),
+        ),
+        (
+            missing.join("faces-256.safetensors").display().to_string(),
+            "faces-256.safetensors: file not found (expected an archive written by `gan dataset create`)".to_string(),
+        ),
+        (
+            format!("folder:{}", config.display()),
+            "bad.json: a file, expected a folder of PNG/JPEG images".to_string(),
+        ),
+    ] {
+        for where_ in [
+            ["--run-dir", run.to_str().expect("utf8")],
+            ["--runs-root", runs_root.to_str().expect("utf8")],
+        ] {
+            let (ok, _, stderr) = gan(&[
+                "train",
+                "--dataset",
+                &dataset,
+                "--kimg",
+                "0.1",
+                where_[0],
+                where_[1],
+            ]);
+            assert!(!ok && stderr.contains(&expected), "{dataset}: {stderr}");
+            assert!(!run.exists() && !runs_root.exists(), "{dataset}: {stderr}");
+        }
+    }
+    // A dataset that is there but does not load (a folder without images): the error names
+    // it, outcome.json records it, and there is no report to attempt (the run never wrote its
+    // config).
+    std::fs::create_dir(&missing).expect("mkdir");
     let (ok, _, stderr) = gan(&[
         "train",
         "--dataset",
@@ -163,7 +203,7 @@ fn bad_values_and_names_are_clear_errors() {
         run.to_str().expect("utf8"),
     ]);
     assert!(
-        !ok && stderr.contains("no-images: file not found (expected a folder of PNG/JPEG images)"),
+        !ok && stderr.contains("no-images: no PNG or JPEG image under this folder"),
         "{stderr}"
     );
     assert!(!stderr.contains("no report"), "{stderr}");

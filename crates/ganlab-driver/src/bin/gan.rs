@@ -15,7 +15,7 @@ macro_rules! println {
     }};
 }
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use ganlab_driver::choice::parser;
 use ganlab_driver::config::{Preset, RunConfig};
@@ -1042,6 +1042,9 @@ fn plan_train(args: &TrainArgs) -> Result<TrainPlan> {
         }
         return Ok(TrainPlan::Schedule(text));
     }
+    // A mistyped dataset path is refused before a run directory is made for it.
+    ganlab_data::check_dataset_path(&config.dataset)
+        .with_context(|| format!("dataset `{}`", config.dataset))?;
     let dir = match &args.run_dir {
         Some(dir) => run_dir::use_run_dir(dir)?,
         None => run_dir::next_run_dir(&args.runs_root, &config.run_name())?,
