@@ -148,6 +148,17 @@ impl TrainingData {
         }
     }
 
+    /// Where the tick at `images_shown` writes its picture of generated samples:
+    /// `fakes-kimgXXXX.XX.png`, or `scatter-kimgXXXX.XX.png` for 2-D points.
+    pub fn samples_path(&self, run_dir: &Path, images_shown: u64) -> PathBuf {
+        let kimg = images_shown as f64 / 1000.0;
+        let kind = match self {
+            TrainingData::Images(_) | TrainingData::Streamed(_) => "fakes",
+            TrainingData::Points(_) => "scatter",
+        };
+        run_dir.join(format!("{kind}-kimg{kimg:07.2}.png"))
+    }
+
     /// Writes the tick's picture of generated samples and returns its path and, for 2-D points,
     /// the toy mode metrics of the samples.
     pub fn save_samples(
@@ -157,15 +168,13 @@ impl TrainingData {
         run_dir: &Path,
         images_shown: u64,
     ) -> Result<(PathBuf, Option<ToyModeMetrics>)> {
-        let kimg = images_shown as f64 / 1000.0;
+        let path = self.samples_path(run_dir, images_shown);
         match self {
             TrainingData::Images(_) | TrainingData::Streamed(_) => {
-                let path = run_dir.join(format!("fakes-kimg{kimg:07.2}.png"));
                 grid::save_grid(samples, grid::square_columns(config.grid_images), &path)?;
                 Ok((path, None))
             }
             TrainingData::Points(d) => {
-                let path = run_dir.join(format!("scatter-kimg{kimg:07.2}.png"));
                 let reals = d
                     .points
                     .narrow(0, 0, TOY_EVAL_POINTS.min(d.points.size()[0]));

@@ -747,6 +747,10 @@ impl<'a> Run<'a> {
                 monitor.primary
             );
         }
+        // A resumed run's last picture is the one of the tick it resumes at.
+        let last_grid = Some(data.samples_path(run_dir, trainer.progress().images_shown))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| run_dir.join("reals.png"));
         Ok(Run {
             config,
             run_dir,
@@ -763,7 +767,7 @@ impl<'a> Run<'a> {
             acc: TickAccumulator::default(),
             real_diversity,
             last_stats: TickStats::default(),
-            last_grid: run_dir.join("reals.png"),
+            last_grid,
             tb,
             writer,
         })

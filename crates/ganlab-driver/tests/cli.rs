@@ -258,6 +258,14 @@ fn resuming_with_a_changed_config_is_refused_unless_allowed() {
         log.contains("resuming with a changed config: kimg: 0.256 -> 0.512"),
         "the change is in the run's log: {log}"
     );
+    // Resuming the finished run trains nothing and names the picture it ended with.
+    let (ok, stdout, stderr) = gan(&["train", "--resume", run_s]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("last grid:")
+            && stdout.contains(&run.join("scatter-kimg0000.51.png").display().to_string()),
+        "{stdout}"
+    );
 }
 
 #[test]
