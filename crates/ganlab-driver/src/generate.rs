@@ -169,8 +169,36 @@ pub fn generate(request: &GenerateRequest) -> Result<Vec<PathBuf>> {
             &path,
         )?;
         written.push(path);
+    } else {
+        warn_of_other_images(&dir, &written);
     }
     Ok(written)
+}
+
+/// Warns when `dir` holds `seedNNNN.png` files that this call did not write (from an earlier
+/// call with other seeds): a tool that reads the whole folder (clean-fid, torch-fidelity,
+/// `gan eval --fake folder:DIR`) would count them too.
+fn warn_of_other_images(dir: &Path, written: &[PathBuf]) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let ours: std::collections::HashSet<&Path> = written.iter().map(|p| p.as_path()).collect();
+    let others = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+            name.is_some_and(|n| n.starts_with("seed") && n.ends_with(".png"))
+                && !ours.contains(p.as_path())
+        })
+        .count();
+    if others > 0 {
+        tracing::warn!(
+            "{} also holds {others} seedNNNN.png file(s) that this call did not write (earlier \
+             seeds); tools that read the whole folder count them too: use an empty --out",
+            dir.display()
+        );
+    }
 }
 
 /// What `gan interpolate` draws.

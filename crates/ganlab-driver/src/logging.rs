@@ -83,6 +83,19 @@ pub fn log_to_run_dir(
     Ok(tracing::subscriber::set_default(subscriber))
 }
 
+/// Sends every thread's tracing events to stderr (level from `RUST_LOG`, default `info`) for
+/// the life of the process: what a command shows when nothing narrower is installed (`gan
+/// generate`'s warnings, `gan eval`, events on worker threads). A run's [`log_to_run_dir`]
+/// takes over on its own thread. Does nothing when a global subscriber is already set.
+pub fn stderr_for_the_process() {
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")));
+    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
+}
+
 /// Sends this thread's tracing events at `level` and above to stderr only, until the returned
 /// guard is dropped: the data-parallel ranks other than 0, which write no run directory.
 pub fn stderr_only(level: &str) -> tracing::subscriber::DefaultGuard {

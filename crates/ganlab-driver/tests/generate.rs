@@ -82,6 +82,24 @@ fn generated_images_are_a_function_of_the_seed_and_bad_input_writes_nothing() {
         let file = out.join(format!("seed{seed:04}.png"));
         assert_eq!(image::image_dimensions(&file).expect("png"), (32, 32));
     }
+    // Fewer seeds into the same folder: the earlier seed's file stays, and the warning says
+    // that a tool reading the folder would count it.
+    let again = gan(&[
+        "generate",
+        path(&run),
+        "--n",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        path(&out),
+    ]);
+    ok(&again);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("also holds 1 seedNNNN.png file(s) that this call did not write"),
+        "{stderr}"
+    );
     // Truncation changes the latents, hence the image.
     ok(&gan(&[
         "generate",

@@ -521,6 +521,7 @@ fn main() {
     // every step (see `ganlab_driver::allocator`).
     ganlab_driver::allocator::tune_for_training();
     let cli = Cli::parse();
+    ganlab_driver::logging::stderr_for_the_process();
     let result = match cli.command {
         Command::Train(args) => train(*args),
         Command::Games(args) => games(args),
@@ -1201,16 +1202,6 @@ fn datasets() -> Result<()> {
 }
 
 fn eval(args: EvalArgs) -> Result<()> {
-    use tracing_subscriber::layer::SubscriberExt;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let subscriber = tracing_subscriber::registry().with(filter).with(
-        tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_target(false)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
-    );
-    let _guard = tracing::subscriber::set_default(subscriber);
     let cfg = ganlab_driver::eval::EvalConfig {
         real: args.real,
         fake: args.fake,
