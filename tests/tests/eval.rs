@@ -19,6 +19,7 @@ fn config(real: &str, fake: &str, metrics: &[&str], n: i64) -> EvalConfig {
         seed: 0,
         device: ganlab_driver::device::DeviceChoice::Cpu,
         json: None,
+        resolution: None,
     }
 }
 
@@ -117,6 +118,86 @@ fn a_run_directory_is_evaluated_by_sampling_its_generator() {
         "{}",
         value["provenance"]
     );
+
+    // The user's own images, larger than the generator's 32x32 (here the digits at 64x64, as
+    // a folder, as `folder:PATH` and as a prepared archive): brought to the generator's size,
+    // as its training data was, whichever side the generator is on.
+    let large = tempfile::tempdir().expect("tmp");
+    digits_folder_at(large.path(), 64);
+    let archive = large.path().join("digits-64.safetensors");
+    ganlab_driver::dataset::create(&ganlab_driver::dataset::CreateRequest {
+        from: format!("folder:{}", large.path().display()),
+        resolution: 64,
+        channels: None,
+        out: archive.clone(),
+        interactive: false,
+    })
+    .expect("archive");
+    let run_s = run.path().to_str().expect("utf8");
+    let swd_of = |real: &str, fake: &str| {
+        let value = evaluate(&config(real, fake, &["swd"], 16)).unwrap_or_else(|e| {
+            panic!("{real} vs {fake}: {e:#}");
+        });
+        let levels: Vec<&String> = value["swd"]["per_level"]
+            .as_object()
+            .expect("levels")
+            .keys()
+            .collect();
+        assert_eq!(levels, ["16", "32"], "{real} vs {fake}: compared at 32x32");
+        value["swd"]["avg"].as_f64().expect("avg")
+    };
+    let folder = large.path().display().to_string();
+    let plain = swd_of(&folder, run_s);
+    assert_eq!(swd_of(&format!("folder:{folder}"), run_s), plain);
+    assert!(swd_of(&archive.display().to_string(), run_s) > 0.0);
+    assert!(swd_of(run_s, &folder) > 0.0);
+    // Without a generator, the real set's own size (the archive's 64), the other set brought
+    // to it; --resolution asks for another.
+    let archive_s = archive.display().to_string();
+    let value = evaluate(&config(&archive_s, &folder, &["swd"], 16)).expect("archive vs folder");
+    assert!(
+        value["swd"]["per_level"]["64"].as_f64().is_some(),
+        "{value}"
+    );
+    let value = evaluate(&EvalConfig {
+        resolution: Some(16),
+        ..config(&archive_s, &folder, &["swd"], 16)
+    })
+    .expect("at 16");
+    assert_eq!(
+        value["swd"]["per_level"].as_object().map(|m| m.len()),
+        Some(1),
+        "{value}"
+    );
+    // A generator cannot be resampled: another --resolution is a clear error.
+    let err = evaluate(&EvalConfig {
+        resolution: Some(64),
+        ..config(&folder, run_s, &["swd"], 16)
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("[1, 64, 64] vs [1, 32, 32]")
+            && err
+                .to_string()
+                .contains("a generator samples at its own resolution"),
+        "{err}"
+    );
+}
+
+/// 8 MNIST digits as grayscale PNGs of `side` x `side`.
+fn digits_folder_at(dir: &std::path::Path, side: i64) {
+    let digits =
+        ganlab_data::load(&ganlab_data::DatasetRequest::new("mnist", side)).expect("mnist");
+    let pixels = ((digits.images.narrow(0, 0, 8) + 1.0) * 127.5)
+        .round()
+        .to_kind(tch::Kind::Uint8);
+    for i in 0..8 {
+        let bytes = Vec::<u8>::try_from(pixels.get(i).flatten(0, -1)).expect("u8");
+        image::GrayImage::from_raw(side as u32, side as u32, bytes)
+            .expect("side x side")
+            .save(dir.join(format!("{i:02}.png")))
+            .expect("png");
+    }
 }
 
 #[test]

@@ -259,9 +259,30 @@ pub struct Archive {
     description: String,
 }
 
+/// Whether `path` is a file that says it is an archive of this format (its safetensors metadata
+/// has `"format": "ganlab-archive"`), as opposed to, say, a training snapshot: reads the header
+/// only; any failure to read it is `false`.
+pub fn is_archive_file(path: &Path) -> bool {
+    let read = || -> Option<bool> {
+        let file = File::open(path).ok()?;
+        let mut len_bytes = [0u8; 8];
+        file.read_exact_at(&mut len_bytes, 0).ok()?;
+        let header_len = u64::from_le_bytes(len_bytes);
+        if header_len > 100_000_000 {
+            return None;
+        }
+        let mut header = vec![0u8; header_len as usize];
+        file.read_exact_at(&mut header, 8).ok()?;
+        let header: Value = serde_json::from_slice(&header).ok()?;
+        Some(header["__metadata__"]["format"] == ARCHIVE_FORMAT)
+    };
+    read().unwrap_or(false)
+}
+
 impl Archive {
-    /// Opens `path` for reading at `resolution` (one of its levels): reads and checks the header
-    /// and the file's length, nothing else.
+    /// Opens `path` for reading at `resolution` (one of its levels, or
+    /// [`crate::NATIVE_RESOLUTION`] for the largest): reads and checks the header and the file's
+    /// length, nothing else.
     pub fn open(path: &Path, resolution: i64) -> Result<Archive, Error> {
         let corrupt = |what: String| Error::Corrupt {
             path: path.to_path_buf(),
@@ -295,6 +316,10 @@ impl Archive {
                 "truncated: the header describes {data_end} bytes, the file has {file_len}"
             )));
         }
+        let resolution = match resolution {
+            crate::NATIVE_RESOLUTION => info.resolution,
+            r => r,
+        };
         if !levels.contains_key(&resolution) {
             let held: Vec<String> = levels.keys().map(|k| k.to_string()).collect();
             return Err(corrupt(format!(

@@ -124,8 +124,13 @@ pub fn check_dataset_path(name: &str) -> Result<(), Error> {
     })
 }
 
-/// Opens a streamed source (see [`is_streamed_name`]) at `resolution`; `channels` as
-/// [`StreamedImages::open`] takes them (an archive has its own).
+/// The `resolution` that asks a streamed source for its images' own size: a folder's or zip's
+/// smallest shorter side (no image is enlarged), an archive's full resolution.
+pub const NATIVE_RESOLUTION: i64 = 0;
+
+/// Opens a streamed source (see [`is_streamed_name`]) at `resolution` (or
+/// [`NATIVE_RESOLUTION`]); `channels` as [`StreamedImages::open`] takes them (an archive has its
+/// own).
 pub fn open_streamed(
     name: &str,
     resolution: i64,

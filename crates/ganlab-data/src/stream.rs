@@ -110,17 +110,20 @@ impl std::fmt::Debug for StreamedImages {
 struct HeaderSurvey {
     gray: usize,
     color: usize,
+    /// The smallest shorter side of any image.
+    min_side: Option<u32>,
 }
 
 impl StreamedImages {
-    /// Opens `folder:PATH` or `zip:PATH` at `resolution`; `channels` 1 or 3, or `None` for what
-    /// the images are (1 when every image is grayscale, else 3; a mixed set is logged).
+    /// Opens `folder:PATH` or `zip:PATH` at `resolution` ([`NATIVE_RESOLUTION`]: the smallest
+    /// shorter side of its images, so that no image is enlarged); `channels` 1 or 3, or `None`
+    /// for what the images are (1 when every image is grayscale, else 3; a mixed set is logged).
     pub fn open(
         name: &str,
         resolution: i64,
         channels: Option<i64>,
     ) -> Result<StreamedImages, Error> {
-        if !(1..=65536).contains(&resolution) {
+        if resolution != crate::NATIVE_RESOLUTION && !(1..=65536).contains(&resolution) {
             return Err(Error::InvalidRequest(format!(
                 "{name}: resolution must be in 1..=65536, got {resolution}"
             )));
@@ -149,6 +152,10 @@ impl StreamedImages {
             prefetched: Mutex::new(None),
         };
         let survey = source.check_headers()?;
+        if resolution == crate::NATIVE_RESOLUTION {
+            source.resolution = survey.min_side.map_or(1, i64::from).min(65536);
+        }
+        let resolution = source.resolution;
         source.channels = channels.unwrap_or(if survey.color == 0 { 1 } else { 3 });
         if survey.gray > 0 && survey.color > 0 {
             tracing::info!(
@@ -416,23 +423,26 @@ impl Inner {
 
     /// Reads every image's header in parallel; the first bad file is the error.
     fn check_headers(&self) -> Result<HeaderSurvey, Error> {
-        let kinds: Vec<Result<bool, Error>> = self
+        let kinds: Vec<Result<(bool, u32), Error>> = self
             .entries
             .par_iter()
-            .map(|e| self.header_is_gray(e))
+            .map(|e| self.header_kind(e))
             .collect();
         let mut survey = HeaderSurvey::default();
         for kind in kinds {
-            match kind? {
+            let (gray, side) = kind?;
+            match gray {
                 true => survey.gray += 1,
                 false => survey.color += 1,
             }
+            survey.min_side = Some(survey.min_side.map_or(side, |m| m.min(side)));
         }
         Ok(survey)
     }
 
-    /// Whether the image of `entry` is grayscale, from its header; an error names the file.
-    fn header_is_gray(&self, entry: &Entry) -> Result<bool, Error> {
+    /// Whether the image of `entry` is grayscale, and its shorter side, from its header; an
+    /// error names the file.
+    fn header_kind(&self, entry: &Entry) -> Result<(bool, u32), Error> {
         let path = self.path_of(entry);
         let prefix = self.read(entry, Some(HEADER_PREFIX))?;
         let header = |bytes: Vec<u8>| -> Result<(u32, u32, ColorType), String> {
@@ -461,10 +471,11 @@ impl Inner {
                 what: "image has no pixels".into(),
             });
         }
-        Ok(matches!(
+        let gray = matches!(
             color,
             ColorType::L8 | ColorType::La8 | ColorType::L16 | ColorType::La16
-        ))
+        );
+        Ok((gray, w.min(h)))
     }
 
     /// Decodes the images at `indices` (in parallel) into one float batch in [-1, 1], NCHW.

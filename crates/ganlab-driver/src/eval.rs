@@ -35,6 +35,9 @@ pub struct EvalConfig {
     pub seed: u64,
     pub device: crate::device::DeviceChoice,
     pub json: Option<PathBuf>,
+    /// The side both sets are compared at (`None`: a generator's, else the real set's own; see
+    /// [`load_image_set`]).
+    pub resolution: Option<i64>,
 }
 
 /// An image set as uint8 values in float, [N, C, R, R] on the CPU, and where it came from:
@@ -252,17 +255,21 @@ fn sample_snapshot(snapshot_path: &Path, n: i64, seed: u64, device: Device) -> R
     ))
 }
 
-/// The shorter side of the first image of a folder.
-fn native_side(folder: &Path) -> Result<i64> {
-    let files = ganlab_data::folder::image_files(folder)?;
-    let (w, h) = image::image_dimensions(&files[0])
-        .with_context(|| format!("{}: cannot read the image size", files[0].display()))?;
-    Ok(w.min(h) as i64)
+/// Whether `spec` names a trained generator: a run directory (it has `config.json`) or a
+/// snapshot file (a `.safetensors` file that is not a prepared archive).
+pub fn is_generator_spec(spec: &str) -> bool {
+    let path = Path::new(spec);
+    (path.is_dir() && path.join("config.json").exists())
+        || (path.is_file()
+            && spec.ends_with(".safetensors")
+            && !ganlab_data::archive::is_archive_file(path))
 }
 
-/// Resolves `--real` / `--fake`: a run directory, a snapshot, a folder of images or a dataset.
-/// `resolution_hint` is the size datasets and folders are brought to (0: datasets at 32, folders
-/// at their own size).
+/// Resolves `--real` / `--fake`: a run directory, a snapshot, a folder of images (a plain path
+/// or `folder:PATH`), `zip:PATH`, a prepared archive or a dataset. `resolution_hint` is the size
+/// datasets and image sources are brought to (0: the built-in datasets at 32, folders and zips at
+/// their images' smallest shorter side, archives at their full resolution); a generator samples
+/// at its own.
 pub fn load_image_set(
     spec: &str,
     n: i64,
@@ -271,31 +278,39 @@ pub fn load_image_set(
     resolution_hint: i64,
 ) -> Result<ImageSet> {
     let path = Path::new(spec);
-    if path.is_dir() && path.join("config.json").exists() {
-        if let Some(holder) = crate::run_dir::holder(path) {
-            tracing::info!(
-                "{spec}: the run is in progress (trained by {holder}); evaluating its newest snapshot"
-            );
-        }
-        return sample_snapshot(&newest_snapshot(path)?, n, seed, device);
+    if spec.ends_with(".safetensors") && !path.exists() {
+        bail!("{spec}: file not found (expected a training snapshot or a prepared archive from `gan dataset create`)");
     }
-    if path.is_file() && spec.ends_with(".safetensors") {
+    if is_generator_spec(spec) {
+        if path.is_dir() {
+            if let Some(holder) = crate::run_dir::holder(path) {
+                tracing::info!(
+                    "{spec}: the run is in progress (trained by {holder}); evaluating its newest snapshot"
+                );
+            }
+            return sample_snapshot(&newest_snapshot(path)?, n, seed, device);
+        }
         return sample_snapshot(path, n, seed, device);
     }
     // Folders, zips and archives are streamed: the `n` images of the subset are decoded a chunk
     // at a time where a metric allows it.
-    let (dataset_name, source): (_, Box<dyn ImageSource>) = if path.is_dir() {
-        // Without a hint (the real set), a folder keeps its images' own size: FID's detector does
-        // its own resize, and a second one would change the features.
-        let side = if resolution_hint > 0 {
-            resolution_hint
-        } else {
-            native_side(path)?
+    let streamed_name = if path.is_dir() {
+        Some(format!("folder:{}", path.display()))
+    } else if ganlab_data::is_streamed_name(spec) {
+        Some(spec.to_string())
+    } else {
+        None
+    };
+    let (dataset_name, source): (_, Box<dyn ImageSource>) = if let Some(name) = streamed_name {
+        // Without a hint (the real set), a source keeps its images' own size: FID's detector
+        // does its own resize, and a second one would change the features. Channels are what
+        // the images are: a folder of grayscale files is one channel.
+        let side = match resolution_hint {
+            0 => ganlab_data::NATIVE_RESOLUTION,
+            r => r,
         };
-        let folder = format!("folder:{}", path.display());
-        // Channels are what the images are: a folder of grayscale files is one channel.
-        let source = ganlab_data::StreamedImages::open(&folder, side, None)
-            .with_context(|| format!("opening image folder {}", path.display()))?;
+        let source = ganlab_data::open_streamed(&name, side, None)
+            .with_context(|| format!("opening `{spec}`"))?;
         (None, Box::new(source))
     } else if ganlab_data::is_dataset_name(spec) && !ganlab_data::TOY_NAMES.contains(&spec) {
         let config = TrainConfig {
@@ -313,7 +328,7 @@ pub fn load_image_set(
         }
         (Some(spec.to_string()), data.source_on(Device::Cpu))
     } else {
-        bail!("`{spec}`: not a run directory, a snapshot (.safetensors), a folder of images or an image dataset ({})",
+        bail!("`{spec}`: not a run directory, a snapshot (.safetensors), a folder of images, zip:PATH, a prepared archive or an image dataset ({})",
             ganlab_data::DATASET_NAMES.iter().filter(|d| !ganlab_data::TOY_NAMES.contains(d)).copied().collect::<Vec<_>>().join(", "));
     };
     let total = source.len();
@@ -568,16 +583,36 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
         }
     }
     let device = cfg.device.resolve()?;
-    let real = load_image_set(&cfg.real, cfg.n, cfg.seed, device, 0)?;
-    let resolution = real.shape()[2];
-    let fake = load_image_set(&cfg.fake, cfg.n, cfg.seed + 1, device, resolution)?;
+    if let Some(r) = cfg.resolution.filter(|r| !(1..=65536).contains(r)) {
+        bail!("--resolution must be in 1..=65536, got {r}");
+    }
+    // The sets are compared at one size: --resolution, else a generator's (the other set is
+    // brought to it, as the run's data was), else the real set's own.
+    let hint = cfg.resolution.unwrap_or(0);
+    let (real, fake) = if hint == 0 && is_generator_spec(&cfg.fake) && !is_generator_spec(&cfg.real)
+    {
+        let fake = load_image_set(&cfg.fake, cfg.n, cfg.seed + 1, device, 0)?;
+        let real = load_image_set(&cfg.real, cfg.n, cfg.seed, device, fake.shape()[2])?;
+        (real, fake)
+    } else {
+        let real = load_image_set(&cfg.real, cfg.n, cfg.seed, device, hint)?;
+        let fake = load_image_set(&cfg.fake, cfg.n, cfg.seed + 1, device, real.shape()[2])?;
+        (real, fake)
+    };
     if real.shape()[1..] != fake.shape()[1..] {
         bail!(
-            "--real and --fake differ in shape: {:?} vs {:?} (channels or resolution)",
+            "--real and --fake differ in shape: {:?} vs {:?} (channels or resolution; a generator samples at its own resolution, folders, zips and datasets are brought to --resolution)",
             &real.shape()[1..],
             &fake.shape()[1..]
         );
     }
+    tracing::info!(
+        "comparing {} real and {} fake images at {}x{}",
+        real.len(),
+        fake.len(),
+        real.shape()[2],
+        real.shape()[2]
+    );
     let value = evaluate_sets(cfg, &real, &fake, device)?;
     if let Some(path) = &cfg.json {
         write_json_atomically(path, &value)?;

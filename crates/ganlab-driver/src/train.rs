@@ -1124,6 +1124,7 @@ impl<'a> Run<'a> {
             seed: config.seed,
             device: config.device,
             json: None,
+            resolution: Some(config.resolution),
         }
     }
 

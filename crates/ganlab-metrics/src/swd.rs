@@ -303,6 +303,27 @@ pub struct Swd {
     pub avg: f64,
 }
 
+/// That the pyramid of a `side` x `side` image halves evenly at every level it halves (each
+/// level but the last of [`swd_resolutions`] is even), as ProGAN's `pyr_down` / `pyr_up` need
+/// (their shapes do not match otherwise): a power of two, or 16·k, 32·k, … .
+fn check_side(side: i64) -> Result<(), Error> {
+    let sides: Vec<i64> = std::iter::successors(Some(side), |&r| Some(r / 2))
+        .take_while(|&r| r >= 16)
+        .collect();
+    let halved = &sides[..sides.len().saturating_sub(1)];
+    match halved.iter().find(|&&r| r % 2 == 1) {
+        None => Ok(()),
+        Some(odd) => Err(Error::BadInput {
+            what: "SWD image size",
+            expected: format!(
+                "a side whose Laplacian pyramid halves evenly down to 16 (a power of two such as {}); the level of side {odd} does not: evaluate at another resolution (`gan eval --resolution`)",
+                1i64 << (63 - side.leading_zeros()).max(4)
+            ),
+            got: format!("{side}x{side} images"),
+        }),
+    }
+}
+
 fn check_images(images: &Tensor, what: &'static str) -> Result<Tensor, Error> {
     let s = images.size();
     if s.len() != 4 || !(s[1] == 1 || s[1] == 3) || s[2] != s[3] || s[2] < 16 {
@@ -312,6 +333,7 @@ fn check_images(images: &Tensor, what: &'static str) -> Result<Tensor, Error> {
             got: format!("{s:?}"),
         });
     }
+    check_side(s[2])?;
     Ok(if s[1] == 1 {
         images.repeat([1, 3, 1, 1])
     } else {
@@ -596,6 +618,7 @@ pub fn swd(real: &Tensor, fake: &Tensor, seed: u64) -> Result<Swd, Error> {
             got: format!("{:?} and {:?}", real.size(), fake.size()),
         });
     }
+    check_side(real.size()[2])?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let batch = pyramid_batch(real.size()[2]);
     if real.device() == Device::Cpu && fake.device() == Device::Cpu {
@@ -637,6 +660,7 @@ pub fn swd_chunked(real: &ImageChunks, fake: &ImageChunks, seed: u64) -> Result<
             got: format!("{:?} and {:?}", real.shape, fake.shape),
         });
     }
+    check_side(real.shape[1])?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     cpu_swd(
         real,
@@ -830,6 +854,33 @@ mod tests {
         let wrong = Tensor::zeros([6, 1, 16, 16], (Kind::Float, Device::Cpu));
         let err = swd_with_phases(&real, &wrong, 9).expect_err("different shapes");
         assert!(err.to_string().contains("the same image shape"), "{err}");
+    }
+
+    /// A side whose pyramid does not halve evenly (300: 150, 75, 37) is a clear error from
+    /// every entry point, not a panic inside the pyramid; sides that halve evenly to their last
+    /// level pass, whatever they are (28 has one level, 34 ends at 17, 48 at 24).
+    #[test]
+    fn sides_that_do_not_halve_evenly_are_refused_with_a_suggestion() {
+        for side in [16, 28, 34, 40, 48, 80, 96, 256] {
+            check_side(side).unwrap_or_else(|e| panic!("{side}: {e}"));
+        }
+        for (side, odd, suggested) in [(300, 75, 256), (70, 35, 64), (150, 75, 128), (74, 37, 64)] {
+            let images = Tensor::zeros([2, 1, side, side], (Kind::Float, Device::Cpu));
+            let held = ImageChunks::held(&images);
+            for err in [
+                swd(&images, &images, 0).expect_err("swd"),
+                swd_with_phases(&images, &images, 0).expect_err("swd_with_phases"),
+                swd_chunked(&held, &held, 0).expect_err("swd_chunked"),
+            ] {
+                let text = err.to_string();
+                assert!(
+                    text.contains(&format!("the level of side {odd} does not"))
+                        && text.contains(&format!("a power of two such as {suggested}"))
+                        && text.contains(&format!("got {side}x{side} images")),
+                    "{text}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -266,12 +266,13 @@ struct DatasetCreateArgs {
 
 #[derive(Args)]
 struct EvalArgs {
-    /// Real images: a dataset name (mnist, fashion-mnist), a folder of images, a run directory
-    /// or a snapshot.
+    /// Real images: a dataset name (mnist, fashion-mnist), a folder of images (PATH or
+    /// folder:PATH), zip:PATH, a prepared archive (FILE.safetensors), a run directory or a
+    /// snapshot.
     #[arg(long)]
     real: String,
-    /// Fake images: a run directory (its newest snapshot's generator is sampled), a snapshot, a
-    /// folder of images or a dataset name.
+    /// Fake images: a run directory (its newest snapshot's generator is sampled), a snapshot, or
+    /// any image set --real takes.
     #[arg(long)]
     fake: String,
     /// Comma-separated metrics: fid, kid, swd, is, coverage, domain-fid.
@@ -296,6 +297,11 @@ struct EvalArgs {
     /// Write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The side both sets are compared at (default: a generator's own, the other set brought to
+    /// it; without a generator, the real set's own: a folder's smallest image side, an
+    /// archive's resolution, 32 for mnist and fashion-mnist).
+    #[arg(long)]
+    resolution: Option<i64>,
 }
 
 #[derive(Args)]
@@ -1212,6 +1218,7 @@ fn eval(args: EvalArgs) -> Result<()> {
         seed: args.seed,
         device: args.device,
         json: args.json.clone(),
+        resolution: args.resolution,
     };
     let value = ganlab_driver::eval::evaluate(&cfg)?;
     print!("{}", ganlab_driver::eval::table(&value));
