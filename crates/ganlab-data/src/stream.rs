@@ -115,7 +115,7 @@ struct HeaderSurvey {
 }
 
 impl StreamedImages {
-    /// Opens `folder:PATH` or `zip:PATH` at `resolution` ([`NATIVE_RESOLUTION`]: the smallest
+    /// Opens `folder:PATH` or `zip:PATH` at `resolution` ([`crate::NATIVE_RESOLUTION`]: the smallest
     /// shorter side of its images, so that no image is enlarged); `channels` 1 or 3, or `None`
     /// for what the images are (1 when every image is grayscale, else 3; a mixed set is logged).
     pub fn open(
