@@ -31,7 +31,7 @@ impl Architecture for Dcgan32 {
         check(
             spec.resolution == 32,
             "resolution",
-            "32 for arch dcgan32",
+            "32 for arch dcgan32 (--arch progan trains 8 to 1024)",
             spec.resolution,
         )
     }
