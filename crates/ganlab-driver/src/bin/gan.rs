@@ -451,6 +451,8 @@ struct TrainArgs {
     /// Stop after this many evaluations without an improvement greater than --min-delta.
     #[arg(long)]
     patience: Option<u32>,
+    /// The smallest change of the primary metric that counts as an improvement for --patience
+    /// (default 0)
     #[arg(long)]
     min_delta: Option<f64>,
     /// Set any config key: --set evaluation.patience=3 --set progan.ema_beta=0.99 (a JSON
