@@ -286,3 +286,44 @@ fn a_closed_stdout_ends_the_command_quietly() {
         out.status
     );
 }
+
+/// `gan dataset create` ends with the command that trains from the archive, and that command
+/// works: ProGAN at the archive's resolution (DCGAN-32, the default, trains at 32 only).
+#[test]
+fn dataset_create_prints_a_train_command_that_works() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).expect("mkdir");
+    for i in 0..4u8 {
+        image::RgbImage::from_fn(40, 24, |x, y| {
+            image::Rgb([x as u8 * 6, y as u8 * 10, i * 60])
+        })
+        .save(images.join(format!("{i}.png")))
+        .expect("png");
+    }
+    let archive = dir.path().join("set-16.safetensors");
+    let (ok, stdout, stderr) = gan(&[
+        "dataset",
+        "create",
+        "--from",
+        &format!("folder:{}", images.display()),
+        "--resolution",
+        "16",
+        "--out",
+        archive.to_str().expect("utf8"),
+    ]);
+    assert!(ok, "{stderr}");
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("train:    gan "))
+        .unwrap_or_else(|| panic!("no train line: {stdout}"));
+    assert!(line.ends_with("--arch progan --resolution 16"), "{line}");
+    let mut args: Vec<&str> = line.split_whitespace().collect();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().expect("utf8");
+    args.extend(["--kimg", "0.008", "--device", "cpu", "--no-report"]);
+    args.extend(["--eval-every-kimg", "0", "--run-dir", run_s]);
+    let (ok, _, stderr) = gan(&args);
+    assert!(ok, "{args:?}: {stderr}");
+    assert!(run.join("config.json").is_file(), "{stderr}");
+}

@@ -1174,7 +1174,16 @@ fn dataset_create(args: DatasetCreateArgs) -> Result<()> {
         info.class_names.len(),
         start.elapsed().as_secs_f64()
     );
-    println!("train:    gan train --dataset {}", request.out.display());
+    // DCGAN-32 (the default architecture) trains at 32 only; any other size is ProGAN's.
+    let arch = match info.resolution {
+        32 => String::new(),
+        r if r >= 8 => format!(" --arch progan --resolution {r}"),
+        _ => String::new(),
+    };
+    println!(
+        "train:    gan train --dataset {}{arch}",
+        request.out.display()
+    );
     Ok(())
 }
 
