@@ -183,3 +183,56 @@ fn the_trainer_updates_g_s_moving_average_with_its_ramp_up() {
         assert!(moved > 1e-4, "G did not move: {moved}");
     }
 }
+
+/// A source that takes 30 ms per batch, as a slow disk or decoder would.
+struct SlowSource(InMemory);
+
+impl ganlab_data::ImageSource for SlowSource {
+    fn len(&self) -> i64 {
+        self.0.len()
+    }
+    fn sample_shape(&self) -> Vec<i64> {
+        self.0.sample_shape()
+    }
+    fn class_names(&self) -> &[String] {
+        self.0.class_names()
+    }
+    fn description(&self) -> String {
+        format!("slow {}", self.0.description())
+    }
+    fn batch(&self, indices: &[i64]) -> Result<Tensor, ganlab_data::Error> {
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        self.0.batch(indices)
+    }
+}
+
+/// The trainer counts the time its steps wait for real batches (what `gan train` reports as
+/// `data_wait_share` and an "input bound" warning), and reading it starts the count again.
+#[test]
+fn the_trainer_counts_the_time_spent_waiting_for_real_batches() {
+    let _rng = ganlab_tests::global_rng_lock();
+    use ganlab_data::ImageSource;
+    let data = toy_dataset("ring8", 1_000, 0).expect("ring8");
+    let game = game_by_name("wgan-gp", GameOptions::default()).expect("game");
+    let settings = TrainerSettings {
+        batch_size: 64,
+        seed: 0,
+        channels_last: false,
+    };
+    let source = SlowSource(InMemory::from(&data));
+    assert!(source.description().starts_with("slow "));
+    let mut trainer =
+        Trainer::with_paper_optimizers(own_players(), game, Box::new(source), settings)
+            .expect("trainer");
+    assert_eq!(trainer.take_data_time(), std::time::Duration::ZERO);
+    for _ in 0..2 {
+        trainer.step().expect("step");
+    }
+    // WGAN-GP takes 5 critic steps per step, each on its own batch: 10 batches of 30 ms.
+    let waited = trainer.take_data_time();
+    assert!(
+        waited >= std::time::Duration::from_millis(300),
+        "{waited:?} for 10 batches of 30 ms"
+    );
+    assert_eq!(trainer.take_data_time(), std::time::Duration::ZERO);
+}

@@ -30,6 +30,10 @@ pub struct TickStats {
     pub train_s: Option<f64>,
     /// Real images shown to D per second over the tick.
     pub images_per_s: f64,
+    /// The share of the tick's time its steps spent waiting for real batches (0 … 1; see
+    /// `Trainer::take_data_time`): near 0 when the loader keeps up, high when it sets the pace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_wait_share: Option<f64>,
     pub lr_g: f64,
     pub lr_d: f64,
     /// Growing architectures: where the schedule stands at this tick's image count.

@@ -117,6 +117,29 @@ impl TickAccumulator {
     }
 }
 
+/// A tick whose steps spent more than this share of its time waiting for real batches is
+/// reported as input bound (the loader, not the networks, sets the pace) ...
+const INPUT_BOUND_SHARE: f64 = 0.5;
+/// ... when the tick lasted at least this many seconds (the first batches of a run are decoded
+/// before anything can be prefetched, which dominates a very short tick).
+const INPUT_BOUND_MIN_TICK_S: f64 = 5.0;
+
+/// The warning for a tick whose steps spent `share` of its `tick_seconds` waiting for real
+/// batches from `source` (its description), if that makes it input bound.
+fn input_bound_warning(share: f64, tick_seconds: f64, source: &str) -> Option<String> {
+    if share <= INPUT_BOUND_SHARE || tick_seconds < INPUT_BOUND_MIN_TICK_S {
+        return None;
+    }
+    let advice = match source.starts_with("archive:") {
+        true => "",
+        false => "; a prepared archive (`gan dataset create`) is read without decoding",
+    };
+    Some(format!(
+        "input bound: {:.0}% of the tick's {tick_seconds:.0} s went to waiting for real batches from {source}{advice}",
+        100.0 * share.min(1.0)
+    ))
+}
+
 /// Failure diagnostics of a tick, added to its statistics with a one-line warning each:
 /// collapse of the sample diversity and a discriminator that has won.
 fn diagnose(stats: &mut TickStats, samples: &Tensor, real_diversity: &Option<f64>, game: GameName) {
@@ -992,6 +1015,12 @@ impl<'a> Run<'a> {
             scalars: self.acc.take_means(),
             ..Default::default()
         };
+        let data_share = self.trainer.take_data_time().as_secs_f64() / tick_seconds.max(1e-9);
+        stats.data_wait_share = Some(data_share.min(1.0));
+        let source = self.trainer.source().description();
+        if let Some(warning) = input_bound_warning(data_share, tick_seconds, &source) {
+            add_warnings(&mut stats, vec![warning]);
+        }
         if let (Some(growth), Some(_)) = (&self.trainer.players().growth, self.trainer.phase()) {
             // Where the schedule stands at this tick's image count.
             let p = growth.schedule.at(progress.images_shown);
@@ -1285,5 +1314,31 @@ fn stop_of_code(code: u8) -> Option<StopReason> {
         4 => Some(StopReason::Plateau),
         5 => Some(StopReason::TimeBudget),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tick_is_input_bound_past_half_its_time_waiting_for_batches() {
+        let folder = "folder:big (200 images, streamed, RGB at 32x32)";
+        assert_eq!(input_bound_warning(0.5, 60.0, folder), None);
+        assert_eq!(
+            input_bound_warning(0.9, 4.0, folder),
+            None,
+            "too short a tick"
+        );
+        let warning = input_bound_warning(0.65, 8.0, folder).expect("input bound");
+        assert_eq!(
+            warning,
+            "input bound: 65% of the tick's 8 s went to waiting for real batches from folder:big \
+             (200 images, streamed, RGB at 32x32); a prepared archive (`gan dataset create`) is \
+             read without decoding"
+        );
+        let archive = input_bound_warning(0.7, 20.0, "archive:set.safetensors (9 images)")
+            .expect("input bound");
+        assert!(!archive.contains("gan dataset create"), "{archive}");
     }
 }

@@ -172,6 +172,8 @@ pub struct Trainer {
     ema_vars: Vec<(Tensor, Tensor)>,
     d_params: Vec<Tensor>,
     parallel: Option<DataParallel>,
+    /// Time spent getting real batches since [`Trainer::take_data_time`] last read it.
+    data_time: Duration,
 }
 
 /// A trainer's place in a data-parallel group (see [`Trainer::data_parallel`]).
@@ -236,6 +238,7 @@ impl Trainer {
             ema_vars,
             d_params,
             parallel: None,
+            data_time: Duration::ZERO,
         }
     }
 
@@ -318,6 +321,14 @@ impl Trainer {
     /// The data-parallel group, when there is one.
     pub fn dist(&self) -> Option<&Arc<Dist>> {
         self.parallel.as_ref().map(|p| &p.dist)
+    }
+
+    /// The time the steps spent getting their real batches since the last call (waiting for
+    /// the source's background decoding, decoding what was not prefetched, the copy to the
+    /// device), and resets it: the input-bound share of a stretch of training is this over its
+    /// wall time.
+    pub fn take_data_time(&mut self) -> Duration {
+        std::mem::take(&mut self.data_time)
     }
 
     /// Time spent in collectives so far and the number of calls (zero in one process).
@@ -440,9 +451,11 @@ impl Trainer {
         let reset_optimizers = self.follow_schedule();
         // Every real batch of the step first: a batch that cannot be read leaves the trainer as
         // the previous step left it.
+        let reading = Instant::now();
         let reals = (0..self.plan.critic_steps)
             .map(|_| self.next_real())
             .collect::<Result<Vec<Tensor>>>();
+        self.data_time += reading.elapsed();
         // Every rank stops on a batch that one of them could not read.
         let failed_elsewhere = match &mut self.parallel {
             Some(p) => {
