@@ -609,6 +609,7 @@ fn outcome_section(run: &Run) -> String {
         "grad_norm_g",
         "sample_diversity",
         "images_per_s",
+        "data_wait_share",
     ]
     .iter()
     .filter(|k| last[**k].is_number())
