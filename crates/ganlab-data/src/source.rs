@@ -33,6 +33,11 @@ pub trait ImageSource: Send {
     /// A hint that the batch of `indices` comes next: a streamed source starts decoding it in
     /// the background (the batch is the same with or without the hint). Default: nothing.
     fn prefetch(&self, _indices: &[i64]) {}
+    /// [`ImageSource::prefetch`] for a [`ImageSource::batch_at`] at `resolution`. Default:
+    /// [`ImageSource::prefetch`].
+    fn prefetch_at(&self, indices: &[i64], _resolution: i64) {
+        self.prefetch(indices)
+    }
     /// The first `n` samples (or all, if fewer): the reals grid and the diversity baseline.
     fn first(&self, n: i64) -> Result<Tensor, Error> {
         let indices: Vec<i64> = (0..n.min(self.len())).collect();
@@ -67,6 +72,9 @@ impl<S: ImageSource + Sync + ?Sized> ImageSource for std::sync::Arc<S> {
     }
     fn prefetch(&self, indices: &[i64]) {
         (**self).prefetch(indices)
+    }
+    fn prefetch_at(&self, indices: &[i64], resolution: i64) {
+        (**self).prefetch_at(indices, resolution)
     }
     fn first(&self, n: i64) -> Result<Tensor, Error> {
         (**self).first(n)

@@ -87,6 +87,8 @@ struct Inner {
 
 struct Prefetch {
     indices: Vec<i64>,
+    /// The side the batch is decoded at.
+    side: i64,
     result: Receiver<Result<Tensor, Error>>,
 }
 
@@ -478,8 +480,22 @@ impl Inner {
         Ok((gray, w.min(h)))
     }
 
-    /// Decodes the images at `indices` (in parallel) into one float batch in [-1, 1], NCHW.
-    fn decode_batch(&self, indices: &[i64]) -> Result<Tensor, Error> {
+    /// The side a batch for a network at `resolution` is decoded at: `resolution` itself when
+    /// the source's resolution halves down to it, else the source's.
+    fn side_for(&self, resolution: i64) -> i64 {
+        let r = self.resolution;
+        match resolution > 0 && resolution < r && r % resolution == 0 {
+            true if (r / resolution).count_ones() == 1 => resolution,
+            _ => r,
+        }
+    }
+
+    /// Decodes the images at `indices` (in parallel) into one float batch in [-1, 1], NCHW (in
+    /// channels-last memory), at `side`: each image decoded at the source's resolution, then,
+    /// for a smaller `side`, halved by 2x2 averages on its own thread — the values
+    /// `ganlab_progan::fade_reals` (libtorch's `avg_pool2d`: ((a + b) + c) + d, over 4, in
+    /// float32) gives from the full batch, without the full-resolution batch in memory.
+    fn decode_batch(&self, indices: &[i64], side: i64) -> Result<Tensor, Error> {
         let len = self.entries.len() as i64;
         if let Some(bad) = indices.iter().find(|&&i| i < 0 || i >= len) {
             return Err(Error::InvalidRequest(format!(
@@ -487,28 +503,66 @@ impl Inner {
                 self.description
             )));
         }
-        let images: Vec<Vec<u8>> = indices
+        let decode = |i: i64| {
+            let entry = &self.entries[i as usize];
+            let bytes = self.read(entry, None)?;
+            decode_square(
+                &bytes,
+                &self.path_of(entry),
+                self.resolution as u32,
+                self.channels,
+            )
+        };
+        let (r, c) = (self.resolution, self.channels);
+        if side == r {
+            let images: Vec<Vec<u8>> = indices
+                .par_iter()
+                .map(|&i| decode(i))
+                .collect::<Result<_, Error>>()?;
+            let pixels: Vec<u8> = images.concat();
+            return Ok(Tensor::from_slice(&pixels)
+                .view([indices.len() as i64, r, r, c])
+                .permute([0, 3, 1, 2])
+                .to_kind(Kind::Float)
+                / 127.5
+                - 1.0);
+        }
+        let images: Vec<Vec<f32>> = indices
             .par_iter()
             .map(|&i| {
-                let entry = &self.entries[i as usize];
-                let bytes = self.read(entry, None)?;
-                decode_square(
-                    &bytes,
-                    &self.path_of(entry),
-                    self.resolution as u32,
-                    self.channels,
-                )
+                let hwc = decode(i)?;
+                let mut x: Vec<f32> = hwc.iter().map(|&b| f32::from(b) / 127.5 - 1.0).collect();
+                let mut s = r as usize;
+                while s as i64 > side {
+                    x = half_hwc(&x, s, c as usize);
+                    s /= 2;
+                }
+                Ok(x)
             })
             .collect::<Result<_, Error>>()?;
-        let r = self.resolution;
-        let pixels: Vec<u8> = images.concat();
-        Ok(Tensor::from_slice(&pixels)
-            .view([indices.len() as i64, r, r, self.channels])
-            .permute([0, 3, 1, 2])
-            .to_kind(Kind::Float)
-            / 127.5
-            - 1.0)
+        let values: Vec<f32> = images.concat();
+        Ok(Tensor::from_slice(&values)
+            .view([indices.len() as i64, side, side, c])
+            .permute([0, 3, 1, 2]))
     }
+}
+
+/// One 2x2-average halving of an `s` x `s` image of `c` interleaved channels (HWC), as
+/// libtorch's `avg_pool2d` computes it: ((top-left + top-right) + bottom-left) + bottom-right,
+/// divided by 4, in float32.
+fn half_hwc(x: &[f32], s: usize, c: usize) -> Vec<f32> {
+    let h = s / 2;
+    let mut out = Vec::with_capacity(h * h * c);
+    for y in 0..h {
+        let (top, bottom) = (&x[2 * y * s * c..], &x[(2 * y + 1) * s * c..]);
+        for xo in 0..h {
+            let (l, r) = (2 * xo * c, (2 * xo + 1) * c);
+            for k in 0..c {
+                out.push((((top[l + k] + top[r + k]) + bottom[l + k]) + bottom[r + k]) / 4.0);
+            }
+        }
+    }
+    out
 }
 
 impl ImageSource for StreamedImages {
@@ -530,35 +584,48 @@ impl ImageSource for StreamedImages {
     }
 
     fn batch(&self, indices: &[i64]) -> Result<Tensor, Error> {
+        self.batch_at(indices, self.inner.resolution)
+    }
+
+    /// The batch at `resolution` when the source's resolution halves down to it (ProGAN's
+    /// early stages: the averages are taken as each image is decoded), else at the source's.
+    fn batch_at(&self, indices: &[i64], resolution: i64) -> Result<Tensor, Error> {
+        let side = self.inner.side_for(resolution);
         let pending = self
             .inner
             .prefetched
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
-        if let Some(prefetch) = pending.filter(|p| p.indices == indices) {
+        if let Some(prefetch) = pending.filter(|p| p.indices == indices && p.side == side) {
             if let Ok(result) = prefetch.result.recv() {
                 return result;
             }
         }
-        self.inner.decode_batch(indices)
+        self.inner.decode_batch(indices, side)
     }
 
     fn prefetch(&self, indices: &[i64]) {
+        self.prefetch_at(indices, self.inner.resolution)
+    }
+
+    fn prefetch_at(&self, indices: &[i64], resolution: i64) {
         let (send, receive) = channel();
         let inner = Arc::clone(&self.inner);
         let wanted = indices.to_vec();
+        let side = inner.side_for(resolution);
         *self
             .inner
             .prefetched
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Prefetch {
             indices: wanted.clone(),
+            side,
             result: receive,
         });
         std::thread::spawn(move || {
             // The receiver may be gone (a different batch was asked for); nothing is lost.
-            let _ = send.send(inner.decode_batch(&wanted));
+            let _ = send.send(inner.decode_batch(&wanted, side));
         });
     }
 }
@@ -659,6 +726,44 @@ mod tests {
                 .expect("pool");
             let batch = pool.install(|| source.batch(&[3, 1, 0]).expect("batch"));
             assert_eq!(floats(&batch), plain, "{threads} threads");
+        }
+    }
+
+    /// A growing network's early stages get batches already halved to their resolution: the
+    /// same floats, bit for bit, and the same (channels-last) layout as libtorch's 2x2
+    /// `avg_pool2d` of the full batch (what `ganlab_progan::fade_reals` does with it), from the
+    /// prefetch too; a resolution the source does not halve down to gets the full batch.
+    #[test]
+    fn batches_at_a_lower_resolution_are_the_pooled_full_batches() {
+        let dir = tempfile::tempdir().expect("tmp");
+        rgb_folder(dir.path());
+        let name = format!("folder:{}", dir.path().display());
+        let source = StreamedImages::open(&name, 32, Some(3)).expect("open");
+        let indices = [4, 0, 3, 3];
+        let full = source.batch(&indices).expect("full");
+        let mut pooled = full.shallow_clone();
+        for side in [16, 8, 4] {
+            pooled = pooled.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None);
+            let at = source.batch_at(&indices, side).expect("batch at");
+            assert_eq!(at.size(), [4, 3, side, side]);
+            assert_eq!(at.stride(), pooled.stride(), "layout at {side}");
+            assert_eq!(floats(&at), floats(&pooled), "values at {side}");
+            source.prefetch_at(&indices, side);
+            let prefetched = source.batch_at(&indices, side).expect("prefetched");
+            assert_eq!(floats(&prefetched), floats(&pooled), "prefetched at {side}");
+        }
+        // A prefetch at another side is not served for this one.
+        source.prefetch_at(&indices, 8);
+        assert_eq!(
+            source.batch_at(&indices, 16).expect("16").size(),
+            [4, 3, 16, 16]
+        );
+        for odd in [12, 64, 0] {
+            assert_eq!(
+                floats(&source.batch_at(&indices, odd).expect("full")),
+                floats(&full),
+                "{odd}"
+            );
         }
     }
 

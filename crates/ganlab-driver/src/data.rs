@@ -128,11 +128,13 @@ impl TrainingData {
         let path = run_dir.join("reals.png");
         match self {
             TrainingData::Images(d) => {
-                let n = config.grid_images.min(d.len());
+                let side = d.images.size().last().copied().unwrap_or(1);
+                let n = grid::shown_images(config.grid_images.min(d.len()), side);
                 grid::save_grid(&d.images.narrow(0, 0, n), grid::square_columns(n), &path)
             }
             TrainingData::Streamed(s) => {
-                let n = config.grid_images.min(s.len());
+                let side = s.sample_shape().last().copied().unwrap_or(1);
+                let n = grid::shown_images(config.grid_images.min(s.len()), side);
                 grid::save_grid(&s.first(n)?, grid::square_columns(n), &path)
             }
             TrainingData::Points(d) => {
@@ -160,7 +162,8 @@ impl TrainingData {
     }
 
     /// Writes the tick's picture of generated samples and returns its path and, for 2-D points,
-    /// the toy mode metrics of the samples.
+    /// the toy mode metrics of the samples. Images are shown at the run's resolution (a
+    /// progressive run's smaller stages enlarged), as many as [`grid::shown_images`] allows.
     pub fn save_samples(
         &self,
         samples: &Tensor,
@@ -171,7 +174,14 @@ impl TrainingData {
         let path = self.samples_path(run_dir, images_shown);
         match self {
             TrainingData::Images(_) | TrainingData::Streamed(_) => {
-                grid::save_grid(samples, grid::square_columns(config.grid_images), &path)?;
+                let side = config.resolution.max(samples.size()[2]);
+                let n = grid::shown_images(samples.size()[0], side);
+                grid::save_grid_at(
+                    &samples.narrow(0, 0, n),
+                    grid::square_columns(n),
+                    side,
+                    &path,
+                )?;
                 Ok((path, None))
             }
             TrainingData::Points(d) => {

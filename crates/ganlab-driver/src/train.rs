@@ -141,11 +141,19 @@ fn input_bound_warning(share: f64, tick_seconds: f64, source: &str) -> Option<St
 }
 
 /// Failure diagnostics of a tick, added to its statistics with a one-line warning each:
-/// collapse of the sample diversity and a discriminator that has won.
-fn diagnose(stats: &mut TickStats, samples: &Tensor, real_diversity: &Option<f64>, game: GameName) {
+/// collapse of the sample diversity and a discriminator that has won. `enlarged`: the factor
+/// by which the samples are shown enlarged (a progressive run's early stages), at which size
+/// their diversity is compared with the real images'.
+fn diagnose(
+    stats: &mut TickStats,
+    samples: &Tensor,
+    enlarged: f64,
+    real_diversity: &Option<f64>,
+    game: GameName,
+) {
     let mut warnings: Vec<String> = Vec::new();
     if let Some(real) = real_diversity {
-        let diversity = mean_pairwise_distance(samples);
+        let diversity = mean_pairwise_distance(samples) * enlarged;
         stats.sample_diversity = Some(diversity / real.max(1e-12));
         if diversity < 0.2 * real {
             warnings.push(format!(
@@ -1037,19 +1045,19 @@ impl<'a> Run<'a> {
     fn tick_picture(&mut self, stats: &mut TickStats) -> Result<()> {
         let resolution = self.config.resolution;
         let samples = tch::no_grad(|| {
-            let samples = self
-                .trainer
+            self.trainer
                 .players()
                 .sampler()
-                .forward_t(&self.fixed_z, false);
-            // Progressive runs: show low resolutions at the final size (nearest neighbour).
-            let side = samples.size().get(2).copied().unwrap_or(0);
-            if samples.dim() == 4 && side < resolution {
-                samples.upsample_nearest2d([resolution, resolution], None, None)
-            } else {
-                samples
-            }
+                .forward_t(&self.fixed_z, false)
         });
+        // Progressive runs' smaller stages are shown at the final size (nearest neighbour,
+        // in the grid) and their diversity measured there: enlarging each pixel to an f x f
+        // block multiplies every pairwise distance by f.
+        let side = samples.size().get(2).copied().unwrap_or(0);
+        let enlarged = match samples.dim() == 4 && side > 0 && side < resolution {
+            true => resolution as f64 / side as f64,
+            false => 1.0,
+        };
         let images_shown = self.trainer.progress().images_shown;
         let (grid_path, modes) =
             self.data
@@ -1060,7 +1068,13 @@ impl<'a> Run<'a> {
             stats.high_quality_share = Some(m.high_quality_share);
             stats.jsd_to_uniform = Some(m.jsd_to_uniform);
         }
-        diagnose(stats, &samples, &self.real_diversity, self.config.game);
+        diagnose(
+            stats,
+            &samples,
+            enlarged,
+            &self.real_diversity,
+            self.config.game,
+        );
         self.last_grid = grid_path;
         Ok(())
     }

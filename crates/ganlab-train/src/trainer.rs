@@ -553,7 +553,10 @@ impl Trainer {
         }
         .with_context(|| format!("reading a batch of {}", self.source.description()))?;
         if let Ok(next) = shard_of(self.shard(), &self.order.peek_indices()) {
-            self.source.prefetch(&next);
+            match &self.phase {
+                Some(p) => self.source.prefetch_at(&next, p.resolution),
+                None => self.source.prefetch(&next),
+            }
         }
         // A source on another device (a streamed source for CUDA players) is moved batch by
         // batch, from pinned host memory without blocking the host (the copy is ordered before
