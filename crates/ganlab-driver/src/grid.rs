@@ -91,3 +91,32 @@ fn save_tiled(
             .with_context(|| format!("cannot write PNG {}", tmp.display()))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grids_stay_within_4096_pixels_a_side() {
+        assert_eq!(shown_images(64, 32), 64);
+        assert_eq!(shown_images(64, 512), 64);
+        assert_eq!(shown_images(64, 1024), 16);
+        assert_eq!(shown_images(9, 1024), 9);
+        assert_eq!(shown_images(64, 8192), 1);
+    }
+
+    /// Enlarging after the conversion to bytes writes the same PNG as enlarging the floats.
+    #[test]
+    fn a_grid_enlarged_in_bytes_is_the_grid_enlarged_in_floats() {
+        tch::manual_seed(0);
+        let small = Tensor::rand([5, 3, 4, 4], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+        let dir = tempfile::tempdir().expect("tmp");
+        let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+        save_grid_at(&small, 3, 16, &a).expect("bytes");
+        save_grid(&small.upsample_nearest2d([16, 16], None, None), 3, &b).expect("floats");
+        let (a, b) = (std::fs::read(a).expect("a"), std::fs::read(b).expect("b"));
+        assert_eq!(a, b);
+        let image = image::load_from_memory(&a).expect("png");
+        assert_eq!((image.width(), image.height()), (3 * 18 + 2, 2 * 18 + 2));
+    }
+}
