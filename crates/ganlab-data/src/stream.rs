@@ -685,6 +685,16 @@ mod tests {
         rgb_png(&root.join("dogs/e.png"), 64, 48, 5);
     }
 
+    /// [`rgb_folder`] in a fresh temporary folder, opened as a streamed source (the folder
+    /// lives as long as the returned guard).
+    fn rgb_source(resolution: i64, channels: Option<i64>) -> (tempfile::TempDir, StreamedImages) {
+        let dir = tempfile::tempdir().expect("tmp");
+        rgb_folder(dir.path());
+        let name = format!("folder:{}", dir.path().display());
+        let source = StreamedImages::open(&name, resolution, channels).expect("open");
+        (dir, source)
+    }
+
     #[test]
     fn a_streamed_folder_serves_the_images_the_in_memory_reader_decodes() {
         let dir = tempfile::tempdir().expect("tmp");
@@ -706,10 +716,7 @@ mod tests {
 
     #[test]
     fn prefetching_and_thread_counts_do_not_change_a_batch() {
-        let dir = tempfile::tempdir().expect("tmp");
-        rgb_folder(dir.path());
-        let name = format!("folder:{}", dir.path().display());
-        let source = StreamedImages::open(&name, 8, Some(3)).expect("open");
+        let (_dir, source) = rgb_source(8, Some(3));
         let plain = floats(&source.batch(&[3, 1, 0]).expect("batch"));
         source.prefetch(&[3, 1, 0]);
         assert_eq!(
@@ -735,10 +742,7 @@ mod tests {
     /// prefetch too; a resolution the source does not halve down to gets the full batch.
     #[test]
     fn batches_at_a_lower_resolution_are_the_pooled_full_batches() {
-        let dir = tempfile::tempdir().expect("tmp");
-        rgb_folder(dir.path());
-        let name = format!("folder:{}", dir.path().display());
-        let source = StreamedImages::open(&name, 32, Some(3)).expect("open");
+        let (_dir, source) = rgb_source(32, Some(3));
         let indices = [4, 0, 3, 3];
         let full = source.batch(&indices).expect("full");
         let mut pooled = full.shallow_clone();
