@@ -2,8 +2,15 @@
 //! to its `lib/`) and the Gloo headers (Debian's `libgloo-dev`, which `cargo xtask setup`
 //! installs; libtorch itself contains Gloo's code, so no Gloo library is linked).
 
+#[cfg(feature = "c10d")]
 use std::path::{Path, PathBuf};
 
+#[cfg(not(feature = "c10d"))]
+fn main() {
+    // Without the `c10d` feature there is nothing to compile (src/without_c10d.rs).
+}
+
+#[cfg(feature = "c10d")]
 fn main() {
     println!("cargo:rerun-if-changed=csrc/c10d_shim.cpp");
     println!("cargo:rerun-if-env-changed=GLOO_INCLUDE_DIR");
@@ -70,6 +77,7 @@ fn main() {
     println!("cargo:rustc-link-lib=c10");
 }
 
+#[cfg(feature = "c10d")]
 fn fail(message: &str) -> ! {
     eprintln!("error: {message}");
     panic!("{message}");

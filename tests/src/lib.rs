@@ -119,9 +119,9 @@ pub fn assert_close(actual: &Tensor, expected: &Tensor, atol: f64, rtol: f64, wh
 
 /// A DCGAN-32 run small enough for a test: 0.256 kimg in two ticks, width 16, batch 32, CPU, no
 /// training-time evaluation (tests that want it turn it on).
-pub fn short_dcgan_config(seed: u64) -> ganlab_driver::TrainConfig {
-    ganlab_driver::TrainConfig {
-        evaluation: ganlab_driver::monitor::EvaluationSettings {
+pub fn short_dcgan_config(seed: u64) -> ganlab_run::TrainConfig {
+    ganlab_run::TrainConfig {
+        evaluation: ganlab_run::monitor::EvaluationSettings {
             every_kimg: 0.0,
             ..Default::default()
         },
@@ -130,7 +130,7 @@ pub fn short_dcgan_config(seed: u64) -> ganlab_driver::TrainConfig {
         batch_size: Some(32),
         width: 16,
         seed,
-        device: ganlab_driver::device::DeviceChoice::Cpu,
+        device: ganlab_run::device::DeviceChoice::Cpu,
         grid_images: 16,
         ..Default::default()
     }
@@ -143,9 +143,9 @@ pub fn tiny_progan_config(
     fmap_max: i64,
     phase_kimg: f64,
     fade_kimg: f64,
-) -> ganlab_driver::TrainConfig {
-    let mut config = ganlab_driver::TrainConfig::preset("progan-fashion32").expect("preset");
-    config.device = ganlab_driver::device::DeviceChoice::Cpu;
+) -> ganlab_run::TrainConfig {
+    let mut config = ganlab_run::TrainConfig::preset("progan-fashion32").expect("preset");
+    config.device = ganlab_run::device::DeviceChoice::Cpu;
     config.evaluation.every_kimg = 0.0;
     config.progan.fmap_base = fmap_base;
     config.progan.fmap_max = fmap_max;
@@ -157,7 +157,7 @@ pub fn tiny_progan_config(
 /// [`tiny_progan_config`] at 16x16 on `dataset` (64 images per stable phase, `fade_kimg` per
 /// fade-in) for `kimg`, with a tick and a kept snapshot every 64 images: the runs whose
 /// snapshots the resume and interop tests pick.
-pub fn tiny_progan16(dataset: &str, fade_kimg: f64, kimg: f64) -> ganlab_driver::TrainConfig {
+pub fn tiny_progan16(dataset: &str, fade_kimg: f64, kimg: f64) -> ganlab_run::TrainConfig {
     let mut config = tiny_progan_config(64, 16, 0.064, fade_kimg);
     config.dataset = dataset.into();
     config.resolution = 16;

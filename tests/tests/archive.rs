@@ -3,7 +3,7 @@
 //! same float32 averages half to even), and ProGAN trains from it, reading the level its
 //! schedule needs.
 
-use ganlab_driver::dataset::{create, CreateRequest};
+use ganlab_run::dataset::{create, CreateRequest};
 use std::path::Path;
 
 /// `n` images of 16x16 with fine detail (so that the averages have fractions) in 3 classes.
@@ -87,9 +87,9 @@ fn progan_trains_from_an_archive_and_resumes_exactly() {
     .expect("create");
     let config = ganlab_tests::tiny_progan16(&archive.display().to_string(), 0.064, 0.32);
     let run = tempfile::tempdir().expect("tmp");
-    let quiet = ganlab_driver::train::Reporting { interactive: false };
-    let a = ganlab_driver::train(config.clone(), run.path(), quiet).expect("train");
-    let recorded = ganlab_driver::config::RunConfig::read(run.path()).expect("config.json");
+    let quiet = ganlab_run::train::Reporting { interactive: false };
+    let a = ganlab_run::train(config.clone(), run.path(), quiet).expect("train");
+    let recorded = ganlab_run::config::RunConfig::read(run.path()).expect("config.json");
     let source = recorded.provenance.dataset_source.expect("source");
     assert!(
         source.starts_with("archive:") && source.contains("30 images, 16x16 RGB"),
@@ -98,10 +98,10 @@ fn progan_trains_from_an_archive_and_resumes_exactly() {
     // Resume from the snapshot at 128 images (in the 8x8 fade-in) in a copy without the later ones.
     let cut = tempfile::tempdir().expect("tmp");
     ganlab_tests::copy_run_killed_after(run.path(), cut.path(), "0000.13");
-    let b = ganlab_driver::train::resume(recorded.config, cut.path(), quiet).expect("resume");
+    let b = ganlab_run::train::resume(recorded.config, cut.path(), quiet).expect("resume");
     let (sa, sb) = (
-        ganlab_driver::snapshot::Snapshot::read(&a.snapshot).expect("a"),
-        ganlab_driver::snapshot::Snapshot::read(&b.snapshot).expect("b"),
+        ganlab_run::snapshot::Snapshot::read(&a.snapshot).expect("a"),
+        ganlab_run::snapshot::Snapshot::read(&b.snapshot).expect("b"),
     );
     for (name, t) in &sa.tensors {
         assert!(t.equal(&sb.tensors[name]), "{name} differs after resuming");

@@ -1,8 +1,8 @@
 //! Reproducibility: two CPU runs with the same seed log identical losses. This file holds a
 //! single test so that no other test in its process draws from libtorch's global generator.
 
-use ganlab_driver::train::Reporting;
-use ganlab_driver::TrainConfig;
+use ganlab_run::train::Reporting;
+use ganlab_run::TrainConfig;
 use serde_json::Value;
 
 fn short_config(seed: u64) -> TrainConfig {
@@ -11,8 +11,7 @@ fn short_config(seed: u64) -> TrainConfig {
 
 fn run(config: TrainConfig) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    ganlab_driver::train(config, dir.path(), Reporting { interactive: false })
-        .expect("training run");
+    ganlab_run::train(config, dir.path(), Reporting { interactive: false }).expect("training run");
     dir
 }
 

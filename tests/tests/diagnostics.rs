@@ -2,8 +2,8 @@
 //! requested stop (what Ctrl-C / SIGTERM trigger in `gan`) writes a snapshot and returns
 //! cleanly, and the run resumes from it. One test, since the stop flag is global to the process.
 
-use ganlab_driver::train::{request_stop, resume, Reporting, StopReason};
-use ganlab_driver::TrainConfig;
+use ganlab_run::train::{request_stop, resume, Reporting, StopReason};
+use ganlab_run::TrainConfig;
 
 #[test]
 fn divergence_stops_cleanly_and_an_interrupted_run_resumes() {
@@ -14,11 +14,11 @@ fn divergence_stops_cleanly_and_an_interrupted_run_resumes() {
         kimg: 0.512,
         tick_kimg: 0.256,
         snapshot_ticks: 1,
-        device: ganlab_driver::device::DeviceChoice::Cpu,
+        device: ganlab_run::device::DeviceChoice::Cpu,
         ..Default::default()
     };
     let dir = tempfile::tempdir().expect("tmp");
-    let _ = ganlab_driver::train(base.clone(), dir.path(), quiet).expect("a healthy run");
+    let _ = ganlab_run::train(base.clone(), dir.path(), quiet).expect("a healthy run");
     // Continue it with an absurd learning rate: the losses overflow within a few steps.
     let absurd = TrainConfig {
         kimg: 2.0,
@@ -35,11 +35,11 @@ fn divergence_stops_cleanly_and_an_interrupted_run_resumes() {
         .expect("path")
         .trim()
         .to_string();
-    let newest = ganlab_driver::train::newest_snapshot(dir.path())
+    let newest = ganlab_run::train::newest_snapshot(dir.path())
         .expect("list")
         .expect("a snapshot");
     assert_eq!(named, newest.display().to_string());
-    let snapshot = ganlab_driver::snapshot::Snapshot::read(&newest).expect("readable");
+    let snapshot = ganlab_run::snapshot::Snapshot::read(&newest).expect("readable");
     for (name, t) in &snapshot.tensors {
         assert!(
             bool::try_from(t.to_kind(tch::Kind::Double).isfinite().all()).expect("bool"),
@@ -61,7 +61,7 @@ fn divergence_stops_cleanly_and_an_interrupted_run_resumes() {
         std::thread::sleep(std::time::Duration::from_millis(1500));
         request_stop();
     });
-    let stopped = ganlab_driver::train(long.clone(), dir.path(), quiet).expect("interrupted run");
+    let stopped = ganlab_run::train(long.clone(), dir.path(), quiet).expect("interrupted run");
     stopper.join().expect("join");
     assert_eq!(stopped.stop, StopReason::Interrupted);
     assert!(stopped.images_shown < 50_000 && stopped.snapshot.exists());

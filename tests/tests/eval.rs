@@ -1,10 +1,10 @@
 //! `gan eval` end to end: image sets from folders, datasets and run directories; JSON keys and
 //! provenance; domain classifiers and mode coverage; bad input.
 
-use ganlab_driver::eval::{domain_classifier, evaluate, EvalConfig};
-use ganlab_driver::train::Reporting;
-use ganlab_driver::TrainConfig;
 use ganlab_metrics::classifier::{class_histogram, coverage};
+use ganlab_run::eval::{domain_classifier, evaluate, EvalConfig};
+use ganlab_run::train::Reporting;
+use ganlab_run::TrainConfig;
 use ganlab_tests::fixture_path;
 use tch::Device;
 
@@ -17,7 +17,7 @@ fn config(real: &str, fake: &str, metrics: &[&str], n: i64) -> EvalConfig {
         classifier: None,
         detector: None,
         seed: 0,
-        device: ganlab_driver::device::DeviceChoice::Cpu,
+        device: ganlab_run::device::DeviceChoice::Cpu,
         json: None,
         resolution: None,
     }
@@ -96,12 +96,12 @@ fn a_run_directory_is_evaluated_by_sampling_its_generator() {
         kimg: 0.064,
         tick_kimg: 0.064,
         width: 8,
-        device: ganlab_driver::device::DeviceChoice::Cpu,
+        device: ganlab_run::device::DeviceChoice::Cpu,
         grid_images: 4,
         ..Default::default()
     };
     train.evaluation.every_kimg = 0.0;
-    ganlab_driver::train(train, run.path(), Reporting { interactive: false }).expect("train");
+    ganlab_run::train(train, run.path(), Reporting { interactive: false }).expect("train");
     let value = evaluate(&config(
         "mnist",
         run.path().to_str().expect("utf8"),
@@ -125,7 +125,7 @@ fn a_run_directory_is_evaluated_by_sampling_its_generator() {
     let large = tempfile::tempdir().expect("tmp");
     digits_folder_at(large.path(), 64);
     let archive = large.path().join("digits-64.safetensors");
-    ganlab_driver::dataset::create(&ganlab_driver::dataset::CreateRequest {
+    ganlab_run::dataset::create(&ganlab_run::dataset::CreateRequest {
         from: format!("folder:{}", large.path().display()),
         resolution: 64,
         channels: None,

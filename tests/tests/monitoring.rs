@@ -2,9 +2,9 @@
 //! written to outcome.json, the best snapshot, snapshot retention, the mode-collapse warning
 //! that names the missing classes, and `gan report`'s pictures and summary.
 
-use ganlab_driver::metric::Metric;
-use ganlab_driver::train::{Reporting, StopReason};
-use ganlab_driver::TrainConfig;
+use ganlab_run::metric::Metric;
+use ganlab_run::train::{Reporting, StopReason};
+use ganlab_run::TrainConfig;
 use serde_json::Value;
 use std::path::Path;
 
@@ -15,7 +15,7 @@ fn toy(kimg: f64) -> TrainConfig {
         dataset: "ring8".into(),
         kimg,
         tick_kimg: 0.512,
-        device: ganlab_driver::device::DeviceChoice::Cpu,
+        device: ganlab_run::device::DeviceChoice::Cpu,
         ..Default::default()
     };
     c.evaluation.every_kimg = 0.512;
@@ -45,7 +45,7 @@ fn a_reached_target_stops_the_run_and_says_why() {
     c.evaluation.primary = Some(Metric::HighQuality);
     c.evaluation.target = Some(0.0);
     let dir = tempfile::tempdir().expect("tmp");
-    let summary = ganlab_driver::train(c, dir.path(), QUIET).expect("run");
+    let summary = ganlab_run::train(c, dir.path(), QUIET).expect("run");
     assert_eq!(summary.stop, StopReason::TargetReached);
     assert_eq!(summary.images_shown, 512, "stopped at the first evaluation");
     assert!(
@@ -72,7 +72,7 @@ fn a_plateau_stops_after_patience_evaluations_and_the_best_snapshot_is_kept() {
     c.snapshot_ticks = 1;
     c.keep_snapshots = 2;
     let dir = tempfile::tempdir().expect("tmp");
-    let summary = ganlab_driver::train(c, dir.path(), QUIET).expect("run");
+    let summary = ganlab_run::train(c, dir.path(), QUIET).expect("run");
     assert_eq!(summary.stop, StopReason::Plateau);
     assert_eq!(
         summary.images_shown,
@@ -91,15 +91,14 @@ fn a_plateau_stops_after_patience_evaluations_and_the_best_snapshot_is_kept() {
         (best["metric"].as_str(), best["kimg"].as_f64()),
         (Some("jsd"), Some(0.512))
     );
-    let best_snapshot =
-        ganlab_driver::snapshot::Snapshot::read(&dir.path().join("best.safetensors"))
-            .expect("best snapshot");
+    let best_snapshot = ganlab_run::snapshot::Snapshot::read(&dir.path().join("best.safetensors"))
+        .expect("best snapshot");
     assert_eq!(
         best_snapshot.progress().expect("progress").images_shown,
         512
     );
     // Retention: of the periodic snapshots at 0.512, 1.024 and 1.536 kimg the newest two remain.
-    let kept: Vec<String> = ganlab_driver::snapshot::list(dir.path())
+    let kept: Vec<String> = ganlab_run::snapshot::list(dir.path())
         .expect("list")
         .iter()
         .map(|p| p.file_name().expect("name").to_string_lossy().to_string())
@@ -132,7 +131,7 @@ fn an_untrained_generator_is_flagged_with_the_missing_digits_named() {
     c.evaluation.metrics = vec![Metric::Coverage];
     c.evaluation.n = 300;
     let dir = tempfile::tempdir().expect("tmp");
-    let _ = ganlab_driver::train(c, dir.path(), QUIET).expect("run");
+    let _ = ganlab_run::train(c, dir.path(), QUIET).expect("run");
     let lines = stats(dir.path());
     let warnings: Vec<String> = lines
         .iter()
@@ -150,7 +149,7 @@ fn an_untrained_generator_is_flagged_with_the_missing_digits_named() {
     assert!(log.contains("classes missing from the samples"), "{log}");
 
     // The report of this run: plots, the strip of grids and a summary naming the warning.
-    let report = ganlab_driver::report::write_report(dir.path()).expect("report");
+    let report = ganlab_report::report::write_report(dir.path()).expect("report");
     let md = std::fs::read_to_string(&report).expect("report.md");
     assert!(
         md.contains("stopped: **finished**") && md.contains("mode collapse"),
@@ -174,7 +173,7 @@ fn an_untrained_generator_is_flagged_with_the_missing_digits_named() {
 fn the_report_of_a_killed_run_skips_a_cut_line() {
     let _rng = ganlab_tests::global_rng_lock();
     let dir = tempfile::tempdir().expect("tmp");
-    let _ = ganlab_driver::train(toy(1.024), dir.path(), QUIET).expect("run");
+    let _ = ganlab_run::train(toy(1.024), dir.path(), QUIET).expect("run");
     // What a SIGKILL in the middle of appending a line leaves, and no outcome.json.
     let stats_path = dir.path().join("stats.jsonl");
     let mut text = std::fs::read_to_string(&stats_path).expect("stats");
@@ -182,10 +181,10 @@ fn the_report_of_a_killed_run_skips_a_cut_line() {
     std::fs::write(&stats_path, text).expect("write");
     std::fs::remove_file(dir.path().join("outcome.json")).expect("rm");
     let md =
-        std::fs::read_to_string(ganlab_driver::report::write_report(dir.path()).expect("report"))
+        std::fs::read_to_string(ganlab_report::report::write_report(dir.path()).expect("report"))
             .expect("md");
     assert!(md.contains("no outcome.json"), "{md}");
     assert!(dir.path().join("report").join("metrics.png").exists());
-    let err = ganlab_driver::report::write_report(&dir.path().join("nope")).unwrap_err();
+    let err = ganlab_report::report::write_report(&dir.path().join("nope")).unwrap_err();
     assert!(format!("{err:#}").contains("no config.json"), "{err:#}");
 }

@@ -2,7 +2,7 @@
 //! grid at every tick (so at every resolution), keeps G's moving average in the snapshot, and
 //! resets Adam when the level of detail crosses an integer.
 
-use ganlab_driver::train::Reporting;
+use ganlab_run::train::Reporting;
 use serde_json::Value;
 
 #[test]
@@ -13,7 +13,7 @@ fn a_short_progan_run_grows_to_32_and_writes_a_grid_per_resolution() {
     config.tick_kimg = 0.032;
     config.grid_images = 16;
     let dir = tempfile::tempdir().expect("tmp");
-    let summary = ganlab_driver::train(config, dir.path(), Reporting { interactive: false })
+    let summary = ganlab_run::train(config, dir.path(), Reporting { interactive: false })
         .expect("progan run");
 
     let stats: Vec<Value> = std::fs::read_to_string(dir.path().join("stats.jsonl"))
@@ -50,7 +50,7 @@ fn a_short_progan_run_grows_to_32_and_writes_a_grid_per_resolution() {
         let img = image::open(dir.path().join(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(img.width(), 4 * (32 + 2) + 2, "{name}");
     }
-    let snapshot = ganlab_driver::snapshot::Snapshot::read(&summary.snapshot).expect("snapshot");
+    let snapshot = ganlab_run::snapshot::Snapshot::read(&summary.snapshot).expect("snapshot");
     assert!(
         snapshot
             .tensors

@@ -4,8 +4,8 @@
 //! 1e-5 + 1e-4·|y|. One file, so that no other test in the process draws from libtorch's global
 //! generator meanwhile.
 
-use ganlab_driver::generator::TrainedGenerator;
-use ganlab_driver::train::Reporting;
+use ganlab_run::generator::TrainedGenerator;
+use ganlab_run::train::Reporting;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
@@ -33,8 +33,8 @@ fn check_in_pytorch(snapshot: &Path, scratch: &Path) -> String {
 fn snapshots_generate_the_same_images_in_pytorch() {
     // DCGAN-32 (batch norm with running statistics in eval mode).
     let run = tempfile::tempdir().expect("tmp");
-    let summary = ganlab_driver::train(ganlab_tests::short_dcgan_config(5), run.path(), QUIET)
-        .expect("dcgan");
+    let summary =
+        ganlab_run::train(ganlab_tests::short_dcgan_config(5), run.path(), QUIET).expect("dcgan");
     let text = check_in_pytorch(&summary.snapshot, run.path());
     assert!(text.contains("shape (5, 1, 32, 32)"), "{text}");
 
@@ -42,7 +42,7 @@ fn snapshots_generate_the_same_images_in_pytorch() {
     // the one at 128 is half-way through the 8x8 fade-in, the last one (448) at 16x16.
     let config = ganlab_tests::tiny_progan16("mnist", 0.128, 0.448);
     let run = tempfile::tempdir().expect("tmp");
-    let summary = ganlab_driver::train(config, run.path(), QUIET).expect("progan");
+    let summary = ganlab_run::train(config, run.path(), QUIET).expect("progan");
     let last = TrainedGenerator::load(&summary.snapshot, Device::Cpu).expect("load");
     assert_eq!(last.stage(), Some((4, 1.0)));
     let text = check_in_pytorch(&summary.snapshot, run.path());

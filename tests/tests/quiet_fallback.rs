@@ -3,7 +3,7 @@
 //! full error chain in the log file at debug level only, and training-time evaluation reuses
 //! the run's data instead of loading (and downloading) it again.
 
-use ganlab_driver::train::Reporting;
+use ganlab_run::train::Reporting;
 
 #[test]
 fn the_fallback_is_said_once_and_evaluation_does_not_reload_the_data() {
@@ -12,9 +12,9 @@ fn the_fallback_is_said_once_and_evaluation_does_not_reload_the_data() {
     let mut config = ganlab_tests::short_dcgan_config(3);
     // Two evaluations (at 0.128 and 0.256 kimg), SWD only, so that no classifier is trained.
     config.evaluation.every_kimg = 0.128;
-    config.evaluation.metrics = vec![ganlab_driver::metric::Metric::Swd];
+    config.evaluation.metrics = vec![ganlab_run::metric::Metric::Swd];
     config.evaluation.n = 64;
-    ganlab_driver::train(config, dir.path(), Reporting { interactive: false }).expect("run");
+    ganlab_run::train(config, dir.path(), Reporting { interactive: false }).expect("run");
     let log = std::fs::read_to_string(dir.path().join("log.txt")).expect("log.txt");
     let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
     assert_eq!(count("evaluation at"), 2, "{log}");
@@ -47,12 +47,12 @@ fn the_fallback_is_said_once_and_evaluation_does_not_reload_the_data() {
 fn a_classifier_trained_on_first_use_reads_no_file_the_run_read() {
     let _rng = ganlab_tests::global_rng_lock();
     let config = ganlab_tests::short_dcgan_config(3);
-    let data = ganlab_driver::data::TrainingData::load(&config).expect("the run's data");
+    let data = ganlab_run::data::TrainingData::load(&config).expect("the run's data");
     let train = ganlab_data::Split::Train;
     let reads = ganlab_data::reads_from_files("mnist", train);
     assert_eq!(reads, 1, "the run read the digits once");
     let (fit, held_out, _) =
-        ganlab_driver::eval::classifier_training_data("mnist").expect("the classifier's data");
+        ganlab_run::eval::classifier_training_data("mnist").expect("the classifier's data");
     assert_eq!(ganlab_data::reads_from_files("mnist", train), reads);
     // Its images are the run's: the whole training split, or (npm digits only) a split of them.
     assert!(

@@ -2,10 +2,10 @@
 //! seed), for DCGAN-32 and for ProGAN from a snapshot taken in the middle of a fade-in. One file,
 //! so that no other test in the process draws from libtorch's global generator meanwhile.
 
-use ganlab_driver::config::RunConfig;
-use ganlab_driver::snapshot::Snapshot;
-use ganlab_driver::train::{resume, Reporting};
-use ganlab_driver::TrainConfig;
+use ganlab_run::config::RunConfig;
+use ganlab_run::snapshot::Snapshot;
+use ganlab_run::train::{resume, Reporting};
+use ganlab_run::TrainConfig;
 use std::path::Path;
 
 fn quiet() -> Reporting {
@@ -33,17 +33,17 @@ fn resumed_runs_end_with_identical_parameters() {
         keep_snapshots: 0,
         batch_size: Some(32),
         width: 8,
-        device: ganlab_driver::device::DeviceChoice::Cpu,
+        device: ganlab_run::device::DeviceChoice::Cpu,
         grid_images: 4,
         seed: 7,
-        evaluation: ganlab_driver::monitor::EvaluationSettings {
+        evaluation: ganlab_run::monitor::EvaluationSettings {
             every_kimg: 0.0,
             ..Default::default()
         },
         ..Default::default()
     };
     let full = tempfile::tempdir().expect("tmp");
-    let a = ganlab_driver::train(config.clone(), full.path(), quiet()).expect("uninterrupted");
+    let a = ganlab_run::train(config.clone(), full.path(), quiet()).expect("uninterrupted");
     let cut = tempfile::tempdir().expect("tmp");
     ganlab_tests::copy_run_killed_after(full.path(), cut.path(), "0000.13");
     let saved = RunConfig::read(cut.path()).expect("config.json").config;
@@ -73,7 +73,7 @@ fn resumed_runs_end_with_identical_parameters() {
     progan.keep_snapshots = 0; // keep every snapshot: the test resumes from a middle one
     progan.grid_images = 4;
     let full = tempfile::tempdir().expect("tmp");
-    let a = ganlab_driver::train(progan, full.path(), quiet()).expect("uninterrupted progan");
+    let a = ganlab_run::train(progan, full.path(), quiet()).expect("uninterrupted progan");
     let cut = tempfile::tempdir().expect("tmp");
     ganlab_tests::copy_run_killed_after(full.path(), cut.path(), "0000.13"); // 128 images: half-way through the fade
     let saved = RunConfig::read(cut.path()).expect("config.json").config;

@@ -3,10 +3,10 @@
 //! run with an error that names it, leaving its last snapshot resumable. One file, so that no
 //! other test in the process draws from libtorch's global generator meanwhile.
 
-use ganlab_driver::config::RunConfig;
-use ganlab_driver::snapshot::Snapshot;
-use ganlab_driver::train::{resume, Reporting};
-use ganlab_driver::TrainConfig;
+use ganlab_run::config::RunConfig;
+use ganlab_run::snapshot::Snapshot;
+use ganlab_run::train::{resume, Reporting};
+use ganlab_run::TrainConfig;
 use std::path::Path;
 
 const QUIET: Reporting = Reporting { interactive: false };
@@ -37,8 +37,8 @@ fn config(root: &Path) -> TrainConfig {
         width: 8,
         grid_images: 4,
         seed: 3,
-        device: ganlab_driver::device::DeviceChoice::Cpu,
-        evaluation: ganlab_driver::monitor::EvaluationSettings {
+        device: ganlab_run::device::DeviceChoice::Cpu,
+        evaluation: ganlab_run::monitor::EvaluationSettings {
             every_kimg: 0.0,
             ..Default::default()
         },
@@ -59,7 +59,7 @@ fn a_streamed_folder_trains_resumes_exactly_and_names_a_file_that_breaks() {
     let data = tempfile::tempdir().expect("tmp");
     image_folder(data.path());
     let full = tempfile::tempdir().expect("tmp");
-    let a = ganlab_driver::train(config(data.path()), full.path(), QUIET).expect("uninterrupted");
+    let a = ganlab_run::train(config(data.path()), full.path(), QUIET).expect("uninterrupted");
     let recorded = RunConfig::read(full.path()).expect("config.json");
     let source = recorded.provenance.dataset_source.expect("source");
     assert!(
@@ -89,10 +89,7 @@ fn a_streamed_folder_trains_resumes_exactly_and_names_a_file_that_breaks() {
         move || {
             // Wait for the first snapshot, then break the file.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-            while ganlab_driver::snapshot::newest(&run)
-                .ok()
-                .flatten()
-                .is_none()
+            while ganlab_run::snapshot::newest(&run).ok().flatten().is_none()
                 && std::time::Instant::now() < deadline
             {
                 std::thread::sleep(std::time::Duration::from_millis(5));
@@ -101,8 +98,7 @@ fn a_streamed_folder_trains_resumes_exactly_and_names_a_file_that_breaks() {
             std::fs::write(&victim, &bytes[..bytes.len() / 3]).expect("cut");
         }
     });
-    let err =
-        ganlab_driver::train(long, run.path(), QUIET).expect_err("a broken file stops the run");
+    let err = ganlab_run::train(long, run.path(), QUIET).expect_err("a broken file stops the run");
     cutter.join().expect("cutter");
     let message = format!("{err:#}");
     assert!(
@@ -120,7 +116,7 @@ fn a_streamed_folder_trains_resumes_exactly_and_names_a_file_that_breaks() {
         message.contains("the training so far is saved in"),
         "{message}"
     );
-    let last = ganlab_driver::snapshot::newest(run.path())
+    let last = ganlab_run::snapshot::newest(run.path())
         .expect("list")
         .expect("a snapshot of the training so far");
     let saved = Snapshot::read(&last).expect("the last snapshot reads");

@@ -1,12 +1,12 @@
 //! The studies (`gan study NAME`) in their tiny configuration, so that their commands cannot
 //! rot, and the time budget they rest on. One file: runs in one process take turns anyway.
 
-use ganlab_driver::config::RunConfig;
-use ganlab_driver::device::DeviceChoice;
-use ganlab_driver::stats::read_ticks;
-use ganlab_driver::study::{self, StudyName, StudyOptions};
-use ganlab_driver::train::{resume, Reporting};
-use ganlab_driver::TrainConfig;
+use ganlab_report::study::{self, StudyName, StudyOptions};
+use ganlab_run::config::RunConfig;
+use ganlab_run::device::DeviceChoice;
+use ganlab_run::stats::read_ticks;
+use ganlab_run::train::{resume, Reporting};
+use ganlab_run::TrainConfig;
 use serde_json::Value;
 use std::path::Path;
 
@@ -23,7 +23,7 @@ fn read_json(path: &Path) -> Value {
 #[test]
 fn a_time_budget_ends_the_run_at_a_tick_with_an_evaluation_and_its_clock_survives_resume() {
     let _rng = ganlab_tests::global_rng_lock();
-    let mut config = TrainConfig::from_preset(ganlab_driver::config::Preset::ToyRing8);
+    let mut config = TrainConfig::from_preset(ganlab_run::config::Preset::ToyRing8);
     config.kimg = 100_000.0;
     config.tick_kimg = 2.56;
     config.time_budget_s = Some(1.5);
@@ -31,8 +31,8 @@ fn a_time_budget_ends_the_run_at_a_tick_with_an_evaluation_and_its_clock_survive
     config.evaluation.every_kimg = 10_000.0;
     config.device = DeviceChoice::Cpu;
     let dir = tempfile::tempdir().expect("tmp");
-    let summary = ganlab_driver::train(config.clone(), dir.path(), quiet()).expect("train");
-    assert_eq!(summary.stop, ganlab_driver::train::StopReason::TimeBudget);
+    let summary = ganlab_run::train(config.clone(), dir.path(), quiet()).expect("train");
+    assert_eq!(summary.stop, ganlab_run::train::StopReason::TimeBudget);
     let outcome = read_json(&dir.path().join("outcome.json"));
     assert_eq!(outcome["stop_reason"], "time-budget");
     let ticks = read_ticks(&dir.path().join("stats.jsonl"));
@@ -49,7 +49,7 @@ fn a_time_budget_ends_the_run_at_a_tick_with_an_evaluation_and_its_clock_survive
     let mut saved = RunConfig::read(dir.path()).expect("config").config;
     saved.time_budget_s = Some(3.0);
     let again = resume(saved, dir.path(), quiet()).expect("resume");
-    assert_eq!(again.stop, ganlab_driver::train::StopReason::TimeBudget);
+    assert_eq!(again.stop, ganlab_run::train::StopReason::TimeBudget);
     let after = read_ticks(&dir.path().join("stats.jsonl"));
     let resumed = &after[ticks.len()];
     assert!(
@@ -185,15 +185,15 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
             .filter_map(|e| e.ok())
         {
             if run.path().is_dir() {
-                let snapshots = ganlab_driver::snapshot::list(&run.path()).expect("list");
+                let snapshots = ganlab_run::snapshot::list(&run.path()).expect("list");
                 assert!(
                     snapshots.is_empty(),
                     "{}: {snapshots:?}",
                     run.path().display()
                 );
                 assert!(run.path().join("stats.jsonl").is_file());
-                let grids = ganlab_driver::report::tick_pictures(&run.path()).expect("grids");
-                let evaluations = ganlab_driver::stats::read_ticks(&run.path().join("stats.jsonl"))
+                let grids = ganlab_report::report::tick_pictures(&run.path()).expect("grids");
+                let evaluations = ganlab_run::stats::read_ticks(&run.path().join("stats.jsonl"))
                     .iter()
                     .filter(|t| t.eval.is_some())
                     .count();

@@ -2,8 +2,8 @@
 //! go on to the next run), and the same command resumes it. A file of its own: the stop request
 //! is global to the process.
 
-use ganlab_driver::device::DeviceChoice;
-use ganlab_driver::study::{self, StudyName, StudyOptions};
+use ganlab_report::study::{self, StudyName, StudyOptions};
+use ganlab_run::device::DeviceChoice;
 
 #[test]
 fn an_interrupted_study_stops_and_the_same_command_resumes_it() {
@@ -18,7 +18,7 @@ fn an_interrupted_study_stops_and_the_same_command_resumes_it() {
         keep_snapshots: false,
         interactive: false,
     };
-    ganlab_driver::train::request_stop();
+    ganlab_run::train::request_stop();
     let err = study::run(&options).expect_err("interrupted");
     assert!(format!("{err:#}").contains("study interrupted"), "{err:#}");
     let runs = options.runs_root.join("study").join("toys-tiny");

@@ -4,8 +4,8 @@
 //! continues the stream without duplicate steps. One file, so that no other test in the process
 //! draws from libtorch's global generator meanwhile.
 
-use ganlab_driver::config::RunConfig;
-use ganlab_driver::train::{resume, Reporting};
+use ganlab_run::config::RunConfig;
+use ganlab_run::train::{resume, Reporting};
 use std::path::Path;
 
 const QUIET: Reporting = Reporting { interactive: false };
@@ -26,9 +26,9 @@ fn event_files_hold_every_tick_and_a_resumed_run_continues_them() {
     config.keep_snapshots = 0;
     config.evaluation.every_kimg = 0.128;
     config.evaluation.n = 32;
-    config.evaluation.metrics = vec![ganlab_driver::metric::Metric::Swd];
+    config.evaluation.metrics = vec![ganlab_run::metric::Metric::Swd];
     let full = tempfile::tempdir().expect("tmp");
-    let a = ganlab_driver::train(config, full.path(), QUIET).expect("train");
+    let a = ganlab_run::train(config, full.path(), QUIET).expect("train");
     let text = check(full.path(), &a.last_grid);
     assert!(text.contains("at 6 steps"), "{text}");
 

@@ -261,7 +261,7 @@ fn the_training_loop_never_names_an_architecture_or_a_dataset() {
     names.extend_from_slice(ganlab_data::DATASET_NAMES);
     names.extend_from_slice(ganlab_data::TOY_NAMES);
     for file in [
-        "crates/ganlab-driver/src/train.rs",
+        "crates/ganlab-run/src/train.rs",
         "crates/ganlab-train/src/trainer.rs",
     ] {
         let code = code_lines(&root.join(file)).join("\n");

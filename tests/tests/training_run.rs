@@ -1,11 +1,11 @@
 //! End-to-end: short training runs on the real MNIST digits (fetched by `cargo xtask setup`).
 
-use ganlab_driver::config::RunConfig;
-use ganlab_driver::train::Reporting;
-use ganlab_driver::TrainConfig;
 use ganlab_games::{game_by_name, GameOptions, StepContext};
 use ganlab_layers::{dcgan32_discriminator, dcgan32_generator, Dcgan32Config};
 use ganlab_optim::{Adam, AdamConfig, Optimizer};
+use ganlab_run::config::RunConfig;
+use ganlab_run::train::Reporting;
+use ganlab_run::TrainConfig;
 use serde_json::Value;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
@@ -14,9 +14,9 @@ fn short_config(seed: u64) -> TrainConfig {
     ganlab_tests::short_dcgan_config(seed)
 }
 
-fn run(config: TrainConfig) -> (tempfile::TempDir, ganlab_driver::RunSummary) {
+fn run(config: TrainConfig) -> (tempfile::TempDir, ganlab_run::RunSummary) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let summary = ganlab_driver::train(config, dir.path(), Reporting { interactive: false })
+    let summary = ganlab_run::train(config, dir.path(), Reporting { interactive: false })
         .expect("training run");
     (dir, summary)
 }
@@ -87,7 +87,7 @@ fn a_short_run_writes_every_file_of_the_run_directory() {
         assert_eq!((img.width(), img.height()), (side, side), "{name}");
     }
     // The final snapshot holds G, D, both optimisers and the image count.
-    let snapshot = ganlab_driver::snapshot::Snapshot::read(&summary.snapshot).expect("snapshot");
+    let snapshot = ganlab_run::snapshot::Snapshot::read(&summary.snapshot).expect("snapshot");
     assert_eq!(snapshot.progress().expect("progress").images_shown, 256);
     let cfg = Dcgan32Config {
         width: 16,
@@ -164,7 +164,7 @@ fn a_run_dir_that_already_holds_a_run_is_refused() {
         tick_kimg: 0.032,
         ..short_config(1)
     });
-    let err = ganlab_driver::run_dir::use_run_dir(dir.path()).unwrap_err();
+    let err = ganlab_run::run_dir::use_run_dir(dir.path()).unwrap_err();
     assert!(err.to_string().contains("already holds a run"), "{err}");
 }
 
@@ -177,12 +177,12 @@ fn the_loop_clips_every_wgan_critic_parameter_after_each_critic_step() {
         game: ganlab_games::GameName::Wgan,
         kimg: 2.56,
         tick_kimg: 2.56,
-        device: ganlab_driver::device::DeviceChoice::Cpu,
+        device: ganlab_run::device::DeviceChoice::Cpu,
         ..Default::default()
     };
-    let summary = ganlab_driver::train(config, dir.path(), Reporting { interactive: false })
-        .expect("wgan run");
-    let snapshot = ganlab_driver::snapshot::Snapshot::read(&summary.snapshot).expect("snapshot");
+    let summary =
+        ganlab_run::train(config, dir.path(), Reporting { interactive: false }).expect("wgan run");
+    let snapshot = ganlab_run::snapshot::Snapshot::read(&summary.snapshot).expect("snapshot");
     let critic = snapshot.section("D");
     assert!(!critic.is_empty());
     for (name, t) in critic {

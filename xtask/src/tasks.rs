@@ -19,22 +19,39 @@ pub fn build_release_gan() -> Result<std::path::PathBuf> {
 /// [`build_release_gan`] with NCCL for data-parallel training on CUDA: the `nccl` feature,
 /// compiled against the header folders in `nccl_include_dirs` (see `bench::nccl_include_dirs`).
 pub fn build_release_gan_with(nccl_include_dirs: Option<&str>) -> Result<std::path::PathBuf> {
+    let gan = project_root().join("target").join("release").join("gan");
     let mut cmd = cargo();
     cmd.args([
         "build",
         "--release",
-        "--quiet",
         "--package",
-        "ganlab-driver",
+        "ganlab-cli",
         "--bin",
         "gan",
     ]);
+    if gan.exists() {
+        // An up-to-date binary is checked in about a second: nothing to say.
+        cmd.arg("--quiet");
+    } else {
+        // The first build is long and would otherwise be silent: say what happens, and let
+        // cargo show its progress bar (crates built / to build).
+        eprintln!("{}", first_build_message());
+    }
     if let Some(dirs) = nccl_include_dirs {
         cmd.args(["--features", "nccl"])
             .env("GANLAB_NCCL_INCLUDE_DIRS", dirs);
     }
     run_status(&mut cmd)?;
-    Ok(project_root().join("target").join("release").join("gan"))
+    Ok(gan)
+}
+
+/// What `cargo xtask train` (and every task that runs `gan`) prints before the first release
+/// build, so that a newcomer does not face a silent terminal for minutes.
+fn first_build_message() -> String {
+    "[xtask] building the release `gan` binary for the first time: libtorch's C++ wrapper and \
+     the workspace compile once (about 4 minutes for the wrapper and 10-15 in all on 2 cores); \
+     later runs start in seconds"
+        .to_string()
 }
 
 /// `cargo xtask gan ARGS`: the release driver binary with ARGS.
@@ -70,5 +87,8 @@ pub fn test(args: &[String]) -> Result<()> {
         cargo()
             .args(["test", "--workspace", "--all-targets"])
             .args(args),
-    )
+    )?;
+    // `--all-targets` leaves out the documentation's examples: each library crate's front-page
+    // example is compiled and run here.
+    run_status(cargo().args(["test", "--workspace", "--doc"]).args(args))
 }

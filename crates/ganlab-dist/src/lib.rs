@@ -11,6 +11,14 @@
 //! that were lost (found through the store: a rank that failed writes why, and every rank keeps a
 //! heartbeat there, so a rank killed outright is the one whose heartbeat stopped).
 
+//! The shim is compiled only with the `c10d` feature (the `gan` binary turns it on): without it
+//! the types are the same and [`Dist::connect`] fails with a message naming the feature, so
+//! research code that trains in one process never builds the C++ shim.
+
+#[cfg(feature = "c10d")]
+mod ffi;
+#[cfg(not(feature = "c10d"))]
+#[path = "without_c10d.rs"]
 mod ffi;
 
 use ffi::{GroupHandle, StoreHandle};

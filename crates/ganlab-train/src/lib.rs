@@ -1,7 +1,7 @@
 //! The training engine, for the `gan` driver and for research code alike: the players of an
 //! architecture from the registry ([`arch`]) or of the caller's own, one [`Trainer`] whose
 //! [`Trainer::step`] is the only training step in the workspace, and snapshots that resume it
-//! exactly. No command line, no run directory: the driver (`ganlab-driver`) adds those.
+//! exactly. No command line, no run directory: the run library (`ganlab-run`) adds those.
 //!
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {

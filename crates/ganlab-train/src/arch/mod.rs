@@ -1,10 +1,12 @@
 //! Architectures: each is one module that builds its players (G, D and, where it keeps one, G's
 //! moving average and a growing resolution), knows its defaults and checks its settings. The
-//! registry [`ARCHITECTURES`] is the only list of them; the engine and the driver look an
-//! architecture up by name and never branch on it.
+//! registry ([`architectures`]: the [`BUILT_IN`] ones, then those [`register`]ed at run time) is
+//! the only list of them; the engine and the run look an architecture up by name and never
+//! branch on it.
 //!
-//! Adding one: a module with a unit struct implementing [`Architecture`], and one line in
-//! [`ARCHITECTURES`].
+//! Adding one to the toolkit: a module with a unit struct implementing [`Architecture`], and one
+//! line in [`BUILT_IN`]. Adding one from another crate (research code's own networks): implement
+//! [`Architecture`] or wrap a closure in [`Networks`], and [`register`] it at start-up.
 
 mod dcgan32;
 mod progan;
@@ -65,13 +67,60 @@ pub trait Architecture: Sync {
     fn build(&self, spec: &ArchSpec, device: Device) -> Result<Players>;
 }
 
-/// Every architecture, in the order `auto` prefers them for a kind of sample.
-pub static ARCHITECTURES: &[&dyn Architecture] = &[&Dcgan32, &ToyMlp, &Progan];
+/// The built-in architectures, in the order `auto` prefers them for a kind of sample.
+pub static BUILT_IN: &[&dyn Architecture] = &[&Dcgan32, &ToyMlp, &Progan];
+
+/// The process-wide registry: the built-ins, then those [`register`]ed at run time.
+static REGISTRY: std::sync::RwLock<Vec<&'static dyn Architecture>> =
+    std::sync::RwLock::new(Vec::new());
+
+/// Every registered architecture: the built-ins first (in the order `auto` prefers them), then
+/// those added with [`register`], in the order they were added.
+pub fn architectures() -> Vec<&'static dyn Architecture> {
+    let added = REGISTRY
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    BUILT_IN
+        .iter()
+        .copied()
+        .chain(added.iter().copied())
+        .collect()
+}
+
+/// Adds `arch` to the registry for the rest of the process, so that every part of the toolkit
+/// that takes an architecture by name (the config's `arch`, `gan train --arch`, a run
+/// directory's `config.json` read back by `gan eval` or `--resume`) finds it. This is how
+/// research code trains networks of its own through the whole run: implement [`Architecture`]
+/// (or wrap a closure in [`Networks`]), register it once at start-up, and name it.
+///
+/// A name that is already registered is an error that names it (a second registration of the
+/// same name would make a run directory ambiguous).
+pub fn register(arch: impl Architecture + Send + 'static) -> Result<&'static dyn Architecture> {
+    let name = arch.name();
+    if name == "auto" {
+        bail!("cannot register an architecture named `auto`: the name stands for the default");
+    }
+    let mut added = REGISTRY
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if BUILT_IN
+        .iter()
+        .chain(added.iter())
+        .any(|a| a.name() == name)
+    {
+        bail!("an architecture named `{name}` is already registered");
+    }
+    // Registered architectures live as long as the process: the registry hands out `'static`
+    // references (what `ArchChoice` and the config keep), and one is registered per name.
+    let leaked: &'static dyn Architecture = Box::leak(Box::new(arch));
+    added.push(leaked);
+    Ok(leaked)
+}
 
 /// The architecture called `name`; the error lists the valid names.
 pub fn architecture(name: &str) -> Result<&'static dyn Architecture> {
-    match ARCHITECTURES.iter().find(|a| a.name() == name) {
-        Some(a) => Ok(*a),
+    match architectures().into_iter().find(|a| a.name() == name) {
+        Some(a) => Ok(a),
         None => bail!(
             "unknown architecture `{name}`; expected one of {}",
             names().join(", ")
@@ -81,16 +130,110 @@ pub fn architecture(name: &str) -> Result<&'static dyn Architecture> {
 
 /// The registered names.
 pub fn names() -> Vec<&'static str> {
-    ARCHITECTURES.iter().map(|a| a.name()).collect()
+    architectures().iter().map(|a| a.name()).collect()
 }
 
 /// The first registered architecture for a kind of sample (what `auto` stands for).
 pub fn default_for(kind: SampleKind) -> &'static dyn Architecture {
-    ARCHITECTURES
+    BUILT_IN
         .iter()
         .copied()
         .find(|a| a.sample_kind() == kind)
-        .unwrap_or(ARCHITECTURES[0])
+        .unwrap_or(BUILT_IN[0])
+}
+
+/// An architecture made of a name, what it generates, its defaults and a closure that builds
+/// the players: research code's own networks, ready for [`register`].
+///
+/// ```
+/// use ganlab_train::arch::{register, Networks};
+/// use ganlab_train::{Players, SampleKind};
+/// let mlp = Networks::new("my-toy-mlp", SampleKind::Points, 2, 128, |spec, device| {
+///     let z_dim = spec.z_dim.unwrap_or(2);
+///     Ok(Players::pair(device, z_dim, SampleKind::Points,
+///         |g| tch::nn::seq().add(tch::nn::linear(g / "fc", z_dim, 2, Default::default())),
+///         |d| tch::nn::seq().add(tch::nn::linear(d / "fc", 2, 1, Default::default()))))
+/// });
+/// let arch = register(mlp)?;
+/// assert_eq!(ganlab_train::arch::architecture("my-toy-mlp")?.name(), arch.name());
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub struct Networks<F> {
+    name: &'static str,
+    sample_kind: SampleKind,
+    z_dim: i64,
+    batch_size: usize,
+    build: F,
+}
+
+impl<F> Networks<F>
+where
+    F: Fn(&ArchSpec, Device) -> Result<Players> + Send + Sync + 'static,
+{
+    /// `name` as `--arch` and `config.json` give it, the kind of sample it generates, its
+    /// default latent size and batch size, and `build`, which makes fresh players on a device
+    /// (drawing their initial weights from libtorch's generator, which the run has seeded).
+    pub fn new(
+        name: &'static str,
+        sample_kind: SampleKind,
+        z_dim: i64,
+        batch_size: usize,
+        build: F,
+    ) -> Networks<F> {
+        Networks {
+            name,
+            sample_kind,
+            z_dim,
+            batch_size,
+            build,
+        }
+    }
+}
+
+impl<F> Architecture for Networks<F>
+where
+    F: Fn(&ArchSpec, Device) -> Result<Players> + Send + Sync + 'static,
+{
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn sample_kind(&self) -> SampleKind {
+        self.sample_kind
+    }
+
+    fn default_z_dim(&self, _spec: &ArchSpec) -> i64 {
+        self.z_dim
+    }
+
+    fn default_batch_size(&self, _spec: &ArchSpec) -> usize {
+        self.batch_size
+    }
+
+    fn validate(&self, _spec: &ArchSpec) -> Result<()> {
+        Ok(())
+    }
+
+    fn build(&self, spec: &ArchSpec, device: Device) -> Result<Players> {
+        let players = (self.build)(spec, device)?;
+        if players.sample_kind != self.sample_kind {
+            bail!(
+                "architecture `{}` declares {:?} samples but its players generate {:?}",
+                self.name,
+                self.sample_kind,
+                players.sample_kind
+            );
+        }
+        if let Some(z_dim) = spec.z_dim.filter(|z| *z != players.z_dim) {
+            bail!(
+                "architecture `{}`: the config asks for z_dim = {z_dim} but its players take \
+                 latents of {}",
+                self.name,
+                players.z_dim
+            );
+        }
+        Ok(players)
+    }
 }
 
 /// The `arch` a config or a command line names: `auto` (the first registered architecture for
@@ -118,11 +261,7 @@ impl ArchChoice {
     pub fn resolve(self, kind: SampleKind) -> &'static dyn Architecture {
         match self {
             ArchChoice::Auto => default_for(kind),
-            ArchChoice::Named(name) => ARCHITECTURES
-                .iter()
-                .copied()
-                .find(|a| a.name() == name)
-                .unwrap_or_else(|| default_for(kind)),
+            ArchChoice::Named(name) => architecture(name).unwrap_or_else(|_| default_for(kind)),
         }
     }
 
@@ -148,7 +287,7 @@ impl std::str::FromStr for ArchChoice {
         if name == "auto" {
             return Ok(ArchChoice::Auto);
         }
-        match ARCHITECTURES.iter().find(|a| a.name() == name) {
+        match architectures().into_iter().find(|a| a.name() == name) {
             Some(a) => Ok(ArchChoice::Named(a.name())),
             None => Err(format!(
                 "`arch` must be one of {}, got `{name}`",
@@ -374,7 +513,7 @@ pub(crate) fn check(
 
 #[cfg(test)]
 mod tests {
-    use super::MovingAverage;
+    use super::{register, ArchChoice, ArchSpec, MovingAverage, Networks, Players, SampleKind};
     use tch::nn::VarStore;
     use tch::Device;
 
@@ -409,5 +548,58 @@ mod tests {
         }
         // Without a ramp-up, ProGAN's constant β from the first step.
         assert_eq!(average(None).beta_at(32, 0), 0.999);
+    }
+
+    fn linear_pair(name: &'static str) -> impl super::Architecture {
+        Networks::new(
+            name,
+            SampleKind::Points,
+            2,
+            64,
+            |spec: &ArchSpec, device| {
+                let z = spec.z_dim.unwrap_or(2);
+                Ok(Players::pair(
+                    device,
+                    z,
+                    SampleKind::Points,
+                    |g| tch::nn::linear(g / "fc", z, 2, Default::default()),
+                    |d| tch::nn::linear(d / "fc", 2, 1, Default::default()),
+                ))
+            },
+        )
+    }
+
+    #[test]
+    fn an_architecture_registered_at_run_time_is_found_by_name_and_names_are_unique() {
+        let arch = register(linear_pair("registry-test-linear")).expect("register");
+        assert_eq!(arch.name(), "registry-test-linear");
+        assert!(super::names().contains(&"registry-test-linear"));
+        let choice: ArchChoice = "registry-test-linear".parse().expect("a registered name");
+        assert_eq!(
+            choice.resolve(SampleKind::Points).name(),
+            "registry-test-linear"
+        );
+        // `auto` still means the built-in default: registering never changes an old config.
+        assert_eq!(
+            ArchChoice::Auto.resolve(SampleKind::Points).name(),
+            "toy-mlp"
+        );
+        let players = arch
+            .build(&ArchSpec::default(), tch::Device::Cpu)
+            .expect("build");
+        assert_eq!(players.z_dim, 2);
+
+        let again = register(linear_pair("registry-test-linear")).map(|a| a.name());
+        assert_eq!(
+            again.map_err(|e| e.to_string()),
+            Err("an architecture named `registry-test-linear` is already registered".to_string())
+        );
+        let built_in = register(linear_pair("dcgan32")).map(|a| a.name());
+        assert!(built_in.is_err(), "a built-in name cannot be taken");
+        let auto = register(linear_pair("auto")).map(|a| a.name());
+        assert!(auto.is_err(), "`auto` is not a name");
+        // An unknown name's message lists the registered ones too.
+        let unknown = "registry-test-nope".parse::<ArchChoice>().unwrap_err();
+        assert!(unknown.contains("registry-test-linear"), "{unknown}");
     }
 }

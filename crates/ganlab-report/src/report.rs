@@ -9,8 +9,8 @@
 //! - `report/report.md`: the config, why the run stopped, the best metric, the last values and
 //!   every warning, with the pictures.
 
-use crate::files::{write_atomically, write_bytes_atomically};
 use anyhow::{bail, Context, Result};
+use ganlab_run::files::{write_atomically, write_bytes_atomically};
 use plotters::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -560,7 +560,7 @@ fn outcome_section(run: &Run) -> String {
     let mut md = String::new();
     let last = run.ticks.last().cloned().unwrap_or(Value::Null);
     md.push_str("## Outcome\n\n");
-    if let Some(holder) = crate::run_dir::holder(&run.dir) {
+    if let Some(holder) = ganlab_run::run_dir::holder(&run.dir) {
         md.push_str(&format!(
             "- **in progress**: being trained by {holder}; this report shows the ticks so far\n"
         ));

@@ -1,4 +1,7 @@
-//! `gan`: the toolkit's command line. A thin layer over `ganlab_driver`.
+//! `gan`: the toolkit's command line, a thin layer over `ganlab_run` and `ganlab_report`.
+//! [`main`] is the whole program; the `gan` binary calls it, and so can research code's own
+//! binary after registering its networks (`ganlab_train::arch::register`), which then get every
+//! command: `train --arch NAME`, `--resume`, `eval`, `generate`, `report`, data-parallel ranks.
 
 /// `println!` that ends the process quietly when stdout is closed early (`gan bench ... | head`)
 /// instead of panicking on the broken pipe; any other write error is reported and exits 1.
@@ -15,16 +18,17 @@ macro_rules! println {
     }};
 }
 
+use crate::choice::parser;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use ganlab_driver::choice::parser;
-use ganlab_driver::config::{Preset, RunConfig};
-use ganlab_driver::device::DeviceChoice;
-use ganlab_driver::metric::Metric;
-use ganlab_driver::study::{StudyName, StudyOptions};
-use ganlab_driver::train::Reporting;
-use ganlab_driver::{run_dir, TrainConfig};
 use ganlab_games::GameName;
+use ganlab_report::study::{StudyName, StudyOptions};
+use ganlab_run::config::{Preset, RunConfig};
+use ganlab_run::device::DeviceChoice;
+use ganlab_run::metric::Metric;
+use ganlab_run::run_dir;
+use ganlab_run::train::Reporting;
+use ganlab_run::TrainConfig;
 use ganlab_train::{ArchChoice, Architecture};
 use std::path::PathBuf;
 
@@ -470,7 +474,7 @@ struct TrainArgs {
     #[arg(long, value_name = "N")]
     nproc_per_node: Option<usize>,
     /// Seconds a rank waits in one collective before it gives up naming the lost rank(s).
-    #[arg(long, value_name = "SECONDS", default_value_t = ganlab_driver::launch::DEFAULT_TIMEOUT_S)]
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::launch::DEFAULT_TIMEOUT_S)]
     dist_timeout: f64,
 }
 
@@ -524,12 +528,14 @@ struct ReportArgs {
     run_dir: PathBuf,
 }
 
-fn main() {
+/// The `gan` program: parses the process's arguments, runs the command, and exits with 1 and the
+/// error's chain on stderr when it fails.
+pub fn main() {
     // Before any thread or tensor exists: keep freed heap memory instead of re-faulting it
-    // every step (see `ganlab_driver::allocator`).
-    ganlab_driver::allocator::tune_for_training();
+    // every step (see `crate::allocator`).
+    crate::allocator::tune_for_training();
     let cli = Cli::parse();
-    ganlab_driver::logging::stderr_for_the_process();
+    ganlab_run::logging::stderr_for_the_process();
     let result = match cli.command {
         Command::Train(args) => train(*args),
         Command::Games(args) => games(args),
@@ -549,7 +555,7 @@ fn main() {
                     args.run_dir.display()
                 );
             }
-            ganlab_driver::report::write_report(&args.run_dir)
+            ganlab_report::report::write_report(&args.run_dir)
                 .map(|path| println!("report: {}", path.display()))
         }
     };
@@ -561,7 +567,7 @@ fn main() {
 
 /// `gan study NAME`: trains what is left of the study and writes its page.
 fn study(args: StudyArgs) -> Result<()> {
-    if let Err(err) = ctrlc::set_handler(ganlab_driver::train::request_stop) {
+    if let Err(err) = ctrlc::set_handler(ganlab_run::train::request_stop) {
         eprintln!("gan: warning: cannot install the Ctrl-C handler: {err}");
     }
     let out = args.out.unwrap_or_else(|| match args.tiny {
@@ -581,14 +587,14 @@ fn study(args: StudyArgs) -> Result<()> {
         keep_snapshots: args.keep_snapshots,
         interactive: true,
     };
-    let page = ganlab_driver::study::run(&options)?;
+    let page = ganlab_report::study::run(&options)?;
     println!("page: {}", page.display());
     Ok(())
 }
 
 /// `gan generate`: checks every input, then writes the images and lists them.
 fn generate(args: GenerateArgs) -> Result<()> {
-    use ganlab_driver::generate;
+    use ganlab_run::generate;
     let seeds = match (&args.seeds, args.n) {
         (Some(text), _) => generate::parse_seeds(text)?,
         (None, Some(0)) => anyhow::bail!("--n must be at least 1"),
@@ -619,7 +625,7 @@ fn generate(args: GenerateArgs) -> Result<()> {
 
 /// `gan interpolate`: the strip and the GIF of a walk through the seeds.
 fn interpolate(args: InterpolateArgs) -> Result<()> {
-    use ganlab_driver::generate;
+    use ganlab_run::generate;
     let written = generate::interpolate(&generate::InterpolateRequest {
         source: args.sampling.source,
         seeds: generate::parse_seeds(&args.seeds)?,
@@ -639,11 +645,11 @@ fn interpolate(args: InterpolateArgs) -> Result<()> {
 /// `gan bench train-step`: prints the phase lines (and, data-parallel, the communication
 /// lines) and returns the rate for rank 0 or the only process; `None` elsewhere.
 fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
-    use ganlab_driver::bench;
-    let timeout = std::time::Duration::from_secs_f64(ganlab_driver::launch::DEFAULT_TIMEOUT_S);
+    use crate::bench;
+    let timeout = std::time::Duration::from_secs_f64(crate::launch::DEFAULT_TIMEOUT_S);
     if let Some(n) = a.nproc_per_node {
         if std::env::var_os("WORLD_SIZE").is_none() && n > 1 {
-            ganlab_driver::launch::local_workers(n, timeout)?;
+            crate::launch::local_workers(n, timeout)?;
             return Ok(None);
         }
     }
@@ -653,8 +659,8 @@ fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
         }
         tch::set_num_threads(t);
     }
-    let device = ganlab_driver::device::resolve(&a.device)?;
-    let dist = ganlab_driver::launch::join(device, timeout)?;
+    let device = ganlab_run::device::resolve(&a.device)?;
+    let dist = crate::launch::join(device, timeout)?;
     let device = match (&dist, device) {
         (Some(d), tch::Device::Cuda(_)) => tch::Device::Cuda(d.local_rank()),
         _ => device,
@@ -666,7 +672,7 @@ fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
         "contiguous" => Some(false),
         other => anyhow::bail!("bench train-step: unknown --memory-format `{other}`; expected auto, channels-last or contiguous"),
     };
-    let cl = ganlab_driver::device::use_channels_last(setting, device);
+    let cl = ganlab_run::device::use_channels_last(setting, device);
     if a.reals_on_host && a.arch != "progan" {
         anyhow::bail!(
             "bench train-step: --reals-on-host is a ProGAN option (got --arch {})",
@@ -723,7 +729,7 @@ fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
 }
 
 fn bench(what: BenchCommand) -> Result<()> {
-    use ganlab_driver::bench;
+    use crate::bench;
     let mut lines: Vec<(&str, String)> = Vec::new();
     match what {
         BenchCommand::TrainStep(a) => match bench_train_step(a)? {
@@ -769,8 +775,8 @@ fn bench(what: BenchCommand) -> Result<()> {
             engine,
             device,
         } => {
-            let device = ganlab_driver::device::resolve(&device)?;
-            let path = detector.unwrap_or_else(ganlab_driver::eval::default_detector_path);
+            let device = ganlab_run::device::resolve(&device)?;
+            let path = detector.unwrap_or_else(ganlab_run::eval::default_detector_path);
             let expected =
                 (!no_checksum).then_some(ganlab_metrics::inception::DEFAULT_DETECTOR_SHA256);
             let mut detector = ganlab_metrics::Detector::load(&path, expected, device)?;
@@ -793,7 +799,7 @@ fn bench(what: BenchCommand) -> Result<()> {
             device,
             dump,
         } => {
-            let device = ganlab_driver::device::resolve(&device)?;
+            let device = ganlab_run::device::resolve(&device)?;
             for (i, (d, g)) in
                 bench::dcgan32_losses(channels, steps, seed, device, dump.as_deref())?
                     .iter()
@@ -844,15 +850,15 @@ fn train(args: TrainArgs) -> Result<()> {
     let timeout = std::time::Duration::from_secs_f64(args.dist_timeout);
     if let Some(n) = args.nproc_per_node {
         if std::env::var_os("WORLD_SIZE").is_none() && n > 1 {
-            return ganlab_driver::launch::local_workers(n, timeout);
+            return crate::launch::local_workers(n, timeout);
         }
     }
     // Ctrl-C / SIGTERM: the running training writes a snapshot and returns cleanly.
-    if let Err(err) = ctrlc::set_handler(ganlab_driver::train::request_stop) {
+    if let Err(err) = ctrlc::set_handler(ganlab_run::train::request_stop) {
         eprintln!("gan: warning: cannot install the Ctrl-C handler: {err}");
     }
     let device_hint = args.device.unwrap_or_default().resolve()?;
-    let Some(dist) = ganlab_driver::launch::join(device_hint, timeout)? else {
+    let Some(dist) = crate::launch::join(device_hint, timeout)? else {
         return run_plan(plan_train(&args)?, &args, None);
     };
     let result = train_rank(&args, &dist);
@@ -910,15 +916,15 @@ fn run_plan(
         } => {
             let reporting = Reporting { interactive: main };
             let result = match (dist, resume) {
-                (Some(d), _) => ganlab_driver::train::train_distributed(
+                (Some(d), _) => ganlab_run::train::train_distributed(
                     *config,
                     &dir,
                     reporting,
                     d.clone(),
                     resume,
                 ),
-                (None, true) => ganlab_driver::train::resume(*config, &dir, reporting),
-                (None, false) => ganlab_driver::train(*config, &dir, reporting),
+                (None, true) => ganlab_run::train::resume(*config, &dir, reporting),
+                (None, false) => ganlab_run::train(*config, &dir, reporting),
             };
             match main {
                 true => finish(result, &dir, args.no_report),
@@ -1019,7 +1025,7 @@ fn plan_train(args: &TrainArgs) -> Result<TrainPlan> {
     config.validate()?;
     if let (Some(dir), Some(_)) = (&args.resume, &saved) {
         // The run logs an accepted change itself (stderr and log.txt).
-        let changed = ganlab_driver::train::config_changes(dir, &config);
+        let changed = ganlab_run::train::config_changes(dir, &config);
         if !changed.is_empty() && !args.allow_config_change {
             anyhow::bail!(
                 "--resume {}: the options change the saved config ({}); pass --allow-config-change to accept",
@@ -1067,7 +1073,7 @@ fn plan_train(args: &TrainArgs) -> Result<TrainPlan> {
 }
 
 /// The evaluation options of the command line over the config's `evaluation` section.
-fn apply_evaluation_options(args: &TrainArgs, e: &mut ganlab_driver::config::EvaluationSettings) {
+fn apply_evaluation_options(args: &TrainArgs, e: &mut ganlab_run::config::EvaluationSettings) {
     if let Some(v) = args.eval_every_kimg {
         e.every_kimg = v;
     }
@@ -1094,7 +1100,7 @@ fn apply_evaluation_options(args: &TrainArgs, e: &mut ganlab_driver::config::Eva
 /// Prints where a run's results are and writes its report, also after a failure (a diverged
 /// run's report shows how it got there).
 fn finish(
-    result: Result<ganlab_driver::RunSummary>,
+    result: Result<ganlab_run::RunSummary>,
     dir: &std::path::Path,
     no_report: bool,
 ) -> Result<()> {
@@ -1107,7 +1113,7 @@ fn finish(
     // A run that stopped before writing its config (a dataset that does not load, say) has
     // nothing to report; its outcome.json and log.txt say why.
     if !no_report && dir.join("config.json").is_file() {
-        match ganlab_driver::report::write_report(dir) {
+        match ganlab_report::report::write_report(dir) {
             Ok(path) => println!("report:        {}", path.display()),
             Err(e) => eprintln!("gan: no report for {}: {e:#}", dir.display()),
         }
@@ -1129,9 +1135,9 @@ fn games(args: GamesArgs) -> Result<()> {
         anyhow::bail!("--kimg must be a number > 0, got {}", args.kimg);
     }
     let out_dir = args.out.unwrap_or_else(|| {
-        ganlab_driver::games_comparison::default_out_dir(std::path::Path::new("runs"))
+        ganlab_report::games_comparison::default_out_dir(std::path::Path::new("runs"))
     });
-    let cfg = ganlab_driver::games_comparison::ComparisonConfig {
+    let cfg = ganlab_report::games_comparison::ComparisonConfig {
         games,
         datasets: args.datasets,
         seeds: args.seeds,
@@ -1140,7 +1146,7 @@ fn games(args: GamesArgs) -> Result<()> {
         out_dir: out_dir.clone(),
     };
     eprintln!("gan games: writing to {}", out_dir.display());
-    ganlab_driver::games_comparison::run(&cfg, true)?;
+    ganlab_report::games_comparison::run(&cfg, true)?;
     print!("{}", std::fs::read_to_string(out_dir.join("games.md"))?);
     println!(
         "\ntable: {}\njson:  {}",
@@ -1152,14 +1158,14 @@ fn games(args: GamesArgs) -> Result<()> {
 
 fn dataset_create(args: DatasetCreateArgs) -> Result<()> {
     let start = std::time::Instant::now();
-    let request = ganlab_driver::dataset::CreateRequest {
+    let request = ganlab_run::dataset::CreateRequest {
         from: args.from,
         resolution: args.resolution,
         channels: args.channels,
         out: args.out,
         interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
-    let info = ganlab_driver::dataset::create(&request)?;
+    let info = ganlab_run::dataset::create(&request)?;
     let levels: Vec<String> = ganlab_data::archive::levels(info.resolution)
         .iter()
         .map(|r| r.to_string())
@@ -1219,7 +1225,7 @@ fn datasets() -> Result<()> {
 }
 
 fn eval(args: EvalArgs) -> Result<()> {
-    let cfg = ganlab_driver::eval::EvalConfig {
+    let cfg = ganlab_run::eval::EvalConfig {
         real: args.real,
         fake: args.fake,
         metrics: args.metrics,
@@ -1231,8 +1237,8 @@ fn eval(args: EvalArgs) -> Result<()> {
         json: args.json.clone(),
         resolution: args.resolution,
     };
-    let value = ganlab_driver::eval::evaluate(&cfg)?;
-    print!("{}", ganlab_driver::eval::table(&value));
+    let value = ganlab_run::eval::evaluate(&cfg)?;
+    print!("{}", ganlab_run::eval::table(&value));
     if let Some(path) = args.json {
         println!("json: {}", path.display());
     }

@@ -2,9 +2,9 @@
 //! README's figures come from (see each constant).
 
 use super::{runs_dir, Contender, Plan, StudyName, StudyOptions};
-use crate::config::Preset;
 use anyhow::Result;
 use ganlab_games::GAME_NAMES;
+use ganlab_run::config::Preset;
 
 /// Seconds of training steps per run in the games study (`time_budget_s`).
 pub const GAMES_BUDGET_S: f64 = 360.0;

@@ -3,12 +3,12 @@
 //! modes covered, share of high-quality samples (within 3σ of a mode) and the JSD of the mode
 //! histogram against uniform. Nothing is tuned per game: each runs with its paper's defaults.
 
-use crate::device::DeviceChoice;
-use crate::files::{write_bytes_atomically, write_json_atomically};
-use crate::train::Reporting;
-use crate::TrainConfig;
 use anyhow::{Context, Result};
 use ganlab_games::GameName;
+use ganlab_run::device::DeviceChoice;
+use ganlab_run::files::{write_bytes_atomically, write_json_atomically};
+use ganlab_run::train::Reporting;
+use ganlab_run::TrainConfig;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -83,7 +83,7 @@ fn run_one(
         ..Default::default()
     };
     tracing::info!("games comparison: {dataset} / {game} / seed {seed}");
-    let summary = crate::train(config, &run_dir, Reporting { interactive })
+    let summary = ganlab_run::train(config, &run_dir, Reporting { interactive })
         .with_context(|| format!("{dataset} / {game} / seed {seed}"))?;
     let stats = &summary.last_stats;
     let missing = |k: &str| anyhow::anyhow!("stats of {} lack `{k}`", run_dir.display());
@@ -122,7 +122,7 @@ fn to_json(cfg: &ComparisonConfig, rows: &[Row]) -> Value {
         "kimg_per_run": cfg.kimg,
         "seeds": cfg.seeds,
         "device": cfg.device.to_string(),
-        "toolkit_version": crate::VERSION,
+        "toolkit_version": ganlab_run::VERSION,
         "rows": rows.iter().map(|r| json!({
             "dataset": r.dataset, "game": r.game, "seed": r.seed, "modes": r.modes,
             "modes_covered": r.modes_covered, "high_quality_share": r.high_quality_share,

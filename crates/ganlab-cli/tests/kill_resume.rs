@@ -78,7 +78,7 @@ fn kill_after_a_snapshot(cmd: &mut Command, dir: &Path, extra: Duration) {
 }
 
 fn final_tensors(dir: &Path) -> Vec<(String, Tensor)> {
-    let path = ganlab_driver::train::newest_snapshot(dir)
+    let path = ganlab_run::train::newest_snapshot(dir)
         .expect("list")
         .expect("a final snapshot");
     assert!(

@@ -14,12 +14,12 @@
 pub mod page;
 pub mod plans;
 
-use crate::config::Preset;
-use crate::device::DeviceChoice;
-use crate::files::write_json_atomically;
-use crate::train::Reporting;
-use crate::TrainConfig;
 use anyhow::{bail, Context, Result};
+use ganlab_run::config::Preset;
+use ganlab_run::device::DeviceChoice;
+use ganlab_run::files::write_json_atomically;
+use ganlab_run::train::Reporting;
+use ganlab_run::TrainConfig;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -65,11 +65,11 @@ impl std::str::FromStr for StudyName {
     type Err = String;
 
     fn from_str(name: &str) -> Result<StudyName, String> {
-        crate::choice::by_name(&StudyName::ALL, name, StudyName::name, "study", "one of")
+        ganlab_run::choice::by_name(&StudyName::ALL, name, StudyName::name, "study", "one of")
     }
 }
 
-impl crate::choice::Choice for StudyName {
+impl ganlab_run::choice::Choice for StudyName {
     fn listed() -> Option<Vec<&'static str>> {
         Some(StudyName::ALL.map(StudyName::name).to_vec())
     }
@@ -235,7 +235,7 @@ fn run_state(dir: &Path) -> Result<RunState> {
         }
     }
     let has_config = dir.join("config.json").is_file();
-    match has_config && crate::train::newest_snapshot(dir)?.is_some() {
+    match has_config && ganlab_run::train::newest_snapshot(dir)?.is_some() {
         true => Ok(RunState::Resumable),
         false => Ok(RunState::Fresh),
     }
@@ -249,7 +249,7 @@ fn run_one(run: &RunRef, options: &StudyOptions) -> Result<()> {
     let reporting = Reporting { interactive: false };
     let result = match run_state(&run.dir)? {
         RunState::Ended => return Ok(()),
-        RunState::Resumable => crate::train::resume(config, &run.dir, reporting),
+        RunState::Resumable => ganlab_run::train::resume(config, &run.dir, reporting),
         RunState::Fresh => {
             if run.dir.exists() {
                 std::fs::remove_dir_all(&run.dir)
@@ -257,7 +257,7 @@ fn run_one(run: &RunRef, options: &StudyOptions) -> Result<()> {
             }
             std::fs::create_dir_all(&run.dir)
                 .with_context(|| format!("cannot create {}", run.dir.display()))?;
-            crate::train(config, &run.dir, reporting)
+            ganlab_run::train(config, &run.dir, reporting)
         }
     };
     if !options.keep_snapshots && matches!(run_state(&run.dir), Ok(RunState::Ended)) {
@@ -266,7 +266,7 @@ fn run_one(run: &RunRef, options: &StudyOptions) -> Result<()> {
     }
     match result {
         // Ctrl-C / SIGTERM: the run wrote its snapshot; the study stops here too.
-        Ok(summary) if summary.stop == crate::train::StopReason::Interrupted => bail!(
+        Ok(summary) if summary.stop == ganlab_run::train::StopReason::Interrupted => bail!(
             "study interrupted during {} ({}); run the same command again to resume",
             run.dir.display(),
             summary.message
@@ -288,7 +288,7 @@ fn run_one(run: &RunRef, options: &StudyOptions) -> Result<()> {
 /// study's folder stays small enough to keep (and to travel with the working tree to the GPU
 /// machine: 64 MiB in all).
 pub fn compact(dir: &Path, evaluation_grids: bool) -> Result<()> {
-    let ticks = crate::stats::read_ticks(&dir.join("stats.jsonl"));
+    let ticks = ganlab_run::stats::read_ticks(&dir.join("stats.jsonl"));
     let evaluated: Vec<f64> = ticks
         .iter()
         .filter(|t| t.eval.is_some())
@@ -304,7 +304,7 @@ pub fn compact(dir: &Path, evaluation_grids: bool) -> Result<()> {
                 .with_context(|| format!("cannot remove {}", path.display()))?;
         }
     }
-    for snapshot in crate::snapshot::list(dir)? {
+    for snapshot in ganlab_run::snapshot::list(dir)? {
         std::fs::remove_file(&snapshot)
             .with_context(|| format!("cannot remove {}", snapshot.display()))?;
     }

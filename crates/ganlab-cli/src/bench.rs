@@ -508,13 +508,13 @@ pub fn loader_images_per_s(
     if batch < 1 || batches < 1 {
         bail!("bench loader: --batch-size and --batches must be >= 1 (got {batch}, {batches})");
     }
-    let config = crate::TrainConfig {
+    let config = ganlab_run::TrainConfig {
         dataset: name.to_string(),
         resolution,
         channels,
         ..Default::default()
     };
-    let data = crate::data::TrainingData::load(&config)?;
+    let data = ganlab_run::data::TrainingData::load(&config)?;
     let source = data.source_on(Device::Cpu);
     let mut order = ganlab_data::BatchOrder::new(source.len() as usize, batch, 0);
     let mut failure = None;

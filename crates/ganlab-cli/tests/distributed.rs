@@ -65,7 +65,7 @@ const RING8: &[&str] = &[
 
 /// The networks of a run's newest snapshot, by prefix (`G`, `D`, `G_ema`).
 fn networks(dir: &Path) -> Vec<(String, Tensor)> {
-    let path = ganlab_driver::train::newest_snapshot(dir)
+    let path = ganlab_run::train::newest_snapshot(dir)
         .expect("list")
         .unwrap_or_else(|| panic!("no snapshot in {}", dir.display()));
     let mut t =
@@ -173,7 +173,7 @@ fn two_ranks_of_the_toy_pair_train_what_one_process_trains_however_launched() {
         .expect("run torchrun");
     assert!(out.status.success(), "{}", text(&out));
     let snapshot = |d: &Path| {
-        let p = ganlab_driver::train::newest_snapshot(d)
+        let p = ganlab_run::train::newest_snapshot(d)
             .expect("list")
             .expect("snapshot");
         std::fs::read(p).expect("read")
@@ -335,7 +335,7 @@ fn a_killed_rank_stops_the_other_which_names_it_and_the_run_resumes_with_one_or_
     let mut rank0 = rank(0, port, &args, &dir);
     let mut rank1 = rank(1, port, &args, &dir);
     let start = Instant::now();
-    while ganlab_driver::train::newest_snapshot(&dir)
+    while ganlab_run::train::newest_snapshot(&dir)
         .ok()
         .flatten()
         .is_none()
@@ -375,7 +375,7 @@ fn a_killed_rank_stops_the_other_which_names_it_and_the_run_resumes_with_one_or_
             std::fs::copy(&path, copy.join(path.file_name().expect("name"))).expect("copy");
         }
     }
-    let resumed_at = ganlab_driver::train::newest_snapshot(&dir)
+    let resumed_at = ganlab_run::train::newest_snapshot(&dir)
         .expect("list")
         .expect("snapshot");
     Tensor::read_safetensors(&resumed_at).expect("the newest snapshot is whole");

@@ -2,11 +2,11 @@
 //! number of its tables) and `OUT/NAME/` (plots and sample grids).
 
 use super::{plans, runs_dir, Contender, Plan, RunRef, StudyName, StudyOptions};
-use crate::files::{write_bytes_atomically, write_json_atomically};
-use crate::monitor::Monitor;
 use crate::report::{band_panel, font_available, tick_pictures, write_png_plot, Band};
-use crate::stats::{read_ticks, TickStats};
 use anyhow::{bail, Context, Result};
+use ganlab_run::files::{write_bytes_atomically, write_json_atomically};
+use ganlab_run::monitor::Monitor;
+use ganlab_run::stats::{read_ticks, TickStats};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -307,10 +307,10 @@ fn header(plan: &Plan, options: &StudyOptions) -> String {
         options
             .device
             .resolve()
-            .map_or_else(|_| options.device.to_string(), crate::device::describe),
+            .map_or_else(|_| options.device.to_string(), ganlab_run::device::describe),
         time::OffsetDateTime::now_utc().date(),
         super::duration_words(wall),
-        crate::VERSION,
+        ganlab_run::VERSION,
         plan.runs_dir.display(),
     )
 }
@@ -947,9 +947,9 @@ fn stopping_body(
 
 /// Where the plateau rule would stop a series (None: it never does).
 fn plateau_stop(series: &[(f64, f64, f64)], key: &str, lower: bool) -> Option<(f64, f64, f64)> {
-    let metric = crate::metric::Metric::from_name(key.trim_start_matches("eval."))?;
+    let metric = ganlab_run::metric::Metric::from_name(key.trim_start_matches("eval."))?;
     debug_assert_eq!(metric.lower_is_better(), lower);
-    let mut config = crate::TrainConfig::default();
+    let mut config = ganlab_run::TrainConfig::default();
     config.evaluation.primary = Some(metric);
     config.evaluation.metrics = vec![metric];
     config.evaluation.patience = STOP_PATIENCE;
@@ -957,7 +957,7 @@ fn plateau_stop(series: &[(f64, f64, f64)], key: &str, lower: bool) -> Option<(f
     series.iter().copied().find(|p| {
         !matches!(
             monitor.observe(p.0, p.2).verdict,
-            crate::monitor::Verdict::Continue
+            ganlab_run::monitor::Verdict::Continue
         )
     })
 }

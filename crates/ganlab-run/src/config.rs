@@ -460,8 +460,8 @@ impl TrainConfig {
         )?;
         self.evaluation.validate(self)?;
         let kind = self.sample_kind();
-        let fitting: Vec<&str> = arch::ARCHITECTURES
-            .iter()
+        let fitting: Vec<&str> = arch::architectures()
+            .into_iter()
             .filter(|a| a.sample_kind() == kind)
             .map(|a| a.name())
             .collect();
