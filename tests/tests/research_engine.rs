@@ -42,9 +42,18 @@ fn trainer(seed: u64) -> Trainer {
 
 /// [`trainer`] after `extend` has changed the players (e.g. given G a moving average).
 fn trainer_with(seed: u64, extend: impl FnOnce(&mut Players)) -> Trainer {
+    let game = game_by_name("nonsaturating", GameOptions::default()).expect("game");
+    trainer_of(seed, extend, game)
+}
+
+/// [`trainer_with`] playing `game`.
+fn trainer_of(
+    seed: u64,
+    extend: impl FnOnce(&mut Players),
+    game: Box<dyn ganlab_games::Game>,
+) -> Trainer {
     tch::manual_seed(seed as i64);
     let data = toy_dataset("ring8", 4_000, seed).expect("ring8");
-    let game = game_by_name("nonsaturating", GameOptions::default()).expect("game");
     let settings = TrainerSettings {
         batch_size: 128,
         seed,
@@ -235,4 +244,115 @@ fn the_trainer_counts_the_time_spent_waiting_for_real_batches() {
         "{waited:?} for 10 batches of 30 ms"
     );
     assert_eq!(trainer.take_data_time(), std::time::Duration::ZERO);
+}
+
+/// Research code's own generator regulariser, as a game wrapping the non-saturating one: it
+/// adds λ·E‖∂(G(z)·y)/∂z‖² for a fixed probe y (a path-length-like term, Karras et al. 2020b
+/// §3.2, on z instead of w), which needs G's output, the latents and their gradient.
+struct WithLatentPenalty {
+    inner: Box<dyn ganlab_games::Game>,
+    weight: f64,
+    probe: Tensor,
+}
+
+impl ganlab_games::Game for WithLatentPenalty {
+    fn name(&self) -> &'static str {
+        "nonsaturating+latent-penalty"
+    }
+
+    fn plan(&self) -> ganlab_games::LoopPlan {
+        self.inner.plan()
+    }
+
+    fn d_loss(
+        &self,
+        d: &mut ganlab_games::Critic,
+        real: &Tensor,
+        fake: &Tensor,
+        ctx: ganlab_games::StepContext,
+    ) -> ganlab_games::PlayerLoss {
+        self.inner.d_loss(d, real, fake, ctx)
+    }
+
+    fn g_loss(&self, fake_logits: &Tensor) -> ganlab_games::PlayerLoss {
+        self.inner.g_loss(fake_logits)
+    }
+
+    fn generator_loss(&self, pass: &ganlab_games::GeneratorPass) -> ganlab_games::PlayerLoss {
+        let base = self.inner.generator_loss(pass);
+        let penalty = latent_penalty(pass.fake, pass.z, &self.probe);
+        let mut scalars = base.scalars;
+        scalars.push(("latent_penalty", penalty.detach()));
+        ganlab_games::PlayerLoss {
+            loss: base.loss + penalty * self.weight,
+            scalars,
+        }
+    }
+
+    fn latents_need_grad(&self) -> bool {
+        true
+    }
+}
+
+/// E‖∂(fake·probe)/∂z‖², differentiable (the graph kept for G's backward).
+fn latent_penalty(fake: &Tensor, z: &Tensor, probe: &Tensor) -> Tensor {
+    let inner = (fake * probe).sum(Kind::Float);
+    let grads = Tensor::run_backward(&[inner], &[z], true, true);
+    grads[0]
+        .square()
+        .sum_dim_intlist(1, false, Kind::Float)
+        .mean(Kind::Float)
+}
+
+#[test]
+fn a_generator_regulariser_sees_g_s_output_and_latents_without_changing_the_trainer() {
+    let _rng = ganlab_tests::global_rng_lock();
+    let with_weight = |weight: f64| {
+        tch::manual_seed(99);
+        let probe = Tensor::randn([64, 2], (Kind::Float, Device::Cpu));
+        let inner = game_by_name("nonsaturating", GameOptions::default()).expect("game");
+        let game = Box::new(WithLatentPenalty {
+            inner,
+            weight,
+            probe: probe.shallow_clone(),
+        });
+        (trainer_of(5, |_| (), game), probe)
+    };
+    let (mut regularised, probe) = with_weight(1.0);
+    let (mut plain, _) = with_weight(0.0);
+    tch::manual_seed(7);
+    let real = Tensor::randn([64, 2], (Kind::Float, Device::Cpu));
+    let z = Tensor::randn([64, 4], (Kind::Float, Device::Cpu));
+
+    // The reference: the same term computed here, on G's weights before the step.
+    let z_ref = z.detach().set_requires_grad(true);
+    let fake_ref = regularised.players().g.forward_t(&z_ref, true);
+    let expected = latent_penalty(&fake_ref, &z_ref, &probe).double_value(&[]);
+
+    let stats = regularised.step_on(&real, &z).expect("step");
+    let seen = stats
+        .scalars
+        .iter()
+        .find(|(name, _)| *name == "latent_penalty")
+        .map(|(_, t)| t.double_value(&[]))
+        .expect("the regulariser's scalar reaches the step's statistics");
+    assert!(
+        (seen - expected).abs() <= 1e-6 * expected.abs().max(1.0),
+        "the game's penalty {seen} vs the reference {expected}"
+    );
+    assert!(expected > 0.0);
+    plain.step_on(&real, &z).expect("step");
+
+    // D's update is the same (it never sees the regulariser); G's weights differ by the
+    // penalty's gradient, which reached them through G's output. (G's biases get none: the
+    // Jacobian of a ReLU MLP with respect to its input does not depend on them.)
+    let (a, b) = (parameters(&regularised), parameters(&plain));
+    for ((name, ta), (_, tb)) in a.iter().zip(&b) {
+        let same = ta.equal(tb);
+        if name.starts_with("D.") {
+            assert!(same, "{name}: D's update changed");
+        } else if name.ends_with(".weight") {
+            assert!(!same, "{name}: the regulariser did not reach G");
+        }
+    }
 }

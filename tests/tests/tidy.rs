@@ -139,19 +139,136 @@ fn xtask_never_depends_on_tch_and_the_engine_has_no_command_line() {
         "ganlab-train depends on clap: research code must get the engine without the CLI"
     );
     assert!(engine.contains("tch") && engine.contains("ganlab-games"));
+    let run = transitive_dependencies("ganlab-run");
+    for forbidden in ["clap", "plotters"] {
+        assert!(
+            !run.contains(forbidden),
+            "ganlab-run depends on {forbidden}: the run library has no command line and draws no \
+             plots (ganlab-cli and ganlab-report do)"
+        );
+    }
+    assert!(run.contains("ganlab-train") && run.contains("ganlab-metrics"));
 }
 
-/// The top-level module of a crate that a source file belongs to (`None` for the crate root).
-fn module_of(src: &Path, file: &Path) -> Option<String> {
+/// The features `cargo tree -p PACKAGE` resolves for `ganlab-dist` when PACKAGE is built alone
+/// (as a research crate depending on it would be).
+fn dist_features_under(package: &str) -> String {
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "tree",
+            "-p",
+            package,
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "-f",
+            "{p} [{f}]",
+        ])
+        .current_dir(workspace_root())
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find(|l| l.starts_with("ganlab-dist "))
+        .unwrap_or_else(|| panic!("{package} does not depend on ganlab-dist:\n{text}"))
+        .to_string()
+}
+
+#[test]
+fn research_code_gets_the_engine_and_the_run_without_the_c10d_shim() {
+    for library in ["ganlab-train", "ganlab-run"] {
+        let line = dist_features_under(library);
+        assert!(
+            !line.contains("c10d"),
+            "{library} alone builds ganlab-dist with the c10d shim: {line}"
+        );
+    }
+    let line = dist_features_under("ganlab-cli");
+    assert!(
+        line.contains("c10d"),
+        "the gan binary needs the shim: {line}"
+    );
+}
+
+/// The module path of a source file below its crate's `src/` (`study/page.rs` → `study::page`,
+/// `study/mod.rs` → `study`); empty for the crate root and binaries.
+fn module_path(src: &Path, file: &Path) -> Vec<String> {
     let relative = file.strip_prefix(src).expect("file under src");
-    let first = relative
+    let mut parts: Vec<String> = relative
         .components()
-        .next()?
-        .as_os_str()
-        .to_string_lossy()
-        .to_string();
-    let name = first.trim_end_matches(".rs").to_string();
-    (!matches!(name.as_str(), "lib" | "main" | "bin")).then_some(name)
+        .map(|c| {
+            c.as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_string()
+        })
+        .collect();
+    if parts.first().is_some_and(|p| p == "bin") {
+        return Vec::new();
+    }
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    if parts.len() == 1 && matches!(parts[0].as_str(), "lib" | "main") {
+        parts.clear();
+    }
+    parts
+}
+
+/// The modules a line of `from` names through `crate::…` or `super::…` paths (braced groups
+/// included), each as the longest prefix of the path that is one of `modules`.
+fn named_modules(line: &str, from: &[String], modules: &BTreeSet<Vec<String>>) -> Vec<Vec<String>> {
+    let mut found = Vec::new();
+    for (anchor, base) in [
+        ("crate::", Vec::new()),
+        ("super::", from[..from.len().saturating_sub(1)].to_vec()),
+    ] {
+        for (i, _) in line.match_indices(anchor) {
+            // `crate::` inside a longer word (`ganlab_crate::`) or `super::super::` chains:
+            // only the first anchor of a path counts.
+            if line[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            let rest = &line[i + anchor.len()..];
+            let mut base = base.clone();
+            let mut rest = rest;
+            while let Some(r) = rest.strip_prefix("super::") {
+                base.pop();
+                rest = r;
+            }
+            let paths: Vec<String> = match rest.strip_prefix('{') {
+                Some(braced) => braced
+                    .split('}')
+                    .next()
+                    .unwrap_or("")
+                    .split(',')
+                    .map(|p| p.trim().to_string())
+                    .collect(),
+                None => vec![rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                    .collect()],
+            };
+            for path in paths {
+                let mut target = base.clone();
+                let mut best = base.clone();
+                for segment in path.split("::").filter(|s| !s.is_empty()) {
+                    target.push(segment.to_string());
+                    if modules.contains(&target) {
+                        best = target.clone();
+                    }
+                }
+                found.push(best);
+            }
+        }
+    }
+    found
 }
 
 #[test]
@@ -160,47 +277,44 @@ fn no_module_imports_a_module_that_imports_it_back() {
     let mut all_edges = BTreeSet::new();
     for src in source_dirs() {
         let files = rust_files(&src);
-        let modules: BTreeSet<String> = files.iter().filter_map(|f| module_of(&src, f)).collect();
-        let mut edges: BTreeSet<(String, String)> = BTreeSet::new();
+        let modules: BTreeSet<Vec<String>> = files.iter().map(|f| module_path(&src, f)).collect();
+        // Edges between siblings: an import from `a::x` of `a::y::z` is an edge x → y under `a`.
+        // A module and its own parent or child are not a cycle (a parent declares its children,
+        // which may use its items).
+        let mut edges: BTreeSet<(Vec<String>, Vec<String>)> = BTreeSet::new();
         for file in &files {
-            let Some(from) = module_of(&src, file) else {
+            let from = module_path(&src, file);
+            if from.is_empty() {
                 continue;
-            };
-            let text = std::fs::read_to_string(file).expect("source");
-            for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
-                for (i, _) in line.match_indices("crate::") {
-                    let rest = &line[i + "crate::".len()..];
-                    let ident: String = rest
-                        .chars()
-                        .take_while(|c| c.is_alphanumeric() || *c == '_')
-                        .collect();
-                    let targets: Vec<String> = if let Some(braced) = rest.strip_prefix('{') {
-                        // `use crate::{a, b::c}`: every top-level name in the braces.
-                        let inner = braced.split('}').next().unwrap_or("");
-                        inner
-                            .split(',')
-                            .map(|p| p.trim().split("::").next().unwrap_or("").to_string())
-                            .collect()
-                    } else {
-                        vec![ident]
-                    };
-                    for to in targets {
-                        if to != from && modules.contains(&to) {
-                            edges.insert((from.clone(), to));
-                        }
+            }
+            for line in code_lines(file) {
+                for to in named_modules(&line, &from, &modules) {
+                    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+                    if common < from.len() && common < to.len() {
+                        edges.insert((from[..=common].to_vec(), to[..=common].to_vec()));
                     }
                 }
             }
         }
-        all_edges.extend(edges.iter().cloned());
+        all_edges.extend(edges.iter().map(|(a, b)| (a.join("::"), b.join("::"))));
         for (a, b) in &edges {
             if a < b && edges.contains(&(b.clone(), a.clone())) {
-                cycles.push(format!("{}: {a} <-> {b}", src.display()));
+                cycles.push(format!(
+                    "{}: {} <-> {}",
+                    src.display(),
+                    a.join("::"),
+                    b.join("::")
+                ));
             }
         }
     }
-    // The scan sees imports: the loop uses evaluation, evaluation the driver's data module.
-    for (a, b) in [("train", "eval"), ("eval", "data")] {
+    // The scan sees imports: the run uses evaluation, evaluation the run's data module, and
+    // sibling modules through `super::`.
+    for (a, b) in [
+        ("train", "eval"),
+        ("eval", "data"),
+        ("study::page", "study::results"),
+    ] {
         assert!(
             all_edges.contains(&(a.to_string(), b.to_string())),
             "{a} -> {b} not seen"

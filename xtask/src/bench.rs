@@ -937,11 +937,10 @@ fn write_results(
         "command": stamp.command,
         "rows": records,
     });
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(&record)? + "\n")
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))?;
+    ganlab_files::write_bytes_atomically(
+        &path,
+        (serde_json::to_string_pretty(&record)? + "\n").as_bytes(),
+    )?;
     println!("json: {}", path.display());
     Ok(())
 }

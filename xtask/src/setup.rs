@@ -163,16 +163,16 @@ fn install_detector(paths: &Paths) -> Result<String> {
     }
     let dir = dest.parent().unwrap_or(&paths.cache);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(".{DETECTOR_FILE}.partial"));
-    let _ = std::fs::remove_file(&tmp);
     // A hard link costs no space (the file is 87 MB) and survives removing the venv; across
-    // file systems, a copy.
-    if std::fs::hard_link(&source, &tmp).is_err() {
-        std::fs::copy(&source, &tmp)
-            .with_context(|| format!("cannot copy {}", source.display()))?;
-    }
-    std::fs::rename(&tmp, &dest)
-        .with_context(|| format!("cannot move the detector to {}", dest.display()))?;
+    // file systems, a copy. Either goes to a temporary name first, then renamed.
+    ganlab_files::write_atomically(&dest, |tmp| -> Result<()> {
+        if std::fs::hard_link(&source, tmp).is_err() {
+            std::fs::copy(&source, tmp)
+                .with_context(|| format!("cannot copy {}", source.display()))?;
+        }
+        Ok(())
+    })
+    .with_context(|| format!("cannot install the detector as {}", dest.display()))?;
     Ok(format!("{} (sha256 verified)", dest.display()))
 }
 

@@ -89,6 +89,22 @@ pub fn test(args: &[String]) -> Result<()> {
             .args(args),
     )?;
     // `--all-targets` leaves out the documentation's examples: each library crate's front-page
-    // example is compiled and run here.
-    run_status(cargo().args(["test", "--workspace", "--doc"]).args(args))
+    // example is compiled and run here. rustdoc links them in temporary folders, out of reach
+    // of the binaries' relative RUNPATH, so they find libtorch through LD_LIBRARY_PATH (which
+    // cargo extends, not replaces).
+    let libtorch_lib = project_root().join(".libtorch").join("lib");
+    let library_path = match std::env::var_os("LD_LIBRARY_PATH") {
+        Some(existing) if !existing.is_empty() => {
+            let mut paths = vec![libtorch_lib];
+            paths.extend(std::env::split_paths(&existing));
+            std::env::join_paths(paths).context("LD_LIBRARY_PATH")?
+        }
+        _ => libtorch_lib.into_os_string(),
+    };
+    run_status(
+        cargo()
+            .args(["test", "--workspace", "--doc"])
+            .args(args)
+            .env("LD_LIBRARY_PATH", library_path),
+    )
 }

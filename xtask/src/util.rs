@@ -58,13 +58,7 @@ pub fn have_program(program: &str, version_arg: &str) -> bool {
 
 /// Lowercase hex sha256 of a file.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(format!("{:x}", hasher.finalize()))
+    Ok(ganlab_files::sha256_of_file(path)?)
 }
 
 /// Free space in bytes on the file system holding `path`, from POSIX `df -Pk`.

@@ -19,17 +19,17 @@ macro_rules! println {
 }
 
 use crate::choice::parser;
+use crate::config_args::ConfigOverrides;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use ganlab_games::GameName;
 use ganlab_report::study::{StudyName, StudyOptions};
 use ganlab_run::config::{Preset, RunConfig};
 use ganlab_run::device::DeviceChoice;
-use ganlab_run::metric::Metric;
 use ganlab_run::run_dir;
 use ganlab_run::train::Reporting;
 use ganlab_run::TrainConfig;
-use ganlab_train::{ArchChoice, Architecture};
+use ganlab_train::Architecture;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -345,81 +345,9 @@ struct TrainArgs {
     /// Print the progressive-growing phase table of the resolved config and exit.
     #[arg(long)]
     print_schedule: bool,
-    /// Final image resolution (dcgan32: 32; progan: a power of two from 8 to 1024).
-    #[arg(long)]
-    resolution: Option<i64>,
-    /// Dataset: mnist, fashion-mnist, folder:PATH, zip:PATH, a prepared archive
-    /// (FILE.safetensors from `gan dataset create`), or a 2-D toy mixture (ring8, grid25).
-    #[arg(long)]
-    dataset: Option<String>,
-    /// A folder holding the dataset's files (e.g. the four IDX .gz files); used as given,
-    /// never replaced by another source.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Channels of a folder: or zip: dataset: 1 (grayscale) or 3 (RGB); default: what the images are.
-    #[arg(long)]
-    channels: Option<i64>,
-    /// Game between G and D.
-    #[arg(long, value_parser = parser::<GameName>())]
-    game: Option<GameName>,
-    /// Architecture: auto (dcgan32 for images, toy-mlp for 2-D data) or a registered one.
-    #[arg(long, value_parser = parser::<ArchChoice>())]
-    arch: Option<ArchChoice>,
-    /// Training length in thousands of real images shown (a fraction is allowed).
-    #[arg(long)]
-    kimg: Option<f64>,
-    /// Stop at the first tick after this many seconds of training steps (evaluations and
-    /// ticks not counted, summed over resumed sessions), with a final evaluation.
-    #[arg(long, value_name = "SECONDS")]
-    time_budget: Option<f64>,
-    /// Statistics and a sample grid every this many kimg.
-    #[arg(long)]
-    tick_kimg: Option<f64>,
-    /// Snapshot every this many ticks (0: final snapshot only).
-    #[arg(long)]
-    snapshot_ticks: Option<u64>,
-    /// Samples per batch (default: 64 for images, 256 for 2-D data).
-    #[arg(long)]
-    batch_size: Option<usize>,
-    /// Learning rate of G (default: the game's paper value).
-    #[arg(long)]
-    lr_g: Option<f64>,
-    /// Learning rate of D (default: the game's paper value).
-    #[arg(long)]
-    lr_d: Option<f64>,
-    /// Seed of every random number generator.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// auto (CUDA when present), cpu, cuda or cuda:N.
-    #[arg(long, value_parser = parser::<DeviceChoice>())]
-    device: Option<DeviceChoice>,
-    /// One-sided label smoothing s (real target 1 − s; logistic games).
-    #[arg(long)]
-    label_smoothing: Option<f64>,
-    /// Instance noise σ added to D's inputs, annealed linearly to 0 over --instance-noise-kimg.
-    #[arg(long)]
-    instance_noise: Option<f64>,
-    /// kimg over which the instance noise falls to 0 (0: constant).
-    #[arg(long)]
-    instance_noise_kimg: Option<f64>,
-    /// Critic steps per generator step (default: the game's: 5 for wgan and wgan-gp, else 1).
-    #[arg(long)]
-    critic_steps: Option<usize>,
-    /// R1 penalty weight γ on real data (logistic games; 0 = off).
-    #[arg(long)]
-    r1_gamma: Option<f64>,
-    /// Apply R1 every N critic steps (lazy regularisation).
-    #[arg(long)]
-    r1_interval: Option<usize>,
-    /// WGAN weight-clipping constant c.
-    #[arg(long)]
-    wgan_clip: Option<f64>,
-    /// WGAN-GP penalty weight λ.
-    #[arg(long)]
-    gp_lambda: Option<f64>,
-    /// WGAN-GP drift weight ε_drift (ProGAN: 0.001).
-    #[arg(long)]
-    gp_drift: Option<f64>,
+    /// The options that set config keys (`ganlab_run::flags::CONFIG_FLAGS`).
+    #[command(flatten)]
+    config_options: ConfigOverrides,
     /// Continue the run in this directory from its newest snapshot (its config.json is the
     /// config; options given here must not change it unless --allow-config-change).
     #[arg(long, conflicts_with_all = ["config", "preset", "run_dir"])]
@@ -433,32 +361,6 @@ struct TrainArgs {
     /// Parent folder of new run directories.
     #[arg(long, default_value = "runs")]
     runs_root: PathBuf,
-    /// Keep the newest N periodic snapshots (0: all).
-    #[arg(long)]
-    keep_snapshots: Option<usize>,
-    /// Evaluate metrics every N kimg and at the end (0: never).
-    #[arg(long)]
-    eval_every_kimg: Option<f64>,
-    /// Metrics evaluated during training (default: swd, plus domain-fid and coverage on MNIST /
-    /// Fashion-MNIST; toy data: jsd, modes, high-quality).
-    #[arg(long, value_delimiter = ',', value_parser = parser::<Metric>())]
-    eval_metrics: Option<Vec<Metric>>,
-    /// Samples per side of the training-time metrics.
-    #[arg(long)]
-    eval_n: Option<i64>,
-    /// The metric that picks best.safetensors and decides stopping.
-    #[arg(long, value_parser = parser::<Metric>())]
-    primary: Option<Metric>,
-    /// Stop when the primary metric reaches this value.
-    #[arg(long)]
-    target: Option<f64>,
-    /// Stop after this many evaluations without an improvement greater than --min-delta.
-    #[arg(long)]
-    patience: Option<u32>,
-    /// The smallest change of the primary metric that counts as an improvement for --patience
-    /// (default 0)
-    #[arg(long)]
-    min_delta: Option<f64>,
     /// Set any config key: --set evaluation.patience=3 --set progan.ema_beta=0.99 (a JSON
     /// value, or a bare word for a string). Applied after the options above.
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -466,9 +368,6 @@ struct TrainArgs {
     /// Do not write the report (report/report.md and plots) at the end.
     #[arg(long)]
     no_report: bool,
-    /// Do not write TensorBoard event files (tb/).
-    #[arg(long)]
-    no_tb: bool,
     /// Train data-parallel on N local worker processes (ranks 0..N on 127.0.0.1; on CUDA each
     /// uses the device of its rank). Under torchrun, leave it out: torchrun starts the workers.
     #[arg(long, value_name = "N")]
@@ -529,14 +428,33 @@ struct ReportArgs {
 }
 
 /// The `gan` program: parses the process's arguments, runs the command, and exits with 1 and the
-/// error's chain on stderr when it fails.
+/// error's chain on stderr when it fails (with clap's status and message for a bad command line).
 pub fn main() {
     // Before any thread or tensor exists: keep freed heap memory instead of re-faulting it
     // every step (see `crate::allocator`).
     crate::allocator::tune_for_training();
     let cli = Cli::parse();
+    if let Err(err) = run_cli(cli) {
+        eprintln!("gan: error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Runs one `gan` command line given as words (`["gan", "train", "--kimg", "2"]`): what
+/// [`main`] does after reading the process's arguments, for programs and tests that drive the
+/// command line themselves. A bad command line is an error carrying clap's message.
+pub fn run<I, T>(args: I) -> Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(args).map_err(|e| anyhow::anyhow!("{e}"))?;
+    run_cli(cli)
+}
+
+fn run_cli(cli: Cli) -> Result<()> {
     ganlab_run::logging::stderr_for_the_process();
-    let result = match cli.command {
+    match cli.command {
         Command::Train(args) => train(*args),
         Command::Games(args) => games(args),
         Command::Datasets => datasets(),
@@ -558,10 +476,6 @@ pub fn main() {
             ganlab_report::report::write_report(&args.run_dir)
                 .map(|path| println!("report: {}", path.display()))
         }
-    };
-    if let Err(err) = result {
-        eprintln!("gan: error: {err:#}");
-        std::process::exit(1);
     }
 }
 
@@ -857,7 +771,13 @@ fn train(args: TrainArgs) -> Result<()> {
     if let Err(err) = ctrlc::set_handler(ganlab_run::train::request_stop) {
         eprintln!("gan: warning: cannot install the Ctrl-C handler: {err}");
     }
-    let device_hint = args.device.unwrap_or_default().resolve()?;
+    let device_hint = match args.config_options.text_of("device") {
+        Some(text) => text
+            .parse::<DeviceChoice>()
+            .map_err(|e| anyhow::anyhow!("--device: {e}"))?,
+        None => DeviceChoice::default(),
+    }
+    .resolve()?;
     let Some(dist) = crate::launch::join(device_hint, timeout)? else {
         return run_plan(plan_train(&args)?, &args, None);
     };
@@ -955,70 +875,16 @@ fn plan_train(args: &TrainArgs) -> Result<TrainPlan> {
                 .config
         }
         None if saved.is_some() => saved.clone().unwrap_or_default(),
-        None => match (args.preset, args.arch) {
+        None => match (args.preset, args.config_options.text_of("arch")) {
             (Some(preset), _) => TrainConfig::from_preset(preset),
             // ProGAN's own game, optimiser and schedule unless a config says otherwise.
-            (None, Some(ArchChoice::Named(name))) if name == ganlab_train::arch::Progan.name() => {
+            (None, Some(name)) if name == ganlab_train::arch::Progan.name() => {
                 TrainConfig::from_preset(Preset::ProganFashion32)
             }
             (None, _) => TrainConfig::default(),
         },
     };
-    macro_rules! apply {
-        ($($field:ident),*) => { $( if let Some(v) = args.$field.clone() { config.$field = v; } )* };
-    }
-    apply!(
-        dataset,
-        game,
-        arch,
-        kimg,
-        tick_kimg,
-        snapshot_ticks,
-        seed,
-        device,
-        resolution
-    );
-    if args.data_dir.is_some() {
-        config.data_dir = args.data_dir.clone();
-    }
-    if args.time_budget.is_some() {
-        config.time_budget_s = args.time_budget;
-    }
-    if args.channels.is_some() {
-        config.channels = args.channels;
-    }
-    if args.batch_size.is_some() {
-        config.batch_size = args.batch_size;
-    }
-    macro_rules! apply_game {
-        ($($field:ident),*) => { $( if let Some(v) = args.$field { config.game_options.$field = v; } )* };
-    }
-    apply_game!(
-        label_smoothing,
-        instance_noise,
-        instance_noise_kimg,
-        r1_gamma,
-        r1_interval,
-        wgan_clip,
-        gp_lambda,
-        gp_drift
-    );
-    if args.critic_steps.is_some() {
-        config.game_options.critic_steps = args.critic_steps;
-    }
-    if args.lr_g.is_some() {
-        config.lr_g = args.lr_g;
-    }
-    if args.lr_d.is_some() {
-        config.lr_d = args.lr_d;
-    }
-    if args.no_tb {
-        config.tensorboard = false;
-    }
-    if let Some(k) = args.keep_snapshots {
-        config.keep_snapshots = k;
-    }
-    apply_evaluation_options(args, &mut config.evaluation);
+    args.config_options.apply(&mut config)?;
     for assignment in &args.set {
         config.set(assignment)?;
     }
@@ -1070,31 +936,6 @@ fn plan_train(args: &TrainArgs) -> Result<TrainPlan> {
         dir,
         resume: false,
     })
-}
-
-/// The evaluation options of the command line over the config's `evaluation` section.
-fn apply_evaluation_options(args: &TrainArgs, e: &mut ganlab_run::config::EvaluationSettings) {
-    if let Some(v) = args.eval_every_kimg {
-        e.every_kimg = v;
-    }
-    if let Some(v) = &args.eval_metrics {
-        e.metrics = v.clone();
-    }
-    if let Some(v) = args.eval_n {
-        e.n = v;
-    }
-    if args.primary.is_some() {
-        e.primary = args.primary;
-    }
-    if args.target.is_some() {
-        e.target = args.target;
-    }
-    if let Some(v) = args.patience {
-        e.patience = v;
-    }
-    if let Some(v) = args.min_delta {
-        e.min_delta = v;
-    }
 }
 
 /// Prints where a run's results are and writes its report, also after a failure (a diverged
@@ -1237,8 +1078,8 @@ fn eval(args: EvalArgs) -> Result<()> {
         json: args.json.clone(),
         resolution: args.resolution,
     };
-    let value = ganlab_run::eval::evaluate(&cfg)?;
-    print!("{}", ganlab_run::eval::table(&value));
+    let result = ganlab_run::eval::evaluate_typed(&cfg)?;
+    print!("{}", result.table());
     if let Some(path) = args.json {
         println!("json: {}", path.display());
     }

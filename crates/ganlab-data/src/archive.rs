@@ -92,7 +92,7 @@ pub struct ArchiveInfo {
 /// Writes an archive of `info.images` images at `info.resolution`: `image(i)` returns image i as
 /// `[C, R, R]` uint8 bytes (channels first) and its label; `progress(n)` is told every image
 /// written. Images are produced in parallel chunks; the file appears at `out` only when every
-/// image is written and synced (a `.partial` file before that, removed on error).
+/// image is written and synced (a temporary file before that, removed on error).
 pub fn write_archive(
     out: &Path,
     info: &ArchiveInfo,
@@ -128,34 +128,22 @@ pub fn write_archive(
     });
     let header = header_bytes(info, &entries)?;
     let data_start = 8 + header.len() as u64;
-    let partial = PathBuf::from(format!("{}.partial", out.display()));
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source: std::io::Error| Error::Io { path, source }
     };
-    let result = (|| -> Result<(), Error> {
-        let mut file = File::create(&partial).map_err(io(&partial))?;
+    // Written under a temporary name, synced and renamed: an interrupted `gan dataset create`
+    // leaves no half archive where a run would look for one.
+    ganlab_files::write_atomically(out, |partial| -> Result<(), Error> {
+        let mut file = File::create(partial).map_err(io(partial))?;
         file.write_all(&(header.len() as u64).to_le_bytes())
             .and_then(|()| file.write_all(&header))
             .and_then(|()| file.set_len(data_start + offset))
-            .map_err(io(&partial))?;
+            .map_err(io(partial))?;
         write_images(
-            &file, &partial, info, &entries, data_start, &image, &progress,
-        )?;
-        file.sync_all().map_err(io(&partial))?;
-        std::fs::rename(&partial, out).map_err(io(out))?;
-        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // The rename itself reaches the disk with the directory's entry.
-            if let Ok(dir) = File::open(dir) {
-                let _ = dir.sync_all();
-            }
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    result
+            &file, partial, info, &entries, data_start, &image, &progress,
+        )
+    })
 }
 
 fn header_bytes(info: &ArchiveInfo, entries: &[TensorEntry]) -> Result<Vec<u8>, Error> {
@@ -561,7 +549,11 @@ mod tests {
     fn an_archive_holds_every_level_and_reads_back_any_batch() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = write(dir.path(), 70, 3, 16);
-        assert!(!dir.path().join("set.safetensors.partial").exists());
+        assert_eq!(
+            files_in(dir.path()),
+            ["set.safetensors"],
+            "no temporary file is left"
+        );
         let archive = Archive::open(&path, 16).expect("open");
         assert_eq!(archive.info(), &info(70, 3, 16));
         assert_eq!(archive.resolutions(), vec![16, 8, 4]);
@@ -681,6 +673,15 @@ mod tests {
         .to_string();
         assert!(err.contains("image-250.png"), "{err}");
         assert!(!path.exists());
-        assert!(!dir.path().join("set.safetensors.partial").exists());
+        assert!(files_in(dir.path()).is_empty(), "no temporary file is left");
+    }
+
+    fn files_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
     }
 }

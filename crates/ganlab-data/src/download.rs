@@ -72,10 +72,7 @@ pub fn short_reason(err: &Error) -> String {
 
 /// Lowercase hex sha256 of a file, or `None` when it cannot be read.
 pub fn sha256_of_file(path: &Path) -> Option<String> {
-    let mut file = std::fs::File::open(path).ok()?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).ok()?;
-    Some(format!("{:x}", hasher.finalize()))
+    ganlab_files::sha256_of_file(path).ok()
 }
 
 /// Makes `dest` hold the file at `url` with sha256 `expected`. Returns `true` when it was
@@ -94,11 +91,6 @@ pub fn fetch_verified(
         path: dir.to_path_buf(),
         source,
     })?;
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
     let host = host_of(url);
     if unreachable_hosts().contains(&host) {
         return Err(download_error(
@@ -106,20 +98,8 @@ pub fn fetch_verified(
             format!("{host} was unreached earlier in this run; not tried again"),
         ));
     }
-    let result = download_to(url, &tmp, expected, options);
-    match result {
-        Ok(()) => std::fs::rename(&tmp, dest).map_err(|source| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::Io {
-                path: dest.to_path_buf(),
-                source,
-            }
-        })?,
-        Err(err) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(err);
-        }
-    }
+    // Downloaded and verified under a temporary name; renamed only when the sha256 matched.
+    ganlab_files::write_atomically(dest, |tmp| download_to(url, tmp, expected, options))?;
     tracing::info!(url, dest = %dest.display(), "downloaded and verified");
     Ok(true)
 }

@@ -1,5 +1,19 @@
 //! Datasets as float tensors in [-1, 1], NCHW, with labels, and seeded batches over them.
 //!
+//! ```
+//! use ganlab_data::{toy_dataset, BatchOrder};
+//! let ring = toy_dataset("ring8", 1_000, 0)?; // 8 Gaussians on a circle (Metz et al. 2017)
+//! assert_eq!(ring.points.size(), [1_000, 2]);
+//! let mut order = BatchOrder::new(1_000, 64, 0);
+//! let first = order.next_indices();
+//! assert_eq!(first.len(), 64);
+//! // The order is a function of the seed and the position: a snapshot needs only the position.
+//! let mut again = BatchOrder::new(1_000, 64, 0);
+//! again.seek(BatchOrder::new(1_000, 64, 0).position());
+//! assert_eq!(again.next_indices(), first);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Every file-backed source is checked against the sha256 in its manifest under `datasets/`
 //! (embedded at compile time), so a corrupt or substituted file is an error, never training data.
 
@@ -59,6 +73,8 @@ pub enum Error {
     InvalidRequest(String),
     #[error(transparent)]
     Torch(#[from] tch::TchError),
+    #[error(transparent)]
+    File(#[from] ganlab_files::FileError),
 }
 
 /// The dataset names `load` accepts, besides `folder:PATH`, `zip:PATH` and prepared archives.

@@ -83,7 +83,6 @@ impl Manifest {
 
 /// Reads a file whole and checks its sha256 against `expected`.
 pub fn read_verified(path: &Path, expected: &str, hint: &str) -> Result<Vec<u8>, Error> {
-    use sha2::{Digest, Sha256};
     let bytes = std::fs::read(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             Error::Missing {
@@ -97,7 +96,7 @@ pub fn read_verified(path: &Path, expected: &str, hint: &str) -> Result<Vec<u8>,
             }
         }
     })?;
-    let found = format!("{:x}", Sha256::digest(&bytes));
+    let found = ganlab_files::sha256_of_bytes(&bytes);
     if found != expected {
         return Err(Error::Checksum {
             path: path.to_path_buf(),

@@ -4,6 +4,21 @@
 //! call, reached through a small C++ shim (`csrc/c10d_shim.cpp`, bound in `ffi.rs`, the crate's
 //! only `unsafe` code).
 //!
+//! ```
+//! use ganlab_dist::Launch;
+//! use std::collections::HashMap;
+//! // torchrun's variables, read through any lookup (the environment in a real launch).
+//! let vars = HashMap::from([
+//!     ("RANK", "1"), ("WORLD_SIZE", "2"), ("LOCAL_RANK", "1"),
+//!     ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29500"),
+//! ]);
+//! let launch = Launch::from_vars(|k| vars.get(k).map(|v| v.to_string()))?.expect("a launch");
+//! assert_eq!((launch.rank, launch.world_size, launch.local_rank), (1, 2, 1));
+//! // Without those variables a process trains alone: no group to join.
+//! assert!(Launch::from_vars(|_| None)?.is_none());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! A process joins with [`Launch::from_env`] (torchrun's variables: `RANK`, `WORLD_SIZE`,
 //! `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT`, and its agent's store when
 //! `TORCHELASTIC_USE_AGENT_STORE` is set) and [`Dist::connect`]. Every collective waits at most

@@ -1,6 +1,8 @@
 //! The games. Each is a small struct; [`game_by_name`] builds one from its name and options.
 
-use crate::{Critic, Error, LoopPlan, OptimizerChoice, PlayerLoss, Shard, StepContext};
+use crate::{
+    Critic, Error, GeneratorPass, LoopPlan, OptimizerChoice, PlayerLoss, Shard, StepContext,
+};
 use tch::{Kind, Tensor};
 
 /// The games, as a config or a command line names them (`--game`, `game` in a config file).
@@ -117,6 +119,18 @@ pub trait Game: Send {
     fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss;
     /// The generator's loss from D's logits on the fake batch.
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss;
+    /// The generator's loss in the generator update, which the loop calls: by default
+    /// [`Game::g_loss`] of D's logits. A game with a generator regulariser overrides it and
+    /// adds its term of `pass.fake` and `pass.z` (and its scalars, which reach `stats.jsonl`).
+    fn generator_loss(&self, pass: &GeneratorPass) -> PlayerLoss {
+        self.g_loss(pass.fake_logits)
+    }
+    /// Whether the generator update's latents need a gradient (a regulariser that
+    /// differentiates G's output with respect to them, such as a path-length penalty). The loop
+    /// then draws them with `requires_grad`; otherwise it does not, which saves that backward.
+    fn latents_need_grad(&self) -> bool {
+        false
+    }
 }
 
 /// Stabilising options that apply to any game (and each game's own constants).

@@ -1,5 +1,17 @@
 //! The games between generator and discriminator.
 //!
+//! ```
+//! use tch::Tensor;
+//! let game = ganlab_games::game_by_name("nonsaturating", Default::default())?;
+//! assert_eq!(game.plan().critic_steps, 1);
+//! // G's non-saturating loss: E[−log σ(D(G(z)))] = E[softplus(−l)] on D's logits l.
+//! let logits = Tensor::from_slice(&[0.0f32, 2.0]);
+//! let loss = game.g_loss(&logits).loss.double_value(&[]);
+//! let expected = ((1.0f64 + 1.0).ln() + (1.0 + (-2.0f64).exp()).ln()) / 2.0;
+//! assert!((loss - expected).abs() < 1e-6);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! A game turns discriminator outputs (and, for penalties, the discriminator and its inputs)
 //! into the two players' losses. It never sees the training loop; the loop never sees a loss
 //! formula. What the loop must do around a game (critic steps per generator step, weight clipping
@@ -112,6 +124,22 @@ pub struct PlayerLoss {
 
 /// The discriminator as a game sees it: images in, logits `[N]` out (training mode).
 pub type Critic<'a> = dyn FnMut(&Tensor) -> Tensor + 'a;
+
+/// What the generator's loss can see in the generator update ([`Game::generator_loss`]): D's
+/// logits on the fakes, the fakes themselves (still on G's graph, so a term of them reaches G's
+/// weights) and the latents they came from (with a gradient when [`Game::latents_need_grad`]
+/// says so), and where training is. A generator regulariser (a path-length penalty, a
+/// mode-seeking term, ...) is a game that adds its term here; the loop is unchanged.
+#[derive(Debug, Clone, Copy)]
+pub struct GeneratorPass<'a> {
+    /// D's logits on `fake` `[N]`, D frozen.
+    pub fake_logits: &'a Tensor,
+    /// G's output on `z` (this process's share of the batch).
+    pub fake: &'a Tensor,
+    /// The latents `[N, z_dim]`.
+    pub z: &'a Tensor,
+    pub ctx: StepContext,
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,21 @@
 //! libtorch-backed building blocks for GANs.
 //!
+//! ```
+//! use ganlab_layers::{dcgan32_discriminator, dcgan32_generator, Dcgan32Config};
+//! use tch::nn::{ModuleT, VarStore};
+//! use tch::{Device, Kind, Tensor};
+//! let (g_vs, d_vs) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
+//! let cfg = Dcgan32Config::default(); // z ∈ R^100, 1 channel, width 64 (Radford et al. 2016)
+//! let g = dcgan32_generator(&g_vs.root(), cfg);
+//! let d = dcgan32_discriminator(&d_vs.root(), cfg);
+//! let z = Tensor::randn([4, cfg.z_dim], (Kind::Float, Device::Cpu));
+//! let images = g.forward_t(&z, false);
+//! assert_eq!(images.size(), [4, 1, 32, 32]);
+//! assert_eq!(d.forward_t(&images, false).size(), [4]); // one logit per image
+//! // Parameter names read like a PyTorch state dict.
+//! assert!(g_vs.variables().keys().any(|name| name.ends_with(".weight")));
+//! ```
+//!
 //! Layers follow tch-rs' own habit: a `Copy` config struct with a hand-written `Default`, a free
 //! constructor taking `&nn::Path`, and a plain struct implementing `nn::Module` or
 //! `nn::ModuleT`. Parameters are named through the path, so checkpoint keys read like PyTorch

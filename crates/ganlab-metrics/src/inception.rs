@@ -55,12 +55,10 @@ pub struct Detector {
 }
 
 fn sha256_of(path: &Path) -> Result<String, Error> {
-    use sha2::Digest;
-    let bytes = std::fs::read(path).map_err(|e| Error::Detector {
+    ganlab_files::sha256_of_file(path).map_err(|e| Error::Detector {
         path: path.to_path_buf(),
-        what: format!("cannot read: {e}"),
-    })?;
-    Ok(format!("{:x}", sha2::Sha256::digest(&bytes)))
+        what: format!("cannot read: {}", e.source),
+    })
 }
 
 impl Detector {

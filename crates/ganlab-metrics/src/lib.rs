@@ -1,5 +1,18 @@
 //! Evaluation metrics. Metrics see batches of samples (images or features), never networks.
 //!
+//! ```
+//! use tch::{Device, Kind, Tensor};
+//! tch::manual_seed(0);
+//! // Images as 0…255 floats, NCHW: metrics never see a network.
+//! let real = Tensor::rand([64, 3, 32, 32], (Kind::Float, Device::Cpu)) * 255.0;
+//! let dark = Tensor::rand([64, 3, 32, 32], (Kind::Float, Device::Cpu)) * 64.0;
+//! let swd = ganlab_metrics::swd(&real, &dark, 0)?; // ProGAN's sliced Wasserstein distance
+//! assert_eq!(swd.per_level.keys().copied().collect::<Vec<_>>(), [16, 32]);
+//! let close = ganlab_metrics::swd(&real, &(&real * 0.99), 0)?;
+//! assert!(close.avg < swd.avg);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! - [`classifier`]: domain classifiers (MNIST, Fashion-MNIST), class histograms and mode
 //!   coverage;
 //! - [`frechet`]: float64 feature statistics and the Fréchet distance (FID's core);

@@ -2,6 +2,24 @@
 //! saved in a snapshot and restored exactly — tch's own optimisers wrap C++ objects whose state
 //! cannot be read back.
 //!
+//! ```
+//! use ganlab_optim::{Adam, AdamConfig, Optimizer};
+//! use tch::nn::{Init, VarStore};
+//! use tch::{Device, Kind};
+//! let vs = VarStore::new(Device::Cpu);
+//! let w = vs.root().var("w", &[1], Init::Const(1.0));
+//! let mut adam = Adam::new(&vs, AdamConfig { lr: 0.1, ..Default::default() })?;
+//! adam.zero_grad();
+//! (&w * &w).sum(Kind::Float).backward();
+//! adam.step();
+//! // Adam's first step moves each weight by lr against its gradient's sign (m̂ / √v̂ = ±1).
+//! assert!((w.double_value(&[0]) - 0.9).abs() < 1e-6);
+//! assert_eq!(adam.steps_taken(), 1);
+//! let saved = adam.state(); // moments and step count, what a snapshot holds
+//! assert!(!saved.is_empty());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! The update rules are PyTorch's single-tensor implementations (`torch/optim/adam.py`,
 //! `torch/optim/rmsprop.py`, torch 2.11), operation for operation, so that a step here and a step
 //! there agree to float rounding.

@@ -3,6 +3,18 @@
 //! (tkarras/progressive_growing_of_gans: `networks.py` G_paper / D_paper, `train.py`
 //! TrainingSchedule and process_reals):
 //!
+//! ```
+//! use ganlab_progan::Schedule;
+//! // The official schedule to 32x32: 600 kimg stable, 600 kimg fading in, per resolution.
+//! let schedule = Schedule::default();
+//! let at_start = schedule.at(0);
+//! assert_eq!((at_start.resolution, at_start.alpha), (4, 1.0));
+//! // 900 kimg in: halfway through fading in 8x8 (lod 2.5), at the table's batch size.
+//! let fading = schedule.at(900_000);
+//! assert_eq!((fading.resolution, fading.alpha, fading.lod), (8, 0.5, 2.5));
+//! assert_eq!(fading.batch_size, 128);
+//! ```
+//!
 //! - [`networks`]: G and D built block by block for resolutions 4 … R, with toRGB / fromRGB per
 //!   resolution and the fade-in of a new block (`lerp_clip` in the official code);
 //! - [`schedule`]: the training schedule as a pure function of images shown: level of detail,

@@ -11,37 +11,21 @@
 
 use anyhow::{bail, Context, Result};
 use ganlab_run::files::{write_atomically, write_bytes_atomically};
+use ganlab_run::records::{read_record, BestSnapshot, Outcome, RunHeadline};
+use ganlab_run::stats::TickStats;
 use plotters::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Where a TrueType font for the plots' text is looked for (`GANLAB_FONT` first).
-const FONT_PATHS: &[&str] = &[
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    "/Library/Fonts/Arial.ttf",
-];
-
-/// Registers a font for plotters once; false when none is found (plots are then drawn without
-/// text, and the report says so).
+/// Registers the plots' font with plotters once: DejaVu Sans, embedded in the binary (the
+/// `dejavu` crate), so every machine draws the same text whatever fonts it has installed. False
+/// only if plotters refuses the font (plots are then drawn without text, and the report says so).
 pub(crate) fn font_available() -> bool {
     static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *FONT.get_or_init(|| {
-        let candidates = std::env::var("GANLAB_FONT")
-            .into_iter()
-            .chain(FONT_PATHS.iter().map(|s| s.to_string()));
-        for path in candidates {
-            if let Ok(bytes) = std::fs::read(&path) {
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                    return true;
-                }
-            }
-        }
-        false
+        plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
+            .is_ok()
     })
 }
 
@@ -52,30 +36,18 @@ type Curves = Vec<(String, Points)>;
 /// Rows of a figure: a title and (label, statistic key) pairs.
 type Rows = Vec<(String, Vec<(String, String)>)>;
 
-/// A run's recorded statistics.
+/// A run directory as the report reads it: its records, typed (any version's keys).
 struct Run {
     dir: PathBuf,
-    config: Value,
-    ticks: Vec<Value>,
-    outcome: Option<Value>,
-    best: Option<Value>,
-}
-
-fn read_json(path: &Path) -> Result<Option<Value>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            Ok(Some(serde_json::from_str(&text).with_context(|| {
-                format!("{}: not valid JSON", path.display())
-            })?))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
+    config: RunHeadline,
+    ticks: Vec<TickStats>,
+    outcome: Option<Outcome>,
+    best: Option<BestSnapshot>,
 }
 
 impl Run {
     fn load(dir: &Path) -> Result<Run> {
-        let config = read_json(&dir.join("config.json"))?.with_context(|| {
+        let config: RunHeadline = read_record(&dir.join("config.json"))?.with_context(|| {
             format!(
                 "{}: no config.json; is this a run directory?",
                 dir.display()
@@ -90,7 +62,7 @@ impl Run {
                 continue;
             }
             // A line cut by a crash is skipped, not fatal: everything before it still counts.
-            match serde_json::from_str::<Value>(line) {
+            match serde_json::from_str::<TickStats>(line) {
                 Ok(v) => ticks.push(v),
                 Err(e) => tracing::warn!(
                     "{}:{}: skipping an unreadable line ({e})",
@@ -109,8 +81,8 @@ impl Run {
             dir: dir.to_path_buf(),
             config,
             ticks,
-            outcome: read_json(&dir.join("outcome.json"))?,
-            best: read_json(&dir.join("best.json"))?,
+            outcome: read_record(&dir.join("outcome.json"))?,
+            best: read_record(&dir.join("best.json"))?,
         })
     }
 
@@ -118,18 +90,7 @@ impl Run {
     fn series(&self, key: &str) -> Points {
         self.ticks
             .iter()
-            .filter_map(|t| {
-                let v = match key.strip_prefix("eval.") {
-                    Some(metric) => t["eval"][metric].as_f64(),
-                    None => t[key].as_f64(),
-                }?;
-                Some((
-                    t["kimg"].as_f64()?,
-                    t["wall_s"].as_f64().unwrap_or(f64::NAN),
-                    v,
-                ))
-                .filter(|p| p.2.is_finite())
-            })
+            .filter_map(|t| Some((t.kimg, t.wall_s, t.stat(key)?)))
             .collect()
     }
 }
@@ -416,9 +377,16 @@ fn samples_strip(dir: &Path, out: &Path, count: usize) -> Result<Vec<f64>> {
 
 fn fmt(v: &Value) -> String {
     match v.as_f64() {
-        Some(x) if x.fract() == 0.0 && x.abs() < 1e9 => format!("{x:.0}"),
-        Some(x) => format!("{x:.4}"),
+        Some(x) => fmt_number(x),
         None => v.to_string(),
+    }
+}
+
+/// A number as the report writes it: whole numbers without decimals, others with four.
+fn fmt_number(x: f64) -> String {
+    match x.fract() == 0.0 && x.abs() < 1e9 {
+        true => format!("{x:.0}"),
+        false => format!("{x:.4}"),
     }
 }
 
@@ -508,12 +476,10 @@ fn draw_charts(run: &Run, out: &Path, text: bool) -> Result<Vec<(&'static str, &
 /// One chart row per evaluated metric, or the toy mode metrics of every tick.
 fn metric_rows(run: &Run) -> Rows {
     let mut metric_names: Vec<String> = Vec::new();
-    for t in &run.ticks {
-        if let Some(eval) = t["eval"].as_object() {
-            for (k, v) in eval {
-                if v.is_number() && !metric_names.contains(k) {
-                    metric_names.push(k.clone());
-                }
+    for eval in run.ticks.iter().filter_map(|t| t.eval.as_ref()) {
+        for (k, v) in eval {
+            if v.is_number() && !metric_names.contains(k) {
+                metric_names.push(k.clone());
             }
         }
     }
@@ -538,19 +504,21 @@ fn metric_rows(run: &Run) -> Rows {
 fn config_line(run: &Run) -> String {
     let mut md = String::new();
     let c = &run.config;
+    let text = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
+    let number = |v: Option<f64>| v.map_or_else(|| "null".to_string(), fmt_number);
     md.push_str(&format!("# Run report: {}\n\n", run.dir.display()));
     md.push_str(&format!(
         "**{}** on **{}** ({}), game **{}**, {} kimg planned, batch {}, lr G/D {} / {}, seed {}, device {}.\n\n",
-        c["arch"].as_str().unwrap_or("?"),
-        c["dataset"].as_str().unwrap_or("?"),
-        c["dataset_source"].as_str().unwrap_or("source unknown"),
-        c["game"].as_str().unwrap_or("?"),
-        fmt(&c["kimg"]),
-        fmt(&c["batch_size"]),
-        fmt(&c["lr_g"]),
-        fmt(&c["lr_d"]),
-        fmt(&c["seed"]),
-        c["resolved_device"].as_str().unwrap_or("?"),
+        text(&c.arch),
+        text(&c.dataset),
+        c.dataset_source.as_deref().unwrap_or("source unknown"),
+        text(&c.game),
+        number(c.kimg),
+        number(c.batch_size.map(|b| b as f64)),
+        number(c.lr_g),
+        number(c.lr_d),
+        number(c.seed.map(|s| s as f64)),
+        text(&c.resolved_device),
     ));
     md
 }
@@ -558,7 +526,7 @@ fn config_line(run: &Run) -> String {
 /// `## Outcome`: why it stopped, where it stood, the best and last evaluations, the last tick.
 fn outcome_section(run: &Run) -> String {
     let mut md = String::new();
-    let last = run.ticks.last().cloned().unwrap_or(Value::Null);
+    let last = run.ticks.last().cloned().unwrap_or_default();
     md.push_str("## Outcome\n\n");
     if let Some(holder) = ganlab_run::run_dir::holder(&run.dir) {
         md.push_str(&format!(
@@ -566,21 +534,21 @@ fn outcome_section(run: &Run) -> String {
         ));
     }
     match &run.outcome {
-        Some(o) => md.push_str(&format!("- stopped: **{}**: {}\n", o["stop_reason"].as_str().unwrap_or("?"), o["message"].as_str().unwrap_or(""))),
+        Some(o) => md.push_str(&format!("- stopped: **{}**: {}\n", o.stop_reason, o.message)),
         None => md.push_str("- no outcome.json: the run is still going, or was killed (resume it with `gan train --resume`)\n"),
     }
     md.push_str(&format!(
         "- last tick {} at {} kimg, {:.0} s of training\n",
-        fmt(&last["tick"]),
-        fmt(&last["kimg"]),
-        last["wall_s"].as_f64().unwrap_or(f64::NAN)
+        last.tick,
+        fmt_number(last.kimg),
+        last.wall_s
     ));
     match &run.best {
         Some(b) => md.push_str(&format!(
             "- best {}: **{}** at {} kimg (`best.safetensors`)\n",
-            b["metric"].as_str().unwrap_or("?"),
-            fmt(&b["value"]),
-            fmt(&b["kimg"])
+            b.metric,
+            fmt_number(b.value),
+            fmt_number(b.kimg)
         )),
         None => md.push_str("- no evaluation recorded (set `evaluation.every_kimg` > 0)\n"),
     }
@@ -588,13 +556,13 @@ fn outcome_section(run: &Run) -> String {
         .ticks
         .iter()
         .rev()
-        .find_map(|t| t["eval_slope_per_kimg"].as_f64())
+        .find_map(|t| t.eval_slope_per_kimg.flatten())
     {
         md.push_str(&format!(
             "- convergence: primary metric slope {slope:+.4} per kimg over the last evaluations\n"
         ));
     }
-    if let Some(eval) = run.ticks.iter().rev().find_map(|t| t["eval"].as_object()) {
+    if let Some(eval) = run.ticks.iter().rev().find_map(|t| t.eval.as_ref()) {
         let shown: Vec<String> = eval
             .iter()
             .map(|(k, v)| format!("{k} {}", fmt(v)))
@@ -612,8 +580,7 @@ fn outcome_section(run: &Run) -> String {
         "data_wait_share",
     ]
     .iter()
-    .filter(|k| last[**k].is_number())
-    .map(|k| format!("{k} {}", fmt(&last[*k])))
+    .filter_map(|k| last.stat(k).map(|v| format!("{k} {}", fmt_number(v))))
     .collect();
     md.push_str(&format!("- last tick: {}\n\n", shown.join(", ")));
 
@@ -625,13 +592,8 @@ fn warnings_section(run: &Run) -> String {
     let mut md = String::new();
     let mut warnings: BTreeMap<String, (f64, f64, usize, String)> = BTreeMap::new();
     for t in &run.ticks {
-        let kimg = t["kimg"].as_f64().unwrap_or(f64::NAN);
-        for w in t["warnings"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
+        let kimg = t.kimg;
+        for w in t.warnings.iter().map(String::as_str) {
             let kind = w.split(':').next().unwrap_or(w).to_string();
             let e = warnings
                 .entry(kind)
@@ -669,7 +631,7 @@ pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
     md.push_str(&warnings_section(&run));
     md.push_str("## Pictures\n\n");
     if !text {
-        md.push_str("(No TrueType font was found, so the plots have no text; set GANLAB_FONT to a .ttf file.)\n\n");
+        md.push_str("(The embedded font could not be registered, so the plots have no text.)\n\n");
     }
     for (title, file) in &pictures {
         md.push_str(&format!("### {title}\n\n![{title}]({file})\n\n"));

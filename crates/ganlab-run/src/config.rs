@@ -126,6 +126,12 @@ impl Default for TrainConfig {
 
 pub use ganlab_train::arch::ProganSettings;
 
+/// Why a key could not be set: the path (no such key or section) or the value.
+enum KeyError {
+    Structure(String),
+    Value(String),
+}
+
 fn is_true(value: &bool) -> bool {
     *value
 }
@@ -342,21 +348,41 @@ impl TrainConfig {
         })?;
         let value: serde_json::Value = serde_json::from_str(raw)
             .unwrap_or_else(|_| serde_json::Value::String(raw.to_string()));
-        let mut tree = serde_json::to_value(&*self)?;
+        self.set_json(key, value).map_err(|e| match e {
+            KeyError::Structure(e) => anyhow::anyhow!("--set {key}: {e}"),
+            KeyError::Value(e) => anyhow::anyhow!("--set {key}={raw}: {e}"),
+        })
+    }
+
+    /// Sets the key at the dotted path `key` to `value` (what `--set`, every `gan train` option
+    /// of [`crate::flags::CONFIG_FLAGS`] and a config file's value go through): an unknown key or
+    /// a value the key does not take is an error naming it.
+    pub fn set_key(&mut self, key: &str, value: serde_json::Value) -> Result<()> {
+        self.set_json(key, value).map_err(|e| match e {
+            KeyError::Structure(e) | KeyError::Value(e) => anyhow::anyhow!("{e}"),
+        })
+    }
+
+    fn set_json(&mut self, key: &str, value: serde_json::Value) -> Result<(), KeyError> {
+        let mut tree = serde_json::to_value(&*self).map_err(|e| KeyError::Value(e.to_string()))?;
         // Every section can be set, also one that is written only when it is not the default.
         if let Some(object) = tree.as_object_mut() {
-            object
-                .entry("progan")
-                .or_insert(serde_json::to_value(ProganSettings::default())?);
+            object.entry("progan").or_insert(
+                serde_json::to_value(ProganSettings::default())
+                    .map_err(|e| KeyError::Value(e.to_string()))?,
+            );
         }
         let mut node = &mut tree;
         let parts: Vec<&str> = key.split('.').collect();
         for (i, part) in parts.iter().enumerate() {
             let object = node.as_object_mut().ok_or_else(|| {
-                anyhow::anyhow!("--set {key}: `{}` is not a section", parts[..i].join("."))
+                KeyError::Structure(format!("`{}` is not a section", parts[..i].join(".")))
             })?;
             if !object.contains_key(*part) && i + 1 < parts.len() {
-                bail!("--set {key}: unknown key `{}`", parts[..=i].join("."));
+                return Err(KeyError::Structure(format!(
+                    "unknown key `{}`",
+                    parts[..=i].join(".")
+                )));
             }
             if i + 1 == parts.len() {
                 object.insert(part.to_string(), value.clone());
@@ -364,11 +390,9 @@ impl TrainConfig {
             }
             node = object
                 .get_mut(*part)
-                .ok_or_else(|| anyhow::anyhow!("--set {key}: unknown key"))?;
+                .ok_or_else(|| KeyError::Structure("unknown key".into()))?;
         }
-        let updated: TrainConfig =
-            serde_json::from_value(tree).map_err(|e| anyhow::anyhow!("--set {key}={raw}: {e}"))?;
-        *self = updated;
+        *self = serde_json::from_value(tree).map_err(|e| KeyError::Value(e.to_string()))?;
         Ok(())
     }
 

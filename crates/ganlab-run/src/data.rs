@@ -2,6 +2,7 @@
 //! plot and the toy mode metrics per tick), and the engine's data source over them.
 
 use crate::config::TrainConfig;
+use crate::evaluation::Evaluation;
 use crate::stats::TickStats;
 use crate::{grid, scatter};
 use anyhow::{Context, Result};
@@ -116,11 +117,16 @@ impl TrainingData {
 
     /// For 2-D points, the tick's statistics are the metrics (the toy mode metrics were computed
     /// with the tick's scatter plot); images are evaluated against real images instead.
-    pub fn metrics_in_stats(&self, stats: &TickStats) -> Result<Option<serde_json::Value>> {
-        Ok(match self {
+    pub fn metrics_in_stats(&self, stats: &TickStats) -> Option<Evaluation> {
+        match self {
             TrainingData::Images(_) | TrainingData::Streamed(_) => None,
-            TrainingData::Points(_) => Some(serde_json::to_value(stats)?),
-        })
+            TrainingData::Points(_) => Some(Evaluation {
+                jsd_to_uniform: stats.jsd_to_uniform,
+                modes_covered: stats.modes_covered,
+                high_quality_share: stats.high_quality_share,
+                ..Default::default()
+            }),
+        }
     }
 
     /// Writes `reals.png`: a grid of training images, or the data's scatter plot.

@@ -4,6 +4,7 @@
 //! sample counts, seeds, toolkit version).
 
 use crate::data::TrainingData;
+use crate::evaluation::{CoverageResult, Evaluation, IsResult, KidResult, SwdResult};
 use crate::files::{write_atomically, write_json_atomically};
 use crate::generator::TrainedGenerator;
 use crate::metric::{self, Metric};
@@ -15,7 +16,7 @@ use ganlab_metrics::inception::{Detector, DEFAULT_DETECTOR_SHA256};
 use ganlab_metrics::{frechet_distance, inception_score, kid, swd_chunked, FeatureStats};
 use ganlab_train::SampleKind;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
@@ -556,8 +557,15 @@ pub fn classifier_training_data(
     })
 }
 
-/// Runs the evaluation; returns the JSON written (if asked) and printed as a table.
+/// Runs the evaluation; returns the JSON written (if asked) and printed as a table (see
+/// [`evaluate_typed`] for the typed result).
 pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
+    Ok(evaluate_typed(cfg)?.to_json())
+}
+
+/// Runs the evaluation: the two sets loaded and compared at one size, the metrics of `cfg`;
+/// the JSON is written to `cfg.json` when asked.
+pub fn evaluate_typed(cfg: &EvalConfig) -> Result<Evaluation> {
     for m in &cfg.metrics {
         metric::parse(m, SampleKind::Images).map_err(anyhow::Error::msg)?;
     }
@@ -613,11 +621,11 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
         real.shape()[2],
         real.shape()[2]
     );
-    let value = evaluate_sets(cfg, &real, &fake, device)?;
+    let result = evaluate_sets(cfg, &real, &fake, device)?;
     if let Some(path) = &cfg.json {
-        write_json_atomically(path, &value)?;
+        write_json_atomically(path, &result.to_json())?;
     }
-    Ok(value)
+    Ok(result)
 }
 
 /// The metrics of `cfg` between two loaded image sets of the same shape (uint8 values as float);
@@ -627,7 +635,7 @@ pub fn evaluate_sets(
     real: &ImageSet,
     fake: &ImageSet,
     device: Device,
-) -> Result<Value> {
+) -> Result<Evaluation> {
     evaluate_sets_with(cfg, real, fake, None, device)
 }
 
@@ -670,9 +678,9 @@ pub fn evaluate_sets_with(
     fake: &ImageSet,
     fake_features: Option<Tensor>,
     device: Device,
-) -> Result<Value> {
+) -> Result<Evaluation> {
     let resolution = real.shape()[2];
-    let mut out = Map::new();
+    let mut out = Evaluation::default();
     let mut warnings: Vec<String> = Vec::new();
     let wants = |m: Metric| cfg.metrics.iter().any(|x| x == m.name());
     let mut provenance = json!({
@@ -701,17 +709,19 @@ pub fn evaluate_sets_with(
             ));
         }
         if wants(Metric::Fid) {
-            out.insert(
-                "fid".into(),
-                json!(fid_of(
-                    &stats_of(&real_features)?,
-                    &stats_of(&fake_features)?
-                )?),
-            );
+            out.fid = Some(fid_of(
+                &stats_of(&real_features)?,
+                &stats_of(&fake_features)?,
+            )?);
         }
         if wants(Metric::Kid) {
             let k = kid(&real_features, &fake_features, 100, 1000, cfg.seed)?;
-            out.insert("kid".into(), json!({"mean": k.mean, "std": k.std, "subsets": k.subsets, "subset_size": k.subset_size}));
+            out.kid = Some(KidResult {
+                mean: k.mean,
+                std: k.std,
+                subsets: k.subsets,
+                subset_size: k.subset_size,
+            });
         }
         provenance["detector"] = json!({"file": path.display().to_string(), "sha256": detector.sha256, "engine": detector.engine().name()});
         provenance["resize_filter"] = json!(
@@ -722,7 +732,10 @@ pub fn evaluate_sets_with(
     }
     if wants(Metric::Swd) {
         let s = swd_chunked(&real.swd_chunks(), &fake.swd_chunks(), cfg.seed)?;
-        out.insert("swd".into(), json!({"avg": s.avg, "per_level": s.per_level.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map<_, _>>()}));
+        out.swd = Some(SwdResult {
+            avg: s.avg,
+            per_level: s.per_level,
+        });
     }
     if wants(Metric::Is) || wants(Metric::Coverage) || wants(Metric::DomainFid) {
         let name = cfg.classifier.clone().or_else(|| real.dataset.clone()).context(
@@ -748,26 +761,30 @@ pub fn evaluate_sets_with(
         let (fake_features, fake_logits) = classify(&classifier, fake, &to_input)?;
         if wants(Metric::Is) {
             let score = inception_score(&fake_logits, 10)?;
-            out.insert(
-                "is".into(),
-                json!({"mean": score.mean, "std": score.std, "classifier": name}),
-            );
+            out.is = Some(IsResult {
+                mean: score.mean,
+                std: score.std,
+                classifier: name.clone(),
+            });
         }
         if wants(Metric::Coverage) {
             let c = coverage(
                 &class_histogram(&fake_logits, 10),
                 &class_histogram(&real_logits, 10),
             );
-            out.insert("coverage".into(), json!({"classifier": name, "histogram": c.histogram, "real_histogram": c.real_histogram, "covered": c.covered, "missing": c.missing}));
+            out.coverage = Some(CoverageResult {
+                classifier: name.clone(),
+                histogram: c.histogram,
+                real_histogram: c.real_histogram,
+                covered: c.covered,
+                missing: c.missing,
+            });
         }
         if wants(Metric::DomainFid) {
-            out.insert(
-                "domain_fid".into(),
-                json!(fid_of(
-                    &stats_of(&real_features)?,
-                    &stats_of(&fake_features)?
-                )?),
-            );
+            out.domain_fid = Some(fid_of(
+                &stats_of(&real_features)?,
+                &stats_of(&fake_features)?,
+            )?);
         }
         provenance["classifier"] = meta;
     }
@@ -775,10 +792,10 @@ pub fn evaluate_sets_with(
         for w in &warnings {
             tracing::warn!("{w}");
         }
-        out.insert("warnings".into(), json!(warnings));
+        out.warnings = warnings;
     }
-    out.insert("provenance".into(), provenance);
-    Ok(Value::Object(out))
+    out.provenance = provenance;
+    Ok(out)
 }
 
 /// Rec. 709 luma weights (the `image` crate's `to_luma8`).
@@ -796,45 +813,9 @@ fn luma(images: &Tensor) -> Tensor {
     (images * weights).sum_dim_intlist(1, true, images.kind())
 }
 
-/// A plain-text table of the results.
+/// A plain-text table of a result as [`evaluate`] returns it (see [`Evaluation::table`]).
 pub fn table(value: &Value) -> String {
-    let mut rows: Vec<(String, String)> = Vec::new();
-    let num = |v: &Value| {
-        v.as_f64()
-            .map(|x| format!("{x:.4}"))
-            .unwrap_or_else(|| v.to_string())
-    };
-    if let Some(v) = value.get("fid") {
-        rows.push(("FID".into(), num(v)));
-    }
-    if let Some(v) = value.get("kid") {
-        rows.push((
-            "KID".into(),
-            format!("{} ± {}", num(&v["mean"]), num(&v["std"])),
-        ));
-    }
-    if let Some(v) = value.get("swd") {
-        rows.push(("SWD x1e3 (avg)".into(), num(&v["avg"])));
-        if let Some(levels) = v["per_level"].as_object() {
-            for (res, d) in levels {
-                rows.push((format!("SWD x1e3 @{res}"), num(d)));
-            }
-        }
-    }
-    if let Some(v) = value.get("is") {
-        rows.push((
-            format!("IS ({})", v["classifier"].as_str().unwrap_or("?")),
-            format!("{} ± {}", num(&v["mean"]), num(&v["std"])),
-        ));
-    }
-    if let Some(v) = value.get("domain_fid") {
-        rows.push(("domain FID".into(), num(v)));
-    }
-    if let Some(v) = value.get("coverage") {
-        rows.push((
-            "classes covered".into(),
-            format!("{} (missing: {})", v["covered"], v["missing"]),
-        ));
-    }
-    rows.iter().map(|(k, v)| format!("{k:<18} {v}\n")).collect()
+    Evaluation::from_json(value)
+        .map(|e| e.table())
+        .unwrap_or_else(|e| format!("(not an evaluation result: {e})\n"))
 }

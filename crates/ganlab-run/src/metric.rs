@@ -3,8 +3,8 @@
 //! is better, and where its scalar sits in an evaluation result. Every other module reads names
 //! and directions from here.
 
+use crate::evaluation::Evaluation;
 use ganlab_train::SampleKind;
-use serde_json::Value;
 
 /// A metric of the registry (read from and written as its name).
 #[derive(
@@ -88,18 +88,44 @@ impl Metric {
         )
     }
 
-    /// The metric's scalar in an evaluation result (`gan eval`'s JSON, or a toy tick's stats).
-    pub fn scalar(self, result: &Value) -> Option<f64> {
+    /// The metric's scalar in an evaluation result (`gan eval`'s, or a toy tick's).
+    pub fn scalar(self, result: &Evaluation) -> Option<f64> {
         match self {
-            Metric::Fid => result["fid"].as_f64(),
-            Metric::Kid => result["kid"]["mean"].as_f64(),
-            Metric::Swd => result["swd"]["avg"].as_f64(),
-            Metric::Is => result["is"]["mean"].as_f64(),
-            Metric::Coverage => result["coverage"]["covered"].as_f64(),
-            Metric::DomainFid => result["domain_fid"].as_f64(),
-            Metric::Jsd => result["jsd_to_uniform"].as_f64(),
-            Metric::Modes => result["modes_covered"].as_f64(),
-            Metric::HighQuality => result["high_quality_share"].as_f64(),
+            Metric::Fid => result.fid,
+            Metric::Kid => result.kid.as_ref().map(|k| k.mean),
+            Metric::Swd => result.swd.as_ref().map(|s| s.avg),
+            Metric::Is => result.is.as_ref().map(|i| i.mean),
+            Metric::Coverage => result.coverage.as_ref().map(|c| c.covered as f64),
+            Metric::DomainFid => result.domain_fid,
+            Metric::Jsd => result.jsd_to_uniform,
+            Metric::Modes => result.modes_covered.map(|m| m as f64),
+            Metric::HighQuality => result.high_quality_share,
+        }
+    }
+
+    /// How tables and plots name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Metric::Fid => "FID (Inception)",
+            Metric::Kid => "KID (Inception)",
+            Metric::Swd => "SWD x1e3",
+            Metric::Is => "IS (classifier)",
+            Metric::Coverage => "classes covered",
+            Metric::DomainFid => "domain FID",
+            Metric::Jsd => "JSD to uniform",
+            Metric::Modes => "modes covered",
+            Metric::HighQuality => "high-quality share",
+        }
+    }
+
+    /// Where a run's `stats.jsonl` holds it: `eval.NAME` in the evaluations, or for the 2-D
+    /// toys' mode metrics (measured at every tick) the tick's own field.
+    pub fn stats_key(self) -> String {
+        match self {
+            Metric::Jsd => "jsd_to_uniform".into(),
+            Metric::Modes => "modes_covered".into(),
+            Metric::HighQuality => "high_quality_share".into(),
+            _ => format!("eval.{}", self.name()),
         }
     }
 

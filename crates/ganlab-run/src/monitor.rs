@@ -7,6 +7,7 @@
 
 pub use crate::config::EvaluationSettings;
 use crate::config::TrainConfig;
+use crate::evaluation::Evaluation;
 use crate::metric::Metric;
 use crate::stats::TickStats;
 use serde_json::{json, Map, Value};
@@ -171,35 +172,34 @@ impl Monitor {
     }
 }
 
-/// The per-metric scalars of an evaluation result, plus coverage's missing classes.
-pub fn eval_summary(metrics: &[Metric], result: &Value) -> Map<String, Value> {
+/// The per-metric scalars of an evaluation result, plus coverage's missing classes: what a
+/// tick's `eval` record in `stats.jsonl` holds.
+pub fn eval_summary(metrics: &[Metric], result: &Evaluation) -> Map<String, Value> {
     let mut out = Map::new();
     for m in metrics {
         if let Some(v) = m.scalar(result) {
             out.insert(m.name().to_string(), json!(v));
         }
     }
-    if let Some(missing) = result["coverage"]["missing"].as_array() {
-        out.insert("coverage_missing".into(), json!(missing));
+    if let Some(c) = &result.coverage {
+        out.insert("coverage_missing".into(), json!(c.missing));
     }
     out
 }
 
 /// The mode-collapse warning of a coverage result, naming the missing classes.
-pub fn coverage_warning(result: &Value, class_names: &[String]) -> Option<String> {
-    let c = &result["coverage"];
-    let missing = c["missing"].as_array()?;
-    if missing.is_empty() {
+pub fn coverage_warning(result: &Evaluation, class_names: &[String]) -> Option<String> {
+    let c = result.coverage.as_ref()?;
+    if c.missing.is_empty() {
         return None;
     }
-    let described: Vec<String> = missing
+    let described: Vec<String> = c
+        .missing
         .iter()
-        .filter_map(Value::as_u64)
-        .map(|k| {
-            let k = k as usize;
+        .map(|&k| {
             let name = class_names.get(k).cloned().unwrap_or_else(|| k.to_string());
-            let fake = c["histogram"][k].as_f64().unwrap_or(f64::NAN);
-            let real = c["real_histogram"][k].as_f64().unwrap_or(f64::NAN);
+            let fake = c.histogram.get(k).copied().unwrap_or(f64::NAN);
+            let real = c.real_histogram.get(k).copied().unwrap_or(f64::NAN);
             format!(
                 "\"{name}\" ({:.1}% of samples, {:.1}% of the data)",
                 100.0 * fake,
@@ -315,14 +315,23 @@ mod tests {
 
     #[test]
     fn coverage_warning_names_the_missing_classes() {
-        let result = json!({"coverage": {"missing": [8], "histogram": [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.003, 0.197], "real_histogram": vec![0.1; 10]}});
+        let of = |missing: Vec<usize>| Evaluation {
+            coverage: Some(crate::evaluation::CoverageResult {
+                classifier: "mnist".into(),
+                histogram: vec![0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.003, 0.197],
+                real_histogram: vec![0.1; 10],
+                covered: 10 - missing.len(),
+                missing,
+            }),
+            ..Default::default()
+        };
         let names: Vec<String> = (0..10).map(|k| k.to_string()).collect();
-        let w = coverage_warning(&result, &names).expect("warning");
+        let w = coverage_warning(&of(vec![8]), &names).expect("warning");
         assert!(
             w.contains("\"8\" (0.3% of samples, 10.0% of the data)"),
             "{w}"
         );
-        assert!(coverage_warning(&json!({"coverage": {"missing": []}}), &names).is_none());
+        assert!(coverage_warning(&of(Vec::new()), &names).is_none());
     }
 
     #[test]

@@ -93,6 +93,37 @@ impl TickStats {
     pub fn eval_value(&self, metric: &str) -> Option<f64> {
         self.eval.as_ref()?.get(metric)?.as_f64()
     }
+
+    /// A statistic by its `stats.jsonl` key: `eval.METRIC` (an evaluation), one of the record's
+    /// numeric fields, or a step scalar (`loss_d`, `d_real`, a game's penalty, ...). `None` when
+    /// the tick has none or it is not finite.
+    pub fn stat(&self, key: &str) -> Option<f64> {
+        if let Some(metric) = key.strip_prefix("eval.") {
+            return self.eval_value(metric).filter(|v| v.is_finite());
+        }
+        match key {
+            "tick" => Some(self.tick as f64),
+            "kimg" => Some(self.kimg),
+            "wall_s" => Some(self.wall_s),
+            "train_s" => self.train_s,
+            "images_per_s" => Some(self.images_per_s),
+            "data_wait_share" => self.data_wait_share,
+            "lr_g" => Some(self.lr_g),
+            "lr_d" => Some(self.lr_d),
+            "resolution" => self.resolution.map(|r| r as f64),
+            "alpha" => self.alpha,
+            "lod" => self.lod,
+            "batch_size" => self.batch_size.map(|b| b as f64),
+            "sample_diversity" => self.sample_diversity,
+            "modes" => self.modes.map(|m| m as f64),
+            "modes_covered" => self.modes_covered.map(|m| m as f64),
+            "high_quality_share" => self.high_quality_share,
+            "jsd_to_uniform" => self.jsd_to_uniform,
+            "eval_slope_per_kimg" => self.eval_slope_per_kimg.flatten(),
+            _ => self.scalars.get(key).copied(),
+        }
+        .filter(|v| v.is_finite())
+    }
 }
 
 /// `stats.jsonl` opened for appending (or, on a data-parallel rank other than 0, not at all).

@@ -5,9 +5,11 @@
 use crate::config::{Provenance, RunConfig, TrainConfig};
 use crate::data::{mean_pairwise_distance, TrainingData};
 use crate::eval::ImageSet;
+use crate::evaluation::Evaluation;
 use crate::files::write_json_atomically;
 use crate::metric::Metric;
 use crate::monitor::{coverage_warning, eval_summary, Monitor, Verdict};
+use crate::records::{BestSnapshot, Outcome};
 use crate::snapshot::{self, Progress};
 use crate::stats::{BestEvaluation, StatsLog, TickStats};
 use crate::{device, logging};
@@ -17,7 +19,7 @@ use ganlab_dist::Dist;
 use ganlab_games::GameName;
 use ganlab_train::{optimizer_settings, OptimizerOverrides, SampleKind, Trainer, TrainerSettings};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -188,19 +190,23 @@ fn write_outcome(
     monitor: Option<&Monitor>,
 ) -> Result<()> {
     let best = monitor.and_then(|m| {
-        m.best
-            .map(|(value, kimg)| json!({"metric": m.primary, "value": value, "kimg": kimg}))
+        m.best.map(|(value, kimg)| BestEvaluation {
+            metric: m.primary.to_string(),
+            value,
+            kimg,
+        })
     });
+    let outcome = Outcome {
+        stop_reason: reason.to_string(),
+        message: message.to_string(),
+        kimg: progress.map(|p| p.images_shown as f64 / 1000.0),
+        ticks: progress.map(|p| p.ticks),
+        best,
+        evaluations: monitor.map(|m| m.history.len()),
+    };
     write_json_atomically(
         &run_dir.join("outcome.json"),
-        &json!({
-            "stop_reason": reason,
-            "message": message,
-            "kimg": progress.map(|p| p.images_shown as f64 / 1000.0),
-            "ticks": progress.map(|p| p.ticks),
-            "best": best,
-            "evaluations": monitor.map(|m| m.history.len()),
-        }),
+        &serde_json::to_value(outcome)?,
     )
 }
 
@@ -1100,9 +1106,15 @@ impl<'a> Run<'a> {
             if o.improved && config.evaluation.keep_best {
                 let best = self.run_dir.join("best.safetensors");
                 self.trainer.write_snapshot(&best)?;
+                let record = BestSnapshot {
+                    metric: primary.to_string(),
+                    value,
+                    kimg,
+                    snapshot: "best.safetensors".into(),
+                };
                 write_json_atomically(
                     &self.run_dir.join("best.json"),
-                    &json!({"metric": primary, "value": value, "kimg": kimg, "snapshot": "best.safetensors"}),
+                    &serde_json::to_value(record)?,
                 )?;
             }
             stop = self.stop_of(&o.verdict);
@@ -1127,9 +1139,9 @@ impl<'a> Run<'a> {
 
     /// The metrics of the generator now: the toy mode metrics already in the tick's statistics,
     /// or the image metrics against the real evaluation set.
-    fn metric_values(&mut self, stats: &TickStats) -> Result<Value> {
+    fn metric_values(&mut self, stats: &TickStats) -> Result<Evaluation> {
         let config = self.config;
-        if let Some(values) = self.data.metrics_in_stats(stats)? {
+        if let Some(values) = self.data.metrics_in_stats(stats) {
             return Ok(values);
         }
         if self.real_eval.is_none() {

@@ -9,7 +9,7 @@ use crate::snapshot::{self, Progress, Snapshot};
 use anyhow::{Context, Result};
 use ganlab_data::{BatchOrder, ImageSource};
 use ganlab_dist::Dist;
-use ganlab_games::{Game, LoopPlan, OptimizerChoice, Shard, StepContext};
+use ganlab_games::{Game, GeneratorPass, LoopPlan, OptimizerChoice, Shard, StepContext};
 use ganlab_optim::{Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig};
 use std::path::Path;
 use std::sync::Arc;
@@ -593,9 +593,13 @@ impl Trainer {
         let (g, d) = (&self.players.g, &self.players.d);
         // The last critic step's fakes are kept with their graph and reused for G's update, as
         // in PyTorch's DCGAN example.
+        let z = match last && self.game.latents_need_grad() {
+            true => z.detach().set_requires_grad(true),
+            false => z.shallow_clone(),
+        };
         let fake = match last {
-            true => g.forward_t(z, true),
-            false => tch::no_grad(|| g.forward_t(z, true)),
+            true => g.forward_t(&z, true),
+            false => tch::no_grad(|| g.forward_t(&z, true)),
         };
         lap("g_forward");
         let ctx = StepContext {
@@ -637,7 +641,13 @@ impl Trainer {
         // D's weights get no gradient during G's update: that part of the backward pass is
         // skipped, and D's optimiser state is untouched.
         set_requires_grad(&self.d_params, false);
-        let g_out = self.game.g_loss(&d.forward_t(&fake, true));
+        let fake_logits = d.forward_t(&fake, true);
+        let g_out = self.game.generator_loss(&GeneratorPass {
+            fake_logits: &fake_logits,
+            fake: &fake,
+            z: &z,
+            ctx,
+        });
         lap("d_forward_for_g");
         self.opt_g.zero_grad();
         g_out.loss.backward();

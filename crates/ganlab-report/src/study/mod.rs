@@ -13,6 +13,7 @@
 
 pub mod page;
 pub mod plans;
+pub mod results;
 
 use anyhow::{bail, Context, Result};
 use ganlab_run::config::Preset;

@@ -1,110 +1,16 @@
 //! Reading a study's runs back and writing its page: `OUT/NAME.md`, `OUT/NAME.json` (every
 //! number of its tables) and `OUT/NAME/` (plots and sample grids).
 
-use super::{plans, runs_dir, Contender, Plan, RunRef, StudyName, StudyOptions};
+use super::results::RunResult;
+use super::{Contender, Plan, StudyName, StudyOptions};
 use crate::report::{band_panel, font_available, tick_pictures, write_png_plot, Band};
 use anyhow::{bail, Context, Result};
 use ganlab_run::files::{write_bytes_atomically, write_json_atomically};
+use ganlab_run::metric::Metric;
 use ganlab_run::monitor::Monitor;
-use ganlab_run::stats::{read_ticks, TickStats};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// One finished run of a study, read back from its run directory.
-pub struct RunResult {
-    pub run: RunRef,
-    pub ticks: Vec<TickStats>,
-    pub stop_reason: String,
-}
-
-/// A statistic of a tick: `eval.METRIC` (an evaluation), a 2-D mode metric, or a step scalar.
-fn stat(t: &TickStats, key: &str) -> Option<f64> {
-    if let Some(metric) = key.strip_prefix("eval.") {
-        return t.eval_value(metric);
-    }
-    match key {
-        "modes_covered" => t.modes_covered.map(|v| v as f64),
-        "high_quality_share" => t.high_quality_share,
-        "jsd_to_uniform" => t.jsd_to_uniform,
-        "sample_diversity" => t.sample_diversity,
-        "images_per_s" => Some(t.images_per_s),
-        _ => t.scalars.get(key).copied(),
-    }
-    .filter(|v| v.is_finite())
-}
-
-impl RunResult {
-    pub fn load(run: &RunRef) -> Result<RunResult> {
-        let ticks = read_ticks(&run.dir.join("stats.jsonl"));
-        if ticks.is_empty() {
-            bail!(
-                "{}: no statistics; run the study to train it",
-                run.dir.display()
-            );
-        }
-        let outcome: Value = std::fs::read_to_string(run.dir.join("outcome.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or(Value::Null);
-        Ok(RunResult {
-            run: run.clone(),
-            ticks,
-            stop_reason: outcome["stop_reason"].as_str().unwrap_or("?").to_string(),
-        })
-    }
-
-    /// (kimg, seconds of training, value) at every tick that has `key`.
-    pub fn series(&self, key: &str) -> Vec<(f64, f64, f64)> {
-        self.ticks
-            .iter()
-            .filter_map(|t| {
-                let train_s = t.train_s.unwrap_or(t.wall_s);
-                stat(t, key).map(|v| (t.kimg, train_s, v))
-            })
-            .collect()
-    }
-
-    pub fn last(&self, key: &str) -> Option<f64> {
-        self.series(key).last().map(|p| p.2)
-    }
-
-    pub fn best(&self, key: &str, lower_better: bool) -> Option<f64> {
-        let values = self.series(key).into_iter().map(|p| p.2);
-        match lower_better {
-            true => values.reduce(f64::min),
-            false => values.reduce(f64::max),
-        }
-    }
-
-    pub fn kimg(&self) -> f64 {
-        self.ticks.last().map_or(0.0, |t| t.kimg)
-    }
-
-    pub fn train_s(&self) -> f64 {
-        self.ticks
-            .last()
-            .map_or(0.0, |t| t.train_s.unwrap_or(t.wall_s))
-    }
-
-    /// The kinds of warning the run raised (the text before the first colon), with the number
-    /// of ticks that raised each.
-    pub fn warnings(&self) -> BTreeMap<String, usize> {
-        let mut kinds = BTreeMap::new();
-        for w in self.ticks.iter().flat_map(|t| t.warnings.iter()) {
-            let kind = w.split(':').next().unwrap_or(w).trim().to_string();
-            *kinds.entry(kind).or_insert(0) += 1;
-        }
-        kinds
-    }
-
-    pub fn last_grid(&self) -> Option<PathBuf> {
-        tick_pictures(&self.run.dir)
-            .ok()?
-            .pop()
-            .map(|(_, path)| path)
-    }
-}
 
 /// Mean and sample standard deviation (n − 1; 0 for one value).
 pub fn mean_std(values: &[f64]) -> (f64, f64) {
@@ -426,11 +332,13 @@ fn findings(options: &StudyOptions, folder: &str) -> Result<String> {
 }
 
 /// The image metrics the studies evaluate: key, label, lower is better, decimals.
-const IMAGE_METRICS: [(&str, &str, bool, usize); 4] = [
-    ("eval.domain-fid", "domain FID", true, 2),
-    ("eval.swd", "SWD x1e3", true, 2),
-    ("eval.is", "IS (classifier)", false, 2),
-    ("eval.coverage", "classes covered", false, 1),
+/// The image metrics of the tables, with the digits they are shown with (names, labels and
+/// directions come from the registry).
+const IMAGE_METRICS: [(Metric, usize); 4] = [
+    (Metric::DomainFid, 2),
+    (Metric::Swd, 2),
+    (Metric::Is, 2),
+    (Metric::Coverage, 1),
 ];
 
 /// The table of final and best values per contender, the figures of every metric, and the
@@ -442,8 +350,8 @@ fn image_results(
     record: &mut Value,
 ) -> Result<String> {
     let mut md = String::from("## Results\n\nMean ± standard deviation over the seeds, at the end of each run (the last evaluation) unless marked best.\n\n| contender | ");
-    for (_, label, _, _) in IMAGE_METRICS {
-        md.push_str(&format!("{label} | "));
+    for (metric, _) in IMAGE_METRICS {
+        md.push_str(&format!("{} | ", metric.label()));
     }
     md.push_str("best domain FID | kimg reached | s of training | ended |\n|---|");
     md.push_str(&"---|".repeat(IMAGE_METRICS.len() + 4));
@@ -452,12 +360,13 @@ fn image_results(
     for g in groups {
         let mut row = json!({"contender": g.contender.label});
         md.push_str(&format!("| {} | ", g.contender.label));
-        for (key, _, _, digits) in IMAGE_METRICS {
-            let values = g.values(|r| r.last(key));
+        for (metric, digits) in IMAGE_METRICS {
+            let values = g.values(|r| r.last(&metric.stats_key()));
             md.push_str(&format!("{} | ", pm(&values, digits)));
-            row[key.trim_start_matches("eval.")] = json!(values);
+            row[metric.name()] = json!(values);
         }
-        let best = g.values(|r| r.best("eval.domain-fid", true));
+        let fid = Metric::DomainFid;
+        let best = g.values(|r| r.best(&fid.stats_key(), fid.lower_is_better()));
         let kimg = g.values(|r| Some(r.kimg()));
         let secs = g.values(|r| Some(r.train_s()));
         let ended: Vec<String> = g.runs.iter().map(|r| r.stop_reason.clone()).collect();
@@ -476,15 +385,16 @@ fn image_results(
     }
     record["results"] = json!(rows);
     md.push_str("\n### Over time\n\nThe line is the mean over the seeds, the band their range (min to max).\n\n");
-    for (key, label, lower, _) in IMAGE_METRICS {
-        let file = format!("{}.png", key.trim_start_matches("eval."));
+    for (metric, _) in IMAGE_METRICS {
+        let (key, label, lower) = (metric.stats_key(), metric.label(), metric.lower_is_better());
+        let file = format!("{}.png", metric.name());
         // The distances on a log scale: they fall by orders of magnitude, and the games that
         // work differ where a linear axis squeezes them together.
         let (title, log) = match lower {
             true => (format!("{label} (log scale)"), true),
             false => (label.to_string(), false),
         };
-        if metric_figure(&pics.join(&file), &title, key, groups, log)? {
+        if metric_figure(&pics.join(&file), &title, &key, groups, log)? {
             md.push_str(&format!("![{label}]({folder}/{file})\n\n"));
         }
     }
@@ -618,7 +528,7 @@ fn growing_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value)
         let mut row = json!({"contender": g.contender.label});
         for t in FID_THRESHOLDS {
             let times = g.values(|r| {
-                r.series("eval.domain-fid")
+                r.series(&Metric::DomainFid.stats_key())
                     .into_iter()
                     .find(|p| p.2 <= t)
                     .map(|p| p.1)
@@ -640,10 +550,11 @@ fn growing_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value)
 }
 
 /// The toy metrics: key, label, decimals.
-const TOY_METRICS: [(&str, &str, usize); 3] = [
-    ("modes_covered", "modes covered", 1),
-    ("high_quality_share", "high-quality share", 3),
-    ("jsd_to_uniform", "JSD to uniform", 4),
+/// The toys' mode metrics of the tables, with their digits (names and labels from the registry).
+const TOY_METRICS: [(Metric, usize); 3] = [
+    (Metric::Modes, 1),
+    (Metric::HighQuality, 3),
+    (Metric::Jsd, 4),
 ];
 
 /// A toy contender's dataset and game, from its label (`ring8-hinge`).
@@ -661,8 +572,9 @@ fn toys_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value) ->
         let (dataset, game) = dataset_and_game(g);
         md.push_str(&format!("| {dataset} | {game} |"));
         let mut row = json!({"dataset": dataset, "game": game});
-        for (key, _, digits) in TOY_METRICS {
-            let values = g.values(|r| r.last(key));
+        for (metric, digits) in TOY_METRICS {
+            let key = metric.stats_key();
+            let values = g.values(|r| r.last(&key));
             md.push_str(&format!(" {} |", pm(&values, digits)));
             row[key] = json!(values);
         }
@@ -686,12 +598,13 @@ fn toys_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value) ->
                 runs: g.runs.clone(),
             })
             .collect();
-        for (key, label, _) in TOY_METRICS {
+        for (metric, _) in TOY_METRICS {
+            let (key, label) = (metric.stats_key(), metric.label());
             let file = format!("{dataset}-{key}.png");
             if metric_figure(
                 &pics.join(&file),
                 &format!("{dataset}: {label}"),
-                key,
+                &key,
                 &subset,
                 false,
             )? {
@@ -768,83 +681,10 @@ fn last_quarter_mean(series: &[(f64, f64, f64)]) -> Option<f64> {
 }
 
 /// The metrics the stopping study watches: key, label, lower is better.
-const STOP_METRICS: [(&str, &str, bool); 4] = [
-    ("eval.fid", "FID (Inception)", true),
-    ("eval.is", "IS (classifier)", false),
-    ("eval.swd", "SWD x1e3", true),
-    ("eval.domain-fid", "domain FID", true),
-];
+/// The metrics the stopping study compares (names, labels and directions from the registry).
+const STOP_METRICS: [Metric; 4] = [Metric::Fid, Metric::Is, Metric::Swd, Metric::DomainFid];
 /// The plateau rule the stopping study applies to each metric (`evaluation.patience`).
 pub const STOP_PATIENCE: u32 = 3;
-
-/// The stopping study: the games study's best run (lowest final domain FID), trained again
-/// with the same config and the Inception FID added to its evaluations, to its end.
-pub fn stopping_plan(options: &StudyOptions, dir: PathBuf) -> Result<Plan> {
-    let games_options = StudyOptions {
-        name: StudyName::Games,
-        ..options.clone()
-    };
-    let games = plans::plan(&games_options)?;
-    let mut best: Option<(f64, RunResult)> = None;
-    for run in games.runs().iter().filter(|r| {
-        !r.dir
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .starts_with("probe-")
-    }) {
-        let result = RunResult::load(run).with_context(|| {
-            format!(
-                "the stopping study follows the games study's best run: run `cargo xtask study games{}` first",
-                if options.tiny { " --tiny" } else { "" }
-            )
-        })?;
-        if let Some(fid) = result.last("eval.domain-fid") {
-            if best.as_ref().is_none_or(|(b, _)| fid < *b) {
-                best = Some((fid, result));
-            }
-        }
-    }
-    let Some((_, best)) = best else {
-        bail!(
-            "the games study in {} has no run with a domain FID",
-            runs_dir(&games_options, StudyName::Games).display()
-        );
-    };
-    let mut sets: Vec<String> = best
-        .run
-        .contender
-        .sets
-        .iter()
-        .filter(|s| {
-            !s.starts_with("time_budget_s=")
-                && !s.starts_with("kimg=")
-                && !s.starts_with("evaluation.metrics=")
-        })
-        .cloned()
-        .collect();
-    sets.push(format!("kimg={}", best.kimg()));
-    sets.push("evaluation.metrics=[\"fid\",\"is\",\"swd\",\"domain-fid\",\"coverage\"]".into());
-    let contender = Contender {
-        label: format!("{}-rerun", best.run.contender.label),
-        preset: best.run.contender.preset,
-        sets,
-    };
-    Ok(Plan {
-        name: StudyName::Stopping,
-        title: "When to stop: FID, IS, SWD and the plateau rule on one run".into(),
-        question: format!(
-            "Where would each metric, and the plateau rule, have stopped the games study's best run ({} seed {}, the lowest final domain FID), and does that agree with the sample grids? The run is trained again to the same {:.1} kimg with the same config (so the same networks), adding the Inception FID to its evaluations.",
-            best.run.contender.label, best.run.seed, best.kimg()
-        ),
-        contenders: vec![contender],
-        seeds: vec![best.run.seed],
-        probes: Vec::new(),
-        // The games run's time plus ~60 s of Inception features per evaluation.
-        expected_s: best.train_s() + 60.0 * best.series("eval.domain-fid").len() as f64 + 120.0,
-        runs_dir: dir,
-    })
-}
 
 fn stopping_body(
     groups: &[Group],
@@ -860,15 +700,16 @@ fn stopping_body(
     let mut md = String::from("## Where each criterion stops\n\n");
     md.push_str(&format!("*Best value*: the evaluation where the metric was best (an oracle: it needs the whole run). *Plateau rule*: `gan train --patience {STOP_PATIENCE}` on that metric, i.e. stop after {STOP_PATIENCE} evaluations without a new best.\n\n| criterion | stops at kimg | s of training | its value there | domain FID there |\n|---|---|---|---|---|\n"));
     let mut rows = Vec::new();
-    let domain = run.series("eval.domain-fid");
+    let domain = run.series(&Metric::DomainFid.stats_key());
     let domain_at = |kimg: f64| {
         domain
             .iter()
             .find(|p| p.0 == kimg)
             .map_or(f64::NAN, |p| p.2)
     };
-    for (key, label, lower) in STOP_METRICS {
-        let series = run.series(key);
+    for metric in STOP_METRICS {
+        let (key, label, lower) = (metric.stats_key(), metric.label(), metric.lower_is_better());
+        let series = run.series(&key);
         if series.is_empty() {
             continue;
         }
@@ -883,7 +724,7 @@ fn stopping_body(
                 }
             })
             .context("no evaluation")?;
-        let plateau = plateau_stop(&series, key, lower);
+        let plateau = plateau_stop(&series, metric);
         for (criterion, point) in [("best value", Some(best)), ("plateau rule", plateau)] {
             let Some(p) = point else {
                 md.push_str(&format!(
@@ -918,7 +759,10 @@ fn stopping_body(
         runs: vec![run],
     }];
     let text = font_available();
-    let keys: Vec<(&str, &str)> = STOP_METRICS.iter().map(|(k, l, _)| (*k, *l)).collect();
+    let keys: Vec<(String, &str)> = STOP_METRICS
+        .iter()
+        .map(|m| (m.stats_key(), m.label()))
+        .collect();
     write_png_plot(
         &pics.join("metrics.png"),
         (1200, 300 * keys.len() as u32),
@@ -946,9 +790,7 @@ fn stopping_body(
 }
 
 /// Where the plateau rule would stop a series (None: it never does).
-fn plateau_stop(series: &[(f64, f64, f64)], key: &str, lower: bool) -> Option<(f64, f64, f64)> {
-    let metric = ganlab_run::metric::Metric::from_name(key.trim_start_matches("eval."))?;
-    debug_assert_eq!(metric.lower_is_better(), lower);
+fn plateau_stop(series: &[(f64, f64, f64)], metric: Metric) -> Option<(f64, f64, f64)> {
     let mut config = ganlab_run::TrainConfig::default();
     config.evaluation.primary = Some(metric);
     config.evaluation.metrics = vec![metric];
@@ -964,7 +806,11 @@ fn plateau_stop(series: &[(f64, f64, f64)], key: &str, lower: bool) -> Option<(f
 
 /// The grid of every evaluation's tick, side by side with its kimg.
 fn evaluation_grids(run: &RunResult, pics: &Path, folder: &str) -> Result<String> {
-    let evals: Vec<f64> = run.series("eval.domain-fid").iter().map(|p| p.0).collect();
+    let evals: Vec<f64> = run
+        .series(&Metric::DomainFid.stats_key())
+        .iter()
+        .map(|p| p.0)
+        .collect();
     let pictures = tick_pictures(&run.run.dir)?;
     let mut md = String::from("## The grids at each evaluation\n\n| kimg | samples |\n|---|---|\n");
     for (kimg, path) in pictures

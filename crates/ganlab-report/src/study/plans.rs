@@ -1,10 +1,13 @@
 //! What each study runs. Budgets and expected durations are measured on the 2-core machine the
 //! README's figures come from (see each constant).
 
+use super::results::RunResult;
 use super::{runs_dir, Contender, Plan, StudyName, StudyOptions};
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use ganlab_games::GAME_NAMES;
 use ganlab_run::config::Preset;
+use ganlab_run::metric::Metric;
+use std::path::PathBuf;
 
 /// Seconds of training steps per run in the games study (`time_budget_s`).
 pub const GAMES_BUDGET_S: f64 = 360.0;
@@ -95,7 +98,7 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
             expected_s: 2.0 * TOY_SEEDS.len() as f64 * TOYS_KIMG / 500.0 * TOY_S_PER_500_KIMG,
             runs_dir: dir,
         },
-        StudyName::Stopping => super::page::stopping_plan(options, dir)?,
+        StudyName::Stopping => stopping_plan(options, dir)?,
     })
 }
 
@@ -202,4 +205,73 @@ fn toy_contenders() -> Vec<Contender> {
         }
     }
     out
+}
+
+/// The stopping study: the games study's best run (lowest final domain FID), trained again
+/// with the same config and the Inception FID added to its evaluations, to its end.
+pub fn stopping_plan(options: &StudyOptions, dir: PathBuf) -> Result<Plan> {
+    let games_options = StudyOptions {
+        name: StudyName::Games,
+        ..options.clone()
+    };
+    let games = plan(&games_options)?;
+    let mut best: Option<(f64, RunResult)> = None;
+    for run in games.runs().iter().filter(|r| {
+        !r.dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .starts_with("probe-")
+    }) {
+        let result = RunResult::load(run).with_context(|| {
+            format!(
+                "the stopping study follows the games study's best run: run `cargo xtask study games{}` first",
+                if options.tiny { " --tiny" } else { "" }
+            )
+        })?;
+        if let Some(fid) = result.last(&Metric::DomainFid.stats_key()) {
+            if best.as_ref().is_none_or(|(b, _)| fid < *b) {
+                best = Some((fid, result));
+            }
+        }
+    }
+    let Some((_, best)) = best else {
+        bail!(
+            "the games study in {} has no run with a domain FID",
+            runs_dir(&games_options, StudyName::Games).display()
+        );
+    };
+    let mut sets: Vec<String> = best
+        .run
+        .contender
+        .sets
+        .iter()
+        .filter(|s| {
+            !s.starts_with("time_budget_s=")
+                && !s.starts_with("kimg=")
+                && !s.starts_with("evaluation.metrics=")
+        })
+        .cloned()
+        .collect();
+    sets.push(format!("kimg={}", best.kimg()));
+    sets.push("evaluation.metrics=[\"fid\",\"is\",\"swd\",\"domain-fid\",\"coverage\"]".into());
+    let contender = Contender {
+        label: format!("{}-rerun", best.run.contender.label),
+        preset: best.run.contender.preset,
+        sets,
+    };
+    Ok(Plan {
+        name: StudyName::Stopping,
+        title: "When to stop: FID, IS, SWD and the plateau rule on one run".into(),
+        question: format!(
+            "Where would each metric, and the plateau rule, have stopped the games study's best run ({} seed {}, the lowest final domain FID), and does that agree with the sample grids? The run is trained again to the same {:.1} kimg with the same config (so the same networks), adding the Inception FID to its evaluations.",
+            best.run.contender.label, best.run.seed, best.kimg()
+        ),
+        contenders: vec![contender],
+        seeds: vec![best.run.seed],
+        probes: Vec::new(),
+        // The games run's time plus ~60 s of Inception features per evaluation.
+        expected_s: best.train_s() + 60.0 * best.series(&Metric::DomainFid.stats_key()).len() as f64 + 120.0,
+        runs_dir: dir,
+    })
 }

@@ -1,0 +1,96 @@
+//! A finished run of a study, read back from its run directory (`stats.jsonl`, `outcome.json`,
+//! the grids): what the plans (the stopping study follows the games study's best run) and the
+//! pages read.
+
+use super::RunRef;
+use crate::report::tick_pictures;
+use anyhow::{bail, Result};
+use ganlab_run::stats::{read_ticks, TickStats};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// One finished run of a study, read back from its run directory.
+pub struct RunResult {
+    pub run: RunRef,
+    pub ticks: Vec<TickStats>,
+    pub stop_reason: String,
+}
+
+/// A statistic of a tick: `eval.METRIC` (an evaluation), a 2-D mode metric, or a step scalar
+/// (see [`TickStats::stat`]).
+pub fn stat(t: &TickStats, key: &str) -> Option<f64> {
+    t.stat(key)
+}
+
+impl RunResult {
+    pub fn load(run: &RunRef) -> Result<RunResult> {
+        let ticks = read_ticks(&run.dir.join("stats.jsonl"));
+        if ticks.is_empty() {
+            bail!(
+                "{}: no statistics; run the study to train it",
+                run.dir.display()
+            );
+        }
+        let outcome: Value = std::fs::read_to_string(run.dir.join("outcome.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(Value::Null);
+        Ok(RunResult {
+            run: run.clone(),
+            ticks,
+            stop_reason: outcome["stop_reason"].as_str().unwrap_or("?").to_string(),
+        })
+    }
+
+    /// (kimg, seconds of training, value) at every tick that has `key`.
+    pub fn series(&self, key: &str) -> Vec<(f64, f64, f64)> {
+        self.ticks
+            .iter()
+            .filter_map(|t| {
+                let train_s = t.train_s.unwrap_or(t.wall_s);
+                stat(t, key).map(|v| (t.kimg, train_s, v))
+            })
+            .collect()
+    }
+
+    pub fn last(&self, key: &str) -> Option<f64> {
+        self.series(key).last().map(|p| p.2)
+    }
+
+    pub fn best(&self, key: &str, lower_better: bool) -> Option<f64> {
+        let values = self.series(key).into_iter().map(|p| p.2);
+        match lower_better {
+            true => values.reduce(f64::min),
+            false => values.reduce(f64::max),
+        }
+    }
+
+    pub fn kimg(&self) -> f64 {
+        self.ticks.last().map_or(0.0, |t| t.kimg)
+    }
+
+    pub fn train_s(&self) -> f64 {
+        self.ticks
+            .last()
+            .map_or(0.0, |t| t.train_s.unwrap_or(t.wall_s))
+    }
+
+    /// The kinds of warning the run raised (the text before the first colon), with the number
+    /// of ticks that raised each.
+    pub fn warnings(&self) -> BTreeMap<String, usize> {
+        let mut kinds = BTreeMap::new();
+        for w in self.ticks.iter().flat_map(|t| t.warnings.iter()) {
+            let kind = w.split(':').next().unwrap_or(w).trim().to_string();
+            *kinds.entry(kind).or_insert(0) += 1;
+        }
+        kinds
+    }
+
+    pub fn last_grid(&self) -> Option<PathBuf> {
+        tick_pictures(&self.run.dir)
+            .ok()?
+            .pop()
+            .map(|(_, path)| path)
+    }
+}

@@ -1,0 +1,153 @@
+//! An evaluation's result, typed: one struct per metric result, serialised to the JSON that
+//! `gan eval --json` has always written (so results and run directories of earlier versions
+//! read back the same). `gan eval`, the training-time evaluation, the monitor and the report
+//! read these fields; [`crate::metric::Metric::scalar`] says which one is each metric's number.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// What one evaluation measured. Every metric is optional: only those asked for are present.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Fréchet Inception distance (Heusel et al. 2017).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fid: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<KidResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swd: Option<SwdResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is: Option<IsResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<CoverageResult>,
+    /// The Fréchet distance in the domain classifier's feature space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_fid: Option<f64>,
+    /// 2-D toys: the mode metrics (PacGAN's definitions), as the tick's statistics hold them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jsd_to_uniform: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modes_covered: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high_quality_share: Option<f64>,
+    /// What the user should know about the numbers (e.g. too few samples for FID).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Where the numbers came from: the sets, sample counts, seeds, detector, classifier, cache.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub provenance: Value,
+}
+
+/// Kernel Inception distance (Bińkowski et al. 2018): the mean and spread over subsets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KidResult {
+    pub mean: f64,
+    pub std: f64,
+    pub subsets: usize,
+    pub subset_size: i64,
+}
+
+/// ProGAN's sliced Wasserstein distance (×1e3): per pyramid level, keyed by resolution, and
+/// their average.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwdResult {
+    pub avg: f64,
+    pub per_level: BTreeMap<i64, f64>,
+}
+
+/// Inception Score (Salimans et al. 2016) with the domain classifier that gave it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IsResult {
+    pub mean: f64,
+    pub std: f64,
+    pub classifier: String,
+}
+
+/// The domain classifier's classes in the samples against the data (mode collapse).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoverageResult {
+    pub classifier: String,
+    /// Share of the samples per class.
+    pub histogram: Vec<f64>,
+    /// Share of the real images per class.
+    pub real_histogram: Vec<f64>,
+    pub covered: usize,
+    /// The classes missing from the samples.
+    pub missing: Vec<usize>,
+}
+
+impl Evaluation {
+    /// Reads a result written by `gan eval --json` (any version); unknown keys are kept out.
+    pub fn from_json(value: &Value) -> Result<Evaluation, serde_json::Error> {
+        serde_json::from_value(value.clone())
+    }
+
+    /// The JSON `gan eval --json` writes.
+    pub fn to_json(&self) -> Value {
+        // Every field serialises to JSON (numbers, strings, maps with integer keys).
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// A plain-text table of the results, as `gan eval` prints it.
+    pub fn table(&self) -> String {
+        let mut rows: Vec<(String, String)> = Vec::new();
+        let num = |x: f64| format!("{x:.4}");
+        if let Some(v) = self.fid {
+            rows.push(("FID".into(), num(v)));
+        }
+        if let Some(k) = &self.kid {
+            rows.push(("KID".into(), format!("{} ± {}", num(k.mean), num(k.std))));
+        }
+        if let Some(s) = &self.swd {
+            rows.push(("SWD x1e3 (avg)".into(), num(s.avg)));
+            for (res, d) in &s.per_level {
+                rows.push((format!("SWD x1e3 @{res}"), num(*d)));
+            }
+        }
+        if let Some(i) = &self.is {
+            rows.push((
+                format!("IS ({})", i.classifier),
+                format!("{} ± {}", num(i.mean), num(i.std)),
+            ));
+        }
+        if let Some(v) = self.domain_fid {
+            rows.push(("domain FID".into(), num(v)));
+        }
+        if let Some(c) = &self.coverage {
+            rows.push((
+                "classes covered".into(),
+                format!("{} (missing: {:?})", c.covered, c.missing),
+            ));
+        }
+        rows.iter().map(|(k, v)| format!("{k:<18} {v}\n")).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A result as `gan eval --json` wrote it before the result was typed reads back, and
+    /// writes the same JSON again.
+    #[test]
+    fn earlier_results_read_back_and_write_the_same_json() {
+        let written = json!({
+            "fid": 112.89,
+            "kid": {"mean": 0.01, "std": 0.002, "subsets": 100, "subset_size": 1000},
+            "swd": {"avg": 20.5, "per_level": {"16": 30.0, "32": 11.0}},
+            "is": {"mean": 9.1, "std": 0.1, "classifier": "mnist"},
+            "coverage": {"classifier": "mnist", "histogram": [0.5, 0.5], "real_histogram": [0.5, 0.5], "covered": 2, "missing": []},
+            "domain_fid": 3.5,
+            "warnings": ["FID with 100 samples per side"],
+            "provenance": {"samples_real": 100}
+        });
+        let typed = Evaluation::from_json(&written).expect("reads");
+        assert_eq!(typed.swd.as_ref().map(|s| s.per_level[&16]), Some(30.0));
+        assert_eq!(typed.to_json(), written);
+        assert!(typed.table().contains("SWD x1e3 @16"));
+        // Only what was measured is written.
+        assert_eq!(Evaluation::default().to_json(), json!({}));
+    }
+}
