@@ -234,9 +234,10 @@ struct TrainStepArgs {
     /// rank 0 prints the rate and `comm_ms_per_step`, the time per step spent in collectives.
     #[arg(long, value_name = "N")]
     nproc_per_node: Option<usize>,
-    /// libtorch's intra-op threads per process (default: libtorch's, one per core).
+    /// libtorch's intra-op threads per process (default: as `gan train` chooses them: with
+    /// several local ranks the cores divided among them, else libtorch's, one per core).
     #[arg(long)]
-    threads: Option<i32>,
+    threads: Option<usize>,
     /// ProGAN: hold the real images in host memory and move each batch to the device as a
     /// streamed dataset's batches are (pinned memory, non-blocking copy), instead of holding
     /// them on the device.
@@ -372,6 +373,11 @@ struct TrainArgs {
     /// uses the device of its rank). Under torchrun, leave it out: torchrun starts the workers.
     #[arg(long, value_name = "N")]
     nproc_per_node: Option<usize>,
+    /// libtorch's intra-op threads (and streamed-image decoders) per process; default: with
+    /// several local ranks the cores divided among them (unless OMP_NUM_THREADS is set), else
+    /// libtorch's, one per core.
+    #[arg(long, value_name = "T")]
+    threads: Option<usize>,
     /// Seconds a rank waits in one collective before it gives up naming the lost rank(s).
     #[arg(long, value_name = "SECONDS", default_value_t = crate::launch::DEFAULT_TIMEOUT_S)]
     dist_timeout: f64,
@@ -567,12 +573,9 @@ fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
             return Ok(None);
         }
     }
-    if let Some(t) = a.threads {
-        if t < 1 {
-            anyhow::bail!("bench train-step: --threads must be at least 1");
-        }
-        tch::set_num_threads(t);
-    }
+    // What `gan train` would choose for this process (one of N local ranks shares the cores).
+    ganlab_run::device::choose_threads(a.threads)
+        .map_err(|e| anyhow::anyhow!("bench train-step: {e:#}"))?;
     let device = ganlab_run::device::resolve(&a.device)?;
     let dist = crate::launch::join(device, timeout)?;
     let device = match (&dist, device) {
@@ -767,6 +770,8 @@ fn train(args: TrainArgs) -> Result<()> {
             return crate::launch::local_workers(n, timeout);
         }
     }
+    // Before any work: this process's share of the cores (several local ranks divide them).
+    ganlab_run::device::choose_threads(args.threads)?;
     // Ctrl-C / SIGTERM: the running training writes a snapshot and returns cleanly.
     if let Err(err) = ctrlc::set_handler(ganlab_run::train::request_stop) {
         eprintln!("gan: warning: cannot install the Ctrl-C handler: {err}");

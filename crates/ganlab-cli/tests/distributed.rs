@@ -464,3 +464,56 @@ fn launch_mistakes_are_clear_errors() {
         "{log}"
     );
 }
+
+/// `config.json`'s record of the threads: every rank's count and rank 0's reason.
+fn threads_of(dir: &Path) -> (Vec<u64>, String) {
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("config.json")).expect("config.json"),
+    )
+    .expect("JSON");
+    let per_rank = config["threads_per_rank"]
+        .as_array()
+        .unwrap_or_else(|| panic!("threads_per_rank in {config}"))
+        .iter()
+        .map(|n| n.as_u64().expect("a count"))
+        .collect();
+    let reason = config["threads_reason"]
+        .as_str()
+        .expect("reason")
+        .to_string();
+    (per_rank, reason)
+}
+
+#[test]
+fn local_ranks_divide_the_cores_unless_the_user_chose_the_threads() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let share = (cores / 2).max(1) as u64;
+    let two_ranks = |name: &str, omp: Option<&str>, extra: &[&str]| {
+        let dir = tmp.path().join(name);
+        let mut cmd = gan();
+        cmd.args(RING8)
+            .args(["--kimg", "0.512", "--nproc-per-node", "2"])
+            .args(extra)
+            .arg("--run-dir")
+            .arg(&dir)
+            .env_remove("OMP_NUM_THREADS")
+            .env_remove("LOCAL_WORLD_SIZE");
+        if let Some(n) = omp {
+            cmd.env("OMP_NUM_THREADS", n);
+        }
+        run_ok(&mut cmd);
+        threads_of(&dir)
+    };
+    // No setting: each of the two ranks takes half the cores (at least one).
+    let (per_rank, reason) = two_ranks("default", None, &[]);
+    assert_eq!(per_rank, [share, share], "{reason}");
+    assert!(reason.contains("shared by 2 local ranks"), "{reason}");
+    // The user's OMP_NUM_THREADS and --threads are kept (2 each, above a 2-core machine's share).
+    let (per_rank, reason) = two_ranks("omp", Some("2"), &[]);
+    assert_eq!(per_rank, [2, 2], "{reason}");
+    assert_eq!(reason, "OMP_NUM_THREADS=2");
+    let (per_rank, reason) = two_ranks("flag", None, &["--threads", "2"]);
+    assert_eq!(per_rank, [2, 2], "{reason}");
+    assert_eq!(reason, "--threads 2");
+}

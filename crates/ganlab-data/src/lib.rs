@@ -80,6 +80,16 @@ pub enum Error {
 /// The dataset names `load` accepts, besides `folder:PATH`, `zip:PATH` and prepared archives.
 pub const DATASET_NAMES: &[&str] = &["mnist", "fashion-mnist", "ring8", "grid25"];
 
+/// Sets how many threads decode streamed images (`folder:`, `zip:`): rayon's global pool,
+/// which is built once per process; returns false when it was already built (its size stays).
+/// Local data-parallel ranks share the machine's cores, so each gets its share.
+pub fn set_decode_threads(threads: usize) -> bool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build_global()
+        .is_ok()
+}
+
 /// Whether `name` names a dataset: one of [`DATASET_NAMES`], `folder:PATH` or `zip:PATH`.
 pub fn is_dataset_name(name: &str) -> bool {
     DATASET_NAMES.contains(&name) || is_streamed_name(name)

@@ -675,6 +675,11 @@ pub struct Provenance {
     pub resolved_device: Option<String>,
     /// The toolkit's version.
     pub toolkit_version: Option<String>,
+    /// libtorch's intra-op threads of this process (rank 0), why that many, and in a
+    /// data-parallel run every rank's count (see `device::choose_threads`).
+    pub threads: Option<usize>,
+    pub threads_reason: Option<String>,
+    pub threads_per_rank: Option<Vec<usize>>,
 }
 
 /// A run directory's `config.json`: the config the run trained with (every `auto` and unset
@@ -1086,6 +1091,7 @@ mod tests {
                 dataset_images: Some(10_000),
                 resolved_device: Some("cpu (2 threads)".into()),
                 toolkit_version: Some("0.1.0".into()),
+                ..Default::default()
             },
         };
         let written = run.to_json().expect("json");

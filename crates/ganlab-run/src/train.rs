@@ -640,11 +640,41 @@ impl<'a> Run<'a> {
         let data = TrainingData::load(config)?;
         config.resolve_defaults();
         config.channels = data.channels();
+        let threads = device::chosen_threads();
+        let threads_per_rank = match &dist {
+            // Every rank's own count, gathered: each decides for itself from its environment.
+            Some(d) => {
+                let mine = Tensor::from_slice(&[threads.intra_op as i64]);
+                Some(
+                    Vec::<i64>::try_from(&d.all_gather(&mine)?)?
+                        .into_iter()
+                        .map(|n| n as usize)
+                        .collect(),
+                )
+            }
+            None => None,
+        };
+        if writer {
+            tracing::info!(
+                "threads: {} intra-op, {} for decoding, per process ({}){}",
+                threads.intra_op,
+                threads
+                    .decode
+                    .map_or_else(|| "one per core".to_string(), |n| n.to_string()),
+                threads.reason,
+                threads_per_rank
+                    .as_ref()
+                    .map_or_else(String::new, |all| format!("; ranks: {all:?}"))
+            );
+        }
         let provenance = Provenance {
             dataset_source: Some(data.source()),
             dataset_images: Some(data.len()),
             resolved_device: Some(device::describe(device)),
             toolkit_version: Some(crate::VERSION.to_string()),
+            threads: Some(threads.intra_op),
+            threads_reason: Some(threads.reason.clone()),
+            threads_per_rank,
         };
         tracing::info!(dataset = %config.dataset, source = %data.source(), samples = data.len(), "dataset ready");
 
