@@ -75,6 +75,8 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--replay")
     ap.add_argument("--phases", action="store_true", help="also time each phase of the step (ms_<phase> lines)")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: forward passes and losses under torch.autocast(bfloat16), as `gan bench train-step --precision bf16`")
     args = ap.parse_args()
     torch.manual_seed(0)
     dev = torch.device(args.device)
@@ -86,12 +88,17 @@ def main():
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     reals = [(torch.rand(64, args.channels, 32, 32, device=dev) * 2 - 1).to(memory_format=fmt) for _ in range(4)]
+    def amp():
+        return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
+
     def step(real, z, lap=no_lap):
         z = z.view(z.shape[0], 100, 1, 1)
-        fake = g(z)
+        with amp():
+            fake = g(z)
         lap("g_forward")
-        lr_, lf = d(real).flatten(), d(fake.detach()).flatten()
-        loss_d = F.softplus(-lr_).mean() + F.softplus(lf).mean()
+        with amp():
+            lr_, lf = d(real).flatten().float(), d(fake.detach()).flatten().float()
+            loss_d = F.softplus(-lr_).mean() + F.softplus(lf).mean()
         lap("d_forward_and_loss")
         opt_d.zero_grad()
         loss_d.backward()
@@ -100,7 +107,9 @@ def main():
         lap("d_step")
         for p in d.parameters():
             p.requires_grad_(False)
-        loss_g = F.softplus(-d(fake).flatten()).mean()
+        with amp():
+            logits = d(fake).flatten().float()
+        loss_g = F.softplus(-logits).mean()
         lap("d_forward_for_g")
         opt_g.zero_grad()
         loss_g.backward()

@@ -132,6 +132,8 @@ def main():
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--phases", action="store_true", help="also time each phase of the step (ms_<phase> lines)")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: forward passes, losses and the penalty under torch.autocast(bfloat16), as `gan bench train-step --precision bf16`")
     args = ap.parse_args()
     torch.manual_seed(0)
     dev = torch.device(args.device)
@@ -151,17 +153,22 @@ def main():
     reals = [fade_reals(torch.rand(shape, device=dev) * 2 - 1, alpha).contiguous(memory_format=fmt) for _ in range(4)]
     latent = nf(0)
 
+    def amp():
+        return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
+
     def step(i, lap=no_lap):
         real = reals[i % len(reals)]
         z = torch.randn(args.batch, latent, device=dev)
-        fake = g(z, alpha)
+        with amp():
+            fake = g(z, alpha)
         lap("g_forward")
-        out_real, out_fake = d(real, alpha), d(fake.detach(), alpha)
-        eps = torch.rand(args.batch, 1, 1, 1, device=dev)
-        mixed = (real * eps + fake.detach() * (1 - eps)).requires_grad_(True)
-        grad, = torch.autograd.grad(d(mixed, alpha).sum(), mixed, create_graph=True)
-        penalty = (grad.flatten(1).square().sum(1).sqrt() - 1).square().mean() * 10.0
-        loss_d = out_fake.mean() - out_real.mean() + penalty + out_real.square().mean() * 0.001
+        with amp():
+            out_real, out_fake = d(real, alpha).float(), d(fake.detach(), alpha).float()
+            eps = torch.rand(args.batch, 1, 1, 1, device=dev)
+            mixed = (real * eps + fake.detach() * (1 - eps)).requires_grad_(True)
+            grad, = torch.autograd.grad(d(mixed, alpha).float().sum(), mixed, create_graph=True)
+            penalty = (grad.flatten(1).square().sum(1).sqrt() - 1).square().mean() * 10.0
+            loss_d = out_fake.mean() - out_real.mean() + penalty + out_real.square().mean() * 0.001
         lap("d_forward_and_loss")
         opt_d.zero_grad()
         loss_d.backward()
@@ -170,7 +177,8 @@ def main():
         lap("d_step")
         for p in d.parameters():
             p.requires_grad_(False)
-        loss_g = -d(fake, alpha).mean()
+        with amp():
+            loss_g = -d(fake, alpha).float().mean()
         lap("d_forward_for_g")
         opt_g.zero_grad()
         loss_g.backward()

@@ -146,8 +146,9 @@ fn bench_trainer(
     game: Box<dyn Game>,
     optimizer: OptimizerSettings,
     reals: Tensor,
-    channels_last: bool,
+    layout: Layout,
 ) -> Result<Trainer> {
+    let channels_last = layout.channels_last;
     if channels_last {
         players.to_channels_last();
     }
@@ -162,7 +163,19 @@ fn bench_trainer(
         seed: 0,
         channels_last,
     };
-    Ok(Trainer::new(players, game, optimizers, source, settings))
+    let mut trainer = Trainer::new(players, game, optimizers, source, settings);
+    if let Some(warning) = trainer.set_precision(layout.precision) {
+        tracing::warn!("{warning}");
+    }
+    Ok(trainer)
+}
+
+/// How the benchmarked step holds its tensors and computes: the memory format and the
+/// precision (`--memory-format`, `--precision`).
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    pub channels_last: bool,
+    pub precision: ganlab_train::Precision,
 }
 
 /// DCGAN-32's players with `channels`.
@@ -200,7 +213,7 @@ pub fn dcgan32_steps_per_s(
     steps: usize,
     warmup: usize,
     device: Device,
-    channels_last: bool,
+    layout: Layout,
     phases: bool,
     dist: Option<Arc<Dist>>,
 ) -> Result<StepRate> {
@@ -211,7 +224,7 @@ pub fn dcgan32_steps_per_s(
     let players = dcgan32_players(channels, device)?;
     let reals = Tensor::rand([4 * 64, channels, 32, 32], (Kind::Float, device)) * 2.0 - 1.0;
     let (game, optimizer) = dcgan32_game()?;
-    let mut trainer = bench_trainer(players, game, optimizer, reals, channels_last)?;
+    let mut trainer = bench_trainer(players, game, optimizer, reals, layout)?;
     time_trainer(&mut trainer, device, steps, warmup, phases, dist)
 }
 
@@ -279,6 +292,7 @@ pub fn dcgan32_losses(
     seed: i64,
     device: Device,
     dump: Option<&Path>,
+    precision: ganlab_train::Precision,
 ) -> Result<Vec<(f64, f64)>> {
     tch::manual_seed(seed);
     let mut players = dcgan32_players(channels, Device::Cpu)?;
@@ -296,7 +310,11 @@ pub fn dcgan32_losses(
     players.d_vs.set_device(device);
     let (game, optimizer) = dcgan32_game()?;
     let placeholder = Tensor::zeros([4, channels, 32, 32], (Kind::Float, device));
-    let mut trainer = bench_trainer(players, game, optimizer, placeholder, false)?;
+    let layout = Layout {
+        channels_last: false,
+        precision,
+    };
+    let mut trainer = bench_trainer(players, game, optimizer, placeholder, layout)?;
     let mut losses = Vec::new();
     for i in 0..steps {
         let real_cpu = Tensor::rand([64, channels, 32, 32], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
@@ -339,7 +357,7 @@ pub fn progan_steps_per_s(
     steps: usize,
     warmup: usize,
     device: Device,
-    channels_last: bool,
+    layout: Layout,
     phases: bool,
     dist: Option<Arc<Dist>>,
 ) -> Result<StepRate> {
@@ -394,7 +412,7 @@ pub fn progan_steps_per_s(
     ) * 2.0
         - 1.0;
     let reals = ganlab_progan::fade_reals(&reals, b.resolution, b.alpha);
-    let mut trainer = bench_trainer(players, game, optimizer, reals, channels_last)?;
+    let mut trainer = bench_trainer(players, game, optimizer, reals, layout)?;
     time_trainer(&mut trainer, device, steps, warmup, phases, dist)
 }
 

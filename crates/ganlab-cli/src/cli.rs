@@ -190,6 +190,9 @@ enum BenchCommand {
         /// `bench/dcgan32_step.py --replay DIR`).
         #[arg(long)]
         dump: Option<PathBuf>,
+        /// fp32, or bf16 (libtorch's autocast).
+        #[arg(long, default_value = "fp32", value_parser = parser::<ganlab_train::Precision>())]
+        precision: ganlab_train::Precision,
     },
     /// Whether CUDA is usable by this binary: prints `cuda_available`, `cuda_devices`, `cudnn`.
     CudaInfo,
@@ -243,6 +246,9 @@ struct TrainStepArgs {
     /// them on the device.
     #[arg(long)]
     reals_on_host: bool,
+    /// fp32, or bf16 (libtorch's autocast, as `gan train --precision bf16`).
+    #[arg(long, default_value = "fp32", value_parser = parser::<ganlab_train::Precision>())]
+    precision: ganlab_train::Precision,
 }
 
 #[derive(Subcommand)]
@@ -590,6 +596,10 @@ fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
         other => anyhow::bail!("bench train-step: unknown --memory-format `{other}`; expected auto, channels-last or contiguous"),
     };
     let cl = ganlab_run::device::use_channels_last(setting, device);
+    let layout = bench::Layout {
+        channels_last: cl,
+        precision: a.precision,
+    };
     if a.reals_on_host && a.arch != "progan" {
         anyhow::bail!(
             "bench train-step: --reals-on-host is a ProGAN option (got --arch {})",
@@ -602,7 +612,7 @@ fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
             a.steps,
             a.warmup,
             device,
-            cl,
+            layout,
             a.phases,
             dist.clone(),
         )?,
@@ -623,7 +633,7 @@ fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
                 alpha,
                 reals_on_host: a.reals_on_host,
             };
-            bench::progan_steps_per_s(b, a.steps, a.warmup, device, cl, a.phases, dist.clone())?
+            bench::progan_steps_per_s(b, a.steps, a.warmup, device, layout, a.phases, dist.clone())?
         }
         other => {
             anyhow::bail!("bench train-step: unknown --arch `{other}`; expected dcgan32 or progan")
@@ -715,10 +725,11 @@ fn bench(what: BenchCommand) -> Result<()> {
             channels,
             device,
             dump,
+            precision,
         } => {
             let device = ganlab_run::device::resolve(&device)?;
             for (i, (d, g)) in
-                bench::dcgan32_losses(channels, steps, seed, device, dump.as_deref())?
+                bench::dcgan32_losses(channels, steps, seed, device, dump.as_deref(), precision)?
                     .iter()
                     .enumerate()
             {

@@ -18,6 +18,12 @@ impl Choice for ganlab_games::GameName {
     }
 }
 
+impl Choice for ganlab_train::Precision {
+    fn listed() -> Option<Vec<&'static str>> {
+        Some(ganlab_train::Precision::names())
+    }
+}
+
 impl Choice for ganlab_train::ArchChoice {
     fn listed() -> Option<Vec<&'static str>> {
         Some(ganlab_train::ArchChoice::names())

@@ -6,7 +6,7 @@ use crate::metric::{self, Metric};
 use anyhow::{bail, Result};
 use ganlab_games::GameName;
 use ganlab_train::arch::{self, ArchChoice, ArchSpec, CriticNorm};
-use ganlab_train::{Architecture, OptimizerSettings, SampleKind};
+use ganlab_train::{Architecture, OptimizerSettings, Precision, SampleKind};
 use serde::{Deserialize, Serialize};
 
 /// Everything that defines a training run, as the user gives it (a config file, a preset, the
@@ -62,6 +62,11 @@ pub struct TrainConfig {
     /// CPU, where oneDNN's convolutions are faster that way. Results equal NCHW's up to float
     /// round-off.
     pub channels_last: Option<bool>,
+    /// The type the networks compute in: `fp32`, or `bf16` (libtorch's autocast: convolutions
+    /// and matrix products in bfloat16, float32 weights, optimiser states, losses, G's moving
+    /// average and metrics). Written to `config.json` only when not `fp32`.
+    #[serde(skip_serializing_if = "is_fp32")]
+    pub precision: Precision,
     /// Statistics, log line and sample grid every this many kimg.
     pub tick_kimg: f64,
     /// Snapshot every this many ticks (0: only the final snapshot).
@@ -111,6 +116,7 @@ impl Default for TrainConfig {
             seed: 0,
             device: DeviceChoice::Auto,
             channels_last: None,
+            precision: Precision::Fp32,
             tick_kimg: 10.0,
             snapshot_ticks: 0,
             keep_snapshots: 3,
@@ -130,6 +136,10 @@ pub use ganlab_train::arch::ProganSettings;
 enum KeyError {
     Structure(String),
     Value(String),
+}
+
+fn is_fp32(precision: &Precision) -> bool {
+    *precision == Precision::Fp32
 }
 
 fn is_true(value: &bool) -> bool {

@@ -78,6 +78,10 @@ fn architectures() -> Vec<&'static str> {
     ganlab_train::ArchChoice::names()
 }
 
+fn precisions() -> Vec<&'static str> {
+    ganlab_train::Precision::names()
+}
+
 fn image_and_toy_metrics() -> Vec<&'static str> {
     crate::metric::Metric::ALL
         .map(crate::metric::Metric::name)
@@ -103,6 +107,7 @@ pub const CONFIG_FLAGS: &[ConfigFlag] = &[
     flag("lr-d", "lr_d", Number, "LR", "Learning rate of D (default: the game's paper value)."),
     flag("seed", "seed", Number, "N", "Seed of every random number generator."),
     flag("device", "device", Text, "DEVICE", "auto (CUDA when present), cpu, cuda or cuda:N."),
+    choice("precision", "precision", Text, "The type the networks compute in: fp32, or bf16 (autocast: bfloat16 convolutions and products, float32 weights, optimiser states, losses and metrics; fast on CPUs with AMX or AVX512-BF16 and on GPUs since Ampere).", precisions),
     flag("label-smoothing", "game_options.label_smoothing", Number, "S", "One-sided label smoothing s (real target 1 − s; logistic games)."),
     flag("instance-noise", "game_options.instance_noise", Number, "SIGMA", "Instance noise σ added to D's inputs, annealed linearly to 0 over --instance-noise-kimg."),
     flag("instance-noise-kimg", "game_options.instance_noise_kimg", Number, "KIMG", "kimg over which the instance noise falls to 0 (0: constant)."),
@@ -172,6 +177,7 @@ mod tests {
                     "arch" => "dcgan32",
                     "device" => "cpu",
                     "primary" => "swd",
+                    "precision" => "bf16",
                     _ => "folder:somewhere",
                 },
                 Number => "7",

@@ -734,7 +734,16 @@ impl<'a> Run<'a> {
             seed: config.seed,
             channels_last,
         };
-        let trainer = Trainer::new(players, game, optimizers, source, settings);
+        let mut trainer = Trainer::new(players, game, optimizers, source, settings);
+        if let Some(warning) = trainer.set_precision(config.precision) {
+            tracing::warn!("{warning}");
+        }
+        if config.precision != ganlab_train::Precision::Fp32 {
+            tracing::info!(
+                "precision {}: the networks compute under libtorch's autocast",
+                config.precision
+            );
+        }
         if writer {
             data.save_reals(config, run_dir)?;
         }

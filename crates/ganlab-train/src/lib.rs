@@ -28,6 +28,7 @@ pub mod snapshot;
 mod trainer;
 
 pub use arch::{ArchChoice, Architecture, CriticNorm, Players, SampleKind};
+pub use ganlab_amp::Precision;
 pub use snapshot::Progress;
 pub use trainer::{
     optimizer_settings, stream_seed, BatchUnreadable, Diverged, Lap, OptimizerOverrides,

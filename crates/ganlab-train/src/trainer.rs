@@ -7,6 +7,7 @@
 use crate::arch::{ema_pairs, Players};
 use crate::snapshot::{self, Progress, Snapshot};
 use anyhow::{Context, Result};
+use ganlab_amp::{autocast, Precision};
 use ganlab_data::{BatchOrder, ImageSource};
 use ganlab_dist::Dist;
 use ganlab_games::{Game, GeneratorPass, LoopPlan, OptimizerChoice, Shard, StepContext};
@@ -174,6 +175,8 @@ pub struct Trainer {
     parallel: Option<DataParallel>,
     /// Time spent getting real batches since [`Trainer::take_data_time`] last read it.
     data_time: Duration,
+    /// The type the networks compute in (see [`Trainer::set_precision`]).
+    precision: Precision,
 }
 
 /// A trainer's place in a data-parallel group (see [`Trainer::data_parallel`]).
@@ -239,6 +242,7 @@ impl Trainer {
             d_params,
             parallel: None,
             data_time: Duration::ZERO,
+            precision: Precision::Fp32,
         }
     }
 
@@ -580,6 +584,19 @@ impl Trainer {
         })
     }
 
+    /// Sets the type the networks' forward (and so backward) passes compute in: float32, or
+    /// bfloat16 under libtorch's autocast with float32 weights, gradients, optimiser states,
+    /// losses and G's moving average (see `ganlab_amp`). Returns a warning when the device
+    /// lacks the hardware that makes the precision fast.
+    pub fn set_precision(&mut self, precision: Precision) -> Option<String> {
+        self.precision = precision;
+        precision.speed_warning(self.device)
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
     /// One critic update and, on the last critic step, one generator update (with D frozen)
     /// and G's moving average.
     fn update(
@@ -597,9 +614,11 @@ impl Trainer {
             true => z.detach().set_requires_grad(true),
             false => z.shallow_clone(),
         };
+        let (precision, device) = (self.precision, self.device);
+        let forward_g = || autocast(precision, device, || g.forward_t(&z, true));
         let fake = match last {
-            true => g.forward_t(&z, true),
-            false => tch::no_grad(|| g.forward_t(&z, true)),
+            true => forward_g(),
+            false => tch::no_grad(forward_g),
         };
         lap("g_forward");
         let ctx = StepContext {
@@ -607,12 +626,16 @@ impl Trainer {
             critic_step: self.progress.critic_steps,
             shard: self.shard(),
         };
-        let d_out = self.game.d_loss(
-            &mut |x: &Tensor| d.forward_t(x, true),
-            real,
-            &fake.detach(),
-            ctx,
-        );
+        // The losses and penalties (R1's and WGAN-GP's double backward included) are computed
+        // inside the region, as PyTorch's AMP recipe does, on float32 logits.
+        let d_out = autocast(precision, device, || {
+            self.game.d_loss(
+                &mut |x: &Tensor| float_logits(d.forward_t(x, true), precision),
+                real,
+                &fake.detach(),
+                ctx,
+            )
+        });
         lap("d_forward_and_loss");
         self.opt_d.zero_grad();
         d_out.loss.backward();
@@ -641,7 +664,9 @@ impl Trainer {
         // D's weights get no gradient during G's update: that part of the backward pass is
         // skipped, and D's optimiser state is untouched.
         set_requires_grad(&self.d_params, false);
-        let fake_logits = d.forward_t(&fake, true);
+        let fake_logits = autocast(precision, device, || {
+            float_logits(d.forward_t(&fake, true), precision)
+        });
         let g_out = self.game.generator_loss(&GeneratorPass {
             fake_logits: &fake_logits,
             fake: &fake,
@@ -788,6 +813,14 @@ fn sorted_variables(vs: &VarStore) -> Vec<Tensor> {
 }
 
 /// Rank `shard.index`'s rows of a global batch's indices.
+/// D's logits as the games read them: float32 (under bf16 autocast D's last layer gives bf16).
+fn float_logits(logits: Tensor, precision: Precision) -> Tensor {
+    match precision {
+        Precision::Fp32 => logits,
+        _ => logits.to_kind(Kind::Float),
+    }
+}
+
 fn shard_of(shard: Shard, indices: &[i64]) -> Result<Vec<i64>> {
     if shard.count <= 1 {
         return Ok(indices.to_vec());
