@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""fp32 against bf16 on the training-step rows, toolkit and PyTorch side by side: for each row
+and round, `gan bench train-step --precision P` and the same computation in PyTorch
+(`bench/dcgan32_step.py` / `bench/progan_step.py --channels-last --precision P`, autocast
+bfloat16 around the same regions), alternated in one run. Prints per-row medians, each side's
+bf16/fp32 speed-up, and the toolkit/PyTorch ratio in bf16 with its per-round range.
+
+    python bench/precision_step.py --gan target/release/gan --rounds 3
+"""
+import argparse
+import statistics
+import subprocess
+
+ROWS = [
+    ("DCGAN-32 C=1", ["--arch", "dcgan32", "--channels", "1"],
+     ["bench/dcgan32_step.py", "--channels", "1"], 30),
+    ("ProGAN-32 stable", ["--arch", "progan", "--resolution", "32", "--phase", "stable"],
+     ["bench/progan_step.py", "--resolution", "32", "--phase", "stable"], 15),
+    ("ProGAN-32 fade", ["--arch", "progan", "--resolution", "32", "--phase", "fade"],
+     ["bench/progan_step.py", "--resolution", "32", "--phase", "fade"], 15),
+    ("ProGAN-64 stable", ["--arch", "progan", "--resolution", "64", "--phase", "stable", "--batch", "16"],
+     ["bench/progan_step.py", "--resolution", "64", "--phase", "stable", "--batch", "16"], 10),
+    ("ProGAN-64 fade", ["--arch", "progan", "--resolution", "64", "--phase", "fade", "--batch", "16"],
+     ["bench/progan_step.py", "--resolution", "64", "--phase", "fade", "--batch", "16"], 10),
+]
+
+
+def rate(cmd):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    lines = [line for line in out.splitlines() if line.startswith("steps_per_s")]
+    if not lines:
+        raise SystemExit(f"{cmd}: no steps_per_s line:\n{out}")
+    return float(lines[-1].split()[1])
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--gan", default="target/release/gan")
+    p.add_argument("--python", default=".venv/bin/python")
+    p.add_argument("--rounds", type=int, default=3)
+    args = p.parse_args()
+    with open("/proc/cpuinfo") as f:
+        flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    print("cpu flags:", " ".join(x for x in ("amx_bf16", "avx512_bf16") if x in flags) or "no amx_bf16 / avx512_bf16")
+    for name, gan_args, torch_args, steps in ROWS:
+        r = {k: [] for k in ("ours fp32", "ours bf16", "torch fp32", "torch bf16")}
+        for _ in range(args.rounds):
+            for precision in ("fp32", "bf16"):
+                r[f"ours {precision}"].append(rate([args.gan, "bench", "train-step", "--device", "cpu",
+                                                    "--steps", str(steps), "--precision", precision, *gan_args]))
+                r[f"torch {precision}"].append(rate([args.python, *torch_args, "--channels-last",
+                                                     "--steps", str(steps), "--precision", precision]))
+        m = {k: statistics.median(v) for k, v in r.items()}
+        per_round = [a / b for a, b in zip(r["ours bf16"], r["torch bf16"])]
+        print(f"{name}: ours fp32 {m['ours fp32']:.2f} bf16 {m['ours bf16']:.2f} "
+              f"({m['ours bf16'] / m['ours fp32']:.2f}x) | torch fp32 {m['torch fp32']:.2f} "
+              f"bf16 {m['torch bf16']:.2f} ({m['torch bf16'] / m['torch fp32']:.2f}x) | "
+              f"bf16 ours/torch {m['ours bf16'] / m['torch bf16']:.2f} "
+              f"[{min(per_round):.2f}-{max(per_round):.2f}]", flush=True)
+
+
+if __name__ == "__main__":
+    main()
