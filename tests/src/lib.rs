@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: fixtures from the PyTorch reference scripts in
 //! `tests/reference/`, and comparisons with stated tolerances.
 
+pub mod kill;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use tch::{nn::VarStore, Tensor};

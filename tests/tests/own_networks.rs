@@ -2,9 +2,9 @@
 //! at start-up, not part of the toolkit's registry) get the whole run the command line gets:
 //! ticks, evaluations, the best snapshot, a report, and an exact resume after SIGKILL.
 
+use ganlab_tests::kill::{jitter, kill_after_a_snapshot, newest_snapshot, run_to_end, snapshots};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 use tch::Tensor;
 
 const ARGS: &[&str] = &[
@@ -35,60 +35,6 @@ fn own_networks() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_own-networks"));
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     cmd
-}
-
-fn run_to_end(cmd: &mut Command) {
-    let out = cmd.output().expect("run own-networks");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn snapshots(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot-kimg"))
-                .count()
-        })
-        .unwrap_or(0)
-}
-
-fn newest(dir: &Path) -> Option<std::path::PathBuf> {
-    ganlab_run::train::newest_snapshot(dir).ok().flatten()
-}
-
-/// Starts `cmd`, waits until the process has written a snapshot of its own (the newest one
-/// changes), then waits `extra` more and kills it with SIGKILL (no handler runs, nothing is
-/// flushed).
-fn kill_after_a_snapshot(cmd: &mut Command, dir: &Path, extra: Duration) {
-    let before = newest(dir);
-    let mut child = cmd.spawn().expect("spawn own-networks");
-    let start = Instant::now();
-    while newest(dir) == before {
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "no new snapshot within 3 minutes"
-        );
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut stderr = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-            }
-            panic!("own-networks exited before it could be killed: {status}\n{stderr}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    std::thread::sleep(extra);
-    let finished_first = child.try_wait().expect("poll").is_some();
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
-    assert!(
-        !finished_first,
-        "the run finished before the kill; make it longer"
-    );
 }
 
 fn sorted_tensors(path: &Path) -> Vec<(String, Tensor)> {
@@ -159,29 +105,19 @@ fn own_networks_train_evaluate_snapshot_report_and_resume_exactly_after_sigkill(
     assert!(report.contains("own-mlp"), "{report}");
 
     // Killed twice at moments that vary between runs of this test, then resumed to the end.
-    let jitter = |salt: u32| {
-        Duration::from_millis(
-            ((std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0)
-                ^ salt)
-                % 200) as u64,
-        )
-    };
     kill_after_a_snapshot(
         own_networks().args(ARGS).arg("--run-dir").arg(&killed),
         &killed,
-        jitter(0),
+        jitter(0, 200),
     );
     kill_after_a_snapshot(
         own_networks().arg("train").arg("--resume").arg(&killed),
         &killed,
-        jitter(0x3c3c),
+        jitter(0x3c3c, 200),
     );
     run_to_end(own_networks().arg("train").arg("--resume").arg(&killed));
 
-    let final_snapshot = |dir: &Path| newest(dir).expect("a final snapshot");
+    let final_snapshot = |dir: &Path| newest_snapshot(dir).expect("a final snapshot");
     let (a, b) = (final_snapshot(&reference), final_snapshot(&killed));
     assert_eq!(a.file_name(), b.file_name());
     assert_same_tensors(&a, &b);

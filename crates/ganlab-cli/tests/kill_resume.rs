@@ -3,9 +3,14 @@
 //! killed twice, at moments that vary from run to run (possibly in the middle of writing a
 //! snapshot or a stats line), and resumed with `gan train --resume` each time.
 
+// The process-killing helpers shared with `tests/tests/own_networks.rs` (this package cannot
+// depend on the `ganlab-tests` package, which depends on it).
+#[path = "../../../tests/src/kill.rs"]
+mod kill;
+
+use kill::{jitter, kill_after_a_snapshot, run_to_end, snapshots};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 use tch::Tensor;
 
 const ARGS: &[&str] = &[
@@ -31,50 +36,6 @@ fn gan() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gan"));
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     cmd
-}
-
-fn run_to_end(cmd: &mut Command) {
-    let out = cmd.output().expect("run gan");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn snapshots(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot-kimg"))
-                .count()
-        })
-        .unwrap_or(0)
-}
-
-/// Starts `cmd`, waits until the run has a snapshot, then waits `extra` more and kills it.
-fn kill_after_a_snapshot(cmd: &mut Command, dir: &Path, extra: Duration) {
-    let mut child = cmd.spawn().expect("spawn gan");
-    let start = Instant::now();
-    while snapshots(dir) == 0 {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "no snapshot within 2 minutes"
-        );
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("gan exited before it could be killed: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    std::thread::sleep(extra);
-    // Child::kill sends SIGKILL on Unix: no handler runs, nothing is flushed.
-    let finished_first = child.try_wait().expect("poll").is_some();
-    child.kill().expect("SIGKILL");
-    let _ = child.wait();
-    assert!(
-        !finished_first,
-        "the run finished before the kill; make it longer"
-    );
 }
 
 fn final_tensors(dir: &Path) -> Vec<(String, Tensor)> {
@@ -115,20 +76,10 @@ fn sigkill_at_any_moment_then_resume_equals_an_uninterrupted_run() {
     run_to_end(gan().args(ARGS).arg("--run-dir").arg(&reference));
 
     // Two kills at moments that differ between runs of this test (sub-second clock noise).
-    let jitter = |salt: u32| {
-        Duration::from_millis(
-            ((std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0)
-                ^ salt)
-                % 400) as u64,
-        )
-    };
     kill_after_a_snapshot(
         gan().args(ARGS).arg("--run-dir").arg(&killed),
         &killed,
-        jitter(0),
+        jitter(0, 400),
     );
     let after_first = snapshots(&killed);
     kill_after_a_snapshot(
@@ -138,7 +89,7 @@ fn sigkill_at_any_moment_then_resume_equals_an_uninterrupted_run() {
             .arg(&killed)
             .arg("--no-report"),
         &killed,
-        jitter(0x5a5a),
+        jitter(0x5a5a, 400),
     );
     assert!(snapshots(&killed) >= after_first);
     run_to_end(
