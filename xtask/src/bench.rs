@@ -130,6 +130,8 @@ fn same_losses(
 pub enum Group {
     Dcgan,
     Progan,
+    /// The training steps in bf16 (`--precision bf16`) against PyTorch's autocast.
+    Precision,
     Frechet,
     Swd,
     Features,
@@ -330,6 +332,9 @@ fn rows(o: &Options, paths: &Paths) -> Result<Vec<Row>> {
     if o.wants(Group::Progan) {
         rows.extend(["stable", "fade"].map(|phase| progan_row(o, paths, phase)));
     }
+    if o.wants(Group::Precision) {
+        rows.extend(precision_rows(o, paths));
+    }
     if o.wants(Group::Frechet) {
         let (dim, n) = if o.quick {
             ("256", "512")
@@ -441,6 +446,133 @@ fn dcgan_row(o: &Options, paths: &Paths, c: &str) -> Row {
             Variant::new("PyTorch", python, &torch_losses),
         )),
     }
+}
+
+/// The training steps in bf16 (libtorch's autocast, `--precision bf16`) against PyTorch's
+/// `torch.autocast(bfloat16)` step of the same computation (channels-last, as both run it on
+/// the CPU), with the toolkit's own fp32 step as a third variant, so that the record holds the
+/// toolkit's bf16/fp32 speed-up as well; the machine line names `amx_bf16` / `avx512_bf16`
+/// where the CPU has them. The DCGAN row first checks that both bf16 steps give the same losses
+/// from the same weights and batches. `--quick` runs the DCGAN and ProGAN-32 stable rows.
+fn precision_rows(o: &Options, paths: &Paths) -> Vec<Row> {
+    let (gan, python) = (paths.gan.as_path(), paths.python.as_path());
+    let dcgan_py = paths.script("dcgan32_step.py");
+    let progan_py = paths.script("progan_step.py");
+    let (steps, progan_steps) = (o.steps.to_string(), (o.steps / 2).max(1).to_string());
+    let dump = paths
+        .inputs
+        .join("dcgan32-bf16-replay")
+        .display()
+        .to_string();
+    let mut rows = Vec::new();
+    let mut row = |name: String, toolkit: Vec<&str>, script: &str, torch: Vec<&str>| {
+        fn with<'a>(args: &[&'a str], precision: &'static str) -> Vec<&'a str> {
+            let mut all = args.to_vec();
+            all.extend_from_slice(&["--precision", precision]);
+            all
+        }
+        let mut reference = vec![script];
+        reference.extend_from_slice(&torch);
+        reference.extend_from_slice(&["--channels-last", "--precision", "bf16"]);
+        rows.push(Row {
+            name,
+            rate: "steps_per_s",
+            variants: vec![
+                toolkit_train_step(gan, &with(&toolkit, "bf16")),
+                Variant::new("PyTorch autocast bf16", python, &reference),
+                Variant {
+                    label: "toolkit fp32",
+                    ..toolkit_train_step(gan, &with(&toolkit, "fp32"))
+                },
+            ],
+            same_value: None,
+            target: 1.0,
+            same_losses: None,
+        });
+    };
+    row(
+        "bf16 DCGAN-32 NS step, C=1, batch 64".into(),
+        vec!["--arch", "dcgan32", "--channels", "1", "--steps", &steps],
+        &dcgan_py,
+        vec!["--channels", "1", "--steps", &steps],
+    );
+    let progan: &[(&str, &str, &str)] = match o.quick {
+        true => &[("32", "stable", "32")],
+        false => &[
+            ("32", "stable", "32"),
+            ("32", "fade", "32"),
+            ("64", "stable", "16"),
+            ("64", "fade", "16"),
+        ],
+    };
+    for (resolution, phase, batch) in progan {
+        row(
+            format!("bf16 ProGAN-{resolution} WGAN-GP step, {phase}, batch {batch}, fmaps 256/64"),
+            vec![
+                "--arch",
+                "progan",
+                "--resolution",
+                resolution,
+                "--phase",
+                phase,
+                "--batch",
+                batch,
+                "--steps",
+                &progan_steps,
+            ],
+            &progan_py,
+            vec![
+                "--resolution",
+                resolution,
+                "--phase",
+                phase,
+                "--batch",
+                batch,
+                "--steps",
+                &progan_steps,
+            ],
+        );
+    }
+    if let Some(first) = rows.first_mut() {
+        first.same_losses = Some((
+            Variant::new(
+                "toolkit",
+                gan,
+                &[
+                    "bench",
+                    "losses",
+                    "--steps",
+                    "5",
+                    "--seed",
+                    "0",
+                    "--device",
+                    "cpu",
+                    "--channels",
+                    "1",
+                    "--precision",
+                    "bf16",
+                    "--dump",
+                    &dump,
+                ],
+            ),
+            Variant::new(
+                "PyTorch",
+                python,
+                &[
+                    &dcgan_py,
+                    "--channels",
+                    "1",
+                    "--steps",
+                    "5",
+                    "--precision",
+                    "bf16",
+                    "--replay",
+                    &dump,
+                ],
+            ),
+        ));
+    }
+    rows
 }
 
 /// ProGAN-32's WGAN-GP step in a stable or fading phase.
@@ -996,7 +1128,7 @@ fn machine(cap: Option<Cap>) -> String {
     };
     let flags = field("flags");
     let flags: Vec<&str> = flags.split_whitespace().collect();
-    let extensions: Vec<&str> = ["avx512f", "avx2", "fma"]
+    let extensions: Vec<&str> = ["avx512f", "avx2", "fma", "avx512_bf16", "amx_bf16"]
         .into_iter()
         .filter(|f| flags.contains(f))
         .collect();
