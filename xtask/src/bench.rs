@@ -390,6 +390,50 @@ fn rows(o: &Options, paths: &Paths) -> Result<Vec<Row>> {
 }
 
 /// DCGAN-32's training step with `channels`, and the same-losses check on replayed batches.
+/// The same-losses check of a DCGAN-32 row: `gan bench losses --dump DIR` writes its initial
+/// weights and 5 steps' batches and prints the losses; `dcgan32_step.py --replay DIR` runs the
+/// same steps in PyTorch (both in `precision`).
+fn replay_check(
+    gan: &Path,
+    python: &Path,
+    dcgan_py: &str,
+    dump: &str,
+    channels: &str,
+    precision: &str,
+) -> (Variant, Variant) {
+    let toolkit = [
+        "bench",
+        "losses",
+        "--steps",
+        "5",
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+        "--channels",
+        channels,
+        "--precision",
+        precision,
+        "--dump",
+        dump,
+    ];
+    let torch = [
+        dcgan_py,
+        "--channels",
+        channels,
+        "--steps",
+        "5",
+        "--precision",
+        precision,
+        "--replay",
+        dump,
+    ];
+    (
+        Variant::new("toolkit", gan, &toolkit),
+        Variant::new("PyTorch", python, &torch),
+    )
+}
+
 fn dcgan_row(o: &Options, paths: &Paths, c: &str) -> Row {
     let (gan, python) = (paths.gan.as_path(), paths.python.as_path());
     let steps = o.steps.to_string();
@@ -405,29 +449,6 @@ fn dcgan_row(o: &Options, paths: &Paths, c: &str) -> Row {
         &["--channels", c, "--steps", &steps],
         "PyTorch",
     );
-    let toolkit_losses = [
-        "bench",
-        "losses",
-        "--steps",
-        "5",
-        "--seed",
-        "0",
-        "--device",
-        "cpu",
-        "--channels",
-        c,
-        "--dump",
-        &dump,
-    ];
-    let torch_losses = [
-        &dcgan_py,
-        "--channels",
-        c,
-        "--steps",
-        "5",
-        "--replay",
-        &dump,
-    ];
     Row {
         name: format!("DCGAN-32 NS step, C={c}, batch 64"),
         rate: "steps_per_s",
@@ -441,10 +462,7 @@ fn dcgan_row(o: &Options, paths: &Paths, c: &str) -> Row {
         ],
         same_value: None,
         target: 1.1,
-        same_losses: Some((
-            Variant::new("toolkit", gan, &toolkit_losses),
-            Variant::new("PyTorch", python, &torch_losses),
-        )),
+        same_losses: Some(replay_check(gan, python, &dcgan_py, &dump, c, "fp32")),
     }
 }
 
@@ -534,43 +552,7 @@ fn precision_rows(o: &Options, paths: &Paths) -> Vec<Row> {
         );
     }
     if let Some(first) = rows.first_mut() {
-        first.same_losses = Some((
-            Variant::new(
-                "toolkit",
-                gan,
-                &[
-                    "bench",
-                    "losses",
-                    "--steps",
-                    "5",
-                    "--seed",
-                    "0",
-                    "--device",
-                    "cpu",
-                    "--channels",
-                    "1",
-                    "--precision",
-                    "bf16",
-                    "--dump",
-                    &dump,
-                ],
-            ),
-            Variant::new(
-                "PyTorch",
-                python,
-                &[
-                    &dcgan_py,
-                    "--channels",
-                    "1",
-                    "--steps",
-                    "5",
-                    "--precision",
-                    "bf16",
-                    "--replay",
-                    &dump,
-                ],
-            ),
-        ));
+        first.same_losses = Some(replay_check(gan, python, &dcgan_py, &dump, "1", "bf16"));
     }
     rows
 }
