@@ -15,30 +15,36 @@
 //!
 //! - [`classifier`]: domain classifiers (MNIST, Fashion-MNIST), class histograms and mode
 //!   coverage;
+//! - [`fid_infinity`](mod@fid_infinity): FID extrapolated to infinitely many samples (FID∞);
 //! - [`frechet`]: float64 feature statistics and the Fréchet distance (FID's core);
 //! - [`inception`]: the TorchScript FID detector and its exact preprocessing;
 //! - [`inception_native`]: the default detector's graph by the toolkit's own calls (folded batch
 //!   norms, channels-last), what `Detector` runs for that file;
 //! - [`kid`](mod@kid): Kernel Inception Distance;
+//! - [`manifold`]: k-NN precision, recall, density, coverage and realism on any features;
 //! - [`inception_score`](mod@inception_score): IS from any classifier's logits;
 //! - [`swd`](mod@swd): ProGAN's sliced Wasserstein distance on Laplacian pyramids;
 //! - [`toy`]: mode coverage, high-quality share and the mode-histogram JSD for the 2-D mixtures.
 
 pub mod classifier;
+pub mod fid_infinity;
 pub mod frechet;
 mod host;
 pub mod inception;
 pub mod inception_native;
 pub mod inception_score;
 pub mod kid;
+pub mod manifold;
 pub mod swd;
 mod swd_cpu;
 pub mod toy;
 
+pub use fid_infinity::{fid_infinity, FidInfinity};
 pub use frechet::{frechet_distance, FeatureStats};
 pub use inception::Detector;
 pub use inception_score::{inception_score, InceptionScore};
 pub use kid::{kid, Kid};
+pub use manifold::{manifold_metrics, ManifoldMetrics, ManifoldSettings};
 pub use swd::{swd, swd_chunked, swd_with_phases, ImageChunks, Swd, SwdPhases};
 pub use toy::{toy_mode_metrics, ToyModeMetrics};
 
