@@ -49,13 +49,22 @@ pub fn is_done() -> bool {
 /// The Python readers the reference tests use, pinned, installed with `--no-deps`: the
 /// `safetensors` package (the prepared archives and snapshots, `tests/reference/generators.py`)
 /// and TensorBoard's own event reader (`EventAccumulator`, which imports protobuf and absl); and
-/// threadpoolctl, with which `cargo xtask bench` records which BLAS kernel numpy and scipy ran.
+/// threadpoolctl, with which `cargo xtask bench` records which BLAS kernel numpy and scipy ran;
+/// and the references of precision, recall, density and coverage (`prdc` 0.2 with scikit-learn,
+/// torch-fidelity 0.4.0 with torchvision, each with what it imports).
 const READER_PACKAGES: &[&str] = &[
     "safetensors==0.8.0",
     "tensorboard==2.21.0",
     "protobuf==7.36.2",
     "absl-py==2.5.1",
     "threadpoolctl==3.8.0",
+    "prdc==0.2",
+    "scikit-learn==1.9.1",
+    "joblib==1.6.0",
+    "cloudpickle==3.1.3",
+    "narwhals==2.29.0",
+    "torch-fidelity==0.4.0",
+    "torchvision==0.26.0",
 ];
 
 /// A file of each reader package inside site-packages, looked for on disk (without starting
@@ -66,6 +75,13 @@ const READER_FILES: &[&str] = &[
     "google/protobuf/message.py",
     "absl/flags/__init__.py",
     "threadpoolctl.py",
+    "prdc/prdc.py",
+    "sklearn/metrics/pairwise.py",
+    "joblib/__init__.py",
+    "cloudpickle/__init__.py",
+    "narwhals/__init__.py",
+    "torch_fidelity/metric_prc.py",
+    "torchvision/__init__.py",
 ];
 
 /// Whether the venv has every reader package.
@@ -90,7 +106,7 @@ fn install_readers(paths: &Paths) -> Result<String> {
             .args(["--no-cache-dir", "--no-deps"])
             .args(READER_PACKAGES),
     )
-    .context("pip could not install the Python readers (safetensors, tensorboard, threadpoolctl); check the access to pypi.org")?;
+    .context("pip could not install the Python readers and reference tools (safetensors, tensorboard, threadpoolctl, prdc, torch-fidelity); check the access to pypi.org")?;
     Ok(format!("installed {}", READER_PACKAGES.join(", ")))
 }
 
@@ -316,7 +332,7 @@ pub fn run(full: bool) -> Result<()> {
         install_detector(&paths).map(|o| ((), o))
     })?;
     step(
-        "Python readers (safetensors, tensorboard, threadpoolctl)",
+        "Python readers and references (safetensors, tensorboard, prdc, torch-fidelity)",
         || install_readers(&paths).map(|o| ((), o)),
     )?;
     eprintln!("[setup] done: `cargo build`, `cargo test` and the binaries now find libtorch");
