@@ -26,6 +26,7 @@ use ganlab_games::GameName;
 use ganlab_report::study::{StudyName, StudyOptions};
 use ganlab_run::config::{Preset, RunConfig};
 use ganlab_run::device::DeviceChoice;
+use ganlab_run::eval::FeatureSpace;
 use ganlab_run::run_dir;
 use ganlab_run::train::Reporting;
 use ganlab_run::TrainConfig;
@@ -286,7 +287,8 @@ struct EvalArgs {
     /// any image set --real takes.
     #[arg(long)]
     fake: String,
-    /// Comma-separated metrics: fid, kid, swd, is, coverage, domain-fid.
+    /// Comma-separated metrics: fid, kid, swd, is, coverage, domain-fid, fid-inf, precision,
+    /// recall, density, nn-coverage.
     #[arg(long, value_delimiter = ',', default_value = "fid,kid,swd")]
     metrics: Vec<String>,
     /// Samples per side.
@@ -313,6 +315,25 @@ struct EvalArgs {
     /// archive's resolution, 32 for mnist and fashion-mnist).
     #[arg(long)]
     resolution: Option<i64>,
+    /// Feature space of precision, recall, density and nn-coverage: inception (the FID
+    /// detector's), classifier (the domain classifier's, mnist / fashion-mnist at 32x32) or auto
+    /// (inception when fid, kid or fid-inf is asked or no classifier fits, else classifier).
+    #[arg(long, default_value = "auto", value_parser = parser::<FeatureSpace>())]
+    features: FeatureSpace,
+    /// Neighbourhood k of precision and recall (Kynkäänniemi et al. 2019: 3).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i64).range(1..))]
+    k_precision_recall: i64,
+    /// Neighbourhood k of density and nn-coverage (Naeem et al. 2020: 5).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..))]
+    k_density_coverage: i64,
+    /// Rows and columns of one block of the k-NN metrics' distance matrix (memory: a few blocks
+    /// of this many squared floats).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(i64).range(1..))]
+    distance_block: i64,
+    /// Sample a generator with the truncation trick at this ψ in (0, 1] (as `gan generate`):
+    /// fidelity up, diversity down.
+    #[arg(long, default_value_t = 1.0)]
+    truncation: f64,
 }
 
 #[derive(Args)]
@@ -1093,6 +1114,13 @@ fn eval(args: EvalArgs) -> Result<()> {
         device: args.device,
         json: args.json.clone(),
         resolution: args.resolution,
+        features: args.features,
+        manifold: ganlab_metrics::ManifoldSettings {
+            k_precision_recall: args.k_precision_recall,
+            k_density_coverage: args.k_density_coverage,
+            block: args.distance_block,
+        },
+        truncation: args.truncation,
     };
     let result = ganlab_run::eval::evaluate_typed(&cfg)?;
     print!("{}", result.table());

@@ -253,11 +253,11 @@ pub fn manifold_metrics(
     let real_norms = squared_norms(&real);
     let fake_norms = squared_norms(&fake);
     let device = real.device();
-    let mut fake_on_real = Tensor::zeros([nf], (Kind::Bool, device));
-    let mut fake_density = Tensor::zeros([nf], (Kind::Int64, device));
-    let mut fake_realism = Tensor::zeros([nf], (real.kind(), device));
-    let mut real_on_fake = Tensor::zeros([nr], (Kind::Bool, device));
-    let mut real_nearest_fake = Tensor::full([nr], f64::INFINITY, (real.kind(), device));
+    let fake_on_real = Tensor::zeros([nf], (Kind::Bool, device));
+    let fake_density = Tensor::zeros([nf], (Kind::Int64, device));
+    let fake_realism = Tensor::zeros([nf], (real.kind(), device));
+    let real_on_fake = Tensor::zeros([nr], (Kind::Bool, device));
+    let real_nearest_fake = Tensor::full([nr], f64::INFINITY, (real.kind(), device));
     let mut i = 0;
     while i < nr {
         let bi = block.min(nr - i);

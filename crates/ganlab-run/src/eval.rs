@@ -4,7 +4,9 @@
 //! sample counts, seeds, toolkit version).
 
 use crate::data::TrainingData;
-use crate::evaluation::{CoverageResult, Evaluation, IsResult, KidResult, SwdResult};
+use crate::evaluation::{
+    CoverageResult, Evaluation, FidInfFit, IsResult, KidResult, ManifoldResult, SwdResult,
+};
 use crate::files::{write_atomically, write_json_atomically};
 use crate::generator::TrainedGenerator;
 use crate::metric::{self, Metric};
@@ -13,7 +15,10 @@ use anyhow::{bail, Context, Result};
 use ganlab_data::ImageSource;
 use ganlab_metrics::classifier::{class_histogram, coverage, DomainClassifier};
 use ganlab_metrics::inception::{Detector, DEFAULT_DETECTOR_SHA256};
-use ganlab_metrics::{frechet_distance, inception_score, kid, swd_chunked, FeatureStats};
+use ganlab_metrics::{
+    fid_infinity, frechet_distance, inception_score, kid, manifold_metrics, swd_chunked,
+    FeatureStats, ManifoldSettings,
+};
 use ganlab_train::SampleKind;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
@@ -39,6 +44,87 @@ pub struct EvalConfig {
     /// The side both sets are compared at (`None`: a generator's, else the real set's own; see
     /// [`load_image_set`]).
     pub resolution: Option<i64>,
+    /// Where precision, recall, density and nn-coverage measure.
+    pub features: FeatureSpace,
+    /// k and distance block of the k-NN manifold metrics.
+    pub manifold: ManifoldSettings,
+    /// A generator's latents: ψ < 1 samples with the truncation trick (as `gan generate`).
+    pub truncation: f64,
+}
+
+/// The feature space of the k-NN manifold metrics (precision, recall, density, nn-coverage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FeatureSpace {
+    /// The Inception features when the detector runs anyway (fid, kid or fid-inf asked) or no
+    /// domain classifier fits the data; else the domain classifier's.
+    #[default]
+    Auto,
+    /// The FID detector's 2048-d pool features.
+    Inception,
+    /// The domain classifier's penultimate features (mnist, fashion-mnist at 32x32).
+    Classifier,
+}
+
+impl FeatureSpace {
+    const ALL: [FeatureSpace; 3] = [
+        FeatureSpace::Auto,
+        FeatureSpace::Inception,
+        FeatureSpace::Classifier,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FeatureSpace::Auto => "auto",
+            FeatureSpace::Inception => "inception",
+            FeatureSpace::Classifier => "classifier",
+        }
+    }
+}
+
+impl std::fmt::Display for FeatureSpace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for FeatureSpace {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<FeatureSpace, String> {
+        crate::choice::by_name(
+            &FeatureSpace::ALL,
+            name,
+            FeatureSpace::name,
+            "feature space",
+            "one of",
+        )
+    }
+}
+
+impl crate::choice::Choice for FeatureSpace {
+    fn listed() -> Option<Vec<&'static str>> {
+        Some(FeatureSpace::ALL.map(FeatureSpace::name).to_vec())
+    }
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            real: String::new(),
+            fake: String::new(),
+            metrics: Vec::new(),
+            n: 10_000,
+            classifier: None,
+            detector: None,
+            seed: 0,
+            device: crate::device::DeviceChoice::Auto,
+            json: None,
+            resolution: None,
+            features: FeatureSpace::Auto,
+            manifold: ManifoldSettings::default(),
+            truncation: 1.0,
+        }
+    }
 }
 
 /// An image set as uint8 values in float, [N, C, R, R] on the CPU, and where it came from:
@@ -227,8 +313,34 @@ pub fn pixels_of(generator: &dyn ModuleT, z: &Tensor, resolution: i64) -> Tensor
     Tensor::cat(&parts, 0)
 }
 
-/// Samples `n` images from the generator of a snapshot (G's moving average when it has one).
-fn sample_snapshot(snapshot_path: &Path, n: i64, seed: u64, device: Device) -> Result<ImageSet> {
+/// `n` latents as [`eval_latents`] draws them, with ψ < 1 truncated as `gan generate` does
+/// (BigGAN's `ψ · truncnorm(−2, 2)`: components outside [−2, 2] redrawn, then scaled by ψ).
+pub fn truncated_latents(n: i64, z_dim: i64, psi: f64, device: Device) -> Tensor {
+    let mut z = eval_latents(n, z_dim, device);
+    if psi < 1.0 {
+        loop {
+            let outside = z.abs().gt(2.0);
+            if !bool::try_from(outside.any()).unwrap_or(false) {
+                break;
+            }
+            let redrawn = Tensor::randn(z.size(), (Kind::Float, device));
+            z = z.where_self(&outside.logical_not(), &redrawn);
+        }
+        z *= psi;
+    }
+    z
+}
+
+/// Samples `n` images from the generator of a snapshot (G's moving average when it has one),
+/// with truncation ψ (1: plain sampling).
+fn sample_snapshot(
+    snapshot_path: &Path,
+    n: i64,
+    seed: u64,
+    psi: f64,
+    device: Device,
+) -> Result<ImageSet> {
+    crate::generate::check_truncation(psi)?;
     let generator = TrainedGenerator::load(snapshot_path, device)?;
     if !generator.makes_images() {
         bail!(
@@ -237,17 +349,28 @@ fn sample_snapshot(snapshot_path: &Path, n: i64, seed: u64, device: Device) -> R
         );
     }
     tch::manual_seed(seed as i64);
-    let images = sample_pixels(
-        generator.sampler(),
-        n,
-        generator.z_dim(),
-        generator.config.resolution,
-        device,
-    );
+    let images = match psi < 1.0 {
+        false => sample_pixels(
+            generator.sampler(),
+            n,
+            generator.z_dim(),
+            generator.config.resolution,
+            device,
+        ),
+        true => pixels_of(
+            generator.sampler(),
+            &truncated_latents(n, generator.z_dim(), psi, device),
+            generator.config.resolution,
+        ),
+    };
+    let truncation = match psi < 1.0 {
+        true => format!(", truncation ψ = {psi}"),
+        false => String::new(),
+    };
     Ok(ImageSet::held(
         images,
         format!(
-            "generator {} of {} at {:.1} kimg, seed {seed}",
+            "generator {} of {} at {:.1} kimg, seed {seed}{truncation}",
             generator.section,
             snapshot_path.display(),
             generator.images_shown as f64 / 1000.0
@@ -270,11 +393,12 @@ pub fn is_generator_spec(spec: &str) -> bool {
 /// or `folder:PATH`), `zip:PATH`, a prepared archive or a dataset. `resolution_hint` is the size
 /// datasets and image sources are brought to (0: the built-in datasets at 32, folders and zips at
 /// their images' smallest shorter side, archives at their full resolution); a generator samples
-/// at its own.
+/// at its own, with truncation ψ (`psi`, 1: plain sampling).
 pub fn load_image_set(
     spec: &str,
     n: i64,
     seed: u64,
+    psi: f64,
     device: Device,
     resolution_hint: i64,
 ) -> Result<ImageSet> {
@@ -289,9 +413,9 @@ pub fn load_image_set(
                     "{spec}: the run is in progress (trained by {holder}); evaluating its newest snapshot"
                 );
             }
-            return sample_snapshot(&newest_snapshot(path)?, n, seed, device);
+            return sample_snapshot(&newest_snapshot(path)?, n, seed, psi, device);
         }
-        return sample_snapshot(path, n, seed, device);
+        return sample_snapshot(path, n, seed, psi, device);
     }
     // Folders, zips and archives are streamed: the `n` images of the subset are decoded a chunk
     // at a time where a metric allows it.
@@ -597,14 +721,22 @@ pub fn evaluate_typed(cfg: &EvalConfig) -> Result<Evaluation> {
     // The sets are compared at one size: --resolution, else a generator's (the other set is
     // brought to it, as the run's data was), else the real set's own.
     let hint = cfg.resolution.unwrap_or(0);
+    let psi = cfg.truncation;
+    crate::generate::check_truncation(psi)?;
+    if psi < 1.0 && !is_generator_spec(&cfg.fake) {
+        bail!(
+            "--truncation {psi}: --fake `{}` is not a generator (a run directory or a snapshot)",
+            cfg.fake
+        );
+    }
     let (real, fake) = if hint == 0 && is_generator_spec(&cfg.fake) && !is_generator_spec(&cfg.real)
     {
-        let fake = load_image_set(&cfg.fake, cfg.n, cfg.seed + 1, device, 0)?;
-        let real = load_image_set(&cfg.real, cfg.n, cfg.seed, device, fake.shape()[2])?;
+        let fake = load_image_set(&cfg.fake, cfg.n, cfg.seed + 1, psi, device, 0)?;
+        let real = load_image_set(&cfg.real, cfg.n, cfg.seed, 1.0, device, fake.shape()[2])?;
         (real, fake)
     } else {
-        let real = load_image_set(&cfg.real, cfg.n, cfg.seed, device, hint)?;
-        let fake = load_image_set(&cfg.fake, cfg.n, cfg.seed + 1, device, real.shape()[2])?;
+        let real = load_image_set(&cfg.real, cfg.n, cfg.seed, 1.0, device, hint)?;
+        let fake = load_image_set(&cfg.fake, cfg.n, cfg.seed + 1, psi, device, real.shape()[2])?;
         (real, fake)
     };
     if real.shape()[1..] != fake.shape()[1..] {
@@ -639,11 +771,50 @@ pub fn evaluate_sets(
     evaluate_sets_with(cfg, real, fake, None, device)
 }
 
-/// Whether `cfg` asks for a metric of the Inception detector's features (FID, KID).
+fn asks(cfg: &EvalConfig, metric: Metric) -> bool {
+    cfg.metrics.iter().any(|x| x == metric.name())
+}
+
+/// Whether a domain classifier measures the sets: `name` is one (mnist, fashion-mnist) and the
+/// sets are 32x32.
+fn classifier_fits(name: Option<&str>, resolution: i64) -> bool {
+    matches!(name, Some("mnist" | "fashion-mnist")) && resolution == 32
+}
+
+/// The feature space of the k-NN manifold metrics for `cfg` (`None` when none is asked), given
+/// whether a domain classifier fits the sets.
+pub fn manifold_space(cfg: &EvalConfig, classifier_fits: bool) -> Result<Option<FeatureSpace>> {
+    if !Metric::ALL
+        .into_iter()
+        .any(|m| m.is_manifold() && asks(cfg, m))
+    {
+        return Ok(None);
+    }
+    let detector_anyway = asks(cfg, Metric::Fid) || asks(cfg, Metric::Kid) || asks(cfg, Metric::FidInf);
+    Ok(Some(match cfg.features {
+        FeatureSpace::Inception => FeatureSpace::Inception,
+        FeatureSpace::Classifier if classifier_fits => FeatureSpace::Classifier,
+        FeatureSpace::Classifier => bail!(
+            "--features classifier: no domain classifier fits these sets (mnist or fashion-mnist at 32x32, named by --classifier or the real dataset); use --features inception"
+        ),
+        FeatureSpace::Auto if detector_anyway || !classifier_fits => FeatureSpace::Inception,
+        FeatureSpace::Auto => FeatureSpace::Classifier,
+    }))
+}
+
+fn needs_detector(cfg: &EvalConfig, classifier_fits: bool) -> Result<bool> {
+    Ok(asks(cfg, Metric::Fid)
+        || asks(cfg, Metric::Kid)
+        || asks(cfg, Metric::FidInf)
+        || manifold_space(cfg, classifier_fits)? == Some(FeatureSpace::Inception))
+}
+
+/// Whether `cfg` asks for a metric of the Inception detector's features (FID, KID, FID∞, or the
+/// k-NN metrics in Inception space), as a training run's evaluation does: the classifier is
+/// `cfg.classifier` at `cfg.resolution`.
 pub fn wants_detector(cfg: &EvalConfig) -> bool {
-    cfg.metrics
-        .iter()
-        .any(|x| x == Metric::Fid.name() || x == Metric::Kid.name())
+    let fits = classifier_fits(cfg.classifier.as_deref(), cfg.resolution.unwrap_or(32));
+    needs_detector(cfg, fits).unwrap_or(true)
 }
 
 /// The detector `cfg` names (default: the installed Inception, checksum verified) and its path.
@@ -682,7 +853,10 @@ pub fn evaluate_sets_with(
     let resolution = real.shape()[2];
     let mut out = Evaluation::default();
     let mut warnings: Vec<String> = Vec::new();
-    let wants = |m: Metric| cfg.metrics.iter().any(|x| x == m.name());
+    let wants = |m: Metric| asks(cfg, m);
+    let classifier_name = cfg.classifier.clone().or_else(|| real.dataset.clone());
+    let fits = classifier_fits(classifier_name.as_deref(), resolution);
+    let space = manifold_space(cfg, fits)?;
     let mut provenance = json!({
         "real": real.description, "fake": fake.description,
         "samples_real": real.len(), "samples_fake": fake.len(),
@@ -690,7 +864,9 @@ pub fn evaluate_sets_with(
         "toolkit_version": crate::VERSION,
         "covariance_estimator": "unbiased (N-1), float64 accumulation",
     });
-    if wants_detector(cfg) {
+    // The features the k-NN manifold metrics measure, with the space's name.
+    let mut manifold_features: Option<(Tensor, Tensor, String)> = None;
+    if needs_detector(cfg, fits)? {
         let (detector, path) = load_detector(cfg, device)?;
         let (real_features, cache) =
             real_features_cached(&detector, real, &cfg.real, cfg.n, cfg.seed)?;
@@ -704,15 +880,30 @@ pub fn evaluate_sets_with(
         let dim = real_features.size()[1];
         if wants(Metric::Fid) && real_features.size()[0] <= dim {
             warnings.push(format!(
-                "FID with {} samples per side for {dim}-d features: the covariance is singular and FID is biased upward; use --n > {dim} (papers use 50,000)",
+                "FID with {} samples per side for {dim}-d features: the covariance is singular and FID is biased upward; use --n > {dim} (papers use 50,000), or fid-inf",
                 real_features.size()[0]
             ));
         }
-        if wants(Metric::Fid) {
-            out.fid = Some(fid_of(
-                &stats_of(&real_features)?,
-                &stats_of(&fake_features)?,
-            )?);
+        if wants(Metric::Fid) || wants(Metric::FidInf) {
+            let real_stats = stats_of(&real_features)?;
+            if wants(Metric::Fid) {
+                out.fid = Some(fid_of(&real_stats, &stats_of(&fake_features)?)?);
+            }
+            if wants(Metric::FidInf) {
+                let fit = fid_infinity(
+                    &real_stats.mean(),
+                    &real_stats.covariance()?,
+                    &fake_features,
+                    cfg.seed,
+                )
+                .context("fid-inf")?;
+                out.fid_inf = Some(fit.value);
+                out.fid_inf_fit = Some(FidInfFit {
+                    sizes: fit.sizes,
+                    fids: fit.fids,
+                    slope: fit.slope,
+                });
+            }
         }
         if wants(Metric::Kid) {
             let k = kid(&real_features, &fake_features, 100, 1000, cfg.seed)?;
@@ -722,6 +913,13 @@ pub fn evaluate_sets_with(
                 subsets: k.subsets,
                 subset_size: k.subset_size,
             });
+        }
+        if space == Some(FeatureSpace::Inception) {
+            manifold_features = Some((
+                real_features.shallow_clone(),
+                fake_features.shallow_clone(),
+                "inception".into(),
+            ));
         }
         provenance["detector"] = json!({"file": path.display().to_string(), "sha256": detector.sha256, "engine": detector.engine().name()});
         provenance["resize_filter"] = json!(
@@ -737,8 +935,12 @@ pub fn evaluate_sets_with(
             per_level: s.per_level,
         });
     }
-    if wants(Metric::Is) || wants(Metric::Coverage) || wants(Metric::DomainFid) {
-        let name = cfg.classifier.clone().or_else(|| real.dataset.clone()).context(
+    if wants(Metric::Is)
+        || wants(Metric::Coverage)
+        || wants(Metric::DomainFid)
+        || space == Some(FeatureSpace::Classifier)
+    {
+        let name = classifier_name.context(
             "is / coverage / domain-fid need a domain classifier: pass --classifier mnist or fashion-mnist",
         )?;
         if resolution != 32 {
@@ -786,7 +988,33 @@ pub fn evaluate_sets_with(
                 &stats_of(&fake_features)?,
             )?);
         }
+        if space == Some(FeatureSpace::Classifier) {
+            manifold_features = Some((real_features, fake_features, format!("classifier:{name}")));
+        }
         provenance["classifier"] = meta;
+    }
+    if let Some((real_features, fake_features, feature_space)) = manifold_features {
+        let m = manifold_metrics(&real_features, &fake_features, cfg.manifold)
+            .context("precision / recall / density / nn-coverage")?;
+        let realism = &m.realism;
+        let nf = realism.size()[0];
+        let median = realism.sort(0, false).0.double_value(&[(nf - 1) / 2]);
+        let share_at_least_1 = realism.ge(1.0).to_kind(Kind::Double).mean(Kind::Double);
+        out.manifold = Some(ManifoldResult {
+            feature_space,
+            k_precision_recall: cfg.manifold.k_precision_recall,
+            k_density_coverage: cfg.manifold.k_density_coverage,
+            block: cfg.manifold.block,
+            samples_real: m.samples_real,
+            samples_fake: m.samples_fake,
+            realism_median: median,
+            realism_share_at_least_1: share_at_least_1.double_value(&[]),
+        });
+        let pick = |metric: Metric, v: f64| wants(metric).then_some(v);
+        out.precision = pick(Metric::Precision, m.precision);
+        out.recall = pick(Metric::Recall, m.recall);
+        out.density = pick(Metric::Density, m.density);
+        out.nn_coverage = pick(Metric::NnCoverage, m.coverage);
     }
     if !warnings.is_empty() {
         for w in &warnings {

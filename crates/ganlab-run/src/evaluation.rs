@@ -24,6 +24,27 @@ pub struct Evaluation {
     /// The Fréchet distance in the domain classifier's feature space.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain_fid: Option<f64>,
+    /// FID at infinity (Chong & Forsyth 2020): FID's intercept against 1/N.
+    #[serde(rename = "fid-inf", default, skip_serializing_if = "Option::is_none")]
+    pub fid_inf: Option<f64>,
+    /// How FID∞ was fitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fid_inf_fit: Option<FidInfFit>,
+    /// k-NN precision (k = 3, Kynkäänniemi et al. 2019): fidelity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<f64>,
+    /// k-NN recall (k = 3): diversity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recall: Option<f64>,
+    /// Density (k = 5, Naeem et al. 2020).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub density: Option<f64>,
+    /// Coverage (k = 5, Naeem et al. 2020), named apart from the classes' `coverage`.
+    #[serde(rename = "nn-coverage", default, skip_serializing_if = "Option::is_none")]
+    pub nn_coverage: Option<f64>,
+    /// The feature space, k, block size, counts and realism summary of the k-NN metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifold: Option<ManifoldResult>,
     /// 2-D toys: the mode metrics (PacGAN's definitions), as the tick's statistics hold them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jsd_to_uniform: Option<f64>,
@@ -77,6 +98,31 @@ pub struct CoverageResult {
     pub missing: Vec<usize>,
 }
 
+/// The fit behind FID∞: FID at each subset size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FidInfFit {
+    pub sizes: Vec<i64>,
+    pub fids: Vec<f64>,
+    pub slope: f64,
+}
+
+/// Where the k-NN manifold metrics were measured and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifoldResult {
+    /// `inception` (the FID detector's 2048-d pool features) or `classifier:NAME` (the domain
+    /// classifier's penultimate features).
+    pub feature_space: String,
+    pub k_precision_recall: i64,
+    pub k_density_coverage: i64,
+    pub block: i64,
+    pub samples_real: i64,
+    pub samples_fake: i64,
+    /// The samples' realism scores (Kynkäänniemi et al. 2019, §5): median, and the share ≥ 1
+    /// (within some real sample's k-NN ball).
+    pub realism_median: f64,
+    pub realism_share_at_least_1: f64,
+}
+
 impl Evaluation {
     /// Reads a result written by `gan eval --json` (any version); unknown keys are kept out.
     pub fn from_json(value: &Value) -> Result<Evaluation, serde_json::Error> {
@@ -119,6 +165,24 @@ impl Evaluation {
                 "classes covered".into(),
                 format!("{} (missing: {:?})", c.covered, c.missing),
             ));
+        }
+        if let Some(v) = self.fid_inf {
+            rows.push(("FID∞".into(), num(v)));
+        }
+        let space = self
+            .manifold
+            .as_ref()
+            .map(|m| format!(" [{}]", m.feature_space))
+            .unwrap_or_default();
+        for (name, value) in [
+            ("precision", self.precision),
+            ("recall", self.recall),
+            ("density", self.density),
+            ("nn-coverage", self.nn_coverage),
+        ] {
+            if let Some(v) = value {
+                rows.push((name.into(), format!("{}{space}", num(v))));
+            }
         }
         rows.iter().map(|(k, v)| format!("{k:<18} {v}\n")).collect()
     }

@@ -30,6 +30,16 @@ pub enum Metric {
     Coverage,
     /// Fréchet distance in the domain classifier's feature space.
     DomainFid,
+    /// FID extrapolated to infinitely many samples (Chong & Forsyth 2020).
+    FidInf,
+    /// Share of samples on the real data's k-NN manifold (Kynkäänniemi et al. 2019).
+    Precision,
+    /// Share of real images on the samples' k-NN manifold (Kynkäänniemi et al. 2019).
+    Recall,
+    /// Real k-NN balls holding each sample, averaged (Naeem et al. 2020).
+    Density,
+    /// Share of real images whose k-NN ball holds a sample (Naeem et al. 2020's coverage).
+    NnCoverage,
     /// 2-D toys: Jensen–Shannon divergence of the mode histogram against uniform.
     Jsd,
     /// 2-D toys: modes covered.
@@ -40,13 +50,18 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in the order names are listed.
-    pub const ALL: [Metric; 9] = [
+    pub const ALL: [Metric; 14] = [
         Metric::Fid,
         Metric::Kid,
         Metric::Swd,
         Metric::Is,
         Metric::Coverage,
         Metric::DomainFid,
+        Metric::FidInf,
+        Metric::Precision,
+        Metric::Recall,
+        Metric::Density,
+        Metric::NnCoverage,
         Metric::Jsd,
         Metric::Modes,
         Metric::HighQuality,
@@ -61,6 +76,11 @@ impl Metric {
             Metric::Is => "is",
             Metric::Coverage => "coverage",
             Metric::DomainFid => "domain-fid",
+            Metric::FidInf => "fid-inf",
+            Metric::Precision => "precision",
+            Metric::Recall => "recall",
+            Metric::Density => "density",
+            Metric::NnCoverage => "nn-coverage",
             Metric::Jsd => "jsd",
             Metric::Modes => "modes",
             Metric::HighQuality => "high-quality",
@@ -84,7 +104,14 @@ impl Metric {
     pub fn lower_is_better(self) -> bool {
         !matches!(
             self,
-            Metric::Is | Metric::Coverage | Metric::Modes | Metric::HighQuality
+            Metric::Is
+                | Metric::Coverage
+                | Metric::Modes
+                | Metric::HighQuality
+                | Metric::Precision
+                | Metric::Recall
+                | Metric::Density
+                | Metric::NnCoverage
         )
     }
 
@@ -97,6 +124,11 @@ impl Metric {
             Metric::Is => result.is.as_ref().map(|i| i.mean),
             Metric::Coverage => result.coverage.as_ref().map(|c| c.covered as f64),
             Metric::DomainFid => result.domain_fid,
+            Metric::FidInf => result.fid_inf,
+            Metric::Precision => result.precision,
+            Metric::Recall => result.recall,
+            Metric::Density => result.density,
+            Metric::NnCoverage => result.nn_coverage,
             Metric::Jsd => result.jsd_to_uniform,
             Metric::Modes => result.modes_covered.map(|m| m as f64),
             Metric::HighQuality => result.high_quality_share,
@@ -112,6 +144,11 @@ impl Metric {
             Metric::Is => "IS (classifier)",
             Metric::Coverage => "classes covered",
             Metric::DomainFid => "domain FID",
+            Metric::FidInf => "FID∞ (Inception)",
+            Metric::Precision => "precision (k=3)",
+            Metric::Recall => "recall (k=3)",
+            Metric::Density => "density (k=5)",
+            Metric::NnCoverage => "NN coverage (k=5)",
             Metric::Jsd => "JSD to uniform",
             Metric::Modes => "modes covered",
             Metric::HighQuality => "high-quality share",
@@ -132,6 +169,14 @@ impl Metric {
     /// Whether it needs a domain classifier (MNIST / Fashion-MNIST at 32x32).
     pub fn needs_classifier(self) -> bool {
         matches!(self, Metric::Is | Metric::Coverage | Metric::DomainFid)
+    }
+
+    /// Whether it is one of the k-NN manifold metrics (one feature space, one distance pass).
+    pub fn is_manifold(self) -> bool {
+        matches!(
+            self,
+            Metric::Precision | Metric::Recall | Metric::Density | Metric::NnCoverage
+        )
     }
 }
 
@@ -186,7 +231,7 @@ mod tests {
         }
         assert_eq!(
             parse("jsd", SampleKind::Images).unwrap_err(),
-            "unknown metric `jsd`; expected any of fid, kid, swd, is, coverage, domain-fid"
+            "unknown metric `jsd`; expected any of fid, kid, swd, is, coverage, domain-fid, fid-inf, precision, recall, density, nn-coverage"
         );
         assert!(Metric::Swd.lower_is_better() && !Metric::Is.lower_is_better());
     }

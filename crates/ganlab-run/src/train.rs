@@ -1219,6 +1219,7 @@ impl<'a> Run<'a> {
             device: config.device,
             json: None,
             resolution: Some(config.resolution),
+            ..Default::default()
         }
     }
 
