@@ -39,14 +39,44 @@ fn manifold_metrics_equal_prdc_and_torch_fidelity() {
         let close = |got: f64, want: f64, tol: f64, what: &str| {
             assert!((got - want).abs() <= tol, "{name} {what}: {got} vs {want}");
         };
-        close(m.precision, number(&case["prdc_k3"]["precision"]), 1e-12, "precision (prdc)");
-        close(m.recall, number(&case["prdc_k3"]["recall"]), 1e-12, "recall (prdc)");
-        close(m.density, number(&case["prdc_k5"]["density"]), 1e-12, "density (prdc)");
-        close(m.coverage, number(&case["prdc_k5"]["coverage"]), 1e-12, "coverage (prdc)");
+        close(
+            m.precision,
+            number(&case["prdc_k3"]["precision"]),
+            1e-12,
+            "precision (prdc)",
+        );
+        close(
+            m.recall,
+            number(&case["prdc_k3"]["recall"]),
+            1e-12,
+            "recall (prdc)",
+        );
+        close(
+            m.density,
+            number(&case["prdc_k5"]["density"]),
+            1e-12,
+            "density (prdc)",
+        );
+        close(
+            m.coverage,
+            number(&case["prdc_k5"]["coverage"]),
+            1e-12,
+            "coverage (prdc)",
+        );
         // torch-fidelity averages in float32.
         let tf = &case["torch_fidelity_k3"];
-        close(m.precision, number(&tf["precision"]), 1e-7, "precision (torch-fidelity)");
-        close(m.recall, number(&tf["recall"]), 1e-7, "recall (torch-fidelity)");
+        close(
+            m.precision,
+            number(&tf["precision"]),
+            1e-7,
+            "precision (torch-fidelity)",
+        );
+        close(
+            m.recall,
+            number(&tf["recall"]),
+            1e-7,
+            "recall (torch-fidelity)",
+        );
         // Realism: the authors' formula in numpy, float64.
         let want = matrix(&Value::Array(
             case["realism"]
@@ -68,9 +98,24 @@ fn manifold_metrics_equal_prdc_and_torch_fidelity() {
             ManifoldSettings::default(),
         )
         .expect("metrics");
-        close(m32.precision, m.precision, 1.0 / nf + 1e-9, "float32 precision");
+        close(
+            m32.precision,
+            m.precision,
+            1.0 / nf + 1e-9,
+            "float32 precision",
+        );
         close(m32.recall, m.recall, 1.0 / nr + 1e-9, "float32 recall");
-        close(m32.density, m.density, 1.0 / (5.0 * nf) + 1e-6, "float32 density");
-        close(m32.coverage, m.coverage, 1.0 / nr + 1e-9, "float32 coverage");
+        close(
+            m32.density,
+            m.density,
+            1.0 / (5.0 * nf) + 1e-6,
+            "float32 density",
+        );
+        close(
+            m32.coverage,
+            m.coverage,
+            1.0 / nr + 1e-9,
+            "float32 coverage",
+        );
     }
 }

@@ -119,7 +119,10 @@ mod tests {
         assert_eq!((sizes[0], sizes[1], sizes[14]), (5_000, 8_214, 50_000));
         assert!(fid_inf_sizes(20, 15).is_ok());
         let err = fid_inf_sizes(19, 15).unwrap_err().to_string();
-        assert!(err.contains("fid-inf") && err.contains("19 fake samples"), "{err}");
+        assert!(
+            err.contains("fid-inf") && err.contains("19 fake samples"),
+            "{err}"
+        );
     }
 
     #[test]

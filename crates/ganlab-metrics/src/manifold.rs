@@ -86,7 +86,12 @@ fn bad(what: &'static str, expected: impl Into<String>, got: impl Into<String>) 
 
 /// Checks a pair of feature sets and brings them to one kind (float64 if either is, else
 /// float32) on the first one's device.
-fn prepared(real: &Tensor, fake: &Tensor, min_real: i64, min_fake: i64) -> Result<(Tensor, Tensor), Error> {
+fn prepared(
+    real: &Tensor,
+    fake: &Tensor,
+    min_real: i64,
+    min_fake: i64,
+) -> Result<(Tensor, Tensor), Error> {
     if real.dim() != 2 || fake.dim() != 2 {
         return Err(bad(
             "manifold metrics' features",
@@ -139,7 +144,11 @@ fn squared_norms(x: &Tensor) -> Tensor {
 /// Euclidean distances [a, b] between the rows of `x` [a, d] and `y` [b, d], given their squared
 /// norms; squared distances below the rounding level are exactly 0 (see the module docs).
 fn distances(x: &Tensor, xn: &Tensor, y: &Tensor, yn: &Tensor) -> Tensor {
-    let tol = if x.kind() == Kind::Double { 1e-12 } else { 1e-5 };
+    let tol = if x.kind() == Kind::Double {
+        1e-12
+    } else {
+        1e-5
+    };
     let mut d = x.mm(&y.transpose(0, 1));
     let _ = d.g_mul_scalar_(-2.0);
     let _ = d.g_add_(&xn.unsqueeze(1));
@@ -271,7 +280,12 @@ pub fn manifold_metrics(
         let mut j = 0;
         while j < nf {
             let bj = block.min(nf - j);
-            let mut d = distances(&ri, &rn, &fake.narrow(0, j, bj), &fake_norms.narrow(0, j, bj));
+            let mut d = distances(
+                &ri,
+                &rn,
+                &fake.narrow(0, j, bj),
+                &fake_norms.narrow(0, j, bj),
+            );
             let f_pr = fake_pr.narrow(0, j, bj).unsqueeze(0);
             let mut on_real = fake_on_real.narrow(0, j, bj);
             let _ = on_real.logical_or_(&d.le_tensor(&r_pr).any_dim(0, false));
@@ -296,7 +310,9 @@ pub fn manifold_metrics(
         recall: mean(&real_on_fake),
         density: mean(&fake_density) / kd as f64,
         coverage: mean(&coverage_hits),
-        realism: fake_realism.to_kind(Kind::Double).to_device(tch::Device::Cpu),
+        realism: fake_realism
+            .to_kind(Kind::Double)
+            .to_device(tch::Device::Cpu),
         samples_real: nr,
         samples_fake: nf,
         settings,
@@ -311,7 +327,11 @@ mod tests {
     /// The definitions written out on every pair (O(N²) loops), the check of the blocked code.
     fn naive(real: &[Vec<f64>], fake: &[Vec<f64>], kp: usize, kd: usize) -> [f64; 4] {
         let dist = |a: &[f64], b: &[f64]| {
-            a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt()
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).powi(2))
+                .sum::<f64>()
+                .sqrt()
         };
         let radius = |set: &[Vec<f64>], i: usize, k: usize| {
             let mut d: Vec<f64> = (0..set.len())
@@ -336,7 +356,12 @@ mod tests {
             / real.len() as f64;
         let density = fake
             .iter()
-            .map(|f| real.iter().zip(&rd).filter(|(r, &rad)| dist(f, r) < rad).count())
+            .map(|f| {
+                real.iter()
+                    .zip(&rd)
+                    .filter(|(r, &rad)| dist(f, r) < rad)
+                    .count()
+            })
             .sum::<usize>() as f64
             / (kd * fake.len()) as f64;
         let coverage = real
@@ -371,7 +396,10 @@ mod tests {
             .expect("metrics");
             let got = [m.precision, m.recall, m.density, m.coverage];
             for (g, e) in got.iter().zip(&expected) {
-                assert!((g - e).abs() < 1e-12, "block {block}: {got:?} vs {expected:?}");
+                assert!(
+                    (g - e).abs() < 1e-12,
+                    "block {block}: {got:?} vs {expected:?}"
+                );
             }
             assert_eq!(m.realism.size(), [29]);
         }
@@ -405,11 +433,17 @@ mod tests {
                 .to_string()
         };
         let e = err(&Tensor::zeros([5, 4], opts), &Tensor::zeros([50, 4], opts));
-        assert!(e.contains("at least 6 real and 4 fake") && e.contains("5 real"), "{e}");
+        assert!(
+            e.contains("at least 6 real and 4 fake") && e.contains("5 real"),
+            "{e}"
+        );
         let e = err(&Tensor::zeros([50, 4], opts), &Tensor::zeros([3, 4], opts));
         assert!(e.contains("3 fake"), "{e}");
         let e = err(&Tensor::zeros([50, 4], opts), &Tensor::zeros([50, 3], opts));
-        assert!(e.contains("same width") && e.contains("4 and 3 columns"), "{e}");
+        assert!(
+            e.contains("same width") && e.contains("4 and 3 columns"),
+            "{e}"
+        );
         let nan = Tensor::zeros([50, 4], opts).fill_(f64::NAN);
         let e = err(&Tensor::zeros([50, 4], opts), &nan);
         assert!(e.contains("NaN"), "{e}");

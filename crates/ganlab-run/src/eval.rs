@@ -790,7 +790,8 @@ pub fn manifold_space(cfg: &EvalConfig, classifier_fits: bool) -> Result<Option<
     {
         return Ok(None);
     }
-    let detector_anyway = asks(cfg, Metric::Fid) || asks(cfg, Metric::Kid) || asks(cfg, Metric::FidInf);
+    let detector_anyway =
+        asks(cfg, Metric::Fid) || asks(cfg, Metric::Kid) || asks(cfg, Metric::FidInf);
     Ok(Some(match cfg.features {
         FeatureSpace::Inception => FeatureSpace::Inception,
         FeatureSpace::Classifier if classifier_fits => FeatureSpace::Classifier,

@@ -40,7 +40,11 @@ pub struct Evaluation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub density: Option<f64>,
     /// Coverage (k = 5, Naeem et al. 2020), named apart from the classes' `coverage`.
-    #[serde(rename = "nn-coverage", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "nn-coverage",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub nn_coverage: Option<f64>,
     /// The feature space, k, block size, counts and realism summary of the k-NN metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]

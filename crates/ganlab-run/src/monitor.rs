@@ -60,6 +60,8 @@ pub struct Monitor {
     /// (value, kimg) of the best evaluation.
     pub best: Option<(f64, f64)>,
     since_improvement: u32,
+    /// The best k-NN manifold scores so far (the reference of their diagnostics).
+    pub manifold_best: ManifoldScores,
 }
 
 /// Least-squares slope of y against x.
@@ -89,6 +91,7 @@ impl Monitor {
             history: Vec::new(),
             best: None,
             since_improvement: 0,
+            manifold_best: ManifoldScores::default(),
         }
     }
 
@@ -98,6 +101,7 @@ impl Monitor {
             if let Some(value) = tick.eval_value(self.primary.name()) {
                 self.observe(tick.kimg, value);
             }
+            self.manifold_best = self.manifold_best.best_with(ManifoldScores::of_tick(tick));
         }
     }
 
@@ -107,6 +111,14 @@ impl Monitor {
         } else {
             a > b + self.min_delta
         }
+    }
+
+    /// The manifold diagnostics of an evaluation against the best scores before it; the best
+    /// scores then include it.
+    pub fn observe_manifold(&mut self, now: ManifoldScores) -> Vec<String> {
+        let warnings = manifold_warnings(&self.manifold_best, &now);
+        self.manifold_best = self.manifold_best.best_with(now);
+        warnings
     }
 
     /// Records an evaluation of the primary metric at `kimg`.
@@ -185,6 +197,113 @@ pub fn eval_summary(metrics: &[Metric], result: &Evaluation) -> Map<String, Valu
         out.insert("coverage_missing".into(), json!(c.missing));
     }
     out
+}
+
+/// Fall of recall and of nn-coverage below their best so far (both, absolute) that is called
+/// mode collapse. One Fashion-MNIST class of ten left out of 1,000 samples lowers both by
+/// 0.05–0.1 (`tests/tests/manifold_images.rs`); 1,000 samples of the same set drawn twice differ
+/// by about 0.02.
+pub const COLLAPSE_FALL: f64 = 0.04;
+/// Fall of precision (absolute) or density (relative to its best) below the best so far, while
+/// recall holds, that is called over-generalization: samples off the data's manifold.
+pub const OVERGENERALIZATION_FALL: f64 = 0.1;
+
+/// The k-NN manifold metrics of one evaluation (those measured).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ManifoldScores {
+    pub precision: Option<f64>,
+    pub recall: Option<f64>,
+    pub density: Option<f64>,
+    pub nn_coverage: Option<f64>,
+}
+
+impl ManifoldScores {
+    /// The scores of an evaluation result.
+    pub fn of(result: &Evaluation) -> ManifoldScores {
+        ManifoldScores {
+            precision: result.precision,
+            recall: result.recall,
+            density: result.density,
+            nn_coverage: result.nn_coverage,
+        }
+    }
+
+    /// The scores a tick's `eval` record holds.
+    pub fn of_tick(tick: &TickStats) -> ManifoldScores {
+        ManifoldScores {
+            precision: tick.eval_value(Metric::Precision.name()),
+            recall: tick.eval_value(Metric::Recall.name()),
+            density: tick.eval_value(Metric::Density.name()),
+            nn_coverage: tick.eval_value(Metric::NnCoverage.name()),
+        }
+    }
+
+    /// The best (largest) of each score of `self` and `other`.
+    pub fn best_with(self, other: ManifoldScores) -> ManifoldScores {
+        let max = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            (x, None) => x,
+            (None, y) => y,
+        };
+        ManifoldScores {
+            precision: max(self.precision, other.precision),
+            recall: max(self.recall, other.recall),
+            density: max(self.density, other.density),
+            nn_coverage: max(self.nn_coverage, other.nn_coverage),
+        }
+    }
+}
+
+/// The manifold diagnostics of an evaluation against the best scores so far. Precision (and
+/// density) measure fidelity, recall (and nn-coverage) diversity, so their falls name the
+/// failure:
+/// - recall and nn-coverage fall by [`COLLAPSE_FALL`] or more (recall alone when nn-coverage is
+///   not measured) while precision holds: **mode collapse**, parts of the data without samples;
+/// - precision falls by [`OVERGENERALIZATION_FALL`] or more, or density by that share of its
+///   best, while recall holds: **over-generalization**, samples where the data has none;
+/// - both fall: the samples have left the data altogether (divergence, or early training).
+pub fn manifold_warnings(best: &ManifoldScores, now: &ManifoldScores) -> Vec<String> {
+    let fall = |b: Option<f64>, n: Option<f64>| match (b, n) {
+        (Some(b), Some(n)) => Some(b - n),
+        _ => None,
+    };
+    let recall_fall = fall(best.recall, now.recall);
+    let coverage_fall = fall(best.nn_coverage, now.nn_coverage);
+    let precision_fall = fall(best.precision, now.precision);
+    let density_fall = fall(best.density, now.density)
+        .zip(best.density)
+        .map(|(f, b)| f / b.max(1e-12));
+    let diversity_lost = recall_fall.is_some_and(|f| f >= COLLAPSE_FALL)
+        && coverage_fall.is_none_or(|f| f >= COLLAPSE_FALL);
+    let fidelity_lost = precision_fall.is_some_and(|f| f >= OVERGENERALIZATION_FALL)
+        || density_fall.is_some_and(|f| f >= OVERGENERALIZATION_FALL);
+    let f3 = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.3}"));
+    let (p, r, d, c) = (
+        format!(
+            "precision {} (best {})",
+            f3(now.precision),
+            f3(best.precision)
+        ),
+        format!("recall {} (best {})", f3(now.recall), f3(best.recall)),
+        format!("density {} (best {})", f3(now.density), f3(best.density)),
+        format!(
+            "nn-coverage {} (best {})",
+            f3(now.nn_coverage),
+            f3(best.nn_coverage)
+        ),
+    );
+    match (diversity_lost, fidelity_lost) {
+        (true, false) => vec![format!(
+            "mode collapse: {r} and {c} fell while {p} holds: parts of the data have no samples near them"
+        )],
+        (false, true) => vec![format!(
+            "over-generalization: {p} and {d} fell while {r} holds: samples where the data has none"
+        )],
+        (true, true) => vec![format!(
+            "samples away from the data: {p} and {r} both fell ({d}, {c})"
+        )],
+        (false, false) => Vec::new(),
+    }
 }
 
 /// The mode-collapse warning of a coverage result, naming the missing classes.

@@ -1136,6 +1136,10 @@ impl<'a> Run<'a> {
         let mut warnings: Vec<String> = coverage_warning(&result, &class_names)
             .into_iter()
             .collect();
+        warnings.extend(
+            self.monitor
+                .observe_manifold(crate::monitor::ManifoldScores::of(&result)),
+        );
         let mut stop = None;
         let primary = self.monitor.primary;
         if let Some(value) = summary.get(primary.name()).and_then(Value::as_f64) {
