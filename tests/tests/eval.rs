@@ -20,6 +20,7 @@ fn config(real: &str, fake: &str, metrics: &[&str], n: i64) -> EvalConfig {
         device: ganlab_run::device::DeviceChoice::Cpu,
         json: None,
         resolution: None,
+        ..Default::default()
     }
 }
 
@@ -110,6 +111,40 @@ fn a_run_directory_is_evaluated_by_sampling_its_generator() {
     ))
     .expect("eval");
     assert!(value["swd"]["avg"].as_f64().is_some_and(|v| v > 0.0));
+    // The k-NN metrics in the domain classifier's space (no detector asked), top-level numbers
+    // under their registry names; with truncation, the samples say so.
+    let knn = |psi: f64| {
+        evaluate(&EvalConfig {
+            truncation: psi,
+            ..config(
+                "mnist",
+                run.path().to_str().expect("utf8"),
+                &["precision", "recall", "density", "nn-coverage"],
+                64,
+            )
+        })
+        .expect("eval")
+    };
+    let plain = knn(1.0);
+    for key in ["precision", "recall", "density", "nn-coverage"] {
+        assert!(
+            plain[key].as_f64().is_some_and(f64::is_finite),
+            "{key}: {plain}"
+        );
+    }
+    assert_eq!(plain["manifold"]["feature_space"], "classifier:mnist");
+    assert_eq!(plain["manifold"]["k_precision_recall"], 3);
+    let truncated = knn(0.5);
+    assert!(
+        truncated["provenance"]["fake"]
+            .as_str()
+            .is_some_and(|f| f.contains("truncation ψ = 0.5")),
+        "{truncated}"
+    );
+    assert_ne!(
+        truncated["manifold"]["realism_median"],
+        plain["manifold"]["realism_median"]
+    );
     assert!(
         value["provenance"]["fake"]
             .as_str()
@@ -215,9 +250,45 @@ fn bad_input_gives_errors_that_name_the_problem() {
         format!("{err:#}").contains("no PNG or JPEG image"),
         "{err:#}"
     );
-    let err = evaluate(&config("mnist", "mnist", &["fid", "precision"], 16)).unwrap_err();
+    let err = evaluate(&config("mnist", "mnist", &["fid", "precission"], 16)).unwrap_err();
     assert!(
-        err.to_string().contains("unknown metric `precision`"),
+        err.to_string().contains("unknown metric `precission`"),
+        "{err}"
+    );
+    // Too few samples for the k-NN metrics or for FID∞'s subset sizes, named before any
+    // features are computed.
+    let err = evaluate(&config("mnist", "mnist", &["precision"], 5)).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "need at least 6 real and 4 fake samples (k + 1 each side, k = 3 and 5), got 5 and 5"
+        ),
+        "{err}"
+    );
+    let err = evaluate(&config("mnist", "mnist", &["fid-inf"], 19)).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("fid-inf") && format!("{err:#}").contains("19 fake samples"),
+        "{err:#}"
+    );
+    // The classifier's feature space needs a classifier; truncation needs a generator.
+    let a_s = fixture_path("fid").join("a").display().to_string();
+    let err = evaluate(&EvalConfig {
+        features: ganlab_run::eval::FeatureSpace::Classifier,
+        ..config(&a_s, &a_s, &["recall"], 16)
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("--features classifier: no domain classifier fits"),
+        "{err}"
+    );
+    let err = evaluate(&EvalConfig {
+        truncation: 0.5,
+        ..config("mnist", "mnist", &["recall"], 16)
+    })
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("--truncation 0.5: --fake `mnist` is not a generator"),
         "{err}"
     );
     // An RGB folder against grayscale MNIST.

@@ -292,13 +292,13 @@ pub fn manifold_metrics(
             let mut dens = fake_density.narrow(0, j, bj);
             let _ = dens.g_add_(&d.lt_tensor(&r_dc).sum_dim_intlist(0, false, Kind::Int64));
             let _ = on_fake_rows.logical_or_(&d.le_tensor(&f_pr).any_dim(1, false));
-            let _ = nearest_rows.copy_(&nearest_rows.minimum(&d.amin(1, false)));
+            nearest_rows.copy_(&nearest_rows.minimum(&d.amin(1, false)));
             // Realism last: it reuses the distance block in place.
             let _ = d.g_add_scalar_(REALISM_EPS);
             let _ = d.reciprocal_();
             let _ = d.g_mul_(&r_realism);
             let mut realism = fake_realism.narrow(0, j, bj);
-            let _ = realism.copy_(&realism.maximum(&d.amax(0, false)));
+            realism.copy_(&realism.maximum(&d.amax(0, false)));
             j += bj;
         }
         i += bi;

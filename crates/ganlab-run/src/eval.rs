@@ -865,6 +865,30 @@ pub fn evaluate_sets_with(
         "toolkit_version": crate::VERSION,
         "covariance_estimator": "unbiased (N-1), float64 accumulation",
     });
+    // Sample counts the metrics cannot work with are named before any features are computed.
+    if wants(Metric::FidInf) {
+        ganlab_metrics::fid_infinity::fid_inf_sizes(
+            fake.len(),
+            ganlab_metrics::fid_infinity::FID_INF_POINTS,
+        )
+        .context("fid-inf")?;
+    }
+    if space.is_some() {
+        let k = &cfg.manifold;
+        let (need_real, need_fake) = (
+            k.k_precision_recall.max(k.k_density_coverage) + 1,
+            k.k_precision_recall + 1,
+        );
+        if real.len() < need_real || fake.len() < need_fake {
+            bail!(
+                "precision / recall / density / nn-coverage need at least {need_real} real and {need_fake} fake samples (k + 1 each side, k = {} and {}), got {} and {}",
+                k.k_precision_recall,
+                k.k_density_coverage,
+                real.len(),
+                fake.len()
+            );
+        }
+    }
     // The features the k-NN manifold metrics measure, with the space's name.
     let mut manifold_features: Option<(Tensor, Tensor, String)> = None;
     if needs_detector(cfg, fits)? {
