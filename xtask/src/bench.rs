@@ -133,6 +133,12 @@ pub enum Group {
     /// The training steps in bf16 (`--precision bf16`) against PyTorch's autocast.
     Precision,
     Frechet,
+    /// Precision, recall, density and coverage on 10,000 x 10,000 2048-d features against prdc
+    /// and torch-fidelity.
+    Manifold,
+    /// The same on 50,000 x 50,000 against torch-fidelity (prdc's whole distance matrices do
+    /// not fit 23 GB).
+    Manifold50k,
     Swd,
     Features,
     Loader,
@@ -355,6 +361,14 @@ fn rows(o: &Options, paths: &Paths) -> Result<Vec<Row>> {
                 phases: false,
             },
         )?);
+    }
+    for (group, n, quick_n) in [
+        (Group::Manifold, "10000", "300"),
+        (Group::Manifold50k, "50000", "600"),
+    ] {
+        if o.wants(group) && (group == Group::Manifold || o.only.is_some()) {
+            rows.push(manifold_row(o, paths, if o.quick { quick_n } else { n })?);
+        }
     }
     if o.wants(Group::Swd) {
         let (n, res) = if o.quick {
@@ -608,6 +622,49 @@ fn metric_row(paths: &Paths, m: MetricRow<'_>) -> Result<Row> {
         ],
         same_value: m.same_value,
         target: m.target,
+        same_losses: None,
+    })
+}
+
+/// Precision, recall, density and coverage of `n` x `n` features: the toolkit (blocks of
+/// 10,000) against prdc (whole matrices; left out above 10,000 samples, where its three
+/// N x N float32 matrices and their int64 partitions outgrow a 23 GB machine) and
+/// torch-fidelity (k = 3, blocks of 10,000).
+fn manifold_row(o: &Options, paths: &Paths, n: &str) -> Result<Row> {
+    let dim = if o.quick { "64" } else { "2048" };
+    let dir = paths.inputs.join(format!("manifold-{n}"));
+    make_inputs(
+        &paths.python,
+        &paths.root,
+        "manifold_reference.py",
+        &dir,
+        &["--n", n, "--dim", dim],
+    )?;
+    let d = dir.display().to_string();
+    let script = paths.script("manifold_reference.py");
+    let mut variants = vec![Variant::new(
+        "toolkit",
+        &paths.gan,
+        &["bench", "manifold", "--inputs", &d],
+    )];
+    if n.parse::<u64>().unwrap_or(0) <= 10_000 {
+        variants.push(Variant::new(
+            "prdc 0.2",
+            &paths.python,
+            &[&script, "--inputs", &d, "--tool", "prdc"],
+        ));
+    }
+    variants.push(Variant::new(
+        "torch-fidelity 0.4.0",
+        &paths.python,
+        &[&script, "--inputs", &d, "--tool", "torch-fidelity"],
+    ));
+    Ok(Row {
+        name: format!("precision/recall/density/coverage, {n} x {n} {dim}-d"),
+        rate: "calls_per_s",
+        variants,
+        same_value: None,
+        target: 1.0,
         same_losses: None,
     })
 }
@@ -956,7 +1013,7 @@ struct Stamp {
     warmup: u64,
 }
 
-/// `cargo xtask bench [--rounds N] [--steps N] [--only dcgan,progan,frechet,swd,features,loader] [--cap avx2] [--warmup N] [--quick]
+/// `cargo xtask bench [--rounds N] [--steps N] [--only dcgan,progan,precision,frechet,manifold,manifold50k,swd,features,loader] [--cap avx2] [--warmup N] [--quick]
 /// [--gan PATH] [--json PATH]`.
 pub fn run(o: &Options, args: &[String]) -> Result<()> {
     if let Some(gan) = &o.gan {

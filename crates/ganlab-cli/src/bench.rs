@@ -445,6 +445,21 @@ pub fn frechet_bench(dir: &Path, repeats: usize) -> Result<(f64, f64)> {
     Ok((value, rate))
 }
 
+/// Precision, recall, density, coverage and realism between the float32 features `real.npy` and
+/// `fake.npy` in `dir`, distances in blocks of `block`: (the metrics, calls per second of one
+/// call).
+pub fn manifold_bench(dir: &Path, block: i64) -> Result<(ganlab_metrics::ManifoldMetrics, f64)> {
+    let real = read_npy(dir, "real.npy")?;
+    let fake = read_npy(dir, "fake.npy")?;
+    let settings = ganlab_metrics::ManifoldSettings {
+        block,
+        ..Default::default()
+    };
+    let start = std::time::Instant::now();
+    let metrics = ganlab_metrics::manifold_metrics(&real, &fake, settings)?;
+    Ok((metrics, 1.0 / start.elapsed().as_secs_f64()))
+}
+
 /// SWD between the uint8 image sets `a.npy` and `b.npy` [N, C, R, R] in `dir`: (average ×1e3,
 /// calls per second over `repeats` calls, and with `phases` the mean seconds per call of each
 /// phase, timed in further calls after the timed ones so that reading the clock costs them

@@ -137,6 +137,16 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         repeats: usize,
     },
+    /// Precision, recall, density, coverage and realism between float32 feature matrices
+    /// (real.npy, fake.npy in --inputs, as written by `bench/manifold_reference.py
+    /// --make-inputs`); prints `value` (precision), `density`, `coverage` and `calls_per_s`.
+    Manifold {
+        #[arg(long)]
+        inputs: PathBuf,
+        /// Rows and columns of one distance block.
+        #[arg(long, default_value_t = 10_000)]
+        block: i64,
+    },
     /// SWD between uint8 image sets (a.npy, b.npy in --inputs, as written by
     /// `bench/swd_numpy.py --make-inputs`); prints `value` and `calls_per_s`.
     Swd {
@@ -699,6 +709,14 @@ fn bench(what: BenchCommand) -> Result<()> {
         BenchCommand::Frechet { inputs, repeats } => {
             let (value, rate) = bench::frechet_bench(&inputs, repeats)?;
             lines.push(("value", format!("{value:.17e}")));
+            lines.push(("calls_per_s", format!("{rate:.6}")));
+        }
+        BenchCommand::Manifold { inputs, block } => {
+            let (m, rate) = bench::manifold_bench(&inputs, block)?;
+            lines.push(("value", format!("{:.6}", m.precision)));
+            lines.push(("recall", format!("{:.6}", m.recall)));
+            lines.push(("density", format!("{:.6}", m.density)));
+            lines.push(("coverage", format!("{:.6}", m.coverage)));
             lines.push(("calls_per_s", format!("{rate:.6}")));
         }
         BenchCommand::Swd {
