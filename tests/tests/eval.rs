@@ -35,11 +35,32 @@ fn folders_give_the_documented_json_with_provenance_and_a_small_sample_warning()
         ..config(
             a.to_str().expect("utf8"),
             b.to_str().expect("utf8"),
-            &["fid", "kid", "swd"],
+            &[
+                "fid",
+                "kid",
+                "swd",
+                "fid-inf",
+                "precision",
+                "recall",
+                "density",
+                "nn-coverage",
+            ],
             100,
         )
     };
     let value = evaluate(&cfg).expect("eval");
+    // One detector pass serves FID, KID, FID∞ and the k-NN metrics (no domain classifier fits
+    // 28x28 RGB folders): top-level numbers under the registry's names.
+    for key in ["fid-inf", "precision", "recall", "density", "nn-coverage"] {
+        assert!(
+            value[key].as_f64().is_some_and(f64::is_finite),
+            "{key}: {value}"
+        );
+    }
+    assert_eq!(value["manifold"]["feature_space"], "inception");
+    assert_eq!(value["manifold"]["samples_fake"], 25);
+    let fit = &value["fid_inf_fit"];
+    assert_eq!(fit["sizes"].as_array().map(Vec::len), Some(15), "{fit}");
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json_path).expect("json")).expect("parse");
     assert_eq!(written, value);

@@ -96,6 +96,7 @@ fn the_bench_command_runs_every_row_and_records_every_round() {
         "ProGAN-32 WGAN-GP step, stable",
         "ProGAN-32 WGAN-GP step, fade",
         "Fréchet distance",
+        "precision/recall/density/coverage, 300 x 300",
         "SWD",
         "FID features",
         "data loader",

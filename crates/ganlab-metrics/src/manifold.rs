@@ -149,12 +149,16 @@ fn distances(x: &Tensor, xn: &Tensor, y: &Tensor, yn: &Tensor) -> Tensor {
     } else {
         1e-5
     };
+    // In place, one block and one boolean mask at a time: first ‖x‖² + ‖y‖² − 2x·y less the
+    // rounding level tol·(‖x‖² + ‖y‖²), whose sign says which pairs are equal, then the level
+    // added back.
     let mut d = x.mm(&y.transpose(0, 1));
     let _ = d.g_mul_scalar_(-2.0);
-    let _ = d.g_add_(&xn.unsqueeze(1));
-    let _ = d.g_add_(&yn.unsqueeze(0));
-    let level = (xn.unsqueeze(1) + yn.unsqueeze(0)) * tol;
-    let equal = d.le_tensor(&level);
+    let _ = d.g_add_(&(xn * (1.0 - tol)).unsqueeze(1));
+    let _ = d.g_add_(&(yn * (1.0 - tol)).unsqueeze(0));
+    let equal = d.le(0.0);
+    let _ = d.g_add_(&(xn * tol).unsqueeze(1));
+    let _ = d.g_add_(&(yn * tol).unsqueeze(0));
     let _ = d.masked_fill_(&equal, 0.0);
     let _ = d.sqrt_();
     d

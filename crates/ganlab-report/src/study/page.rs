@@ -334,12 +334,49 @@ fn findings(options: &StudyOptions, folder: &str) -> Result<String> {
 /// The image metrics the studies evaluate: key, label, lower is better, decimals.
 /// The image metrics of the tables, with the digits they are shown with (names, labels and
 /// directions come from the registry).
-const IMAGE_METRICS: [(Metric, usize); 4] = [
+const IMAGE_METRICS: [(Metric, usize); 6] = [
     (Metric::DomainFid, 2),
     (Metric::Swd, 2),
     (Metric::Is, 2),
     (Metric::Coverage, 1),
+    (Metric::Precision, 3),
+    (Metric::Recall, 3),
 ];
+
+/// Precision and recall of every run at its end, seed by seed: a mean hides the one seed that
+/// collapsed (high precision, low recall). Empty when no run measured them.
+fn fidelity_and_diversity(groups: &[Group]) -> String {
+    let (p, r) = (Metric::Precision.stats_key(), Metric::Recall.stats_key());
+    if !groups
+        .iter()
+        .flat_map(|g| &g.runs)
+        .any(|run| run.last(&p).is_some())
+    {
+        return String::new();
+    }
+    let mut md = String::from("\n### Fidelity and diversity, seed by seed\n\nPrecision / recall (k = 3, in the domain classifier's features) at the end of each run: mode collapse keeps precision and loses recall.\n\n| contender | runs (seed: precision / recall) |\n|---|---|\n");
+    for g in groups {
+        let cells: Vec<String> = g
+            .runs
+            .iter()
+            .map(|run| {
+                let f = |v: Option<f64>| v.map_or("–".to_string(), |x| format!("{x:.3}"));
+                format!(
+                    "{}: {} / {}",
+                    run.run.seed,
+                    f(run.last(&p)),
+                    f(run.last(&r))
+                )
+            })
+            .collect();
+        md.push_str(&format!(
+            "| {} | {} |\n",
+            g.contender.label,
+            cells.join(", ")
+        ));
+    }
+    md
+}
 
 /// The table of final and best values per contender, the figures of every metric, and the
 /// diagnostics each contender's runs raised; fills `record`.
@@ -384,6 +421,7 @@ fn image_results(
         rows.push(row);
     }
     record["results"] = json!(rows);
+    md.push_str(&fidelity_and_diversity(groups));
     md.push_str("\n### Over time\n\nThe line is the mean over the seeds, the band their range (min to max).\n\n");
     for (metric, _) in IMAGE_METRICS {
         let (key, label, lower) = (metric.stats_key(), metric.label(), metric.lower_is_better());

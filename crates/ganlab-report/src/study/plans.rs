@@ -33,7 +33,7 @@ const TOY_SEEDS: [u64; 5] = [0, 1, 2, 3, 4];
 
 /// The metrics every image run evaluates during training, and how often.
 const IMAGE_EVAL: &[&str] = &[
-    "evaluation.metrics=[\"swd\",\"domain-fid\",\"coverage\",\"is\"]",
+    "evaluation.metrics=[\"swd\",\"domain-fid\",\"coverage\",\"is\",\"precision\",\"recall\"]",
     "evaluation.every_kimg=10",
     "evaluation.n=1000",
 ];
