@@ -61,8 +61,9 @@ pub struct Monitor {
     /// (value, kimg) of the best evaluation.
     pub best: Option<(f64, f64)>,
     since_improvement: u32,
-    /// The best k-NN manifold scores so far (the reference of their diagnostics).
-    pub manifold_best: ManifoldScores,
+    /// The k-NN manifold scores of every evaluation so far, with their kimg (the references of
+    /// their diagnostics).
+    pub manifold_history: Vec<(f64, ManifoldScores)>,
 }
 
 /// Least-squares slope of y against x.
@@ -92,7 +93,7 @@ impl Monitor {
             history: Vec::new(),
             best: None,
             since_improvement: 0,
-            manifold_best: ManifoldScores::default(),
+            manifold_history: Vec::new(),
         }
     }
 
@@ -102,7 +103,10 @@ impl Monitor {
             if let Some(value) = tick.eval_value(self.primary.name()) {
                 self.observe(tick.kimg, value);
             }
-            self.manifold_best = self.manifold_best.best_with(ManifoldScores::of_tick(tick));
+            let scores = ManifoldScores::of_tick(tick);
+            if scores != ManifoldScores::default() {
+                self.manifold_history.push((tick.kimg, scores));
+            }
         }
     }
 
@@ -114,11 +118,14 @@ impl Monitor {
         }
     }
 
-    /// The manifold diagnostics of an evaluation against the best scores before it; the best
-    /// scores then include it.
-    pub fn observe_manifold(&mut self, now: ManifoldScores) -> Vec<String> {
-        let warnings = manifold_warnings(&self.manifold_best, &now);
-        self.manifold_best = self.manifold_best.best_with(now);
+    /// The manifold diagnostics of an evaluation at `kimg` against the earlier ones; the history
+    /// then includes it.
+    pub fn observe_manifold(&mut self, kimg: f64, now: ManifoldScores) -> Vec<String> {
+        if now == ManifoldScores::default() {
+            return Vec::new();
+        }
+        let warnings = manifold_warnings(&self.manifold_history, &now);
+        self.manifold_history.push((kimg, now));
         warnings
     }
 
@@ -200,13 +207,13 @@ pub fn eval_summary(metrics: &[Metric], result: &Evaluation) -> Map<String, Valu
     out
 }
 
-/// Fall of recall and of nn-coverage below their best so far (both, absolute) that is called
-/// mode collapse. One Fashion-MNIST class of ten left out of 1,000 Inception-feature samples
+/// Fall of recall and of nn-coverage since an earlier evaluation (both, absolute) that is called
+/// mode collapse; within it, recall is "the same" for over-generalization. One Fashion-MNIST class of ten left out of 1,000 Inception-feature samples
 /// lowers them by 0.072 and 0.068 (`tests/tests/manifold_images.rs`), above this with room for
 /// a class that is only thinned.
 pub const COLLAPSE_FALL: f64 = 0.04;
-/// Fall of precision (absolute) or density (relative to its best) below the best so far, while
-/// recall holds, that is called over-generalization: samples off the data's manifold. A quarter
+/// Fall of precision (absolute) or density (relative) since an earlier evaluation at the same
+/// recall that is called over-generalization: samples off the data's manifold. A quarter
 /// of heavily noisy samples among 1,000 lowers precision by 0.21 and density by 28%
 /// (`tests/tests/manifold_images.rs`).
 pub const OVERGENERALIZATION_FALL: f64 = 0.1;
@@ -240,73 +247,80 @@ impl ManifoldScores {
             nn_coverage: tick.eval_value(Metric::NnCoverage.name()),
         }
     }
-
-    /// The best (largest) of each score of `self` and `other`.
-    pub fn best_with(self, other: ManifoldScores) -> ManifoldScores {
-        let max = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (Some(x), Some(y)) => Some(x.max(y)),
-            (x, None) => x,
-            (None, y) => y,
-        };
-        ManifoldScores {
-            precision: max(self.precision, other.precision),
-            recall: max(self.recall, other.recall),
-            density: max(self.density, other.density),
-            nn_coverage: max(self.nn_coverage, other.nn_coverage),
-        }
-    }
 }
 
-/// The manifold diagnostics of an evaluation against the best scores so far. Precision (and
-/// density) measure fidelity, recall (and nn-coverage) diversity, so their falls name the
-/// failure:
-/// - recall and nn-coverage fall by [`COLLAPSE_FALL`] or more (recall alone when nn-coverage is
-///   not measured) while precision holds: **mode collapse**, parts of the data without samples;
-/// - precision falls by [`OVERGENERALIZATION_FALL`] or more, or density by that share of its
-///   best, while recall holds: **over-generalization**, samples where the data has none;
-/// - both fall: the samples have left the data altogether (divergence, or early training).
-pub fn manifold_warnings(best: &ManifoldScores, now: &ManifoldScores) -> Vec<String> {
+/// The manifold diagnostics of an evaluation against every earlier one (`history`: kimg and
+/// scores). Precision (and density) measure fidelity, recall (and nn-coverage) diversity, and a
+/// generator trades one for the other as it trains, so each fall is judged against an earlier
+/// evaluation at which the other side was comparable:
+/// - **mode collapse**: recall and nn-coverage both fell by [`COLLAPSE_FALL`] or more (recall
+///   alone when nn-coverage is not measured) since an earlier evaluation, and precision and
+///   density did not fall by [`OVERGENERALIZATION_FALL`] (they may rise: a few good modes);
+/// - **over-generalization**: precision fell by [`OVERGENERALIZATION_FALL`] or more, or density
+///   by that share, since an evaluation whose recall was the same to within [`COLLAPSE_FALL`]:
+///   fidelity lost at equal diversity, samples where the data has none. (While recall still
+///   rises by more, G is spreading to new parts of the data, early training's trade.)
+/// - **samples away from the data**: both fell since the same evaluation.
+///
+/// At most one warning of each kind, against the evaluation with the largest fall.
+pub fn manifold_warnings(history: &[(f64, ManifoldScores)], now: &ManifoldScores) -> Vec<String> {
     let fall = |b: Option<f64>, n: Option<f64>| match (b, n) {
         (Some(b), Some(n)) => Some(b - n),
         _ => None,
     };
-    let recall_fall = fall(best.recall, now.recall);
-    let coverage_fall = fall(best.nn_coverage, now.nn_coverage);
-    let precision_fall = fall(best.precision, now.precision);
-    let density_fall = fall(best.density, now.density)
-        .zip(best.density)
-        .map(|(f, b)| f / b.max(1e-12));
-    let diversity_lost = recall_fall.is_some_and(|f| f >= COLLAPSE_FALL)
-        && coverage_fall.is_none_or(|f| f >= COLLAPSE_FALL);
-    let fidelity_lost = precision_fall.is_some_and(|f| f >= OVERGENERALIZATION_FALL)
-        || density_fall.is_some_and(|f| f >= OVERGENERALIZATION_FALL);
     let f3 = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.3}"));
-    let (p, r, d, c) = (
-        format!(
-            "precision {} (best {})",
-            f3(now.precision),
-            f3(best.precision)
-        ),
-        format!("recall {} (best {})", f3(now.recall), f3(best.recall)),
-        format!("density {} (best {})", f3(now.density), f3(best.density)),
-        format!(
-            "nn-coverage {} (best {})",
-            f3(now.nn_coverage),
-            f3(best.nn_coverage)
-        ),
-    );
-    match (diversity_lost, fidelity_lost) {
-        (true, false) => vec![format!(
-            "mode collapse: {r} and {c} fell while {p} holds: parts of the data have no samples near them"
-        )],
-        (false, true) => vec![format!(
-            "over-generalization: {p} and {d} fell while {r} holds: samples where the data has none"
-        )],
-        (true, true) => vec![format!(
-            "samples away from the data: {p} and {r} both fell ({d}, {c})"
-        )],
-        (false, false) => Vec::new(),
+    // (fall, message) of each kind, the largest kept.
+    let mut found: [Option<(f64, String)>; 3] = [None, None, None];
+    for (kimg, h) in history {
+        let recall_fall = fall(h.recall, now.recall);
+        let coverage_fall = fall(h.nn_coverage, now.nn_coverage);
+        let precision_fall = fall(h.precision, now.precision);
+        let density_fall = fall(h.density, now.density)
+            .zip(h.density)
+            .map(|(f, b)| f / b.max(1e-12));
+        let diversity_lost = recall_fall.is_some_and(|f| f >= COLLAPSE_FALL)
+            && coverage_fall.is_none_or(|f| f >= COLLAPSE_FALL);
+        let fidelity_lost = precision_fall.is_some_and(|f| f >= OVERGENERALIZATION_FALL)
+            || density_fall.is_some_and(|f| f >= OVERGENERALIZATION_FALL);
+        let recall_same = recall_fall.is_some_and(|f| f.abs() < COLLAPSE_FALL);
+        let (p, r, d, c) = (
+            format!(
+                "precision {} ({} at {kimg:.1} kimg)",
+                f3(now.precision),
+                f3(h.precision)
+            ),
+            format!(
+                "recall {} ({} at {kimg:.1} kimg)",
+                f3(now.recall),
+                f3(h.recall)
+            ),
+            format!("density {} ({})", f3(now.density), f3(h.density)),
+            format!(
+                "nn-coverage {} ({})",
+                f3(now.nn_coverage),
+                f3(h.nn_coverage)
+            ),
+        );
+        let candidate = match (diversity_lost, fidelity_lost) {
+            (true, false) => Some((0, recall_fall, format!(
+                "mode collapse: {r} and {c} fell, {p} did not: parts of the data have no samples near them"
+            ))),
+            (false, true) if recall_same => Some((1, precision_fall.into_iter().chain(density_fall).reduce(f64::max), format!(
+                "over-generalization: {p} and {d} fell at the same {r}: samples where the data has none"
+            ))),
+            (true, true) => Some((2, recall_fall, format!(
+                "samples away from the data: {p} and {r} both fell ({d}, {c})"
+            ))),
+            _ => None,
+        };
+        if let Some((kind, size, message)) = candidate {
+            let size = size.unwrap_or(0.0);
+            if found[kind].as_ref().is_none_or(|(s, _)| size > *s) {
+                found[kind] = Some((size, message));
+            }
+        }
     }
+    found.into_iter().flatten().map(|(_, m)| m).collect()
 }
 
 /// The mode-collapse warning of a coverage result, naming the missing classes.
@@ -411,18 +425,23 @@ mod tests {
     }
 
     #[test]
-    fn manifold_diagnostics_compare_with_the_best_so_far_and_survive_a_resume() {
+    fn manifold_diagnostics_judge_each_fall_at_comparable_fidelity_or_diversity() {
         let scores = |p: f64, r: f64, d: f64, c: f64| ManifoldScores {
             precision: Some(p),
             recall: Some(r),
             density: Some(d),
             nn_coverage: Some(c),
         };
-        let seen = [scores(0.5, 0.4, 0.7, 0.8), scores(0.8, 0.78, 1.0, 0.97)];
+        // Early training as the main job saw it: precise but narrow at 50 kimg, then spreading.
+        let seen = [
+            (50.0, scores(0.72, 0.40, 0.50, 0.29)),
+            (100.0, scores(0.53, 0.82, 0.37, 0.49)),
+            (150.0, scores(0.58, 0.84, 0.42, 0.62)),
+        ];
         let lines: Vec<TickStats> = seen
             .iter()
-            .map(|s| {
-                serde_json::from_value(json!({"tick": 1, "kimg": 1.0, "wall_s": 1.0, "images_per_s": 1.0, "lr_g": 1e-4, "lr_d": 1e-4,
+            .map(|(k, s)| {
+                serde_json::from_value(json!({"tick": 1, "kimg": k, "wall_s": 1.0, "images_per_s": 1.0, "lr_g": 1e-4, "lr_d": 1e-4,
                     "eval": {"precision": s.precision, "recall": s.recall, "density": s.density, "nn-coverage": s.nn_coverage}}))
                 .expect("a tick")
             })
@@ -430,25 +449,35 @@ mod tests {
         let mut resumed = Monitor::new(&config("precision", None, 0));
         resumed.replay(&lines);
         let mut straight = Monitor::new(&config("precision", None, 0));
-        for s in seen {
-            straight.observe_manifold(s);
+        for (k, s) in seen {
+            // Recall rising while precision falls is the trade of a spreading G: no warning.
+            assert!(straight.observe_manifold(k, s).is_empty(), "{k}");
         }
-        assert_eq!(resumed.manifold_best, straight.manifold_best);
-        // Recall and nn-coverage fall by 0.05 and 0.06 with precision held: mode collapse.
-        let collapsed = scores(0.8, 0.73, 1.0, 0.91);
-        let w = resumed.observe_manifold(collapsed);
-        assert_eq!(w, straight.observe_manifold(collapsed));
+        assert_eq!(resumed.manifold_history, straight.manifold_history);
+        // Recall and nn-coverage fall by 0.06 and 0.07 with precision held: mode collapse,
+        // against the evaluation with the largest fall.
+        let collapsed = scores(0.60, 0.78, 0.45, 0.55);
+        let w = resumed.observe_manifold(200.0, collapsed);
+        assert_eq!(w, straight.observe_manifold(200.0, collapsed));
         assert!(
-            w.len() == 1 && w[0].starts_with("mode collapse: recall 0.730 (best 0.780)"),
+            w.len() == 1 && w[0].starts_with("mode collapse: recall 0.780 (0.840 at 150.0 kimg)"),
             "{w:?}"
         );
-        // Small moves are not diagnosed; a precision fall with recall held is over-generalization.
+        // Precision falls at the same recall: over-generalization; small moves: nothing.
+        let w = manifold_warnings(&straight.manifold_history, &scores(0.45, 0.83, 0.33, 0.60));
         assert!(
-            manifold_warnings(&resumed.manifold_best, &scores(0.78, 0.76, 0.97, 0.95)).is_empty()
+            w.len() == 1 && w[0].starts_with("over-generalization: precision 0.450"),
+            "{w:?}"
         );
-        let w = manifold_warnings(&resumed.manifold_best, &scores(0.65, 0.79, 0.9, 0.96));
         assert!(
-            w.len() == 1 && w[0].starts_with("over-generalization: precision 0.650"),
+            manifold_warnings(&straight.manifold_history, &scores(0.57, 0.83, 0.41, 0.60))
+                .is_empty()
+        );
+        // Both fall: away from the data.
+        let w = manifold_warnings(&straight.manifold_history, &scores(0.3, 0.5, 0.2, 0.3));
+        assert!(
+            w.iter()
+                .any(|m| m.starts_with("samples away from the data")),
             "{w:?}"
         );
         // Only recall measured: its fall alone is collapse.
@@ -456,7 +485,7 @@ mod tests {
             recall: Some(0.5),
             ..Default::default()
         };
-        let w = manifold_warnings(&resumed.manifold_best, &only_recall);
+        let w = manifold_warnings(&straight.manifold_history, &only_recall);
         assert!(w.len() == 1 && w[0].starts_with("mode collapse"), "{w:?}");
     }
 

@@ -1138,7 +1138,7 @@ impl<'a> Run<'a> {
             .collect();
         warnings.extend(
             self.monitor
-                .observe_manifold(crate::monitor::ManifoldScores::of(&result)),
+                .observe_manifold(kimg, crate::monitor::ManifoldScores::of(&result)),
         );
         let mut stop = None;
         let primary = self.monitor.primary;
