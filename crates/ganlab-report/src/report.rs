@@ -12,6 +12,7 @@
 use anyhow::{bail, Context, Result};
 use ganlab_run::files::{write_atomically, write_bytes_atomically};
 use ganlab_run::records::{read_record, BestSnapshot, Outcome, RunHeadline};
+use ganlab_run::metric::Metric;
 use ganlab_run::stats::TickStats;
 use plotters::prelude::*;
 use serde_json::Value;
@@ -470,7 +471,41 @@ fn draw_charts(run: &Run, out: &Path, text: bool) -> Result<Vec<(&'static str, &
     if plot(run, &metric_rows(run), &out.join("metrics.png"), text)? {
         pictures.push(("Metrics", "metrics.png"));
     }
+    if fidelity_diversity(run, &out.join("fidelity_diversity.png"), text)? {
+        pictures.push(("Fidelity against diversity", "fidelity_diversity.png"));
+    }
     Ok(pictures)
+}
+
+/// Precision against recall, evaluation by evaluation (the path joins them in kimg order): where
+/// the generator stands between a few faithful modes (top left) and everything, roughly (bottom
+/// right). False (nothing written) without at least one evaluation of both.
+fn fidelity_diversity(run: &Run, path: &Path, text: bool) -> Result<bool> {
+    let recall = run.series(&Metric::Recall.stats_key());
+    let precision = run.series(&Metric::Precision.stats_key());
+    let path_points: Band = precision
+        .iter()
+        .filter_map(|p| {
+            let r = recall.iter().find(|r| r.0 == p.0)?;
+            Some((r.2, p.2, p.2, p.2))
+        })
+        .collect();
+    if path_points.is_empty() {
+        return Ok(false);
+    }
+    let first = precision.first().map_or(0.0, |p| p.0);
+    let last = precision.last().map_or(0.0, |p| p.0);
+    write_png_plot(path, (700, 560), |root| {
+        band_panel(
+            root,
+            &format!("precision against recall, {first:.0} → {last:.0} kimg"),
+            "recall (diversity)",
+            &[("precision (fidelity)".to_string(), path_points)],
+            false,
+            text,
+        )
+    })?;
+    Ok(true)
 }
 
 /// One chart row per evaluated metric, or the toy mode metrics of every tick.
