@@ -356,3 +356,105 @@ fn a_generator_regulariser_sees_g_s_output_and_latents_without_changing_the_trai
         }
     }
 }
+
+/// Float16 with dynamic loss scaling: a run resumed from a checkpoint continues with the same
+/// scales and clean-step counts to the same parameters; a step whose float16 forward overflows
+/// is skipped (D untouched), its scale halved and the skip counted, and it does not stop the run.
+#[test]
+fn float16_training_scales_skips_overflowing_steps_and_resumes_exactly() {
+    let _rng = ganlab_tests::global_rng_lock();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let snapshot = dir.path().join("fp16-step30.safetensors");
+    let half = |seed: u64| {
+        let mut t = trainer(seed);
+        let warning = t.set_precision(ganlab_train::Precision::Fp16);
+        assert!(warning.is_some_and(|w| w.contains("fp16 on a CPU")));
+        t
+    };
+    let state = |t: &Trainer| -> Vec<(String, Vec<f64>)> {
+        t.scaler_state()
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k,
+                    Vec::<f64>::try_from(&v.to_kind(Kind::Double)).expect("values"),
+                )
+            })
+            .collect()
+    };
+    let mut full = half(3);
+    tch::manual_seed(3);
+    let (mut skips, mut at_checkpoint) = (0.0, Vec::new());
+    for step in 1..=60 {
+        let stats = full.step().expect("step");
+        skips += stats
+            .scalars
+            .iter()
+            .filter(|(k, _)| k.starts_with("amp_skipped"))
+            .map(|(_, t)| t.double_value(&[]))
+            .sum::<f64>();
+        if step == 30 {
+            full.checkpoint(&snapshot).expect("checkpoint");
+            at_checkpoint = state(&full);
+        }
+    }
+    // As with PyTorch's GradScaler, the first steps at 2^16 overflow float16's gradients and
+    // are skipped until the scale has backed off to one that fits.
+    assert!(skips >= 1.0, "{skips}");
+    assert!(state(&full)[2].1[0] < 65536.0, "{:?}", state(&full));
+    let mut resumed = half(3);
+    resumed.resume(&snapshot).expect("resume");
+    assert_eq!(
+        state(&resumed),
+        at_checkpoint,
+        "the scales and clean-step counts are restored"
+    );
+    for _ in 31..=60 {
+        resumed.step().expect("step");
+    }
+    assert_eq!(state(&resumed), state(&full));
+    for ((name, a), (_, b)) in parameters(&full).iter().zip(parameters(&resumed)) {
+        assert!(a.equal(&b), "{name} differs after resuming");
+    }
+
+    // D's weights blown up past float16's range (65504): its logits overflow, the step's
+    // gradients are not finite, D's update is skipped and its scale halved.
+    tch::no_grad(|| {
+        for (_, mut v) in full.players().d_vs.variables() {
+            let _ = v.g_mul_scalar_(1e4);
+        }
+    });
+    let d_before: Vec<Tensor> = parameters(&full)
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("D."))
+        .map(|(_, t)| t.copy())
+        .collect();
+    let scale_d_before = state(&full)[2].1[0];
+    let stats = full.step().expect("a skipped step is not a divergence");
+    let d_after: Vec<Tensor> = parameters(&full)
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("D."))
+        .map(|(_, t)| t)
+        .collect();
+    for (a, b) in d_before.iter().zip(&d_after) {
+        assert!(a.equal(b), "a skipped step leaves D as it was");
+    }
+    let get = |k: &str| {
+        stats
+            .scalars
+            .iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, t)| t.double_value(&[]))
+    };
+    assert_eq!(get("amp_skipped_d"), Some(1.0));
+    assert_eq!(get("amp_scale_d"), Some(scale_d_before));
+    assert_eq!(
+        state(&full)[2].1,
+        vec![scale_d_before / 2.0],
+        "D's scale backed off"
+    );
+    assert!(stats
+        .scalars
+        .iter()
+        .all(|(_, t)| t.double_value(&[]).is_finite()));
+}

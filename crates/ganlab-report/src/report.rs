@@ -11,8 +11,8 @@
 
 use anyhow::{bail, Context, Result};
 use ganlab_run::files::{write_atomically, write_bytes_atomically};
-use ganlab_run::records::{read_record, BestSnapshot, Outcome, RunHeadline};
 use ganlab_run::metric::Metric;
+use ganlab_run::records::{read_record, BestSnapshot, Outcome, RunHeadline};
 use ganlab_run::stats::TickStats;
 use plotters::prelude::*;
 use serde_json::Value;

@@ -24,6 +24,7 @@
 
 pub mod arch;
 pub mod files;
+pub mod scaler;
 pub mod snapshot;
 mod trainer;
 

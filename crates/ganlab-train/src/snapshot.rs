@@ -95,6 +95,7 @@ pub fn save_as(
     opt_d: &dyn Optimizer,
     progress: Progress,
     last_lod: Option<f64>,
+    extra: Vec<(String, Tensor)>,
 ) -> Result<PathBuf> {
     let mut named: Vec<(String, Tensor)> = Vec::new();
     for (prefix, vs) in networks {
@@ -117,6 +118,7 @@ pub fn save_as(
     if let Some(lod) = last_lod {
         named.push(("progress.last_lod".to_string(), Tensor::from(lod)));
     }
+    named.extend(extra);
     // safetensors wants contiguous CPU tensors.
     let named: Vec<(String, Tensor)> = named
         .into_iter()

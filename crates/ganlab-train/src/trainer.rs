@@ -5,6 +5,7 @@
 //! steps to take and whether to clip weights. Progress is counted in images shown (kimg).
 
 use crate::arch::{ema_pairs, Players};
+use crate::scaler::GradScaler;
 use crate::snapshot::{self, Progress, Snapshot};
 use anyhow::{Context, Result};
 use ganlab_amp::{autocast, Precision};
@@ -177,6 +178,8 @@ pub struct Trainer {
     data_time: Duration,
     /// The type the networks compute in (see [`Trainer::set_precision`]).
     precision: Precision,
+    /// G's and D's loss scalers (float16 only).
+    scalers: Option<(GradScaler, GradScaler)>,
 }
 
 /// A trainer's place in a data-parallel group (see [`Trainer::data_parallel`]).
@@ -243,6 +246,7 @@ impl Trainer {
             parallel: None,
             data_time: Duration::ZERO,
             precision: Precision::Fp32,
+            scalers: None,
         }
     }
 
@@ -590,6 +594,8 @@ impl Trainer {
     /// lacks the hardware that makes the precision fast.
     pub fn set_precision(&mut self, precision: Precision) -> Option<String> {
         self.precision = precision;
+        self.scalers = (precision == Precision::Fp16)
+            .then(|| (GradScaler::new(self.device), GradScaler::new(self.device)));
         precision.speed_warning(self.device)
     }
 
@@ -638,7 +644,10 @@ impl Trainer {
         });
         lap("d_forward_and_loss");
         self.opt_d.zero_grad();
-        d_out.loss.backward();
+        match &self.scalers {
+            Some((_, sd)) => sd.scale_loss(&d_out.loss).backward(),
+            None => d_out.loss.backward(),
+        }
         lap("d_backward");
         if let Some(p) = &mut self.parallel {
             p.timed(|d| {
@@ -649,7 +658,12 @@ impl Trainer {
             })?;
             lap("d_allreduce");
         }
-        self.opt_d.step();
+        let skipped_d = scaled_step(
+            self.opt_d.as_mut(),
+            self.scalers.as_mut().map(|s| &mut s.1),
+            ("amp_skipped_d", "amp_scale_d"),
+            stats,
+        );
         if let Some(c) = self.plan.clip_weights {
             ganlab_games::clip_parameters(&self.d_params, c);
         }
@@ -675,7 +689,10 @@ impl Trainer {
         });
         lap("d_forward_for_g");
         self.opt_g.zero_grad();
-        g_out.loss.backward();
+        match &self.scalers {
+            Some((sg, _)) => sg.scale_loss(&g_out.loss).backward(),
+            None => g_out.loss.backward(),
+        }
         lap("g_backward");
         if let Some(p) = &mut self.parallel {
             p.timed(|d| {
@@ -686,8 +703,13 @@ impl Trainer {
             })?;
             lap("g_allreduce");
         }
+        let skipped_g = scaled_step(
+            self.opt_g.as_mut(),
+            self.scalers.as_mut().map(|s| &mut s.0),
+            ("amp_skipped_g", "amp_scale_g"),
+            stats,
+        );
         let grad_norm_g = gradient_norm(self.opt_g.as_ref());
-        self.opt_g.step();
         set_requires_grad(&self.d_params, true);
         lap("g_step");
         stats.scalars.extend(g_out.scalars);
@@ -714,7 +736,15 @@ impl Trainer {
         // mean over ranks, so that every rank stops at the same step).
         stats.loss_d = losses.double_value(&[0]);
         stats.loss_g = losses.double_value(&[1]);
-        if !stats.loss_d.is_finite() || !stats.loss_g.is_finite() {
+        // A step the loss scaler skipped (float16 overflowed) is not a divergence, and its
+        // non-finite values stay out of the tick's means.
+        let skipped = skipped_d || skipped_g;
+        if skipped {
+            stats
+                .scalars
+                .retain(|(_, t)| bool::try_from(t.isfinite().all()).unwrap_or(false));
+        }
+        if !skipped && (!stats.loss_d.is_finite() || !stats.loss_g.is_finite()) {
             return Err(Diverged {
                 generator_step: self.generator_steps(),
                 images_shown: self.progress.images_shown,
@@ -731,6 +761,19 @@ impl Trainer {
         Ok(())
     }
 
+    /// The loss scalers' state as a snapshot holds it (empty without float16):
+    /// `amp.scaler_g|d.scale` and `.growth_tracker`.
+    pub fn scaler_state(&self) -> Vec<(String, Tensor)> {
+        match &self.scalers {
+            Some((sg, sd)) => {
+                let mut state = sg.state("amp.scaler_g");
+                state.extend(sd.state("amp.scaler_d"));
+                state
+            }
+            None => Vec::new(),
+        }
+    }
+
     /// Writes a snapshot (networks, optimiser states, progress) to `path`, atomically. The
     /// random stream is left as it is (see [`Trainer::checkpoint`]).
     pub fn write_snapshot(&self, path: &Path) -> Result<()> {
@@ -741,6 +784,7 @@ impl Trainer {
             self.opt_d.as_ref(),
             self.progress,
             self.last_lod,
+            self.scaler_state(),
         )?;
         Ok(())
     }
@@ -778,6 +822,16 @@ impl Trainer {
             .tensors
             .get("progress.last_lod")
             .map(|t| t.double_value(&[]));
+        // A float16 run continues with its scales; a snapshot without them (another precision
+        // before) starts the scalers fresh.
+        if let Some((sg, sd)) = &mut self.scalers {
+            let device = self.device;
+            for (scaler, prefix) in [(sg, "amp.scaler_g"), (sd, "amp.scaler_d")] {
+                if !scaler.load(&snap.tensors, prefix) {
+                    *scaler = GradScaler::new(device);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -839,6 +893,32 @@ fn shard_of(shard: Shard, indices: &[i64]) -> Result<Vec<i64>> {
 
 /// The defined gradients of an optimiser's parameters (every rank defines the same ones: they
 /// run the same graph).
+/// An optimiser's step. With a float16 loss scaler the gradients are first unscaled and checked:
+/// a step with an infinity or a NaN is skipped (the optimiser untouched) and the scale backed
+/// off, as `GradScaler.step` / `update` do; the tick's statistics get the step's `keys`
+/// (skipped: 1 or 0, and the scale it ran with). Returns whether it was skipped.
+fn scaled_step(
+    opt: &mut dyn Optimizer,
+    scaler: Option<&mut GradScaler>,
+    keys: (&'static str, &'static str),
+    stats: &mut StepStats,
+) -> bool {
+    let Some(scaler) = scaler else {
+        opt.step();
+        return false;
+    };
+    let found_inf = scaler.unscale(&gradients(opt));
+    let skipped = found_inf.double_value(&[0]) > 0.0;
+    if !skipped {
+        opt.step();
+    }
+    let scale_used = scaler.scale.squeeze().copy();
+    scaler.update(&found_inf);
+    stats.scalars.push((keys.0, found_inf.squeeze()));
+    stats.scalars.push((keys.1, scale_used));
+    skipped
+}
+
 fn gradients(opt: &dyn Optimizer) -> Vec<Tensor> {
     opt.parameters()
         .iter()
