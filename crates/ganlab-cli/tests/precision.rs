@@ -91,7 +91,7 @@ fn an_unknown_precision_is_named_with_the_valid_ones() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        stderr.contains("`precision` must be one of fp32, bf16, got `fp8`"),
+        stderr.contains("`precision` must be one of fp32, bf16, fp16, got `fp8`"),
         "{stderr}"
     );
 }
