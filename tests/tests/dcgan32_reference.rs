@@ -44,6 +44,7 @@ fn narrow(d_norm: Norm) -> Dcgan32Config {
         width: 4,
         channels: 1,
         d_norm,
+        d_spectral_norm: false,
     }
 }
 

@@ -53,6 +53,7 @@ fn equalized_layers_pixel_norm_and_minibatch_stddev_equal_the_reference() {
             gain: 1.0,
             bias: false,
             padding: None,
+            spectral: false,
         },
     );
     tch::no_grad(|| {

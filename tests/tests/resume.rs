@@ -1,5 +1,6 @@
 //! Resuming from a snapshot gives exactly the parameters of the uninterrupted run (CPU, same
-//! seed), for DCGAN-32 and for ProGAN from a snapshot taken in the middle of a fade-in. One file,
+//! seed), for DCGAN-32, for ProGAN from a snapshot taken in the middle of a fade-in, and for a
+//! spectrally normalised D under WGAN-GP (its power iterations' u and v resume too). One file,
 //! so that no other test in the process draws from libtorch's global generator meanwhile.
 
 use ganlab_run::config::RunConfig;
@@ -63,6 +64,35 @@ fn resumed_runs_end_with_identical_parameters() {
     );
     let log = std::fs::read_to_string(cut.path().join("log.txt")).expect("log");
     assert!(log.contains("resumed at 0.128 kimg (tick 2)"), "{log}");
+
+    // Spectral normalisation, under WGAN-GP's double backward: u and v are in every snapshot
+    // and the resumed run continues their power iterations exactly.
+    let sn = TrainConfig {
+        d_spectral_norm: true,
+        game: ganlab_games::GameName::WganGp,
+        game_options: ganlab_games::GameOptions {
+            critic_steps: Some(1),
+            ..Default::default()
+        },
+        kimg: 0.128,
+        tick_kimg: 0.032,
+        ..config.clone()
+    };
+    let full = tempfile::tempdir().expect("tmp");
+    let a = ganlab_run::train(sn, full.path(), quiet()).expect("uninterrupted, spectral norm");
+    let snapshot = Snapshot::read(&a.snapshot).expect("snapshot");
+    let buffers = snapshot
+        .tensors
+        .keys()
+        .filter(|k| k.starts_with("D.") && (k.ends_with("weight_u") || k.ends_with("weight_v")))
+        .count();
+    assert_eq!(buffers, 8, "u and v of D's four convolutions");
+    let cut = tempfile::tempdir().expect("tmp");
+    ganlab_tests::copy_run_killed_after(full.path(), cut.path(), "0000.06");
+    let saved = RunConfig::read(cut.path()).expect("config.json").config;
+    assert!(saved.d_spectral_norm, "config.json records d_spectral_norm");
+    let b = resume(saved, cut.path(), quiet()).expect("resumed, spectral norm");
+    assert_same_parameters(&a.snapshot, &b.snapshot);
 
     // ProGAN: a snapshot in the middle of the 4 → 8 fade resumes with the same resolution and α.
     let mut progan = ganlab_tests::tiny_progan_config(16, 8, 0.064, 0.128);

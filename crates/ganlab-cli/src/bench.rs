@@ -176,15 +176,18 @@ fn bench_trainer(
 pub struct Layout {
     pub channels_last: bool,
     pub precision: ganlab_train::Precision,
+    /// D's layers spectrally normalised (`--d-spectral-norm`).
+    pub d_spectral_norm: bool,
 }
 
 /// DCGAN-32's players with `channels`.
-fn dcgan32_players(channels: i64, device: Device) -> Result<Players> {
+fn dcgan32_players(channels: i64, device: Device, d_spectral_norm: bool) -> Result<Players> {
     let spec = ArchSpec {
         channels,
         resolution: 32,
         z_dim: None,
         width: 64,
+        d_spectral_norm,
         ..Default::default()
     };
     Dcgan32.build(&spec, device)
@@ -221,7 +224,7 @@ pub fn dcgan32_steps_per_s(
         bail!("bench: channels must be 1 or 3 and steps > 0 (got {channels}, {steps})");
     }
     tch::manual_seed(0);
-    let players = dcgan32_players(channels, device)?;
+    let players = dcgan32_players(channels, device, layout.d_spectral_norm)?;
     let reals = Tensor::rand([4 * 64, channels, 32, 32], (Kind::Float, device)) * 2.0 - 1.0;
     let (game, optimizer) = dcgan32_game()?;
     let mut trainer = bench_trainer(players, game, optimizer, reals, layout)?;
@@ -295,7 +298,7 @@ pub fn dcgan32_losses(
     precision: ganlab_train::Precision,
 ) -> Result<Vec<(f64, f64)>> {
     tch::manual_seed(seed);
-    let mut players = dcgan32_players(channels, Device::Cpu)?;
+    let mut players = dcgan32_players(channels, Device::Cpu, false)?;
     if let Some(dir) = dump {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         for (prefix, vs) in players.networks() {
@@ -313,6 +316,7 @@ pub fn dcgan32_losses(
     let layout = Layout {
         channels_last: false,
         precision,
+        d_spectral_norm: false,
     };
     let mut trainer = bench_trainer(players, game, optimizer, placeholder, layout)?;
     let mut losses = Vec::new();
@@ -375,6 +379,7 @@ pub fn progan_steps_per_s(
         z_dim: None,
         width: 0,
         d_norm: Default::default(),
+        d_spectral_norm: layout.d_spectral_norm,
         progan: ProganSettings {
             fmap_base: b.fmap_base,
             fmap_max: b.fmap_max,

@@ -201,7 +201,7 @@ enum BenchCommand {
         /// `bench/dcgan32_step.py --replay DIR`).
         #[arg(long)]
         dump: Option<PathBuf>,
-        /// fp32, or bf16 (libtorch's autocast).
+        /// fp32, bf16 or fp16 (libtorch's autocast).
         #[arg(long, default_value = "fp32", value_parser = parser::<ganlab_train::Precision>())]
         precision: ganlab_train::Precision,
     },
@@ -257,9 +257,12 @@ struct TrainStepArgs {
     /// them on the device.
     #[arg(long)]
     reals_on_host: bool,
-    /// fp32, or bf16 (libtorch's autocast, as `gan train --precision bf16`).
+    /// fp32, bf16 or fp16 (libtorch's autocast, as `gan train --precision`).
     #[arg(long, default_value = "fp32", value_parser = parser::<ganlab_train::Precision>())]
     precision: ganlab_train::Precision,
+    /// Spectral normalisation of D's layers (as `gan train --d-spectral-norm`).
+    #[arg(long)]
+    d_spectral_norm: bool,
 }
 
 #[derive(Subcommand)]
@@ -630,6 +633,7 @@ fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
     let layout = bench::Layout {
         channels_last: cl,
         precision: a.precision,
+        d_spectral_norm: a.d_spectral_norm,
     };
     if a.reals_on_host && a.arch != "progan" {
         anyhow::bail!(

@@ -14,6 +14,7 @@
 //! D's normalisation is a choice ([`Norm`]): batch norm as above, or, for a critic under a
 //! gradient penalty, layer norm (Gulrajani et al. 2017, §4).
 
+use crate::spectral::SnConv2d;
 use tch::nn::{self, Init, ModuleT};
 use tch::Tensor;
 
@@ -32,6 +33,8 @@ pub struct BlockConfig {
     pub norm: Norm,
     /// Standard deviation of the N(0, std) weight initialisation.
     pub init_std: f64,
+    /// Spectral normalisation of the convolution's kernel (Miyato et al. 2018; D only).
+    pub spectral: bool,
 }
 
 impl Default for BlockConfig {
@@ -43,6 +46,7 @@ impl Default for BlockConfig {
             padding: 1,
             norm: Norm::Batch,
             init_std: DCGAN_INIT_STD,
+            spectral: false,
         }
     }
 }
@@ -156,31 +160,53 @@ impl ModuleT for UpBlock {
     }
 }
 
+/// A discriminator block's convolution: plain, or with a spectrally normalised kernel.
+#[derive(Debug)]
+pub enum DownConv {
+    /// Parameter `conv.weight`.
+    Plain(nn::Conv2D),
+    /// Parameter `conv.weight_orig`, buffers `conv.weight_u`, `conv.weight_v`.
+    Spectral(SnConv2d),
+}
+
 /// Discriminator block: convolution → (batch norm) → LeakyReLU(0.2).
 #[derive(Debug)]
 pub struct DownBlock {
-    pub conv: nn::Conv2D,
+    pub conv: DownConv,
     pub norm: NormLayer,
 }
 
-/// Builds a [`DownBlock`] with parameters `conv.weight` and those of its [`Norm`].
+/// Builds a [`DownBlock`] with parameters `conv.weight` (or, spectrally normalised,
+/// `conv.weight_orig` and its u, v) and those of its [`Norm`].
 pub fn down_block(p: &nn::Path, c_in: i64, c_out: i64, cfg: BlockConfig) -> DownBlock {
-    let conv = nn::conv2d(
-        p / "conv",
-        c_in,
-        c_out,
-        cfg.kernel,
-        nn::ConvConfig {
-            stride: cfg.stride,
-            padding: cfg.padding,
-            bias: false,
-            ws_init: Init::Randn {
-                mean: 0.0,
-                stdev: cfg.init_std,
+    let init = Init::Randn {
+        mean: 0.0,
+        stdev: cfg.init_std,
+    };
+    let conv = match cfg.spectral {
+        true => DownConv::Spectral(SnConv2d::new(
+            &(p / "conv"),
+            c_in,
+            c_out,
+            cfg.kernel,
+            (cfg.stride, cfg.padding),
+            false,
+            init,
+        )),
+        false => DownConv::Plain(nn::conv2d(
+            p / "conv",
+            c_in,
+            c_out,
+            cfg.kernel,
+            nn::ConvConfig {
+                stride: cfg.stride,
+                padding: cfg.padding,
+                bias: false,
+                ws_init: init,
+                ..Default::default()
             },
-            ..Default::default()
-        },
-    );
+        )),
+    };
     let norm = NormLayer::new(p, cfg.norm, c_out, cfg.init_std);
     DownBlock { conv, norm }
 }
@@ -188,7 +214,11 @@ pub fn down_block(p: &nn::Path, c_in: i64, c_out: i64, cfg: BlockConfig) -> Down
 impl DownBlock {
     /// The block without its activation (used for the logit layer).
     pub fn forward_linear(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.norm.apply(xs.apply(&self.conv), train)
+        let ys = match &self.conv {
+            DownConv::Plain(conv) => xs.apply(conv),
+            DownConv::Spectral(conv) => conv.forward(xs, train),
+        };
+        self.norm.apply(ys, train)
     }
 }
 
@@ -222,6 +252,8 @@ pub struct Dcgan32Config {
     pub width: i64,
     /// D's normalisation in its second and third blocks (G keeps batch norm).
     pub d_norm: Norm,
+    /// Spectral normalisation of every D convolution (Miyato et al. 2018).
+    pub d_spectral_norm: bool,
 }
 
 impl Default for Dcgan32Config {
@@ -231,6 +263,7 @@ impl Default for Dcgan32Config {
             channels: 1,
             width: 64,
             d_norm: Norm::Batch,
+            d_spectral_norm: false,
         }
     }
 }
@@ -291,10 +324,12 @@ pub fn dcgan32_discriminator(p: &nn::Path, cfg: Dcgan32Config) -> Dcgan32Discrim
     let w = cfg.width;
     let first = BlockConfig {
         norm: Norm::None,
+        spectral: cfg.d_spectral_norm,
         ..Default::default()
     };
     let middle = BlockConfig {
         norm: cfg.d_norm,
+        spectral: cfg.d_spectral_norm,
         ..Default::default()
     };
     let blocks = vec![
@@ -306,6 +341,7 @@ pub fn dcgan32_discriminator(p: &nn::Path, cfg: Dcgan32Config) -> Dcgan32Discrim
         stride: 1,
         padding: 0,
         norm: Norm::None,
+        spectral: cfg.d_spectral_norm,
         ..Default::default()
     };
     let to_logit = down_block(&(p / "to_logit"), 4 * w, 1, last);

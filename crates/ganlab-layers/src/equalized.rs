@@ -6,7 +6,12 @@
 //! - **pixelwise feature normalization** (§4.2, Eq. 1): b = a / √(mean_c a² + ε), ε = 1e-8;
 //! - **minibatch standard deviation** (§3): the std of each feature over a group of min(4, N)
 //!   samples, averaged into one number per group and appended as an extra feature map.
+//!
+//! An equalized layer can also be spectrally normalised ([`EqConfig::spectral`]): it then uses
+//! w / σ(w) (σ by power iteration, [`SpectralNorm`]), and since σ(c·w) = c·σ(w) the run-time scale
+//! c cancels; what stays of equalized learning rate is the N(0, 1) storage of w.
 
+use crate::spectral::SpectralNorm;
 use tch::nn::{self, Init, Module};
 use tch::{Kind, Tensor};
 
@@ -25,6 +30,9 @@ pub struct EqConfig {
     pub bias: bool,
     /// Convolution padding (`kernel / 2` keeps the size for odd kernels).
     pub padding: Option<i64>,
+    /// Spectral normalisation of the weight (Miyato et al. 2018): buffers `weight_u`,
+    /// `weight_v` beside `weight`.
+    pub spectral: bool,
 }
 
 impl Default for EqConfig {
@@ -33,6 +41,7 @@ impl Default for EqConfig {
             gain: HE_GAIN,
             bias: true,
             padding: None,
+            spectral: false,
         }
     }
 }
@@ -46,6 +55,17 @@ pub struct EqConv2d {
     /// The run-time scale c.
     pub scale: f64,
     pub padding: i64,
+    /// Spectral normalisation of `weight`, when asked for.
+    pub sn: Option<SpectralNorm>,
+}
+
+/// The weight a layer uses: w·c, or w / σ(w) under spectral normalisation (one power iteration
+/// first when `train`).
+fn runtime_weight(weight: &Tensor, scale: f64, sn: Option<&SpectralNorm>, train: bool) -> Tensor {
+    match sn {
+        Some(sn) => sn.weight(train),
+        None => weight * scale,
+    }
 }
 
 /// Builds an [`EqConv2d`] under `p`.
@@ -60,18 +80,31 @@ pub fn eq_conv2d(p: &nn::Path, c_in: i64, c_out: i64, kernel: i64, cfg: EqConfig
     );
     let bias = cfg.bias.then(|| p.var("bias", &[c_out], Init::Const(0.0)));
     let fan_in = (c_in * kernel * kernel) as f64;
+    let sn = cfg
+        .spectral
+        .then(|| SpectralNorm::attach(p, weight.shallow_clone()));
     EqConv2d {
         weight,
         bias,
         scale: cfg.gain / fan_in.sqrt(),
         padding: cfg.padding.unwrap_or(kernel / 2),
+        sn,
     }
 }
 
 impl Module for EqConv2d {
+    /// [`EqConv2d::forward_t`] in training mode.
     fn forward(&self, xs: &Tensor) -> Tensor {
+        self.forward_t(xs, true)
+    }
+}
+
+impl EqConv2d {
+    /// The convolution; `train` matters only under spectral normalisation (whose power
+    /// iteration runs in training forwards only).
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         xs.conv2d(
-            &(&self.weight * self.scale),
+            &runtime_weight(&self.weight, self.scale, self.sn.as_ref(), train),
             self.bias.as_ref(),
             [1, 1],
             [self.padding, self.padding],
@@ -88,6 +121,8 @@ pub struct EqLinear {
     pub weight: Tensor,
     pub bias: Option<Tensor>,
     pub scale: f64,
+    /// Spectral normalisation of `weight`, when asked for.
+    pub sn: Option<SpectralNorm>,
 }
 
 /// Builds an [`EqLinear`] under `p`.
@@ -101,16 +136,29 @@ pub fn eq_linear(p: &nn::Path, c_in: i64, c_out: i64, cfg: EqConfig) -> EqLinear
         },
     );
     let bias = cfg.bias.then(|| p.var("bias", &[c_out], Init::Const(0.0)));
+    let sn = cfg
+        .spectral
+        .then(|| SpectralNorm::attach(p, weight.shallow_clone()));
     EqLinear {
         weight,
         bias,
         scale: cfg.gain / (c_in as f64).sqrt(),
+        sn,
     }
 }
 
 impl Module for EqLinear {
+    /// [`EqLinear::forward_t`] in training mode.
     fn forward(&self, xs: &Tensor) -> Tensor {
-        xs.linear(&(&self.weight * self.scale), self.bias.as_ref())
+        self.forward_t(xs, true)
+    }
+}
+
+impl EqLinear {
+    /// The dense layer; `train` matters only under spectral normalisation.
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let w = runtime_weight(&self.weight, self.scale, self.sn.as_ref(), train);
+        xs.linear(&w, self.bias.as_ref())
     }
 }
 

@@ -30,15 +30,18 @@
 pub mod dcgan;
 pub mod equalized;
 pub mod mlp;
+pub mod spectral;
 
 pub use dcgan::{
     dcgan32_discriminator, dcgan32_generator, down_block, leaky_relu, up_block, BlockConfig,
-    Dcgan32Config, Dcgan32Discriminator, Dcgan32Generator, DownBlock, Norm, NormLayer, UpBlock,
+    Dcgan32Config, Dcgan32Discriminator, Dcgan32Generator, DownBlock, DownConv, Norm, NormLayer,
+    UpBlock,
 };
 pub use equalized::{
     eq_conv2d, eq_linear, minibatch_stddev, pixel_norm, EqConfig, EqConv2d, EqLinear,
 };
 pub use mlp::{toy_discriminator, toy_generator, Mlp, ToyDiscriminator, ToyMlpConfig};
+pub use spectral::{SnConv2d, SnLinear, SpectralNorm};
 
 /// Errors from building layers with invalid arguments.
 #[derive(Debug, thiserror::Error)]

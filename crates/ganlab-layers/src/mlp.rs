@@ -1,7 +1,9 @@
 //! The MLP pair of the 2-D toy experiments (Gulrajani et al. 2017, `gan_toy.py`): G maps 2-D
 //! noise through three ReLU layers of width 512 to a point; D maps a point through three ReLU
-//! layers of width 512 to a logit. Linear layers use PyTorch's default initialisation.
+//! layers of width 512 to a logit. Linear layers use PyTorch's default initialisation; D's can be
+//! spectrally normalised ([`ToyMlpConfig::d_spectral_norm`]).
 
+use crate::spectral::SnLinear;
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
 
@@ -16,6 +18,8 @@ pub struct ToyMlpConfig {
     pub hidden: i64,
     /// Number of hidden ReLU layers (3).
     pub hidden_layers: usize,
+    /// Spectral normalisation of D's linear layers (Miyato et al. 2018).
+    pub d_spectral_norm: bool,
 }
 
 impl Default for ToyMlpConfig {
@@ -25,6 +29,32 @@ impl Default for ToyMlpConfig {
             data_dim: 2,
             hidden: 512,
             hidden_layers: 3,
+            d_spectral_norm: false,
+        }
+    }
+}
+
+/// A linear layer: plain (`weight`, `bias`) or spectrally normalised (`weight_orig`,
+/// `weight_u`, `weight_v`, `bias`).
+#[derive(Debug)]
+pub enum Dense {
+    Plain(nn::Linear),
+    Spectral(SnLinear),
+}
+
+impl Dense {
+    fn new(p: nn::Path, c_in: i64, c_out: i64, spectral: bool) -> Dense {
+        match spectral {
+            true => Dense::Spectral(SnLinear::new(&p, c_in, c_out)),
+            false => Dense::Plain(nn::linear(p, c_in, c_out, Default::default())),
+        }
+    }
+
+    /// The layer's output; a spectrally normalised one runs its power iteration when `train`.
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        match self {
+            Dense::Plain(linear) => linear.forward(xs),
+            Dense::Spectral(linear) => linear.forward(xs, train),
         }
     }
 }
@@ -32,44 +62,58 @@ impl Default for ToyMlpConfig {
 /// An MLP: hidden ReLU layers `hidden{i}` and a linear output layer `out`.
 #[derive(Debug)]
 pub struct Mlp {
-    pub hidden: Vec<nn::Linear>,
-    pub out: nn::Linear,
+    pub hidden: Vec<Dense>,
+    pub out: Dense,
 }
 
-fn mlp(p: &nn::Path, c_in: i64, hidden: i64, layers: usize, c_out: i64) -> Mlp {
+fn mlp(p: &nn::Path, c_in: i64, hidden: i64, layers: usize, c_out: i64, spectral: bool) -> Mlp {
     let mut dims = c_in;
     let hidden = (0..layers)
         .map(|i| {
-            let layer = nn::linear(p / format!("hidden{i}"), dims, hidden, Default::default());
+            let layer = Dense::new(p / format!("hidden{i}"), dims, hidden, spectral);
             dims = hidden;
             layer
         })
         .collect();
     Mlp {
         hidden,
-        out: nn::linear(p / "out", dims, c_out, Default::default()),
+        out: Dense::new(p / "out", dims, c_out, spectral),
     }
 }
 
 impl ModuleT for Mlp {
-    fn forward_t(&self, xs: &Tensor, _train: bool) -> Tensor {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let mut ys = xs.shallow_clone();
         for layer in &self.hidden {
-            ys = layer.forward(&ys).relu();
+            ys = layer.forward_t(&ys, train).relu();
         }
-        self.out.forward(&ys)
+        self.out.forward_t(&ys, train)
     }
 }
 
 /// The toy generator: noise [N, z_dim] → points [N, data_dim].
 pub fn toy_generator(p: &nn::Path, cfg: ToyMlpConfig) -> Mlp {
-    mlp(p, cfg.z_dim, cfg.hidden, cfg.hidden_layers, cfg.data_dim)
+    mlp(
+        p,
+        cfg.z_dim,
+        cfg.hidden,
+        cfg.hidden_layers,
+        cfg.data_dim,
+        false,
+    )
 }
 
 /// The toy discriminator: points `[N, data_dim]` → logits `[N]`.
 pub fn toy_discriminator(p: &nn::Path, cfg: ToyMlpConfig) -> ToyDiscriminator {
     ToyDiscriminator {
-        mlp: mlp(p, cfg.data_dim, cfg.hidden, cfg.hidden_layers, 1),
+        mlp: mlp(
+            p,
+            cfg.data_dim,
+            cfg.hidden,
+            cfg.hidden_layers,
+            1,
+            cfg.d_spectral_norm,
+        ),
     }
 }
 

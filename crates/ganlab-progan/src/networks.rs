@@ -39,6 +39,9 @@ pub struct ProganConfig {
     pub latent_size: i64,
     /// Minibatch-stddev group size (paper: 4).
     pub mbstd_group_size: i64,
+    /// Spectral normalisation of every D layer (Miyato et al. 2018; not in the paper), on top
+    /// of its equalized layers (see `ganlab_layers::equalized`).
+    pub d_spectral_norm: bool,
 }
 
 impl Default for ProganConfig {
@@ -50,6 +53,7 @@ impl Default for ProganConfig {
             fmap_max: 512,
             latent_size: 0,
             mbstd_group_size: 4,
+            d_spectral_norm: false,
         }
     }
 }
@@ -264,6 +268,10 @@ pub struct Discriminator {
 pub fn progan_discriminator(p: &nn::Path, cfg: ProganConfig, stage: StageHandle) -> Discriminator {
     let mut blocks = Vec::new();
     let mut from_rgb = Vec::new();
+    let eq = EqConfig {
+        spectral: cfg.d_spectral_norm,
+        ..Default::default()
+    };
     for level in 2..=cfg.max_level() {
         let res = 1i64 << level;
         let bp = p / format!("b{res}");
@@ -272,22 +280,19 @@ pub fn progan_discriminator(p: &nn::Path, cfg: ProganConfig, stage: StageHandle)
             cfg.channels,
             cfg.nf(level - 1),
             1,
-            EqConfig::default(),
+            eq,
         ));
         if level == 2 {
             let c = cfg.nf(1);
             let extra = if cfg.mbstd_group_size > 1 { 1 } else { 0 };
             blocks.push(DBlock::Last {
-                conv: eq_conv2d(&(&bp / "conv"), c + extra, c, 3, EqConfig::default()),
-                dense0: eq_linear(&(&bp / "dense0"), c * 16, cfg.nf(0), EqConfig::default()),
+                conv: eq_conv2d(&(&bp / "conv"), c + extra, c, 3, eq),
+                dense0: eq_linear(&(&bp / "dense0"), c * 16, cfg.nf(0), eq),
                 dense1: eq_linear(
                     &(&bp / "dense1"),
                     cfg.nf(0),
                     1,
-                    EqConfig {
-                        gain: 1.0,
-                        ..Default::default()
-                    },
+                    EqConfig { gain: 1.0, ..eq },
                 ),
             });
         } else {
@@ -297,14 +302,14 @@ pub fn progan_discriminator(p: &nn::Path, cfg: ProganConfig, stage: StageHandle)
                     cfg.nf(level - 1),
                     cfg.nf(level - 1),
                     3,
-                    EqConfig::default(),
+                    eq,
                 ),
                 conv1: eq_conv2d(
                     &(&bp / "conv1"),
                     cfg.nf(level - 1),
                     cfg.nf(level - 2),
                     3,
-                    EqConfig::default(),
+                    eq,
                 ),
             });
         }
@@ -318,7 +323,7 @@ pub fn progan_discriminator(p: &nn::Path, cfg: ProganConfig, stage: StageHandle)
 }
 
 impl Discriminator {
-    fn block(&self, index: usize, x: &Tensor) -> Tensor {
+    fn block(&self, index: usize, x: &Tensor, train: bool) -> Tensor {
         match &self.blocks[index] {
             DBlock::Last {
                 conv,
@@ -330,44 +335,50 @@ impl Discriminator {
                 } else {
                     x.shallow_clone()
                 };
-                let x = act(&conv.forward(&x));
+                let x = act(&conv.forward_t(&x, train));
                 let n = x.size()[0];
-                let x = act(&dense0.forward(&x.reshape([n, -1])));
-                dense1.forward(&x).view([n])
+                let x = act(&dense0.forward_t(&x.reshape([n, -1]), train));
+                dense1.forward_t(&x, train).view([n])
             }
             DBlock::Down { conv0, conv1 } => {
-                let x = act(&conv0.forward(x));
-                downscale2d(&act(&conv1.forward(&x)))
+                let x = act(&conv0.forward_t(x, train));
+                downscale2d(&act(&conv1.forward_t(&x, train)))
             }
         }
     }
 
-    fn apply_from_rgb(&self, index: usize, images: &Tensor) -> Tensor {
-        act(&self.from_rgb[index].forward(images))
+    fn apply_from_rgb(&self, index: usize, images: &Tensor, train: bool) -> Tensor {
+        act(&self.from_rgb[index].forward_t(images, train))
     }
 
-    /// Logits `[N]` of images `[N, C, 2^level, 2^level]` at the given stage.
+    /// Logits `[N]` of images `[N, C, 2^level, 2^level]` at the given stage, in training mode.
     pub fn forward_at(&self, images: &Tensor, stage: Stage) -> Tensor {
+        self.forward_at_t(images, stage, true)
+    }
+
+    /// Logits at the given stage; `train` matters only under spectral normalisation (whose
+    /// power iterations run in training forwards).
+    pub fn forward_at_t(&self, images: &Tensor, stage: Stage, train: bool) -> Tensor {
         let top = (stage.level - 2) as usize;
-        let mut x = self.apply_from_rgb(top, images);
+        let mut x = self.apply_from_rgb(top, images, train);
         if top > 0 {
-            x = self.block(top, &x);
+            x = self.block(top, &x, train);
             if stage.alpha < 1.0 {
                 // Fade-in, mirroring G: lerp(fromRGB of the downscaled image, new block, α).
-                let old = self.apply_from_rgb(top - 1, &downscale2d(images));
+                let old = self.apply_from_rgb(top - 1, &downscale2d(images), train);
                 x = &old + (x - &old) * stage.alpha;
             }
             for i in (1..top).rev() {
-                x = self.block(i, &x);
+                x = self.block(i, &x, train);
             }
         }
-        self.block(0, &x)
+        self.block(0, &x, train)
     }
 }
 
 impl ModuleT for Discriminator {
-    fn forward_t(&self, images: &Tensor, _train: bool) -> Tensor {
-        self.forward_at(images, self.stage.get())
+    fn forward_t(&self, images: &Tensor, train: bool) -> Tensor {
+        self.forward_at_t(images, self.stage.get(), train)
     }
 }
 
@@ -384,6 +395,7 @@ mod tests {
             fmap_max: 16,
             latent_size: 0,
             mbstd_group_size: 4,
+            d_spectral_norm: false,
         }
     }
 
@@ -494,6 +506,7 @@ mod tests {
             fmap_max: 8,
             latent_size: 0,
             mbstd_group_size: 4,
+            d_spectral_norm: false,
         };
         let vs = VarStore::new(Device::Cpu);
         let stage = StageHandle::new(10);

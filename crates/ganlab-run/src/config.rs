@@ -54,6 +54,13 @@ pub struct TrainConfig {
     /// run's `config.json` from before this key existed means `batch` (what it trained).
     #[serde(skip_serializing_if = "CriticNorm::is_auto")]
     pub d_norm: CriticNorm,
+    /// Spectral normalisation of D's convolution and linear layers (Miyato et al. 2018): each
+    /// weight divided by its largest singular value, estimated by one power iteration per
+    /// training forward with a persistent u (PyTorch's `parametrizations.spectral_norm`);
+    /// combinable with `d_norm`. Every architecture: dcgan32, progan (on the equalized layers,
+    /// whose run-time scale it cancels), toy-mlp. Written to `config.json` only when on.
+    #[serde(skip_serializing_if = "is_false")]
+    pub d_spectral_norm: bool,
     /// Seed of every random number generator (weights, latents, shuffling).
     pub seed: u64,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
@@ -113,6 +120,7 @@ impl Default for TrainConfig {
             z_dim: None,
             width: 64,
             d_norm: CriticNorm::Auto,
+            d_spectral_norm: false,
             seed: 0,
             device: DeviceChoice::Auto,
             channels_last: None,
@@ -144,6 +152,10 @@ fn is_fp32(precision: &Precision) -> bool {
 
 fn is_true(value: &bool) -> bool {
     *value
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// The built-in datasets that have a domain classifier (`gan eval --classifier`).
@@ -563,6 +575,7 @@ impl TrainConfig {
             z_dim: self.z_dim,
             width: self.width,
             d_norm: self.d_norm.resolve(self.game == GameName::WganGp),
+            d_spectral_norm: self.d_spectral_norm,
             progan: self.progan.clone(),
         }
     }

@@ -42,6 +42,7 @@ impl Architecture for Dcgan32 {
             channels: spec.channels,
             width: spec.width,
             d_norm: spec.d_norm,
+            d_spectral_norm: spec.d_spectral_norm,
         };
         Ok(Players::pair(
             device,

@@ -43,6 +43,9 @@ pub struct ArchSpec {
     pub width: i64,
     /// D's normalisation (read by `dcgan32`; see [`CriticNorm`]).
     pub d_norm: ganlab_layers::Norm,
+    /// Spectral normalisation of D's convolution and linear layers (Miyato et al. 2018); an
+    /// architecture that cannot apply it refuses it in `validate`.
+    pub d_spectral_norm: bool,
     /// ProGAN's own settings (read by the `progan` architecture only).
     pub progan: ProganSettings,
 }
@@ -222,6 +225,20 @@ where
                 self.name,
                 self.sample_kind,
                 players.sample_kind
+            );
+        }
+        let normalised = players
+            .d_vs
+            .variables()
+            .keys()
+            .any(|name| name.ends_with("weight_u"));
+        if spec.d_spectral_norm && !normalised {
+            bail!(
+                "architecture `{}`: the config asks for d_spectral_norm but its D has no \
+                 spectrally normalised layer (no `weight_u` buffer); build D's layers with \
+                 ganlab_layers::SnConv2d / SnLinear (or EqConfig::spectral) when \
+                 ArchSpec::d_spectral_norm is set",
+                self.name
             );
         }
         if let Some(z_dim) = spec.z_dim.filter(|z| *z != players.z_dim) {
@@ -601,5 +618,56 @@ mod tests {
         // An unknown name's message lists the registered ones too.
         let unknown = "registry-test-nope".parse::<ArchChoice>().unwrap_err();
         assert!(unknown.contains("registry-test-linear"), "{unknown}");
+    }
+
+    #[test]
+    fn every_built_in_architecture_normalises_d_and_not_g_when_asked() {
+        let sn_buffers = |vs: &VarStore| {
+            vs.variables()
+                .keys()
+                .filter(|k| k.ends_with("weight_u"))
+                .count()
+        };
+        for (arch, resolution, layers) in [
+            (&super::Dcgan32 as &dyn super::Architecture, 32, 4),
+            // from_rgb4, from_rgb8, b4's conv, dense0, dense1, b8's conv0, conv1.
+            (&super::Progan, 8, 7),
+            (&super::ToyMlp, 32, 4),
+        ] {
+            let spec = ArchSpec {
+                resolution,
+                channels: 1,
+                width: 8,
+                d_spectral_norm: true,
+                progan: super::ProganSettings {
+                    fmap_base: 32,
+                    fmap_max: 8,
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let players = arch.build(&spec, Device::Cpu).expect("build");
+            assert_eq!(sn_buffers(&players.d_vs), layers, "{}", arch.name());
+            assert_eq!(sn_buffers(&players.g_vs), 0, "{}", arch.name());
+            let plain = ArchSpec {
+                d_spectral_norm: false,
+                ..spec
+            };
+            let players = arch.build(&plain, Device::Cpu).expect("build");
+            assert_eq!(sn_buffers(&players.d_vs), 0, "{}", arch.name());
+        }
+        // An architecture of the user's that ignores the setting is refused, by name.
+        let spec = ArchSpec {
+            d_spectral_norm: true,
+            ..Default::default()
+        };
+        let err = super::Architecture::build(&linear_pair("sn-test-linear"), &spec, Device::Cpu)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sn-test-linear") && err.contains("d_spectral_norm"),
+            "{err}"
+        );
     }
 }

@@ -67,6 +67,7 @@ impl Progan {
             fmap_max: spec.progan.fmap_max,
             latent_size: spec.z_dim.unwrap_or_else(|| self.default_z_dim(spec)),
             mbstd_group_size: spec.progan.mbstd_group_size,
+            d_spectral_norm: spec.d_spectral_norm,
         }
     }
 

@@ -33,6 +33,7 @@ impl Architecture for ToyMlp {
     fn build(&self, spec: &ArchSpec, device: Device) -> Result<Players> {
         let cfg = ToyMlpConfig {
             z_dim: spec.z_dim.unwrap_or_else(|| self.default_z_dim(spec)),
+            d_spectral_norm: spec.d_spectral_norm,
             ..Default::default()
         };
         Ok(Players::pair(
