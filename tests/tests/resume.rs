@@ -1,6 +1,7 @@
 //! Resuming from a snapshot gives exactly the parameters of the uninterrupted run (CPU, same
 //! seed), for DCGAN-32, for ProGAN from a snapshot taken in the middle of a fade-in, and for a
-//! spectrally normalised D under WGAN-GP (its power iterations' u and v resume too). One file,
+//! spectrally normalised D under WGAN-GP (its power iterations' u and v resume too), and for ADA
+//! (p, r_t's sums and the augmentation's draws continue). One file,
 //! so that no other test in the process draws from libtorch's global generator meanwhile.
 
 use ganlab_run::config::RunConfig;
@@ -93,6 +94,47 @@ fn resumed_runs_end_with_identical_parameters() {
     assert!(saved.d_spectral_norm, "config.json records d_spectral_norm");
     let b = resume(saved, cut.path(), quiet()).expect("resumed, spectral norm");
     assert_same_parameters(&a.snapshot, &b.snapshot);
+
+    // ADA: p and r_t's sums are in the snapshot, and the augmentation's draws continue from
+    // the reseeded generator. p starts at 0.5 and moves 0.032 per step (batch 32, 1 kimg from
+    // 0 to 1), every step.
+    let ada = TrainConfig {
+        augment: "ada".parse().expect("ada"),
+        ada: ganlab_augment::AdaSettings {
+            initial_p: 0.5,
+            speed_kimg: 1.0,
+            interval: 1,
+            ..Default::default()
+        },
+        ..config.clone()
+    };
+    let full = tempfile::tempdir().expect("tmp");
+    let a = ganlab_run::train(ada, full.path(), quiet()).expect("uninterrupted, ADA");
+    let p_of = |dir: &Path| -> Vec<f64> {
+        std::fs::read_to_string(dir.join("stats.jsonl"))
+            .expect("stats")
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("json")["ada_p"]
+                    .as_f64()
+                    .expect("ada_p")
+            })
+            .collect()
+    };
+    let uninterrupted = p_of(full.path());
+    assert!(
+        uninterrupted
+            .iter()
+            .all(|p| (*p - 0.5).abs() > 1e-6 && (0.0..=1.0).contains(p)),
+        "{uninterrupted:?}"
+    );
+    let cut = tempfile::tempdir().expect("tmp");
+    ganlab_tests::copy_run_killed_after(full.path(), cut.path(), "0000.13");
+    let saved = RunConfig::read(cut.path()).expect("config.json").config;
+    assert_eq!(saved.augment.to_string(), "ada:bgc");
+    let b = resume(saved, cut.path(), quiet()).expect("resumed, ADA");
+    assert_same_parameters(&a.snapshot, &b.snapshot);
+    assert_eq!(p_of(cut.path()), uninterrupted, "p after resuming");
 
     // ProGAN: a snapshot in the middle of the 4 → 8 fade resumes with the same resolution and α.
     let mut progan = ganlab_tests::tiny_progan_config(16, 8, 0.064, 0.128);

@@ -157,6 +157,36 @@ pub fn autocast<T>(precision: Precision, device: Device, f: impl FnOnce() -> T) 
     f()
 }
 
+/// Runs `f` with autocast off on `device` inside a region (float32 throughout), restoring the
+/// region afterwards, as `with torch.autocast(device, enabled=False):` does. For work that must
+/// stay in float32 under reduced precision, such as the augmentation of D's inputs.
+pub fn without_autocast<T>(device: Device, f: impl FnOnce() -> T) -> T {
+    let code = match device {
+        Device::Cuda(_) => 1,
+        _ => 0,
+    };
+    match ffi::state(code) {
+        Some((true, dtype)) => {
+            ffi::set(code, false, dtype);
+            let _restore = Reenable { code, dtype };
+            f()
+        }
+        _ => f(),
+    }
+}
+
+/// Turns autocast back on when a [`without_autocast`] region ends (also when `f` panics).
+struct Reenable {
+    code: i32,
+    dtype: i32,
+}
+
+impl Drop for Reenable {
+    fn drop(&mut self) {
+        ffi::set(self.code, true, self.dtype);
+    }
+}
+
 /// Restores autocast's state when a region ends (also when `f` panics).
 struct Restore {
     code: i32,

@@ -4,6 +4,7 @@
 use crate::device::DeviceChoice;
 use crate::metric::{self, Metric};
 use anyhow::{bail, Result};
+use ganlab_augment::{AdaSettings, AugmentSpec};
 use ganlab_games::GameName;
 use ganlab_train::arch::{self, ArchChoice, ArchSpec, CriticNorm};
 use ganlab_train::{Architecture, OptimizerSettings, Precision, SampleKind};
@@ -61,6 +62,18 @@ pub struct TrainConfig {
     /// whose run-time scale it cancels), toy-mlp. Written to `config.json` only when on.
     #[serde(skip_serializing_if = "is_false")]
     pub d_spectral_norm: bool,
+    /// Augmentation of everything D sees, real and fake, in D's and G's updates: `none`,
+    /// `diffaugment[:color,translation,cutout]` (Zhao et al. 2020) or `ada[:bgc]` (Karras et
+    /// al. 2020, p adapted to D's overfitting). Images only. Written to `config.json` only when
+    /// on.
+    #[serde(skip_serializing_if = "AugmentSpec::is_none")]
+    pub augment: AugmentSpec,
+    /// ADA's settings: `target` r_t (0.6), `speed_kimg` (p from 0 to 1 in 500 kimg),
+    /// `interval` (adjust every 4 generator steps), `initial_p` (0). Written to `config.json`
+    /// only when they differ from the defaults; refused without `augment = "ada..."` unless
+    /// the defaults.
+    #[serde(skip_serializing_if = "AdaSettings::is_default")]
+    pub ada: AdaSettings,
     /// Seed of every random number generator (weights, latents, shuffling).
     pub seed: u64,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
@@ -121,6 +134,8 @@ impl Default for TrainConfig {
             width: 64,
             d_norm: CriticNorm::Auto,
             d_spectral_norm: false,
+            augment: AugmentSpec::None,
+            ada: AdaSettings::default(),
             seed: 0,
             device: DeviceChoice::Auto,
             channels_last: None,
@@ -505,6 +520,21 @@ impl TrainConfig {
             self.grid_images,
         )?;
         self.evaluation.validate(self)?;
+        self.ada
+            .validate()
+            .map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        check(
+            matches!(self.augment, AugmentSpec::Ada(_)) || self.ada.is_default(),
+            "ada",
+            "left out: its settings apply to augment = \"ada\" only",
+            format!("an ada section with augment = \"{}\"", self.augment),
+        )?;
+        check(
+            self.augment.is_none() || !self.is_toy(),
+            "augment",
+            "none for a 2-D dataset (augmentation transforms images)",
+            &self.augment,
+        )?;
         let kind = self.sample_kind();
         let fitting: Vec<&str> = arch::architectures()
             .into_iter()

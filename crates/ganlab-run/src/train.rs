@@ -738,6 +738,10 @@ impl<'a> Run<'a> {
         if let Some(warning) = trainer.set_precision(config.precision) {
             tracing::warn!("{warning}");
         }
+        trainer.set_augmentation(
+            ganlab_augment::Augmentation::new(&config.augment, config.ada)
+                .map_err(|e| anyhow::anyhow!("config: {e}"))?,
+        );
         if config.precision != ganlab_train::Precision::Fp32 {
             tracing::info!(
                 "precision {}: the networks compute under libtorch's autocast",

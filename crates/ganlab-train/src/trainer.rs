@@ -8,7 +8,8 @@ use crate::arch::{ema_pairs, Players};
 use crate::scaler::GradScaler;
 use crate::snapshot::{self, Progress, Snapshot};
 use anyhow::{Context, Result};
-use ganlab_amp::{autocast, Precision};
+use ganlab_amp::{autocast, without_autocast, Precision};
+use ganlab_augment::Augmentation;
 use ganlab_data::{BatchOrder, ImageSource};
 use ganlab_dist::Dist;
 use ganlab_games::{Game, GeneratorPass, LoopPlan, OptimizerChoice, Shard, StepContext};
@@ -180,6 +181,8 @@ pub struct Trainer {
     precision: Precision,
     /// G's and D's loss scalers (float16 only).
     scalers: Option<(GradScaler, GradScaler)>,
+    /// The augmentation of everything D sees (see [`Trainer::set_augmentation`]).
+    augmentation: Option<Augmentation>,
 }
 
 /// A trainer's place in a data-parallel group (see [`Trainer::data_parallel`]).
@@ -247,6 +250,7 @@ impl Trainer {
             data_time: Duration::ZERO,
             precision: Precision::Fp32,
             scalers: None,
+            augmentation: None,
         }
     }
 
@@ -490,6 +494,7 @@ impl Trainer {
         }
         let shard = self.shard();
         let batch = (self.order.batch_size() / shard.count) as i64;
+        let shown_before = self.progress.images_shown;
         let mut stats = StepStats::default();
         for (critic_step, real) in reals.iter().enumerate() {
             let last = critic_step + 1 == self.plan.critic_steps;
@@ -504,6 +509,23 @@ impl Trainer {
                 let buffers: Vec<&Tensor> = p.buffers.iter().collect();
                 tch::no_grad(|| p.dist.broadcast(&buffers, 0))?;
             }
+        }
+        if let Some(ada) = self.augmentation.as_mut().and_then(Augmentation::ada) {
+            let images = self.progress.images_shown - shown_before;
+            let parallel = &mut self.parallel;
+            // r_t over every rank's reals: the mean over ranks of (Σ sign, count) has their
+            // ratio.
+            let rt = ada.end_step(images, |sums| -> Result<Tensor> {
+                let sums = sums.to_kind(Kind::Float);
+                if let Some(p) = parallel {
+                    p.timed(|d| d.all_reduce_mean(&[&sums]))?;
+                }
+                Ok(sums)
+            })?;
+            if let Some(rt) = rt {
+                stats.scalars.push(("ada_rt", Tensor::from(rt as f32)));
+            }
+            stats.scalars.push(("ada_p", Tensor::from(ada.p as f32)));
         }
         Ok(stats)
     }
@@ -603,6 +625,23 @@ impl Trainer {
         self.precision
     }
 
+    /// Augments every image D sees, real and fake, in D's and G's updates (DiffAugment, ADA;
+    /// `ganlab_augment`), in float32 whatever the precision, with draws from libtorch's
+    /// generator for the global batch. Under ADA, the first D call of each D step is taken as
+    /// D's logits on the real batch (every built-in game calls D on the reals first) for the
+    /// heuristic r_t, and p is adjusted every `interval` generator steps.
+    pub fn set_augmentation(&mut self, augmentation: Option<Augmentation>) {
+        self.augmentation = augmentation;
+    }
+
+    /// ADA's augmentation probability p (`None` without ADA).
+    pub fn augment_p(&self) -> Option<f64> {
+        match &self.augmentation {
+            Some(Augmentation::Ada(a)) => Some(a.p),
+            _ => None,
+        }
+    }
+
     /// One critic update and, on the last critic step, one generator update (with D frozen)
     /// and G's moving average.
     fn update(
@@ -634,14 +673,32 @@ impl Trainer {
         };
         // The losses and penalties (R1's and WGAN-GP's double backward included) are computed
         // inside the region, as PyTorch's AMP recipe does, on float32 logits.
+        let augmentation = self.augmentation.as_ref();
+        let augment = |x: &Tensor| match augmentation {
+            Some(a) => without_autocast(device, || a.apply(x, ctx.shard)),
+            None => x.shallow_clone(),
+        };
+        let mut first_logits: Option<Tensor> = None;
         let d_out = autocast(precision, device, || {
             self.game.d_loss(
-                &mut |x: &Tensor| float_logits(d.forward_t(x, true), precision),
+                &mut |x: &Tensor| {
+                    let logits = float_logits(d.forward_t(&augment(x), true), precision);
+                    if first_logits.is_none() {
+                        first_logits = Some(logits.detach());
+                    }
+                    logits
+                },
                 real,
                 &fake.detach(),
                 ctx,
             )
         });
+        if let (Some(ada), Some(logits)) = (
+            self.augmentation.as_mut().and_then(Augmentation::ada),
+            &first_logits,
+        ) {
+            ada.observe_real(logits);
+        }
         lap("d_forward_and_loss");
         self.opt_d.zero_grad();
         match &self.scalers {
@@ -678,8 +735,13 @@ impl Trainer {
         // D's weights get no gradient during G's update: that part of the backward pass is
         // skipped, and D's optimiser state is untouched.
         set_requires_grad(&self.d_params, false);
+        let augmentation = self.augmentation.as_ref();
+        let fake_seen = match augmentation {
+            Some(a) => without_autocast(device, || a.apply(&fake, ctx.shard)),
+            None => fake.shallow_clone(),
+        };
         let fake_logits = autocast(precision, device, || {
-            float_logits(d.forward_t(&fake, true), precision)
+            float_logits(d.forward_t(&fake_seen, true), precision)
         });
         let g_out = self.game.generator_loss(&GeneratorPass {
             fake_logits: &fake_logits,
@@ -774,6 +836,16 @@ impl Trainer {
         }
     }
 
+    /// What a snapshot holds besides networks, optimisers and progress: the loss scalers'
+    /// state and ADA's.
+    fn extra_state(&self) -> Vec<(String, Tensor)> {
+        let mut state = self.scaler_state();
+        if let Some(Augmentation::Ada(ada)) = &self.augmentation {
+            state.extend(ada.state());
+        }
+        state
+    }
+
     /// Writes a snapshot (networks, optimiser states, progress) to `path`, atomically. The
     /// random stream is left as it is (see [`Trainer::checkpoint`]).
     pub fn write_snapshot(&self, path: &Path) -> Result<()> {
@@ -784,7 +856,7 @@ impl Trainer {
             self.opt_d.as_ref(),
             self.progress,
             self.last_lod,
-            self.scaler_state(),
+            self.extra_state(),
         )?;
         Ok(())
     }
@@ -822,6 +894,17 @@ impl Trainer {
             .tensors
             .get("progress.last_lod")
             .map(|t| t.double_value(&[]));
+        // An ADA run continues with its p; a snapshot without it starts from `initial_p`.
+        let device = self.device;
+        if let Some(ada) = self.augmentation.as_mut().and_then(Augmentation::ada) {
+            if !ada.load(&snap.tensors, device) {
+                tracing::info!(
+                    "{}: no ADA state; p starts at {}",
+                    path.display(),
+                    ada.settings.initial_p
+                );
+            }
+        }
         // A float16 run continues with its scales; a snapshot without them (another precision
         // before) starts the scalers fresh.
         if let Some((sg, sd)) = &mut self.scalers {
