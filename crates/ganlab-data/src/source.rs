@@ -193,3 +193,83 @@ mod tests {
         assert_eq!(source.first(10).expect("first").size(), vec![6, 2]);
     }
 }
+
+/// A seeded subset of another source (`max_images`): `n` of its samples, chosen by a ChaCha8
+/// shuffle seeded with `seed`, in their original order. Training on little data, and the
+/// held-out rest for D's overfitting diagnostic.
+pub struct Subset {
+    inner: Box<dyn ImageSource>,
+    indices: Vec<i64>,
+    description: String,
+}
+
+impl Subset {
+    /// The indices of `n` of `total` samples for `seed`, ascending; an error names `n` and
+    /// `total` when there are not that many (or `n` is 0).
+    pub fn choose(total: i64, n: i64, seed: u64) -> Result<Vec<i64>, Error> {
+        use rand::seq::SliceRandom;
+        use rand::SeedableRng;
+        if n < 1 || n > total {
+            return Err(Error::InvalidRequest(format!(
+                "`max_images` = {n}: expected 1 to the dataset's {total} samples"
+            )));
+        }
+        let mut all: Vec<i64> = (0..total).collect();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        all.shuffle(&mut rng);
+        let mut chosen = all[..n as usize].to_vec();
+        chosen.sort_unstable();
+        Ok(chosen)
+    }
+
+    /// `n` samples of `inner` chosen with `seed`.
+    pub fn new(inner: Box<dyn ImageSource>, n: i64, seed: u64) -> Result<Subset, Error> {
+        let total = inner.len();
+        let indices = Subset::choose(total, n, seed)?;
+        let description = format!(
+            "{} (a seeded subset of {n} of its {total} samples, seed {seed})",
+            inner.description()
+        );
+        Ok(Subset {
+            inner,
+            indices,
+            description,
+        })
+    }
+
+    /// The inner source's indices of this subset's samples.
+    pub fn indices(&self) -> &[i64] {
+        &self.indices
+    }
+
+    fn map(&self, indices: &[i64]) -> Vec<i64> {
+        indices.iter().map(|&i| self.indices[i as usize]).collect()
+    }
+}
+
+impl ImageSource for Subset {
+    fn len(&self) -> i64 {
+        self.indices.len() as i64
+    }
+    fn sample_shape(&self) -> Vec<i64> {
+        self.inner.sample_shape()
+    }
+    fn class_names(&self) -> &[String] {
+        self.inner.class_names()
+    }
+    fn description(&self) -> String {
+        self.description.clone()
+    }
+    fn batch(&self, indices: &[i64]) -> Result<Tensor, Error> {
+        self.inner.batch(&self.map(indices))
+    }
+    fn batch_at(&self, indices: &[i64], resolution: i64) -> Result<Tensor, Error> {
+        self.inner.batch_at(&self.map(indices), resolution)
+    }
+    fn prefetch(&self, indices: &[i64]) {
+        self.inner.prefetch(&self.map(indices))
+    }
+    fn prefetch_at(&self, indices: &[i64], resolution: i64) {
+        self.inner.prefetch_at(&self.map(indices), resolution)
+    }
+}

@@ -74,6 +74,11 @@ pub struct TrainConfig {
     /// the defaults.
     #[serde(skip_serializing_if = "AdaSettings::is_default")]
     pub ada: AdaSettings,
+    /// Train on a seeded subset of this many of the dataset's samples (`--max-images`;
+    /// little-data experiments): chosen by a ChaCha8 shuffle of the run's seed, listed in the
+    /// run's `subset.json`; evaluation still compares with the whole dataset. Unset: all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_images: Option<i64>,
     /// Seed of every random number generator (weights, latents, shuffling).
     pub seed: u64,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
@@ -136,6 +141,7 @@ impl Default for TrainConfig {
             d_spectral_norm: false,
             augment: AugmentSpec::None,
             ada: AdaSettings::default(),
+            max_images: None,
             seed: 0,
             device: DeviceChoice::Auto,
             channels_last: None,
@@ -520,6 +526,9 @@ impl TrainConfig {
             self.grid_images,
         )?;
         self.evaluation.validate(self)?;
+        if let Some(n) = self.max_images {
+            check(n >= 1, "max_images", "a number of samples >= 1", n)?;
+        }
         self.ada
             .validate()
             .map_err(|e| anyhow::anyhow!("config: {e}"))?;

@@ -230,6 +230,9 @@ fn add_warnings(stats: &mut TickStats, warnings: Vec<String>) {
 /// source (nothing is loaded twice): for a built-in dataset the same seeded subset `gan eval
 /// --real NAME` takes (so that FID's real-feature cache is shared), else a seeded subset of the
 /// training images.
+/// The salt of the `max_images` subset's seed (apart from the run's other seeded draws).
+const SUBSET_SALT: u64 = 0x5AB5_E7ED;
+
 fn real_eval_set(config: &TrainConfig, source: &dyn ImageSource) -> Result<ImageSet> {
     let (images, take, total) =
         crate::eval::seeded_subset(source, config.evaluation.n, config.seed)?;
@@ -728,7 +731,26 @@ impl<'a> Run<'a> {
                 tracing::warn!("{shortfall}");
             }
         }
-        let source = data.source_on(device);
+        let mut source = data.source_on(device);
+        if let Some(n) = config.max_images {
+            let subset = ganlab_data::Subset::new(source, n, config.seed ^ SUBSET_SALT)
+                .with_context(|| format!("dataset `{}`", config.dataset))?;
+            if writer {
+                let record = serde_json::json!({
+                    "max_images": n,
+                    "of": data.len(),
+                    "seed": config.seed ^ SUBSET_SALT,
+                    "chosen_by": "ChaCha8 shuffle of the indices, the first max_images, ascending",
+                    "indices": subset.indices(),
+                });
+                write_json_atomically(&run_dir.join("subset.json"), &record)?;
+                tracing::info!(
+                    "training on {n} of the dataset's {} samples (subset.json)",
+                    data.len()
+                );
+            }
+            source = Box::new(subset);
+        }
         let settings = TrainerSettings {
             batch_size: config.resolved_batch_size(),
             seed: config.seed,
@@ -1192,7 +1214,16 @@ impl<'a> Run<'a> {
             return Ok(values);
         }
         if self.real_eval.is_none() {
-            self.real_eval = Some(real_eval_set(config, self.trainer.source())?);
+            // A run on a subset (`max_images`) is still compared with the whole dataset.
+            let whole;
+            let source: &dyn ImageSource = match config.max_images {
+                Some(_) => {
+                    whole = self.data.source_on(tch::Device::Cpu);
+                    &*whole
+                }
+                None => self.trainer.source(),
+            };
+            self.real_eval = Some(real_eval_set(config, source)?);
         }
         let real = self.real_eval.as_ref().context("real evaluation images")?;
         let cfg = self.eval_config();
