@@ -159,6 +159,7 @@ fn an_untrained_generator_is_flagged_with_the_missing_digits_named() {
         "losses.png",
         "d_outputs.png",
         "grad_norms.png",
+        "overfitting.png",
         "metrics.png",
         "samples.png",
     ] {

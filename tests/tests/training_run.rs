@@ -204,6 +204,12 @@ fn a_run_on_max_images_trains_on_the_listed_seeded_subset() {
         max_images: Some(300),
         kimg: 0.064,
         tick_kimg: 0.064,
+        evaluation: ganlab_run::config::EvaluationSettings {
+            every_kimg: 0.064,
+            metrics: vec!["swd".parse().expect("swd")],
+            n: 64,
+            ..Default::default()
+        },
         ..short_config(3)
     };
     let (dir, _) = run(config.clone());
@@ -231,6 +237,15 @@ fn a_run_on_max_images_trains_on_the_listed_seeded_subset() {
     );
     let saved = RunConfig::read(dir.path()).expect("config.json").config;
     assert_eq!(saved.max_images, Some(300));
+    // The overfitting diagnostic's numbers: r_t every tick, D on training and held-out reals at
+    // each evaluation, each a mean of signs.
+    let last = stats_lines(dir.path()).pop().expect("a tick");
+    for key in ["d_real_sign", "d_train_sign", "d_held_out_sign"] {
+        let v = last[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} in {last}"));
+        assert!((-1.0..=1.0).contains(&v), "{key} = {v}");
+    }
 
     let too_many = TrainConfig {
         max_images: Some(of + 1),

@@ -2,6 +2,7 @@
 //! `stats.jsonl`, `outcome.json`, `best.json`, the sample grids):
 //!
 //! - `report/losses.png`, `report/d_outputs.png`, `report/grad_norms.png`,
+//!   `report/overfitting.png` (r_t, D on training and held-out reals, ADA's p),
 //!   `report/diversity.png`, `report/metrics.png` and, for ProGAN, `report/schedule.png`
 //!   (resolution, α, learning rate): curves against kimg (left) and wall-clock time (right),
 //!   drawn with plotters;
@@ -434,6 +435,24 @@ fn charts() -> Vec<(&'static str, &'static str, Rows)> {
                     ("gp_grad_norm", "gp_grad_norm"),
                 ]),
             )],
+        ),
+        (
+            "overfitting.png",
+            "D's overfitting",
+            vec![
+                (
+                    "E[sign D(real)]".into(),
+                    keys(&[
+                        ("r_t (training batches)", "d_real_sign"),
+                        ("training reals", "d_train_sign"),
+                        ("held-out reals", "d_held_out_sign"),
+                    ]),
+                ),
+                (
+                    "augmentation probability".into(),
+                    keys(&[("ADA's p", "ada_p")]),
+                ),
+            ],
         ),
         (
             "diversity.png",

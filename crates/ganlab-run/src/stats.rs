@@ -57,6 +57,12 @@ pub struct TickStats {
     pub high_quality_share: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jsd_to_uniform: Option<f64>,
+    /// `max_images` runs, at an evaluation: E[sign D(x)] on training and on held-out reals (D in
+    /// evaluation mode, no augmentation), the overfitting diagnostic's numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub d_train_sign: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub d_held_out_sign: Option<f64>,
     /// An evaluation's scalars by metric name (and `coverage_missing`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval: Option<BTreeMap<String, Value>>,
@@ -73,7 +79,8 @@ pub struct TickStats {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// The means over the tick of the step's scalars: the game's terms (`loss_d`, `loss_g`,
-    /// `d_real`, `d_fake`, its penalties) and `grad_norm_g`.
+    /// `d_real`, `d_fake`, its penalties), `grad_norm_g`, `d_real_sign` (r_t = E[sign D(real)]
+    /// of the training batches) and, under ADA, `ada_p` and `ada_rt`.
     #[serde(flatten)]
     pub scalars: BTreeMap<String, f64>,
 }
@@ -119,6 +126,8 @@ impl TickStats {
             "modes_covered" => self.modes_covered.map(|m| m as f64),
             "high_quality_share" => self.high_quality_share,
             "jsd_to_uniform" => self.jsd_to_uniform,
+            "d_train_sign" => self.d_train_sign,
+            "d_held_out_sign" => self.d_held_out_sign,
             "eval_slope_per_kimg" => self.eval_slope_per_kimg.flatten(),
             _ => self.scalars.get(key).copied(),
         }

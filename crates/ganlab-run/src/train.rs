@@ -230,6 +230,9 @@ fn add_warnings(stats: &mut TickStats, warnings: Vec<String>) {
 /// source (nothing is loaded twice): for a built-in dataset the same seeded subset `gan eval
 /// --real NAME` takes (so that FID's real-feature cache is shared), else a seeded subset of the
 /// training images.
+/// Training and held-out reals the overfitting diagnostic judges (each, at most).
+const HELD_OUT_N: i64 = 256;
+
 /// The salt of the `max_images` subset's seed (apart from the run's other seeded draws).
 const SUBSET_SALT: u64 = 0x5AB5_E7ED;
 
@@ -614,6 +617,8 @@ struct Run<'a> {
     tb: Option<crate::tensorboard::EventWriter>,
     /// This process writes the run directory and decides (one process, or rank 0).
     writer: bool,
+    /// Training and held-out reals for the overfitting diagnostic (`max_images` runs).
+    held_out: Option<(Tensor, Tensor)>,
 }
 
 /// How long the other ranks wait for rank 0's tick work (grid, evaluation, snapshot) at most.
@@ -872,6 +877,7 @@ impl<'a> Run<'a> {
             last_grid,
             tb,
             writer,
+            held_out: None,
         })
     }
 
@@ -1166,6 +1172,16 @@ impl<'a> Run<'a> {
             self.monitor
                 .observe_manifold(kimg, crate::monitor::ManifoldScores::of(&result)),
         );
+        let (train_sign, held_out_sign) = self.held_out_judgement()?;
+        stats.d_train_sign = train_sign;
+        stats.d_held_out_sign = held_out_sign;
+        warnings.extend(crate::monitor::overfitting_warning(
+            crate::monitor::RealJudgement {
+                rt: stats.scalars.get("d_real_sign").copied(),
+                train_sign,
+                held_out_sign,
+            },
+        ));
         let mut stop = None;
         let primary = self.monitor.primary;
         if let Some(value) = summary.get(primary.name()).and_then(Value::as_f64) {
@@ -1204,6 +1220,66 @@ impl<'a> Run<'a> {
         stats.eval = Some(summary.into_iter().collect());
         add_warnings(stats, warnings);
         Ok(stop)
+    }
+
+    /// E[sign D(x)] (D in evaluation mode, no augmentation) on up to [`HELD_OUT_N`] of the
+    /// training subset's reals and as many of the dataset's other, held-out reals: `None`s
+    /// without `max_images` (no held-out split).
+    fn held_out_judgement(&mut self) -> Result<(Option<f64>, Option<f64>)> {
+        let config = self.config;
+        let Some(n) = config.max_images else {
+            return Ok((None, None));
+        };
+        if self.held_out.is_none() {
+            let total = self.data.len();
+            let chosen = ganlab_data::Subset::choose(total, n, config.seed ^ SUBSET_SALT)?;
+            let chosen_set: std::collections::BTreeSet<i64> = chosen.iter().copied().collect();
+            let rest: Vec<i64> = (0..total).filter(|i| !chosen_set.contains(i)).collect();
+            let spread = |all: &[i64]| -> Vec<i64> {
+                let k = (all.len() as i64).min(HELD_OUT_N);
+                (0..k)
+                    .map(|j| all[(j * all.len() as i64 / k.max(1)) as usize])
+                    .collect()
+            };
+            if rest.is_empty() {
+                return Ok((None, None));
+            }
+            let source = self.data.source_on(tch::Device::Cpu);
+            self.held_out = Some((
+                source.batch(&spread(&chosen))?,
+                source.batch(&spread(&rest))?,
+            ));
+        }
+        let Some((train, held)) = &self.held_out else {
+            return Ok((None, None));
+        };
+        let players = self.trainer.players();
+        let side = players.growth.as_ref().map(|g| 1i64 << g.stage.get().level);
+        let judge = |x: &Tensor| -> f64 {
+            tch::no_grad(|| {
+                let mut x = x.to_device(self.device);
+                if let Some(side) = side {
+                    let now = x.size()[2];
+                    if now > side {
+                        x = x.avg_pool2d(
+                            [now / side, now / side],
+                            [now / side, now / side],
+                            [0, 0],
+                            false,
+                            true,
+                            None::<i64>,
+                        );
+                    }
+                }
+                players
+                    .d
+                    .forward_t(&x, false)
+                    .sign()
+                    .mean(Kind::Double)
+                    .double_value(&[])
+            })
+        };
+        Ok((Some(judge(train)), Some(judge(held))))
     }
 
     /// The metrics of the generator now: the toy mode metrics already in the tick's statistics,

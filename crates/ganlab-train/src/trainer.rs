@@ -693,11 +693,15 @@ impl Trainer {
                 ctx,
             )
         });
-        if let (Some(ada), Some(logits)) = (
-            self.augmentation.as_mut().and_then(Augmentation::ada),
-            &first_logits,
-        ) {
-            ada.observe_real(logits);
+        if let Some(logits) = &first_logits {
+            // r_t = E[sign D(real)] (Karras et al. 2020, §3), for ADA and the overfitting
+            // diagnostic; with augmentation, of the augmented reals.
+            stats
+                .scalars
+                .push(("d_real_sign", logits.sign().mean(Kind::Float)));
+            if let Some(ada) = self.augmentation.as_mut().and_then(Augmentation::ada) {
+                ada.observe_real(logits);
+            }
         }
         lap("d_forward_and_loss");
         self.opt_d.zero_grad();
