@@ -169,31 +169,6 @@ impl ImageSource for InMemory {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tch::Kind;
-
-    #[test]
-    fn an_in_memory_source_serves_the_samples_at_given_indices_and_names_a_bad_one() {
-        let samples = Tensor::arange(12, (Kind::Float, Device::Cpu)).view([6, 2]);
-        let source = InMemory::new(samples, vec![], "six points".into());
-        assert_eq!((source.len(), source.sample_shape()), (6, vec![2]));
-        assert_eq!(source.channels(), None);
-        let batch = source.batch(&[4, 0, 4]).expect("batch");
-        assert_eq!(
-            Vec::<f32>::try_from(batch.flatten(0, -1)).expect("floats"),
-            vec![8.0, 9.0, 0.0, 1.0, 8.0, 9.0]
-        );
-        let err = source.batch(&[6]).unwrap_err().to_string();
-        assert!(
-            err.contains("index 6 is outside 0..6 of six points"),
-            "{err}"
-        );
-        assert_eq!(source.first(10).expect("first").size(), vec![6, 2]);
-    }
-}
-
 /// A seeded subset of another source (`max_images`): `n` of its samples, chosen by a ChaCha8
 /// shuffle seeded with `seed`, in their original order. Training on little data, and the
 /// held-out rest for D's overfitting diagnostic.
@@ -271,5 +246,30 @@ impl ImageSource for Subset {
     }
     fn prefetch_at(&self, indices: &[i64], resolution: i64) {
         self.inner.prefetch_at(&self.map(indices), resolution)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Kind;
+
+    #[test]
+    fn an_in_memory_source_serves_the_samples_at_given_indices_and_names_a_bad_one() {
+        let samples = Tensor::arange(12, (Kind::Float, Device::Cpu)).view([6, 2]);
+        let source = InMemory::new(samples, vec![], "six points".into());
+        assert_eq!((source.len(), source.sample_shape()), (6, vec![2]));
+        assert_eq!(source.channels(), None);
+        let batch = source.batch(&[4, 0, 4]).expect("batch");
+        assert_eq!(
+            Vec::<f32>::try_from(batch.flatten(0, -1)).expect("floats"),
+            vec![8.0, 9.0, 0.0, 1.0, 8.0, 9.0]
+        );
+        let err = source.batch(&[6]).unwrap_err().to_string();
+        assert!(
+            err.contains("index 6 is outside 0..6 of six points"),
+            "{err}"
+        );
+        assert_eq!(source.first(10).expect("first").size(), vec![6, 2]);
     }
 }
