@@ -26,6 +26,14 @@ pub struct Schedule {
     pub lr_base: f64,
     /// Learning rate per resolution (official `G_lrate_dict`, e.g. {1024: 0.0015}).
     pub lr: BTreeMap<i64, f64>,
+    /// D's learning rate as a multiple of G's (1 in the paper; 4 for the two time-scale update
+    /// rule, Heusel et al. 2017). Written only when not 1.
+    #[serde(skip_serializing_if = "is_one")]
+    pub lr_d_factor: f64,
+}
+
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
 }
 
 impl Default for Schedule {
@@ -50,6 +58,7 @@ impl Default for Schedule {
             ]),
             lr_base: 0.001,
             lr: BTreeMap::new(),
+            lr_d_factor: 1.0,
         }
     }
 }
@@ -122,6 +131,9 @@ impl Schedule {
             );
         }
         let not_positive = |x: f64| x.is_nan() || x <= 0.0;
+        if not_positive(self.lr_d_factor) || !self.lr_d_factor.is_finite() {
+            return bad("lr_d_factor", "a number > 0", self.lr_d_factor.to_string());
+        }
         if not_positive(self.lr_base) || self.lr.values().any(|&l| not_positive(l)) {
             return bad(
                 "lr",

@@ -194,6 +194,13 @@ pub enum Preset {
     ProganFashion32Wide,
     /// The paper's networks and single-GPU schedule to 1024x1024 (a `folder:` dataset).
     ProganPaper,
+    /// The SNGAN / SAGAN recipe on the main job: the hinge game, spectral normalisation of D
+    /// (without batch norm) and the two time-scale update rule (Heusel et al. 2017: lr_D 4e-4,
+    /// lr_G 1e-4, Adam β = (0, 0.9)).
+    Dcgan32Ttur,
+    /// The same recipe on `progan-fashion32`'s networks and schedule: hinge, spectral
+    /// normalisation, G's learning rate 1e-4 and D's 4x, β = (0, 0.9).
+    ProganFashion32Ttur,
     /// The toy MLP pair on the ring of 8 Gaussians.
     ToyRing8,
     /// The toy MLP pair on the 5x5 grid of Gaussians.
@@ -202,10 +209,12 @@ pub enum Preset {
 
 impl Preset {
     /// Every preset, in the order they are listed.
-    pub const ALL: [Preset; 6] = [
+    pub const ALL: [Preset; 8] = [
         Preset::Dcgan32Mnist,
+        Preset::Dcgan32Ttur,
         Preset::ProganFashion32,
         Preset::ProganFashion32Wide,
+        Preset::ProganFashion32Ttur,
         Preset::ProganPaper,
         Preset::ToyRing8,
         Preset::ToyGrid25,
@@ -218,6 +227,8 @@ impl Preset {
             Preset::ProganFashion32 => "progan-fashion32",
             Preset::ProganFashion32Wide => "progan-fashion32-wide",
             Preset::ProganPaper => "progan-paper",
+            Preset::Dcgan32Ttur => "dcgan32-ttur",
+            Preset::ProganFashion32Ttur => "progan-fashion32-ttur",
             Preset::ToyRing8 => "toy-ring8",
             Preset::ToyGrid25 => "toy-grid25",
         }
@@ -256,6 +267,31 @@ impl TrainConfig {
         let base = TrainConfig::default();
         match preset {
             Preset::Dcgan32Mnist => base,
+            // Heusel et al. 2017, §4 (TTUR: lr_D 4e-4, lr_G 1e-4); the hinge game and spectral
+            // normalisation of Miyato et al. 2018 / Zhang et al. 2019 (SAGAN), Adam β = (0, 0.9).
+            Preset::Dcgan32Ttur => TrainConfig {
+                game: GameName::Hinge,
+                d_spectral_norm: true,
+                d_norm: CriticNorm::Fixed(ganlab_layers::Norm::None),
+                lr_g: Some(1e-4),
+                lr_d: Some(4e-4),
+                beta1: Some(0.0),
+                beta2: Some(0.9),
+                ..base
+            },
+            Preset::ProganFashion32Ttur => {
+                let mut config = TrainConfig::from_preset(Preset::ProganFashion32);
+                config.game = GameName::Hinge;
+                config.game_options = ganlab_games::GameOptions::default();
+                config.d_spectral_norm = true;
+                config.progan.schedule.lr_base = 1e-4;
+                config.progan.schedule.lr_d_factor = 4.0;
+                config.lr_g = Some(1e-4);
+                config.lr_d = Some(4e-4);
+                config.beta1 = Some(0.0);
+                config.beta2 = Some(0.9);
+                config
+            }
             Preset::ToyRing8 => TrainConfig {
                 dataset: "ring8".into(),
                 kimg: 500.0,
@@ -412,6 +448,10 @@ impl TrainConfig {
         if let Some(object) = tree.as_object_mut() {
             object.entry("progan").or_insert(
                 serde_json::to_value(ProganSettings::default())
+                    .map_err(|e| KeyError::Value(e.to_string()))?,
+            );
+            object.entry("ada").or_insert(
+                serde_json::to_value(AdaSettings::default())
                     .map_err(|e| KeyError::Value(e.to_string()))?,
             );
         }
@@ -1174,5 +1214,43 @@ mod tests {
             (read.config, read.provenance),
             (config, Provenance::default())
         );
+    }
+
+    #[test]
+    fn bad_augmentation_settings_are_named() {
+        let set = |key: &str, value: serde_json::Value| {
+            let mut config = TrainConfig::default();
+            config.set_key("augment", serde_json::json!("ada"))?;
+            config.set_key(key, value)?;
+            config.validate()
+        };
+        let err = |r: Result<()>| format!("{:#}", r.expect_err("an error"));
+        let e = err(set("augment", serde_json::json!("diffaugment:flip")));
+        assert!(
+            e.contains("`flip`") && e.contains("color, translation, cutout"),
+            "{e}"
+        );
+        let e = err(set("augment", serde_json::json!("mixup")));
+        assert!(e.contains("`mixup`") && e.contains("diffaugment"), "{e}");
+        let e = err(set("ada.target", serde_json::json!(1.5)));
+        assert!(e.contains("ada.target") && e.contains("(0, 1)"), "{e}");
+        let e = err(set("ada.initial_p", serde_json::json!(-0.1)));
+        assert!(e.contains("ada.initial_p") && e.contains("[0, 1]"), "{e}");
+        let e = err(set("ada.speed_kimg", serde_json::json!(0)));
+        assert!(e.contains("ada.speed_kimg"), "{e}");
+        // ADA's settings without ADA, augmentation of 2-D points, an empty subset.
+        let mut config = TrainConfig::default();
+        config.ada.target = 0.5;
+        assert!(err(config.validate()).contains("`ada`"));
+        let config = TrainConfig {
+            augment: "diffaugment".parse().expect("spec"),
+            ..TrainConfig::preset("toy-ring8").expect("preset")
+        };
+        assert!(err(config.validate()).contains("`augment`"));
+        let config = TrainConfig {
+            max_images: Some(0),
+            ..Default::default()
+        };
+        assert!(err(config.validate()).contains("`max_images`"));
     }
 }

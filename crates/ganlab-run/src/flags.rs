@@ -183,6 +183,7 @@ mod tests {
                     "device" => "cpu",
                     "primary" => "swd",
                     "precision" => "bf16",
+                    "augment" => "ada",
                     _ => "folder:somewhere",
                 },
                 Number => "7",

@@ -568,7 +568,7 @@ impl Trainer {
             .set(now.resolution.trailing_zeros() as i64, now.alpha);
         self.order.set_batch_size(now.batch_size);
         self.opt_g.set_lr(now.lr);
-        self.opt_d.set_lr(now.lr);
+        self.opt_d.set_lr(now.lr * growth.schedule.lr_d_factor);
         self.phase = Some(now);
         reset
     }
