@@ -450,6 +450,48 @@ pub fn frechet_bench(dir: &Path, repeats: usize) -> Result<(f64, f64)> {
     Ok((value, rate))
 }
 
+/// Calls per second of `spec`'s augmentation (ADA at probability `p`) forward and backward on
+/// `batch` random RGB images of `resolution`.
+pub fn augment_bench(
+    spec: &str,
+    resolution: i64,
+    batch: i64,
+    calls: usize,
+    warmup: usize,
+    p: f64,
+) -> Result<f64> {
+    let spec: ganlab_augment::AugmentSpec = spec.parse()?;
+    let settings = ganlab_augment::AdaSettings {
+        initial_p: p,
+        ..Default::default()
+    };
+    let Some(augmentation) = ganlab_augment::Augmentation::new(&spec, settings)? else {
+        bail!("bench augment: `--augment none` has nothing to time");
+    };
+    if resolution < 4 || batch < 1 || calls == 0 {
+        bail!("bench augment: expected --resolution >= 4, --batch >= 1, --calls >= 1");
+    }
+    tch::manual_seed(0);
+    let x = (Tensor::rand(
+        [batch, 3, resolution, resolution],
+        (Kind::Float, Device::Cpu),
+    ) * 2.0
+        - 1.0)
+        .set_requires_grad(true);
+    let call = || {
+        let y = augmentation.apply(&x, ganlab_games::Shard::default());
+        y.sum(Kind::Float).backward();
+    };
+    for _ in 0..warmup {
+        call();
+    }
+    let start = std::time::Instant::now();
+    for _ in 0..calls {
+        call();
+    }
+    Ok(calls as f64 / start.elapsed().as_secs_f64())
+}
+
 /// Precision, recall, density, coverage and realism between the float32 features `real.npy` and
 /// `fake.npy` in `dir`, distances in blocks of `block`: (the metrics, calls per second of one
 /// call).

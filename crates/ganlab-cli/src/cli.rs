@@ -137,6 +137,24 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         repeats: usize,
     },
+    /// One call of an augmentation (`--augment diffaugment|ada[:...]`, as `gan train --augment`)
+    /// forward and backward (the sum of the augmented batch) on random RGB images; prints
+    /// `calls_per_s`.
+    Augment {
+        #[arg(long)]
+        augment: String,
+        #[arg(long, default_value_t = 32)]
+        resolution: i64,
+        #[arg(long, default_value_t = 32)]
+        batch: i64,
+        #[arg(long, default_value_t = 10)]
+        calls: usize,
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        /// ADA's augmentation probability.
+        #[arg(long, default_value_t = 0.5)]
+        p: f64,
+    },
     /// Precision, recall, density, coverage and realism between float32 feature matrices
     /// (real.npy, fake.npy in --inputs, as written by `bench/manifold_reference.py
     /// --make-inputs`); prints `value` (precision), `density`, `coverage` and `calls_per_s`.
@@ -714,6 +732,17 @@ fn bench(what: BenchCommand) -> Result<()> {
             let (value, rate) = bench::frechet_bench(&inputs, repeats)?;
             lines.push(("value", format!("{value:.17e}")));
             lines.push(("calls_per_s", format!("{rate:.6}")));
+        }
+        BenchCommand::Augment {
+            augment,
+            resolution,
+            batch,
+            calls,
+            warmup,
+            p,
+        } => {
+            let rate = bench::augment_bench(&augment, resolution, batch, calls, warmup, p)?;
+            lines.push(("calls_per_s", format!("{rate:.4}")));
         }
         BenchCommand::Manifold { inputs, block } => {
             let (m, rate) = bench::manifold_bench(&inputs, block)?;

@@ -93,7 +93,7 @@ fn write(
     info: &ArchiveInfo,
     image: impl Fn(i64) -> Result<(Vec<u8>, i64), ganlab_data::Error> + Sync,
 ) -> Result<()> {
-    let bar = crate::eval::bar(info.images as u64, "writing the archive");
+    let bar = crate::logging::bar(info.images as u64, "writing the archive");
     if !request.interactive {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }

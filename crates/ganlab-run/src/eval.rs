@@ -20,7 +20,6 @@ use ganlab_metrics::{
     FeatureStats, ManifoldSettings,
 };
 use ganlab_train::SampleKind;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use tch::nn::ModuleT;
@@ -486,16 +485,7 @@ pub fn seeded_subset(source: &dyn ImageSource, n: i64, seed: u64) -> Result<(Ten
     Ok((to_pixels(&images), indices.len() as i64, total))
 }
 
-/// A progress bar over `len` items (rate and ETA), labelled `what`.
-pub fn bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} images | {per_sec} | ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_message(what.to_string());
-    bar
-}
+pub use crate::logging::bar;
 
 /// Where `cargo xtask setup` installs the default detector (Inception 2015-12-05).
 pub fn default_detector_path() -> PathBuf {
@@ -866,29 +856,7 @@ pub fn evaluate_sets_with(
         "covariance_estimator": "unbiased (N-1), float64 accumulation",
     });
     // Sample counts the metrics cannot work with are named before any features are computed.
-    if wants(Metric::FidInf) {
-        ganlab_metrics::fid_infinity::fid_inf_sizes(
-            fake.len(),
-            ganlab_metrics::fid_infinity::FID_INF_POINTS,
-        )
-        .context("fid-inf")?;
-    }
-    if space.is_some() {
-        let k = &cfg.manifold;
-        let (need_real, need_fake) = (
-            k.k_precision_recall.max(k.k_density_coverage) + 1,
-            k.k_precision_recall + 1,
-        );
-        if real.len() < need_real || fake.len() < need_fake {
-            bail!(
-                "precision / recall / density / nn-coverage need at least {need_real} real and {need_fake} fake samples (k + 1 each side, k = {} and {}), got {} and {}",
-                k.k_precision_recall,
-                k.k_density_coverage,
-                real.len(),
-                fake.len()
-            );
-        }
-    }
+    check_sample_counts(cfg, space, real, fake)?;
     // The features the k-NN manifold metrics measure, with the space's name.
     let mut manifold_features: Option<(Tensor, Tensor, String)> = None;
     if needs_detector(cfg, fits)? {
@@ -909,27 +877,7 @@ pub fn evaluate_sets_with(
                 real_features.size()[0]
             ));
         }
-        if wants(Metric::Fid) || wants(Metric::FidInf) {
-            let real_stats = stats_of(&real_features)?;
-            if wants(Metric::Fid) {
-                out.fid = Some(fid_of(&real_stats, &stats_of(&fake_features)?)?);
-            }
-            if wants(Metric::FidInf) {
-                let fit = fid_infinity(
-                    &real_stats.mean(),
-                    &real_stats.covariance()?,
-                    &fake_features,
-                    cfg.seed,
-                )
-                .context("fid-inf")?;
-                out.fid_inf = Some(fit.value);
-                out.fid_inf_fit = Some(FidInfFit {
-                    sizes: fit.sizes,
-                    fids: fit.fids,
-                    slope: fit.slope,
-                });
-            }
-        }
+        frechet_metrics(cfg, &real_features, &fake_features, &mut out)?;
         if wants(Metric::Kid) {
             let k = kid(&real_features, &fake_features, 100, 1000, cfg.seed)?;
             out.kid = Some(KidResult {
@@ -1019,27 +967,7 @@ pub fn evaluate_sets_with(
         provenance["classifier"] = meta;
     }
     if let Some((real_features, fake_features, feature_space)) = manifold_features {
-        let m = manifold_metrics(&real_features, &fake_features, cfg.manifold)
-            .context("precision / recall / density / nn-coverage")?;
-        let realism = &m.realism;
-        let nf = realism.size()[0];
-        let median = realism.sort(0, false).0.double_value(&[(nf - 1) / 2]);
-        let share_at_least_1 = realism.ge(1.0).to_kind(Kind::Double).mean(Kind::Double);
-        out.manifold = Some(ManifoldResult {
-            feature_space,
-            k_precision_recall: cfg.manifold.k_precision_recall,
-            k_density_coverage: cfg.manifold.k_density_coverage,
-            block: cfg.manifold.block,
-            samples_real: m.samples_real,
-            samples_fake: m.samples_fake,
-            realism_median: median,
-            realism_share_at_least_1: share_at_least_1.double_value(&[]),
-        });
-        let pick = |metric: Metric, v: f64| wants(metric).then_some(v);
-        out.precision = pick(Metric::Precision, m.precision);
-        out.recall = pick(Metric::Recall, m.recall);
-        out.density = pick(Metric::Density, m.density);
-        out.nn_coverage = pick(Metric::NnCoverage, m.coverage);
+        manifold_into(cfg, &real_features, &fake_features, feature_space, &mut out)?;
     }
     if !warnings.is_empty() {
         for w in &warnings {
@@ -1049,6 +977,107 @@ pub fn evaluate_sets_with(
     }
     out.provenance = provenance;
     Ok(out)
+}
+
+/// Names the sample counts the asked metrics cannot work with, before any feature is computed:
+/// FID∞'s sizes, and k + 1 samples on each side of the k-NN metrics.
+fn check_sample_counts(
+    cfg: &EvalConfig,
+    space: Option<FeatureSpace>,
+    real: &ImageSet,
+    fake: &ImageSet,
+) -> Result<()> {
+    let wants = |m: Metric| asks(cfg, m);
+    if wants(Metric::FidInf) {
+        ganlab_metrics::fid_infinity::fid_inf_sizes(
+            fake.len(),
+            ganlab_metrics::fid_infinity::FID_INF_POINTS,
+        )
+        .context("fid-inf")?;
+    }
+    if space.is_some() {
+        let k = &cfg.manifold;
+        let (need_real, need_fake) = (
+            k.k_precision_recall.max(k.k_density_coverage) + 1,
+            k.k_precision_recall + 1,
+        );
+        if real.len() < need_real || fake.len() < need_fake {
+            bail!(
+                "precision / recall / density / nn-coverage need at least {need_real} real and {need_fake} fake samples (k + 1 each side, k = {} and {}), got {} and {}",
+                k.k_precision_recall,
+                k.k_density_coverage,
+                real.len(),
+                fake.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// FID and FID∞ of detector features, into `out` (those asked for).
+fn frechet_metrics(
+    cfg: &EvalConfig,
+    real_features: &Tensor,
+    fake_features: &Tensor,
+    out: &mut Evaluation,
+) -> Result<()> {
+    let wants = |m: Metric| asks(cfg, m);
+    if wants(Metric::Fid) || wants(Metric::FidInf) {
+        let real_stats = stats_of(real_features)?;
+        if wants(Metric::Fid) {
+            out.fid = Some(fid_of(&real_stats, &stats_of(fake_features)?)?);
+        }
+        if wants(Metric::FidInf) {
+            let fit = fid_infinity(
+                &real_stats.mean(),
+                &real_stats.covariance()?,
+                fake_features,
+                cfg.seed,
+            )
+            .context("fid-inf")?;
+            out.fid_inf = Some(fit.value);
+            out.fid_inf_fit = Some(FidInfFit {
+                sizes: fit.sizes,
+                fids: fit.fids,
+                slope: fit.slope,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Precision, recall, density, nn-coverage and the realism summary of `feature_space`'s
+/// features, into `out` (those asked for).
+fn manifold_into(
+    cfg: &EvalConfig,
+    real_features: &Tensor,
+    fake_features: &Tensor,
+    feature_space: String,
+    out: &mut Evaluation,
+) -> Result<()> {
+    let wants = |m: Metric| asks(cfg, m);
+    let m = manifold_metrics(real_features, fake_features, cfg.manifold)
+        .context("precision / recall / density / nn-coverage")?;
+    let realism = &m.realism;
+    let nf = realism.size()[0];
+    let median = realism.sort(0, false).0.double_value(&[(nf - 1) / 2]);
+    let share_at_least_1 = realism.ge(1.0).to_kind(Kind::Double).mean(Kind::Double);
+    out.manifold = Some(ManifoldResult {
+        feature_space,
+        k_precision_recall: cfg.manifold.k_precision_recall,
+        k_density_coverage: cfg.manifold.k_density_coverage,
+        block: cfg.manifold.block,
+        samples_real: m.samples_real,
+        samples_fake: m.samples_fake,
+        realism_median: median,
+        realism_share_at_least_1: share_at_least_1.double_value(&[]),
+    });
+    let pick = |metric: Metric, v: f64| wants(metric).then_some(v);
+    out.precision = pick(Metric::Precision, m.precision);
+    out.recall = pick(Metric::Recall, m.recall);
+    out.density = pick(Metric::Density, m.density);
+    out.nn_coverage = pick(Metric::NnCoverage, m.coverage);
+    Ok(())
 }
 
 /// Rec. 709 luma weights (the `image` crate's `to_luma8`).

@@ -144,7 +144,7 @@ pub fn generate(request: &GenerateRequest) -> Result<Vec<PathBuf>> {
     let (generator, dir) = open(&request.source, request.out.as_deref(), request.device)?;
     let device = generator.sampler_device();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let bar = crate::eval::bar(request.seeds.len() as u64, "generating");
+    let bar = crate::logging::bar(request.seeds.len() as u64, "generating");
     let mut images = Vec::new();
     let mut written = Vec::new();
     for &seed in &request.seeds {

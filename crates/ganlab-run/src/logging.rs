@@ -106,3 +106,16 @@ pub fn stderr_only(level: &str) -> tracing::subscriber::DefaultGuard {
         .with_filter(EnvFilter::new(level));
     tracing::subscriber::set_default(tracing_subscriber::registry().with(layer))
 }
+
+/// A progress bar over `len` items (rate and ETA), labelled `what`.
+pub fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} {wide_bar} {pos}/{len} images | {per_sec} | ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(what.to_string());
+    bar
+}

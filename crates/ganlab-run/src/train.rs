@@ -230,6 +230,39 @@ fn add_warnings(stats: &mut TickStats, warnings: Vec<String>) {
 /// source (nothing is loaded twice): for a built-in dataset the same seeded subset `gan eval
 /// --real NAME` takes (so that FID's real-feature cache is shared), else a seeded subset of the
 /// training images.
+/// The engine's data source: the whole dataset, or its `max_images` subset (listed in
+/// `subset.json` by the writing process).
+fn training_source(
+    config: &TrainConfig,
+    data: &TrainingData,
+    device: tch::Device,
+    run_dir: &Path,
+    writer: bool,
+) -> Result<Box<dyn ImageSource>> {
+    let source = data.source_on(device);
+    let Some(n) = config.max_images else {
+        return Ok(source);
+    };
+    let seed = config.seed ^ SUBSET_SALT;
+    let subset = ganlab_data::Subset::new(source, n, seed)
+        .with_context(|| format!("dataset `{}`", config.dataset))?;
+    if writer {
+        let record = serde_json::json!({
+            "max_images": n,
+            "of": data.len(),
+            "seed": seed,
+            "chosen_by": "ChaCha8 shuffle of the indices, the first max_images, ascending",
+            "indices": subset.indices(),
+        });
+        write_json_atomically(&run_dir.join("subset.json"), &record)?;
+        tracing::info!(
+            "training on {n} of the dataset's {} samples (subset.json)",
+            data.len()
+        );
+    }
+    Ok(Box::new(subset))
+}
+
 /// Training and held-out reals the overfitting diagnostic judges (each, at most).
 const HELD_OUT_N: i64 = 256;
 
@@ -736,26 +769,7 @@ impl<'a> Run<'a> {
                 tracing::warn!("{shortfall}");
             }
         }
-        let mut source = data.source_on(device);
-        if let Some(n) = config.max_images {
-            let subset = ganlab_data::Subset::new(source, n, config.seed ^ SUBSET_SALT)
-                .with_context(|| format!("dataset `{}`", config.dataset))?;
-            if writer {
-                let record = serde_json::json!({
-                    "max_images": n,
-                    "of": data.len(),
-                    "seed": config.seed ^ SUBSET_SALT,
-                    "chosen_by": "ChaCha8 shuffle of the indices, the first max_images, ascending",
-                    "indices": subset.indices(),
-                });
-                write_json_atomically(&run_dir.join("subset.json"), &record)?;
-                tracing::info!(
-                    "training on {n} of the dataset's {} samples (subset.json)",
-                    data.len()
-                );
-            }
-            source = Box::new(subset);
-        }
+        let source = training_source(config, &data, device, run_dir, writer)?;
         let settings = TrainerSettings {
             batch_size: config.resolved_batch_size(),
             seed: config.seed,

@@ -642,6 +642,55 @@ impl Trainer {
         }
     }
 
+    /// What D sees of `x`: `x`, or `x` augmented in float32 (for this shard's rows).
+    fn seen_by_d(&self, x: &Tensor, shard: Shard) -> Tensor {
+        match &self.augmentation {
+            Some(a) => without_autocast(self.device, || a.apply(x, shard)),
+            None => x.shallow_clone(),
+        }
+    }
+
+    /// The game's D loss on `real` and the detached `fake` (everything D sees augmented), and
+    /// r_t's sign from D's first call, which every built-in game makes on the reals.
+    fn critic_loss(
+        &mut self,
+        real: &Tensor,
+        fake: &Tensor,
+        ctx: StepContext,
+        stats: &mut StepStats,
+    ) -> ganlab_games::PlayerLoss {
+        let (d, precision, device) = (&self.players.d, self.precision, self.device);
+        let mut first_logits: Option<Tensor> = None;
+        // The losses and penalties (R1's and WGAN-GP's double backward included) are computed
+        // inside the region, as PyTorch's AMP recipe does, on float32 logits.
+        let d_out = autocast(precision, device, || {
+            self.game.d_loss(
+                &mut |x: &Tensor| {
+                    let seen = self.seen_by_d(x, ctx.shard);
+                    let logits = float_logits(d.forward_t(&seen, true), precision);
+                    if first_logits.is_none() {
+                        first_logits = Some(logits.detach());
+                    }
+                    logits
+                },
+                real,
+                fake,
+                ctx,
+            )
+        });
+        if let Some(logits) = &first_logits {
+            // r_t = E[sign D(real)] (Karras et al. 2020, §3), for ADA and the overfitting
+            // diagnostic; with augmentation, of the augmented reals.
+            stats
+                .scalars
+                .push(("d_real_sign", logits.sign().mean(Kind::Float)));
+            if let Some(ada) = self.augmentation.as_mut().and_then(Augmentation::ada) {
+                ada.observe_real(logits);
+            }
+        }
+        d_out
+    }
+
     /// One critic update and, on the last critic step, one generator update (with D frozen)
     /// and G's moving average.
     fn update(
@@ -652,7 +701,7 @@ impl Trainer {
         stats: &mut StepStats,
         lap: Lap<'_>,
     ) -> Result<()> {
-        let (g, d) = (&self.players.g, &self.players.d);
+        let g = &self.players.g;
         // The last critic step's fakes are kept with their graph and reused for G's update, as
         // in PyTorch's DCGAN example.
         let z = match last && self.game.latents_need_grad() {
@@ -671,38 +720,7 @@ impl Trainer {
             critic_step: self.progress.critic_steps,
             shard: self.shard(),
         };
-        // The losses and penalties (R1's and WGAN-GP's double backward included) are computed
-        // inside the region, as PyTorch's AMP recipe does, on float32 logits.
-        let augmentation = self.augmentation.as_ref();
-        let augment = |x: &Tensor| match augmentation {
-            Some(a) => without_autocast(device, || a.apply(x, ctx.shard)),
-            None => x.shallow_clone(),
-        };
-        let mut first_logits: Option<Tensor> = None;
-        let d_out = autocast(precision, device, || {
-            self.game.d_loss(
-                &mut |x: &Tensor| {
-                    let logits = float_logits(d.forward_t(&augment(x), true), precision);
-                    if first_logits.is_none() {
-                        first_logits = Some(logits.detach());
-                    }
-                    logits
-                },
-                real,
-                &fake.detach(),
-                ctx,
-            )
-        });
-        if let Some(logits) = &first_logits {
-            // r_t = E[sign D(real)] (Karras et al. 2020, §3), for ADA and the overfitting
-            // diagnostic; with augmentation, of the augmented reals.
-            stats
-                .scalars
-                .push(("d_real_sign", logits.sign().mean(Kind::Float)));
-            if let Some(ada) = self.augmentation.as_mut().and_then(Augmentation::ada) {
-                ada.observe_real(logits);
-            }
-        }
+        let d_out = self.critic_loss(real, &fake.detach(), ctx, stats);
         lap("d_forward_and_loss");
         self.opt_d.zero_grad();
         match &self.scalers {
@@ -739,11 +757,8 @@ impl Trainer {
         // D's weights get no gradient during G's update: that part of the backward pass is
         // skipped, and D's optimiser state is untouched.
         set_requires_grad(&self.d_params, false);
-        let augmentation = self.augmentation.as_ref();
-        let fake_seen = match augmentation {
-            Some(a) => without_autocast(device, || a.apply(&fake, ctx.shard)),
-            None => fake.shallow_clone(),
-        };
+        let fake_seen = self.seen_by_d(&fake, ctx.shard);
+        let d = &self.players.d;
         let fake_logits = autocast(precision, device, || {
             float_logits(d.forward_t(&fake_seen, true), precision)
         });
