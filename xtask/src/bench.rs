@@ -142,6 +142,9 @@ pub enum Group {
     Swd,
     Features,
     Loader,
+    /// DiffAugment and ADA (one call, forward and backward) against the same augmentation in
+    /// PyTorch, and the step overhead of spectral normalisation.
+    Augment,
 }
 
 /// Options of `cargo xtask bench`.
@@ -400,7 +403,65 @@ fn rows(o: &Options, paths: &Paths) -> Result<Vec<Row>> {
             rows.push(loader_row(o, paths, side)?);
         }
     }
+    if o.wants(Group::Augment) {
+        rows.extend(augment_rows(o, paths));
+    }
     Ok(rows)
+}
+
+/// One augmentation call (forward and backward) on a batch of RGB images at 32 and 128 px:
+/// the toolkit (`gan bench augment`) against `bench/augment_reference.py` (DiffAugment: the
+/// authors' formulas; ADA: the bgc pipeline as StyleGAN2-ADA's augment.py runs it on a CPU), at
+/// p = 0.5; and DCGAN-32's training step with D spectrally normalised against the same step
+/// without (the ratio is the overhead's inverse).
+fn augment_rows(o: &Options, paths: &Paths) -> Vec<Row> {
+    let (gan, python) = (paths.gan.as_path(), paths.python.as_path());
+    let script = paths.script("augment_reference.py");
+    let sizes: &[(&str, &str)] = if o.quick {
+        &[("16", "4")]
+    } else {
+        &[("32", "32"), ("128", "16")]
+    };
+    let calls = if o.quick { "2" } else { "10" };
+    let mut rows = Vec::new();
+    for (kind, label) in [("diffaugment", "DiffAugment color,translation,cutout"), ("ada", "ADA bgc, p 0.5")] {
+        for (res, batch) in sizes {
+            let common = ["--resolution", res, "--batch", batch, "--calls", calls];
+            let toolkit = [&["bench", "augment", "--augment", kind][..], &common].concat();
+            let reference = [&[script.as_str(), "--augment", kind][..], &common].concat();
+            rows.push(Row {
+                name: format!("{label}, fwd + bwd, {batch}x3x{res}x{res}"),
+                rate: "calls_per_s",
+                variants: vec![
+                    Variant::new("toolkit", gan, &toolkit),
+                    Variant::new("PyTorch", python, &reference),
+                ],
+                same_value: None,
+                target: 1.0,
+                same_losses: None,
+            });
+        }
+    }
+    let steps = o.steps.to_string();
+    let step = ["--arch", "dcgan32", "--channels", "1", "--steps", &steps];
+    rows.push(Row {
+        name: "DCGAN-32 NS step, C=1, batch 64: D spectrally normalised / plain".into(),
+        rate: "steps_per_s",
+        variants: vec![
+            Variant {
+                label: "toolkit, spectral norm",
+                ..toolkit_train_step(gan, &[&step[..], &["--d-spectral-norm"]].concat())
+            },
+            Variant {
+                label: "toolkit, plain D",
+                ..toolkit_train_step(gan, &step)
+            },
+        ],
+        same_value: None,
+        target: 0.0,
+        same_losses: None,
+    });
+    rows
 }
 
 /// DCGAN-32's training step with `channels`, and the same-losses check on replayed batches.
@@ -1013,7 +1074,7 @@ struct Stamp {
     warmup: u64,
 }
 
-/// `cargo xtask bench [--rounds N] [--steps N] [--only dcgan,progan,precision,frechet,manifold,manifold50k,swd,features,loader] [--cap avx2] [--warmup N] [--quick]
+/// `cargo xtask bench [--rounds N] [--steps N] [--only dcgan,progan,precision,frechet,manifold,manifold50k,swd,features,loader,augment] [--cap avx2] [--warmup N] [--quick]
 /// [--gan PATH] [--json PATH]`.
 pub fn run(o: &Options, args: &[String]) -> Result<()> {
     if let Some(gan) = &o.gan {
