@@ -424,7 +424,10 @@ fn augment_rows(o: &Options, paths: &Paths) -> Vec<Row> {
     };
     let calls = if o.quick { "2" } else { "10" };
     let mut rows = Vec::new();
-    for (kind, label) in [("diffaugment", "DiffAugment color,translation,cutout"), ("ada", "ADA bgc, p 0.5")] {
+    for (kind, label) in [
+        ("diffaugment", "DiffAugment color,translation,cutout"),
+        ("ada", "ADA bgc, p 0.5"),
+    ] {
         for (res, batch) in sizes {
             let common = ["--resolution", res, "--batch", batch, "--calls", calls];
             let toolkit = [&["bench", "augment", "--augment", kind][..], &common].concat();
