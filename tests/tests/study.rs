@@ -149,6 +149,31 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
                 assert!(md.contains("high-quality share, last quarter"), "{md}");
                 assert!(md.contains("### How long it takes"), "{md}");
             }
+            StudyName::Limited => {
+                // 1,000 and 2,000 images, each without augmentation, with DiffAugment, with ADA.
+                assert_eq!(record["results"].as_array().map(Vec::len), Some(6));
+                let overfitting = record["overfitting"].as_array().expect("overfitting");
+                assert_eq!(overfitting.len(), 6);
+                for row in overfitting {
+                    for key in ["rt", "train_sign", "held_out_sign", "gap"] {
+                        let values = row[key].as_array().expect(key);
+                        assert_eq!(values.len(), 1, "{key} of {row}");
+                        assert!(values
+                            .iter()
+                            .all(|v| v.as_f64().is_some_and(|x| x.abs() <= 2.0)));
+                    }
+                    let ada = row["contender"]
+                        .as_str()
+                        .is_some_and(|c| c.ends_with("-ada"));
+                    assert_eq!(
+                        row["ada_p"].as_array().map(Vec::len),
+                        Some(usize::from(ada)),
+                        "{row}"
+                    );
+                }
+                assert!(md.contains("## D's overfitting"), "{md}");
+                assert!(opts.out_dir.join("limited").join("rt.png").is_file());
+            }
             StudyName::Stopping => {
                 let stops = record["stops"].as_array().expect("stops");
                 let metrics: Vec<&str> =

@@ -36,14 +36,18 @@ pub enum StudyName {
     Toys,
     /// Where FID, IS, SWD and the plateau rule would have stopped the games study's best run.
     Stopping,
+    /// DCGAN-32 on 1,000 and 2,000 MNIST digits without augmentation, with DiffAugment and
+    /// with ADA.
+    Limited,
 }
 
 impl StudyName {
-    pub const ALL: [StudyName; 4] = [
+    pub const ALL: [StudyName; 5] = [
         StudyName::Games,
         StudyName::Growing,
         StudyName::Toys,
         StudyName::Stopping,
+        StudyName::Limited,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +56,7 @@ impl StudyName {
             StudyName::Growing => "growing",
             StudyName::Toys => "toys",
             StudyName::Stopping => "stopping",
+            StudyName::Limited => "limited",
         }
     }
 }

@@ -281,6 +281,7 @@ pub fn write(plan: &Plan, options: &StudyOptions) -> Result<PathBuf> {
         StudyName::Growing => growing_body(&main, &pics, &folder, &mut record)?,
         StudyName::Toys => toys_body(&main, &pics, &folder, &mut record)?,
         StudyName::Stopping => stopping_body(&main, options, &pics, &folder, &mut record)?,
+        StudyName::Limited => limited_body(&main, &pics, &folder, &mut record)?,
     };
     md.push_str(&body);
     if plan.name != StudyName::Stopping {
@@ -584,6 +585,51 @@ fn growing_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value)
     }
     record["time_to_fid"] = json!(rows);
     md.push('\n');
+    Ok(md)
+}
+
+/// The limited-data study: the image results, then D's overfitting (r_t, D on training and
+/// held-out reals, ADA's p) at the end of each run and over kimg.
+fn limited_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value) -> Result<String> {
+    let mut md = image_results(groups, pics, folder, record)?;
+    md.push_str("## D's overfitting\n\nAt the end of each run (mean ± std over the seeds): r_t = E[sign D(x)] over the last tick's training batches (augmented, where the run augments), D's mean sign on 256 of its training digits and on 256 held-out digits of MNIST (D in evaluation mode, no augmentation), and ADA's p. D has memorised its training set when the held-out reals fall to the fake side while the training reals stay on the real side.\n\n| contender | r_t | E[sign D] training | E[sign D] held-out | gap | ADA's p |\n|---|---|---|---|---|---|\n");
+    let mut rows = Vec::new();
+    for g in groups {
+        let rt = g.values(|r| r.last("d_real_sign"));
+        let train = g.values(|r| r.last("d_train_sign"));
+        let held = g.values(|r| r.last("d_held_out_sign"));
+        let gap = g.values(|r| Some(r.last("d_train_sign")? - r.last("d_held_out_sign")?));
+        let p = g.values(|r| r.last("ada_p"));
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            g.contender.label,
+            pm(&rt, 2),
+            pm(&train, 2),
+            pm(&held, 2),
+            pm(&gap, 2),
+            pm(&p, 3)
+        ));
+        rows.push(json!({"contender": g.contender.label, "rt": rt, "train_sign": train, "held_out_sign": held, "gap": gap, "ada_p": p}));
+    }
+    record["overfitting"] = json!(rows);
+    md.push('\n');
+    for (key, title, file) in [
+        (
+            "d_real_sign",
+            "r_t = E[sign D(real)], training batches",
+            "rt.png",
+        ),
+        (
+            "d_held_out_sign",
+            "E[sign D] on held-out reals",
+            "held-out.png",
+        ),
+        ("ada_p", "ADA's augmentation probability p", "ada-p.png"),
+    ] {
+        if metric_figure(&pics.join(file), title, key, groups, false)? {
+            md.push_str(&format!("![{title}]({folder}/{file})\n\n"));
+        }
+    }
     Ok(md)
 }
 

@@ -27,6 +27,14 @@ pub const TOYS_KIMG: f64 = 2500.0;
 /// runs (2026-12-02, 2 CPU cores, partly beside other work): 4 h 18 min for 60 runs of
 /// 2,500 kimg, i.e. 15,480 s / (2 datasets x 5 seeds x 5) = 310 s.
 const TOY_S_PER_500_KIMG: f64 = 310.0;
+/// kimg per run of the limited-data study: 100 passes over 1,000 images, 50 over 2,000.
+pub const LIMITED_KIMG: f64 = 100.0;
+/// Training-set sizes of the limited-data study.
+pub const LIMITED_IMAGES: [i64; 2] = [1000, 2000];
+/// ADA's speed in the limited-data study: p can go from 0 to 1 in 10 kimg, a tenth of a run.
+/// The paper's 500 kimg is 2% of its 25,000-kimg runs; at 100 kimg that speed would let p reach
+/// 0.2 at most, so the controller could not answer D's overfitting within the run.
+pub const LIMITED_ADA_KIMG: f64 = 10.0;
 /// Seeds of the image studies and of the toy study.
 const IMAGE_SEEDS: [u64; 3] = [0, 1, 2];
 const TOY_SEEDS: [u64; 5] = [0, 1, 2, 3, 4];
@@ -99,7 +107,58 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
             runs_dir: dir,
         },
         StudyName::Stopping => stopping_plan(options, dir)?,
+        StudyName::Limited => Plan {
+            name: StudyName::Limited,
+            title: "Training on little data: none, DiffAugment and ADA".into(),
+            question: format!(
+                "With 1,000 or 2,000 training digits, does D overfit (r_t near 1, held-out \
+                 reals judged fake), and do DiffAugment (Zhao et al. 2020) or adaptive \
+                 augmentation (Karras et al. 2020) keep G learning? DCGAN-32 on a seeded \
+                 subset of MNIST (`--max-images`), the non-saturating game, {LIMITED_KIMG} kimg \
+                 per run (equal kimg), 3 seeds; evaluated against the whole dataset."
+            ),
+            contenders: limited_contenders(),
+            seeds: seeds(&IMAGE_SEEDS),
+            probes: Vec::new(),
+            // Estimated from `gan bench train-step` and `cargo xtask bench --only augment`
+            // (2026-12-05): ~4 min a plain or DiffAugment run, ~15 min an ADA run, plus 10
+            // evaluations of ~15 s each; replace with the first full run's time.
+            expected_s: 6.0 * (2.0 * 240.0 + 900.0) + 18.0 * 150.0,
+            runs_dir: dir,
+        },
     })
+}
+
+/// Every training-set size with no augmentation, DiffAugment's three policies and ADA's bgc
+/// pipeline.
+fn limited_contenders() -> Vec<Contender> {
+    let mut contenders = Vec::new();
+    for n in LIMITED_IMAGES {
+        for (label, augment) in [
+            ("none", "none"),
+            ("diffaugment", "diffaugment"),
+            ("ada", "ada"),
+        ] {
+            let mut sets = vec![
+                format!("max_images={n}"),
+                format!("augment={augment}"),
+                format!("kimg={LIMITED_KIMG}"),
+                "tick_kimg=5".into(),
+                "snapshot_ticks=2".into(),
+                "keep_snapshots=1".into(),
+            ];
+            if augment == "ada" {
+                sets.push(format!("ada.speed_kimg={LIMITED_ADA_KIMG}"));
+            }
+            sets.extend(IMAGE_EVAL.iter().map(|s| s.to_string()));
+            contenders.push(Contender {
+                label: format!("{n}-{label}"),
+                preset: Preset::Dcgan32Mnist,
+                sets,
+            });
+        }
+    }
+    contenders
 }
 
 /// Every game, DCGAN-32 on MNIST, a time budget, periodic snapshots for resuming; after
