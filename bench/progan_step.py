@@ -6,8 +6,12 @@ one WGAN-GP D update (λ 10, per-sample ε, drift 0.001) on faded reals, one G u
 weights frozen, G's moving average (β 0.999); Adam (0.001, (0, 0.99), 1e-8).
 
     python bench/progan_step.py --resolution 32 --phase fade --steps 20 [--channels-last]
+    python bench/progan_step.py --resolution 8 --fmap-base 32 --fmap-max 16 --batch 8 --replay DIR --steps 3
 
-Prints `steps_per_s <value>` and `peak_rss_mb <value>`.
+Prints `steps_per_s <value>` and `peak_rss_mb <value>`. --replay DIR loads the initial weights
+and batches that `gan bench losses --arch progan --dump DIR` wrote and prints `step i loss_d
+loss_g` for each, the generator seeded with 1000 + i before step i as the toolkit does (WGAN-GP's
+ε is the step's only draw).
 """
 import argparse
 import math
@@ -112,6 +116,33 @@ class D(nn.Module):
         return self.dense1(x).view(-1)
 
 
+def toolkit_parameter(model, name):
+    """The parameter of `model` (G or D above) that the toolkit calls `name`: `b4.dense.weight`,
+    `b8.conv0.bias`, `to_rgb8.weight`, `from_rgb4.weight`, ..."""
+    parts = name.split(".")
+    if parts[0].startswith(("to_rgb", "from_rgb")):
+        rgb = "to_rgb" if parts[0].startswith("to_rgb") else "from_rgb"
+        level = int(math.log2(int(parts[0][len(rgb):])))
+        return getattr(getattr(model, rgb)[level - 2], parts[1])
+    level = int(math.log2(int(parts[0][1:])))
+    if level == 2:
+        return getattr(getattr(model, parts[1]), parts[2])
+    return getattr(model.blocks[level - 3][0 if parts[1] == "conv0" else 1], parts[2])
+
+
+def load_toolkit_weights(model, prefix, folder):
+    import os
+    import numpy as np
+    loaded = 0
+    for file in sorted(os.listdir(folder)):
+        if file.startswith(prefix + ".") and file.endswith(".npy"):
+            param = toolkit_parameter(model, file[len(prefix) + 1:-4])
+            with torch.no_grad():
+                param.copy_(torch.from_numpy(np.load(os.path.join(folder, file))))
+            loaded += 1
+    return loaded
+
+
 def fade_reals(x, alpha):
     if alpha >= 1:
         return x
@@ -132,6 +163,7 @@ def main():
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--phases", action="store_true", help="also time each phase of the step (ms_<phase> lines)")
+    ap.add_argument("--replay")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                     help="bf16: forward passes, losses and the penalty under torch.autocast(bfloat16), as `gan bench train-step --precision bf16`")
     args = ap.parse_args()
@@ -156,9 +188,10 @@ def main():
     def amp():
         return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
 
-    def step(i, lap=no_lap):
-        real = reals[i % len(reals)]
-        z = torch.randn(args.batch, latent, device=dev)
+    def step(i, lap=no_lap, real=None, z=None):
+        if real is None:
+            real = reals[i % len(reals)]
+            z = torch.randn(args.batch, latent, device=dev)
         with amp():
             fake = g(z, alpha)
         lap("g_forward")
@@ -191,6 +224,20 @@ def main():
             for p, e in zip(g.parameters(), g_ema.parameters()):
                 e.lerp_(p, 1 - 0.999)
         lap("g_ema")
+        return loss_d.detach(), loss_g.detach()
+
+    if args.replay:
+        import os
+        import numpy as np
+        n = load_toolkit_weights(g, "G", args.replay) + load_toolkit_weights(d, "D", args.replay)
+        if n == 0:
+            raise SystemExit(f"{args.replay}: no G.*.npy / D.*.npy weights (write them with gan bench losses --arch progan --dump)")
+        for i in range(args.steps):
+            real = torch.from_numpy(np.load(os.path.join(args.replay, f"real_{i}.npy"))).to(dev)
+            z = torch.from_numpy(np.load(os.path.join(args.replay, f"z_{i}.npy"))).to(dev)
+            torch.manual_seed(1000 + i)
+            print(f"step {i} {' '.join(f'{v.item():.9f}' for v in step(i, real=real, z=z))}")
+        return
 
     rate = calls_per_s(step, args.steps, args.warmup, dev)
     phases = {}

@@ -300,14 +300,7 @@ pub fn dcgan32_losses(
     tch::manual_seed(seed);
     let mut players = dcgan32_players(channels, Device::Cpu, false)?;
     if let Some(dir) = dump {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for (prefix, vs) in players.networks() {
-            for (name, t) in vs.variables() {
-                let path = dir.join(format!("{prefix}.{name}.npy"));
-                t.write_npy(&path)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-            }
-        }
+        dump_weights(&players, dir)?;
     }
     players.g_vs.set_device(device);
     players.d_vs.set_device(device);
@@ -353,33 +346,21 @@ pub struct ProganBench {
     pub reals_on_host: bool,
 }
 
-/// Steps per second of ProGAN's training step at `resolution`: WGAN-GP (λ 10, drift 0.001) D
-/// update on faded reals, G update, G's moving average (β 0.999); Adam (0.001, (0, 0.99), 1e-8).
-/// With `phases`, also where the time goes.
-pub fn progan_steps_per_s(
-    b: ProganBench,
-    steps: usize,
-    warmup: usize,
+/// ProGAN's players at `b`'s final resolution and phase (growth held there), WGAN-GP (λ 10,
+/// drift 0.001, one critic step) and Adam (0.001, (0, 0.99), 1e-8): the benchmarked step's
+/// parts, drawn from libtorch's generator as it stands.
+fn progan_setup(
+    b: &ProganBench,
     device: Device,
-    layout: Layout,
-    phases: bool,
-    dist: Option<Arc<Dist>>,
-) -> Result<StepRate> {
-    if !(b.resolution >= 8 && b.resolution.count_ones() == 1)
-        || !(b.channels == 1 || b.channels == 3)
-        || b.batch < 1
-        || steps == 0
-    {
-        bail!("bench: ProGAN needs a power-of-two resolution >= 8, channels 1 or 3, batch >= 1 and steps > 0 (got {b:?}, steps {steps})");
-    }
-    tch::manual_seed(0);
+    d_spectral_norm: bool,
+) -> Result<(Players, Box<dyn Game>, OptimizerSettings)> {
     let spec = ArchSpec {
         channels: b.channels,
         resolution: b.resolution,
         z_dim: None,
         width: 0,
         d_norm: Default::default(),
-        d_spectral_norm: layout.d_spectral_norm,
+        d_spectral_norm,
         progan: ProganSettings {
             fmap_base: b.fmap_base,
             fmap_max: b.fmap_max,
@@ -410,6 +391,91 @@ pub fn progan_steps_per_s(
             ..Default::default()
         },
     )?;
+    Ok((players, game, optimizer))
+}
+
+/// The losses of `steps` ProGAN steps from seed `seed` (`b`'s stage; random reals, faded at
+/// its α), with the initial weights (`G.<name>.npy`, `D.<name>.npy`) and every step's batches
+/// (`real_<i>.npy`, `z_<i>.npy`) written to `dump`, for `bench/progan_step.py --replay`. Before
+/// step i libtorch's generator is seeded with 1000 + i, so WGAN-GP's ε (the step's only draw)
+/// is what PyTorch draws after the same seed.
+pub fn progan_losses(
+    b: ProganBench,
+    steps: usize,
+    seed: i64,
+    dump: Option<&Path>,
+    precision: ganlab_train::Precision,
+) -> Result<Vec<(f64, f64)>> {
+    tch::manual_seed(seed);
+    let (players, game, optimizer) = progan_setup(&b, Device::Cpu, false)?;
+    if let Some(dir) = dump {
+        dump_weights(&players, dir)?;
+    }
+    let placeholder = Tensor::zeros(
+        [4, b.channels, b.resolution, b.resolution],
+        (Kind::Float, Device::Cpu),
+    );
+    let layout = Layout {
+        channels_last: false,
+        precision,
+        d_spectral_norm: false,
+    };
+    let latent = players.z_dim;
+    let mut trainer = bench_trainer(players, game, optimizer, placeholder, layout)?;
+    let mut losses = Vec::new();
+    for i in 0..steps {
+        let shape = [b.batch, b.channels, b.resolution, b.resolution];
+        let real = Tensor::rand(shape, (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+        let real = ganlab_progan::fade_reals(&real, b.resolution, b.alpha);
+        let z = Tensor::randn([b.batch, latent], (Kind::Float, Device::Cpu));
+        if let Some(dir) = dump {
+            for (name, t) in [("real", &real), ("z", &z)] {
+                let path = dir.join(format!("{name}_{i}.npy"));
+                t.write_npy(&path)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+        }
+        tch::manual_seed(1000 + i as i64);
+        let out = trainer.step_on(&real, &z)?;
+        losses.push((out.loss_d, out.loss_g));
+    }
+    Ok(losses)
+}
+
+/// Writes every variable of G and D as `<G|D>.<name>.npy` in `dir`.
+fn dump_weights(players: &Players, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (prefix, vs) in players.networks() {
+        for (name, t) in vs.variables() {
+            let path = dir.join(format!("{prefix}.{name}.npy"));
+            t.write_npy(&path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Steps per second of ProGAN's training step at `resolution`: WGAN-GP (λ 10, drift 0.001) D
+/// update on faded reals, G update, G's moving average (β 0.999); Adam (0.001, (0, 0.99), 1e-8).
+/// With `phases`, also where the time goes.
+pub fn progan_steps_per_s(
+    b: ProganBench,
+    steps: usize,
+    warmup: usize,
+    device: Device,
+    layout: Layout,
+    phases: bool,
+    dist: Option<Arc<Dist>>,
+) -> Result<StepRate> {
+    if !(b.resolution >= 8 && b.resolution.count_ones() == 1)
+        || !(b.channels == 1 || b.channels == 3)
+        || b.batch < 1
+        || steps == 0
+    {
+        bail!("bench: ProGAN needs a power-of-two resolution >= 8, channels 1 or 3, batch >= 1 and steps > 0 (got {b:?}, steps {steps})");
+    }
+    tch::manual_seed(0);
+    let (players, game, optimizer) = progan_setup(&b, device, layout.d_spectral_norm)?;
     let held = if b.reals_on_host { Device::Cpu } else { device };
     let reals = Tensor::rand(
         [4 * b.batch, b.channels, b.resolution, b.resolution],

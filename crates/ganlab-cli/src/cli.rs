@@ -222,6 +222,18 @@ enum BenchCommand {
         /// fp32, bf16 or fp16 (libtorch's autocast).
         #[arg(long, default_value = "fp32", value_parser = parser::<ganlab_train::Precision>())]
         precision: ganlab_train::Precision,
+        /// dcgan32, or progan (WGAN-GP; its stable stage at --resolution, with --fmap-base,
+        /// --fmap-max and --batch; for `bench/progan_step.py --replay DIR`).
+        #[arg(long, default_value = "dcgan32")]
+        arch: String,
+        #[arg(long, default_value_t = 8)]
+        resolution: i64,
+        #[arg(long, default_value_t = 32)]
+        fmap_base: i64,
+        #[arg(long, default_value_t = 16)]
+        fmap_max: i64,
+        #[arg(long, default_value_t = 8)]
+        batch: i64,
     },
     /// Whether CUDA is usable by this binary: prints `cuda_available`, `cuda_devices`, `cudnn`.
     CudaInfo,
@@ -798,13 +810,42 @@ fn bench(what: BenchCommand) -> Result<()> {
             device,
             dump,
             precision,
+            arch,
+            resolution,
+            fmap_base,
+            fmap_max,
+            batch,
         } => {
             let device = ganlab_run::device::resolve(&device)?;
-            for (i, (d, g)) in
-                bench::dcgan32_losses(channels, steps, seed, device, dump.as_deref(), precision)?
-                    .iter()
-                    .enumerate()
-            {
+            let losses = match arch.as_str() {
+                "dcgan32" => bench::dcgan32_losses(
+                    channels,
+                    steps,
+                    seed,
+                    device,
+                    dump.as_deref(),
+                    precision,
+                )?,
+                "progan" => {
+                    if !(resolution >= 8 && resolution.count_ones() == 1) || batch < 1 {
+                        anyhow::bail!("bench losses: ProGAN needs a power-of-two --resolution >= 8 and --batch >= 1");
+                    }
+                    let b = bench::ProganBench {
+                        resolution,
+                        channels,
+                        fmap_base,
+                        fmap_max,
+                        batch,
+                        alpha: 1.0,
+                        reals_on_host: false,
+                    };
+                    bench::progan_losses(b, steps, seed, dump.as_deref(), precision)?
+                }
+                other => anyhow::bail!(
+                    "bench losses: unknown --arch `{other}`; expected dcgan32 or progan"
+                ),
+            };
+            for (i, (d, g)) in losses.iter().enumerate() {
                 println!("step {i} {d:.9} {g:.9}");
             }
         }
