@@ -21,35 +21,45 @@ fn losses(text: &str) -> Vec<(f64, f64)> {
         .collect()
 }
 
-fn toolkit_losses(dir: &Path, precision: &str) -> Vec<(f64, f64)> {
-    let out = Command::new(env!("CARGO_BIN_EXE_gan"))
-        .args(["bench", "losses", "--steps", "4", "--device", "cpu"])
-        .args(["--precision", precision, "--dump"])
-        .arg(dir)
-        .output()
-        .expect("run gan");
+/// What `cmd` printed, asserting that it succeeded.
+fn stdout_of(mut cmd: Command) -> String {
+    let out = cmd.output().expect("run the command");
     assert!(
         out.status.success(),
-        "{}",
+        "{cmd:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    losses(&String::from_utf8_lossy(&out.stdout))
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `gan bench losses` with `args`, dumping its weights and batches into `dir`.
+fn toolkit_losses_of(args: &[&str], dir: &Path, precision: &str) -> Vec<(f64, f64)> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gan"));
+    cmd.args(["bench", "losses", "--device", "cpu"])
+        .args(args)
+        .args(["--precision", precision, "--dump"])
+        .arg(dir);
+    losses(&stdout_of(cmd))
+}
+
+/// `bench/<script> --replay dir` with `args`.
+fn pytorch_losses_of(script: &str, args: &[&str], dir: &Path, precision: &str) -> Vec<(f64, f64)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut cmd = Command::new(root.join(".venv/bin/python"));
+    cmd.arg(root.join("bench").join(script))
+        .args(args)
+        .args(["--precision", precision, "--replay"])
+        .arg(dir)
+        .env("PYTHONPATH", root.join("bench"));
+    losses(&stdout_of(cmd))
+}
+
+fn toolkit_losses(dir: &Path, precision: &str) -> Vec<(f64, f64)> {
+    toolkit_losses_of(&["--steps", "4"], dir, precision)
 }
 
 fn pytorch_losses(dir: &Path, precision: &str) -> Vec<(f64, f64)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("bench/dcgan32_step.py"))
-        .args(["--steps", "4", "--precision", precision, "--replay"])
-        .arg(dir)
-        .output()
-        .expect("run the venv's python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    losses(&String::from_utf8_lossy(&out.stdout))
+    pytorch_losses_of("dcgan32_step.py", &["--steps", "4"], dir, precision)
 }
 
 /// Tolerance: |ours − PyTorch's| ≤ 1e-6 + 1e-6·|PyTorch's| per loss (both run libtorch's own
@@ -105,45 +115,13 @@ fn an_unknown_precision_is_named_with_the_valid_ones() {
 #[test]
 fn a_bf16_progan_wgan_gp_step_equals_pytorch_autocast() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut per_precision = Vec::new();
     for precision in ["bf16", "fp32"] {
         let dir = tmp.path().join(precision);
-        let out = Command::new(env!("CARGO_BIN_EXE_gan"))
-            .args(["bench", "losses", "--arch", "progan", "--steps", "3"])
-            .args(["--precision", precision, "--dump"])
-            .arg(&dir)
-            .output()
-            .expect("run gan");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let ours = losses(&String::from_utf8_lossy(&out.stdout));
-        let out = Command::new(root.join(".venv/bin/python"))
-            .arg(root.join("bench/progan_step.py"))
-            .args([
-                "--resolution",
-                "8",
-                "--fmap-base",
-                "32",
-                "--fmap-max",
-                "16",
-                "--batch",
-                "8",
-            ])
-            .args(["--steps", "3", "--precision", precision, "--replay"])
-            .arg(&dir)
-            .env("PYTHONPATH", root.join("bench"))
-            .output()
-            .expect("run the venv's python");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let theirs = losses(&String::from_utf8_lossy(&out.stdout));
+        let ours = toolkit_losses_of(&["--arch", "progan", "--steps", "3"], &dir, precision);
+        let narrow = ["--resolution", "8", "--fmap-base", "32", "--fmap-max", "16"];
+        let args = [&narrow[..], &["--batch", "8", "--steps", "3"]].concat();
+        let theirs = pytorch_losses_of("progan_step.py", &args, &dir, precision);
         assert_eq!(ours.len(), 3);
         assert_eq!(ours.len(), theirs.len());
         for (i, ((d, g), (td, tg))) in ours.iter().zip(&theirs).enumerate() {
