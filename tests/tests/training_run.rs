@@ -212,7 +212,7 @@ fn a_run_on_max_images_trains_on_the_listed_seeded_subset() {
         },
         ..short_config(3)
     };
-    let (dir, _) = run(config.clone());
+    let (dir, summary) = run(config.clone());
     let subset: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("subset.json")).expect("subset.json"),
     )
@@ -246,6 +246,33 @@ fn a_run_on_max_images_trains_on_the_listed_seeded_subset() {
             .unwrap_or_else(|| panic!("{key} in {last}"));
         assert!((-1.0..=1.0).contains(&v), "{key} = {v}");
     }
+
+    // Judging training and held-out reals leaves D as it was (batch norm's running statistics
+    // included): the same run without evaluations ends with the same networks.
+    let (quiet_dir, quiet) = run(TrainConfig {
+        evaluation: ganlab_run::config::EvaluationSettings {
+            every_kimg: 0.0,
+            ..Default::default()
+        },
+        ..config.clone()
+    });
+    let evaluated = ganlab_run::snapshot::Snapshot::read(
+        &dir.path()
+            .join(summary.snapshot.file_name().expect("snapshot name")),
+    )
+    .expect("snapshot");
+    let plain = ganlab_run::snapshot::Snapshot::read(&quiet.snapshot).expect("snapshot");
+    for (name, t) in plain
+        .tensors
+        .iter()
+        .filter(|(k, _)| k.starts_with("D.") || k.starts_with("G."))
+    {
+        assert!(
+            t.equal(&evaluated.tensors[name]),
+            "{name} differs with evaluations"
+        );
+    }
+    drop(quiet_dir);
 
     let too_many = TrainConfig {
         max_images: Some(of + 1),

@@ -57,8 +57,8 @@ pub struct TickStats {
     pub high_quality_share: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jsd_to_uniform: Option<f64>,
-    /// `max_images` runs, at an evaluation: E[sign D(x)] on training and on held-out reals (D in
-    /// evaluation mode, no augmentation), the overfitting diagnostic's numbers.
+    /// `max_images` runs, at an evaluation: E[sign D(x)] on training and on held-out reals (D as in
+    /// training, on a batch of reals, no augmentation), the overfitting diagnostic's numbers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub d_train_sign: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

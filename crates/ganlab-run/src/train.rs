@@ -1236,7 +1236,8 @@ impl<'a> Run<'a> {
         Ok(stop)
     }
 
-    /// E[sign D(x)] (D in evaluation mode, no augmentation) on up to [`HELD_OUT_N`] of the
+    /// E[sign D(x)] (D as in training, no augmentation, its state untouched) on up to
+    /// [`HELD_OUT_N`] of the
     /// training subset's reals and as many of the dataset's other, held-out reals: `None`s
     /// without `max_images` (no held-out split).
     fn held_out_judgement(&mut self) -> Result<(Option<f64>, Option<f64>)> {
@@ -1285,12 +1286,28 @@ impl<'a> Run<'a> {
                         );
                     }
                 }
-                players
+                // D judges as in training (batch norm on the batch's own statistics, as D sees
+                // a batch of reals; spectral norm's power iteration), and every variable it
+                // would change (running statistics, u, v) is put back afterwards.
+                let saved: Vec<(Tensor, Tensor)> = players
+                    .d_vs
+                    .variables()
+                    .into_values()
+                    .map(|t| {
+                        let copy = t.copy();
+                        (t, copy)
+                    })
+                    .collect();
+                let sign = players
                     .d
-                    .forward_t(&x, false)
+                    .forward_t(&x, true)
                     .sign()
                     .mean(Kind::Double)
-                    .double_value(&[])
+                    .double_value(&[]);
+                for (t, copy) in saved {
+                    t.shallow_clone().copy_(&copy);
+                }
+                sign
             })
         };
         Ok((Some(judge(train)), Some(judge(held))))

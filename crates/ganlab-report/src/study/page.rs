@@ -592,7 +592,7 @@ fn growing_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value)
 /// held-out reals, ADA's p) at the end of each run and over kimg.
 fn limited_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value) -> Result<String> {
     let mut md = image_results(groups, pics, folder, record)?;
-    md.push_str("## D's overfitting\n\nAt the end of each run (mean ± std over the seeds): r_t = E[sign D(x)] over the last tick's training batches (augmented, where the run augments), D's mean sign on 256 of its training digits and on 256 held-out digits of MNIST (D in evaluation mode, no augmentation), and ADA's p. D has memorised its training set when the held-out reals fall to the fake side while the training reals stay on the real side.\n\n| contender | r_t | E[sign D] training | E[sign D] held-out | gap | ADA's p |\n|---|---|---|---|---|---|\n");
+    md.push_str("## D's overfitting\n\nAt the end of each run (mean ± std over the seeds): r_t = E[sign D(x)] over the last tick's training batches (augmented, where the run augments), D's mean sign on 256 of its training digits and on 256 held-out digits of MNIST (D as in training, on a batch of 256 reals, without augmentation, its state restored), and ADA's p. D has memorised its training set when the held-out reals fall to the fake side while the training reals stay on the real side.\n\n| contender | r_t | E[sign D] training | E[sign D] held-out | gap | ADA's p |\n|---|---|---|---|---|---|\n");
     let mut rows = Vec::new();
     for g in groups {
         let rt = g.values(|r| r.last("d_real_sign"));
