@@ -174,6 +174,24 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
                 assert!(md.contains("## D's overfitting"), "{md}");
                 assert!(opts.out_dir.join("limited").join("rt.png").is_file());
             }
+            StudyName::Precision => {
+                // DCGAN-32 and ProGAN-32, each in fp32 and bf16.
+                let labels: Vec<&str> = record["results"]
+                    .as_array()
+                    .expect("results")
+                    .iter()
+                    .filter_map(|r| r["contender"].as_str())
+                    .collect();
+                assert_eq!(
+                    labels,
+                    [
+                        "dcgan32-fp32",
+                        "dcgan32-bf16",
+                        "progan32-fp32",
+                        "progan32-bf16"
+                    ]
+                );
+            }
             StudyName::Stopping => {
                 let stops = record["stops"].as_array().expect("stops");
                 let metrics: Vec<&str> =

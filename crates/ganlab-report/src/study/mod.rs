@@ -39,15 +39,18 @@ pub enum StudyName {
     /// DCGAN-32 on 1,000 and 2,000 MNIST digits without augmentation, with DiffAugment and
     /// with ADA.
     Limited,
+    /// The main job and ProGAN-32 in bf16 against fp32 at equal kimg.
+    Precision,
 }
 
 impl StudyName {
-    pub const ALL: [StudyName; 5] = [
+    pub const ALL: [StudyName; 6] = [
         StudyName::Games,
         StudyName::Growing,
         StudyName::Toys,
         StudyName::Stopping,
         StudyName::Limited,
+        StudyName::Precision,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +60,7 @@ impl StudyName {
             StudyName::Toys => "toys",
             StudyName::Stopping => "stopping",
             StudyName::Limited => "limited",
+            StudyName::Precision => "precision",
         }
     }
 }

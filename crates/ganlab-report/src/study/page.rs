@@ -282,6 +282,7 @@ pub fn write(plan: &Plan, options: &StudyOptions) -> Result<PathBuf> {
         StudyName::Toys => toys_body(&main, &pics, &folder, &mut record)?,
         StudyName::Stopping => stopping_body(&main, options, &pics, &folder, &mut record)?,
         StudyName::Limited => limited_body(&main, &pics, &folder, &mut record)?,
+        StudyName::Precision => image_results(&main, &pics, &folder, &mut record)?,
     };
     md.push_str(&body);
     if plan.name != StudyName::Stopping {

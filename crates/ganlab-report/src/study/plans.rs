@@ -126,7 +126,49 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
             expected_s: 6.0 * (2.0 * 240.0 + 900.0) + 18.0 * 150.0,
             runs_dir: dir,
         },
+        StudyName::Precision => Plan {
+            name: StudyName::Precision,
+            title: "bf16 against fp32 at equal kimg".into(),
+            question: "Do bf16 runs (libtorch's autocast: convolutions and products in \
+                 bfloat16, float32 weights, optimiser states and losses) end within the seed \
+                 range of fp32 runs, and how much sooner? The main job (DCGAN-32 on MNIST, 200 \
+                 kimg) and progan-fashion32 (to its end), each in fp32 and bf16, 3 seeds: final \
+                 domain FID and SWD with their spread, and the seconds of training."
+                .into(),
+            contenders: precision_contenders(),
+            seeds: seeds(&IMAGE_SEEDS),
+            probes: Vec::new(),
+            // Estimated: ~8 min a DCGAN-32 run (200 kimg at ~700 img/s with 8 evaluations),
+            // ~25 min a progan-fashion32 run; replace with the first full run's time.
+            expected_s: 6.0 * 480.0 + 6.0 * 1500.0,
+            runs_dir: dir,
+        },
     })
+}
+
+/// The main job (DCGAN-32 on MNIST, 200 kimg) and `progan-fashion32` to its end, each in fp32
+/// and in bf16, evaluated every 25 kimg (domain FID, SWD, coverage) and snapshotted for resuming.
+fn precision_contenders() -> Vec<Contender> {
+    let mut contenders = Vec::new();
+    for (label, preset) in [
+        ("dcgan32", Preset::Dcgan32Mnist),
+        ("progan32", Preset::ProganFashion32),
+    ] {
+        for precision in ["fp32", "bf16"] {
+            contenders.push(Contender {
+                label: format!("{label}-{precision}"),
+                preset,
+                sets: vec![
+                    format!("precision={precision}"),
+                    "snapshot_ticks=2".into(),
+                    "keep_snapshots=1".into(),
+                    "evaluation.metrics=[\"swd\",\"domain-fid\",\"coverage\"]".into(),
+                    "evaluation.every_kimg=25".into(),
+                ],
+            });
+        }
+    }
+    contenders
 }
 
 /// Every training-set size with no augmentation, DiffAugment's three policies and ADA's bgc
