@@ -1,6 +1,23 @@
 //! Augmentation of everything D sees (real and fake images, in D's and G's updates), the remedy
 //! for a D that memorises a small training set:
 //!
+//! ```
+//! use ganlab_augment::{AdaSettings, AugmentSpec, Augmentation};
+//! use ganlab_games::Shard;
+//! use tch::{Device, Kind, Tensor};
+//! let spec: AugmentSpec = "diffaugment:color,translation,cutout".parse()?;
+//! let augment = Augmentation::new(&spec, AdaSettings::default())?.expect("not `none`");
+//! let images = Tensor::rand([4, 3, 32, 32], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+//! let seen = augment.apply(&images, Shard::default());
+//! assert_eq!(seen.size(), [4, 3, 32, 32]);
+//! seen.sum(Kind::Float).backward(); // differentiable: G's gradient flows through it
+//! assert!(images.grad().defined());
+//! // ADA starts at p = 0 (no image augmented) and follows r_t from there.
+//! let ada = Augmentation::new(&"ada".parse()?, AdaSettings::default())?.expect("ada");
+//! assert!(matches!(ada, Augmentation::Ada(ref a) if a.p == 0.0));
+//! # Ok::<(), ganlab_augment::Error>(())
+//! ```
+//!
 //! - [`DiffAugment`] (Zhao et al. 2020): colour, translation and cutout on every image;
 //! - [`Ada`] (Karras et al. 2020): the "bgc" pipeline, each transform with a probability p
 //!   that follows D's overfitting heuristic r_t.
