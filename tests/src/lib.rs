@@ -73,6 +73,16 @@ pub fn read_fixture(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// A JSON array of integers (a shape, in the fixtures).
+pub fn ints(value: &Value) -> Vec<i64> {
+    value
+        .as_array()
+        .expect("an array of integers")
+        .iter()
+        .map(|v| v.as_i64().expect("an integer"))
+        .collect()
+}
+
 /// A flat JSON array of numbers as f32.
 pub fn floats(value: &Value) -> Vec<f32> {
     value

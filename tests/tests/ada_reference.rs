@@ -7,19 +7,14 @@
 //! about the luma axis against `scipy.spatial.transform.Rotation` to 1e-6.
 
 use ganlab_augment::ada::{execute_geometry, rotate3d_about_luma};
-use ganlab_tests::{assert_close, read_fixture, tensor};
+use ganlab_tests::{assert_close, ints, read_fixture, tensor};
 use tch::Tensor;
 
 #[test]
 fn geometric_execution_and_hue_rotation_equal_the_reference() {
     let fx = read_fixture("ada_reference.json");
     for case in fx["geometry"].as_array().expect("cases") {
-        let shape: Vec<i64> = case["shape"]
-            .as_array()
-            .expect("shape")
-            .iter()
-            .map(|v| v.as_i64().expect("int"))
-            .collect();
+        let shape = ints(&case["shape"]);
         let name = case["name"].as_str().expect("name");
         let x = tensor(&case["x"], &shape);
         let g_inv = tensor(&case["g_inv"], &[shape[0], 3, 3]);

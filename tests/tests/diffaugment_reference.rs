@@ -6,7 +6,7 @@
 
 use ganlab_augment::DiffAugment;
 use ganlab_games::Shard;
-use ganlab_tests::{assert_close, read_fixture, tensor};
+use ganlab_tests::{assert_close, ints, read_fixture, tensor};
 use tch::{Kind, Tensor};
 
 #[test]
@@ -15,12 +15,7 @@ fn diffaugment_equals_the_authors_formulas_outputs_and_gradients() {
     let fx = read_fixture("diffaugment_reference.json");
     let (atol, rtol) = (1e-6, 1e-5);
     for case in fx["cases"].as_array().expect("cases") {
-        let shape: Vec<i64> = case["shape"]
-            .as_array()
-            .expect("shape")
-            .iter()
-            .map(|v| v.as_i64().expect("int"))
-            .collect();
+        let shape = ints(&case["shape"]);
         let policy = case["policy"].as_str().expect("policy");
         let what = format!("{policy} on {shape:?}");
         let augment = DiffAugment::parse(policy).expect("policy");

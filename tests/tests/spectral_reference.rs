@@ -5,18 +5,13 @@
 //! v; evaluation mode runs no iteration.
 
 use ganlab_layers::{dcgan32_discriminator, Dcgan32Config, DownConv, Norm};
-use ganlab_tests::{assert_close, load_state, read_fixture, tensor};
+use ganlab_tests::{assert_close, ints, load_state, read_fixture, tensor};
 use serde_json::Value;
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Tensor};
 
 fn shape_of(state: &Value, name: &str) -> Vec<i64> {
-    state[name]["shape"]
-        .as_array()
-        .expect("shape")
-        .iter()
-        .map(|v| v.as_i64().expect("int"))
-        .collect()
+    ints(&state[name]["shape"])
 }
 
 #[test]

@@ -130,15 +130,17 @@ pub fn color(x: &Tensor, shard: Shard) -> Tensor {
     (&x - &mean) * (uniform(n, device, shard) + 0.5) + &mean
 }
 
+/// `int(size * ratio + 0.5)`, the reference's rounding of a share of the image size.
+fn scaled(size: i64, ratio: f64) -> i64 {
+    (size as f64 * ratio + 0.5) as i64
+}
+
 /// `rand_translation`: image i shifted by (tx, ty) ∈ [−s, s]², s = ⌊size·ratio + 0.5⌋, zeros
 /// where nothing is shifted in (a gather from the zero-padded image).
 pub fn translation(x: &Tensor, ratio: f64, shard: Shard) -> Tensor {
     let (n, c, h, w) = dims(x);
     let device = x.device();
-    let (sx, sy) = (
-        (h as f64 * ratio + 0.5) as i64,
-        (w as f64 * ratio + 0.5) as i64,
-    );
+    let (sx, sy) = (scaled(h, ratio), scaled(w, ratio));
     let tx = integers(n, -sx, sx + 1, device, shard).view([n, 1]);
     let ty = integers(n, -sy, sy + 1, device, shard).view([n, 1]);
     let rows = (Tensor::arange(h, (Kind::Int64, device)).view([1, h]) + tx + 1).clamp(0, h + 1);
@@ -158,10 +160,7 @@ pub fn translation(x: &Tensor, ratio: f64, shard: Shard) -> Tensor {
 pub fn cutout(x: &Tensor, ratio: f64, shard: Shard) -> Tensor {
     let (n, _, h, w) = dims(x);
     let device = x.device();
-    let (ch, cw) = (
-        (h as f64 * ratio + 0.5) as i64,
-        (w as f64 * ratio + 0.5) as i64,
-    );
+    let (ch, cw) = (scaled(h, ratio), scaled(w, ratio));
     let ox = integers(n, 0, h + (1 - ch % 2), device, shard).view([n, 1]);
     let oy = integers(n, 0, w + (1 - cw % 2), device, shard).view([n, 1]);
     // The reference clamps each covered index into the image; the covered rows are then

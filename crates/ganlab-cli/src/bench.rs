@@ -316,13 +316,7 @@ pub fn dcgan32_losses(
     for i in 0..steps {
         let real_cpu = Tensor::rand([64, channels, 32, 32], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
         let z_cpu = Tensor::randn([64, 100], (Kind::Float, Device::Cpu));
-        if let Some(dir) = dump {
-            for (name, t) in [("real", &real_cpu), ("z", &z_cpu)] {
-                let path = dir.join(format!("{name}_{i}.npy"));
-                t.write_npy(&path)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-            }
-        }
+        dump_batches(dump, i, &real_cpu, &z_cpu)?;
         let (real, z) = (real_cpu.to_device(device), z_cpu.to_device(device));
         let out = trainer.step_on(&real, &z)?;
         losses.push((out.loss_d, out.loss_g));
@@ -428,18 +422,25 @@ pub fn progan_losses(
         let real = Tensor::rand(shape, (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
         let real = ganlab_progan::fade_reals(&real, b.resolution, b.alpha);
         let z = Tensor::randn([b.batch, latent], (Kind::Float, Device::Cpu));
-        if let Some(dir) = dump {
-            for (name, t) in [("real", &real), ("z", &z)] {
-                let path = dir.join(format!("{name}_{i}.npy"));
-                t.write_npy(&path)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-            }
-        }
+        dump_batches(dump, i, &real, &z)?;
         tch::manual_seed(1000 + i as i64);
         let out = trainer.step_on(&real, &z)?;
         losses.push((out.loss_d, out.loss_g));
     }
     Ok(losses)
+}
+
+/// Writes step `i`'s batches as `real_<i>.npy` and `z_<i>.npy` in `dump` (if any).
+fn dump_batches(dump: Option<&Path>, i: usize, real: &Tensor, z: &Tensor) -> Result<()> {
+    let Some(dir) = dump else {
+        return Ok(());
+    };
+    for (name, t) in [("real", real), ("z", z)] {
+        let path = dir.join(format!("{name}_{i}.npy"));
+        t.write_npy(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Writes every variable of G and D as `<G|D>.<name>.npy` in `dir`.
