@@ -45,6 +45,7 @@ fn narrow(d_norm: Norm) -> Dcgan32Config {
         channels: 1,
         d_norm,
         d_spectral_norm: false,
+        classes: 0,
     }
 }
 

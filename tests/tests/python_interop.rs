@@ -16,7 +16,7 @@ fn check_in_pytorch(snapshot: &Path, scratch: &Path) -> String {
     let generator = TrainedGenerator::load(snapshot, Device::Cpu).expect("load");
     tch::manual_seed(11);
     let z = Tensor::randn([5, generator.z_dim()], (Kind::Float, Device::Cpu));
-    let y = tch::no_grad(|| tch::nn::ModuleT::forward_t(generator.sampler(), &z, false));
+    let y = tch::no_grad(|| generator.sampler().forward_ct(&z, None, false));
     let mut named = vec![("z", z), ("y", y)];
     if let Some((level, alpha)) = generator.stage() {
         named.push(("stage", Tensor::from_slice(&[level as f32, alpha as f32])));

@@ -86,7 +86,7 @@ fn trainer_of(
 fn distance_to_ring(trainer: &Trainer, radius: f64) -> f64 {
     tch::manual_seed(1234);
     let z = Tensor::randn([1000, 4], (Kind::Float, Device::Cpu));
-    let points = tch::no_grad(|| trainer.players().sampler().forward_t(&z, false));
+    let points = tch::no_grad(|| trainer.players().sampler().forward_ct(&z, None, false));
     let norms = points
         .square()
         .sum_dim_intlist(1, false, Kind::Float)
@@ -326,7 +326,7 @@ fn a_generator_regulariser_sees_g_s_output_and_latents_without_changing_the_trai
 
     // The reference: the same term computed here, on G's weights before the step.
     let z_ref = z.detach().set_requires_grad(true);
-    let fake_ref = regularised.players().g.forward_t(&z_ref, true);
+    let fake_ref = regularised.players().g.forward_ct(&z_ref, None, true);
     let expected = latent_penalty(&fake_ref, &z_ref, &probe).double_value(&[]);
 
     let stats = regularised.step_on(&real, &z).expect("step");

@@ -355,6 +355,7 @@ fn progan_setup(
         width: 0,
         d_norm: Default::default(),
         d_spectral_norm,
+        classes: 0,
         progan: ProganSettings {
             fmap_base: b.fmap_base,
             fmap_max: b.fmap_max,

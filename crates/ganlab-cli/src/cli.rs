@@ -495,6 +495,10 @@ struct SamplingArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto", value_parser = parser::<DeviceChoice>())]
     device: DeviceChoice,
+    /// A conditional run's class: an index (0 to classes − 1), or `all` (generate: a grid with
+    /// one column per class and one row per seed).
+    #[arg(long)]
+    class: Option<ganlab_run::generate::ClassChoice>,
 }
 
 #[derive(Args)]
@@ -598,6 +602,7 @@ fn generate(args: GenerateArgs) -> Result<()> {
         truncation: args.sampling.truncation,
         out: args.sampling.out,
         device: args.sampling.device,
+        class: args.sampling.class,
     })?;
     match written.as_slice() {
         [one] => println!("wrote {}", one.display()),
@@ -623,6 +628,7 @@ fn interpolate(args: InterpolateArgs) -> Result<()> {
         truncation: args.sampling.truncation,
         out: args.sampling.out,
         device: args.sampling.device,
+        class: args.sampling.class,
     })?;
     for path in written {
         println!("wrote {}", path.display());

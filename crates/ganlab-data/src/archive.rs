@@ -493,6 +493,38 @@ impl ImageSource for Archive {
         Ok(to_float(&self.read_level(indices, self.resolution)?))
     }
 
+    fn labels_of(&self, indices: &[i64]) -> Result<Option<Tensor>, Error> {
+        if !self.is_labelled() {
+            return Ok(None);
+        }
+        let (n, classes) = (self.info.images, self.info.class_names.len() as i64);
+        let mut labels = Vec::with_capacity(indices.len());
+        for &i in indices {
+            if i < 0 || i >= n {
+                return Err(Error::InvalidRequest(format!(
+                    "sample index {i} is outside 0..{n} of {}",
+                    self.description
+                )));
+            }
+            let mut bytes = [0u8; 8];
+            self.file
+                .read_exact_at(&mut bytes, self.labels_at + 8 * i as u64)
+                .map_err(|source| Error::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            let label = i64::from_le_bytes(bytes);
+            if !(0..classes).contains(&label) {
+                return Err(Error::Corrupt {
+                    path: self.path.clone(),
+                    what: format!("image {i} has label {label}, outside its {classes} classes"),
+                });
+            }
+            labels.push(label);
+        }
+        Ok(Some(Tensor::from_slice(&labels)))
+    }
+
     fn batch_at(&self, indices: &[i64], resolution: i64) -> Result<Tensor, Error> {
         // The smallest stored level that is not below what the schedule needs.
         let side = self

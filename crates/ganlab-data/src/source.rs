@@ -23,6 +23,17 @@ pub trait ImageSource: Send {
     fn description(&self) -> String;
     /// The samples at `indices`, in that order, as one float32 batch on the source's device.
     fn batch(&self, indices: &[i64]) -> Result<Tensor, Error>;
+    /// The class labels of the samples at `indices`, in that order (int64 `[N]` in
+    /// `0..class_names().len()`, on the source's device), or `None` when the source has no
+    /// labels: fewer than two classes (an unlabelled folder or zip, the 2-D toys). Default:
+    /// `None`.
+    fn labels_of(&self, _indices: &[i64]) -> Result<Option<Tensor>, Error> {
+        Ok(None)
+    }
+    /// Whether the source has class labels ([`ImageSource::labels_of`] gives them).
+    fn is_labelled(&self) -> bool {
+        self.class_names().len() >= 2
+    }
     /// The samples at `indices` for a network that works at `resolution` (a growing
     /// architecture's current stage): a source that stores lower resolutions (a prepared
     /// archive) may return the smallest it holds at or above it; the caller brings the batch
@@ -67,6 +78,12 @@ impl<S: ImageSource + Sync + ?Sized> ImageSource for std::sync::Arc<S> {
     fn batch(&self, indices: &[i64]) -> Result<Tensor, Error> {
         (**self).batch(indices)
     }
+    fn labels_of(&self, indices: &[i64]) -> Result<Option<Tensor>, Error> {
+        (**self).labels_of(indices)
+    }
+    fn is_labelled(&self) -> bool {
+        (**self).is_labelled()
+    }
     fn batch_at(&self, indices: &[i64], resolution: i64) -> Result<Tensor, Error> {
         (**self).batch_at(indices, resolution)
     }
@@ -86,6 +103,8 @@ impl<S: ImageSource + Sync + ?Sized> ImageSource for std::sync::Arc<S> {
 #[derive(Debug)]
 pub struct InMemory {
     samples: Tensor,
+    /// int64 `[N]` on the samples' device, when there are at least two classes.
+    labels: Option<Tensor>,
     class_names: Vec<String>,
     description: String,
 }
@@ -95,15 +114,48 @@ impl InMemory {
     pub fn new(samples: Tensor, class_names: Vec<String>, description: String) -> InMemory {
         InMemory {
             samples,
+            labels: None,
             class_names,
             description,
         }
     }
 
-    /// The same source with its samples on `device` (the training loop indexes them there).
+    /// The same source with the class `labels` of its samples (int64 `[N]`); they are served
+    /// when there are at least two class names. An error names a count or a label that does not
+    /// fit.
+    pub fn with_labels(mut self, labels: &Tensor) -> Result<InMemory, Error> {
+        let (n, classes) = (self.len(), self.class_names.len() as i64);
+        if labels.size() != [n] {
+            return Err(Error::InvalidRequest(format!(
+                "{}: {:?} labels for {n} samples",
+                self.description,
+                labels.size()
+            )));
+        }
+        if n > 0 && classes >= 2 {
+            let (lo, hi) = (labels.min().int64_value(&[]), labels.max().int64_value(&[]));
+            if lo < 0 || hi >= classes {
+                return Err(Error::InvalidRequest(format!(
+                    "{}: labels from {lo} to {hi}, expected 0 to {} (its {classes} classes)",
+                    self.description,
+                    classes - 1
+                )));
+            }
+        }
+        self.labels = (classes >= 2).then(|| {
+            labels
+                .to_kind(tch::Kind::Int64)
+                .to_device(self.samples.device())
+        });
+        Ok(self)
+    }
+
+    /// The same source with its samples (and labels) on `device` (the training loop indexes
+    /// them there).
     pub fn to_device(&self, device: Device) -> InMemory {
         InMemory {
             samples: self.samples.to_device(device),
+            labels: self.labels.as_ref().map(|l| l.to_device(device)),
             class_names: self.class_names.clone(),
             description: self.description.clone(),
         }
@@ -117,11 +169,17 @@ impl InMemory {
 
 impl From<&ImageDataset> for InMemory {
     fn from(d: &ImageDataset) -> InMemory {
-        InMemory::new(
+        let source = InMemory::new(
             d.images.shallow_clone(),
             d.class_names.clone(),
             d.source.clone(),
-        )
+        );
+        let labels = (d.class_names.len() >= 2 && d.labels.size() == [d.len()]).then(|| {
+            d.labels
+                .to_kind(tch::Kind::Int64)
+                .to_device(d.images.device())
+        });
+        InMemory { labels, ..source }
     }
 }
 
@@ -162,6 +220,25 @@ impl ImageSource for InMemory {
         }
         let index = Tensor::from_slice(indices).to_device(self.samples.device());
         Ok(self.samples.index_select(0, &index))
+    }
+
+    fn labels_of(&self, indices: &[i64]) -> Result<Option<Tensor>, Error> {
+        let Some(labels) = &self.labels else {
+            return Ok(None);
+        };
+        let len = self.len();
+        if let Some(bad) = indices.iter().find(|&&i| i < 0 || i >= len) {
+            return Err(Error::InvalidRequest(format!(
+                "sample index {bad} is outside 0..{len} of {}",
+                self.description
+            )));
+        }
+        let index = Tensor::from_slice(indices).to_device(labels.device());
+        Ok(Some(labels.index_select(0, &index)))
+    }
+
+    fn is_labelled(&self) -> bool {
+        self.labels.is_some()
     }
 
     fn first(&self, n: i64) -> Result<Tensor, Error> {
@@ -237,6 +314,12 @@ impl ImageSource for Subset {
     }
     fn batch(&self, indices: &[i64]) -> Result<Tensor, Error> {
         self.inner.batch(&self.map(indices))
+    }
+    fn labels_of(&self, indices: &[i64]) -> Result<Option<Tensor>, Error> {
+        self.inner.labels_of(&self.map(indices))
+    }
+    fn is_labelled(&self) -> bool {
+        self.inner.is_labelled()
     }
     fn batch_at(&self, indices: &[i64], resolution: i64) -> Result<Tensor, Error> {
         self.inner.batch_at(&self.map(indices), resolution)

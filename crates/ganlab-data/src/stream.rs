@@ -587,6 +587,27 @@ impl ImageSource for StreamedImages {
         self.batch_at(indices, self.inner.resolution)
     }
 
+    fn labels_of(&self, indices: &[i64]) -> Result<Option<Tensor>, Error> {
+        if !self.is_labelled() {
+            return Ok(None);
+        }
+        let entries = &self.inner.entries;
+        let labels = indices
+            .iter()
+            .map(
+                |&i| match entries.get(usize::try_from(i).unwrap_or(usize::MAX)) {
+                    Some(e) => Ok(e.label),
+                    None => Err(Error::InvalidRequest(format!(
+                        "sample index {i} is outside 0..{} of {}",
+                        entries.len(),
+                        self.inner.description
+                    ))),
+                },
+            )
+            .collect::<Result<Vec<i64>, Error>>()?;
+        Ok(Some(Tensor::from_slice(&labels)))
+    }
+
     /// The batch at `resolution` when the source's resolution halves down to it (ProGAN's
     /// early stages: the averages are taken as each image is decoded), else at the source's.
     fn batch_at(&self, indices: &[i64], resolution: i64) -> Result<Tensor, Error> {

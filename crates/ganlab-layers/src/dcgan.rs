@@ -254,6 +254,9 @@ pub struct Dcgan32Config {
     pub d_norm: Norm,
     /// Spectral normalisation of every D convolution (Miyato et al. 2018).
     pub d_spectral_norm: bool,
+    /// Classes of the conditional networks ([`dcgan32_conditional_generator`],
+    /// [`dcgan32_conditional_discriminator`]); 0 for the unconditional ones, which ignore it.
+    pub classes: i64,
 }
 
 impl Default for Dcgan32Config {
@@ -264,6 +267,7 @@ impl Default for Dcgan32Config {
             width: 64,
             d_norm: Norm::Batch,
             d_spectral_norm: false,
+            classes: 0,
         }
     }
 }
@@ -358,6 +362,100 @@ impl ModuleT for Dcgan32Discriminator {
             .forward_linear(&ys, train)
             .flatten(1, -1)
             .squeeze_dim(1)
+    }
+}
+
+/// The class-conditional DCGAN-32 generator: a learned embedding of the label (`class_embed`,
+/// `[classes, z_dim]`) concatenated to z, so that the first transposed convolution takes
+/// `2 · z_dim` channels; the rest is [`Dcgan32Generator`] (the conditional DCGAN of Mirza &
+/// Osindero 2014, with an embedding in place of the one-hot code, as StyleGAN2-ADA's mapping
+/// embeds c).
+#[derive(Debug)]
+pub struct Dcgan32ConditionalGenerator {
+    pub embed: nn::Embedding,
+    pub net: Dcgan32Generator,
+    pub config: Dcgan32Config,
+}
+
+/// Builds the conditional DCGAN-32 generator under `p` (`class_embed`, then the unconditional
+/// generator's `block1` … `to_image`).
+pub fn dcgan32_conditional_generator(
+    p: &nn::Path,
+    cfg: Dcgan32Config,
+) -> Dcgan32ConditionalGenerator {
+    let embed = crate::conditional::class_embedding(&(p / "class_embed"), cfg.classes, cfg.z_dim);
+    let inner = Dcgan32Config {
+        z_dim: 2 * cfg.z_dim,
+        ..cfg
+    };
+    Dcgan32ConditionalGenerator {
+        embed,
+        net: dcgan32_generator(p, inner),
+        config: cfg,
+    }
+}
+
+impl crate::ConditionalModuleT for Dcgan32ConditionalGenerator {
+    fn forward_ct(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Tensor {
+        let labels = crate::conditional::required(labels, "the conditional DCGAN-32 generator");
+        let e = crate::conditional::embed(&self.embed, labels).to_kind(z.kind());
+        self.net.forward_t(&Tensor::cat(&[z, &e], 1), train)
+    }
+
+    fn classes(&self) -> i64 {
+        self.config.classes
+    }
+}
+
+/// The projection DCGAN-32 discriminator (Miyato & Koyama 2018): the unconditional logit plus
+/// `⟨embed(y), φ(x)⟩`, with φ(x) the last block's features flattened (`[N, 4·width·16]`, the
+/// input of the final 4x4 convolution, which is a linear map of them) and the embedding
+/// `class_projection` (`[classes, 4·width·16]`).
+#[derive(Debug)]
+pub struct Dcgan32ProjectionDiscriminator {
+    pub projection: nn::Embedding,
+    pub net: Dcgan32Discriminator,
+    pub classes: i64,
+}
+
+/// Builds the projection DCGAN-32 discriminator under `p` (the unconditional discriminator's
+/// `block1` … `to_logit`, then `class_projection`).
+pub fn dcgan32_conditional_discriminator(
+    p: &nn::Path,
+    cfg: Dcgan32Config,
+) -> Dcgan32ProjectionDiscriminator {
+    let net = dcgan32_discriminator(p, cfg);
+    let features = 4 * cfg.width * 16;
+    Dcgan32ProjectionDiscriminator {
+        projection: crate::conditional::projection_embedding(
+            &(p / "class_projection"),
+            cfg.classes,
+            features,
+        ),
+        net,
+        classes: cfg.classes,
+    }
+}
+
+impl crate::ConditionalModuleT for Dcgan32ProjectionDiscriminator {
+    fn forward_ct(&self, xs: &Tensor, labels: Option<&Tensor>, train: bool) -> Tensor {
+        let labels = crate::conditional::required(labels, "the projection DCGAN-32 discriminator");
+        let mut ys = xs.shallow_clone();
+        for block in &self.net.blocks {
+            ys = block.forward_t(&ys, train);
+        }
+        let logit = self
+            .net
+            .to_logit
+            .forward_linear(&ys, train)
+            .flatten(1, -1)
+            .squeeze_dim(1);
+        let phi = ys.flatten(1, -1);
+        logit + crate::conditional::projection(&self.projection, &phi, labels)
+    }
+
+    fn classes(&self) -> i64 {
+        self.classes
     }
 }
 

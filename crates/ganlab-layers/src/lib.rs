@@ -27,15 +27,20 @@
 //!   normalization and minibatch standard deviation (Karras et al. 2018).
 //! - [`mlp`]: the MLP pair of the 2-D toy experiments (Gulrajani et al. 2017).
 
+pub mod conditional;
 pub mod dcgan;
 pub mod equalized;
 pub mod mlp;
 pub mod spectral;
 
+pub use conditional::{
+    class_embedding, embed, projection, projection_embedding, ConditionalModuleT, Unconditional,
+};
 pub use dcgan::{
-    dcgan32_discriminator, dcgan32_generator, down_block, leaky_relu, up_block, BlockConfig,
-    Dcgan32Config, Dcgan32Discriminator, Dcgan32Generator, DownBlock, DownConv, Norm, NormLayer,
-    UpBlock,
+    dcgan32_conditional_discriminator, dcgan32_conditional_generator, dcgan32_discriminator,
+    dcgan32_generator, down_block, leaky_relu, up_block, BlockConfig, Dcgan32ConditionalGenerator,
+    Dcgan32Config, Dcgan32Discriminator, Dcgan32Generator, Dcgan32ProjectionDiscriminator,
+    DownBlock, DownConv, Norm, NormLayer, UpBlock,
 };
 pub use equalized::{
     eq_conv2d, eq_linear, minibatch_stddev, pixel_norm, EqConfig, EqConv2d, EqLinear,

@@ -79,6 +79,17 @@ pub struct TrainConfig {
     /// run's `subset.json`; evaluation still compares with the whole dataset. Unset: all.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_images: Option<i64>,
+    /// Condition G and D on the data's class labels (`--cond`; StyleGAN2-ADA's `--cond`): G
+    /// takes a learned class embedding with z, D is a projection discriminator (Miyato &
+    /// Koyama 2018); the fakes of each step take the labels of its real batch. Needs a
+    /// labelled dataset (MNIST, Fashion-MNIST, a zip with `dataset.json` labels, a folder of
+    /// class sub-folders, an archive with classes). Written to `config.json` only when on.
+    #[serde(skip_serializing_if = "is_false")]
+    pub cond: bool,
+    /// The number of classes a `cond` run is conditioned on: filled in from the data when the
+    /// run starts (what `gan generate` builds the networks with).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<i64>,
     /// Seed of every random number generator (weights, latents, shuffling).
     pub seed: u64,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
@@ -142,6 +153,8 @@ impl Default for TrainConfig {
             augment: AugmentSpec::None,
             ada: AdaSettings::default(),
             max_images: None,
+            cond: false,
+            classes: None,
             seed: 0,
             device: DeviceChoice::Auto,
             channels_last: None,
@@ -569,6 +582,15 @@ impl TrainConfig {
         if let Some(n) = self.max_images {
             check(n >= 1, "max_images", "a number of samples >= 1", n)?;
         }
+        check(
+            self.cond || self.classes.is_none(),
+            "classes",
+            "left out: it is filled in from the data for cond = true",
+            format!("{:?} without cond", self.classes),
+        )?;
+        if let Some(k) = self.classes {
+            check((2..=100_000).contains(&k), "classes", "in 2..=100000", k)?;
+        }
         self.ada
             .validate()
             .map_err(|e| anyhow::anyhow!("config: {e}"))?;
@@ -656,6 +678,10 @@ impl TrainConfig {
             d_norm: self.d_norm.resolve(self.game == GameName::WganGp),
             d_spectral_norm: self.d_spectral_norm,
             progan: self.progan.clone(),
+            classes: match self.cond {
+                true => self.classes.unwrap_or(0),
+                false => 0,
+            },
         }
     }
 
@@ -684,7 +710,14 @@ impl TrainConfig {
 
     /// The players of this config on `device` (for runs and for sampling a run's generator).
     pub fn build_players(&self, device: tch::Device) -> Result<ganlab_train::Players> {
-        self.architecture().build(&self.arch_spec(), device)
+        let (architecture, spec) = (self.architecture(), self.arch_spec());
+        if spec.classes > 0 {
+            // The class count is known once the data is: check what reads it now.
+            architecture.validate(&spec)?;
+        }
+        let players = architecture.build(&spec, device)?;
+        arch::check_classes(architecture.name(), &spec, &players)?;
+        Ok(players)
     }
 
     /// Fills every `auto` / unset size with the value it stands for.

@@ -173,6 +173,7 @@ impl TrainingData {
     pub fn save_samples(
         &self,
         samples: &Tensor,
+        classes: i64,
         config: &TrainConfig,
         run_dir: &Path,
         images_shown: u64,
@@ -182,12 +183,14 @@ impl TrainingData {
             TrainingData::Images(_) | TrainingData::Streamed(_) => {
                 let side = config.resolution.max(samples.size()[2]);
                 let n = grid::shown_images(samples.size()[0], side);
-                grid::save_grid_at(
-                    &samples.narrow(0, 0, n),
-                    grid::square_columns(n),
-                    side,
-                    &path,
-                )?;
+                // A conditional run's samples cycle through the classes: one column per class,
+                // whole rows only.
+                let (n, columns) = match classes {
+                    0 => (n, grid::square_columns(n)),
+                    k if n >= k => (n - n % k, k),
+                    _ => (n, n),
+                };
+                grid::save_grid_at(&samples.narrow(0, 0, n), columns, side, &path)?;
                 Ok((path, None))
             }
             TrainingData::Points(d) => {

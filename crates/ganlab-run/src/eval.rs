@@ -13,6 +13,7 @@ use crate::metric::{self, Metric};
 use crate::TrainConfig;
 use anyhow::{bail, Context, Result};
 use ganlab_data::ImageSource;
+use ganlab_layers::ConditionalModuleT;
 use ganlab_metrics::classifier::{class_histogram, coverage, DomainClassifier};
 use ganlab_metrics::inception::{Detector, DEFAULT_DETECTOR_SHA256};
 use ganlab_metrics::{
@@ -22,7 +23,6 @@ use ganlab_metrics::{
 use ganlab_train::SampleKind;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use tch::nn::ModuleT;
 use tch::{Device, Kind, Tensor};
 
 /// Settings of an evaluation.
@@ -269,14 +269,30 @@ fn newest_snapshot(run_dir: &Path) -> Result<PathBuf> {
 /// `n` images of `generator` as pixels (uint8 values in float, on the CPU), from latents drawn in
 /// batches of 256 from libtorch's generator, brought to `resolution` by nearest-neighbour
 /// upsampling when smaller (a progressive generator before its last stage).
+///
+/// A conditional generator draws every class in turn ([`sample_labels`]).
 pub fn sample_pixels(
-    generator: &dyn ModuleT,
+    generator: &dyn ConditionalModuleT,
     n: i64,
     z_dim: i64,
     resolution: i64,
     device: Device,
 ) -> Tensor {
-    pixels_of(generator, &eval_latents(n, z_dim, device), resolution)
+    let labels = sample_labels(n, generator.classes(), device);
+    pixels_of(
+        generator,
+        &eval_latents(n, z_dim, device),
+        labels.as_ref(),
+        resolution,
+    )
+}
+
+/// The classes of `n` samples of a generator conditioned on `classes` classes: sample `i` is of
+/// class `i mod classes` (every class equally often, whatever the data's frequencies, and no
+/// random draw, so that the latents are those of an unconditional run). `None` for an
+/// unconditional generator (`classes` 0).
+pub fn sample_labels(n: i64, classes: i64, device: Device) -> Option<Tensor> {
+    (classes > 0).then(|| Tensor::arange(n, (Kind::Int64, device)).remainder(classes))
 }
 
 /// The `n` latents [`sample_pixels`] draws from libtorch's generator, in batches of 256.
@@ -296,13 +312,20 @@ pub fn eval_latents(n: i64, z_dim: i64, device: Device) -> Tensor {
 
 /// The images of `generator` at latents `z` (batches of 256) as pixels on the CPU, brought to
 /// `resolution` by nearest-neighbour upsampling when smaller.
-pub fn pixels_of(generator: &dyn ModuleT, z: &Tensor, resolution: i64) -> Tensor {
+pub fn pixels_of(
+    generator: &dyn ConditionalModuleT,
+    z: &Tensor,
+    labels: Option<&Tensor>,
+    resolution: i64,
+) -> Tensor {
     let n = z.size()[0];
     let mut parts = Vec::new();
     let mut done = 0;
     while done < n {
         let len = 256.min(n - done);
-        let mut images = tch::no_grad(|| generator.forward_t(&z.narrow(0, done, len), false));
+        let labels = labels.map(|l| l.narrow(0, done, len));
+        let mut images =
+            tch::no_grad(|| generator.forward_ct(&z.narrow(0, done, len), labels.as_ref(), false));
         if images.size()[2] < resolution {
             images = images.upsample_nearest2d([resolution, resolution], None, None);
         }
@@ -359,6 +382,7 @@ fn sample_snapshot(
         true => pixels_of(
             generator.sampler(),
             &truncated_latents(n, generator.z_dim(), psi, device),
+            sample_labels(n, generator.classes(), device).as_ref(),
             generator.config.resolution,
         ),
     };

@@ -75,6 +75,51 @@ pub fn slerp(a: &Tensor, b: &Tensor, t: f64) -> Tensor {
     a * (((1.0 - t) * omega).sin() / s) + b * ((t * omega).sin() / s)
 }
 
+/// The class a conditional generator is asked for (`--class`): one class by index, or every
+/// class (a grid with one column per class).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassChoice {
+    One(i64),
+    All,
+}
+
+impl std::str::FromStr for ClassChoice {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ClassChoice, String> {
+        match text {
+            "all" => Ok(ClassChoice::All),
+            _ => text.parse::<i64>().map(ClassChoice::One).map_err(|_| {
+                format!("--class {text}: expected a class index (0, 1, ...) or `all`")
+            }),
+        }
+    }
+}
+
+/// The classes to draw for `choice` from a generator conditioned on `classes` classes (0:
+/// unconditional, which takes no class): `[None]` for an unconditional one, else the class
+/// indices. A class outside the generator's, a conditional generator asked for no class, and a
+/// class asked of an unconditional one are named.
+pub fn classes_for(choice: Option<ClassChoice>, classes: i64) -> Result<Vec<Option<i64>>> {
+    match (choice, classes) {
+        (None, 0) => Ok(vec![None]),
+        (Some(_), 0) => bail!(
+            "--class: this generator is unconditional (trained without --cond); leave --class out"
+        ),
+        (None, k) => bail!(
+            "this generator is conditioned on {k} classes: pass --class 0 to --class {} (or \
+             --class all for a grid of every class)",
+            k - 1
+        ),
+        (Some(ClassChoice::All), k) => Ok((0..k).map(Some).collect()),
+        (Some(ClassChoice::One(c)), k) if (0..k).contains(&c) => Ok(vec![Some(c)]),
+        (Some(ClassChoice::One(c)), k) => bail!(
+            "--class {c}: this generator is conditioned on {k} classes, 0 to {}",
+            k - 1
+        ),
+    }
+}
+
 /// Where the outputs go: `--out`, else `generated/` beside the snapshot. A path that is a file
 /// is refused before anything is computed.
 fn output_dir(out: Option<&Path>, snapshot: &Path) -> Result<PathBuf> {
@@ -105,6 +150,9 @@ pub struct GenerateRequest {
     pub truncation: f64,
     pub out: Option<PathBuf>,
     pub device: DeviceChoice,
+    /// A conditional generator's class (`--class`); `all` draws a grid of every class, one
+    /// column per class and one row per seed.
+    pub class: Option<ClassChoice>,
 }
 
 /// A loaded generator whose samples are images, and where they go.
@@ -126,10 +174,12 @@ fn open(
     Ok((generator, dir))
 }
 
-/// The image of one latent at the run's final resolution, [C, H, W] in [-1, 1].
-fn image_of(generator: &TrainedGenerator, z: &Tensor) -> Tensor {
+/// The image of one latent (of `class`, for a conditional generator) at the run's final
+/// resolution, [C, H, W] in [-1, 1].
+fn image_of(generator: &TrainedGenerator, z: &Tensor, class: Option<i64>) -> Tensor {
     let resolution = generator.config.resolution;
-    let image = tch::no_grad(|| generator.sampler().forward_t(z, false));
+    let labels = class.map(|c| Tensor::from_slice(&[c]).to_device(z.device()));
+    let image = tch::no_grad(|| generator.sampler().forward_ct(z, labels.as_ref(), false));
     // A progressive run's snapshot before its last stage: shown at the final size.
     let image = match image.size()[2] < resolution {
         true => image.upsample_nearest2d([resolution, resolution], None, None),
@@ -142,32 +192,41 @@ fn image_of(generator: &TrainedGenerator, z: &Tensor) -> Tensor {
 pub fn generate(request: &GenerateRequest) -> Result<Vec<PathBuf>> {
     check_truncation(request.truncation)?;
     let (generator, dir) = open(&request.source, request.out.as_deref(), request.device)?;
+    let classes = classes_for(request.class, generator.classes())?;
+    // Every class: a grid, one row per seed.
+    let grid = request.grid || classes.len() > 1;
     let device = generator.sampler_device();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let bar = crate::logging::bar(request.seeds.len() as u64, "generating");
+    let bar = crate::logging::bar((request.seeds.len() * classes.len()) as u64, "generating");
     let mut images = Vec::new();
     let mut written = Vec::new();
     for &seed in &request.seeds {
         let z = seed_latent(seed, generator.z_dim(), request.truncation, device);
-        let image = image_of(&generator, &z);
-        if request.grid {
-            images.push(image);
-        } else {
-            let path = dir.join(format!("seed{seed:04}.png"));
-            crate::grid::save_image(&image, &path)?;
-            written.push(path);
+        for &class in &classes {
+            let image = image_of(&generator, &z, class);
+            if grid {
+                images.push(image);
+            } else {
+                let name = match class {
+                    Some(c) => format!("seed{seed:04}-class{c}.png"),
+                    None => format!("seed{seed:04}.png"),
+                };
+                let path = dir.join(name);
+                crate::grid::save_image(&image, &path)?;
+                written.push(path);
+            }
+            bar.inc(1);
         }
-        bar.inc(1);
     }
     bar.finish_and_clear();
-    if request.grid {
+    if grid {
         let path = dir.join("grid.png");
         let n = images.len() as i64;
-        crate::grid::save_grid(
-            &Tensor::stack(&images, 0),
-            crate::grid::square_columns(n),
-            &path,
-        )?;
+        let columns = match classes.len() {
+            1 => crate::grid::square_columns(n),
+            k => k as i64,
+        };
+        crate::grid::save_grid(&Tensor::stack(&images, 0), columns, &path)?;
         written.push(path);
     } else {
         warn_of_other_images(&dir, &written);
@@ -212,6 +271,8 @@ pub struct InterpolateRequest {
     pub truncation: f64,
     pub out: Option<PathBuf>,
     pub device: DeviceChoice,
+    /// A conditional generator's class, held through the walk (`--class`; one class).
+    pub class: Option<ClassChoice>,
 }
 
 /// A spherical walk in z through the seeds: `interpolation.png` (the frames in one row) and
@@ -228,6 +289,10 @@ pub fn interpolate(request: &InterpolateRequest) -> Result<Vec<PathBuf>> {
         bail!("--steps must be at least 1");
     }
     let (generator, dir) = open(&request.source, request.out.as_deref(), request.device)?;
+    let class = match classes_for(request.class, generator.classes())?.as_slice() {
+        [one] => *one,
+        _ => bail!("--class all: an interpolation walks at one class; pass --class N"),
+    };
     let device = generator.sampler_device();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let latents: Vec<Tensor> = request
@@ -239,11 +304,11 @@ pub fn interpolate(request: &InterpolateRequest) -> Result<Vec<PathBuf>> {
     for pair in latents.windows(2) {
         for k in 0..request.steps {
             let t = k as f64 / request.steps as f64;
-            frames.push(image_of(&generator, &slerp(&pair[0], &pair[1], t)));
+            frames.push(image_of(&generator, &slerp(&pair[0], &pair[1], t), class));
         }
     }
     if let Some(last) = latents.last() {
-        frames.push(image_of(&generator, last));
+        frames.push(image_of(&generator, last, class));
     }
     let strip = dir.join("interpolation.png");
     let n = frames.len() as i64;

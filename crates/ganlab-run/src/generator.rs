@@ -5,9 +5,9 @@ use crate::config::RunConfig;
 use crate::snapshot::Snapshot;
 use crate::TrainConfig;
 use anyhow::{bail, Context, Result};
+use ganlab_layers::ConditionalModuleT;
 use ganlab_train::{Players, SampleKind};
 use std::path::{Path, PathBuf};
-use tch::nn::ModuleT;
 use tch::Device;
 
 /// A snapshot's generator, ready to sample: G's moving average when the run kept one.
@@ -87,7 +87,7 @@ impl TrainedGenerator {
     }
 
     /// The network that draws samples.
-    pub fn sampler(&self) -> &dyn ModuleT {
+    pub fn sampler(&self) -> &dyn ConditionalModuleT {
         match (&self.players.ema, self.section) {
             (Some(ema), "G_ema") => ema.g.as_ref(),
             _ => self.players.g.as_ref(),
@@ -105,6 +105,11 @@ impl TrainedGenerator {
         let growth = self.players.growth.as_ref()?;
         let stage = growth.stage.get();
         Some((stage.level, stage.alpha))
+    }
+
+    /// The classes the generator is conditioned on (0: unconditional).
+    pub fn classes(&self) -> i64 {
+        self.players.classes()
     }
 
     /// G's latent dimension.

@@ -13,10 +13,11 @@ use crate::records::{BestSnapshot, Outcome};
 use crate::snapshot::{self, Progress};
 use crate::stats::{BestEvaluation, StatsLog, TickStats};
 use crate::{device, logging};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use ganlab_data::ImageSource;
 use ganlab_dist::Dist;
 use ganlab_games::GameName;
+use ganlab_layers::ConditionalModuleT;
 use ganlab_train::{optimizer_settings, OptimizerOverrides, SampleKind, Trainer, TrainerSettings};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
@@ -24,7 +25,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
 static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -266,6 +266,33 @@ fn training_source(
 /// Training and held-out reals the overfitting diagnostic judges (each, at most).
 const HELD_OUT_N: i64 = 256;
 
+/// The classes a `cond` run conditions on: the data's, checked (a dataset without labels, or
+/// a resumed run whose data has a different number of classes, is named); `None` without
+/// `cond`.
+fn conditional_classes(config: &TrainConfig, data: &TrainingData) -> Result<Option<i64>> {
+    if !config.cond {
+        return Ok(None);
+    }
+    let source = data.source_on(tch::Device::Cpu);
+    if !source.is_labelled() {
+        bail!(
+            "--cond (config `cond`) needs class labels, and {} has none: expected MNIST, \
+             Fashion-MNIST, a folder of class sub-folders, a zip with dataset.json labels or a \
+             labelled archive (at least two classes)",
+            source.description()
+        );
+    }
+    let classes = source.class_names().len() as i64;
+    if let Some(k) = config.classes.filter(|&k| k != classes) {
+        bail!(
+            "config `classes` = {k}, but {} has {classes} classes (the networks are built for \
+             the data's classes)",
+            source.description()
+        );
+    }
+    Ok(Some(classes))
+}
+
 /// The salt of the `max_images` subset's seed (apart from the run's other seeded draws).
 const SUBSET_SALT: u64 = 0x5AB5_E7ED;
 
@@ -292,7 +319,7 @@ fn real_eval_set(config: &TrainConfig, source: &dyn ImageSource) -> Result<Image
 /// `n` samples of the generator from the same seeded latents at every evaluation, at the final
 /// resolution (progressive runs: nearest-neighbour upsampling).
 fn fake_eval_set(
-    sampler: &dyn ModuleT,
+    sampler: &dyn ConditionalModuleT,
     config: &TrainConfig,
     device: tch::Device,
 ) -> crate::eval::ImageSet {
@@ -317,7 +344,7 @@ fn fake_eval_set(
 /// others get `None`. SWD and the classifier metrics are then computed on rank 0.
 fn spread_fake_eval(
     dist: &Dist,
-    sampler: &dyn ModuleT,
+    sampler: &dyn ConditionalModuleT,
     config: &TrainConfig,
     cfg: &crate::eval::EvalConfig,
     device: tch::Device,
@@ -335,7 +362,13 @@ fn spread_fake_eval(
         .narrow(0, 0, 1)
         .expand([share - valid(rank), z.size()[1]], false);
     let mine = Tensor::cat(&[mine, pad], 0);
-    let pixels = crate::eval::pixels_of(sampler, &mine, config.resolution);
+    // A conditional generator's classes as one process would draw them, padded with class 0.
+    let labels = crate::eval::sample_labels(n, sampler.classes(), device).map(|all| {
+        let mine = all.narrow(0, (rank * share).min(n), valid(rank));
+        let pad = all.narrow(0, 0, 1).expand([share - valid(rank)], false);
+        Tensor::cat(&[mine, pad], 0)
+    });
+    let pixels = crate::eval::pixels_of(sampler, &mine, labels.as_ref(), config.resolution);
     let set = ImageSet::held(
         pixels.shallow_clone(),
         "generator during training".into(),
@@ -636,6 +669,9 @@ struct Run<'a> {
     data: TrainingData,
     device: tch::Device,
     fixed_z: Tensor,
+    /// The classes of the fixed latents' samples for a conditional run (sample `i` of class
+    /// `i mod classes`: one grid column per class).
+    fixed_labels: Option<Tensor>,
     stats_log: StatsLog,
     monitor: Monitor,
     eval_metrics: Vec<Metric>,
@@ -651,8 +687,11 @@ struct Run<'a> {
     /// This process writes the run directory and decides (one process, or rank 0).
     writer: bool,
     /// Training and held-out reals for the overfitting diagnostic (`max_images` runs).
-    held_out: Option<(Tensor, Tensor)>,
+    held_out: Option<(LabelledBatch, LabelledBatch)>,
 }
+
+/// Real images with their class labels (`None`: unlabelled data, or not needed).
+type LabelledBatch = (Tensor, Option<Tensor>);
 
 /// How long the other ranks wait for rank 0's tick work (grid, evaluation, snapshot) at most.
 const TICK_WAIT: Duration = Duration::from_secs(6 * 3600);
@@ -681,6 +720,7 @@ impl<'a> Run<'a> {
         let data = TrainingData::load(config)?;
         config.resolve_defaults();
         config.channels = data.channels();
+        config.classes = conditional_classes(config, &data)?;
         let threads = device::chosen_threads();
         let threads_per_rank = match &dist {
             // Every rank's own count, gathered: each decides for itself from its environment.
@@ -872,6 +912,11 @@ impl<'a> Run<'a> {
         let last_grid = Some(data.samples_path(run_dir, trainer.progress().images_shown))
             .filter(|p| p.is_file())
             .unwrap_or_else(|| run_dir.join("reals.png"));
+        let fixed_labels = crate::eval::sample_labels(
+            fixed_z.size()[0],
+            trainer.players().classes(),
+            fixed_z.device(),
+        );
         Ok(Run {
             config,
             run_dir,
@@ -879,6 +924,7 @@ impl<'a> Run<'a> {
             device: fixed_z.device(),
             trainer,
             data,
+            fixed_labels,
             fixed_z,
             stats_log,
             monitor,
@@ -1136,10 +1182,11 @@ impl<'a> Run<'a> {
     fn tick_picture(&mut self, stats: &mut TickStats) -> Result<()> {
         let resolution = self.config.resolution;
         let samples = tch::no_grad(|| {
-            self.trainer
-                .players()
-                .sampler()
-                .forward_t(&self.fixed_z, false)
+            self.trainer.players().sampler().forward_ct(
+                &self.fixed_z,
+                self.fixed_labels.as_ref(),
+                false,
+            )
         });
         // Progressive runs' smaller stages are shown at the final size (nearest neighbour,
         // in the grid) and their diversity measured there: enlarging each pixel to an f x f
@@ -1150,9 +1197,13 @@ impl<'a> Run<'a> {
             false => 1.0,
         };
         let images_shown = self.trainer.progress().images_shown;
-        let (grid_path, modes) =
-            self.data
-                .save_samples(&samples, self.config, self.run_dir, images_shown)?;
+        let (grid_path, modes) = self.data.save_samples(
+            &samples,
+            self.trainer.players().classes(),
+            self.config,
+            self.run_dir,
+            images_shown,
+        )?;
         if let Some(m) = modes {
             stats.modes = Some(m.modes as u64);
             stats.modes_covered = Some(m.modes_covered as u64);
@@ -1260,9 +1311,10 @@ impl<'a> Run<'a> {
                 return Ok((None, None));
             }
             let source = self.data.source_on(tch::Device::Cpu);
+            let (train, held) = (spread(&chosen), spread(&rest));
             self.held_out = Some((
-                source.batch(&spread(&chosen))?,
-                source.batch(&spread(&rest))?,
+                (source.batch(&train)?, source.labels_of(&train)?),
+                (source.batch(&held)?, source.labels_of(&held)?),
             ));
         }
         let Some((train, held)) = &self.held_out else {
@@ -1270,8 +1322,9 @@ impl<'a> Run<'a> {
         };
         let players = self.trainer.players();
         let side = players.growth.as_ref().map(|g| 1i64 << g.stage.get().level);
-        let judge = |x: &Tensor| -> f64 {
+        let judge = |(x, labels): &LabelledBatch| -> f64 {
             tch::no_grad(|| {
+                let labels = labels.as_ref().map(|l| l.to_device(self.device));
                 let mut x = x.to_device(self.device);
                 if let Some(side) = side {
                     let now = x.size()[2];
@@ -1300,7 +1353,7 @@ impl<'a> Run<'a> {
                     .collect();
                 let sign = players
                     .d
-                    .forward_t(&x, true)
+                    .forward_ct(&x, labels.as_ref(), true)
                     .sign()
                     .mean(Kind::Double)
                     .double_value(&[]);

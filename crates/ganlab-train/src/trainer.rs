@@ -466,7 +466,7 @@ impl Trainer {
         let reading = Instant::now();
         let reals = (0..self.plan.critic_steps)
             .map(|_| self.next_real())
-            .collect::<Result<Vec<Tensor>>>();
+            .collect::<Result<Vec<(Tensor, Option<Tensor>)>>>();
         self.data_time += reading.elapsed();
         // Every rank stops on a batch that one of them could not read.
         let failed_elsewhere = match &mut self.parallel {
@@ -496,12 +496,12 @@ impl Trainer {
         let batch = (self.order.batch_size() / shard.count) as i64;
         let shown_before = self.progress.images_shown;
         let mut stats = StepStats::default();
-        for (critic_step, real) in reals.iter().enumerate() {
+        for (critic_step, (real, labels)) in reals.iter().enumerate() {
             let last = critic_step + 1 == self.plan.critic_steps;
             let z = shard.draw(&[batch, self.players.z_dim], |s| {
                 Tensor::randn(s, (Kind::Float, self.device))
             });
-            self.update(real, &z, last, &mut stats, lap)?;
+            self.update(real, labels.as_ref(), &z, last, &mut stats, lap)?;
         }
         self.progress.batches = self.order.position();
         if let Some(p) = &mut self.parallel {
@@ -534,12 +534,39 @@ impl Trainer {
     /// stream (the CPU-vs-GPU check replays fixed batches through it). Games with several
     /// critic steps take them all on the same batch.
     pub fn step_on(&mut self, real: &Tensor, z: &Tensor) -> Result<StepStats> {
+        self.step_on_labelled(real, None, z)
+    }
+
+    /// [`Trainer::step_on`] for conditional players: the real batch's class `labels` (int64
+    /// `[N]`), which the fakes take too.
+    pub fn step_on_labelled(
+        &mut self,
+        real: &Tensor,
+        labels: Option<&Tensor>,
+        z: &Tensor,
+    ) -> Result<StepStats> {
+        self.check_labels(labels.is_some())?;
+        let labels = labels.map(|l| l.to_device(self.device));
         let mut stats = StepStats::default();
         for critic_step in 0..self.plan.critic_steps {
             let last = critic_step + 1 == self.plan.critic_steps;
-            self.update(real, z, last, &mut stats, &mut |_| {})?;
+            self.update(real, labels.as_ref(), z, last, &mut stats, &mut |_| {})?;
         }
         Ok(stats)
+    }
+
+    /// Conditional players need labelled batches of as many classes as they take; unconditional
+    /// ones ignore labels.
+    fn check_labels(&self, labelled: bool) -> Result<()> {
+        let classes = self.players.classes();
+        if classes > 0 && !labelled {
+            anyhow::bail!(
+                "the networks are conditioned on {classes} classes (`cond`) but {} has no \
+                 class labels",
+                self.source.description()
+            );
+        }
+        Ok(())
     }
 
     /// Sets resolution, α, batch size and learning rate from the schedule, a pure function of
@@ -573,8 +600,9 @@ impl Trainer {
         reset
     }
 
-    /// The next real batch from the stream (faded like G's output while a resolution fades in).
-    fn next_real(&mut self) -> Result<Tensor> {
+    /// The next real batch from the stream (faded like G's output while a resolution fades in),
+    /// with its class labels on the players' device when the players are conditional.
+    fn next_real(&mut self) -> Result<(Tensor, Option<Tensor>)> {
         let indices = self.order.next_indices();
         let indices = shard_of(self.shard(), &indices)?;
         let real = match &self.phase {
@@ -582,6 +610,28 @@ impl Trainer {
             None => self.source.batch(&indices),
         }
         .with_context(|| format!("reading a batch of {}", self.source.description()))?;
+        let labels = match self.players.classes() {
+            0 => None,
+            classes => {
+                let have = self.source.class_names().len() as i64;
+                if have != classes {
+                    anyhow::bail!(
+                        "the networks are conditioned on {classes} classes (`cond`) but {} has \
+                         {have}",
+                        self.source.description()
+                    );
+                }
+                let labels = self
+                    .source
+                    .labels_of(&indices)
+                    .with_context(|| {
+                        format!("reading the labels of {}", self.source.description())
+                    })?
+                    .map(|l| l.to_device(self.device));
+                self.check_labels(labels.is_some())?;
+                labels
+            }
+        };
         if let Ok(next) = shard_of(self.shard(), &self.order.peek_indices()) {
             match &self.phase {
                 Some(p) => self.source.prefetch_at(&next, p.resolution),
@@ -604,10 +654,11 @@ impl Trainer {
             Some(p) => ganlab_progan::fade_reals(&real, p.resolution, p.alpha),
             None => real,
         };
-        Ok(match self.settings.channels_last {
+        let real = match self.settings.channels_last {
             true => ganlab_layers::channels_last(&real),
             false => real,
-        })
+        };
+        Ok((real, labels))
     }
 
     /// Sets the type the networks' forward (and so backward) passes compute in: float32, or
@@ -655,6 +706,7 @@ impl Trainer {
     fn critic_loss(
         &mut self,
         real: &Tensor,
+        labels: Option<&Tensor>,
         fake: &Tensor,
         ctx: StepContext,
         stats: &mut StepStats,
@@ -667,7 +719,7 @@ impl Trainer {
             self.game.d_loss(
                 &mut |x: &Tensor| {
                     let seen = self.seen_by_d(x, ctx.shard);
-                    let logits = float_logits(d.forward_t(&seen, true), precision);
+                    let logits = float_logits(d.forward_ct(&seen, labels, true), precision);
                     if first_logits.is_none() {
                         first_logits = Some(logits.detach());
                     }
@@ -696,6 +748,7 @@ impl Trainer {
     fn update(
         &mut self,
         real: &Tensor,
+        labels: Option<&Tensor>,
         z: &Tensor,
         last: bool,
         stats: &mut StepStats,
@@ -709,7 +762,7 @@ impl Trainer {
             false => z.shallow_clone(),
         };
         let (precision, device) = (self.precision, self.device);
-        let forward_g = || autocast(precision, device, || g.forward_t(&z, true));
+        let forward_g = || autocast(precision, device, || g.forward_ct(&z, labels, true));
         let fake = match last {
             true => forward_g(),
             false => tch::no_grad(forward_g),
@@ -720,7 +773,7 @@ impl Trainer {
             critic_step: self.progress.critic_steps,
             shard: self.shard(),
         };
-        let d_out = self.critic_loss(real, &fake.detach(), ctx, stats);
+        let d_out = self.critic_loss(real, labels, &fake.detach(), ctx, stats);
         lap("d_forward_and_loss");
         self.opt_d.zero_grad();
         match &self.scalers {
@@ -760,7 +813,7 @@ impl Trainer {
         let fake_seen = self.seen_by_d(&fake, ctx.shard);
         let d = &self.players.d;
         let fake_logits = autocast(precision, device, || {
-            float_logits(d.forward_t(&fake_seen, true), precision)
+            float_logits(d.forward_ct(&fake_seen, labels, true), precision)
         });
         let g_out = self.game.generator_loss(&GeneratorPass {
             fake_logits: &fake_logits,

@@ -3,7 +3,10 @@
 
 use super::{check, ArchSpec, Architecture, Players, SampleKind};
 use anyhow::Result;
-use ganlab_layers::{dcgan32_discriminator, dcgan32_generator, Dcgan32Config};
+use ganlab_layers::{
+    dcgan32_conditional_discriminator, dcgan32_conditional_generator, dcgan32_discriminator,
+    dcgan32_generator, Dcgan32Config,
+};
 use tch::Device;
 
 /// DCGAN-32: z ∈ R^100, batch 64 (Radford et al. 2016, §4).
@@ -43,13 +46,23 @@ impl Architecture for Dcgan32 {
             width: spec.width,
             d_norm: spec.d_norm,
             d_spectral_norm: spec.d_spectral_norm,
+            classes: spec.classes,
         };
-        Ok(Players::pair(
-            device,
-            cfg.z_dim,
-            SampleKind::Images,
-            |g| dcgan32_generator(g, cfg),
-            |d| dcgan32_discriminator(d, cfg),
-        ))
+        Ok(match cfg.classes {
+            0 => Players::pair(
+                device,
+                cfg.z_dim,
+                SampleKind::Images,
+                |g| dcgan32_generator(g, cfg),
+                |d| dcgan32_discriminator(d, cfg),
+            ),
+            _ => Players::pair(
+                device,
+                cfg.z_dim,
+                SampleKind::Images,
+                |g| dcgan32_conditional_generator(g, cfg),
+                |d| dcgan32_conditional_discriminator(d, cfg),
+            ),
+        })
     }
 }

@@ -17,8 +17,9 @@ pub use progan::{Progan, ProganSettings};
 pub use toy_mlp::ToyMlp;
 
 use anyhow::{bail, Result};
+use ganlab_layers::ConditionalModuleT;
 use ganlab_progan::{Schedule, StageHandle};
-use tch::nn::{ModuleT, VarStore};
+use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
 /// The kind of sample an architecture generates.
@@ -48,6 +49,9 @@ pub struct ArchSpec {
     pub d_spectral_norm: bool,
     /// ProGAN's own settings (read by the `progan` architecture only).
     pub progan: ProganSettings,
+    /// Classes to condition G and D on (`cond`: the data's class count); 0 trains them
+    /// unconditionally. An architecture that cannot condition refuses it in `validate`.
+    pub classes: i64,
 }
 
 /// One architecture of the registry.
@@ -241,6 +245,7 @@ where
                 self.name
             );
         }
+        check_classes(self.name, spec, &players)?;
         if let Some(z_dim) = spec.z_dim.filter(|z| *z != players.z_dim) {
             bail!(
                 "architecture `{}`: the config asks for z_dim = {z_dim} but its players take \
@@ -388,7 +393,7 @@ impl std::str::FromStr for CriticNorm {
 
 /// G's exponential moving average (ProGAN's `Gs`), used for samples and metrics.
 pub struct MovingAverage {
-    pub g: Box<dyn ModuleT>,
+    pub g: Box<dyn ConditionalModuleT>,
     pub vs: VarStore,
     /// ema ← β·ema + (1 − β)·θ after every generator step.
     pub beta: f64,
@@ -425,8 +430,10 @@ pub struct Growth {
 
 /// The networks of a run, each with its var store: what the trainer trains and snapshots.
 pub struct Players {
-    pub g: Box<dyn ModuleT>,
-    pub d: Box<dyn ModuleT>,
+    /// G: latents `[N, z_dim]` (and, conditioned, labels) → samples.
+    pub g: Box<dyn ConditionalModuleT>,
+    /// D: samples (and, conditioned, labels) → one logit each.
+    pub d: Box<dyn ConditionalModuleT>,
     pub g_vs: VarStore,
     pub d_vs: VarStore,
     /// Latent dimension of G's input.
@@ -438,10 +445,12 @@ pub struct Players {
 
 impl Players {
     /// A generator and a discriminator of the caller's own (research code): G maps
-    /// `[N, z_dim]` latents to samples, D maps samples to one logit each.
+    /// `[N, z_dim]` latents to samples, D maps samples to one logit each. Any `tch` module is
+    /// an unconditional network; class-conditional ones implement
+    /// [`ConditionalModuleT`] (G and D must take the same number of classes).
     pub fn new(
-        g: Box<dyn ModuleT>,
-        d: Box<dyn ModuleT>,
+        g: Box<dyn ConditionalModuleT>,
+        d: Box<dyn ConditionalModuleT>,
         g_vs: VarStore,
         d_vs: VarStore,
         z_dim: i64,
@@ -469,16 +478,21 @@ impl Players {
         d: impl FnOnce(&tch::nn::Path) -> D,
     ) -> Players
     where
-        G: ModuleT + 'static,
-        D: ModuleT + 'static,
+        G: ConditionalModuleT + 'static,
+        D: ConditionalModuleT + 'static,
     {
         let (g_vs, d_vs) = (VarStore::new(device), VarStore::new(device));
         let (g, d) = (g(&g_vs.root()), d(&d_vs.root()));
         Players::new(Box::new(g), Box::new(d), g_vs, d_vs, z_dim, sample_kind)
     }
 
+    /// The classes G and D are conditioned on (0: unconditional).
+    pub fn classes(&self) -> i64 {
+        self.g.classes()
+    }
+
     /// The network that draws samples: G's moving average where there is one, else G.
-    pub fn sampler(&self) -> &dyn ModuleT {
+    pub fn sampler(&self) -> &dyn ConditionalModuleT {
         match &self.ema {
             Some(ema) => ema.g.as_ref(),
             None => self.g.as_ref(),
@@ -513,6 +527,21 @@ pub(crate) fn ema_pairs(g_vs: &VarStore, ema_vs: &VarStore) -> Vec<(Tensor, Tens
         .collect();
     pairs.sort_by(|a, b| a.0.cmp(&b.0));
     pairs.into_iter().map(|(_, g, e)| (g, e)).collect()
+}
+
+/// Checks that the players of `arch` are conditioned on the classes `spec` asks for (G and D
+/// alike); the message names the architecture and what its networks take.
+pub fn check_classes(arch: &str, spec: &ArchSpec, players: &Players) -> Result<()> {
+    let (g, d) = (players.g.classes(), players.d.classes());
+    if g != spec.classes || d != spec.classes {
+        bail!(
+            "architecture `{arch}`: the run conditions on {} classes (`cond`) but its G takes \
+             {g} and its D {d}; build conditional networks (ganlab_layers::ConditionalModuleT) \
+             with ArchSpec::classes classes when it is above 0",
+            spec.classes
+        );
+    }
+    Ok(())
 }
 
 /// Checks one setting; the message names the key, the expected range and the value.

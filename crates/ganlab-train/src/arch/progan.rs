@@ -103,6 +103,12 @@ impl Architecture for Progan {
     }
 
     fn validate(&self, spec: &ArchSpec) -> Result<()> {
+        check(
+            spec.classes == 0,
+            "cond",
+            "false for arch progan (conditional networks: --arch dcgan32)",
+            "true",
+        )?;
         let p = &spec.progan;
         check(
             (8..=1024).contains(&spec.resolution) && spec.resolution.count_ones() == 1,

@@ -26,8 +26,13 @@ impl Architecture for ToyMlp {
         256
     }
 
-    fn validate(&self, _spec: &ArchSpec) -> Result<()> {
-        Ok(())
+    fn validate(&self, spec: &ArchSpec) -> Result<()> {
+        super::check(
+            spec.classes == 0,
+            "cond",
+            "false for the 2-D toys (they have no classes to condition on)",
+            "true",
+        )
     }
 
     fn build(&self, spec: &ArchSpec, device: Device) -> Result<Players> {

@@ -1,0 +1,132 @@
+//! Class-conditional networks: the seam through which class labels reach G and D, and the two
+//! pieces the conditional architectures are built from: a learned class embedding for G and the
+//! projection discriminator's inner product (Miyato & Koyama 2018).
+//!
+//! Every [`ModuleT`] is a [`ConditionalModuleT`] that ignores labels, so unconditional networks
+//! (research code's own included) need nothing new; a conditional network implements
+//! [`ConditionalModuleT`] itself and says how many classes it takes.
+//!
+//! ```
+//! use ganlab_layers::{dcgan32_conditional_discriminator, dcgan32_conditional_generator};
+//! use ganlab_layers::{ConditionalModuleT, Dcgan32Config};
+//! use tch::nn::VarStore;
+//! use tch::{Device, Kind, Tensor};
+//! let cfg = Dcgan32Config { classes: 10, ..Default::default() };
+//! let (g_vs, d_vs) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
+//! let g = dcgan32_conditional_generator(&g_vs.root(), cfg);
+//! let d = dcgan32_conditional_discriminator(&d_vs.root(), cfg);
+//! let z = Tensor::randn([4, cfg.z_dim], (Kind::Float, Device::Cpu));
+//! let eights = Tensor::from_slice(&[8i64, 8, 8, 8]);
+//! let images = g.forward_ct(&z, Some(&eights), false);
+//! assert_eq!(images.size(), [4, 1, 32, 32]);
+//! assert_eq!(d.forward_ct(&images, Some(&eights), false).size(), [4]);
+//! assert_eq!((g.classes(), d.classes()), (10, 10));
+//! ```
+
+use tch::nn::{self, ModuleT};
+use tch::Tensor;
+
+/// A network that takes class labels with its input: a conditional G (latents and labels →
+/// samples) or D (samples and labels → logits). An unconditional network ignores the labels.
+pub trait ConditionalModuleT: std::fmt::Debug + Send {
+    /// The output for input `xs` and class `labels` (int64 `[N]`, one per row of `xs`). A
+    /// conditional network needs `labels`: the engine passes them whenever
+    /// [`ConditionalModuleT::classes`] is above 0.
+    fn forward_ct(&self, xs: &Tensor, labels: Option<&Tensor>, train: bool) -> Tensor;
+    /// The number of classes the network is conditioned on; 0 for an unconditional one.
+    fn classes(&self) -> i64 {
+        0
+    }
+}
+
+/// Every module is an unconditional network.
+impl<M: ModuleT> ConditionalModuleT for M {
+    fn forward_ct(&self, xs: &Tensor, _labels: Option<&Tensor>, train: bool) -> Tensor {
+        self.forward_t(xs, train)
+    }
+}
+
+/// A boxed module (what research code hands the engine) as an unconditional network.
+#[derive(Debug)]
+pub struct Unconditional(pub Box<dyn ModuleT>);
+
+impl ConditionalModuleT for Unconditional {
+    fn forward_ct(&self, xs: &Tensor, _labels: Option<&Tensor>, train: bool) -> Tensor {
+        self.0.forward_t(xs, train)
+    }
+}
+
+/// The labels a conditional network was called with; the message names the network.
+pub(crate) fn required<'a>(labels: Option<&'a Tensor>, network: &str) -> &'a Tensor {
+    labels.unwrap_or_else(|| {
+        panic!("{network} is class-conditional: it must be called with labels (forward_ct)")
+    })
+}
+
+/// A learned class embedding: a `[classes, dim]` table under `p / "weight"`, drawn N(0, 1) as
+/// PyTorch's `nn.Embedding` is. G concatenates `embed(y)` to z.
+pub fn class_embedding(p: &nn::Path, classes: i64, dim: i64) -> nn::Embedding {
+    nn::embedding(p, classes, dim, Default::default())
+}
+
+/// The projection discriminator's `[classes, features]` class table under `p / "weight"`, drawn
+/// as the reference implementations draw it: Glorot (Xavier) uniform, U(±√(6 / (features +
+/// classes))) (Miyato & Koyama's Chainer code, `GlorotUniform` of `SNEmbedID`; PyTorch's
+/// `xavier_uniform_` on the table as StudioGAN does). N(0, 1), the embedding's own default,
+/// would make the class term about √features times larger than D's unconditional logit.
+pub fn projection_embedding(p: &nn::Path, classes: i64, features: i64) -> nn::Embedding {
+    let bound = (6.0 / (features + classes) as f64).sqrt();
+    let cfg = nn::EmbeddingConfig {
+        ws_init: nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        },
+        ..Default::default()
+    };
+    nn::embedding(p, classes, features, cfg)
+}
+
+/// The rows of `table` at `labels`: `embed(y)`, `[N, dim]`.
+pub fn embed(table: &nn::Embedding, labels: &Tensor) -> Tensor {
+    table
+        .ws
+        .index_select(0, &labels.to_device(table.ws.device()))
+}
+
+/// The projection discriminator's class term (Miyato & Koyama 2018, eq. 3): `⟨embed(y), φ(x)⟩`
+/// for every row, with `phi` the features `[N, F]` that D's unconditional output is a linear
+/// function of and `table` a `[classes, F]` embedding. D's logit is its unconditional logit
+/// plus this.
+pub fn projection(table: &nn::Embedding, phi: &Tensor, labels: &Tensor) -> Tensor {
+    (embed(table, labels).to_kind(phi.kind()) * phi).sum_dim_intlist(
+        [1i64].as_slice(),
+        false,
+        phi.kind(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{nn::VarStore, Device, Kind};
+
+    #[test]
+    fn the_projection_is_the_row_wise_inner_product_with_the_class_row() {
+        let vs = VarStore::new(Device::Cpu);
+        let table = class_embedding(&(vs.root() / "e"), 3, 4);
+        let phi = Tensor::randn([5, 4], (Kind::Float, Device::Cpu));
+        let labels = Tensor::from_slice(&[2i64, 0, 1, 2, 0]);
+        let got = projection(&table, &phi, &labels);
+        for (row, &y) in [2i64, 0, 1, 2, 0].iter().enumerate() {
+            let expected = (table.ws.get(y) * phi.get(row as i64)).sum(Kind::Float);
+            assert!(
+                (got.double_value(&[row as i64]) - expected.double_value(&[])).abs() < 1e-6,
+                "row {row}"
+            );
+        }
+        assert_eq!(
+            vs.variables().keys().next().map(String::as_str),
+            Some("e.weight")
+        );
+    }
+}

@@ -1,0 +1,81 @@
+"""Reference values from PyTorch for the class-conditional DCGAN-32 (`cond = true`).
+
+Run with the set-up venv:  .venv/bin/python tests/reference/conditional_reference.py
+Writes tests/fixtures/conditional_reference.json: the narrow DCGAN-32 pair of dcgan32_reference.py
+(z_dim 8, width 4, one channel) made conditional on 3 classes as the toolkit builds it:
+- G: a learned class embedding `class_embed` [3, z_dim] concatenated to z, the first transposed
+  convolution taking 2 * z_dim channels;
+- D: a projection discriminator (Miyato & Koyama 2018, eq. 3): the unconditional logit plus
+  <embed(y), phi(x)>, phi(x) the last block's features flattened (the input of the final 4x4
+  convolution), `class_projection` [3, 4 * width * 16].
+The state under the toolkit's names, the inputs (z, labels, reals), the outputs in training and
+evaluation mode, and the gradients of the mean output with respect to both class tables.
+"""
+import json
+import os
+import sys
+
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(__file__))
+from dcgan32_reference import D, G, state, flat, weights_init  # noqa: E402
+
+
+class CondG(G):
+    def __init__(self, z_dim, width, channels, classes):
+        super().__init__(2 * z_dim, width, channels)
+        self.class_embed = nn.Embedding(classes, z_dim)
+
+    def forward(self, z, y):
+        return super().forward(torch.cat([z, self.class_embed(y)], 1))
+
+
+class ProjD(D):
+    def __init__(self, width, channels, classes):
+        super().__init__(width, channels)
+        self.class_projection = nn.Embedding(classes, 4 * width * 16)
+
+    def forward(self, x, y):
+        x = nn.functional.leaky_relu(self.block1.conv(x), 0.2)
+        for b in (self.block2, self.block3):
+            x = nn.functional.leaky_relu(b.bn(b.conv(x)), 0.2)
+        logit = self.to_logit.conv(x).flatten(1).squeeze(1)
+        phi = x.flatten(1)
+        return logit + (self.class_projection(y) * phi).sum(1)
+
+
+def main():
+    torch.manual_seed(39)
+    torch.set_num_threads(1)
+    g, d = CondG(8, 4, 1, 3), ProjD(4, 1, 3)
+    g.apply(weights_init)
+    d.apply(weights_init)
+    nn.init.xavier_uniform_(d.class_projection.weight)
+    z = torch.randn(6, 8)
+    y = torch.tensor([2, 0, 1, 1, 0, 2])
+    real = torch.rand(6, 1, 32, 32) * 2 - 1
+    out = {"z_dim": 8, "width": 4, "channels": 1, "classes": 3,
+           "g_state": state(g), "d_state": state(d),
+           "z": flat(z), "labels": y.tolist(), "real": flat(real)}
+    g.train(), d.train()
+    fake = g(z, y)
+    logits = d(real, y)
+    fake.mean().backward()
+    logits.mean().backward()
+    out["g_out_train"] = flat(fake)
+    out["d_out_train"] = flat(logits)
+    out["g_class_embed_grad"] = flat(g.class_embed.weight.grad)
+    out["d_class_projection_grad"] = flat(d.class_projection.weight.grad)
+    g.eval(), d.eval()
+    with torch.no_grad():
+        out["g_out_eval"] = flat(g(z, y))
+        out["d_out_eval"] = flat(d(real, y))
+    out["torch"] = torch.__version__
+    path = os.path.join(os.path.dirname(__file__), "..", "fixtures", "conditional_reference.json")
+    with open(path, "w") as f:
+        json.dump(out, f)
+
+
+if __name__ == "__main__":
+    main()

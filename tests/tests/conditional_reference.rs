@@ -1,0 +1,103 @@
+//! The class-conditional DCGAN-32 (`cond = true`) against PyTorch on the same weights: G's class
+//! embedding concatenated to z and the projection discriminator (Miyato & Koyama 2018), forward
+//! in training and evaluation mode and the gradients that reach both class tables.
+//! Fixture: `tests/reference/conditional_reference.py`.
+
+use ganlab_layers::{
+    dcgan32_conditional_discriminator, dcgan32_conditional_generator, ConditionalModuleT,
+    Dcgan32Config, Norm,
+};
+use ganlab_tests::{assert_close, ints, load_state, read_fixture, tensor};
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+
+#[test]
+fn conditional_g_and_projection_d_equal_pytorch_on_the_same_weights() {
+    let fx = read_fixture("conditional_reference.json");
+    let cfg = Dcgan32Config {
+        z_dim: 8,
+        width: 4,
+        channels: 1,
+        d_norm: Norm::Batch,
+        d_spectral_norm: false,
+        classes: 3,
+    };
+    let (g_vs, d_vs) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
+    let g = dcgan32_conditional_generator(&g_vs.root(), cfg);
+    let d = dcgan32_conditional_discriminator(&d_vs.root(), cfg);
+    load_state(&g_vs, &fx["g_state"]);
+    load_state(&d_vs, &fx["d_state"]);
+    // Every variable of ours is in PyTorch's state dict and the other way round (same names).
+    assert_eq!(
+        g_vs.variables().len(),
+        fx["g_state"].as_object().expect("g").len()
+    );
+    assert_eq!(
+        d_vs.variables().len(),
+        fx["d_state"].as_object().expect("d").len()
+    );
+    let z = tensor(&fx["z"], &[6, 8]);
+    let labels = Tensor::from_slice(&ints(&fx["labels"]));
+    let real = tensor(&fx["real"], &[6, 1, 32, 32]);
+    // float32 convolutions summed in another order: |x − y| ≤ 1e-5 + 1e-4·|y|.
+    let (atol, rtol) = (1e-5, 1e-4);
+
+    let fake = g.forward_ct(&z, Some(&labels), true);
+    let logits = d.forward_ct(&real, Some(&labels), true);
+    assert_close(
+        &fake,
+        &tensor(&fx["g_out_train"], &[6, 1, 32, 32]),
+        atol,
+        rtol,
+        "G train",
+    );
+    assert_close(
+        &logits,
+        &tensor(&fx["d_out_train"], &[6]),
+        atol,
+        rtol,
+        "D train",
+    );
+    fake.mean(Kind::Float).backward();
+    logits.mean(Kind::Float).backward();
+    assert_close(
+        &g.embed.ws.grad(),
+        &tensor(&fx["g_class_embed_grad"], &[3, 8]),
+        1e-6,
+        1e-4,
+        "∂ mean G / ∂ class_embed",
+    );
+    assert_close(
+        &d.projection.ws.grad(),
+        &tensor(&fx["d_class_projection_grad"], &[3, 256]),
+        1e-6,
+        1e-4,
+        "∂ mean D / ∂ class_projection",
+    );
+
+    let fake = tch::no_grad(|| g.forward_ct(&z, Some(&labels), false));
+    let logits = tch::no_grad(|| d.forward_ct(&real, Some(&labels), false));
+    assert_close(
+        &fake,
+        &tensor(&fx["g_out_eval"], &[6, 1, 32, 32]),
+        atol,
+        rtol,
+        "G eval",
+    );
+    assert_close(
+        &logits,
+        &tensor(&fx["d_out_eval"], &[6]),
+        atol,
+        rtol,
+        "D eval",
+    );
+
+    // The class changes the output: the same z as another class is another image.
+    let other = (&labels + 1).remainder(3);
+    let moved = tch::no_grad(|| g.forward_ct(&z, Some(&other), false));
+    let change = (moved - &fake).abs().max().double_value(&[]);
+    assert!(
+        change > 1e-6,
+        "another class moved G's output by {change:e}"
+    );
+}
