@@ -1,7 +1,7 @@
 //! Resuming from a snapshot gives exactly the parameters of the uninterrupted run (CPU, same
 //! seed), for DCGAN-32, for ProGAN from a snapshot taken in the middle of a fade-in, and for a
 //! spectrally normalised D under WGAN-GP (its power iterations' u and v resume too), and for ADA
-//! (p, r_t's sums and the augmentation's draws continue). One file,
+//! (p, r_t's sums and the augmentation's draws continue), and for a conditional pair. One file,
 //! so that no other test in the process draws from libtorch's global generator meanwhile.
 
 use ganlab_run::config::RunConfig;
@@ -65,6 +65,30 @@ fn resumed_runs_end_with_identical_parameters() {
     );
     let log = std::fs::read_to_string(cut.path().join("log.txt")).expect("log");
     assert!(log.contains("resumed at 0.128 kimg (tick 2)"), "{log}");
+
+    // Conditional (`cond`): the class tables resume with the networks, and the batches' labels
+    // continue with their images.
+    let cond = TrainConfig {
+        cond: true,
+        kimg: 0.128,
+        tick_kimg: 0.032,
+        ..config.clone()
+    };
+    let full = tempfile::tempdir().expect("tmp");
+    let a = ganlab_run::train(cond, full.path(), quiet()).expect("uninterrupted, conditional");
+    let snapshot = Snapshot::read(&a.snapshot).expect("snapshot");
+    for table in ["G.class_embed.weight", "D.class_projection.weight"] {
+        assert!(
+            snapshot.tensors.contains_key(table),
+            "{table} in the snapshot"
+        );
+    }
+    let cut = tempfile::tempdir().expect("tmp");
+    ganlab_tests::copy_run_killed_after(full.path(), cut.path(), "0000.06");
+    let saved = RunConfig::read(cut.path()).expect("config.json").config;
+    assert_eq!((saved.cond, saved.classes), (true, Some(10)));
+    let b = resume(saved, cut.path(), quiet()).expect("resumed, conditional");
+    assert_same_parameters(&a.snapshot, &b.snapshot);
 
     // Spectral normalisation, under WGAN-GP's double backward: u and v are in every snapshot
     // and the resumed run continues their power iterations exactly.

@@ -327,3 +327,122 @@ fn dataset_create_prints_a_train_command_that_works() {
     assert!(ok, "{args:?}: {stderr}");
     assert!(run.join("config.json").is_file(), "{stderr}");
 }
+
+/// Conditional runs (`--cond`): an unlabelled folder is refused by name; a 10-class generator
+/// draws classes 0 to 9 and names `--class 10`; an unconditional one refuses `--class`.
+#[test]
+fn conditional_mistakes_are_named() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).expect("mkdir");
+    for i in 0..4u8 {
+        image::GrayImage::from_fn(16, 16, |x, y| image::Luma([x as u8 * 9 + y as u8 + i]))
+            .save(images.join(format!("{i}.png")))
+            .expect("png");
+    }
+    let folder = format!("folder:{}", images.display());
+    let unlabelled = dir.path().join("unlabelled");
+    let (ok, _, stderr) = gan(&[
+        "train",
+        "--dataset",
+        &folder,
+        "--arch",
+        "progan",
+        "--resolution",
+        "16",
+        "--cond",
+        "--kimg",
+        "0.008",
+        "--device",
+        "cpu",
+        "--run-dir",
+        unlabelled.to_str().expect("utf8"),
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--cond (config `cond`) needs class labels")
+            && stderr.contains(&images.display().to_string()),
+        "{stderr}"
+    );
+    assert!(
+        !unlabelled.join("config.json").exists(),
+        "no run was started"
+    );
+
+    let run = dir.path().join("mnist");
+    let run_s = run.to_str().expect("utf8");
+    let (ok, _, stderr) = gan(&[
+        "train",
+        "--cond",
+        "--kimg",
+        "0.016",
+        "--batch-size",
+        "8",
+        "--set",
+        "width=8",
+        "--device",
+        "cpu",
+        "--no-report",
+        "--no-tb",
+        "--eval-every-kimg",
+        "0",
+        "--run-dir",
+        run_s,
+    ]);
+    assert!(ok, "{stderr}");
+    let out = dir.path().join("generated");
+    let out_s = out.to_str().expect("utf8");
+    let (ok, _, stderr) = gan(&["generate", run_s, "--seeds", "0-1", "--class", "10"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--class 10: this generator is conditioned on 10 classes, 0 to 9"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = gan(&["generate", run_s, "--seeds", "0-1"]);
+    assert!(!ok);
+    assert!(stderr.contains("pass --class 0 to --class 9"), "{stderr}");
+    let (ok, stdout, stderr) = gan(&[
+        "generate", run_s, "--seeds", "0-1", "--class", "9", "--out", out_s,
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(out.join("seed0001-class9.png").is_file(), "{stdout}");
+    let (ok, _, stderr) = gan(&[
+        "generate", run_s, "--seeds", "0-1", "--class", "all", "--out", out_s,
+    ]);
+    assert!(ok, "{stderr}");
+    let grid = image::open(out.join("grid.png")).expect("grid");
+    // Ten columns (one per class) and two rows (one per seed) of 32x32 with 2-pixel borders.
+    assert_eq!(
+        (grid.width(), grid.height()),
+        (10 * 34 + 2, 2 * 34 + 2),
+        "{}",
+        out.display()
+    );
+
+    let plain = dir.path().join("plain");
+    let plain_s = plain.to_str().expect("utf8");
+    let (ok, _, stderr) = gan(&[
+        "train",
+        "--kimg",
+        "0.008",
+        "--batch-size",
+        "8",
+        "--set",
+        "width=8",
+        "--device",
+        "cpu",
+        "--no-report",
+        "--no-tb",
+        "--eval-every-kimg",
+        "0",
+        "--run-dir",
+        plain_s,
+    ]);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = gan(&["generate", plain_s, "--seeds", "0", "--class", "3"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("this generator is unconditional"),
+        "{stderr}"
+    );
+}

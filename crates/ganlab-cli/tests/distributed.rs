@@ -184,8 +184,10 @@ fn two_ranks_of_the_toy_pair_train_what_one_process_trains_however_launched() {
     );
 }
 
+/// Conditioned on Fashion-MNIST's classes (`--cond`), so that each rank's slice of every batch
+/// carries its labels (the unconditional pair is the toy test's).
 #[test]
-fn two_ranks_of_progan_8x8_without_minibatch_stddev_train_what_one_process_trains() {
+fn two_ranks_of_a_conditional_progan_8x8_without_minibatch_stddev_train_what_one_process_trains() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
     // 4x4 stable, the fade-in to 8x8 and 8x8 stable: 6 generator steps of 64 images.
@@ -193,6 +195,7 @@ fn two_ranks_of_progan_8x8_without_minibatch_stddev_train_what_one_process_train
         "train",
         "--preset",
         "progan-fashion32",
+        "--cond",
         "--resolution",
         "8",
         "--set",
@@ -235,6 +238,18 @@ fn two_ranks_of_progan_8x8_without_minibatch_stddev_train_what_one_process_train
     assert_same_training(&one, &two);
     let diffs = relative_differences(&one, &two);
     assert!(diffs.iter().any(|(n, _)| n == "G_ema"), "{diffs:?}");
+    let tables: Vec<_> = networks(&two)
+        .into_iter()
+        .filter(|(n, _)| {
+            n.ends_with("class_embed.weight") || n.ends_with("class_projection.weight")
+        })
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        tables.len(),
+        3,
+        "G's, G_ema's and D's class tables: {tables:?}"
+    );
     // The evaluation of the spread samples is the one process's.
     let eval = |d: &Path| {
         let text = std::fs::read_to_string(d.join("stats.jsonl")).expect("stats");

@@ -25,8 +25,8 @@ pub mod networks;
 pub mod schedule;
 
 pub use networks::{
-    progan_discriminator, progan_generator, Discriminator, Generator, ProganConfig, Stage,
-    StageHandle,
+    progan_discriminator, progan_generator, ConditionalGenerator, Discriminator, Generator,
+    ProganConfig, ProjectionDiscriminator, Stage, StageHandle,
 };
 pub use schedule::{Phase, Schedule};
 

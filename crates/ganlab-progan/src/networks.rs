@@ -42,6 +42,10 @@ pub struct ProganConfig {
     /// Spectral normalisation of every D layer (Miyato et al. 2018; not in the paper), on top
     /// of its equalized layers (see `ganlab_layers::equalized`).
     pub d_spectral_norm: bool,
+    /// Classes of the conditional pair ([`ConditionalGenerator`], [`ProjectionDiscriminator`]):
+    /// G concatenates a learned class embedding to z, D adds the projection term; 0 for the
+    /// unconditional pair.
+    pub classes: i64,
 }
 
 impl Default for ProganConfig {
@@ -54,6 +58,7 @@ impl Default for ProganConfig {
             latent_size: 0,
             mbstd_group_size: 4,
             d_spectral_norm: false,
+            classes: 0,
         }
     }
 }
@@ -143,6 +148,8 @@ enum GBlock {
 /// The ProGAN generator.
 #[derive(Debug)]
 pub struct Generator {
+    /// The class embedding `class_embed` [classes, latent] of the conditional generator.
+    embed: Option<nn::Embedding>,
     blocks: Vec<GBlock>,
     to_rgb: Vec<EqConv2d>,
     pub config: ProganConfig,
@@ -157,6 +164,14 @@ pub fn progan_generator(p: &nn::Path, cfg: ProganConfig, stage: StageHandle) -> 
         gain: 1.0,
         ..Default::default()
     };
+    // Conditional: the embedding of the label is concatenated to z before the latents'
+    // normalisation, as official ProGAN concatenates its one-hot labels (`combo_in`).
+    let embed = (cfg.classes > 0)
+        .then(|| ganlab_layers::class_embedding(&(p / "class_embed"), cfg.classes, cfg.latent()));
+    let input = match embed {
+        Some(_) => 2 * cfg.latent(),
+        None => cfg.latent(),
+    };
     for level in 2..=cfg.max_level() {
         let res = 1i64 << level;
         let bp = p / format!("b{res}");
@@ -167,7 +182,7 @@ pub fn progan_generator(p: &nn::Path, cfg: ProganConfig, stage: StageHandle) -> 
                 ..Default::default()
             };
             blocks.push(GBlock::First {
-                dense: eq_linear(&(&bp / "dense"), cfg.latent(), c * 16, dense_cfg),
+                dense: eq_linear(&(&bp / "dense"), input, c * 16, dense_cfg),
                 conv: eq_conv2d(&(&bp / "conv"), c, c, 3, EqConfig::default()),
                 channels: c,
             });
@@ -192,6 +207,7 @@ pub fn progan_generator(p: &nn::Path, cfg: ProganConfig, stage: StageHandle) -> 
         ));
     }
     Generator {
+        embed,
         blocks,
         to_rgb,
         config: cfg,
@@ -221,8 +237,25 @@ impl Generator {
 
     /// Images at the given stage: [N, C, 2^level, 2^level].
     pub fn forward_at(&self, z: &Tensor, stage: Stage) -> Tensor {
+        self.forward_labelled_at(z, None, stage)
+    }
+
+    /// [`Generator::forward_at`] with the class `labels` a conditional generator needs.
+    pub fn forward_labelled_at(&self, z: &Tensor, labels: Option<&Tensor>, stage: Stage) -> Tensor {
+        let z = match &self.embed {
+            Some(table) => {
+                let labels = labels.unwrap_or_else(|| {
+                    panic!("the conditional ProGAN generator must be called with labels")
+                });
+                Tensor::cat(
+                    &[z, &ganlab_layers::embed(table, labels).to_kind(z.kind())],
+                    1,
+                )
+            }
+            None => z.shallow_clone(),
+        };
         let last = (stage.level - 2) as usize;
-        let mut x = self.block(0, z);
+        let mut x = self.block(0, &z);
         for i in 1..=last {
             if i == last && stage.alpha < 1.0 {
                 // Fade-in: lerp(upsampled old toRGB, new toRGB, α).
@@ -258,6 +291,8 @@ enum DBlock {
 /// The ProGAN discriminator.
 #[derive(Debug)]
 pub struct Discriminator {
+    /// The projection table `class_projection` [classes, nf(0)] of the conditional D.
+    projection: Option<nn::Embedding>,
     blocks: Vec<DBlock>,
     from_rgb: Vec<EqConv2d>,
     pub config: ProganConfig,
@@ -314,7 +349,13 @@ pub fn progan_discriminator(p: &nn::Path, cfg: ProganConfig, stage: StageHandle)
             });
         }
     }
+    // Conditional: φ(x) is the last hidden layer (dense0's activations, [N, nf(0)]), of which
+    // the logit is a linear function (Miyato & Koyama 2018, eq. 3).
+    let projection = (cfg.classes > 0).then(|| {
+        ganlab_layers::projection_embedding(&(p / "class_projection"), cfg.classes, cfg.nf(0))
+    });
     Discriminator {
+        projection,
         blocks,
         from_rgb,
         config: cfg,
@@ -323,7 +364,7 @@ pub fn progan_discriminator(p: &nn::Path, cfg: ProganConfig, stage: StageHandle)
 }
 
 impl Discriminator {
-    fn block(&self, index: usize, x: &Tensor, train: bool) -> Tensor {
+    fn block(&self, index: usize, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Tensor {
         match &self.blocks[index] {
             DBlock::Last {
                 conv,
@@ -338,7 +379,16 @@ impl Discriminator {
                 let x = act(&conv.forward_t(&x, train));
                 let n = x.size()[0];
                 let x = act(&dense0.forward_t(&x.reshape([n, -1]), train));
-                dense1.forward_t(&x, train).view([n])
+                let logit = dense1.forward_t(&x, train).view([n]);
+                match &self.projection {
+                    Some(table) => {
+                        let labels = labels.unwrap_or_else(|| {
+                            panic!("the projection ProGAN discriminator must be called with labels")
+                        });
+                        logit + ganlab_layers::projection(table, &x, labels)
+                    }
+                    None => logit,
+                }
             }
             DBlock::Down { conv0, conv1 } => {
                 let x = act(&conv0.forward_t(x, train));
@@ -359,26 +409,68 @@ impl Discriminator {
     /// Logits at the given stage; `train` matters only under spectral normalisation (whose
     /// power iterations run in training forwards).
     pub fn forward_at_t(&self, images: &Tensor, stage: Stage, train: bool) -> Tensor {
+        self.forward_labelled_at_t(images, None, stage, train)
+    }
+
+    /// [`Discriminator::forward_at_t`] with the class `labels` a projection D needs.
+    pub fn forward_labelled_at_t(
+        &self,
+        images: &Tensor,
+        labels: Option<&Tensor>,
+        stage: Stage,
+        train: bool,
+    ) -> Tensor {
         let top = (stage.level - 2) as usize;
         let mut x = self.apply_from_rgb(top, images, train);
         if top > 0 {
-            x = self.block(top, &x, train);
+            x = self.block(top, &x, None, train);
             if stage.alpha < 1.0 {
                 // Fade-in, mirroring G: lerp(fromRGB of the downscaled image, new block, α).
                 let old = self.apply_from_rgb(top - 1, &downscale2d(images), train);
                 x = &old + (x - &old) * stage.alpha;
             }
             for i in (1..top).rev() {
-                x = self.block(i, &x, train);
+                x = self.block(i, &x, None, train);
             }
         }
-        self.block(0, &x, train)
+        self.block(0, &x, labels, train)
     }
 }
 
 impl ModuleT for Discriminator {
     fn forward_t(&self, images: &Tensor, train: bool) -> Tensor {
         self.forward_at_t(images, self.stage.get(), train)
+    }
+}
+
+/// The class-conditional ProGAN generator (`classes` > 0): [`Generator`] with its class
+/// embedding, at the stage its handle holds.
+#[derive(Debug)]
+pub struct ConditionalGenerator(pub Generator);
+
+impl ganlab_layers::ConditionalModuleT for ConditionalGenerator {
+    fn forward_ct(&self, z: &Tensor, labels: Option<&Tensor>, _train: bool) -> Tensor {
+        self.0.forward_labelled_at(z, labels, self.0.stage.get())
+    }
+
+    fn classes(&self) -> i64 {
+        self.0.config.classes
+    }
+}
+
+/// The projection ProGAN discriminator (`classes` > 0): [`Discriminator`] plus
+/// ⟨embed(y), φ(x)⟩ (Miyato & Koyama 2018), at the stage its handle holds.
+#[derive(Debug)]
+pub struct ProjectionDiscriminator(pub Discriminator);
+
+impl ganlab_layers::ConditionalModuleT for ProjectionDiscriminator {
+    fn forward_ct(&self, images: &Tensor, labels: Option<&Tensor>, train: bool) -> Tensor {
+        self.0
+            .forward_labelled_at_t(images, labels, self.0.stage.get(), train)
+    }
+
+    fn classes(&self) -> i64 {
+        self.0.config.classes
     }
 }
 
@@ -396,6 +488,7 @@ mod tests {
             latent_size: 0,
             mbstd_group_size: 4,
             d_spectral_norm: false,
+            classes: 0,
         }
     }
 
@@ -507,6 +600,7 @@ mod tests {
             latent_size: 0,
             mbstd_group_size: 4,
             d_spectral_norm: false,
+            classes: 0,
         };
         let vs = VarStore::new(Device::Cpu);
         let stage = StageHandle::new(10);

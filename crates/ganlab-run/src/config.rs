@@ -927,6 +927,13 @@ impl EvaluationSettings {
         }
         if config.is_toy() {
             vec![Metric::Jsd, Metric::Modes, Metric::HighQuality]
+        } else if config.has_domain_classifier() && config.cond {
+            vec![
+                Metric::Swd,
+                Metric::DomainFid,
+                Metric::Coverage,
+                Metric::ClassAccuracy,
+            ]
         } else if config.has_domain_classifier() {
             vec![Metric::Swd, Metric::DomainFid, Metric::Coverage]
         } else {

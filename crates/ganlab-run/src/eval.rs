@@ -5,7 +5,8 @@
 
 use crate::data::TrainingData;
 use crate::evaluation::{
-    CoverageResult, Evaluation, FidInfFit, IsResult, KidResult, ManifoldResult, SwdResult,
+    ConditionalResult, CoverageResult, Evaluation, FidInfFit, IsResult, KidResult, ManifoldResult,
+    SwdResult,
 };
 use crate::files::{write_atomically, write_json_atomically};
 use crate::generator::TrainedGenerator;
@@ -136,6 +137,9 @@ pub struct ImageSet {
     pub description: String,
     /// The dataset behind it, if any (names the default classifier).
     pub dataset: Option<String>,
+    /// The class of each image (int64 `[N]`, CPU): the real images' labels, or the classes a
+    /// conditional generator was asked for. `None`: unlabelled.
+    pub labels: Option<Tensor>,
 }
 
 enum Pixels {
@@ -153,6 +157,15 @@ impl ImageSet {
             pixels: Pixels::Held(images),
             description,
             dataset,
+            labels: None,
+        }
+    }
+
+    /// The same set with the class of each image (int64 `[N]`).
+    pub fn with_labels(self, labels: Option<Tensor>) -> ImageSet {
+        ImageSet {
+            labels: labels.map(|l| l.to_device(Device::Cpu).to_kind(Kind::Int64)),
+            ..self
         }
     }
 
@@ -163,10 +176,12 @@ impl ImageSet {
         description: String,
         dataset: Option<String>,
     ) -> ImageSet {
+        let labels = source.labels_of(&indices).ok().flatten();
         ImageSet {
             pixels: Pixels::Streamed { source, indices },
             description,
             dataset,
+            labels,
         }
     }
 
@@ -390,6 +405,7 @@ fn sample_snapshot(
         true => format!(", truncation ψ = {psi}"),
         false => String::new(),
     };
+    let labels = sample_labels(n, generator.classes(), Device::Cpu);
     Ok(ImageSet::held(
         images,
         format!(
@@ -399,7 +415,8 @@ fn sample_snapshot(
             generator.images_shown as f64 / 1000.0
         ),
         Some(generator.config.dataset.clone()),
-    ))
+    )
+    .with_labels(labels))
 }
 
 /// Whether `spec` names a trained generator: a run directory (it has `config.json`) or a
@@ -488,7 +505,8 @@ pub fn load_image_set(
             to_pixels(&source.batch(&indices)?),
             description,
             dataset_name,
-        ),
+        )
+        .with_labels(source.labels_of(&indices)?),
     })
 }
 
@@ -503,10 +521,21 @@ fn seeded_indices(total: i64, n: i64, seed: u64) -> Result<Vec<i64>> {
 /// with how many were taken and how many there are: the same images for the same seed whatever
 /// holds the source, so a run's evaluation and `gan eval` share the real-feature cache.
 pub fn seeded_subset(source: &dyn ImageSource, n: i64, seed: u64) -> Result<(Tensor, i64, i64)> {
+    let (images, _, take, total) = labelled_seeded_subset(source, n, seed)?;
+    Ok((images, take, total))
+}
+
+/// [`seeded_subset`] with the images' labels (`None` for an unlabelled source).
+pub fn labelled_seeded_subset(
+    source: &dyn ImageSource,
+    n: i64,
+    seed: u64,
+) -> Result<(Tensor, Option<Tensor>, i64, i64)> {
     let total = source.len();
     let indices = seeded_indices(total, n, seed)?;
     let images = source.batch(&indices)?;
-    Ok((to_pixels(&images), indices.len() as i64, total))
+    let labels = source.labels_of(&indices)?;
+    Ok((to_pixels(&images), labels, indices.len() as i64, total))
 }
 
 pub use crate::logging::bar;
@@ -985,6 +1014,20 @@ pub fn evaluate_sets_with(
                 &stats_of(&fake_features)?,
             )?);
         }
+        if wants(Metric::ClassAccuracy) {
+            let asked = fake.labels.as_ref().with_context(|| {
+                format!(
+                    "class-accuracy judges a conditional generator's samples by the class they \
+                     were drawn for, and {} has no classes (train with --cond)",
+                    fake.description
+                )
+            })?;
+            out.conditional = Some(conditional_result(
+                &name,
+                (&real_features, &real_logits, real.labels.as_ref()),
+                (&fake_features, &fake_logits, asked),
+            )?);
+        }
         if space == Some(FeatureSpace::Classifier) {
             manifold_features = Some((real_features, fake_features, format!("classifier:{name}")));
         }
@@ -1001,6 +1044,74 @@ pub fn evaluate_sets_with(
     }
     out.provenance = provenance;
     Ok(out)
+}
+
+/// A conditional generator's samples judged by class ([`ConditionalResult`]): `real` and
+/// `fake` are (classifier features, logits, labels); reals without labels are grouped by the
+/// classifier's prediction. Every class needs at least two samples and two real images.
+fn conditional_result(
+    classifier: &str,
+    (real_features, real_logits, real_labels): (&Tensor, &Tensor, Option<&Tensor>),
+    (fake_features, fake_logits, asked): (&Tensor, &Tensor, &Tensor),
+) -> Result<ConditionalResult> {
+    let classes = fake_logits.size()[1];
+    let asked = asked.to_kind(Kind::Int64);
+    let highest = asked.max().int64_value(&[]);
+    if highest >= classes || asked.min().int64_value(&[]) < 0 {
+        bail!(
+            "class-accuracy: the samples were drawn for classes up to {highest}, the {classifier} \
+             classifier knows {classes}"
+        );
+    }
+    let real_labels = match real_labels {
+        Some(l) => l.to_kind(Kind::Int64),
+        None => real_logits.argmax(1, false),
+    };
+    let hits = fake_logits.argmax(1, false).eq_tensor(&asked);
+    let accuracy = hits
+        .to_kind(Kind::Double)
+        .mean(Kind::Double)
+        .double_value(&[]);
+    let mut result = ConditionalResult {
+        classifier: classifier.to_string(),
+        accuracy,
+        per_class_accuracy: Vec::new(),
+        per_class_domain_fid: Vec::new(),
+        intra_class_diversity: Vec::new(),
+        samples_per_class: Vec::new(),
+        reals_per_class: Vec::new(),
+    };
+    let rows = |labels: &Tensor, class: i64| labels.eq(class).nonzero().squeeze_dim(1);
+    for class in 0..classes {
+        let (fake_rows, real_rows) = (rows(&asked, class), rows(&real_labels, class));
+        let (nf, nr) = (fake_rows.size()[0], real_rows.size()[0]);
+        if nf < 2 || nr < 2 {
+            bail!(
+                "class-accuracy: class {class} has {nf} samples and {nr} real images; each \
+                 class needs at least 2 of both (raise --n / evaluation.n)"
+            );
+        }
+        let (fake_class, real_class) = (
+            fake_features.index_select(0, &fake_rows),
+            real_features.index_select(0, &real_rows),
+        );
+        result.per_class_accuracy.push(
+            hits.index_select(0, &fake_rows)
+                .to_kind(Kind::Double)
+                .mean(Kind::Double)
+                .double_value(&[]),
+        );
+        result
+            .per_class_domain_fid
+            .push(fid_of(&stats_of(&real_class)?, &stats_of(&fake_class)?)?);
+        let spread = |x: &Tensor| crate::data::mean_pairwise_distance(x);
+        result
+            .intra_class_diversity
+            .push(spread(&fake_class) / spread(&real_class).max(f64::MIN_POSITIVE));
+        result.samples_per_class.push(nf);
+        result.reals_per_class.push(nr);
+    }
+    Ok(result)
 }
 
 /// Names the sample counts the asked metrics cannot work with, before any feature is computed:

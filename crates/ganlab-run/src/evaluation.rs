@@ -49,6 +49,9 @@ pub struct Evaluation {
     /// The feature space, k, block size, counts and realism summary of the k-NN metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifold: Option<ManifoldResult>,
+    /// A conditional generator judged by class (`class-accuracy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditional: Option<ConditionalResult>,
     /// 2-D toys: the mode metrics (PacGAN's definitions), as the tick's statistics hold them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jsd_to_uniform: Option<f64>,
@@ -100,6 +103,28 @@ pub struct CoverageResult {
     pub covered: usize,
     /// The classes missing from the samples.
     pub missing: Vec<usize>,
+}
+
+/// A conditional generator's samples judged against the classes they were asked for, by the
+/// domain classifier: whether each class is drawn (accuracy), how well (domain FID against the
+/// real images of the class), and how varied (intra-class diversity), so that a generator that
+/// draws every class but one style per class is caught.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConditionalResult {
+    pub classifier: String,
+    /// Share of all samples classified as the class they were drawn for.
+    pub accuracy: f64,
+    /// The same per requested class.
+    pub per_class_accuracy: Vec<f64>,
+    /// Domain FID (classifier features) of each class's samples against the real images of the
+    /// class (by the real set's labels).
+    pub per_class_domain_fid: Vec<f64>,
+    /// Mean pairwise distance (classifier features) among each class's samples over the same
+    /// among its real images: 1 is the data's variety, near 0 one style.
+    pub intra_class_diversity: Vec<f64>,
+    /// Samples and real images per class behind the numbers.
+    pub samples_per_class: Vec<i64>,
+    pub reals_per_class: Vec<i64>,
 }
 
 /// The fit behind FID∞: FID at each subset size.
@@ -187,6 +212,28 @@ impl Evaluation {
             if let Some(v) = value {
                 rows.push((name.into(), format!("{}{space}", num(v))));
             }
+        }
+        if let Some(c) = &self.conditional {
+            rows.push((
+                format!("class accuracy ({})", c.classifier),
+                num(c.accuracy),
+            ));
+            let list = |v: &[f64], digits: usize| {
+                v.iter()
+                    .enumerate()
+                    .map(|(k, x)| format!("{k}: {x:.digits$}"))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+            };
+            rows.push(("  per class".into(), list(&c.per_class_accuracy, 3)));
+            rows.push((
+                "  domain FID/class".into(),
+                list(&c.per_class_domain_fid, 2),
+            ));
+            rows.push((
+                "  diversity/class".into(),
+                list(&c.intra_class_diversity, 3),
+            ));
         }
         rows.iter().map(|(k, v)| format!("{k:<18} {v}\n")).collect()
     }

@@ -40,6 +40,9 @@ pub enum Metric {
     Density,
     /// Share of real images whose k-NN ball holds a sample (Naeem et al. 2020's coverage).
     NnCoverage,
+    /// A conditional generator's samples that the domain classifier assigns to the requested
+    /// class (with per-class accuracy, per-class domain FID and intra-class diversity).
+    ClassAccuracy,
     /// 2-D toys: Jensen–Shannon divergence of the mode histogram against uniform.
     Jsd,
     /// 2-D toys: modes covered.
@@ -50,7 +53,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in the order names are listed.
-    pub const ALL: [Metric; 14] = [
+    pub const ALL: [Metric; 15] = [
         Metric::Fid,
         Metric::Kid,
         Metric::Swd,
@@ -62,6 +65,7 @@ impl Metric {
         Metric::Recall,
         Metric::Density,
         Metric::NnCoverage,
+        Metric::ClassAccuracy,
         Metric::Jsd,
         Metric::Modes,
         Metric::HighQuality,
@@ -81,6 +85,7 @@ impl Metric {
             Metric::Recall => "recall",
             Metric::Density => "density",
             Metric::NnCoverage => "nn-coverage",
+            Metric::ClassAccuracy => "class-accuracy",
             Metric::Jsd => "jsd",
             Metric::Modes => "modes",
             Metric::HighQuality => "high-quality",
@@ -112,6 +117,7 @@ impl Metric {
                 | Metric::Recall
                 | Metric::Density
                 | Metric::NnCoverage
+                | Metric::ClassAccuracy
         )
     }
 
@@ -129,6 +135,7 @@ impl Metric {
             Metric::Recall => result.recall,
             Metric::Density => result.density,
             Metric::NnCoverage => result.nn_coverage,
+            Metric::ClassAccuracy => result.conditional.as_ref().map(|c| c.accuracy),
             Metric::Jsd => result.jsd_to_uniform,
             Metric::Modes => result.modes_covered.map(|m| m as f64),
             Metric::HighQuality => result.high_quality_share,
@@ -149,6 +156,7 @@ impl Metric {
             Metric::Recall => "recall (k=3)",
             Metric::Density => "density (k=5)",
             Metric::NnCoverage => "NN coverage (k=5)",
+            Metric::ClassAccuracy => "class accuracy",
             Metric::Jsd => "JSD to uniform",
             Metric::Modes => "modes covered",
             Metric::HighQuality => "high-quality share",
@@ -168,7 +176,10 @@ impl Metric {
 
     /// Whether it needs a domain classifier (MNIST / Fashion-MNIST at 32x32).
     pub fn needs_classifier(self) -> bool {
-        matches!(self, Metric::Is | Metric::Coverage | Metric::DomainFid)
+        matches!(
+            self,
+            Metric::Is | Metric::Coverage | Metric::DomainFid | Metric::ClassAccuracy
+        )
     }
 
     /// Whether it is one of the k-NN manifold metrics (one feature space, one distance pass).
@@ -231,7 +242,7 @@ mod tests {
         }
         assert_eq!(
             parse("jsd", SampleKind::Images).unwrap_err(),
-            "unknown metric `jsd`; expected any of fid, kid, swd, is, coverage, domain-fid, fid-inf, precision, recall, density, nn-coverage"
+            "unknown metric `jsd`; expected any of fid, kid, swd, is, coverage, domain-fid, fid-inf, precision, recall, density, nn-coverage, class-accuracy"
         );
         assert!(Metric::Swd.lower_is_better() && !Metric::Is.lower_is_better());
     }

@@ -386,6 +386,56 @@ pub fn coverage_warning(result: &Evaluation, class_names: &[String]) -> Option<S
     ))
 }
 
+/// A class of a conditional generator is weak when fewer than this share of its samples are
+/// classified as it (a heuristic threshold: the domain classifiers are above 99% accurate on
+/// real test images, so half is far from what the data gives).
+pub const WEAK_CLASS_ACCURACY: f64 = 0.5;
+
+/// A class has collapsed to a few styles when its samples are less than this share as varied
+/// as its real images (intra-class diversity; a heuristic threshold, as the tick's diversity
+/// check of all samples).
+pub const CLASS_DIVERSITY_FLOOR: f64 = 0.5;
+
+/// What the by-class judgement of a conditional generator (`class-accuracy`) shows: the classes
+/// it does not draw when asked (weak), and the classes it draws in too few styles (collapsed
+/// within the class, which class coverage alone cannot see).
+pub fn class_warnings(result: &Evaluation, class_names: &[String]) -> Vec<String> {
+    let Some(c) = &result.conditional else {
+        return Vec::new();
+    };
+    let name = |k: usize| class_names.get(k).cloned().unwrap_or_else(|| k.to_string());
+    let mut warnings = Vec::new();
+    let weak: Vec<String> = c
+        .per_class_accuracy
+        .iter()
+        .enumerate()
+        .filter(|(_, &a)| a < WEAK_CLASS_ACCURACY)
+        .map(|(k, a)| format!("\"{}\" ({:.0}% of its samples)", name(k), 100.0 * a))
+        .collect();
+    if !weak.is_empty() {
+        warnings.push(format!(
+            "conditional G: weak classes, asked for but rarely drawn (the classifier agrees \
+             with the requested class for {:.0}% of all samples): {}",
+            100.0 * c.accuracy,
+            weak.join(", ")
+        ));
+    }
+    let collapsed: Vec<String> = c
+        .intra_class_diversity
+        .iter()
+        .enumerate()
+        .filter(|(_, &d)| d < CLASS_DIVERSITY_FLOOR)
+        .map(|(k, d)| format!("\"{}\" ({:.0}% of the data's variety)", name(k), 100.0 * d))
+        .collect();
+    if !collapsed.is_empty() {
+        warnings.push(format!(
+            "mode collapse within classes: few styles per class: {}",
+            collapsed.join(", ")
+        ));
+    }
+    warnings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,6 +599,36 @@ mod tests {
             "{:?}",
             o.warnings
         );
+    }
+
+    #[test]
+    fn class_warnings_name_weak_and_collapsed_classes() {
+        let of = |accuracy: Vec<f64>, diversity: Vec<f64>| Evaluation {
+            conditional: Some(crate::evaluation::ConditionalResult {
+                classifier: "mnist".into(),
+                accuracy: accuracy.iter().sum::<f64>() / accuracy.len() as f64,
+                per_class_domain_fid: vec![1.0; accuracy.len()],
+                samples_per_class: vec![100; accuracy.len()],
+                reals_per_class: vec![100; accuracy.len()],
+                per_class_accuracy: accuracy,
+                intra_class_diversity: diversity,
+            }),
+            ..Default::default()
+        };
+        let names: Vec<String> = (0..3).map(|k| format!("d{k}")).collect();
+        assert!(class_warnings(&of(vec![0.9, 0.8, 0.95], vec![1.0, 0.9, 0.7]), &names).is_empty());
+        let w = class_warnings(&of(vec![0.9, 0.2, 0.95], vec![1.0, 0.9, 0.3]), &names);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].contains("weak classes") && w[0].contains("\"d1\" (20% of its samples)"),
+            "{w:?}"
+        );
+        assert!(!w[0].contains("\"d0\""), "{w:?}");
+        assert!(
+            w[1].contains("within classes") && w[1].contains("\"d2\" (30%"),
+            "{w:?}"
+        );
+        assert!(class_warnings(&Evaluation::default(), &names).is_empty());
     }
 
     #[test]

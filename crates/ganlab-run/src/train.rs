@@ -297,8 +297,8 @@ fn conditional_classes(config: &TrainConfig, data: &TrainingData) -> Result<Opti
 const SUBSET_SALT: u64 = 0x5AB5_E7ED;
 
 fn real_eval_set(config: &TrainConfig, source: &dyn ImageSource) -> Result<ImageSet> {
-    let (images, take, total) =
-        crate::eval::seeded_subset(source, config.evaluation.n, config.seed)?;
+    let (images, labels, take, total) =
+        crate::eval::labelled_seeded_subset(source, config.evaluation.n, config.seed)?;
     let dataset = config.dataset.clone();
     Ok(
         match config.domain_classifier().is_some() && config.data_dir.is_none() {
@@ -312,7 +312,8 @@ fn real_eval_set(config: &TrainConfig, source: &dyn ImageSource) -> Result<Image
                 format!("{dataset} ({take} of {total} training images)"),
                 None,
             ),
-        },
+        }
+        .with_labels(labels),
     )
 }
 
@@ -335,6 +336,11 @@ fn fake_eval_set(
         "generator during training".into(),
         None,
     )
+    .with_labels(crate::eval::sample_labels(
+        config.evaluation.n,
+        sampler.classes(),
+        tch::Device::Cpu,
+    ))
 }
 
 /// The training-time evaluation's samples in a data-parallel run: every rank draws the same
@@ -402,7 +408,9 @@ fn spread_fake_eval(
     });
     tracing::debug!("evaluation samples and features from {ranks} ranks ({share} each)");
     Ok(Some((
-        ImageSet::held(images, "generator during training".into(), None),
+        ImageSet::held(images, "generator during training".into(), None).with_labels(
+            crate::eval::sample_labels(n, sampler.classes(), tch::Device::Cpu),
+        ),
         features,
     )))
 }
@@ -1233,6 +1241,7 @@ impl<'a> Run<'a> {
         let mut warnings: Vec<String> = coverage_warning(&result, &class_names)
             .into_iter()
             .collect();
+        warnings.extend(crate::monitor::class_warnings(&result, &class_names));
         warnings.extend(
             self.monitor
                 .observe_manifold(kimg, crate::monitor::ManifoldScores::of(&result)),

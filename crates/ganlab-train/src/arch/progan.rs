@@ -3,7 +3,11 @@
 
 use super::{check, ArchSpec, Architecture, Growth, MovingAverage, Players, SampleKind};
 use anyhow::Result;
-use ganlab_progan::{progan_discriminator, progan_generator, ProganConfig, Schedule, StageHandle};
+use ganlab_layers::ConditionalModuleT;
+use ganlab_progan::{
+    progan_discriminator, progan_generator, ConditionalGenerator, ProganConfig,
+    ProjectionDiscriminator, Schedule, StageHandle,
+};
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 use tch::Device;
@@ -68,6 +72,7 @@ impl Progan {
             latent_size: spec.z_dim.unwrap_or_else(|| self.default_z_dim(spec)),
             mbstd_group_size: spec.progan.mbstd_group_size,
             d_spectral_norm: spec.d_spectral_norm,
+            classes: spec.classes,
         }
     }
 
@@ -103,12 +108,6 @@ impl Architecture for Progan {
     }
 
     fn validate(&self, spec: &ArchSpec) -> Result<()> {
-        check(
-            spec.classes == 0,
-            "cond",
-            "false for arch progan (conditional networks: --arch dcgan32)",
-            "true",
-        )?;
         let p = &spec.progan;
         check(
             (8..=1024).contains(&spec.resolution) && spec.resolution.count_ones() == 1,
@@ -178,18 +177,23 @@ impl Architecture for Progan {
         let g = progan_generator(&g_vs.root(), cfg, stage.clone());
         let g_ema = progan_generator(&ema_vs.root(), cfg, stage.clone());
         let d = progan_discriminator(&d_vs.root(), cfg, stage.clone());
-        let mut players = Players::new(
-            Box::new(g),
-            Box::new(d),
-            g_vs,
-            d_vs,
-            cfg.latent(),
-            SampleKind::Images,
-        );
+        let (g, d, g_ema): (
+            Box<dyn ConditionalModuleT>,
+            Box<dyn ConditionalModuleT>,
+            Box<dyn ConditionalModuleT>,
+        ) = match cfg.classes {
+            0 => (Box::new(g), Box::new(d), Box::new(g_ema)),
+            _ => (
+                Box::new(ConditionalGenerator(g)),
+                Box::new(ProjectionDiscriminator(d)),
+                Box::new(ConditionalGenerator(g_ema)),
+            ),
+        };
+        let mut players = Players::new(g, d, g_vs, d_vs, cfg.latent(), SampleKind::Images);
         let mut ema_vs = ema_vs;
         ema_vs.copy(&players.g_vs)?;
         players.ema = Some(MovingAverage {
-            g: Box::new(g_ema),
+            g: g_ema,
             vs: ema_vs,
             beta: spec.progan.ema_beta,
             rampup: spec.progan.ema_rampup,
