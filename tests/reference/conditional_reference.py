@@ -27,8 +27,8 @@ class CondG(G):
         super().__init__(2 * z_dim, width, channels)
         self.class_embed = nn.Embedding(classes, z_dim)
 
-    def forward(self, z, y):
-        return super().forward(torch.cat([z, self.class_embed(y)], 1))
+    def forward(self, z, c):
+        return super().forward(torch.cat([z, self.class_embed(c)], 1))
 
 
 class ProjD(D):
@@ -36,13 +36,13 @@ class ProjD(D):
         super().__init__(width, channels)
         self.class_projection = nn.Embedding(classes, 4 * width * 16)
 
-    def forward(self, x, y):
+    def forward(self, x, c):
         x = nn.functional.leaky_relu(self.block1.conv(x), 0.2)
         for b in (self.block2, self.block3):
             x = nn.functional.leaky_relu(b.bn(b.conv(x)), 0.2)
         logit = self.to_logit.conv(x).flatten(1).squeeze(1)
         phi = x.flatten(1)
-        return logit + (self.class_projection(y) * phi).sum(1)
+        return logit + (self.class_projection(c) * phi).sum(1)
 
 
 def main():

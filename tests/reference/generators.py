@@ -6,6 +6,11 @@ run keeps one.
     from generators import load_generator
     G = load_generator("runs/0001-dcgan32-mnist-nonsaturating")   # or a snapshot-*.safetensors
     images = G(torch.randn(16, G.z_dim))                            # [16, C, R, R] in [-1, 1]
+    eights = G(torch.randn(16, G.z_dim), c=torch.full((16,), 8))     # a `--cond` run: class 8
+
+A conditional run's G (`--cond`, `G.classes` > 0) takes the classes `c` (int64 [N]) as a
+keyword: DCGAN-32's is `conditional_reference.CondG` (a class embedding concatenated to z),
+ProGAN's concatenates its `class_embed` rows to z before normalising the latents.
 
 DCGAN-32 is `dcgan32_reference.G` (its state_dict keys are the toolkit's parameter names).
 ProGAN's G follows the official code (tkarras/progressive_growing_of_gans, networks.py `G_paper`
@@ -23,6 +28,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from dcgan32_reference import G as Dcgan32G
+from conditional_reference import CondG as ConditionalDcgan32G
 
 
 def pixel_norm(x, eps=1e-8):
@@ -37,6 +43,7 @@ class ProganG(torch.nn.Module):
         super().__init__()
         self.w, self.z_dim = weights, z_dim
         self.max_level = int(math.log2(resolution))
+        self.classes = weights["class_embed.weight"].shape[0] if "class_embed.weight" in weights else 0
 
     def _conv(self, x, name, gain=math.sqrt(2)):
         w = self.w[f"{name}.weight"]
@@ -59,8 +66,10 @@ class ProganG(torch.nn.Module):
     def _to_rgb(self, level, x):
         return self._conv(x, f"to_rgb{2 ** level}", gain=1.0)
 
-    def forward(self, z, level=None, alpha=1.0):
+    def forward(self, z, level=None, alpha=1.0, c=None):
         level = self.max_level if level is None else level
+        if self.classes:
+            z = torch.cat([z, self.w["class_embed.weight"][c]], 1)
         x = self._block(2, z)
         for lv in range(3, level + 1):
             if lv == level and alpha < 1.0:
@@ -84,7 +93,13 @@ def load_generator(path):
     tensors = load_file(path)
     section = "G_ema." if any(k.startswith("G_ema.") for k in tensors) else "G."
     weights = {k[len(section):]: v for k, v in tensors.items() if k.startswith(section)}
-    if config["arch"] == "dcgan32":
+    classes = (config.get("classes") or 0) if config.get("cond") else 0
+    if config["arch"] == "dcgan32" and classes:
+        g = ConditionalDcgan32G(config["z_dim"], config["width"], config["channels"], classes)
+        missing, unexpected = g.load_state_dict(weights, strict=False)
+        if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
+            raise ValueError(f"{path}: parameters differ from DCGAN-32's: {missing} {unexpected}")
+    elif config["arch"] == "dcgan32":
         g = Dcgan32G(config["z_dim"], config["width"], config["channels"])
         missing, unexpected = g.load_state_dict(weights, strict=False)
         if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
@@ -93,4 +108,5 @@ def load_generator(path):
         g = ProganG(weights, config["resolution"], config["z_dim"])
     else:
         raise ValueError(f"{path}: arch {config['arch']!r} has no PyTorch definition here")
+    g.classes = classes
     return g.eval()

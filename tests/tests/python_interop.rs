@@ -1,6 +1,7 @@
 //! A trained generator in PyTorch: the snapshots of a DCGAN-32 run and of a ProGAN run (one taken
 //! in the middle of a fade-in, one at the final resolution) load into the PyTorch definitions in
-//! `tests/reference/generators.py`, and both give the same images from the same latents within
+//! `tests/reference/generators.py` (and a conditional DCGAN-32's, with its classes), and both
+//! give the same images from the same latents within
 //! 1e-5 + 1e-4·|y|. One file, so that no other test in the process draws from libtorch's global
 //! generator meanwhile.
 
@@ -16,8 +17,13 @@ fn check_in_pytorch(snapshot: &Path, scratch: &Path) -> String {
     let generator = TrainedGenerator::load(snapshot, Device::Cpu).expect("load");
     tch::manual_seed(11);
     let z = Tensor::randn([5, generator.z_dim()], (Kind::Float, Device::Cpu));
-    let y = tch::no_grad(|| generator.sampler().forward_ct(&z, None, false));
+    // A conditional generator draws classes 0, 1, 2, ... in turn.
+    let c = ganlab_run::eval::sample_labels(5, generator.classes(), Device::Cpu);
+    let y = tch::no_grad(|| generator.sampler().forward_ct(&z, c.as_ref(), false));
     let mut named = vec![("z", z), ("y", y)];
+    if let Some(c) = c {
+        named.push(("c", c));
+    }
     if let Some((level, alpha)) = generator.stage() {
         named.push(("stage", Tensor::from_slice(&[level as f32, alpha as f32])));
     }
@@ -35,6 +41,15 @@ fn snapshots_generate_the_same_images_in_pytorch() {
     let run = tempfile::tempdir().expect("tmp");
     let summary =
         ganlab_run::train(ganlab_tests::short_dcgan_config(5), run.path(), QUIET).expect("dcgan");
+    let text = check_in_pytorch(&summary.snapshot, run.path());
+    assert!(text.contains("shape (5, 1, 32, 32)"), "{text}");
+    // Conditional DCGAN-32 (`cond`): the loader takes the classes.
+    let run = tempfile::tempdir().expect("tmp");
+    let config = ganlab_run::TrainConfig {
+        cond: true,
+        ..ganlab_tests::short_dcgan_config(6)
+    };
+    let summary = ganlab_run::train(config, run.path(), QUIET).expect("conditional dcgan");
     let text = check_in_pytorch(&summary.snapshot, run.path());
     assert!(text.contains("shape (5, 1, 32, 32)"), "{text}");
 
