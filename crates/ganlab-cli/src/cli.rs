@@ -479,6 +479,10 @@ struct InterpolateArgs {
     /// Frames from one seed to the next.
     #[arg(long, default_value_t = 16)]
     steps: usize,
+    /// A conditional run: walk through these classes (e.g. 1,7) at one seed's latent, the
+    /// class embedding interpolated from each class to the next.
+    #[arg(long, value_delimiter = ',')]
+    across_classes: Option<Vec<i64>>,
 }
 
 /// What `gan generate` and `gan interpolate` sample from, and how.
@@ -629,6 +633,7 @@ fn interpolate(args: InterpolateArgs) -> Result<()> {
         out: args.sampling.out,
         device: args.sampling.device,
         class: args.sampling.class,
+        across_classes: args.across_classes,
     })?;
     for path in written {
         println!("wrote {}", path.display());

@@ -419,6 +419,37 @@ fn conditional_mistakes_are_named() {
         out.display()
     );
 
+    // A walk from class 0 to class 9 at seed 1: two frames, then the last class.
+    let walk = dir.path().join("walk");
+    let (ok, _, stderr) = gan(&[
+        "interpolate",
+        run_s,
+        "--seeds",
+        "1",
+        "--across-classes",
+        "0,9",
+        "--steps",
+        "2",
+        "--out",
+        walk.to_str().expect("utf8"),
+    ]);
+    assert!(ok, "{stderr}");
+    let strip = image::open(walk.join("interpolation.png")).expect("strip");
+    assert_eq!((strip.width(), strip.height()), (3 * 34 + 2, 34 + 2));
+    let (ok, _, stderr) = gan(&[
+        "interpolate",
+        run_s,
+        "--seeds",
+        "1",
+        "--across-classes",
+        "0,10",
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--across-classes 10: this generator is conditioned on 10 classes"),
+        "{stderr}"
+    );
+
     let plain = dir.path().join("plain");
     let plain_s = plain.to_str().expect("utf8");
     let (ok, _, stderr) = gan(&[

@@ -37,6 +37,19 @@ pub trait ConditionalModuleT: std::fmt::Debug + Send {
     fn classes(&self) -> i64 {
         0
     }
+    /// A conditional generator's output between two classes: its class embedding interpolated
+    /// linearly from the rows of `from` to those of `to` at `t` ∈ [0, 1] (`gan interpolate
+    /// --across-classes`). `None`: the network has no class embedding to interpolate.
+    fn forward_between(
+        &self,
+        _xs: &Tensor,
+        _from: &Tensor,
+        _to: &Tensor,
+        _t: f64,
+        _train: bool,
+    ) -> Option<Tensor> {
+        None
+    }
 }
 
 /// Every module is an unconditional network.
@@ -91,6 +104,11 @@ pub fn embed(table: &nn::Embedding, labels: &Tensor) -> Tensor {
     table
         .ws
         .index_select(0, &labels.to_device(table.ws.device()))
+}
+
+/// `(1 − t)·embed(from) + t·embed(to)`: a point between two classes' embeddings.
+pub fn embed_between(table: &nn::Embedding, from: &Tensor, to: &Tensor, t: f64) -> Tensor {
+    embed(table, from) * (1.0 - t) + embed(table, to) * t
 }
 
 /// The projection discriminator's class term (Miyato & Koyama 2018, eq. 3): `⟨embed(y), φ(x)⟩`

@@ -405,6 +405,18 @@ impl crate::ConditionalModuleT for Dcgan32ConditionalGenerator {
     fn classes(&self) -> i64 {
         self.config.classes
     }
+
+    fn forward_between(
+        &self,
+        z: &Tensor,
+        from: &Tensor,
+        to: &Tensor,
+        t: f64,
+        train: bool,
+    ) -> Option<Tensor> {
+        let e = crate::conditional::embed_between(&self.embed, from, to, t).to_kind(z.kind());
+        Some(self.net.forward_t(&Tensor::cat(&[z, &e], 1), train))
+    }
 }
 
 /// The projection DCGAN-32 discriminator (Miyato & Koyama 2018): the unconditional logit plus

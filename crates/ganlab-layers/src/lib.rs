@@ -34,7 +34,8 @@ pub mod mlp;
 pub mod spectral;
 
 pub use conditional::{
-    class_embedding, embed, projection, projection_embedding, ConditionalModuleT, Unconditional,
+    class_embedding, embed, embed_between, projection, projection_embedding, ConditionalModuleT,
+    Unconditional,
 };
 pub use dcgan::{
     dcgan32_conditional_discriminator, dcgan32_conditional_generator, dcgan32_discriminator,

@@ -254,8 +254,26 @@ impl Generator {
             }
             None => z.shallow_clone(),
         };
+        self.from_input_at(&z, stage)
+    }
+
+    /// A conditional generator's images with its class embedding interpolated between the
+    /// classes `from` and `to` at `t`; `None` for an unconditional one.
+    pub fn forward_between_at(
+        &self,
+        z: &Tensor,
+        (from, to, t): (&Tensor, &Tensor, f64),
+        stage: Stage,
+    ) -> Option<Tensor> {
+        let table = self.embed.as_ref()?;
+        let e = ganlab_layers::embed_between(table, from, to, t).to_kind(z.kind());
+        Some(self.from_input_at(&Tensor::cat(&[z, &e], 1), stage))
+    }
+
+    /// Images from G's input (z, with the class embedding when conditional).
+    fn from_input_at(&self, z: &Tensor, stage: Stage) -> Tensor {
         let last = (stage.level - 2) as usize;
-        let mut x = self.block(0, &z);
+        let mut x = self.block(0, z);
         for i in 1..=last {
             if i == last && stage.alpha < 1.0 {
                 // Fade-in: lerp(upsampled old toRGB, new toRGB, α).
@@ -455,6 +473,18 @@ impl ganlab_layers::ConditionalModuleT for ConditionalGenerator {
 
     fn classes(&self) -> i64 {
         self.0.config.classes
+    }
+
+    fn forward_between(
+        &self,
+        z: &Tensor,
+        from: &Tensor,
+        to: &Tensor,
+        t: f64,
+        _train: bool,
+    ) -> Option<Tensor> {
+        self.0
+            .forward_between_at(z, (from, to, t), self.0.stage.get())
     }
 }
 

@@ -273,12 +273,18 @@ pub struct InterpolateRequest {
     pub device: DeviceChoice,
     /// A conditional generator's class, held through the walk (`--class`; one class).
     pub class: Option<ClassChoice>,
+    /// A walk through these classes at the first seed's latent instead (`--across-classes`):
+    /// the class embedding interpolated linearly from one class to the next.
+    pub across_classes: Option<Vec<i64>>,
 }
 
 /// A spherical walk in z through the seeds: `interpolation.png` (the frames in one row) and
 /// `interpolation.gif` (the frames as an animation, 10 per second); returns both paths.
 pub fn interpolate(request: &InterpolateRequest) -> Result<Vec<PathBuf>> {
     check_truncation(request.truncation)?;
+    if let Some(classes) = &request.across_classes {
+        return interpolate_classes(request, classes);
+    }
     if request.seeds.len() < 2 {
         bail!(
             "--seeds: an interpolation needs at least two seeds, got {:?}",
@@ -310,6 +316,70 @@ pub fn interpolate(request: &InterpolateRequest) -> Result<Vec<PathBuf>> {
     if let Some(last) = latents.last() {
         frames.push(image_of(&generator, last, class));
     }
+    let strip = dir.join("interpolation.png");
+    let n = frames.len() as i64;
+    crate::grid::save_grid(&Tensor::stack(&frames, 0), n, &strip)?;
+    let gif = dir.join("interpolation.gif");
+    write_gif(&frames, &gif)?;
+    Ok(vec![strip, gif])
+}
+
+/// A walk through `classes` at the latent of the request's (one) seed: the class embedding
+/// interpolated from each class to the next in `steps` frames; the strip and the GIF as
+/// [`interpolate`] writes them.
+fn interpolate_classes(request: &InterpolateRequest, classes: &[i64]) -> Result<Vec<PathBuf>> {
+    if request.steps == 0 {
+        bail!("--steps must be at least 1");
+    }
+    if classes.len() < 2 {
+        bail!("--across-classes: a walk needs at least two classes, got {classes:?}");
+    }
+    if request.class.is_some() {
+        bail!("--across-classes walks through classes: leave --class out");
+    }
+    let [seed] = request.seeds.as_slice() else {
+        bail!(
+            "--across-classes walks at one latent: pass one seed (--seeds N), got {:?}",
+            request.seeds
+        );
+    };
+    let (generator, dir) = open(&request.source, request.out.as_deref(), request.device)?;
+    let k = generator.classes();
+    if k == 0 {
+        bail!("--across-classes: this generator is unconditional (trained without --cond)");
+    }
+    if let Some(c) = classes.iter().find(|c| !(0..k).contains(*c)) {
+        bail!(
+            "--across-classes {c}: this generator is conditioned on {k} classes, 0 to {}",
+            k - 1
+        );
+    }
+    let device = generator.sampler_device();
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let z = seed_latent(*seed, generator.z_dim(), request.truncation, device);
+    let resolution = generator.config.resolution;
+    let label = |c: i64| Tensor::from_slice(&[c]).to_device(device);
+    let frame = |from: i64, to: i64, t: f64| -> Result<Tensor> {
+        let image = tch::no_grad(|| {
+            generator
+                .sampler()
+                .forward_between(&z, &label(from), &label(to), t, false)
+        })
+        .context("this generator has no class embedding to interpolate")?;
+        let image = match image.size()[2] < resolution {
+            true => image.upsample_nearest2d([resolution, resolution], None, None),
+            false => image,
+        };
+        Ok(image.get(0).to_device(Device::Cpu))
+    };
+    let mut frames = Vec::new();
+    for pair in classes.windows(2) {
+        for k in 0..request.steps {
+            frames.push(frame(pair[0], pair[1], k as f64 / request.steps as f64)?);
+        }
+    }
+    let last = classes[classes.len() - 1];
+    frames.push(frame(last, last, 0.0)?);
     let strip = dir.join("interpolation.png");
     let n = frames.len() as i64;
     crate::grid::save_grid(&Tensor::stack(&frames, 0), n, &strip)?;
