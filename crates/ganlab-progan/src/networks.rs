@@ -254,7 +254,7 @@ impl Generator {
             }
             None => z.shallow_clone(),
         };
-        self.from_input_at(&z, stage)
+        self.images_of_input_at(&z, stage)
     }
 
     /// A conditional generator's images with its class embedding interpolated between the
@@ -267,11 +267,11 @@ impl Generator {
     ) -> Option<Tensor> {
         let table = self.embed.as_ref()?;
         let e = ganlab_layers::embed_between(table, from, to, t).to_kind(z.kind());
-        Some(self.from_input_at(&Tensor::cat(&[z, &e], 1), stage))
+        Some(self.images_of_input_at(&Tensor::cat(&[z, &e], 1), stage))
     }
 
     /// Images from G's input (z, with the class embedding when conditional).
-    fn from_input_at(&self, z: &Tensor, stage: Stage) -> Tensor {
+    fn images_of_input_at(&self, z: &Tensor, stage: Stage) -> Tensor {
         let last = (stage.level - 2) as usize;
         let mut x = self.block(0, z);
         for i in 1..=last {
