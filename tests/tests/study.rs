@@ -192,6 +192,31 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
                     ]
                 );
             }
+            StudyName::Conditional => {
+                // MNIST and Fashion-MNIST, each unconditional and conditional; the conditional
+                // runs by class, ten classes each.
+                assert_eq!(record["results"].as_array().map(Vec::len), Some(4));
+                let by_class = record["by_class"].as_array().expect("by_class");
+                let labels: Vec<&str> = by_class
+                    .iter()
+                    .filter_map(|r| r["contender"].as_str())
+                    .collect();
+                assert_eq!(labels, ["mnist-cond", "fashion-mnist-cond"]);
+                for row in by_class {
+                    let per_class = row["per_class_accuracy"].as_array().expect("per class");
+                    assert_eq!(per_class.len(), 1, "one seed: {row}");
+                    assert_eq!(per_class[0].as_array().map(Vec::len), Some(10), "{row}");
+                    assert!(row["class_accuracy"][0]
+                        .as_f64()
+                        .is_some_and(|a| (0.0..=1.0).contains(&a)));
+                }
+                assert!(md.contains("## By class"), "{md}");
+                assert!(opts
+                    .out_dir
+                    .join("conditional")
+                    .join("class-accuracy.png")
+                    .is_file());
+            }
             StudyName::Stopping => {
                 let stops = record["stops"].as_array().expect("stops");
                 let metrics: Vec<&str> =

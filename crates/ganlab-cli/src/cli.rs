@@ -83,7 +83,7 @@ enum Command {
 
 #[derive(Args)]
 struct StudyArgs {
-    /// games, growing, toys or stopping (after games).
+    /// games, growing, toys, stopping (after games), limited, precision or conditional.
     #[arg(value_parser = parser::<StudyName>())]
     name: StudyName,
     /// A few steps per run and one seed: checks that every part of the study works (its

@@ -1048,7 +1048,8 @@ pub fn evaluate_sets_with(
 
 /// A conditional generator's samples judged by class ([`ConditionalResult`]): `real` and
 /// `fake` are (classifier features, logits, labels); reals without labels are grouped by the
-/// classifier's prediction. Every class needs at least two samples and two real images.
+/// classifier's prediction. A class with fewer than two samples or real images gets no domain
+/// FID or diversity (and a warning).
 fn conditional_result(
     classifier: &str,
     (real_features, real_logits, real_labels): (&Tensor, &Tensor, Option<&Tensor>),
@@ -1085,31 +1086,41 @@ fn conditional_result(
     for class in 0..classes {
         let (fake_rows, real_rows) = (rows(&asked, class), rows(&real_labels, class));
         let (nf, nr) = (fake_rows.size()[0], real_rows.size()[0]);
-        if nf < 2 || nr < 2 {
-            bail!(
-                "class-accuracy: class {class} has {nf} samples and {nr} real images; each \
-                 class needs at least 2 of both (raise --n / evaluation.n)"
-            );
-        }
-        let (fake_class, real_class) = (
-            fake_features.index_select(0, &fake_rows),
-            real_features.index_select(0, &real_rows),
-        );
-        result.per_class_accuracy.push(
+        result.per_class_accuracy.push((nf > 0).then(|| {
             hits.index_select(0, &fake_rows)
                 .to_kind(Kind::Double)
                 .mean(Kind::Double)
-                .double_value(&[]),
-        );
-        result
-            .per_class_domain_fid
-            .push(fid_of(&stats_of(&real_class)?, &stats_of(&fake_class)?)?);
-        let spread = |x: &Tensor| crate::data::mean_pairwise_distance(x);
-        result
-            .intra_class_diversity
-            .push(spread(&fake_class) / spread(&real_class).max(f64::MIN_POSITIVE));
+                .double_value(&[])
+        }));
+        let (fid, diversity) = match nf >= 2 && nr >= 2 {
+            true => {
+                let (fake_class, real_class) = (
+                    fake_features.index_select(0, &fake_rows),
+                    real_features.index_select(0, &real_rows),
+                );
+                let spread = |x: &Tensor| crate::data::mean_pairwise_distance(x);
+                (
+                    Some(fid_of(&stats_of(&real_class)?, &stats_of(&fake_class)?)?),
+                    Some(spread(&fake_class) / spread(&real_class).max(f64::MIN_POSITIVE)),
+                )
+            }
+            false => (None, None),
+        };
+        result.per_class_domain_fid.push(fid);
+        result.intra_class_diversity.push(diversity);
         result.samples_per_class.push(nf);
         result.reals_per_class.push(nr);
+    }
+    let thin: Vec<String> = (0..classes as usize)
+        .filter(|&k| result.samples_per_class[k] < 2 || result.reals_per_class[k] < 2)
+        .map(|k| k.to_string())
+        .collect();
+    if !thin.is_empty() {
+        tracing::warn!(
+            "class-accuracy: classes {} have fewer than 2 samples or real images: no per-class \
+             domain FID or diversity for them (raise --n / evaluation.n)",
+            thin.join(", ")
+        );
     }
     Ok(result)
 }

@@ -114,14 +114,14 @@ pub struct ConditionalResult {
     pub classifier: String,
     /// Share of all samples classified as the class they were drawn for.
     pub accuracy: f64,
-    /// The same per requested class.
-    pub per_class_accuracy: Vec<f64>,
+    /// The same per requested class (`None`: no sample of the class).
+    pub per_class_accuracy: Vec<Option<f64>>,
     /// Domain FID (classifier features) of each class's samples against the real images of the
-    /// class (by the real set's labels).
-    pub per_class_domain_fid: Vec<f64>,
+    /// class (by the real set's labels); `None` where either side has fewer than 2 images.
+    pub per_class_domain_fid: Vec<Option<f64>>,
     /// Mean pairwise distance (classifier features) among each class's samples over the same
-    /// among its real images: 1 is the data's variety, near 0 one style.
-    pub intra_class_diversity: Vec<f64>,
+    /// among its real images: 1 is the data's variety, near 0 one style; `None` as above.
+    pub intra_class_diversity: Vec<Option<f64>>,
     /// Samples and real images per class behind the numbers.
     pub samples_per_class: Vec<i64>,
     pub reals_per_class: Vec<i64>,
@@ -218,10 +218,13 @@ impl Evaluation {
                 format!("class accuracy ({})", c.classifier),
                 num(c.accuracy),
             ));
-            let list = |v: &[f64], digits: usize| {
+            let list = |v: &[Option<f64>], digits: usize| {
                 v.iter()
                     .enumerate()
-                    .map(|(k, x)| format!("{k}: {x:.digits$}"))
+                    .map(|(k, x)| match x {
+                        Some(x) => format!("{k}: {x:.digits$}"),
+                        None => format!("{k}: –"),
+                    })
                     .collect::<Vec<_>>()
                     .join("  ")
             };

@@ -204,6 +204,14 @@ pub fn eval_summary(metrics: &[Metric], result: &Evaluation) -> Map<String, Valu
     if let Some(c) = &result.coverage {
         out.insert("coverage_missing".into(), json!(c.missing));
     }
+    if let Some(c) = &result.conditional {
+        out.insert(
+            "class_accuracy_per_class".into(),
+            json!(c.per_class_accuracy),
+        );
+        out.insert("class_domain_fid".into(), json!(c.per_class_domain_fid));
+        out.insert("class_diversity".into(), json!(c.intra_class_diversity));
+    }
     out
 }
 
@@ -409,7 +417,7 @@ pub fn class_warnings(result: &Evaluation, class_names: &[String]) -> Vec<String
         .per_class_accuracy
         .iter()
         .enumerate()
-        .filter(|(_, &a)| a < WEAK_CLASS_ACCURACY)
+        .filter_map(|(k, a)| a.filter(|&a| a < WEAK_CLASS_ACCURACY).map(|a| (k, a)))
         .map(|(k, a)| format!("\"{}\" ({:.0}% of its samples)", name(k), 100.0 * a))
         .collect();
     if !weak.is_empty() {
@@ -424,7 +432,7 @@ pub fn class_warnings(result: &Evaluation, class_names: &[String]) -> Vec<String
         .intra_class_diversity
         .iter()
         .enumerate()
-        .filter(|(_, &d)| d < CLASS_DIVERSITY_FLOOR)
+        .filter_map(|(k, d)| d.filter(|&d| d < CLASS_DIVERSITY_FLOOR).map(|d| (k, d)))
         .map(|(k, d)| format!("\"{}\" ({:.0}% of the data's variety)", name(k), 100.0 * d))
         .collect();
     if !collapsed.is_empty() {
@@ -607,11 +615,11 @@ mod tests {
             conditional: Some(crate::evaluation::ConditionalResult {
                 classifier: "mnist".into(),
                 accuracy: accuracy.iter().sum::<f64>() / accuracy.len() as f64,
-                per_class_domain_fid: vec![1.0; accuracy.len()],
+                per_class_domain_fid: vec![Some(1.0); accuracy.len()],
                 samples_per_class: vec![100; accuracy.len()],
                 reals_per_class: vec![100; accuracy.len()],
-                per_class_accuracy: accuracy,
-                intra_class_diversity: diversity,
+                per_class_accuracy: accuracy.into_iter().map(Some).collect(),
+                intra_class_diversity: diversity.into_iter().map(Some).collect(),
             }),
             ..Default::default()
         };

@@ -41,16 +41,19 @@ pub enum StudyName {
     Limited,
     /// The main job and ProGAN-32 in bf16 against fp32 at equal kimg.
     Precision,
+    /// Conditional against unconditional DCGAN-32 on MNIST and Fashion-MNIST.
+    Conditional,
 }
 
 impl StudyName {
-    pub const ALL: [StudyName; 6] = [
+    pub const ALL: [StudyName; 7] = [
         StudyName::Games,
         StudyName::Growing,
         StudyName::Toys,
         StudyName::Stopping,
         StudyName::Limited,
         StudyName::Precision,
+        StudyName::Conditional,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +64,7 @@ impl StudyName {
             StudyName::Stopping => "stopping",
             StudyName::Limited => "limited",
             StudyName::Precision => "precision",
+            StudyName::Conditional => "conditional",
         }
     }
 }

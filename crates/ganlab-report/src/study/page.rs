@@ -283,6 +283,7 @@ pub fn write(plan: &Plan, options: &StudyOptions) -> Result<PathBuf> {
         StudyName::Stopping => stopping_body(&main, options, &pics, &folder, &mut record)?,
         StudyName::Limited => limited_body(&main, &pics, &folder, &mut record)?,
         StudyName::Precision => image_results(&main, &pics, &folder, &mut record)?,
+        StudyName::Conditional => conditional_body(&main, &pics, &folder, &mut record)?,
     };
     md.push_str(&body);
     if plan.name != StudyName::Stopping {
@@ -630,6 +631,97 @@ fn limited_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value)
         if metric_figure(&pics.join(file), title, key, groups, false)? {
             md.push_str(&format!("![{title}]({folder}/{file})\n\n"));
         }
+    }
+    Ok(md)
+}
+
+/// The conditional study: the image results, then the conditional runs by class (at the end of
+/// each run, means over the seeds): overall class accuracy, and per class its accuracy, domain
+/// FID and intra-class diversity.
+fn conditional_body(
+    groups: &[Group],
+    pics: &Path,
+    folder: &str,
+    record: &mut Value,
+) -> Result<String> {
+    let mut md = image_results(groups, pics, folder, record)?;
+    let accuracy = Metric::ClassAccuracy.stats_key();
+    let by_class: Vec<&Group> = groups
+        .iter()
+        .filter(|g| g.runs.iter().any(|r| r.last(&accuracy).is_some()))
+        .collect();
+    if by_class.is_empty() {
+        return Ok(md);
+    }
+    md.push_str("## By class
+
+The conditional runs at their end, judged by the domain classifier: the share of samples assigned to the class they were drawn for (class accuracy), the domain FID of each class's samples against the real images of that class, and each class's intra-class diversity (the mean pairwise distance of its samples in the classifier's features over that of its real images; 1 is the data's variety). Means over the seeds (± std for the overall accuracy).
+
+");
+    let mut rows = Vec::new();
+    for g in &by_class {
+        let overall = g.values(|r| r.last(&accuracy));
+        // The per-class lists of each run's last evaluation.
+        let lists = |key: &str| -> Vec<Vec<Option<f64>>> {
+            g.runs
+                .iter()
+                .filter_map(|r| {
+                    let eval = r.ticks.iter().rev().find_map(|t| t.eval.as_ref())?;
+                    let list = eval.get(key)?.as_array()?;
+                    Some(list.iter().map(Value::as_f64).collect())
+                })
+                .collect()
+        };
+        let mean = |lists: &[Vec<Option<f64>>], k: usize| -> Option<f64> {
+            let v: Vec<f64> = lists
+                .iter()
+                .filter_map(|l| l.get(k).copied().flatten())
+                .collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        };
+        let (acc, fid, div) = (
+            lists("class_accuracy_per_class"),
+            lists("class_domain_fid"),
+            lists("class_diversity"),
+        );
+        let classes = acc.iter().map(Vec::len).max().unwrap_or(0);
+        md.push_str(&format!(
+            "**{}**: class accuracy {}\n\n| class | accuracy | domain FID | diversity |\n|---|---|---|---|\n",
+            g.contender.label,
+            pm(&overall, 3)
+        ));
+        let fmt = |x: Option<f64>, digits: usize| match x {
+            Some(x) => format!("{x:.digits$}"),
+            None => "–".into(),
+        };
+        for k in 0..classes {
+            md.push_str(&format!(
+                "| {k} | {} | {} | {} |\n",
+                fmt(mean(&acc, k), 3),
+                fmt(mean(&fid, k), 2),
+                fmt(mean(&div, k), 3)
+            ));
+        }
+        md.push('\n');
+        rows.push(json!({"contender": g.contender.label, "class_accuracy": overall, "per_class_accuracy": acc, "per_class_domain_fid": fid, "intra_class_diversity": div}));
+    }
+    record["by_class"] = json!(rows);
+    let label = Metric::ClassAccuracy.label();
+    let owned: Vec<Group> = by_class
+        .iter()
+        .map(|g| Group {
+            contender: g.contender,
+            runs: g.runs.clone(),
+        })
+        .collect();
+    if metric_figure(
+        &pics.join("class-accuracy.png"),
+        label,
+        &accuracy,
+        &owned,
+        false,
+    )? {
+        md.push_str(&format!("![{label}]({folder}/class-accuracy.png)\n\n"));
     }
     Ok(md)
 }

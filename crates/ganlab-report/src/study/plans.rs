@@ -143,7 +143,52 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
             expected_s: 6.0 * 480.0 + 6.0 * 1500.0,
             runs_dir: dir,
         },
+        StudyName::Conditional => Plan {
+            name: StudyName::Conditional,
+            title: "Conditional against unconditional DCGAN-32".into(),
+            question: "Does conditioning G and D on the class (a class embedding in G, a \
+                 projection D; `--cond`) draw every class when asked, and at what cost in \
+                 fidelity and variety? DCGAN-32 with and without `--cond` on MNIST and \
+                 Fashion-MNIST, the non-saturating game, the main job's 200 kimg, 3 seeds: \
+                 domain FID, classes covered, class accuracy (the domain classifier's agreement \
+                 with the requested class), per-class domain FID and intra-class diversity."
+                .into(),
+            contenders: conditional_contenders(),
+            seeds: seeds(&IMAGE_SEEDS),
+            probes: Vec::new(),
+            // Estimated: ~8 min a run (200 kimg at ~430 images/s, as the limited-data study's
+            // plain runs trained) with 8 evaluations; replace with the first full run's time.
+            expected_s: 12.0 * 540.0,
+            runs_dir: dir,
+        },
     })
+}
+
+/// DCGAN-32 on MNIST and on Fashion-MNIST, unconditional and conditional, for the main job's
+/// 200 kimg, evaluated every 25 kimg (the conditional runs also by class).
+fn conditional_contenders() -> Vec<Contender> {
+    let mut contenders = Vec::new();
+    for dataset in ["mnist", "fashion-mnist"] {
+        for cond in [false, true] {
+            let metrics = match cond {
+                true => r#"["swd","domain-fid","coverage","precision","recall","class-accuracy"]"#,
+                false => r#"["swd","domain-fid","coverage","precision","recall"]"#,
+            };
+            contenders.push(Contender {
+                label: format!("{dataset}-{}", if cond { "cond" } else { "uncond" }),
+                preset: Preset::Dcgan32Mnist,
+                sets: vec![
+                    format!("dataset={dataset}"),
+                    format!("cond={cond}"),
+                    "snapshot_ticks=2".into(),
+                    "keep_snapshots=1".into(),
+                    format!("evaluation.metrics={metrics}"),
+                    "evaluation.every_kimg=25".into(),
+                ],
+            });
+        }
+    }
+    contenders
 }
 
 /// The main job (DCGAN-32 on MNIST, 200 kimg) and `progan-fashion32` to its end, each in fp32
