@@ -378,9 +378,18 @@ fn samples_strip(dir: &Path, out: &Path, count: usize) -> Result<Vec<f64>> {
 }
 
 fn fmt(v: &Value) -> String {
-    match v.as_f64() {
-        Some(x) => fmt_number(x),
-        None => v.to_string(),
+    match (v.as_f64(), v.as_array()) {
+        (Some(x), _) => fmt_number(x),
+        // Per-class lists, each number as the report writes numbers (a class without a value:
+        // `–`).
+        (None, Some(list)) => format!(
+            "[{}]",
+            list.iter()
+                .map(|x| x.as_f64().map_or_else(|| "–".to_string(), fmt_number))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (None, None) => v.to_string(),
     }
 }
 
