@@ -331,7 +331,7 @@ struct EvalArgs {
     #[arg(long)]
     fake: String,
     /// Comma-separated metrics: fid, kid, swd, is, coverage, domain-fid, fid-inf, precision,
-    /// recall, density, nn-coverage.
+    /// recall, density, nn-coverage, class-accuracy (a conditional run's samples by class).
     #[arg(long, value_delimiter = ',', default_value = "fid,kid,swd")]
     metrics: Vec<String>,
     /// Samples per side.
