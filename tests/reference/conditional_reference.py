@@ -31,6 +31,29 @@ class CondG(G):
         return super().forward(torch.cat([z, self.class_embed(c)], 1))
 
 
+class CondBNG(CondG):
+    """CondG with class-conditional batch norm in its hidden blocks (de Vries et al. 2017):
+    BatchNorm2d without affine parameters, then the class's row of `class_weight` (scale) and
+    `class_bias` (shift), [classes, channels]."""
+
+    def __init__(self, z_dim, width, channels, classes):
+        super().__init__(z_dim, width, channels, classes)
+        for b in (self.block1, self.block2, self.block3):
+            c = b.conv.out_channels
+            b.bn = nn.BatchNorm2d(c, affine=False)
+            b.bn.class_weight = nn.Parameter(torch.empty(classes, c).normal_(1.0, 0.02))
+            b.bn.class_bias = nn.Parameter(torch.zeros(classes, c))
+
+    def forward(self, z, c):
+        x = torch.cat([z, self.class_embed(c)], 1)
+        x = x.view(x.shape[0], -1, 1, 1)
+        for b in (self.block1, self.block2, self.block3):
+            x = b.bn(b.conv(x))
+            x = x * b.bn.class_weight[c][:, :, None, None] + b.bn.class_bias[c][:, :, None, None]
+            x = torch.relu(x)
+        return torch.tanh(self.to_image.conv(x))
+
+
 class ProjD(D):
     def __init__(self, width, channels, classes):
         super().__init__(width, channels)
@@ -71,6 +94,22 @@ def main():
     with torch.no_grad():
         out["g_out_eval"] = flat(g(z, y))
         out["d_out_eval"] = flat(d(real, y))
+    # Class-conditional batch norm (drawn last: the values above stay those of earlier fixtures).
+    g = CondBNG(8, 4, 1, 3)
+    nn.init.normal_(g.block1.conv.weight, 0.0, 0.02)
+    for b in (g.block2, g.block3, g.to_image):
+        nn.init.normal_(b.conv.weight, 0.0, 0.02)
+    for b in (g.block1, g.block2, g.block3):
+        nn.init.normal_(b.bn.class_bias, 0.0, 0.1)  # away from 0, so that the shift is checked
+    out["cbn_g_state"] = state(g)
+    g.train()
+    fake = g(z, y)
+    fake.mean().backward()
+    out["cbn_g_out_train"] = flat(fake)
+    out["cbn_block2_class_weight_grad"] = flat(g.block2.bn.class_weight.grad)
+    g.eval()
+    with torch.no_grad():
+        out["cbn_g_out_eval"] = flat(g(z, y))
     out["torch"] = torch.__version__
     path = os.path.join(os.path.dirname(__file__), "..", "fixtures", "conditional_reference.json")
     with open(path, "w") as f:

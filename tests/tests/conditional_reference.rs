@@ -21,6 +21,7 @@ fn conditional_g_and_projection_d_equal_pytorch_on_the_same_weights() {
         d_norm: Norm::Batch,
         d_spectral_norm: false,
         classes: 3,
+        class_norm: false,
     };
     let (g_vs, d_vs) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
     let g = dcgan32_conditional_generator(&g_vs.root(), cfg);
@@ -99,5 +100,55 @@ fn conditional_g_and_projection_d_equal_pytorch_on_the_same_weights() {
     assert!(
         change > 1e-6,
         "another class moved G's output by {change:e}"
+    );
+}
+
+/// Class-conditional batch norm in the conditional DCGAN-32 G (`cond_bn`) against PyTorch:
+/// BatchNorm2d without affine parameters, then the class's scale and shift.
+#[test]
+fn class_conditional_batch_norm_equals_pytorch_on_the_same_weights() {
+    let fx = read_fixture("conditional_reference.json");
+    let cfg = Dcgan32Config {
+        z_dim: 8,
+        width: 4,
+        channels: 1,
+        d_norm: Norm::Batch,
+        d_spectral_norm: false,
+        classes: 3,
+        class_norm: true,
+    };
+    let vs = VarStore::new(Device::Cpu);
+    let g = dcgan32_conditional_generator(&vs.root(), cfg);
+    load_state(&vs, &fx["cbn_g_state"]);
+    assert_eq!(
+        vs.variables().len(),
+        fx["cbn_g_state"].as_object().expect("state").len()
+    );
+    let z = tensor(&fx["z"], &[6, 8]);
+    let labels = Tensor::from_slice(&ints(&fx["labels"]));
+    let (atol, rtol) = (1e-5, 1e-4);
+    let fake = g.forward_ct(&z, Some(&labels), true);
+    assert_close(
+        &fake,
+        &tensor(&fx["cbn_g_out_train"], &[6, 1, 32, 32]),
+        atol,
+        rtol,
+        "cBN G train",
+    );
+    fake.mean(Kind::Float).backward();
+    assert_close(
+        &g.class_norms[1].weight.grad(),
+        &tensor(&fx["cbn_block2_class_weight_grad"], &[3, 8]),
+        1e-6,
+        1e-4,
+        "∂ mean G / ∂ block2.bn.class_weight",
+    );
+    let fake = tch::no_grad(|| g.forward_ct(&z, Some(&labels), false));
+    assert_close(
+        &fake,
+        &tensor(&fx["cbn_g_out_eval"], &[6, 1, 32, 32]),
+        atol,
+        rtol,
+        "cBN G eval",
     );
 }

@@ -46,6 +46,7 @@ fn narrow(d_norm: Norm) -> Dcgan32Config {
         d_norm,
         d_spectral_norm: false,
         classes: 0,
+        class_norm: false,
     }
 }
 

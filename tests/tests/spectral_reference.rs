@@ -25,6 +25,7 @@ fn spectral_norm_equals_pytorch_over_training_steps() {
         d_norm: Norm::Batch,
         d_spectral_norm: true,
         classes: 0,
+        class_norm: false,
     };
     let vs = VarStore::new(Device::Cpu);
     let d = dcgan32_discriminator(&vs.root(), cfg);

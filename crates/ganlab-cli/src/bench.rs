@@ -356,6 +356,7 @@ fn progan_setup(
         d_norm: Default::default(),
         d_spectral_norm,
         classes: 0,
+        class_norm: false,
         progan: ProganSettings {
             fmap_base: b.fmap_base,
             fmap_max: b.fmap_max,

@@ -368,6 +368,29 @@ fn conditional_mistakes_are_named() {
         !unlabelled.join("config.json").exists(),
         "no run was started"
     );
+    // Class-conditional batch norm needs --cond, and a G with batch norm.
+    let (ok, _, stderr) = gan(&["train", "--cond-bn", "--kimg", "0.008", "--device", "cpu"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("`cond_bn` must be false without cond"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = gan(&[
+        "train",
+        "--preset",
+        "progan-fashion32",
+        "--cond",
+        "--cond-bn",
+        "--kimg",
+        "0.008",
+        "--device",
+        "cpu",
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("`cond_bn` must be false for arch progan"),
+        "{stderr}"
+    );
 
     let run = dir.path().join("mnist");
     let run_s = run.to_str().expect("utf8");

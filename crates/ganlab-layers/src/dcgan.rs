@@ -257,6 +257,10 @@ pub struct Dcgan32Config {
     /// Classes of the conditional networks ([`dcgan32_conditional_generator`],
     /// [`dcgan32_conditional_discriminator`]); 0 for the unconditional ones, which ignore it.
     pub classes: i64,
+    /// Class-conditional batch norm in the conditional generator (de Vries et al. 2017,
+    /// Dumoulin et al. 2017; BigGAN's G): each batch norm normalises without an affine map of
+    /// its own and takes its scale and shift from per-class tables.
+    pub class_norm: bool,
 }
 
 impl Default for Dcgan32Config {
@@ -268,6 +272,7 @@ impl Default for Dcgan32Config {
             d_norm: Norm::Batch,
             d_spectral_norm: false,
             classes: 0,
+            class_norm: false,
         }
     }
 }
@@ -282,16 +287,25 @@ pub struct Dcgan32Generator {
 
 /// Builds the DCGAN-32 generator under `p` (`block1` … `block3`, `to_image`).
 pub fn dcgan32_generator(p: &nn::Path, cfg: Dcgan32Config) -> Dcgan32Generator {
+    dcgan32_generator_with(p, cfg, Norm::Batch)
+}
+
+/// [`dcgan32_generator`] with `norm` in its hidden blocks.
+fn dcgan32_generator_with(p: &nn::Path, cfg: Dcgan32Config, norm: Norm) -> Dcgan32Generator {
     let w = cfg.width;
+    let hidden = BlockConfig {
+        norm,
+        ..Default::default()
+    };
     let first = BlockConfig {
         stride: 1,
         padding: 0,
-        ..Default::default()
+        ..hidden
     };
     let blocks = vec![
         up_block(&(p / "block1"), cfg.z_dim, 4 * w, first),
-        up_block(&(p / "block2"), 4 * w, 2 * w, BlockConfig::default()),
-        up_block(&(p / "block3"), 2 * w, w, BlockConfig::default()),
+        up_block(&(p / "block2"), 4 * w, 2 * w, hidden),
+        up_block(&(p / "block3"), 2 * w, w, hidden),
     ];
     let last = BlockConfig {
         norm: Norm::None,
@@ -374,7 +388,55 @@ impl ModuleT for Dcgan32Discriminator {
 pub struct Dcgan32ConditionalGenerator {
     pub embed: nn::Embedding,
     pub net: Dcgan32Generator,
+    /// With `class_norm`: each hidden block's class-conditional batch norm.
+    pub class_norms: Vec<ClassBatchNorm>,
     pub config: Dcgan32Config,
+}
+
+/// Class-conditional batch norm (de Vries et al. 2017, "Modulating early visual processing by
+/// language", §3; Dumoulin et al. 2017): batch norm without an affine map of its own
+/// (`bn.running_mean`, `bn.running_var`), then the scale and shift of each sample's class,
+/// `bn.class_weight` and `bn.class_bias`, `[classes, channels]`, drawn as DCGAN draws batch
+/// norm's: N(1, 0.02) and 0.
+#[derive(Debug)]
+pub struct ClassBatchNorm {
+    pub bn: nn::BatchNorm,
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+impl ClassBatchNorm {
+    /// Under `p / "bn"`, for `channels` channels and `classes` classes.
+    pub fn new(p: &nn::Path, classes: i64, channels: i64, init_std: f64) -> ClassBatchNorm {
+        let p = p / "bn";
+        let bn = nn::batch_norm2d(
+            &p,
+            channels,
+            nn::BatchNormConfig {
+                affine: false,
+                ..Default::default()
+            },
+        );
+        let weight = p.var(
+            "class_weight",
+            &[classes, channels],
+            Init::Randn {
+                mean: 1.0,
+                stdev: init_std,
+            },
+        );
+        let bias = p.var("class_bias", &[classes, channels], Init::Const(0.0));
+        ClassBatchNorm { bn, weight, bias }
+    }
+
+    /// `xs` [N, C, H, W] normalised, scaled and shifted by the rows of `labels` [N].
+    pub fn forward(&self, xs: &Tensor, labels: &Tensor, train: bool) -> Tensor {
+        let n = xs.size()[0];
+        let labels = labels.to_device(self.weight.device());
+        let gamma = self.weight.index_select(0, &labels).view([n, -1, 1, 1]);
+        let beta = self.bias.index_select(0, &labels).view([n, -1, 1, 1]);
+        xs.apply_t(&self.bn, train) * gamma.to_kind(xs.kind()) + beta.to_kind(xs.kind())
+    }
 }
 
 /// Builds the conditional DCGAN-32 generator under `p` (`class_embed`, then the unconditional
@@ -388,9 +450,28 @@ pub fn dcgan32_conditional_generator(
         z_dim: 2 * cfg.z_dim,
         ..cfg
     };
+    // With class-conditional batch norm the blocks have no batch norm of their own; theirs take
+    // its place (under the same prefix, `blockN.bn.*`).
+    let net = match cfg.class_norm {
+        true => dcgan32_generator_with(p, inner, Norm::None),
+        false => dcgan32_generator(p, inner),
+    };
+    let mut class_norms = Vec::new();
+    if cfg.class_norm {
+        for (i, block) in net.blocks.iter().enumerate() {
+            let channels = block.conv.ws.size()[1];
+            class_norms.push(ClassBatchNorm::new(
+                &(p / format!("block{}", i + 1)),
+                cfg.classes,
+                channels,
+                BlockConfig::default().init_std,
+            ));
+        }
+    }
     Dcgan32ConditionalGenerator {
         embed,
-        net: dcgan32_generator(p, inner),
+        net,
+        class_norms,
         config: cfg,
     }
 }
@@ -399,7 +480,7 @@ impl crate::ConditionalModuleT for Dcgan32ConditionalGenerator {
     fn forward_ct(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Tensor {
         let labels = crate::conditional::required(labels, "the conditional DCGAN-32 generator");
         let e = crate::conditional::embed(&self.embed, labels).to_kind(z.kind());
-        self.net.forward_t(&Tensor::cat(&[z, &e], 1), train)
+        self.images_of_input(&Tensor::cat(&[z, &e], 1), labels, train)
     }
 
     fn classes(&self) -> i64 {
@@ -414,8 +495,27 @@ impl crate::ConditionalModuleT for Dcgan32ConditionalGenerator {
         t: f64,
         train: bool,
     ) -> Option<Tensor> {
+        if !self.class_norms.is_empty() {
+            // Class-conditional batch norm takes one class per sample.
+            return None;
+        }
         let e = crate::conditional::embed_between(&self.embed, from, to, t).to_kind(z.kind());
-        Some(self.net.forward_t(&Tensor::cat(&[z, &e], 1), train))
+        Some(self.images_of_input(&Tensor::cat(&[z, &e], 1), from, train))
+    }
+}
+
+impl Dcgan32ConditionalGenerator {
+    /// Images from G's input (z and the class embedding), the class norms reading `labels`.
+    fn images_of_input(&self, input: &Tensor, labels: &Tensor, train: bool) -> Tensor {
+        if self.class_norms.is_empty() {
+            return self.net.forward_t(input, train);
+        }
+        let n = input.size()[0];
+        let mut xs = input.view([n, -1, 1, 1]);
+        for (block, norm) in self.net.blocks.iter().zip(&self.class_norms) {
+            xs = norm.forward(&xs.apply(&block.conv), labels, train).relu();
+        }
+        self.net.to_image.forward_linear(&xs, train).tanh()
     }
 }
 

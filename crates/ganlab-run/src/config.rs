@@ -86,6 +86,11 @@ pub struct TrainConfig {
     /// class sub-folders, an archive with classes). Written to `config.json` only when on.
     #[serde(skip_serializing_if = "is_false")]
     pub cond: bool,
+    /// With `cond`: class-conditional batch norm in G (`--cond-bn`; de Vries et al. 2017, as
+    /// BigGAN's G): each batch norm's scale and shift come from per-class tables. DCGAN-32 only
+    /// (ProGAN's G has no batch norm). Written to `config.json` only when on.
+    #[serde(skip_serializing_if = "is_false")]
+    pub cond_bn: bool,
     /// The number of classes a `cond` run is conditioned on: filled in from the data when the
     /// run starts (what `gan generate` builds the networks with).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -154,6 +159,7 @@ impl Default for TrainConfig {
             ada: AdaSettings::default(),
             max_images: None,
             cond: false,
+            cond_bn: false,
             classes: None,
             seed: 0,
             device: DeviceChoice::Auto,
@@ -583,6 +589,12 @@ impl TrainConfig {
             check(n >= 1, "max_images", "a number of samples >= 1", n)?;
         }
         check(
+            self.cond || !self.cond_bn,
+            "cond_bn",
+            "false without cond (it conditions G's batch norm on the class)",
+            "true without cond",
+        )?;
+        check(
             self.cond || self.classes.is_none(),
             "classes",
             "left out: it is filled in from the data for cond = true",
@@ -682,6 +694,7 @@ impl TrainConfig {
                 true => self.classes.unwrap_or(0),
                 false => 0,
             },
+            class_norm: self.cond_bn,
         }
     }
 

@@ -111,6 +111,7 @@ pub const CONFIG_FLAGS: &[ConfigFlag] = &[
     flag("d-spectral-norm", "d_spectral_norm", Switch("true"), "", "Spectral normalisation of D's convolution and linear layers (Miyato et al. 2018; one power iteration per training forward, PyTorch's semantics), with or without d_norm."),
     flag("max-images", "max_images", Number, "N", "Train on a seeded subset of N of the dataset's samples (listed in subset.json; evaluation still uses the whole dataset)."),
     flag("cond", "cond", Switch("true"), "", "Condition G and D on the data's class labels (class embedding in G, projection D; Miyato & Koyama 2018); needs a labelled dataset. Grids show one column per class; `gan generate --class` draws a class."),
+    flag("cond-bn", "cond_bn", Switch("true"), "", "With --cond: class-conditional batch norm in DCGAN-32's G (each batch norm's scale and shift per class; de Vries et al. 2017, BigGAN's G)."),
     flag("augment", "augment", Text, "SPEC", "Augment everything D sees: none, diffaugment[:color,translation,cutout] (DiffAugment, Zhao et al. 2020) or ada[:bgc] (adaptive augmentation, Karras et al. 2020)."),
     flag("ada-target", "ada.target", Number, "R", "ADA's target for the overfitting heuristic r_t = E[sign(D(real))] (0.6)."),
     flag("ada-kimg", "ada.speed_kimg", Number, "KIMG", "ADA's speed: kimg in which p can go from 0 to 1 (500)."),

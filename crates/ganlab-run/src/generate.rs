@@ -365,7 +365,10 @@ fn interpolate_classes(request: &InterpolateRequest, classes: &[i64]) -> Result<
                 .sampler()
                 .forward_between(&z, &label(from), &label(to), t, false)
         })
-        .context("this generator has no class embedding to interpolate")?;
+        .context(
+            "--across-classes: this generator cannot be interpolated between classes (its class \
+             enters through more than one embedding: class-conditional batch norm, cond_bn)",
+        )?;
         let image = match image.size()[2] < resolution {
             true => image.upsample_nearest2d([resolution, resolution], None, None),
             false => image,

@@ -47,6 +47,7 @@ impl Architecture for Dcgan32 {
             d_norm: spec.d_norm,
             d_spectral_norm: spec.d_spectral_norm,
             classes: spec.classes,
+            class_norm: spec.class_norm,
         };
         Ok(match cfg.classes {
             0 => Players::pair(

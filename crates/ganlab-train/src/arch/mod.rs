@@ -52,6 +52,9 @@ pub struct ArchSpec {
     /// Classes to condition G and D on (`cond`: the data's class count); 0 trains them
     /// unconditionally. An architecture that cannot condition refuses it in `validate`.
     pub classes: i64,
+    /// Class-conditional batch norm in a conditional G (`cond_bn`); an architecture without
+    /// batch norm in G refuses it in `validate`.
+    pub class_norm: bool,
 }
 
 /// One architecture of the registry.

@@ -108,6 +108,12 @@ impl Architecture for Progan {
     }
 
     fn validate(&self, spec: &ArchSpec) -> Result<()> {
+        check(
+            !spec.class_norm,
+            "cond_bn",
+            "false for arch progan (its G has pixel norm, no batch norm to condition)",
+            "true",
+        )?;
         let p = &spec.progan;
         check(
             (8..=1024).contains(&spec.resolution) && spec.resolution.count_ones() == 1,

@@ -28,7 +28,7 @@ impl Architecture for ToyMlp {
 
     fn validate(&self, spec: &ArchSpec) -> Result<()> {
         super::check(
-            spec.classes == 0,
+            spec.classes == 0 && !spec.class_norm,
             "cond",
             "false for the 2-D toys (they have no classes to condition on)",
             "true",
