@@ -68,4 +68,14 @@ fn snapshots_generate_the_same_images_in_pytorch() {
     assert!(level == 3 && alpha > 0.0 && alpha < 1.0, "{level} {alpha}");
     let text = check_in_pytorch(&fading, run.path());
     assert!(text.contains("shape (5, 1, 8, 8)"), "{text}");
+
+    // Conditional ProGAN (`cond`): its class embedding is concatenated to z in PyTorch too.
+    let config = ganlab_run::TrainConfig {
+        cond: true,
+        ..ganlab_tests::tiny_progan16("mnist", 0.128, 0.128)
+    };
+    let run = tempfile::tempdir().expect("tmp");
+    let summary = ganlab_run::train(config, run.path(), QUIET).expect("conditional progan");
+    let text = check_in_pytorch(&summary.snapshot, run.path());
+    assert!(text.contains("shape (5, 1, 8, 8)"), "{text}");
 }
