@@ -429,7 +429,7 @@ impl ClassBatchNorm {
         ClassBatchNorm { bn, weight, bias }
     }
 
-    /// `xs` [N, C, H, W] normalised, scaled and shifted by the rows of `labels` [N].
+    /// `xs` `[N, C, H, W]` normalised, scaled and shifted by the rows of `labels` `[N]`.
     pub fn forward(&self, xs: &Tensor, labels: &Tensor, train: bool) -> Tensor {
         let n = xs.size()[0];
         let labels = labels.to_device(self.weight.device());
