@@ -11,18 +11,23 @@ use ganlab_tests::{assert_close, ints, load_state, read_fixture, tensor};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-#[test]
-fn conditional_g_and_projection_d_equal_pytorch_on_the_same_weights() {
-    let fx = read_fixture("conditional_reference.json");
-    let cfg = Dcgan32Config {
+/// The fixture's narrow pair: z_dim 8, width 4, one channel, 3 classes (`class_norm`: cBN in G).
+fn narrow(class_norm: bool) -> Dcgan32Config {
+    Dcgan32Config {
         z_dim: 8,
         width: 4,
         channels: 1,
         d_norm: Norm::Batch,
         d_spectral_norm: false,
         classes: 3,
-        class_norm: false,
-    };
+        class_norm,
+    }
+}
+
+#[test]
+fn conditional_g_and_projection_d_equal_pytorch_on_the_same_weights() {
+    let fx = read_fixture("conditional_reference.json");
+    let cfg = narrow(false);
     let (g_vs, d_vs) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
     let g = dcgan32_conditional_generator(&g_vs.root(), cfg);
     let d = dcgan32_conditional_discriminator(&d_vs.root(), cfg);
@@ -108,15 +113,7 @@ fn conditional_g_and_projection_d_equal_pytorch_on_the_same_weights() {
 #[test]
 fn class_conditional_batch_norm_equals_pytorch_on_the_same_weights() {
     let fx = read_fixture("conditional_reference.json");
-    let cfg = Dcgan32Config {
-        z_dim: 8,
-        width: 4,
-        channels: 1,
-        d_norm: Norm::Batch,
-        d_spectral_norm: false,
-        classes: 3,
-        class_norm: true,
-    };
+    let cfg = narrow(true);
     let vs = VarStore::new(Device::Cpu);
     let g = dcgan32_conditional_generator(&vs.root(), cfg);
     load_state(&vs, &fx["cbn_g_state"]);

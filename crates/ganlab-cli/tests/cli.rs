@@ -328,6 +328,38 @@ fn dataset_create_prints_a_train_command_that_works() {
     assert!(run.join("config.json").is_file(), "{stderr}");
 }
 
+/// Runs `gan ARGS`, which must fail with `message` in its error.
+fn fails_with(args: &[&str], message: &str) {
+    let (ok, _, stderr) = gan(args);
+    assert!(!ok, "{args:?} succeeded");
+    assert!(stderr.contains(message), "{args:?}: {stderr}");
+}
+
+/// Trains a narrow DCGAN-32 on MNIST into `run_dir` (batch 8, width 8, CPU, no report, event
+/// files or evaluation) with `extra` options; the run must succeed.
+fn tiny_mnist_run(run_dir: &str, extra: &[&str]) {
+    let mut args = vec![
+        "train",
+        "--batch-size",
+        "8",
+        "--set",
+        "width=8",
+        "--device",
+        "cpu",
+    ];
+    args.extend([
+        "--no-report",
+        "--no-tb",
+        "--eval-every-kimg",
+        "0",
+        "--run-dir",
+        run_dir,
+    ]);
+    args.extend(extra);
+    let (ok, _, stderr) = gan(&args);
+    assert!(ok, "{args:?}: {stderr}");
+}
+
 /// Conditional runs (`--cond`): an unlabelled folder is refused by name; a 10-class generator
 /// draws classes 0 to 9 and names `--class 10`; an unconditional one refuses `--class`.
 #[test]
@@ -369,61 +401,38 @@ fn conditional_mistakes_are_named() {
         "no run was started"
     );
     // Class-conditional batch norm needs --cond, and a G with batch norm.
-    let (ok, _, stderr) = gan(&["train", "--cond-bn", "--kimg", "0.008", "--device", "cpu"]);
-    assert!(!ok);
-    assert!(
-        stderr.contains("`cond_bn` must be false without cond"),
-        "{stderr}"
+    fails_with(
+        &["train", "--cond-bn", "--kimg", "0.008", "--device", "cpu"],
+        "`cond_bn` must be false without cond",
     );
-    let (ok, _, stderr) = gan(&[
-        "train",
-        "--preset",
-        "progan-fashion32",
-        "--cond",
-        "--cond-bn",
-        "--kimg",
-        "0.008",
-        "--device",
-        "cpu",
-    ]);
-    assert!(!ok);
-    assert!(
-        stderr.contains("`cond_bn` must be false for arch progan"),
-        "{stderr}"
+    fails_with(
+        &[
+            "train",
+            "--preset",
+            "progan-fashion32",
+            "--cond",
+            "--cond-bn",
+            "--kimg",
+            "0.008",
+            "--device",
+            "cpu",
+        ],
+        "`cond_bn` must be false for arch progan",
     );
 
     let run = dir.path().join("mnist");
     let run_s = run.to_str().expect("utf8");
-    let (ok, _, stderr) = gan(&[
-        "train",
-        "--cond",
-        "--kimg",
-        "0.016",
-        "--batch-size",
-        "8",
-        "--set",
-        "width=8",
-        "--device",
-        "cpu",
-        "--no-report",
-        "--no-tb",
-        "--eval-every-kimg",
-        "0",
-        "--run-dir",
-        run_s,
-    ]);
-    assert!(ok, "{stderr}");
+    tiny_mnist_run(run_s, &["--cond", "--kimg", "0.016"]);
     let out = dir.path().join("generated");
     let out_s = out.to_str().expect("utf8");
-    let (ok, _, stderr) = gan(&["generate", run_s, "--seeds", "0-1", "--class", "10"]);
-    assert!(!ok);
-    assert!(
-        stderr.contains("--class 10: this generator is conditioned on 10 classes, 0 to 9"),
-        "{stderr}"
+    fails_with(
+        &["generate", run_s, "--seeds", "0-1", "--class", "10"],
+        "--class 10: this generator is conditioned on 10 classes, 0 to 9",
     );
-    let (ok, _, stderr) = gan(&["generate", run_s, "--seeds", "0-1"]);
-    assert!(!ok);
-    assert!(stderr.contains("pass --class 0 to --class 9"), "{stderr}");
+    fails_with(
+        &["generate", run_s, "--seeds", "0-1"],
+        "pass --class 0 to --class 9",
+    );
     let (ok, stdout, stderr) = gan(&[
         "generate", run_s, "--seeds", "0-1", "--class", "9", "--out", out_s,
     ]);
@@ -459,44 +468,23 @@ fn conditional_mistakes_are_named() {
     assert!(ok, "{stderr}");
     let strip = image::open(walk.join("interpolation.png")).expect("strip");
     assert_eq!((strip.width(), strip.height()), (3 * 34 + 2, 34 + 2));
-    let (ok, _, stderr) = gan(&[
-        "interpolate",
-        run_s,
-        "--seeds",
-        "1",
-        "--across-classes",
-        "0,10",
-    ]);
-    assert!(!ok);
-    assert!(
-        stderr.contains("--across-classes 10: this generator is conditioned on 10 classes"),
-        "{stderr}"
+    fails_with(
+        &[
+            "interpolate",
+            run_s,
+            "--seeds",
+            "1",
+            "--across-classes",
+            "0,10",
+        ],
+        "--across-classes 10: this generator is conditioned on 10 classes",
     );
 
     let plain = dir.path().join("plain");
     let plain_s = plain.to_str().expect("utf8");
-    let (ok, _, stderr) = gan(&[
-        "train",
-        "--kimg",
-        "0.008",
-        "--batch-size",
-        "8",
-        "--set",
-        "width=8",
-        "--device",
-        "cpu",
-        "--no-report",
-        "--no-tb",
-        "--eval-every-kimg",
-        "0",
-        "--run-dir",
-        plain_s,
-    ]);
-    assert!(ok, "{stderr}");
-    let (ok, _, stderr) = gan(&["generate", plain_s, "--seeds", "0", "--class", "3"]);
-    assert!(!ok);
-    assert!(
-        stderr.contains("this generator is unconditional"),
-        "{stderr}"
+    tiny_mnist_run(plain_s, &["--kimg", "0.008"]);
+    fails_with(
+        &["generate", plain_s, "--seeds", "0", "--class", "3"],
+        "this generator is unconditional",
     );
 }

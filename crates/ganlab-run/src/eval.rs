@@ -1015,18 +1015,11 @@ pub fn evaluate_sets_with(
             )?);
         }
         if wants(Metric::ClassAccuracy) {
-            let asked = fake.labels.as_ref().with_context(|| {
-                format!(
-                    "class-accuracy judges a conditional generator's samples by the class they \
-                     were drawn for, and {} has no classes (train with --cond)",
-                    fake.description
-                )
-            })?;
-            out.conditional = Some(conditional_result(
-                &name,
-                (&real_features, &real_logits, real.labels.as_ref()),
-                (&fake_features, &fake_logits, asked),
-            )?);
+            let by_class = (
+                (&real_features, &real_logits, real),
+                (&fake_features, &fake_logits, fake),
+            );
+            out.conditional = Some(conditional_result(&name, by_class.0, by_class.1)?);
         }
         if space == Some(FeatureSpace::Classifier) {
             manifold_features = Some((real_features, fake_features, format!("classifier:{name}")));
@@ -1036,25 +1029,29 @@ pub fn evaluate_sets_with(
     if let Some((real_features, fake_features, feature_space)) = manifold_features {
         manifold_into(cfg, &real_features, &fake_features, feature_space, &mut out)?;
     }
-    if !warnings.is_empty() {
-        for w in &warnings {
-            tracing::warn!("{w}");
-        }
-        out.warnings = warnings;
-    }
+    warnings.iter().for_each(|w| tracing::warn!("{w}"));
+    out.warnings = warnings;
     out.provenance = provenance;
     Ok(out)
 }
 
 /// A conditional generator's samples judged by class ([`ConditionalResult`]): `real` and
-/// `fake` are (classifier features, logits, labels); reals without labels are grouped by the
-/// classifier's prediction. A class with fewer than two samples or real images gets no domain
-/// FID or diversity (and a warning).
+/// `fake` are (classifier features, logits, the set with its labels); reals without labels are
+/// grouped by the classifier's prediction. A class with fewer than two samples or real images
+/// gets no domain FID or diversity (and a warning).
 fn conditional_result(
     classifier: &str,
-    (real_features, real_logits, real_labels): (&Tensor, &Tensor, Option<&Tensor>),
-    (fake_features, fake_logits, asked): (&Tensor, &Tensor, &Tensor),
+    (real_features, real_logits, real): (&Tensor, &Tensor, &ImageSet),
+    (fake_features, fake_logits, fake): (&Tensor, &Tensor, &ImageSet),
 ) -> Result<ConditionalResult> {
+    let asked = fake.labels.as_ref().with_context(|| {
+        format!(
+            "class-accuracy judges a conditional generator's samples by the class they were \
+             drawn for, and {} has no classes (train with --cond)",
+            fake.description
+        )
+    })?;
+    let real_labels = real.labels.as_ref();
     let classes = fake_logits.size()[1];
     let asked = asked.to_kind(Kind::Int64);
     let highest = asked.max().int64_value(&[]);

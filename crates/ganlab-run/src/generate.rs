@@ -180,10 +180,15 @@ fn image_of(generator: &TrainedGenerator, z: &Tensor, class: Option<i64>) -> Ten
     let resolution = generator.config.resolution;
     let labels = class.map(|c| Tensor::from_slice(&[c]).to_device(z.device()));
     let image = tch::no_grad(|| generator.sampler().forward_ct(z, labels.as_ref(), false));
-    // A progressive run's snapshot before its last stage: shown at the final size.
-    let image = match image.size()[2] < resolution {
-        true => image.upsample_nearest2d([resolution, resolution], None, None),
-        false => image,
+    first_at(&image, resolution)
+}
+
+/// The first image of a batch, [C, H, W] on the CPU, at `resolution` (a progressive run's
+/// snapshot before its last stage is shown at the final size, by nearest neighbour).
+fn first_at(images: &Tensor, resolution: i64) -> Tensor {
+    let image = match images.size()[2] < resolution {
+        true => images.upsample_nearest2d([resolution, resolution], None, None),
+        false => images.shallow_clone(),
     };
     image.get(0).to_device(Device::Cpu)
 }
@@ -316,12 +321,7 @@ pub fn interpolate(request: &InterpolateRequest) -> Result<Vec<PathBuf>> {
     if let Some(last) = latents.last() {
         frames.push(image_of(&generator, last, class));
     }
-    let strip = dir.join("interpolation.png");
-    let n = frames.len() as i64;
-    crate::grid::save_grid(&Tensor::stack(&frames, 0), n, &strip)?;
-    let gif = dir.join("interpolation.gif");
-    write_gif(&frames, &gif)?;
-    Ok(vec![strip, gif])
+    write_walk(&dir, &frames)
 }
 
 /// A walk through `classes` at the latent of the request's (one) seed: the class embedding
@@ -369,11 +369,7 @@ fn interpolate_classes(request: &InterpolateRequest, classes: &[i64]) -> Result<
             "--across-classes: this generator cannot be interpolated between classes (its class \
              enters through more than one embedding: class-conditional batch norm, cond_bn)",
         )?;
-        let image = match image.size()[2] < resolution {
-            true => image.upsample_nearest2d([resolution, resolution], None, None),
-            false => image,
-        };
-        Ok(image.get(0).to_device(Device::Cpu))
+        Ok(first_at(&image, resolution))
     };
     let mut frames = Vec::new();
     for pair in classes.windows(2) {
@@ -383,11 +379,17 @@ fn interpolate_classes(request: &InterpolateRequest, classes: &[i64]) -> Result<
     }
     let last = classes[classes.len() - 1];
     frames.push(frame(last, last, 0.0)?);
+    write_walk(&dir, &frames)
+}
+
+/// A walk's frames as `interpolation.png` (one row) and `interpolation.gif` in `dir`; returns
+/// both paths.
+fn write_walk(dir: &Path, frames: &[Tensor]) -> Result<Vec<PathBuf>> {
     let strip = dir.join("interpolation.png");
     let n = frames.len() as i64;
-    crate::grid::save_grid(&Tensor::stack(&frames, 0), n, &strip)?;
+    crate::grid::save_grid(&Tensor::stack(frames, 0), n, &strip)?;
     let gif = dir.join("interpolation.gif");
-    write_gif(&frames, &gif)?;
+    write_gif(frames, &gif)?;
     Ok(vec![strip, gif])
 }
 

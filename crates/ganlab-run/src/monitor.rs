@@ -411,15 +411,16 @@ pub fn class_warnings(result: &Evaluation, class_names: &[String]) -> Vec<String
     let Some(c) = &result.conditional else {
         return Vec::new();
     };
-    let name = |k: usize| class_names.get(k).cloned().unwrap_or_else(|| k.to_string());
+    // The classes whose value is below `floor`, each named with its value as a percentage.
+    let below = |values: &[Option<f64>], floor: f64, unit: &str| -> Vec<String> {
+        let name = |k: usize| class_names.get(k).cloned().unwrap_or_else(|| k.to_string());
+        let low = values.iter().enumerate();
+        low.filter_map(|(k, v)| v.filter(|&v| v < floor).map(|v| (k, v)))
+            .map(|(k, v)| format!("\"{}\" ({:.0}% {unit})", name(k), 100.0 * v))
+            .collect()
+    };
     let mut warnings = Vec::new();
-    let weak: Vec<String> = c
-        .per_class_accuracy
-        .iter()
-        .enumerate()
-        .filter_map(|(k, a)| a.filter(|&a| a < WEAK_CLASS_ACCURACY).map(|a| (k, a)))
-        .map(|(k, a)| format!("\"{}\" ({:.0}% of its samples)", name(k), 100.0 * a))
-        .collect();
+    let weak = below(&c.per_class_accuracy, WEAK_CLASS_ACCURACY, "of its samples");
     if !weak.is_empty() {
         warnings.push(format!(
             "conditional G: weak classes, asked for but rarely drawn (the classifier agrees \
@@ -428,13 +429,11 @@ pub fn class_warnings(result: &Evaluation, class_names: &[String]) -> Vec<String
             weak.join(", ")
         ));
     }
-    let collapsed: Vec<String> = c
-        .intra_class_diversity
-        .iter()
-        .enumerate()
-        .filter_map(|(k, d)| d.filter(|&d| d < CLASS_DIVERSITY_FLOOR).map(|d| (k, d)))
-        .map(|(k, d)| format!("\"{}\" ({:.0}% of the data's variety)", name(k), 100.0 * d))
-        .collect();
+    let collapsed = below(
+        &c.intra_class_diversity,
+        CLASS_DIVERSITY_FLOOR,
+        "of the data's variety",
+    );
     if !collapsed.is_empty() {
         warnings.push(format!(
             "mode collapse within classes: few styles per class: {}",
