@@ -336,8 +336,9 @@ fn fails_with(args: &[&str], message: &str) {
 }
 
 /// Trains a narrow DCGAN-32 on MNIST into `run_dir` (batch 8, width 8, CPU, no report, event
-/// files or evaluation) with `extra` options; the run must succeed.
-fn tiny_mnist_run(run_dir: &str, extra: &[&str]) {
+/// files or evaluation) with `extra` options; the run must succeed. Returns the run directory.
+fn tiny_mnist_run(run_dir: &std::path::Path, extra: &[&str]) -> String {
+    let run_dir = run_dir.to_str().expect("utf8").to_string();
     let mut args = vec![
         "train",
         "--batch-size",
@@ -353,11 +354,12 @@ fn tiny_mnist_run(run_dir: &str, extra: &[&str]) {
         "--eval-every-kimg",
         "0",
         "--run-dir",
-        run_dir,
+        &run_dir,
     ]);
     args.extend(extra);
     let (ok, _, stderr) = gan(&args);
     assert!(ok, "{args:?}: {stderr}");
+    run_dir
 }
 
 /// Conditional runs (`--cond`): an unlabelled folder is refused by name; a 10-class generator
@@ -420,9 +422,8 @@ fn conditional_mistakes_are_named() {
         "`cond_bn` must be false for arch progan",
     );
 
-    let run = dir.path().join("mnist");
-    let run_s = run.to_str().expect("utf8");
-    tiny_mnist_run(run_s, &["--cond", "--kimg", "0.016"]);
+    let run = tiny_mnist_run(&dir.path().join("mnist"), &["--cond", "--kimg", "0.016"]);
+    let run_s = run.as_str();
     let out = dir.path().join("generated");
     let out_s = out.to_str().expect("utf8");
     fails_with(
@@ -480,9 +481,8 @@ fn conditional_mistakes_are_named() {
         "--across-classes 10: this generator is conditioned on 10 classes",
     );
 
-    let plain = dir.path().join("plain");
-    let plain_s = plain.to_str().expect("utf8");
-    tiny_mnist_run(plain_s, &["--kimg", "0.008"]);
+    let plain = tiny_mnist_run(&dir.path().join("plain"), &["--kimg", "0.008"]);
+    let plain_s = plain.as_str();
     fails_with(
         &["generate", plain_s, "--seeds", "0", "--class", "3"],
         "this generator is unconditional",
