@@ -17,6 +17,7 @@ import sys
 
 import torch
 import torch.nn as nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 sys.path.insert(0, os.path.dirname(__file__))
 from dcgan32_reference import D, G, state, flat, weights_init  # noqa: E402
@@ -25,7 +26,10 @@ from dcgan32_reference import D, G, state, flat, weights_init  # noqa: E402
 class CondG(G):
     def __init__(self, z_dim, width, channels, classes):
         super().__init__(2 * z_dim, width, channels)
+        self.z_dim = z_dim  # of z; the first convolution takes z and the class code
         self.class_embed = nn.Embedding(classes, z_dim)
+        with torch.no_grad():  # N(0, 1/z_dim), as the toolkit draws it: codes of unit norm
+            self.class_embed.weight /= z_dim ** 0.5
 
     def forward(self, z, c):
         return super().forward(torch.cat([z, self.class_embed(c)], 1))
@@ -58,6 +62,14 @@ class ProjD(D):
     def __init__(self, width, channels, classes):
         super().__init__(width, channels)
         self.class_projection = nn.Embedding(classes, 4 * width * 16)
+
+    def spectral(self):
+        """`d_spectral_norm = true`: spectral normalization on the four convolutions and on the
+        class table (SNGAN's SNEmbedID; PyTorch's parametrization with dim 0)."""
+        for b in (self.block1, self.block2, self.block3, self.to_logit):
+            spectral_norm(b.conv)
+        spectral_norm(self.class_projection)
+        return self
 
     def forward(self, x, c):
         x = nn.functional.leaky_relu(self.block1.conv(x), 0.2)
@@ -110,6 +122,30 @@ def main():
     g.eval()
     with torch.no_grad():
         out["cbn_g_out_eval"] = flat(g(z, y))
+    # The projection D under spectral normalization (drawn last as well): its state under the
+    # toolkit's names (after PyTorch's 15 initial power iterations), a training forward (one
+    # iteration per normalised weight), the gradient of the mean logit with respect to the
+    # class table, u and v after it, and an evaluation forward (no iteration).
+    d = ProjD(4, 1, 3)
+    d.apply(weights_init)
+    nn.init.xavier_uniform_(d.class_projection.weight)
+    d.spectral()
+    out["sn_d_state"] = {
+        k.replace("parametrizations.weight.original", "weight_orig")
+         .replace("parametrizations.weight.0._u", "weight_u")
+         .replace("parametrizations.weight.0._v", "weight_v"): v
+        for k, v in state(d).items()}
+    d.train()
+    logits = d(real, y)
+    logits.mean().backward()
+    out["sn_d_out_train"] = flat(logits)
+    table = d.class_projection.parametrizations.weight
+    out["sn_class_projection_grad"] = flat(table.original.grad)
+    out["sn_class_projection_u"] = flat(table[0]._u)
+    out["sn_class_projection_v"] = flat(table[0]._v)
+    d.eval()
+    with torch.no_grad():
+        out["sn_d_out_eval"] = flat(d(real, y))
     out["torch"] = torch.__version__
     path = os.path.join(os.path.dirname(__file__), "..", "fixtures", "conditional_reference.json")
     with open(path, "w") as f:

@@ -36,7 +36,7 @@ class G(nn.Module):
         self.to_image = Up(width, channels, 2, 1, False)
 
     def forward(self, z):
-        x = z.view(z.shape[0], self.z_dim, 1, 1)
+        x = z.view(z.shape[0], -1, 1, 1)
         for b in (self.block1, self.block2, self.block3):
             x = torch.relu(b.bn(b.conv(x)))
         return torch.tanh(self.to_image.conv(x))

@@ -1,6 +1,7 @@
 //! The class-conditional DCGAN-32 (`cond = true`) against PyTorch on the same weights: G's class
 //! embedding concatenated to z and the projection discriminator (Miyato & Koyama 2018), forward
-//! in training and evaluation mode and the gradients that reach both class tables.
+//! in training and evaluation mode and the gradients that reach both class tables; the class
+//! table under spectral normalization.
 //! Fixture: `tests/reference/conditional_reference.py`.
 
 use ganlab_layers::{
@@ -73,8 +74,11 @@ fn conditional_g_and_projection_d_equal_pytorch_on_the_same_weights() {
         1e-4,
         "∂ mean G / ∂ class_embed",
     );
+    let ganlab_layers::ProjectionTable::Plain(table) = &d.projection else {
+        panic!("D without spectral normalisation has a plain class table")
+    };
     assert_close(
-        &d.projection.ws.grad(),
+        &table.ws.grad(),
         &tensor(&fx["d_class_projection_grad"], &[3, 256]),
         1e-6,
         1e-4,
@@ -105,6 +109,70 @@ fn conditional_g_and_projection_d_equal_pytorch_on_the_same_weights() {
     assert!(
         change > 1e-6,
         "another class moved G's output by {change:e}"
+    );
+}
+
+/// The projection D under spectral normalization (`--d-spectral-norm`, the TTUR preset): the
+/// class table is normalised as the convolutions are (SNGAN's `SNEmbedID`), against PyTorch's
+/// `parametrizations.spectral_norm` from the same weights, u and v: the training forward (one
+/// power iteration each), the table's gradient, u and v after it, and the evaluation forward.
+#[test]
+fn a_spectral_projection_d_equals_pytorch_on_the_same_weights_and_vectors() {
+    let fx = read_fixture("conditional_reference.json");
+    let cfg = Dcgan32Config {
+        d_spectral_norm: true,
+        ..narrow(false)
+    };
+    let vs = VarStore::new(Device::Cpu);
+    let d = dcgan32_conditional_discriminator(&vs.root(), cfg);
+    load_state(&vs, &fx["sn_d_state"]);
+    assert_eq!(
+        vs.variables().len(),
+        fx["sn_d_state"].as_object().expect("state").len()
+    );
+    let labels = Tensor::from_slice(&ints(&fx["labels"]));
+    let real = tensor(&fx["real"], &[6, 1, 32, 32]);
+    let (atol, rtol) = (1e-5, 1e-4);
+    let logits = d.forward_ct(&real, Some(&labels), true);
+    assert_close(
+        &logits,
+        &tensor(&fx["sn_d_out_train"], &[6]),
+        atol,
+        rtol,
+        "SN D train",
+    );
+    logits.mean(Kind::Float).backward();
+    let ganlab_layers::ProjectionTable::Spectral(table) = &d.projection else {
+        panic!("D with spectral normalisation has a spectral class table")
+    };
+    assert_close(
+        &table.weight_orig.grad(),
+        &tensor(&fx["sn_class_projection_grad"], &[3, 256]),
+        1e-6,
+        1e-4,
+        "∂ mean D / ∂ class_projection.weight_orig",
+    );
+    assert_close(
+        &table.u,
+        &tensor(&fx["sn_class_projection_u"], &[3]),
+        1e-6,
+        1e-4,
+        "u",
+    );
+    assert_close(
+        &table.v,
+        &tensor(&fx["sn_class_projection_v"], &[256]),
+        1e-6,
+        1e-4,
+        "v",
+    );
+    let logits = tch::no_grad(|| d.forward_ct(&real, Some(&labels), false));
+    assert_close(
+        &logits,
+        &tensor(&fx["sn_d_out_eval"], &[6]),
+        atol,
+        rtol,
+        "SN D eval",
     );
 }
 

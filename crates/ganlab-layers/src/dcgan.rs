@@ -525,7 +525,7 @@ impl Dcgan32ConditionalGenerator {
 /// `class_projection` (`[classes, 4·width·16]`).
 #[derive(Debug)]
 pub struct Dcgan32ProjectionDiscriminator {
-    pub projection: nn::Embedding,
+    pub projection: crate::ProjectionTable,
     pub net: Dcgan32Discriminator,
     pub classes: i64,
 }
@@ -539,10 +539,11 @@ pub fn dcgan32_conditional_discriminator(
     let net = dcgan32_discriminator(p, cfg);
     let features = 4 * cfg.width * 16;
     Dcgan32ProjectionDiscriminator {
-        projection: crate::conditional::projection_embedding(
+        projection: crate::ProjectionTable::new(
             &(p / "class_projection"),
             cfg.classes,
             features,
+            cfg.d_spectral_norm,
         ),
         net,
         classes: cfg.classes,
@@ -563,7 +564,7 @@ impl crate::ConditionalModuleT for Dcgan32ProjectionDiscriminator {
             .flatten(1, -1)
             .squeeze_dim(1);
         let phi = ys.flatten(1, -1);
-        logit + crate::conditional::projection(&self.projection, &phi, labels)
+        logit + self.projection.project(&phi, labels, train)
     }
 
     fn classes(&self) -> i64 {

@@ -34,7 +34,7 @@ pub mod mlp;
 pub mod spectral;
 
 pub use conditional::{
-    class_embedding, embed, embed_between, projection, projection_embedding, ConditionalModuleT,
+    class_embedding, embed, embed_between, projection, ConditionalModuleT, ProjectionTable,
     Unconditional,
 };
 pub use dcgan::{

@@ -310,7 +310,7 @@ enum DBlock {
 #[derive(Debug)]
 pub struct Discriminator {
     /// The projection table `class_projection` [classes, nf(0)] of the conditional D.
-    projection: Option<nn::Embedding>,
+    projection: Option<ganlab_layers::ProjectionTable>,
     blocks: Vec<DBlock>,
     from_rgb: Vec<EqConv2d>,
     pub config: ProganConfig,
@@ -370,7 +370,12 @@ pub fn progan_discriminator(p: &nn::Path, cfg: ProganConfig, stage: StageHandle)
     // Conditional: φ(x) is the last hidden layer (dense0's activations, [N, nf(0)]), of which
     // the logit is a linear function (Miyato & Koyama 2018, eq. 3).
     let projection = (cfg.classes > 0).then(|| {
-        ganlab_layers::projection_embedding(&(p / "class_projection"), cfg.classes, cfg.nf(0))
+        ganlab_layers::ProjectionTable::new(
+            &(p / "class_projection"),
+            cfg.classes,
+            cfg.nf(0),
+            cfg.d_spectral_norm,
+        )
     });
     Discriminator {
         projection,
@@ -403,7 +408,7 @@ impl Discriminator {
                         let labels = labels.unwrap_or_else(|| {
                             panic!("the projection ProGAN discriminator must be called with labels")
                         });
-                        logit + ganlab_layers::projection(table, &x, labels)
+                        logit + table.project(&x, labels, train)
                     }
                     None => logit,
                 }
