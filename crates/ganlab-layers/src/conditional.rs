@@ -193,6 +193,22 @@ mod tests {
     }
 
     #[test]
+    fn class_codes_start_with_about_unit_norm_like_one_hot_codes() {
+        // Codes as long as z (N(0, 1)) made the conditional G ignore z (README, "Conditional
+        // GANs"): each row is drawn N(0, 1/dim).
+        tch::manual_seed(2);
+        let vs = VarStore::new(Device::Cpu);
+        let table = class_embedding(&(vs.root() / "e"), 10, 400);
+        let norms = table
+            .ws
+            .square()
+            .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+            .sqrt();
+        let (lo, hi) = (norms.min().double_value(&[]), norms.max().double_value(&[]));
+        assert!(lo > 0.85 && hi < 1.15, "row norms {lo}..{hi}");
+    }
+
+    #[test]
     fn a_spectral_table_projects_with_its_rows_over_sigma() {
         tch::manual_seed(1);
         let vs = VarStore::new(Device::Cpu);
