@@ -284,7 +284,32 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
             record,
             "{name}: the page's numbers are a function of its runs"
         );
+        let listing = study::describe(&opts).expect("describe");
+        assert!(
+            listing.lines().skip(1).all(|l| l.ends_with(": ended")),
+            "{name}: every run is the plan's and has ended:\n{listing}"
+        );
     }
+    // A run made by another plan (here: its saved kimg edited) is named, with what changed,
+    // and would be trained again rather than mixed into the page.
+    let opts = options(StudyName::Limited, root.path());
+    let run = opts
+        .runs_root
+        .join("study")
+        .join("limited-tiny")
+        .join("1000-none-s0");
+    let mut saved = read_json(&run.join("config.json"));
+    saved["kimg"] = serde_json::json!(1234.5);
+    std::fs::write(run.join("config.json"), saved.to_string()).expect("edit the config");
+    let listing = study::describe(&opts).expect("describe");
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with("1000-none-s0: "))
+        .expect("the run is listed");
+    assert!(
+        line.contains("made by another plan") && line.contains("kimg: 1234.5 -> "),
+        "{listing}"
+    );
 }
 
 #[test]

@@ -106,6 +106,10 @@ struct StudyArgs {
     /// study keeps what its page needs.
     #[arg(long)]
     keep_snapshots: bool,
+    /// List the runs and what the command would do with each (ended, to resume, to train, made
+    /// by another plan and to train again, with what changed), then stop.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Subcommand)]
@@ -585,6 +589,10 @@ fn study(args: StudyArgs) -> Result<()> {
         keep_snapshots: args.keep_snapshots,
         interactive: true,
     };
+    if args.dry_run {
+        print!("{}", ganlab_report::study::describe(&options)?);
+        return Ok(());
+    }
     let page = ganlab_report::study::run(&options)?;
     println!("page: {}", page.display());
     Ok(())

@@ -229,6 +229,60 @@ enum RunState {
     Ended,
     Resumable,
     Fresh,
+    /// Ended or resumable, but made with another config than the plan's now (the keys that
+    /// differ, `key: old -> new`): trained again, so that a page never mixes two plans.
+    Stale(Vec<String>),
+}
+
+/// Keys of a run's config that say where it ran, not what it is: a run made on another device
+/// choice is still the plan's run.
+const PLACE_KEYS: &[&str] = &["device"];
+
+/// The state of `run` under the plan of `options` (see [`RunState::Stale`]).
+fn state_of(run: &RunRef, options: &StudyOptions) -> Result<RunState> {
+    let state = run_state(&run.dir)?;
+    if matches!(state, RunState::Fresh) {
+        return Ok(state);
+    }
+    let config = run
+        .contender
+        .config(run.seed, options.device, options.tiny)?;
+    let changes: Vec<String> = ganlab_run::train::config_changes(&run.dir, &config)
+        .into_iter()
+        .filter(|c| !PLACE_KEYS.iter().any(|k| c.starts_with(&format!("{k}: "))))
+        // `auto` is resolved when the run starts (arch, d_norm, ...) and saved resolved.
+        .filter(|c| !c.ends_with(r#"-> "auto""#))
+        .collect();
+    Ok(match changes.is_empty() {
+        true => state,
+        false => RunState::Stale(changes),
+    })
+}
+
+/// One line per run of the study under `options`: ended, to resume, to train, or made by
+/// another plan and to be trained again (with what changed). `gan study NAME --dry-run`.
+pub fn describe(options: &StudyOptions) -> Result<String> {
+    let plan = plans::plan(options)?;
+    let mut out = format!(
+        "study {}: {} runs in {}\n",
+        plan.name,
+        plan.runs().len(),
+        plan.runs_dir.display()
+    );
+    for run in plan.runs() {
+        let name = run.dir.file_name().unwrap_or_default().to_string_lossy();
+        let state = match state_of(&run, options)? {
+            RunState::Ended => "ended".to_string(),
+            RunState::Resumable => "to resume from its snapshot".to_string(),
+            RunState::Fresh => "to train".to_string(),
+            RunState::Stale(changes) => format!(
+                "made by another plan, to train again ({})",
+                changes.join("; ")
+            ),
+        };
+        out.push_str(&format!("{name}: {state}\n"));
+    }
+    Ok(out)
 }
 
 /// The ways a run ends that a study keeps (a diverged run is a result, not a failure).
@@ -261,10 +315,10 @@ fn run_one(run: &RunRef, options: &StudyOptions) -> Result<()> {
         .contender
         .config(run.seed, options.device, options.tiny)?;
     let reporting = Reporting { interactive: false };
-    let result = match run_state(&run.dir)? {
+    let result = match state_of(run, options)? {
         RunState::Ended => return Ok(()),
         RunState::Resumable => ganlab_run::train::resume(config, &run.dir, reporting),
-        RunState::Fresh => {
+        RunState::Fresh | RunState::Stale(_) => {
             if run.dir.exists() {
                 std::fs::remove_dir_all(&run.dir)
                     .with_context(|| format!("cannot clear {}", run.dir.display()))?;
@@ -386,10 +440,21 @@ pub fn run(options: &StudyOptions) -> Result<PathBuf> {
     let runs = plan.runs();
     std::fs::create_dir_all(&plan.runs_dir)
         .with_context(|| format!("cannot create {}", plan.runs_dir.display()))?;
-    let pending: Vec<&RunRef> = runs
-        .iter()
-        .filter(|r| !matches!(run_state(&r.dir), Ok(RunState::Ended)))
-        .collect();
+    let mut pending: Vec<&RunRef> = Vec::new();
+    for run in &runs {
+        match state_of(run, options)? {
+            RunState::Ended => {}
+            RunState::Stale(changes) => {
+                tracing::warn!(
+                    "{}: made by another plan ({}); it is trained again",
+                    run.dir.display(),
+                    changes.join("; ")
+                );
+                pending.push(run);
+            }
+            _ => pending.push(run),
+        }
+    }
     let expected = match options.tiny {
         true => "a minute or two (tiny configuration)".to_string(),
         false => format!(
