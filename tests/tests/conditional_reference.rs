@@ -9,8 +9,20 @@ use ganlab_layers::{
     Dcgan32Config, Norm,
 };
 use ganlab_tests::{assert_close, ints, load_state, read_fixture, tensor};
+use serde_json::Value;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
+
+/// Outputs: float32 convolutions summed in another order, |x − y| ≤ 1e-5 + 1e-4·|y|.
+const OUTPUT: (f64, f64) = (1e-5, 1e-4);
+/// Gradients and spectral normalisation's u and v (small values): 1e-6 + 1e-4·|y|.
+const SMALL: (f64, f64) = (1e-6, 1e-4);
+
+/// `got` against the fixture's `key` (a flat list, read in `got`'s shape; the key names a
+/// failure).
+fn check(fx: &Value, key: &str, got: &Tensor, (atol, rtol): (f64, f64)) {
+    assert_close(got, &tensor(&fx[key], &got.size()), atol, rtol, key);
+}
 
 /// The fixture's narrow pair: z_dim 8, width 4, one channel, 3 classes (`class_norm`: cBN in G).
 fn narrow(class_norm: bool) -> Dcgan32Config {
@@ -46,61 +58,23 @@ fn conditional_g_and_projection_d_equal_pytorch_on_the_same_weights() {
     let z = tensor(&fx["z"], &[6, 8]);
     let labels = Tensor::from_slice(&ints(&fx["labels"]));
     let real = tensor(&fx["real"], &[6, 1, 32, 32]);
-    // float32 convolutions summed in another order: |x − y| ≤ 1e-5 + 1e-4·|y|.
-    let (atol, rtol) = (1e-5, 1e-4);
 
     let fake = g.forward_ct(&z, Some(&labels), true);
     let logits = d.forward_ct(&real, Some(&labels), true);
-    assert_close(
-        &fake,
-        &tensor(&fx["g_out_train"], &[6, 1, 32, 32]),
-        atol,
-        rtol,
-        "G train",
-    );
-    assert_close(
-        &logits,
-        &tensor(&fx["d_out_train"], &[6]),
-        atol,
-        rtol,
-        "D train",
-    );
+    check(&fx, "g_out_train", &fake, OUTPUT);
+    check(&fx, "d_out_train", &logits, OUTPUT);
     fake.mean(Kind::Float).backward();
     logits.mean(Kind::Float).backward();
-    assert_close(
-        &g.embed.ws.grad(),
-        &tensor(&fx["g_class_embed_grad"], &[3, 8]),
-        1e-6,
-        1e-4,
-        "∂ mean G / ∂ class_embed",
-    );
+    check(&fx, "g_class_embed_grad", &g.embed.ws.grad(), SMALL);
     let ganlab_layers::ProjectionTable::Plain(table) = &d.projection else {
         panic!("D without spectral normalisation has a plain class table")
     };
-    assert_close(
-        &table.ws.grad(),
-        &tensor(&fx["d_class_projection_grad"], &[3, 256]),
-        1e-6,
-        1e-4,
-        "∂ mean D / ∂ class_projection",
-    );
+    check(&fx, "d_class_projection_grad", &table.ws.grad(), SMALL);
 
     let fake = tch::no_grad(|| g.forward_ct(&z, Some(&labels), false));
     let logits = tch::no_grad(|| d.forward_ct(&real, Some(&labels), false));
-    assert_close(
-        &fake,
-        &tensor(&fx["g_out_eval"], &[6, 1, 32, 32]),
-        atol,
-        rtol,
-        "G eval",
-    );
-    assert_close(
-        &logits,
-        &tensor(&fx["d_out_eval"], &[6]),
-        atol,
-        rtol,
-        "D eval",
-    );
+    check(&fx, "g_out_eval", &fake, OUTPUT);
+    check(&fx, "d_out_eval", &logits, OUTPUT);
 
     // The class changes the output: the same z as another class is another image.
     let other = (&labels + 1).remainder(3);
@@ -132,48 +106,22 @@ fn a_spectral_projection_d_equals_pytorch_on_the_same_weights_and_vectors() {
     );
     let labels = Tensor::from_slice(&ints(&fx["labels"]));
     let real = tensor(&fx["real"], &[6, 1, 32, 32]);
-    let (atol, rtol) = (1e-5, 1e-4);
     let logits = d.forward_ct(&real, Some(&labels), true);
-    assert_close(
-        &logits,
-        &tensor(&fx["sn_d_out_train"], &[6]),
-        atol,
-        rtol,
-        "SN D train",
-    );
+    check(&fx, "sn_d_out_train", &logits, OUTPUT);
     logits.mean(Kind::Float).backward();
     let ganlab_layers::ProjectionTable::Spectral(table) = &d.projection else {
         panic!("D with spectral normalisation has a spectral class table")
     };
-    assert_close(
+    check(
+        &fx,
+        "sn_class_projection_grad",
         &table.weight_orig.grad(),
-        &tensor(&fx["sn_class_projection_grad"], &[3, 256]),
-        1e-6,
-        1e-4,
-        "∂ mean D / ∂ class_projection.weight_orig",
+        SMALL,
     );
-    assert_close(
-        &table.u,
-        &tensor(&fx["sn_class_projection_u"], &[3]),
-        1e-6,
-        1e-4,
-        "u",
-    );
-    assert_close(
-        &table.v,
-        &tensor(&fx["sn_class_projection_v"], &[256]),
-        1e-6,
-        1e-4,
-        "v",
-    );
+    check(&fx, "sn_class_projection_u", &table.u, SMALL);
+    check(&fx, "sn_class_projection_v", &table.v, SMALL);
     let logits = tch::no_grad(|| d.forward_ct(&real, Some(&labels), false));
-    assert_close(
-        &logits,
-        &tensor(&fx["sn_d_out_eval"], &[6]),
-        atol,
-        rtol,
-        "SN D eval",
-    );
+    check(&fx, "sn_d_out_eval", &logits, OUTPUT);
 }
 
 /// Class-conditional batch norm in the conditional DCGAN-32 G (`cond_bn`) against PyTorch:
@@ -191,29 +139,15 @@ fn class_conditional_batch_norm_equals_pytorch_on_the_same_weights() {
     );
     let z = tensor(&fx["z"], &[6, 8]);
     let labels = Tensor::from_slice(&ints(&fx["labels"]));
-    let (atol, rtol) = (1e-5, 1e-4);
     let fake = g.forward_ct(&z, Some(&labels), true);
-    assert_close(
-        &fake,
-        &tensor(&fx["cbn_g_out_train"], &[6, 1, 32, 32]),
-        atol,
-        rtol,
-        "cBN G train",
-    );
+    check(&fx, "cbn_g_out_train", &fake, OUTPUT);
     fake.mean(Kind::Float).backward();
-    assert_close(
+    check(
+        &fx,
+        "cbn_block2_class_weight_grad",
         &g.class_norms[1].weight.grad(),
-        &tensor(&fx["cbn_block2_class_weight_grad"], &[3, 8]),
-        1e-6,
-        1e-4,
-        "∂ mean G / ∂ block2.bn.class_weight",
+        SMALL,
     );
     let fake = tch::no_grad(|| g.forward_ct(&z, Some(&labels), false));
-    assert_close(
-        &fake,
-        &tensor(&fx["cbn_g_out_eval"], &[6, 1, 32, 32]),
-        atol,
-        rtol,
-        "cBN G eval",
-    );
+    check(&fx, "cbn_g_out_eval", &fake, OUTPUT);
 }
