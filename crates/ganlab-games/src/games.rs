@@ -273,6 +273,32 @@ fn scalar(t: &Tensor) -> Tensor {
     t.detach().to_kind(Kind::Float)
 }
 
+/// G's loss, logged as `loss_g`.
+fn generator_loss(loss: Tensor) -> PlayerLoss {
+    PlayerLoss {
+        scalars: vec![("loss_g", scalar(&loss))],
+        loss,
+    }
+}
+
+/// A D loss made of a term on the reals and one on the fakes, logged with D's mean outputs.
+fn two_sided_d_loss(
+    loss_real: Tensor,
+    loss_fake: Tensor,
+    real_out: &Tensor,
+    fake_out: &Tensor,
+) -> PlayerLoss {
+    let loss = &loss_real + &loss_fake;
+    let scalars = vec![
+        ("loss_d_real", scalar(&loss_real)),
+        ("loss_d_fake", scalar(&loss_fake)),
+        ("d_real", scalar(&real_out.mean(None::<Kind>))),
+        ("d_fake", scalar(&fake_out.mean(None::<Kind>))),
+        ("loss_d", scalar(&loss)),
+    ];
+    PlayerLoss { loss, scalars }
+}
+
 /// Binary cross-entropy with logits against a constant target t:
 /// t·softplus(−l) + (1 − t)·softplus(l), the stable form of −t log σ(l) − (1 − t) log(1 − σ(l)).
 fn bce_with_logits(logits: &Tensor, target: f64) -> Tensor {
@@ -351,12 +377,18 @@ fn logistic_d_loss(
     PlayerLoss { loss, scalars }
 }
 
-fn adam_dcgan() -> OptimizerChoice {
-    // Radford et al. 2016, §4: Adam, lr 0.0002, β1 = 0.5.
-    OptimizerChoice::Adam {
-        lr: 2e-4,
-        beta1: 0.5,
-        beta2: 0.999,
+/// One D step per G step (unless `critic_steps` says otherwise) with DCGAN's Adam (Radford et
+/// al. 2016, §4: lr 0.0002, β1 = 0.5), a regulariser every `regularization_interval` D steps.
+fn dcgan_plan(options: &GameOptions, regularization_interval: usize) -> LoopPlan {
+    LoopPlan {
+        critic_steps: options.critic_steps.unwrap_or(1),
+        clip_weights: None,
+        regularization_interval,
+        optimizer: OptimizerChoice::Adam {
+            lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+        },
     }
 }
 
@@ -373,22 +405,14 @@ impl Game for NonSaturating {
         "nonsaturating"
     }
     fn plan(&self) -> LoopPlan {
-        LoopPlan {
-            critic_steps: self.options.critic_steps.unwrap_or(1),
-            clip_weights: None,
-            regularization_interval: self.r1.interval,
-            optimizer: adam_dcgan(),
-        }
+        dcgan_plan(&self.options, self.r1.interval)
     }
     fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss {
         logistic_d_loss(&self.options, &self.r1, d, real, fake, ctx)
     }
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
         let loss = bce_with_logits(fake_logits, 1.0);
-        PlayerLoss {
-            scalars: vec![("loss_g", scalar(&loss))],
-            loss,
-        }
+        generator_loss(loss)
     }
 }
 
@@ -405,22 +429,14 @@ impl Game for Minimax {
         "minimax"
     }
     fn plan(&self) -> LoopPlan {
-        LoopPlan {
-            critic_steps: self.options.critic_steps.unwrap_or(1),
-            clip_weights: None,
-            regularization_interval: self.r1.interval,
-            optimizer: adam_dcgan(),
-        }
+        dcgan_plan(&self.options, self.r1.interval)
     }
     fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss {
         logistic_d_loss(&self.options, &self.r1, d, real, fake, ctx)
     }
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
         let loss = -fake_logits.softplus().mean(None::<Kind>);
-        PlayerLoss {
-            scalars: vec![("loss_g", scalar(&loss))],
-            loss,
-        }
+        generator_loss(loss)
     }
 }
 
@@ -469,10 +485,7 @@ impl Game for Wgan {
     }
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
         let loss = -fake_logits.mean(None::<Kind>);
-        PlayerLoss {
-            scalars: vec![("loss_g", scalar(&loss))],
-            loss,
-        }
+        generator_loss(loss)
     }
 }
 
@@ -578,10 +591,7 @@ impl Game for WganGp {
     }
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
         let loss = -fake_logits.mean(None::<Kind>);
-        PlayerLoss {
-            scalars: vec![("loss_g", scalar(&loss))],
-            loss,
-        }
+        generator_loss(loss)
     }
 }
 
@@ -597,34 +607,18 @@ impl Game for LeastSquares {
         "lsgan"
     }
     fn plan(&self) -> LoopPlan {
-        LoopPlan {
-            critic_steps: self.options.critic_steps.unwrap_or(1),
-            clip_weights: None,
-            regularization_interval: 1,
-            optimizer: adam_dcgan(),
-        }
+        dcgan_plan(&self.options, 1)
     }
     fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss {
         let real_out = d(&self.options.add_noise(real, ctx));
         let fake_out = d(&self.options.add_noise(fake, ctx));
         let loss_real = (&real_out - 1.0).square().mean(None::<Kind>) * 0.5;
         let loss_fake = fake_out.square().mean(None::<Kind>) * 0.5;
-        let loss = &loss_real + &loss_fake;
-        let scalars = vec![
-            ("loss_d_real", scalar(&loss_real)),
-            ("loss_d_fake", scalar(&loss_fake)),
-            ("d_real", scalar(&real_out.mean(None::<Kind>))),
-            ("d_fake", scalar(&fake_out.mean(None::<Kind>))),
-            ("loss_d", scalar(&loss)),
-        ];
-        PlayerLoss { loss, scalars }
+        two_sided_d_loss(loss_real, loss_fake, &real_out, &fake_out)
     }
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
         let loss = (fake_logits - 1.0).square().mean(None::<Kind>) * 0.5;
-        PlayerLoss {
-            scalars: vec![("loss_g", scalar(&loss))],
-            loss,
-        }
+        generator_loss(loss)
     }
 }
 
@@ -640,12 +634,7 @@ impl Game for Hinge {
         "hinge"
     }
     fn plan(&self) -> LoopPlan {
-        LoopPlan {
-            critic_steps: self.options.critic_steps.unwrap_or(1),
-            clip_weights: None,
-            regularization_interval: 1,
-            optimizer: adam_dcgan(),
-        }
+        dcgan_plan(&self.options, 1)
     }
     fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss {
         let real_out = d(&self.options.add_noise(real, ctx));
@@ -654,21 +643,10 @@ impl Game for Hinge {
         let loss_real = margin_real.relu().mean(None::<Kind>);
         let margin_fake: Tensor = 1.0 + &fake_out;
         let loss_fake = margin_fake.relu().mean(None::<Kind>);
-        let loss = &loss_real + &loss_fake;
-        let scalars = vec![
-            ("loss_d_real", scalar(&loss_real)),
-            ("loss_d_fake", scalar(&loss_fake)),
-            ("d_real", scalar(&real_out.mean(None::<Kind>))),
-            ("d_fake", scalar(&fake_out.mean(None::<Kind>))),
-            ("loss_d", scalar(&loss)),
-        ];
-        PlayerLoss { loss, scalars }
+        two_sided_d_loss(loss_real, loss_fake, &real_out, &fake_out)
     }
     fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
         let loss = -fake_logits.mean(None::<Kind>);
-        PlayerLoss {
-            scalars: vec![("loss_g", scalar(&loss))],
-            loss,
-        }
+        generator_loss(loss)
     }
 }

@@ -156,8 +156,8 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
             contenders: conditional_contenders(),
             seeds: seeds(&IMAGE_SEEDS),
             probes: Vec::new(),
-            // Estimated: ~8 min a run (200 kimg at ~430 images/s, as the limited-data study's
-            // plain runs trained) with 8 evaluations; replace with the first full run's time.
+            // ~9 min a run (200 kimg at ~430 images/s with 8 evaluations); measured: 1 h 46 min
+            // for the 12 runs (2026-12-06, `docs/study-runs/study/conditional/study.json`).
             expected_s: 12.0 * 540.0,
             runs_dir: dir,
         },
