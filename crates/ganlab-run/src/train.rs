@@ -528,8 +528,9 @@ pub fn resume(config: TrainConfig, run_dir: &Path, reporting: Reporting) -> Resu
     train_from(config, run_dir, reporting, Some(snapshot), None, changes)
 }
 
-/// The top-level keys of `config` that differ from the run's saved `config.json` (keys left
-/// unset in `config` are filled in from the data and do not count), as `key: old -> new`.
+/// The top-level keys of `config` that differ from the run's saved `config.json`, as
+/// `key: old -> new`. Keys left unset in `config` are filled in from the data, and an `auto`
+/// (arch, d_norm, ...) is resolved when the run starts and saved resolved: neither counts.
 pub fn config_changes(run_dir: &Path, config: &TrainConfig) -> Vec<String> {
     let saved: Option<Value> = std::fs::read_to_string(run_dir.join("config.json"))
         .ok()
@@ -541,7 +542,9 @@ pub fn config_changes(run_dir: &Path, config: &TrainConfig) -> Vec<String> {
     };
     after
         .iter()
-        .filter(|(k, v)| !v.is_null() && before.get(k.as_str()) != Some(v))
+        .filter(|(k, v)| {
+            !v.is_null() && v.as_str() != Some("auto") && before.get(k.as_str()) != Some(v)
+        })
         .map(|(k, v)| {
             format!(
                 "{k}: {} -> {v}",
@@ -1594,6 +1597,34 @@ fn stop_of_code(code: u8) -> Option<StopReason> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_changed_key_counts_and_an_auto_resolved_when_the_run_started_does_not() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let saved = TrainConfig {
+            kimg: 0.256,
+            ..TrainConfig::default()
+        };
+        let mut saved_json = serde_json::to_value(&saved).expect("config to JSON");
+        // What a run saves: its choices resolved.
+        saved_json["arch"] = serde_json::json!("dcgan32");
+        saved_json["d_norm"] = serde_json::json!("batch");
+        std::fs::write(dir.path().join("config.json"), saved_json.to_string()).expect("write");
+        assert_eq!(
+            serde_json::to_value(&saved).expect("config to JSON")["arch"],
+            serde_json::json!("auto"),
+            "the default arch is auto"
+        );
+        assert_eq!(config_changes(dir.path(), &saved), Vec::<String>::new());
+        let longer = TrainConfig {
+            kimg: 0.512,
+            ..saved
+        };
+        assert_eq!(
+            config_changes(dir.path(), &longer),
+            vec!["kimg: 0.256 -> 0.512".to_string()]
+        );
+    }
 
     #[test]
     fn a_tick_is_input_bound_past_half_its_time_waiting_for_batches() {

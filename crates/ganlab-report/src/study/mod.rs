@@ -250,8 +250,6 @@ fn state_of(run: &RunRef, options: &StudyOptions) -> Result<RunState> {
     let changes: Vec<String> = ganlab_run::train::config_changes(&run.dir, &config)
         .into_iter()
         .filter(|c| !PLACE_KEYS.iter().any(|k| c.starts_with(&format!("{k}: "))))
-        // `auto` is resolved when the run starts (arch, d_norm, ...) and saved resolved.
-        .filter(|c| !c.ends_with(r#"-> "auto""#))
         .collect();
     Ok(match changes.is_empty() {
         true => state,
