@@ -310,6 +310,38 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
         line.contains("made by another plan") && line.contains("kimg: 1234.5 -> "),
         "{listing}"
     );
+    // Trained again, the run's wall time is this session's alone: the page's wall time does not
+    // count its first training.
+    let runs_dir = run.parent().expect("runs dir").to_path_buf();
+    let before = read_json(&runs_dir.join("study.json"));
+    let first = before["run_wall_s"]["1000-none-s0"]
+        .as_f64()
+        .expect("its time");
+    assert!(first > 0.0, "{before}");
+    let page = study::run(&opts).expect("the run trained again");
+    let after = read_json(&runs_dir.join("study.json"));
+    let session =
+        after["wall_s"].as_f64().expect("wall_s") - before["wall_s"].as_f64().expect("wall_s");
+    let again = after["run_wall_s"]["1000-none-s0"]
+        .as_f64()
+        .expect("its time");
+    assert!((again - session).abs() < 1e-9, "{first} {session} {again}");
+    let md = std::fs::read_to_string(&page).expect("page");
+    assert!(
+        md.contains("wall time of the study's runs: ") && !md.contains("from their ticks"),
+        "{md}"
+    );
+    // A record without per-run times (a study run before it kept them): the page takes each
+    // run's time from its ticks and says so.
+    let mut old = after.clone();
+    old.as_object_mut().expect("object").remove("run_wall_s");
+    std::fs::write(runs_dir.join("study.json"), old.to_string()).expect("old record");
+    let md = std::fs::read_to_string(study::run(&opts).expect("page again")).expect("page");
+    let runs = study::describe(&opts).expect("describe").lines().count() - 1;
+    assert!(
+        md.contains(&format!("({runs} of {runs} runs' times from their ticks")),
+        "{md}"
+    );
 }
 
 #[test]

@@ -412,10 +412,13 @@ fn load_average() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// The study's own record beside its runs (`study.json`): the wall time of its runs summed
-/// over every session of the command, and the machine's load average at the end of each run
-/// (a wall-clock budget buys less training on a busy machine, so the page states it).
-fn record_run(runs_dir: &Path, run: &Path, seconds: f64) -> Result<()> {
+/// The study's own record beside its runs (`study.json`): each run's wall time summed over the
+/// sessions that trained it (`run_wall_s`; a run trained from the start, `from_start`, counts
+/// anew, so a run made by another plan and trained again does not keep its old time), the time
+/// of every session of the command (`wall_s`, runs trained again included), and the machine's
+/// load average at the end of each run (a wall-clock budget buys less training on a busy
+/// machine, so the page states it).
+fn record_run(runs_dir: &Path, run: &Path, seconds: f64, from_start: bool) -> Result<()> {
     let path = runs_dir.join("study.json");
     let mut record = std::fs::read_to_string(&path)
         .ok()
@@ -428,6 +431,11 @@ fn record_run(runs_dir: &Path, run: &Path, seconds: f64) -> Result<()> {
         .unwrap_or_default()
         .to_string_lossy()
         .to_string();
+    let earlier = match from_start {
+        true => 0.0,
+        false => record["run_wall_s"][&name].as_f64().unwrap_or(0.0),
+    };
+    record["run_wall_s"][&name] = json!(earlier + seconds);
     record["load_at_run_end"][name] = json!(load_average());
     write_json_atomically(&path, &record)
 }
@@ -438,7 +446,8 @@ pub fn run(options: &StudyOptions) -> Result<PathBuf> {
     let runs = plan.runs();
     std::fs::create_dir_all(&plan.runs_dir)
         .with_context(|| format!("cannot create {}", plan.runs_dir.display()))?;
-    let mut pending: Vec<&RunRef> = Vec::new();
+    // Each run still to do, and whether it trains from the start.
+    let mut pending: Vec<(&RunRef, bool)> = Vec::new();
     for run in &runs {
         match state_of(run, options)? {
             RunState::Ended => {}
@@ -448,9 +457,10 @@ pub fn run(options: &StudyOptions) -> Result<PathBuf> {
                     run.dir.display(),
                     changes.join("; ")
                 );
-                pending.push(run);
+                pending.push((run, true));
             }
-            _ => pending.push(run),
+            RunState::Fresh => pending.push((run, true)),
+            RunState::Resumable => pending.push((run, false)),
         }
     }
     let expected = match options.tiny {
@@ -476,7 +486,7 @@ pub fn run(options: &StudyOptions) -> Result<PathBuf> {
     bar.set_position((runs.len() - pending.len()) as u64);
     let start = Instant::now();
     let mut session_s = 0.0;
-    for run in pending {
+    for (run, from_start) in pending {
         bar.set_message(format!(
             "{} seed {}",
             run.dir.file_name().unwrap_or_default().to_string_lossy(),
@@ -486,7 +496,7 @@ pub fn run(options: &StudyOptions) -> Result<PathBuf> {
         let result = run_one(run, options);
         let spent = begun.elapsed().as_secs_f64();
         session_s += spent;
-        record_run(&plan.runs_dir, &run.dir, spent)?;
+        record_run(&plan.runs_dir, &run.dir, spent, from_start)?;
         result?;
         bar.inc(1);
     }

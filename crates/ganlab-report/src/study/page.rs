@@ -173,7 +173,7 @@ fn header(plan: &Plan, options: &StudyOptions) -> String {
         .ok()
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
         .unwrap_or(Value::Null);
-    let wall = record["wall_s"].as_f64().unwrap_or(f64::NAN);
+    let wall = runs_wall_words(plan, &record);
     let loads: Vec<f64> = record["load_at_run_end"]
         .as_object()
         .map(|m| m.values().filter_map(Value::as_f64).collect())
@@ -215,10 +215,37 @@ fn header(plan: &Plan, options: &StudyOptions) -> String {
             .resolve()
             .map_or_else(|_| options.device.to_string(), ganlab_run::device::describe),
         time::OffsetDateTime::now_utc().date(),
-        super::duration_words(wall),
+        wall,
         ganlab_run::VERSION,
         plan.runs_dir.display(),
     )
+}
+
+/// The wall time of the plan's runs in words: each run's time from the study's record
+/// (`run_wall_s`), or, for a run the record has none of (made before the record kept one per run),
+/// from its ticks, which the words then say. Only the plan's runs count: a run made by another
+/// plan and trained again counts once.
+fn runs_wall_words(plan: &Plan, record: &Value) -> String {
+    let mut total = 0.0;
+    let mut from_ticks = 0;
+    for run in plan.runs() {
+        let name = run.dir.file_name().unwrap_or_default().to_string_lossy();
+        match record["run_wall_s"][name.as_ref()].as_f64() {
+            Some(s) => total += s,
+            None => {
+                from_ticks += 1;
+                total += RunResult::load(&run).map_or(0.0, |r| r.ticks_wall_s());
+            }
+        }
+    }
+    let words = super::duration_words(total);
+    match from_ticks {
+        0 => words,
+        n => format!(
+            "{words} ({n} of {} runs' times from their ticks: the time after each session's last tick is not in it)",
+            plan.runs().len()
+        ),
+    }
 }
 
 /// The commands of every run, in a collapsed block.

@@ -353,8 +353,15 @@ fn toy_contenders() -> Vec<Contender> {
     out
 }
 
+/// The fewest kimg the stopping study trains (but for `--tiny`): the question, where to stop,
+/// needs a run that levels off. The games runs end when their 360 s budget runs out, which is
+/// 242 kimg for the best one on the 2026-12-02 CPU (its metrics level off from ~110 kimg) but
+/// 144 kimg on the slower 2026-12-06 one (every metric still falling at the end).
+pub const STOPPING_MIN_KIMG: f64 = 240.0;
+
 /// The stopping study: the games study's best run (lowest final domain FID), trained again
-/// with the same config and the Inception FID added to its evaluations, to its end.
+/// with the same config and the Inception FID added to its evaluations, to its kimg or
+/// [`STOPPING_MIN_KIMG`], whichever is more.
 pub fn stopping_plan(options: &StudyOptions, dir: PathBuf) -> Result<Plan> {
     let games_options = StudyOptions {
         name: StudyName::Games,
@@ -399,7 +406,11 @@ pub fn stopping_plan(options: &StudyOptions, dir: PathBuf) -> Result<Plan> {
         })
         .cloned()
         .collect();
-    sets.push(format!("kimg={}", best.kimg()));
+    let kimg = match options.tiny {
+        true => best.kimg(),
+        false => best.kimg().max(STOPPING_MIN_KIMG),
+    };
+    sets.push(format!("kimg={kimg}"));
     sets.push("evaluation.metrics=[\"fid\",\"is\",\"swd\",\"domain-fid\",\"coverage\"]".into());
     let contender = Contender {
         label: format!("{}-rerun", best.run.contender.label),
@@ -410,14 +421,18 @@ pub fn stopping_plan(options: &StudyOptions, dir: PathBuf) -> Result<Plan> {
         name: StudyName::Stopping,
         title: "When to stop: FID, IS, SWD and the plateau rule on one run".into(),
         question: format!(
-            "Where would each metric, and the plateau rule, have stopped the games study's best run ({} seed {}, the lowest final domain FID), and does that agree with the sample grids? The run is trained again to the same {:.1} kimg with the same config (so the same networks), adding the Inception FID to its evaluations.",
-            best.run.contender.label, best.run.seed, best.kimg()
+            "Where would each metric, and the plateau rule, have stopped the games study's best run ({} seed {}, the lowest final domain FID), and does that agree with the sample grids? The run is trained again with the same config (so the same networks) to {:.1} kimg (its games run ended at {:.1} kimg, when its time budget ran out; the stopping study trains at least {STOPPING_MIN_KIMG:.0} kimg, so that the run levels off), adding the Inception FID to its evaluations.",
+            best.run.contender.label, best.run.seed, kimg, best.kimg()
         ),
         contenders: vec![contender],
         seeds: vec![best.run.seed],
         probes: Vec::new(),
-        // The games run's time plus ~60 s of Inception features per evaluation.
-        expected_s: best.train_s() + 60.0 * best.series(&Metric::DomainFid.stats_key()).len() as f64 + 120.0,
+        // The games run's time per kimg, plus ~60 s of Inception features per evaluation.
+        expected_s: (best.train_s()
+            + 60.0 * best.series(&Metric::DomainFid.stats_key()).len() as f64)
+            * kimg
+            / best.kimg().max(1e-9)
+            + 120.0,
         runs_dir: dir,
     })
 }

@@ -76,6 +76,22 @@ impl RunResult {
             .map_or(0.0, |t| t.train_s.unwrap_or(t.wall_s))
     }
 
+    /// Wall-clock seconds of the run's sessions as its ticks tell them: each session's last
+    /// tick (`wall_s` counts from its process's start, so it starts again in every session).
+    /// The time after a session's last tick (the final evaluation, writing the outcome) is not
+    /// in it.
+    pub fn ticks_wall_s(&self) -> f64 {
+        let mut total = 0.0;
+        let mut session_last = 0.0;
+        for t in &self.ticks {
+            if t.wall_s < session_last {
+                total += session_last;
+            }
+            session_last = t.wall_s;
+        }
+        total + session_last
+    }
+
     /// The kinds of warning the run raised (the text before the first colon), with the number
     /// of ticks that raised each.
     pub fn warnings(&self) -> BTreeMap<String, usize> {
