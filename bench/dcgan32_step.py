@@ -75,8 +75,8 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--replay")
     ap.add_argument("--phases", action="store_true", help="also time each phase of the step (ms_<phase> lines)")
-    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                    help="bf16: forward passes and losses under torch.autocast(bfloat16), as `gan bench train-step --precision bf16`")
+    ap.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                    help="bf16 / fp16: forward passes and losses under torch.autocast in that type (fp16 with one torch.amp.GradScaler per optimiser), as `gan bench train-step --precision P`")
     args = ap.parse_args()
     torch.manual_seed(0)
     dev = torch.device(args.device)
@@ -87,9 +87,13 @@ def main():
     g, d = g.to(memory_format=fmt), d.to(memory_format=fmt)
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    half = torch.float16 if args.precision == "fp16" else torch.bfloat16
+    # fp16: dynamic loss scaling, one scaler per optimiser (as the toolkit's trainer); disabled,
+    # a scaler passes the loss through and steps the optimiser as before.
+    scaler_g, scaler_d = (torch.amp.GradScaler(dev.type, enabled=args.precision == "fp16") for _ in range(2))
     reals = [(torch.rand(64, args.channels, 32, 32, device=dev) * 2 - 1).to(memory_format=fmt) for _ in range(4)]
     def amp():
-        return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
+        return torch.autocast(dev.type, dtype=half, enabled=args.precision != "fp32")
 
     def step(real, z, lap=no_lap):
         z = z.view(z.shape[0], 100, 1, 1)
@@ -101,9 +105,10 @@ def main():
             loss_d = F.softplus(-lr_).mean() + F.softplus(lf).mean()
         lap("d_forward_and_loss")
         opt_d.zero_grad()
-        loss_d.backward()
+        scaler_d.scale(loss_d).backward()
         lap("d_backward")
-        opt_d.step()
+        scaler_d.step(opt_d)
+        scaler_d.update()
         lap("d_step")
         for p in d.parameters():
             p.requires_grad_(False)
@@ -112,9 +117,10 @@ def main():
         loss_g = F.softplus(-logits).mean()
         lap("d_forward_for_g")
         opt_g.zero_grad()
-        loss_g.backward()
+        scaler_g.scale(loss_g).backward()
         lap("g_backward")
-        opt_g.step()
+        scaler_g.step(opt_g)
+        scaler_g.update()
         lap("g_step")
         for p in d.parameters():
             p.requires_grad_(True)

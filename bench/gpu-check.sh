@@ -26,6 +26,10 @@
 #   7. a ProGAN run from a zip of PNGs (StyleGAN2-ADA's format, decoded on CPU threads while
 #      the step runs) growing from 4x4 to its resolution on --device: it must finish with a
 #      snapshot; its images/s over the run.
+#   8. mixed precision: the DCGAN-32 (C=3) and ProGAN steps of 2 and 3 in bf16 and in fp16
+#      (`--precision P`: autocast, fp16 with one GradScaler per optimiser) against the same
+#      steps under PyTorch's torch.autocast (and torch.amp.GradScaler), with the toolkit's
+#      reduced/fp32 speed-up; fp16 is skipped on a CPU (libtorch has no fast fp16 kernels there).
 # A table of medians goes to stdout and, with --out, to DIR/gpu-check.md and DIR/gpu-check.json.
 # --device cpu --quick is the dry run tested on every CI run (small sizes, the same steps).
 set -euo pipefail
@@ -108,6 +112,7 @@ bench() {
   [ "${#m[@]}" -gt 2 ] && best="$(printf '%s\n%s\n' "${m[1]}" "${m[2]}" | sort -g | tail -1)"
   local ratio; ratio="$(awk -v a="${m[0]}" -v b="$best" 'BEGIN { printf "%.2f", a / b }')"
   local third="-"; [ "${#m[@]}" -gt 2 ] && third="${m[2]}"
+  bench_toolkit="${m[0]}"
   rows+=("| $name | $unit | ${m[0]} | ${m[1]} | $third | ${ratio}x | ${rss[0]} / ${rss[1]} |")
   json_rows+=("{\"benchmark\": \"$name\", \"unit\": \"$unit\", \"toolkit\": ${m[0]}, \"pytorch\": ${m[1]}, \"pytorch_channels_last\": \"$third\", \"ratio_vs_fastest\": $ratio}")
   echo "${rows[-1]}"
@@ -149,6 +154,7 @@ for c in 1 3; do
     "$gan" bench train-step --arch dcgan32 --channels $c --steps $dsteps --device "$device" -- \
     "$python" "$here/dcgan32_step.py" --channels $c --steps $dsteps --device "$device" -- \
     "$python" "$here/dcgan32_step.py" --channels $c --steps $dsteps --device "$device" --channels-last
+  fp32_dcgan="$bench_toolkit"
 done
 
 results false
@@ -158,6 +164,7 @@ for phase in stable fade; do
     "$gan" bench train-step --arch progan --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --phase $phase --steps $psteps --device "$device" -- \
     "$python" "$here/progan_step.py" --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --phase $phase --steps $psteps --device "$device" -- \
     "$python" "$here/progan_step.py" --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --phase $phase --steps $psteps --device "$device" --channels-last
+  printf -v "fp32_progan_$phase" '%s' "$bench_toolkit"
 done
 
 results false
@@ -231,6 +238,37 @@ read -r zips zfinal <<< "$zrate"
 echo "ProGAN to ${zres}x$zres from zip:set.zip ($zn PNGs), $zkimg kimg: finished at ${zfinal}x$zfinal with a snapshot, $zips images/s over the run"
 rows+=("| ProGAN 4x4 → ${zres}x$zres from a zip of $zn PNGs, $zkimg kimg | images/s | $zips | - | - | - | - |")
 json_rows+=("{\"benchmark\": \"ProGAN from a zip of PNGs\", \"unit\": \"images/s\", \"images\": $zn, \"resolution\": $zres, \"kimg\": $zkimg, \"toolkit\": $zips}")
+
+results false
+echo "== 8. mixed precision: bf16 and fp16 against PyTorch autocast"
+# speedup NAME FP32_RATE: a row with the toolkit's reduced-precision rate (the last bench) over
+# its fp32 rate of the same step.
+speedup() {
+  local s; s="$(awk -v a="$bench_toolkit" -v b="$2" 'BEGIN { printf "%.2f", a / b }')"
+  echo "$1: ${s}x the toolkit's fp32 step"
+  rows+=("| $1 | speed-up | ${s}x | - | - | - | - |")
+  json_rows+=("{\"benchmark\": \"$1\", \"unit\": \"speed-up\", \"toolkit\": $s}")
+}
+precisions=(bf16 fp16)
+if [ "$device" = cpu ]; then
+  precisions=(bf16)
+  echo "fp16 on a CPU: libtorch has no vectorised float16 convolutions there (skipped)"
+fi
+for p in "${precisions[@]}"; do
+  bench "DCGAN-32 NS step, C=3, batch 64, $p" "steps/s" steps_per_s \
+    "$gan" bench train-step --arch dcgan32 --channels 3 --steps $dsteps --device "$device" --precision $p -- \
+    "$python" "$here/dcgan32_step.py" --channels 3 --steps $dsteps --device "$device" --precision $p -- \
+    "$python" "$here/dcgan32_step.py" --channels 3 --steps $dsteps --device "$device" --precision $p --channels-last
+  speedup "DCGAN-32 $p / fp32 (toolkit)" "$fp32_dcgan"
+  for phase in stable fade; do
+    bench "ProGAN-$pres WGAN-GP step, $phase, batch $pbatch, fmaps $pbase/$pmax, $p" "steps/s" steps_per_s \
+      "$gan" bench train-step --arch progan --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --phase $phase --steps $psteps --device "$device" --precision $p -- \
+      "$python" "$here/progan_step.py" --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --phase $phase --steps $psteps --device "$device" --precision $p -- \
+      "$python" "$here/progan_step.py" --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --phase $phase --steps $psteps --device "$device" --precision $p --channels-last
+    fp32_var="fp32_progan_$phase"
+    speedup "ProGAN-$pres $phase $p / fp32 (toolkit)" "${!fp32_var}"
+  done
+done
 
 results true
 echo "== results on $device ($gpu), $rounds round(s), medians"

@@ -69,6 +69,9 @@ fn gpu_check_dry_run_on_the_cpu() {
         "ProGAN-32 data-parallel, global batch 32",
         "ProGAN-32 step, real batches copied from host memory",
         "ProGAN 4x4 → 16x16 from a zip of 64 PNGs",
+        "DCGAN-32 NS step, C=3, batch 64, bf16",
+        "ProGAN-32 WGAN-GP step, fade, batch 16, fmaps 256/64, bf16",
+        "ProGAN-32 stable bf16 / fp32 (toolkit)",
     ] {
         assert!(table.contains(row), "{row} missing from {table}");
     }
@@ -78,7 +81,7 @@ fn gpu_check_dry_run_on_the_cpu() {
     .expect("valid JSON");
     assert_eq!(json["complete"], serde_json::Value::Bool(true), "{json}");
     let rows = json["rows"].as_array().expect("rows");
-    assert_eq!(rows.len(), 8);
+    assert_eq!(rows.len(), 14);
     // Five toolkit-vs-PyTorch rows, then 1 rank vs 2 Gloo ranks of the same global batch.
     assert!(rows[..5]
         .iter()
@@ -109,4 +112,24 @@ fn gpu_check_dry_run_on_the_cpu() {
         stdout.contains("finished at 16x16 with a snapshot"),
         "{stdout}"
     );
+    // Mixed precision: each bf16 step against PyTorch's autocast step, then the toolkit's
+    // bf16/fp32 speed-up; fp16 is skipped on a CPU, saying why.
+    for pair in rows[8..].chunks(2) {
+        let (step, speedup) = (&pair[0], &pair[1]);
+        assert!(
+            step["benchmark"]
+                .as_str()
+                .is_some_and(|b| b.ends_with(", bf16")),
+            "{step}"
+        );
+        for key in ["toolkit", "pytorch"] {
+            assert!(step[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {step}");
+        }
+        assert_eq!(speedup["unit"], "speed-up", "{speedup}");
+        assert!(
+            speedup["toolkit"].as_f64().is_some_and(|v| v > 0.0),
+            "{speedup}"
+        );
+    }
+    assert!(stdout.contains("fp16 on a CPU"), "{stdout}");
 }
