@@ -309,7 +309,7 @@ pub fn write(plan: &Plan, options: &StudyOptions) -> Result<PathBuf> {
         StudyName::Toys => toys_body(&main, &pics, &folder, &mut record)?,
         StudyName::Stopping => stopping_body(&main, options, &pics, &folder, &mut record)?,
         StudyName::Limited => limited_body(&main, &pics, &folder, &mut record)?,
-        StudyName::Precision => image_results(&main, &pics, &folder, &mut record)?,
+        StudyName::Precision => precision_body(&main, &pics, &folder, &mut record)?,
         StudyName::Conditional => conditional_body(&main, &pics, &folder, &mut record)?,
     };
     md.push_str(&body);
@@ -753,6 +753,117 @@ The conditional runs at their end, judged by the domain classifier: the share of
     Ok(md)
 }
 
+/// The mean of a series' last three values (fewer when it has fewer); None for an empty series.
+/// One evaluation of a GAN moves by several units of SWD from the next (the conditional study
+/// saw 11.3, 13.8, 25.0 at 150, 180, 200 kimg), so the pages judge the end by both.
+fn last_three_mean(series: &[(f64, f64, f64)]) -> Option<f64> {
+    let tail = &series[series.len().saturating_sub(3)..];
+    (!tail.is_empty()).then(|| tail.iter().map(|p| p.2).sum::<f64>() / tail.len() as f64)
+}
+
+/// Where each of `values` falls against `reference`'s range (lower is better): the number
+/// inside it or better (below its minimum), and the number above its maximum.
+fn against_range(reference: &[f64], values: &[f64]) -> (usize, usize) {
+    let max = reference.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let above = values.iter().filter(|&&v| v > max).count();
+    (values.len() - above, above)
+}
+
+/// The precision study: the results, then each model's bf16 runs against its fp32 runs, seed
+/// by seed: the final domain FID and SWD (the last evaluation and the mean of the last three)
+/// against the fp32 seeds' range, and the seconds of training.
+fn precision_body(
+    groups: &[Group],
+    pics: &Path,
+    folder: &str,
+    record: &mut Value,
+) -> Result<String> {
+    let mut md = image_results(groups, pics, folder, record)?;
+    let pairs: Vec<(&Group, &Group)> = groups
+        .iter()
+        .filter_map(|g| {
+            let model = g.contender.label.strip_suffix("-bf16")?;
+            let fp32 = groups
+                .iter()
+                .find(|f| f.contender.label == format!("{model}-fp32"))?;
+            Some((fp32, g))
+        })
+        .filter(|(f, b)| !f.runs.is_empty() && !b.runs.is_empty())
+        .collect();
+    if pairs.is_empty() {
+        return Ok(md);
+    }
+    md.push_str("## bf16 against fp32, seed by seed\n\nEach bf16 seed's final value against the range (min to max) of the fp32 seeds, lower is better: at the last evaluation, and averaged over the last three evaluations (one evaluation moves by several units from the next).\n\n| model | metric | at | fp32 seeds | bf16 seeds | bf16 inside fp32's range or better |\n|---|---|---|---|---|---|\n");
+    let list = |v: &[f64]| -> String {
+        v.iter()
+            .map(|x| format!("{x:.2}"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let mut rows = Vec::new();
+    for (fp32, bf16) in &pairs {
+        let model = fp32.contender.label.trim_end_matches("-fp32");
+        for metric in [Metric::DomainFid, Metric::Swd] {
+            let key = metric.stats_key();
+            for (at, pick) in [
+                (
+                    "last evaluation",
+                    RunResult::last as fn(&RunResult, &str) -> Option<f64>,
+                ),
+                ("mean of the last 3", |r: &RunResult, k: &str| {
+                    last_three_mean(&r.series(k))
+                }),
+            ] {
+                let (f, b) = (
+                    fp32.values(|r| pick(r, &key)),
+                    bf16.values(|r| pick(r, &key)),
+                );
+                if f.is_empty() || b.is_empty() {
+                    continue;
+                }
+                let (inside, above) = against_range(&f, &b);
+                md.push_str(&format!(
+                    "| {model} | {} | {at} | {} | {} | {inside} of {}{} |\n",
+                    metric.label(),
+                    list(&f),
+                    list(&b),
+                    b.len(),
+                    match above {
+                        0 => String::new(),
+                        n => format!(" ({n} above)"),
+                    }
+                ));
+                rows.push(json!({"model": model, "metric": metric.name(), "at": at, "fp32": f, "bf16": b, "inside_or_better": inside, "above": above}));
+            }
+        }
+    }
+    md.push_str("\n| model | s of training, fp32 | s of training, bf16 | bf16 speed-up | kimg |\n|---|---|---|---|---|\n");
+    let mut speed = Vec::new();
+    for (fp32, bf16) in &pairs {
+        let model = fp32.contender.label.trim_end_matches("-fp32");
+        let (f, b) = (
+            fp32.values(|r| Some(r.train_s())),
+            bf16.values(|r| Some(r.train_s())),
+        );
+        let kimg: Vec<f64> = fp32
+            .values(|r| Some(r.kimg()))
+            .into_iter()
+            .chain(bf16.values(|r| Some(r.kimg())))
+            .collect();
+        let ratio = mean_std(&f).0 / mean_std(&b).0;
+        md.push_str(&format!(
+            "| {model} | {} | {} | {ratio:.2}x | {} |\n",
+            pm(&f, 0),
+            pm(&b, 0),
+            pm(&kimg, 1)
+        ));
+        speed.push(json!({"model": model, "train_s_fp32": f, "train_s_bf16": b, "speedup": ratio}));
+    }
+    md.push('\n');
+    record["bf16_against_fp32"] = json!({"ends": rows, "speed": speed});
+    Ok(md)
+}
+
 /// The toy metrics: key, label, decimals.
 /// The toys' mode metrics of the tables, with their digits (names and labels from the registry).
 const TOY_METRICS: [(Metric, usize); 3] = [
@@ -1034,7 +1145,23 @@ fn evaluation_grids(run: &RunResult, pics: &Path, folder: &str) -> Result<String
 
 #[cfg(test)]
 mod tests {
-    use super::last_quarter_mean;
+    use super::{against_range, last_quarter_mean, last_three_mean};
+
+    #[test]
+    fn bf16_ends_are_judged_against_the_fp32_range() {
+        let fp32 = [15.0, 18.4, 19.5];
+        // Inside, better than every fp32 seed, above the worst.
+        assert_eq!(against_range(&fp32, &[18.2, 14.0, 21.0]), (2, 1));
+        assert_eq!(against_range(&fp32, &[19.5]), (1, 0));
+        let series: Vec<(f64, f64, f64)> = [10.0, 20.0, 30.0, 40.0]
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (i as f64, 0.0, v))
+            .collect();
+        assert_eq!(last_three_mean(&series), Some(30.0));
+        assert_eq!(last_three_mean(&series[..1]), Some(10.0));
+        assert_eq!(last_three_mean(&[]), None);
+    }
 
     #[test]
     fn the_plateau_is_the_mean_of_the_last_quarter_of_the_kimg() {

@@ -138,9 +138,10 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
             contenders: precision_contenders(),
             seeds: seeds(&IMAGE_SEEDS),
             probes: Vec::new(),
-            // Estimated: ~8 min a DCGAN-32 run (200 kimg at ~700 img/s with 8 evaluations),
-            // ~25 min a progan-fashion32 run; replace with the first full run's time.
-            expected_s: 6.0 * 480.0 + 6.0 * 1500.0,
+            // ~7 min a DCGAN-32 run (200 kimg at 400-600 images/s with 8 evaluations), ~12 min
+            // a progan-fashion32 run; measured: 1 h 56 min for the 12 runs (2026-12-06, 2-core
+            // AMD EPYC, `docs/study-runs/study/precision/study.json`).
+            expected_s: 6.0 * 440.0 + 6.0 * 720.0,
             runs_dir: dir,
         },
         StudyName::Conditional => Plan {
