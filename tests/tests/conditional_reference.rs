@@ -34,6 +34,7 @@ fn narrow(class_norm: bool) -> Dcgan32Config {
         d_spectral_norm: false,
         classes: 3,
         class_norm,
+        fp32_image_layers: false,
     }
 }
 

@@ -47,6 +47,7 @@ fn narrow(d_norm: Norm) -> Dcgan32Config {
         d_spectral_norm: false,
         classes: 0,
         class_norm: false,
+        fp32_image_layers: false,
     }
 }
 

@@ -26,6 +26,7 @@ fn spectral_norm_equals_pytorch_over_training_steps() {
         d_spectral_norm: true,
         classes: 0,
         class_norm: false,
+        fp32_image_layers: false,
     };
     let vs = VarStore::new(Device::Cpu);
     let d = dcgan32_discriminator(&vs.root(), cfg);

@@ -178,16 +178,19 @@ pub struct Layout {
     pub precision: ganlab_train::Precision,
     /// D's layers spectrally normalised (`--d-spectral-norm`).
     pub d_spectral_norm: bool,
+    /// The layers that touch the image in float32 (`--fp32-image-layers`).
+    pub fp32_image_layers: bool,
 }
 
 /// DCGAN-32's players with `channels`.
-fn dcgan32_players(channels: i64, device: Device, d_spectral_norm: bool) -> Result<Players> {
+fn dcgan32_players(channels: i64, device: Device, layout: Layout) -> Result<Players> {
     let spec = ArchSpec {
         channels,
         resolution: 32,
         z_dim: None,
         width: 64,
-        d_spectral_norm,
+        d_spectral_norm: layout.d_spectral_norm,
+        fp32_image_layers: layout.fp32_image_layers,
         ..Default::default()
     };
     Dcgan32.build(&spec, device)
@@ -224,7 +227,7 @@ pub fn dcgan32_steps_per_s(
         bail!("bench: channels must be 1 or 3 and steps > 0 (got {channels}, {steps})");
     }
     tch::manual_seed(0);
-    let players = dcgan32_players(channels, device, layout.d_spectral_norm)?;
+    let players = dcgan32_players(channels, device, layout)?;
     let reals = Tensor::rand([4 * 64, channels, 32, 32], (Kind::Float, device)) * 2.0 - 1.0;
     let (game, optimizer) = dcgan32_game()?;
     let mut trainer = bench_trainer(players, game, optimizer, reals, layout)?;
@@ -298,7 +301,13 @@ pub fn dcgan32_losses(
     precision: ganlab_train::Precision,
 ) -> Result<Vec<(f64, f64)>> {
     tch::manual_seed(seed);
-    let mut players = dcgan32_players(channels, Device::Cpu, false)?;
+    let layout = Layout {
+        channels_last: false,
+        precision,
+        d_spectral_norm: false,
+        fp32_image_layers: false,
+    };
+    let mut players = dcgan32_players(channels, Device::Cpu, layout)?;
     if let Some(dir) = dump {
         dump_weights(&players, dir)?;
     }
@@ -306,11 +315,6 @@ pub fn dcgan32_losses(
     players.d_vs.set_device(device);
     let (game, optimizer) = dcgan32_game()?;
     let placeholder = Tensor::zeros([4, channels, 32, 32], (Kind::Float, device));
-    let layout = Layout {
-        channels_last: false,
-        precision,
-        d_spectral_norm: false,
-    };
     let mut trainer = bench_trainer(players, game, optimizer, placeholder, layout)?;
     let mut losses = Vec::new();
     for i in 0..steps {
@@ -346,7 +350,7 @@ pub struct ProganBench {
 fn progan_setup(
     b: &ProganBench,
     device: Device,
-    d_spectral_norm: bool,
+    layout: Layout,
 ) -> Result<(Players, Box<dyn Game>, OptimizerSettings)> {
     let spec = ArchSpec {
         channels: b.channels,
@@ -354,9 +358,10 @@ fn progan_setup(
         z_dim: None,
         width: 0,
         d_norm: Default::default(),
-        d_spectral_norm,
+        d_spectral_norm: layout.d_spectral_norm,
         classes: 0,
         class_norm: false,
+        fp32_image_layers: layout.fp32_image_layers,
         progan: ProganSettings {
             fmap_base: b.fmap_base,
             fmap_max: b.fmap_max,
@@ -403,7 +408,13 @@ pub fn progan_losses(
     precision: ganlab_train::Precision,
 ) -> Result<Vec<(f64, f64)>> {
     tch::manual_seed(seed);
-    let (players, game, optimizer) = progan_setup(&b, Device::Cpu, false)?;
+    let layout = Layout {
+        channels_last: false,
+        precision,
+        d_spectral_norm: false,
+        fp32_image_layers: false,
+    };
+    let (players, game, optimizer) = progan_setup(&b, Device::Cpu, layout)?;
     if let Some(dir) = dump {
         dump_weights(&players, dir)?;
     }
@@ -411,11 +422,6 @@ pub fn progan_losses(
         [4, b.channels, b.resolution, b.resolution],
         (Kind::Float, Device::Cpu),
     );
-    let layout = Layout {
-        channels_last: false,
-        precision,
-        d_spectral_norm: false,
-    };
     let latent = players.z_dim;
     let mut trainer = bench_trainer(players, game, optimizer, placeholder, layout)?;
     let mut losses = Vec::new();
@@ -478,7 +484,7 @@ pub fn progan_steps_per_s(
         bail!("bench: ProGAN needs a power-of-two resolution >= 8, channels 1 or 3, batch >= 1 and steps > 0 (got {b:?}, steps {steps})");
     }
     tch::manual_seed(0);
-    let (players, game, optimizer) = progan_setup(&b, device, layout.d_spectral_norm)?;
+    let (players, game, optimizer) = progan_setup(&b, device, layout)?;
     let held = if b.reals_on_host { Device::Cpu } else { device };
     let reals = Tensor::rand(
         [4 * b.batch, b.channels, b.resolution, b.resolution],

@@ -297,6 +297,10 @@ struct TrainStepArgs {
     /// Spectral normalisation of D's layers (as `gan train --d-spectral-norm`).
     #[arg(long)]
     d_spectral_norm: bool,
+    /// With --precision bf16 or fp16: the layers that touch the image in float32 (as `gan
+    /// train --fp32-image-layers`).
+    #[arg(long)]
+    fp32_image_layers: bool,
 }
 
 #[derive(Subcommand)]
@@ -683,7 +687,14 @@ fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
         channels_last: cl,
         precision: a.precision,
         d_spectral_norm: a.d_spectral_norm,
+        fp32_image_layers: a.fp32_image_layers,
     };
+    if a.fp32_image_layers && a.precision == ganlab_train::Precision::Fp32 {
+        anyhow::bail!(
+            "bench train-step: --fp32-image-layers keeps layers in float32 under --precision \
+             bf16 or fp16 (got --precision fp32)"
+        );
+    }
     if a.reals_on_host && a.arch != "progan" {
         anyhow::bail!(
             "bench train-step: --reals-on-host is a ProGAN option (got --arch {})",

@@ -261,6 +261,9 @@ pub struct Dcgan32Config {
     /// Dumoulin et al. 2017; BigGAN's G): each batch norm normalises without an affine map of
     /// its own and takes its scale and shift from per-class tables.
     pub class_norm: bool,
+    /// G's last layer (`to_image` and its tanh) and D's first block compute in float32 under
+    /// reduced precision (see [`crate::float32_if`]); no effect in float32.
+    pub fp32_image_layers: bool,
 }
 
 impl Default for Dcgan32Config {
@@ -273,6 +276,7 @@ impl Default for Dcgan32Config {
             d_spectral_norm: false,
             classes: 0,
             class_norm: false,
+            fp32_image_layers: false,
         }
     }
 }
@@ -326,7 +330,16 @@ impl ModuleT for Dcgan32Generator {
         for block in &self.blocks {
             xs = block.forward_t(&xs, train);
         }
-        self.to_image.forward_linear(&xs, train).tanh()
+        self.images_of_features(&xs, train)
+    }
+}
+
+impl Dcgan32Generator {
+    /// The image from the last hidden block's features: `to_image`, then tanh.
+    fn images_of_features(&self, xs: &Tensor, train: bool) -> Tensor {
+        crate::float32_if(self.config.fp32_image_layers, xs, |xs| {
+            self.to_image.forward_linear(xs, train).tanh()
+        })
     }
 }
 
@@ -335,6 +348,8 @@ impl ModuleT for Dcgan32Generator {
 pub struct Dcgan32Discriminator {
     pub blocks: Vec<DownBlock>,
     pub to_logit: DownBlock,
+    /// The first block in float32 under reduced precision ([`Dcgan32Config::fp32_image_layers`]).
+    pub fp32_image_layers: bool,
 }
 
 /// Builds the DCGAN-32 discriminator under `p` (`block1` … `block3`, `to_logit`).
@@ -363,19 +378,37 @@ pub fn dcgan32_discriminator(p: &nn::Path, cfg: Dcgan32Config) -> Dcgan32Discrim
         ..Default::default()
     };
     let to_logit = down_block(&(p / "to_logit"), 4 * w, 1, last);
-    Dcgan32Discriminator { blocks, to_logit }
+    Dcgan32Discriminator {
+        blocks,
+        to_logit,
+        fp32_image_layers: cfg.fp32_image_layers,
+    }
+}
+
+impl Dcgan32Discriminator {
+    /// The last block's features `[N, 4·width, 4, 4]` of images `xs`.
+    fn features(&self, xs: &Tensor, train: bool) -> Tensor {
+        let mut ys = crate::float32_if(self.fp32_image_layers, xs, |xs| {
+            self.blocks[0].forward_t(xs, train)
+        });
+        for block in &self.blocks[1..] {
+            ys = block.forward_t(&ys, train);
+        }
+        ys
+    }
+
+    /// The logits `[N]` of the last block's features.
+    fn logits_of_features(&self, ys: &Tensor, train: bool) -> Tensor {
+        self.to_logit
+            .forward_linear(ys, train)
+            .flatten(1, -1)
+            .squeeze_dim(1)
+    }
 }
 
 impl ModuleT for Dcgan32Discriminator {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let mut ys = xs.shallow_clone();
-        for block in &self.blocks {
-            ys = block.forward_t(&ys, train);
-        }
-        self.to_logit
-            .forward_linear(&ys, train)
-            .flatten(1, -1)
-            .squeeze_dim(1)
+        self.logits_of_features(&self.features(xs, train), train)
     }
 }
 
@@ -515,7 +548,7 @@ impl Dcgan32ConditionalGenerator {
         for (block, norm) in self.net.blocks.iter().zip(&self.class_norms) {
             xs = norm.forward(&xs.apply(&block.conv), labels, train).relu();
         }
-        self.net.to_image.forward_linear(&xs, train).tanh()
+        self.net.images_of_features(&xs, train)
     }
 }
 
@@ -553,16 +586,8 @@ pub fn dcgan32_conditional_discriminator(
 impl crate::ConditionalModuleT for Dcgan32ProjectionDiscriminator {
     fn forward_ct(&self, xs: &Tensor, labels: Option<&Tensor>, train: bool) -> Tensor {
         let labels = crate::conditional::required(labels, "the projection DCGAN-32 discriminator");
-        let mut ys = xs.shallow_clone();
-        for block in &self.net.blocks {
-            ys = block.forward_t(&ys, train);
-        }
-        let logit = self
-            .net
-            .to_logit
-            .forward_linear(&ys, train)
-            .flatten(1, -1)
-            .squeeze_dim(1);
+        let ys = self.net.features(xs, train);
+        let logit = self.net.logits_of_features(&ys, train);
         let phi = ys.flatten(1, -1);
         logit + self.projection.project(&phi, labels, train)
     }
@@ -607,6 +632,62 @@ mod tests {
                 "tanh output in [-1, 1]"
             );
             assert_eq!(d.forward_t(&images, true).size(), [3]);
+        }
+    }
+
+    /// Under bf16 autocast, `fp32_image_layers` runs G's `to_image` + tanh and D's first block
+    /// in float32 on float32 inputs, bit for bit as outside autocast, and the rest as before.
+    #[test]
+    fn float32_image_layers_leave_autocast_at_the_image() {
+        let bf16 = ganlab_amp::Precision::Bf16;
+        let cpu = Device::Cpu;
+        for on in [false, true] {
+            tch::manual_seed(5);
+            let vs = VarStore::new(cpu);
+            let cfg = Dcgan32Config {
+                width: 8,
+                fp32_image_layers: on,
+                ..Default::default()
+            };
+            let g = dcgan32_generator(&(vs.root() / "g"), cfg);
+            let d = dcgan32_discriminator(&(vs.root() / "d"), cfg);
+            let z = Tensor::randn([4, 100], (Kind::Float, cpu));
+            let images = ganlab_amp::autocast(bf16, cpu, || g.forward_t(&z, false));
+            let features = ganlab_amp::autocast(bf16, cpu, || {
+                let mut xs = z.view([4, 100, 1, 1]);
+                for block in &g.blocks {
+                    xs = block.forward_t(&xs, false);
+                }
+                xs
+            });
+            assert_eq!(
+                features.kind(),
+                Kind::BFloat16,
+                "the hidden blocks stay in bf16"
+            );
+            let by_hand = g
+                .to_image
+                .forward_linear(&features.to_kind(Kind::Float), false)
+                .tanh();
+            match on {
+                true => assert!(images.equal(&by_hand), "G's last layer in float32"),
+                false => assert_eq!(images.kind(), Kind::BFloat16),
+            }
+            let x = Tensor::rand([4, 1, 32, 32], (Kind::Float, cpu)) * 2.0 - 1.0;
+            let logits = ganlab_amp::autocast(bf16, cpu, || d.forward_t(&x, false));
+            let first = d.blocks[0].forward_t(&x, false);
+            let by_hand = ganlab_amp::autocast(bf16, cpu, || {
+                let mut ys = first.shallow_clone();
+                for block in &d.blocks[1..] {
+                    ys = block.forward_t(&ys, false);
+                }
+                d.logits_of_features(&ys, false)
+            });
+            assert_eq!(
+                logits.equal(&by_hand),
+                on,
+                "D's first block in float32: {on}"
+            );
         }
     }
 

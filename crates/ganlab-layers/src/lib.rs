@@ -70,6 +70,23 @@ pub fn count_parameters(vs: &tch::nn::VarStore) -> i64 {
         .sum()
 }
 
+/// `f(xs)` in float32 when `on`: `xs` cast to float32 and libtorch's autocast off on its device
+/// for the call (`with torch.autocast(device, enabled=False): f(xs.float())`); plain `f(xs)`
+/// otherwise, and a no-op outside an autocast region. The networks run the layers that touch
+/// the image (G's last, D's first) through it under `fp32_image_layers`, as StyleGAN2-ADA keeps
+/// chosen layers out of reduced precision (`num_fp16_res`): the image's fine detail is then not
+/// rounded to bfloat16's 8 bits of mantissa.
+pub fn float32_if(
+    on: bool,
+    xs: &tch::Tensor,
+    f: impl FnOnce(&tch::Tensor) -> tch::Tensor,
+) -> tch::Tensor {
+    if !on {
+        return f(xs);
+    }
+    ganlab_amp::without_autocast(xs.device(), || f(&xs.to_kind(tch::Kind::Float)))
+}
+
 /// The same 4-D tensor with exactly the channels-last strides [H·W·C, 1, W·C, C] (NHWC in
 /// memory, still indexed NCHW); other tensors are returned as they are. oneDNN's CPU
 /// convolutions skip a layout conversion on such tensors.

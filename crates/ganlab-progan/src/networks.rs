@@ -46,6 +46,10 @@ pub struct ProganConfig {
     /// G concatenates a learned class embedding to z, D adds the projection term; 0 for the
     /// unconditional pair.
     pub classes: i64,
+    /// G's toRGB layers and D's fromRGB layers compute in float32 under reduced precision
+    /// (`ganlab_layers::float32_if`); no effect in float32.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fp32_image_layers: bool,
 }
 
 impl Default for ProganConfig {
@@ -59,6 +63,7 @@ impl Default for ProganConfig {
             mbstd_group_size: 4,
             d_spectral_norm: false,
             classes: 0,
+            fp32_image_layers: false,
         }
     }
 }
@@ -277,13 +282,19 @@ impl Generator {
         for i in 1..=last {
             if i == last && stage.alpha < 1.0 {
                 // Fade-in: lerp(upsampled old toRGB, new toRGB, α).
-                let old = upscale2d(&self.to_rgb[i - 1].forward(&x));
-                let new = self.to_rgb[i].forward(&self.block(i, &x));
+                let old = upscale2d(&self.apply_to_rgb(i - 1, &x));
+                let new = self.apply_to_rgb(i, &self.block(i, &x));
                 return &old + (new - &old) * stage.alpha;
             }
             x = self.block(i, &x);
         }
-        self.to_rgb[last].forward(&x)
+        self.apply_to_rgb(last, &x)
+    }
+
+    fn apply_to_rgb(&self, index: usize, x: &Tensor) -> Tensor {
+        ganlab_layers::float32_if(self.config.fp32_image_layers, x, |x| {
+            self.to_rgb[index].forward(x)
+        })
     }
 }
 
@@ -421,7 +432,9 @@ impl Discriminator {
     }
 
     fn apply_from_rgb(&self, index: usize, images: &Tensor, train: bool) -> Tensor {
-        act(&self.from_rgb[index].forward_t(images, train))
+        ganlab_layers::float32_if(self.config.fp32_image_layers, images, |images| {
+            act(&self.from_rgb[index].forward_t(images, train))
+        })
     }
 
     /// Logits `[N]` of images `[N, C, 2^level, 2^level]` at the given stage, in training mode.
@@ -524,6 +537,7 @@ mod tests {
             mbstd_group_size: 4,
             d_spectral_norm: false,
             classes: 0,
+            fp32_image_layers: false,
         }
     }
 
@@ -625,6 +639,54 @@ mod tests {
         ));
     }
 
+    /// Under bf16 autocast, `fp32_image_layers` gives G's images in float32 (toRGB of both
+    /// fade-in branches) and keeps D's gradient with respect to its input finite; the images
+    /// stay within bf16's rounding of float32's.
+    #[test]
+    fn float32_image_layers_give_float32_images_under_bf16() {
+        let bf16 = ganlab_amp::Precision::Bf16;
+        let cpu = Device::Cpu;
+        let stage = Stage {
+            level: 4,
+            alpha: 0.5,
+        };
+        let mut images = Vec::new();
+        for on in [false, true] {
+            tch::manual_seed(3);
+            let cfg = ProganConfig {
+                fp32_image_layers: on,
+                ..small(16)
+            };
+            let vs = VarStore::new(cpu);
+            let handle = StageHandle::new(4);
+            let g = progan_generator(&(vs.root() / "g"), cfg, handle.clone());
+            let d = progan_discriminator(&(vs.root() / "d"), cfg, handle);
+            let z = Tensor::randn([4, cfg.latent()], (Kind::Float, cpu));
+            let x = ganlab_amp::autocast(bf16, cpu, || g.forward_at(&z, stage));
+            let want = if on { Kind::Float } else { Kind::BFloat16 };
+            assert_eq!(x.kind(), want, "fp32_image_layers {on}");
+            let reals = Tensor::randn([4, 3, 16, 16], (Kind::Float, cpu)).set_requires_grad(true);
+            let logits = ganlab_amp::autocast(bf16, cpu, || d.forward_at(&reals, stage));
+            let grad = Tensor::run_backward(
+                &[logits.to_kind(Kind::Float).sum(Kind::Float)],
+                &[&reals],
+                false,
+                false,
+            )
+            .remove(0);
+            assert!(
+                grad.isfinite().all().int64_value(&[]) == 1
+                    && grad.abs().sum(Kind::Float).double_value(&[]) > 0.0
+            );
+            let plain = g.forward_at(&z, stage);
+            images.push((x.to_kind(Kind::Float), plain));
+        }
+        for (x, plain) in &images {
+            let err = (x - plain).abs().max().double_value(&[]);
+            assert!(err < 0.1, "bf16 images within 0.1 of float32's: {err}");
+        }
+    }
+
     #[test]
     fn forward_and_backward_at_1024_with_small_feature_maps() {
         let cfg = ProganConfig {
@@ -636,6 +698,7 @@ mod tests {
             mbstd_group_size: 4,
             d_spectral_norm: false,
             classes: 0,
+            fp32_image_layers: false,
         };
         let vs = VarStore::new(Device::Cpu);
         let stage = StageHandle::new(10);

@@ -108,6 +108,12 @@ pub struct TrainConfig {
     /// average and metrics). Written to `config.json` only when not `fp32`.
     #[serde(skip_serializing_if = "is_fp32")]
     pub precision: Precision,
+    /// Under `bf16` or `fp16`, the layers that touch the image compute in float32: G's last
+    /// layer (DCGAN-32's `to_image` and tanh, ProGAN's toRGB) and D's first (its first block,
+    /// ProGAN's fromRGB), as StyleGAN2-ADA keeps chosen layers out of fp16. Refused in
+    /// `fp32`. Written to `config.json` only when on.
+    #[serde(skip_serializing_if = "is_false")]
+    pub fp32_image_layers: bool,
     /// Statistics, log line and sample grid every this many kimg.
     pub tick_kimg: f64,
     /// Snapshot every this many ticks (0: only the final snapshot).
@@ -165,6 +171,7 @@ impl Default for TrainConfig {
             device: DeviceChoice::Auto,
             channels_last: None,
             precision: Precision::Fp32,
+            fp32_image_layers: false,
             tick_kimg: 10.0,
             snapshot_ticks: 0,
             keep_snapshots: 3,
@@ -603,6 +610,12 @@ impl TrainConfig {
         if let Some(k) = self.classes {
             check((2..=100_000).contains(&k), "classes", "in 2..=100000", k)?;
         }
+        check(
+            self.precision != Precision::Fp32 || !self.fp32_image_layers,
+            "fp32_image_layers",
+            "false with precision fp32 (it keeps layers in float32 under bf16 or fp16)",
+            "true with precision fp32",
+        )?;
         self.ada
             .validate()
             .map_err(|e| anyhow::anyhow!("config: {e}"))?;
@@ -695,6 +708,7 @@ impl TrainConfig {
                 false => 0,
             },
             class_norm: self.cond_bn,
+            fp32_image_layers: self.fp32_image_layers,
         }
     }
 
@@ -1153,6 +1167,33 @@ mod tests {
         c.set("progan.ema_beta=0.99")
             .expect("a default section can be set");
         assert_eq!(c.progan.ema_beta, 0.99);
+    }
+
+    #[test]
+    fn float32_image_layers_are_written_when_on_and_need_reduced_precision() {
+        // Off: config.json as before (runs of earlier versions resume unchanged).
+        let plain = serde_json::to_value(TrainConfig::default()).expect("json");
+        assert!(plain.get("fp32_image_layers").is_none(), "{plain}");
+        let mut c = TrainConfig::default();
+        c.set("fp32_image_layers=true").expect("set");
+        let err = c.validate().expect_err("fp32 with fp32_image_layers");
+        assert!(
+            format!("{err:#}").contains("`fp32_image_layers` must be false with precision fp32"),
+            "{err:#}"
+        );
+        c.set("precision=bf16").expect("set");
+        c.validate().expect("bf16 with float32 image layers");
+        assert!(c.arch_spec().fp32_image_layers);
+        let written = serde_json::to_value(&c).expect("json");
+        assert_eq!(written["fp32_image_layers"], true);
+        assert_eq!(
+            TrainConfig::from_json(&written.to_string()).expect("parse"),
+            c
+        );
+        // The 2-D toys have no image layers.
+        c.set("dataset=ring8").expect("set");
+        let err = c.validate().expect_err("a toy with fp32_image_layers");
+        assert!(format!("{err:#}").contains("fp32_image_layers"), "{err:#}");
     }
 
     #[test]

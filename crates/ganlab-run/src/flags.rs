@@ -108,6 +108,7 @@ pub const CONFIG_FLAGS: &[ConfigFlag] = &[
     flag("seed", "seed", Number, "N", "Seed of every random number generator."),
     flag("device", "device", Text, "DEVICE", "auto (CUDA when present), cpu, cuda or cuda:N."),
     choice("precision", "precision", Text, "The type the networks compute in: fp32, bf16 or fp16 (autocast: convolutions and products in the reduced type, float32 weights, optimiser states, losses and metrics; fp16 with dynamic loss scaling; bf16 fast on CPUs with AMX or AVX512-BF16, both on GPUs since Ampere).", precisions),
+    flag("fp32-image-layers", "fp32_image_layers", Switch("true"), "", "With --precision bf16 or fp16: the layers that touch the image (G's last, D's first; ProGAN's toRGB and fromRGB) compute in float32."),
     flag("d-spectral-norm", "d_spectral_norm", Switch("true"), "", "Spectral normalisation of D's convolution and linear layers (Miyato et al. 2018; one power iteration per training forward, PyTorch's semantics), with or without d_norm."),
     flag("max-images", "max_images", Number, "N", "Train on a seeded subset of N of the dataset's samples (listed in subset.json; evaluation still uses the whole dataset)."),
     flag("cond", "cond", Switch("true"), "", "Condition G and D on the data's class labels (class embedding in G, projection D; Miyato & Koyama 2018); needs a labelled dataset. Grids show one column per class; `gan generate --class` draws a class."),

@@ -48,6 +48,7 @@ impl Architecture for Dcgan32 {
             d_spectral_norm: spec.d_spectral_norm,
             classes: spec.classes,
             class_norm: spec.class_norm,
+            fp32_image_layers: spec.fp32_image_layers,
         };
         Ok(match cfg.classes {
             0 => Players::pair(

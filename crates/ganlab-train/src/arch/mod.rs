@@ -55,6 +55,10 @@ pub struct ArchSpec {
     /// Class-conditional batch norm in a conditional G (`cond_bn`); an architecture without
     /// batch norm in G refuses it in `validate`.
     pub class_norm: bool,
+    /// Under reduced precision, the layers that touch the image (G's last, D's first) in
+    /// float32 (`fp32_image_layers`; see `ganlab_layers::float32_if`); an architecture that
+    /// cannot apply it refuses it in `validate`.
+    pub fp32_image_layers: bool,
 }
 
 /// One architecture of the registry.

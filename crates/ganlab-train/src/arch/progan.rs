@@ -73,6 +73,7 @@ impl Progan {
             mbstd_group_size: spec.progan.mbstd_group_size,
             d_spectral_norm: spec.d_spectral_norm,
             classes: spec.classes,
+            fp32_image_layers: spec.fp32_image_layers,
         }
     }
 

@@ -32,6 +32,12 @@ impl Architecture for ToyMlp {
             "cond",
             "false for the 2-D toys (they have no classes to condition on)",
             "true",
+        )?;
+        super::check(
+            !spec.fp32_image_layers,
+            "fp32_image_layers",
+            "false for the 2-D toys (they have no image layers)",
+            "true",
         )
     }
 
