@@ -769,7 +769,8 @@ fn against_range(reference: &[f64], values: &[f64]) -> (usize, usize) {
     (values.len() - above, above)
 }
 
-/// The precision study: the results, then each model's bf16 runs against its fp32 runs, seed
+/// The precision study: the results, then each model's reduced-precision runs (`bf16`, and
+/// `bf16-fp32img` with the layers that touch the image in float32) against its fp32 runs, seed
 /// by seed: the final domain FID and SWD (the last evaluation and the mean of the last three)
 /// against the fp32 seeds' range, and the seconds of training.
 fn precision_body(
@@ -779,21 +780,26 @@ fn precision_body(
     record: &mut Value,
 ) -> Result<String> {
     let mut md = image_results(groups, pics, folder, record)?;
-    let pairs: Vec<(&Group, &Group)> = groups
+    // (model, variant, the model's fp32 group, the variant's group)
+    let pairs: Vec<(&str, &str, &Group, &Group)> = groups
         .iter()
         .filter_map(|g| {
-            let model = g.contender.label.strip_suffix("-bf16")?;
+            let (model, variant) = g.contender.label.split_once('-')?;
             let fp32 = groups
                 .iter()
                 .find(|f| f.contender.label == format!("{model}-fp32"))?;
-            Some((fp32, g))
+            (variant != "fp32").then_some((model, variant, fp32, g))
         })
-        .filter(|(f, b)| !f.runs.is_empty() && !b.runs.is_empty())
+        .filter(|(_, _, f, b)| !f.runs.is_empty() && !b.runs.is_empty())
         .collect();
     if pairs.is_empty() {
         return Ok(md);
     }
-    md.push_str("## bf16 against fp32, seed by seed\n\nEach bf16 seed's final value against the range (min to max) of the fp32 seeds, lower is better: at the last evaluation, and averaged over the last three evaluations (one evaluation moves by several units from the next).\n\n| model | metric | at | fp32 seeds | bf16 seeds | bf16 inside fp32's range or better |\n|---|---|---|---|---|---|\n");
+    md.push_str("## Reduced precision against fp32, seed by seed
+
+Each reduced-precision seed's final value against the range (min to max) of the fp32 seeds, lower is better: at the last evaluation, and averaged over the last three evaluations (one evaluation moves by several units from the next). `bf16-fp32img`: bf16 with `--fp32-image-layers` (G's last layer and D's first in float32).
+
+| model | variant | metric | at | fp32 seeds | variant's seeds | inside fp32's range or better |\n|---|---|---|---|---|---|---|\n");
     let list = |v: &[f64]| -> String {
         v.iter()
             .map(|x| format!("{x:.2}"))
@@ -801,8 +807,7 @@ fn precision_body(
             .join(" / ")
     };
     let mut rows = Vec::new();
-    for (fp32, bf16) in &pairs {
-        let model = fp32.contender.label.trim_end_matches("-fp32");
+    for (model, variant, fp32, low) in &pairs {
         for metric in [Metric::DomainFid, Metric::Swd] {
             let key = metric.stats_key();
             for (at, pick) in [
@@ -816,14 +821,14 @@ fn precision_body(
             ] {
                 let (f, b) = (
                     fp32.values(|r| pick(r, &key)),
-                    bf16.values(|r| pick(r, &key)),
+                    low.values(|r| pick(r, &key)),
                 );
                 if f.is_empty() || b.is_empty() {
                     continue;
                 }
                 let (inside, above) = against_range(&f, &b);
                 md.push_str(&format!(
-                    "| {model} | {} | {at} | {} | {} | {inside} of {}{} |\n",
+                    "| {model} | {variant} | {} | {at} | {} | {} | {inside} of {}{} |\n",
                     metric.label(),
                     list(&f),
                     list(&b),
@@ -833,34 +838,33 @@ fn precision_body(
                         n => format!(" ({n} above)"),
                     }
                 ));
-                rows.push(json!({"model": model, "metric": metric.name(), "at": at, "fp32": f, "bf16": b, "inside_or_better": inside, "above": above}));
+                rows.push(json!({"model": model, "variant": variant, "metric": metric.name(), "at": at, "fp32": f, "reduced": b, "inside_or_better": inside, "above": above}));
             }
         }
     }
-    md.push_str("\n| model | s of training, fp32 | s of training, bf16 | bf16 speed-up | kimg |\n|---|---|---|---|---|\n");
+    md.push_str("\n| model | variant | s of training, fp32 | s of training, variant | speed-up | kimg |\n|---|---|---|---|---|---|\n");
     let mut speed = Vec::new();
-    for (fp32, bf16) in &pairs {
-        let model = fp32.contender.label.trim_end_matches("-fp32");
+    for (model, variant, fp32, low) in &pairs {
         let (f, b) = (
             fp32.values(|r| Some(r.train_s())),
-            bf16.values(|r| Some(r.train_s())),
+            low.values(|r| Some(r.train_s())),
         );
         let kimg: Vec<f64> = fp32
             .values(|r| Some(r.kimg()))
             .into_iter()
-            .chain(bf16.values(|r| Some(r.kimg())))
+            .chain(low.values(|r| Some(r.kimg())))
             .collect();
         let ratio = mean_std(&f).0 / mean_std(&b).0;
         md.push_str(&format!(
-            "| {model} | {} | {} | {ratio:.2}x | {} |\n",
+            "| {model} | {variant} | {} | {} | {ratio:.2}x | {} |\n",
             pm(&f, 0),
             pm(&b, 0),
             pm(&kimg, 1)
         ));
-        speed.push(json!({"model": model, "train_s_fp32": f, "train_s_bf16": b, "speedup": ratio}));
+        speed.push(json!({"model": model, "variant": variant, "train_s_fp32": f, "train_s_reduced": b, "speedup": ratio}));
     }
     md.push('\n');
-    record["bf16_against_fp32"] = json!({"ends": rows, "speed": speed});
+    record["reduced_against_fp32"] = json!({"ends": rows, "speed": speed});
     Ok(md)
 }
 

@@ -139,9 +139,9 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
             seeds: seeds(&IMAGE_SEEDS),
             probes: Vec::new(),
             // ~7 min a DCGAN-32 run (200 kimg at 400-600 images/s with 8 evaluations), ~12 min
-            // a progan-fashion32 run; measured: 1 h 56 min for the 12 runs (2026-12-06, 2-core
-            // AMD EPYC, `docs/study-runs/study/precision/study.json`).
-            expected_s: 6.0 * 440.0 + 6.0 * 720.0,
+            // a progan-fashion32 run; measured: 1 h 56 min for the first 12 runs (2026-12-06,
+            // 2-core AMD EPYC, `docs/study-runs/study/precision/study.json`), plus 3 bf16 runs.
+            expected_s: 9.0 * 440.0 + 6.0 * 720.0,
             runs_dir: dir,
         },
         StudyName::Conditional => Plan {
@@ -193,24 +193,39 @@ fn conditional_contenders() -> Vec<Contender> {
 }
 
 /// The main job (DCGAN-32 on MNIST, 200 kimg) and `progan-fashion32` to its end, each in fp32
-/// and in bf16, evaluated every 25 kimg (domain FID, SWD, coverage) and snapshotted for resuming.
+/// and in bf16, evaluated every 25 kimg (domain FID, SWD, coverage) and snapshotted for
+/// resuming; and the main job in bf16 with G's last layer and D's first in float32
+/// (`bf16-fp32img`, added after the first 12 runs ended with bf16's SWD above fp32's range:
+/// does the image end account for it?).
 fn precision_contenders() -> Vec<Contender> {
     let mut contenders = Vec::new();
-    for (label, preset) in [
-        ("dcgan32", Preset::Dcgan32Mnist),
-        ("progan32", Preset::ProganFashion32),
+    for (label, preset, variants) in [
+        (
+            "dcgan32",
+            Preset::Dcgan32Mnist,
+            &["fp32", "bf16", "bf16-fp32img"][..],
+        ),
+        ("progan32", Preset::ProganFashion32, &["fp32", "bf16"][..]),
     ] {
-        for precision in ["fp32", "bf16"] {
+        for variant in variants {
+            let (precision, image_layers) = match variant.split_once('-') {
+                Some((precision, _)) => (precision, true),
+                None => (*variant, false),
+            };
+            let mut sets = vec![format!("precision={precision}")];
+            if image_layers {
+                sets.push("fp32_image_layers=true".into());
+            }
+            sets.extend([
+                "snapshot_ticks=2".into(),
+                "keep_snapshots=1".into(),
+                "evaluation.metrics=[\"swd\",\"domain-fid\",\"coverage\"]".into(),
+                "evaluation.every_kimg=25".into(),
+            ]);
             contenders.push(Contender {
-                label: format!("{label}-{precision}"),
+                label: format!("{label}-{variant}"),
                 preset,
-                sets: vec![
-                    format!("precision={precision}"),
-                    "snapshot_ticks=2".into(),
-                    "keep_snapshots=1".into(),
-                    "evaluation.metrics=[\"swd\",\"domain-fid\",\"coverage\"]".into(),
-                    "evaluation.every_kimg=25".into(),
-                ],
+                sets,
             });
         }
     }
