@@ -96,6 +96,8 @@ pub struct Contender {
     pub preset: Preset,
     /// `--set KEY=VALUE` assignments, applied in order over the preset.
     pub sets: Vec<String>,
+    /// Its own seeds, in place of the plan's (`None`: the plan's).
+    pub seeds: Option<Vec<u64>>,
 }
 
 impl Contender {
@@ -104,6 +106,7 @@ impl Contender {
             label: label.to_string(),
             preset,
             sets: sets.iter().map(|s| s.to_string()).collect(),
+            seeds: None,
         }
     }
 
@@ -210,7 +213,7 @@ impl Plan {
         let mut runs = Vec::new();
         for (list, prefix) in [(&self.probes, "probe-"), (&self.contenders, "")] {
             for c in list {
-                for &seed in &self.seeds {
+                for &seed in c.seeds.as_ref().unwrap_or(&self.seeds) {
                     runs.push(RunRef {
                         contender: c.clone(),
                         seed,

@@ -769,6 +769,52 @@ fn against_range(reference: &[f64], values: &[f64]) -> (usize, usize) {
     (values.len() - above, above)
 }
 
+/// Mann–Whitney's test that `values` tend to be greater than `reference` (worse, for a metric
+/// where lower is better): U = the pairs (v, r) with v > r, ties counting a half, and the exact
+/// one-sided p-value P(U ≥ u) over the C(n + m, n) equally likely splits of the pooled values,
+/// counted with the recursion of Mann & Whitney 1947 (no-tie distribution, as
+/// `scipy.stats.mannwhitneyu(values, reference, alternative="greater", method="exact")`).
+fn rank_test_greater(values: &[f64], reference: &[f64]) -> (f64, f64) {
+    let (n, m) = (values.len(), reference.len());
+    let u: f64 = values
+        .iter()
+        .map(|v| {
+            reference
+                .iter()
+                .map(|r| match v.partial_cmp(r) {
+                    Some(std::cmp::Ordering::Greater) => 1.0,
+                    Some(std::cmp::Ordering::Equal) => 0.5,
+                    _ => 0.0,
+                })
+                .sum::<f64>()
+        })
+        .sum();
+    // counts[i][j][k]: arrangements of i values and j references with U = k.
+    let mut counts = vec![vec![vec![0f64; n * m + 1]; m + 1]; n + 1];
+    for i in 0..=n {
+        for j in 0..=m {
+            if i == 0 || j == 0 {
+                counts[i][j][0] = 1.0;
+                continue;
+            }
+            for k in 0..=i * j {
+                // The largest of the pooled values is a value (above all j references) or a
+                // reference.
+                let top_value = if k >= j { counts[i - 1][j][k - j] } else { 0.0 };
+                counts[i][j][k] = top_value + counts[i][j - 1][k];
+            }
+        }
+    }
+    let total: f64 = counts[n][m].iter().sum();
+    let at_least = counts[n][m]
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| *k as f64 >= u.ceil())
+        .map(|(_, c)| c)
+        .sum::<f64>();
+    (u, at_least / total)
+}
+
 /// The precision study: the results, then each model's reduced-precision runs (`bf16`, and
 /// `bf16-fp32img` with the layers that touch the image in float32) against its fp32 runs, seed
 /// by seed: the final domain FID and SWD (the last evaluation and the mean of the last three)
@@ -795,11 +841,7 @@ fn precision_body(
     if pairs.is_empty() {
         return Ok(md);
     }
-    md.push_str("## Reduced precision against fp32, seed by seed
-
-Each reduced-precision seed's final value against the range (min to max) of the fp32 seeds, lower is better: at the last evaluation, and averaged over the last three evaluations (one evaluation moves by several units from the next). `bf16-fp32img`: bf16 with `--fp32-image-layers` (G's last layer and D's first in float32).
-
-| model | variant | metric | at | fp32 seeds | variant's seeds | inside fp32's range or better |\n|---|---|---|---|---|---|---|\n");
+    md.push_str("## Reduced precision against fp32, seed by seed\n\nEach reduced-precision seed's final value against the range (min to max) of the fp32 seeds, lower is better: at the last evaluation, and averaged over the last three evaluations (one evaluation moves by several units from the next). `bf16-fp32img`: bf16 with `--fp32-image-layers` (G's last layer and D's first in float32). The range alone decides little with few seeds: were both sides drawn alike, all 3 of 3 seeds would be at or below the largest of 3 fp32 seeds only half the time. The last column is Mann–Whitney's one-sided test that the variant's seeds end higher (worse) than fp32's: U (the pairs in which the variant's seed is above, of n·m) and the exact p-value; with 3 seeds a side the smallest possible p is 0.05, with 6 a side 0.001.\n\n| model | variant | metric | at | fp32 seeds | variant's seeds | inside fp32's range or better | variant worse: U, p |\n|---|---|---|---|---|---|---|---|\n");
     let list = |v: &[f64]| -> String {
         v.iter()
             .map(|x| format!("{x:.2}"))
@@ -827,8 +869,9 @@ Each reduced-precision seed's final value against the range (min to max) of the 
                     continue;
                 }
                 let (inside, above) = against_range(&f, &b);
+                let (u, p) = rank_test_greater(&b, &f);
                 md.push_str(&format!(
-                    "| {model} | {variant} | {} | {at} | {} | {} | {inside} of {}{} |\n",
+                    "| {model} | {variant} | {} | {at} | {} | {} | {inside} of {}{} | {u} of {}, p = {p:.3} |\n",
                     metric.label(),
                     list(&f),
                     list(&b),
@@ -836,9 +879,10 @@ Each reduced-precision seed's final value against the range (min to max) of the 
                     match above {
                         0 => String::new(),
                         n => format!(" ({n} above)"),
-                    }
+                    },
+                    f.len() * b.len()
                 ));
-                rows.push(json!({"model": model, "variant": variant, "metric": metric.name(), "at": at, "fp32": f, "reduced": b, "inside_or_better": inside, "above": above}));
+                rows.push(json!({"model": model, "variant": variant, "metric": metric.name(), "at": at, "fp32": f, "reduced": b, "inside_or_better": inside, "above": above, "mann_whitney_u": u, "p_worse": p}));
             }
         }
     }
@@ -1149,7 +1193,38 @@ fn evaluation_grids(run: &RunResult, pics: &Path, folder: &str) -> Result<String
 
 #[cfg(test)]
 mod tests {
-    use super::{against_range, last_quarter_mean, last_three_mean};
+    use super::{against_range, last_quarter_mean, last_three_mean, rank_test_greater};
+
+    /// Against `scipy.stats.mannwhitneyu(a, b, alternative="greater", method="exact")` (scipy
+    /// 1.17.1): (U, p) printed to 16 digits; the tolerance is float round-off.
+    #[test]
+    fn the_rank_test_equals_scipy() {
+        let cases: [(&[f64], &[f64], f64, f64); 5] = [
+            (&[12.88, 13.34, 12.23], &[8.78, 11.30, 11.56], 9.0, 0.05),
+            (&[12.65, 9.4, 9.9], &[8.78, 11.30, 11.56], 5.0, 0.5),
+            (
+                &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+                &[1.5, 2.5, 3.5, 7.0, 8.0, 9.0],
+                12.0,
+                0.8452380952380952,
+            ),
+            (
+                &[5.0, 6.0, 7.0, 8.0],
+                &[1.0, 2.0, 3.0],
+                12.0,
+                0.02857142857142857,
+            ),
+            (&[10.0], &[9.0, 11.0], 1.0, 0.6666666666666666),
+        ];
+        for (a, b, u, p) in cases {
+            let (got_u, got_p) = rank_test_greater(a, b);
+            assert_eq!(got_u, u, "{a:?} {b:?}");
+            assert!(
+                (got_p - p).abs() < 1e-12,
+                "{a:?} {b:?}: {got_p} against {p}"
+            );
+        }
+    }
 
     #[test]
     fn bf16_ends_are_judged_against_the_fp32_range() {

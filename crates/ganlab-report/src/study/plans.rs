@@ -38,6 +38,11 @@ pub const LIMITED_ADA_KIMG: f64 = 10.0;
 /// Seeds of the image studies and of the toy study.
 const IMAGE_SEEDS: [u64; 3] = [0, 1, 2];
 const TOY_SEEDS: [u64; 5] = [0, 1, 2, 3, 4];
+/// Seeds of the main job's contenders in the precision study: 3 left bf16's SWD above fp32's
+/// range in all three seeds, and the float32-image-layers variant in one, while SWD swings by
+/// several units between two evaluations of a run; 6 a side let a rank test decide (its
+/// smallest one-sided p is 0.05 with 3 a side, 0.001 with 6). Set before seeds 3-5 ran.
+const PRECISION_MAIN_JOB_SEEDS: [u64; 6] = [0, 1, 2, 3, 4, 5];
 
 /// The metrics every image run evaluates during training, and how often.
 const IMAGE_EVAL: &[&str] = &[
@@ -135,13 +140,14 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
                  kimg) and progan-fashion32 (to its end), each in fp32 and bf16, 3 seeds: final \
                  domain FID and SWD with their spread, and the seconds of training."
                 .into(),
-            contenders: precision_contenders(),
+            contenders: precision_contenders(seeds(&PRECISION_MAIN_JOB_SEEDS)),
             seeds: seeds(&IMAGE_SEEDS),
             probes: Vec::new(),
             // ~7 min a DCGAN-32 run (200 kimg at 400-600 images/s with 8 evaluations), ~12 min
             // a progan-fashion32 run; measured: 1 h 56 min for the first 12 runs (2026-12-06,
-            // 2-core AMD EPYC, `docs/study-runs/study/precision/study.json`), plus 3 bf16 runs.
-            expected_s: 9.0 * 440.0 + 6.0 * 720.0,
+            // 2-core AMD EPYC, `docs/study-runs/study/precision/study.json`), plus 3 bf16 runs
+            // and seeds 3-5 of the main job's three contenders.
+            expected_s: 18.0 * 440.0 + 6.0 * 720.0,
             runs_dir: dir,
         },
         StudyName::Conditional => Plan {
@@ -176,6 +182,7 @@ fn conditional_contenders() -> Vec<Contender> {
                 false => r#"["swd","domain-fid","coverage","precision","recall"]"#,
             };
             contenders.push(Contender {
+                seeds: None,
                 label: format!("{dataset}-{}", if cond { "cond" } else { "uncond" }),
                 preset: Preset::Dcgan32Mnist,
                 sets: vec![
@@ -196,8 +203,9 @@ fn conditional_contenders() -> Vec<Contender> {
 /// and in bf16, evaluated every 25 kimg (domain FID, SWD, coverage) and snapshotted for
 /// resuming; and the main job in bf16 with G's last layer and D's first in float32
 /// (`bf16-fp32img`, added after the first 12 runs ended with bf16's SWD above fp32's range:
-/// does the image end account for it?).
-fn precision_contenders() -> Vec<Contender> {
+/// does the image end account for it?). The main job's contenders run `main_job_seeds`, the
+/// others the plan's.
+fn precision_contenders(main_job_seeds: Vec<u64>) -> Vec<Contender> {
     let mut contenders = Vec::new();
     for (label, preset, variants) in [
         (
@@ -223,6 +231,7 @@ fn precision_contenders() -> Vec<Contender> {
                 "evaluation.every_kimg=25".into(),
             ]);
             contenders.push(Contender {
+                seeds: (label == "dcgan32").then(|| main_job_seeds.clone()),
                 label: format!("{label}-{variant}"),
                 preset,
                 sets,
@@ -255,6 +264,7 @@ fn limited_contenders() -> Vec<Contender> {
             }
             sets.extend(IMAGE_EVAL.iter().map(|s| s.to_string()));
             contenders.push(Contender {
+                seeds: None,
                 label: format!("{n}-{label}"),
                 preset: Preset::Dcgan32Mnist,
                 sets,
@@ -281,6 +291,7 @@ fn games_contenders() -> Vec<Contender> {
             ];
             sets.extend(IMAGE_EVAL.iter().map(|s| s.to_string()));
             Contender {
+                seeds: None,
                 label: game.to_string(),
                 preset: Preset::Dcgan32Mnist,
                 sets,
@@ -308,6 +319,7 @@ fn probe_contenders() -> Vec<Contender> {
                 "evaluation.every_kimg=0".into(),
             ];
             Contender {
+                seeds: None,
                 label: game.to_string(),
                 preset: Preset::Dcgan32Mnist,
                 sets,
@@ -332,16 +344,19 @@ fn growing_contenders() -> Vec<Contender> {
     };
     vec![
         Contender {
+            seeds: None,
             label: "dcgan32".into(),
             preset: Preset::Dcgan32Mnist,
             sets: common(&[]),
         },
         Contender {
+            seeds: None,
             label: "progan".into(),
             preset: Preset::ProganFashion32Wide,
             sets: common(&[]),
         },
         Contender {
+            seeds: None,
             label: "progan-no-growth".into(),
             preset: Preset::ProganFashion32Wide,
             sets: common(&["progan.schedule.initial_resolution=32"]),
@@ -354,6 +369,7 @@ fn toy_contenders() -> Vec<Contender> {
     for (dataset, preset) in [("ring8", Preset::ToyRing8), ("grid25", Preset::ToyGrid25)] {
         for game in GAME_NAMES {
             out.push(Contender {
+                seeds: None,
                 label: format!("{dataset}-{game}"),
                 preset,
                 sets: vec![
@@ -429,6 +445,7 @@ pub fn stopping_plan(options: &StudyOptions, dir: PathBuf) -> Result<Plan> {
     sets.push(format!("kimg={kimg}"));
     sets.push("evaluation.metrics=[\"fid\",\"is\",\"swd\",\"domain-fid\",\"coverage\"]".into());
     let contender = Contender {
+        seeds: None,
         label: format!("{}-rerun", best.run.contender.label),
         preset: best.run.contender.preset,
         sets,
