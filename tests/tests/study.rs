@@ -175,7 +175,8 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
                 assert!(opts.out_dir.join("limited").join("rt.png").is_file());
             }
             StudyName::Precision => {
-                // DCGAN-32 and ProGAN-32, each in fp32 and bf16.
+                // DCGAN-32 in fp32, bf16 and bf16 with float32 image layers; ProGAN-32 in
+                // fp32 and bf16.
                 let labels: Vec<&str> = record["results"]
                     .as_array()
                     .expect("results")
@@ -187,10 +188,35 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
                     [
                         "dcgan32-fp32",
                         "dcgan32-bf16",
+                        "dcgan32-bf16-fp32img",
                         "progan32-fp32",
                         "progan32-bf16"
                     ]
                 );
+                // Each reduced-precision variant against its model's fp32 runs, with the
+                // rank test's p-value; one speed-up per variant.
+                let cmp = &record["reduced_against_fp32"];
+                let variants: std::collections::BTreeSet<(&str, &str)> = cmp["speed"]
+                    .as_array()
+                    .expect("speed")
+                    .iter()
+                    .map(|r| (r["model"].as_str().unwrap(), r["variant"].as_str().unwrap()))
+                    .collect();
+                assert_eq!(
+                    variants,
+                    [
+                        ("dcgan32", "bf16"),
+                        ("dcgan32", "bf16-fp32img"),
+                        ("progan32", "bf16")
+                    ]
+                    .into_iter()
+                    .collect()
+                );
+                for row in cmp["ends"].as_array().expect("ends") {
+                    let p = row["p_worse"].as_f64().expect("p");
+                    assert!(p > 0.0 && p <= 1.0, "{row}");
+                }
+                assert!(md.contains("variant worse: U, p"), "{md}");
             }
             StudyName::Conditional => {
                 // MNIST and Fashion-MNIST, each unconditional and conditional; the conditional

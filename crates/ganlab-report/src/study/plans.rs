@@ -137,17 +137,18 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
             question: "Do bf16 runs (libtorch's autocast: convolutions and products in \
                  bfloat16, float32 weights, optimiser states and losses) end within the seed \
                  range of fp32 runs, and how much sooner? The main job (DCGAN-32 on MNIST, 200 \
-                 kimg) and progan-fashion32 (to its end), each in fp32 and bf16, 3 seeds: final \
-                 domain FID and SWD with their spread, and the seconds of training."
+                 kimg) in fp32, in bf16 and in bf16 with the image layers in float32 \
+                 (`--fp32-image-layers`), 6 seeds; progan-fashion32 (to its end) in fp32 and \
+                 bf16, 3 seeds: final domain FID and SWD with their spread, and the seconds of \
+                 training."
                 .into(),
             contenders: precision_contenders(seeds(&PRECISION_MAIN_JOB_SEEDS)),
             seeds: seeds(&IMAGE_SEEDS),
             probes: Vec::new(),
-            // ~7 min a DCGAN-32 run (200 kimg at 400-600 images/s with 8 evaluations), ~12 min
-            // a progan-fashion32 run; measured: 1 h 56 min for the first 12 runs (2026-12-06,
-            // 2-core AMD EPYC, `docs/study-runs/study/precision/study.json`), plus 3 bf16 runs
-            // and seeds 3-5 of the main job's three contenders.
-            expected_s: 18.0 * 440.0 + 6.0 * 720.0,
+            // ~6-9 min a DCGAN-32 run (200 kimg at 400-600 images/s with 8 evaluations), ~13
+            // min a progan-fashion32 run; measured: 3 h 14 min for the 24 runs (2026-12-06,
+            // 2-core AMD EPYC, `docs/study-runs/study/precision/study.json`).
+            expected_s: 11_618.0,
             runs_dir: dir,
         },
         StudyName::Conditional => Plan {
