@@ -193,6 +193,14 @@ enum KeyError {
     Value(String),
 }
 
+/// A config error unless `ok`: the message names the key, what it must be and what it is.
+fn check(ok: bool, key: &str, expected: &str, got: impl std::fmt::Display) -> Result<()> {
+    if !ok {
+        bail!("config: `{key}` must be {expected}, got {got}");
+    }
+    Ok(())
+}
+
 fn is_fp32(precision: &Precision) -> bool {
     *precision == Precision::Fp32
 }
@@ -507,12 +515,6 @@ impl TrainConfig {
 
     /// Checks every value's range; the message names the key, the expected range and the value.
     pub fn validate(&self) -> Result<()> {
-        fn check(ok: bool, key: &str, expected: &str, got: impl std::fmt::Display) -> Result<()> {
-            if !ok {
-                bail!("config: `{key}` must be {expected}, got {got}");
-            }
-            Ok(())
-        }
         self.game_options
             .validate()
             .map_err(|e| anyhow::anyhow!("config: game_options: {e}"))?;
@@ -595,27 +597,7 @@ impl TrainConfig {
         if let Some(n) = self.max_images {
             check(n >= 1, "max_images", "a number of samples >= 1", n)?;
         }
-        check(
-            self.cond || !self.cond_bn,
-            "cond_bn",
-            "false without cond (it conditions G's batch norm on the class)",
-            "true without cond",
-        )?;
-        check(
-            self.cond || self.classes.is_none(),
-            "classes",
-            "left out: it is filled in from the data for cond = true",
-            format!("{:?} without cond", self.classes),
-        )?;
-        if let Some(k) = self.classes {
-            check((2..=100_000).contains(&k), "classes", "in 2..=100000", k)?;
-        }
-        check(
-            self.precision != Precision::Fp32 || !self.fp32_image_layers,
-            "fp32_image_layers",
-            "false with precision fp32 (it keeps layers in float32 under bf16 or fp16)",
-            "true with precision fp32",
-        )?;
+        self.validate_network_options()?;
         self.ada
             .validate()
             .map_err(|e| anyhow::anyhow!("config: {e}"))?;
@@ -661,6 +643,32 @@ impl TrainConfig {
             format!("a progan section with arch {arch}"),
         )?;
         Ok(())
+    }
+
+    /// The options that shape the networks beyond the architecture's own checks: conditioning
+    /// (`cond_bn`, `classes`) and the float32 image layers.
+    fn validate_network_options(&self) -> Result<()> {
+        check(
+            self.cond || !self.cond_bn,
+            "cond_bn",
+            "false without cond (it conditions G's batch norm on the class)",
+            "true without cond",
+        )?;
+        check(
+            self.cond || self.classes.is_none(),
+            "classes",
+            "left out: it is filled in from the data for cond = true",
+            format!("{:?} without cond", self.classes),
+        )?;
+        if let Some(k) = self.classes {
+            check((2..=100_000).contains(&k), "classes", "in 2..=100000", k)?;
+        }
+        check(
+            self.precision != Precision::Fp32 || !self.fp32_image_layers,
+            "fp32_image_layers",
+            "false with precision fp32 (it keeps layers in float32 under bf16 or fp16)",
+            "true with precision fp32",
+        )
     }
 
     /// The dataset's domain classifier, for the datasets that have one (MNIST, Fashion-MNIST).
