@@ -300,16 +300,21 @@ pub fn write(plan: &Plan, options: &StudyOptions) -> Result<PathBuf> {
     let mut md = header(plan, options);
     md.push_str(&findings(options, &folder)?);
     let mut record = json!({"study": plan.name.name(), "tiny": options.tiny, "seeds": plan.seeds});
+    // The image studies' common results table and curves come first; each body adds its own.
+    let image_study = !matches!(plan.name, StudyName::Toys | StudyName::Stopping);
+    if image_study {
+        md.push_str(&image_results(&main, &pics, &folder, &mut record)?);
+    }
     let body = match plan.name {
         StudyName::Games => {
             let probes = groups(&plan.probes, &results, true);
             games_body(&main, &probes, &pics, &folder, &mut record)?
         }
-        StudyName::Growing => growing_body(&main, &pics, &folder, &mut record)?,
+        StudyName::Growing => growing_body(&main, &mut record)?,
         StudyName::Toys => toys_body(&main, &pics, &folder, &mut record)?,
         StudyName::Stopping => stopping_body(&main, options, &pics, &folder, &mut record)?,
         StudyName::Limited => limited_body(&main, &pics, &folder, &mut record)?,
-        StudyName::Precision => precision_body(&main, &pics, &folder, &mut record)?,
+        StudyName::Precision => precision_body(&main, &mut record)?,
         StudyName::Conditional => conditional_body(&main, &pics, &folder, &mut record)?,
     };
     md.push_str(&body);
@@ -522,7 +527,7 @@ fn games_body(
     folder: &str,
     record: &mut Value,
 ) -> Result<String> {
-    let mut md = image_results(groups, pics, folder, record)?;
+    let mut md = String::new();
     if metric_figure(
         &pics.join("grad-norm-g-runs.png"),
         "G's gradient norm, whole runs (log scale)",
@@ -581,8 +586,8 @@ fn pm_sci(values: &[f64]) -> String {
 /// The domain FIDs the growing study times the contenders to.
 const FID_THRESHOLDS: [f64; 5] = [150.0, 100.0, 60.0, 40.0, 25.0];
 
-fn growing_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value) -> Result<String> {
-    let mut md = image_results(groups, pics, folder, record)?;
+fn growing_body(groups: &[Group], record: &mut Value) -> Result<String> {
+    let mut md = String::new();
     md.push_str("## Time to a given domain FID\n\nSeconds of training until the first evaluation at or below the value (mean ± std over the seeds that reached it).\n\n| contender |");
     for t in FID_THRESHOLDS {
         md.push_str(&format!(" ≤ {t} |"));
@@ -620,7 +625,7 @@ fn growing_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value)
 /// The limited-data study: the image results, then D's overfitting (r_t, D on training and
 /// held-out reals, ADA's p) at the end of each run and over kimg.
 fn limited_body(groups: &[Group], pics: &Path, folder: &str, record: &mut Value) -> Result<String> {
-    let mut md = image_results(groups, pics, folder, record)?;
+    let mut md = String::new();
     md.push_str("## D's overfitting\n\nAt the end of each run (mean ± std over the seeds): r_t = E[sign D(x)] over the last tick's training batches (augmented, where the run augments), D's mean sign on 256 of its training digits and on 256 held-out digits of MNIST (D as in training, on a batch of 256 reals, without augmentation, its state restored), and ADA's p. D has memorised its training set when the held-out reals fall to the fake side while the training reals stay on the real side.\n\n| contender | r_t | E[sign D] training | E[sign D] held-out | gap | ADA's p |\n|---|---|---|---|---|---|\n");
     let mut rows = Vec::new();
     for g in groups {
@@ -671,7 +676,7 @@ fn conditional_body(
     folder: &str,
     record: &mut Value,
 ) -> Result<String> {
-    let mut md = image_results(groups, pics, folder, record)?;
+    let mut md = String::new();
     let accuracy = Metric::ClassAccuracy.stats_key();
     let by_class: Vec<&Group> = groups
         .iter()
@@ -819,13 +824,8 @@ fn rank_test_greater(values: &[f64], reference: &[f64]) -> (f64, f64) {
 /// `bf16-fp32img` with the layers that touch the image in float32) against its fp32 runs, seed
 /// by seed: the final domain FID and SWD (the last evaluation and the mean of the last three)
 /// against the fp32 seeds' range, and the seconds of training.
-fn precision_body(
-    groups: &[Group],
-    pics: &Path,
-    folder: &str,
-    record: &mut Value,
-) -> Result<String> {
-    let mut md = image_results(groups, pics, folder, record)?;
+fn precision_body(groups: &[Group], record: &mut Value) -> Result<String> {
+    let mut md = String::new();
     // (model, variant, the model's fp32 group, the variant's group)
     let pairs: Vec<(&str, &str, &Group, &Group)> = groups
         .iter()
