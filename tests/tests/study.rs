@@ -251,6 +251,15 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
                     assert!(metrics.contains(&m), "stopping: no stop for {m}: {stops:?}");
                 }
                 assert!(md.contains("a person's pick"), "the pick is shown");
+                // The pick is kept with the runs: the page written again without the flag
+                // still shows it.
+                let again = StudyOptions {
+                    pick_kimg: None,
+                    ..options(name, root.path())
+                };
+                let page = study::run(&again).expect("the page without --pick-kimg");
+                let md_again = std::fs::read_to_string(page).expect("page");
+                assert!(md_again.contains("a person's pick"), "{md_again}");
                 // The pick lands on an evaluation, with the domain FID there.
                 let person = stops
                     .iter()
@@ -357,17 +366,27 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
         md.contains("wall time of the study's runs: ") && !md.contains("from their ticks"),
         "{md}"
     );
-    // A record without per-run times (a study run before it kept them): the page takes each
-    // run's time from its ticks and says so.
+    // The page names the machine each run's record names, not the one that writes the page.
+    let machine = after["run_machine"]["1000-none-s0"]
+        .as_str()
+        .expect("its machine");
+    assert!(md.contains(&format!("- machine: {machine}; ")), "{md}");
+    // A record without per-run times or machines (a study run before it kept them): the page
+    // takes each run's time from its log's sessions and says so, and the machine from the
+    // record's study-wide `machine`.
     let mut old = after.clone();
-    old.as_object_mut().expect("object").remove("run_wall_s");
+    let fields = old.as_object_mut().expect("object");
+    fields.remove("run_wall_s");
+    fields.remove("run_machine");
+    fields.insert("machine".into(), "a machine of 2026-12-02".into());
     std::fs::write(runs_dir.join("study.json"), old.to_string()).expect("old record");
     let md = std::fs::read_to_string(study::run(&opts).expect("page again")).expect("page");
     let runs = study::describe(&opts).expect("describe").lines().count() - 1;
     assert!(
-        md.contains(&format!("({runs} of {runs} runs' times from their ticks")),
+        md.contains(&format!("({runs} of {runs} runs' times from their logs")),
         "{md}"
     );
+    assert!(md.contains("- machine: a machine of 2026-12-02; "), "{md}");
 }
 
 #[test]
@@ -378,4 +397,89 @@ fn an_unknown_study_is_named_with_the_valid_ones() {
         err.contains("gamez") && err.contains("games, growing, toys, stopping"),
         "{err}"
     );
+}
+
+/// The committed runs of every study (`docs/study-runs`) are the runs its plan asks for now:
+/// `cargo xtask study NAME --runs-root docs/study-runs` rewrites the page from them instead of
+/// training a run again. A plan change that would make a committed run stale (a metric added to
+/// every image run, a default moved) fails here, not hours into someone's study.
+#[test]
+fn the_committed_runs_of_every_study_are_the_runs_its_plan_asks_for() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for name in StudyName::ALL {
+        let opts = StudyOptions {
+            runs_root: root.join("docs/study-runs"),
+            tiny: false,
+            pick_kimg: None,
+            ..options(name, &root)
+        };
+        let lines = study::describe(&opts).unwrap_or_else(|e| panic!("study {name}: {e:#}"));
+        let not_ended: Vec<&str> = lines
+            .lines()
+            .skip(1)
+            .filter(|l| !l.ends_with(": ended"))
+            .collect();
+        assert!(
+            not_ended.is_empty(),
+            "study {name}: committed runs that its plan would train: {not_ended:#?}"
+        );
+        assert!(lines.lines().count() > 1, "study {name}: no runs: {lines}");
+    }
+}
+
+/// Every committed study page (`docs/study/NAME.md` and `NAME.json`) is what the study command
+/// writes from the committed runs (`docs/study-runs`): the pages are a function of the runs and
+/// their record, whatever the machine or the day, and a change to the page code that would
+/// change a committed page fails here until the page is written again.
+#[test]
+fn every_committed_study_page_is_written_again_from_its_committed_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let docs = root.join("docs/study");
+    let out = tempfile::tempdir().expect("tmp");
+    // A person's reading beside each page goes under its header.
+    for entry in std::fs::read_dir(&docs).expect("docs/study").flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.ends_with(".findings.md") {
+            std::fs::copy(entry.path(), out.path().join(&name)).expect("findings");
+        }
+    }
+    let runs_root = root.join("docs/study-runs");
+    for name in StudyName::ALL {
+        let opts = StudyOptions {
+            runs_root: runs_root.clone(),
+            out_dir: out.path().to_path_buf(),
+            tiny: false,
+            pick_kimg: None,
+            ..options(name, out.path())
+        };
+        // Nothing to train: every run is the plan's and has ended (the test above says which
+        // is not), so this writes the page and nothing else.
+        let listing = study::describe(&opts).expect("describe");
+        assert!(
+            listing.lines().skip(1).all(|l| l.ends_with(": ended")),
+            "study {name}: {listing}"
+        );
+        study::run(&opts).unwrap_or_else(|e| panic!("study {name}: {e:#}"));
+        for file in [format!("{name}.md"), format!("{name}.json")] {
+            let written = std::fs::read_to_string(out.path().join(&file)).expect("written");
+            // The page names its runs' folder as it was given: here the absolute one.
+            let written = written.replace(&format!("{}/", runs_root.display()), "docs/study-runs/");
+            let committed = std::fs::read_to_string(docs.join(&file)).expect("committed");
+            if written != committed {
+                let first = written
+                    .lines()
+                    .zip(committed.lines())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(0);
+                panic!(
+                    "docs/study/{file} is not what `cargo xtask study {name} --runs-root \
+                     docs/study-runs` writes; first difference, line {}:\n  committed: {}\n  \
+                     written:   {}",
+                    first + 1,
+                    committed.lines().nth(first).unwrap_or(""),
+                    written.lines().nth(first).unwrap_or("")
+                );
+            }
+        }
+    }
 }

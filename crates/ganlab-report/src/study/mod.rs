@@ -9,19 +9,21 @@
 //! snapshot (the run's own exact resume), and one killed before its first snapshot starts over.
 //!
 //! - [`plans`]: what each study runs;
-//! - [`page`]: reading the runs back and writing the page.
+//! - [`page`]: reading the runs back and writing the page;
+//! - [`record`]: the study's record beside its runs (`study.json`) and what the page's head
+//!   reads of the runs' logs.
 
 pub mod page;
 pub mod plans;
+pub mod record;
 pub mod results;
 
 use anyhow::{bail, Context, Result};
 use ganlab_run::config::Preset;
 use ganlab_run::device::DeviceChoice;
-use ganlab_run::files::write_json_atomically;
 use ganlab_run::train::Reporting;
 use ganlab_run::TrainConfig;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -407,42 +409,6 @@ pub fn duration_words(seconds: f64) -> String {
     }
 }
 
-/// The machine's 1-minute load average (Linux), or NaN.
-fn load_average() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|t| t.split_whitespace().next().and_then(|v| v.parse().ok()))
-        .unwrap_or(f64::NAN)
-}
-
-/// The study's own record beside its runs (`study.json`): each run's wall time summed over the
-/// sessions that trained it (`run_wall_s`; a run trained from the start, `from_start`, counts
-/// anew, so a run made by another plan and trained again does not keep its old time), the time
-/// of every session of the command (`wall_s`, runs trained again included), and the machine's
-/// load average at the end of each run (a wall-clock budget buys less training on a busy
-/// machine, so the page states it).
-fn record_run(runs_dir: &Path, run: &Path, seconds: f64, from_start: bool) -> Result<()> {
-    let path = runs_dir.join("study.json");
-    let mut record = std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .filter(Value::is_object)
-        .unwrap_or_else(|| json!({"wall_s": 0.0, "load_at_run_end": {}}));
-    record["wall_s"] = json!(record["wall_s"].as_f64().unwrap_or(0.0) + seconds);
-    let name = run
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .to_string();
-    let earlier = match from_start {
-        true => 0.0,
-        false => record["run_wall_s"][&name].as_f64().unwrap_or(0.0),
-    };
-    record["run_wall_s"][&name] = json!(earlier + seconds);
-    record["load_at_run_end"][name] = json!(load_average());
-    write_json_atomically(&path, &record)
-}
-
 /// Runs the study (every run not yet ended) and writes its page; returns the page's path.
 pub fn run(options: &StudyOptions) -> Result<PathBuf> {
     let plan = plans::plan(options)?;
@@ -485,6 +451,7 @@ pub fn run(options: &StudyOptions) -> Result<PathBuf> {
     if options.interactive {
         eprintln!("{message}");
     }
+    let machine = record::machine_words(options.device);
     let bar = progress_bar(runs.len() as u64, options.interactive);
     bar.set_position((runs.len() - pending.len()) as u64);
     let start = Instant::now();
@@ -499,7 +466,7 @@ pub fn run(options: &StudyOptions) -> Result<PathBuf> {
         let result = run_one(run, options);
         let spent = begun.elapsed().as_secs_f64();
         session_s += spent;
-        record_run(&plan.runs_dir, &run.dir, spent, from_start)?;
+        record::record_run(&plan.runs_dir, &run.dir, spent, from_start, &machine)?;
         result?;
         bar.inc(1);
     }
@@ -516,7 +483,7 @@ pub fn run(options: &StudyOptions) -> Result<PathBuf> {
         session_s,
         start.elapsed().as_secs_f64()
     );
-    page::write(&plan, options)
+    page::write(&plan, &record::with_pick(&plan, options)?)
 }
 
 fn progress_bar(runs: u64, interactive: bool) -> indicatif::ProgressBar {

@@ -2,7 +2,7 @@
 //! number of its tables) and `OUT/NAME/` (plots and sample grids).
 
 use super::results::RunResult;
-use super::{Contender, Plan, StudyName, StudyOptions};
+use super::{record, Contender, Plan, StudyName, StudyOptions};
 use crate::report::{band_panel, font_available, tick_pictures, write_png_plot, Band};
 use anyhow::{bail, Context, Result};
 use ganlab_run::files::{write_bytes_atomically, write_json_atomically};
@@ -167,12 +167,10 @@ fn metric_figure(
     Ok(true)
 }
 
-/// The page's head: what, where, when, how long.
+/// The page's head: what, where, when, how long; each from the runs and their record
+/// ([`super::record`]), not from the machine or the day the page is written on.
 fn header(plan: &Plan, options: &StudyOptions) -> String {
-    let record = std::fs::read_to_string(plan.runs_dir.join("study.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .unwrap_or(Value::Null);
+    let record = record::read(&plan.runs_dir);
     let wall = runs_wall_words(plan, &record);
     let loads: Vec<f64> = record["load_at_run_end"]
         .as_object()
@@ -186,16 +184,6 @@ fn header(plan: &Plan, options: &StudyOptions) -> String {
             loads.iter().copied().fold(f64::NEG_INFINITY, f64::max)
         ),
     };
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "an unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let tiny = match options.tiny {
         true => "\n\n**Tiny configuration** (`--tiny`: a few steps per run, one seed): this page checks that the study runs; its numbers mean nothing.",
         false => "",
@@ -203,18 +191,15 @@ fn header(plan: &Plan, options: &StudyOptions) -> String {
     format!(
         "# Study: {}\n\n{}{tiny}\n\n\
          - command: `cargo xtask study {}{}` (resumable: run it again after an interruption)\n\
-         - machine: {cpu}, {cores} cores; device {}; 1-minute load average at the end of each run: {load}\n\
+         - machine: {}; 1-minute load average at the end of each run: {load}\n\
          - date: {} (UTC); wall time of the study's runs: {}\n\
          - toolkit {}; runs in `{}`\n\n",
         plan.title,
         plan.question,
         plan.name,
         if options.tiny { " --tiny" } else { "" },
-        options
-            .device
-            .resolve()
-            .map_or_else(|_| options.device.to_string(), ganlab_run::device::describe),
-        time::OffsetDateTime::now_utc().date(),
+        record::machines_words(plan, &record),
+        record::runs_ended_date(plan),
         wall,
         ganlab_run::VERSION,
         plan.runs_dir.display(),
@@ -223,26 +208,26 @@ fn header(plan: &Plan, options: &StudyOptions) -> String {
 
 /// The wall time of the plan's runs in words: each run's time from the study's record
 /// (`run_wall_s`), or, for a run the record has none of (made before the record kept one per run),
-/// from its ticks, which the words then say. Only the plan's runs count: a run made by another
-/// plan and trained again counts once.
+/// from its log's sessions, which the words then say. Only the plan's runs count: a run made by
+/// another plan and trained again counts once.
 fn runs_wall_words(plan: &Plan, record: &Value) -> String {
     let mut total = 0.0;
-    let mut from_ticks = 0;
+    let mut from_logs = 0;
     for run in plan.runs() {
         let name = run.dir.file_name().unwrap_or_default().to_string_lossy();
         match record["run_wall_s"][name.as_ref()].as_f64() {
             Some(s) => total += s,
             None => {
-                from_ticks += 1;
-                total += RunResult::load(&run).map_or(0.0, |r| r.ticks_wall_s());
+                from_logs += 1;
+                total += record::log_wall_s(&run.dir).unwrap_or(0.0);
             }
         }
     }
     let words = super::duration_words(total);
-    match from_ticks {
+    match from_logs {
         0 => words,
         n => format!(
-            "{words} ({n} of {} runs' times from their ticks: the time after each session's last tick is not in it)",
+            "{words} ({n} of {} runs' times from their logs: the first to the last line of each session)",
             plan.runs().len()
         ),
     }
@@ -421,18 +406,27 @@ fn image_results(
     folder: &str,
     record: &mut Value,
 ) -> Result<String> {
+    // The metrics some run measured: a study whose plan evaluates fewer shows no empty column.
+    let measured: Vec<(Metric, usize)> = IMAGE_METRICS
+        .into_iter()
+        .filter(|(metric, _)| {
+            groups
+                .iter()
+                .any(|g| !g.values(|r| r.last(&metric.stats_key())).is_empty())
+        })
+        .collect();
     let mut md = String::from("## Results\n\nMean ± standard deviation over the seeds, at the end of each run (the last evaluation) unless marked best.\n\n| contender | ");
-    for (metric, _) in IMAGE_METRICS {
+    for (metric, _) in &measured {
         md.push_str(&format!("{} | ", metric.label()));
     }
     md.push_str("best domain FID | kimg reached | s of training | ended |\n|---|");
-    md.push_str(&"---|".repeat(IMAGE_METRICS.len() + 4));
+    md.push_str(&"---|".repeat(measured.len() + 4));
     md.push('\n');
     let mut rows = Vec::new();
     for g in groups {
         let mut row = json!({"contender": g.contender.label});
         md.push_str(&format!("| {} | ", g.contender.label));
-        for (metric, digits) in IMAGE_METRICS {
+        for &(metric, digits) in &measured {
             let values = g.values(|r| r.last(&metric.stats_key()));
             md.push_str(&format!("{} | ", pm(&values, digits)));
             row[metric.name()] = json!(values);
@@ -458,7 +452,7 @@ fn image_results(
     record["results"] = json!(rows);
     md.push_str(&fidelity_and_diversity(groups));
     md.push_str("\n### Over time\n\nThe line is the mean over the seeds, the band their range (min to max).\n\n");
-    for (metric, _) in IMAGE_METRICS {
+    for (metric, _) in &measured {
         let (key, label, lower) = (metric.stats_key(), metric.label(), metric.lower_is_better());
         let file = format!("{}.png", metric.name());
         // The distances on a log scale: they fall by orders of magnitude, and the games that
