@@ -5,7 +5,7 @@ and round, `gan bench train-step --precision P` and the same computation in PyTo
 bfloat16 around the same regions), alternated in one run. Prints per-row medians, each side's
 bf16/fp32 speed-up, and the toolkit/PyTorch ratio in bf16 with its per-round range.
 
-    python bench/precision_step.py --gan target/release/gan --rounds 3
+    python bench/precision_step.py --gan target/release/gan --rounds 3 [--widths paper]
 """
 import argparse
 import statistics
@@ -27,6 +27,18 @@ ROWS = [
      ["bench/progan_step.py", "--resolution", "64", "--phase", "fade", "--batch", "16"], 10),
 ]
 
+# ProGAN with the paper's widths (Karras et al. 2018, Table 2: 512 feature maps up to 32x32, 256
+# at 64x64; `--fmap-base 8192 --fmap-max 512`), batch 16, where the convolutions dominate the
+# step: 2 steps per measurement after 1 warm-up step (one fp32 step takes about 14 s at 32 px and 33 s
+# at 64 px on a 2-core Xeon with AMX). `--widths paper`.
+PAPER = ["--fmap-base", "8192", "--fmap-max", "512", "--batch", "16"]
+PAPER_ROWS = [
+    (f"ProGAN-{res} {phase}, paper widths",
+     ["--arch", "progan", "--resolution", str(res), "--phase", phase, "--warmup", "1", *PAPER],
+     ["bench/progan_step.py", "--resolution", str(res), "--phase", phase, "--warmup", "1", *PAPER], 2)
+    for res in (32, 64) for phase in ("stable", "fade")
+]
+
 
 def rate(cmd):
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -41,11 +53,13 @@ def main():
     p.add_argument("--gan", default="target/release/gan")
     p.add_argument("--python", default=".venv/bin/python")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--widths", choices=["preset", "paper"], default="preset",
+                   help="preset: DCGAN-32 and the progan-fashion32 widths; paper: ProGAN with the paper's")
     args = p.parse_args()
     with open("/proc/cpuinfo") as f:
         flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
     print("cpu flags:", " ".join(x for x in ("amx_bf16", "avx512_bf16") if x in flags) or "no amx_bf16 / avx512_bf16")
-    for name, gan_args, torch_args, steps in ROWS:
+    for name, gan_args, torch_args, steps in (PAPER_ROWS if args.widths == "paper" else ROWS):
         r = {k: [] for k in ("ours fp32", "ours bf16", "torch fp32", "torch bf16")}
         for _ in range(args.rounds):
             for precision in ("fp32", "bf16"):
@@ -55,9 +69,10 @@ def main():
                                                      "--steps", str(steps), "--precision", precision]))
         m = {k: statistics.median(v) for k, v in r.items()}
         per_round = [a / b for a, b in zip(r["ours bf16"], r["torch bf16"])]
-        print(f"{name}: ours fp32 {m['ours fp32']:.2f} bf16 {m['ours bf16']:.2f} "
-              f"({m['ours bf16'] / m['ours fp32']:.2f}x) | torch fp32 {m['torch fp32']:.2f} "
-              f"bf16 {m['torch bf16']:.2f} ({m['torch bf16'] / m['torch fp32']:.2f}x) | "
+        v = {k: (f"{x:.2f}" if x >= 1 else f"{x:.3f}") for k, x in m.items()}
+        print(f"{name}: ours fp32 {v['ours fp32']} bf16 {v['ours bf16']} "
+              f"({m['ours bf16'] / m['ours fp32']:.2f}x) | torch fp32 {v['torch fp32']} "
+              f"bf16 {v['torch bf16']} ({m['torch bf16'] / m['torch fp32']:.2f}x) | "
               f"bf16 ours/torch {m['ours bf16'] / m['torch bf16']:.2f} "
               f"[{min(per_round):.2f}-{max(per_round):.2f}]", flush=True)
 
