@@ -71,7 +71,8 @@ fn options(name: StudyName, root: &Path) -> StudyOptions {
         out_dir: root.join("pages"),
         tiny: true,
         device: DeviceChoice::Cpu,
-        pick_kimg: Some(0.128),
+        // A person's pick among the grids is the stopping study's alone.
+        pick_kimg: (name == StudyName::Stopping).then_some(0.128),
         keep_snapshots: false,
         interactive: false,
     }
@@ -387,6 +388,23 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
         "{md}"
     );
     assert!(md.contains("- machine: a machine of 2026-12-02; "), "{md}");
+}
+
+#[test]
+fn a_pick_among_the_grids_is_refused_for_a_study_without_them() {
+    let root = tempfile::tempdir().expect("tmp");
+    let opts = StudyOptions {
+        pick_kimg: Some(170.0),
+        ..options(StudyName::Games, root.path())
+    };
+    let err = study::run(&opts).expect_err("games has no pick");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("--pick-kimg 170") && msg.contains("study games"),
+        "{msg}"
+    );
+    // Refused before anything is made.
+    assert!(!opts.runs_root.exists(), "{}", opts.runs_root.display());
 }
 
 #[test]

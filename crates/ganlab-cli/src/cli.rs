@@ -99,7 +99,8 @@ struct StudyArgs {
     #[arg(long, default_value = "auto", value_parser = parser::<DeviceChoice>())]
     device: DeviceChoice,
     /// stopping: a person's pick among the grids (kimg, e.g. 170 for the grid of 170.05), shown
-    /// beside the metrics' stops at the nearest evaluation.
+    /// beside the metrics' stops at the nearest evaluation and kept in the study's record (the
+    /// other studies refuse it).
     #[arg(long)]
     pick_kimg: Option<f64>,
     /// Keep each ended run whole (snapshots, TensorBoard files, every grid); by default the

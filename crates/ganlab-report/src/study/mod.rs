@@ -265,6 +265,7 @@ fn state_of(run: &RunRef, options: &StudyOptions) -> Result<RunState> {
 /// One line per run of the study under `options`: ended, to resume, to train, or made by
 /// another plan and to be trained again (with what changed). `gan study NAME --dry-run`.
 pub fn describe(options: &StudyOptions) -> Result<String> {
+    check_pick(options)?;
     let plan = plans::plan(options)?;
     let mut out = format!(
         "study {}: {} runs in {}\n",
@@ -409,8 +410,21 @@ pub fn duration_words(seconds: f64) -> String {
     }
 }
 
+/// A person's pick among the grids (`--pick-kimg`) is the stopping study's alone: refused for
+/// the others rather than ignored.
+fn check_pick(options: &StudyOptions) -> Result<()> {
+    match (options.pick_kimg, options.name) {
+        (Some(pick), name) if name != StudyName::Stopping => bail!(
+            "--pick-kimg {pick}: only the stopping study shows a person's pick among its grids; \
+             study {name} has none (run `gan study stopping --pick-kimg K`)"
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Runs the study (every run not yet ended) and writes its page; returns the page's path.
 pub fn run(options: &StudyOptions) -> Result<PathBuf> {
+    check_pick(options)?;
     let plan = plans::plan(options)?;
     let runs = plan.runs();
     std::fs::create_dir_all(&plan.runs_dir)
