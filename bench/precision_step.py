@@ -11,6 +11,8 @@ import argparse
 import statistics
 import subprocess
 
+from tqdm import tqdm  # installed with torch-fidelity by `cargo xtask setup`
+
 # (name, toolkit args, PyTorch script and args, steps per measurement). The DCGAN-32 step is the
 # shortest (~0.1 s in bf16): 30 steps per measurement gave per-round ratios from 0.72 to 1.27 on
 # a 2-core AMD EPYC (2026-12-06), 60 keep each measurement above 5 s.
@@ -59,22 +61,29 @@ def main():
     with open("/proc/cpuinfo") as f:
         flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
     print("cpu flags:", " ".join(x for x in ("amx_bf16", "avx512_bf16") if x in flags) or "no amx_bf16 / avx512_bf16")
-    for name, gan_args, torch_args, steps in (PAPER_ROWS if args.widths == "paper" else ROWS):
+    rows = PAPER_ROWS if args.widths == "paper" else ROWS
+    # One tick per measurement (row x round x side x precision), with its rate and ETA.
+    bar = tqdm(total=len(rows) * args.rounds * 4, unit="measurement")
+    for name, gan_args, torch_args, steps in rows:
         r = {k: [] for k in ("ours fp32", "ours bf16", "torch fp32", "torch bf16")}
         for _ in range(args.rounds):
             for precision in ("fp32", "bf16"):
+                bar.set_description(f"{name} {precision}")
                 r[f"ours {precision}"].append(rate([args.gan, "bench", "train-step", "--device", "cpu",
                                                     "--steps", str(steps), "--precision", precision, *gan_args]))
+                bar.update()
                 r[f"torch {precision}"].append(rate([args.python, *torch_args, "--channels-last",
                                                      "--steps", str(steps), "--precision", precision]))
+                bar.update()
         m = {k: statistics.median(v) for k, v in r.items()}
         per_round = [a / b for a, b in zip(r["ours bf16"], r["torch bf16"])]
         v = {k: (f"{x:.2f}" if x >= 1 else f"{x:.3f}") for k, x in m.items()}
-        print(f"{name}: ours fp32 {v['ours fp32']} bf16 {v['ours bf16']} "
+        tqdm.write(f"{name}: ours fp32 {v['ours fp32']} bf16 {v['ours bf16']} "
               f"({m['ours bf16'] / m['ours fp32']:.2f}x) | torch fp32 {v['torch fp32']} "
               f"bf16 {v['torch bf16']} ({m['torch bf16'] / m['torch fp32']:.2f}x) | "
               f"bf16 ours/torch {m['ours bf16'] / m['torch bf16']:.2f} "
-              f"[{min(per_round):.2f}-{max(per_round):.2f}]", flush=True)
+              f"[{min(per_round):.2f}-{max(per_round):.2f}]")
+    bar.close()
 
 
 if __name__ == "__main__":
