@@ -154,24 +154,39 @@ fn research_code_trains_its_own_networks_and_resumes_them_exactly() {
 #[test]
 fn the_trainer_updates_g_s_moving_average_with_its_ramp_up() {
     let _rng = ganlab_tests::global_rng_lock();
-    use ganlab_train::arch::MovingAverage;
     for rampup in [Some(0.05), None] {
         let mut start = Vec::new();
         let mut t = trainer_with(3, |players| {
-            let mut vs = VarStore::new(Device::Cpu);
+            // One whose variables are not G's (another width) is refused.
+            let other = VarStore::new(Device::Cpu);
+            let narrow = two_layer_mlp(&other, 4, 16, 2);
+            let err = players
+                .add_moving_average(Box::new(narrow), other, 0.999, None)
+                .expect_err("an average of another shape");
+            assert!(err.to_string().contains("must have G's variables"), "{err}");
+            let vs = VarStore::new(Device::Cpu);
             let g_ema = two_layer_mlp(&vs, 4, 256, 2);
-            vs.copy(&players.g_vs).expect("copy G");
-            start = vs
+            players
+                .add_moving_average(Box::new(g_ema), vs, 0.999, rampup)
+                .expect("G's moving average");
+            // It starts as a copy of G.
+            let ema = players.ema.as_ref().expect("ema").vs.variables();
+            start = players
+                .g_vs
                 .variables()
                 .into_iter()
-                .map(|(n, v)| (n, v.copy()))
+                .map(|(n, v)| {
+                    assert!(ema[&n].equal(&v), "G_ema.{n} does not start as G's");
+                    (n, v.copy())
+                })
                 .collect();
-            players.ema = Some(MovingAverage {
-                g: Box::new(g_ema),
-                vs,
-                beta: 0.999,
-                rampup,
-            });
+            // A second one is refused.
+            let other = VarStore::new(Device::Cpu);
+            let second = two_layer_mlp(&other, 4, 256, 2);
+            let err = players
+                .add_moving_average(Box::new(second), other, 0.999, None)
+                .expect_err("a second average");
+            assert!(err.to_string().contains("already"), "{err}");
         });
         t.step().expect("step");
         let g = t.players().g_vs.variables();

@@ -1,8 +1,9 @@
 //! Resuming from a snapshot gives exactly the parameters of the uninterrupted run (CPU, same
 //! seed), for DCGAN-32, for ProGAN from a snapshot taken in the middle of a fade-in, and for a
 //! spectrally normalised D under WGAN-GP (its power iterations' u and v resume too), and for ADA
-//! (p, r_t's sums and the augmentation's draws continue), and for a conditional pair. One file,
-//! so that no other test in the process draws from libtorch's global generator meanwhile.
+//! (p, r_t's sums and the augmentation's draws continue), for a conditional pair, and for G's
+//! moving average. The tests take the lock of libtorch's global generator, so that no other test
+//! in the process draws from it meanwhile.
 
 use ganlab_run::config::RunConfig;
 use ganlab_run::snapshot::Snapshot;
@@ -25,10 +26,9 @@ fn assert_same_parameters(a: &Path, b: &Path) {
     }
 }
 
-#[test]
-fn resumed_runs_end_with_identical_parameters() {
-    // DCGAN-32: four ticks with a snapshot each; resume from the second.
-    let config = TrainConfig {
+/// DCGAN-32, four ticks of 64 images with a snapshot each.
+fn dcgan_config() -> TrainConfig {
+    TrainConfig {
         kimg: 0.256,
         tick_kimg: 0.064,
         snapshot_ticks: 1,
@@ -43,7 +43,14 @@ fn resumed_runs_end_with_identical_parameters() {
             ..Default::default()
         },
         ..Default::default()
-    };
+    }
+}
+
+#[test]
+fn resumed_runs_end_with_identical_parameters() {
+    let _rng = ganlab_tests::global_rng_lock();
+    // DCGAN-32: four ticks with a snapshot each; resume from the second.
+    let config = dcgan_config();
     let full = tempfile::tempdir().expect("tmp");
     let a = ganlab_run::train(config.clone(), full.path(), quiet()).expect("uninterrupted");
     let cut = tempfile::tempdir().expect("tmp");
@@ -189,4 +196,57 @@ fn resumed_runs_end_with_identical_parameters() {
         (at_snapshot["alpha"].as_f64().expect("alpha") - 0.5).abs() < 1e-9,
         "{at_snapshot}"
     );
+}
+
+/// G's moving average (`ema_kimg`, with a ramp-up) only watches: G, D and their optimisers end
+/// as in the run without it. It is in every snapshot, resumes exactly (the ramp-up continues
+/// from the images shown), and is what `gan generate` and `gan eval` sample.
+#[test]
+fn g_s_moving_average_watches_training_and_resumes_exactly() {
+    let _rng = ganlab_tests::global_rng_lock();
+    let plain = tempfile::tempdir().expect("tmp");
+    let p = ganlab_run::train(dcgan_config(), plain.path(), quiet()).expect("without the average");
+    // β = 0.5^(32 / 100) per step, capped by the ramp-up at 0.5^(32 / (0.5 · images shown)).
+    let config = TrainConfig {
+        ema_kimg: Some(0.1),
+        ema_rampup: Some(0.5),
+        ..dcgan_config()
+    };
+    let full = tempfile::tempdir().expect("tmp");
+    let a = ganlab_run::train(config, full.path(), quiet()).expect("uninterrupted, averaged");
+    let (without, with) = (
+        Snapshot::read(&p.snapshot).expect("snapshot"),
+        Snapshot::read(&a.snapshot).expect("snapshot"),
+    );
+    for (name, t) in &without.tensors {
+        assert!(
+            t.equal(&with.tensors[name]),
+            "{name} differs with G's moving average"
+        );
+    }
+    let averaged: Vec<&String> = with
+        .tensors
+        .keys()
+        .filter(|k| k.starts_with("G_ema."))
+        .collect();
+    assert_eq!(
+        averaged.len(),
+        without.section("G").len(),
+        "every variable of G is averaged"
+    );
+    let apart = averaged.iter().filter(|k| {
+        let g = &with.tensors[&k.replacen("G_ema.", "G.", 1)];
+        !with.tensors[**k].allclose(g, 1e-6, 1e-6, false)
+    });
+    assert!(apart.count() > 0, "the average equals G after 8 steps");
+    let generator = ganlab_run::generator::TrainedGenerator::load(&a.snapshot, tch::Device::Cpu)
+        .expect("the run's generator");
+    assert_eq!(generator.section, "G_ema");
+
+    let cut = tempfile::tempdir().expect("tmp");
+    ganlab_tests::copy_run_killed_after(full.path(), cut.path(), "0000.13");
+    let saved = RunConfig::read(cut.path()).expect("config.json").config;
+    assert_eq!((saved.ema_kimg, saved.ema_rampup), (Some(0.1), Some(0.5)));
+    let b = resume(saved, cut.path(), quiet()).expect("resumed, averaged");
+    assert_same_parameters(&a.snapshot, &b.snapshot);
 }

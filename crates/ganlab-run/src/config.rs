@@ -3,7 +3,7 @@
 
 use crate::device::DeviceChoice;
 use crate::metric::{self, Metric};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use ganlab_augment::{AdaSettings, AugmentSpec};
 use ganlab_games::GameName;
 use ganlab_train::arch::{self, ArchChoice, ArchSpec, CriticNorm};
@@ -108,6 +108,19 @@ pub struct TrainConfig {
     /// average and metrics). Written to `config.json` only when not `fp32`.
     #[serde(skip_serializing_if = "is_fp32")]
     pub precision: Precision,
+    /// G's moving average for the architectures without one of their own (dcgan32, toy-mlp,
+    /// research code's): its half-life in kimg (StyleGAN2-ADA's `ema_kimg`; Yazıcı et al. 2019),
+    /// β = 0.5^(batch / (1000 · ema_kimg)) per generator step. Samples, grids, metrics and the
+    /// best snapshot then come from the average. Unset: none. ProGAN keeps its own
+    /// (`progan.ema_beta`). Written to `config.json` only when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ema_kimg: Option<f64>,
+    /// With `ema_kimg`: the average's half-life is at most this share of the images shown so
+    /// far (StyleGAN2-ADA's `ema_rampup`, 0.05 in its `auto` config), so that it forgets G's
+    /// random start early in training. Unset: no ramp-up. Written to `config.json` only when
+    /// set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ema_rampup: Option<f64>,
     /// Under `bf16` or `fp16`, the layers that touch the image compute in float32: G's last
     /// layer (DCGAN-32's `to_image` and tanh, ProGAN's toRGB) and D's first (its first block,
     /// ProGAN's fromRGB), as StyleGAN2-ADA keeps chosen layers out of fp16. Refused in
@@ -172,6 +185,8 @@ impl Default for TrainConfig {
             channels_last: None,
             precision: Precision::Fp32,
             fp32_image_layers: false,
+            ema_kimg: None,
+            ema_rampup: None,
             tick_kimg: 10.0,
             snapshot_ticks: 0,
             keep_snapshots: 3,
@@ -636,6 +651,7 @@ impl TrainConfig {
         )?;
         let architecture = self.architecture();
         architecture.validate(&self.arch_spec())?;
+        self.validate_moving_average(architecture)?;
         check(
             architecture.schedule(&self.arch_spec()).is_some() || self.progan.is_default(),
             "progan",
@@ -643,6 +659,54 @@ impl TrainConfig {
             format!("a progan section with arch {arch}"),
         )?;
         Ok(())
+    }
+
+    /// `ema_kimg` and `ema_rampup`: their ranges, and an architecture without a moving average
+    /// of its own.
+    fn validate_moving_average(&self, architecture: &dyn Architecture) -> Result<()> {
+        if let Some(kimg) = self.ema_kimg {
+            check(
+                kimg.is_finite() && kimg > 0.0,
+                "ema_kimg",
+                "a half-life in kimg > 0",
+                kimg,
+            )?;
+            check(
+                !architecture.keeps_moving_average(),
+                "ema_kimg",
+                &format!(
+                    "left out for arch {}, which keeps its own moving average of G \
+                     (progan.ema_beta, progan.ema_rampup)",
+                    architecture.name()
+                ),
+                kimg,
+            )?;
+        }
+        if let Some(rampup) = self.ema_rampup {
+            check(
+                self.ema_kimg.is_some(),
+                "ema_rampup",
+                "left out without ema_kimg (it ramps up G's moving average)",
+                rampup,
+            )?;
+            check(
+                rampup.is_finite() && rampup > 0.0 && rampup <= 1.0,
+                "ema_rampup",
+                "in (0, 1]",
+                rampup,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// β per generator step of G's moving average from `ema_kimg`: the weight of the images
+    /// shown `1000 · ema_kimg` images ago halves, 0.5^(batch / (1000 · ema_kimg))
+    /// (StyleGAN2-ADA `training_loop.py`: `ema_beta = 0.5 ** (batch_size / max(ema_nimg,
+    /// 1e-8))`).
+    pub fn ema_beta(&self) -> Option<f64> {
+        let batch = self.resolved_batch_size() as f64;
+        self.ema_kimg
+            .map(|kimg| 0.5f64.powf(batch / (1000.0 * kimg)))
     }
 
     /// The options that shape the networks beyond the architecture's own checks: conditioning
@@ -750,8 +814,16 @@ impl TrainConfig {
             // The class count is known once the data is: check what reads it now.
             architecture.validate(&spec)?;
         }
-        let players = architecture.build(&spec, device)?;
+        let mut players = architecture.build(&spec, device)?;
         arch::check_classes(architecture.name(), &spec, &players)?;
+        if let Some(beta) = self.ema_beta() {
+            // A second build's G (after G and D, so their initial weights are those of a run
+            // without the average; the trainer reseeds before its first step).
+            let twin = architecture.build(&spec, device)?;
+            players
+                .add_moving_average(twin.g, twin.g_vs, beta, self.ema_rampup)
+                .with_context(|| format!("config: `ema_kimg` with arch {}", architecture.name()))?;
+        }
         Ok(players)
     }
 
@@ -1223,6 +1295,73 @@ mod tests {
                 "{bad}: {err:#}"
             );
         }
+    }
+
+    #[test]
+    fn g_s_moving_average_is_written_where_set_and_checked() {
+        // Off unless set: configs of earlier runs (without the keys) read as before.
+        let plain = serde_json::to_value(TrainConfig::default()).expect("json");
+        assert!(plain.get("ema_kimg").is_none() && plain.get("ema_rampup").is_none());
+        assert_eq!(TrainConfig::default().ema_beta(), None);
+        let mut c = TrainConfig::default();
+        c.set("ema_kimg=10").expect("set");
+        c.set("ema_rampup=0.05").expect("set");
+        c.validate().expect("dcgan32 with G's moving average");
+        // StyleGAN2-ADA's β, evaluated in Python: 0.5 ** (64 / 10_000) (batch 64, 10 kimg) and
+        // 0.5 ** (256 / 20_000) (the toys' batch 256, 20 kimg).
+        let beta = c.ema_beta().expect("β");
+        assert!((beta - 0.995_573_683_188_194_6).abs() < 1e-15, "{beta}");
+        let written = serde_json::to_value(&c).expect("json");
+        assert_eq!(
+            (&written["ema_kimg"], &written["ema_rampup"]),
+            (&10.0.into(), &0.05.into())
+        );
+        assert_eq!(
+            TrainConfig::from_json(&written.to_string()).expect("parse"),
+            c
+        );
+        let mut toy = TrainConfig::preset("toy-ring8").expect("preset");
+        toy.set("ema_kimg=20").expect("set");
+        toy.validate().expect("the toy MLP with G's moving average");
+        let beta = toy.ema_beta().expect("β");
+        assert!((beta - 0.991_166_958_656_907_6).abs() < 1e-15, "{beta}");
+        // Bad values, a ramp-up without an average, and ProGAN's own average are named.
+        for (key, value, expected) in [
+            (
+                "ema_kimg",
+                "0",
+                "`ema_kimg` must be a half-life in kimg > 0, got 0",
+            ),
+            (
+                "ema_kimg",
+                "-3",
+                "`ema_kimg` must be a half-life in kimg > 0, got -3",
+            ),
+            (
+                "ema_rampup",
+                "1.5",
+                "`ema_rampup` must be in (0, 1], got 1.5",
+            ),
+        ] {
+            let mut bad = c.clone();
+            bad.set(&format!("{key}={value}")).expect("set");
+            let err = bad.validate().expect_err(value);
+            assert!(format!("{err:#}").contains(expected), "{err:#}");
+        }
+        let mut lone = TrainConfig::default();
+        lone.set("ema_rampup=0.05").expect("set");
+        let err = lone.validate().expect_err("a ramp-up without ema_kimg");
+        assert!(
+            format!("{err:#}").contains("`ema_rampup` must be left out without ema_kimg"),
+            "{err:#}"
+        );
+        let mut progan = TrainConfig::preset("progan-fashion32").expect("preset");
+        progan.set("ema_kimg=10").expect("set");
+        let err = progan.validate().expect_err("progan with ema_kimg");
+        assert!(
+            format!("{err:#}").contains("`ema_kimg` must be left out for arch progan, which keeps its own moving average of G (progan.ema_beta"),
+            "{err:#}"
+        );
     }
 
     #[test]

@@ -79,6 +79,12 @@ pub trait Architecture: Sync {
     }
     /// Builds the players on `device` (drawing the initial weights from libtorch's generator).
     fn build(&self, spec: &ArchSpec, device: Device) -> Result<Players>;
+    /// Whether [`Architecture::build`] already gives G a moving average of its own settings
+    /// (ProGAN's `progan.ema_beta`); the others get one from the run's `ema_kimg`
+    /// ([`Players::add_moving_average`]).
+    fn keeps_moving_average(&self) -> bool {
+        false
+    }
 }
 
 /// The built-in architectures, in the order `auto` prefers them for a kind of sample.
@@ -491,6 +497,33 @@ impl Players {
         let (g_vs, d_vs) = (VarStore::new(device), VarStore::new(device));
         let (g, d) = (g(&g_vs.root()), d(&d_vs.root()));
         Players::new(Box::new(g), Box::new(d), g_vs, d_vs, z_dim, sample_kind)
+    }
+
+    /// Gives G a moving average (used for samples and metrics from then on): `g` is a second
+    /// generator of G's architecture built under the root of `vs`, whose values are set to G's
+    /// here. Research code's players get one this way too. An error when the players keep one
+    /// already, or when `g`'s variables are not G's (names and shapes).
+    pub fn add_moving_average(
+        &mut self,
+        g: Box<dyn ConditionalModuleT>,
+        mut vs: VarStore,
+        beta: f64,
+        rampup: Option<f64>,
+    ) -> Result<()> {
+        if self.ema.is_some() {
+            bail!("G has a moving average already: its architecture keeps its own");
+        }
+        check((0.0..1.0).contains(&beta), "ema beta", "in [0, 1)", beta)?;
+        vs.copy(&self.g_vs).map_err(|e| {
+            anyhow::anyhow!("G's moving average must have G's variables (names and shapes): {e}")
+        })?;
+        self.ema = Some(MovingAverage {
+            g,
+            vs,
+            beta,
+            rampup,
+        });
+        Ok(())
     }
 
     /// The classes G and D are conditioned on (0: unconditional).

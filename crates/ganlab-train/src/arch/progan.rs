@@ -173,6 +173,10 @@ impl Architecture for Progan {
         Some(Progan::schedule_of(spec))
     }
 
+    fn keeps_moving_average(&self) -> bool {
+        true
+    }
+
     fn build(&self, spec: &ArchSpec, device: Device) -> Result<Players> {
         let cfg = self.network_config(spec);
         let stage = StageHandle::new(2);
