@@ -176,8 +176,8 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
                 assert!(opts.out_dir.join("limited").join("rt.png").is_file());
             }
             StudyName::Precision => {
-                // DCGAN-32 in fp32, bf16 and bf16 with float32 image layers; ProGAN-32 in
-                // fp32 and bf16.
+                // DCGAN-32 in fp32, bf16 and bf16 with float32 image layers, and with G's
+                // moving average in fp32 and bf16; ProGAN-32 in fp32 and bf16.
                 let labels: Vec<&str> = record["results"]
                     .as_array()
                     .expect("results")
@@ -190,6 +190,8 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
                         "dcgan32-fp32",
                         "dcgan32-bf16",
                         "dcgan32-bf16-fp32img",
+                        "dcgan32ema-fp32",
+                        "dcgan32ema-bf16",
                         "progan32-fp32",
                         "progan32-bf16"
                     ]
@@ -208,6 +210,7 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
                     [
                         ("dcgan32", "bf16"),
                         ("dcgan32", "bf16-fp32img"),
+                        ("dcgan32ema", "bf16"),
                         ("progan32", "bf16")
                     ]
                     .into_iter()

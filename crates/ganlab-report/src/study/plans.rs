@@ -44,6 +44,12 @@ const TOY_SEEDS: [u64; 5] = [0, 1, 2, 3, 4];
 /// smallest one-sided p is 0.05 with 3 a side, 0.001 with 6). Set before seeds 3-5 ran.
 const PRECISION_MAIN_JOB_SEEDS: [u64; 6] = [0, 1, 2, 3, 4, 5];
 
+/// G's moving average of the precision study's `dcgan32ema` runs: StyleGAN2-ADA's `auto`
+/// configuration (`train.py`: `ema_kimg = batch · 10 / 32`, 20 for the main job's batch 64;
+/// `ema_rampup = 0.05`). Over 200 kimg the ramp-up caps the half-life at 0.05 · 200 = 10 kimg,
+/// so 10 is the same average.
+const PRECISION_EMA: &[&str] = &["ema_kimg=10", "ema_rampup=0.05"];
+
 /// The metrics every image run evaluates during training, and how often.
 const IMAGE_EVAL: &[&str] = &[
     "evaluation.metrics=[\"swd\",\"domain-fid\",\"coverage\",\"is\",\"precision\",\"recall\"]",
@@ -147,17 +153,19 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
                  bfloat16, float32 weights, optimiser states and losses) end within the seed \
                  range of fp32 runs, and how much sooner? The main job (DCGAN-32 on MNIST, 200 \
                  kimg) in fp32, in bf16 and in bf16 with the image layers in float32 \
-                 (`--fp32-image-layers`), 6 seeds; progan-fashion32 (to its end) in fp32 and \
-                 bf16, 3 seeds: final domain FID and SWD with their spread, and the seconds of \
-                 training."
+                 (`--fp32-image-layers`), 6 seeds; the main job with G's moving average \
+                 (`--ema-kimg 10`, ramp-up 0.05) in fp32 and bf16, 6 seeds; progan-fashion32 \
+                 (to its end) in fp32 and bf16, 3 seeds: final domain FID and SWD with their \
+                 spread, and the seconds of training."
                 .into(),
             contenders: precision_contenders(seeds(&PRECISION_MAIN_JOB_SEEDS)),
             seeds: seeds(&IMAGE_SEEDS),
             probes: Vec::new(),
             // ~6-9 min a DCGAN-32 run (200 kimg at 400-600 images/s with 8 evaluations), ~13
-            // min a progan-fashion32 run; measured: 3 h 14 min for the 24 runs (2026-12-06,
-            // 2-core AMD EPYC, `docs/study-runs/study/precision/study.json`).
-            expected_s: 11_618.0,
+            // min a progan-fashion32 run; measured: 3 h 14 min for the first 24 runs
+            // (2026-12-06, 2-core AMD EPYC, `docs/study-runs/study/precision/study.json`), and
+            // 12 more main-job runs at their ~7 min.
+            expected_s: 11_618.0 + 12.0 * 420.0,
             runs_dir: dir,
         },
         StudyName::Conditional => Plan {
@@ -215,6 +223,12 @@ fn conditional_contenders() -> Vec<Contender> {
 /// (`bf16-fp32img`, added after the first 12 runs ended with bf16's SWD above fp32's range:
 /// does the image end account for it?). The main job's contenders run `main_job_seeds`, the
 /// others the plan's.
+///
+/// `dcgan32ema` (added on 2026-12-07, after the 24 runs above, before its own ran): the main
+/// job in fp32 and bf16 with G's moving average ([`PRECISION_EMA`]), which the evaluations
+/// then sample, as ProGAN's and StyleGAN's do. The main job's final SWD swings by several
+/// units from one evaluation to the next; is the gap between bf16 and fp32 there the last
+/// iterate's swing, or in the weights both average?
 fn precision_contenders(main_job_seeds: Vec<u64>) -> Vec<Contender> {
     let mut contenders = Vec::new();
     for (label, preset, variants) in [
@@ -223,6 +237,7 @@ fn precision_contenders(main_job_seeds: Vec<u64>) -> Vec<Contender> {
             Preset::Dcgan32Mnist,
             &["fp32", "bf16", "bf16-fp32img"][..],
         ),
+        ("dcgan32ema", Preset::Dcgan32Mnist, &["fp32", "bf16"][..]),
         ("progan32", Preset::ProganFashion32, &["fp32", "bf16"][..]),
     ] {
         for variant in variants {
@@ -234,6 +249,9 @@ fn precision_contenders(main_job_seeds: Vec<u64>) -> Vec<Contender> {
             if image_layers {
                 sets.push("fp32_image_layers=true".into());
             }
+            if label == "dcgan32ema" {
+                sets.extend(PRECISION_EMA.iter().map(|s| s.to_string()));
+            }
             sets.extend([
                 "snapshot_ticks=2".into(),
                 "keep_snapshots=1".into(),
@@ -241,7 +259,7 @@ fn precision_contenders(main_job_seeds: Vec<u64>) -> Vec<Contender> {
                 "evaluation.every_kimg=25".into(),
             ]);
             contenders.push(Contender {
-                seeds: (label == "dcgan32").then(|| main_job_seeds.clone()),
+                seeds: label.starts_with("dcgan32").then(|| main_job_seeds.clone()),
                 label: format!("{label}-{variant}"),
                 preset,
                 sets,
