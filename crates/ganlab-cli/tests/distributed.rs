@@ -61,6 +61,9 @@ const RING8: &[&str] = &[
     "--no-tb",
     "--eval-every-kimg",
     "0",
+    // G's moving average (compared with the networks): it must follow one process's too.
+    "--ema-kimg",
+    "0.256",
 ];
 
 /// The networks of a run's newest snapshot, by prefix (`G`, `D`, `G_ema`).
@@ -148,6 +151,12 @@ fn two_ranks_of_the_toy_pair_train_what_one_process_trains_however_launched() {
         "{log}"
     );
     assert_same_training(&one, &two);
+    assert!(
+        relative_differences(&one, &two)
+            .iter()
+            .any(|(n, _)| n == "G_ema"),
+        "G's moving average compared"
+    );
     // The statistics are the global batch's: the mean over ranks of per-rank means.
     let (s1, s2) = (stats_losses(&one), stats_losses(&two));
     assert_eq!(s1.len(), s2.len());
@@ -273,7 +282,8 @@ fn two_ranks_of_a_conditional_progan_8x8_without_minibatch_stddev_train_what_one
 fn two_ranks_of_dcgan32_hold_bit_identical_networks() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("dcgan");
-    // Batch norm's statistics are per rank (PyTorch DDP's), its running averages rank 0's.
+    // Batch norm's statistics are per rank (PyTorch DDP's), its running averages rank 0's; G's
+    // moving average (`--ema-kimg`) is updated on every rank from the same G.
     let log = run_ok(
         gan()
             .args([
@@ -292,6 +302,8 @@ fn two_ranks_of_dcgan32_hold_bit_identical_networks() {
                 "width=16",
                 "--set",
                 "grid_images=16",
+                "--ema-kimg",
+                "0.1",
                 "--nproc-per-node",
                 "2",
             ])
@@ -305,6 +317,11 @@ fn two_ranks_of_dcgan32_hold_bit_identical_networks() {
         "{log}"
     );
     assert!(dir.join("snapshot-kimg0000.13.safetensors").is_file());
+    let averaged = networks(&dir)
+        .iter()
+        .filter(|(k, _)| k.starts_with("G_ema."))
+        .count();
+    assert!(averaged > 0, "the snapshot holds G's moving average");
 }
 
 fn rank(r: usize, port: u16, args: &[&str], dir: &Path) -> Child {

@@ -289,7 +289,11 @@ impl Trainer {
                 }
             }
         }
-        let buffers = [&self.players.g_vs, &self.players.d_vs]
+        // G's moving average follows G's buffers on each rank (before they are broadcast), so
+        // its own are broadcast too.
+        let mut stores = vec![&self.players.g_vs, &self.players.d_vs];
+        stores.extend(self.players.ema.as_ref().map(|ema| &ema.vs));
+        let buffers = stores
             .iter()
             .flat_map(|vs| {
                 let trainable: Vec<_> = vs
