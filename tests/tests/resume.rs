@@ -249,4 +249,25 @@ fn g_s_moving_average_watches_training_and_resumes_exactly() {
     assert_eq!((saved.ema_kimg, saved.ema_rampup), (Some(0.1), Some(0.5)));
     let b = resume(saved, cut.path(), quiet()).expect("resumed, averaged");
     assert_same_parameters(&a.snapshot, &b.snapshot);
+
+    // A run without the average, resumed with it: it starts from G at the snapshot, and G and
+    // D go on as they would have.
+    let gained = tempfile::tempdir().expect("tmp");
+    ganlab_tests::copy_run_killed_after(plain.path(), gained.path(), "0000.13");
+    let mut saved = RunConfig::read(gained.path()).expect("config.json").config;
+    saved.ema_kimg = Some(0.1);
+    let c = resume(saved, gained.path(), quiet()).expect("resumed with the average");
+    let log = std::fs::read_to_string(gained.path().join("log.txt")).expect("log");
+    assert!(
+        log.contains("no G_ema (written without G's moving average); the average starts from G"),
+        "{log}"
+    );
+    let (c, without) = (Snapshot::read(&c.snapshot).expect("c"), without);
+    for (name, t) in &without.tensors {
+        assert!(
+            t.equal(&c.tensors[name]),
+            "{name} differs after gaining the average"
+        );
+    }
+    assert_eq!(c.section("G_ema").len(), without.section("G").len());
 }

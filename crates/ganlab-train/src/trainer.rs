@@ -956,6 +956,19 @@ impl Trainer {
     pub fn load_snapshot(&mut self, path: &Path) -> Result<()> {
         let snap = Snapshot::read(path)?;
         for (name, vs) in self.players.networks() {
+            // A run that gained G's moving average on resuming: it starts from G (loaded first).
+            if name == "G_ema" && snap.section(name).is_empty() {
+                let g = self.players.g_vs.variables();
+                for (var, mut t) in vs.variables() {
+                    let from = g.get(&var).with_context(|| format!("G has no `{var}`"))?;
+                    tch::no_grad(|| t.f_copy_(from))?;
+                }
+                tracing::info!(
+                    "{}: no G_ema (written without G's moving average); the average starts from G",
+                    path.display()
+                );
+                continue;
+            }
             snap.load_into(name, vs)?;
         }
         self.opt_g
