@@ -571,7 +571,7 @@ fn config_line(run: &Run) -> String {
     let number = |v: Option<f64>| v.map_or_else(|| "null".to_string(), fmt_number);
     md.push_str(&format!("# Run report: {}\n\n", run.dir.display()));
     md.push_str(&format!(
-        "**{}** on **{}** ({}), game **{}**, {} kimg planned, batch {}, lr G/D {} / {}, seed {}, device {}.\n\n",
+        "**{}** on **{}** ({}), game **{}**, {} kimg planned, batch {}, lr G/D {} / {}, seed {}, device {}{}.\n\n",
         text(&c.arch),
         text(&c.dataset),
         c.dataset_source.as_deref().unwrap_or("source unknown"),
@@ -582,8 +582,25 @@ fn config_line(run: &Run) -> String {
         number(c.lr_d),
         number(c.seed.map(|s| s as f64)),
         text(&c.resolved_device),
+        training_options(c),
     ));
     md
+}
+
+/// The options that change what the numbers mean, where a run set them: the reduced precision
+/// and G's moving average (which the samples and evaluations then come from).
+fn training_options(c: &RunHeadline) -> String {
+    let mut out = String::new();
+    if let Some(p) = c.precision.as_deref().filter(|p| *p != "fp32") {
+        out.push_str(&format!(", precision {p}"));
+    }
+    if let Some(kimg) = c.ema_kimg {
+        out.push_str(&format!(
+            "; samples and evaluations from G's moving average (half-life {} kimg)",
+            fmt_number(kimg)
+        ));
+    }
+    out
 }
 
 /// `## Outcome`: why it stopped, where it stood, the best and last evaluations, the last tick.
@@ -709,4 +726,22 @@ pub fn write_report(run_dir: &Path) -> Result<PathBuf> {
     let path = out.join("report.md");
     write_bytes_atomically(&path, md.as_bytes())?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{training_options, RunHeadline};
+
+    /// The head names a reduced precision and G's moving average where `config.json` holds
+    /// them, and nothing for a plain run (or one of an earlier version, without the keys).
+    #[test]
+    fn the_head_names_precision_and_g_s_moving_average_where_set() {
+        let read = |json: &str| -> RunHeadline { serde_json::from_str(json).expect("config") };
+        assert_eq!(training_options(&read(r#"{"arch": "dcgan32"}"#)), "");
+        assert_eq!(training_options(&read(r#"{"precision": "fp32"}"#)), "");
+        assert_eq!(
+            training_options(&read(r#"{"precision": "bf16", "ema_kimg": 10.0}"#)),
+            ", precision bf16; samples and evaluations from G's moving average (half-life 10 kimg)"
+        );
+    }
 }

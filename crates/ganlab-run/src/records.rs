@@ -54,6 +54,10 @@ pub struct RunHeadline {
     pub seed: Option<u64>,
     /// The device the run used (recorded by the run).
     pub resolved_device: Option<String>,
+    /// The type the networks computed in (written only when not `fp32`).
+    pub precision: Option<String>,
+    /// The half-life of G's moving average, for runs that kept one by `ema_kimg`.
+    pub ema_kimg: Option<f64>,
 }
 
 /// Reads a JSON record at `path`: `None` when the file is not there.
