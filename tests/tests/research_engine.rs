@@ -156,14 +156,19 @@ fn the_trainer_updates_g_s_moving_average_with_its_ramp_up() {
     let _rng = ganlab_tests::global_rng_lock();
     for rampup in [Some(0.05), None] {
         let mut start = Vec::new();
+        // The message of a refused average of G (a two-layer MLP of width `hidden`).
+        let refused = |players: &mut Players, hidden: i64| {
+            let other = VarStore::new(Device::Cpu);
+            let g = two_layer_mlp(&other, 4, hidden, 2);
+            let err = players
+                .add_moving_average(Box::new(g), other, 0.999, None)
+                .expect_err("a refused average");
+            err.to_string()
+        };
         let mut t = trainer_with(3, |players| {
             // One whose variables are not G's (another width) is refused.
-            let other = VarStore::new(Device::Cpu);
-            let narrow = two_layer_mlp(&other, 4, 16, 2);
-            let err = players
-                .add_moving_average(Box::new(narrow), other, 0.999, None)
-                .expect_err("an average of another shape");
-            assert!(err.to_string().contains("must have G's variables"), "{err}");
+            let err = refused(players, 16);
+            assert!(err.contains("must have G's variables"), "{err}");
             let vs = VarStore::new(Device::Cpu);
             let g_ema = two_layer_mlp(&vs, 4, 256, 2);
             players
@@ -181,12 +186,8 @@ fn the_trainer_updates_g_s_moving_average_with_its_ramp_up() {
                 })
                 .collect();
             // A second one is refused.
-            let other = VarStore::new(Device::Cpu);
-            let second = two_layer_mlp(&other, 4, 256, 2);
-            let err = players
-                .add_moving_average(Box::new(second), other, 0.999, None)
-                .expect_err("a second average");
-            assert!(err.to_string().contains("already"), "{err}");
+            let err = refused(players, 256);
+            assert!(err.contains("already"), "{err}");
         });
         t.step().expect("step");
         let g = t.players().g_vs.variables();
