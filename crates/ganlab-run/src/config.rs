@@ -216,6 +216,16 @@ fn check(ok: bool, key: &str, expected: &str, got: impl std::fmt::Display) -> Re
     Ok(())
 }
 
+/// A config error unless `value` is a finite number above 0: "`key` must be `what` > 0".
+fn check_positive(value: f64, key: &str, what: &str) -> Result<()> {
+    check(
+        value.is_finite() && value > 0.0,
+        key,
+        &format!("{what} > 0"),
+        value,
+    )
+}
+
 fn is_fp32(precision: &Precision) -> bool {
     *precision == Precision::Fp32
 }
@@ -550,19 +560,9 @@ impl TrainConfig {
                 channels,
             )?;
         }
-        check(
-            self.kimg.is_finite() && self.kimg > 0.0,
-            "kimg",
-            "a number > 0",
-            self.kimg,
-        )?;
+        check_positive(self.kimg, "kimg", "a number")?;
         if let Some(budget) = self.time_budget_s {
-            check(
-                budget.is_finite() && budget > 0.0,
-                "time_budget_s",
-                "a number of seconds > 0",
-                budget,
-            )?;
+            check_positive(budget, "time_budget_s", "a number of seconds")?;
         }
         if let Some(batch_size) = self.batch_size {
             check(
@@ -596,12 +596,7 @@ impl TrainConfig {
             "in 1..=1024",
             self.width,
         )?;
-        check(
-            self.tick_kimg.is_finite() && self.tick_kimg > 0.0,
-            "tick_kimg",
-            "a number > 0",
-            self.tick_kimg,
-        )?;
+        check_positive(self.tick_kimg, "tick_kimg", "a number")?;
         check(
             (1..=1024).contains(&self.grid_images),
             "grid_images",
@@ -665,12 +660,7 @@ impl TrainConfig {
     /// of its own.
     fn validate_moving_average(&self, architecture: &dyn Architecture) -> Result<()> {
         if let Some(kimg) = self.ema_kimg {
-            check(
-                kimg.is_finite() && kimg > 0.0,
-                "ema_kimg",
-                "a half-life in kimg > 0",
-                kimg,
-            )?;
+            check_positive(kimg, "ema_kimg", "a half-life in kimg")?;
             check(
                 !architecture.keeps_moving_average(),
                 "ema_kimg",
@@ -1108,6 +1098,17 @@ impl EvaluationSettings {
 mod tests {
     use super::*;
 
+    /// Asserts that `config` with `assignment` (`KEY=VALUE`) is refused with a message that
+    /// contains `expected`.
+    fn assert_refused(mut config: TrainConfig, assignment: &str, expected: &str) {
+        config.set(assignment).expect("set");
+        let err = config.validate().expect_err(assignment);
+        assert!(
+            format!("{err:#}").contains(expected),
+            "{assignment}: {err:#}"
+        );
+    }
+
     /// A run directory's name is one path component whatever the dataset's path: an absolute
     /// folder (or the `progan-paper` preset's `folder:data/celeba-hq-1024`) once made
     /// `runs/00000-progan-folder:/data/...`, which could not be created.
@@ -1326,41 +1327,29 @@ mod tests {
         let beta = toy.ema_beta().expect("β");
         assert!((beta - 0.991_166_958_656_907_6).abs() < 1e-15, "{beta}");
         // Bad values, a ramp-up without an average, and ProGAN's own average are named.
-        for (key, value, expected) in [
+        for (assignment, expected) in [
             (
-                "ema_kimg",
-                "0",
+                "ema_kimg=0",
                 "`ema_kimg` must be a half-life in kimg > 0, got 0",
             ),
             (
-                "ema_kimg",
-                "-3",
+                "ema_kimg=-3",
                 "`ema_kimg` must be a half-life in kimg > 0, got -3",
             ),
-            (
-                "ema_rampup",
-                "1.5",
-                "`ema_rampup` must be in (0, 1], got 1.5",
-            ),
+            ("ema_rampup=1.5", "`ema_rampup` must be in (0, 1], got 1.5"),
         ] {
-            let mut bad = c.clone();
-            bad.set(&format!("{key}={value}")).expect("set");
-            let err = bad.validate().expect_err(value);
-            assert!(format!("{err:#}").contains(expected), "{err:#}");
+            assert_refused(c.clone(), assignment, expected);
         }
-        let mut lone = TrainConfig::default();
-        lone.set("ema_rampup=0.05").expect("set");
-        let err = lone.validate().expect_err("a ramp-up without ema_kimg");
-        assert!(
-            format!("{err:#}").contains("`ema_rampup` must be left out without ema_kimg"),
-            "{err:#}"
+        assert_refused(
+            TrainConfig::default(),
+            "ema_rampup=0.05",
+            "`ema_rampup` must be left out without ema_kimg",
         );
-        let mut progan = TrainConfig::preset("progan-fashion32").expect("preset");
-        progan.set("ema_kimg=10").expect("set");
-        let err = progan.validate().expect_err("progan with ema_kimg");
-        assert!(
-            format!("{err:#}").contains("`ema_kimg` must be left out for arch progan, which keeps its own moving average of G (progan.ema_beta"),
-            "{err:#}"
+        assert_refused(
+            TrainConfig::preset("progan-fashion32").expect("preset"),
+            "ema_kimg=10",
+            "`ema_kimg` must be left out for arch progan, which keeps its own moving average of G \
+             (progan.ema_beta",
         );
     }
 
