@@ -367,6 +367,8 @@ impl Dist {
     /// most 30 s or the timeout), so they can read why.
     pub fn abort(&self, message: &str) {
         self.report_failure(message);
+        // Closes the group (the handle's `Drop`, which exists with the `c10d` feature only).
+        #[allow(clippy::drop_non_drop)]
         drop(self.lock_group().take());
         if self.launch.rank != 0 || self.launch.agent_store.is_some() {
             return;

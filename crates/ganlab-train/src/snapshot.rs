@@ -131,6 +131,39 @@ pub fn save_as(
     Ok(path.to_path_buf())
 }
 
+/// For a periodic snapshot that cannot be read (damaged after it was written, e.g. by a failing
+/// disk or a copy cut short): the run's snapshot before it, which `--resume` reaches once the
+/// damaged one is moved aside; nothing is chosen in the user's place.
+fn previous_snapshot_hint(path: &Path) -> String {
+    let (Some(dir), Some(kimg)) = (
+        path.parent(),
+        path.file_name()
+            .and_then(|n| kimg_of_name(&n.to_string_lossy())),
+    ) else {
+        return String::new();
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let previous = list(dir).ok().and_then(|all| {
+        all.into_iter().rfind(|p| {
+            p.file_name()
+                .and_then(|n| kimg_of_name(&n.to_string_lossy()))
+                < Some(kimg)
+        })
+    });
+    match previous {
+        Some(p) => format!(
+            " (the run's previous snapshot is {}: move this one aside and resume again to \
+             continue from there)",
+            p.display()
+        ),
+        None => String::new(),
+    }
+}
+
 /// A snapshot read back: tensors by name.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -141,8 +174,13 @@ pub struct Snapshot {
 impl Snapshot {
     /// Reads a snapshot file.
     pub fn read(path: &Path) -> Result<Snapshot> {
-        let tensors = Tensor::read_safetensors(path)
-            .with_context(|| format!("{}: not a readable snapshot", path.display()))?;
+        let tensors = Tensor::read_safetensors(path).with_context(|| {
+            format!(
+                "{}: not a readable snapshot{}",
+                path.display(),
+                previous_snapshot_hint(path)
+            )
+        })?;
         Ok(Snapshot {
             tensors: tensors.into_iter().collect(),
             path: path.to_path_buf(),
@@ -199,5 +237,47 @@ impl Snapshot {
                 index: get("progress.batch_index")? as usize,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, images_shown: u64) -> PathBuf {
+        let path = dir.join(snapshot_name(images_shown));
+        let t = Tensor::from_slice(&[images_shown as f32]);
+        Tensor::write_safetensors(&[("x", &t)], &path).expect("write");
+        path
+    }
+
+    #[test]
+    fn a_damaged_snapshot_names_the_one_before_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = write(dir.path(), 2_000);
+        let second = write(dir.path(), 4_000);
+        let newest = write(dir.path(), 12_000);
+        assert_eq!(Snapshot::read(&second).expect("intact").tensors.len(), 1);
+        // A copy cut short: the header promises more bytes than the file holds.
+        let bytes = std::fs::read(&newest).expect("read");
+        std::fs::write(&newest, &bytes[..bytes.len() - 2]).expect("cut");
+        let message = format!("{:#}", Snapshot::read(&newest).expect_err("damaged"));
+        assert!(
+            message.contains("snapshot-kimg0012.00.safetensors: not a readable snapshot")
+                && message.contains(&format!("previous snapshot is {}", second.display())),
+            "{message}"
+        );
+        // The oldest has no snapshot before it, and a file outside a run's names gets no hint.
+        std::fs::write(&first, b"not a snapshot").expect("overwrite");
+        let message = format!("{:#}", Snapshot::read(&first).expect_err("damaged"));
+        assert!(!message.contains("previous"), "{message}");
+        let other = dir.path().join("best.safetensors");
+        std::fs::write(&other, b"not a snapshot").expect("write");
+        let message = format!("{:#}", Snapshot::read(&other).expect_err("damaged"));
+        assert!(
+            message.contains("best.safetensors: not a readable snapshot"),
+            "{message}"
+        );
+        assert!(!message.contains("previous"), "{message}");
     }
 }
