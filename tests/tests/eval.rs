@@ -2,6 +2,7 @@
 //! provenance; domain classifiers and mode coverage; bad input.
 
 use ganlab_metrics::classifier::{class_histogram, coverage};
+use ganlab_run::draws::evaluate_draws;
 use ganlab_run::eval::{domain_classifier, evaluate, EvalConfig};
 use ganlab_run::train::Reporting;
 use ganlab_run::TrainConfig;
@@ -107,6 +108,87 @@ fn folders_give_the_documented_json_with_provenance_and_a_small_sample_warning()
             .expect("text")
             .contains("covariance is singular"),
         "{warnings:?}"
+    );
+}
+
+/// `--draws 3`: each draw is the single evaluation with that seed, number for number; the
+/// summary is their mean, sample std and range; the JSON written is the one returned.
+#[test]
+fn draws_are_the_single_evaluations_with_successive_seeds() {
+    let _rng = ganlab_tests::global_rng_lock();
+    let (a, b) = (fixture_path("fid").join("a"), fixture_path("fid").join("b"));
+    let out_dir = tempfile::tempdir().expect("tmp");
+    let json_path = out_dir.path().join("nested").join("draws.json");
+    let cfg = EvalConfig {
+        seed: 5,
+        json: Some(json_path.clone()),
+        ..config(
+            a.to_str().expect("utf8"),
+            b.to_str().expect("utf8"),
+            &["swd"],
+            20,
+        )
+    };
+    let draws = evaluate_draws(&cfg, 3).expect("draws");
+    assert_eq!(draws.seeds, vec![5, 6, 7]);
+    let mut singles = Vec::new();
+    for (k, seed) in [5u64, 6, 7].into_iter().enumerate() {
+        let single = evaluate(&EvalConfig {
+            seed,
+            json: None,
+            ..cfg.clone()
+        })
+        .expect("eval");
+        assert_eq!(draws.evaluations[k].to_json(), single, "draw {k}");
+        singles.push(single["swd"]["avg"].as_f64().expect("swd"));
+    }
+    // Other seeds draw other subsets of the 25 images and other SWD projections.
+    assert!(
+        singles[0] != singles[1] && singles[1] != singles[2],
+        "{singles:?}"
+    );
+    let [swd] = draws.summary.as_slice() else {
+        panic!("one metric: {:?}", draws.summary)
+    };
+    assert_eq!(swd.values, singles);
+    let mean = singles.iter().sum::<f64>() / 3.0;
+    let var = singles.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 2.0;
+    assert!((swd.mean - mean).abs() < 1e-12 && (swd.std - var.sqrt()).abs() < 1e-12);
+    assert_eq!(
+        swd.min,
+        singles.iter().copied().fold(f64::INFINITY, f64::min)
+    );
+    assert_eq!(
+        swd.max,
+        singles.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    );
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).expect("json")).expect("parse");
+    assert_eq!(written, draws.to_json());
+    assert_eq!(written["draws"], 3);
+    assert_eq!(
+        written["summary"]["swd"]["values"].as_array().map(Vec::len),
+        Some(3)
+    );
+    assert!(
+        draws.table().contains("3 draws (evaluation seeds 5-7)"),
+        "{}",
+        draws.table()
+    );
+    // Draws past the last seed, and none at all, are refused before any work.
+    let err = evaluate_draws(
+        &EvalConfig {
+            seed: u64::MAX,
+            ..cfg.clone()
+        },
+        2,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("the last draw's seed"), "{err}");
+    let err = evaluate_draws(&cfg, 0).unwrap_err();
+    assert!(
+        err.to_string().contains("--draws must be at least 1"),
+        "{err}"
     );
 }
 

@@ -356,6 +356,10 @@ struct EvalArgs {
     /// Seed of sampling and of the metrics' random draws.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Evaluate this many times, with the seeds --seed, --seed + 1, ...: each metric's mean,
+    /// standard deviation and range over the draws (the evaluator's own spread).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    draws: u64,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto", value_parser = parser::<DeviceChoice>())]
     device: DeviceChoice,
@@ -1245,8 +1249,11 @@ fn eval(args: EvalArgs) -> Result<()> {
         },
         truncation: args.truncation,
     };
-    let result = ganlab_run::eval::evaluate_typed(&cfg)?;
-    print!("{}", result.table());
+    let draws = ganlab_run::draws::evaluate_draws(&cfg, args.draws)?;
+    match draws.evaluations.as_slice() {
+        [one] => print!("{}", one.table()),
+        _ => print!("{}", draws.table()),
+    }
     if let Some(path) = args.json {
         println!("json: {}", path.display());
     }

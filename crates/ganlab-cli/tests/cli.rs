@@ -136,6 +136,11 @@ fn bad_values_and_names_are_clear_errors() {
     );
     let (ok, _, stderr) = gan(&["train", "--game", "wgan-qp"]);
     assert!(!ok && stderr.contains("`game` must be one of"), "{stderr}");
+    let (ok, _, stderr) = gan(&["eval", "--real", "mnist", "--fake", "mnist", "--draws", "0"]);
+    assert!(
+        !ok && stderr.contains("--draws") && stderr.contains("0 is not in 1.."),
+        "{stderr}"
+    );
     let (ok, _, stderr) = gan(&["train", "--preset", "stylegan9"]);
     assert!(
         !ok && stderr.contains("unknown preset `stylegan9`"),

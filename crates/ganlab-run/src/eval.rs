@@ -730,6 +730,27 @@ pub fn evaluate(cfg: &EvalConfig) -> Result<Value> {
     Ok(evaluate_typed(cfg)?.to_json())
 }
 
+/// Refuses a `--json` path that is a folder and creates its parent folder: done before the
+/// work, so that hours of evaluation never end in a path that cannot be written.
+pub(crate) fn check_json_path(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        bail!(
+            "--json {}: is a folder; expected a file path",
+            path.display()
+        );
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| {
+            format!(
+                "--json {}: cannot create {}",
+                path.display(),
+                parent.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// Runs the evaluation: the two sets loaded and compared at one size, the metrics of `cfg`;
 /// the JSON is written to `cfg.json` when asked.
 pub fn evaluate_typed(cfg: &EvalConfig) -> Result<Evaluation> {
@@ -741,21 +762,7 @@ pub fn evaluate_typed(cfg: &EvalConfig) -> Result<Evaluation> {
     }
     // The place of the JSON is settled before the work, not after it.
     if let Some(path) = &cfg.json {
-        if path.is_dir() {
-            bail!(
-                "--json {}: is a folder; expected a file path",
-                path.display()
-            );
-        }
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).with_context(|| {
-                format!(
-                    "--json {}: cannot create {}",
-                    path.display(),
-                    parent.display()
-                )
-            })?;
-        }
+        check_json_path(path)?;
     }
     let device = cfg.device.resolve()?;
     if let Some(r) = cfg.resolution.filter(|r| !(1..=65536).contains(r)) {
@@ -774,12 +781,19 @@ pub fn evaluate_typed(cfg: &EvalConfig) -> Result<Evaluation> {
     }
     let (real, fake) = if hint == 0 && is_generator_spec(&cfg.fake) && !is_generator_spec(&cfg.real)
     {
-        let fake = load_image_set(&cfg.fake, cfg.n, cfg.seed + 1, psi, device, 0)?;
+        let fake = load_image_set(&cfg.fake, cfg.n, cfg.seed.wrapping_add(1), psi, device, 0)?;
         let real = load_image_set(&cfg.real, cfg.n, cfg.seed, 1.0, device, fake.shape()[2])?;
         (real, fake)
     } else {
         let real = load_image_set(&cfg.real, cfg.n, cfg.seed, 1.0, device, hint)?;
-        let fake = load_image_set(&cfg.fake, cfg.n, cfg.seed + 1, psi, device, real.shape()[2])?;
+        let fake = load_image_set(
+            &cfg.fake,
+            cfg.n,
+            cfg.seed.wrapping_add(1),
+            psi,
+            device,
+            real.shape()[2],
+        )?;
         (real, fake)
     };
     if real.shape()[1..] != fake.shape()[1..] {
@@ -904,7 +918,7 @@ pub fn evaluate_sets_with(
     let mut provenance = json!({
         "real": real.description, "fake": fake.description,
         "samples_real": real.len(), "samples_fake": fake.len(),
-        "seeds": {"real": cfg.seed, "fake": cfg.seed + 1, "metrics": cfg.seed},
+        "seeds": {"real": cfg.seed, "fake": cfg.seed.wrapping_add(1), "metrics": cfg.seed},
         "toolkit_version": crate::VERSION,
         "covariance_estimator": "unbiased (N-1), float64 accumulation",
     });

@@ -32,6 +32,7 @@ pub mod config;
 pub mod data;
 pub mod dataset;
 pub mod device;
+pub mod draws;
 pub mod eval;
 pub mod evaluation;
 pub mod flags;

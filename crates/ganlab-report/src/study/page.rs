@@ -12,19 +12,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Mean and sample standard deviation (n − 1; 0 for one value).
-pub fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    if values.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let mean = values.iter().sum::<f64>() / n;
-    let var = match values.len() {
-        1 => 0.0,
-        _ => values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0),
-    };
-    (mean, var.sqrt())
-}
+pub use ganlab_run::draws::mean_std;
 
 /// `12.3 ± 0.4` (or `12.3` for one seed, `–` for none), with `digits` decimals.
 fn pm(values: &[f64], digits: usize) -> String {
