@@ -7,6 +7,7 @@ weights frozen, G's moving average (β 0.999); Adam (0.001, (0, 0.99), 1e-8).
 
     python bench/progan_step.py --resolution 32 --phase fade --steps 20 [--channels-last]
     python bench/progan_step.py --resolution 8 --fmap-base 32 --fmap-max 16 --batch 8 --replay DIR --steps 3
+    python bench/progan_step.py ... --precision bf16 --reduced-precision-resolutions 1
 
 Prints `steps_per_s <value>` and `peak_rss_mb <value>`. --replay DIR loads the initial weights
 and batches that `gan bench losses --arch progan --dump DIR` wrote and prints `step i loss_d
@@ -65,13 +66,29 @@ def up(x):
     return F.interpolate(x, scale_factor=2, mode="nearest")
 
 
+def section(reduced, f, x):
+    """f(x) as it stands, or, for a layer kept out of reduced precision (StyleGAN2-ADA's
+    `num_fp16_res`: autocast off and the input cast to float32), in float32."""
+    if reduced:
+        return f(x)
+    with torch.autocast(x.device.type, enabled=False):
+        return f(x.float())
+
+
 def down(x):
     return F.avg_pool2d(x, 2)
 
 
+def reduced_levels(levels, n):
+    """Whether the layers at 2^level compute in the reduced type: the highest n resolutions
+    (all for n = None), as `gan train --reduced-precision-resolutions n`."""
+    return lambda level: n is None or level > levels - n
+
+
 class G(nn.Module):
-    def __init__(self, levels, nf, channels):
+    def __init__(self, levels, nf, channels, reduced_at=lambda level: True):
         super().__init__()
+        self.reduced_at = reduced_at
         self.c0 = nf(1)
         self.dense = EqLinear(nf(0), nf(1) * 16, gain=math.sqrt(2) / 4)
         self.conv = EqConv(nf(1), nf(1), 3)
@@ -79,22 +96,27 @@ class G(nn.Module):
                                      for l in range(3, levels + 1)])
         self.to_rgb = nn.ModuleList([EqConv(nf(l - 1), channels, 1, gain=1.0) for l in range(2, levels + 1)])
 
-    def forward(self, z, alpha):
+    def first(self, z):
         x = pixel_norm(z)
         x = pixel_norm(act(self.dense(x).view(z.shape[0], self.c0, 4, 4)))
-        x = pixel_norm(act(self.conv(x)))
+        return pixel_norm(act(self.conv(x)))
+
+    def forward(self, z, alpha):
+        r = self.reduced_at
+        x = section(r(2), self.first, z)
         for i, (c0, c1) in enumerate(self.blocks, start=1):
             prev = x
-            x = pixel_norm(act(c1(pixel_norm(act(c0(up(x)))))))
+            x = section(r(i + 2), lambda t: pixel_norm(act(c1(pixel_norm(act(c0(up(t))))))), x)
             if i == len(self.blocks) and alpha < 1:
-                old = up(self.to_rgb[i - 1](prev))
-                return old + (self.to_rgb[i](x) - old) * alpha
-        return self.to_rgb[-1](x)
+                old = up(section(r(i + 1), self.to_rgb[i - 1], prev))
+                return old + (section(r(i + 2), self.to_rgb[i], x) - old) * alpha
+        return section(r(len(self.blocks) + 2), self.to_rgb[-1], x)
 
 
 class D(nn.Module):
-    def __init__(self, levels, nf, channels):
+    def __init__(self, levels, nf, channels, reduced_at=lambda level: True):
         super().__init__()
+        self.reduced_at = reduced_at
         self.from_rgb = nn.ModuleList([EqConv(channels, nf(l - 1), 1) for l in range(2, levels + 1)])
         self.conv = EqConv(nf(1) + 1, nf(1), 3)
         self.dense0 = EqLinear(nf(1) * 16, nf(0))
@@ -102,18 +124,22 @@ class D(nn.Module):
         self.blocks = nn.ModuleList([nn.ModuleList([EqConv(nf(l - 1), nf(l - 1), 3), EqConv(nf(l - 1), nf(l - 2), 3)])
                                      for l in range(3, levels + 1)])
 
-    def forward(self, img, alpha):
-        top = len(self.blocks)
-        x = act(self.from_rgb[top](img))
-        for i in range(top, 0, -1):
-            c0, c1 = self.blocks[i - 1]
-            x = down(act(c1(act(c0(x)))))
-            if i == top and alpha < 1:
-                old = act(self.from_rgb[top - 1](down(img)))
-                x = old + (x - old) * alpha
+    def last(self, x):
         x = act(self.conv(mbstd(x)))
         x = act(self.dense0(x.flatten(1)))
         return self.dense1(x).view(-1)
+
+    def forward(self, img, alpha):
+        r = self.reduced_at
+        top = len(self.blocks)
+        x = section(r(top + 2), lambda t: act(self.from_rgb[top](t)), img)
+        for i in range(top, 0, -1):
+            c0, c1 = self.blocks[i - 1]
+            x = section(r(i + 2), lambda t: down(act(c1(act(c0(t))))), x)
+            if i == top and alpha < 1:
+                old = section(r(top + 1), lambda t: act(self.from_rgb[top - 1](t)), down(img))
+                x = old + (x - old) * alpha
+        return section(r(2), self.last, x)
 
 
 def toolkit_parameter(model, name):
@@ -166,6 +192,8 @@ def main():
     ap.add_argument("--replay")
     ap.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
                     help="bf16 / fp16: forward passes, losses and the penalty under torch.autocast in that type (fp16 with one torch.amp.GradScaler per optimiser), as `gan bench train-step --precision P`")
+    ap.add_argument("--reduced-precision-resolutions", type=int, metavar="N",
+                    help="with bf16 / fp16: only the highest N resolutions under autocast, the lower ones in float32 (StyleGAN2-ADA's num_fp16_res), as the toolkit's option of the same name")
     args = ap.parse_args()
     torch.manual_seed(0)
     dev = torch.device(args.device)
@@ -175,7 +203,8 @@ def main():
     def nf(stage):
         return max(1, min(args.fmap_base >> stage, args.fmap_max))
 
-    g, d, g_ema = G(levels, nf, args.channels).to(dev), D(levels, nf, args.channels).to(dev), G(levels, nf, args.channels).to(dev)
+    r = reduced_levels(levels, args.reduced_precision_resolutions)
+    g, d, g_ema = G(levels, nf, args.channels, r).to(dev), D(levels, nf, args.channels, r).to(dev), G(levels, nf, args.channels, r).to(dev)
     g_ema.load_state_dict(g.state_dict())
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
     g, d = g.to(memory_format=fmt), d.to(memory_format=fmt)

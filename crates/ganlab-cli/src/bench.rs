@@ -342,6 +342,9 @@ pub struct ProganBench {
     /// source's are (pinned memory, a non-blocking copy: `Trainer::next_real`), instead of
     /// held on the device.
     pub reals_on_host: bool,
+    /// Under reduced precision, only the highest N resolutions in it (`gan train
+    /// --reduced-precision-resolutions`); `None`: all.
+    pub reduced_precision_resolutions: Option<i64>,
 }
 
 /// ProGAN's players at `b`'s final resolution and phase (growth held there), WGAN-GP (λ 10,
@@ -367,9 +370,16 @@ fn progan_setup(
             fmap_max: b.fmap_max,
             mbstd_group_size: 4,
             ema_beta: 0.999,
+            reduced_precision_resolutions: b.reduced_precision_resolutions,
             ..Default::default()
         },
     };
+    if b.reduced_precision_resolutions.is_some()
+        && layout.precision == ganlab_train::Precision::Fp32
+    {
+        bail!("--reduced-precision-resolutions keeps the lower resolutions in float32 under --precision bf16 or fp16 (got --precision fp32)");
+    }
+    Progan.validate(&spec)?;
     let mut players = Progan.build(&spec, device)?;
     // The benchmark holds one stage (the final resolution at α) instead of following the
     // schedule.

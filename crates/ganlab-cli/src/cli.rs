@@ -211,35 +211,7 @@ enum BenchCommand {
     },
     /// Losses of the first DCGAN-32 steps from a seed with CPU-drawn weights and batches, one
     /// `step i loss_d loss_g` line each (the CPU-vs-GPU check of bench/gpu-check.sh).
-    Losses {
-        #[arg(long, default_value_t = 5)]
-        steps: usize,
-        #[arg(long, default_value_t = 0)]
-        seed: i64,
-        #[arg(long, default_value_t = 1)]
-        channels: i64,
-        #[arg(long, default_value = "cpu")]
-        device: String,
-        /// Write the initial weights and every step's batches here as .npy (for
-        /// `bench/dcgan32_step.py --replay DIR`).
-        #[arg(long)]
-        dump: Option<PathBuf>,
-        /// fp32, bf16 or fp16 (libtorch's autocast).
-        #[arg(long, default_value = "fp32", value_parser = parser::<ganlab_train::Precision>())]
-        precision: ganlab_train::Precision,
-        /// dcgan32, or progan (WGAN-GP; its stable stage at --resolution, with --fmap-base,
-        /// --fmap-max and --batch; for `bench/progan_step.py --replay DIR`).
-        #[arg(long, default_value = "dcgan32")]
-        arch: String,
-        #[arg(long, default_value_t = 8)]
-        resolution: i64,
-        #[arg(long, default_value_t = 32)]
-        fmap_base: i64,
-        #[arg(long, default_value_t = 16)]
-        fmap_max: i64,
-        #[arg(long, default_value_t = 8)]
-        batch: i64,
-    },
+    Losses(LossesArgs),
     /// Whether CUDA is usable by this binary: prints `cuda_available`, `cuda_devices`, `cudnn`.
     CudaInfo,
 }
@@ -298,6 +270,10 @@ struct TrainStepArgs {
     /// Spectral normalisation of D's layers (as `gan train --d-spectral-norm`).
     #[arg(long)]
     d_spectral_norm: bool,
+    /// ProGAN under bf16 or fp16: only the highest N resolutions in it (as `gan train
+    /// --reduced-precision-resolutions`).
+    #[arg(long, value_name = "N")]
+    reduced_precision_resolutions: Option<i64>,
     /// With --precision bf16 or fp16: the layers that touch the image in float32 (as `gan
     /// train --fp32-image-layers`).
     #[arg(long)]
@@ -390,6 +366,41 @@ struct EvalArgs {
     /// fidelity up, diversity down.
     #[arg(long, default_value_t = 1.0)]
     truncation: f64,
+}
+
+#[derive(Args)]
+struct LossesArgs {
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: i64,
+    #[arg(long, default_value_t = 1)]
+    channels: i64,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Write the initial weights and every step's batches here as .npy (for
+    /// `bench/dcgan32_step.py --replay DIR`).
+    #[arg(long)]
+    dump: Option<PathBuf>,
+    /// fp32, bf16 or fp16 (libtorch's autocast).
+    #[arg(long, default_value = "fp32", value_parser = parser::<ganlab_train::Precision>())]
+    precision: ganlab_train::Precision,
+    /// dcgan32, or progan (WGAN-GP; its stable stage at --resolution, with --fmap-base,
+    /// --fmap-max and --batch; for `bench/progan_step.py --replay DIR`).
+    #[arg(long, default_value = "dcgan32")]
+    arch: String,
+    #[arg(long, default_value_t = 8)]
+    resolution: i64,
+    #[arg(long, default_value_t = 32)]
+    fmap_base: i64,
+    #[arg(long, default_value_t = 16)]
+    fmap_max: i64,
+    #[arg(long, default_value_t = 8)]
+    batch: i64,
+    /// ProGAN under bf16 or fp16: only the highest N resolutions in it (as `gan train
+    /// --reduced-precision-resolutions`).
+    #[arg(long, value_name = "N")]
+    reduced_precision_resolutions: Option<i64>,
 }
 
 #[derive(Args)]
@@ -700,6 +711,12 @@ fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
              bf16 or fp16 (got --precision fp32)"
         );
     }
+    if a.reduced_precision_resolutions.is_some() && a.arch != "progan" {
+        anyhow::bail!(
+            "bench train-step: --reduced-precision-resolutions is a ProGAN option (got --arch {})",
+            a.arch
+        );
+    }
     if a.reals_on_host && a.arch != "progan" {
         anyhow::bail!(
             "bench train-step: --reals-on-host is a ProGAN option (got --arch {})",
@@ -732,6 +749,7 @@ fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
                 batch: a.batch,
                 alpha,
                 reals_on_host: a.reals_on_host,
+                reduced_precision_resolutions: a.reduced_precision_resolutions,
             };
             bench::progan_steps_per_s(b, a.steps, a.warmup, device, layout, a.phases, dist.clone())?
         }
@@ -753,6 +771,61 @@ fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
         }
     }
     Ok(Some(format!("{:.4}", rate.steps_per_s)))
+}
+
+/// `gan bench losses`: the losses of the first steps, one `step i loss_d loss_g` line each.
+fn bench_losses(a: LossesArgs) -> Result<()> {
+    let LossesArgs {
+        steps,
+        seed,
+        channels,
+        device,
+        dump,
+        precision,
+        arch,
+        resolution,
+        fmap_base,
+        fmap_max,
+        batch,
+        reduced_precision_resolutions,
+    } = a;
+    use crate::bench;
+    let device = ganlab_run::device::resolve(&device)?;
+    if reduced_precision_resolutions.is_some() && arch != "progan" {
+        anyhow::bail!(
+            "bench losses: --reduced-precision-resolutions is a ProGAN option (got --arch {arch})"
+        );
+    }
+    let losses = match arch.as_str() {
+        "dcgan32" => {
+            bench::dcgan32_losses(channels, steps, seed, device, dump.as_deref(), precision)?
+        }
+        "progan" => {
+            if !(resolution >= 8 && resolution.count_ones() == 1) || batch < 1 {
+                anyhow::bail!(
+                    "bench losses: ProGAN needs a power-of-two --resolution >= 8 and --batch >= 1"
+                );
+            }
+            let b = bench::ProganBench {
+                resolution,
+                channels,
+                fmap_base,
+                fmap_max,
+                batch,
+                alpha: 1.0,
+                reals_on_host: false,
+                reduced_precision_resolutions,
+            };
+            bench::progan_losses(b, steps, seed, dump.as_deref(), precision)?
+        }
+        other => {
+            anyhow::bail!("bench losses: unknown --arch `{other}`; expected dcgan32 or progan")
+        }
+    };
+    for (i, (d, g)) in losses.iter().enumerate() {
+        println!("step {i} {d:.9} {g:.9}");
+    }
+    Ok(())
 }
 
 fn bench(what: BenchCommand) -> Result<()> {
@@ -838,52 +911,7 @@ fn bench(what: BenchCommand) -> Result<()> {
             let rate = bench::features_images_per_s(&detector, n, batch, channels, side)?;
             lines.push(("images_per_s", format!("{rate:.4}")));
         }
-        BenchCommand::Losses {
-            steps,
-            seed,
-            channels,
-            device,
-            dump,
-            precision,
-            arch,
-            resolution,
-            fmap_base,
-            fmap_max,
-            batch,
-        } => {
-            let device = ganlab_run::device::resolve(&device)?;
-            let losses = match arch.as_str() {
-                "dcgan32" => bench::dcgan32_losses(
-                    channels,
-                    steps,
-                    seed,
-                    device,
-                    dump.as_deref(),
-                    precision,
-                )?,
-                "progan" => {
-                    if !(resolution >= 8 && resolution.count_ones() == 1) || batch < 1 {
-                        anyhow::bail!("bench losses: ProGAN needs a power-of-two --resolution >= 8 and --batch >= 1");
-                    }
-                    let b = bench::ProganBench {
-                        resolution,
-                        channels,
-                        fmap_base,
-                        fmap_max,
-                        batch,
-                        alpha: 1.0,
-                        reals_on_host: false,
-                    };
-                    bench::progan_losses(b, steps, seed, dump.as_deref(), precision)?
-                }
-                other => anyhow::bail!(
-                    "bench losses: unknown --arch `{other}`; expected dcgan32 or progan"
-                ),
-            };
-            for (i, (d, g)) in losses.iter().enumerate() {
-                println!("step {i} {d:.9} {g:.9}");
-            }
-        }
+        BenchCommand::Losses(a) => bench_losses(a)?,
         BenchCommand::CudaInfo => {
             println!("cuda_available {}", tch::Cuda::is_available());
             println!("cuda_devices {}", tch::Cuda::device_count());

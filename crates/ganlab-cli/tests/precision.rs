@@ -109,18 +109,25 @@ fn an_unknown_precision_is_named_with_the_valid_ones() {
 
 /// ProGAN's WGAN-GP step (λ 10, drift 0.001, the penalty's double backward inside the autocast
 /// region) at 8x8 with narrow feature maps: three steps from the same weights, batches and ε
-/// (the generator seeded alike before each step) equal PyTorch's, in bf16 and in float32, with
-/// the same tolerance as above (measured equal to every printed digit); bf16 differs from
-/// float32.
+/// (the generator seeded alike before each step) equal PyTorch's, in bf16, in bf16 with only the
+/// highest resolution in it (`--reduced-precision-resolutions 1`: the 4x4 blocks in float32, as
+/// StyleGAN2-ADA's `num_fp16_res` keeps its low resolutions out of fp16) and in float32, with
+/// the same tolerance as above (measured equal to every printed digit); the three differ.
 #[test]
 fn a_bf16_progan_wgan_gp_step_equals_pytorch_autocast() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let mut per_precision = Vec::new();
-    for precision in ["bf16", "fp32"] {
-        let dir = tmp.path().join(precision);
-        let ours = toolkit_losses_of(&["--arch", "progan", "--steps", "3"], &dir, precision);
+    let mut per_variant = Vec::new();
+    let top_only = ["--reduced-precision-resolutions", "1"];
+    for (name, precision, extra) in [
+        ("bf16", "bf16", &[][..]),
+        ("bf16-top-only", "bf16", &top_only[..]),
+        ("fp32", "fp32", &[][..]),
+    ] {
+        let dir = tmp.path().join(name);
+        let ours_args = [&["--arch", "progan", "--steps", "3"][..], extra].concat();
+        let ours = toolkit_losses_of(&ours_args, &dir, precision);
         let narrow = ["--resolution", "8", "--fmap-base", "32", "--fmap-max", "16"];
-        let args = [&narrow[..], &["--batch", "8", "--steps", "3"]].concat();
+        let args = [&narrow[..], &["--batch", "8", "--steps", "3"], extra].concat();
         let theirs = pytorch_losses_of("progan_step.py", &args, &dir, precision);
         assert_eq!(ours.len(), 3);
         assert_eq!(ours.len(), theirs.len());
@@ -128,16 +135,21 @@ fn a_bf16_progan_wgan_gp_step_equals_pytorch_autocast() {
             for (x, y, what) in [(d, td, "loss_d"), (g, tg, "loss_g")] {
                 assert!(
                     (x - y).abs() <= 1e-6 + 1e-6 * y.abs(),
-                    "{precision} step {i} {what}: ours {x}, PyTorch's {y}"
+                    "{name} step {i} {what}: ours {x}, PyTorch's {y}"
                 );
             }
         }
-        per_precision.push(ours);
+        per_variant.push((name, ours));
     }
-    let largest = per_precision[0]
-        .iter()
-        .zip(&per_precision[1])
-        .map(|((d, g), (fd, fg))| (d - fd).abs().max((g - fg).abs()))
-        .fold(0.0, f64::max);
-    assert!(largest > 1e-4, "bf16 losses equal fp32's ({largest})");
+    for a in 0..per_variant.len() {
+        for b in a + 1..per_variant.len() {
+            let ((na, la), (nb, lb)) = (&per_variant[a], &per_variant[b]);
+            let largest = la
+                .iter()
+                .zip(lb)
+                .map(|((d, g), (fd, fg))| (d - fd).abs().max((g - fg).abs()))
+                .fold(0.0, f64::max);
+            assert!(largest > 1e-4, "{na} losses equal {nb}'s ({largest})");
+        }
+    }
 }

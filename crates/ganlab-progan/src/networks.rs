@@ -50,6 +50,12 @@ pub struct ProganConfig {
     /// (`ganlab_layers::float32_if`); no effect in float32.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub fp32_image_layers: bool,
+    /// Under reduced precision, only the blocks of the highest N resolutions (G's blocks and
+    /// toRGB layers, D's blocks and fromRGB layers at 2^(max_level − N + 1) and above) compute in
+    /// it; the lower ones run in float32 (StyleGAN2-ADA's `num_fp16_res`). `None`: every
+    /// resolution. No effect in float32.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reduced_precision_resolutions: Option<i64>,
 }
 
 impl Default for ProganConfig {
@@ -64,6 +70,7 @@ impl Default for ProganConfig {
             d_spectral_norm: false,
             classes: 0,
             fp32_image_layers: false,
+            reduced_precision_resolutions: None,
         }
     }
 }
@@ -86,6 +93,15 @@ impl ProganConfig {
     /// log2 of the final resolution.
     pub fn max_level(&self) -> i64 {
         self.resolution.trailing_zeros() as i64
+    }
+
+    /// Whether the layers at resolution 2^`level` compute in the reduced type under autocast
+    /// (see [`ProganConfig::reduced_precision_resolutions`]).
+    pub fn reduced_at(&self, level: i64) -> bool {
+        match self.reduced_precision_resolutions {
+            None => true,
+            Some(n) => level > self.max_level() - n,
+        }
     }
 }
 
@@ -278,23 +294,28 @@ impl Generator {
     /// Images from G's input (z, with the class embedding when conditional).
     fn images_of_input_at(&self, z: &Tensor, stage: Stage) -> Tensor {
         let last = (stage.level - 2) as usize;
-        let mut x = self.block(0, z);
+        let mut x = self.apply_block(0, z);
         for i in 1..=last {
             if i == last && stage.alpha < 1.0 {
                 // Fade-in: lerp(upsampled old toRGB, new toRGB, α).
                 let old = upscale2d(&self.apply_to_rgb(i - 1, &x));
-                let new = self.apply_to_rgb(i, &self.block(i, &x));
+                let new = self.apply_to_rgb(i, &self.apply_block(i, &x));
                 return &old + (new - &old) * stage.alpha;
             }
-            x = self.block(i, &x);
+            x = self.apply_block(i, &x);
         }
         self.apply_to_rgb(last, &x)
     }
 
+    /// Block `index` (output at 2^(index + 2)), in float32 below the reduced resolutions.
+    fn apply_block(&self, index: usize, x: &Tensor) -> Tensor {
+        let fp32 = !self.config.reduced_at(index as i64 + 2);
+        ganlab_layers::float32_if(fp32, x, |x| self.block(index, x))
+    }
+
     fn apply_to_rgb(&self, index: usize, x: &Tensor) -> Tensor {
-        ganlab_layers::float32_if(self.config.fp32_image_layers, x, |x| {
-            self.to_rgb[index].forward(x)
-        })
+        let fp32 = self.config.fp32_image_layers || !self.config.reduced_at(index as i64 + 2);
+        ganlab_layers::float32_if(fp32, x, |x| self.to_rgb[index].forward(x))
     }
 }
 
@@ -432,9 +453,22 @@ impl Discriminator {
     }
 
     fn apply_from_rgb(&self, index: usize, images: &Tensor, train: bool) -> Tensor {
-        ganlab_layers::float32_if(self.config.fp32_image_layers, images, |images| {
+        let fp32 = self.config.fp32_image_layers || !self.config.reduced_at(index as i64 + 2);
+        ganlab_layers::float32_if(fp32, images, |images| {
             act(&self.from_rgb[index].forward_t(images, train))
         })
+    }
+
+    /// Block `index` (input at 2^(index + 2)), in float32 below the reduced resolutions.
+    fn apply_block(
+        &self,
+        index: usize,
+        x: &Tensor,
+        labels: Option<&Tensor>,
+        train: bool,
+    ) -> Tensor {
+        let fp32 = !self.config.reduced_at(index as i64 + 2);
+        ganlab_layers::float32_if(fp32, x, |x| self.block(index, x, labels, train))
     }
 
     /// Logits `[N]` of images `[N, C, 2^level, 2^level]` at the given stage, in training mode.
@@ -459,17 +493,17 @@ impl Discriminator {
         let top = (stage.level - 2) as usize;
         let mut x = self.apply_from_rgb(top, images, train);
         if top > 0 {
-            x = self.block(top, &x, None, train);
+            x = self.apply_block(top, &x, None, train);
             if stage.alpha < 1.0 {
                 // Fade-in, mirroring G: lerp(fromRGB of the downscaled image, new block, α).
                 let old = self.apply_from_rgb(top - 1, &downscale2d(images), train);
                 x = &old + (x - &old) * stage.alpha;
             }
             for i in (1..top).rev() {
-                x = self.block(i, &x, None, train);
+                x = self.apply_block(i, &x, None, train);
             }
         }
-        self.block(0, &x, labels, train)
+        self.apply_block(0, &x, labels, train)
     }
 }
 
@@ -538,6 +572,7 @@ mod tests {
             d_spectral_norm: false,
             classes: 0,
             fp32_image_layers: false,
+            reduced_precision_resolutions: None,
         }
     }
 
@@ -639,6 +674,92 @@ mod tests {
         ));
     }
 
+    /// `reduced_precision_resolutions` under bf16 autocast, final resolution 16: with N = 1 the
+    /// 8x8 stage (stable and fading in) is the float32 network bit for bit, G's and D's; at
+    /// 16x16 G's images come out of the bfloat16 toRGB16 while D's lower blocks hand float32
+    /// logits on; N = 3 (every resolution: 4, 8, 16) is the network without the option, bit for
+    /// bit.
+    #[test]
+    fn only_the_highest_resolutions_compute_in_the_reduced_type() {
+        let bf16 = ganlab_amp::Precision::Bf16;
+        let cpu = Device::Cpu;
+        let build = |n: Option<i64>| {
+            tch::manual_seed(7);
+            let cfg = ProganConfig {
+                reduced_precision_resolutions: n,
+                ..small(16)
+            };
+            let vs = VarStore::new(cpu);
+            let handle = StageHandle::new(4);
+            let g = progan_generator(&(vs.root() / "g"), cfg, handle.clone());
+            let d = progan_discriminator(&(vs.root() / "d"), cfg, handle);
+            (vs, g, d)
+        };
+        let (_a, g_all, d_all) = build(None);
+        let (_b, g_top, d_top) = build(Some(1));
+        let (_c, g_three, d_three) = build(Some(3));
+        tch::manual_seed(8);
+        let z = Tensor::randn([4, g_all.config.latent()], (Kind::Float, cpu));
+        let same = |a: &Tensor, b: &Tensor| a.kind() == b.kind() && a.equal(b);
+        for stage in [
+            Stage {
+                level: 3,
+                alpha: 0.5,
+            },
+            Stage {
+                level: 3,
+                alpha: 1.0,
+            },
+            Stage {
+                level: 4,
+                alpha: 0.5,
+            },
+            Stage {
+                level: 4,
+                alpha: 1.0,
+            },
+        ] {
+            let side = 1i64 << stage.level;
+            let reals = Tensor::randn([4, 3, side, side], (Kind::Float, cpu));
+            let g_fp32 = g_all.forward_at(&z, stage);
+            let d_fp32 = d_all.forward_at(&reals, stage);
+            let under = |f: &dyn Fn() -> Tensor| ganlab_amp::autocast(bf16, cpu, f);
+            let (g1, d1) = (
+                under(&|| g_top.forward_at(&z, stage)),
+                under(&|| d_top.forward_at(&reals, stage)),
+            );
+            let (g_plain, d_plain) = (
+                under(&|| g_all.forward_at(&z, stage)),
+                under(&|| d_all.forward_at(&reals, stage)),
+            );
+            let (g3, d3) = (
+                under(&|| g_three.forward_at(&z, stage)),
+                under(&|| d_three.forward_at(&reals, stage)),
+            );
+            assert!(same(&g3, &g_plain) && same(&d3, &d_plain), "{stage:?}");
+            assert_eq!(g_plain.kind(), Kind::BFloat16);
+            if stage.level == 3 {
+                assert!(same(&g1, &g_fp32) && same(&d1, &d_fp32), "{stage:?}");
+            } else {
+                // toRGB16 in bfloat16 (in a fade-in the float32 toRGB8 branch promotes the
+                // lerp to float32); D's 4x4 and 8x8 blocks in float32.
+                let want = if stage.alpha < 1.0 {
+                    Kind::Float
+                } else {
+                    Kind::BFloat16
+                };
+                assert_eq!(g1.kind(), want, "{stage:?}");
+                assert_eq!(d1.kind(), Kind::Float, "{stage:?}");
+                assert!(!same(&g1.to_kind(Kind::Float), &g_fp32), "{stage:?}");
+                let err = (g1.to_kind(Kind::Float) - &g_fp32)
+                    .abs()
+                    .max()
+                    .double_value(&[]);
+                assert!(err < 0.1, "bf16 images within 0.1 of float32's: {err}");
+            }
+        }
+    }
+
     /// Under bf16 autocast, `fp32_image_layers` gives G's images in float32 (toRGB of both
     /// fade-in branches) and keeps D's gradient with respect to its input finite; the images
     /// stay within bf16's rounding of float32's.
@@ -699,6 +820,7 @@ mod tests {
             d_spectral_norm: false,
             classes: 0,
             fp32_image_layers: false,
+            reduced_precision_resolutions: None,
         };
         let vs = VarStore::new(Device::Cpu);
         let stage = StageHandle::new(10);

@@ -700,7 +700,7 @@ impl TrainConfig {
     }
 
     /// The options that shape the networks beyond the architecture's own checks: conditioning
-    /// (`cond_bn`, `classes`) and the float32 image layers.
+    /// (`cond_bn`, `classes`), the float32 image layers and ProGAN's reduced resolutions.
     fn validate_network_options(&self) -> Result<()> {
         check(
             self.cond || !self.cond_bn,
@@ -722,6 +722,15 @@ impl TrainConfig {
             "fp32_image_layers",
             "false with precision fp32 (it keeps layers in float32 under bf16 or fp16)",
             "true with precision fp32",
+        )?;
+        check(
+            self.precision != Precision::Fp32 || self.progan.reduced_precision_resolutions.is_none(),
+            "progan.reduced_precision_resolutions",
+            "null with precision fp32 (it keeps the lower resolutions in float32 under bf16 or fp16)",
+            format!(
+                "{:?} with precision fp32",
+                self.progan.reduced_precision_resolutions.unwrap_or_default()
+            ),
         )
     }
 
@@ -1275,6 +1284,60 @@ mod tests {
         c.set("dataset=ring8").expect("set");
         let err = c.validate().expect_err("a toy with fp32_image_layers");
         assert!(format!("{err:#}").contains("fp32_image_layers"), "{err:#}");
+    }
+
+    #[test]
+    fn reduced_precision_resolutions_are_progan_s_need_reduced_precision_and_a_valid_count() {
+        // Unset: config.json as before.
+        let paper = serde_json::to_value(TrainConfig::preset("progan-fashion32").expect("preset"))
+            .expect("json");
+        assert!(
+            paper["progan"]
+                .get("reduced_precision_resolutions")
+                .is_none(),
+            "{paper}"
+        );
+        let mut c = TrainConfig::preset("progan-fashion32").expect("preset");
+        c.set("progan.reduced_precision_resolutions=2")
+            .expect("set");
+        let err = c.validate().expect_err("fp32 with reduced resolutions");
+        assert!(
+            format!("{err:#}").contains(
+                "`progan.reduced_precision_resolutions` must be null with precision fp32"
+            ),
+            "{err:#}"
+        );
+        c.set("precision=bf16").expect("set");
+        c.validate()
+            .expect("bf16 with the highest two resolutions in it");
+        let written = serde_json::to_value(&c).expect("json");
+        assert_eq!(written["progan"]["reduced_precision_resolutions"], 2);
+        assert_eq!(
+            TrainConfig::from_json(&written.to_string()).expect("parse"),
+            c
+        );
+        // 32x32: the resolutions 4, 8, 16, 32.
+        for bad in ["0", "5", "-1"] {
+            c.set(&format!("progan.reduced_precision_resolutions={bad}"))
+                .expect("set");
+            let err = c.validate().expect_err(bad);
+            assert!(
+                format!("{err:#}").contains(&format!(
+                    "`progan.reduced_precision_resolutions` must be in 1..=4 (the resolutions 4 to 32 that the highest N count from), or null for all, got {bad}"
+                )),
+                "{err:#}"
+            );
+        }
+        // DCGAN-32 has no resolutions to choose among.
+        let mut d = TrainConfig::default();
+        d.set("precision=bf16").expect("set");
+        d.set("progan.reduced_precision_resolutions=1")
+            .expect("set");
+        let err = d.validate().expect_err("dcgan32 with a progan setting");
+        assert!(
+            format!("{err:#}").contains("its settings apply to arch progan only"),
+            "{err:#}"
+        );
     }
 
     #[test]

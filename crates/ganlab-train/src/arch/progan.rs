@@ -35,6 +35,11 @@ pub struct ProganSettings {
     /// Reset both Adam states when the level of detail crosses an integer (official
     /// `reset_opt_for_new_lod`: true).
     pub reset_optimizer: bool,
+    /// Under `precision` bf16 or fp16, only the highest N resolutions compute in the reduced
+    /// type, the lower ones in float32 (StyleGAN2-ADA's `num_fp16_res`, 4 in its configs); null:
+    /// every resolution. See `ganlab_progan::ProganConfig::reduced_precision_resolutions`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reduced_precision_resolutions: Option<i64>,
 }
 
 impl Default for ProganSettings {
@@ -47,6 +52,7 @@ impl Default for ProganSettings {
             ema_beta: 0.999,
             ema_rampup: None,
             reset_optimizer: true,
+            reduced_precision_resolutions: None,
         }
     }
 }
@@ -74,6 +80,7 @@ impl Progan {
             d_spectral_norm: spec.d_spectral_norm,
             classes: spec.classes,
             fp32_image_layers: spec.fp32_image_layers,
+            reduced_precision_resolutions: spec.progan.reduced_precision_resolutions,
         }
     }
 
@@ -146,6 +153,19 @@ impl Architecture for Progan {
                 "progan.ema_rampup",
                 "in (0, 1] (StyleGAN2-ADA uses 0.05), or null for none",
                 r,
+            )?;
+        }
+        if let Some(n) = p.reduced_precision_resolutions {
+            // Resolutions 4, 8, …, R: log2(R) − 1 of them.
+            let levels = spec.resolution.trailing_zeros() as i64 - 1;
+            check(
+                (1..=levels).contains(&n),
+                "progan.reduced_precision_resolutions",
+                &format!(
+                    "in 1..={levels} (the resolutions 4 to {} that the highest N count from), or null for all",
+                    spec.resolution
+                ),
+                n,
             )?;
         }
         let schedule = Progan::schedule_of(spec);
