@@ -299,6 +299,16 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
                     run.path().display()
                 );
                 assert!(run.path().join("stats.jsonl").is_file());
+                // The image studies' main runs were measured again at their end; probes, the
+                // toys and the stopping study's run were not.
+                let probe = run.file_name().to_string_lossy().starts_with("probe-");
+                let measured = !probe && !matches!(name, StudyName::Toys | StudyName::Stopping);
+                assert_eq!(
+                    run.path().join(study::FINAL_EVAL_FILE).is_file(),
+                    measured,
+                    "{}",
+                    run.path().display()
+                );
                 let grids = ganlab_report::report::tick_pictures(&run.path()).expect("grids");
                 let evaluations = ganlab_run::stats::read_ticks(&run.path().join("stats.jsonl"))
                     .iter()
@@ -391,6 +401,102 @@ fn every_study_runs_in_its_tiny_configuration_and_its_page_is_a_function_of_its_
         "{md}"
     );
     assert!(md.contains("- machine: a machine of 2026-12-02; "), "{md}");
+}
+
+/// Each ended run of an image study is evaluated again on its last snapshot before the
+/// snapshots go (`final-eval.json`): exactly `gan eval --draws` on that snapshot with the run's
+/// metrics and evaluation seeds 0, 1, …; a study stopped between a run's end and that
+/// evaluation makes it when run again (the snapshots are kept until then), to the same numbers;
+/// the toys and probes get none.
+#[test]
+fn an_ended_run_is_measured_again_on_its_last_snapshot_and_a_stopped_study_catches_up() {
+    let _rng = ganlab_tests::global_rng_lock();
+    let root = tempfile::tempdir().expect("tmp");
+    let opts = StudyOptions {
+        keep_snapshots: true,
+        ..options(StudyName::Conditional, root.path())
+    };
+    study::run(&opts).expect("study");
+    let plan = study::plans::plan(&opts).expect("plan");
+    let spec = plan
+        .final_eval
+        .expect("an image study evaluates its runs at the end");
+    let run = plan
+        .runs()
+        .into_iter()
+        .find(|r| r.contender.label == "mnist-cond")
+        .expect("run");
+    let path = run.dir.join(study::FINAL_EVAL_FILE);
+    let written = read_json(&path);
+    let snapshot = ganlab_run::train::newest_snapshot(&run.dir)
+        .expect("list")
+        .expect("kept");
+    assert_eq!(
+        written["snapshot"],
+        snapshot
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .as_ref()
+    );
+    let saved = RunConfig::read(&run.dir).expect("config").config;
+    let metrics: Vec<String> = saved
+        .evaluation
+        .resolved_metrics(&saved)
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect();
+    assert!(
+        metrics.contains(&"class-accuracy".to_string()),
+        "{metrics:?}"
+    );
+    let direct = ganlab_run::draws::evaluate_draws(
+        &ganlab_run::eval::EvalConfig {
+            real: "mnist".into(),
+            fake: snapshot.display().to_string(),
+            metrics,
+            n: spec.n,
+            seed: 0,
+            device: DeviceChoice::Cpu,
+            resolution: Some(32),
+            classifier: Some("mnist".into()),
+            ..Default::default()
+        },
+        spec.draws,
+    )
+    .expect("gan eval --draws");
+    assert_eq!(written["summary"], direct.to_json()["summary"]);
+    assert_eq!(written["draws"], spec.draws);
+    // Stopped before the evaluation: the dry run says so, the next run makes it, alike.
+    std::fs::remove_file(&path).expect("rm");
+    let plan_words = study::describe(&opts).expect("describe");
+    assert!(
+        plan_words.contains("mnist-cond-s0: ended, its final evaluation to do"),
+        "{plan_words}"
+    );
+    study::run(&StudyOptions {
+        keep_snapshots: false,
+        ..opts.clone()
+    })
+    .expect("study again");
+    assert_eq!(read_json(&path)["summary"], written["summary"]);
+    assert!(
+        ganlab_run::train::newest_snapshot(&run.dir)
+            .expect("list")
+            .is_none(),
+        "compacted after its final evaluation"
+    );
+    let record = read_json(&opts.out_dir.join("conditional.json"));
+    assert_eq!(
+        record["final_evaluation"]["results"]
+            .as_array()
+            .map(Vec::len),
+        Some(4),
+        "{record}"
+    );
+    // The toys' mode metrics are exact at every evaluation: no final evaluation.
+    let toys = study::plans::plan(&options(StudyName::Toys, root.path())).expect("plan");
+    assert!(toys.final_eval.is_none());
 }
 
 #[test]

@@ -164,6 +164,22 @@ fn shrink(config: &mut TrainConfig) {
     }
 }
 
+/// The file of a run's final evaluation ([`FinalEval`]), beside its statistics.
+pub const FINAL_EVAL_FILE: &str = "final-eval.json";
+
+/// How a study reads each run at its end. The training-time evaluations measure 1,000 samples
+/// a side, and one snapshot evaluated with other samples moves by about as much as the seeds of
+/// a study differ (the precision study: domain FID by ± 1.5–1.75, SWD by ± 0.8); so when a run
+/// ends, its last snapshot (G's moving average where it keeps one) is evaluated on `n` samples
+/// a side with the evaluation seeds 0 … `draws` − 1 (`gan eval --draws`, the same samples for
+/// every run of the study), with the metrics of its training-time evaluations, before its
+/// snapshots are dropped. The page reads seed against seed from it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FinalEval {
+    pub n: i64,
+    pub draws: u64,
+}
+
 /// A study: its contenders, seeds and how long it takes.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -180,6 +196,9 @@ pub struct Plan {
     pub expected_s: f64,
     /// The folder of its runs.
     pub runs_dir: PathBuf,
+    /// Each main run's last snapshot evaluated again when the run ends, on many samples with
+    /// several evaluation seeds (`None`: not at all).
+    pub final_eval: Option<FinalEval>,
 }
 
 /// How to run a study.
@@ -276,6 +295,9 @@ pub fn describe(options: &StudyOptions) -> Result<String> {
     for run in plan.runs() {
         let name = run.dir.file_name().unwrap_or_default().to_string_lossy();
         let state = match state_of(&run, options)? {
+            RunState::Ended if run.owes_final_eval(plan.final_eval)? => {
+                "ended, its final evaluation to do".to_string()
+            }
             RunState::Ended => "ended".to_string(),
             RunState::Resumable => "to resume from its snapshot".to_string(),
             RunState::Fresh => "to train".to_string(),
@@ -313,14 +335,84 @@ fn run_state(dir: &Path) -> Result<RunState> {
     }
 }
 
-/// Trains (or resumes) one run; a divergence is recorded by the run itself and kept.
-fn run_one(run: &RunRef, options: &StudyOptions) -> Result<()> {
+impl RunRef {
+    /// A short probe beside the main runs (the games' first-kimg probes), not a result.
+    pub fn is_probe(&self) -> bool {
+        self.dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("probe-"))
+    }
+
+    /// Whether the run ended but still owes its final evaluation and can give it (a study
+    /// stopped between a run's end and that evaluation: its snapshots are kept until then).
+    fn owes_final_eval(&self, plan_eval: Option<FinalEval>) -> Result<bool> {
+        Ok(plan_eval.is_some()
+            && !self.is_probe()
+            && !self.dir.join(FINAL_EVAL_FILE).exists()
+            && ganlab_run::train::newest_snapshot(&self.dir)?.is_some())
+    }
+}
+
+/// The final evaluation of an ended run (see [`FinalEval`]) into its [`FINAL_EVAL_FILE`]
+/// (written atomically, with the snapshot it read); nothing when it owes none.
+pub fn final_evaluation(
+    run: &RunRef,
+    spec: Option<FinalEval>,
+    options: &StudyOptions,
+) -> Result<()> {
+    let Some(spec) = spec.filter(|_| run.owes_final_eval(spec).unwrap_or(false)) else {
+        return Ok(());
+    };
+    let snapshot = ganlab_run::train::newest_snapshot(&run.dir)?
+        .with_context(|| format!("{}: no snapshot to evaluate", run.dir.display()))?;
+    let saved = ganlab_run::config::RunConfig::read(&run.dir)?.config;
+    let cfg = ganlab_run::eval::EvalConfig {
+        real: saved.dataset.clone(),
+        fake: snapshot.display().to_string(),
+        metrics: saved
+            .evaluation
+            .resolved_metrics(&saved)
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect(),
+        n: spec.n,
+        classifier: saved.domain_classifier().map(str::to_string),
+        seed: 0,
+        device: options.device,
+        resolution: Some(saved.resolution),
+        ..Default::default()
+    };
+    tracing::info!(
+        "{}: its final evaluation ({} samples a side, {} draws)",
+        run.dir.display(),
+        spec.n,
+        spec.draws
+    );
+    let draws = ganlab_run::draws::evaluate_draws(&cfg, spec.draws)
+        .with_context(|| format!("the final evaluation of {}", run.dir.display()))?;
+    let mut value = draws.to_json();
+    value["n"] = serde_json::json!(spec.n);
+    value["snapshot"] =
+        serde_json::json!(snapshot.file_name().unwrap_or_default().to_string_lossy());
+    ganlab_run::files::write_json_atomically(&run.dir.join(FINAL_EVAL_FILE), &value)
+}
+
+/// Trains (or resumes) one run; a divergence is recorded by the run itself and kept. An ended
+/// run then gets its final evaluation (the plan's `final_eval`) before it is compacted.
+fn run_one(run: &RunRef, options: &StudyOptions, final_eval: Option<FinalEval>) -> Result<()> {
     let config = run
         .contender
         .config(run.seed, options.device, options.tiny)?;
     let reporting = Reporting { interactive: false };
     let result = match state_of(run, options)? {
-        RunState::Ended => return Ok(()),
+        RunState::Ended => {
+            // Stopped before its final evaluation: that, then what the run keeps.
+            final_evaluation(run, final_eval, options)?;
+            if !options.keep_snapshots {
+                compact(&run.dir, options.name == StudyName::Stopping)?;
+            }
+            return Ok(());
+        }
         RunState::Resumable => ganlab_run::train::resume(config, &run.dir, reporting),
         RunState::Fresh | RunState::Stale(_) => {
             if run.dir.exists() {
@@ -332,9 +424,12 @@ fn run_one(run: &RunRef, options: &StudyOptions) -> Result<()> {
             ganlab_run::train(config, &run.dir, reporting)
         }
     };
-    if !options.keep_snapshots && matches!(run_state(&run.dir), Ok(RunState::Ended)) {
-        // Only the stopping study's page shows a run's grid at every evaluation.
-        compact(&run.dir, options.name == StudyName::Stopping)?;
+    if matches!(run_state(&run.dir), Ok(RunState::Ended)) {
+        final_evaluation(run, final_eval, options)?;
+        if !options.keep_snapshots {
+            // Only the stopping study's page shows a run's grid at every evaluation.
+            compact(&run.dir, options.name == StudyName::Stopping)?;
+        }
     }
     match result {
         // Ctrl-C / SIGTERM: the run wrote its snapshot; the study stops here too.
@@ -433,6 +528,7 @@ pub fn run(options: &StudyOptions) -> Result<PathBuf> {
     let mut pending: Vec<(&RunRef, bool)> = Vec::new();
     for run in &runs {
         match state_of(run, options)? {
+            RunState::Ended if run.owes_final_eval(plan.final_eval)? => pending.push((run, false)),
             RunState::Ended => {}
             RunState::Stale(changes) => {
                 tracing::warn!(
@@ -477,7 +573,7 @@ pub fn run(options: &StudyOptions) -> Result<PathBuf> {
             run.seed
         ));
         let begun = Instant::now();
-        let result = run_one(run, options);
+        let result = run_one(run, options, plan.final_eval);
         let spent = begun.elapsed().as_secs_f64();
         session_s += spent;
         record::record_run(&plan.runs_dir, &run.dir, spent, from_start, &machine)?;

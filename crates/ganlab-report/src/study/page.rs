@@ -1,7 +1,7 @@
 //! Reading a study's runs back and writing its page: `OUT/NAME.md`, `OUT/NAME.json` (every
 //! number of its tables) and `OUT/NAME/` (plots and sample grids).
 
-use super::results::RunResult;
+use super::results::{FinalReading, RunResult};
 use super::{record, Contender, Plan, StudyName, StudyOptions};
 use crate::report::{band_panel, font_available, tick_pictures, write_png_plot, Band};
 use anyhow::{bail, Context, Result};
@@ -351,6 +351,79 @@ const IMAGE_METRICS: [(Metric, usize); 6] = [
     (Metric::Recall, 3),
 ];
 
+/// The runs' final evaluations (see [`super::FinalEval`]), when the study made them: per
+/// contender and metric, the mean ± standard deviation over the seeds of each run's mean over
+/// the draws, the seeds' range, and in brackets the evaluator's own spread (a run's standard
+/// deviation over the draws, averaged over the contender's runs). Empty when no run has one
+/// (runs that ended before the study made them).
+fn final_results(groups: &[Group], record: &mut Value) -> String {
+    let readings: Vec<&FinalReading> = groups
+        .iter()
+        .flat_map(|g| g.runs.iter().filter_map(|r| r.final_eval.as_ref()))
+        .collect();
+    if readings.is_empty() {
+        return String::new();
+    }
+    let metrics: Vec<(Metric, usize)> = IMAGE_METRICS
+        .into_iter()
+        .chain([(Metric::ClassAccuracy, 3)])
+        .filter(|(m, _)| readings.iter().any(|r| r.metrics.contains_key(m.name())))
+        .collect();
+    let mut settings: Vec<(i64, usize)> = readings.iter().map(|r| (r.n, r.draws)).collect();
+    settings.sort_unstable();
+    settings.dedup();
+    let settings_words = settings
+        .iter()
+        .map(|(n, k)| format!("{n} samples a side with {k} evaluation seeds"))
+        .collect::<Vec<_>>()
+        .join(", or ");
+    let mut md = format!(
+        "\n### At the end, measured precisely\n\nEach run's last snapshot (G's moving average where the run keeps one) evaluated again on {settings_words} (`gan eval --draws`; the same samples for every run): mean ± standard deviation over the seeds of each run's mean over the draws, the seeds' range, and in brackets the evaluator's own spread (a run's standard deviation over the draws, averaged over the runs). The table above reads one training-time evaluation of 1,000 samples per run, which moves by about as much as the seeds differ.\n\n| contender | "
+    );
+    for (metric, _) in &metrics {
+        md.push_str(&format!("{} | ", metric.label()));
+    }
+    md.push_str("\n|---|");
+    md.push_str(&"---|".repeat(metrics.len()));
+    md.push('\n');
+    let mut rows = Vec::new();
+    for g in groups {
+        let mut row = json!({"contender": g.contender.label});
+        md.push_str(&format!("| {} | ", g.contender.label));
+        for &(metric, digits) in &metrics {
+            let of = |r: &RunResult| r.final_eval.as_ref()?.metrics.get(metric.name()).copied();
+            let values = g.values(|r| of(r).map(|x| x.0));
+            let spreads = g.values(|r| of(r).map(|x| x.1));
+            let cell = match values.is_empty() {
+                true => "–".to_string(),
+                false => {
+                    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+                    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let range = match values.len() {
+                        1 => String::new(),
+                        _ => format!(" ({min:.digits$}–{max:.digits$})"),
+                    };
+                    let missing = match g.runs.len() - values.len() {
+                        0 => String::new(),
+                        _ => format!(" ({} of {} runs)", values.len(), g.runs.len()),
+                    };
+                    format!(
+                        "{}{range} [± {:.digits$}]{missing}",
+                        pm(&values, digits),
+                        mean_std(&spreads).0
+                    )
+                }
+            };
+            md.push_str(&format!("{cell} | "));
+            row[metric.name()] = json!({"values": values, "draw_std": spreads});
+        }
+        md.push('\n');
+        rows.push(row);
+    }
+    record["final_evaluation"] = json!({"settings": settings, "results": rows});
+    md
+}
+
 /// Precision and recall of every run at its end, seed by seed: a mean hides the one seed that
 /// collapsed (high precision, low recall). Empty when no run measured them.
 fn fidelity_and_diversity(groups: &[Group]) -> String {
@@ -438,6 +511,7 @@ fn image_results(
         rows.push(row);
     }
     record["results"] = json!(rows);
+    md.push_str(&final_results(groups, record));
     md.push_str(&fidelity_and_diversity(groups));
     md.push_str("\n### Over time\n\nThe line is the mean over the seeds, the band their range (min to max).\n\n");
     for (metric, _) in &measured {
@@ -802,6 +876,9 @@ fn rank_test_greater(values: &[f64], reference: &[f64]) -> (f64, f64) {
     (u, at_least / total)
 }
 
+/// A number read from a finished run (its last evaluation of a metric, say).
+type ValueOf<'a> = dyn Fn(&RunResult) -> Option<f64> + 'a;
+
 /// The precision study: the results, then each model's reduced-precision runs (`bf16`, and
 /// `bf16-fp32img` with the layers that touch the image in float32) against its fp32 runs, seed
 /// by seed: the final domain FID and SWD (the last evaluation and the mean of the last three)
@@ -823,7 +900,7 @@ fn precision_body(groups: &[Group], record: &mut Value) -> Result<String> {
     if pairs.is_empty() {
         return Ok(md);
     }
-    md.push_str("## Reduced precision against fp32, seed by seed\n\nEach reduced-precision seed's final value against the range (min to max) of the fp32 seeds, lower is better: at the last evaluation, and averaged over the last three evaluations (one evaluation moves by several units from the next). `bf16-fp32img`: bf16 with `--fp32-image-layers` (G's last layer and D's first in float32); `dcgan32ema`: the main job with G's moving average (`--ema-kimg 10 --set ema_rampup=0.05`), which the evaluations sample. The range alone decides little with few seeds: were both sides drawn alike, all 3 of 3 seeds would be at or below the largest of 3 fp32 seeds only half the time. The last column is Mann–Whitney's one-sided test that the variant's seeds end higher (worse) than fp32's: U (the pairs in which the variant's seed is above, of n·m) and the exact p-value; with 3 seeds a side the smallest possible p is 0.05, with 6 a side 0.001.\n\n| model | variant | metric | at | fp32 seeds | variant's seeds | inside fp32's range or better | variant worse: U, p |\n|---|---|---|---|---|---|---|---|\n");
+    md.push_str("## Reduced precision against fp32, seed by seed\n\nEach reduced-precision seed's final value against the range (min to max) of the fp32 seeds, lower is better: at the last evaluation, averaged over the last three evaluations (one evaluation moves by several units from the next), and, for runs that have one, at the final snapshot measured precisely (see above). `bf16-fp32img`: bf16 with `--fp32-image-layers` (G's last layer and D's first in float32); `dcgan32ema`: the main job with G's moving average (`--ema-kimg 10 --set ema_rampup=0.05`), which the evaluations sample. The range alone decides little with few seeds: were both sides drawn alike, all 3 of 3 seeds would be at or below the largest of 3 fp32 seeds only half the time. The last column is Mann–Whitney's one-sided test that the variant's seeds end higher (worse) than fp32's: U (the pairs in which the variant's seed is above, of n·m) and the exact p-value; with 3 seeds a side the smallest possible p is 0.05, with 6 a side 0.001.\n\n| model | variant | metric | at | fp32 seeds | variant's seeds | inside fp32's range or better | variant worse: U, p |\n|---|---|---|---|---|---|---|---|\n");
     let list = |v: &[f64]| -> String {
         v.iter()
             .map(|x| format!("{x:.2}"))
@@ -834,19 +911,18 @@ fn precision_body(groups: &[Group], record: &mut Value) -> Result<String> {
     for (model, variant, fp32, low) in &pairs {
         for metric in [Metric::DomainFid, Metric::Swd] {
             let key = metric.stats_key();
-            for (at, pick) in [
-                (
-                    "last evaluation",
-                    RunResult::last as fn(&RunResult, &str) -> Option<f64>,
-                ),
-                ("mean of the last 3", |r: &RunResult, k: &str| {
-                    last_three_mean(&r.series(k))
-                }),
-            ] {
-                let (f, b) = (
-                    fp32.values(|r| pick(r, &key)),
-                    low.values(|r| pick(r, &key)),
-                );
+            let precise = |r: &RunResult| {
+                let reading = r.final_eval.as_ref()?;
+                reading.metrics.get(metric.name()).map(|x| x.0)
+            };
+            let picks: [(&str, &ValueOf); 3] = [
+                ("last evaluation", &|r| r.last(&key)),
+                ("mean of the last 3", &|r| last_three_mean(&r.series(&key))),
+                // Empty (no row) for runs that ended before the study made final evaluations.
+                ("final snapshot, measured precisely", &precise),
+            ];
+            for (at, pick) in picks {
+                let (f, b) = (fp32.values(pick), low.values(pick));
                 if f.is_empty() || b.is_empty() {
                     continue;
                 }

