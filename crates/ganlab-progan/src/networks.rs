@@ -583,6 +583,17 @@ mod tests {
         LOCK.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// G and D of `cfg` in one store at the 16x16 stage, their weights drawn from libtorch's
+    /// generator seeded with `seed` (hold [`rng_lock`]).
+    fn seeded_pair(seed: i64, cfg: ProganConfig) -> (VarStore, Generator, Discriminator) {
+        tch::manual_seed(seed);
+        let vs = VarStore::new(Device::Cpu);
+        let handle = StageHandle::new(4);
+        let g = progan_generator(&(vs.root() / "g"), cfg, handle.clone());
+        let d = progan_discriminator(&(vs.root() / "d"), cfg, handle);
+        (vs, g, d)
+    }
+
     #[test]
     fn nf_follows_the_paper() {
         let paper = ProganConfig::default();
@@ -694,16 +705,13 @@ mod tests {
         let bf16 = ganlab_amp::Precision::Bf16;
         let cpu = Device::Cpu;
         let build = |n: Option<i64>| {
-            tch::manual_seed(7);
-            let cfg = ProganConfig {
-                reduced_precision_resolutions: n,
-                ..small(16)
-            };
-            let vs = VarStore::new(cpu);
-            let handle = StageHandle::new(4);
-            let g = progan_generator(&(vs.root() / "g"), cfg, handle.clone());
-            let d = progan_discriminator(&(vs.root() / "d"), cfg, handle);
-            (vs, g, d)
+            seeded_pair(
+                7,
+                ProganConfig {
+                    reduced_precision_resolutions: n,
+                    ..small(16)
+                },
+            )
         };
         let (_a, g_all, d_all) = build(None);
         let (_b, g_top, d_top) = build(Some(1));
@@ -784,15 +792,11 @@ mod tests {
         };
         let mut images = Vec::new();
         for on in [false, true] {
-            tch::manual_seed(3);
             let cfg = ProganConfig {
                 fp32_image_layers: on,
                 ..small(16)
             };
-            let vs = VarStore::new(cpu);
-            let handle = StageHandle::new(4);
-            let g = progan_generator(&(vs.root() / "g"), cfg, handle.clone());
-            let d = progan_discriminator(&(vs.root() / "d"), cfg, handle);
+            let (_vs, g, d) = seeded_pair(3, cfg);
             let z = Tensor::randn([4, cfg.latent()], (Kind::Float, cpu));
             let x = ganlab_amp::autocast(bf16, cpu, || g.forward_at(&z, stage));
             let want = if on { Kind::Float } else { Kind::BFloat16 };
