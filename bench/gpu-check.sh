@@ -31,7 +31,8 @@
 #      steps under PyTorch's torch.autocast (and torch.amp.GradScaler), with the toolkit's
 #      reduced/fp32 speed-up; fp16 is skipped on a CPU (libtorch has no fast fp16 kernels there);
 #      then the ProGAN step with only its highest 4 resolutions in fp16 (bf16 on a CPU;
-#      `--reduced-precision-resolutions`, StyleGAN2-ADA's num_fp16_res), the same in PyTorch.
+#      `--reduced-precision-resolutions`, StyleGAN2-ADA's num_fp16_res) and its feature maps
+#      clamped to ±256 (`--conv-clamp`, its conv_clamp), the same in PyTorch.
 # A table of medians goes to stdout and, with --out, to DIR/gpu-check.md and DIR/gpu-check.json.
 # --device cpu --quick is the dry run tested on every CI run (small sizes, the same steps).
 set -euo pipefail
@@ -271,16 +272,17 @@ for p in "${precisions[@]}"; do
     speedup "ProGAN-$pres $phase $p / fp32 (toolkit)" "${!fp32_var}"
   done
 done
-# StyleGAN2-ADA's num_fp16_res = 4: only the highest resolutions in the reduced type (fp16 on a
-# GPU), the lower ones in float32, in both programs; at most all but the lowest resolution.
+# StyleGAN2-ADA's mixed precision: num_fp16_res = 4, only the highest resolutions in the reduced
+# type (fp16 on a GPU), the lower ones in float32, at most all but the lowest resolution; and
+# conv_clamp = 256, every layer's feature maps clamped to ±256; in both programs.
 p="${precisions[${#precisions[@]}-1]}"
 levels="$(awk -v r="$pres" 'BEGIN { printf "%d", log(r) / log(2) + 0.5 }')"
 top=$(( levels - 1 > 4 ? 4 : levels - 2 ))
-bench "ProGAN-$pres WGAN-GP step, stable, batch $pbatch, fmaps $pbase/$pmax, highest $top resolutions in $p" "steps/s" steps_per_s \
-  "$gan" bench train-step --arch progan --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --phase stable --steps $psteps --device "$device" --precision $p --reduced-precision-resolutions $top -- \
-  "$python" "$here/progan_step.py" --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --phase stable --steps $psteps --device "$device" --precision $p --reduced-precision-resolutions $top -- \
-  "$python" "$here/progan_step.py" --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --phase stable --steps $psteps --device "$device" --precision $p --reduced-precision-resolutions $top --channels-last
-speedup "ProGAN-$pres stable, highest $top resolutions in $p / fp32 (toolkit)" "$fp32_progan_stable"
+bench "ProGAN-$pres WGAN-GP step, stable, batch $pbatch, fmaps $pbase/$pmax, highest $top resolutions in $p, clamp 256" "steps/s" steps_per_s \
+  "$gan" bench train-step --arch progan --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --phase stable --steps $psteps --device "$device" --precision $p --reduced-precision-resolutions $top --conv-clamp 256 -- \
+  "$python" "$here/progan_step.py" --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --phase stable --steps $psteps --device "$device" --precision $p --reduced-precision-resolutions $top --conv-clamp 256 -- \
+  "$python" "$here/progan_step.py" --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --phase stable --steps $psteps --device "$device" --precision $p --reduced-precision-resolutions $top --conv-clamp 256 --channels-last
+speedup "ProGAN-$pres stable, highest $top resolutions in $p, clamp 256 / fp32 (toolkit)" "$fp32_progan_stable"
 
 results true
 echo "== results on $device ($gpu), $rounds round(s), medians"

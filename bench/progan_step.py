@@ -8,6 +8,7 @@ weights frozen, G's moving average (β 0.999); Adam (0.001, (0, 0.99), 1e-8).
     python bench/progan_step.py --resolution 32 --phase fade --steps 20 [--channels-last]
     python bench/progan_step.py --resolution 8 --fmap-base 32 --fmap-max 16 --batch 8 --replay DIR --steps 3
     python bench/progan_step.py ... --precision bf16 --reduced-precision-resolutions 1
+    python bench/progan_step.py ... --precision fp16 --reduced-precision-resolutions 4 --conv-clamp 256
 
 Prints `steps_per_s <value>` and `peak_rss_mb <value>`. --replay DIR loads the initial weights
 and batches that `gan bench losses --arch progan --dump DIR` wrote and prints `step i loss_d
@@ -46,8 +47,18 @@ class EqLinear(nn.Module):
         return F.linear(x, self.weight * self.scale, self.bias)
 
 
+# --conv-clamp X: every feature-map layer's output (G's dense 4x4 layer, the convolutions, toRGB)
+# clamped to ±X after its activation, D's dense layers not (StyleGAN2-ADA's conv_clamp).
+CONV_CLAMP = None
+
+
+def clamp(x):
+    return x if CONV_CLAMP is None else x.clamp(-CONV_CLAMP, CONV_CLAMP)
+
+
 def act(x):
-    return F.leaky_relu(x, 0.2)
+    """A feature-map layer's activation (leaky ReLU 0.2), then the clamp."""
+    return clamp(F.leaky_relu(x, 0.2))
 
 
 def pixel_norm(x):
@@ -108,9 +119,12 @@ class G(nn.Module):
             prev = x
             x = section(r(i + 2), lambda t: pixel_norm(act(c1(pixel_norm(act(c0(up(t))))))), x)
             if i == len(self.blocks) and alpha < 1:
-                old = up(section(r(i + 1), self.to_rgb[i - 1], prev))
-                return old + (section(r(i + 2), self.to_rgb[i], x) - old) * alpha
-        return section(r(len(self.blocks) + 2), self.to_rgb[-1], x)
+                old = up(section(r(i + 1), self.rgb(i - 1), prev))
+                return old + (section(r(i + 2), self.rgb(i), x) - old) * alpha
+        return section(r(len(self.blocks) + 2), self.rgb(-1), x)
+
+    def rgb(self, i):
+        return lambda t: clamp(self.to_rgb[i](t))
 
 
 class D(nn.Module):
@@ -126,7 +140,7 @@ class D(nn.Module):
 
     def last(self, x):
         x = act(self.conv(mbstd(x)))
-        x = act(self.dense0(x.flatten(1)))
+        x = F.leaky_relu(self.dense0(x.flatten(1)), 0.2)  # a dense layer: no clamp
         return self.dense1(x).view(-1)
 
     def forward(self, img, alpha):
@@ -194,7 +208,11 @@ def main():
                     help="bf16 / fp16: forward passes, losses and the penalty under torch.autocast in that type (fp16 with one torch.amp.GradScaler per optimiser), as `gan bench train-step --precision P`")
     ap.add_argument("--reduced-precision-resolutions", type=int, metavar="N",
                     help="with bf16 / fp16: only the highest N resolutions under autocast, the lower ones in float32 (StyleGAN2-ADA's num_fp16_res), as the toolkit's option of the same name")
+    ap.add_argument("--conv-clamp", type=float, metavar="X",
+                    help="clamp every feature-map layer's output to ±X after its activation (StyleGAN2-ADA's conv_clamp), as `gan bench train-step --conv-clamp X`")
     args = ap.parse_args()
+    global CONV_CLAMP
+    CONV_CLAMP = args.conv_clamp
     torch.manual_seed(0)
     dev = torch.device(args.device)
     levels = int(math.log2(args.resolution))

@@ -345,6 +345,9 @@ pub struct ProganBench {
     /// Under reduced precision, only the highest N resolutions in it (`gan train
     /// --reduced-precision-resolutions`); `None`: all.
     pub reduced_precision_resolutions: Option<i64>,
+    /// Every feature-map layer's output clamped to ±X (`gan train --conv-clamp`); `None`: no
+    /// clamp.
+    pub conv_clamp: Option<f64>,
 }
 
 /// ProGAN's players at `b`'s final resolution and phase (growth held there), WGAN-GP (λ 10,
@@ -371,6 +374,7 @@ fn progan_setup(
             mbstd_group_size: 4,
             ema_beta: 0.999,
             reduced_precision_resolutions: b.reduced_precision_resolutions,
+            conv_clamp: b.conv_clamp,
             ..Default::default()
         },
     };

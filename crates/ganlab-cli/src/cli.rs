@@ -274,6 +274,9 @@ struct TrainStepArgs {
     /// --reduced-precision-resolutions`).
     #[arg(long, value_name = "N")]
     reduced_precision_resolutions: Option<i64>,
+    /// ProGAN: clamp every layer's feature maps to ±X (as `gan train --conv-clamp`).
+    #[arg(long, value_name = "X")]
+    conv_clamp: Option<f64>,
     /// With --precision bf16 or fp16: the layers that touch the image in float32 (as `gan
     /// train --fp32-image-layers`).
     #[arg(long)]
@@ -401,6 +404,9 @@ struct LossesArgs {
     /// --reduced-precision-resolutions`).
     #[arg(long, value_name = "N")]
     reduced_precision_resolutions: Option<i64>,
+    /// ProGAN: clamp every layer's feature maps to ±X (as `gan train --conv-clamp`).
+    #[arg(long, value_name = "X")]
+    conv_clamp: Option<f64>,
 }
 
 #[derive(Args)]
@@ -711,12 +717,12 @@ fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
              bf16 or fp16 (got --precision fp32)"
         );
     }
-    if a.reduced_precision_resolutions.is_some() && a.arch != "progan" {
-        anyhow::bail!(
-            "bench train-step: --reduced-precision-resolutions is a ProGAN option (got --arch {})",
-            a.arch
-        );
-    }
+    progan_only(
+        "bench train-step",
+        &a.arch,
+        a.reduced_precision_resolutions.is_some(),
+        a.conv_clamp.is_some(),
+    )?;
     if a.reals_on_host && a.arch != "progan" {
         anyhow::bail!(
             "bench train-step: --reals-on-host is a ProGAN option (got --arch {})",
@@ -750,6 +756,7 @@ fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
                 alpha,
                 reals_on_host: a.reals_on_host,
                 reduced_precision_resolutions: a.reduced_precision_resolutions,
+                conv_clamp: a.conv_clamp,
             };
             bench::progan_steps_per_s(b, a.steps, a.warmup, device, layout, a.phases, dist.clone())?
         }
@@ -773,6 +780,20 @@ fn bench_train_step(a: TrainStepArgs) -> Result<Option<String>> {
     Ok(Some(format!("{:.4}", rate.steps_per_s)))
 }
 
+/// Refuses `--reduced-precision-resolutions` and `--conv-clamp` outside `--arch progan`.
+fn progan_only(command: &str, arch: &str, reduced: bool, clamp: bool) -> Result<()> {
+    let given = [
+        ("--reduced-precision-resolutions", reduced),
+        ("--conv-clamp", clamp),
+    ];
+    match given.iter().find(|(_, set)| *set) {
+        Some((flag, _)) if arch != "progan" => {
+            anyhow::bail!("{command}: {flag} is a ProGAN option (got --arch {arch})")
+        }
+        _ => Ok(()),
+    }
+}
+
 /// `gan bench losses`: the losses of the first steps, one `step i loss_d loss_g` line each.
 fn bench_losses(a: LossesArgs) -> Result<()> {
     let LossesArgs {
@@ -788,14 +809,16 @@ fn bench_losses(a: LossesArgs) -> Result<()> {
         fmap_max,
         batch,
         reduced_precision_resolutions,
+        conv_clamp,
     } = a;
     use crate::bench;
     let device = ganlab_run::device::resolve(&device)?;
-    if reduced_precision_resolutions.is_some() && arch != "progan" {
-        anyhow::bail!(
-            "bench losses: --reduced-precision-resolutions is a ProGAN option (got --arch {arch})"
-        );
-    }
+    progan_only(
+        "bench losses",
+        &arch,
+        reduced_precision_resolutions.is_some(),
+        conv_clamp.is_some(),
+    )?;
     let losses = match arch.as_str() {
         "dcgan32" => {
             bench::dcgan32_losses(channels, steps, seed, device, dump.as_deref(), precision)?
@@ -815,6 +838,7 @@ fn bench_losses(a: LossesArgs) -> Result<()> {
                 alpha: 1.0,
                 reals_on_host: false,
                 reduced_precision_resolutions,
+                conv_clamp,
             };
             bench::progan_losses(b, steps, seed, dump.as_deref(), precision)?
         }

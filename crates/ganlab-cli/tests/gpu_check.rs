@@ -72,8 +72,8 @@ fn gpu_check_dry_run_on_the_cpu() {
         "DCGAN-32 NS step, C=3, batch 64, bf16",
         "ProGAN-32 WGAN-GP step, fade, batch 16, fmaps 256/64, bf16",
         "ProGAN-32 stable bf16 / fp32 (toolkit)",
-        "ProGAN-32 WGAN-GP step, stable, batch 16, fmaps 256/64, highest 3 resolutions in bf16",
-        "ProGAN-32 stable, highest 3 resolutions in bf16 / fp32 (toolkit)",
+        "ProGAN-32 WGAN-GP step, stable, batch 16, fmaps 256/64, highest 3 resolutions in bf16, clamp 256",
+        "ProGAN-32 stable, highest 3 resolutions in bf16, clamp 256 / fp32 (toolkit)",
     ] {
         assert!(table.contains(row), "{row} missing from {table}");
     }
@@ -115,11 +115,15 @@ fn gpu_check_dry_run_on_the_cpu() {
         "{stdout}"
     );
     // Mixed precision: each bf16 step against PyTorch's autocast step, then the toolkit's
-    // bf16/fp32 speed-up, the last pair with only the highest resolutions in bf16; fp16 is
-    // skipped on a CPU, saying why.
+    // bf16/fp32 speed-up, the last pair with only the highest resolutions in bf16 and the clamp
+    // (StyleGAN2-ADA's mixed precision); fp16 is skipped on a CPU, saying why.
     for (k, pair) in rows[8..].chunks(2).enumerate() {
         let (step, speedup) = (&pair[0], &pair[1]);
-        let ending = if k == 3 { " in bf16" } else { ", bf16" };
+        let ending = if k == 3 {
+            " in bf16, clamp 256"
+        } else {
+            ", bf16"
+        };
         assert!(
             step["benchmark"]
                 .as_str()

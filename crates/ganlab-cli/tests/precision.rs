@@ -111,16 +111,22 @@ fn an_unknown_precision_is_named_with_the_valid_ones() {
 /// region) at 8x8 with narrow feature maps: three steps from the same weights, batches and ε
 /// (the generator seeded alike before each step) equal PyTorch's, in bf16, in bf16 with only the
 /// highest resolution in it (`--reduced-precision-resolutions 1`: the 4x4 blocks in float32, as
-/// StyleGAN2-ADA's `num_fp16_res` keeps its low resolutions out of fp16) and in float32, with
-/// the same tolerance as above (measured equal to every printed digit); the three differ.
+/// StyleGAN2-ADA's `num_fp16_res` keeps its low resolutions out of fp16), with every feature
+/// map clamped (`--conv-clamp 0.5`, small enough to bind: StyleGAN2-ADA's `conv_clamp`) in bf16
+/// and in fp16 with the highest resolution only (its GradScaler included), and in float32, with
+/// the same tolerance as above (measured equal to every printed digit); the five differ.
 #[test]
-fn a_bf16_progan_wgan_gp_step_equals_pytorch_autocast() {
+fn a_progan_wgan_gp_step_equals_pytorch_autocast() {
     let tmp = tempfile::tempdir().expect("tmp");
     let mut per_variant = Vec::new();
     let top_only = ["--reduced-precision-resolutions", "1"];
+    let clamp = ["--conv-clamp", "0.5"];
+    let fp16_top_clamp = [&top_only[..], &clamp[..]].concat();
     for (name, precision, extra) in [
         ("bf16", "bf16", &[][..]),
         ("bf16-top-only", "bf16", &top_only[..]),
+        ("bf16-clamp", "bf16", &clamp[..]),
+        ("fp16-top-only-clamp", "fp16", &fp16_top_clamp[..]),
         ("fp32", "fp32", &[][..]),
     ] {
         let dir = tmp.path().join(name);

@@ -56,6 +56,13 @@ pub struct ProganConfig {
     /// resolution. No effect in float32.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reduced_precision_resolutions: Option<i64>,
+    /// Every layer that outputs feature maps or images (G's dense 4x4 layer, convolutions and
+    /// toRGB layers; D's fromRGB layers and convolutions, not its dense layers) clamps its
+    /// output, after the activation, to ±X: StyleGAN2-ADA's `conv_clamp` (256 in its configs,
+    /// "clamp activations to avoid float16 overflow"), which it sets on every layer, float16 or
+    /// not. `None`: no clamp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conv_clamp: Option<f64>,
 }
 
 impl Default for ProganConfig {
@@ -71,6 +78,7 @@ impl Default for ProganConfig {
             classes: 0,
             fp32_image_layers: false,
             reduced_precision_resolutions: None,
+            conv_clamp: None,
         }
     }
 }
@@ -102,6 +110,19 @@ impl ProganConfig {
             None => true,
             Some(n) => level > self.max_level() - n,
         }
+    }
+
+    /// `x` clamped to ±[`ProganConfig::conv_clamp`] (unchanged without it).
+    fn clamped(&self, x: Tensor) -> Tensor {
+        match self.conv_clamp {
+            Some(c) => x.clamp(-c, c),
+            None => x,
+        }
+    }
+
+    /// A layer's activation (leaky ReLU), then the clamp.
+    fn act(&self, x: &Tensor) -> Tensor {
+        self.clamped(act(x))
     }
 }
 
@@ -244,14 +265,16 @@ impl Generator {
                 conv,
                 channels,
             } => {
+                let c = &self.config;
                 let x = pixel_norm(x); // normalize_latents
                 let n = x.size()[0];
-                let x = pixel_norm(&act(&dense.forward(&x).view([n, *channels, 4, 4])));
-                pixel_norm(&act(&conv.forward(&x)))
+                let x = pixel_norm(&c.act(&dense.forward(&x).view([n, *channels, 4, 4])));
+                pixel_norm(&c.act(&conv.forward(&x)))
             }
             GBlock::Up { conv0, conv1 } => {
-                let x = pixel_norm(&act(&conv0.forward(&upscale2d(x))));
-                pixel_norm(&act(&conv1.forward(&x)))
+                let c = &self.config;
+                let x = pixel_norm(&c.act(&conv0.forward(&upscale2d(x))));
+                pixel_norm(&c.act(&conv1.forward(&x)))
             }
         }
     }
@@ -315,7 +338,9 @@ impl Generator {
 
     fn apply_to_rgb(&self, index: usize, x: &Tensor) -> Tensor {
         let fp32 = self.config.fp32_image_layers || !self.config.reduced_at(index as i64 + 2);
-        ganlab_layers::float32_if(fp32, x, |x| self.to_rgb[index].forward(x))
+        ganlab_layers::float32_if(fp32, x, |x| {
+            self.config.clamped(self.to_rgb[index].forward(x))
+        })
     }
 }
 
@@ -431,7 +456,7 @@ impl Discriminator {
                 } else {
                     x.shallow_clone()
                 };
-                let x = act(&conv.forward_t(&x, train));
+                let x = self.config.act(&conv.forward_t(&x, train));
                 let n = x.size()[0];
                 let x = act(&dense0.forward_t(&x.reshape([n, -1]), train));
                 let logit = dense1.forward_t(&x, train).view([n]);
@@ -446,8 +471,9 @@ impl Discriminator {
                 }
             }
             DBlock::Down { conv0, conv1 } => {
-                let x = act(&conv0.forward_t(x, train));
-                downscale2d(&act(&conv1.forward_t(&x, train)))
+                let c = &self.config;
+                let x = c.act(&conv0.forward_t(x, train));
+                downscale2d(&c.act(&conv1.forward_t(&x, train)))
             }
         }
     }
@@ -455,7 +481,8 @@ impl Discriminator {
     fn apply_from_rgb(&self, index: usize, images: &Tensor, train: bool) -> Tensor {
         let fp32 = self.config.fp32_image_layers || !self.config.reduced_at(index as i64 + 2);
         ganlab_layers::float32_if(fp32, images, |images| {
-            act(&self.from_rgb[index].forward_t(images, train))
+            self.config
+                .act(&self.from_rgb[index].forward_t(images, train))
         })
     }
 
@@ -573,6 +600,7 @@ mod tests {
             classes: 0,
             fp32_image_layers: false,
             reduced_precision_resolutions: None,
+            conv_clamp: None,
         }
     }
 
@@ -823,6 +851,61 @@ mod tests {
         }
     }
 
+    /// `conv_clamp` (StyleGAN2-ADA's, 256 in its configs): under float16 autocast, images loud
+    /// enough to overflow D's fromRGB layer (above 65,504) give non-finite logits, and with the
+    /// clamp finite ones; a clamp that never binds leaves G and D bit for bit as without it; a
+    /// binding one bounds G's images (its toRGB output) and changes D's logits. (Minibatch
+    /// stddev is off here: on a CPU, autocast squares in float16, so its variance of ±256
+    /// activations would overflow on its own; CUDA's autocast squares in float32.)
+    #[test]
+    fn the_conv_clamp_keeps_float16_activations_finite() {
+        let _rng = rng_lock();
+        let (fp16, cpu) = (ganlab_amp::Precision::Fp16, Device::Cpu);
+        let base = ProganConfig {
+            mbstd_group_size: 1,
+            ..small(16)
+        };
+        let with = |clamp: Option<f64>| {
+            seeded_pair(
+                9,
+                ProganConfig {
+                    conv_clamp: clamp,
+                    ..base
+                },
+            )
+        };
+        let (_a, g, d) = with(None);
+        let (_b, g256, d256) = with(Some(256.0));
+        let (_c, g_tight, d_tight) = with(Some(0.05));
+        let stage = Stage {
+            level: 4,
+            alpha: 0.5,
+        };
+        tch::manual_seed(10);
+        let z = Tensor::randn([4, base.latent()], (Kind::Float, cpu));
+        let images = Tensor::rand([4, 3, 16, 16], (Kind::Float, cpu)) * 2.0 - 1.0;
+        assert!(g.forward_at(&z, stage).equal(&g256.forward_at(&z, stage)));
+        assert!(d
+            .forward_at(&images, stage)
+            .equal(&d256.forward_at(&images, stage)));
+        let tight = g_tight.forward_at(&z, stage);
+        let peak = tight.abs().max().double_value(&[]);
+        assert!(peak <= f64::from(0.05f32), "images within ±0.05: {peak}");
+        let logits = d.forward_at(&images, stage);
+        let diff = (d_tight.forward_at(&images, stage) - &logits).abs().max();
+        assert!(diff.double_value(&[]) > 1e-3, "a binding clamp changes D");
+        let finite = |t: &Tensor| bool::try_from(t.isfinite().all()).expect("bool");
+        let loud = &images * 30_000.0;
+        let free = ganlab_amp::autocast(fp16, cpu, || d.forward_at(&loud, stage));
+        assert_eq!(free.kind(), Kind::Half);
+        assert!(
+            !finite(&free),
+            "float16 overflows without the clamp: {free:?}"
+        );
+        let clamped = ganlab_amp::autocast(fp16, cpu, || d256.forward_at(&loud, stage));
+        assert!(finite(&clamped), "finite with it: {clamped:?}");
+    }
+
     #[test]
     fn forward_and_backward_at_1024_with_small_feature_maps() {
         let _rng = rng_lock();
@@ -831,12 +914,7 @@ mod tests {
             channels: 3,
             fmap_base: 64,
             fmap_max: 8,
-            latent_size: 0,
-            mbstd_group_size: 4,
-            d_spectral_norm: false,
-            classes: 0,
-            fp32_image_layers: false,
-            reduced_precision_resolutions: None,
+            ..small(1024)
         };
         let vs = VarStore::new(Device::Cpu);
         let stage = StageHandle::new(10);

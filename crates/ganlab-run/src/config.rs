@@ -1341,6 +1341,33 @@ mod tests {
     }
 
     #[test]
+    fn the_conv_clamp_is_written_where_set_and_must_be_positive() {
+        let paper = serde_json::to_value(TrainConfig::preset("progan-fashion32").expect("preset"))
+            .expect("json");
+        assert!(paper["progan"].get("conv_clamp").is_none(), "{paper}");
+        // In any precision (StyleGAN2-ADA sets it on its float32 layers too).
+        let mut c = TrainConfig::preset("progan-fashion32").expect("preset");
+        c.set("progan.conv_clamp=256").expect("set");
+        c.validate().expect("fp32 with a clamp");
+        let written = serde_json::to_value(&c).expect("json");
+        assert_eq!(written["progan"]["conv_clamp"], 256.0);
+        assert_eq!(
+            TrainConfig::from_json(&written.to_string()).expect("parse"),
+            c
+        );
+        for bad in ["0", "-1"] {
+            c.set(&format!("progan.conv_clamp={bad}")).expect("set");
+            let err = c.validate().expect_err(bad);
+            assert!(
+                format!("{err:#}").contains(&format!(
+                    "`progan.conv_clamp` must be a positive number (StyleGAN2-ADA uses 256), or null for none, got {bad}"
+                )),
+                "{err:#}"
+            );
+        }
+    }
+
+    #[test]
     fn the_moving_average_ramp_up_is_written_where_set_and_checked() {
         // Off unless set: configs of earlier runs (without the key) read as before.
         let paper = serde_json::to_value(TrainConfig::preset("progan-fashion32").expect("preset"))

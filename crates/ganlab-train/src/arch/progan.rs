@@ -40,6 +40,11 @@ pub struct ProganSettings {
     /// every resolution. See `ganlab_progan::ProganConfig::reduced_precision_resolutions`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reduced_precision_resolutions: Option<i64>,
+    /// Clamp every feature-map layer's output to ±X after its activation, in G and D
+    /// (StyleGAN2-ADA's `conv_clamp`, 256 with its float16 layers, "to avoid float16
+    /// overflow"); null: no clamp. See `ganlab_progan::ProganConfig::conv_clamp`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conv_clamp: Option<f64>,
 }
 
 impl Default for ProganSettings {
@@ -53,6 +58,7 @@ impl Default for ProganSettings {
             ema_rampup: None,
             reset_optimizer: true,
             reduced_precision_resolutions: None,
+            conv_clamp: None,
         }
     }
 }
@@ -81,6 +87,7 @@ impl Progan {
             classes: spec.classes,
             fp32_image_layers: spec.fp32_image_layers,
             reduced_precision_resolutions: spec.progan.reduced_precision_resolutions,
+            conv_clamp: spec.progan.conv_clamp,
         }
     }
 
@@ -166,6 +173,14 @@ impl Architecture for Progan {
                     spec.resolution
                 ),
                 n,
+            )?;
+        }
+        if let Some(c) = p.conv_clamp {
+            check(
+                c.is_finite() && c > 0.0,
+                "progan.conv_clamp",
+                "a positive number (StyleGAN2-ADA uses 256), or null for none",
+                c,
             )?;
         }
         let schedule = Progan::schedule_of(spec);
