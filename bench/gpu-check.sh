@@ -32,7 +32,11 @@
 #      reduced/fp32 speed-up; fp16 is skipped on a CPU (libtorch has no fast fp16 kernels there);
 #      then the ProGAN step with only its highest 4 resolutions in fp16 (bf16 on a CPU;
 #      `--reduced-precision-resolutions`, StyleGAN2-ADA's num_fp16_res) and its feature maps
-#      clamped to ±256 (`--conv-clamp`, its conv_clamp), the same in PyTorch.
+#      clamped to ±256 (`--conv-clamp`, its conv_clamp), the same in PyTorch;
+#   9. mixed precision, step for step: the losses of the first DCGAN-32 and ProGAN-8 steps in
+#      each precision on --device against PyTorch's --replay of them from the same weights and
+#      batches (also with the highest resolution only and the clamp in the last precision),
+#      within 1e-2 relative; reported, not fatal.
 # A table of medians goes to stdout and, with --out, to DIR/gpu-check.md and DIR/gpu-check.json.
 # --device cpu --quick is the dry run tested on every CI run (small sizes, the same steps).
 set -euo pipefail
@@ -275,7 +279,8 @@ done
 # StyleGAN2-ADA's mixed precision: num_fp16_res = 4, only the highest resolutions in the reduced
 # type (fp16 on a GPU), the lower ones in float32, at most all but the lowest resolution; and
 # conv_clamp = 256, every layer's feature maps clamped to ±256; in both programs.
-p="${precisions[${#precisions[@]}-1]}"
+last="${precisions[${#precisions[@]}-1]}"
+p="$last"
 levels="$(awk -v r="$pres" 'BEGIN { printf "%d", log(r) / log(2) + 0.5 }')"
 top=$(( levels - 1 > 4 ? 4 : levels - 2 ))
 bench "ProGAN-$pres WGAN-GP step, stable, batch $pbatch, fmaps $pbase/$pmax, highest $top resolutions in $p, clamp 256" "steps/s" steps_per_s \
@@ -283,6 +288,45 @@ bench "ProGAN-$pres WGAN-GP step, stable, batch $pbatch, fmaps $pbase/$pmax, hig
   "$python" "$here/progan_step.py" --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --phase stable --steps $psteps --device "$device" --precision $p --reduced-precision-resolutions $top --conv-clamp 256 -- \
   "$python" "$here/progan_step.py" --channels 3 --resolution $pres --fmap-base $pbase --fmap-max $pmax --batch $pbatch --phase stable --steps $psteps --device "$device" --precision $p --reduced-precision-resolutions $top --conv-clamp 256 --channels-last
 speedup "ProGAN-$pres stable, highest $top resolutions in $p, clamp 256 / fp32 (toolkit)" "$fp32_progan_stable"
+
+results false
+echo "== 9. mixed precision on $device, step for step: the toolkit's steps against PyTorch's autocast steps"
+# From the same weights and batches (drawn on the CPU by `gan bench losses --dump`, moved to the
+# device), the losses of the first steps against the PyTorch script's --replay of them on the
+# device: DCGAN-32 (non-saturating, 4 steps) and ProGAN at 8x8 (WGAN-GP with its double
+# backward, 3 steps; in the last precision also with StyleGAN2-ADA's float32 low resolutions
+# and clamp). Equal on a CPU; on a GPU within 1e-2 relative (nondeterministic cuDNN algorithms,
+# TF32). Reported, not fatal, so that a difference does not cost the measurements above.
+# agree NAME OURS THEIRS: the largest relative difference of two `step i loss_d loss_g` listings.
+agree() {
+  local worst verdict
+  worst="$(paste <(grep '^step' "$2") <(grep '^step' "$3") | awk '
+    NF != 8 { bad = 1 }
+    { n++; for (j = 3; j <= 4; j++) { a = $j; b = $(j + 4); d = (a > b ? a - b : b - a);
+        m = (b > 0 ? b : -b); if (m < 1e-12) m = 1e-12; if (d / m > w) w = d / m } }
+    END { if (bad || n == 0) print "nan"; else printf "%.3g\n", w + 0 }')"
+  verdict="$(awk -v w="$worst" 'BEGIN { print (w != "nan" && w + 0 <= 1e-2) ? "ok" : "DIFFERENT" }')"
+  echo "$1: max relative difference $worst (tolerance 1e-2): $verdict"
+  [ "$verdict" = ok ] || { echo "toolkit:"; cat "$2"; echo "PyTorch:"; cat "$3"; }
+  rows+=("| $1 | max relative difference of the losses | $worst | - | - | $verdict | - |")
+  json_rows+=("{\"benchmark\": \"$1\", \"unit\": \"max relative difference\", \"toolkit\": \"$worst\", \"tolerance\": 0.01, \"ok\": $([ "$verdict" = ok ] && echo true || echo false)}")
+}
+narrow=(--resolution 8 --fmap-base 32 --fmap-max 16 --batch 8)
+for p in "${precisions[@]}"; do
+  d="$tmp/replay-dcgan-$p"
+  "$gan" bench losses --steps 4 --channels 1 --device "$device" --precision $p --dump "$d" > "$d.ours" 2> "$d.err" || cat "$d.err"
+  "$python" "$here/dcgan32_step.py" --channels 1 --steps 4 --device "$device" --precision $p --replay "$d" > "$d.theirs" 2> "$d.err" || cat "$d.err"
+  agree "DCGAN-32, 4 steps in $p against torch.autocast" "$d.ours" "$d.theirs"
+  variants=("")
+  [ "$p" = "$last" ] && variants+=("--reduced-precision-resolutions 1 --conv-clamp 256")
+  for v in "${variants[@]}"; do
+    d="$tmp/replay-progan-$p${v:+-sg2}"
+    # $v unquoted: it holds whole options.
+    "$gan" bench losses --arch progan "${narrow[@]}" --steps 3 --device "$device" --precision $p $v --dump "$d" > "$d.ours" 2> "$d.err" || cat "$d.err"
+    "$python" "$here/progan_step.py" "${narrow[@]}" --steps 3 --device "$device" --precision $p $v --replay "$d" > "$d.theirs" 2> "$d.err" || cat "$d.err"
+    agree "ProGAN-8 WGAN-GP, 3 steps in $p${v:+, highest resolution only, clamp 256} against torch.autocast" "$d.ours" "$d.theirs"
+  done
+done
 
 results true
 echo "== results on $device ($gpu), $rounds round(s), medians"

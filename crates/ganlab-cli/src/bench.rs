@@ -412,12 +412,14 @@ fn progan_setup(
 /// The losses of `steps` ProGAN steps from seed `seed` (`b`'s stage; random reals, faded at
 /// its α), with the initial weights (`G.<name>.npy`, `D.<name>.npy`) and every step's batches
 /// (`real_<i>.npy`, `z_<i>.npy`) written to `dump`, for `bench/progan_step.py --replay`. Before
-/// step i libtorch's generator is seeded with 1000 + i, so WGAN-GP's ε (the step's only draw)
-/// is what PyTorch draws after the same seed.
+/// step i libtorch's generator is seeded with 1000 + i, so WGAN-GP's ε (the step's only draw,
+/// made on `device`) is what PyTorch draws there after the same seed. The weights and batches
+/// are drawn on the CPU and moved to `device`, as in [`dcgan32_losses`].
 pub fn progan_losses(
     b: ProganBench,
     steps: usize,
     seed: i64,
+    device: Device,
     dump: Option<&Path>,
     precision: ganlab_train::Precision,
 ) -> Result<Vec<(f64, f64)>> {
@@ -428,13 +430,18 @@ pub fn progan_losses(
         d_spectral_norm: false,
         fp32_image_layers: false,
     };
-    let (players, game, optimizer) = progan_setup(&b, Device::Cpu, layout)?;
+    let (mut players, game, optimizer) = progan_setup(&b, Device::Cpu, layout)?;
     if let Some(dir) = dump {
         dump_weights(&players, dir)?;
     }
+    players.g_vs.set_device(device);
+    players.d_vs.set_device(device);
+    if let Some(ema) = players.ema.as_mut() {
+        ema.vs.set_device(device);
+    }
     let placeholder = Tensor::zeros(
         [4, b.channels, b.resolution, b.resolution],
-        (Kind::Float, Device::Cpu),
+        (Kind::Float, device),
     );
     let latent = players.z_dim;
     let mut trainer = bench_trainer(players, game, optimizer, placeholder, layout)?;
@@ -446,7 +453,7 @@ pub fn progan_losses(
         let z = Tensor::randn([b.batch, latent], (Kind::Float, Device::Cpu));
         dump_batches(dump, i, &real, &z)?;
         tch::manual_seed(1000 + i as i64);
-        let out = trainer.step_on(&real, &z)?;
+        let out = trainer.step_on(&real.to_device(device), &z.to_device(device))?;
         losses.push((out.loss_d, out.loss_g));
     }
     Ok(losses)

@@ -840,7 +840,7 @@ fn bench_losses(a: LossesArgs) -> Result<()> {
                 reduced_precision_resolutions,
                 conv_clamp,
             };
-            bench::progan_losses(b, steps, seed, dump.as_deref(), precision)?
+            bench::progan_losses(b, steps, seed, device, dump.as_deref(), precision)?
         }
         other => {
             anyhow::bail!("bench losses: unknown --arch `{other}`; expected dcgan32 or progan")

@@ -1,7 +1,8 @@
 //! The CPU dry run of `bench/gpu-check.sh` (the script a GPU session runs): every step runs with
 //! this build's `gan` and the set-up venv's PyTorch, the correctness check passes (CPU against
 //! CPU must agree exactly), the streamed run from a zip grows to its resolution and leaves a
-//! snapshot, and the results table has every row.
+//! snapshot, the mixed-precision steps equal PyTorch's replay of them, and the results table
+//! has every row.
 
 use std::path::Path;
 use std::process::Command;
@@ -83,7 +84,7 @@ fn gpu_check_dry_run_on_the_cpu() {
     .expect("valid JSON");
     assert_eq!(json["complete"], serde_json::Value::Bool(true), "{json}");
     let rows = json["rows"].as_array().expect("rows");
-    assert_eq!(rows.len(), 16);
+    assert_eq!(rows.len(), 19);
     // Five toolkit-vs-PyTorch rows, then 1 rank vs 2 Gloo ranks of the same global batch.
     assert!(rows[..5]
         .iter()
@@ -117,7 +118,7 @@ fn gpu_check_dry_run_on_the_cpu() {
     // Mixed precision: each bf16 step against PyTorch's autocast step, then the toolkit's
     // bf16/fp32 speed-up, the last pair with only the highest resolutions in bf16 and the clamp
     // (StyleGAN2-ADA's mixed precision); fp16 is skipped on a CPU, saying why.
-    for (k, pair) in rows[8..].chunks(2).enumerate() {
+    for (k, pair) in rows[8..16].chunks(2).enumerate() {
         let (step, speedup) = (&pair[0], &pair[1]);
         let ending = if k == 3 {
             " in bf16, clamp 256"
@@ -140,4 +141,22 @@ fn gpu_check_dry_run_on_the_cpu() {
         );
     }
     assert!(stdout.contains("fp16 on a CPU"), "{stdout}");
+    // Mixed precision step for step: on a CPU the toolkit's bf16 losses are PyTorch's autocast
+    // losses exactly (DCGAN-32; ProGAN-8, also with the highest resolution only and the clamp).
+    let names: Vec<&str> = rows[16..]
+        .iter()
+        .map(|r| r["benchmark"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "DCGAN-32, 4 steps in bf16 against torch.autocast",
+            "ProGAN-8 WGAN-GP, 3 steps in bf16 against torch.autocast",
+            "ProGAN-8 WGAN-GP, 3 steps in bf16, highest resolution only, clamp 256 against torch.autocast",
+        ]
+    );
+    for row in &rows[16..] {
+        assert_eq!(row["ok"], serde_json::Value::Bool(true), "{row}");
+        assert_eq!(row["toolkit"], "0", "{row}");
+    }
 }
