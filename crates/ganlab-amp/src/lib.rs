@@ -23,6 +23,7 @@
 //! assert_eq!("bf16".parse::<Precision>(), Ok(Precision::Bf16));
 //! ```
 
+pub mod cuda;
 mod ffi;
 
 use tch::Device;
@@ -71,7 +72,9 @@ impl Precision {
 
     /// Whether `device` runs this precision fast: `None` when it does (or the precision is
     /// float32), else a warning naming what is missing. A CPU without `amx_bf16` or
-    /// `avx512_bf16` still computes bf16 (oneDNN emulates it), only without the speed-up.
+    /// `avx512_bf16` still computes bf16 (oneDNN emulates it), only without the speed-up; a GPU
+    /// needs tensor cores for the type ([`cuda::speed_warning`]: compute capability 8.0 for
+    /// bf16, 7.0 for fp16).
     pub fn speed_warning(self, device: Device) -> Option<String> {
         match (self, device) {
             (Precision::Fp32, _) => None,
@@ -96,6 +99,9 @@ impl Precision {
                  float32); bf16 is the CPU's reduced type (fast with amx_bf16 or avx512_bf16)"
                     .to_string(),
             ),
+            (p, Device::Cuda(index)) => {
+                cuda::capability(index).and_then(|cap| cuda::speed_warning(p, index, cap))
+            }
             (_, _) => None,
         }
     }

@@ -212,7 +212,8 @@ enum BenchCommand {
     /// Losses of the first DCGAN-32 steps from a seed with CPU-drawn weights and batches, one
     /// `step i loss_d loss_g` line each (the CPU-vs-GPU check of bench/gpu-check.sh).
     Losses(LossesArgs),
-    /// Whether CUDA is usable by this binary: prints `cuda_available`, `cuda_devices`, `cudnn`.
+    /// Whether CUDA is usable by this binary: prints `cuda_available`, `cuda_devices`, `cudnn`,
+    /// and each device's compute capability with what bf16 and fp16 would warn there.
     CudaInfo,
 }
 
@@ -940,6 +941,22 @@ fn bench(what: BenchCommand) -> Result<()> {
             println!("cuda_available {}", tch::Cuda::is_available());
             println!("cuda_devices {}", tch::Cuda::device_count());
             println!("cudnn {}", tch::Cuda::cudnn_is_available());
+            // Per device: its compute capability (from the driver) and what the reduced
+            // precisions would warn there.
+            for index in 0..tch::Cuda::device_count().max(0) as usize {
+                let Some((major, minor)) = ganlab_amp::cuda::capability(index) else {
+                    println!("cuda:{index} compute_capability unknown");
+                    continue;
+                };
+                println!("cuda:{index} compute_capability {major}.{minor}");
+                for p in [ganlab_train::Precision::Bf16, ganlab_train::Precision::Fp16] {
+                    let w = ganlab_amp::cuda::speed_warning(p, index, (major, minor));
+                    println!(
+                        "cuda:{index} {p} {}",
+                        w.unwrap_or_else(|| "tensor cores".into())
+                    );
+                }
+            }
         }
     }
     let rate = lines.pop();
