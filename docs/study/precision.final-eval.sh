@@ -23,6 +23,7 @@ runs="${1:-/tmp/precision-final-eval}"
 gan="${GAN:-$root/target/release/gan}"
 python="$root/.venv/bin/python"
 src="$root/docs/study-runs/study/precision"
+. "$root/docs/study/precision.retrain.sh"
 [ -x "$gan" ] || { echo "$gan: not found (cargo build --release -p ganlab-cli --bin gan, or GAN=PATH)" >&2; exit 1; }
 [ -x "$python" ] || { echo "$python: not found (cargo xtask setup)" >&2; exit 1; }
 mkdir -p "$runs"
@@ -32,19 +33,7 @@ evals="${EVALS:-1}"
 for s in 0 1 2 3 4 5; do
   for v in fp32 bf16; do
     n="dcgan32ema-$v-s$s"
-    if ! grep -qs '"stop_reason": "finished"' "$runs/$n/outcome.json"; then
-      echo "$(date -u +%T) train $n"
-      rm -rf "${runs:?}/$n"
-      "$gan" train --config "$src/$n/config.json" --run-dir "$runs/$n" --no-report >"$runs/$n.train.log" 2>&1
-    fi
-    "$python" - "$src/$n/stats.jsonl" "$runs/$n/stats.jsonl" <<'PY'
-import json, sys
-keys = ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_g", "eval")
-a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
-same = len(a) == len(b) and all(x.get(k) == y.get(k) for x, y in zip(a, b) for k in keys)
-if not same:
-    sys.exit(f"{sys.argv[2]}: the retrained run's losses differ from the study's {sys.argv[1]}")
-PY
+    retrain "$n" "$runs"
     [ "$evals" = 1 ] || continue
     for spec in "10000 0" "10000 1" "10000 2" "1000 0" "1000 1" "1000 2" "1000 3" "1000 4"; do
       set -- $spec

@@ -20,23 +20,12 @@ out="${1:-/tmp/precision-swd-draws}"
 gan="${GAN:-$root/target/release/gan}"
 python="$root/.venv/bin/python"
 src="$root/docs/study-runs/study/precision"
+. "$root/docs/study/precision.retrain.sh"
 [ -x "$gan" ] || { echo "$gan: not found (cargo build --release -p ganlab-cli --bin gan, or GAN=PATH)" >&2; exit 1; }
 mkdir -p "$out"
 runs="dcgan32ema-fp32-s1 dcgan32ema-bf16-s3 dcgan32ema-bf16-s1 dcgan32ema-fp32-s2 dcgan32ema-bf16-s5 dcgan32ema-fp32-s0 dcgan32ema-fp32-s5"
 for n in $runs; do
-  if ! grep -qs '"stop_reason": "finished"' "$out/$n/outcome.json"; then
-    echo "$(date -u +%T) train $n"
-    rm -rf "${out:?}/$n"
-    "$gan" train --config "$src/$n/config.json" --run-dir "$out/$n" --no-report >"$out/$n.train.log" 2>&1
-  fi
-  "$python" - "$src/$n/stats.jsonl" "$out/$n/stats.jsonl" <<'PY'
-import json, sys
-keys = ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_g", "eval")
-a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
-same = len(a) == len(b) and all(x.get(k) == y.get(k) for x, y in zip(a, b) for k in keys)
-if not same:
-    sys.exit(f"{sys.argv[2]}: the retrained run's losses differ from the study's {sys.argv[1]}")
-PY
+  retrain "$n" "$out"
   if [ ! -s "$out/$n.swd20.json" ]; then
     echo "$(date -u +%T) eval $n"
     "$gan" eval --real mnist --fake "$out/$n" --metrics swd --n 10000 --seed 0 --draws 20 \

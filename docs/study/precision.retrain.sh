@@ -1,0 +1,23 @@
+# Sourced by precision.final-eval.sh and precision.swd-draws.sh (needs $gan, $python, $src).
+#
+# retrain NAME DIR: the precision study's run NAME trained again from its committed config.json
+# into DIR/NAME (kept if it already finished there), then checked against the committed
+# stats.jsonl: every tick's losses and evaluations must be equal to the last digit, so the
+# snapshot read afterwards is the study's run, not a similar one (CPU runs of one seed are
+# bit-reproducible on the same kind of CPU). Exits on a difference.
+retrain() {
+  local n="$1" dir="$2"
+  if ! grep -qs '"stop_reason": "finished"' "$dir/$n/outcome.json"; then
+    echo "$(date -u +%T) train $n"
+    rm -rf "${dir:?}/$n"
+    "$gan" train --config "$src/$n/config.json" --run-dir "$dir/$n" --no-report >"$dir/$n.train.log" 2>&1
+  fi
+  "$python" - "$src/$n/stats.jsonl" "$dir/$n/stats.jsonl" <<'PY'
+import json, sys
+keys = ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_g", "eval")
+a, b = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
+same = len(a) == len(b) and all(x.get(k) == y.get(k) for x, y in zip(a, b) for k in keys)
+if not same:
+    sys.exit(f"{sys.argv[2]}: the retrained run's losses differ from the study's {sys.argv[1]}")
+PY
+}
