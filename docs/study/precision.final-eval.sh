@@ -20,12 +20,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 runs="${1:-/tmp/precision-final-eval}"
-gan="${GAN:-$root/target/release/gan}"
-python="$root/.venv/bin/python"
-src="$root/docs/study-runs/study/precision"
 . "$root/docs/study/precision.retrain.sh"
-[ -x "$gan" ] || { echo "$gan: not found (cargo build --release -p ganlab-cli --bin gan, or GAN=PATH)" >&2; exit 1; }
-[ -x "$python" ] || { echo "$python: not found (cargo xtask setup)" >&2; exit 1; }
 mkdir -p "$runs"
 # EVALS=0: retrain and check only, then the harness's final evaluation below (the per-seed
 # evaluations and precision.final-eval.json were made on 2026-12-07 and are committed).

@@ -1,5 +1,12 @@
-# Sourced by precision.final-eval.sh and precision.swd-draws.sh (needs $gan, $python, $src).
-#
+# Sourced by precision.final-eval.sh and precision.swd-draws.sh after they set $root (the
+# checkout): sets $gan (GAN=PATH, or the release build), $python (the set-up venv's) and $src (the
+# study's committed runs), and checks that the first two are there.
+gan="${GAN:-$root/target/release/gan}"
+python="$root/.venv/bin/python"
+src="$root/docs/study-runs/study/precision"
+[ -x "$gan" ] || { echo "$gan: not found (cargo build --release -p ganlab-cli --bin gan, or GAN=PATH)" >&2; exit 1; }
+[ -x "$python" ] || { echo "$python: not found (cargo xtask setup)" >&2; exit 1; }
+
 # retrain NAME DIR: the precision study's run NAME trained again from its committed config.json
 # into DIR/NAME (kept if it already finished there), then checked against the committed
 # stats.jsonl: every tick's losses and evaluations must be equal to the last digit, so the

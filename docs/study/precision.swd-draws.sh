@@ -17,11 +17,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 out="${1:-/tmp/precision-swd-draws}"
-gan="${GAN:-$root/target/release/gan}"
-python="$root/.venv/bin/python"
-src="$root/docs/study-runs/study/precision"
 . "$root/docs/study/precision.retrain.sh"
-[ -x "$gan" ] || { echo "$gan: not found (cargo build --release -p ganlab-cli --bin gan, or GAN=PATH)" >&2; exit 1; }
 mkdir -p "$out"
 runs="dcgan32ema-fp32-s1 dcgan32ema-bf16-s3 dcgan32ema-bf16-s1 dcgan32ema-fp32-s2 dcgan32ema-bf16-s5 dcgan32ema-fp32-s0 dcgan32ema-fp32-s5"
 for n in $runs; do
