@@ -21,7 +21,6 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 runs="${1:-/tmp/precision-final-eval}"
 . "$root/docs/study/precision.retrain.sh"
-mkdir -p "$runs"
 # EVALS=0: retrain and check only, then the harness's final evaluation below (the per-seed
 # evaluations and precision.final-eval.json were made on 2026-12-07 and are committed).
 evals="${EVALS:-1}"
@@ -41,7 +40,9 @@ for s in 0 1 2 3 4 5; do
     done
   done
 done
-[ "$evals" = 1 ] && "$python" - "$runs" "$root/docs/study/precision.final-eval.json" <<'PY'
+# The record is written beside its place and renamed into it (atomic).
+record="$root/docs/study/precision.final-eval.json"
+[ "$evals" = 1 ] && "$python" - "$runs" "$record.tmp" <<'PY'
 import json, os, statistics, sys
 from scipy.stats import mannwhitneyu
 runs, out = sys.argv[1:3]
@@ -75,18 +76,16 @@ for metric in ("domain_fid", "swd"):
     lo, hi = min(values["fp32"]), max(values["fp32"])
     record["variants"]["bf16"][metric]["inside_fp32_range"] = sum(lo <= x <= hi for x in values["bf16"])
     record["variants"]["bf16"][metric]["p_bf16_worse"] = mannwhitneyu(values["bf16"], values["fp32"], alternative="greater").pvalue
-tmp = out + ".tmp"
-with open(tmp, "w") as f:
+with open(out, "w") as f:
     json.dump(record, f, indent=1)
     f.write("\n")
-os.replace(tmp, out)
 for v, m in record["variants"].items():
     for metric, r in m.items():
         print(v, metric, " ".join(f"{x:.2f}" for x in r["n10000"]), f"mean {r['mean']:.2f} ± {r['std']:.2f}",
               f"(one snapshot at n=1000: ± {r['n1000_eval_std_per_snapshot']:.2f}, at n=10000: ± {r['n10000_eval_std_per_snapshot']:.2f})",
               *( [f"inside fp32's range: {r['inside_fp32_range']}/6, p = {r['p_bf16_worse']:.2f}"] if v == "bf16" else []))
-print("written:", out)
 PY
+[ "$evals" = 1 ] && mv "$record.tmp" "$record" && echo "written: $record"
 
 # Then the study harness's own final evaluation of the retrained runs (`gan study`: the runs'
 # training-time metrics on 10,000 samples a side with evaluation seeds 0-2, `gan eval --draws 3`),

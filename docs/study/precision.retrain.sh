@@ -8,12 +8,13 @@ src="$root/docs/study-runs/study/precision"
 [ -x "$python" ] || { echo "$python: not found (cargo xtask setup)" >&2; exit 1; }
 
 # retrain NAME DIR: the precision study's run NAME trained again from its committed config.json
-# into DIR/NAME (kept if it already finished there), then checked against the committed
+# into DIR/NAME (DIR made if missing; the run kept if it already finished there), then checked against the committed
 # stats.jsonl: every tick's losses and evaluations must be equal to the last digit, so the
 # snapshot read afterwards is the study's run, not a similar one (CPU runs of one seed are
 # bit-reproducible on the same kind of CPU). Exits on a difference.
 retrain() {
   local n="$1" dir="$2"
+  mkdir -p "$dir"
   if ! grep -qs '"stop_reason": "finished"' "$dir/$n/outcome.json"; then
     echo "$(date -u +%T) train $n"
     rm -rf "${dir:?}/$n"

@@ -18,7 +18,6 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 out="${1:-/tmp/precision-swd-draws}"
 . "$root/docs/study/precision.retrain.sh"
-mkdir -p "$out"
 runs="dcgan32ema-fp32-s1 dcgan32ema-bf16-s3 dcgan32ema-bf16-s1 dcgan32ema-fp32-s2 dcgan32ema-bf16-s5 dcgan32ema-fp32-s0 dcgan32ema-fp32-s5"
 for n in $runs; do
   retrain "$n" "$out"
@@ -28,7 +27,9 @@ for n in $runs; do
       --json "$out/$n.swd20.json" >"$out/$n.eval.log" 2>&1
   fi
 done
-"$python" - "$out" "$src" "$root/docs/study/precision.swd-draws.json" $runs <<'PY'
+# The record is written beside its place and renamed into it (atomic).
+record="$root/docs/study/precision.swd-draws.json"
+"$python" - "$out" "$src" "$record.tmp" $runs <<'PY'
 import json, math, statistics, sys
 out, src, target, *runs = sys.argv[1:]
 record = {"command": "bash docs/study/precision.swd-draws.sh", "unit": "SWD x1e3, 10,000 samples a side",
@@ -51,12 +52,9 @@ for n, r in record["runs"].items():
         gap = r["mean"] - top["mean"]
         se = math.hypot(r["standard_error"], top["standard_error"])
         r["above_fp32_top"] = {"difference": gap, "standard_error": se, "z": gap / se}
-tmp = target + ".tmp"
-with open(tmp, "w") as f:
+with open(target, "w") as f:
     json.dump(record, f, indent=1)
     f.write("\n")
-import os
-os.replace(tmp, target)
 for n, r in record["runs"].items():
     extra = ""
     if "above_fp32_top" in r:
@@ -64,3 +62,4 @@ for n, r in record["runs"].items():
         extra = f"  vs fp32's top ({top_name}): {a['difference']:+.3f} ± {a['standard_error']:.3f} (z {a['z']:+.1f})"
     print(f"{n:20s} 20 draws {r['mean']:.3f} ± {r['standard_error']:.3f} (one draw ± {r['std_one_draw']:.3f}); 3 draws {r['final_eval_mean_of_3']:.3f}{extra}")
 PY
+mv "$record.tmp" "$record"

@@ -1107,6 +1107,22 @@ impl EvaluationSettings {
 mod tests {
     use super::*;
 
+    /// `c` as config.json holds it, asserting that reading it back gives `c` again.
+    fn written_and_read_back(c: &TrainConfig) -> serde_json::Value {
+        let written = serde_json::to_value(c).expect("json");
+        assert_eq!(
+            &TrainConfig::from_json(&written.to_string()).expect("parse"),
+            c
+        );
+        written
+    }
+
+    /// The progan-fashion32 preset as config.json holds it (keys left unset are absent).
+    fn progan_preset_json() -> serde_json::Value {
+        serde_json::to_value(TrainConfig::preset("progan-fashion32").expect("preset"))
+            .expect("json")
+    }
+
     /// Asserts that `config` with `assignment` (`KEY=VALUE`) is refused with a message that
     /// contains `expected`.
     fn assert_refused(mut config: TrainConfig, assignment: &str, expected: &str) {
@@ -1274,12 +1290,8 @@ mod tests {
         c.set("precision=bf16").expect("set");
         c.validate().expect("bf16 with float32 image layers");
         assert!(c.arch_spec().fp32_image_layers);
-        let written = serde_json::to_value(&c).expect("json");
+        let written = written_and_read_back(&c);
         assert_eq!(written["fp32_image_layers"], true);
-        assert_eq!(
-            TrainConfig::from_json(&written.to_string()).expect("parse"),
-            c
-        );
         // The 2-D toys have no image layers.
         c.set("dataset=ring8").expect("set");
         let err = c.validate().expect_err("a toy with fp32_image_layers");
@@ -1289,8 +1301,7 @@ mod tests {
     #[test]
     fn reduced_precision_resolutions_are_progan_s_need_reduced_precision_and_a_valid_count() {
         // Unset: config.json as before.
-        let paper = serde_json::to_value(TrainConfig::preset("progan-fashion32").expect("preset"))
-            .expect("json");
+        let paper = progan_preset_json();
         assert!(
             paper["progan"]
                 .get("reduced_precision_resolutions")
@@ -1310,12 +1321,8 @@ mod tests {
         c.set("precision=bf16").expect("set");
         c.validate()
             .expect("bf16 with the highest two resolutions in it");
-        let written = serde_json::to_value(&c).expect("json");
+        let written = written_and_read_back(&c);
         assert_eq!(written["progan"]["reduced_precision_resolutions"], 2);
-        assert_eq!(
-            TrainConfig::from_json(&written.to_string()).expect("parse"),
-            c
-        );
         // 32x32: the resolutions 4, 8, 16, 32.
         for bad in ["0", "5", "-1"] {
             c.set(&format!("progan.reduced_precision_resolutions={bad}"))
@@ -1342,19 +1349,14 @@ mod tests {
 
     #[test]
     fn the_conv_clamp_is_written_where_set_and_must_be_positive() {
-        let paper = serde_json::to_value(TrainConfig::preset("progan-fashion32").expect("preset"))
-            .expect("json");
+        let paper = progan_preset_json();
         assert!(paper["progan"].get("conv_clamp").is_none(), "{paper}");
         // In any precision (StyleGAN2-ADA sets it on its float32 layers too).
         let mut c = TrainConfig::preset("progan-fashion32").expect("preset");
         c.set("progan.conv_clamp=256").expect("set");
         c.validate().expect("fp32 with a clamp");
-        let written = serde_json::to_value(&c).expect("json");
+        let written = written_and_read_back(&c);
         assert_eq!(written["progan"]["conv_clamp"], 256.0);
-        assert_eq!(
-            TrainConfig::from_json(&written.to_string()).expect("parse"),
-            c
-        );
         for bad in ["0", "-1"] {
             c.set(&format!("progan.conv_clamp={bad}")).expect("set");
             let err = c.validate().expect_err(bad);
@@ -1370,8 +1372,7 @@ mod tests {
     #[test]
     fn the_moving_average_ramp_up_is_written_where_set_and_checked() {
         // Off unless set: configs of earlier runs (without the key) read as before.
-        let paper = serde_json::to_value(TrainConfig::preset("progan-fashion32").expect("preset"))
-            .expect("json");
+        let paper = progan_preset_json();
         assert!(paper["progan"].get("ema_rampup").is_none(), "{paper}");
         let mut wide = TrainConfig::preset("progan-fashion32-wide").expect("preset");
         assert_eq!(wide.progan.ema_rampup, Some(0.05));
@@ -1402,14 +1403,10 @@ mod tests {
         // 0.5 ** (256 / 20_000) (the toys' batch 256, 20 kimg).
         let beta = c.ema_beta().expect("β");
         assert!((beta - 0.995_573_683_188_194_6).abs() < 1e-15, "{beta}");
-        let written = serde_json::to_value(&c).expect("json");
+        let written = written_and_read_back(&c);
         assert_eq!(
             (&written["ema_kimg"], &written["ema_rampup"]),
             (&10.0.into(), &0.05.into())
-        );
-        assert_eq!(
-            TrainConfig::from_json(&written.to_string()).expect("parse"),
-            c
         );
         let mut toy = TrainConfig::preset("toy-ring8").expect("preset");
         toy.set("ema_kimg=20").expect("set");
@@ -1449,7 +1446,7 @@ mod tests {
         c.device = DeviceChoice::CudaIndex(1);
         c.evaluation.metrics = vec![Metric::Swd, Metric::Fid];
         c.evaluation.primary = Some(Metric::Fid);
-        let written = serde_json::to_value(&c).expect("json");
+        let written = written_and_read_back(&c);
         assert_eq!(
             (
                 &written["arch"],
@@ -1465,10 +1462,6 @@ mod tests {
                 &serde_json::json!(["swd", "fid"]),
                 &serde_json::json!("fid")
             )
-        );
-        assert_eq!(
-            TrainConfig::from_json(&written.to_string()).expect("parse"),
-            c
         );
         for game in GameName::ALL {
             assert_eq!(game.name().parse::<GameName>().expect("game"), game);
