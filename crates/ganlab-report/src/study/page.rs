@@ -876,6 +876,30 @@ fn rank_test_greater(values: &[f64], reference: &[f64]) -> (f64, f64) {
     (u, at_least / total)
 }
 
+/// Welch's confidence interval (unequal variances) for mean(`values`) − mean(`reference`) at
+/// `level` (0.90 for two one-sided tests at 5%): (difference, low, high), with
+/// Welch–Satterthwaite's degrees of freedom and Student's t quantile, as
+/// `scipy.stats.ttest_ind(values, reference, equal_var=False).confidence_interval(level)`.
+/// None with fewer than two values a side or with no spread on either.
+fn welch_interval(values: &[f64], reference: &[f64], level: f64) -> Option<(f64, f64, f64)> {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    if values.len() < 2 || reference.len() < 2 {
+        return None;
+    }
+    let ((mv, sv), (mr, sr)) = (mean_std(values), mean_std(reference));
+    let (av, ar) = (
+        sv * sv / values.len() as f64,
+        sr * sr / reference.len() as f64,
+    );
+    let df = (av + ar).powi(2)
+        / (av * av / (values.len() - 1) as f64 + ar * ar / (reference.len() - 1) as f64);
+    let t = StudentsT::new(0.0, 1.0, df)
+        .ok()?
+        .inverse_cdf(0.5 + level / 2.0);
+    let (diff, half) = (mv - mr, t * (av + ar).sqrt());
+    Some((diff, diff - half, diff + half))
+}
+
 /// A number read from a finished run (its last evaluation of a metric, say).
 type ValueOf<'a> = dyn Fn(&RunResult) -> Option<f64> + 'a;
 
@@ -900,7 +924,7 @@ fn precision_body(groups: &[Group], record: &mut Value) -> Result<String> {
     if pairs.is_empty() {
         return Ok(md);
     }
-    md.push_str("## Reduced precision against fp32, seed by seed\n\nEach reduced-precision seed's final value against the range (min to max) of the fp32 seeds, lower is better: at the last evaluation, averaged over the last three evaluations (one evaluation moves by several units from the next), and, for runs that have one, at the final snapshot measured precisely (see above). `bf16-fp32img`: bf16 with `--fp32-image-layers` (G's last layer and D's first in float32); `dcgan32ema`: the main job with G's moving average (`--ema-kimg 10 --set ema_rampup=0.05`), which the evaluations sample. The range alone decides little with few seeds: were both sides drawn alike, all 3 of 3 seeds would be at or below the largest of 3 fp32 seeds only half the time. The last column is Mann–Whitney's one-sided test that the variant's seeds end higher (worse) than fp32's: U (the pairs in which the variant's seed is above, of n·m) and the exact p-value; with 3 seeds a side the smallest possible p is 0.05, with 6 a side 0.001.\n\n| model | variant | metric | at | fp32 seeds | variant's seeds | inside fp32's range or better | variant worse: U, p |\n|---|---|---|---|---|---|---|---|\n");
+    md.push_str("## Reduced precision against fp32, seed by seed\n\nEach reduced-precision seed's final value against the range (min to max) of the fp32 seeds, lower is better: at the last evaluation, averaged over the last three evaluations (one evaluation moves by several units from the next), and, for runs that have one, at the final snapshot measured precisely (see above). `bf16-fp32img`: bf16 with `--fp32-image-layers` (G's last layer and D's first in float32); `dcgan32ema`: the main job with G's moving average (`--ema-kimg 10 --set ema_rampup=0.05`), which the evaluations sample. The range alone decides little with few seeds: were both sides drawn alike, all 3 of 3 seeds would be at or below the largest of 3 fp32 seeds only half the time. The last column is Mann–Whitney's one-sided test that the variant's seeds end higher (worse) than fp32's: U (the pairs in which the variant's seed is above, of n·m) and the exact p-value; with 3 seeds a side the smallest possible p is 0.05, with 6 a side 0.001. The column before it is the difference of the means (variant − fp32) with its 90% confidence interval (Welch's t, unequal variances), in the metric's units and as a share of fp32's mean: an interval inside ±X% says, by two one-sided tests at 5%, that the variant's mean is within X% of fp32's (equivalence, which neither the range nor the rank test can show).\n\n| model | variant | metric | at | fp32 seeds | variant's seeds | inside fp32's range or better | variant − fp32, means: 90% CI | variant worse: U, p |\n|---|---|---|---|---|---|---|---|---|\n");
     let list = |v: &[f64]| -> String {
         v.iter()
             .map(|x| format!("{x:.2}"))
@@ -928,8 +952,19 @@ fn precision_body(groups: &[Group], record: &mut Value) -> Result<String> {
                 }
                 let (inside, above) = against_range(&f, &b);
                 let (u, p) = rank_test_greater(&b, &f);
+                let welch = welch_interval(&b, &f, 0.90);
+                let fp32_mean = mean_std(&f).0;
+                let difference = match welch {
+                    Some((d, lo, hi)) => format!(
+                        "{d:+.2} [{lo:+.2}, {hi:+.2}] ({:+.1}% [{:+.1}%, {:+.1}%])",
+                        100.0 * d / fp32_mean,
+                        100.0 * lo / fp32_mean,
+                        100.0 * hi / fp32_mean
+                    ),
+                    None => "–".into(),
+                };
                 md.push_str(&format!(
-                    "| {model} | {variant} | {} | {at} | {} | {} | {inside} of {}{} | {u} of {}, p = {p:.3} |\n",
+                    "| {model} | {variant} | {} | {at} | {} | {} | {inside} of {}{} | {difference} | {u} of {}, p = {p:.3} |\n",
                     metric.label(),
                     list(&f),
                     list(&b),
@@ -940,7 +975,7 @@ fn precision_body(groups: &[Group], record: &mut Value) -> Result<String> {
                     },
                     f.len() * b.len()
                 ));
-                rows.push(json!({"model": model, "variant": variant, "metric": metric.name(), "at": at, "fp32": f, "reduced": b, "inside_or_better": inside, "above": above, "mann_whitney_u": u, "p_worse": p}));
+                rows.push(json!({"model": model, "variant": variant, "metric": metric.name(), "at": at, "fp32": f, "reduced": b, "inside_or_better": inside, "above": above, "mean_difference_ci90": welch.map(|(d, lo, hi)| [d, lo, hi]), "mann_whitney_u": u, "p_worse": p}));
             }
         }
     }
@@ -1251,7 +1286,9 @@ fn evaluation_grids(run: &RunResult, pics: &Path, folder: &str) -> Result<String
 
 #[cfg(test)]
 mod tests {
-    use super::{against_range, last_quarter_mean, last_three_mean, rank_test_greater};
+    use super::{
+        against_range, last_quarter_mean, last_three_mean, rank_test_greater, welch_interval,
+    };
 
     /// Against `scipy.stats.mannwhitneyu(a, b, alternative="greater", method="exact")` (scipy
     /// 1.17.1): (U, p) printed to 16 digits; the tolerance is float round-off.
@@ -1282,6 +1319,53 @@ mod tests {
                 "{a:?} {b:?}: {got_p} against {p}"
             );
         }
+    }
+
+    /// Against `scipy.stats.ttest_ind(a, b, equal_var=False).confidence_interval(level)` (scipy
+    /// 1.17.1, printed to 16 digits; the first two cases are the precision study's final SWD and
+    /// domain FID of the `dcgan32ema` seeds); the tolerance covers the t quantile's numerical
+    /// inversion.
+    #[test]
+    fn the_welch_interval_equals_scipy() {
+        let swd_fp32 = [5.18, 5.32, 5.22, 4.92, 5.13, 5.16];
+        let swd_bf16 = [5.06, 5.42, 4.81, 5.49, 5.03, 5.24];
+        let fid_fp32 = [11.71, 13.81, 11.59, 12.46, 12.68, 13.39];
+        let fid_bf16 = [10.94, 13.57, 11.78, 11.68, 12.00, 12.60];
+        let cases: [(&[f64], &[f64], f64, f64, f64); 3] = [
+            (
+                &swd_bf16,
+                &swd_fp32,
+                0.90,
+                -0.20172406926983774,
+                0.24172406926983864,
+            ),
+            (
+                &fid_bf16,
+                &fid_fp32,
+                0.90,
+                -1.4459573531388585,
+                0.42262401980552133,
+            ),
+            (
+                &[3.0, 5.5, 9.0, 7.25],
+                &[1.0, 2.0, 4.0],
+                0.95,
+                -0.17316248822154146,
+                7.881495821554875,
+            ),
+        ];
+        for (a, b, level, low, high) in cases {
+            let (diff, got_low, got_high) = welch_interval(a, b, level).unwrap();
+            assert!((diff - (low + high) / 2.0).abs() < 1e-12, "{a:?} {b:?}");
+            for (got, want) in [(got_low, low), (got_high, high)] {
+                assert!(
+                    (got - want).abs() < 1e-9,
+                    "{a:?} {b:?}: {got} against {want}"
+                );
+            }
+        }
+        assert_eq!(welch_interval(&[1.0], &[1.0, 2.0], 0.9), None);
+        assert_eq!(welch_interval(&[1.0, 1.0], &[2.0, 2.0], 0.9), None);
     }
 
     #[test]
