@@ -1331,7 +1331,9 @@ mod tests {
         let swd_bf16 = [5.06, 5.42, 4.81, 5.49, 5.03, 5.24];
         let fid_fp32 = [11.71, 13.81, 11.59, 12.46, 12.68, 13.39];
         let fid_bf16 = [10.94, 13.57, 11.78, 11.68, 12.00, 12.60];
-        let cases: [(&[f64], &[f64], f64, f64, f64); 3] = [
+        // (values, reference, level, scipy's low, scipy's high)
+        type Case<'a> = (&'a [f64], &'a [f64], f64, f64, f64);
+        let cases: [Case; 3] = [
             (
                 &swd_bf16,
                 &swd_fp32,
