@@ -198,6 +198,62 @@ fn resumed_runs_end_with_identical_parameters() {
     );
 }
 
+/// Reduced precision keeps the guarantee: a bf16 run stopped after a snapshot (a SIGKILL's
+/// leftovers: the run directory as it was then) and resumed ends with the uninterrupted run's
+/// parameters, bit for bit: DCGAN-32 with its image layers in float32, and ProGAN from the
+/// middle of its 4 → 8 fade with only the highest resolution reduced and the conv clamp. Both
+/// differ from the same run in fp32, so the reduced type is in effect. (fp16's scaler state
+/// resumes too: `research_engine.rs`.)
+#[test]
+fn bf16_runs_resume_exactly() {
+    let _rng = ganlab_tests::global_rng_lock();
+    let dcgan = TrainConfig {
+        precision: ganlab_train::Precision::Bf16,
+        fp32_image_layers: true,
+        kimg: 0.128,
+        tick_kimg: 0.032,
+        ..dcgan_config()
+    };
+    let mut progan = ganlab_tests::tiny_progan_config(16, 8, 0.064, 0.128);
+    progan.progan.schedule.minibatch = [(4, 16), (8, 16)].into_iter().collect();
+    progan.kimg = 0.192;
+    progan.tick_kimg = 0.032;
+    progan.snapshot_ticks = 1;
+    progan.keep_snapshots = 0;
+    progan.grid_images = 4;
+    progan.precision = ganlab_train::Precision::Bf16;
+    progan.progan.reduced_precision_resolutions = Some(1);
+    progan.progan.conv_clamp = Some(256.0);
+    for (name, config, cut_at) in [("dcgan32", dcgan, "0000.06"), ("progan", progan, "0000.13")] {
+        let full = tempfile::tempdir().expect("tmp");
+        let a = ganlab_run::train(config.clone(), full.path(), quiet()).expect("uninterrupted");
+        let cut = tempfile::tempdir().expect("tmp");
+        ganlab_tests::copy_run_killed_after(full.path(), cut.path(), cut_at);
+        let saved = RunConfig::read(cut.path()).expect("config.json").config;
+        assert_eq!(saved.precision, ganlab_train::Precision::Bf16, "{name}");
+        let b = resume(saved, cut.path(), quiet()).expect("resumed");
+        assert_eq!(a.images_shown, b.images_shown, "{name}");
+        assert_same_parameters(&a.snapshot, &b.snapshot);
+
+        let mut fp32 = TrainConfig {
+            precision: ganlab_train::Precision::Fp32,
+            fp32_image_layers: false,
+            ..config
+        };
+        fp32.progan.reduced_precision_resolutions = None;
+        let plain = tempfile::tempdir().expect("tmp");
+        let c = ganlab_run::train(fp32, plain.path(), quiet()).expect("fp32");
+        let (a, c) = (
+            Snapshot::read(&a.snapshot).expect("bf16"),
+            Snapshot::read(&c.snapshot).expect("fp32"),
+        );
+        assert!(
+            a.tensors.iter().any(|(k, t)| !t.equal(&c.tensors[k])),
+            "{name}: the bf16 run ends as the fp32 one"
+        );
+    }
+}
+
 /// G's moving average (`ema_kimg`, with a ramp-up) only watches: G, D and their optimisers end
 /// as in the run without it. It is in every snapshot, resumes exactly (the ramp-up continues
 /// from the images shown), and is what `gan generate` and `gan eval` sample.
