@@ -2,8 +2,8 @@
 //! seed), for DCGAN-32, for ProGAN from a snapshot taken in the middle of a fade-in, and for a
 //! spectrally normalised D under WGAN-GP (its power iterations' u and v resume too), and for ADA
 //! (p, r_t's sums and the augmentation's draws continue), for a conditional pair, and for G's
-//! moving average, and in bf16. The tests take the lock of libtorch's global generator, so that no other test
-//! in the process draws from it meanwhile.
+//! moving average, and in bf16. The tests take the lock of libtorch's global generator, so that
+//! no other test in the process draws from it meanwhile.
 
 use ganlab_run::config::RunConfig;
 use ganlab_run::snapshot::Snapshot;
