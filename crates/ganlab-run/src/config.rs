@@ -455,24 +455,40 @@ impl TrainConfig {
     }
 }
 
+/// Reads a config's JSON into `T`; a value of the wrong type or out of the type's range is named
+/// by its key's dotted path (`progan.conv_clamp: invalid type: string "x", expected f64`), which
+/// serde's own message leaves out once the text is a `Value`.
+fn typed<'de, T: serde::Deserialize<'de>>(
+    deserializer: impl serde::Deserializer<'de, Error = serde_json::Error>,
+) -> Result<T, String> {
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        match path.as_str() {
+            "." => e.into_inner().to_string(),
+            _ => format!("`{path}`: {}", e.into_inner()),
+        }
+    })
+}
+
 impl TrainConfig {
     /// Parses a config from JSON text; unknown keys and bad values are errors naming the key.
     pub fn from_json(text: &str) -> Result<TrainConfig> {
-        let config: TrainConfig = serde_json::from_str(text).map_err(|e| {
-            let recorded = serde_json::to_value(Provenance::default())
-                .ok()
-                .and_then(|keys| keys.as_object().map(|keys| keys.keys().cloned().collect()))
-                .unwrap_or_else(Vec::new);
-            match recorded
-                .iter()
-                .any(|key| text.contains(&format!("\"{key}\"")))
-            {
-                true => anyhow::anyhow!(
-                    "config: {e} (a run's config.json: read it with RunConfig::from_json)"
-                ),
-                false => anyhow::anyhow!("config: {e}"),
-            }
-        })?;
+        let config: TrainConfig =
+            typed(&mut serde_json::Deserializer::from_str(text)).map_err(|e| {
+                let recorded = serde_json::to_value(Provenance::default())
+                    .ok()
+                    .and_then(|keys| keys.as_object().map(|keys| keys.keys().cloned().collect()))
+                    .unwrap_or_else(Vec::new);
+                match recorded
+                    .iter()
+                    .any(|key| text.contains(&format!("\"{key}\"")))
+                {
+                    true => anyhow::anyhow!(
+                        "config: {e} (a run's config.json: read it with RunConfig::from_json)"
+                    ),
+                    false => anyhow::anyhow!("config: {e}"),
+                }
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -534,7 +550,7 @@ impl TrainConfig {
                 .get_mut(*part)
                 .ok_or_else(|| KeyError::Structure("unknown key".into()))?;
         }
-        *self = serde_json::from_value(tree).map_err(|e| KeyError::Value(e.to_string()))?;
+        *self = typed(tree).map_err(KeyError::Value)?;
         Ok(())
     }
 
@@ -949,6 +965,9 @@ impl RunConfig {
     pub fn from_json(text: &str) -> Result<RunConfig> {
         let mut value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        if !value.is_object() {
+            anyhow::bail!("config: expected a JSON object of keys, got {value}");
+        }
         if let Some(object) = value.as_object_mut() {
             // Runs before `d_norm` existed trained DCGAN-32's D with batch norm, whatever the game.
             if object.get("arch").and_then(|a| a.as_str()) == Some(arch::Dcgan32.name()) {
@@ -968,10 +987,9 @@ impl RunConfig {
                 }
             }
         }
-        let config: TrainConfig =
-            serde_json::from_value(value).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        let config: TrainConfig = typed(value).map_err(|e| anyhow::anyhow!("config: {e}"))?;
         config.validate()?;
-        let provenance = serde_json::from_value(serde_json::Value::Object(provenance))
+        let provenance = typed(serde_json::Value::Object(provenance))
             .map_err(|e| anyhow::anyhow!("config: {e}"))?;
         Ok(RunConfig { config, provenance })
     }
@@ -1218,6 +1236,56 @@ mod tests {
         assert!(
             err.to_string()
                 .contains("`evaluation.n` must be in 2..=200000, got 1"),
+            "{err}"
+        );
+    }
+
+    /// A value of the wrong type is named by its key's path, in a config file, in a run's
+    /// config.json and through `--set` (serde's message alone says only what it expected).
+    #[test]
+    fn values_of_the_wrong_type_are_named_by_their_key() {
+        let cases = [
+            (
+                r#"{"kimg": "abc"}"#,
+                "`kimg`: invalid type: string \"abc\", expected f64",
+            ),
+            (
+                r#"{"precision": 16}"#,
+                "`precision`: invalid type: integer `16`",
+            ),
+            (
+                r#"{"progan": {"conv_clamp": "x"}}"#,
+                "`progan.conv_clamp`: invalid type: string \"x\"",
+            ),
+            (
+                r#"{"progan": {"schedule": {"minibatch": {"4": "a"}}}}"#,
+                "`progan.schedule.minibatch.4`: invalid type: string \"a\"",
+            ),
+            (
+                r#"{"batch_size": -1}"#,
+                "`batch_size`: invalid value: integer `-1`",
+            ),
+        ];
+        for (text, named) in cases {
+            let err = TrainConfig::from_json(text).unwrap_err().to_string();
+            assert!(err.contains(named), "{text}: {err}");
+            let err = RunConfig::from_json(text).unwrap_err().to_string();
+            assert!(err.contains(named), "config.json {text}: {err}");
+        }
+        // The text's own mistakes keep serde's line and column.
+        let err = TrainConfig::from_json("{\"kimg\": 1,}").unwrap_err();
+        assert!(err.to_string().contains("line 1 column 12"), "{err}");
+        let err = RunConfig::from_json("[1]").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("config: expected a JSON object of keys, got [1]"),
+            "{err}"
+        );
+        let mut c = TrainConfig::default();
+        let err = c.set(r#"progan={"conv_clamp": "x"}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`progan.conv_clamp`: invalid type"),
             "{err}"
         );
     }
