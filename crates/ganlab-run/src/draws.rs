@@ -135,9 +135,14 @@ pub fn evaluate_draws(cfg: &EvalConfig, draws: u64) -> Result<Draws> {
             json: if draws == 1 { cfg.json.clone() } else { None },
             ..cfg.clone()
         };
-        evaluations.push(
-            evaluate_typed(&one).with_context(|| format!("draw with evaluation seed {seed}"))?,
-        );
+        // With one draw its seed is the command's own: nothing to add to the message.
+        let evaluation = match draws {
+            1 => evaluate_typed(&one)?,
+            _ => {
+                evaluate_typed(&one).with_context(|| format!("draw with evaluation seed {seed}"))?
+            }
+        };
+        evaluations.push(evaluation);
     }
     let summary = metrics
         .iter()
