@@ -76,8 +76,8 @@ enum Command {
     /// Plots (losses, D outputs, gradient norms, metrics against kimg and wall time), a strip of
     /// the sample grids and a Markdown summary of a run, in RUN_DIR/report/.
     Report(ReportArgs),
-    /// A reproducible study of the toolkit's claims (games, growing, toys, stopping): its runs
-    /// (resumable) and a page with tables, plots and grids in docs/study/NAME.md.
+    /// A reproducible study of one of the toolkit's claims (`gan study --help` lists them): its
+    /// runs (resumable) and a page with tables, plots and grids in docs/study/NAME.md.
     Study(StudyArgs),
 }
 
