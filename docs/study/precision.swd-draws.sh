@@ -18,7 +18,7 @@
 # and Brown-Forsythe's) and gives the difference of the means with Welch's 90% interval.
 #
 # Usage: bash docs/study/precision.swd-draws.sh [RUNS_DIR [RUN...]] (default /tmp/precision-swd-draws
-# and all 12 `dcgan32ema` runs; resumable; runs measured before stay in the record). About 11 min a
+# and all 12 `dcgan32ema` runs; resumable; runs measured before stay in the record). 11-15 min a
 # run on a 2-core Xeon with AMX (the same kind of CPU as the runs').
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
