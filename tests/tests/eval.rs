@@ -154,6 +154,7 @@ fn draws_are_the_single_evaluations_with_successive_seeds() {
     let mean = singles.iter().sum::<f64>() / 3.0;
     let var = singles.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 2.0;
     assert!((swd.mean - mean).abs() < 1e-12 && (swd.std - var.sqrt()).abs() < 1e-12);
+    assert!((swd.standard_error - (var / 3.0).sqrt()).abs() < 1e-12);
     assert_eq!(
         swd.min,
         singles.iter().copied().fold(f64::INFINITY, f64::min)

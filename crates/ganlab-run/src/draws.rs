@@ -38,8 +38,11 @@ pub struct DrawSummary {
     /// The metric's value in each draw, in the order of the seeds.
     pub values: Vec<f64>,
     pub mean: f64,
-    /// Sample standard deviation (n − 1) over the draws.
+    /// Sample standard deviation (n − 1) over the draws: how far one draw moves.
     pub std: f64,
+    /// The mean's standard error, `std / √draws`: how far the mean of these draws moves, the
+    /// resolution at which two means compare.
+    pub standard_error: f64,
     pub min: f64,
     pub max: f64,
 }
@@ -56,42 +59,46 @@ pub struct Draws {
 
 impl Draws {
     /// The JSON `gan eval --draws K --json` writes (K > 1): `draws`, `seeds`, `summary` (per
-    /// metric under its registry name: `mean`, `std`, `min`, `max`, `values`) and `evaluations`
+    /// metric under its registry name: `mean`, `std`, `standard_error`, `min`, `max`, `values`)
+    /// and `evaluations`
     /// (each draw's result as `gan eval --json` writes one).
     pub fn to_json(&self) -> Value {
         let mut summary = Map::new();
         for s in &self.summary {
             summary.insert(
                 s.metric.name().to_string(),
-                json!({"mean": s.mean, "std": s.std, "min": s.min, "max": s.max, "values": s.values}),
+                json!({"mean": s.mean, "std": s.std, "standard_error": s.standard_error, "min": s.min, "max": s.max, "values": s.values}),
             );
         }
         json!({
             "draws": self.seeds.len(),
             "seeds": self.seeds,
             "std": "sample standard deviation (n - 1) over the draws",
+            "standard_error": "std / sqrt(draws): the standard error of the mean",
             "summary": summary,
             "evaluations": self.evaluations.iter().map(Evaluation::to_json).collect::<Vec<_>>(),
         })
     }
 
-    /// A plain-text table: per metric the mean ± std over the draws, the range and each draw.
+    /// A plain-text table: per metric the mean ± std over the draws, the mean's standard error,
+    /// the range and each draw.
     pub fn table(&self) -> String {
         let (first, last) = (self.seeds[0], self.seeds[self.seeds.len() - 1]);
         let mut out = format!(
-            "{} draws (evaluation seeds {first}-{last}); ± is the standard deviation over the draws\n",
+            "{} draws (evaluation seeds {first}-{last}); ± is the standard deviation over the draws, s.e. the mean's standard error\n",
             self.seeds.len()
         );
         out.push_str(&format!(
-            "{:<18} {:<22} {:<22} per draw\n",
-            "metric", "mean ± std", "range"
+            "{:<18} {:<22} {:<10} {:<22} per draw\n",
+            "metric", "mean ± std", "s.e.", "range"
         ));
         for s in &self.summary {
             let each: Vec<String> = s.values.iter().map(|v| format!("{v:.4}")).collect();
             out.push_str(&format!(
-                "{:<18} {:<22} {:<22} {}\n",
+                "{:<18} {:<22} {:<10} {:<22} {}\n",
                 s.metric.label(),
                 format!("{:.4} ± {:.4}", s.mean, s.std),
+                format!("{:.4}", s.standard_error),
                 format!("{:.4}–{:.4}", s.min, s.max),
                 each.join("  ")
             ));
@@ -154,6 +161,7 @@ pub fn evaluate_draws(cfg: &EvalConfig, draws: u64) -> Result<Draws> {
                 metric: m,
                 mean,
                 std,
+                standard_error: std / (values.len() as f64).sqrt(),
                 min: values.iter().copied().fold(f64::INFINITY, f64::min),
                 max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
                 values,
