@@ -53,8 +53,9 @@ enum Task {
     /// --kimg, --seeds, --datasets, --games, --out).
     #[command(disable_help_flag = true)]
     Games(PassThrough),
-    /// Set up if needed, then run a study and write its page (`gan study ARGS`: games, growing,
-    /// toys or stopping; --tiny, --out, --runs-root): resumable, with its expected duration.
+    /// Set up if needed, then run a study and write its page (`gan study ARGS`: NAME, --tiny,
+    /// --out, --runs-root; `gan study --help` lists the studies): resumable, with its expected
+    /// duration.
     #[command(disable_help_flag = true)]
     Study(PassThrough),
     /// Set up if needed, then check formatting, clippy and rustdoc and run every test of the
