@@ -1063,8 +1063,6 @@ fn shard_of(shard: Shard, indices: &[i64]) -> Result<Vec<i64>> {
     Ok(indices[shard.index * n..(shard.index + 1) * n].to_vec())
 }
 
-/// The defined gradients of an optimiser's parameters (every rank defines the same ones: they
-/// run the same graph).
 /// An optimiser's step. With a float16 loss scaler the gradients are first unscaled and checked:
 /// a step with an infinity or a NaN is skipped (the optimiser untouched) and the scale backed
 /// off, as `GradScaler.step` / `update` do; the tick's statistics get the step's `keys`
@@ -1091,6 +1089,8 @@ fn scaled_step(
     skipped
 }
 
+/// The defined gradients of an optimiser's parameters (every rank defines the same ones: they
+/// run the same graph).
 fn gradients(opt: &dyn Optimizer) -> Vec<Tensor> {
     opt.parameters()
         .iter()
