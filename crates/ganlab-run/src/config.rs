@@ -463,9 +463,13 @@ fn typed<'de, T: serde::Deserialize<'de>>(
 ) -> Result<T, String> {
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        // serde names an unknown key itself; its path adds only the section it is in.
+        let top_level_unknown = message.starts_with("unknown field") && !path.contains('.');
         match path.as_str() {
-            "." => e.into_inner().to_string(),
-            _ => format!("`{path}`: {}", e.into_inner()),
+            "." => message,
+            _ if top_level_unknown => message,
+            _ => format!("`{path}`: {message}"),
         }
     })
 }
