@@ -1157,7 +1157,7 @@ fn plan_train(args: &TrainArgs) -> Result<TrainPlan> {
         return Ok(TrainPlan::Schedule(text));
     }
     // A mistyped dataset path is refused before a run directory is made for it.
-    ganlab_data::check_dataset_path(&config.dataset)
+    ganlab_data::check_dataset_path(&config.dataset, config.data_dir.as_deref())
         .with_context(|| format!("dataset `{}`", config.dataset))?;
     let dir = match &args.run_dir {
         Some(dir) => run_dir::use_run_dir(dir)?,

@@ -159,39 +159,53 @@ fn bad_values_and_names_are_clear_errors() {
     let run = dir.path().join("run");
     let runs_root = dir.path().join("runs");
     let missing = dir.path().join("no-images");
-    for (dataset, expected) in [
+    let dataset = |name: String| vec!["--dataset".to_string(), name];
+    let idx = |name: &str, data_dir: &std::path::Path| {
+        let dir = data_dir.display().to_string();
+        vec!["--dataset".into(), name.into(), "--data-dir".into(), dir]
+    };
+    for (args, expected) in [
         (
-            format!("folder:{}", missing.display()),
+            dataset(format!("folder:{}", missing.display())),
             "no-images: file not found (expected a folder of PNG/JPEG images)".to_string(),
         ),
         (
-            format!("zip:{}", missing.join("faces.zip").display()),
+            dataset(format!("zip:{}", missing.join("faces.zip").display())),
             "faces.zip: file not found (expected a zip of PNG/JPEG images)".to_string(),
         ),
         (
-            missing.join("faces-256.safetensors").display().to_string(),
+            dataset(missing.join("faces-256.safetensors").display().to_string()),
             "faces-256.safetensors: file not found (expected an archive written by `gan dataset create`)".to_string(),
         ),
         (
-            format!("folder:{}", config.display()),
+            dataset(format!("folder:{}", config.display())),
             "bad.json: a file, expected a folder of PNG/JPEG images".to_string(),
+        ),
+        // MNIST from a mistyped --data-dir, or one without the files.
+        (
+            idx("mnist", &missing),
+            "no-images: file not found (expected a folder holding the official IDX .gz files)"
+                .to_string(),
+        ),
+        (
+            idx("fashion-mnist", dir.path()),
+            "train-images-idx3-ubyte.gz: file not found (expected the official IDX .gz file)"
+                .to_string(),
+        ),
+        (
+            idx("mnist", &config),
+            "bad.json: a file, expected a folder holding the official IDX .gz files".to_string(),
         ),
     ] {
         for where_ in [
             ["--run-dir", run.to_str().expect("utf8")],
             ["--runs-root", runs_root.to_str().expect("utf8")],
         ] {
-            let (ok, _, stderr) = gan(&[
-                "train",
-                "--dataset",
-                &dataset,
-                "--kimg",
-                "0.1",
-                where_[0],
-                where_[1],
-            ]);
-            assert!(!ok && stderr.contains(&expected), "{dataset}: {stderr}");
-            assert!(!run.exists() && !runs_root.exists(), "{dataset}: {stderr}");
+            let mut call: Vec<&str> = vec!["train", "--kimg", "0.1", where_[0], where_[1]];
+            call.extend(args.iter().map(String::as_str));
+            let (ok, _, stderr) = gan(&call);
+            assert!(!ok && stderr.contains(&expected), "{args:?}: {stderr}");
+            assert!(!run.exists() && !runs_root.exists(), "{args:?}: {stderr}");
         }
     }
     // A dataset that is there but does not load (a folder without images): the error names

@@ -23,6 +23,36 @@ fn split_files(split: Split) -> (&'static str, &'static str) {
     }
 }
 
+/// That `dir` is a folder holding the split's image and label files, with the error that
+/// loading from it would give (the files' contents are checked when they are read).
+pub(crate) fn check_idx_dir(dir: &Path, split: Split) -> Result<(), Error> {
+    let hint = "expected a folder holding the official IDX .gz files";
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::InvalidRequest(format!(
+            "{}: a file, {hint}",
+            dir.display()
+        )));
+    }
+    if !dir.is_dir() {
+        return Err(Error::Missing {
+            path: dir.to_path_buf(),
+            hint: hint.to_string(),
+        });
+    }
+    let (images, labels) = split_files(split);
+    match [images, labels]
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|p| !p.is_file())
+    {
+        Some(path) => Err(Error::Missing {
+            path,
+            hint: "expected the official IDX .gz file".to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Reads the split's image and label files from `dir`, verified against `source`.
 pub fn load_idx_dir(
     manifest: &Manifest,

@@ -114,7 +114,12 @@ pub fn is_archive_name(name: &str) -> bool {
 /// ([`Error::Missing`], naming the path and what was expected); other names pass. A cheap check
 /// for callers that want to refuse a mistyped path before doing anything else (the training
 /// driver: before it makes a run directory); opening the source still checks every file.
-pub fn check_dataset_path(name: &str) -> Result<(), Error> {
+/// MNIST and Fashion-MNIST given a `data_dir` (`--data-dir`) are checked alike: the folder and
+/// its training split's two IDX files.
+pub fn check_dataset_path(name: &str, data_dir: Option<&Path>) -> Result<(), Error> {
+    if let ("mnist" | "fashion-mnist", Some(dir)) = (name, data_dir) {
+        return idx_family::check_idx_dir(dir, Split::Train);
+    }
     let (path, is_folder, hint) = if let Some(p) = name.strip_prefix("folder:") {
         (p, true, "expected a folder of PNG/JPEG images")
     } else if let Some(p) = name.strip_prefix("zip:") {
