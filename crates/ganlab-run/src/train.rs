@@ -1291,7 +1291,7 @@ impl<'a> Run<'a> {
         let shown: Vec<String> = summary
             .iter()
             .filter(|(k, _)| *k != "coverage_missing")
-            .map(|(k, v)| format!("{k} {v}"))
+            .map(|(k, v)| format!("{k} {}", loggable(v)))
             .collect();
         tracing::info!("evaluation at {kimg:.1} kimg: {}", shown.join(", "));
         stats.eval = Some(summary.into_iter().collect());
@@ -1594,6 +1594,30 @@ fn stop_of_code(code: u8) -> Option<StopReason> {
     }
 }
 
+/// An evaluation's value as the log line shows it: numbers to five significant digits (at most
+/// six decimals, no trailing zeros), lists element by element; `stats.jsonl` keeps them whole.
+fn loggable(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Number(n) => match n.as_f64() {
+            Some(x) if x == 0.0 => "0".to_string(),
+            Some(x) if x.is_finite() => {
+                let decimals = (4 - x.abs().log10().floor() as i64).clamp(0, 6) as usize;
+                let text = format!("{x:.decimals$}");
+                match text.contains('.') {
+                    true => text.trim_end_matches('0').trim_end_matches('.').to_string(),
+                    false => text,
+                }
+            }
+            _ => n.to_string(),
+        },
+        serde_json::Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(loggable).collect();
+            format!("[{}]", items.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1645,5 +1669,24 @@ mod tests {
         let archive = input_bound_warning(0.7, 20.0, "archive:set.safetensors (9 images)")
             .expect("input bound");
         assert!(!archive.contains("gan dataset create"), "{archive}");
+    }
+
+    #[test]
+    fn the_evaluation_log_line_shows_five_significant_digits() {
+        let shown = |v: serde_json::Value| loggable(&v);
+        assert_eq!(shown(serde_json::json!(1295.6414140994816)), "1295.6");
+        assert_eq!(shown(serde_json::json!(219.20234886634557)), "219.2");
+        assert_eq!(shown(serde_json::json!(0.105)), "0.105");
+        assert_eq!(shown(serde_json::json!(0.004699362919256642)), "0.004699");
+        assert_eq!(shown(serde_json::json!(123456.7)), "123457");
+        assert_eq!(shown(serde_json::json!(-2.5)), "-2.5");
+        assert_eq!(shown(serde_json::json!(2.0)), "2");
+        assert_eq!(shown(serde_json::json!(0.0)), "0");
+        assert_eq!(shown(serde_json::json!(7)), "7");
+        assert_eq!(
+            shown(serde_json::json!([0.0, 0.99, 0.061234])),
+            "[0.0, 0.99, 0.061234]"
+        );
+        assert_eq!(shown(serde_json::json!("x")), "\"x\"");
     }
 }
