@@ -1685,7 +1685,7 @@ mod tests {
         assert_eq!(shown(serde_json::json!(7)), "7");
         assert_eq!(
             shown(serde_json::json!([0.0, 0.99, 0.061234])),
-            "[0.0, 0.99, 0.061234]"
+            "[0, 0.99, 0.061234]"
         );
         assert_eq!(shown(serde_json::json!("x")), "\"x\"");
     }
