@@ -466,9 +466,11 @@ fn typed<'de, T: serde::Deserialize<'de>>(
         let message = e.into_inner().to_string();
         // serde names an unknown key itself; its path adds only the section it is in.
         let top_level_unknown = message.starts_with("unknown field") && !path.contains('.');
+        // A value's own parser may name its key already (`precision` must be one of ...).
+        let named = message.contains(&format!("`{path}`"));
         match path.as_str() {
             "." => message,
-            _ if top_level_unknown => message,
+            _ if top_level_unknown || named => message,
             _ => format!("`{path}`: {message}"),
         }
     })
@@ -579,6 +581,20 @@ impl TrainConfig {
                 "1 or 3",
                 channels,
             )?;
+            // The built-in sets have one kind of image: not converted, not silently overridden.
+            let grayscale = matches!(self.dataset.as_str(), "mnist" | "fashion-mnist");
+            check(
+                !grayscale || channels == 1,
+                "channels",
+                &format!("1 or left out for {} (grayscale images)", self.dataset),
+                channels,
+            )?;
+            check(
+                !self.is_toy(),
+                "channels",
+                &format!("left out for {} (2-D points, not images)", self.dataset),
+                channels,
+            )?;
         }
         check_positive(self.kimg, "kimg", "a number")?;
         if let Some(budget) = self.time_budget_s {
@@ -670,10 +686,26 @@ impl TrainConfig {
         check(
             architecture.schedule(&self.arch_spec()).is_some() || self.progan.is_default(),
             "progan",
-            "left out: its settings apply to arch progan only",
-            format!("a progan section with arch {arch}"),
+            "left out: its settings apply to arch progan only (--arch progan)",
+            format!("{} with arch {arch}", self.progan_keys_set()),
         )?;
         Ok(())
+    }
+
+    /// The `progan` keys whose values differ from the defaults, with their values
+    /// (`progan.conv_clamp` = 256), for a message about the section.
+    fn progan_keys_set(&self) -> String {
+        let values = |settings: &ProganSettings| match serde_json::to_value(settings) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        let defaults = values(&ProganSettings::default());
+        let set: Vec<String> = values(&self.progan)
+            .into_iter()
+            .filter(|(key, value)| defaults.get(key) != Some(value))
+            .map(|(key, value)| format!("`progan.{key}` = {value}"))
+            .collect();
+        set.join(", ")
     }
 
     /// `ema_kimg` and `ema_rampup`: their ranges, and an architecture without a moving average
@@ -722,6 +754,15 @@ impl TrainConfig {
     /// The options that shape the networks beyond the architecture's own checks: conditioning
     /// (`cond_bn`, `classes`), the float32 image layers and ProGAN's reduced resolutions.
     fn validate_network_options(&self) -> Result<()> {
+        check(
+            !(self.cond && self.is_toy()),
+            "cond",
+            &format!(
+                "false for {} (2-D points without class labels)",
+                self.dataset
+            ),
+            "true",
+        )?;
         check(
             self.cond || !self.cond_bn,
             "cond_bn",
@@ -1292,6 +1333,14 @@ mod tests {
                 .contains("`progan.conv_clamp`: invalid type"),
             "{err}"
         );
+        // A parser that names its key is not prefixed with it again.
+        let err = TrainConfig::from_json(r#"{"precision": "fp8"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("config: `precision` must be one of fp32, bf16, fp16, got `fp8`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1338,7 +1387,7 @@ mod tests {
         let err = TrainConfig::from_json(&old.to_string()).unwrap_err();
         assert!(
             err.to_string()
-                .contains("`progan` must be left out: its settings apply to arch progan only"),
+                .contains("`progan` must be left out: its settings apply to arch progan only (--arch progan), got `progan.fmap_base` = 128 with arch dcgan32"),
             "{err}"
         );
         let mut c = TrainConfig::default();
@@ -1459,6 +1508,34 @@ mod tests {
                 "{bad}: {err:#}"
             );
         }
+    }
+
+    #[test]
+    fn channels_and_classes_are_for_image_sets_that_can_have_them() {
+        let mut c = TrainConfig::default();
+        c.set("channels=1").expect("set");
+        c.validate()
+            .expect("MNIST as its own grayscale (a run's config.json says so)");
+        assert_refused(
+            TrainConfig::default(),
+            "channels=3",
+            "`channels` must be 1 or left out for mnist (grayscale images), got 3",
+        );
+        let toy = TrainConfig::preset("toy-ring8").expect("preset");
+        assert_refused(
+            toy.clone(),
+            "cond=true",
+            "`cond` must be false for ring8 (2-D points without class labels), got true",
+        );
+        assert_refused(
+            toy,
+            "channels=1",
+            "`channels` must be left out for ring8 (2-D points, not images), got 1",
+        );
+        let mut folder = TrainConfig::default();
+        folder.set("dataset=folder:photos").expect("set");
+        folder.set("channels=3").expect("set");
+        folder.validate().expect("a folder in RGB");
     }
 
     #[test]
