@@ -1599,7 +1599,7 @@ fn stop_of_code(code: u8) -> Option<StopReason> {
 fn loggable(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::Number(n) => match n.as_f64() {
-            Some(x) if x == 0.0 => "0".to_string(),
+            Some(0.0) => "0".to_string(),
             Some(x) if x.is_finite() => {
                 let decimals = (4 - x.abs().log10().floor() as i64).clamp(0, 6) as usize;
                 let text = format!("{x:.decimals$}");
