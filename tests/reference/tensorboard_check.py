@@ -1,7 +1,8 @@
 """Reads a run's TensorBoard event files with TensorBoard's own reader (EventAccumulator) and
 checks them against its stats.jsonl: every number of every tick line is a scalar at the tick's
 step (images shown), equal as float32; no tag has a step twice (a resumed run's earlier events
-after its snapshot are dropped); the last `samples` image has the size of the last sample grid.
+after its snapshot are dropped); the last `samples` image has the size of the last sample grid
+(reduced to fit 1024 pixels).
 Usage: tensorboard_check.py RUN_DIR LAST_GRID. Prints `checked N scalars at T steps`."""
 import json
 import os
@@ -44,5 +45,8 @@ with open(os.path.join(run_dir, "stats.jsonl")) as f:
 images = acc.Images("samples")
 assert len(images) == ticks, f"{len(images)} images for {ticks} ticks"
 width, height = Image.open(last_grid).size
+longest = max(width, height)
+if longest > 1024:  # reduced to fit 1024 pixels, aspect kept (the toolkit's MAX_IMAGE_SIDE)
+    width, height = [max(1, (side * 1024 + longest // 2) // longest) for side in (width, height)]
 assert (images[-1].width, images[-1].height) == (width, height), (images[-1].width, images[-1].height, width, height)
 print(f"checked {checked} scalars at {ticks} steps; last image {width}x{height}")

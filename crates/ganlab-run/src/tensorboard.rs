@@ -1,7 +1,7 @@
 //! TensorBoard event files: `tb/events.out.tfevents.<unix µs>.<host>.<pid>` in the run
 //! directory, written at every tick: each number of the tick's `stats.jsonl` line as a scalar
 //! (its key as the tag, `eval/<metric>` and `eval_best/value` for the nested ones) and the tick's
-//! sample grid as an image (`samples`).
+//! sample grid as an image (`samples`; a grid larger than [`MAX_IMAGE_SIDE`] reduced to fit).
 //!
 //! The step is the number of images shown (kimg x 1000): TensorBoard's steps are integers, and
 //! StyleGAN2-ADA's `int(kimg)` would put every tick of a short run on one step. A resumed run opens
@@ -188,28 +188,60 @@ impl EventWriter {
         self.write(step, What::Summary(Summary { value }))
     }
 
-    /// A PNG file as the image `tag` at `step`.
+    /// A PNG file as the image `tag` at `step`, reduced to fit [`MAX_IMAGE_SIDE`].
     pub fn png(&mut self, step: i64, tag: &str, png: &Path) -> Result<()> {
         let bytes = std::fs::read(png).with_context(|| format!("cannot read {}", png.display()))?;
-        let decoded = image::load_from_memory(&bytes)
+        let image = summary_image(bytes)
             .with_context(|| format!("{}: not a readable PNG", png.display()))?;
-        let colorspace = match decoded.color().channel_count() {
-            1 | 2 => 1,
-            3 => 3,
-            _ => 4,
-        };
-        let image = SummaryImage {
-            height: decoded.height() as i32,
-            width: decoded.width() as i32,
-            colorspace,
-            encoded_image_string: bytes,
-        };
         let value = vec![SummaryValue {
             tag: tag.to_string(),
             kind: Some(SummaryKind::Image(image)),
         }];
         self.write(step, What::Summary(Summary { value }))
     }
+}
+
+/// The longest side of an image in the event files. A sample grid is up to 4096x4096 pixels
+/// (16 images at 1024x1024), 10-30 MB as a PNG, at every tick; TensorBoard shows it in a panel a
+/// few hundred pixels wide, so a larger grid goes in reduced (the run directory keeps it whole),
+/// which keeps `tb/` a fraction of the grids' size.
+pub const MAX_IMAGE_SIDE: u32 = 1024;
+
+/// A PNG as an image summary: as it is when it fits [`MAX_IMAGE_SIDE`], else reduced to fit
+/// (aspect kept; a triangle filter as wide as the reduction, which averages the pixels it
+/// spans) and encoded again.
+fn summary_image(bytes: Vec<u8>) -> Result<SummaryImage> {
+    let decoded = image::load_from_memory_with_format(&bytes, image::ImageFormat::Png)?;
+    let colorspace = match decoded.color().channel_count() {
+        1 | 2 => 1,
+        3 => 3,
+        _ => 4,
+    };
+    let (width, height) = (decoded.width(), decoded.height());
+    let longest = width.max(height);
+    let (decoded, bytes) = match longest > MAX_IMAGE_SIDE {
+        false => (decoded, bytes),
+        true => {
+            let fit = |side: u32| {
+                ((side as u64 * MAX_IMAGE_SIDE as u64 + longest as u64 / 2) / longest as u64).max(1)
+                    as u32
+            };
+            let reduced = decoded.resize_exact(
+                fit(width),
+                fit(height),
+                image::imageops::FilterType::Triangle,
+            );
+            let mut encoded = std::io::Cursor::new(Vec::new());
+            reduced.write_to(&mut encoded, image::ImageFormat::Png)?;
+            (reduced, encoded.into_inner())
+        }
+    };
+    Ok(SummaryImage {
+        height: decoded.height() as i32,
+        width: decoded.width() as i32,
+        colorspace,
+        encoded_image_string: bytes,
+    })
 }
 
 /// The tags and values of the numbers in a stats line: top-level keys as they are, the nested
@@ -251,6 +283,43 @@ mod tests {
             masked_crc(b"123456789"),
             0xE306_9283u32.rotate_right(15).wrapping_add(0xa282_ead8)
         );
+    }
+
+    fn png_of(image: image::DynamicImage) -> Vec<u8> {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        image
+            .write_to(&mut bytes, image::ImageFormat::Png)
+            .expect("encode");
+        bytes.into_inner()
+    }
+
+    #[test]
+    fn grids_larger_than_the_limit_go_in_reduced_to_fit_it() {
+        // A grid that fits goes in as its own bytes.
+        let small = png_of(image::DynamicImage::new_rgb8(274, 274));
+        let summary = summary_image(small.clone()).expect("small");
+        assert_eq!(
+            (summary.width, summary.height, summary.colorspace),
+            (274, 274, 3)
+        );
+        assert_eq!(summary.encoded_image_string, small);
+        // 4096x2050 grayscale, left half black, right half white: 1024x513 (aspect kept),
+        // still grayscale, the halves' values kept away from the edge between them.
+        let big = image::GrayImage::from_fn(4096, 2050, |x, _| {
+            image::Luma([if x < 2048 { 0 } else { 255 }])
+        });
+        let summary = summary_image(png_of(big.into())).expect("big");
+        assert_eq!(
+            (summary.width, summary.height, summary.colorspace),
+            (1024, 513, 1)
+        );
+        let decoded = image::load_from_memory(&summary.encoded_image_string)
+            .expect("a PNG")
+            .to_luma8();
+        assert_eq!(decoded.dimensions(), (1024, 513));
+        assert_eq!(decoded.get_pixel(100, 300).0, [0]);
+        assert_eq!(decoded.get_pixel(900, 300).0, [255]);
+        assert!(summary_image(b"not a png".to_vec()).is_err());
     }
 
     #[test]
