@@ -666,9 +666,11 @@ impl Trainer {
     }
 
     /// Sets the type the networks' forward (and so backward) passes compute in: float32, or
-    /// bfloat16 under libtorch's autocast with float32 weights, gradients, optimiser states,
-    /// losses and G's moving average (see `ganlab_amp`). Returns a warning when the device
-    /// lacks the hardware that makes the precision fast.
+    /// bfloat16 or float16 under libtorch's autocast with float32 weights, gradients, optimiser
+    /// states, losses and G's moving average (see `ganlab_amp`); float16 with one dynamic loss
+    /// scaler per optimiser ([`GradScaler`], fresh ones at each call). Call it before the first
+    /// step. Returns a warning when the device lacks the hardware that makes the precision
+    /// fast.
     pub fn set_precision(&mut self, precision: Precision) -> Option<String> {
         self.precision = precision;
         self.scalers = (precision == Precision::Fp16)
