@@ -248,6 +248,8 @@ fn resuming_with_a_changed_config_is_refused_unless_allowed() {
         "0.256",
         "--device",
         "cpu",
+        "--precision",
+        "bf16",
         "--run-dir",
         run_s,
     ]);
@@ -256,6 +258,12 @@ fn resuming_with_a_changed_config_is_refused_unless_allowed() {
     assert!(
         !ok && stderr.contains("change the saved config")
             && stderr.contains("kimg: 0.256 -> 0.512"),
+        "{stderr}"
+    );
+    // A value set back to its default, which config.json leaves out, is a change too.
+    let (ok, _, stderr) = gan(&["train", "--resume", run_s, "--precision", "fp32"]);
+    assert!(
+        !ok && stderr.contains("(precision: \"bf16\" -> default)"),
         "{stderr}"
     );
     let (ok, stdout, stderr) = gan(&[

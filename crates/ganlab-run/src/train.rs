@@ -529,29 +529,40 @@ pub fn resume(config: TrainConfig, run_dir: &Path, reporting: Reporting) -> Resu
 }
 
 /// The top-level keys of `config` that differ from the run's saved `config.json`, as
-/// `key: old -> new`. Keys left unset in `config` are filled in from the data, and an `auto`
-/// (arch, d_norm, ...) is resolved when the run starts and saved resolved: neither counts.
+/// `key: old -> new` (`key: old -> default` for one set back to its default, which
+/// `config.json` leaves out: `--precision fp32` on a bf16 run). Keys left unset in `config` are
+/// filled in from the data (`channels`, `classes`, ...), and an `auto` (arch, d_norm, ...) is
+/// resolved when the run starts and saved resolved: neither counts.
 pub fn config_changes(run_dir: &Path, config: &TrainConfig) -> Vec<String> {
-    let saved: Option<Value> = std::fs::read_to_string(run_dir.join("config.json"))
+    // The saved config as this version writes it (an older one may hold default sections).
+    let saved = RunConfig::read(run_dir)
         .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+        .and_then(|saved| serde_json::to_value(saved.config).ok());
     let (Some(Value::Object(before)), Ok(Value::Object(after))) =
         (saved, serde_json::to_value(config))
     else {
         return Vec::new();
     };
-    after
-        .iter()
-        .filter(|(k, v)| {
-            !v.is_null() && v.as_str() != Some("auto") && before.get(k.as_str()) != Some(v)
-        })
+    const RESOLVED_WHEN_LEFT_OUT: [&str; 2] = ["classes", "d_norm"];
+    let changed = after.iter().filter(|(k, v)| {
+        !v.is_null() && v.as_str() != Some("auto") && before.get(k.as_str()) != Some(v)
+    });
+    let mut changes: Vec<String> = changed
         .map(|(k, v)| {
             format!(
                 "{k}: {} -> {v}",
                 before.get(k.as_str()).cloned().unwrap_or(Value::Null)
             )
         })
-        .collect()
+        .collect();
+    changes.extend(
+        before
+            .iter()
+            .filter(|(k, _)| !after.contains_key(k.as_str()))
+            .filter(|(k, _)| !RESOLVED_WHEN_LEFT_OUT.contains(&k.as_str()))
+            .map(|(k, v)| format!("{k}: {v} -> default")),
+    );
+    changes
 }
 
 fn train_from(
@@ -1642,12 +1653,41 @@ mod tests {
         assert_eq!(config_changes(dir.path(), &saved), Vec::<String>::new());
         let longer = TrainConfig {
             kimg: 0.512,
-            ..saved
+            ..saved.clone()
         };
         assert_eq!(
             config_changes(dir.path(), &longer),
             vec!["kimg: 0.256 -> 0.512".to_string()]
         );
+        // A key set back to its default is left out of the JSON, and still a change: a bf16
+        // run resumed with --precision fp32 (or with its moving average or augmentation off).
+        let mut bf16 = serde_json::to_value(TrainConfig {
+            precision: ganlab_train::Precision::Bf16,
+            ema_kimg: Some(10.0),
+            cond: true,
+            classes: Some(10),
+            ..saved.clone()
+        })
+        .expect("config to JSON");
+        bf16["d_norm"] = serde_json::json!("batch");
+        std::fs::write(dir.path().join("config.json"), bf16.to_string()).expect("write");
+        let unset = TrainConfig {
+            cond: true,
+            ..saved.clone()
+        };
+        assert_eq!(
+            config_changes(dir.path(), &unset),
+            vec![
+                "ema_kimg: 10.0 -> default".to_string(),
+                "precision: \"bf16\" -> default".to_string()
+            ]
+        );
+        let same = TrainConfig {
+            precision: ganlab_train::Precision::Bf16,
+            ema_kimg: Some(10.0),
+            ..unset
+        };
+        assert_eq!(config_changes(dir.path(), &same), Vec::<String>::new());
     }
 
     #[test]
