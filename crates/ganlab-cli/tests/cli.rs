@@ -328,18 +328,45 @@ fn dataset_create_prints_a_train_command_that_works() {
         .save(images.join(format!("{i}.png")))
         .expect("png");
     }
-    let archive = dir.path().join("set-16.safetensors");
-    let (ok, stdout, stderr) = gan(&[
-        "dataset",
-        "create",
-        "--from",
-        &format!("folder:{}", images.display()),
-        "--resolution",
-        "16",
-        "--out",
-        archive.to_str().expect("utf8"),
-    ]);
+    // Into a folder that is not there yet (made, as `gan generate --out` makes its own).
+    let archive = dir.path().join("archives").join("set-16.safetensors");
+    let create = |resolution: &str, archive: &std::path::Path| {
+        gan(&[
+            "dataset",
+            "create",
+            "--from",
+            &format!("folder:{}", images.display()),
+            "--resolution",
+            resolution,
+            "--out",
+            archive.to_str().expect("utf8"),
+        ])
+    };
+    let (ok, stdout, stderr) = create("16", &archive);
     assert!(ok, "{stderr}");
+    assert!(!stderr.contains("enlarged"), "{stderr}");
+    // Images smaller than the resolution are enlarged, with a warning that says so once.
+    let (ok, _, stderr) = create("32", &dir.path().join("set-32.safetensors"));
+    assert!(ok, "{stderr}");
+    let warning = "4 of 4 images are smaller than 32x32 (the smallest 24 pixels on its shorter \
+                   side) and are enlarged to it, which adds no detail; a resolution of 16 or \
+                   below enlarges none";
+    assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
+    fails_with(
+        &[
+            "dataset",
+            "create",
+            "--from",
+            "mnist",
+            "--resolution",
+            "32",
+            "--channels",
+            "3",
+            "--out",
+            "x.safetensors",
+        ],
+        "--channels 3: mnist has grayscale images; leave --channels out (or 1)",
+    );
     let line = stdout
         .lines()
         .find_map(|l| l.strip_prefix("train:    gan "))

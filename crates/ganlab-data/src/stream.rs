@@ -114,6 +114,39 @@ struct HeaderSurvey {
     color: usize,
     /// The smallest shorter side of any image.
     min_side: Option<u32>,
+    /// Every image's shorter side, in the entries' order.
+    shorter_sides: Vec<u32>,
+}
+
+/// The sources whose enlarged images this process has warned of.
+static WARNED_ENLARGED: Mutex<std::collections::BTreeSet<String>> =
+    Mutex::new(std::collections::BTreeSet::new());
+
+/// A warning when images of `name` are smaller than the asked `resolution` (they are enlarged
+/// to it, which adds no detail), once per source and resolution in a process.
+fn warn_if_enlarged(name: &str, survey: &HeaderSurvey, resolution: i64) {
+    let smaller = survey
+        .shorter_sides
+        .iter()
+        .filter(|&&side| i64::from(side) < resolution)
+        .count();
+    let Some(min) = survey.min_side.filter(|_| smaller > 0) else {
+        return;
+    };
+    let first = WARNED_ENLARGED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(format!("{name} {resolution}"));
+    if !first {
+        return;
+    }
+    let keeps = 1u32 << (31 - min.leading_zeros());
+    tracing::warn!(
+        "{name}: {smaller} of {} images are smaller than {resolution}x{resolution} (the \
+         smallest {min} pixels on its shorter side) and are enlarged to it, which adds no \
+         detail; a resolution of {keeps} or below enlarges none",
+        survey.shorter_sides.len()
+    );
 }
 
 impl StreamedImages {
@@ -154,8 +187,9 @@ impl StreamedImages {
             prefetched: Mutex::new(None),
         };
         let survey = source.check_headers()?;
-        if resolution == crate::NATIVE_RESOLUTION {
-            source.resolution = survey.min_side.map_or(1, i64::from).min(65536);
+        match resolution == crate::NATIVE_RESOLUTION {
+            true => source.resolution = survey.min_side.map_or(1, i64::from).min(65536),
+            false => warn_if_enlarged(name, &survey, resolution),
         }
         let resolution = source.resolution;
         source.channels = channels.unwrap_or(if survey.color == 0 { 1 } else { 3 });
@@ -438,6 +472,7 @@ impl Inner {
                 false => survey.color += 1,
             }
             survey.min_side = Some(survey.min_side.map_or(side, |m| m.min(side)));
+            survey.shorter_sides.push(side);
         }
         Ok(survey)
     }

@@ -46,6 +46,18 @@ pub fn create(request: &CreateRequest) -> Result<ArchiveInfo> {
     if ganlab_data::TOY_NAMES.contains(&request.from.as_str()) {
         bail!("--from {}: a 2-D toy dataset, not images", request.from);
     }
+    let grayscale = matches!(request.from.as_str(), "mnist" | "fashion-mnist");
+    if let Some(c) = request.channels.filter(|&c| grayscale && c != 1) {
+        bail!(
+            "--channels {c}: {} has grayscale images; leave --channels out (or 1)",
+            request.from
+        );
+    }
+    // The folder the archive goes in, made as `gan generate --out` makes its own.
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("--out {}: cannot create its folder", out.display()))?;
+    }
     let context = || format!("--from {}", request.from);
     if ganlab_data::is_streamed_name(&request.from) {
         let source =
