@@ -550,7 +550,7 @@ pub fn main() {
     crate::allocator::tune_for_training();
     let cli = Cli::parse();
     if let Err(err) = run_cli(cli) {
-        eprintln!("gan: error: {err:#}");
+        eprintln!("gan: error: {}", ganlab_run::logging::describe(&err));
         std::process::exit(1);
     }
 }
@@ -1017,7 +1017,7 @@ fn train(args: TrainArgs) -> Result<()> {
     let result = train_rank(&args, &dist);
     if let Err(err) = &result {
         // The others learn why at once instead of waiting out the timeout.
-        dist.abort(&format!("{err:#}"));
+        dist.abort(&ganlab_run::logging::describe(err));
     }
     // A c10d error names the rank already; others get it added.
     result.map_err(
@@ -1189,7 +1189,11 @@ fn finish(
     if !no_report && dir.join("config.json").is_file() {
         match ganlab_report::report::write_report(dir) {
             Ok(path) => println!("report:        {}", path.display()),
-            Err(e) => eprintln!("gan: no report for {}: {e:#}", dir.display()),
+            Err(e) => eprintln!(
+                "gan: no report for {}: {}",
+                dir.display(),
+                ganlab_run::logging::describe(&e)
+            ),
         }
     }
     result.map(|_| ())

@@ -21,6 +21,7 @@
 //! full-resolution bytes.
 
 use crate::{Error, ImageSource};
+use ganlab_files::FileError;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -128,18 +129,24 @@ pub fn write_archive(
     });
     let header = header_bytes(info, &entries)?;
     let data_start = 8 + header.len() as u64;
-    let io = |path: &Path| {
+    let io = |action: &'static str, path: &Path| {
         let path = path.to_path_buf();
-        move |source: std::io::Error| Error::Io { path, source }
+        move |source: std::io::Error| {
+            Error::File(FileError {
+                action,
+                path,
+                source,
+            })
+        }
     };
     // Written under a temporary name, synced and renamed: an interrupted `gan dataset create`
     // leaves no half archive where a run would look for one.
     ganlab_files::write_atomically(out, |partial| -> Result<(), Error> {
-        let mut file = File::create(partial).map_err(io(partial))?;
+        let mut file = File::create(partial).map_err(io("create", partial))?;
         file.write_all(&(header.len() as u64).to_le_bytes())
             .and_then(|()| file.write_all(&header))
             .and_then(|()| file.set_len(data_start + offset))
-            .map_err(io(partial))?;
+            .map_err(io("write", partial))?;
         write_images(
             &file, partial, info, &entries, data_start, &image, &progress,
         )
@@ -192,11 +199,13 @@ fn write_images(
         info.images,
     );
     let write_at = |bytes: &[u8], at: u64| {
-        file.write_all_at(bytes, data_start + at)
-            .map_err(|source| Error::Io {
+        file.write_all_at(bytes, data_start + at).map_err(|source| {
+            Error::File(FileError {
+                action: "write",
                 path: path.to_path_buf(),
                 source,
             })
+        })
     };
     let labels_entry = &entries[entries.len() - 1];
     const CHUNK: i64 = 64;

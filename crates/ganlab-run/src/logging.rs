@@ -10,6 +10,25 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+/// An error and its causes on one line, as anyhow's `{:#}` writes them (`outer: cause: ...`),
+/// without a cause that the message before it already ends with: an error type whose text
+/// includes its source (`x: cannot read: No such file or directory (os error 2)`) would
+/// otherwise show the OS's words twice.
+pub fn describe(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if !text.is_empty() && text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
 /// Writes whole lines to stderr while the progress bar is hidden.
 #[derive(Clone)]
 struct StderrAboveBar(ProgressBar);
@@ -118,4 +137,41 @@ pub fn bar(len: u64, what: &str) -> ProgressBar {
     );
     bar.set_message(what.to_string());
     bar
+}
+
+#[cfg(test)]
+mod describe_tests {
+    use super::describe;
+
+    /// An error whose text includes its source, as `ganlab_data::Error::Io` and
+    /// `ganlab_files::FileError` do.
+    #[derive(Debug)]
+    struct Embeds {
+        source: std::io::Error,
+    }
+
+    impl std::fmt::Display for Embeds {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "x.bin: cannot read: {}", self.source)
+        }
+    }
+
+    impl std::error::Error for Embeds {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    #[test]
+    fn a_cause_the_message_already_ends_with_is_shown_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let err = anyhow::Error::new(Embeds { source: io }).context("writing x.bin");
+        assert_eq!(
+            format!("{err:#}"),
+            "writing x.bin: x.bin: cannot read: gone: gone"
+        );
+        assert_eq!(describe(&err), "writing x.bin: x.bin: cannot read: gone");
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(describe(&plain), format!("{plain:#}"));
+    }
 }

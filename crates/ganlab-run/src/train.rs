@@ -599,13 +599,14 @@ fn train_from(
     let result = train_logged(&mut config, run_dir, &bar, snapshot.as_deref(), dist);
     bar.finish_and_clear();
     if let Err(err) = &result {
-        tracing::error!("training stopped: {err:#}");
-        let reason = if format!("{err:#}").contains("diverged") {
+        let described = logging::describe(err);
+        tracing::error!("training stopped: {described}");
+        let reason = if described.contains("diverged") {
             "diverged"
         } else {
             "error"
         };
-        let _ = write_outcome(run_dir, reason, &format!("{err:#}"), None, None);
+        let _ = write_outcome(run_dir, reason, &described, None, None);
     }
     result
 }
