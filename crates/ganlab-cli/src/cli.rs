@@ -1012,7 +1012,7 @@ fn train(args: TrainArgs) -> Result<()> {
     }
     .resolve()?;
     let Some(dist) = crate::launch::join(device_hint, timeout)? else {
-        return run_plan(plan_train(&args)?, &args, None);
+        return run_plan(plan_train(&args, 1)?, &args, None);
     };
     let result = train_rank(&args, &dist);
     if let Err(err) = &result {
@@ -1034,7 +1034,7 @@ fn train(args: TrainArgs) -> Result<()> {
 fn train_rank(args: &TrainArgs, dist: &std::sync::Arc<ganlab_dist::Dist>) -> Result<()> {
     let plan = match dist.is_main() {
         true => {
-            let plan = plan_train(args)?;
+            let plan = plan_train(args, dist.world_size())?;
             dist.broadcast_bytes(Some(&serde_json::to_vec(&plan)?), 0)?;
             plan
         }
@@ -1088,8 +1088,9 @@ fn run_plan(
 }
 
 /// Resolves the command line into a plan: the config (a file, a preset, a resumed run's), the
-/// options applied over it, and the run directory (created here).
-fn plan_train(args: &TrainArgs) -> Result<TrainPlan> {
+/// options applied over it, and the run directory (created here) for a run on `ranks`
+/// data-parallel ranks (1: one process).
+fn plan_train(args: &TrainArgs, ranks: usize) -> Result<TrainPlan> {
     let saved = match &args.resume {
         Some(dir) => Some(
             RunConfig::read(dir)
@@ -1122,6 +1123,9 @@ fn plan_train(args: &TrainArgs) -> Result<TrainPlan> {
         config.set(assignment)?;
     }
     config.validate()?;
+    // Batches that do not split across the ranks: refused before a run directory is made.
+    let schedule = config.architecture().schedule(&config.arch_spec());
+    ganlab_train::check_batch_split(config.resolved_batch_size(), schedule.as_ref(), ranks)?;
     if let (Some(dir), Some(_)) = (&args.resume, &saved) {
         // The run logs an accepted change itself (stderr and log.txt).
         let changed = ganlab_run::train::config_changes(dir, &config);

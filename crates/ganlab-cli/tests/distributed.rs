@@ -562,7 +562,8 @@ fn launch_mistakes_are_clear_errors() {
         "{}",
         text(&out)
     );
-    // A global batch that does not split across the ranks, refused by every rank before training.
+    // A global batch that does not split across the ranks, refused before a run directory is
+    // made (and by every rank's trainer, for research code that builds its own).
     let tmp = tempfile::tempdir().expect("tmp");
     let out = gan()
         .args(RING8)
@@ -576,6 +577,7 @@ fn launch_mistakes_are_clear_errors() {
         log.contains("batch size 255 does not split across 2 ranks"),
         "{log}"
     );
+    assert!(!tmp.path().join("odd").exists(), "{log}");
 }
 
 /// `config.json`'s record of the threads: every rank's count and rank 0's reason.

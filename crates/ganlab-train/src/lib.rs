@@ -32,6 +32,6 @@ pub use arch::{ArchChoice, Architecture, CriticNorm, Players, SampleKind};
 pub use ganlab_amp::Precision;
 pub use snapshot::Progress;
 pub use trainer::{
-    optimizer_settings, stream_seed, BatchUnreadable, Diverged, Lap, OptimizerOverrides,
-    OptimizerSettings, StepStats, Trainer, TrainerSettings,
+    check_batch_split, optimizer_settings, stream_seed, BatchUnreadable, Diverged, Lap,
+    OptimizerOverrides, OptimizerSettings, StepStats, Trainer, TrainerSettings,
 };

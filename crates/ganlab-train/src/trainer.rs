@@ -263,32 +263,8 @@ impl Trainer {
     /// only this rank's samples, as in PyTorch DDP and official ProGAN.
     pub fn data_parallel(&mut self, dist: Arc<Dist>) -> Result<()> {
         let ranks = dist.world_size();
-        match &self.players.growth {
-            None if !self.settings.batch_size.is_multiple_of(ranks) => anyhow::bail!(
-                "the batch size {} does not split across {ranks} ranks: --batch-size is the \
-                 global batch and must be a multiple of the number of ranks (WORLD_SIZE)",
-                self.settings.batch_size
-            ),
-            None => {}
-            Some(growth) => {
-                let s = &growth.schedule;
-                let used = s
-                    .minibatch
-                    .iter()
-                    .filter(|(r, _)| **r <= s.final_resolution)
-                    .map(|(_, b)| *b);
-                if let Some(bad) = std::iter::once(s.minibatch_base)
-                    .chain(used)
-                    .find(|b| !b.is_multiple_of(ranks))
-                {
-                    anyhow::bail!(
-                        "the batch size {bad} of the progressive schedule does not split across \
-                         {ranks} ranks: progan.schedule.minibatch_base and progan.schedule.minibatch \
-                         hold global batches, each a multiple of the number of ranks (WORLD_SIZE)"
-                    );
-                }
-            }
-        }
+        let schedule = self.players.growth.as_ref().map(|growth| &growth.schedule);
+        check_batch_split(self.settings.batch_size, schedule, ranks)?;
         // G's moving average follows G's buffers on each rank (before they are broadcast), so
         // its own are broadcast too.
         let mut stores = vec![&self.players.g_vs, &self.players.d_vs];
@@ -1049,6 +1025,43 @@ fn float_logits(logits: Tensor, precision: Precision) -> Tensor {
     }
 }
 
+/// That every batch a run trains on splits evenly across `ranks` data-parallel ranks: the
+/// batch size, or with a progressive `schedule` each of its batch sizes up to its final
+/// resolution (all global batches). [`Trainer::data_parallel`] checks it; a driver can check it
+/// before it makes anything (`gan train` does, before the run directory).
+pub fn check_batch_split(
+    batch_size: usize,
+    schedule: Option<&ganlab_progan::Schedule>,
+    ranks: usize,
+) -> Result<()> {
+    let ranks = ranks.max(1);
+    match schedule {
+        None if !batch_size.is_multiple_of(ranks) => anyhow::bail!(
+            "the batch size {batch_size} does not split across {ranks} ranks: --batch-size is \
+             the global batch and must be a multiple of the number of ranks (WORLD_SIZE)"
+        ),
+        None => Ok(()),
+        Some(s) => {
+            let used = s
+                .minibatch
+                .iter()
+                .filter(|(r, _)| **r <= s.final_resolution)
+                .map(|(_, b)| *b);
+            match std::iter::once(s.minibatch_base)
+                .chain(used)
+                .find(|b| !b.is_multiple_of(ranks))
+            {
+                Some(bad) => anyhow::bail!(
+                    "the batch size {bad} of the progressive schedule does not split across \
+                     {ranks} ranks: progan.schedule.minibatch_base and progan.schedule.minibatch \
+                     hold global batches, each a multiple of the number of ranks (WORLD_SIZE)"
+                ),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
 fn shard_of(shard: Shard, indices: &[i64]) -> Result<Vec<i64>> {
     if shard.count <= 1 {
         return Ok(indices.to_vec());
@@ -1128,5 +1141,37 @@ fn update_ema(pairs: &[(Tensor, Tensor)], beta: f64) {
 fn set_requires_grad(params: &[Tensor], on: bool) {
     for p in params {
         let _ = p.set_requires_grad(on);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_batch_split;
+
+    #[test]
+    fn batches_must_split_across_the_ranks_up_to_the_final_resolution() {
+        check_batch_split(64, None, 4).expect("64 on 4 ranks");
+        check_batch_split(63, None, 1).expect("anything on one process");
+        let err = check_batch_split(63, None, 2).unwrap_err().to_string();
+        assert!(
+            err.starts_with("the batch size 63 does not split across 2 ranks"),
+            "{err}"
+        );
+        // The default table to 32x32: 128, 128, 128, 64 and the base 16; the 64x64 entry (32)
+        // and beyond are never used.
+        let mut schedule = ganlab_progan::Schedule::default();
+        check_batch_split(0, Some(&schedule), 16).expect("every used batch splits over 16");
+        schedule.minibatch.insert(64, 30);
+        check_batch_split(0, Some(&schedule), 16).expect("the 64x64 entry is not used");
+        schedule.minibatch.insert(16, 120);
+        let err = check_batch_split(0, Some(&schedule), 16)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "the batch size 120 of the progressive schedule does not split across 16 ranks"
+            ),
+            "{err}"
+        );
     }
 }
