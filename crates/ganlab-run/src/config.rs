@@ -1134,6 +1134,30 @@ impl EvaluationSettings {
             if let Err(e) = metric::parse(m.name(), config.sample_kind()) {
                 bail!("config: `evaluation.metrics` has {e} for this dataset");
             }
+            // Refused now, not at the first evaluation (or, for class-accuracy, measured as
+            // nothing at every one).
+            if m.needs_classifier() && !config.has_domain_classifier() {
+                let others: Vec<&str> = Metric::ALL
+                    .into_iter()
+                    .filter(|o| o.sample_kind() == SampleKind::Images && !o.needs_classifier())
+                    .map(Metric::name)
+                    .collect();
+                bail!(
+                    "config: `evaluation.metrics` has `{m}`, which needs a domain classifier: \
+                     MNIST or Fashion-MNIST at 32x32 (this run: {} at {r}x{r}); on other images \
+                     evaluate any of {}",
+                    config.dataset,
+                    others.join(", "),
+                    r = config.resolution
+                );
+            }
+            if *m == Metric::ClassAccuracy && !config.cond {
+                bail!(
+                    "config: `evaluation.metrics` has `class-accuracy`, which measures a \
+                     conditional G (the class asked for against the class drawn): it needs cond \
+                     (--cond)"
+                );
+            }
         }
         if !(2..=200_000).contains(&self.n) {
             bail!(
@@ -1142,6 +1166,12 @@ impl EvaluationSettings {
             );
         }
         let metrics = self.resolved_metrics(config);
+        if metrics.contains(&Metric::FidInf) {
+            use ganlab_metrics::fid_infinity::{fid_inf_sizes, FID_INF_POINTS};
+            if let Err(e) = fid_inf_sizes(self.n, FID_INF_POINTS) {
+                bail!("config: `evaluation.n` is too small for fid-inf: {e}");
+            }
+        }
         if let Some(p) = &self.primary {
             if !metrics.contains(p) {
                 let names: Vec<&str> = metrics.iter().map(|m| m.name()).collect();
@@ -1508,6 +1538,43 @@ mod tests {
                 "{bad}: {err:#}"
             );
         }
+    }
+
+    #[test]
+    fn metrics_that_cannot_be_measured_on_the_run_are_refused_before_it_starts() {
+        let mut folder = TrainConfig::default();
+        folder.set("dataset=folder:photos").expect("set");
+        for metric in ["is", "domain-fid", "coverage", "class-accuracy"] {
+            assert_refused(
+                folder.clone(),
+                &format!("evaluation.metrics=[\"{metric}\"]"),
+                &format!(
+                    "`evaluation.metrics` has `{metric}`, which needs a domain classifier: MNIST \
+                     or Fashion-MNIST at 32x32 (this run: folder:photos at 32x32); on other \
+                     images evaluate any of fid, kid, swd, fid-inf, precision, recall, density, \
+                     nn-coverage"
+                ),
+            );
+        }
+        let mut mnist = TrainConfig::default();
+        mnist
+            .set("evaluation.metrics=[\"class-accuracy\"]")
+            .expect("set");
+        assert_refused(mnist.clone(), "cond=false", "it needs cond (--cond)");
+        mnist.set("cond=true").expect("set");
+        mnist
+            .validate()
+            .expect("class accuracy of a conditional MNIST run");
+        // FID∞ fits a line over subset sizes from a tenth of the samples to all of them.
+        let mut inf = TrainConfig::default();
+        inf.set("evaluation.metrics=[\"fid-inf\"]").expect("set");
+        assert_refused(
+            inf.clone(),
+            "evaluation.n=19",
+            "`evaluation.n` is too small for fid-inf",
+        );
+        inf.set("evaluation.n=20").expect("set");
+        inf.validate().expect("20 samples a side");
     }
 
     #[test]
