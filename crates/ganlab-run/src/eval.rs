@@ -1149,8 +1149,7 @@ fn check_sample_counts(
         ganlab_metrics::fid_infinity::fid_inf_sizes(
             fake.len(),
             ganlab_metrics::fid_infinity::FID_INF_POINTS,
-        )
-        .context("fid-inf")?;
+        )?;
     }
     if space.is_some() {
         let k = &cfg.manifold;
@@ -1191,7 +1190,11 @@ fn frechet_metrics(
                 fake_features,
                 cfg.seed,
             )
-            .context("fid-inf")?;
+            .map_err(|e| match e {
+                // It names fid-inf itself.
+                bad @ ganlab_metrics::Error::BadInput { .. } => anyhow::Error::new(bad),
+                other => anyhow::Error::new(other).context("fid-inf"),
+            })?;
             out.fid_inf = Some(fit.value);
             out.fid_inf_fit = Some(FidInfFit {
                 sizes: fit.sizes,
