@@ -188,7 +188,7 @@ fn dcgan32_players(channels: i64, device: Device, layout: Layout) -> Result<Play
         channels,
         resolution: 32,
         z_dim: None,
-        width: 64,
+        width: ganlab_train::arch::DEFAULT_WIDTH,
         d_spectral_norm: layout.d_spectral_norm,
         fp32_image_layers: layout.fp32_image_layers,
         ..Default::default()
@@ -362,7 +362,7 @@ fn progan_setup(
         channels: b.channels,
         resolution: b.resolution,
         z_dim: None,
-        width: 0,
+        width: ganlab_train::arch::DEFAULT_WIDTH,
         d_norm: Default::default(),
         d_spectral_norm: layout.d_spectral_norm,
         classes: 0,

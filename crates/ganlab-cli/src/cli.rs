@@ -1124,7 +1124,7 @@ fn plan_train(args: &TrainArgs, ranks: usize) -> Result<TrainPlan> {
     }
     config.validate()?;
     // Batches that do not split across the ranks: refused before a run directory is made.
-    let schedule = config.architecture().schedule(&config.arch_spec());
+    let schedule = config.schedule();
     ganlab_train::check_batch_split(config.resolved_batch_size(), schedule.as_ref(), ranks)?;
     if let (Some(dir), Some(_)) = (&args.resume, &saved) {
         // The run logs an accepted change itself (stderr and log.txt).

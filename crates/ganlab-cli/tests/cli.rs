@@ -293,6 +293,36 @@ fn resuming_with_a_changed_config_is_refused_unless_allowed() {
             && stdout.contains(&run.join("scatter-kimg0000.51.png").display().to_string()),
         "{stdout}"
     );
+    // A change to the networks' shape does not fit the snapshot: refused, and the run
+    // directory is left as it was, so the run still resumes.
+    let saved = std::fs::read(run.join("config.json")).expect("config.json");
+    let (ok, _, stderr) = gan(&[
+        "train",
+        "--resume",
+        run_s,
+        "--set",
+        "z_dim=3",
+        "--kimg",
+        "0.768",
+        "--allow-config-change",
+    ]);
+    assert!(
+        !ok && stderr.contains("the snapshot does not fit the networks this config builds"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(run.join("config.json")).expect("config.json"),
+        saved
+    );
+    let (ok, stdout, stderr) = gan(&[
+        "train",
+        "--resume",
+        run_s,
+        "--kimg",
+        "0.768",
+        "--allow-config-change",
+    ]);
+    assert!(ok && stdout.contains("snapshot-kimg0000.77"), "{stderr}");
 }
 
 #[test]

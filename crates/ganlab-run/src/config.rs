@@ -171,7 +171,7 @@ impl Default for TrainConfig {
             beta1: None,
             beta2: None,
             z_dim: None,
-            width: 64,
+            width: ganlab_train::arch::DEFAULT_WIDTH,
             d_norm: CriticNorm::Auto,
             d_spectral_norm: false,
             augment: AugmentSpec::None,
@@ -1589,6 +1589,18 @@ mod tests {
             "`channels` must be 1 or left out for mnist (grayscale images), got 3",
         );
         let toy = TrainConfig::preset("toy-ring8").expect("preset");
+        // `width` is DCGAN's; the toy MLP and ProGAN have their own.
+        assert_refused(
+            toy.clone(),
+            "width=32",
+            "`width` must be left out (64) for arch toy-mlp, whose layers have 512 units",
+        );
+        assert_refused(
+            TrainConfig::preset("progan-fashion32").expect("preset"),
+            "width=32",
+            "`width` must be left out (64) for arch progan, whose widths are progan.fmap_base and \
+             progan.fmap_max, got 32",
+        );
         assert_refused(
             toy.clone(),
             "cond=true",

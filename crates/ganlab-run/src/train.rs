@@ -236,31 +236,42 @@ fn training_source(
     config: &TrainConfig,
     data: &TrainingData,
     device: tch::Device,
-    run_dir: &Path,
-    writer: bool,
-) -> Result<Box<dyn ImageSource>> {
+) -> Result<(Box<dyn ImageSource>, Option<Value>)> {
     let source = data.source_on(device);
     let Some(n) = config.max_images else {
-        return Ok(source);
+        return Ok((source, None));
     };
     let seed = config.seed ^ SUBSET_SALT;
     let subset = ganlab_data::Subset::new(source, n, seed)
         .with_context(|| format!("dataset `{}`", config.dataset))?;
-    if writer {
-        let record = serde_json::json!({
-            "max_images": n,
-            "of": data.len(),
-            "seed": seed,
-            "chosen_by": "ChaCha8 shuffle of the indices, the first max_images, ascending",
-            "indices": subset.indices(),
-        });
+    let record = serde_json::json!({
+        "max_images": n,
+        "of": data.len(),
+        "seed": seed,
+        "chosen_by": "ChaCha8 shuffle of the indices, the first max_images, ascending",
+        "indices": subset.indices(),
+    });
+    Ok((Box::new(subset), Some(record)))
+}
+
+/// What a run (or a resumed one, once its snapshot has loaded) writes before its first step:
+/// `config.json`, `subset.json` with `max_images`, and `reals.png`.
+fn write_run_files(
+    run_dir: &Path,
+    resolved: &RunConfig,
+    subset: Option<Value>,
+    data: &TrainingData,
+) -> Result<()> {
+    write_json_atomically(&run_dir.join("config.json"), &resolved.to_json()?)?;
+    if let Some(record) = subset {
         write_json_atomically(&run_dir.join("subset.json"), &record)?;
         tracing::info!(
-            "training on {n} of the dataset's {} samples (subset.json)",
+            "training on {} of the dataset's {} samples (subset.json)",
+            record["max_images"],
             data.len()
         );
     }
-    Ok(Box::new(subset))
+    data.save_reals(&resolved.config, run_dir)
 }
 
 /// Training and held-out reals the overfitting diagnostic judges (each, at most).
@@ -820,9 +831,6 @@ impl<'a> Run<'a> {
             config: config.clone(),
             provenance,
         };
-        if writer {
-            write_json_atomically(&run_dir.join("config.json"), &resolved.to_json()?)?;
-        }
         if let Some(growth) = &players.growth {
             tracing::info!(
                 "progressive schedule:\n{}",
@@ -832,7 +840,7 @@ impl<'a> Run<'a> {
                 tracing::warn!("{shortfall}");
             }
         }
-        let source = training_source(config, &data, device, run_dir, writer)?;
+        let (source, subset) = training_source(config, &data, device)?;
         let settings = TrainerSettings {
             batch_size: config.resolved_batch_size(),
             seed: config.seed,
@@ -852,8 +860,18 @@ impl<'a> Run<'a> {
                 config.precision
             );
         }
+        // A resumed run's snapshot must fit the networks this config builds before anything in
+        // the run directory changes: a resume refused here (a grown resolution, other widths)
+        // leaves config.json as it was, so the run resumes as before.
+        if let Some(path) = resume_from {
+            trainer.load_snapshot(path).context(
+                "the snapshot does not fit the networks this config builds (a change to their \
+                 shape, such as the resolution, a width or cond, cannot be resumed: start a new \
+                 run)",
+            )?;
+        }
         if writer {
-            data.save_reals(config, run_dir)?;
+            write_run_files(run_dir, &resolved, subset, &data)?;
         }
         let config: &'a TrainConfig = config;
         Run::continue_from(
@@ -868,9 +886,9 @@ impl<'a> Run<'a> {
         )
     }
 
-    /// The second half of [`Run::start`]: the snapshot (if any), the stats log, the random
-    /// stream and the monitor, whose state is rebuilt from the evaluations recorded in the kept
-    /// stats lines, so a resumed run decides exactly as the uninterrupted one.
+    /// The second half of [`Run::start`] (which loaded the snapshot, if any): the stats log,
+    /// the random stream and the monitor, whose state is rebuilt from the evaluations recorded
+    /// in the kept stats lines, so a resumed run decides exactly as the uninterrupted one.
     #[allow(clippy::too_many_arguments)]
     fn continue_from(
         config: &'a TrainConfig,
@@ -885,7 +903,6 @@ impl<'a> Run<'a> {
         let writer = dist.as_ref().is_none_or(|d| d.is_main());
         let mut stats_log = StatsLog::open_for(run_dir, writer)?;
         if let Some(path) = resume_from {
-            trainer.load_snapshot(path)?;
             let progress = trainer.progress();
             stats_log.truncate_to_tick(progress.ticks)?;
             tracing::info!(snapshot = %path.display(), "resumed at {:.3} kimg (tick {})", progress.images_shown as f64 / 1000.0, progress.ticks);

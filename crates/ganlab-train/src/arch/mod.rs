@@ -31,8 +31,11 @@ pub enum SampleKind {
     Points,
 }
 
+/// The `width` a config holds unless set: DCGAN's 64 (Radford et al. 2016, `ngf` = `ndf` = 64).
+pub const DEFAULT_WIDTH: i64 = 64;
+
 /// What an architecture is built from: the data's shape and the run's size settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ArchSpec {
     /// Image channels (ignored for points).
     pub channels: i64,
@@ -40,7 +43,8 @@ pub struct ArchSpec {
     pub resolution: i64,
     /// Latent dimension; `None`: the architecture's default.
     pub z_dim: Option<i64>,
-    /// Width of the networks (DCGAN's `ngf` = `ndf`).
+    /// Width of the networks (DCGAN's `ngf` = `ndf`; [`DEFAULT_WIDTH`] unless set). The
+    /// built-in `toy-mlp` and `progan` have widths of their own and refuse another value.
     pub width: i64,
     /// D's normalisation (read by `dcgan32`; see [`CriticNorm`]).
     pub d_norm: ganlab_layers::Norm,
@@ -59,6 +63,24 @@ pub struct ArchSpec {
     /// float32 (`fp32_image_layers`; see `ganlab_layers::float32_if`); an architecture that
     /// cannot apply it refuses it in `validate`.
     pub fp32_image_layers: bool,
+}
+
+impl Default for ArchSpec {
+    /// Zeros and defaults, with the config's [`DEFAULT_WIDTH`].
+    fn default() -> Self {
+        ArchSpec {
+            channels: 0,
+            resolution: 0,
+            z_dim: None,
+            width: DEFAULT_WIDTH,
+            d_norm: Default::default(),
+            d_spectral_norm: false,
+            progan: Default::default(),
+            classes: 0,
+            class_norm: false,
+            fp32_image_layers: false,
+        }
+    }
 }
 
 /// One architecture of the registry.
