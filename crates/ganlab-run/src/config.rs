@@ -682,6 +682,22 @@ impl TrainConfig {
         )?;
         let architecture = self.architecture();
         architecture.validate(&self.arch_spec())?;
+        if let (Some(batch), Some(schedule)) = (self.batch_size, self.schedule()) {
+            // A growing run's batches are its schedule's, phase by phase; a run directory
+            // records the first.
+            let first = schedule.at(0).batch_size;
+            check(
+                batch == first,
+                "batch_size",
+                &format!(
+                    "left out for arch {}, whose batch sizes are its schedule's \
+                     (progan.schedule.minibatch_base and progan.schedule.minibatch; {first} at \
+                     the start)",
+                    architecture.name()
+                ),
+                batch,
+            )?;
+        }
         self.validate_moving_average(architecture)?;
         check(
             architecture.schedule(&self.arch_spec()).is_some() || self.progan.is_default(),
@@ -1589,6 +1605,17 @@ mod tests {
             "`channels` must be 1 or left out for mnist (grayscale images), got 3",
         );
         let toy = TrainConfig::preset("toy-ring8").expect("preset");
+        // A growing run's batch sizes are its schedule's.
+        assert_refused(
+            TrainConfig::preset("progan-fashion32").expect("preset"),
+            "batch_size=1",
+            "`batch_size` must be left out for arch progan, whose batch sizes are its schedule's",
+        );
+        let mut resolved = TrainConfig::preset("progan-fashion32").expect("preset");
+        resolved.resolve_defaults();
+        resolved
+            .validate()
+            .expect("a run's config.json records the first batch size");
         // `width` is DCGAN's; the toy MLP and ProGAN have their own.
         assert_refused(
             toy.clone(),

@@ -102,7 +102,7 @@ pub const CONFIG_FLAGS: &[ConfigFlag] = &[
     flag("time-budget", "time_budget_s", Number, "SECONDS", "Stop at the first tick after this many seconds of training steps (evaluations and ticks not counted, summed over resumed sessions), with a final evaluation."),
     flag("tick-kimg", "tick_kimg", Number, "KIMG", "Statistics and a sample grid every this many kimg."),
     flag("snapshot-ticks", "snapshot_ticks", Number, "N", "Snapshot every this many ticks (0: final snapshot only)."),
-    flag("batch-size", "batch_size", Number, "N", "Samples per batch (default: 64 for images, 256 for 2-D data)."),
+    flag("batch-size", "batch_size", Number, "N", "Samples per batch (default: 64 for images, 256 for 2-D data; ProGAN's are its schedule's)."),
     flag("lr-g", "lr_g", Number, "LR", "Learning rate of G (default: the game's paper value)."),
     flag("lr-d", "lr_d", Number, "LR", "Learning rate of D (default: the game's paper value)."),
     flag("seed", "seed", Number, "N", "Seed of every random number generator."),

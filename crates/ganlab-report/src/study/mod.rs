@@ -154,13 +154,18 @@ fn shrink(config: &mut TrainConfig) {
         config.evaluation.every_kimg = config.kimg;
         config.evaluation.n = config.evaluation.n.min(64);
     }
-    config.batch_size = Some(config.resolved_batch_size().min(32));
-    if let Some(schedule) = config.schedule() {
-        // A growing run reaches its final resolution within the tiny budget.
-        config.progan.schedule.lod_training_kimg = 0.016;
-        config.progan.schedule.lod_transition_kimg = 0.016;
-        config.progan.schedule.minibatch = schedule.minibatch.keys().map(|r| (*r, 16)).collect();
-        config.progan.schedule.minibatch_base = 16;
+    match config.schedule() {
+        // A growing run reaches its final resolution within the tiny budget, in batches of 16
+        // (its batch sizes are its schedule's).
+        Some(schedule) => {
+            config.batch_size = None;
+            config.progan.schedule.lod_training_kimg = 0.016;
+            config.progan.schedule.lod_transition_kimg = 0.016;
+            config.progan.schedule.minibatch =
+                schedule.minibatch.keys().map(|r| (*r, 16)).collect();
+            config.progan.schedule.minibatch_base = 16;
+        }
+        None => config.batch_size = Some(config.resolved_batch_size().min(32)),
     }
 }
 
