@@ -87,9 +87,12 @@ pub fn fetch_verified(
         return Ok(false);
     }
     let dir = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
+    std::fs::create_dir_all(dir).map_err(|source| {
+        Error::File(ganlab_files::FileError {
+            action: "create the folder",
+            path: dir.to_path_buf(),
+            source,
+        })
     })?;
     let host = host_of(url);
     if unreachable_hosts().contains(&host) {
@@ -128,10 +131,16 @@ fn download_to(
         .header("Content-Length")
         .and_then(|v| v.parse().ok());
     let mut reader = response.into_reader();
-    let mut file = std::fs::File::create(tmp).map_err(|source| Error::Io {
-        path: tmp.to_path_buf(),
-        source,
-    })?;
+    let file_error = |action: &'static str| {
+        move |source| {
+            Error::File(ganlab_files::FileError {
+                action,
+                path: tmp.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut file = std::fs::File::create(tmp).map_err(file_error("create"))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 16];
     let mut received: u64 = 0;
@@ -146,10 +155,7 @@ fn download_to(
             break;
         }
         hasher.update(&buffer[..n]);
-        file.write_all(&buffer[..n]).map_err(|source| Error::Io {
-            path: tmp.to_path_buf(),
-            source,
-        })?;
+        file.write_all(&buffer[..n]).map_err(file_error("write"))?;
         received += n as u64;
     }
     if let Some(declared) = declared {
@@ -160,10 +166,7 @@ fn download_to(
             ));
         }
     }
-    file.sync_all().map_err(|source| Error::Io {
-        path: tmp.to_path_buf(),
-        source,
-    })?;
+    file.sync_all().map_err(file_error("fsync"))?;
     let found = format!("{:x}", hasher.finalize());
     if found != expected {
         return Err(Error::Checksum {
