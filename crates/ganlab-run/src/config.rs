@@ -561,7 +561,18 @@ impl TrainConfig {
     }
 
     /// Checks every value's range; the message names the key, the expected range and the value.
+    /// Also refuses settings the run would not use or could not measure (see
+    /// [`TrainConfig::validate_recorded`] for a run directory's record).
     pub fn validate(&self) -> Result<()> {
+        self.validate_recorded()?;
+        self.validate_settings_used()
+    }
+
+    /// [`TrainConfig::validate`] without the checks of settings a run would ignore or could not
+    /// measure, which earlier versions accepted: a run directory's `config.json` that holds one
+    /// still reads (for `gan report`, `gan eval`, `gan generate`), and resuming it names the
+    /// setting to change.
+    pub fn validate_recorded(&self) -> Result<()> {
         self.game_options
             .validate()
             .map_err(|e| anyhow::anyhow!("config: game_options: {e}"))?;
@@ -682,6 +693,20 @@ impl TrainConfig {
         )?;
         let architecture = self.architecture();
         architecture.validate(&self.arch_spec())?;
+        self.validate_moving_average(architecture)?;
+        check(
+            architecture.schedule(&self.arch_spec()).is_some() || self.progan.is_default(),
+            "progan",
+            "left out: its settings apply to arch progan only (--arch progan)",
+            format!("{} with arch {arch}", self.progan_keys_set()),
+        )?;
+        Ok(())
+    }
+
+    /// Settings the run would ignore, metrics it could not measure: refused before it starts
+    /// (earlier versions ignored them, or failed at the first evaluation).
+    fn validate_settings_used(&self) -> Result<()> {
+        let architecture = self.architecture();
         if let (Some(batch), Some(schedule)) = (self.batch_size, self.schedule()) {
             // A growing run's batches are its schedule's, phase by phase; a run directory
             // records the first.
@@ -698,14 +723,28 @@ impl TrainConfig {
                 batch,
             )?;
         }
-        self.validate_moving_average(architecture)?;
-        check(
-            architecture.schedule(&self.arch_spec()).is_some() || self.progan.is_default(),
-            "progan",
-            "left out: its settings apply to arch progan only (--arch progan)",
-            format!("{} with arch {arch}", self.progan_keys_set()),
-        )?;
-        Ok(())
+        let own_widths = [
+            (
+                arch::ToyMlp.name(),
+                "whose layers have 512 units (Gulrajani et al. 2017's toy code)",
+            ),
+            (
+                arch::Progan.name(),
+                "whose widths are progan.fmap_base and progan.fmap_max",
+            ),
+        ];
+        if let Some((name, why)) = own_widths
+            .iter()
+            .find(|(name, _)| *name == architecture.name())
+        {
+            check(
+                self.width == arch::DEFAULT_WIDTH,
+                "width",
+                &format!("left out ({}) for arch {name}, {why}", arch::DEFAULT_WIDTH),
+                self.width,
+            )?;
+        }
+        self.evaluation.validate_measurable(self)
     }
 
     /// The `progan` keys whose values differ from the defaults, with their values
@@ -1049,9 +1088,14 @@ impl RunConfig {
             }
         }
         let config: TrainConfig = typed(value).map_err(|e| anyhow::anyhow!("config: {e}"))?;
-        config.validate()?;
-        let provenance = typed(serde_json::Value::Object(provenance))
+        let provenance: Provenance = typed(serde_json::Value::Object(provenance))
             .map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        // A run's own record (it names the toolkit that wrote it) reads as it was written; a
+        // config file of one's own gets every check.
+        match provenance.toolkit_version.is_some() {
+            true => config.validate_recorded()?,
+            false => config.validate()?,
+        }
         Ok(RunConfig { config, provenance })
     }
 
@@ -1105,6 +1149,42 @@ impl Default for EvaluationSettings {
 }
 
 impl EvaluationSettings {
+    /// That the run of `config` can measure its metrics: refused now, not at the first
+    /// evaluation (or, for class-accuracy, measured as nothing at every one).
+    fn validate_measurable(&self, config: &TrainConfig) -> Result<()> {
+        for m in &self.metrics {
+            if m.needs_classifier() && !config.has_domain_classifier() {
+                let others: Vec<&str> = Metric::ALL
+                    .into_iter()
+                    .filter(|o| o.sample_kind() == SampleKind::Images && !o.needs_classifier())
+                    .map(Metric::name)
+                    .collect();
+                bail!(
+                    "config: `evaluation.metrics` has `{m}`, which needs a domain classifier: \
+                     MNIST or Fashion-MNIST at 32x32 (this run: {} at {r}x{r}); on other images \
+                     evaluate any of {}",
+                    config.dataset,
+                    others.join(", "),
+                    r = config.resolution
+                );
+            }
+            if *m == Metric::ClassAccuracy && !config.cond {
+                bail!(
+                    "config: `evaluation.metrics` has `class-accuracy`, which measures a \
+                     conditional G (the class asked for against the class drawn): it needs cond \
+                     (--cond)"
+                );
+            }
+        }
+        if self.resolved_metrics(config).contains(&Metric::FidInf) {
+            use ganlab_metrics::fid_infinity::{fid_inf_sizes, FID_INF_POINTS};
+            if let Err(e) = fid_inf_sizes(self.n, FID_INF_POINTS) {
+                bail!("config: `evaluation.n` is too small for fid-inf: {e}");
+            }
+        }
+        Ok(())
+    }
+
     /// The metrics evaluated for `config`.
     pub fn resolved_metrics(&self, config: &TrainConfig) -> Vec<Metric> {
         if !self.metrics.is_empty() {
@@ -1150,30 +1230,6 @@ impl EvaluationSettings {
             if let Err(e) = metric::parse(m.name(), config.sample_kind()) {
                 bail!("config: `evaluation.metrics` has {e} for this dataset");
             }
-            // Refused now, not at the first evaluation (or, for class-accuracy, measured as
-            // nothing at every one).
-            if m.needs_classifier() && !config.has_domain_classifier() {
-                let others: Vec<&str> = Metric::ALL
-                    .into_iter()
-                    .filter(|o| o.sample_kind() == SampleKind::Images && !o.needs_classifier())
-                    .map(Metric::name)
-                    .collect();
-                bail!(
-                    "config: `evaluation.metrics` has `{m}`, which needs a domain classifier: \
-                     MNIST or Fashion-MNIST at 32x32 (this run: {} at {r}x{r}); on other images \
-                     evaluate any of {}",
-                    config.dataset,
-                    others.join(", "),
-                    r = config.resolution
-                );
-            }
-            if *m == Metric::ClassAccuracy && !config.cond {
-                bail!(
-                    "config: `evaluation.metrics` has `class-accuracy`, which measures a \
-                     conditional G (the class asked for against the class drawn): it needs cond \
-                     (--cond)"
-                );
-            }
         }
         if !(2..=200_000).contains(&self.n) {
             bail!(
@@ -1182,12 +1238,7 @@ impl EvaluationSettings {
             );
         }
         let metrics = self.resolved_metrics(config);
-        if metrics.contains(&Metric::FidInf) {
-            use ganlab_metrics::fid_infinity::{fid_inf_sizes, FID_INF_POINTS};
-            if let Err(e) = fid_inf_sizes(self.n, FID_INF_POINTS) {
-                bail!("config: `evaluation.n` is too small for fid-inf: {e}");
-            }
-        }
+
         if let Some(p) = &self.primary {
             if !metrics.contains(p) {
                 let names: Vec<&str> = metrics.iter().map(|m| m.name()).collect();
@@ -1616,6 +1667,20 @@ mod tests {
         resolved
             .validate()
             .expect("a run's config.json records the first batch size");
+        // A run directory written by an earlier version, which accepted (and ignored) such a
+        // setting, still reads; a config file of one's own with it is refused.
+        let mut earlier = serde_json::to_value(&resolved).expect("json");
+        earlier["batch_size"] = serde_json::json!(7);
+        assert!(
+            RunConfig::from_json(&earlier.to_string()).is_err(),
+            "a config file"
+        );
+        earlier["toolkit_version"] = serde_json::json!("0.1.0");
+        let read = RunConfig::from_json(&earlier.to_string()).expect("a run's config.json");
+        assert!(
+            read.config.validate().is_err(),
+            "resuming it names the setting"
+        );
         // `width` is DCGAN's; the toy MLP and ProGAN have their own.
         assert_refused(
             toy.clone(),

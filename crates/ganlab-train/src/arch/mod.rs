@@ -44,7 +44,7 @@ pub struct ArchSpec {
     /// Latent dimension; `None`: the architecture's default.
     pub z_dim: Option<i64>,
     /// Width of the networks (DCGAN's `ngf` = `ndf`; [`DEFAULT_WIDTH`] unless set). The
-    /// built-in `toy-mlp` and `progan` have widths of their own and refuse another value.
+    /// built-in `toy-mlp` and `progan` have widths of their own and do not read it.
     pub width: i64,
     /// D's normalisation (read by `dcgan32`; see [`CriticNorm`]).
     pub d_norm: ganlab_layers::Norm,

@@ -124,16 +124,6 @@ impl Architecture for Progan {
 
     fn validate(&self, spec: &ArchSpec) -> Result<()> {
         check(
-            spec.width == super::DEFAULT_WIDTH,
-            "width",
-            &format!(
-                "left out ({}) for arch progan, whose widths are progan.fmap_base and \
-                 progan.fmap_max",
-                super::DEFAULT_WIDTH
-            ),
-            spec.width,
-        )?;
-        check(
             !spec.class_norm,
             "cond_bn",
             "false for arch progan (its G has pixel norm, no batch norm to condition)",

@@ -38,16 +38,6 @@ impl Architecture for ToyMlp {
             "fp32_image_layers",
             "false for the 2-D toys (they have no image layers)",
             "true",
-        )?;
-        super::check(
-            spec.width == super::DEFAULT_WIDTH,
-            "width",
-            &format!(
-                "left out ({}) for arch toy-mlp, whose layers have 512 units (Gulrajani et al. \
-                 2017's toy code)",
-                super::DEFAULT_WIDTH
-            ),
-            spec.width,
         )
     }
 
