@@ -556,10 +556,50 @@ pub fn execute_geometry_padded_for(x: &Tensor, g_inv: &Tensor, padded_for: &Tens
         .matmul(&s2(out[3] as f64 / 2.0, out[2] as f64 / 2.0));
     let theta = g.narrow(1, 0, 2).to_kind(x.kind());
     let grid = Tensor::affine_grid_generator(&theta, out, false);
-    // Bilinear (0), zeros outside (0), align_corners = false.
-    let x = x.grid_sampler(&grid, 0, 0, false);
+    // Bilinear, zeros outside, align_corners = false: libtorch's kernel where nothing will
+    // differentiate through it (it is faster), else the one that differentiates twice.
+    let x = match x.requires_grad() {
+        true => grid_sample_bilinear(&x, &grid),
+        false => x.grid_sampler(&grid, 0, 0, false),
+    };
     // upfirdn2d's padding −2·pad_f + (taps − 1) / 2 = −1 at each end: a crop of 1.
     downsample2x(&x, &f, 2 * pad_f - (taps - 1) / 2)
+}
+
+/// `torch.nn.functional.grid_sample(x, grid, mode='bilinear', padding_mode='zeros',
+/// align_corners=False)` written with `gather`, so that autograd differentiates it twice:
+/// libtorch's `grid_sampler_2d_backward` has no derivative of its own, and a gradient penalty
+/// on D's augmented input (R1, WGAN-GP) needs one (StyleGAN2-ADA's `grid_sample_gradfix` exists
+/// for the same reason). The grid is a constant (the drawn transforms); `x` `[N, C, H, W]`,
+/// `grid` `[N, Ho, Wo, 2]` in [-1, 1] → `[N, C, Ho, Wo]`. The corners' weights and their order
+/// of summation are libtorch's CPU kernel's.
+pub fn grid_sample_bilinear(x: &Tensor, grid: &Tensor) -> Tensor {
+    let s = x.size();
+    let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
+    let g = grid.size();
+    let (ho, wo) = (g[1], g[2]);
+    let grid = grid.detach().to_kind(x.kind());
+    // Unnormalised as align_corners = false: ((coord + 1) · size − 1) / 2.
+    let unnormalise = |coord: Tensor, size: i64| ((coord + 1.0) * size as f64 - 1.0) / 2.0;
+    let ix = unnormalise(grid.select(3, 0), w); // [N, Ho, Wo]
+    let iy = unnormalise(grid.select(3, 1), h);
+    let (x0, y0) = (ix.floor(), iy.floor());
+    let (x1, y1) = (&x0 + 1.0, &y0 + 1.0);
+    let flat = x.reshape([n, c, h * w]);
+    let corner = |cx: &Tensor, cy: &Tensor, weight: Tensor| -> Tensor {
+        let inside = cx.ge(0.0) * cx.le((w - 1) as f64) * cy.ge(0.0) * cy.le((h - 1) as f64);
+        let index = (cy.clamp(0.0, (h - 1) as f64) * w as f64 + cx.clamp(0.0, (w - 1) as f64))
+            .to_kind(Kind::Int64)
+            .reshape([n, 1, ho * wo])
+            .expand([n, c, ho * wo], false);
+        let weight = (weight * inside.to_kind(x.kind())).reshape([n, 1, ho * wo]);
+        flat.gather(2, &index, false) * weight
+    };
+    let nw = corner(&x0, &y0, (&x1 - &ix) * (&y1 - &iy));
+    let ne = corner(&x1, &y0, (&ix - &x0) * (&y1 - &iy));
+    let sw = corner(&x0, &y1, (&x1 - &ix) * (&iy - &y0));
+    let se = corner(&x1, &y1, (&ix - &x0) * (&iy - &y0));
+    (nw + ne + sw + se).reshape([n, c, ho, wo])
 }
 
 /// Runs the colour transforms `c` `[N, 4, 4]` on RGB (or, with the mean of the RGB rows,
@@ -789,6 +829,46 @@ pub(crate) mod tests {
 
     fn one(n: i64, v: f64) -> Tensor {
         Tensor::full([n], v, (Kind::Float, Device::Cpu))
+    }
+
+    /// The gather-based bilinear sampler equals libtorch's `grid_sampler` (bilinear, zeros,
+    /// align_corners = false), its gradient too, and unlike it differentiates twice: the
+    /// gradient of a penalty on ‖∂(f(sample(x)))/∂x‖² reaches x.
+    #[test]
+    fn the_bilinear_sampler_equals_libtorch_s_and_differentiates_twice() {
+        let _rng = rng_lock();
+        tch::manual_seed(1);
+        let x = images(3, 2, 9).set_requires_grad(true);
+        // Affine grids that reach outside the image, with rotations and scales.
+        let theta = Tensor::rand([3, 2, 3], (Kind::Float, Device::Cpu)) * 1.6 - 0.8;
+        let grid = Tensor::affine_grid_generator(&theta, [3, 2, 11, 7], false);
+        let ours = grid_sample_bilinear(&x, &grid);
+        let theirs = x.grid_sampler(&grid, 0, 0, false);
+        assert_eq!(ours.size(), theirs.size());
+        assert!(
+            max_diff(&ours, &theirs) < 1e-6,
+            "{}",
+            max_diff(&ours, &theirs)
+        );
+        let weights = Tensor::rand_like(&ours);
+        let g_ours = Tensor::run_backward(&[(&ours * &weights).sum(None)], &[&x], true, true);
+        let g_theirs = Tensor::run_backward(&[(&theirs * &weights).sum(None)], &[&x], true, true);
+        assert!(max_diff(&g_ours[0], &g_theirs[0]) < 1e-5);
+        // Second order: a penalty on the squared gradient of a nonlinear function of the
+        // sample, differentiated again with respect to x.
+        let f = (ours.tanh() * &weights).sum(None);
+        let grad = Tensor::run_backward(&[f], &[&x], true, true);
+        let penalty = grad[0].square().sum(None);
+        let second =
+            Tensor::f_run_backward(&[penalty], &[&x], false, false).expect("double backward");
+        assert!(second[0].abs().sum(None).double_value(&[]) > 0.0);
+        let f = (theirs.tanh() * &weights).sum(None);
+        let grad = Tensor::run_backward(&[f], &[&x], true, true);
+        let penalty = grad[0].square().sum(None);
+        assert!(
+            Tensor::f_run_backward(&[penalty], &[&x], false, false).is_err(),
+            "libtorch's grid_sampler has no double backward (if it gains one, this sampler can go)"
+        );
     }
 
     /// With p = 0 the pipeline is the identity (the sym6 pair of up- and downsampling filters

@@ -572,3 +572,23 @@ fn conditional_mistakes_are_named() {
         "this generator is unconditional",
     );
 }
+
+/// ADA under a gradient penalty (StyleGAN2-ADA's own setting: R1; and WGAN-GP): the penalty's
+/// double backward goes through ADA's geometric transforms, whose libtorch sampler has no
+/// second derivative; both train (they panicked before the sampler was written to have one).
+#[test]
+fn ada_trains_under_r1_and_wgan_gp() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for (name, penalty) in [
+        ("r1", &["--r1-gamma", "1"][..]),
+        ("gp", &["--game", "wgan-gp", "--critic-steps", "1"][..]),
+    ] {
+        let mut extra = vec!["--augment", "ada", "--set", "ada.initial_p=0.5"];
+        extra.extend(["--kimg", "0.016"]);
+        extra.extend(penalty);
+        let run = tiny_mnist_run(&dir.path().join(name), &extra);
+        let stats = std::fs::read_to_string(std::path::Path::new(&run).join("stats.jsonl"))
+            .expect("stats.jsonl");
+        assert!(stats.contains("\"ada_p\""), "{name}: {stats}");
+    }
+}

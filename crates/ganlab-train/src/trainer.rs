@@ -758,10 +758,13 @@ impl Trainer {
         let d_out = self.critic_loss(real, labels, &fake.detach(), ctx, stats);
         lap("d_forward_and_loss");
         self.opt_d.zero_grad();
+        // An operation without a derivative (of the order a penalty needs) is an error that
+        // names the player, not a panic.
         match &self.scalers {
-            Some((_, sd)) => sd.scale_loss(&d_out.loss).backward(),
-            None => d_out.loss.backward(),
+            Some((_, sd)) => sd.scale_loss(&d_out.loss).f_backward(),
+            None => d_out.loss.f_backward(),
         }
+        .context("D's backward pass")?;
         lap("d_backward");
         if let Some(p) = &mut self.parallel {
             p.timed(|d| {
@@ -806,9 +809,10 @@ impl Trainer {
         lap("d_forward_for_g");
         self.opt_g.zero_grad();
         match &self.scalers {
-            Some((sg, _)) => sg.scale_loss(&g_out.loss).backward(),
-            None => g_out.loss.backward(),
+            Some((sg, _)) => sg.scale_loss(&g_out.loss).f_backward(),
+            None => g_out.loss.f_backward(),
         }
+        .context("G's backward pass")?;
         lap("g_backward");
         if let Some(p) = &mut self.parallel {
             p.timed(|d| {
