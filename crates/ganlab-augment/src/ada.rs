@@ -512,6 +512,10 @@ pub fn execute_geometry(x: &Tensor, g_inv: &Tensor) -> Tensor {
 /// [`execute_geometry`] with the padding that the transforms `padded_for` (a superset of
 /// `g_inv`'s rows: the global batch's) need.
 pub fn execute_geometry_padded_for(x: &Tensor, g_inv: &Tensor, padded_for: &Tensor) -> Tensor {
+    // A leaf that needs gradients is a penalty's input (R1's reals, WGAN-GP's mixtures), whose
+    // gradient is differentiated again: it takes the sampler that allows that. G's fakes (not
+    // a leaf) and batches without gradients take libtorch's, bit for bit as before.
+    let second_order = x.requires_grad() && x.is_leaf();
     let s = x.size();
     let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
     let device = x.device();
@@ -556,9 +560,8 @@ pub fn execute_geometry_padded_for(x: &Tensor, g_inv: &Tensor, padded_for: &Tens
         .matmul(&s2(out[3] as f64 / 2.0, out[2] as f64 / 2.0));
     let theta = g.narrow(1, 0, 2).to_kind(x.kind());
     let grid = Tensor::affine_grid_generator(&theta, out, false);
-    // Bilinear, zeros outside, align_corners = false: libtorch's kernel where nothing will
-    // differentiate through it (it is faster), else the one that differentiates twice.
-    let x = match x.requires_grad() {
+    // Bilinear, zeros outside, align_corners = false.
+    let x = match second_order {
         true => grid_sample_bilinear(&x, &grid),
         false => x.grid_sampler(&grid, 0, 0, false),
     };

@@ -758,13 +758,7 @@ impl Trainer {
         let d_out = self.critic_loss(real, labels, &fake.detach(), ctx, stats);
         lap("d_forward_and_loss");
         self.opt_d.zero_grad();
-        // An operation without a derivative (of the order a penalty needs) is an error that
-        // names the player, not a panic.
-        match &self.scalers {
-            Some((_, sd)) => sd.scale_loss(&d_out.loss).f_backward(),
-            None => d_out.loss.f_backward(),
-        }
-        .context("D's backward pass")?;
+        backward(&d_out.loss, self.scalers.as_ref().map(|(_, sd)| sd), "D")?;
         lap("d_backward");
         if let Some(p) = &mut self.parallel {
             p.timed(|d| {
@@ -808,11 +802,7 @@ impl Trainer {
         });
         lap("d_forward_for_g");
         self.opt_g.zero_grad();
-        match &self.scalers {
-            Some((sg, _)) => sg.scale_loss(&g_out.loss).f_backward(),
-            None => g_out.loss.f_backward(),
-        }
-        .context("G's backward pass")?;
+        backward(&g_out.loss, self.scalers.as_ref().map(|(sg, _)| sg), "G")?;
         lap("g_backward");
         if let Some(p) = &mut self.parallel {
             p.timed(|d| {
@@ -1027,6 +1017,17 @@ fn float_logits(logits: Tensor, precision: Precision) -> Tensor {
         Precision::Fp32 => logits,
         _ => logits.to_kind(Kind::Float),
     }
+}
+
+/// A player's backward pass from its loss (scaled by its float16 loss scaler, if any). An
+/// operation without a derivative (of the order a penalty needs) is an error that names the
+/// player, not a panic.
+fn backward(loss: &Tensor, scaler: Option<&GradScaler>, player: &str) -> Result<()> {
+    match scaler {
+        Some(scaler) => scaler.scale_loss(loss).f_backward(),
+        None => loss.f_backward(),
+    }
+    .with_context(|| format!("{player}'s backward pass"))
 }
 
 /// That every batch a run trains on splits evenly across `ranks` data-parallel ranks: the
