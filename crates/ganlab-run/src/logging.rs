@@ -129,14 +129,54 @@ pub fn stderr_only(level: &str) -> tracing::subscriber::DefaultGuard {
 /// A progress bar over `len` items (rate and ETA), labelled `what`.
 pub fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg} {wide_bar} {pos}/{len} images | {per_sec} | ETA {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    bar.set_style(with_rate(
+        "{msg} {wide_bar} {pos}/{len} images | {rate} | ETA {eta}",
+        "img/s",
+    ));
     bar.set_message(what.to_string());
     bar
+}
+
+/// A bar style from `template`, whose `{rate}` key shows the items per second with `unit`
+/// to a sensible precision (`471 img/s`, `22.4 img/s`), where indicatif's own `{per_sec}`
+/// prints four decimals and no unit.
+pub(crate) fn with_rate(template: &str, unit: &'static str) -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&rate_text(state.per_sec(), unit));
+            },
+        )
+}
+
+/// Items per second as a progress bar shows them: three significant digits, at most one
+/// decimal (`0.25 img/s` keeps two), and `-` before there is a rate to show.
+pub fn rate_text(per_sec: f64, unit: &str) -> String {
+    if !per_sec.is_finite() || per_sec <= 0.0 {
+        return format!("- {unit}");
+    }
+    let decimals = match per_sec {
+        r if r >= 100.0 => 0,
+        r if r >= 1.0 => 1,
+        _ => 2,
+    };
+    format!("{per_sec:.decimals$} {unit}")
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::rate_text;
+
+    #[test]
+    fn rates_show_a_unit_and_a_sensible_precision() {
+        assert_eq!(rate_text(471.2406, "img/s"), "471 img/s");
+        assert_eq!(rate_text(22.4686, "img/s"), "22.5 img/s");
+        assert_eq!(rate_text(0.2512, "img/s"), "0.25 img/s");
+        assert_eq!(rate_text(0.0, "img/s"), "- img/s");
+        assert_eq!(rate_text(f64::INFINITY, "img/s"), "- img/s");
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use ganlab_dist::Dist;
 use ganlab_games::GameName;
 use ganlab_layers::ConditionalModuleT;
 use ganlab_train::{optimizer_settings, OptimizerOverrides, SampleKind, Trainer, TrainerSettings};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -439,10 +439,10 @@ fn progress_bar(total_images: u64, interactive: bool) -> ProgressBar {
             ProgressDrawTarget::hidden()
         },
     );
-    let style = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {msg} | {per_sec} | ETA {eta}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style = crate::logging::with_rate(
+        "{spinner} [{elapsed_precise}] {wide_bar} {msg} | {rate} | ETA {eta}",
+        "img/s",
+    );
     bar.set_style(style.progress_chars("=> "));
     bar
 }
