@@ -351,7 +351,7 @@ fn bad_input_gives_errors_that_name_the_problem() {
     ))
     .unwrap_err();
     assert!(
-        format!("{err:#}").contains("no PNG or JPEG image"),
+        format!("{err:#}").contains("no PNG, JPEG, BMP, WebP, TIFF or PNM image"),
         "{err:#}"
     );
     let err = evaluate(&config("mnist", "mnist", &["fid", "precission"], 16)).unwrap_err();

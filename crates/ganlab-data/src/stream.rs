@@ -1,4 +1,4 @@
-//! Streamed image sources: `folder:PATH` (every PNG/JPEG under PATH, classes from sub-folders)
+//! Streamed image sources: `folder:PATH` (every image under PATH, classes from sub-folders)
 //! and `zip:PATH` (StyleGAN2-ADA's dataset format: images inside a zip, an optional
 //! `dataset.json` with `{"labels": [[name, class], ...]}`). Only the batches in flight are decoded
 //! and held, never the whole set, so memory does not grow with the dataset.
@@ -12,7 +12,9 @@
 //! step runs; a batch is a pure function of its indices, so the images do not depend on the
 //! number of threads or on whether the prefetch was used.
 
-use crate::folder::{decode_square, folder_classes, image_files};
+use crate::folder::{
+    decode_square, folder_classes, image_files, is_image_name, log_left_out, IMAGE_FORMATS,
+};
 use crate::{Error, ImageSource};
 use image::{ColorType, ImageDecoder, ImageReader};
 use rayon::prelude::*;
@@ -281,7 +283,7 @@ fn open_zip(path: &Path) -> Result<(Container, Vec<Entry>, Vec<String>), Error> 
         path: path.to_path_buf(),
         what,
     };
-    let file = crate::open_file(path, "expected a zip of PNG/JPEG images")?;
+    let file = crate::open_file(path, &format!("expected a zip of {IMAGE_FORMATS} images"))?;
     let len = file
         .metadata()
         .map_err(|source| Error::Io {
@@ -297,18 +299,25 @@ fn open_zip(path: &Path) -> Result<(Container, Vec<Entry>, Vec<String>), Error> 
     let mut archive =
         zip::ZipArchive::new(shared).map_err(|e| corrupt(format!("not a readable zip: {e}")))?;
     let mut by_name: BTreeMap<String, usize> = BTreeMap::new();
+    let mut others = Vec::new();
     for i in 0..archive.len() {
         let name = archive
             .name_for_index(i)
             .ok_or_else(|| corrupt(format!("entry {i} is missing")))?
             .map_err(|e| corrupt(format!("entry {i}: {e}")))?
             .into_owned();
-        if !name.ends_with('/') && is_image_name(&name) {
-            by_name.insert(name, i);
+        if name.ends_with('/') {
+            continue;
+        }
+        match is_image_name(&name) {
+            true => drop(by_name.insert(name, i)),
+            false if name != "dataset.json" => others.push(PathBuf::from(name)),
+            false => {}
         }
     }
+    log_left_out(&path.display().to_string(), &others);
     if by_name.is_empty() {
-        return Err(corrupt("no PNG or JPEG image in this zip".into()));
+        return Err(corrupt(format!("no {IMAGE_FORMATS} image in this zip")));
     }
     let labels = read_zip_labels(&mut archive, path)?;
     let mut entries = Vec::with_capacity(by_name.len());
@@ -351,11 +360,6 @@ fn open_zip(path: &Path) -> Result<(Container, Vec<Entry>, Vec<String>), Error> 
         entries,
         class_names,
     ))
-}
-
-fn is_image_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    lower.ends_with(".png") || lower.ends_with(".jpg") || lower.ends_with(".jpeg")
 }
 
 /// `dataset.json`'s labels (StyleGAN2-ADA: `{"labels": [[name, class], ...]}` or `null`).
@@ -488,7 +492,7 @@ impl Inner {
                 .map_err(|e| e.to_string())?;
             let format = reader.format();
             let decoder = reader.into_decoder().map_err(|e| match format {
-                None => "not a PNG or JPEG image".to_string(),
+                None => format!("not a {IMAGE_FORMATS} image"),
                 Some(_) => e.to_string(),
             })?;
             let (w, h) = decoder.dimensions();
@@ -868,6 +872,74 @@ mod tests {
             (source.len(), source.class_names()),
             (1, &["all".to_string()][..])
         );
+    }
+
+    /// The formats clean-fid reads from a folder stream as the PNG of the same pixels does, in
+    /// folders and zips, by extension in any case; other files are left out.
+    #[test]
+    fn every_lossless_image_format_streams_as_its_png() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let rgb = image::RgbImage::from_fn(12, 12, |x, y| {
+            image::Rgb([(x * 21) as u8, (y * 19) as u8, ((x * y) % 256) as u8])
+        });
+        let (formats, png) = (dir.path().join("formats"), dir.path().join("png"));
+        for (i, ext) in ["bmp", "webp", "TIFF", "tif", "ppm", "png"]
+            .iter()
+            .enumerate()
+        {
+            std::fs::create_dir_all(&formats).expect("mkdir");
+            std::fs::create_dir_all(&png).expect("mkdir");
+            let name = format!("{i}.{ext}");
+            image::DynamicImage::ImageRgb8(rgb.clone())
+                .save_with_format(
+                    formats.join(&name),
+                    image::ImageFormat::from_extension(ext).expect("format"),
+                )
+                .expect("save");
+            rgb.save(png.join(format!("{i}.png"))).expect("png");
+        }
+        std::fs::write(formats.join("notes.txt"), "not an image").expect("txt");
+        let open = |folder: &Path| {
+            StreamedImages::open(&format!("folder:{}", folder.display()), 12, None).expect("open")
+        };
+        let (source, reference) = (open(&formats), open(&png));
+        assert_eq!(source.len(), 6);
+        let all = [0, 1, 2, 3, 4, 5];
+        assert_eq!(
+            floats(&source.batch(&all).expect("formats")),
+            floats(&reference.batch(&all).expect("pngs"))
+        );
+        // The same files in a zip; and a grayscale PGM reads as its grayscale PNG.
+        let files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&formats)
+            .expect("list")
+            .map(|e| {
+                let path = e.expect("entry").path();
+                let name = path
+                    .file_name()
+                    .expect("name")
+                    .to_string_lossy()
+                    .into_owned();
+                (name, std::fs::read(&path).expect("read"))
+            })
+            .collect();
+        let refs: Vec<(&str, Vec<u8>)> =
+            files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+        let zip_path = dir.path().join("formats.zip");
+        write_zip(&zip_path, &refs, true);
+        let zipped =
+            StreamedImages::open(&format!("zip:{}", zip_path.display()), 12, None).expect("zip");
+        assert_eq!(
+            floats(&zipped.batch(&all).expect("zip")),
+            floats(&reference.batch(&all).expect("pngs"))
+        );
+        let gray = dir.path().join("gray");
+        gray_png(&gray.join("a.png"), 12, 7);
+        let luma = image::open(gray.join("a.png")).expect("png").to_luma8();
+        luma.save(gray.join("b.pgm")).expect("pgm");
+        let source = open(&gray);
+        assert_eq!(source.sample_shape(), vec![1, 12, 12]);
+        let batch = source.batch(&[0, 1]).expect("gray");
+        assert_eq!(floats(&batch.get(0)), floats(&batch.get(1)));
     }
 
     #[test]
