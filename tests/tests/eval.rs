@@ -75,6 +75,18 @@ fn folders_give_the_documented_json_with_provenance_and_a_small_sample_warning()
         "{fid} vs {reference}"
     );
     assert!(value["kid"]["mean"].as_f64().is_some() && value["kid"]["std"].as_f64().is_some());
+    // 25 samples a side: every KID subset holds them all, so its spread is no spread, and the
+    // result says so.
+    assert!(
+        value["kid"]["std"].as_f64().is_some_and(|s| s < 1e-9),
+        "{value}"
+    );
+    let warnings = value["warnings"].to_string();
+    assert!(
+        warnings.contains("KID with 25 samples per side")
+            && warnings.contains("use --n above 1000"),
+        "{warnings}"
+    );
     // 28x28 folders keep their size: SWD has one level (28; 14 is below 16).
     assert!(
         value["swd"]["per_level"]["28"].as_f64().is_some()

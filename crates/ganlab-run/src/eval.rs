@@ -947,6 +947,12 @@ pub fn evaluate_sets_with(
         frechet_metrics(cfg, &real_features, &fake_features, &mut out)?;
         if wants(Metric::Kid) {
             let k = kid(&real_features, &fake_features, 100, 1000, cfg.seed)?;
+            let n = real_features.size()[0];
+            if k.subset_size == n && fake_features.size()[0] == n {
+                warnings.push(format!(
+                    "KID with {n} samples per side: each of its subsets (at most 1,000 a side) holds all of them, so its ± is 0, not a spread; use --n above 1000 for one"
+                ));
+            }
             out.kid = Some(KidResult {
                 mean: k.mean,
                 std: k.std,

@@ -172,7 +172,16 @@ impl Evaluation {
             rows.push(("FID".into(), num(v)));
         }
         if let Some(k) = &self.kid {
-            rows.push(("KID".into(), format!("{} ± {}", num(k.mean), num(k.std))));
+            rows.push((
+                "KID".into(),
+                format!(
+                    "{} ± {} ({} subsets of {})",
+                    num(k.mean),
+                    num(k.std),
+                    k.subsets,
+                    k.subset_size
+                ),
+            ));
         }
         if let Some(s) = &self.swd {
             rows.push(("SWD x1e3 (avg)".into(), num(s.avg)));
@@ -265,6 +274,9 @@ mod tests {
         assert_eq!(typed.swd.as_ref().map(|s| s.per_level[&16]), Some(30.0));
         assert_eq!(typed.to_json(), written);
         assert!(typed.table().contains("SWD x1e3 @16"));
+        assert!(typed
+            .table()
+            .contains("KID                0.0100 ± 0.0020 (100 subsets of 1000)"));
         // Only what was measured is written.
         assert_eq!(Evaluation::default().to_json(), json!({}));
     }
