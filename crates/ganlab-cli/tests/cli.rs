@@ -232,6 +232,30 @@ fn bad_values_and_names_are_clear_errors() {
     )
     .expect("JSON");
     assert_eq!(outcome["stop_reason"], "error", "{outcome}");
+    // What reads a run directory says why there is nothing in it, and what to do.
+    let run_text = run.to_str().expect("utf8");
+    for args in [
+        vec!["report", run_text],
+        vec!["generate", run_text, "--seeds", "0"],
+        vec![
+            "eval",
+            "--real",
+            "mnist",
+            "--fake",
+            run_text,
+            "--metrics",
+            "swd",
+        ],
+        vec!["train", "--resume", run_text],
+    ] {
+        let (ok, _, stderr) = gan(&args);
+        assert!(
+            !ok && stderr.contains("this run stopped before it began training (")
+                && stderr.contains("no-images: no PNG")
+                && stderr.contains("start a new run"),
+            "{args:?}: {stderr}"
+        );
+    }
 }
 
 #[test]

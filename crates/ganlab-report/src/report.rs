@@ -49,12 +49,8 @@ struct Run {
 
 impl Run {
     fn load(dir: &Path) -> Result<Run> {
-        let config: RunHeadline = read_record(&dir.join("config.json"))?.with_context(|| {
-            format!(
-                "{}: no config.json; is this a run directory?",
-                dir.display()
-            )
-        })?;
+        let config: RunHeadline = read_record(&dir.join("config.json"))?
+            .with_context(|| ganlab_run::records::missing_config(dir))?;
         let stats_path = dir.join("stats.jsonl");
         let text = std::fs::read_to_string(&stats_path)
             .with_context(|| format!("cannot read {}", stats_path.display()))?;

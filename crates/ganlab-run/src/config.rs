@@ -1102,6 +1102,9 @@ impl RunConfig {
     /// Reads `<run_dir>/config.json`; errors name the file.
     pub fn read(run_dir: &std::path::Path) -> Result<RunConfig> {
         let path = run_dir.join("config.json");
+        if run_dir.is_dir() && !path.exists() {
+            anyhow::bail!("{}", crate::records::missing_config(run_dir));
+        }
         let text = std::fs::read_to_string(&path)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
         RunConfig::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))

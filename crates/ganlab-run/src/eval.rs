@@ -457,6 +457,11 @@ pub fn load_image_set(
         }
         return sample_snapshot(path, n, seed, psi, device);
     }
+    // A run that stopped before training (no config.json, an outcome.json): say so, rather
+    // than read its directory as a folder without images.
+    if path.is_dir() && path.join("outcome.json").is_file() && !path.join("config.json").exists() {
+        bail!("{}", crate::records::missing_config(path));
+    }
     // Folders, zips and archives are streamed: the `n` images of the subset are decoded a chunk
     // at a time where a metric allows it.
     let streamed_name = if path.is_dir() {

@@ -27,6 +27,9 @@ pub fn snapshot_of(spec: &Path) -> Result<PathBuf> {
     if spec.is_file() {
         return Ok(spec.to_path_buf());
     }
+    if spec.is_dir() && spec.join("outcome.json").is_file() && !spec.join("config.json").exists() {
+        bail!("{}", crate::records::missing_config(spec));
+    }
     if !spec.join("config.json").is_file() {
         bail!(
             "{}: neither a run directory (no config.json) nor a snapshot file",

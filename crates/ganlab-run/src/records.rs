@@ -60,6 +60,23 @@ pub struct RunHeadline {
     pub ema_kimg: Option<f64>,
 }
 
+/// Why `run_dir` has no `config.json`, for an error that says what to do: a run that stopped
+/// before it wrote one (its dataset did not load, say) left `outcome.json` with the reason, and
+/// has nothing to report, sample or resume; anything else is not a run directory.
+pub fn missing_config(run_dir: &Path) -> String {
+    match read_record::<Outcome>(&run_dir.join("outcome.json")) {
+        Ok(Some(outcome)) => format!(
+            "{}: this run stopped before it began training ({}); it has nothing to report, sample or resume: fix that and start a new run",
+            run_dir.display(),
+            outcome.message
+        ),
+        _ => format!(
+            "{}: no config.json; is this a run directory?",
+            run_dir.display()
+        ),
+    }
+}
+
 /// Reads a JSON record at `path`: `None` when the file is not there.
 pub fn read_record<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     match std::fs::read_to_string(path) {
