@@ -510,10 +510,10 @@ struct InterpolateArgs {
     /// Frames from one seed to the next.
     #[arg(long, default_value_t = 16)]
     steps: usize,
-    /// A conditional run: walk through these classes (e.g. 1,7) at one seed's latent, the
-    /// class embedding interpolated from each class to the next.
+    /// A conditional run: walk through these classes (e.g. 1,7, by index or name) at one
+    /// seed's latent, the class embedding interpolated from each class to the next.
     #[arg(long, value_delimiter = ',')]
-    across_classes: Option<Vec<i64>>,
+    across_classes: Option<Vec<ganlab_run::generate::ClassChoice>>,
 }
 
 /// What `gan generate` and `gan interpolate` sample from, and how.
@@ -530,8 +530,9 @@ struct SamplingArgs {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto", value_parser = parser::<DeviceChoice>())]
     device: DeviceChoice,
-    /// A conditional run's class: an index (0 to classes − 1), or `all` (generate: a grid with
-    /// one column per class and one row per seed).
+    /// A conditional run's class: an index (0 to classes − 1), a class name as the run recorded
+    /// it (a folder's class sub-folder), or `all` (generate: a grid with one column per class
+    /// and one row per seed).
     #[arg(long)]
     class: Option<ganlab_run::generate::ClassChoice>,
 }

@@ -511,6 +511,78 @@ fn conditional_mistakes_are_named() {
         !unlabelled.join("config.json").exists(),
         "no run was started"
     );
+    // Classes from sub-folders: the run records their names, and --class takes a name (the
+    // log says which index is which).
+    let named = dir.path().join("named");
+    for (i, class) in ["dogs", "cats", "cats", "dogs"].iter().enumerate() {
+        std::fs::create_dir_all(named.join(class)).expect("mkdir");
+        std::fs::copy(
+            images.join(format!("{i}.png")),
+            named.join(class).join(format!("{i}.png")),
+        )
+        .expect("copy");
+    }
+    let named_run = dir.path().join("named-run");
+    let named_s = named_run.to_str().expect("utf8");
+    let (ok, _, stderr) = gan(&[
+        "train",
+        "--dataset",
+        &format!("folder:{}", named.display()),
+        "--arch",
+        "progan",
+        "--resolution",
+        "16",
+        "--cond",
+        "--kimg",
+        "0.008",
+        "--device",
+        "cpu",
+        "--run-dir",
+        named_s,
+        "--no-report",
+        "--no-tb",
+        "--eval-every-kimg",
+        "0",
+    ]);
+    assert!(
+        ok && stderr.contains("conditioned on 2 classes") && stderr.contains("0 cats, 1 dogs"),
+        "{stderr}"
+    );
+    let recorded: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(named_run.join("config.json")).expect("config.json"),
+    )
+    .expect("JSON");
+    assert_eq!(recorded["class_names"], serde_json::json!(["cats", "dogs"]));
+    let named_out = dir.path().join("named-out");
+    let (ok, _, stderr) = gan(&[
+        "generate",
+        named_s,
+        "--seeds",
+        "0",
+        "--class",
+        "dogs",
+        "--out",
+        named_out.to_str().expect("utf8"),
+    ]);
+    assert!(
+        ok && named_out.join("seed0000-class1.png").is_file(),
+        "{stderr}"
+    );
+    fails_with(
+        &["generate", named_s, "--seeds", "0", "--class", "cows"],
+        "--class cows: no such class; this generator's classes are 0 cats, 1 dogs",
+    );
+    fails_with(
+        &[
+            "interpolate",
+            named_s,
+            "--seeds",
+            "0",
+            "--across-classes",
+            "cats,cows",
+        ],
+        "--across-classes cows: no such class",
+    );
     // Class-conditional batch norm needs --cond, and a G with batch norm.
     fails_with(
         &["train", "--cond-bn", "--kimg", "0.008", "--device", "cpu"],
@@ -537,11 +609,11 @@ fn conditional_mistakes_are_named() {
     let out_s = out.to_str().expect("utf8");
     fails_with(
         &["generate", run_s, "--seeds", "0-1", "--class", "10"],
-        "--class 10: this generator is conditioned on 10 classes, 0 to 9",
+        "--class 10: this generator is conditioned on 10 classes (0 to 9)",
     );
     fails_with(
         &["generate", run_s, "--seeds", "0-1"],
-        "pass --class 0 to --class 9",
+        "conditioned on 10 classes (0 to 9): pass --class with one of them",
     );
     let (ok, stdout, stderr) = gan(&[
         "generate", run_s, "--seeds", "0-1", "--class", "9", "--out", out_s,

@@ -1037,6 +1037,10 @@ pub struct Provenance {
     pub threads: Option<usize>,
     pub threads_reason: Option<String>,
     pub threads_per_rank: Option<Vec<usize>>,
+    /// A conditional run's class names, by index (a folder's class sub-folders, MNIST's
+    /// digits): what `gan generate --class NAME` looks up.
+    #[serde(default)]
+    pub class_names: Option<Vec<String>>,
 }
 
 /// A run directory's `config.json`: the config the run trained with (every `auto` and unset

@@ -84,6 +84,15 @@ impl TrainingData {
         }
     }
 
+    /// The class names, by label (empty for the 2-D toys).
+    pub fn class_names(&self) -> Vec<String> {
+        match self {
+            TrainingData::Images(d) => d.class_names.clone(),
+            TrainingData::Streamed(s) => s.class_names().to_vec(),
+            TrainingData::Points(_) => Vec::new(),
+        }
+    }
+
     /// Where the data came from.
     pub fn source(&self) -> String {
         match self {

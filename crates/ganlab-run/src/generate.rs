@@ -75,11 +75,13 @@ pub fn slerp(a: &Tensor, b: &Tensor, t: f64) -> Tensor {
     a * (((1.0 - t) * omega).sin() / s) + b * ((t * omega).sin() / s)
 }
 
-/// The class a conditional generator is asked for (`--class`): one class by index, or every
-/// class (a grid with one column per class).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The class a conditional generator is asked for (`--class`): one class by index (as
+/// StyleGAN2-ADA's `--class`) or by the name the run recorded (a folder's class sub-folder,
+/// Fashion-MNIST's `Sneaker`), or every class (a grid with one column per class).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClassChoice {
     One(i64),
+    Named(String),
     All,
 }
 
@@ -89,34 +91,89 @@ impl std::str::FromStr for ClassChoice {
     fn from_str(text: &str) -> Result<ClassChoice, String> {
         match text {
             "all" => Ok(ClassChoice::All),
-            _ => text.parse::<i64>().map(ClassChoice::One).map_err(|_| {
-                format!("--class {text}: expected a class index (0, 1, ...) or `all`")
-            }),
+            "" => Err("expected a class index (0, 1, ...), a class name or `all`".into()),
+            _ => Ok(text
+                .parse::<i64>()
+                .map_or_else(|_| ClassChoice::Named(text.to_string()), ClassChoice::One)),
         }
     }
 }
 
+impl std::fmt::Display for ClassChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClassChoice::One(c) => write!(f, "{c}"),
+            ClassChoice::Named(name) => write!(f, "{name}"),
+            ClassChoice::All => write!(f, "all"),
+        }
+    }
+}
+
+/// The classes of a generator conditioned on `count` classes, for messages: `0 blue, 1 red`,
+/// or `0 to K-1` when the run recorded no names or its names are the indices (MNIST's digits).
+fn class_list(count: i64, names: &[String]) -> String {
+    let numbered = names.iter().enumerate().all(|(i, n)| *n == i.to_string());
+    match names.len() as i64 == count && !numbered {
+        true => names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| format!("{i} {name}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        false => format!("0 to {}", count - 1),
+    }
+}
+
+/// The index of one class (`One` or `Named`) of a generator conditioned on `classes` classes
+/// whose names (as the run recorded them; empty for runs before names were recorded) are
+/// `names`; `flag` names the option in errors.
+fn class_index(choice: &ClassChoice, classes: i64, names: &[String], flag: &str) -> Result<i64> {
+    let list = class_list(classes, names);
+    match choice {
+        ClassChoice::One(c) if (0..classes).contains(c) => Ok(*c),
+        ClassChoice::One(c) => {
+            let named = names.iter().position(|n| n == &c.to_string());
+            match named {
+                Some(i) => bail!(
+                    "{flag} {c}: a number is a class index, and this generator has {classes} classes ({list}); class `{c}` is index {i}"
+                ),
+                None => bail!(
+                    "{flag} {c}: this generator is conditioned on {classes} classes ({list})"
+                ),
+            }
+        }
+        ClassChoice::Named(name) => match names.iter().position(|n| n == name) {
+            Some(i) => Ok(i as i64),
+            None if names.is_empty() => bail!(
+                "{flag} {name}: this run recorded no class names (it predates them): pass a class index, {list}"
+            ),
+            None => bail!("{flag} {name}: no such class; this generator's classes are {list}"),
+        },
+        ClassChoice::All => bail!("{flag} all: expected one class here"),
+    }
+}
+
 /// The classes to draw for `choice` from a generator conditioned on `classes` classes (0:
-/// unconditional, which takes no class): `[None]` for an unconditional one, else the class
-/// indices. A class outside the generator's, a conditional generator asked for no class, and a
-/// class asked of an unconditional one are named.
-pub fn classes_for(choice: Option<ClassChoice>, classes: i64) -> Result<Vec<Option<i64>>> {
+/// unconditional, which takes no class) named `names`: `[None]` for an unconditional one,
+/// else the class indices. A class outside the generator's, a conditional generator asked for
+/// no class, and a class asked of an unconditional one are named.
+pub fn classes_for(
+    choice: Option<&ClassChoice>,
+    classes: i64,
+    names: &[String],
+) -> Result<Vec<Option<i64>>> {
     match (choice, classes) {
         (None, 0) => Ok(vec![None]),
         (Some(_), 0) => bail!(
             "--class: this generator is unconditional (trained without --cond); leave --class out"
         ),
         (None, k) => bail!(
-            "this generator is conditioned on {k} classes: pass --class 0 to --class {} (or \
-             --class all for a grid of every class)",
-            k - 1
+            "this generator is conditioned on {k} classes ({}): pass --class with one of them \
+             (or --class all for a grid of every class)",
+            class_list(k, names)
         ),
         (Some(ClassChoice::All), k) => Ok((0..k).map(Some).collect()),
-        (Some(ClassChoice::One(c)), k) if (0..k).contains(&c) => Ok(vec![Some(c)]),
-        (Some(ClassChoice::One(c)), k) => bail!(
-            "--class {c}: this generator is conditioned on {k} classes, 0 to {}",
-            k - 1
-        ),
+        (Some(one), k) => Ok(vec![Some(class_index(one, k, names, "--class")?)]),
     }
 }
 
@@ -197,7 +254,11 @@ fn first_at(images: &Tensor, resolution: i64) -> Tensor {
 pub fn generate(request: &GenerateRequest) -> Result<Vec<PathBuf>> {
     check_truncation(request.truncation)?;
     let (generator, dir) = open(&request.source, request.out.as_deref(), request.device)?;
-    let classes = classes_for(request.class, generator.classes())?;
+    let classes = classes_for(
+        request.class.as_ref(),
+        generator.classes(),
+        &generator.class_names,
+    )?;
     // Every class: a grid, one row per seed.
     let grid = request.grid || classes.len() > 1;
     let device = generator.sampler_device();
@@ -280,7 +341,7 @@ pub struct InterpolateRequest {
     pub class: Option<ClassChoice>,
     /// A walk through these classes at the first seed's latent instead (`--across-classes`):
     /// the class embedding interpolated linearly from one class to the next.
-    pub across_classes: Option<Vec<i64>>,
+    pub across_classes: Option<Vec<ClassChoice>>,
 }
 
 /// A spherical walk in z through the seeds: `interpolation.png` (the frames in one row) and
@@ -300,7 +361,13 @@ pub fn interpolate(request: &InterpolateRequest) -> Result<Vec<PathBuf>> {
         bail!("--steps must be at least 1");
     }
     let (generator, dir) = open(&request.source, request.out.as_deref(), request.device)?;
-    let class = match classes_for(request.class, generator.classes())?.as_slice() {
+    let class = match classes_for(
+        request.class.as_ref(),
+        generator.classes(),
+        &generator.class_names,
+    )?
+    .as_slice()
+    {
         [one] => *one,
         _ => bail!("--class all: an interpolation walks at one class; pass --class N"),
     };
@@ -327,12 +394,19 @@ pub fn interpolate(request: &InterpolateRequest) -> Result<Vec<PathBuf>> {
 /// A walk through `classes` at the latent of the request's (one) seed: the class embedding
 /// interpolated from each class to the next in `steps` frames; the strip and the GIF as
 /// [`interpolate`] writes them.
-fn interpolate_classes(request: &InterpolateRequest, classes: &[i64]) -> Result<Vec<PathBuf>> {
+fn interpolate_classes(
+    request: &InterpolateRequest,
+    choices: &[ClassChoice],
+) -> Result<Vec<PathBuf>> {
     if request.steps == 0 {
         bail!("--steps must be at least 1");
     }
-    if classes.len() < 2 {
-        bail!("--across-classes: a walk needs at least two classes, got {classes:?}");
+    if choices.len() < 2 {
+        let got: Vec<String> = choices.iter().map(ToString::to_string).collect();
+        bail!(
+            "--across-classes: a walk needs at least two classes, got [{}]",
+            got.join(", ")
+        );
     }
     if request.class.is_some() {
         bail!("--across-classes walks through classes: leave --class out");
@@ -348,12 +422,10 @@ fn interpolate_classes(request: &InterpolateRequest, classes: &[i64]) -> Result<
     if k == 0 {
         bail!("--across-classes: this generator is unconditional (trained without --cond)");
     }
-    if let Some(c) = classes.iter().find(|c| !(0..k).contains(*c)) {
-        bail!(
-            "--across-classes {c}: this generator is conditioned on {k} classes, 0 to {}",
-            k - 1
-        );
-    }
+    let classes = choices
+        .iter()
+        .map(|c| class_index(c, k, &generator.class_names, "--across-classes"))
+        .collect::<Result<Vec<i64>>>()?;
     let device = generator.sampler_device();
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let z = seed_latent(*seed, generator.z_dim(), request.truncation, device);
@@ -430,6 +502,33 @@ fn write_gif(frames: &[Tensor], path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A class is an index or a recorded name; a number is always an index, and where it is
+    /// also a class's name the error says which index that class has.
+    #[test]
+    fn classes_are_chosen_by_index_or_recorded_name() {
+        let choose = |text: &str, names: &[&str]| {
+            let names: Vec<String> = names.iter().map(ToString::to_string).collect();
+            let choice: ClassChoice = text.parse().expect("parses");
+            classes_for(Some(&choice), names.len().max(2) as i64, &names).map_err(|e| e.to_string())
+        };
+        assert_eq!(choose("dogs", &["cats", "dogs"]), Ok(vec![Some(1)]));
+        assert_eq!(choose("0", &["cats", "dogs"]), Ok(vec![Some(0)]));
+        assert_eq!(choose("all", &["cats", "dogs"]), Ok(vec![Some(0), Some(1)]));
+        assert_eq!(
+            choose("5", &["1", "5"]),
+            Err("--class 5: a number is a class index, and this generator has 2 classes (0 1, 1 5); class `5` is index 1".into())
+        );
+        assert_eq!(
+            choose("7", &["0", "1"]),
+            Err("--class 7: this generator is conditioned on 2 classes (0 to 1)".into())
+        );
+        assert_eq!(
+            choose("dogs", &[]),
+            Err("--class dogs: this run recorded no class names (it predates them): pass a class index, 0 to 1".into())
+        );
+        assert!("".parse::<ClassChoice>().is_err());
+    }
 
     #[test]
     fn seed_lists_parse_and_bad_ones_are_named() {

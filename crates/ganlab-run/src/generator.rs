@@ -20,6 +20,9 @@ pub struct TrainedGenerator {
     /// Images shown when the snapshot was taken.
     pub images_shown: u64,
     pub snapshot: PathBuf,
+    /// A conditional run's class names, by index, as the run recorded them (empty for an
+    /// unconditional run, or one from before names were recorded).
+    pub class_names: Vec<String>,
 }
 
 /// The newest snapshot of a run directory, or the snapshot given.
@@ -55,9 +58,8 @@ impl TrainedGenerator {
                 config_path.display()
             )
         })?;
-        let config = RunConfig::from_json(&text)
-            .with_context(|| format!("{}", config_path.display()))?
-            .config;
+        let RunConfig { config, provenance } =
+            RunConfig::from_json(&text).with_context(|| format!("{}", config_path.display()))?;
         let snapshot = Snapshot::read(snapshot_path)?;
         let players = config.build_players(device)?;
         let with_ema = snapshot.tensors.keys().any(|k| k.starts_with("G_ema."));
@@ -86,6 +88,7 @@ impl TrainedGenerator {
             section,
             images_shown,
             snapshot: snapshot_path.to_path_buf(),
+            class_names: provenance.class_names.unwrap_or_default(),
         })
     }
 

@@ -226,10 +226,6 @@ fn add_warnings(stats: &mut TickStats, warnings: Vec<String>) {
     stats.warnings.extend(warnings);
 }
 
-/// The real images the training-time metrics compare against, drawn from the run's own data
-/// source (nothing is loaded twice): for a built-in dataset the same seeded subset `gan eval
-/// --real NAME` takes (so that FID's real-feature cache is shared), else a seeded subset of the
-/// training images.
 /// The engine's data source: the whole dataset, or its `max_images` subset (listed in
 /// `subset.json` by the writing process).
 fn training_source(
@@ -301,12 +297,31 @@ fn conditional_classes(config: &TrainConfig, data: &TrainingData) -> Result<Opti
             source.description()
         );
     }
+    let names = source.class_names();
+    let shown: Vec<String> = names
+        .iter()
+        .take(20)
+        .enumerate()
+        .map(|(i, name)| format!("{i} {name}"))
+        .collect();
+    let more = match names.len() > shown.len() {
+        true => format!(", ... ({} in all)", names.len()),
+        false => String::new(),
+    };
+    tracing::info!(
+        "conditioned on {classes} classes (gan generate --class takes the index or the name): {}{more}",
+        shown.join(", ")
+    );
     Ok(Some(classes))
 }
 
 /// The salt of the `max_images` subset's seed (apart from the run's other seeded draws).
 const SUBSET_SALT: u64 = 0x5AB5_E7ED;
 
+/// The real images the training-time metrics compare against, drawn from the run's own data
+/// source (nothing is loaded twice): for a built-in dataset the same seeded subset `gan eval
+/// --real NAME` takes (so that FID's real-feature cache is shared), else a seeded subset of the
+/// training images.
 fn real_eval_set(config: &TrainConfig, source: &dyn ImageSource) -> Result<ImageSet> {
     let (images, labels, take, total) =
         crate::eval::labelled_seeded_subset(source, config.evaluation.n, config.seed)?;
@@ -790,6 +805,7 @@ impl<'a> Run<'a> {
             threads: Some(threads.intra_op),
             threads_reason: Some(threads.reason.clone()),
             threads_per_rank,
+            class_names: config.cond.then(|| data.class_names()),
         };
         tracing::info!(dataset = %config.dataset, source = %data.source(), samples = data.len(), "dataset ready");
 
