@@ -1336,7 +1336,11 @@ impl<'a> Run<'a> {
         let shown: Vec<String> = summary
             .iter()
             .filter(|(k, _)| *k != "coverage_missing")
-            .map(|(k, v)| format!("{k} {}", loggable(v)))
+            .map(|(k, v)| match k.as_str() {
+                // Classes covered, of how many (`stats.jsonl` keeps the count).
+                "coverage" => format!("coverage {}/{}", loggable(v), class_names.len()),
+                _ => format!("{k} {}", loggable(v)),
+            })
             .collect();
         tracing::info!("evaluation at {kimg:.1} kimg: {}", shown.join(", "));
         stats.eval = Some(summary.into_iter().collect());
