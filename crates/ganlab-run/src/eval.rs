@@ -567,6 +567,20 @@ fn detector_features(detector: &Detector, set: &ImageSet, what: &str) -> Result<
     Ok(Tensor::cat(&parts, 0))
 }
 
+/// The FID detector's features of `set` (the detector `cfg` names, else the installed
+/// Inception), with the detector's provenance (file, sha256, engine).
+pub(crate) fn inception_features(
+    cfg: &EvalConfig,
+    set: &ImageSet,
+    device: Device,
+    what: &str,
+) -> Result<(Tensor, Value)> {
+    let (detector, path) = load_detector(cfg, device)?;
+    let features = detector_features(&detector, set, what)?;
+    let provenance = json!({"file": path.display().to_string(), "sha256": detector.sha256, "engine": detector.engine().name()});
+    Ok((features, provenance))
+}
+
 /// Detector features of the real set, cached when the set is a dataset: the key holds everything
 /// that changes them (dataset, its source and size, split, sample count, seed, resolution,
 /// detector sha256 and engine, preprocessing version).
@@ -756,6 +770,19 @@ pub(crate) fn check_json_path(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Checks `--truncation`: a value in (0, 1], and below 1 only for a generator.
+fn check_truncation_source(cfg: &EvalConfig) -> Result<()> {
+    let psi = cfg.truncation;
+    crate::generate::check_truncation(psi)?;
+    if psi < 1.0 && !is_generator_spec(&cfg.fake) {
+        bail!(
+            "--truncation {psi}: --fake `{}` is not a generator (a run directory or a snapshot)",
+            cfg.fake
+        );
+    }
+    Ok(())
+}
+
 /// Runs the evaluation: the two sets loaded and compared at one size, the metrics of `cfg`;
 /// the JSON is written to `cfg.json` when asked.
 pub fn evaluate_typed(cfg: &EvalConfig) -> Result<Evaluation> {
@@ -773,17 +800,25 @@ pub fn evaluate_typed(cfg: &EvalConfig) -> Result<Evaluation> {
     if let Some(r) = cfg.resolution.filter(|r| !(1..=65536).contains(r)) {
         bail!("--resolution must be in 1..=65536, got {r}");
     }
+    if crate::fid_stats::is_stats_spec(&cfg.fake) {
+        bail!(
+            "--fake {}: FID statistics go with --real (the fake side is sampled or read as images)",
+            cfg.fake
+        );
+    }
+    if crate::fid_stats::is_stats_spec(&cfg.real) {
+        check_truncation_source(cfg)?;
+        let result = crate::fid_stats::evaluate_against_stats(cfg, device)?;
+        if let Some(path) = &cfg.json {
+            write_json_atomically(path, &result.to_json())?;
+        }
+        return Ok(result);
+    }
     // The sets are compared at one size: --resolution, else a generator's (the other set is
     // brought to it, as the run's data was), else the real set's own.
     let hint = cfg.resolution.unwrap_or(0);
     let psi = cfg.truncation;
-    crate::generate::check_truncation(psi)?;
-    if psi < 1.0 && !is_generator_spec(&cfg.fake) {
-        bail!(
-            "--truncation {psi}: --fake `{}` is not a generator (a run directory or a snapshot)",
-            cfg.fake
-        );
-    }
+    check_truncation_source(cfg)?;
     let (real, fake) = if hint == 0 && is_generator_spec(&cfg.fake) && !is_generator_spec(&cfg.real)
     {
         let fake = load_image_set(&cfg.fake, cfg.n, cfg.seed.wrapping_add(1), psi, device, 0)?;

@@ -35,6 +35,7 @@ pub mod device;
 pub mod draws;
 pub mod eval;
 pub mod evaluation;
+pub mod fid_stats;
 pub mod flags;
 pub mod generate;
 pub mod generator;

