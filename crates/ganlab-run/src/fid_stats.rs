@@ -1,4 +1,4 @@
-//! FID reference statistics as `.npz` files: the mean `mu` [d] and covariance `sigma` [d, d]
+//! FID reference statistics as `.npz` files: the mean `mu` `[d]` and covariance `sigma` `[d, d]`
 //! (float64) of a set's Inception features, in the format pytorch-fid's `--save-stats` and
 //! clean-fid write (`np.savez_compressed(path, mu=mu, sigma=sigma)`). `gan eval --save-stats
 //! FILE.npz` writes a set's; `gan eval --real FILE.npz --fake SET` computes FID (and FID∞)
@@ -26,7 +26,7 @@ pub fn is_stats_spec(spec: &str) -> bool {
 /// The metrics a statistics file can answer: those of the real set's mean and covariance.
 const FROM_STATS: [&str; 2] = ["fid", "fid-inf"];
 
-/// A set's feature statistics: mean [d] and covariance [d, d], float64.
+/// A set's feature statistics: mean `[d]` and covariance `[d, d]`, float64.
 pub struct FeatureMoments {
     pub mu: Tensor,
     pub sigma: Tensor,
@@ -34,7 +34,7 @@ pub struct FeatureMoments {
 
 impl FeatureMoments {
     /// Reads `mu` and `sigma` from `path` (an `.npz` of numpy arrays, compressed or not);
-    /// a missing or corrupt file, a missing array, a shape that is not [d] and [d, d] or a
+    /// a missing or corrupt file, a missing array, a shape that is not `[d]` and `[d, d]` or a
     /// value that is not finite is an error naming the file.
     pub fn read(path: &Path) -> Result<FeatureMoments> {
         let name = path.display();
