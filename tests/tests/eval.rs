@@ -137,7 +137,7 @@ fn fid_statistics_files_round_trip_with_numpy_and_give_the_folders_fid() {
     let dir = tempfile::tempdir().expect("tmp");
     let (a_npz, b_npz) = (dir.path().join("a.npz"), dir.path().join("b.npz"));
     for (set, path) in [(a, &a_npz), (b, &b_npz)] {
-        let n = ganlab_run::fid_stats::save_stats(&config(set, "", &[], 100), path).expect("save");
+        let n = ganlab_run::eval::save_stats(&config(set, "", &[], 100), path).expect("save");
         assert_eq!(n, 25);
     }
     let direct = evaluate(&config(a, b, &["fid"], 100)).expect("eval")["fid"]
@@ -198,7 +198,7 @@ fn fid_statistics_files_round_trip_with_numpy_and_give_the_folders_fid() {
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
     assert!(err(cut.to_str().expect("utf8"), &["fid"]).contains("cut.npz: not a readable .npz"));
     let saved =
-        ganlab_run::fid_stats::save_stats(&config(a, "", &[], 100), &dir.path().join("stats.json"));
+        ganlab_run::eval::save_stats(&config(a, "", &[], 100), &dir.path().join("stats.json"));
     assert!(format!("{:#}", saved.expect_err("refused")).contains("ending in .npz"));
 }
 

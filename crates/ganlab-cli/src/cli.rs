@@ -1341,7 +1341,7 @@ fn eval(args: EvalArgs) -> Result<()> {
         truncation: args.truncation,
     };
     if let Some(path) = &args.save_stats {
-        let n = ganlab_run::fid_stats::save_stats(&cfg, path)?;
+        let n = ganlab_run::eval::save_stats(&cfg, path)?;
         println!("statistics of {n} images: {}", path.display());
         if cfg.fake.is_empty() {
             return Ok(());

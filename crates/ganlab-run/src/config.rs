@@ -1846,7 +1846,13 @@ mod tests {
         );
         // The input config has no such keys: a config file that sets one is refused.
         let err = TrainConfig::from_json(&written.to_string()).unwrap_err();
-        assert!(err.to_string().contains("unknown field `dataset_"), "{err}");
+        assert!(
+            err.to_string().contains("unknown field `")
+                && err
+                    .to_string()
+                    .contains("read it with RunConfig::from_json"),
+            "{err}"
+        );
         // A config.json of a run that stopped before recording what it found still reads.
         let bare = serde_json::to_value(&config).expect("json");
         let read = RunConfig::from_json(&bare.to_string()).expect("read");

@@ -770,6 +770,103 @@ pub(crate) fn check_json_path(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `gan eval --save-stats PATH`: the Inception statistics of `cfg.real` (its `cfg.n` samples,
+/// drawn with `cfg.seed` as an evaluation draws them; at `cfg.resolution` or the set's own
+/// size) written to `path`. Returns how many images they summarise.
+pub fn save_stats(cfg: &EvalConfig, path: &Path) -> Result<i64> {
+    crate::fid_stats::check_stats_path(path)?;
+    if crate::fid_stats::is_stats_spec(&cfg.real) {
+        bail!(
+            "--save-stats: --real {} is statistics already; give an image set",
+            cfg.real
+        );
+    }
+    let device = cfg.device.resolve()?;
+    let hint = cfg.resolution.unwrap_or(0);
+    let set = load_image_set(&cfg.real, cfg.n, cfg.seed, 1.0, device, hint)?;
+    let (features, _) = inception_features(cfg, &set, device, "features (real)")?;
+    crate::fid_stats::FeatureMoments::of(&features)?.write(path)?;
+    Ok(set.len())
+}
+
+/// The evaluation of `cfg.fake` against the statistics file `cfg.real`: FID and FID∞ (the
+/// metrics a mean and a covariance answer; others are refused, named).
+fn evaluate_against_stats(cfg: &EvalConfig, device: Device) -> Result<Evaluation> {
+    let others: Vec<&str> = cfg
+        .metrics
+        .iter()
+        .map(String::as_str)
+        .filter(|m| !crate::fid_stats::FROM_STATS.contains(m))
+        .collect();
+    if !others.is_empty() {
+        bail!(
+            "--real {}: FID statistics (a mean and a covariance) answer fid and fid-inf only; {} {} the real images (pass --metrics fid, or --real with the images)",
+            cfg.real,
+            others.join(", "),
+            if others.len() == 1 { "needs" } else { "need" }
+        );
+    }
+    let path = PathBuf::from(&cfg.real);
+    let reference = crate::fid_stats::FeatureMoments::read(&path)?;
+    let hint = cfg.resolution.unwrap_or(0);
+    let seed = cfg.seed.wrapping_add(1);
+    let fake: ImageSet = load_image_set(&cfg.fake, cfg.n, seed, cfg.truncation, device, hint)?;
+    tracing::info!(
+        "comparing {} fake images at {}x{} with the statistics in {}",
+        fake.len(),
+        fake.shape()[2],
+        fake.shape()[2],
+        path.display()
+    );
+    let (features, detector) = inception_features(cfg, &fake, device, "features (fake)")?;
+    let d = reference.mu.size()[0];
+    if features.size()[1] != d {
+        bail!(
+            "{}: statistics of {d}-d features, but the detector gives {}-d ones",
+            path.display(),
+            features.size()[1]
+        );
+    }
+    let mut out = Evaluation::default();
+    let asks = |m: &str| cfg.metrics.iter().any(|x| x == m);
+    if asks("fid") {
+        let fake_moments = crate::fid_stats::FeatureMoments::of(&features)?;
+        out.fid = Some(frechet_distance(
+            &reference.mu,
+            &reference.sigma,
+            &fake_moments.mu,
+            &fake_moments.sigma,
+        )?);
+    }
+    if asks("fid-inf") {
+        let fit = fid_infinity(&reference.mu, &reference.sigma, &features, cfg.seed)?;
+        out.fid_inf = Some(fit.value);
+        out.fid_inf_fit = Some(FidInfFit {
+            sizes: fit.sizes,
+            fids: fit.fids,
+            slope: fit.slope,
+        });
+    }
+    if asks("fid") && fake.len() <= d {
+        out.warnings.push(format!(
+            "FID with {} fake samples for {d}-d features: the covariance is singular and FID is biased upward; use --n > {d} (papers use 50,000), or fid-inf",
+            fake.len()
+        ));
+    }
+    out.warnings.iter().for_each(|w| tracing::warn!("{w}"));
+    out.provenance = json!({
+        "real": format!("FID statistics {}", path.display()),
+        "real_sha256": ganlab_files::sha256_of_file(&path)?,
+        "fake": fake.description,
+        "samples_fake": fake.len(),
+        "seeds": {"fake": seed, "metrics": cfg.seed},
+        "toolkit_version": crate::VERSION,
+        "covariance_estimator": "unbiased (N-1), float64 accumulation",
+        "detector": detector,
+    });
+    Ok(out)
+}
+
 /// Checks `--truncation`: a value in (0, 1], and below 1 only for a generator.
 fn check_truncation_source(cfg: &EvalConfig) -> Result<()> {
     let psi = cfg.truncation;
@@ -808,7 +905,7 @@ pub fn evaluate_typed(cfg: &EvalConfig) -> Result<Evaluation> {
     }
     if crate::fid_stats::is_stats_spec(&cfg.real) {
         check_truncation_source(cfg)?;
-        let result = crate::fid_stats::evaluate_against_stats(cfg, device)?;
+        let result = evaluate_against_stats(cfg, device)?;
         if let Some(path) = &cfg.json {
             write_json_atomically(path, &result.to_json())?;
         }
@@ -939,6 +1036,29 @@ pub fn fake_detector_features(
     Ok(Some(detector_features(&detector, set, "features (fake)")?))
 }
 
+/// KID of the features over 100 subsets of at most 1,000 a side (torch-fidelity's), with a
+/// warning when every subset holds every sample (its spread is then 0, not a spread).
+fn kid_result(
+    real_features: &Tensor,
+    fake_features: &Tensor,
+    seed: u64,
+    warnings: &mut Vec<String>,
+) -> Result<KidResult> {
+    let k = kid(real_features, fake_features, 100, 1000, seed)?;
+    let n = real_features.size()[0];
+    if k.subset_size == n && fake_features.size()[0] == n {
+        warnings.push(format!(
+            "KID with {n} samples per side: each of its subsets (at most 1,000 a side) holds all of them, so its ± is 0, not a spread; use --n above 1000 for one"
+        ));
+    }
+    Ok(KidResult {
+        mean: k.mean,
+        std: k.std,
+        subsets: k.subsets,
+        subset_size: k.subset_size,
+    })
+}
+
 /// [`evaluate_sets`] with the fake set's detector features already computed (by the ranks of
 /// a data-parallel run, each on its share of the samples).
 pub fn evaluate_sets_with(
@@ -986,19 +1106,12 @@ pub fn evaluate_sets_with(
         }
         frechet_metrics(cfg, &real_features, &fake_features, &mut out)?;
         if wants(Metric::Kid) {
-            let k = kid(&real_features, &fake_features, 100, 1000, cfg.seed)?;
-            let n = real_features.size()[0];
-            if k.subset_size == n && fake_features.size()[0] == n {
-                warnings.push(format!(
-                    "KID with {n} samples per side: each of its subsets (at most 1,000 a side) holds all of them, so its ± is 0, not a spread; use --n above 1000 for one"
-                ));
-            }
-            out.kid = Some(KidResult {
-                mean: k.mean,
-                std: k.std,
-                subsets: k.subsets,
-                subset_size: k.subset_size,
-            });
+            out.kid = Some(kid_result(
+                &real_features,
+                &fake_features,
+                cfg.seed,
+                &mut warnings,
+            )?);
         }
         if space == Some(FeatureSpace::Inception) {
             manifold_features = Some((

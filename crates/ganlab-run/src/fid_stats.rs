@@ -10,13 +10,9 @@
 //! resize (as StyleGAN2-ADA's); pytorch-fid resizes with PyTorch's bilinear filter and clean-fid
 //! with PIL's bicubic one, each a different FID for the same images.
 
-use crate::eval::{EvalConfig, ImageSet};
-use crate::evaluation::{Evaluation, FidInfFit};
 use anyhow::{bail, Context, Result};
-use ganlab_metrics::{fid_infinity, frechet_distance};
-use serde_json::json;
-use std::path::{Path, PathBuf};
-use tch::{Device, Kind, Tensor};
+use std::path::Path;
+use tch::{Kind, Tensor};
 
 /// Whether `spec` names a statistics file (`--real FILE.npz`).
 pub fn is_stats_spec(spec: &str) -> bool {
@@ -24,7 +20,7 @@ pub fn is_stats_spec(spec: &str) -> bool {
 }
 
 /// The metrics a statistics file can answer: those of the real set's mean and covariance.
-const FROM_STATS: [&str; 2] = ["fid", "fid-inf"];
+pub(crate) const FROM_STATS: [&str; 2] = ["fid", "fid-inf"];
 
 /// A set's feature statistics: mean `[d]` and covariance `[d, d]`, float64.
 pub struct FeatureMoments {
@@ -108,28 +104,9 @@ fn check_zip(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `gan eval --save-stats PATH`: the Inception statistics of `cfg.real` (its `cfg.n` samples,
-/// drawn with `cfg.seed` as an evaluation draws them; at `cfg.resolution` or the set's own
-/// size) written to `path`. Returns how many images they summarise.
-pub fn save_stats(cfg: &EvalConfig, path: &Path) -> Result<i64> {
-    check_stats_path(path)?;
-    if is_stats_spec(&cfg.real) {
-        bail!(
-            "--save-stats: --real {} is statistics already; give an image set",
-            cfg.real
-        );
-    }
-    let device = cfg.device.resolve()?;
-    let hint = cfg.resolution.unwrap_or(0);
-    let set = crate::eval::load_image_set(&cfg.real, cfg.n, cfg.seed, 1.0, device, hint)?;
-    let (features, _) = crate::eval::inception_features(cfg, &set, device, "features (real)")?;
-    FeatureMoments::of(&features)?.write(path)?;
-    Ok(set.len())
-}
-
 /// Refuses a statistics path that cannot be written before any work: a folder, or a name
 /// without `.npz` (numpy would append it, and the file would not be where the user looks).
-fn check_stats_path(path: &Path) -> Result<()> {
+pub(crate) fn check_stats_path(path: &Path) -> Result<()> {
     let text = path.display();
     if path.is_dir() {
         bail!("--save-stats {text}: is a folder; expected a file path ending in .npz");
@@ -138,84 +115,4 @@ fn check_stats_path(path: &Path) -> Result<()> {
         bail!("--save-stats {text}: expected a file name ending in .npz (numpy's format for the statistics)");
     }
     Ok(())
-}
-
-/// The evaluation of `cfg.fake` against the statistics file `cfg.real`: FID and FID∞ (the
-/// metrics a mean and a covariance answer; others are refused, named).
-pub(crate) fn evaluate_against_stats(cfg: &EvalConfig, device: Device) -> Result<Evaluation> {
-    let others: Vec<&str> = cfg
-        .metrics
-        .iter()
-        .map(String::as_str)
-        .filter(|m| !FROM_STATS.contains(m))
-        .collect();
-    if !others.is_empty() {
-        bail!(
-            "--real {}: FID statistics (a mean and a covariance) answer fid and fid-inf only; {} {} the real images (pass --metrics fid, or --real with the images)",
-            cfg.real,
-            others.join(", "),
-            if others.len() == 1 { "needs" } else { "need" }
-        );
-    }
-    let path = PathBuf::from(&cfg.real);
-    let reference = FeatureMoments::read(&path)?;
-    let hint = cfg.resolution.unwrap_or(0);
-    let seed = cfg.seed.wrapping_add(1);
-    let fake: ImageSet =
-        crate::eval::load_image_set(&cfg.fake, cfg.n, seed, cfg.truncation, device, hint)?;
-    tracing::info!(
-        "comparing {} fake images at {}x{} with the statistics in {}",
-        fake.len(),
-        fake.shape()[2],
-        fake.shape()[2],
-        path.display()
-    );
-    let (features, detector) =
-        crate::eval::inception_features(cfg, &fake, device, "features (fake)")?;
-    let d = reference.mu.size()[0];
-    if features.size()[1] != d {
-        bail!(
-            "{}: statistics of {d}-d features, but the detector gives {}-d ones",
-            path.display(),
-            features.size()[1]
-        );
-    }
-    let mut out = Evaluation::default();
-    let asks = |m: &str| cfg.metrics.iter().any(|x| x == m);
-    if asks("fid") {
-        let fake_moments = FeatureMoments::of(&features)?;
-        out.fid = Some(frechet_distance(
-            &reference.mu,
-            &reference.sigma,
-            &fake_moments.mu,
-            &fake_moments.sigma,
-        )?);
-    }
-    if asks("fid-inf") {
-        let fit = fid_infinity(&reference.mu, &reference.sigma, &features, cfg.seed)?;
-        out.fid_inf = Some(fit.value);
-        out.fid_inf_fit = Some(FidInfFit {
-            sizes: fit.sizes,
-            fids: fit.fids,
-            slope: fit.slope,
-        });
-    }
-    if asks("fid") && fake.len() <= d {
-        out.warnings.push(format!(
-            "FID with {} fake samples for {d}-d features: the covariance is singular and FID is biased upward; use --n > {d} (papers use 50,000), or fid-inf",
-            fake.len()
-        ));
-    }
-    out.warnings.iter().for_each(|w| tracing::warn!("{w}"));
-    out.provenance = json!({
-        "real": format!("FID statistics {}", path.display()),
-        "real_sha256": ganlab_files::sha256_of_file(&path)?,
-        "fake": fake.description,
-        "samples_fake": fake.len(),
-        "seeds": {"fake": seed, "metrics": cfg.seed},
-        "toolkit_version": crate::VERSION,
-        "covariance_estimator": "unbiased (N-1), float64 accumulation",
-        "detector": detector,
-    });
-    Ok(out)
 }
