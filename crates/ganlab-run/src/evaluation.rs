@@ -199,10 +199,7 @@ impl Evaluation {
             rows.push(("domain FID".into(), num(v)));
         }
         if let Some(c) = &self.coverage {
-            rows.push((
-                "classes covered".into(),
-                format!("{} (missing: {:?})", c.covered, c.missing),
-            ));
+            rows.push(("classes covered".into(), coverage_text(c)));
         }
         if let Some(v) = self.fid_inf {
             rows.push(("FID∞".into(), num(v)));
@@ -251,6 +248,27 @@ impl Evaluation {
     }
 }
 
+/// `9 of 10 (missing: 8)`; for a classifier whose classes have names, the names too
+/// (`9 of 10 (missing: 5 Sandal)`).
+fn coverage_text(c: &CoverageResult) -> String {
+    let names = ganlab_data::Manifest::by_name(&c.classifier)
+        .map(|m| m.classes)
+        .unwrap_or_default();
+    let missing: Vec<String> = c
+        .missing
+        .iter()
+        .map(|&k| match names.get(k) {
+            Some(name) if *name != k.to_string() => format!("{k} {name}"),
+            _ => k.to_string(),
+        })
+        .collect();
+    let of = c.histogram.len();
+    match missing.is_empty() {
+        true => format!("{} of {of}", c.covered),
+        false => format!("{} of {of} (missing: {})", c.covered, missing.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +295,23 @@ mod tests {
         assert!(typed
             .table()
             .contains("KID                0.0100 ± 0.0020 (100 subsets of 1000)"));
+        assert!(typed.table().contains("classes covered    2 of 2\n"));
+        let mut fashion = typed.clone();
+        fashion.coverage = Some(CoverageResult {
+            classifier: "fashion-mnist".into(),
+            histogram: vec![0.5, 0.0, 0.5],
+            real_histogram: vec![0.3, 0.3, 0.4],
+            covered: 2,
+            missing: vec![1],
+        });
+        assert!(fashion
+            .table()
+            .contains("classes covered    2 of 3 (missing: 1 Trouser)"));
+        let mut mnist = fashion.clone();
+        if let Some(c) = mnist.coverage.as_mut() {
+            c.classifier = "mnist".into();
+        }
+        assert!(mnist.table().contains("2 of 3 (missing: 1)\n"));
         // Only what was measured is written.
         assert_eq!(Evaluation::default().to_json(), json!({}));
     }
