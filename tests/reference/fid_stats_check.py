@@ -6,22 +6,14 @@ clean-fid's own writer) and in float32, for the toolkit to read back.
 usage: fid_stats_check.py A.npz B.npz OUT_DIR  ->  prints {"fid": ..., ...} as JSON
 """
 import json
+import os
 import sys
 
 import numpy as np
-import scipy.linalg
 
-
-def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6):
-    # pytorch-fid 0.3.0, fid_score.calculate_frechet_distance.
-    diff = mu1 - mu2
-    covmean, _ = scipy.linalg.sqrtm(sigma1.dot(sigma2), disp=False)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(sigma1.shape[0]) * eps
-        covmean = scipy.linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
-    if np.iscomplexobj(covmean):
-        covmean = covmean.real
-    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+# pytorch-fid 0.3.0's calculate_frechet_distance, as the Fréchet benchmark runs it.
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+from frechet_scipy import frechet_distance  # noqa: E402
 
 
 def main():
@@ -36,7 +28,7 @@ def main():
     np.savez_compressed(f"{out}/a-compressed.npz", mu=a["mu"], sigma=a["sigma"])
     np.savez(f"{out}/a-float32.npz", mu=a["mu"].astype(np.float32), sigma=a["sigma"].astype(np.float32))
     print(json.dumps({
-        "fid": frechet_distance(a["mu"], a["sigma"], b["mu"], b["sigma"]),
+        "fid": float(frechet_distance(a["mu"], a["sigma"], b["mu"], b["sigma"])),
         "dim": int(a["mu"].shape[0]),
     }))
 

@@ -483,24 +483,32 @@ fn conditional_mistakes_are_named() {
             .save(images.join(format!("{i}.png")))
             .expect("png");
     }
-    let folder = format!("folder:{}", images.display());
+    // A conditional ProGAN at 16x16 for 8 images on `dataset` into `run_dir`.
+    let train_cond = |dataset: String, run_dir: &std::path::Path| {
+        let run_dir = run_dir.to_str().expect("utf8");
+        gan(&[
+            "train",
+            "--dataset",
+            &dataset,
+            "--arch",
+            "progan",
+            "--resolution",
+            "16",
+            "--cond",
+            "--kimg",
+            "0.008",
+            "--device",
+            "cpu",
+            "--run-dir",
+            run_dir,
+            "--no-report",
+            "--no-tb",
+            "--eval-every-kimg",
+            "0",
+        ])
+    };
     let unlabelled = dir.path().join("unlabelled");
-    let (ok, _, stderr) = gan(&[
-        "train",
-        "--dataset",
-        &folder,
-        "--arch",
-        "progan",
-        "--resolution",
-        "16",
-        "--cond",
-        "--kimg",
-        "0.008",
-        "--device",
-        "cpu",
-        "--run-dir",
-        unlabelled.to_str().expect("utf8"),
-    ]);
+    let (ok, _, stderr) = train_cond(format!("folder:{}", images.display()), &unlabelled);
     assert!(!ok);
     assert!(
         stderr.contains("--cond (config `cond`) needs class labels")
@@ -524,26 +532,7 @@ fn conditional_mistakes_are_named() {
     }
     let named_run = dir.path().join("named-run");
     let named_s = named_run.to_str().expect("utf8");
-    let (ok, _, stderr) = gan(&[
-        "train",
-        "--dataset",
-        &format!("folder:{}", named.display()),
-        "--arch",
-        "progan",
-        "--resolution",
-        "16",
-        "--cond",
-        "--kimg",
-        "0.008",
-        "--device",
-        "cpu",
-        "--run-dir",
-        named_s,
-        "--no-report",
-        "--no-tb",
-        "--eval-every-kimg",
-        "0",
-    ]);
+    let (ok, _, stderr) = train_cond(format!("folder:{}", named.display()), &named_run);
     assert!(
         ok && stderr.contains("conditioned on 2 classes") && stderr.contains("0 cats, 1 dogs"),
         "{stderr}"
