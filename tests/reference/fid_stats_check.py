@@ -20,7 +20,9 @@ def main():
     a_path, b_path, out = sys.argv[1:4]
     a, b = np.load(a_path), np.load(b_path)
     for f in (a, b):
-        assert sorted(f.files) == ["mu", "sigma"], f.files
+        # The toolkit's files also record the resize they were measured with (its name's bytes).
+        assert sorted(f.files) == ["ganlab_resize", "mu", "sigma"], f.files
+        assert bytes(f["ganlab_resize"]).decode() == "nv-bilinear"
         assert f["mu"].dtype == np.float64 and f["sigma"].dtype == np.float64
         d = f["mu"].shape[0]
         assert f["mu"].shape == (d,) and f["sigma"].shape == (d, d)

@@ -193,6 +193,16 @@ fn fid_statistics_files_round_trip_with_numpy_and_give_the_folders_fid() {
     };
     let a_text = a_npz.to_str().expect("utf8");
     assert!(err(a_text, &["fid", "kid", "swd"]).contains("kid, swd need the real images"));
+    // Statistics of the default resize measured against clean-fid's: refused, named.
+    let clean = EvalConfig {
+        resize: ganlab_metrics::resize::Resize::Clean,
+        ..config(a_text, b, &["fid"], 100)
+    };
+    let mismatch = format!("{:#}", evaluate(&clean).expect_err("refused"));
+    assert!(
+        mismatch.contains("measured with --resize nv-bilinear") && mismatch.contains("with clean"),
+        "{mismatch}"
+    );
     let cut = dir.path().join("cut.npz");
     let bytes = std::fs::read(&a_npz).expect("read");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");

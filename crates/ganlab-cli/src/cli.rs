@@ -206,6 +206,9 @@ enum BenchCommand {
         /// torchscript.
         #[arg(long, default_value = "auto")]
         engine: String,
+        /// The resize to 299: nv-bilinear or clean (as `gan eval --resize`).
+        #[arg(long, default_value = "nv-bilinear", value_parser = parser::<ganlab_metrics::resize::Resize>())]
+        resize: ganlab_metrics::resize::Resize,
         #[arg(long, default_value = "auto")]
         device: String,
     },
@@ -377,6 +380,11 @@ struct EvalArgs {
     /// fidelity up, diversity down.
     #[arg(long, default_value_t = 1.0)]
     truncation: f64,
+    /// FID's resize to the detector's 299x299: nv-bilinear (TensorFlow's FID, StyleGAN2-ADA,
+    /// clean-fid's legacy_tensorflow) or clean (clean-fid's default mode: PIL bicubic), to
+    /// compare with statistics or numbers measured in that mode.
+    #[arg(long, default_value = "nv-bilinear", value_parser = parser::<ganlab_metrics::resize::Resize>())]
+    resize: ganlab_metrics::resize::Resize,
 }
 
 #[derive(Args)]
@@ -925,13 +933,15 @@ fn bench(what: BenchCommand) -> Result<()> {
             detector,
             no_checksum,
             engine,
+            resize,
             device,
         } => {
             let device = ganlab_run::device::resolve(&device)?;
             let path = detector.unwrap_or_else(ganlab_run::eval::default_detector_path);
             let expected =
                 (!no_checksum).then_some(ganlab_metrics::inception::DEFAULT_DETECTOR_SHA256);
-            let mut detector = ganlab_metrics::Detector::load(&path, expected, device)?;
+            let mut detector =
+                ganlab_metrics::Detector::load(&path, expected, device)?.with_resize(resize);
             match engine.as_str() {
                 "auto" => {}
                 "native" => detector.use_native()?,
@@ -941,6 +951,7 @@ fn bench(what: BenchCommand) -> Result<()> {
                 ),
             }
             lines.push(("engine", detector.engine().name().to_string()));
+            lines.push(("resize", resize.name().to_string()));
             let rate = bench::features_images_per_s(&detector, n, batch, channels, side)?;
             lines.push(("images_per_s", format!("{rate:.4}")));
         }
@@ -1339,6 +1350,7 @@ fn eval(args: EvalArgs) -> Result<()> {
             block: args.distance_block,
         },
         truncation: args.truncation,
+        resize: args.resize,
     };
     if let Some(path) = &args.save_stats {
         let n = ganlab_run::eval::save_stats(&cfg, path)?;

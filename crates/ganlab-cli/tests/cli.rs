@@ -723,4 +723,38 @@ fn fid_statistics_are_saved_alone_and_measured_against() {
     );
     assert!(!stdout.contains("KID"), "{stdout}");
     fails_with(&["eval", "--real", stats_s], "--fake");
+    // clean-fid's resize: the statistics saved while evaluating record it, and measuring
+    // against them without it is refused (the two pipelines give 117.25 and 112.89).
+    let clean = dir.path().join("clean.npz");
+    let clean_s = clean.to_str().expect("utf8");
+    let (a_s, b_s) = (a.to_str().expect("utf8"), b.to_str().expect("utf8"));
+    let (ok, stdout, stderr) = gan(&[
+        "eval",
+        "--real",
+        a_s,
+        "--fake",
+        b_s,
+        "--metrics",
+        "fid",
+        "--n",
+        "25",
+        "--device",
+        "cpu",
+        "--resize",
+        "clean",
+        "--save-stats",
+        clean_s,
+    ]);
+    assert!(
+        ok && stdout.contains("FID                117.2") && clean.is_file(),
+        "{stdout}{stderr}"
+    );
+    fails_with(
+        &["eval", "--real", clean_s, "--fake", b_s, "--device", "cpu"],
+        "measured with --resize clean, but this evaluation resizes with nv-bilinear",
+    );
+    fails_with(
+        &["eval", "--real", a_s, "--fake", b_s, "--resize", "bicubic"],
+        "unknown resize `bicubic`; expected one of nv-bilinear",
+    );
 }

