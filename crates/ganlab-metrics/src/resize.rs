@@ -13,8 +13,17 @@
 
 use tch::{Kind, Tensor};
 
-/// Which resize brings images to the detector's side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which resize brings images to the detector's side (written and read by its name).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde_with::SerializeDisplay,
+    serde_with::DeserializeFromStr,
+)]
 pub enum Resize {
     /// fid-helper-pytorch's `nv_bilinear` (clean-fid's `legacy_tensorflow`).
     #[default]

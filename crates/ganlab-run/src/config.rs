@@ -6,6 +6,7 @@ use crate::metric::{self, Metric};
 use anyhow::{bail, Context, Result};
 use ganlab_augment::{AdaSettings, AugmentSpec};
 use ganlab_games::GameName;
+use ganlab_metrics::resize::Resize;
 use ganlab_train::arch::{self, ArchChoice, ArchSpec, CriticNorm};
 use ganlab_train::{Architecture, OptimizerSettings, Precision, SampleKind};
 use serde::{Deserialize, Serialize};
@@ -224,6 +225,10 @@ fn check_positive(value: f64, key: &str, what: &str) -> Result<()> {
         &format!("{what} > 0"),
         value,
     )
+}
+
+fn is_default_resize(resize: &Resize) -> bool {
+    *resize == Resize::default()
 }
 
 fn is_fp32(precision: &Precision) -> bool {
@@ -1138,6 +1143,10 @@ pub struct EvaluationSettings {
     pub min_delta: f64,
     /// Keep `best.safetensors`, the snapshot with the best primary metric so far.
     pub keep_best: bool,
+    /// FID's and KID's resize to 299: `nv-bilinear` (TensorFlow's FID) or `clean` (clean-fid's
+    /// default), as `gan eval --resize` (written to `config.json` only when not the default).
+    #[serde(skip_serializing_if = "is_default_resize")]
+    pub resize: Resize,
 }
 
 impl Default for EvaluationSettings {
@@ -1151,6 +1160,7 @@ impl Default for EvaluationSettings {
             patience: 0,
             min_delta: 0.0,
             keep_best: true,
+            resize: Resize::default(),
         }
     }
 }
@@ -1820,6 +1830,20 @@ mod tests {
         );
         let err = TrainConfig::from_json(r#"{"evaluation": {"primary": "fdi"}}"#).unwrap_err();
         assert!(err.to_string().contains("unknown metric `fdi`"), "{err}");
+        // FID's resize: left out of config.json while the default (runs of earlier versions
+        // resume unchanged), written and read back by name when clean-fid's.
+        let plain = serde_json::to_value(TrainConfig::default()).expect("json");
+        assert!(plain["evaluation"].get("resize").is_none(), "{plain}");
+        let mut c = TrainConfig::default();
+        c.set("evaluation.resize=clean").expect("set");
+        let written = written_and_read_back(&c);
+        assert_eq!(written["evaluation"]["resize"], "clean");
+        let err = TrainConfig::from_json(r#"{"evaluation": {"resize": "bicubic"}}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown resize `bicubic`; expected one of nv-bilinear"),
+            "{err}"
+        );
     }
 
     #[test]

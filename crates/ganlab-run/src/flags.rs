@@ -82,6 +82,12 @@ fn precisions() -> Vec<&'static str> {
     ganlab_train::Precision::names()
 }
 
+fn resizes() -> Vec<&'static str> {
+    ganlab_metrics::resize::Resize::ALL
+        .map(ganlab_metrics::resize::Resize::name)
+        .to_vec()
+}
+
 fn image_and_toy_metrics() -> Vec<&'static str> {
     crate::metric::Metric::ALL
         .map(crate::metric::Metric::name)
@@ -132,6 +138,7 @@ pub const CONFIG_FLAGS: &[ConfigFlag] = &[
     flag("eval-every-kimg", "evaluation.every_kimg", Number, "KIMG", "Evaluate metrics every N kimg and at the end (0: never)."),
     choice("eval-metrics", "evaluation.metrics", List, "Metrics evaluated during training (default: swd, plus domain-fid and coverage on MNIST / Fashion-MNIST; toy data: jsd, modes, high-quality).", image_and_toy_metrics),
     flag("eval-n", "evaluation.n", Number, "N", "Samples per side of the training-time metrics."),
+    choice("eval-resize", "evaluation.resize", Text, "FID's and KID's resize to 299 during training: nv-bilinear (TensorFlow's FID) or clean (clean-fid's default mode), as `gan eval --resize`.", resizes),
     choice("primary", "evaluation.primary", Text, "The metric that picks best.safetensors and decides stopping.", image_and_toy_metrics),
     flag("target", "evaluation.target", Number, "VALUE", "Stop when the primary metric reaches this value."),
     flag("patience", "evaluation.patience", Number, "N", "Stop after this many evaluations without an improvement greater than --min-delta."),

@@ -1479,6 +1479,7 @@ impl<'a> Run<'a> {
             device: config.device,
             json: None,
             resolution: Some(config.resolution),
+            resize: config.evaluation.resize,
             ..Default::default()
         }
     }

@@ -385,6 +385,7 @@ pub fn final_evaluation(
         seed: 0,
         device: options.device,
         resolution: Some(saved.resolution),
+        resize: saved.evaluation.resize,
         ..Default::default()
     };
     tracing::info!(
