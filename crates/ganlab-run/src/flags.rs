@@ -197,6 +197,7 @@ mod tests {
                     "primary" => "swd",
                     "precision" => "bf16",
                     "augment" => "ada",
+                    "eval-resize" => "clean",
                     _ => "folder:somewhere",
                 },
                 Number => "7",
