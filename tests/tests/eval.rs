@@ -680,4 +680,39 @@ fn real_dataset_features_are_cached_under_a_key_of_everything_that_changes_them(
         Some(cache.as_str()),
         "another n, another key"
     );
+    // clean-fid's resize: other features, so another key that says so.
+    let clean = EvalConfig {
+        resize: ganlab_metrics::resize::Resize::Clean,
+        ..config("mnist", "mnist", &["fid"], 4)
+    };
+    let clean = evaluate(&clean).expect("eval");
+    let clean_cache = clean["provenance"]["real_features_cache"]
+        .as_str()
+        .expect("cache path");
+    assert_ne!(clean_cache, cache, "another resize, another key");
+    let key: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(std::path::Path::new(clean_cache).with_extension("json"))
+            .expect("key"),
+    )
+    .expect("json");
+    assert_eq!(key["resize"], "clean");
+    assert_ne!(clean["fid"], first["fid"]);
+    assert!(
+        clean["provenance"]["resize_filter"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("clean-fid's clean mode")),
+        "{clean}"
+    );
+    // Where no metric sees Inception features, the resize changes nothing: said so.
+    let swd = EvalConfig {
+        resize: ganlab_metrics::resize::Resize::Clean,
+        ..config("mnist", "mnist", &["swd"], 16)
+    };
+    let swd = evaluate(&swd).expect("eval");
+    assert!(
+        swd["warnings"]
+            .to_string()
+            .contains("--resize clean changes nothing here"),
+        "{swd}"
+    );
 }

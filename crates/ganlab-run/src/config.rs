@@ -1193,6 +1193,23 @@ impl EvaluationSettings {
                 );
             }
         }
+        let metrics = self.resolved_metrics(config);
+        // The resize feeds the Inception detector only: FID, KID, FID∞, and the k-NN metrics
+        // where no domain classifier measures them.
+        let inception = metrics.iter().any(|m| {
+            matches!(m, Metric::Fid | Metric::Kid | Metric::FidInf)
+                || (m.is_manifold() && !config.has_domain_classifier())
+        });
+        if self.resize != Resize::default() && !inception {
+            let names: Vec<&str> = metrics.iter().map(|m| m.name()).collect();
+            bail!(
+                "config: `evaluation.resize` is {}, but the run's evaluation measures no Inception \
+                 features (metrics: {}): add fid, kid or fid-inf to `evaluation.metrics`, or \
+                 leave `evaluation.resize` out",
+                self.resize,
+                names.join(", ")
+            );
+        }
         if self.resolved_metrics(config).contains(&Metric::FidInf) {
             use ganlab_metrics::fid_infinity::{fid_inf_sizes, FID_INF_POINTS};
             if let Err(e) = fid_inf_sizes(self.n, FID_INF_POINTS) {
@@ -1836,6 +1853,17 @@ mod tests {
         assert!(plain["evaluation"].get("resize").is_none(), "{plain}");
         let mut c = TrainConfig::default();
         c.set("evaluation.resize=clean").expect("set");
+        // Without a metric of Inception features it would change nothing: named.
+        let err = format!(
+            "{:#}",
+            c.validate().expect_err("clean without an Inception metric")
+        );
+        assert!(
+            err.contains("`evaluation.resize` is clean, but the run's evaluation measures no Inception features (metrics: swd, domain-fid, coverage)"),
+            "{err}"
+        );
+        c.set("evaluation.metrics=[\"swd\",\"kid\"]").expect("set");
+        c.validate().expect("clean-fid's KID");
         let written = written_and_read_back(&c);
         assert_eq!(written["evaluation"]["resize"], "clean");
         let err = TrainConfig::from_json(r#"{"evaluation": {"resize": "bicubic"}}"#).unwrap_err();

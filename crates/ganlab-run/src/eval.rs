@@ -1104,6 +1104,12 @@ pub fn evaluate_sets_with(
     check_sample_counts(cfg, space, real, fake)?;
     // The features the k-NN manifold metrics measure, with the space's name.
     let mut manifold_features: Option<(Tensor, Tensor, String)> = None;
+    if cfg.resize != Resize::default() && !needs_detector(cfg, fits)? {
+        warnings.push(format!(
+            "--resize {} changes nothing here: none of the metrics measures Inception features (fid, kid, fid-inf, or the k-NN metrics with --features inception)",
+            cfg.resize
+        ));
+    }
     if needs_detector(cfg, fits)? {
         let (detector, path) = load_detector(cfg, device)?;
         let (real_features, cache) =
