@@ -879,6 +879,7 @@ fn evaluate_against_stats(cfg: &EvalConfig, device: Device) -> Result<Evaluation
         "toolkit_version": crate::VERSION,
         "covariance_estimator": "unbiased (N-1), float64 accumulation",
         "detector": detector,
+        "resize_filter": cfg.resize.description(),
     });
     Ok(out)
 }
@@ -1020,6 +1021,16 @@ fn needs_detector(cfg: &EvalConfig, classifier_fits: bool) -> Result<bool> {
         || manifold_space(cfg, classifier_fits)? == Some(FeatureSpace::Inception))
 }
 
+/// The warning of a `--resize` other than the default where no metric sees Inception features.
+fn idle_resize_warning(cfg: &EvalConfig, detector_runs: bool) -> Option<String> {
+    (cfg.resize != Resize::default() && !detector_runs).then(|| {
+        format!(
+            "--resize {} changes nothing here: none of the metrics measures Inception features (fid, kid, fid-inf, or the k-NN metrics with --features inception)",
+            cfg.resize
+        )
+    })
+}
+
 /// Whether `cfg` asks for a metric of the Inception detector's features (FID, KID, FID∞, or the
 /// k-NN metrics in Inception space), as a training run's evaluation does: the classifier is
 /// `cfg.classifier` at `cfg.resolution`.
@@ -1098,19 +1109,14 @@ pub fn evaluate_sets_with(
         "seeds": {"real": cfg.seed, "fake": cfg.seed.wrapping_add(1), "metrics": cfg.seed},
         "toolkit_version": crate::VERSION,
         "covariance_estimator": "unbiased (N-1), float64 accumulation",
-        "resize_filter": cfg.resize.description(),
     });
     // Sample counts the metrics cannot work with are named before any features are computed.
     check_sample_counts(cfg, space, real, fake)?;
     // The features the k-NN manifold metrics measure, with the space's name.
     let mut manifold_features: Option<(Tensor, Tensor, String)> = None;
-    if cfg.resize != Resize::default() && !needs_detector(cfg, fits)? {
-        warnings.push(format!(
-            "--resize {} changes nothing here: none of the metrics measures Inception features (fid, kid, fid-inf, or the k-NN metrics with --features inception)",
-            cfg.resize
-        ));
-    }
-    if needs_detector(cfg, fits)? {
+    let detector_runs = needs_detector(cfg, fits)?;
+    warnings.extend(idle_resize_warning(cfg, detector_runs));
+    if detector_runs {
         let (detector, path) = load_detector(cfg, device)?;
         let (real_features, cache) =
             real_features_cached(&detector, real, &cfg.real, cfg.n, cfg.seed)?;
