@@ -43,6 +43,14 @@ impl Resize {
         }
     }
 
+    /// Where users know it from, for messages.
+    pub fn known_as(self) -> &'static str {
+        match self {
+            Resize::NvBilinear => "TensorFlow's FID, StyleGAN2-ADA, clean-fid's legacy_tensorflow",
+            Resize::Clean => "clean-fid's default mode",
+        }
+    }
+
     /// What the resize is, for provenance.
     pub fn description(self) -> &'static str {
         match self {
@@ -78,9 +86,11 @@ impl std::str::FromStr for Resize {
             .into_iter()
             .find(|r| r.name() == s)
             .ok_or_else(|| {
-                format!(
-                    "unknown resize `{s}`; expected one of nv-bilinear (TensorFlow's FID, StyleGAN2-ADA, clean-fid's legacy_tensorflow), clean (clean-fid's default mode)"
-                )
+                let valid: Vec<String> = Resize::ALL
+                    .iter()
+                    .map(|r| format!("{} ({})", r.name(), r.known_as()))
+                    .collect();
+                format!("unknown resize `{s}`; expected one of {}", valid.join(", "))
             })
     }
 }
