@@ -2,7 +2,9 @@
 //! `tests/fixtures/games_reference.json` in float64). Tolerance for float64 against PyTorch:
 //! |x − y| ≤ 1e-12 + 1e-10·|y|.
 
-use ganlab_games::{clip_parameters, game_by_name, Game, GameOptions, StepContext, WganGp};
+use ganlab_games::{
+    clip_parameters, game_by_name, Game, GameOptions, GeneratorPass, StepContext, WganGp,
+};
 use ganlab_tests::{assert_close, read_fixture};
 use serde_json::Value;
 use tch::{Device, Kind, Tensor};
@@ -35,9 +37,20 @@ fn d_loss_and_grads(game: &dyn Game, real: &Tensor, fake: &Tensor) -> (f64, Tens
     )
 }
 
-fn g_loss_and_grad(game: &dyn Game, fake: &Tensor) -> (f64, Tensor) {
+/// G's loss on the fake logits (and, for a relativistic game, the real logits it pairs them
+/// with), as the training loop asks for it.
+fn g_loss_and_grad(game: &dyn Game, fake: &Tensor, real: &Tensor) -> (f64, Tensor) {
     let fake = fake.detach().set_requires_grad(true);
-    let out = game.g_loss(&fake);
+    let real_logits = game.needs_real_logits().then(|| real.detach());
+    let out = game
+        .generator_loss(&GeneratorPass {
+            fake_logits: &fake,
+            fake: &fake,
+            z: &fake,
+            real_logits: real_logits.as_ref(),
+            ctx: StepContext::default(),
+        })
+        .expect("generator loss");
     let grads = Tensor::run_backward(&[&out.loss], &[&fake], false, false);
     (out.loss.double_value(&[]), grads[0].shallow_clone())
 }
@@ -48,7 +61,14 @@ fn every_loss_and_its_gradient_equal_pytorch() {
     let real = f64s(&fx["real_logits"]);
     let fake = f64s(&fx["fake_logits"]);
     let (atol, rtol) = (1e-12, 1e-10);
-    for name in ["nonsaturating", "minimax", "wgan", "lsgan", "hinge"] {
+    for name in [
+        "nonsaturating",
+        "minimax",
+        "wgan",
+        "lsgan",
+        "hinge",
+        "relativistic",
+    ] {
         for smoothing in [0.0, 0.1] {
             let key = format!("d_smoothing_{smoothing:?}");
             let expected = &fx["cases"][name][&key];
@@ -88,7 +108,7 @@ fn every_loss_and_its_gradient_equal_pytorch() {
         }
         let game = game_by_name(name, GameOptions::default()).expect("game");
         let expected = &fx["cases"][name]["g"];
-        let (loss, grad) = g_loss_and_grad(game.as_ref(), &fake);
+        let (loss, grad) = g_loss_and_grad(game.as_ref(), &fake, &real);
         assert!(
             (loss - expected["loss"].as_f64().expect("f64")).abs() <= atol + rtol * loss.abs(),
             "{name} G loss"
@@ -108,10 +128,11 @@ fn losses_stay_finite_for_extreme_logits() {
     // The softplus forms never take log(0): logits of ±1000 give finite losses and gradients.
     let real = Tensor::from_slice(&[1000.0f32, -1000.0]);
     let fake = Tensor::from_slice(&[-1000.0f32, 1000.0]);
-    for name in ["nonsaturating", "minimax"] {
+    for name in ["nonsaturating", "minimax", "relativistic"] {
         let game = game_by_name(name, GameOptions::default()).expect("game");
         let (loss, gr, gf) = d_loss_and_grads(game.as_ref(), &real, &fake);
-        // Each half: mean(softplus(0 or 1000)) = 500.
+        // Each half: mean(softplus(0 or 1000)) = 500; relativistic: mean(softplus(−2000 or
+        // 2000)) = 1000.
         assert!(
             loss.is_finite() && (loss - 1000.0).abs() < 1e-3,
             "{name}: {loss}"
@@ -120,7 +141,7 @@ fn losses_stay_finite_for_extreme_logits() {
             bool::try_from(gr.isfinite().all()).expect("bool")
                 && bool::try_from(gf.isfinite().all()).expect("bool")
         );
-        let (g_loss, g_grad) = g_loss_and_grad(game.as_ref(), &fake);
+        let (g_loss, g_grad) = g_loss_and_grad(game.as_ref(), &fake, &real);
         assert!(
             g_loss.is_finite() && bool::try_from(g_grad.isfinite().all()).expect("bool"),
             "{name} G"
@@ -132,7 +153,11 @@ fn losses_stay_finite_for_extreme_logits() {
 fn generator_gradient_at(name: &str, p: f64) -> f64 {
     let logit = (p / (1.0 - p)).ln();
     let game = game_by_name(name, GameOptions::default()).expect("game");
-    let (_, grad) = g_loss_and_grad(game.as_ref(), &Tensor::from_slice(&[logit]));
+    let (_, grad) = g_loss_and_grad(
+        game.as_ref(),
+        &Tensor::from_slice(&[logit]),
+        &Tensor::from_slice(&[0.0]),
+    );
     grad.abs().double_value(&[0])
 }
 
@@ -387,4 +412,153 @@ fn instance_noise_is_added_to_d_inputs_and_annealed_to_zero() {
         let std = input.std(true).double_value(&[]);
         assert!((std - 0.2).abs() < 0.01, "std of D's input {std}");
     }
+}
+
+/// The relativistic game pairs each fake with a real: its generator loss cannot be computed
+/// from the fakes alone, and says so instead of scoring them against nothing.
+#[test]
+fn the_relativistic_generator_loss_needs_the_real_logits_and_says_so() {
+    let game = game_by_name("rpgan", GameOptions::default()).expect("short name");
+    assert_eq!(game.name(), "relativistic");
+    assert!(game.needs_real_logits());
+    let fake = Tensor::from_slice(&[0.5f32, -1.0]);
+    let err = game.g_loss(&fake).expect_err("no reals").to_string();
+    assert!(
+        err.contains("`relativistic`") && err.contains("real"),
+        "{err}"
+    );
+    let pass = GeneratorPass {
+        fake_logits: &fake,
+        fake: &fake,
+        z: &fake,
+        real_logits: None,
+        ctx: StepContext::default(),
+    };
+    assert!(game.generator_loss(&pass).is_err());
+    // The absolute games need no reals.
+    for name in [
+        "nonsaturating",
+        "minimax",
+        "wgan",
+        "wgan-gp",
+        "lsgan",
+        "hinge",
+    ] {
+        let game = game_by_name(name, GameOptions::default()).expect("game");
+        assert!(!game.needs_real_logits(), "{name}");
+        assert!(game.generator_loss(&pass).is_ok(), "{name}");
+    }
+}
+
+/// R3GAN's D loss (Huang et al. 2024): the relativistic loss plus R1 at the reals and R2 at the
+/// fakes, through a small MLP critic, and its gradient with respect to the critic's weights
+/// (a double backward through both penalties), against PyTorch in float64.
+#[test]
+fn relativistic_with_r1_and_r2_equals_pytorch_through_a_critic() {
+    let fx = read_fixture("games_reference.json");
+    let r = &fx["r3gan"];
+    let matrix = |v: &Value| {
+        let rows: Vec<Tensor> = v.as_array().expect("rows").iter().map(f64s).collect();
+        Tensor::stack(&rows, 0)
+    };
+    let (x_real, x_fake) = (matrix(&r["x_real"]), matrix(&r["x_fake"]));
+    let w1 = matrix(&r["w1"]).set_requires_grad(true);
+    let (b1, w2) = (f64s(&r["b1"]), f64s(&r["w2"]));
+    let gamma = r["gamma"].as_f64().expect("gamma");
+    let game = game_by_name(
+        "relativistic",
+        GameOptions {
+            r1_gamma: gamma,
+            r2_gamma: gamma,
+            ..Default::default()
+        },
+    )
+    .expect("game");
+    let out = game.d_loss(
+        &mut |x: &Tensor| (x.matmul(&w1) + &b1).tanh().matmul(&w2),
+        &x_real,
+        &x_fake,
+        StepContext::default(),
+    );
+    let value = |name: &str| {
+        out.scalars
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("no scalar {name}"))
+            .1
+            .double_value(&[])
+    };
+    // The logged penalties are float32 scalars; the loss itself is float64.
+    for (name, key) in [("r1_penalty", "r1"), ("r2_penalty", "r2")] {
+        let expected = r[key].as_f64().expect("f64");
+        assert!(
+            (value(name) - expected).abs() <= 1e-6 * expected.abs(),
+            "{name}: {} vs PyTorch {expected}",
+            value(name)
+        );
+    }
+    let (atol, rtol) = (1e-12, 1e-10);
+    let (loss, expected) = (out.loss.double_value(&[]), r["loss"].as_f64().expect("f64"));
+    assert!(
+        (loss - expected).abs() <= atol + rtol * expected.abs(),
+        "loss_d: {loss} vs PyTorch {expected}"
+    );
+    let grad = Tensor::run_backward(&[&out.loss], &[&w1], false, false);
+    assert_close(
+        &grad[0],
+        &matrix(&r["grad_w1"]),
+        atol,
+        rtol,
+        "d loss_d / d W1",
+    );
+}
+
+/// An option that the chosen game does not read is named with the games it applies to (a run
+/// logs it as a warning), and the options a game reads are not.
+#[test]
+fn options_a_game_does_not_read_are_named() {
+    use ganlab_games::GameName;
+    let r1 = GameOptions {
+        r1_gamma: 10.0,
+        r2_gamma: 10.0,
+        ..Default::default()
+    };
+    let unused = GameName::Hinge.unused_options(&r1);
+    assert_eq!(unused.len(), 2, "{unused:?}");
+    assert!(
+        unused[0].contains("game_options.r1_gamma = 10")
+            && unused[0].contains("`hinge`")
+            && unused[0].contains("nonsaturating, minimax, relativistic"),
+        "{unused:?}"
+    );
+    assert!(unused[1].contains("r2_gamma"), "{unused:?}");
+    for game in [
+        GameName::NonSaturating,
+        GameName::Minimax,
+        GameName::Relativistic,
+    ] {
+        assert!(game.unused_options(&r1).is_empty(), "{game}");
+    }
+    // ProGAN's drift under another game; label smoothing outside the logistic games.
+    let drift = GameOptions {
+        gp_drift: 0.001,
+        label_smoothing: 0.1,
+        ..Default::default()
+    };
+    let unused = GameName::Relativistic.unused_options(&drift);
+    assert!(
+        unused.iter().any(|w| w.contains("label_smoothing"))
+            && unused
+                .iter()
+                .any(|w| w.contains("gp_drift") && w.contains("wgan-gp")),
+        "{unused:?}"
+    );
+    assert_eq!(
+        GameName::WganGp.unused_options(&drift).len(),
+        1,
+        "label smoothing only"
+    );
+    assert!(GameName::Wgan
+        .unused_options(&GameOptions::default())
+        .is_empty());
 }

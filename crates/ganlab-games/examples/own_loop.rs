@@ -1,8 +1,11 @@
 //! A research-code training loop that uses only `ganlab-layers` and `ganlab-games` (plus tch):
-//! the toy MLP pair learns the 8-Gaussian ring with any game, chosen by name.
+//! the toy MLP pair learns the 8-Gaussian ring with any game, chosen by name (`relativistic`
+//! included: its generator loss takes D's logits on a real batch too).
 //!
 //!     cargo run --release -p ganlab-games --example own_loop -- wgan-gp 2000
-use ganlab_games::{clip_parameters, game_by_name, GameOptions, OptimizerChoice, StepContext};
+use ganlab_games::{
+    clip_parameters, game_by_name, GameOptions, GeneratorPass, OptimizerChoice, StepContext,
+};
 use ganlab_layers::{toy_discriminator, toy_generator, ToyMlpConfig};
 use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
@@ -64,8 +67,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 clip_parameters(&d_vs.trainable_variables(), c);
             }
         }
-        let fake = g.forward_t(&Tensor::randn([256, 2], (Kind::Float, Device::Cpu)), true);
-        let out = game.g_loss(&d.forward_t(&fake, true));
+        let z = Tensor::randn([256, 2], (Kind::Float, Device::Cpu));
+        let fake = g.forward_t(&z, true);
+        let fake_logits = d.forward_t(&fake, true);
+        // A relativistic game scores each fake against a real: D's logits on a real batch.
+        let real_logits = game
+            .needs_real_logits()
+            .then(|| tch::no_grad(|| d.forward_t(&ring8_batch(256), true)));
+        let out = game.generator_loss(&GeneratorPass {
+            fake_logits: &fake_logits,
+            fake: &fake,
+            z: &z,
+            real_logits: real_logits.as_ref(),
+            ctx: StepContext::default(),
+        })?;
         opt_g.backward_step(&out.loss);
         if step % 100 == 0 || step + 1 == steps {
             let radius = tch::no_grad(|| fake.norm_scalaropt_dim(2, [1], false).mean(Kind::Float))

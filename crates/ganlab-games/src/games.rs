@@ -31,17 +31,21 @@ pub enum GameName {
     Lsgan,
     /// The hinge game (Lim & Ye 2017; Miyato et al. 2018).
     Hinge,
+    /// The relativistic pairing game (Jolicoeur-Martineau 2019, RSGAN; the RpGAN of Huang et
+    /// al. 2024, R3GAN): each fake scored against the real it is paired with.
+    Relativistic,
 }
 
 impl GameName {
     /// Every game, in the order they are listed.
-    pub const ALL: [GameName; 6] = [
+    pub const ALL: [GameName; 7] = [
         GameName::NonSaturating,
         GameName::Minimax,
         GameName::Wgan,
         GameName::WganGp,
         GameName::Lsgan,
         GameName::Hinge,
+        GameName::Relativistic,
     ];
 
     /// The game's name (as `--game` takes it).
@@ -53,7 +57,50 @@ impl GameName {
             GameName::WganGp => "wgan-gp",
             GameName::Lsgan => "lsgan",
             GameName::Hinge => "hinge",
+            GameName::Relativistic => "relativistic",
         }
+    }
+
+    /// The options set away from their defaults that this game does not read, each as a
+    /// warning naming the option and the games it applies to (a run warns rather than refuses,
+    /// so that a preset's options, e.g. ProGAN's WGAN-GP drift, do not stop a run of another
+    /// game).
+    pub fn unused_options(self, options: &GameOptions) -> Vec<String> {
+        use GameName::*;
+        let default = GameOptions::default();
+        let logistic: &[GameName] = &[NonSaturating, Minimax];
+        let penalised: &[GameName] = &[NonSaturating, Minimax, Relativistic];
+        let checks: [(&str, f64, f64, &[GameName]); 7] = [
+            (
+                "label_smoothing",
+                options.label_smoothing,
+                default.label_smoothing,
+                logistic,
+            ),
+            ("r1_gamma", options.r1_gamma, default.r1_gamma, penalised),
+            ("r2_gamma", options.r2_gamma, default.r2_gamma, penalised),
+            (
+                "r1_interval",
+                options.r1_interval as f64,
+                default.r1_interval as f64,
+                penalised,
+            ),
+            ("wgan_clip", options.wgan_clip, default.wgan_clip, &[Wgan]),
+            ("gp_lambda", options.gp_lambda, default.gp_lambda, &[WganGp]),
+            ("gp_drift", options.gp_drift, default.gp_drift, &[WganGp]),
+        ];
+        checks
+            .into_iter()
+            .filter(|(_, value, default, games)| value != default && !games.contains(&self))
+            .map(|(what, value, _, games)| {
+                let names: Vec<&str> = games.iter().map(|g| g.name()).collect();
+                format!(
+                    "game_options.{what} = {value} has no effect in game `{}`: it applies to {}",
+                    self.name(),
+                    names.join(", ")
+                )
+            })
+            .collect()
     }
 
     /// Builds the game with `options`.
@@ -63,13 +110,18 @@ impl GameName {
             gamma: options.r1_gamma,
             interval: options.r1_interval,
         };
+        let r2 = R1Penalty {
+            gamma: options.r2_gamma,
+            interval: options.r1_interval,
+        };
         Ok(match self {
-            GameName::NonSaturating => Box::new(NonSaturating { options, r1 }),
-            GameName::Minimax => Box::new(Minimax { options, r1 }),
+            GameName::NonSaturating => Box::new(NonSaturating { options, r1, r2 }),
+            GameName::Minimax => Box::new(Minimax { options, r1, r2 }),
             GameName::Wgan => Box::new(Wgan { options }),
             GameName::WganGp => Box::new(WganGp { options }),
             GameName::Lsgan => Box::new(LeastSquares { options }),
             GameName::Hinge => Box::new(Hinge { options }),
+            GameName::Relativistic => Box::new(Relativistic { options, r1, r2 }),
         })
     }
 }
@@ -83,11 +135,12 @@ impl std::fmt::Display for GameName {
 impl std::str::FromStr for GameName {
     type Err = Error;
 
-    /// A game's name, or the short forms `ns` and `mm`.
+    /// A game's name, or the short forms `ns`, `mm` and `rpgan`.
     fn from_str(name: &str) -> Result<GameName, Error> {
         match name {
             "ns" => Ok(GameName::NonSaturating),
             "mm" => Ok(GameName::Minimax),
+            "rpgan" => Ok(GameName::Relativistic),
             _ => GameName::ALL
                 .into_iter()
                 .find(|g| g.name() == name)
@@ -106,6 +159,7 @@ pub const GAME_NAMES: &[&str] = &[
     GameName::WganGp.name(),
     GameName::Lsgan.name(),
     GameName::Hinge.name(),
+    GameName::Relativistic.name(),
 ];
 
 /// A game between generator and discriminator.
@@ -117,13 +171,22 @@ pub trait Game: Send {
     /// The discriminator's loss (with any penalty) on a real and a fake batch. `fake` must be
     /// detached from the generator's graph.
     fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss;
-    /// The generator's loss from D's logits on the fake batch.
-    fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss;
+    /// The generator's loss from D's logits on the fake batch. A relativistic game
+    /// ([`Game::needs_real_logits`]) cannot score fakes alone and answers
+    /// [`Error::NeedsRealLogits`]: call [`Game::generator_loss`] with the real logits.
+    fn g_loss(&self, fake_logits: &Tensor) -> Result<PlayerLoss, Error>;
     /// The generator's loss in the generator update, which the loop calls: by default
     /// [`Game::g_loss`] of D's logits. A game with a generator regulariser overrides it and
-    /// adds its term of `pass.fake` and `pass.z` (and its scalars, which reach `stats.jsonl`).
-    fn generator_loss(&self, pass: &GeneratorPass) -> PlayerLoss {
+    /// adds its term of `pass.fake` and `pass.z` (and its scalars, which reach `stats.jsonl`);
+    /// a relativistic game reads `pass.real_logits`.
+    fn generator_loss(&self, pass: &GeneratorPass) -> Result<PlayerLoss, Error> {
         self.g_loss(pass.fake_logits)
+    }
+    /// Whether the generator's loss compares the fakes with reals: the loop then runs D (frozen,
+    /// without a gradient) on the step's real batch in the generator update and passes its
+    /// logits as [`GeneratorPass::real_logits`]. Otherwise it does not, which saves that forward.
+    fn needs_real_logits(&self) -> bool {
+        false
     }
     /// Whether the generator update's latents need a gradient (a regulariser that
     /// differentiates G's output with respect to them, such as a path-length penalty). The loop
@@ -145,10 +208,16 @@ pub struct GameOptions {
     pub instance_noise_kimg: f64,
     /// Critic steps per generator step; `None` keeps the game's own default.
     pub critic_steps: Option<usize>,
-    /// R1 penalty weight γ (Mescheder et al. 2018), 0 = off. Logistic games only.
+    /// R1 penalty weight γ (Mescheder et al. 2018), 0 = off. Logistic and relativistic games.
     pub r1_gamma: f64,
-    /// Apply R1 every this many critic steps, scaled up by the interval (lazy regularisation).
+    /// Apply R1 (and R2) every this many critic steps, scaled up by the interval (lazy
+    /// regularisation).
     pub r1_interval: usize,
+    /// R2 penalty weight γ: R1's penalty at the fakes (Mescheder et al. 2018, §4.1; R3GAN
+    /// applies R1 and R2 with the same γ, Huang et al. 2024, §3), 0 = off. Logistic and
+    /// relativistic games.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub r2_gamma: f64,
     /// WGAN clip constant c (Arjovsky et al. 2017, Algorithm 1: 0.01).
     pub wgan_clip: f64,
     /// WGAN-GP penalty weight λ (Gulrajani et al. 2017, Algorithm 1: 10).
@@ -166,6 +235,7 @@ impl Default for GameOptions {
             critic_steps: None,
             r1_gamma: 0.0,
             r1_interval: 1,
+            r2_gamma: 0.0,
             wgan_clip: 0.01,
             gp_lambda: 10.0,
             gp_drift: 0.0,
@@ -213,6 +283,12 @@ impl GameOptions {
             self.r1_gamma,
         )?;
         check(
+            self.r2_gamma >= 0.0,
+            "r2_gamma",
+            "gamma >= 0",
+            self.r2_gamma,
+        )?;
+        check(
             self.r1_interval >= 1,
             "r1_interval",
             ">= 1",
@@ -254,6 +330,10 @@ impl GameOptions {
     }
 }
 
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
 /// Builds a game from its name and options.
 pub fn game_by_name(name: &str, options: GameOptions) -> Result<Box<dyn Game>, Error> {
     name.parse::<GameName>()?.build(options)
@@ -274,11 +354,11 @@ fn scalar(t: &Tensor) -> Tensor {
 }
 
 /// G's loss, logged as `loss_g`.
-fn generator_loss(loss: Tensor) -> PlayerLoss {
-    PlayerLoss {
+fn generator_loss(loss: Tensor) -> Result<PlayerLoss, Error> {
+    Ok(PlayerLoss {
         scalars: vec![("loss_g", scalar(&loss))],
         loss,
-    }
+    })
 }
 
 /// A D loss made of a term on the reals and one on the fakes, logged with D's mean outputs.
@@ -313,7 +393,8 @@ fn bce_with_logits(logits: &Tensor, target: f64) -> Tensor {
     (pos * target + neg * (1.0 - target)).mean(None::<Kind>)
 }
 
-/// R1 gradient penalty on real data (Mescheder et al. 2018, Eq. 9): γ/2 · E‖∇ₓD(x)‖².
+/// R1 gradient penalty on real data (Mescheder et al. 2018, Eq. 9): γ/2 · E‖∇ₓD(x)‖². The
+/// same penalty at the fakes is R2 (ibid., §4.1; [`R1Penalty::penalty_at`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct R1Penalty {
     pub gamma: f64,
@@ -330,12 +411,23 @@ impl R1Penalty {
         real: &Tensor,
         ctx: StepContext,
     ) -> Option<(Tensor, Tensor)> {
+        self.penalty_at(d, real, ctx)
+    }
+
+    /// The penalty at the samples `x` (the reals for R1, the detached fakes for R2), or `None`
+    /// on a step where it is skipped.
+    pub fn penalty_at(
+        &self,
+        d: &mut Critic,
+        x: &Tensor,
+        ctx: StepContext,
+    ) -> Option<(Tensor, Tensor)> {
         if self.gamma == 0.0 || !ctx.critic_step.is_multiple_of(self.interval as u64) {
             return None;
         }
-        let real = real.detach().set_requires_grad(true);
-        let logits = d(&real);
-        let grads = Tensor::run_backward(&[logits.sum(None::<Kind>)], &[&real], true, true);
+        let x = x.detach().set_requires_grad(true);
+        let logits = d(&x);
+        let grads = Tensor::run_backward(&[logits.sum(None::<Kind>)], &[&x], true, true);
         let sq_norm = grads[0]
             .square()
             .flatten(1, -1)
@@ -345,9 +437,46 @@ impl R1Penalty {
     }
 }
 
+/// Adds R1's penalty at the reals and R2's at the fakes (where their γ is not 0 and the step is
+/// not skipped by the lazy interval) to `loss`, with their scalars.
+fn add_penalties(
+    penalties: [(&R1Penalty, &Tensor, [&'static str; 2]); 2],
+    d: &mut Critic,
+    ctx: StepContext,
+    loss: Tensor,
+    scalars: &mut Vec<(&'static str, Tensor)>,
+) -> Tensor {
+    let mut loss = loss;
+    for (penalty, at, [name, norm_name]) in penalties {
+        if let Some((penalty, grad_norm)) = penalty.penalty_at(d, at, ctx) {
+            // Not `+=`: on tch tensors that is the in-place `add_`, and `loss` is in the graph.
+            #[allow(clippy::assign_op_pattern)]
+            {
+                loss = loss + &penalty;
+            }
+            scalars.push((name, scalar(&penalty)));
+            scalars.push((norm_name, scalar(&grad_norm)));
+        }
+    }
+    loss
+}
+
+/// The penalties of the logistic and relativistic games: R1 at the reals, R2 at the fakes.
+fn r1_r2<'a>(
+    r1: &'a R1Penalty,
+    r2: &'a R1Penalty,
+    real: &'a Tensor,
+    fake: &'a Tensor,
+) -> [(&'a R1Penalty, &'a Tensor, [&'static str; 2]); 2] {
+    [
+        (r1, real, ["r1_penalty", "r1_grad_norm"]),
+        (r2, fake, ["r2_penalty", "r2_grad_norm"]),
+    ]
+}
+
 fn logistic_d_loss(
     options: &GameOptions,
-    r1: &R1Penalty,
+    (r1, r2): (&R1Penalty, &R1Penalty),
     d: &mut Critic,
     real: &Tensor,
     fake: &Tensor,
@@ -357,22 +486,19 @@ fn logistic_d_loss(
     let fake_logits = d(&options.add_noise(fake, ctx));
     let loss_real = bce_with_logits(&real_logits, 1.0 - options.label_smoothing);
     let loss_fake = bce_with_logits(&fake_logits, 0.0);
-    let mut loss = &loss_real + &loss_fake;
     let mut scalars = vec![
         ("loss_d_real", scalar(&loss_real)),
         ("loss_d_fake", scalar(&loss_fake)),
         ("d_real", scalar(&real_logits.sigmoid().mean(None::<Kind>))),
         ("d_fake", scalar(&fake_logits.sigmoid().mean(None::<Kind>))),
     ];
-    if let Some((penalty, grad_norm)) = r1.penalty(d, real, ctx) {
-        // Not `+=`: on tch tensors that is the in-place `add_`, and `loss` is in the graph.
-        #[allow(clippy::assign_op_pattern)]
-        {
-            loss = loss + &penalty;
-        }
-        scalars.push(("r1_penalty", scalar(&penalty)));
-        scalars.push(("r1_grad_norm", scalar(&grad_norm)));
-    }
+    let loss = add_penalties(
+        r1_r2(r1, r2, real, fake),
+        d,
+        ctx,
+        &loss_real + &loss_fake,
+        &mut scalars,
+    );
     scalars.push(("loss_d", scalar(&loss)));
     PlayerLoss { loss, scalars }
 }
@@ -398,6 +524,7 @@ fn dcgan_plan(options: &GameOptions, regularization_interval: usize) -> LoopPlan
 pub struct NonSaturating {
     pub options: GameOptions,
     pub r1: R1Penalty,
+    pub r2: R1Penalty,
 }
 
 impl Game for NonSaturating {
@@ -408,9 +535,9 @@ impl Game for NonSaturating {
         dcgan_plan(&self.options, self.r1.interval)
     }
     fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss {
-        logistic_d_loss(&self.options, &self.r1, d, real, fake, ctx)
+        logistic_d_loss(&self.options, (&self.r1, &self.r2), d, real, fake, ctx)
     }
-    fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
+    fn g_loss(&self, fake_logits: &Tensor) -> Result<PlayerLoss, Error> {
         let loss = bce_with_logits(fake_logits, 1.0);
         generator_loss(loss)
     }
@@ -422,6 +549,7 @@ impl Game for NonSaturating {
 pub struct Minimax {
     pub options: GameOptions,
     pub r1: R1Penalty,
+    pub r2: R1Penalty,
 }
 
 impl Game for Minimax {
@@ -432,9 +560,9 @@ impl Game for Minimax {
         dcgan_plan(&self.options, self.r1.interval)
     }
     fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss {
-        logistic_d_loss(&self.options, &self.r1, d, real, fake, ctx)
+        logistic_d_loss(&self.options, (&self.r1, &self.r2), d, real, fake, ctx)
     }
-    fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
+    fn g_loss(&self, fake_logits: &Tensor) -> Result<PlayerLoss, Error> {
         let loss = -fake_logits.softplus().mean(None::<Kind>);
         generator_loss(loss)
     }
@@ -483,7 +611,7 @@ impl Game for Wgan {
         ];
         PlayerLoss { loss, scalars }
     }
-    fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
+    fn g_loss(&self, fake_logits: &Tensor) -> Result<PlayerLoss, Error> {
         let loss = -fake_logits.mean(None::<Kind>);
         generator_loss(loss)
     }
@@ -589,7 +717,7 @@ impl Game for WganGp {
         scalars.push(("loss_d", scalar(&loss)));
         PlayerLoss { loss, scalars }
     }
-    fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
+    fn g_loss(&self, fake_logits: &Tensor) -> Result<PlayerLoss, Error> {
         let loss = -fake_logits.mean(None::<Kind>);
         generator_loss(loss)
     }
@@ -616,7 +744,7 @@ impl Game for LeastSquares {
         let loss_fake = fake_out.square().mean(None::<Kind>) * 0.5;
         two_sided_d_loss(loss_real, loss_fake, &real_out, &fake_out)
     }
-    fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
+    fn g_loss(&self, fake_logits: &Tensor) -> Result<PlayerLoss, Error> {
         let loss = (fake_logits - 1.0).square().mean(None::<Kind>) * 0.5;
         generator_loss(loss)
     }
@@ -645,8 +773,76 @@ impl Game for Hinge {
         let loss_fake = margin_fake.relu().mean(None::<Kind>);
         two_sided_d_loss(loss_real, loss_fake, &real_out, &fake_out)
     }
-    fn g_loss(&self, fake_logits: &Tensor) -> PlayerLoss {
+    fn g_loss(&self, fake_logits: &Tensor) -> Result<PlayerLoss, Error> {
         let loss = -fake_logits.mean(None::<Kind>);
         generator_loss(loss)
+    }
+}
+
+/// The relativistic pairing game (Jolicoeur-Martineau 2019, "The relativistic discriminator",
+/// Eq. 5–6, RSGAN; the RpGAN of Huang et al. 2024, "The GAN is dead; long live the GAN!",
+/// Eq. 2): each fake is scored against the real it is paired with (sample i of the batch
+/// against sample i), f = softplus:
+/// D: E[softplus(D(x̃ᵢ) − D(xᵢ))], G: E[softplus(D(xᵢ) − D(x̃ᵢ))].
+/// G's loss needs D's logits on the reals ([`Game::needs_real_logits`]). With R1 and R2 at the
+/// same γ (`r1_gamma`, `r2_gamma`) it is R3GAN's loss. Adam as RSGAN's experiments
+/// (Jolicoeur-Martineau 2019, §4.1: lr 2e-4, β = (0.5, 0.999), one D step).
+#[derive(Debug, Clone, Copy)]
+pub struct Relativistic {
+    pub options: GameOptions,
+    pub r1: R1Penalty,
+    pub r2: R1Penalty,
+}
+
+impl Relativistic {
+    /// G's loss E[softplus(D(xᵢ) − D(x̃ᵢ))] on paired logits.
+    pub fn g_loss_paired(&self, fake_logits: &Tensor, real_logits: &Tensor) -> PlayerLoss {
+        let loss = (real_logits - fake_logits).softplus().mean(None::<Kind>);
+        PlayerLoss {
+            scalars: vec![("loss_g", scalar(&loss))],
+            loss,
+        }
+    }
+}
+
+impl Game for Relativistic {
+    fn name(&self) -> &'static str {
+        "relativistic"
+    }
+    fn plan(&self) -> LoopPlan {
+        dcgan_plan(&self.options, self.r1.interval)
+    }
+    fn d_loss(&self, d: &mut Critic, real: &Tensor, fake: &Tensor, ctx: StepContext) -> PlayerLoss {
+        let real_out = d(&self.options.add_noise(real, ctx));
+        let fake_out = d(&self.options.add_noise(fake, ctx));
+        let gap = &real_out - &fake_out;
+        let mut scalars = vec![
+            ("d_real", scalar(&real_out.mean(None::<Kind>))),
+            ("d_fake", scalar(&fake_out.mean(None::<Kind>))),
+            // P(the real of a pair is the real one), as D sees it: σ(D(x) − D(x̃)).
+            ("d_pair_real", scalar(&gap.sigmoid().mean(None::<Kind>))),
+        ];
+        let loss = (-gap).softplus().mean(None::<Kind>);
+        let loss = add_penalties(
+            r1_r2(&self.r1, &self.r2, real, fake),
+            d,
+            ctx,
+            loss,
+            &mut scalars,
+        );
+        scalars.push(("loss_d", scalar(&loss)));
+        PlayerLoss { loss, scalars }
+    }
+    fn g_loss(&self, _fake_logits: &Tensor) -> Result<PlayerLoss, Error> {
+        Err(Error::NeedsRealLogits { game: self.name() })
+    }
+    fn generator_loss(&self, pass: &GeneratorPass) -> Result<PlayerLoss, Error> {
+        match pass.real_logits {
+            Some(real_logits) => Ok(self.g_loss_paired(pass.fake_logits, real_logits)),
+            None => Err(Error::NeedsRealLogits { game: self.name() }),
+        }
+    }
+    fn needs_real_logits(&self) -> bool {
+        true
     }
 }

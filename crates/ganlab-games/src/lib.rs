@@ -6,7 +6,7 @@
 //! assert_eq!(game.plan().critic_steps, 1);
 //! // G's non-saturating loss: E[−log σ(D(G(z)))] = E[softplus(−l)] on D's logits l.
 //! let logits = Tensor::from_slice(&[0.0f32, 2.0]);
-//! let loss = game.g_loss(&logits).loss.double_value(&[]);
+//! let loss = game.g_loss(&logits)?.loss.double_value(&[]);
 //! let expected = ((1.0f64 + 1.0).ln() + (1.0 + (-2.0f64).exp()).ln()) / 2.0;
 //! assert!((loss - expected).abs() < 1e-6);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -24,7 +24,7 @@ mod games;
 
 pub use games::{
     clip_parameters, game_by_name, Game, GameName, GameOptions, Hinge, LeastSquares, Minimax,
-    NonSaturating, R1Penalty, Wgan, WganGp, GAME_NAMES,
+    NonSaturating, R1Penalty, Relativistic, Wgan, WganGp, GAME_NAMES,
 };
 
 use tch::Tensor;
@@ -34,6 +34,11 @@ use tch::Tensor;
 pub enum Error {
     #[error("unknown game `{name}`: `game` must be one of {}", GAME_NAMES.join(", "))]
     UnknownGame { name: String },
+    #[error(
+        "game `{game}` scores each fake against a real: its generator loss needs D's logits on \
+         the real batch (`Game::generator_loss` with `real_logits`; see `Game::needs_real_logits`)"
+    )]
+    NeedsRealLogits { game: &'static str },
     #[error("invalid game option {what}: expected {expected}, got {got}")]
     InvalidOption {
         what: &'static str,
@@ -138,6 +143,9 @@ pub struct GeneratorPass<'a> {
     pub fake: &'a Tensor,
     /// The latents `[N, z_dim]`.
     pub z: &'a Tensor,
+    /// D's logits `[N]` on the step's real batch (D frozen, no gradient), paired with `fake`
+    /// sample by sample, when the game asks for them ([`Game::needs_real_logits`]).
+    pub real_logits: Option<&'a Tensor>,
     pub ctx: StepContext,
 }
 

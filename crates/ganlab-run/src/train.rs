@@ -843,6 +843,9 @@ impl<'a> Run<'a> {
             "game `{}` loop plan",
             game.name()
         );
+        for unused in config.game.unused_options(&config.game_options) {
+            tracing::warn!("{unused}");
+        }
         let resolved = RunConfig {
             config: config.clone(),
             provenance,

@@ -794,12 +794,33 @@ impl Trainer {
         let fake_logits = autocast(precision, device, || {
             float_logits(d.forward_ct(&fake_seen, labels, true), precision)
         });
+        // A relativistic game scores each fake against its real: D's logits on this step's
+        // reals, without a gradient (G's loss reaches G through the fakes only).
+        let real_logits = match self.game.needs_real_logits() {
+            true => {
+                let real_seen = self.seen_by_d(real, ctx.shard);
+                Some(tch::no_grad(|| {
+                    autocast(precision, device, || {
+                        float_logits(d.forward_ct(&real_seen, labels, true), precision)
+                    })
+                }))
+            }
+            false => None,
+        };
         let g_out = self.game.generator_loss(&GeneratorPass {
             fake_logits: &fake_logits,
             fake: &fake,
             z: &z,
+            real_logits: real_logits.as_ref(),
             ctx,
         });
+        let g_out = match g_out {
+            Ok(out) => out,
+            Err(err) => {
+                set_requires_grad(&self.d_params, true);
+                return Err(anyhow::Error::new(err).context("the generator's loss"));
+            }
+        };
         lap("d_forward_for_g");
         self.opt_g.zero_grad();
         backward(&g_out.loss, self.scalers.as_ref().map(|(sg, _)| sg), "G")?;
