@@ -16,9 +16,11 @@ use crate::{device, logging};
 use anyhow::{bail, Context, Result};
 use ganlab_data::ImageSource;
 use ganlab_dist::Dist;
-use ganlab_games::GameName;
+use ganlab_games::{Game, GameName};
 use ganlab_layers::ConditionalModuleT;
-use ganlab_train::{optimizer_settings, OptimizerOverrides, SampleKind, Trainer, TrainerSettings};
+use ganlab_train::{
+    optimizer_settings, OptimizerOverrides, OptimizerSettings, SampleKind, Trainer, TrainerSettings,
+};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -216,6 +218,26 @@ fn prune_snapshots(run_dir: &Path, keep: usize) -> Result<()> {
         tracing::info!(snapshot = %old.display(), "deleted by the retention rule (keep_snapshots = {keep})");
     }
     Ok(())
+}
+
+/// Logs the game's loop plan and optimisers, and warns of the options it does not read.
+fn log_game(
+    config: &TrainConfig,
+    game: &dyn Game,
+    (opt_g, opt_d): (&OptimizerSettings, &OptimizerSettings),
+) {
+    let plan = game.plan();
+    tracing::info!(
+        critic_steps = plan.critic_steps,
+        clip_weights = ?plan.clip_weights,
+        optimizer_g = %opt_g.describe(),
+        optimizer_d = %opt_d.describe(),
+        "game `{}` loop plan",
+        game.name()
+    );
+    for unused in config.game.unused_options(&config.game_options) {
+        tracing::warn!("{unused}");
+    }
 }
 
 /// Logs one-line warnings and appends them to the tick's `warnings`.
@@ -835,17 +857,7 @@ impl<'a> Run<'a> {
             [data.fixed_batch_size(config), players.z_dim],
             (Kind::Float, device),
         );
-        tracing::info!(
-            critic_steps = plan.critic_steps,
-            clip_weights = ?plan.clip_weights,
-            optimizer_g = %opt_g.describe(),
-            optimizer_d = %opt_d.describe(),
-            "game `{}` loop plan",
-            game.name()
-        );
-        for unused in config.game.unused_options(&config.game_options) {
-            tracing::warn!("{unused}");
-        }
+        log_game(config, game.as_ref(), (&opt_g, &opt_d));
         let resolved = RunConfig {
             config: config.clone(),
             provenance,

@@ -725,6 +725,39 @@ impl Trainer {
         d_out
     }
 
+    /// The game's G loss on the `fake` batch (on G's graph) from the frozen D's logits (as D
+    /// sees them, augmented), with D's logits on the step's `real` batch when the game scores
+    /// each fake against its real (relativistic games): without a gradient, since G's loss
+    /// reaches G through the fakes only.
+    fn generator_loss(
+        &self,
+        real: &Tensor,
+        labels: Option<&Tensor>,
+        fake: &Tensor,
+        z: &Tensor,
+        ctx: StepContext,
+    ) -> Result<ganlab_games::PlayerLoss, ganlab_games::Error> {
+        let (d, precision, device) = (&self.players.d, self.precision, self.device);
+        let logits = |x: &Tensor| {
+            let seen = self.seen_by_d(x, ctx.shard);
+            autocast(precision, device, || {
+                float_logits(d.forward_ct(&seen, labels, true), precision)
+            })
+        };
+        let fake_logits = logits(fake);
+        let real_logits = self
+            .game
+            .needs_real_logits()
+            .then(|| tch::no_grad(|| logits(real)));
+        self.game.generator_loss(&GeneratorPass {
+            fake_logits: &fake_logits,
+            fake,
+            z,
+            real_logits: real_logits.as_ref(),
+            ctx,
+        })
+    }
+
     /// One critic update and, on the last critic step, one generator update (with D frozen)
     /// and G's moving average.
     fn update(
@@ -789,32 +822,7 @@ impl Trainer {
         // D's weights get no gradient during G's update: that part of the backward pass is
         // skipped, and D's optimiser state is untouched.
         set_requires_grad(&self.d_params, false);
-        let fake_seen = self.seen_by_d(&fake, ctx.shard);
-        let d = &self.players.d;
-        let fake_logits = autocast(precision, device, || {
-            float_logits(d.forward_ct(&fake_seen, labels, true), precision)
-        });
-        // A relativistic game scores each fake against its real: D's logits on this step's
-        // reals, without a gradient (G's loss reaches G through the fakes only).
-        let real_logits = match self.game.needs_real_logits() {
-            true => {
-                let real_seen = self.seen_by_d(real, ctx.shard);
-                Some(tch::no_grad(|| {
-                    autocast(precision, device, || {
-                        float_logits(d.forward_ct(&real_seen, labels, true), precision)
-                    })
-                }))
-            }
-            false => None,
-        };
-        let g_out = self.game.generator_loss(&GeneratorPass {
-            fake_logits: &fake_logits,
-            fake: &fake,
-            z: &z,
-            real_logits: real_logits.as_ref(),
-            ctx,
-        });
-        let g_out = match g_out {
+        let g_out = match self.generator_loss(real, labels, &fake, &z, ctx) {
             Ok(out) => out,
             Err(err) => {
                 set_requires_grad(&self.d_params, true);
