@@ -151,7 +151,7 @@ impl std::str::FromStr for GameName {
     }
 }
 
-/// The names [`game_by_name`] accepts (besides the short forms `ns` and `mm`).
+/// The names [`game_by_name`] accepts (besides the short forms `ns`, `mm` and `rpgan`).
 pub const GAME_NAMES: &[&str] = &[
     GameName::NonSaturating.name(),
     GameName::Minimax.name(),
@@ -354,11 +354,16 @@ fn scalar(t: &Tensor) -> Tensor {
 }
 
 /// G's loss, logged as `loss_g`.
-fn generator_loss(loss: Tensor) -> Result<PlayerLoss, Error> {
-    Ok(PlayerLoss {
+fn g_player_loss(loss: Tensor) -> PlayerLoss {
+    PlayerLoss {
         scalars: vec![("loss_g", scalar(&loss))],
         loss,
-    })
+    }
+}
+
+/// [`g_player_loss`] as a game's `g_loss` answers it.
+fn generator_loss(loss: Tensor) -> Result<PlayerLoss, Error> {
+    Ok(g_player_loss(loss))
 }
 
 /// A D loss made of a term on the reals and one on the fakes, logged with D's mean outputs.
@@ -797,11 +802,7 @@ pub struct Relativistic {
 impl Relativistic {
     /// G's loss E[softplus(D(xᵢ) − D(x̃ᵢ))] on paired logits.
     pub fn g_loss_paired(&self, fake_logits: &Tensor, real_logits: &Tensor) -> PlayerLoss {
-        let loss = (real_logits - fake_logits).softplus().mean(None::<Kind>);
-        PlayerLoss {
-            scalars: vec![("loss_g", scalar(&loss))],
-            loss,
-        }
+        g_player_loss((real_logits - fake_logits).softplus().mean(None::<Kind>))
     }
 }
 
