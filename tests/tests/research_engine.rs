@@ -94,6 +94,21 @@ fn distance_to_ring(trainer: &Trainer, radius: f64) -> f64 {
     (norms - radius).abs().mean(Kind::Float).double_value(&[])
 }
 
+/// The radius of the circle the eight ring modes sit on (2 / 1.414 after the scaling).
+fn ring_radius() -> f64 {
+    let centers = toy_dataset("ring8", 10, 0).expect("ring8").centers;
+    (centers.square().sum(Kind::Float).double_value(&[]) / 8.0).sqrt()
+}
+
+/// The step's scalar `name`, if the step logged one.
+fn step_scalar(stats: &ganlab_train::StepStats, name: &str) -> Option<f64> {
+    stats
+        .scalars
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| t.double_value(&[]))
+}
+
 fn parameters(trainer: &Trainer) -> Vec<(String, Tensor)> {
     let mut all = Vec::new();
     for (prefix, vs) in trainer.players().networks() {
@@ -107,9 +122,7 @@ fn parameters(trainer: &Trainer) -> Vec<(String, Tensor)> {
 #[test]
 fn research_code_trains_its_own_networks_and_resumes_them_exactly() {
     let _rng = ganlab_tests::global_rng_lock();
-    let centers = toy_dataset("ring8", 10, 0).expect("ring8").centers;
-    let radius = centers.square().sum(Kind::Float).double_value(&[]) / 8.0;
-    let radius = radius.sqrt();
+    let radius = ring_radius();
     let dir = tempfile::tempdir().expect("tempdir");
     let snapshot = dir.path().join("own-step400.safetensors");
 
@@ -352,11 +365,7 @@ fn a_generator_regulariser_sees_g_s_output_and_latents_without_changing_the_trai
     let expected = latent_penalty(&fake_ref, &z_ref, &probe).double_value(&[]);
 
     let stats = regularised.step_on(&real, &z).expect("step");
-    let seen = stats
-        .scalars
-        .iter()
-        .find(|(name, _)| *name == "latent_penalty")
-        .map(|(_, t)| t.double_value(&[]))
+    let seen = step_scalar(&stats, "latent_penalty")
         .expect("the regulariser's scalar reaches the step's statistics");
     assert!(
         (seen - expected).abs() <= 1e-6 * expected.abs().max(1.0),
@@ -509,16 +518,11 @@ fn the_relativistic_game_pairs_each_fake_with_the_steps_real_in_g_s_update() {
         stats.loss_g
     );
     assert!((paired - alone).abs() > 1e-3, "{paired} vs {alone}");
-    let pair_real = stats
-        .scalars
-        .iter()
-        .find(|(name, _)| *name == "d_pair_real")
-        .map(|(_, t)| t.double_value(&[]))
+    let pair_real = step_scalar(&stats, "d_pair_real")
         .expect("D's view of the pairs reaches the step's statistics");
     assert!((0.0..=1.0).contains(&pair_real), "{pair_real}");
 
-    let centers = toy_dataset("ring8", 10, 0).expect("ring8").centers;
-    let radius = (centers.square().sum(Kind::Float).double_value(&[]) / 8.0).sqrt();
+    let radius = ring_radius();
     let before = distance_to_ring(&trainer, radius);
     for _ in 0..600 {
         let stats = trainer.step().expect("step");
