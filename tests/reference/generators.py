@@ -12,7 +12,8 @@ A conditional run's G (`--cond`, `G.classes` > 0) takes the classes `c` (int64 [
 keyword: DCGAN-32's is `conditional_reference.CondG` (a class embedding concatenated to z),
 ProGAN's concatenates its `class_embed` rows to z before normalising the latents.
 
-DCGAN-32 is `dcgan32_reference.G` (its state_dict keys are the toolkit's parameter names).
+DCGAN-32 is `dcgan32_reference.G` and SNGAN-32 `sngan32_reference.G` (their state_dict keys are
+the toolkit's parameter names).
 ProGAN's G follows the official code (tkarras/progressive_growing_of_gans, networks.py `G_paper`
 with use_wscale, pixel_norm, normalize_latents, fused_scale off), the same blocks as
 crates/ganlab-progan/src/networks.rs; `G(z, level, alpha)` runs a stage of the schedule (default:
@@ -29,6 +30,7 @@ from safetensors.torch import load_file
 
 from dcgan32_reference import G as Dcgan32G
 from conditional_reference import CondG as ConditionalDcgan32G
+from sngan32_reference import G as Sngan32G
 
 
 def pixel_norm(x, eps=1e-8):
@@ -104,6 +106,11 @@ def load_generator(path):
         missing, unexpected = g.load_state_dict(weights, strict=False)
         if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
             raise ValueError(f"{path}: parameters differ from DCGAN-32's: {missing} {unexpected}")
+    elif config["arch"] == "sngan32":
+        g = Sngan32G(config["z_dim"], config["width"], config["channels"])
+        missing, unexpected = g.load_state_dict(weights, strict=False)
+        if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
+            raise ValueError(f"{path}: parameters differ from SNGAN-32's: {missing} {unexpected}")
     elif config["arch"] == "progan":
         g = ProganG(weights, config["resolution"], config["z_dim"])
     else:

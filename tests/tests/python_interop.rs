@@ -1,4 +1,5 @@
-//! A trained generator in PyTorch: the snapshots of a DCGAN-32 run and of a ProGAN run (one taken
+//! A trained generator in PyTorch: the snapshots of a DCGAN-32 run, an SNGAN-32 run and of a
+//! ProGAN run (one taken
 //! in the middle of a fade-in, one at the final resolution) load into the PyTorch definitions in
 //! `tests/reference/generators.py` (and a conditional DCGAN-32's, with its classes), and both
 //! give the same images from the same latents within
@@ -50,6 +51,19 @@ fn snapshots_generate_the_same_images_in_pytorch() {
         ..ganlab_tests::short_dcgan_config(6)
     };
     let summary = ganlab_run::train(config, run.path(), QUIET).expect("conditional dcgan");
+    let text = check_in_pytorch(&summary.snapshot, run.path());
+    assert!(text.contains("shape (5, 1, 32, 32)"), "{text}");
+    // SNGAN-32 (`--preset sngan32-mnist`, narrow): its G's linear layer, biases and batch norms.
+    let run = tempfile::tempdir().expect("tmp");
+    let preset = ganlab_run::TrainConfig::preset("sngan32-mnist").expect("preset");
+    let config = ganlab_run::TrainConfig {
+        arch: preset.arch,
+        game: preset.game,
+        d_spectral_norm: preset.d_spectral_norm,
+        width: 8,
+        ..ganlab_tests::short_dcgan_config(7)
+    };
+    let summary = ganlab_run::train(config, run.path(), QUIET).expect("sngan32");
     let text = check_in_pytorch(&summary.snapshot, run.path());
     assert!(text.contains("shape (5, 1, 32, 32)"), "{text}");
 

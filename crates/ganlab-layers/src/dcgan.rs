@@ -35,6 +35,11 @@ pub struct BlockConfig {
     pub init_std: f64,
     /// Spectral normalisation of the convolution's kernel (Miyato et al. 2018; D only).
     pub spectral: bool,
+    /// A bias in the convolution (`conv.bias`, initialised to 0). DCGAN's blocks have none
+    /// (batch norm supplies the shift); SNGAN's, which have no norm in D, do.
+    pub bias: bool,
+    /// Negative slope of a D block's leaky ReLU (DCGAN's 0.2; unused by G's ReLU blocks).
+    pub leaky_slope: f64,
 }
 
 impl Default for BlockConfig {
@@ -47,6 +52,8 @@ impl Default for BlockConfig {
             norm: Norm::Batch,
             init_std: DCGAN_INIT_STD,
             spectral: false,
+            bias: false,
+            leaky_slope: DCGAN_LEAKY_SLOPE,
         }
     }
 }
@@ -125,7 +132,8 @@ pub struct UpBlock {
     pub norm: NormLayer,
 }
 
-/// Builds an [`UpBlock`] with parameters `conv.weight` and those of its [`Norm`].
+/// Builds an [`UpBlock`] with parameters `conv.weight` (and `conv.bias` with
+/// [`BlockConfig::bias`]) and those of its [`Norm`].
 pub fn up_block(p: &nn::Path, c_in: i64, c_out: i64, cfg: BlockConfig) -> UpBlock {
     let conv = nn::conv_transpose2d(
         p / "conv",
@@ -135,11 +143,12 @@ pub fn up_block(p: &nn::Path, c_in: i64, c_out: i64, cfg: BlockConfig) -> UpBloc
         nn::ConvTransposeConfig {
             stride: cfg.stride,
             padding: cfg.padding,
-            bias: false,
+            bias: cfg.bias,
             ws_init: Init::Randn {
                 mean: 0.0,
                 stdev: cfg.init_std,
             },
+            bs_init: Init::Const(0.0),
             ..Default::default()
         },
     );
@@ -169,15 +178,19 @@ pub enum DownConv {
     Spectral(SnConv2d),
 }
 
-/// Discriminator block: convolution → (batch norm) → LeakyReLU(0.2).
+/// Discriminator block: convolution → (batch norm) → LeakyReLU (DCGAN's slope 0.2 unless the
+/// [`BlockConfig`] says otherwise).
 #[derive(Debug)]
 pub struct DownBlock {
     pub conv: DownConv,
     pub norm: NormLayer,
+    /// The leaky ReLU's negative slope.
+    pub leaky_slope: f64,
 }
 
 /// Builds a [`DownBlock`] with parameters `conv.weight` (or, spectrally normalised,
-/// `conv.weight_orig` and its u, v) and those of its [`Norm`].
+/// `conv.weight_orig` and its u, v), `conv.bias` with [`BlockConfig::bias`], and those of its
+/// [`Norm`].
 pub fn down_block(p: &nn::Path, c_in: i64, c_out: i64, cfg: BlockConfig) -> DownBlock {
     let init = Init::Randn {
         mean: 0.0,
@@ -190,7 +203,7 @@ pub fn down_block(p: &nn::Path, c_in: i64, c_out: i64, cfg: BlockConfig) -> Down
             c_out,
             cfg.kernel,
             (cfg.stride, cfg.padding),
-            false,
+            cfg.bias,
             init,
         )),
         false => DownConv::Plain(nn::conv2d(
@@ -201,14 +214,19 @@ pub fn down_block(p: &nn::Path, c_in: i64, c_out: i64, cfg: BlockConfig) -> Down
             nn::ConvConfig {
                 stride: cfg.stride,
                 padding: cfg.padding,
-                bias: false,
+                bias: cfg.bias,
                 ws_init: init,
+                bs_init: Init::Const(0.0),
                 ..Default::default()
             },
         )),
     };
     let norm = NormLayer::new(p, cfg.norm, c_out, cfg.init_std);
-    DownBlock { conv, norm }
+    DownBlock {
+        conv,
+        norm,
+        leaky_slope: cfg.leaky_slope,
+    }
 }
 
 impl DownBlock {
@@ -224,7 +242,7 @@ impl DownBlock {
 
 impl ModuleT for DownBlock {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        leaky_relu(&self.forward_linear(xs, train), DCGAN_LEAKY_SLOPE)
+        leaky_relu(&self.forward_linear(xs, train), self.leaky_slope)
     }
 }
 

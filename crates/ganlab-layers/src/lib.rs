@@ -26,11 +26,14 @@
 //! - [`equalized`]: ProGAN's equalized-learning-rate conv/linear, pixelwise feature
 //!   normalization and minibatch standard deviation (Karras et al. 2018).
 //! - [`mlp`]: the MLP pair of the 2-D toy experiments (Gulrajani et al. 2017).
+//! - [`sngan`]: SNGAN's "standard CNN" generator and discriminator at 32x32 (Miyato et al.
+//!   2018), the networks spectral normalisation ([`spectral`]) was made for.
 
 pub mod conditional;
 pub mod dcgan;
 pub mod equalized;
 pub mod mlp;
+pub mod sngan;
 pub mod spectral;
 
 pub use conditional::{
@@ -47,6 +50,9 @@ pub use equalized::{
     eq_conv2d, eq_linear, minibatch_stddev, pixel_norm, EqConfig, EqConv2d, EqLinear,
 };
 pub use mlp::{toy_discriminator, toy_generator, Mlp, ToyDiscriminator, ToyMlpConfig};
+pub use sngan::{
+    sngan32_discriminator, sngan32_generator, Sngan32Config, Sngan32Discriminator, Sngan32Generator,
+};
 pub use spectral::{SnConv2d, SnLinear, SpectralNorm};
 
 /// Errors from building layers with invalid arguments.

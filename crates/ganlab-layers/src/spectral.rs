@@ -148,22 +148,24 @@ impl SnLinear {
     /// A `n_in` → `n_out` linear layer under `p`, initialised as `tch::nn::linear` is.
     pub fn new(p: &nn::Path, n_in: i64, n_out: i64) -> SnLinear {
         let bound = 1.0 / (n_in as f64).sqrt();
-        let sn = SpectralNorm::new(
-            p,
-            &[n_out, n_in],
-            nn::Init::Uniform {
-                lo: -bound,
-                up: bound,
-            },
-        );
-        let bias = p.var(
-            "bias",
-            &[n_out],
-            nn::Init::Uniform {
-                lo: -bound,
-                up: bound,
-            },
-        );
+        let uniform = nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
+        SnLinear::with_init(p, n_in, n_out, uniform, uniform)
+    }
+
+    /// A `n_in` → `n_out` linear layer under `p` with its weight drawn from `weight` and its
+    /// bias from `bias` (in that order).
+    pub fn with_init(
+        p: &nn::Path,
+        n_in: i64,
+        n_out: i64,
+        weight: nn::Init,
+        bias: nn::Init,
+    ) -> SnLinear {
+        let sn = SpectralNorm::new(p, &[n_out, n_in], weight);
+        let bias = p.var("bias", &[n_out], bias);
         SnLinear { sn, bias }
     }
 

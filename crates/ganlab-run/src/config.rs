@@ -265,6 +265,10 @@ pub enum Preset {
     /// The same recipe on `progan-fashion32`'s networks and schedule: hinge, spectral
     /// normalisation, G's learning rate 1e-4 and D's 4x, β = (0, 0.9).
     ProganFashion32Ttur,
+    /// SNGAN on MNIST: the standard CNN of Miyato et al. 2018 (`sngan32`), spectral
+    /// normalisation of every D layer, the hinge game, one D step per G step and DCGAN's Adam
+    /// (lr 2e-4, β = (0.5, 0.999)).
+    Sngan32Mnist,
     /// The toy MLP pair on the ring of 8 Gaussians.
     ToyRing8,
     /// The toy MLP pair on the 5x5 grid of Gaussians.
@@ -273,9 +277,10 @@ pub enum Preset {
 
 impl Preset {
     /// Every preset, in the order they are listed.
-    pub const ALL: [Preset; 8] = [
+    pub const ALL: [Preset; 9] = [
         Preset::Dcgan32Mnist,
         Preset::Dcgan32Ttur,
+        Preset::Sngan32Mnist,
         Preset::ProganFashion32,
         Preset::ProganFashion32Wide,
         Preset::ProganFashion32Ttur,
@@ -293,6 +298,7 @@ impl Preset {
             Preset::ProganPaper => "progan-paper",
             Preset::Dcgan32Ttur => "dcgan32-ttur",
             Preset::ProganFashion32Ttur => "progan-fashion32-ttur",
+            Preset::Sngan32Mnist => "sngan32-mnist",
             Preset::ToyRing8 => "toy-ring8",
             Preset::ToyGrid25 => "toy-grid25",
         }
@@ -341,6 +347,16 @@ impl TrainConfig {
                 lr_d: Some(4e-4),
                 beta1: Some(0.0),
                 beta2: Some(0.9),
+                ..base
+            },
+            // Miyato et al. 2018's network with its SN and the hinge game; the optimiser of
+            // the public PyTorch port's CIFAR-10 run (w86763777/pytorch-gan-collections,
+            // `SNGAN_CIFAR10_CNN`: lr 2e-4 for both, β = (0.5, 0.999), n_dis = 1, batch 64,
+            // z ∈ R^128), which is the toolkit's default Adam.
+            Preset::Sngan32Mnist => TrainConfig {
+                arch: ArchChoice::Named(arch::Sngan32.name()),
+                game: GameName::Hinge,
+                d_spectral_norm: true,
                 ..base
             },
             Preset::ProganFashion32Ttur => {
@@ -892,7 +908,7 @@ impl TrainConfig {
             resolution: self.resolution,
             z_dim: self.z_dim,
             width: self.width,
-            d_norm: self.d_norm.resolve(self.game == GameName::WganGp),
+            d_norm: self.resolved_d_norm(),
             d_spectral_norm: self.d_spectral_norm,
             progan: self.progan.clone(),
             classes: match self.cond {
@@ -901,6 +917,18 @@ impl TrainConfig {
             },
             class_norm: self.cond_bn,
             fp32_image_layers: self.fp32_image_layers,
+        }
+    }
+
+    /// D's normalisation: the config's, or what `auto` stands for in the architecture.
+    fn resolved_d_norm(&self) -> ganlab_layers::Norm {
+        let gradient_penalty = self.game == GameName::WganGp;
+        match self.d_norm {
+            CriticNorm::Fixed(norm) => norm,
+            CriticNorm::Auto => self
+                .architecture()
+                .d_norm_auto(gradient_penalty)
+                .unwrap_or_else(|| self.d_norm.resolve(gradient_penalty)),
         }
     }
 
@@ -952,7 +980,7 @@ impl TrainConfig {
         self.arch = ArchChoice::Named(self.resolved_arch());
         self.batch_size = Some(self.resolved_batch_size());
         self.z_dim = Some(self.resolved_z_dim());
-        if self.resolved_arch() == arch::Dcgan32.name() {
+        if self.architecture().d_norm_auto(false).is_some() {
             self.d_norm = CriticNorm::Fixed(self.arch_spec().d_norm);
         }
         if let Some(schedule) = self.schedule() {

@@ -30,6 +30,11 @@ impl Architecture for Dcgan32 {
         64
     }
 
+    /// Layer norm under a gradient penalty, batch norm otherwise ([`super::CriticNorm`]).
+    fn d_norm_auto(&self, gradient_penalty: bool) -> Option<ganlab_layers::Norm> {
+        Some(super::CriticNorm::Auto.resolve(gradient_penalty))
+    }
+
     fn validate(&self, spec: &ArchSpec) -> Result<()> {
         check(
             spec.resolution == 32,

@@ -10,10 +10,12 @@
 
 mod dcgan32;
 mod progan;
+mod sngan32;
 mod toy_mlp;
 
 pub use dcgan32::Dcgan32;
 pub use progan::{Progan, ProganSettings};
+pub use sngan32::Sngan32;
 pub use toy_mlp::ToyMlp;
 
 use anyhow::{bail, Result};
@@ -46,7 +48,8 @@ pub struct ArchSpec {
     /// Width of the networks (DCGAN's `ngf` = `ndf`; [`DEFAULT_WIDTH`] unless set). The
     /// built-in `toy-mlp` and `progan` have widths of their own and do not read it.
     pub width: i64,
-    /// D's normalisation (read by `dcgan32`; see [`CriticNorm`]).
+    /// D's normalisation (read by `dcgan32` and `sngan32`; see [`CriticNorm`] and
+    /// [`Architecture::d_norm_auto`]).
     pub d_norm: ganlab_layers::Norm,
     /// Spectral normalisation of D's convolution and linear layers (Miyato et al. 2018); an
     /// architecture that cannot apply it refuses it in `validate`.
@@ -93,6 +96,11 @@ pub trait Architecture: Sync {
     fn default_z_dim(&self, spec: &ArchSpec) -> i64;
     /// The batch size when the config leaves it unset.
     fn default_batch_size(&self, spec: &ArchSpec) -> usize;
+    /// The normalisation `d_norm = auto` stands for in this architecture's D, with or without
+    /// a gradient penalty; `None` for an architecture that does not read `d_norm`.
+    fn d_norm_auto(&self, _gradient_penalty: bool) -> Option<ganlab_layers::Norm> {
+        None
+    }
     /// Checks the settings this architecture reads; the message names the key.
     fn validate(&self, spec: &ArchSpec) -> Result<()>;
     /// Its resolution schedule, for architectures that grow (ProGAN).
@@ -110,7 +118,7 @@ pub trait Architecture: Sync {
 }
 
 /// The built-in architectures, in the order `auto` prefers them for a kind of sample.
-pub static BUILT_IN: &[&dyn Architecture] = &[&Dcgan32, &ToyMlp, &Progan];
+pub static BUILT_IN: &[&dyn Architecture] = &[&Dcgan32, &ToyMlp, &Progan, &Sngan32];
 
 /// The process-wide registry: the built-ins, then those [`register`]ed at run time.
 static REGISTRY: std::sync::RwLock<Vec<&'static dyn Architecture>> =
@@ -354,7 +362,8 @@ impl std::str::FromStr for ArchChoice {
     }
 }
 
-/// The `d_norm` a config names for DCGAN-32's discriminator: `auto` (layer norm under the
+/// The `d_norm` a config names for D: `auto` (what the architecture's
+/// [`Architecture::d_norm_auto`] says; for DCGAN-32, layer norm under the
 /// gradient penalty, which is per sample, so the critic must not mix the samples of a batch:
 /// Gulrajani et al. 2017, §4, "we omit batch normalization in the critic ... we recommend layer
 /// normalization as a drop-in replacement"; batch norm otherwise, as Radford et al. 2016), or
