@@ -1772,6 +1772,55 @@ mod tests {
     }
 
     #[test]
+    fn the_sngan_preset_is_the_paper_s_network_with_its_recipe() {
+        let mut c = TrainConfig::preset("sngan32-mnist").expect("preset");
+        c.validate().expect("the preset");
+        c.resolve_defaults();
+        // The paper's D has no normalisation whatever the game, z ∈ R^128, batch 64; DCGAN's
+        // Adam; all recorded in config.json.
+        let written = written_and_read_back(&c);
+        assert_eq!(
+            (
+                &written["arch"],
+                &written["game"],
+                &written["d_norm"],
+                &written["d_spectral_norm"],
+                &written["z_dim"],
+                &written["batch_size"],
+            ),
+            (
+                &"sngan32".into(),
+                &"hinge".into(),
+                &"none".into(),
+                &true.into(),
+                &128.into(),
+                &64.into()
+            )
+        );
+        let mut gp = TrainConfig::preset("sngan32-mnist").expect("preset");
+        gp.set("game=wgan-gp").expect("set");
+        assert_eq!(gp.arch_spec().d_norm, ganlab_layers::Norm::None);
+        // DCGAN-32's `auto` is still layer norm under the penalty, batch norm otherwise.
+        let mut dcgan = TrainConfig::default();
+        assert_eq!(dcgan.arch_spec().d_norm, ganlab_layers::Norm::Batch);
+        dcgan.set("game=wgan-gp").expect("set");
+        assert_eq!(dcgan.arch_spec().d_norm, ganlab_layers::Norm::Layer);
+        // A chosen norm applies to SNGAN-32's inner convolutions; conditioning is refused.
+        let mut batch = TrainConfig::preset("sngan32-mnist").expect("preset");
+        batch.set("d_norm=batch").expect("set");
+        assert_eq!(batch.arch_spec().d_norm, ganlab_layers::Norm::Batch);
+        let mut cond = TrainConfig::preset("sngan32-mnist").expect("preset");
+        cond.set("cond=true").expect("set");
+        cond.classes = Some(10);
+        let err = cond.validate().expect_err("no conditional SNGAN-32");
+        assert!(
+            err.to_string()
+                .contains("`cond` must be false for arch sngan32"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn g_s_moving_average_is_written_where_set_and_checked() {
         // Off unless set: configs of earlier runs (without the keys) read as before.
         let plain = serde_json::to_value(TrainConfig::default()).expect("json");
@@ -1863,8 +1912,9 @@ mod tests {
         // Each bad value is named with the valid ones listed.
         let err = TrainConfig::from_json(r#"{"arch": "stylegan9"}"#).unwrap_err();
         assert!(
-            err.to_string()
-                .contains("`arch` must be one of auto, dcgan32, toy-mlp, progan, got `stylegan9`"),
+            err.to_string().contains(
+                "`arch` must be one of auto, dcgan32, toy-mlp, progan, sngan32, got `stylegan9`"
+            ),
             "{err}"
         );
         let err = TrainConfig::from_json(r#"{"device": "tpu"}"#).unwrap_err();
